@@ -1,0 +1,36 @@
+//! Fuzz target: SDP parsing and offer/answer negotiation must never panic.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use hotline::media::sdp::{
+    negotiate_answer, read_answer, AudioCodec, Direction, LocalMedia, SessionDescription,
+};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(offer) = SessionDescription::parse(&text) {
+        let _ = offer.audio_endpoint();
+        let _ = offer.is_hold();
+        // Printing must produce SDP we can parse back to the same value.
+        let printed = offer.to_string();
+        let reparsed = SessionDescription::parse(&printed).expect("printed SDP must parse");
+        assert_eq!(reparsed, offer);
+
+        let local = LocalMedia {
+            address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            port: 30000,
+            session_id: 1,
+            session_version: 1,
+            codecs: vec![AudioCodec::Pcma, AudioCodec::Pcmu],
+            telephone_event: true,
+            direction: Direction::SendRecv,
+        };
+        if let Ok((answer, _negotiated)) = negotiate_answer(&offer, &local) {
+            let answer_text = answer.to_string();
+            let answer = SessionDescription::parse(&answer_text).expect("answer must parse");
+            let _ = read_answer(&offer, &answer);
+        }
+    }
+});

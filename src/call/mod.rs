@@ -1,0 +1,306 @@
+//! The call room: one tokio task per call, the only place that knows SIP
+//! legs, media and routing together (DESIGN.md "call").
+//!
+//! A call is a back-to-back user agent (RFC 3261 §6 "B2BUA", RFC 7092): the
+//! carrier's dialog ([`crate::sip::InboundLeg`]) and our own dialog(s) to
+//! the agent or an external number ([`crate::sip::OutboundLeg`]) are
+//! independent; SDP is negotiated per leg (RFC 3264) with our own RTP ports
+//! on each side, and the relay joins them. [`run`] drives one call from the
+//! INVITE to the last BYE:
+//!
+//! 1. negotiate the carrier's offer (no common codec → 488) and reserve ports;
+//! 2. ring the targets ([`Route`]): agents sequentially or simultaneously
+//!    (forking to every registered contact), or an external number through a
+//!    trunk and its backups; relay 180/183; cancel the losers;
+//! 3. answer the carrier when a target answers; relay re-INVITEs (hold,
+//!    address change) from either side to the other;
+//! 4. tear both legs down on BYE from either side, on RTP silence, on a
+//!    failed session refresh, or on shutdown.
+
+mod ringing;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn, Instrument};
+
+use crate::media::ports::PortPool;
+use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
+use crate::sip::stack::PendingInvite;
+use crate::sip::trunk::TrunkTable;
+use crate::sip::SipStack;
+
+/// Where a registered agent can be reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    /// Contact URI from the REGISTER.
+    pub uri: String,
+    /// Where its REGISTER came from (NAT-safe destination).
+    pub source: SocketAddr,
+    /// Registered over TCP.
+    pub tcp: bool,
+}
+
+/// Looks up agents' live registrations (implemented by the switch over the
+/// registrar).
+pub trait Directory: Send + Sync {
+    /// Live contacts of agent `user`, best first; empty when unregistered.
+    fn contacts(&self, user: &str) -> Vec<Contact>;
+}
+
+/// How the targets of a call are rung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ringing {
+    /// One agent at a time, in order.
+    Sequential,
+    /// Everyone at once; first answer wins.
+    Simultaneous,
+}
+
+/// Whom a call goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Agents by SIP user.
+    Agents {
+        /// Ring strategy.
+        ringing: Ringing,
+        /// Agents, in order.
+        agents: Vec<String>,
+    },
+    /// An external number through a trunk (then its backups).
+    External {
+        /// Number dialled on the trunk.
+        number: String,
+        /// First trunk.
+        trunk: String,
+    },
+}
+
+/// Counters over all calls, for health and leak checks.
+#[derive(Debug, Default)]
+pub struct CallCounters {
+    /// Calls in progress.
+    pub active: AtomicU64,
+    /// Calls started since boot.
+    pub started: AtomicU64,
+    /// Calls answered since boot.
+    pub answered: AtomicU64,
+    /// Calls that ended without answer.
+    pub unanswered: AtomicU64,
+}
+
+/// Settings and shared services every call uses.
+pub struct CallContext {
+    /// The SIP stack.
+    pub stack: SipStack,
+    /// RTP ports.
+    pub ports: PortPool,
+    /// Media address advertised in SDP.
+    pub media_address: std::net::IpAddr,
+    /// Our codec preference.
+    pub codecs: Vec<AudioCodec>,
+    /// Clear a call after this long without RTP (zero: never).
+    pub rtp_timeout: Duration,
+    /// One ring attempt.
+    pub ring_timeout: Duration,
+    /// Session refresh interval (zero: off).
+    pub session_refresh: Duration,
+    /// Agents' registrations.
+    pub directory: Arc<dyn Directory>,
+    /// Carrier trunks.
+    pub trunks: Arc<TrunkTable>,
+    /// Counters.
+    pub counters: Arc<CallCounters>,
+    /// Cancelled when the switch shuts down; calls then hang up.
+    pub shutdown: CancellationToken,
+}
+
+/// Start a call task for a new INVITE routed to `route`.
+pub fn spawn(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) {
+    let span = tracing::info_span!(
+        "call",
+        id = %invite.request.call_id(),
+        from = invite.request.from_user().unwrap_or_default(),
+        to = invite.request.uri_user().unwrap_or_default()
+    );
+    ctx.counters.started.fetch_add(1, Ordering::Relaxed);
+    ctx.counters.active.fetch_add(1, Ordering::Relaxed);
+    let counters = ctx.counters.clone();
+    tokio::spawn(
+        async move {
+            let outcome = run(ctx, invite, route).await;
+            match &outcome {
+                Outcome::Answered => counters.answered.fetch_add(1, Ordering::Relaxed),
+                _ => counters.unanswered.fetch_add(1, Ordering::Relaxed),
+            };
+            counters.active.fetch_sub(1, Ordering::Relaxed);
+            info!(?outcome, "call ended");
+        }
+        .instrument(span),
+    );
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It was answered (and later hung up).
+    Answered,
+    /// Rejected before ringing anyone (bad SDP, no ports …).
+    Rejected(u16),
+    /// The caller hung up before anyone answered.
+    CallerCancelled,
+    /// Nobody answered: the final status sent to the caller.
+    NotAnswered(u16),
+}
+
+/// Drive one call to its end.
+pub async fn run(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) -> Outcome {
+    // 1. The carrier's offer.
+    let offer_text = String::from_utf8_lossy(invite.request.body()).into_owned();
+    let offer = match SessionDescription::parse(&offer_text) {
+        Ok(o) => o,
+        Err(e) => {
+            warn!(error = %e, "unusable SDP offer: 488");
+            invite.reject(488, vec![warning(&e.to_string())]).await;
+            return Outcome::Rejected(488);
+        }
+    };
+    let a_ports = match ctx.ports.allocate().await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(error = %e, "no RTP ports: 503");
+            invite.reject(503, vec![]).await;
+            return Outcome::Rejected(503);
+        }
+    };
+    let a_local = local_media(&ctx, a_ports.port(), ctx.codecs.clone());
+    let (a_answer, a_neg) = match sdp::negotiate_answer(&offer, &a_local) {
+        Ok(x) => x,
+        Err(e) => {
+            warn!(error = %e, "SDP negotiation failed");
+            let code = e.sip_status();
+            invite.reject(code, vec![warning(&e.to_string())]).await;
+            return Outcome::Rejected(code);
+        }
+    };
+    let b_ports = match ctx.ports.allocate().await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(error = %e, "no RTP ports: 503");
+            invite.reject(503, vec![]).await;
+            return Outcome::Rejected(503);
+        }
+    };
+    // Offer the agent side exactly the carrier's codec (and DTMF payload
+    // type), so the relay forwards packets unchanged.
+    let b_local = LocalMedia {
+        telephone_event: a_neg.telephone_event.is_some(),
+        ..local_media(&ctx, b_ports.port(), vec![a_neg.codec])
+    };
+    let mut b_offer = sdp::build_offer(&b_local);
+    if let Some(pt) = a_neg.telephone_event {
+        retarget_telephone_event(&mut b_offer, pt);
+    }
+
+    let (events_tx, events) = ctx.stack.leg_channel();
+    let caller = invite
+        .request
+        .from_user()
+        .unwrap_or_else(|| "anonymous".into());
+    let caller_name = invite.request.from_display_name();
+    let inbound = match invite.into_leg(&ctx.stack, &events_tx) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, "cannot create the inbound dialog");
+            return Outcome::Rejected(500);
+        }
+    };
+
+    // 2. Ring.
+    let mut call = ringing::Ringer {
+        ctx: &ctx,
+        inbound: &inbound,
+        events,
+        events_tx,
+        b_offer: b_offer.to_string().into_bytes(),
+        b_offer_sdp: b_offer,
+        a_answer: a_answer.to_string().into_bytes(),
+        caller,
+        caller_name,
+    };
+    let connected = match call.ring(&route).await {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+
+    // 3./4. Talk until someone hangs up.
+    let mut session = session::Session {
+        ctx: &ctx,
+        inbound: &inbound,
+        outbound: connected.leg,
+        events: call.events,
+        a_ports: Some(a_ports),
+        b_ports: Some(b_ports),
+        a_remote: a_neg.remote,
+        b_remote: connected.remote,
+        a_local,
+        b_local,
+        codec: a_neg.codec,
+        telephone_event: a_neg.telephone_event,
+        a_answer_sdp: a_answer,
+    };
+    session.run().await;
+    Outcome::Answered
+}
+
+fn local_media(ctx: &CallContext, port: u16, codecs: Vec<AudioCodec>) -> LocalMedia {
+    let session_id = u64::from(rand::random::<u32>());
+    LocalMedia {
+        address: ctx.media_address,
+        port,
+        session_id,
+        session_version: 1,
+        codecs,
+        telephone_event: true,
+        direction: Direction::SendRecv,
+    }
+}
+
+/// Use `pt` instead of our default 101 for telephone-event in an offer.
+fn retarget_telephone_event(offer: &mut SessionDescription, pt: u8) {
+    let old = sdp::TELEPHONE_EVENT_PT;
+    if pt == old {
+        return;
+    }
+    for m in offer.media.iter_mut() {
+        for f in m.formats.iter_mut() {
+            if *f == old.to_string() {
+                *f = pt.to_string();
+            }
+        }
+        for r in m.rtpmaps.iter_mut() {
+            if r.payload_type == old {
+                r.payload_type = pt;
+            }
+        }
+        for (p, _) in m.fmtps.iter_mut() {
+            if *p == old {
+                *p = pt;
+            }
+        }
+    }
+}
+
+/// A `Warning` header (RFC 3261 §20.43) explaining a rejection.
+fn warning(text: &str) -> (String, String) {
+    let clean: String = text
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\')
+        .take(200)
+        .collect();
+    ("Warning".into(), format!("399 hotline \"{clean}\""))
+}

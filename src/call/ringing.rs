@@ -1,0 +1,315 @@
+//! Ringing the targets of a call: agents one after another or all at once
+//! (forking to every registered contact), or an external number through a
+//! trunk and its backups (REQUIREMENTS §1 "instant switch-over"). Relays
+//! 180/183 to the caller, cancels losing forks (RFC 3261 §9.1) and stops
+//! every fork the moment the caller hangs up, so no agent keeps ringing for
+//! a caller who is gone.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tracing::{debug, info, warn};
+
+use super::{CallContext, Outcome, Ringing, Route};
+use crate::media::sdp::{self, SessionDescription};
+use crate::sip::stack::{LegEventSender, OutboundInvite};
+use crate::sip::{trunk, InboundLeg, LegEvent, LegEvents, LegKey, OutboundLeg};
+
+/// The answered outbound leg and where its RTP goes.
+pub(super) struct Connected {
+    pub leg: OutboundLeg,
+    pub remote: SocketAddr,
+}
+
+/// Ringing state of one call.
+pub(super) struct Ringer<'a> {
+    pub ctx: &'a CallContext,
+    pub inbound: &'a InboundLeg,
+    pub events: LegEvents,
+    pub events_tx: LegEventSender,
+    pub b_offer: Vec<u8>,
+    pub b_offer_sdp: SessionDescription,
+    pub a_answer: Vec<u8>,
+    pub caller: String,
+    pub caller_name: Option<String>,
+}
+
+enum Attempt {
+    Answered(Connected),
+    CallerGone,
+    /// Every fork answered with a final error (their codes).
+    Failed(Vec<u16>),
+    /// Ring timeout.
+    NoAnswer,
+    /// No provisional response in time (trunk unreachable).
+    NoProvisional,
+}
+
+/// What the unanswered attempts add up to, for the caller's final status.
+#[derive(Default)]
+struct Tally {
+    busy: u32,
+    no_answer: u32,
+    unregistered: u32,
+    other: Vec<u16>,
+}
+
+impl Tally {
+    fn add(&mut self, codes: &[u16]) {
+        for &c in codes {
+            match c {
+                486 | 600 => self.busy += 1,
+                408 | 480 => self.no_answer += 1,
+                c => self.other.push(c),
+            }
+        }
+    }
+
+    /// 486 when agents were busy and none merely failed to answer, 480 when
+    /// nobody answered or nobody was registered (RFC 3261 §21.4.18).
+    fn final_code(&self) -> u16 {
+        if self.busy > 0 && self.no_answer == 0 {
+            486
+        } else if self.no_answer > 0 || self.unregistered > 0 {
+            480
+        } else {
+            self.other
+                .first()
+                .copied()
+                .filter(|c| *c >= 400)
+                .unwrap_or(480)
+        }
+    }
+}
+
+impl Ringer<'_> {
+    /// Ring `route` until someone answers (then the carrier is answered) or
+    /// everyone failed (then the carrier gets the final status).
+    pub async fn ring(&mut self, route: &Route) -> Result<Connected, Outcome> {
+        let attempt = match route {
+            Route::Agents { ringing, agents } => self.ring_agents(*ringing, agents).await,
+            Route::External { number, trunk } => self.ring_external(number, trunk).await,
+        };
+        match attempt {
+            Ok(connected) => {
+                if let Err(e) = self.inbound.answer(self.a_answer.clone()) {
+                    warn!(error = %e, "caller left as the agent answered");
+                    connected.leg.bye().await;
+                    return Err(Outcome::CallerCancelled);
+                }
+                Ok(connected)
+            }
+            Err(Outcome::NotAnswered(code)) => {
+                info!(code, "nobody answered");
+                self.inbound.reject(code);
+                self.inbound.forget();
+                Err(Outcome::NotAnswered(code))
+            }
+            Err(other) => {
+                self.inbound.forget();
+                Err(other)
+            }
+        }
+    }
+
+    async fn ring_agents(
+        &mut self,
+        ringing: Ringing,
+        agents: &[String],
+    ) -> Result<Connected, Outcome> {
+        let rounds: Vec<Vec<&String>> = match ringing {
+            Ringing::Sequential => agents.iter().map(|a| vec![a]).collect(),
+            Ringing::Simultaneous => vec![agents.iter().collect()],
+        };
+        let mut tally = Tally::default();
+        for round in rounds {
+            let mut invites = Vec::new();
+            for agent in round {
+                let contacts = self.ctx.directory.contacts(agent);
+                if contacts.is_empty() {
+                    debug!(%agent, "not registered");
+                    tally.unregistered += 1;
+                }
+                for c in contacts {
+                    invites.push(self.invite_to(c.uri.clone(), Some(c.source), c.tcp));
+                }
+            }
+            if invites.is_empty() {
+                continue;
+            }
+            match self.attempt(invites, None).await {
+                Attempt::Answered(c) => return Ok(c),
+                Attempt::CallerGone => return Err(Outcome::CallerCancelled),
+                Attempt::Failed(codes) => tally.add(&codes),
+                Attempt::NoAnswer | Attempt::NoProvisional => tally.no_answer += 1,
+            }
+        }
+        Err(Outcome::NotAnswered(tally.final_code()))
+    }
+
+    async fn ring_external(&mut self, number: &str, first: &str) -> Result<Connected, Outcome> {
+        let order: Vec<(String, SocketAddr, bool, u64)> = self
+            .ctx
+            .trunks
+            .attempt_order(first)
+            .into_iter()
+            .filter_map(|t| {
+                t.proxy
+                    .map(|p| (t.name.clone(), p, t.tcp, t.invite_timeout_secs))
+            })
+            .collect();
+        for (name, proxy, tcp, invite_timeout) in order {
+            let target = format!("sip:{number}@{proxy}");
+            let invite = self.invite_to(target, Some(proxy), tcp);
+            let wait = Some(Duration::from_secs(invite_timeout.max(1)));
+            match self.attempt(vec![invite], wait).await {
+                Attempt::Answered(c) => return Ok(c),
+                Attempt::CallerGone => return Err(Outcome::CallerCancelled),
+                Attempt::Failed(codes) if codes.iter().all(|c| trunk::fails_over(*c)) => {
+                    warn!(trunk = %name, ?codes, "trunk failed; trying the backup");
+                }
+                Attempt::NoProvisional => {
+                    warn!(trunk = %name, "trunk did not respond; trying the backup");
+                }
+                Attempt::Failed(codes) => {
+                    return Err(Outcome::NotAnswered(codes.first().copied().unwrap_or(480)))
+                }
+                Attempt::NoAnswer => return Err(Outcome::NotAnswered(480)),
+            }
+        }
+        warn!(trunk = %first, "every trunk failed");
+        Err(Outcome::NotAnswered(503))
+    }
+
+    fn invite_to(
+        &self,
+        target: String,
+        destination: Option<SocketAddr>,
+        tcp: bool,
+    ) -> OutboundInvite {
+        OutboundInvite {
+            target,
+            destination,
+            tcp,
+            from_user: self.caller.clone(),
+            from_display: self.caller_name.clone(),
+            sdp: self.b_offer.clone(),
+            headers: vec![],
+        }
+    }
+
+    /// Send `invites` in parallel and wait for the first answer, the last
+    /// failure, the ring timeout, the caller hanging up or shutdown.
+    async fn attempt(
+        &mut self,
+        invites: Vec<OutboundInvite>,
+        provisional_within: Option<Duration>,
+    ) -> Attempt {
+        let mut forks: HashMap<LegKey, OutboundLeg> = HashMap::new();
+        let mut codes = Vec::new();
+        for invite in invites {
+            match self.ctx.stack.invite(invite, &self.events_tx) {
+                Ok(leg) => {
+                    forks.insert(leg.key().clone(), leg);
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot send INVITE");
+                    codes.push(500);
+                }
+            }
+        }
+        if forks.is_empty() {
+            return Attempt::Failed(codes);
+        }
+        let ring_deadline = tokio::time::sleep(self.ctx.ring_timeout);
+        tokio::pin!(ring_deadline);
+        let provisional_deadline =
+            tokio::time::sleep(provisional_within.unwrap_or(Duration::MAX / 4));
+        tokio::pin!(provisional_deadline);
+        let mut provisional = provisional_within.is_none();
+        let mut told_ringing = false;
+        let mut told_progress = false;
+        loop {
+            tokio::select! {
+                ev = self.events.recv() => {
+                    let Some((key, ev)) = ev else {
+                        cancel_all(&mut forks);
+                        return Attempt::CallerGone;
+                    };
+                    if &key == self.inbound.key() {
+                        if let LegEvent::Ended(end) = ev {
+                            info!(?end, "caller hung up while ringing");
+                            cancel_all(&mut forks);
+                            return Attempt::CallerGone;
+                        }
+                        continue;
+                    }
+                    if !forks.contains_key(&key) {
+                        continue; // late news from a fork already cancelled
+                    }
+                    match ev {
+                        LegEvent::Progress { code, sdp } => {
+                            provisional = true;
+                            if sdp.is_some() && !told_progress {
+                                told_progress = true;
+                                self.inbound.progress(Some(self.a_answer.clone()));
+                            } else if code == 180 && !told_ringing && !told_progress {
+                                told_ringing = true;
+                                self.inbound.progress(None);
+                            }
+                        }
+                        LegEvent::Final { code, sdp } if (200..300).contains(&code) => {
+                            let Some(leg) = forks.remove(&key) else { continue };
+                            cancel_all(&mut forks);
+                            match self.read_answer(sdp.as_deref()) {
+                                Ok(remote) => return Attempt::Answered(Connected { leg, remote }),
+                                Err(e) => {
+                                    warn!(error = %e, "unusable answer from the callee");
+                                    leg.bye().await;
+                                    codes.push(488);
+                                    return Attempt::Failed(codes);
+                                }
+                            }
+                        }
+                        LegEvent::Final { code, .. } => {
+                            forks.remove(&key);
+                            codes.push(code);
+                            if forks.is_empty() {
+                                return Attempt::Failed(codes);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ = &mut ring_deadline => {
+                    cancel_all(&mut forks);
+                    return Attempt::NoAnswer;
+                }
+                _ = &mut provisional_deadline, if !provisional => {
+                    cancel_all(&mut forks);
+                    return Attempt::NoProvisional;
+                }
+                _ = self.ctx.shutdown.cancelled() => {
+                    cancel_all(&mut forks);
+                    self.inbound.reject(503);
+                    return Attempt::CallerGone;
+                }
+            }
+        }
+    }
+
+    fn read_answer(&self, body: Option<&[u8]>) -> Result<SocketAddr, String> {
+        let text = String::from_utf8_lossy(body.unwrap_or_default());
+        let answer = SessionDescription::parse(&text).map_err(|e| e.to_string())?;
+        let neg = sdp::read_answer(&self.b_offer_sdp, &answer).map_err(|e| e.to_string())?;
+        Ok(neg.remote)
+    }
+}
+
+/// CANCEL (or BYE, if it raced to 200) every fork, without waiting.
+fn cancel_all(forks: &mut HashMap<LegKey, OutboundLeg>) {
+    for (_, leg) in forks.drain() {
+        tokio::spawn(async move { leg.hang_up().await });
+    }
+}

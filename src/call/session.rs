@@ -1,0 +1,306 @@
+//! The connected part of a call: the relay runs, re-INVITEs from one leg
+//! are reflected on the other (RFC 3264 §8: hold with `a=sendonly` /
+//! `a=inactive` / `c=0.0.0.0`, address changes), BYE from either side ends
+//! both, and a call whose RTP stops or whose session refresh fails
+//! (RFC 4028 §10: 408/481 to a refresh) is cleared, so no call hangs forever.
+
+use std::net::SocketAddr;
+
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::CallContext;
+use crate::media::ports::PortPair;
+use crate::media::relay::{self, RelayEvent, RelayHandle, Side};
+use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
+use crate::sip::stack::InDialogResponder;
+use crate::sip::{InboundLeg, LegEvent, LegEvents, OutboundLeg};
+
+pub(super) struct Session<'a> {
+    pub ctx: &'a CallContext,
+    pub inbound: &'a InboundLeg,
+    pub outbound: OutboundLeg,
+    pub events: LegEvents,
+    pub a_ports: Option<PortPair>,
+    pub b_ports: Option<PortPair>,
+    pub a_remote: SocketAddr,
+    pub b_remote: SocketAddr,
+    pub a_local: LocalMedia,
+    pub b_local: LocalMedia,
+    pub codec: AudioCodec,
+    pub telephone_event: Option<u8>,
+    pub a_answer_sdp: SessionDescription,
+}
+
+/// Why the connected call ended.
+#[derive(Debug)]
+enum End {
+    CallerHungUp,
+    AgentHungUp,
+    Silence,
+    RefreshFailed,
+    Shutdown,
+}
+
+impl Session<'_> {
+    pub async fn run(&mut self) {
+        let (relay_tx, mut relay_rx) = mpsc::unbounded_channel();
+        let (Some(a), Some(b)) = (self.a_ports.take(), self.b_ports.take()) else {
+            return;
+        };
+        let relay = relay::start(
+            a,
+            Some(self.a_remote),
+            b,
+            Some(self.b_remote),
+            self.ctx.rtp_timeout,
+            relay_tx,
+        );
+        info!(caller_rtp = %self.a_remote, agent_rtp = %self.b_remote, "connected");
+        let refresh_every = if self.ctx.session_refresh.is_zero() {
+            std::time::Duration::from_secs(365 * 24 * 3600)
+        } else {
+            self.ctx.session_refresh
+        };
+        let mut refresh =
+            tokio::time::interval_at(tokio::time::Instant::now() + refresh_every, refresh_every);
+        let end = loop {
+            tokio::select! {
+                ev = self.events.recv() => {
+                    let Some((key, ev)) = ev else { break End::Shutdown };
+                    let side = if &key == self.inbound.key() {
+                        Side::A
+                    } else if &key == self.outbound.key() {
+                        Side::B
+                    } else {
+                        continue;
+                    };
+                    match ev {
+                        LegEvent::Ended(_) => break if side == Side::A { End::CallerHungUp } else { End::AgentHungUp },
+                        LegEvent::Reoffer { sdp, responder } => self.reoffer(&relay, side, &sdp, responder).await,
+                        LegEvent::Info { responder, .. } => responder.respond(200, vec![], None).await,
+                        _ => {}
+                    }
+                }
+                ev = relay_rx.recv() => {
+                    if ev == Some(RelayEvent::Silent) {
+                        break End::Silence;
+                    }
+                }
+                _ = refresh.tick() => {
+                    if let Some(which) = self.refresh_failed().await {
+                        info!(leg = which, "refresh failed");
+                        break End::RefreshFailed;
+                    }
+                }
+                _ = self.ctx.shutdown.cancelled() => break End::Shutdown,
+            }
+        };
+        let stats = &relay.stats;
+        use std::sync::atomic::Ordering::Relaxed;
+        info!(
+            ?end,
+            rtp_caller_to_agent = stats.a_to_b.load(Relaxed),
+            rtp_agent_to_caller = stats.b_to_a.load(Relaxed),
+            rtp_dropped = stats.dropped.load(Relaxed),
+            "call over"
+        );
+        match end {
+            End::CallerHungUp => self.outbound.bye().await,
+            End::AgentHungUp => self.inbound.bye().await,
+            End::Silence | End::RefreshFailed | End::Shutdown => {
+                if matches!(end, End::Silence) {
+                    warn!("no RTP for the timeout: clearing the call");
+                }
+                tokio::join!(self.inbound.bye(), self.outbound.bye());
+            }
+        }
+        self.inbound.forget();
+        self.outbound.forget();
+        drop(relay);
+    }
+
+    /// Session refresh of both legs; `Some(leg)` when a peer is gone.
+    async fn refresh_failed(&self) -> Option<&'static str> {
+        let (a, b) = tokio::join!(self.inbound.refresh(), self.outbound.refresh());
+        for (name, r) in [("caller", a), ("agent", b)] {
+            match r {
+                Ok(408) | Ok(481) => {
+                    warn!(leg = name, "session refresh failed: clearing the call");
+                    return Some(name);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(leg = name, error = %e, "session refresh failed: clearing the call");
+                    return Some(name);
+                }
+            }
+        }
+        None
+    }
+
+    /// A re-INVITE from `side`: move its RTP target, forward the change to
+    /// the other leg, and answer with what the other leg accepted.
+    async fn reoffer(
+        &mut self,
+        relay: &RelayHandle,
+        side: Side,
+        body: &[u8],
+        responder: InDialogResponder,
+    ) {
+        let mine = self.locals(side);
+        if body.is_empty() {
+            // Offerless re-INVITE (RFC 3261 §14.2): offer our current SDP.
+            mine.session_version += 1;
+            let offer = self.current_offer(side);
+            responder
+                .respond(200, vec![], Some(offer.into_bytes()))
+                .await;
+            return;
+        }
+        let text = String::from_utf8_lossy(body);
+        let offer = match SessionDescription::parse(&text) {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(error = %e, "bad SDP in re-INVITE: 488");
+                responder.respond(488, vec![], None).await;
+                return;
+            }
+        };
+        let offered_dir = offer.audio_direction();
+        if let Some(addr) = offer.audio_endpoint().filter(|a| !a.ip().is_unspecified()) {
+            let current = match side {
+                Side::A => &mut self.a_remote,
+                Side::B => &mut self.b_remote,
+            };
+            if *current != addr {
+                *current = addr;
+                relay.set_remote(side, addr);
+            }
+        }
+        let on_hold = offer.is_hold();
+        relay.set_hold(on_hold);
+        info!(
+            ?side,
+            direction = offered_dir.as_str(),
+            on_hold,
+            "re-INVITE"
+        );
+
+        // Reflect on the other leg with the same direction.
+        let other = match side {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        };
+        let theirs = self.locals(other);
+        theirs.session_version += 1;
+        theirs.direction = if offer
+            .audio_endpoint()
+            .is_some_and(|a| a.ip().is_unspecified())
+        {
+            // RFC 2543 hold: the holder neither sends nor wants media.
+            Direction::SendOnly.intersect(offered_dir)
+        } else {
+            offered_dir
+        };
+        let te = self.telephone_event;
+        let codec = self.codec;
+        let forward = {
+            let theirs = self.locals(other);
+            let mut o = sdp::build_offer(&LocalMedia {
+                codecs: vec![codec],
+                telephone_event: te.is_some(),
+                ..theirs.clone()
+            });
+            if let Some(pt) = te {
+                super::retarget_telephone_event(&mut o, pt);
+            }
+            o
+        };
+        let result = match other {
+            Side::A => {
+                self.inbound
+                    .reinvite(forward.to_string().into_bytes())
+                    .await
+            }
+            Side::B => {
+                self.outbound
+                    .reinvite(forward.to_string().into_bytes())
+                    .await
+            }
+        };
+        let agreed = match result {
+            Ok((code, answer)) if (200..300).contains(&code) => {
+                match SessionDescription::parse(&String::from_utf8_lossy(&answer)) {
+                    Ok(ans) => {
+                        if let Some(addr) =
+                            ans.audio_endpoint().filter(|a| !a.ip().is_unspecified())
+                        {
+                            let current = match other {
+                                Side::A => &mut self.a_remote,
+                                Side::B => &mut self.b_remote,
+                            };
+                            if *current != addr {
+                                *current = addr;
+                                relay.set_remote(other, addr);
+                            }
+                        }
+                        ans.audio_direction()
+                    }
+                    Err(_) => offered_dir.reverse(),
+                }
+            }
+            Ok((code, _)) => {
+                warn!(
+                    code,
+                    "the other leg refused the re-INVITE; answering locally"
+                );
+                offered_dir.reverse()
+            }
+            Err(e) => {
+                warn!(error = %e, "re-INVITE to the other leg failed; answering locally");
+                offered_dir.reverse()
+            }
+        };
+        let mine = self.locals(side);
+        mine.session_version += 1;
+        mine.direction = agreed;
+        let local = mine.clone();
+        match sdp::negotiate_answer(&offer, &local) {
+            Ok((answer, _)) => {
+                if side == Side::A {
+                    self.a_answer_sdp = answer.clone();
+                }
+                responder
+                    .respond(200, vec![], Some(answer.to_string().into_bytes()))
+                    .await;
+            }
+            Err(e) => {
+                warn!(error = %e, "re-INVITE offer not acceptable: 488");
+                responder.respond(488, vec![], None).await;
+            }
+        }
+    }
+
+    fn locals(&mut self, side: Side) -> &mut LocalMedia {
+        match side {
+            Side::A => &mut self.a_local,
+            Side::B => &mut self.b_local,
+        }
+    }
+
+    fn current_offer(&mut self, side: Side) -> String {
+        let te = self.telephone_event;
+        let codec = self.codec;
+        let mine = self.locals(side);
+        let mut o = sdp::build_offer(&LocalMedia {
+            codecs: vec![codec],
+            telephone_event: te.is_some(),
+            ..mine.clone()
+        });
+        if let Some(pt) = te {
+            super::retarget_telephone_event(&mut o, pt);
+        }
+        o.to_string()
+    }
+}

@@ -1,0 +1,707 @@
+//! `hotline.toml`: the schema, its defaults and its validation.
+//!
+//! Loading is two steps: `toml` deserialises into the typed [`Config`]
+//! (unknown keys are refused, so a typo is an error, not a silently ignored
+//! setting), then [`Config::validate`] checks what types cannot (cross
+//! references, ranges, duplicates). Every error names the file, the line and
+//! the key at fault; the line is found with [`locate`] over the `toml_edit`
+//! document so semantic errors point at the same place a parse error would.
+//!
+//! This module does no I/O beyond reading the one file it is given.
+
+mod locate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+pub use locate::locate;
+
+/// The configuration shipped with the repository, embedded so `hotline serve`
+/// works from any working directory.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/hotline.toml");
+/// The path the default configuration is reported under.
+pub const DEFAULT_CONFIG_PATH: &str = "config/hotline.toml";
+
+/// A configuration error, naming the file, line and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// File at fault.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// TOML syntax or type error (toml names the line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// File at fault.
+        path: PathBuf,
+        /// toml's message, with line, column and a caret under the fault.
+        message: String,
+    },
+    /// One or more semantic errors; all are reported at once.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Invalid>),
+}
+
+/// One semantic error in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// File at fault.
+    pub path: PathBuf,
+    /// 1-based line of the offending key, when it could be located.
+    pub line: Option<usize>,
+    /// Dotted key, e.g. `did[0].agents[3]`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(
+                f,
+                "{}:{}: {}: {}",
+                self.path.display(),
+                line,
+                self.key,
+                self.message
+            ),
+            None => write!(f, "{}: {}: {}", self.path.display(), self.key, self.message),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// SIP listener and realm.
+    pub sip: SipConfig,
+    /// HTTP API listener.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Where state lives.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// RTP ports, codecs, timeouts.
+    #[serde(default)]
+    pub media: MediaConfig,
+    /// Agent registration policy.
+    #[serde(default)]
+    pub registrar: RegistrarConfig,
+    /// Call timers.
+    #[serde(default)]
+    pub calls: CallsConfig,
+    /// Carrier trunks.
+    #[serde(default, rename = "trunk")]
+    pub trunks: Vec<TrunkConfig>,
+    /// Operations centres.
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+    /// Agents (their SIP accounts).
+    #[serde(default, rename = "agent")]
+    pub agents: Vec<AgentConfig>,
+    /// Numbers and how they are routed.
+    #[serde(default, rename = "did")]
+    pub dids: Vec<DidConfig>,
+    /// The file this was loaded from (for messages).
+    #[serde(skip)]
+    pub source_path: PathBuf,
+}
+
+/// A SIP transport we listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// RFC 3261 §18 over UDP.
+    Udp,
+    /// RFC 3261 §18 over TCP, framed by Content-Length.
+    Tcp,
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// Address for all SIP transports.
+    pub listen: SocketAddr,
+    /// Transports to open on `listen`.
+    #[serde(default = "default_transports")]
+    pub transports: Vec<Transport>,
+    /// Digest realm for agents.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// User-Agent / Server header value.
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+}
+
+fn default_transports() -> Vec<Transport> {
+    vec![Transport::Udp, Transport::Tcp]
+}
+fn default_realm() -> String {
+    "hotline.local".into()
+}
+fn default_user_agent() -> String {
+    format!("hotline/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// `[data]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Directory for the SQLite database, recordings, spool.
+    pub dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./var"),
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to and SDP advertises.
+    pub address: IpAddr,
+    /// First RTP port (even).
+    pub rtp_port_min: u16,
+    /// Last RTP port.
+    pub rtp_port_max: u16,
+    /// A call whose RTP stops for this long is cleared (0 = never).
+    pub rtp_timeout_secs: u64,
+    /// Codec preference for our offers: "PCMA", "PCMU".
+    pub codecs: Vec<String>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            address: IpAddr::from([127, 0, 0, 1]),
+            rtp_port_min: 20000,
+            rtp_port_max: 29999,
+            rtp_timeout_secs: 60,
+            codecs: vec!["PCMA".into(), "PCMU".into()],
+        }
+    }
+}
+
+/// `[registrar]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarConfig {
+    /// Shorter registrations get 423 Interval Too Brief.
+    pub min_expires: u32,
+    /// Longer ones are clamped.
+    pub max_expires: u32,
+    /// Used when the REGISTER names none.
+    pub default_expires: u32,
+    /// Nonce lifetime; older nonces get `stale=true`.
+    pub nonce_ttl_secs: u64,
+    /// Failed authentications from one address before it is blocked.
+    pub auth_failures_before_block: u32,
+    /// How long a blocked address stays blocked.
+    pub auth_block_secs: u64,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        Self {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 600,
+            nonce_ttl_secs: 300,
+            auth_failures_before_block: 10,
+            auth_block_secs: 60,
+        }
+    }
+}
+
+/// `[calls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// How long one ring attempt lasts.
+    pub ring_timeout_secs: u64,
+    /// Grace period for calls on shutdown.
+    pub shutdown_grace_secs: u64,
+    /// RFC 4028 Session-Expires we ask of the agent leg (0 = off).
+    pub session_expires_secs: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            ring_timeout_secs: 30,
+            shutdown_grace_secs: 10,
+            session_expires_secs: 1800,
+        }
+    }
+}
+
+/// `[[trunk]]`: a carrier interconnect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// Unique name.
+    pub name: String,
+    /// Source networks whose requests are this carrier's (IP peering).
+    #[serde(default)]
+    pub inbound_cidrs: Vec<IpNet>,
+    /// Where outbound requests go (host:port).
+    pub proxy: Option<SocketAddr>,
+    /// Transport for outbound requests.
+    #[serde(default = "default_trunk_transport")]
+    pub transport: Transport,
+    /// Trunk tried next when this one fails within the same call attempt.
+    pub backup: Option<String>,
+    /// If no provisional response arrives within this many seconds the
+    /// attempt moves to the backup.
+    #[serde(default = "default_trunk_invite_timeout")]
+    pub invite_timeout_secs: u64,
+    /// Register to the carrier with these credentials.
+    pub register: Option<TrunkRegistration>,
+}
+
+fn default_trunk_transport() -> Transport {
+    Transport::Udp
+}
+fn default_trunk_invite_timeout() -> u64 {
+    4
+}
+
+/// `[trunk.register]`: outbound registration to a carrier (client digest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkRegistration {
+    /// Account user.
+    pub username: String,
+    /// Account password.
+    pub password: String,
+    /// Requested registration lifetime.
+    #[serde(default = "default_trunk_expires")]
+    pub expires_secs: u32,
+}
+
+fn default_trunk_expires() -> u32 {
+    3600
+}
+
+/// `[[tenant]]`: an operations centre.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Caller number used on outbound calls of this tenant.
+    #[serde(default)]
+    pub outbound_caller_id: String,
+}
+
+/// `[[agent]]`: an agent's SIP account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// SIP user (also the extension).
+    pub user: String,
+    /// Plain password (demo); prefer `ha1_md5`/`ha1_sha256` in production.
+    pub password: Option<String>,
+    /// Pre-hashed MD5 HA1 = MD5(user:realm:password), lowercase hex.
+    pub ha1_md5: Option<String>,
+    /// Pre-hashed SHA-256 HA1, lowercase hex.
+    pub ha1_sha256: Option<String>,
+    /// Tenant the agent belongs to.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+}
+
+fn default_tenant() -> String {
+    "default".into()
+}
+
+/// How a DID rings its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RingStrategy {
+    /// One agent after another.
+    Sequential,
+    /// All at once; first answer wins, the others are cancelled.
+    Simultaneous,
+}
+
+/// `[[did]]`: a called number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DidConfig {
+    /// The number, as it appears in the Request-URI user part.
+    pub number: String,
+    /// Owning tenant.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// Sequential or simultaneous.
+    #[serde(default = "default_ring")]
+    pub ring: RingStrategy,
+    /// Agents rung, in order.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// Instead of agents: forward to this external number through trunks.
+    pub forward_to: Option<String>,
+    /// Trunk to forward through (its `backup` chain is followed).
+    pub forward_trunk: Option<String>,
+}
+
+fn default_ring() -> RingStrategy {
+    RingStrategy::Sequential
+}
+
+impl Config {
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_str_at(&text, path)
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Result<Self, ConfigError> {
+        Self::from_str_at(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_PATH))
+    }
+
+    /// Parse and validate `text`, reporting errors against `path`.
+    pub fn from_str_at(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.source_path = path.to_path_buf();
+        let problems = config.validate();
+        if problems.is_empty() {
+            return Ok(config);
+        }
+        let doc = text.parse::<toml_edit::ImDocument<String>>().ok();
+        let invalid = problems
+            .into_iter()
+            .map(|(key, message)| Invalid {
+                path: path.to_path_buf(),
+                line: doc.as_ref().and_then(|d| locate(d, text, &key)),
+                key,
+                message,
+            })
+            .collect();
+        Err(ConfigError::Invalid(invalid))
+    }
+
+    /// Semantic checks; returns `(dotted key, message)` for every problem.
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let m = &self.media;
+        if m.rtp_port_min >= m.rtp_port_max || m.rtp_port_max - m.rtp_port_min < 3 {
+            out.push((
+                "media.rtp_port_max".into(),
+                format!(
+                    "RTP range {}..={} holds no port pair; need rtp_port_min < rtp_port_max",
+                    m.rtp_port_min, m.rtp_port_max
+                ),
+            ));
+        }
+        if m.rtp_port_min < 1024 {
+            out.push((
+                "media.rtp_port_min".into(),
+                "ports below 1024 are reserved".into(),
+            ));
+        }
+        if m.codecs.is_empty() {
+            out.push(("media.codecs".into(), "at least one codec is needed".into()));
+        }
+        for (i, c) in m.codecs.iter().enumerate() {
+            if !matches!(c.to_ascii_uppercase().as_str(), "PCMA" | "PCMU") {
+                out.push((
+                    format!("media.codecs[{i}]"),
+                    format!("unknown codec {c:?}; supported: \"PCMA\", \"PCMU\""),
+                ));
+            }
+        }
+        if self.sip.transports.is_empty() {
+            out.push((
+                "sip.transports".into(),
+                "at least one of \"udp\", \"tcp\"".into(),
+            ));
+        }
+        let r = &self.registrar;
+        if r.min_expires > r.max_expires {
+            out.push((
+                "registrar.min_expires".into(),
+                format!(
+                    "min_expires {} exceeds max_expires {}",
+                    r.min_expires, r.max_expires
+                ),
+            ));
+        }
+        if self.calls.ring_timeout_secs == 0 {
+            out.push((
+                "calls.ring_timeout_secs".into(),
+                "must be at least 1".into(),
+            ));
+        }
+
+        let mut seen = std::collections::HashSet::new();
+        for (i, t) in self.trunks.iter().enumerate() {
+            if !seen.insert(t.name.as_str()) {
+                out.push((
+                    format!("trunk[{i}].name"),
+                    format!("trunk {:?} is defined twice", t.name),
+                ));
+            }
+        }
+        for (i, t) in self.trunks.iter().enumerate() {
+            if let Some(b) = &t.backup {
+                if b == &t.name {
+                    out.push((
+                        format!("trunk[{i}].backup"),
+                        "a trunk cannot be its own backup".into(),
+                    ));
+                } else if !self.trunks.iter().any(|o| &o.name == b) {
+                    out.push((
+                        format!("trunk[{i}].backup"),
+                        format!("no trunk named {b:?}"),
+                    ));
+                }
+            }
+            if t.register.is_some() && t.proxy.is_none() {
+                out.push((
+                    format!("trunk[{i}].register"),
+                    "registration needs `proxy` (the registrar address)".into(),
+                ));
+            }
+        }
+
+        let mut tenants = std::collections::HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            if !tenants.insert(t.id.as_str()) {
+                out.push((
+                    format!("tenant[{i}].id"),
+                    format!("tenant {:?} is defined twice", t.id),
+                ));
+            }
+        }
+        let tenant_known = |id: &str| id == "default" || tenants.contains(id);
+
+        let mut users = std::collections::HashSet::new();
+        for (i, a) in self.agents.iter().enumerate() {
+            if !users.insert(a.user.as_str()) {
+                out.push((
+                    format!("agent[{i}].user"),
+                    format!("agent {:?} is defined twice", a.user),
+                ));
+            }
+            if a.password.is_none() && a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
+                out.push((
+                    format!("agent[{i}].user"),
+                    "agent has no credentials: set password, ha1_md5 or ha1_sha256".into(),
+                ));
+            }
+            for (key, len, v) in [
+                ("ha1_md5", 32, &a.ha1_md5),
+                ("ha1_sha256", 64, &a.ha1_sha256),
+            ] {
+                if let Some(v) = v {
+                    if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        out.push((
+                            format!("agent[{i}].{key}"),
+                            format!("expected {len} hex digits"),
+                        ));
+                    }
+                }
+            }
+            if !tenant_known(&a.tenant) {
+                out.push((
+                    format!("agent[{i}].tenant"),
+                    format!("no tenant {:?}", a.tenant),
+                ));
+            }
+        }
+
+        let mut numbers = std::collections::HashSet::new();
+        for (i, d) in self.dids.iter().enumerate() {
+            if !numbers.insert(d.number.as_str()) {
+                out.push((
+                    format!("did[{i}].number"),
+                    format!("number {:?} is defined twice", d.number),
+                ));
+            }
+            if !tenant_known(&d.tenant) {
+                out.push((
+                    format!("did[{i}].tenant"),
+                    format!("no tenant {:?}", d.tenant),
+                ));
+            }
+            for (j, a) in d.agents.iter().enumerate() {
+                if !users.contains(a.as_str()) {
+                    out.push((format!("did[{i}].agents[{j}]"), format!("no agent {a:?}")));
+                }
+            }
+            match (&d.forward_to, &d.forward_trunk) {
+                (Some(_), None) => out.push((
+                    format!("did[{i}].forward_to"),
+                    "forward_to needs forward_trunk".into(),
+                )),
+                (_, Some(t)) if !self.trunks.iter().any(|x| &x.name == t) => out.push((
+                    format!("did[{i}].forward_trunk"),
+                    format!("no trunk named {t:?}"),
+                )),
+                _ => {}
+            }
+            if d.agents.is_empty() && d.forward_to.is_none() {
+                out.push((
+                    format!("did[{i}].number"),
+                    "a number needs agents or forward_to".into(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The trunk with this name.
+    pub fn trunk(&self, name: &str) -> Option<&TrunkConfig> {
+        self.trunks.iter().find(|t| t.name == name)
+    }
+
+    /// The chain `name`, its backup, the backup's backup… without repeats.
+    pub fn trunk_chain(&self, name: &str) -> Vec<&TrunkConfig> {
+        let mut chain: Vec<&TrunkConfig> = Vec::new();
+        let mut next = self.trunk(name);
+        while let Some(t) = next {
+            if chain.iter().any(|c| c.name == t.name) {
+                break;
+            }
+            chain.push(t);
+            next = t.backup.as_deref().and_then(|b| self.trunk(b));
+        }
+        chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::embedded_default().expect("default config");
+        assert_eq!(c.agents.len(), 10);
+        assert_eq!(c.dids.len(), 2);
+        assert_eq!(c.sip.listen.port(), 5060);
+    }
+
+    #[test]
+    fn unknown_key_names_line() {
+        let text = "[sip]\nlisten = \"127.0.0.1:5060\"\nlisen = 1\n";
+        let err = Config::from_str_at(text, Path::new("x.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("x.toml"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("lisen"), "{msg}");
+    }
+
+    #[test]
+    fn semantic_errors_name_file_line_and_key() {
+        let text = r#"[sip]
+listen = "127.0.0.1:5060"
+
+[[agent]]
+user = "1001"
+password = "x"
+
+[[did]]
+number = "12345"
+agents = ["1001", "9999"]
+"#;
+        let err = Config::from_str_at(text, Path::new("h.toml")).unwrap_err();
+        let ConfigError::Invalid(list) = err else {
+            panic!("expected semantic error")
+        };
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].key, "did[0].agents[1]");
+        assert_eq!(list[0].line, Some(10));
+        assert_eq!(
+            list[0].to_string(),
+            "h.toml:10: did[0].agents[1]: no agent \"9999\""
+        );
+    }
+
+    #[test]
+    fn all_errors_reported_at_once() {
+        let text = r#"[sip]
+listen = "127.0.0.1:5060"
+[media]
+address = "127.0.0.1"
+rtp_port_min = 100
+rtp_port_max = 50
+rtp_timeout_secs = 1
+codecs = ["G729"]
+[[trunk]]
+name = "a"
+backup = "nope"
+"#;
+        let ConfigError::Invalid(list) =
+            Config::from_str_at(text, Path::new("h.toml")).unwrap_err()
+        else {
+            panic!()
+        };
+        let keys: Vec<_> = list.iter().map(|i| i.key.as_str()).collect();
+        assert!(keys.contains(&"media.rtp_port_max"));
+        assert!(keys.contains(&"media.rtp_port_min"));
+        assert!(keys.contains(&"media.codecs[0]"));
+        assert!(keys.contains(&"trunk[0].backup"));
+        let backup = list.iter().find(|i| i.key == "trunk[0].backup").unwrap();
+        assert_eq!(backup.line, Some(11));
+    }
+
+    #[test]
+    fn trunk_chain_follows_backups_without_loops() {
+        let text = r#"[sip]
+listen = "127.0.0.1:5060"
+[[trunk]]
+name = "a"
+backup = "b"
+[[trunk]]
+name = "b"
+backup = "a"
+"#;
+        let c = Config::from_str_at(text, Path::new("h.toml")).unwrap();
+        let names: Vec<_> = c.trunk_chain("a").iter().map(|t| t.name.clone()).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+}

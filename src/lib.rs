@@ -1,0 +1,25 @@
+//! # hotline
+//!
+//! The telephony engine of a 12345 government-service hotline: a SIP B2BUA
+//! that terminates carrier trunks, rings agents' soft-phones, anchors the
+//! media and tells the ticket platform everything that happened.
+//!
+//! Rooms (see `ARCHITECTURE.md`):
+//! - [`config`]: `hotline.toml`, validated with file/line/key in errors;
+//! - [`sip`]: the SIP stack (rsipstack, wrapped), registrar, digest auth, trunks;
+//! - [`media`]: SDP offer/answer, RTP port pool, the RTP relay;
+//! - [`call`]: one task per call, the only room that knows all the others;
+//! - [`store`]: SQLite persistence;
+//! - [`http`]: the HTTP API (health for now).
+//!
+//! `sip` and `media` never import each other or `call`.
+#![forbid(unsafe_code)]
+
+pub mod call;
+pub mod config;
+pub mod http;
+pub mod media;
+pub mod sip;
+pub mod store;
+pub mod switch;
+pub mod util;

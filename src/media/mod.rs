@@ -1,0 +1,12 @@
+//! The media room: SDP offer/answer ([`sdp`]), the RTP port pool
+//! ([`ports`]) and the RTP relay that anchors a call's audio ([`relay`]).
+//!
+//! The relay is the signalling core's simple anchor: it forwards RTP and
+//! RTCP between two legs, latches to where packets really come from
+//! (symmetric RTP for callers behind NAT) and reports silence so a dead call
+//! is cleared. The full media engine (codecs, DTMF, prompts, recording,
+//! mixing) replaces it behind the same seam.
+
+pub mod ports;
+pub mod relay;
+pub mod sdp;

@@ -1,0 +1,326 @@
+//! The anchored RTP/RTCP relay between two legs of a call (RFC 3550
+//! packets forwarded unchanged, RFC 4961 symmetric RTP).
+//!
+//! Each side has its own [`PortPair`]; a packet received on side A's RTP
+//! socket is sent from side B's RTP socket to B's peer, and vice versa (same
+//! for RTCP). A side's peer address starts as the one its SDP announced and
+//! *latches* to the source of the first packet that arrives (callers behind
+//! NAT); once latched, packets from any other source are dropped and
+//! counted. A re-INVITE that moves a peer calls [`RelayHandle::set_remote`],
+//! which re-arms latching for that side.
+//!
+//! The relay reports [`RelayEvent::Silent`] once when no RTP arrived from
+//! either side for the configured time (unless a side is on hold), so the
+//! call can be cleared instead of hanging forever.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::ports::PortPair;
+
+/// Packet counters of one relay, readable while it runs.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// RTP packets received on side A and forwarded to B.
+    pub a_to_b: AtomicU64,
+    /// RTP packets received on side B and forwarded to A.
+    pub b_to_a: AtomicU64,
+    /// RTCP packets forwarded (both directions).
+    pub rtcp: AtomicU64,
+    /// Packets dropped: foreign source after latching, or no peer yet.
+    pub dropped: AtomicU64,
+}
+
+/// What the relay tells the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// No RTP from either side for the silence timeout.
+    Silent,
+}
+
+/// Which side of the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The first leg (the carrier's).
+    A,
+    /// The second leg (the agent's).
+    B,
+}
+
+enum Control {
+    Remote(Side, SocketAddr),
+    Hold(bool),
+}
+
+/// Controls a running relay; dropping it stops the relay.
+pub struct RelayHandle {
+    control: mpsc::UnboundedSender<Control>,
+    /// Live counters.
+    pub stats: Arc<RelayStats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RelayHandle {
+    /// The peer of `side` moved (re-INVITE): send there and re-latch.
+    pub fn set_remote(&self, side: Side, addr: SocketAddr) {
+        self.control.send(Control::Remote(side, addr)).ok();
+    }
+
+    /// Suspend (or resume) the silence timeout while a leg is on hold.
+    pub fn set_hold(&self, on_hold: bool) {
+        self.control.send(Control::Hold(on_hold)).ok();
+    }
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Peer {
+    rtp: Option<SocketAddr>,
+    rtcp: Option<SocketAddr>,
+    latched: bool,
+}
+
+impl Peer {
+    fn new(rtp: Option<SocketAddr>) -> Self {
+        Self {
+            rtp,
+            rtcp: rtp.map(rtcp_of),
+            latched: false,
+        }
+    }
+
+    /// Accept `from` as this peer's RTP source? Latches on first packet.
+    fn admit_rtp(&mut self, from: SocketAddr) -> bool {
+        if self.latched {
+            return self.rtp == Some(from);
+        }
+        self.latched = true;
+        if self.rtp != Some(from) {
+            self.rtp = Some(from);
+            self.rtcp = Some(rtcp_of(from));
+        }
+        true
+    }
+
+    fn admit_rtcp(&mut self, from: SocketAddr) -> bool {
+        match self.rtcp {
+            Some(expected) if self.latched => expected.ip() == from.ip(),
+            _ => {
+                self.rtcp = Some(from);
+                true
+            }
+        }
+    }
+}
+
+fn rtcp_of(rtp: SocketAddr) -> SocketAddr {
+    SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
+}
+
+/// Largest datagram the relay forwards; bigger ones are truncated by the
+/// kernel into this buffer and dropped (no RTP packet of ours is larger).
+const MAX_PACKET: usize = 1500;
+
+/// Start relaying between `a` (peer `a_remote`) and `b` (peer `b_remote`).
+/// `silence` of zero disables the silence report.
+pub fn start(
+    a: PortPair,
+    a_remote: Option<SocketAddr>,
+    b: PortPair,
+    b_remote: Option<SocketAddr>,
+    silence: Duration,
+    events: mpsc::UnboundedSender<RelayEvent>,
+) -> RelayHandle {
+    let stats = Arc::new(RelayStats::default());
+    let (control, mut control_rx) = mpsc::unbounded_channel();
+    let s = stats.clone();
+    let task = tokio::spawn(async move {
+        let mut pa = Peer::new(a_remote);
+        let mut pb = Peer::new(b_remote);
+        let mut buf_a = [0u8; MAX_PACKET];
+        let mut buf_b = [0u8; MAX_PACKET];
+        let mut buf_c = [0u8; MAX_PACKET];
+        let mut buf_d = [0u8; MAX_PACKET];
+        let mut last_rtp = Instant::now();
+        let mut on_hold = false;
+        let mut reported = false;
+        let check_every = if silence.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            (silence / 4).max(Duration::from_millis(100))
+        };
+        let mut ticker = tokio::time::interval(check_every);
+        loop {
+            tokio::select! {
+                r = a.rtp.recv_from(&mut buf_a) => {
+                    let Ok((n, from)) = r else { continue };
+                    if n >= MAX_PACKET || !pa.admit_rtp(from) {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    last_rtp = Instant::now();
+                    if let Some(to) = pb.rtp {
+                        if b.rtp.send_to(&buf_a[..n], to).await.is_ok() {
+                            s.a_to_b.fetch_add(1, Ordering::Relaxed);
+                        }
+                    } else {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                r = b.rtp.recv_from(&mut buf_b) => {
+                    let Ok((n, from)) = r else { continue };
+                    if n >= MAX_PACKET || !pb.admit_rtp(from) {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    last_rtp = Instant::now();
+                    if let Some(to) = pa.rtp {
+                        if a.rtp.send_to(&buf_b[..n], to).await.is_ok() {
+                            s.b_to_a.fetch_add(1, Ordering::Relaxed);
+                        }
+                    } else {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                r = a.rtcp.recv_from(&mut buf_c) => {
+                    let Ok((n, from)) = r else { continue };
+                    if n >= MAX_PACKET || !pa.admit_rtcp(from) {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    if let Some(to) = pb.rtcp {
+                        if b.rtcp.send_to(&buf_c[..n], to).await.is_ok() {
+                            s.rtcp.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                r = b.rtcp.recv_from(&mut buf_d) => {
+                    let Ok((n, from)) = r else { continue };
+                    if n >= MAX_PACKET || !pb.admit_rtcp(from) {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    if let Some(to) = pa.rtcp {
+                        if a.rtcp.send_to(&buf_d[..n], to).await.is_ok() {
+                            s.rtcp.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                c = control_rx.recv() => match c {
+                    Some(Control::Remote(Side::A, addr)) => pa = Peer::new(Some(addr)),
+                    Some(Control::Remote(Side::B, addr)) => pb = Peer::new(Some(addr)),
+                    Some(Control::Hold(h)) => {
+                        on_hold = h;
+                        last_rtp = Instant::now();
+                    }
+                    None => break,
+                },
+                _ = ticker.tick() => {
+                    if !silence.is_zero() && !on_hold && !reported && last_rtp.elapsed() >= silence {
+                        reported = true;
+                        events.send(RelayEvent::Silent).ok();
+                    }
+                }
+            }
+        }
+    });
+    RelayHandle {
+        control,
+        stats,
+        task,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::ports::PortPool;
+    use tokio::net::UdpSocket;
+
+    async fn setup(
+        pool: &PortPool,
+        silence: Duration,
+    ) -> (
+        RelayHandle,
+        UdpSocket,
+        UdpSocket,
+        SocketAddr,
+        SocketAddr,
+        mpsc::UnboundedReceiver<RelayEvent>,
+    ) {
+        let a = pool.allocate().await.unwrap();
+        let b = pool.allocate().await.unwrap();
+        let (a_addr, b_addr) = (
+            SocketAddr::new(a.address(), a.port()),
+            SocketAddr::new(b.address(), b.port()),
+        );
+        let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let agent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let relay = start(
+            a,
+            Some(caller.local_addr().unwrap()),
+            b,
+            Some(agent.local_addr().unwrap()),
+            silence,
+            tx,
+        );
+        (relay, caller, agent, a_addr, b_addr, rx)
+    }
+
+    #[tokio::test]
+    async fn forwards_both_ways_and_drops_strangers_after_latching() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42000, 42100);
+        let (relay, caller, agent, a_addr, b_addr, _rx) = setup(&pool, Duration::ZERO).await;
+        let mut buf = [0u8; 64];
+        for i in 0..5u8 {
+            caller.send_to(&[0x80, 8, 0, i], a_addr).await.unwrap();
+            let (n, from) = agent.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &[0x80, 8, 0, i]);
+            assert_eq!(from, b_addr);
+            agent.send_to(&[0x80, 8, 1, i], b_addr).await.unwrap();
+            let (n, from) = caller.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &[0x80, 8, 1, i]);
+            assert_eq!(from, a_addr);
+        }
+        let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        stranger.send_to(&[0x80, 8, 9, 9], a_addr).await.unwrap();
+        // The stranger's packet must not reach the agent: the next packet the
+        // agent sees is the caller's.
+        caller.send_to(&[0x80, 8, 0, 42], a_addr).await.unwrap();
+        let (n, _) = agent.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], &[0x80, 8, 0, 42]);
+        assert_eq!(relay.stats.a_to_b.load(Ordering::Relaxed), 6);
+        assert_eq!(relay.stats.b_to_a.load(Ordering::Relaxed), 5);
+        assert_eq!(relay.stats.dropped.load(Ordering::Relaxed), 1);
+        drop(relay);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            pool.in_use(),
+            0,
+            "ports return to the pool when the relay stops"
+        );
+    }
+
+    #[tokio::test]
+    async fn reports_silence_once() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42200, 42300);
+        let (_relay, _caller, _agent, _a, _b, mut rx) =
+            setup(&pool, Duration::from_millis(200)).await;
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(ev, Some(RelayEvent::Silent));
+        let again = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
+        assert!(again.is_err(), "silence is reported once");
+    }
+}

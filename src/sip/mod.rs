@@ -1,0 +1,21 @@
+//! The SIP room: transports, transactions and dialogs (rsipstack, wrapped in
+//! [`stack`] so no other room sees its types), plus our own pure cores for
+//! digest authentication ([`auth`]), agent registrations ([`registrar`]) and
+//! trunk selection ([`trunk`]).
+//!
+//! What the rest of hotline sees: [`SipStack`] (bind, dispatch, send),
+//! [`Incoming`] (out-of-dialog requests for the switch to decide on),
+//! [`InboundLeg`] / [`OutboundLeg`] (one dialog each, driven by the `call`
+//! room) and [`LegEvent`] (what happened on a leg).
+
+pub mod auth;
+pub mod message;
+pub mod registrar;
+pub mod stack;
+pub mod trunk;
+
+pub use message::{Request, Responder};
+pub use stack::{
+    InboundLeg, Incoming, LegEvent, LegEvents, LegKey, OutboundInvite, OutboundLeg, SipError,
+    SipStack, StackConfig,
+};

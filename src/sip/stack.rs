@@ -1,0 +1,716 @@
+//! The SIP stack hotline builds on: `rsipstack` (RFC 3261 parser, UDP/TCP
+//! transports with Content-Length framing and CRLF keep-alives, transactions
+//! with timers A–M, RFC 3581 rport, dialogs), pinned and wrapped here.
+//!
+//! The rest of hotline sees only this file's types:
+//! - [`SipStack::start`] binds the transports and returns the stream of
+//!   out-of-dialog requests ([`Incoming`]) for the switch to decide on;
+//! - in-dialog requests (BYE, re-INVITE, INFO, ACK …) are matched to their
+//!   dialog here and surface as [`LegEvent`]s on the owning call's
+//!   [`LegEvents`]; a request for no known dialog gets 481 (§12.2.2);
+//! - [`InboundLeg`] (the UAS side of a carrier call) and [`OutboundLeg`]
+//!   (our UAC INVITE to an agent or trunk) are the two halves a B2BUA joins.
+//!
+//! Legs are keyed by Call-ID ([`LegKey`]): our UAC legs use fresh random
+//! Call-IDs, so a key never names two live legs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::dialog::DialogId;
+use rsipstack::sip::{self as rsip, HeadersExt};
+use rsipstack::transaction::endpoint::EndpointOption;
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipAddr, TransportLayer};
+use rsipstack::EndpointBuilder;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::message::{to_headers, Request, Responder};
+
+/// Errors at the SIP room's boundary.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SipError {
+    /// A transport could not be bound.
+    #[error("cannot listen for SIP on {transport} {addr}: {reason}")]
+    Bind {
+        /// `UDP` or `TCP`.
+        transport: &'static str,
+        /// Address.
+        addr: SocketAddr,
+        /// OS or library reason.
+        reason: String,
+    },
+    /// A message could not be sent.
+    #[error("SIP send failed: {0}")]
+    Send(String),
+    /// A dialog operation failed.
+    #[error("SIP dialog error: {0}")]
+    Dialog(String),
+    /// A URI we built or were given does not parse.
+    #[error("invalid SIP URI {0:?}")]
+    BadUri(String),
+}
+
+/// What to bind.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// Address of every transport.
+    pub listen: SocketAddr,
+    /// Open UDP.
+    pub udp: bool,
+    /// Open TCP.
+    pub tcp: bool,
+    /// `User-Agent`/`Server` header.
+    pub user_agent: String,
+}
+
+/// An out-of-dialog request for the switch to decide on.
+pub enum Incoming {
+    /// A new call (INVITE without To tag).
+    Invite(PendingInvite),
+    /// Anything else: REGISTER, OPTIONS, MESSAGE, unknown methods …
+    Request(Request, Responder),
+}
+
+/// A new INVITE not yet answered: reject it or turn it into an [`InboundLeg`].
+pub struct PendingInvite {
+    /// The request.
+    pub request: Request,
+    tx: Transaction,
+}
+
+impl PendingInvite {
+    /// Reject with a final status, optionally with extra headers.
+    pub async fn reject(self, code: u16, headers: Vec<(String, String)>) {
+        let responder = Responder { tx: self.tx };
+        if let Err(e) = responder.reply(code, headers, None).await {
+            debug!(error = %e, "reject INVITE");
+        }
+    }
+
+    /// Create the UAS dialog; its events go to `events`.
+    pub fn into_leg(
+        self,
+        stack: &SipStack,
+        events: &LegEventSender,
+    ) -> Result<InboundLeg, SipError> {
+        let mut tx = self.tx;
+        let dialog = stack
+            .inner
+            .dialogs
+            .get_or_create_server_invite(&tx, events.states.clone(), None, Some(stack.contact()))
+            .map_err(|e| SipError::Dialog(e.to_string()))?;
+        let mut driver = dialog.clone();
+        // The INVITE server transaction lives until ACK/CANCEL/timeout:
+        // rsipstack sends 100 Trying, relays our responses and reports the
+        // ACK (Confirmed) or the CANCEL (Terminated) as dialog states.
+        tokio::spawn(async move {
+            if let Err(e) = driver.handle(&mut tx).await {
+                debug!(error = %e, "inbound INVITE transaction ended");
+            }
+        });
+        Ok(InboundLeg {
+            key: LegKey(self.request.call_id()),
+            dialog,
+            dialogs: stack.inner.dialogs.clone(),
+            request: self.request,
+        })
+    }
+}
+
+/// Identifies a leg within a call: the leg's Call-ID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LegKey(pub String);
+
+impl std::fmt::Display for LegKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a leg ended, as far as SIP tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegEnd {
+    /// The remote side sent BYE.
+    RemoteBye,
+    /// The remote side cancelled its INVITE.
+    RemoteCancel,
+    /// We ended it (BYE, CANCEL or reject).
+    Local,
+    /// A transaction timed out (no ACK, no response).
+    Timeout,
+    /// A final error status on the INVITE (busy, not found …).
+    Status(u16),
+}
+
+/// Something that happened on one leg.
+#[derive(Debug)]
+pub enum LegEvent {
+    /// 180 or 183; `sdp` when the provisional response carries a body.
+    Progress {
+        /// Status code (180, 183 …).
+        code: u16,
+        /// Early SDP.
+        sdp: Option<Vec<u8>>,
+    },
+    /// Final response to our INVITE: 2xx (with its SDP) or an error code.
+    Final {
+        /// Status code.
+        code: u16,
+        /// Answer SDP for a 2xx.
+        sdp: Option<Vec<u8>>,
+    },
+    /// The leg is confirmed (ACK received/sent).
+    Confirmed,
+    /// A re-INVITE or UPDATE from the remote side, to answer via `responder`.
+    Reoffer {
+        /// The offered SDP (may be empty: an offerless re-INVITE).
+        sdp: Vec<u8>,
+        /// Reply handle.
+        responder: InDialogResponder,
+    },
+    /// INFO (e.g. `application/dtmf-relay`), answered 200 already unless
+    /// the call answers otherwise.
+    Info {
+        /// Content-Type.
+        content_type: Option<String>,
+        /// Body.
+        body: Vec<u8>,
+        /// Reply handle.
+        responder: InDialogResponder,
+    },
+    /// The dialog ended.
+    Ended(LegEnd),
+}
+
+/// Reply handle for an in-dialog request surfaced as a [`LegEvent`].
+#[derive(Debug)]
+pub struct InDialogResponder {
+    handle: rsipstack::dialog::dialog::TransactionHandle,
+}
+
+impl InDialogResponder {
+    /// Respond with status, headers and optional body (SDP).
+    pub async fn respond(&self, code: u16, headers: Vec<(String, String)>, body: Option<Vec<u8>>) {
+        let mut headers = to_headers(headers);
+        if body.is_some() {
+            headers.push(rsip::Header::ContentType("application/sdp".into()));
+        }
+        if let Err(e) = self
+            .handle
+            .respond(rsip::StatusCode::from(code), Some(headers), body)
+            .await
+        {
+            debug!(error = %e, "in-dialog response dropped");
+        }
+    }
+}
+
+/// The sending half of a call's event channel (cloned into each leg).
+#[derive(Clone)]
+pub struct LegEventSender {
+    states: rsipstack::dialog::dialog::DialogStateSender,
+    finals: mpsc::UnboundedSender<(LegKey, LegEvent)>,
+}
+
+/// The receiving half: one per call.
+pub struct LegEvents {
+    states: DialogStateReceiver,
+    finals: mpsc::UnboundedReceiver<(LegKey, LegEvent)>,
+}
+
+impl LegEvents {
+    /// Next event of any leg of this call.
+    pub async fn recv(&mut self) -> Option<(LegKey, LegEvent)> {
+        loop {
+            tokio::select! {
+                state = self.states.recv() => {
+                    let state = state?;
+                    if let Some(ev) = translate(state) {
+                        return Some(ev);
+                    }
+                }
+                fin = self.finals.recv() => return fin,
+            }
+        }
+    }
+}
+
+fn key_of(id: &DialogId) -> LegKey {
+    LegKey(id.call_id.clone())
+}
+
+/// Map rsipstack's dialog state to our event; `None` for states the call
+/// does not act on.
+fn translate(state: DialogState) -> Option<(LegKey, LegEvent)> {
+    match state {
+        DialogState::Early(id, resp) => {
+            let sdp = (!resp.body.is_empty()).then(|| resp.body.clone());
+            Some((
+                key_of(&id),
+                LegEvent::Progress {
+                    code: resp.status_code.code(),
+                    sdp,
+                },
+            ))
+        }
+        DialogState::Confirmed(id, _) => Some((key_of(&id), LegEvent::Confirmed)),
+        DialogState::Updated(id, req, handle) => Some((
+            key_of(&id),
+            LegEvent::Reoffer {
+                sdp: req.body.clone(),
+                responder: InDialogResponder { handle },
+            },
+        )),
+        DialogState::Info(id, req, handle) => Some((
+            key_of(&id),
+            LegEvent::Info {
+                content_type: req.header_value("Content-Type"),
+                body: req.body.clone(),
+                responder: InDialogResponder { handle },
+            },
+        )),
+        DialogState::Options(_, _, handle) => {
+            tokio::spawn(async move {
+                handle.reply(rsip::StatusCode::OK).await.ok();
+            });
+            None
+        }
+        DialogState::Terminated(id, reason) => {
+            let end = match reason {
+                TerminatedReason::UacBye | TerminatedReason::UasBye => LegEnd::RemoteBye,
+                TerminatedReason::UacCancel => LegEnd::RemoteCancel,
+                TerminatedReason::Timeout => LegEnd::Timeout,
+                TerminatedReason::UacBusy | TerminatedReason::UasBusy => LegEnd::Status(486),
+                TerminatedReason::UasDecline => LegEnd::Status(603),
+                TerminatedReason::ProxyAuthRequired => LegEnd::Status(407),
+                TerminatedReason::ProxyError(c)
+                | TerminatedReason::UacOther(c)
+                | TerminatedReason::UasOther(c) => LegEnd::Status(c.code()),
+            };
+            Some((key_of(&id), LegEvent::Ended(end)))
+        }
+        DialogState::Notify(_, _, handle)
+        | DialogState::Refer(_, _, handle)
+        | DialogState::Message(_, _, handle)
+        | DialogState::Publish(_, _, handle) => {
+            tokio::spawn(async move {
+                handle.reply(rsip::StatusCode::NotImplemented).await.ok();
+            });
+            None
+        }
+        DialogState::Calling(_) | DialogState::Trying(_) | DialogState::WaitAck(_, _) => None,
+    }
+}
+
+/// Parameters of an INVITE we send.
+#[derive(Debug, Clone)]
+pub struct OutboundInvite {
+    /// Request-URI, e.g. `sip:1001@127.0.0.21:5060`.
+    pub target: String,
+    /// Where to send it (registered source address or trunk proxy); `None`
+    /// resolves the target URI.
+    pub destination: Option<SocketAddr>,
+    /// Send over TCP instead of UDP.
+    pub tcp: bool,
+    /// From user (caller number shown to the callee).
+    pub from_user: String,
+    /// From display name.
+    pub from_display: Option<String>,
+    /// SDP offer.
+    pub sdp: Vec<u8>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Our UAC leg (INVITE sent to an agent or trunk).
+pub struct OutboundLeg {
+    key: LegKey,
+    dialog: InviteDialog,
+    dialogs: Arc<DialogLayer>,
+}
+
+/// The carrier's leg (we are UAS).
+pub struct InboundLeg {
+    key: LegKey,
+    dialog: InviteDialog,
+    dialogs: Arc<DialogLayer>,
+    /// The INVITE that opened it.
+    pub request: Request,
+}
+
+macro_rules! common_leg_ops {
+    ($t:ty) => {
+        impl $t {
+            /// The leg's key (its Call-ID).
+            pub fn key(&self) -> &LegKey {
+                &self.key
+            }
+
+            /// Send a re-INVITE with `sdp`; returns the status and answer body.
+            pub async fn reinvite(&self, sdp: Vec<u8>) -> Result<(u16, Vec<u8>), SipError> {
+                let headers = vec![rsip::Header::ContentType("application/sdp".into())];
+                match self.dialog.reinvite(Some(headers), Some(sdp)).await {
+                    Ok(Some(resp)) => Ok((resp.status_code.code(), resp.body.clone())),
+                    Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
+                    Err(e) => Err(SipError::Dialog(e.to_string())),
+                }
+            }
+
+            /// Refresh the session (RFC 4028 style) with an UPDATE without
+            /// body; returns the status code (408/481 mean the peer is gone).
+            pub async fn refresh(&self) -> Result<u16, SipError> {
+                match self.dialog.update(None, None).await {
+                    Ok(Some(resp)) => Ok(resp.status_code.code()),
+                    Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
+                    Err(e) => Err(SipError::Dialog(e.to_string())),
+                }
+            }
+
+            /// Send BYE (confirmed) and forget the dialog.
+            pub async fn bye(&self) {
+                if let Err(e) = self.dialog.bye().await {
+                    debug!(leg = %self.key, error = %e, "BYE");
+                }
+                self.forget();
+            }
+
+            /// Remove the dialog from the stack's table (idempotent).
+            pub fn forget(&self) {
+                self.dialogs.remove_dialog(&self.dialog.id());
+            }
+        }
+
+        impl Drop for $t {
+            fn drop(&mut self) {
+                self.forget();
+            }
+        }
+    };
+}
+
+common_leg_ops!(InboundLeg);
+common_leg_ops!(OutboundLeg);
+
+impl InboundLeg {
+    /// Send 180 Ringing, or 183 Session Progress when `sdp` is given.
+    pub fn progress(&self, sdp: Option<Vec<u8>>) {
+        let headers = sdp
+            .as_ref()
+            .map(|_| vec![rsip::Header::ContentType("application/sdp".into())]);
+        if let Err(e) = self.dialog.ringing(headers, sdp) {
+            debug!(leg = %self.key, error = %e, "provisional response");
+        }
+    }
+
+    /// Answer with 200 OK and our SDP.
+    pub fn answer(&self, sdp: Vec<u8>) -> Result<(), SipError> {
+        let headers = vec![rsip::Header::ContentType("application/sdp".into())];
+        self.dialog
+            .accept(Some(headers), Some(sdp))
+            .map_err(|e| SipError::Dialog(e.to_string()))
+    }
+
+    /// Reject with a final status (before answer).
+    pub fn reject(&self, code: u16) {
+        if let Err(e) = self.dialog.reject(Some(rsip::StatusCode::from(code)), None) {
+            debug!(leg = %self.key, error = %e, "reject");
+        }
+    }
+
+    /// End the leg whatever its state: reject if unanswered, BYE otherwise.
+    pub async fn hang_up(&self, code_if_unanswered: u16) {
+        if self.dialog.state().is_confirmed() {
+            self.bye().await;
+        } else {
+            self.reject(code_if_unanswered);
+            self.forget();
+        }
+    }
+}
+
+impl OutboundLeg {
+    /// Cancel while ringing, or BYE once answered.
+    pub async fn hang_up(&self) {
+        if let Err(e) = self.dialog.hangup().await {
+            debug!(leg = %self.key, error = %e, "hang up");
+        }
+        self.forget();
+    }
+}
+
+struct Inner {
+    endpoint: rsipstack::transaction::Endpoint,
+    dialogs: Arc<DialogLayer>,
+    local: SocketAddr,
+    cancel: CancellationToken,
+}
+
+/// The SIP stack: transports, transaction layer, dialog table.
+#[derive(Clone)]
+pub struct SipStack {
+    inner: Arc<Inner>,
+}
+
+/// Capacity of the queue of out-of-dialog requests to the switch; beyond it
+/// new requests get 503 (overload, RFC 3261 §21.5.4) instead of piling up.
+const INCOMING_QUEUE: usize = 4096;
+
+impl SipStack {
+    /// Bind the transports and start serving.
+    pub async fn start(cfg: &StackConfig) -> Result<(Self, mpsc::Receiver<Incoming>), SipError> {
+        let cancel = CancellationToken::new();
+        let transport = TransportLayer::new(cancel.child_token());
+        if cfg.udp {
+            let udp =
+                UdpConnection::create_connection(cfg.listen, None, Some(cancel.child_token()))
+                    .await
+                    .map_err(|e| SipError::Bind {
+                        transport: "UDP",
+                        addr: cfg.listen,
+                        reason: e.to_string(),
+                    })?;
+            transport.add_transport(udp.into());
+        }
+        if cfg.tcp {
+            let tcp = TcpListenerConnection::new(cfg.listen.into(), None)
+                .await
+                .map_err(|e| SipError::Bind {
+                    transport: "TCP",
+                    addr: cfg.listen,
+                    reason: e.to_string(),
+                })?;
+            transport.add_transport(tcp.into());
+        }
+        let option = EndpointOption {
+            ..Default::default()
+        };
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.clone())
+            .with_transport_layer(transport)
+            .with_user_agent(&cfg.user_agent)
+            .with_option(option)
+            .build();
+        let incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| SipError::Dialog(e.to_string()))?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let inner = Arc::new(Inner {
+            endpoint,
+            dialogs,
+            local: cfg.listen,
+            cancel,
+        });
+        let serve = inner.endpoint.inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve.serve().await {
+                warn!(error = %e, "SIP endpoint stopped");
+            }
+        });
+        let (to_switch, from_stack) = mpsc::channel(INCOMING_QUEUE);
+        let stack = SipStack { inner };
+        tokio::spawn(dispatch(stack.clone(), incoming, to_switch));
+        info!(listen = %cfg.listen, udp = cfg.udp, tcp = cfg.tcp, "SIP stack listening");
+        Ok((stack, from_stack))
+    }
+
+    /// Our Contact URI.
+    pub fn contact(&self) -> rsip::Uri {
+        rsip::Uri {
+            scheme: Some(rsip::Scheme::Sip),
+            auth: None,
+            host_with_port: self.inner.local.into(),
+            params: vec![],
+            headers: vec![],
+        }
+    }
+
+    /// The listen address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// A new event channel for one call.
+    pub fn leg_channel(&self) -> (LegEventSender, LegEvents) {
+        let (states_tx, states_rx) = self.inner.dialogs.new_dialog_state_channel();
+        let (finals_tx, finals_rx) = mpsc::unbounded_channel();
+        (
+            LegEventSender {
+                states: states_tx,
+                finals: finals_tx,
+            },
+            LegEvents {
+                states: states_rx,
+                finals: finals_rx,
+            },
+        )
+    }
+
+    /// Send an INVITE; progress and the final response arrive on `events`.
+    pub fn invite(
+        &self,
+        inv: OutboundInvite,
+        events: &LegEventSender,
+    ) -> Result<OutboundLeg, SipError> {
+        let callee = rsip::Uri::try_from(inv.target.as_str())
+            .map_err(|_| SipError::BadUri(inv.target.clone()))?;
+        let caller_text = format!("sip:{}@{}", inv.from_user, self.inner.local);
+        let caller = rsip::Uri::try_from(caller_text.as_str())
+            .map_err(|_| SipError::BadUri(caller_text.clone()))?;
+        let transport = if inv.tcp {
+            rsip::Transport::Tcp
+        } else {
+            rsip::Transport::Udp
+        };
+        let call_id = new_call_id();
+        let option = InviteOption {
+            caller_display_name: inv.from_display.clone(),
+            caller,
+            callee,
+            destination: inv.destination.map(|a| SipAddr::new(transport, a.into())),
+            content_type: Some("application/sdp".into()),
+            offer: Some(inv.sdp),
+            contact: self.contact(),
+            headers: (!inv.headers.is_empty()).then(|| to_headers(inv.headers)),
+            call_id: Some(call_id.clone()),
+            ..Default::default()
+        };
+        let (dialog, outcome) = self
+            .inner
+            .dialogs
+            .do_invite_async(option, events.states.clone())
+            .map_err(|e| SipError::Dialog(e.to_string()))?;
+        let key = LegKey(call_id);
+        let finals = events.finals.clone();
+        let k = key.clone();
+        tokio::spawn(async move {
+            let event = match outcome.await {
+                Ok(Ok((_, Some(resp)))) => LegEvent::Final {
+                    code: resp.status_code.code(),
+                    sdp: (!resp.body.is_empty()).then(|| resp.body.clone()),
+                },
+                Ok(Ok((_, None))) => LegEvent::Final {
+                    code: 408,
+                    sdp: None,
+                },
+                Ok(Err(e)) => {
+                    debug!(leg = %k, error = %e, "INVITE failed");
+                    LegEvent::Final {
+                        code: error_status(&e),
+                        sdp: None,
+                    }
+                }
+                Err(_) => LegEvent::Final {
+                    code: 500,
+                    sdp: None,
+                },
+            };
+            finals.send((k, event)).ok();
+        });
+        Ok(OutboundLeg {
+            key,
+            dialog,
+            dialogs: self.inner.dialogs.clone(),
+        })
+    }
+
+    /// Dialogs in the stack's table (for leak checks).
+    pub fn dialog_count(&self) -> usize {
+        self.inner.dialogs.len()
+    }
+
+    /// Live transactions (for leak checks).
+    pub fn transaction_count(&self) -> usize {
+        self.inner
+            .endpoint
+            .inner
+            .get_running_transactions()
+            .map(|t| t.len())
+            .unwrap_or(0)
+    }
+
+    /// Stop the transports.
+    pub fn shutdown(&self) {
+        self.inner.cancel.cancel();
+    }
+}
+
+fn error_status(e: &rsipstack::Error) -> u16 {
+    match e {
+        rsipstack::Error::DialogError(_, _, code) => code.code(),
+        rsipstack::Error::TransportLayerError(_, _) => 503,
+        _ => 408,
+    }
+}
+
+fn new_call_id() -> String {
+    use rand::Rng;
+    let n: u128 = rand::rng().random();
+    format!("hl-{n:032x}")
+}
+
+/// Route every new server transaction: in-dialog requests to their dialog,
+/// the rest to the switch.
+async fn dispatch(
+    stack: SipStack,
+    mut incoming: rsipstack::transaction::TransactionReceiver,
+    to_switch: mpsc::Sender<Incoming>,
+) {
+    while let Some(mut tx) = incoming.recv().await {
+        let request = Request::new(tx.original.clone(), stack.inner.local);
+        let method = tx.original.method;
+        if request.has_to_tag() {
+            match stack.inner.dialogs.match_dialog(&tx) {
+                Some(Dialog::Invite(mut dialog)) => {
+                    tokio::spawn(async move {
+                        if let Err(e) = dialog.handle(&mut tx).await {
+                            debug!(error = %e, "in-dialog request");
+                        }
+                    });
+                }
+                Some(_) | None => {
+                    if method != rsip::Method::Ack {
+                        debug!(%method, call_id = %request.call_id(), "no dialog: 481");
+                        tx.reply(rsip::StatusCode::CallTransactionDoesNotExist)
+                            .await
+                            .ok();
+                    }
+                }
+            }
+            continue;
+        }
+        let item = match method {
+            rsip::Method::Ack => continue, // stray ACK: nothing to do (§17.2.3)
+            rsip::Method::Cancel => {
+                // A CANCEL matching a live INVITE is consumed by that
+                // transaction; one that reaches us matches nothing (§9.2).
+                tx.reply(rsip::StatusCode::CallTransactionDoesNotExist)
+                    .await
+                    .ok();
+                continue;
+            }
+            rsip::Method::Invite => Incoming::Invite(PendingInvite { request, tx }),
+            _ => Incoming::Request(request, Responder { tx }),
+        };
+        if let Err(mpsc::error::TrySendError::Full(item)) = to_switch.try_send(item) {
+            warn!("switch is overloaded: 503 to a new request");
+            let responder = match item {
+                Incoming::Invite(p) => Responder { tx: p.tx },
+                Incoming::Request(_, r) => r,
+            };
+            responder
+                .reply(503, vec![("Retry-After".into(), "5".into())], None)
+                .await
+                .ok();
+        }
+    }
+}

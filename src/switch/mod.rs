@@ -1,0 +1,302 @@
+//! The switch: the top-level shell that wires the rooms together for
+//! `hotline serve`. It opens the store, starts the SIP stack and the HTTP
+//! API, answers out-of-dialog requests (REGISTER, OPTIONS, unknown
+//! methods), admits new INVITEs by trunk ACL and routes them by called
+//! number (DID) to a call task, and shuts down cleanly on SIGINT/SIGTERM:
+//! new calls get 503, calls in progress get the configured grace period,
+//! then whatever is left is hung up.
+
+mod registration;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+pub use registration::Registrations;
+
+use crate::call::{self, CallContext, CallCounters, Ringing, Route};
+use crate::config::{Config, RingStrategy, Transport};
+use crate::media::ports::PortPool;
+use crate::media::sdp::AudioCodec;
+use crate::sip::stack::{Incoming, PendingInvite, StackConfig};
+use crate::sip::trunk::{Trunk, TrunkTable};
+use crate::sip::{Request, Responder, SipStack};
+use crate::store::Store;
+
+/// Errors that stop `hotline serve`.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// SIP could not start.
+    #[error(transparent)]
+    Sip(#[from] crate::sip::SipError),
+    /// Storage could not open.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// HTTP could not start.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Methods we implement, for `Allow` (RFC 3261 §20.5).
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
+
+/// Live handles the HTTP API reads.
+#[derive(Clone)]
+pub struct SwitchState {
+    /// Call counters.
+    pub counters: Arc<CallCounters>,
+    /// SIP stack (dialog/transaction counts).
+    pub stack: SipStack,
+    /// RTP port pool.
+    pub ports: PortPool,
+    /// Registrations.
+    pub registrations: Registrations,
+    /// Start time (monotonic).
+    pub started: tokio::time::Instant,
+}
+
+struct Router {
+    dids: std::collections::HashMap<String, (String, Route)>,
+    trunks: Arc<TrunkTable>,
+}
+
+impl Router {
+    fn new(config: &Config, trunks: Arc<TrunkTable>) -> Self {
+        let dids = config
+            .dids
+            .iter()
+            .map(|d| {
+                let route = match (&d.forward_to, &d.forward_trunk) {
+                    (Some(number), Some(trunk)) => Route::External {
+                        number: number.clone(),
+                        trunk: trunk.clone(),
+                    },
+                    _ => Route::Agents {
+                        ringing: match d.ring {
+                            RingStrategy::Sequential => Ringing::Sequential,
+                            RingStrategy::Simultaneous => Ringing::Simultaneous,
+                        },
+                        agents: d.agents.clone(),
+                    },
+                };
+                (d.number.clone(), (d.tenant.clone(), route))
+            })
+            .collect();
+        Self { dids, trunks }
+    }
+}
+
+fn trunk_table(config: &Config) -> TrunkTable {
+    TrunkTable::new(
+        config
+            .trunks
+            .iter()
+            .map(|t| Trunk {
+                name: t.name.clone(),
+                inbound: t.inbound_cidrs.clone(),
+                proxy: t.proxy,
+                tcp: t.transport == Transport::Tcp,
+                backup: t.backup.clone(),
+                invite_timeout_secs: t.invite_timeout_secs,
+            })
+            .collect(),
+    )
+}
+
+/// Run the switch until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<(), SwitchError> {
+    let store = Store::open(&config.data.dir)?;
+    let registrations = Registrations::new(&config, store)?;
+    let (stack, mut incoming) = SipStack::start(&StackConfig {
+        listen: config.sip.listen,
+        udp: config.sip.transports.contains(&Transport::Udp),
+        tcp: config.sip.transports.contains(&Transport::Tcp),
+        user_agent: config.sip.user_agent.clone(),
+    })
+    .await?;
+    let m = &config.media;
+    let ports = PortPool::new(m.address, m.rtp_port_min, m.rtp_port_max);
+    let trunks = Arc::new(trunk_table(&config));
+    let counters = Arc::new(CallCounters::default());
+    let call_shutdown = CancellationToken::new();
+    let ctx = Arc::new(CallContext {
+        stack: stack.clone(),
+        ports: ports.clone(),
+        media_address: m.address,
+        codecs: m
+            .codecs
+            .iter()
+            .filter_map(|c| match c.to_ascii_uppercase().as_str() {
+                "PCMA" => Some(AudioCodec::Pcma),
+                "PCMU" => Some(AudioCodec::Pcmu),
+                _ => None,
+            })
+            .collect(),
+        rtp_timeout: Duration::from_secs(m.rtp_timeout_secs),
+        ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
+        session_refresh: Duration::from_secs(config.calls.session_expires_secs / 2),
+        directory: Arc::new(registrations.clone()),
+        trunks: trunks.clone(),
+        counters: counters.clone(),
+        shutdown: call_shutdown.clone(),
+    });
+    let router = Router::new(&config, trunks);
+
+    let state = SwitchState {
+        counters: counters.clone(),
+        stack: stack.clone(),
+        ports,
+        registrations: registrations.clone(),
+        started: tokio::time::Instant::now(),
+    };
+    let http = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| SwitchError::Http {
+            addr: config.http.listen,
+            source,
+        })?;
+    info!(listen = %config.http.listen, "HTTP API listening");
+    let http_stop = CancellationToken::new();
+    tokio::spawn(crate::http::serve(http, state, http_stop.clone()));
+
+    let housekeeping = {
+        let registrations = registrations.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                registrations.housekeeping().await;
+            }
+        })
+    };
+
+    info!(
+        config = %config.source_path.display(),
+        dids = config.dids.len(),
+        agents = config.agents.len(),
+        trunks = config.trunks.len(),
+        "hotline is up"
+    );
+    let mut draining: Option<tokio::time::Instant> = None;
+    let grace = Duration::from_secs(config.calls.shutdown_grace_secs);
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            item = incoming.recv() => {
+                let Some(item) = item else { break };
+                match item {
+                    Incoming::Invite(invite) => admit(&ctx, &router, invite, draining.is_some()).await,
+                    Incoming::Request(req, responder) => {
+                        answer_request(&registrations, req, responder).await
+                    }
+                }
+            }
+            _ = &mut stop, if draining.is_none() => {
+                let active = counters.active.load(Ordering::Relaxed);
+                info!(active_calls = active, grace_secs = grace.as_secs(), "shutting down: no new calls");
+                draining = Some(tokio::time::Instant::now() + grace);
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)), if draining.is_some() => {
+                let active = counters.active.load(Ordering::Relaxed);
+                let deadline = draining.unwrap_or_else(tokio::time::Instant::now);
+                if active == 0 {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline && !call_shutdown.is_cancelled() {
+                    warn!(active_calls = active, "grace period over: hanging up the remaining calls");
+                    call_shutdown.cancel();
+                }
+                if tokio::time::Instant::now() >= deadline + Duration::from_secs(3) {
+                    warn!(active_calls = active, "calls did not end in time; exiting");
+                    break;
+                }
+            }
+        }
+    }
+    housekeeping.abort();
+    registrations.housekeeping().await;
+    http_stop.cancel();
+    stack.shutdown();
+    info!("hotline stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        ctrl_c.await.ok();
+    }
+}
+
+/// Admit or refuse a new INVITE: trunk ACL, then the called number.
+async fn admit(ctx: &Arc<CallContext>, router: &Router, invite: PendingInvite, draining: bool) {
+    let source = invite.request.source();
+    if draining {
+        invite
+            .reject(503, vec![("Retry-After".into(), "30".into())])
+            .await;
+        return;
+    }
+    let Some(trunk) = router.trunks.match_source(source.ip()) else {
+        warn!(%source, from = invite.request.from_user().unwrap_or_default(), "INVITE from an address no trunk admits: 403");
+        invite.reject(403, vec![]).await;
+        return;
+    };
+    let number = invite.request.uri_user().unwrap_or_default();
+    let Some((tenant, route)) = router.dids.get(&number) else {
+        info!(trunk = %trunk.name, %number, "INVITE for an unknown number: 404");
+        invite.reject(404, vec![]).await;
+        return;
+    };
+    debug!(trunk = %trunk.name, %number, %tenant, "new call");
+    call::spawn(ctx.clone(), invite, route.clone());
+}
+
+/// Out-of-dialog requests other than INVITE.
+async fn answer_request(registrations: &Registrations, req: Request, responder: Responder) {
+    let allow = || vec![("Allow".to_string(), ALLOW.to_string())];
+    let (code, headers) = match req.method().as_str() {
+        "REGISTER" => return registrations.handle(req, responder).await,
+        // Carriers ping with OPTIONS as a health check (RFC 3261 §11).
+        "OPTIONS" => {
+            let mut h = allow();
+            h.push(("Accept".into(), "application/sdp".into()));
+            (200, h)
+        }
+        // In-dialog methods outside any dialog (§12.2.2).
+        "BYE" | "INFO" | "UPDATE" | "PRACK" => (481, vec![]),
+        "SUBSCRIBE" | "NOTIFY" | "PUBLISH" | "MESSAGE" | "REFER" => (405, allow()),
+        other => {
+            debug!(method = other, "unknown method: 501");
+            (501, allow())
+        }
+    };
+    if let Err(e) = responder.reply(code, headers, None).await {
+        debug!(error = %e, "response");
+    }
+}

@@ -1,0 +1,265 @@
+//! REGISTER handling for agents (RFC 3261 §10.3 with RFC 7616/8760 digest):
+//! the shell around the pure [`Registrar`], [`DigestServer`] and
+//! [`FailureThrottle`] cores. It parses the request, authenticates it,
+//! applies it, answers, and persists the change to SQLite so bindings
+//! survive a restart. Also the call room's [`Directory`] of live contacts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tracing::{debug, info, warn};
+
+use crate::call::{Contact, Directory};
+use crate::config::{AgentConfig, Config};
+use crate::sip::auth::{DigestServer, Secret, Verdict};
+use crate::sip::message::Contacts;
+use crate::sip::registrar::{
+    ContactSpec, FailureThrottle, RegisterOutcome, RegisterRequest, Registrar, RegistrarPolicy,
+};
+use crate::sip::{Request, Responder};
+use crate::store::Store;
+use crate::util::unix_now;
+
+struct State {
+    registrar: Registrar,
+    digest: DigestServer,
+    throttle: FailureThrottle,
+}
+
+/// Agents' registrations: REGISTER in, bindings out.
+#[derive(Clone)]
+pub struct Registrations {
+    state: Arc<Mutex<State>>,
+    secrets: Arc<HashMap<String, Secret>>,
+    store: Store,
+}
+
+impl Registrations {
+    /// Build from config and restore persisted bindings.
+    pub fn new(config: &Config, store: Store) -> Result<Self, crate::store::StoreError> {
+        let r = &config.registrar;
+        let mut registrar = Registrar::new(RegistrarPolicy {
+            min_expires: r.min_expires,
+            max_expires: r.max_expires,
+            default_expires: r.default_expires,
+            max_contacts_per_aor: 10,
+        });
+        let now = unix_now();
+        registrar.restore(now, store.load_bindings()?);
+        store.apply(&registrar.take_changes())?;
+        let restored = registrar.all().len();
+        if restored > 0 {
+            info!(bindings = restored, "restored agent registrations");
+        }
+        let key_bytes = store.meta_or_insert("digest_nonce_key", || {
+            let k: [u8; 32] = rand::random();
+            k.to_vec()
+        })?;
+        let mut key = [0u8; 32];
+        for (d, s) in key.iter_mut().zip(key_bytes.iter()) {
+            *d = *s;
+        }
+        let secrets = config
+            .agents
+            .iter()
+            .map(|a: &AgentConfig| {
+                let secret = match &a.password {
+                    Some(p) => Secret::Plain(p.clone()),
+                    None => Secret::Ha1 {
+                        md5: a.ha1_md5.clone(),
+                        sha256: a.ha1_sha256.clone(),
+                    },
+                };
+                (a.user.clone(), secret)
+            })
+            .collect();
+        Ok(Self {
+            state: Arc::new(Mutex::new(State {
+                registrar,
+                digest: DigestServer::new(&config.sip.realm, key, r.nonce_ttl_secs),
+                throttle: FailureThrottle::new(r.auth_failures_before_block, 60, r.auth_block_secs),
+            })),
+            secrets: Arc::new(secrets),
+            store,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Number of live bindings.
+    pub fn count(&self) -> usize {
+        self.lock().registrar.all().len()
+    }
+
+    /// Expire bindings, nonces and throttle entries; persist removals.
+    pub async fn housekeeping(&self) {
+        let now = unix_now();
+        let changes = {
+            let mut s = self.lock();
+            for b in s.registrar.expire(now) {
+                info!(agent = %b.aor, contact = %b.contact, "registration expired");
+            }
+            s.digest.expire(now);
+            s.throttle.expire(now);
+            s.registrar.take_changes()
+        };
+        self.persist(changes).await;
+    }
+
+    async fn persist(&self, changes: Vec<crate::sip::registrar::BindingChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let r = tokio::task::spawn_blocking(move || store.apply(&changes)).await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "cannot persist registrations"),
+            Err(e) => warn!(error = %e, "registration persistence task failed"),
+        }
+    }
+
+    /// Answer one REGISTER.
+    pub async fn handle(&self, req: Request, responder: Responder) {
+        let (code, headers, changes) = self.decide(&req);
+        self.persist(changes).await;
+        if let Err(e) = responder.reply(code, headers, None).await {
+            debug!(error = %e, "REGISTER response");
+        }
+    }
+
+    fn decide(
+        &self,
+        req: &Request,
+    ) -> (
+        u16,
+        Vec<(String, String)>,
+        Vec<crate::sip::registrar::BindingChange>,
+    ) {
+        let now = unix_now();
+        let ip = req.source().ip();
+        let mut s = self.lock();
+        if s.throttle.is_blocked(ip, now) {
+            debug!(%ip, "REGISTER from a blocked address");
+            return (403, vec![], vec![]);
+        }
+        let challenge = |s: &mut State, stale: bool| {
+            let headers = s
+                .digest
+                .challenge(now, stale)
+                .into_iter()
+                .map(|v| ("WWW-Authenticate".to_string(), v))
+                .collect::<Vec<_>>();
+            (401, headers, vec![])
+        };
+        let Some(authorization) = req.authorization() else {
+            return challenge(&mut s, false);
+        };
+        let secrets = self.secrets.clone();
+        let verdict = s.digest.verify(now, "REGISTER", &authorization, |user| {
+            secrets.get(user).cloned()
+        });
+        let username = match verdict {
+            Verdict::Authorized { username } => username,
+            Verdict::Stale => return challenge(&mut s, true),
+            Verdict::Rejected(e) => {
+                s.throttle.record_failure(ip, now);
+                if s.throttle.is_blocked(ip, now) {
+                    warn!(%ip, "too many failed registrations: address blocked");
+                } else {
+                    debug!(%ip, error = %e, "REGISTER authentication failed");
+                }
+                return challenge(&mut s, false);
+            }
+        };
+        s.throttle.record_success(ip);
+        let aor = req.to_user().unwrap_or_default();
+        if aor != username {
+            warn!(%ip, %username, %aor, "agent tried to register another agent's number");
+            return (403, vec![], vec![]);
+        }
+        let (wildcard, contacts) = match req.contacts() {
+            Ok(Contacts::Wildcard) => (true, vec![]),
+            Ok(Contacts::List(list)) => (
+                false,
+                list.into_iter()
+                    .map(|c| ContactSpec {
+                        uri: c.uri,
+                        expires: c.expires,
+                        q: c.q,
+                    })
+                    .collect(),
+            ),
+            Err(e) => return (400, vec![warning(&e)], vec![]),
+        };
+        let outcome = s.registrar.register(
+            now,
+            RegisterRequest {
+                aor: aor.clone(),
+                contacts,
+                wildcard,
+                expires_header: req.expires(),
+                call_id: req.call_id(),
+                cseq: req.cseq().unwrap_or(0),
+                source: req.source(),
+                transport: req.transport().to_string(),
+            },
+        );
+        let changes = s.registrar.take_changes();
+        match outcome {
+            RegisterOutcome::Updated { current } => {
+                let headers = current
+                    .iter()
+                    .map(|b| {
+                        (
+                            "Contact".to_string(),
+                            format!(
+                                "<{}>;expires={}",
+                                b.contact,
+                                b.expires_at.saturating_sub(now)
+                            ),
+                        )
+                    })
+                    .collect();
+                info!(agent = %aor, contacts = current.len(), source = %req.source(), "registered");
+                (200, headers, changes)
+            }
+            RegisterOutcome::IntervalTooBrief { min_expires } => (
+                423,
+                vec![("Min-Expires".into(), min_expires.to_string())],
+                changes,
+            ),
+            RegisterOutcome::Invalid(e) => (400, vec![warning(&e.to_string())], changes),
+            RegisterOutcome::OutOfOrder => (500, vec![warning("CSeq out of order")], changes),
+        }
+    }
+}
+
+fn warning(text: &str) -> (String, String) {
+    let clean: String = text
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\')
+        .take(200)
+        .collect();
+    ("Warning".into(), format!("399 hotline \"{clean}\""))
+}
+
+impl Directory for Registrations {
+    fn contacts(&self, user: &str) -> Vec<Contact> {
+        self.lock()
+            .registrar
+            .lookup(unix_now(), user)
+            .into_iter()
+            .map(|b| Contact {
+                uri: b.contact,
+                source: b.source,
+                tcp: b.transport.eq_ignore_ascii_case("TCP"),
+            })
+            .collect()
+    }
+}
