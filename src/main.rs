@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// Log filter, e.g. `info`, `debug`, `hotline=debug,rsipstack=info`.
+    /// The SIP library logs every packet at info; it is held at `warn`
+    /// unless the filter names it.
     #[arg(long, global = true, default_value = "info", env = "HOTLINE_LOG")]
     log: String,
     #[command(subcommand)]
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
+            tracing_subscriber::EnvFilter::try_new(log_filter(&cli.log))
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
@@ -83,5 +85,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// The user's filter, with the SIP library's per-packet logs held at `warn`
+/// unless the user mentions it.
+fn log_filter(user: &str) -> String {
+    if user.contains("rsipstack") {
+        user.to_string()
+    } else {
+        format!("{user},rsipstack=warn")
     }
 }

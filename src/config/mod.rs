@@ -229,6 +229,10 @@ pub struct RegistrarConfig {
     pub auth_failures_before_block: u32,
     /// How long a blocked address stays blocked.
     pub auth_block_secs: u64,
+    /// Digest algorithms challenged with, most preferred first: "SHA-256",
+    /// "MD5" (RFC 8760). Phones that only read the first challenge need
+    /// the one they support first.
+    pub digest_algorithms: Vec<String>,
 }
 
 impl Default for RegistrarConfig {
@@ -240,6 +244,7 @@ impl Default for RegistrarConfig {
             nonce_ttl_secs: 300,
             auth_failures_before_block: 10,
             auth_block_secs: 60,
+            digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
         }
     }
 }
@@ -468,6 +473,14 @@ impl Config {
                     r.min_expires, r.max_expires
                 ),
             ));
+        }
+        for (i, a) in r.digest_algorithms.iter().enumerate() {
+            if crate::sip::auth::DigestAlgorithm::parse(a).is_err() {
+                out.push((
+                    format!("registrar.digest_algorithms[{i}]"),
+                    format!("unknown digest algorithm {a:?}; supported: \"SHA-256\", \"MD5\""),
+                ));
+            }
         }
         if self.calls.ring_timeout_secs == 0 {
             out.push((

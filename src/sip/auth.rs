@@ -426,6 +426,8 @@ pub struct DigestServer {
     key: [u8; 32],
     nonce_ttl_secs: u64,
     opaque: String,
+    /// Algorithms challenged with, most preferred first (RFC 8760 §2.4).
+    algorithms: Vec<DigestAlgorithm>,
     /// Counter range issued by this instance: `[first_counter, next_counter)`.
     /// Lazily seeded from the key and the first `now` seen, so nonces of a
     /// previous process using the same key are recognised as not ours.
@@ -457,11 +459,24 @@ impl DigestServer {
             key,
             nonce_ttl_secs,
             opaque: hex::encode(&mac[..16]),
+            algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
             counters: None,
             used: BTreeMap::new(),
             evicted_below: 0,
             max_tracked: DEFAULT_MAX_TRACKED_NONCES,
         }
+    }
+
+    /// Challenge with these algorithms, in this order (most preferred
+    /// first); credentials using any other algorithm are rejected. Many
+    /// deployed phones (and SIPp) answer only the first challenge and know
+    /// only MD5, so sites list MD5 first until their phones do SHA-256.
+    /// An empty list keeps the default (SHA-256, then MD5).
+    pub fn with_algorithms(mut self, algorithms: Vec<DigestAlgorithm>) -> Self {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms;
+        }
+        self
     }
 
     /// Overrides the bound on tracked nonces (at least 1).
@@ -540,7 +555,7 @@ impl DigestServer {
     /// `qop="auth"`, nonce, opaque, algorithm, and `stale=true` when `stale`.
     pub fn challenge(&mut self, now: u64, stale: bool) -> Vec<String> {
         let nonce = self.new_nonce(now);
-        [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+        self.algorithms
             .iter()
             .map(|alg| {
                 let mut v = format!(
@@ -594,6 +609,9 @@ impl DigestServer {
             Some(a) => DigestAlgorithm::parse(a)?,
             None => DigestAlgorithm::Md5,
         };
+        if !self.algorithms.contains(&alg) {
+            return Err(AuthError::UnsupportedAlgorithm(alg.token().to_string()));
+        }
         let qop = p.require("qop")?;
         if qop.eq_ignore_ascii_case("auth-int") {
             return Err(AuthError::AuthIntUnsupported);
@@ -1529,5 +1547,28 @@ mod tests {
     fn secret_debug_redacts() {
         let s = format!("{:?}", Secret::Plain("hunter2".into()));
         assert!(!s.contains("hunter2"));
+    }
+
+    #[test]
+    fn algorithm_order_is_configurable_and_enforced() {
+        let mut server =
+            DigestServer::new("r", [7; 32], 300).with_algorithms(vec![DigestAlgorithm::Md5]);
+        let challenges = server.challenge(1000, false);
+        assert_eq!(challenges.len(), 1);
+        assert!(
+            challenges[0].ends_with("algorithm=MD5"),
+            "{}",
+            challenges[0]
+        );
+        let sha = challenges[0].replace("algorithm=MD5", "algorithm=SHA-256");
+        let auth = respond(&sha, "REGISTER", "sip:r", "u", "p", "c", 1).unwrap();
+        let verdict = server.verify(1000, "REGISTER", &auth, |_| Some(Secret::Plain("p".into())));
+        assert!(
+            matches!(
+                verdict,
+                Verdict::Rejected(AuthError::UnsupportedAlgorithm(_))
+            ),
+            "{verdict:?}"
+        );
     }
 }

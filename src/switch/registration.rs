@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 
 use crate::call::{Contact, Directory};
 use crate::config::{AgentConfig, Config};
-use crate::sip::auth::{DigestServer, Secret, Verdict};
+use crate::sip::auth::{DigestAlgorithm, DigestServer, Secret, Verdict};
 use crate::sip::message::Contacts;
 use crate::sip::registrar::{
     ContactSpec, FailureThrottle, RegisterOutcome, RegisterRequest, Registrar, RegistrarPolicy,
@@ -76,7 +76,13 @@ impl Registrations {
         Ok(Self {
             state: Arc::new(Mutex::new(State {
                 registrar,
-                digest: DigestServer::new(&config.sip.realm, key, r.nonce_ttl_secs),
+                digest: DigestServer::new(&config.sip.realm, key, r.nonce_ttl_secs)
+                    .with_algorithms(
+                        r.digest_algorithms
+                            .iter()
+                            .filter_map(|a| DigestAlgorithm::parse(a).ok())
+                            .collect(),
+                    ),
                 throttle: FailureThrottle::new(r.auth_failures_before_block, 60, r.auth_block_secs),
             })),
             secrets: Arc::new(secrets),
