@@ -38,6 +38,10 @@ async fn healthz(State(s): State<SwitchState>) -> Json<Value> {
             "answered": c.answered.load(Ordering::Relaxed),
             "unanswered": c.unanswered.load(Ordering::Relaxed),
         },
+        "rtp": {
+            "caller_to_agent": c.rtp_caller_to_agent.load(Ordering::Relaxed),
+            "agent_to_caller": c.rtp_agent_to_caller.load(Ordering::Relaxed),
+        },
         "sip": {
             "dialogs": s.stack.dialog_count(),
             "transactions": s.stack.transaction_count(),

@@ -91,6 +91,10 @@ pub struct CallCounters {
     pub answered: AtomicU64,
     /// Calls that ended without answer.
     pub unanswered: AtomicU64,
+    /// RTP packets relayed caller → agent, over all ended calls.
+    pub rtp_caller_to_agent: AtomicU64,
+    /// RTP packets relayed agent → caller, over all ended calls.
+    pub rtp_agent_to_caller: AtomicU64,
 }
 
 /// Settings and shared services every call uses.
@@ -107,6 +111,9 @@ pub struct CallContext {
     pub rtp_timeout: Duration,
     /// One ring attempt.
     pub ring_timeout: Duration,
+    /// A target that sends no provisional response within this time is
+    /// treated as unreachable and the next one is tried.
+    pub no_response_timeout: Duration,
     /// Session refresh interval (zero: off).
     pub session_refresh: Duration,
     /// Agents' registrations.

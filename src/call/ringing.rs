@@ -138,7 +138,10 @@ impl Ringer<'_> {
             if invites.is_empty() {
                 continue;
             }
-            match self.attempt(invites, None).await {
+            match self
+                .attempt(invites, Some(self.ctx.no_response_timeout))
+                .await
+            {
                 Attempt::Answered(c) => return Ok(c),
                 Attempt::CallerGone => return Err(Outcome::CallerCancelled),
                 Attempt::Failed(codes) => tally.add(&codes),

@@ -98,6 +98,13 @@ impl Session<'_> {
         };
         let stats = &relay.stats;
         use std::sync::atomic::Ordering::Relaxed;
+        let counters = &self.ctx.counters;
+        counters
+            .rtp_caller_to_agent
+            .fetch_add(stats.a_to_b.load(Relaxed), Relaxed);
+        counters
+            .rtp_agent_to_caller
+            .fetch_add(stats.b_to_a.load(Relaxed), Relaxed);
         info!(
             ?end,
             rtp_caller_to_agent = stats.a_to_b.load(Relaxed),

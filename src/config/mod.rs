@@ -255,6 +255,9 @@ impl Default for RegistrarConfig {
 pub struct CallsConfig {
     /// How long one ring attempt lasts.
     pub ring_timeout_secs: u64,
+    /// A phone or trunk that sends no provisional response within this
+    /// time is treated as unreachable (next target).
+    pub no_response_secs: u64,
     /// Grace period for calls on shutdown.
     pub shutdown_grace_secs: u64,
     /// RFC 4028 Session-Expires we ask of the agent leg (0 = off).
@@ -265,6 +268,7 @@ impl Default for CallsConfig {
     fn default() -> Self {
         Self {
             ring_timeout_secs: 30,
+            no_response_secs: 5,
             shutdown_grace_secs: 10,
             session_expires_secs: 1800,
         }

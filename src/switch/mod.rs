@@ -142,6 +142,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             .collect(),
         rtp_timeout: Duration::from_secs(m.rtp_timeout_secs),
         ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
+        no_response_timeout: Duration::from_secs(config.calls.no_response_secs.max(1)),
         session_refresh: Duration::from_secs(config.calls.session_expires_secs / 2),
         directory: Arc::new(registrations.clone()),
         trunks: trunks.clone(),

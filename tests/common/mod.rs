@@ -1,0 +1,447 @@
+//! Test support: start a real `hotline serve` on its own loopback network,
+//! drive it with SIPp scenarios (tests/sipp/) and raw SIP, and read its
+//! `/healthz` counters. Every test gets its own `127.N.0.0/24`: hotline on
+//! `.1`, the carrier on `.10`, agents on `.21`, `.22` …, spare peers on `.30+`,
+//! so tests run in parallel without port clashes.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A test's own loopback network.
+#[derive(Clone, Copy, Debug)]
+pub struct Net(pub u8);
+
+impl Net {
+    /// `127.N.0.host`.
+    pub fn ip(&self, host: u8) -> String {
+        format!("127.{}.0.{}", self.0, host)
+    }
+    /// hotline's SIP address.
+    pub fn sip(&self) -> String {
+        format!("{}:5060", self.ip(1))
+    }
+    /// The carrier's address.
+    pub fn carrier(&self) -> String {
+        self.ip(10)
+    }
+    /// Agent `i` (0-based) address.
+    pub fn agent(&self, i: u8) -> String {
+        self.ip(21 + i)
+    }
+}
+
+/// The default test configuration for `net`, plus `extra` TOML appended.
+pub fn config(net: Net, data: &Path, extra: &str) -> String {
+    format!(
+        r#"[sip]
+listen = "{sip}"
+realm = "hotline.test"
+
+[http]
+listen = "{http}:8080"
+
+[data]
+dir = "{data}"
+
+[media]
+address = "{http}"
+rtp_port_min = 20000
+rtp_port_max = 20999
+rtp_timeout_secs = 20
+codecs = ["PCMA", "PCMU"]
+
+[registrar]
+min_expires = 60
+digest_algorithms = ["MD5", "SHA-256"]
+
+[calls]
+ring_timeout_secs = 8
+no_response_secs = 3
+shutdown_grace_secs = 5
+
+[[trunk]]
+name = "carrier"
+inbound_cidrs = ["{carrier}/32"]
+proxy = "{carrier}:5060"
+
+[[agent]]
+user = "1001"
+password = "pass1001"
+[[agent]]
+user = "1002"
+password = "pass1002"
+[[agent]]
+user = "1003"
+password = "pass1003"
+[[agent]]
+user = "1004"
+password = "pass1004"
+
+[[did]]
+number = "12345"
+ring = "sequential"
+agents = ["1001", "1002"]
+
+[[did]]
+number = "12328"
+ring = "simultaneous"
+agents = ["1001", "1002"]
+{extra}
+"#,
+        sip = net.sip(),
+        http = net.ip(1),
+        carrier = net.carrier(),
+        data = data.display(),
+    )
+}
+
+/// A running hotline.
+pub struct Hotline {
+    child: Option<Child>,
+    /// Working directory (config, data, log).
+    pub dir: tempfile::TempDir,
+    /// Its network.
+    pub net: Net,
+}
+
+impl Hotline {
+    /// Start with the default test config plus `extra`.
+    pub fn start(net: Net, extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("var");
+        let text = config(net, &data, extra);
+        Self::start_with(net, dir, &text)
+    }
+
+    /// Start with exactly `config_text`.
+    pub fn start_with(net: Net, dir: tempfile::TempDir, config_text: &str) -> Self {
+        let cfg = dir.path().join("hotline.toml");
+        std::fs::write(&cfg, config_text).expect("write config");
+        let log = std::fs::File::create(dir.path().join("hotline.log")).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .args(["--log", "debug"])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn hotline");
+        let mut h = Self {
+            child: Some(child),
+            dir,
+            net,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if h.try_healthz().is_some() {
+                return h;
+            }
+            if let Some(status) = h.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("hotline exited early ({status}):\n{}", h.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("hotline did not come up:\n{}", h.log());
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hotline.log")).unwrap_or_default()
+    }
+
+    fn try_healthz(&self) -> Option<serde_json::Value> {
+        let body = http_get(&format!("{}:8080", self.net.ip(1)), "/healthz")?;
+        serde_json::from_str(&body).ok()
+    }
+
+    /// `GET /healthz`.
+    pub fn healthz(&self) -> serde_json::Value {
+        self.try_healthz()
+            .unwrap_or_else(|| panic!("healthz failed:\n{}", self.log()))
+    }
+
+    /// Poll `/healthz` until `pred` holds (or panic after `within`).
+    pub fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let h = self.healthz();
+            if pred(&h) {
+                return h;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}; last healthz: {h}\nlog:\n{}",
+                    self.tail_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Last lines of the log, without the noisiest debug lines.
+    pub fn tail_log(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().filter(|l| !l.contains("DEBUG")).collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    /// Send SIGTERM.
+    pub fn sigterm(&self) {
+        if let Some(c) = &self.child {
+            Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status()
+                .expect("kill");
+        }
+    }
+
+    /// Wait for the process to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                self.child = None;
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("hotline did not exit in time:\n{}", self.tail_log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Counter at a JSON pointer of `/healthz`, e.g. `/calls/active`.
+    pub fn counter(&self, pointer: &str) -> u64 {
+        self.healthz()
+            .pointer(pointer)
+            .and_then(|v| v.as_u64())
+            .unwrap_or_else(|| panic!("no counter {pointer}"))
+    }
+}
+
+impl Drop for Hotline {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- hotline log (tail) ---\n{}", self.tail_log());
+        }
+    }
+}
+
+/// Minimal HTTP/1.0 GET; the body on 200.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?;
+    (code == "200").then(|| body.to_string())
+}
+
+/// Path of a SIPp scenario.
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// A running SIPp.
+pub struct Sipp {
+    child: Child,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl Sipp {
+    /// Start SIPp with `scenario` on `local_ip:5060` and extra args (the
+    /// remote address, `-s`, `-m` … are the caller's).
+    pub fn start(scenario_name: &str, local_ip: &str, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario(scenario_name))
+            .args([
+                "-i",
+                local_ip,
+                "-p",
+                "5060",
+                "-bind_local",
+                "-nostdin",
+                "-trace_err",
+            ])
+            .args(["-timeout", "60s"])
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp is installed (the test command installs sip-tester)");
+        Self {
+            child,
+            dir,
+            name: scenario_name.to_string(),
+        }
+    }
+
+    /// Wait for SIPp to finish; its exit code (0: every call succeeded).
+    pub fn wait(mut self, within: Duration) -> SippResult {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait sipp") {
+                return SippResult {
+                    code: s.code().unwrap_or(-1),
+                    errors: self.errors(),
+                    name: self.name.clone(),
+                };
+            }
+            if Instant::now() > deadline {
+                self.child.kill().ok();
+                self.child.wait().ok();
+                return SippResult {
+                    code: -2,
+                    errors: format!("timed out after {within:?}\n{}", self.errors()),
+                    name: self.name.clone(),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn errors(&self) -> String {
+        let mut out = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.path()) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().contains("errors") {
+                    out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A finished SIPp run.
+#[derive(Debug)]
+pub struct SippResult {
+    /// Exit code: 0 all calls succeeded, 1 some failed, -2 timed out.
+    pub code: i32,
+    /// SIPp's error log.
+    pub errors: String,
+    /// Scenario name.
+    pub name: String,
+}
+
+impl SippResult {
+    /// Panic unless every call succeeded.
+    pub fn assert_ok(&self, hotline: &Hotline) {
+        assert_eq!(
+            self.code,
+            0,
+            "SIPp {} failed (code {}):\n{}\n--- hotline ---\n{}",
+            self.name,
+            self.code,
+            self.errors,
+            hotline.tail_log()
+        );
+    }
+}
+
+/// Register agent `user` (password `pass<user>`) from `ip:5060` with SIPp.
+pub fn register(h: &Hotline, user: &str, ip: &str) {
+    let pass = format!("pass{user}");
+    let sip = h.net.sip();
+    Sipp::start(
+        "agent_register.xml",
+        ip,
+        &["-s", user, "-ap", &pass, "-m", "1", &sip],
+    )
+    .wait(Duration::from_secs(20))
+    .assert_ok(h);
+}
+
+/// A raw SIP peer over UDP for hand-made (and malformed) messages.
+pub struct RawSip {
+    /// Socket.
+    pub sock: UdpSocket,
+    /// Where hotline listens.
+    pub to: String,
+}
+
+impl RawSip {
+    /// Bind `ip:0`.
+    pub fn new(ip: &str, to: &str) -> Self {
+        let sock = UdpSocket::bind(format!("{ip}:0")).expect("bind raw");
+        sock.set_read_timeout(Some(Duration::from_millis(1500)))
+            .ok();
+        Self {
+            sock,
+            to: to.to_string(),
+        }
+    }
+
+    /// Local address.
+    pub fn local(&self) -> String {
+        self.sock
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Send bytes.
+    pub fn send(&self, bytes: &[u8]) {
+        self.sock.send_to(bytes, &self.to).expect("send");
+    }
+
+    /// Next datagram as text, skipping provisional responses; `None` on timeout.
+    pub fn recv_final(&self) -> Option<String> {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (n, _) = self.sock.recv_from(&mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with("SIP/2.0 1") {
+                continue;
+            }
+            return Some(text);
+        }
+    }
+}
+
+/// Status code of a response text.
+pub fn status(resp: &str) -> u16 {
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// All values of header `name` in a response.
+pub fn headers<'a>(resp: &'a str, name: &str) -> Vec<&'a str> {
+    resp.lines()
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .collect()
+}
