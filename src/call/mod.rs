@@ -30,6 +30,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
+use crate::sip::message::warning;
 use crate::sip::stack::PendingInvite;
 use crate::sip::trunk::TrunkTable;
 use crate::sip::SipStack;
@@ -300,14 +301,4 @@ fn retarget_telephone_event(offer: &mut SessionDescription, pt: u8) {
             }
         }
     }
-}
-
-/// A `Warning` header (RFC 3261 §20.43) explaining a rejection.
-fn warning(text: &str) -> (String, String) {
-    let clean: String = text
-        .chars()
-        .filter(|c| *c != '"' && *c != '\\')
-        .take(200)
-        .collect();
-    ("Warning".into(), format!("399 hotline \"{clean}\""))
 }

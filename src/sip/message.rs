@@ -162,6 +162,43 @@ impl Request {
         &self.inner.body
     }
 
+    /// A problem that makes the request unusable, with the status the stack
+    /// answers: 505 for a SIP version other than 2.0 (RFC 3261 §8.2.2.1's
+    /// sibling §21.5.7), 400 (§18.3, §8.2.2) for a
+    /// Content-Length that is not a number or exceeds the body received in
+    /// the datagram, or a CSeq whose method is not the request's.
+    pub fn defect(&self) -> Option<(u16, String)> {
+        if self.inner.version != rsip::Version::V2 {
+            return Some((
+                505,
+                format!("SIP version {} is not supported", self.inner.version),
+            ));
+        }
+        self.header_defect().map(|d| (400, d))
+    }
+
+    fn header_defect(&self) -> Option<String> {
+        if let Some(cl) = self.inner.header_value("Content-Length") {
+            match cl.trim().parse::<usize>() {
+                Err(_) => return Some(format!("Content-Length {cl:?} is not a number")),
+                Ok(n) if n > self.inner.body.len() => {
+                    return Some(format!(
+                        "Content-Length {n} exceeds the {} body bytes received",
+                        self.inner.body.len()
+                    ))
+                }
+                Ok(_) => {}
+            }
+        }
+        match self.inner.cseq_header().ok().and_then(|c| c.method().ok()) {
+            Some(m) if m != self.inner.method => Some(format!(
+                "CSeq method {m} does not match the request method {}",
+                self.inner.method
+            )),
+            _ => None,
+        }
+    }
+
     /// Where the request came from (Via received/rport).
     pub fn source(&self) -> SocketAddr {
         self.source
@@ -205,10 +242,98 @@ impl Responder {
     }
 }
 
+/// A `Warning` header (RFC 3261 §20.43) explaining a refusal.
+pub fn warning(text: &str) -> (String, String) {
+    let clean: String = text
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .take(200)
+        .collect();
+    ("Warning".into(), format!("399 hotline \"{clean}\""))
+}
+
 /// Convert `(name, value)` pairs into rsipstack headers.
 pub(crate) fn to_headers(headers: Vec<(String, String)>) -> Vec<rsip::Header> {
     headers
         .into_iter()
         .map(|(n, v)| rsip::Header::Other(n, v))
         .collect()
+}
+
+/// Parse one SIP datagram or stream frame the way the stack does
+/// (rsipstack's parser) and read it through [`Request`]'s accessors;
+/// for fuzzing and for tests of malformed input. Returns the method of a
+/// request, or the status code of a response, or the parser's error text.
+pub fn parse_for_inspection(bytes: &[u8]) -> Result<String, String> {
+    match rsip::SipMessage::try_from(bytes).map_err(|e| e.to_string())? {
+        rsip::SipMessage::Request(req) => {
+            let request = Request::new(req, SocketAddr::from(([127, 0, 0, 1], 5060)));
+            let _ = request.uri();
+            let _ = request.uri_user();
+            let _ = request.from_user();
+            let _ = request.from_display_name();
+            let _ = request.to_user();
+            let _ = request.has_to_tag();
+            let _ = request.call_id();
+            let _ = request.cseq();
+            let _ = request.expires();
+            let _ = request.contacts();
+            let _ = request.authorization();
+            let _ = request.body();
+            let _ = request.source();
+            let _ = request.transport();
+            Ok(request.method())
+        }
+        rsip::SipMessage::Response(resp) => Ok(resp.status_code.code().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:1001@example.com SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds\r\n\
+        Max-Forwards: 70\r\n\
+        To: <sip:1001@example.com>\r\n\
+        From: \"Alice\" <sip:2002@example.com>;tag=1928301774\r\n\
+        Call-ID: a84b4c76e66710@pc33.example.com\r\n\
+        CSeq: 314159 INVITE\r\n\
+        Contact: <sip:2002@192.0.2.10:5060>\r\n\
+        Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn parse_for_inspection_accepts_requests_and_responses() {
+        assert_eq!(
+            parse_for_inspection(INVITE.as_bytes()),
+            Ok("INVITE".to_string())
+        );
+        let ok = "SIP/2.0 200 OK\r\n\
+            Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds\r\n\
+            To: <sip:1001@example.com>;tag=a6c85cf\r\n\
+            From: <sip:2002@example.com>;tag=1928301774\r\n\
+            Call-ID: a84b4c76e66710@pc33.example.com\r\n\
+            CSeq: 314159 INVITE\r\n\
+            Content-Length: 0\r\n\r\n";
+        assert_eq!(parse_for_inspection(ok.as_bytes()), Ok("200".to_string()));
+    }
+
+    #[test]
+    fn parse_for_inspection_rejects_malformed_input_without_panicking() {
+        assert!(parse_for_inspection(b"").is_err());
+        assert!(parse_for_inspection(b"\x00\xff garbage \r\n\r\n").is_err());
+        // rsipstack's parser skips a header line without a colon (it does
+        // not reject the message); the rest must still be readable.
+        let no_colon = INVITE.replace("Max-Forwards: 70", "Max-Forwards 70");
+        assert_eq!(
+            parse_for_inspection(no_colon.as_bytes()),
+            Ok("INVITE".to_string())
+        );
+        // No blank line ending the headers: rejected.
+        assert!(parse_for_inspection(INVITE.trim_end().as_bytes()).is_err());
+        // Every truncation of a valid message must return, not panic.
+        for cut in 0..INVITE.len() {
+            let _ = parse_for_inspection(&INVITE.as_bytes()[..cut]);
+        }
+    }
 }

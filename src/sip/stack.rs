@@ -668,6 +668,16 @@ async fn dispatch(
     while let Some(mut tx) = incoming.recv().await {
         let request = Request::new(tx.original.clone(), stack.inner.local);
         let method = tx.original.method;
+        if let Some((code, defect)) = request.defect() {
+            if method != rsip::Method::Ack {
+                info!(source = %request.source(), %method, %defect, code, "malformed request refused");
+                let headers = to_headers(vec![super::message::warning(&defect)]);
+                tx.reply_with(rsip::StatusCode::from(code), headers, None)
+                    .await
+                    .ok();
+            }
+            continue;
+        }
         if request.has_to_tag() {
             match stack.inner.dialogs.match_dialog(&tx) {
                 Some(Dialog::Invite(mut dialog)) => {

@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 use crate::call::{Contact, Directory};
 use crate::config::{AgentConfig, Config};
 use crate::sip::auth::{DigestAlgorithm, DigestServer, Secret, Verdict};
+use crate::sip::message::warning;
 use crate::sip::message::Contacts;
 use crate::sip::registrar::{
     ContactSpec, FailureThrottle, RegisterOutcome, RegisterRequest, Registrar, RegistrarPolicy,
@@ -244,15 +245,6 @@ impl Registrations {
             RegisterOutcome::OutOfOrder => (500, vec![warning("CSeq out of order")], changes),
         }
     }
-}
-
-fn warning(text: &str) -> (String, String) {
-    let clean: String = text
-        .chars()
-        .filter(|c| *c != '"' && *c != '\\')
-        .take(200)
-        .collect();
-    ("Warning".into(), format!("399 hotline \"{clean}\""))
 }
 
 impl Directory for Registrations {

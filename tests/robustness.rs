@@ -1,0 +1,219 @@
+//! Bad input never hurts calls in progress: a corpus of malformed and
+//! unexpected SIP is thrown at hotline while a real call is up; each message
+//! gets a 4xx/5xx answer or is dropped, hotline stays up, and the call
+//! completes normally (its RTP and BYE unaffected).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{register, status, Hotline, Net, RawSip, Sipp};
+
+/// `(name, message, acceptable responses)`; an empty list means "must be
+/// dropped silently"; `None` in the list means "no answer" is acceptable.
+fn corpus(hotline: &str, me: &str) -> Vec<(&'static str, Vec<u8>, Vec<Option<u16>>)> {
+    let unique = std::sync::atomic::AtomicUsize::new(0);
+    let base = |method: &str, extra: &str, cseq: &str, body: &str| -> Vec<u8> {
+        let n = unique.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!(
+            "{method} sip:12345@{hotline} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {me};branch=z9hG4bK-{method}-{cseq}-{n}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:bad@{me}>;tag=evil\r\n\
+             To: <sip:12345@{hotline}>\r\n\
+             Call-ID: bad-{method}-{n}@x\r\n\
+             CSeq: {cseq}\r\n\
+             {extra}\
+             Content-Length: {len}\r\n\r\n{body}",
+            len = body.len(),
+        )
+        .into_bytes()
+    };
+    let mut out: Vec<(&'static str, Vec<u8>, Vec<Option<u16>>)> = vec![
+        ("garbage bytes", vec![0xff, 0x00, 0x13, 0x37, 0x80, 0x80, b'\r', b'\n'], vec![None]),
+        ("empty datagram", Vec::new(), vec![None]),
+        ("only a request line", format!("INVITE sip:12345@{hotline} SIP/2.0\r\n\r\n").into_bytes(), vec![None, Some(400)]),
+        (
+            "missing Call-ID",
+            format!(
+                "OPTIONS sip:{hotline} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-nocid\r\nFrom: <sip:a@{me}>;tag=1\r\nTo: <sip:b@{hotline}>\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            .into_bytes(),
+            vec![None, Some(400)],
+        ),
+        (
+            "missing CSeq",
+            format!(
+                "OPTIONS sip:{hotline} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-nocseq\r\nFrom: <sip:a@{me}>;tag=1\r\nTo: <sip:b@{hotline}>\r\nCall-ID: nocseq@x\r\nContent-Length: 0\r\n\r\n"
+            )
+            .into_bytes(),
+            vec![None, Some(400)],
+        ),
+        (
+            "missing Via",
+            format!(
+                "OPTIONS sip:{hotline} SIP/2.0\r\nFrom: <sip:a@{me}>;tag=1\r\nTo: <sip:b@{hotline}>\r\nCall-ID: novia@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            .into_bytes(),
+            vec![None],
+        ),
+        ("Content-Length beyond the body", {
+            let mut m = base("OPTIONS", "", "1 OPTIONS", "");
+            let text = String::from_utf8_lossy(&m).replace("Content-Length: 0", "Content-Length: 500");
+            m = text.into_bytes();
+            m
+        }, vec![None, Some(400)]),
+        // rsipstack's parser knows only the RFC methods and drops the rest
+        // before hotline sees them (RFC 3261 §8.2.1 would prefer a 501).
+        ("unknown method", base("FROBNICATE", "", "1 FROBNICATE", ""), vec![None, Some(501), Some(405)]),
+        ("CSeq method differs from the request", base("OPTIONS", "", "1 INVITE", ""), vec![Some(400)]),
+        ("BYE outside any dialog", base("BYE", "", "2 BYE", ""), vec![Some(481)]),
+        (
+            "BYE for an unknown dialog",
+            {
+                let text = String::from_utf8_lossy(&base("BYE", "", "2 BYE", ""))
+                    .replace(&format!("To: <sip:12345@{hotline}>"), &format!("To: <sip:12345@{hotline}>;tag=nosuch"));
+                text.into_bytes()
+            },
+            vec![Some(481)],
+        ),
+        ("CANCEL matching nothing", base("CANCEL", "", "1 CANCEL", ""), vec![Some(481)]),
+        (
+            "INVITE with an SDP that is not SDP",
+            base("INVITE", "Content-Type: application/sdp\r\nContact: <sip:bad@127.0.0.1>\r\n", "1 INVITE", "this is not sdp"),
+            vec![Some(488), Some(400)],
+        ),
+        ("SIP version 3", {
+            let text = String::from_utf8_lossy(&base("OPTIONS", "", "1 OPTIONS", "")).replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1);
+            text.into_bytes()
+        }, vec![None, Some(400), Some(505)]),
+        ("a stray response", format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {hotline};branch=z9hG4bK-nothing\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: stray@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").into_bytes(), vec![None]),
+    ];
+    // An oversize header: 60 KB of one header in a UDP datagram.
+    let big = format!("X-Padding: {}\r\n", "a".repeat(60_000));
+    out.push((
+        "oversize header",
+        base("OPTIONS", &big, "1 OPTIONS", ""),
+        vec![None, Some(400), Some(413), Some(513), Some(200)],
+    ));
+    out
+}
+
+#[test]
+fn malformed_sip_is_refused_and_the_call_in_progress_is_unaffected() {
+    let h = Hotline::start(Net(31), "");
+    register(&h, "1001", &h.net.agent(0));
+    let agent = Sipp::start("agent_answer.xml", &h.net.agent(0), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let sip = h.net.sip();
+    let carrier = Sipp::start(
+        "carrier_call.xml",
+        &h.net.carrier(),
+        &["-s", "12345", "-m", "1", &sip],
+    );
+    h.wait_for("the call to be up", Duration::from_secs(15), |v| {
+        v["calls"]["active"] == 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    // From the carrier's address (so INVITEs pass the trunk ACL) but
+    // another port.
+    let raw = RawSip::new(&h.net.carrier(), &sip);
+    let mut report = Vec::new();
+    for (name, msg, acceptable) in corpus(&h.net.ip(1), &raw.local()) {
+        raw.send(&msg);
+        let got = raw.recv_final().map(|r| status(&r));
+        report.push(format!("{name}: {got:?}"));
+        assert!(
+            acceptable.contains(&got),
+            "{name}: got {got:?}, acceptable {acceptable:?}\n{}",
+            report.join("\n")
+        );
+    }
+    eprintln!("{}", report.join("\n"));
+
+    carrier.wait(Duration::from_secs(60)).assert_ok(&h);
+    agent.wait(Duration::from_secs(60)).assert_ok(&h);
+    let v = h.healthz();
+    assert_eq!(v["calls"]["answered"], 1, "{v}");
+    assert!(v["rtp"]["caller_to_agent"].as_u64().unwrap() >= 90, "{v}");
+    assert!(v["rtp"]["agent_to_caller"].as_u64().unwrap() >= 90, "{v}");
+}
+
+#[test]
+fn invite_from_an_address_no_trunk_admits_gets_403() {
+    let h = Hotline::start(Net(32), "");
+    let raw = RawSip::new(&h.net.ip(99), &h.net.sip());
+    let me = raw.local();
+    let hotline = h.net.ip(1);
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n";
+    let msg = format!(
+        "INVITE sip:12345@{hotline} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-acl\r\nMax-Forwards: 70\r\nFrom: <sip:intruder@{me}>;tag=x\r\nTo: <sip:12345@{hotline}>\r\nCall-ID: acl@x\r\nCSeq: 1 INVITE\r\nContact: <sip:intruder@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    raw.send(msg.as_bytes());
+    let resp = raw.recv_final().expect("a response");
+    assert_eq!(status(&resp), 403, "{resp}");
+    assert_eq!(h.counter("/calls/started"), 0);
+    // One log line names the refused source.
+    let log = h.log();
+    assert_eq!(
+        log.matches("no trunk admits").count(),
+        1,
+        "{}",
+        h.tail_log()
+    );
+}
+
+#[test]
+fn options_ping_is_answered_over_udp_and_tcp_and_large_tcp_messages_are_framed() {
+    use std::io::{Read, Write};
+    let h = Hotline::start(Net(33), "");
+    let hotline = h.net.ip(1);
+    let raw = RawSip::new(&h.net.carrier(), &h.net.sip());
+    let me = raw.local();
+    let options = |transport: &str, me: &str, pad: usize| {
+        format!(
+            "OPTIONS sip:{hotline} SIP/2.0\r\nVia: SIP/2.0/{transport} {me};branch=z9hG4bK-opt{pad}\r\nMax-Forwards: 70\r\nFrom: <sip:carrier@{me}>;tag=o\r\nTo: <sip:{hotline}>\r\nCall-ID: opt-{transport}-{pad}@x\r\nCSeq: 1 OPTIONS\r\nX-Padding: {}\r\nContent-Length: 0\r\n\r\n",
+            "p".repeat(pad)
+        )
+    };
+    raw.send(options("UDP", &me, 0).as_bytes());
+    let resp = raw.recv_final().expect("OPTIONS answered over UDP");
+    assert_eq!(status(&resp), 200, "{resp}");
+    assert!(
+        common::headers(&resp, "Allow")
+            .iter()
+            .any(|a| a.contains("INVITE")),
+        "{resp}"
+    );
+
+    // TCP: a CRLF keep-alive, then two requests in one write, the second
+    // far larger than an MTU: Content-Length framing must split them.
+    let mut tcp = std::net::TcpStream::connect(h.net.sip()).expect("TCP connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(3))).ok();
+    let me_tcp = tcp.local_addr().unwrap().to_string();
+    tcp.write_all(b"\r\n\r\n").unwrap();
+    let mut both = options("TCP", &me_tcp, 0);
+    both.push_str(&options("TCP", &me_tcp, 6000));
+    tcp.write_all(both.as_bytes()).unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 8192];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while got.matches("SIP/2.0 200").count() < 2 && std::time::Instant::now() < deadline {
+        match tcp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(
+        got.matches("SIP/2.0 200").count(),
+        2,
+        "two OPTIONS answered over TCP:\n{got}"
+    );
+    assert!(
+        got.contains("z9hG4bK-opt6000"),
+        "the large request was answered:\n{got}"
+    );
+}
