@@ -1,10 +1,12 @@
-//! Fuzz target: SDP parsing and offer/answer negotiation must never panic.
+//! Fuzz target: SDP parsing and offer/answer negotiation must never panic,
+//! and printing a parsed SDP must give SDP that parses back to the same value.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use hotline::media::sdp::{
-    negotiate_answer, read_answer, AudioCodec, Direction, LocalMedia, SessionDescription,
+    build_offer, negotiate_answer, read_answer, AudioCodec, Direction, LocalMedia,
+    SessionDescription,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -13,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(offer) = SessionDescription::parse(&text) {
         let _ = offer.audio_endpoint();
         let _ = offer.is_hold();
+        let _ = offer.audio_direction();
         // Printing must produce SDP we can parse back to the same value.
         let printed = offer.to_string();
         let reparsed = SessionDescription::parse(&printed).expect("printed SDP must parse");
@@ -32,5 +35,7 @@ fuzz_target!(|data: &[u8]| {
             let answer = SessionDescription::parse(&answer_text).expect("answer must parse");
             let _ = read_answer(&offer, &answer);
         }
+        // The parsed SDP as an answer to an offer we built (outbound leg).
+        let _ = read_answer(&build_offer(&local), &offer);
     }
 });
