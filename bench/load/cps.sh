@@ -43,6 +43,7 @@ DID=12345
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 T_START=$(date +%s)
+LOADAVG0=$(cut -d" " -f1-3 /proc/loadavg)
 
 log() { printf '[cps %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -283,6 +284,7 @@ for rate in $STEPS; do
     rm -f "$dir/sipp.pid"
     t1=$(date +%s%N)
     h1=$(proc_ticks "$HOTLINE_PID"); a1=$(proc_ticks "$AGENT_PID")
+    h1=${h1:-$h0}; a1=${a1:-$a0}
     read -r mb1 mt1 < <(machine_ticks)
     r=$(rss_kib "$HOTLINE_PID"); r=${r:-0}; (( r > rss_max )) && rss_max=$r
     sipp_ticks=$(cat "$dir/sipp.cpu" 2>/dev/null || echo 0)

@@ -448,6 +448,30 @@ impl OutboundLeg {
     }
 }
 
+/// Our registration at a carrier; keeps Call-ID and CSeq across refreshes.
+pub struct OutboundRegistration {
+    registration: rsipstack::dialog::registration::Registration,
+    target: String,
+}
+
+impl OutboundRegistration {
+    /// Send REGISTER asking for `expires` seconds (0 unregisters). Returns
+    /// the lifetime the registrar granted, or the final error status.
+    pub async fn register(&mut self, expires: u32) -> Result<u32, u16> {
+        let server = rsip::Uri::try_from(self.target.as_str()).map_err(|_| 400u16)?;
+        match self.registration.register(server, Some(expires)).await {
+            Ok(resp) if resp.status_code.kind() == rsip::StatusCodeKind::Successful => {
+                Ok(self.registration.expires())
+            }
+            Ok(resp) => Err(resp.status_code.code()),
+            Err(e) => {
+                debug!(error = %e, target = %self.target, "REGISTER to carrier failed");
+                Err(error_status(&e))
+            }
+        }
+    }
+}
+
 struct Inner {
     endpoint: rsipstack::transaction::Endpoint,
     dialogs: Arc<DialogLayer>,
@@ -621,6 +645,35 @@ impl SipStack {
             dialog,
             dialogs: self.inner.dialogs.clone(),
         })
+    }
+
+    /// A client registration to a carrier's registrar (RFC 3261 §10.2),
+    /// answering digest challenges with `username`/`password`.
+    pub fn outbound_registration(
+        &self,
+        registrar: SocketAddr,
+        tcp: bool,
+        username: &str,
+        password: &str,
+    ) -> OutboundRegistration {
+        let credential = rsipstack::dialog::authenticate::Credential {
+            username: username.to_string(),
+            password: password.to_string(),
+            realm: None,
+            auth_username: None,
+        };
+        let target = if tcp {
+            format!("sip:{registrar};transport=tcp")
+        } else {
+            format!("sip:{registrar}")
+        };
+        OutboundRegistration {
+            registration: rsipstack::dialog::registration::Registration::new(
+                self.inner.endpoint.inner.clone(),
+                Some(credential),
+            ),
+            target,
+        }
     }
 
     /// Dialogs in the stack's table (for leak checks).

@@ -7,6 +7,7 @@
 //! then whatever is left is hung up.
 
 mod registration;
+mod trunk_registration;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -179,6 +180,13 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         })
     };
 
+    let trunk_stop = CancellationToken::new();
+    let trunk_tasks: Vec<_> = config
+        .trunks
+        .iter()
+        .filter_map(|t| trunk_registration::spawn(stack.clone(), t, trunk_stop.clone()))
+        .collect();
+
     info!(
         config = %config.source_path.display(),
         dids = config.dids.len(),
@@ -222,6 +230,10 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
                 }
             }
         }
+    }
+    trunk_stop.cancel();
+    for t in trunk_tasks {
+        t.await.ok();
     }
     housekeeping.abort();
     registrations.housekeeping().await;
