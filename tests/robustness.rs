@@ -3,6 +3,8 @@
 //! gets a 4xx/5xx answer or is dropped, hotline stays up, and the call
 //! completes normally (its RTP and BYE unaffected).
 
+#![allow(clippy::disallowed_methods)] // test shell: reads the clock
+
 mod common;
 
 use std::time::Duration;
@@ -11,7 +13,10 @@ use common::{register, status, Hotline, Net, RawSip, Sipp};
 
 /// `(name, message, acceptable responses)`; an empty list means "must be
 /// dropped silently"; `None` in the list means "no answer" is acceptable.
-fn corpus(hotline: &str, me: &str) -> Vec<(&'static str, Vec<u8>, Vec<Option<u16>>)> {
+/// A named message and the answers it may get.
+type Case = (&'static str, Vec<u8>, Vec<Option<u16>>);
+
+fn corpus(hotline: &str, me: &str) -> Vec<Case> {
     let unique = std::sync::atomic::AtomicUsize::new(0);
     let base = |method: &str, extra: &str, cseq: &str, body: &str| -> Vec<u8> {
         let n = unique.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -29,7 +34,7 @@ fn corpus(hotline: &str, me: &str) -> Vec<(&'static str, Vec<u8>, Vec<Option<u16
         )
         .into_bytes()
     };
-    let mut out: Vec<(&'static str, Vec<u8>, Vec<Option<u16>>)> = vec![
+    let mut out: Vec<Case> = vec![
         ("garbage bytes", vec![0xff, 0x00, 0x13, 0x37, 0x80, 0x80, b'\r', b'\n'], vec![None]),
         ("empty datagram", Vec::new(), vec![None]),
         ("only a request line", format!("INVITE sip:12345@{hotline} SIP/2.0\r\n\r\n").into_bytes(), vec![None, Some(400)]),

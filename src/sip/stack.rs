@@ -506,7 +506,7 @@ impl SipStack {
             transport.add_transport(udp.into());
         }
         if cfg.tcp {
-            let tcp = TcpListenerConnection::new(cfg.listen.into(), None)
+            let tcp = TcpListenerConnection::new(cfg.listen, None)
                 .await
                 .map_err(|e| SipError::Bind {
                     transport: "TCP",

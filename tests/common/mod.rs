@@ -4,6 +4,7 @@
 //! `.1`, the carrier on `.10`, agents on `.21`, `.22` …, spare peers on `.30+`,
 //! so tests run in parallel without port clashes.
 #![allow(dead_code)]
+#![allow(clippy::disallowed_methods)] // the test harness is a shell: it reads the clock
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};

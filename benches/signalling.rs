@@ -1,0 +1,104 @@
+//! Signalling hot paths: parsing a carrier INVITE, SDP offer/answer,
+//! digest verification, registrar lookup. Run: `cargo bench --bench signalling`.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hotline::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
+use hotline::sip::auth::{self, DigestAlgorithm, DigestServer, Secret};
+use hotline::sip::registrar::{ContactSpec, RegisterRequest, Registrar, RegistrarPolicy};
+
+const SDP: &str = "v=0\r\no=carrier 1234 1 IN IP4 10.1.2.3\r\ns=call\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 0 18 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n";
+
+fn invite() -> String {
+    format!(
+        "INVITE sip:12345@10.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bK776asdhds;rport\r\nMax-Forwards: 69\r\nFrom: \"13800138000\" <sip:13800138000@10.1.2.3>;tag=1928301774\r\nTo: <sip:12345@10.0.0.1>\r\nCall-ID: a84b4c76e66710@10.1.2.3\r\nCSeq: 314159 INVITE\r\nContact: <sip:13800138000@10.1.2.3:5060>\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE\r\nSupported: timer, 100rel\r\nSession-Expires: 1800\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
+        SDP.len()
+    )
+}
+
+fn parse(c: &mut Criterion) {
+    let msg = invite();
+    let mut g = c.benchmark_group("sip");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_invite_and_read_headers", |b| {
+        b.iter(|| hotline::sip::message::parse_for_inspection(black_box(msg.as_bytes())))
+    });
+    g.finish();
+}
+
+fn offer_answer(c: &mut Criterion) {
+    let local = LocalMedia {
+        address: "10.0.0.1".parse().unwrap(),
+        port: 20000,
+        session_id: 1,
+        session_version: 1,
+        codecs: vec![AudioCodec::Pcma, AudioCodec::Pcmu],
+        telephone_event: true,
+        direction: Direction::SendRecv,
+    };
+    let mut g = c.benchmark_group("sdp");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_negotiate_print", |b| {
+        b.iter(|| {
+            let offer = SessionDescription::parse(black_box(SDP)).unwrap();
+            let (answer, _) = sdp::negotiate_answer(&offer, &local).unwrap();
+            answer.to_string()
+        })
+    });
+    g.finish();
+}
+
+fn digest(c: &mut Criterion) {
+    let mut server = DigestServer::new("hotline.local", [9; 32], 300);
+    let mut g = c.benchmark_group("digest");
+    g.throughput(Throughput::Elements(1));
+    for alg in [DigestAlgorithm::Md5, DigestAlgorithm::Sha256] {
+        g.bench_function(format!("challenge_and_verify_{}", alg.token()), |b| {
+            let mut nc = 0u32;
+            b.iter(|| {
+                let challenges = server.challenge(1000, false);
+                let chosen = challenges
+                    .iter()
+                    .find(|c| c.ends_with(&format!("algorithm={}", alg.token())))
+                    .unwrap();
+                nc += 1;
+                let answer = auth::respond(chosen, "REGISTER", "sip:hotline.local", "1001", "pass1001", "c", nc).unwrap();
+                server.verify(1000, "REGISTER", &answer, |_| Some(Secret::Plain("pass1001".into())))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn registrar(c: &mut Criterion) {
+    let mut reg = Registrar::new(RegistrarPolicy::default());
+    for i in 0..1000u32 {
+        let source: SocketAddr = format!("10.0.{}.{}:5060", i / 250, i % 250 + 1).parse().unwrap();
+        reg.register(
+            1000,
+            RegisterRequest {
+                aor: format!("{}", 1000 + i),
+                contacts: vec![ContactSpec {
+                    uri: format!("sip:{}@{source}", 1000 + i),
+                    expires: Some(3600),
+                    q: None,
+                }],
+                wildcard: false,
+                expires_header: None,
+                call_id: format!("c{i}"),
+                cseq: 1,
+                source,
+                transport: "UDP".into(),
+            },
+        );
+    }
+    let mut g = c.benchmark_group("registrar");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("lookup_among_1000_agents", |b| b.iter(|| reg.lookup(1001, black_box("1500"))));
+    g.finish();
+}
+
+criterion_group!(benches, parse, offer_answer, digest, registrar);
+criterion_main!(benches);
