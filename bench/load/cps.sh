@@ -25,13 +25,14 @@ HOLD_MS=${HOLD_MS:-1000}            # talk time between ACK and BYE (SIPp -d)
 MAX_FAIL_PCT=${MAX_FAIL_PCT:-0.5}   # a step with more failed calls than this (%) is not clean
 MIN_RATE_FRAC=${MIN_RATE_FRAC:-0.9} # ... nor one whose achieved rate is below this x target
 LIMIT=${LIMIT:-}                    # SIPp -l; default RATE * (HOLD_MS + 3000) / 1000
-MAX_TOTAL_SECS=${MAX_TOTAL_SECS:-285} # no step starts unless it can finish within this budget
+MAX_TOTAL_SECS=${MAX_TOTAL_SECS:-240} # no step starts unless its worst case ends within this (s since start)
 BUILD=${BUILD:-auto}                # auto: build if the binary is missing; 1: always; 0: never
 HOTLINE_BIN=${HOTLINE_BIN:-$ROOT/target/release/hotline}
 LOG_LEVEL=${LOG_LEVEL:-warn}
 NET=${NET:-127.0.1}                 # hotline .1, carrier .10, agent .21
 OUT=${OUT:-$HERE/results-$(date +%Y-%m-%d).md}
 KEEP=${KEEP:-1}                     # keep the work directory (logs, CSVs); 0 deletes it
+SETTLE_SECS=${SETTLE_SECS:-40}         # after the last step, wait this long at most for hotline to drain
 
 HOTLINE_IP=$NET.1
 CARRIER_IP=$NET.10
@@ -172,7 +173,7 @@ agents = ["$AGENT_USER"]
 EOF
 
 log "starting $HOTLINE_BIN (log level $LOG_LEVEL), work dir $WORK"
-"$HOTLINE_BIN" serve --config "$WORK/hotline.toml" --log "$LOG_LEVEL" \
+NO_COLOR=1 "$HOTLINE_BIN" serve --config "$WORK/hotline.toml" --log "$LOG_LEVEL" \
     > "$WORK/hotline.log" 2>&1 &
 HOTLINE_PID=$!
 PIDS+=("$HOTLINE_PID")
@@ -253,7 +254,7 @@ for rate in $STEPS; do
             -r "$rate" -rp 1000 -l "$limit" -m "$calls" -d "$HOLD_MS" \
             -timeout "${step_max}s" -timeout_error -nostdin \
             -trace_err -max_log_size 2000000 -trace_stat -fd 1 -stf stats.csv \
-            -trace_rtt -rtt_freq 50 "$SIP" &
+            -trace_rtt -rtt_freq 1 "$SIP" &
     WRAP_PID=$!
     PIDS+=("$WRAP_PID")
 
@@ -359,11 +360,22 @@ for rate in $STEPS; do
 done
 
 # ------------------------------------------------------------------- report
+# Leak check: after the last step, wait (at most SETTLE_SECS) for calls,
+# dialogs and transactions to drain (UDP server transactions linger ~32 s,
+# Timer J) and record what is left.
+settle_start=$(date +%s)
 final_hz=$(healthz)
-sleep 0   # (no settle wait: transactions linger for Timer J/K by design)
-err_lines=$(grep -m 20 -E ' (ERROR|WARN) ' "$WORK/hotline.log" || true)
-n_err=$(grep -c -E ' ERROR ' "$WORK/hotline.log" || true)
-n_warn=$(grep -c -E ' WARN ' "$WORK/hotline.log" || true)
+while (( $(date +%s) - settle_start < SETTLE_SECS )); do
+    final_hz=$(healthz)
+    [[ $(jq -r '(.calls.active // 0) + (.sip.dialogs // 0) + (.sip.transactions // 0)
+                + (.media.rtp_port_pairs_in_use // 0)' <<<"$final_hz" 2>/dev/null || echo 1) == 0 ]] && break
+    sleep 1
+done
+settle_secs=$(( $(date +%s) - settle_start ))
+sed "s/\x1b\\[[0-9;]*m//g" "$WORK/hotline.log" > "$WORK/hotline.plain.log" || true
+err_lines=$(grep -m 20 -E " (ERROR|WARN) " "$WORK/hotline.plain.log" || true)
+n_err=$(grep -c " ERROR " "$WORK/hotline.plain.log" || true)
+n_warn=$(grep -c " WARN " "$WORK/hotline.plain.log" || true)
 
 {
     echo "## hotline calls-per-second (bench/load/cps.sh, $(date '+%Y-%m-%d %H:%M %Z'))"
@@ -380,7 +392,7 @@ n_warn=$(grep -c -E ' WARN ' "$WORK/hotline.log" || true)
     echo
     echo "CPU % = (utime+stime) over the step's wall time (traffic + tail), 100 = one core."
     echo "Setup = SIPp rtd from INVITE sent to 200 received (1 ms clock). Achieved cps = answered calls / time between first and last answer."
-    echo "hotline after the run: \`$(jq -c '{calls, sip, media, tasks, rss_bytes}' <<<"$final_hz" 2>/dev/null || echo '?')\`"
+    echo "hotline ${settle_secs} s after the last step: \`$(jq -c '{calls, sip, media, tasks, rss_bytes}' <<<"$final_hz" 2>/dev/null || echo '?')\`"
     echo "hotline log: $n_err ERROR, $n_warn WARN lines."
     if [[ -n $err_lines ]]; then
         echo

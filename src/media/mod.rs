@@ -7,6 +7,7 @@
 //! is cleared. The full media engine (codecs, DTMF, prompts, recording,
 //! mixing) replaces it behind the same seam.
 
+pub mod codec;
 pub mod ports;
 pub mod relay;
 pub mod sdp;
