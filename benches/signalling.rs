@@ -64,8 +64,19 @@ fn digest(c: &mut Criterion) {
                     .find(|c| c.ends_with(&format!("algorithm={}", alg.token())))
                     .unwrap();
                 nc += 1;
-                let answer = auth::respond(chosen, "REGISTER", "sip:hotline.local", "1001", "pass1001", "c", nc).unwrap();
-                server.verify(1000, "REGISTER", &answer, |_| Some(Secret::Plain("pass1001".into())))
+                let answer = auth::respond(
+                    chosen,
+                    "REGISTER",
+                    "sip:hotline.local",
+                    "1001",
+                    "pass1001",
+                    "c",
+                    nc,
+                )
+                .unwrap();
+                server.verify(1000, "REGISTER", &answer, |_| {
+                    Some(Secret::Plain("pass1001".into()))
+                })
             })
         });
     }
@@ -75,7 +86,9 @@ fn digest(c: &mut Criterion) {
 fn registrar(c: &mut Criterion) {
     let mut reg = Registrar::new(RegistrarPolicy::default());
     for i in 0..1000u32 {
-        let source: SocketAddr = format!("10.0.{}.{}:5060", i / 250, i % 250 + 1).parse().unwrap();
+        let source: SocketAddr = format!("10.0.{}.{}:5060", i / 250, i % 250 + 1)
+            .parse()
+            .unwrap();
         reg.register(
             1000,
             RegisterRequest {
@@ -96,7 +109,9 @@ fn registrar(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("registrar");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("lookup_among_1000_agents", |b| b.iter(|| reg.lookup(1001, black_box("1500"))));
+    g.bench_function("lookup_among_1000_agents", |b| {
+        b.iter(|| reg.lookup(1001, black_box("1500")))
+    });
     g.finish();
 }
 

@@ -10,7 +10,8 @@
 //! - [`media`]: SDP offer/answer, RTP port pool, the RTP relay;
 //! - [`call`]: one task per call, the only room that knows all the others;
 //! - [`store`]: SQLite persistence;
-//! - [`http`]: the HTTP API (health for now).
+//! - [`http`]: the HTTP API (health for now);
+//! - [`phone`]: a scripted SIP phone for tests and people (`hotline dial`, `hotline phone`).
 //!
 //! `sip` and `media` never import each other or `call`.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod call;
 pub mod config;
 pub mod http;
 pub mod media;
+pub mod phone;
 pub mod sip;
 pub mod store;
 pub mod switch;

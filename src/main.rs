@@ -1,4 +1,5 @@
 //! The `hotline` command line: `serve` runs the switch.
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,6 +34,97 @@ enum Command {
         /// Configuration file.
         config: PathBuf,
     },
+    /// Call a number like a carrier or citizen would; prints a JSON report.
+    Dial {
+        /// Target URI, e.g. `sip:12345@127.0.0.1:5060`.
+        target: String,
+        /// Where to send the INVITE (default: the target's host:port).
+        #[arg(long)]
+        proxy: Option<SocketAddr>,
+        /// Our SIP address.
+        #[arg(long, default_value = "127.0.0.10:5062")]
+        bind: SocketAddr,
+        /// Caller number (From user).
+        #[arg(long, default_value = "13800138000")]
+        from: String,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+    /// Register as an agent and answer calls; prints a JSON report per call.
+    Phone {
+        /// Our SIP address (the registered contact).
+        #[arg(long, default_value = "127.0.0.21:5060")]
+        bind: SocketAddr,
+        /// Registrar (hotline's SIP address).
+        #[arg(long, default_value = "127.0.0.1:5060")]
+        registrar: SocketAddr,
+        /// Agent user.
+        #[arg(long, default_value = "1001")]
+        user: String,
+        /// Agent password.
+        #[arg(long, default_value = "pass1001")]
+        password: String,
+        /// Calls to answer before exiting.
+        #[arg(long, default_value_t = 1)]
+        calls: usize,
+        /// Ring this many seconds before answering.
+        #[arg(long, default_value_t = 1.0)]
+        answer_after: f64,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct MediaArgs {
+    /// Send this WAV (looped) instead of silence.
+    #[arg(long, conflicts_with_all = ["tone", "no_rtp"])]
+    play: Option<PathBuf>,
+    /// Send a sine tone of this frequency (Hz).
+    #[arg(long, conflicts_with = "no_rtp")]
+    tone: Option<f32>,
+    /// Send no RTP at all.
+    #[arg(long)]
+    no_rtp: bool,
+    /// Record what is heard to this WAV (8 kHz mono).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Hang up this many seconds after answer (default: wait for BYE).
+    #[arg(long)]
+    hangup_after: Option<f64>,
+}
+
+impl MediaArgs {
+    fn script(&self) -> hotline::phone::Script {
+        use hotline::phone::Audio;
+        hotline::phone::Script {
+            audio: match (&self.play, self.tone, self.no_rtp) {
+                (Some(p), _, _) => Audio::Wav(p.clone()),
+                (_, Some(hz), _) => Audio::Tone(hz),
+                (_, _, true) => Audio::None,
+                _ => Audio::Silence,
+            },
+            record: self.record.clone(),
+            hangup_after: self.hangup_after.map(std::time::Duration::from_secs_f64),
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("hotline: cannot start runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn print_report(report: &hotline::phone::Report) {
+    match serde_json::to_string(report) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("hotline: report: {e}"),
+    }
 }
 
 fn main() -> ExitCode {
@@ -43,6 +135,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Serve { config } => {
@@ -85,7 +178,84 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Dial {
+            target,
+            proxy,
+            bind,
+            from,
+            media,
+        } => {
+            let runtime = match runtime() {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let proxy = match proxy.or_else(|| target_addr(&target)) {
+                Some(p) => p,
+                None => {
+                    eprintln!("hotline: cannot tell where to send {target:?}; give --proxy");
+                    return ExitCode::from(2);
+                }
+            };
+            let script = media.script();
+            match runtime.block_on(hotline::phone::dial(bind, proxy, &target, &from, &script)) {
+                Ok(report) => {
+                    print_report(&report);
+                    if (200..300).contains(&report.status) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("hotline: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Phone {
+            bind,
+            registrar,
+            user,
+            password,
+            calls,
+            answer_after,
+            media,
+        } => {
+            let runtime = match runtime() {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let script = media.script();
+            let wait = std::time::Duration::from_secs_f64(answer_after.max(0.0));
+            let run = hotline::phone::answer(
+                bind,
+                registrar,
+                &user,
+                &password,
+                calls,
+                wait,
+                &script,
+                print_report,
+            );
+            match runtime.block_on(run) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hotline: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+/// `host:port` of a `sip:user@host:port` URI when host is an IP address.
+fn target_addr(uri: &str) -> Option<SocketAddr> {
+    let rest = uri.strip_prefix("sip:")?;
+    let hostport = rest.rsplit('@').next()?.split(';').next()?;
+    hostport
+        .parse()
+        .ok()
+        .or_else(|| format!("{hostport}:5060").parse().ok())
 }
 
 /// The user's filter, with the SIP library's per-packet logs held at `warn`

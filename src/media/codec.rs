@@ -307,7 +307,9 @@ mod tests {
 
     #[test]
     fn codec_trait_decodes_and_encodes_buffers() {
-        let pcm: Vec<i16> = (0..160).map(|i| ((i as f32 / 8.0).sin() * 8000.0) as i16).collect();
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| ((i as f32 / 8.0).sin() * 8000.0) as i16)
+            .collect();
         for law in [G711::Alaw, G711::Ulaw] {
             let mut bytes = Vec::new();
             law.encode(&pcm, &mut bytes);
@@ -315,7 +317,11 @@ mod tests {
             let mut back = Vec::new();
             law.decode(&bytes, &mut back);
             assert_eq!(back.len(), 160);
-            let err: i64 = pcm.iter().zip(&back).map(|(a, b)| (i64::from(*a) - i64::from(*b)).abs()).sum();
+            let err: i64 = pcm
+                .iter()
+                .zip(&back)
+                .map(|(a, b)| (i64::from(*a) - i64::from(*b)).abs())
+                .sum();
             assert!(err / 160 < 200, "{law:?} mean error {}", err / 160);
         }
         assert_eq!(G711::from_payload_type(8), Some(G711::Alaw));
