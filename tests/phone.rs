@@ -33,7 +33,7 @@ fn dial_and_phone_hear_each_other_through_hotline() {
     let agent_heard = dir.path().join("agent.wav");
     let caller_heard = dir.path().join("caller.wav");
     let bin = env!("CARGO_BIN_EXE_hotline");
-    let mut phone = Command::new(bin)
+    let phone = Command::new(bin)
         .args([
             "phone",
             "--bind",
