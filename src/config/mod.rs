@@ -9,6 +9,7 @@
 //!
 //! This module does no I/O beyond reading the one file it is given.
 
+pub mod acd;
 mod locate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use acd::{AcdSettings, GroupConfig, NextStep, StrategyName};
 pub use locate::locate;
 
 /// The configuration shipped with the repository, embedded so `hotline serve`
@@ -111,6 +113,12 @@ pub struct Config {
     /// Numbers and how they are routed.
     #[serde(default, rename = "did")]
     pub dids: Vec<DidConfig>,
+    /// ACD settings.
+    #[serde(default)]
+    pub acd: AcdSettings,
+    /// Skill groups.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<GroupConfig>,
     /// The file this was loaded from (for messages).
     #[serde(skip)]
     pub source_path: PathBuf,
@@ -352,9 +360,19 @@ pub struct AgentConfig {
     /// Tenant the agent belongs to.
     #[serde(default = "default_tenant")]
     pub tenant: String,
+    /// Job number (工号); defaults to the SIP user.
+    pub job_number: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Skill group id → level 1–10.
+    #[serde(default)]
+    pub skills: std::collections::BTreeMap<String, u8>,
+    /// Sign in automatically when the phone registers.
+    #[serde(default)]
+    pub auto_login: bool,
 }
 
-fn default_tenant() -> String {
+pub(crate) fn default_tenant() -> String {
     "default".into()
 }
 
@@ -387,6 +405,11 @@ pub struct DidConfig {
     pub forward_to: Option<String>,
     /// Trunk to forward through (its `backup` chain is followed).
     pub forward_trunk: Option<String>,
+    /// Instead of agents: queue in this skill group.
+    pub queue: Option<String>,
+    /// Queue priority (higher first; emergency lanes use the highest).
+    #[serde(default)]
+    pub priority: u8,
 }
 
 fn default_ring() -> RingStrategy {
@@ -600,13 +623,31 @@ impl Config {
                 )),
                 _ => {}
             }
-            if d.agents.is_empty() && d.forward_to.is_none() {
-                out.push((
+            let targets = [
+                !d.agents.is_empty(),
+                d.forward_to.is_some(),
+                d.queue.is_some(),
+            ];
+            match targets.iter().filter(|t| **t).count() {
+                0 => out.push((
                     format!("did[{i}].number"),
-                    "a number needs agents or forward_to".into(),
-                ));
+                    "a number needs one of agents, queue or forward_to".into(),
+                )),
+                1 => {}
+                _ => out.push((
+                    format!("did[{i}].number"),
+                    "agents, queue and forward_to are alternatives: set one".into(),
+                )),
+            }
+            if let Some(q) = &d.queue {
+                if !self.groups.iter().any(|g| &g.id == q) {
+                    out.push((format!("did[{i}].queue"), format!("no group {q:?}")));
+                }
             }
         }
+        let skills: Vec<&std::collections::BTreeMap<String, u8>> =
+            self.agents.iter().map(|a| &a.skills).collect();
+        acd::validate(&self.acd, &self.groups, &skills, &tenant_known, &mut out);
         out
     }
 
@@ -704,6 +745,52 @@ backup = "nope"
         assert!(keys.contains(&"trunk[0].backup"));
         let backup = list.iter().find(|i| i.key == "trunk[0].backup").unwrap();
         assert_eq!(backup.line, Some(11));
+    }
+
+    #[test]
+    fn acd_sections_parse_and_cross_references_are_checked() {
+        let text = r#"[sip]
+listen = "127.0.0.1:5060"
+[[group]]
+id = "general"
+overflow_after_secs = 60
+overflow_to = "nowhere"
+[[agent]]
+user = "1001"
+password = "x"
+job_number = "A01"
+skills = { general = 5, complaints = 11 }
+[[did]]
+number = "12345"
+queue = "general"
+priority = 9
+"#;
+        let ConfigError::Invalid(list) =
+            Config::from_str_at(text, Path::new("h.toml")).unwrap_err()
+        else {
+            panic!()
+        };
+        let msgs: Vec<String> = list.iter().map(ToString::to_string).collect();
+        assert!(
+            msgs.contains(&"h.toml:6: group[0].overflow_to: no group \"nowhere\"".to_string()),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("agent[0].skills.complaints: no group")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("skill level 11 is outside 1..=10")),
+            "{msgs:?}"
+        );
+
+        let bad_key = "[sip]\nlisten = \"127.0.0.1:5060\"\n[[agent]]\nuser = \"1\"\npassword = \"x\"\nskils = {}\n";
+        let err = Config::from_str_at(bad_key, Path::new("h.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("skils"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,268 @@
+//! The ACD part of `hotline.toml` (REQUIREMENTS §3, issue "ACD"): `[acd]`
+//! settings and `[[group]]` skill groups (the per-agent fields — job
+//! number, skills — live in `[[agent]]`). Validated with the rest of the file.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `[acd]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcdSettings {
+    /// Reason codes an agent may give for not-ready (示忙).
+    pub not_ready_reasons: Vec<String>,
+    /// Codes dialled from the phone to control the agent's state.
+    pub feature_codes: FeatureCodes,
+    /// 首问负责制: offer a repeat caller to the agent who served them last.
+    pub previous_service: Option<PreviousService>,
+    /// Callback policy (keep-your-place callbacks and missed calls).
+    pub callback: CallbackSettings,
+}
+
+impl Default for AcdSettings {
+    fn default() -> Self {
+        Self {
+            not_ready_reasons: ["break", "training", "ticket", "meeting"]
+                .map(String::from)
+                .to_vec(),
+            feature_codes: FeatureCodes::default(),
+            previous_service: None,
+            callback: CallbackSettings::default(),
+        }
+    }
+}
+
+/// `[acd.feature_codes]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureCodes {
+    /// Sign in (and become ready).
+    pub login: String,
+    /// Sign out.
+    pub logout: String,
+    /// Ready (示闲).
+    pub ready: String,
+    /// Not ready (示忙), reason `break`; `<code><n>` picks reason n (1-based).
+    pub not_ready: String,
+}
+
+impl Default for FeatureCodes {
+    fn default() -> Self {
+        Self {
+            login: "*11".into(),
+            logout: "*12".into(),
+            ready: "*13".into(),
+            not_ready: "*14".into(),
+        }
+    }
+}
+
+/// `[acd.previous_service]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousService {
+    /// A caller who called within this many days is a repeat caller.
+    pub within_days: u32,
+    /// How long the call waits for that agent before normal routing.
+    pub wait_secs: u64,
+}
+
+/// `[acd.callback]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbackSettings {
+    /// Attempts to reach a citizen who asked for a callback.
+    pub max_attempts: u32,
+    /// Seconds between attempts.
+    pub retry_secs: u64,
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            retry_secs: 300,
+        }
+    }
+}
+
+/// Routing strategy of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyName {
+    /// The agent idle the longest.
+    LongestIdle,
+    /// The agent with the fewest calls today.
+    FewestCalls,
+    /// Highest skill level first (longest idle among equals).
+    SkillWeighted,
+    /// In turn.
+    RoundRobin,
+    /// Every idle agent at once; first answer wins.
+    RingAll,
+}
+
+/// Where a call goes when it waited too long or the queue is full.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextStep {
+    /// Leave a message.
+    Voicemail,
+    /// Offer a callback (keeps the place).
+    Callback,
+    /// Hang up (after an announcement).
+    Hangup,
+    /// Another group (keeping the original arrival time).
+    Group(String),
+}
+
+/// `[[group]]`: a skill group (技能组).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Owning tenant.
+    #[serde(default = "super::default_tenant")]
+    pub tenant: String,
+    /// Routing strategy.
+    #[serde(default = "default_strategy")]
+    pub strategy: StrategyName,
+    /// How long one agent rings before the call goes back to the queue head.
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+    /// After-call work time.
+    #[serde(default = "default_acw")]
+    pub acw_secs: u64,
+    /// Longest queue; the next caller goes to `on_full`.
+    #[serde(default = "default_max_queue")]
+    pub max_queue: usize,
+    /// Longest wait; then `on_timeout`.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    /// Next step when the wait is too long.
+    #[serde(default = "default_next_step")]
+    pub on_timeout: NextStep,
+    /// Next step when the queue is full.
+    #[serde(default = "default_next_step")]
+    pub on_full: NextStep,
+    /// Overflow to `overflow_to` after this many seconds of waiting.
+    pub overflow_after_secs: Option<u64>,
+    /// Overflow target group.
+    pub overflow_to: Option<String>,
+    /// Announce position and expected wait this often.
+    pub announce_every_secs: Option<u64>,
+    /// `[[wait_secs, priority]]`: after waiting, priority rises to at least this.
+    #[serde(default)]
+    pub priority_boost: Vec<(u64, u8)>,
+}
+
+fn default_strategy() -> StrategyName {
+    StrategyName::LongestIdle
+}
+fn default_ring_timeout() -> u64 {
+    15
+}
+fn default_acw() -> u64 {
+    30
+}
+fn default_max_queue() -> usize {
+    100
+}
+fn default_max_wait() -> u64 {
+    600
+}
+fn default_next_step() -> NextStep {
+    NextStep::Voicemail
+}
+
+/// Check the ACD parts; `(dotted key, message)` per problem.
+pub(super) fn validate(
+    acd: &AcdSettings,
+    groups: &[GroupConfig],
+    skills: &[&BTreeMap<String, u8>],
+    tenant_known: &dyn Fn(&str) -> bool,
+    out: &mut Vec<(String, String)>,
+) {
+    let mut ids = std::collections::HashSet::new();
+    for (i, g) in groups.iter().enumerate() {
+        if !ids.insert(g.id.as_str()) {
+            out.push((
+                format!("group[{i}].id"),
+                format!("group {:?} is defined twice", g.id),
+            ));
+        }
+        if !tenant_known(&g.tenant) {
+            out.push((
+                format!("group[{i}].tenant"),
+                format!("no tenant {:?}", g.tenant),
+            ));
+        }
+        if g.ring_timeout_secs == 0 {
+            out.push((
+                format!("group[{i}].ring_timeout_secs"),
+                "must be at least 1".into(),
+            ));
+        }
+    }
+    let known = |id: &str| groups.iter().any(|g| g.id == id);
+    for (i, g) in groups.iter().enumerate() {
+        for (key, step) in [("on_timeout", &g.on_timeout), ("on_full", &g.on_full)] {
+            if let NextStep::Group(target) = step {
+                if !known(target) {
+                    out.push((format!("group[{i}].{key}"), format!("no group {target:?}")));
+                }
+            }
+        }
+        match (&g.overflow_after_secs, &g.overflow_to) {
+            (Some(_), None) => out.push((
+                format!("group[{i}].overflow_after_secs"),
+                "overflow_after_secs needs overflow_to".into(),
+            )),
+            (_, Some(t)) if !known(t) => {
+                out.push((format!("group[{i}].overflow_to"), format!("no group {t:?}")))
+            }
+            (_, Some(t)) if t == &g.id => out.push((
+                format!("group[{i}].overflow_to"),
+                "a group cannot overflow to itself".into(),
+            )),
+            _ => {}
+        }
+    }
+    for (i, agent_skills) in skills.iter().enumerate() {
+        for (group, level) in agent_skills.iter() {
+            if !known(group) {
+                out.push((
+                    format!("agent[{i}].skills.{group}"),
+                    format!("no group {group:?}"),
+                ));
+            }
+            if !(1..=10).contains(level) {
+                out.push((
+                    format!("agent[{i}].skills.{group}"),
+                    format!("skill level {level} is outside 1..=10"),
+                ));
+            }
+        }
+    }
+    if acd.not_ready_reasons.is_empty() {
+        out.push((
+            "acd.not_ready_reasons".into(),
+            "at least one reason is needed".into(),
+        ));
+    }
+    let f = &acd.feature_codes;
+    let codes = [&f.login, &f.logout, &f.ready, &f.not_ready];
+    for (i, c) in codes.iter().enumerate() {
+        if c.is_empty() || codes.iter().skip(i + 1).any(|o| o == c) {
+            out.push((
+                "acd.feature_codes".into(),
+                format!("feature code {c:?} is empty or used twice"),
+            ));
+        }
+    }
+}
