@@ -342,7 +342,7 @@ for rate in $STEPS; do
     verdict=${reason:-clean}
     (( failed > 0 )) && [[ -z $reason ]] && verdict="clean ($failed failed)"
 
-    ROWS+=("| $rate | $achieved | $done_calls | $failed ($fail_pct %) | $agent_fail1 | $retrans | $hot_pct | $ms_per_call | $rss_mib | $p50 / $p95 / $pmax | $active_max | $ports_max | $uac_pct | $uas_pct | $other_pct | $mach_pct | $verdict |")
+    ROWS+=("| $rate | $achieved | $done_calls | $failed ($fail_pct %) | $agent_fail1 | $retrans | $hot_pct | $ms_per_call | $rss_mib | $p50 / $p95 / $pmax | $active_max | $tx_max | $ports_max | $uac_pct | $uas_pct | $other_pct | $mach_pct | $verdict |")
     log "step $rate: achieved ${achieved} cps, $done_calls calls, $failed failed, hotline ${hot_pct}% (${ms_per_call} ms/call), RSS ${rss_mib} MiB, setup p50/p95 ${p50}/${p95} ms, SIPp ${uac_pct}%+${uas_pct}%, machine ${mach_pct}% -> $verdict"
 
     if [[ -n $reason ]]; then
@@ -386,8 +386,8 @@ n_warn=$(grep -c " WARN " "$WORK/hotline.plain.log" || true)
          "— hotline $git_rev (${git_dirty} modified tracked files), release build, \`--log $LOG_LEVEL\`," \
          "UDP, one agent, $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average before the run: ${LOADAVG0:-?}."
     echo
-    echo "| target cps | achieved cps | calls | failed (UAC) | failed (UAS) | SIPp retrans | hotline CPU % of 1 core | hotline CPU ms/call | hotline RSS MiB (max) | setup ms p50 / p95 / max | max active calls | max RTP pairs | SIPp UAC CPU % | SIPp UAS CPU % | rest of machine CPU % | machine CPU % (of ${NCPU}00) | verdict |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| target cps | achieved cps | calls | failed (UAC) | failed (UAS, cumulative) | SIPp retrans | hotline CPU % of 1 core | hotline CPU ms/call | hotline RSS MiB (max) | setup ms p50 / p95 / max | max active calls | max SIP transactions | max RTP pairs | SIPp UAC CPU % | SIPp UAS CPU % | rest of machine CPU % | machine CPU % (of ${NCPU}00) | verdict |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
     echo "CPU % = (utime+stime) over the step's wall time (traffic + tail), 100 = one core."

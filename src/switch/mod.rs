@@ -6,6 +6,7 @@
 //! new calls get 503, calls in progress get the configured grace period,
 //! then whatever is left is hung up.
 
+pub mod feature_codes;
 mod registration;
 mod trunk_registration;
 

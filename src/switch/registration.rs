@@ -21,6 +21,29 @@ use crate::sip::{Request, Responder};
 use crate::store::Store;
 use crate::util::unix_now;
 
+/// Which challenge a request gets (RFC 3261 §22.1, §22.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// 401 with WWW-Authenticate (REGISTER: we are the registrar).
+    Www,
+    /// 407 with Proxy-Authenticate (INVITE and other requests we route).
+    Proxy,
+}
+
+/// The outcome of [`Registrations::authenticate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authenticated {
+    /// The agent (SIP user) proved who they are.
+    Agent(String),
+    /// Answer with this status and these headers (challenge or 403).
+    Refused {
+        /// 401, 407 or 403.
+        code: u16,
+        /// Challenge headers.
+        headers: Vec<(String, String)>,
+    },
+}
+
 struct State {
     registrar: Registrar,
     digest: DigestServer,
@@ -131,6 +154,58 @@ impl Registrations {
         }
     }
 
+    /// Authenticate a request from an agent's phone with digest
+    /// (RFC 3261 §22): 401/407 challenges, stale nonces, the per-address
+    /// throttle. Wrong password and unknown user get the same challenge.
+    pub fn authenticate(&self, req: &Request, kind: Challenge) -> Authenticated {
+        let now = unix_now();
+        let ip = req.source().ip();
+        let mut s = self.lock();
+        if s.throttle.is_blocked(ip, now) {
+            debug!(%ip, method = %req.method(), "request from a blocked address");
+            return Authenticated::Refused {
+                code: 403,
+                headers: vec![],
+            };
+        }
+        let (code, header, credentials) = match kind {
+            Challenge::Www => (401, "WWW-Authenticate", req.authorization()),
+            Challenge::Proxy => (407, "Proxy-Authenticate", req.header("Proxy-Authorization")),
+        };
+        let challenge = |s: &mut State, stale: bool| {
+            let headers = s
+                .digest
+                .challenge(now, stale)
+                .into_iter()
+                .map(|v| (header.to_string(), v))
+                .collect::<Vec<_>>();
+            Authenticated::Refused { code, headers }
+        };
+        let Some(credentials) = credentials else {
+            return challenge(&mut s, false);
+        };
+        let secrets = self.secrets.clone();
+        let verdict = s.digest.verify(now, &req.method(), &credentials, |user| {
+            secrets.get(user).cloned()
+        });
+        match verdict {
+            Verdict::Authorized { username } => {
+                s.throttle.record_success(ip);
+                Authenticated::Agent(username)
+            }
+            Verdict::Stale => challenge(&mut s, true),
+            Verdict::Rejected(e) => {
+                s.throttle.record_failure(ip, now);
+                if s.throttle.is_blocked(ip, now) {
+                    warn!(%ip, "too many failed authentications: address blocked");
+                } else {
+                    debug!(%ip, error = %e, method = %req.method(), "authentication failed");
+                }
+                challenge(&mut s, false)
+            }
+        }
+    }
+
     /// Answer one REGISTER.
     pub async fn handle(&self, req: Request, responder: Responder) {
         let (code, headers, changes) = self.decide(&req);
@@ -149,42 +224,12 @@ impl Registrations {
         Vec<crate::sip::registrar::BindingChange>,
     ) {
         let now = unix_now();
+        let username = match self.authenticate(req, Challenge::Www) {
+            Authenticated::Agent(u) => u,
+            Authenticated::Refused { code, headers } => return (code, headers, vec![]),
+        };
         let ip = req.source().ip();
         let mut s = self.lock();
-        if s.throttle.is_blocked(ip, now) {
-            debug!(%ip, "REGISTER from a blocked address");
-            return (403, vec![], vec![]);
-        }
-        let challenge = |s: &mut State, stale: bool| {
-            let headers = s
-                .digest
-                .challenge(now, stale)
-                .into_iter()
-                .map(|v| ("WWW-Authenticate".to_string(), v))
-                .collect::<Vec<_>>();
-            (401, headers, vec![])
-        };
-        let Some(authorization) = req.authorization() else {
-            return challenge(&mut s, false);
-        };
-        let secrets = self.secrets.clone();
-        let verdict = s.digest.verify(now, "REGISTER", &authorization, |user| {
-            secrets.get(user).cloned()
-        });
-        let username = match verdict {
-            Verdict::Authorized { username } => username,
-            Verdict::Stale => return challenge(&mut s, true),
-            Verdict::Rejected(e) => {
-                s.throttle.record_failure(ip, now);
-                if s.throttle.is_blocked(ip, now) {
-                    warn!(%ip, "too many failed registrations: address blocked");
-                } else {
-                    debug!(%ip, error = %e, "REGISTER authentication failed");
-                }
-                return challenge(&mut s, false);
-            }
-        };
-        s.throttle.record_success(ip);
         let aor = req.to_user().unwrap_or_default();
         if aor != username {
             warn!(%ip, %username, %aor, "agent tried to register another agent's number");
