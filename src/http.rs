@@ -16,6 +16,7 @@ use crate::switch::SwitchState;
 pub async fn serve(listener: tokio::net::TcpListener, state: SwitchState, stop: CancellationToken) {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/v1/acd/stats", get(acd_stats))
         .with_state(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -51,4 +52,26 @@ async fn healthz(State(s): State<SwitchState>) -> Json<Value> {
         "tasks": metrics.num_alive_tasks(),
         "rss_bytes": crate::util::rss_bytes(),
     }))
+}
+
+/// Live ACD statistics per group and agent (wall-board figures), and the
+/// missed-call list.
+async fn acd_stats(State(s): State<SwitchState>) -> (axum::http::StatusCode, Json<Value>) {
+    match &s.queues {
+        Some(q) => match q.stats().await {
+            Some(v) => (axum::http::StatusCode::OK, Json(v)),
+            None => (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({"error": {"code": "acd_unavailable", "message": "the ACD is not running"}}),
+                ),
+            ),
+        },
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            Json(
+                json!({"error": {"code": "no_groups", "message": "no skill groups are configured"}}),
+            ),
+        ),
+    }
 }

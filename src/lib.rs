@@ -16,6 +16,7 @@
 //! `sip` and `media` never import each other or `call`.
 #![forbid(unsafe_code)]
 
+pub mod acd;
 pub mod call;
 pub mod config;
 pub mod http;

@@ -105,6 +105,15 @@ machine_ticks() {
     awk '/^cpu / {t=0; for (i=2; i<=NF; i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat
 }
 healthz() { curl -s --max-time 2 "http://$HTTP/healthz" || true; }
+# Kernel receive-buffer drops of the UDP socket(s) bound to IP:PORT
+# (/proc/net/udp "drops" column), and the system-wide Udp RcvbufErrors.
+hexaddr() {
+    local IFS=. a b c d
+    read -r a b c d <<<"$1"
+    printf '%02X%02X%02X%02X:%04X' "$d" "$c" "$b" "$a" "$2"
+}
+udp_drops() { awk -v a="$1" '$2 == a { d += $NF } END { print d + 0 }' /proc/net/udp; }
+udp_rcvbuf_errors() { awk '/^Udp:/ { n++; if (n == 2) print $6 }' /proc/net/snmp; }
 
 # ---------------------------------------------------------------- preflight
 for addr in "$SIP" "$HTTP" "$CARRIER_IP:5060" "$AGENT_IP:5060"; do
@@ -213,6 +222,8 @@ stat_col() {
 }
 
 # ---------------------------------------------------------------- the steps
+HOTLINE_HEX=$(hexaddr "$HOTLINE_IP" 5060)
+AGENT_HEX=$(hexaddr "$AGENT_IP" 5060)
 ROWS=()
 best=0
 stop_reason="all steps clean"
@@ -236,6 +247,7 @@ for rate in $STEPS; do
 
     h0=$(proc_ticks "$HOTLINE_PID"); a0=$(proc_ticks "$AGENT_PID")
     read -r mb0 mt0 < <(machine_ticks)
+    hd0=$(udp_drops "$HOTLINE_HEX"); ad0=$(udp_drops "$AGENT_HEX"); sd0=$(udp_rcvbuf_errors)
     agent_fail0=$(stat_col "$WORK/agent/agent_stats.csv" 'FailedCall(C)')
     t0=$(date +%s%N)
 
@@ -289,6 +301,8 @@ for rate in $STEPS; do
     read -r mb1 mt1 < <(machine_ticks)
     r=$(rss_kib "$HOTLINE_PID"); r=${r:-0}; (( r > rss_max )) && rss_max=$r
     sipp_ticks=$(cat "$dir/sipp.cpu" 2>/dev/null || echo 0)
+    hdrops=$(( $(udp_drops "$HOTLINE_HEX") - hd0 )); adrops=$(( $(udp_drops "$AGENT_HEX") - ad0 ))
+    sdrops=$(( $(udp_rcvbuf_errors) - sd0 ))
 
     if ! kill -0 "$HOTLINE_PID" 2>/dev/null; then
         hotline_dead=1
@@ -342,8 +356,8 @@ for rate in $STEPS; do
     verdict=${reason:-clean}
     (( failed > 0 )) && [[ -z $reason ]] && verdict="clean ($failed failed)"
 
-    ROWS+=("| $rate | $achieved | $done_calls | $failed ($fail_pct %) | $agent_fail1 | $retrans | $hot_pct | $ms_per_call | $rss_mib | $p50 / $p95 / $pmax | $active_max | $tx_max | $ports_max | $uac_pct | $uas_pct | $other_pct | $mach_pct | $verdict |")
-    log "step $rate: achieved ${achieved} cps, $done_calls calls, $failed failed, hotline ${hot_pct}% (${ms_per_call} ms/call), RSS ${rss_mib} MiB, setup p50/p95 ${p50}/${p95} ms, SIPp ${uac_pct}%+${uas_pct}%, machine ${mach_pct}% -> $verdict"
+    ROWS+=("| $rate | $achieved | $done_calls | $failed ($fail_pct %) | $agent_fail1 | $retrans | $hot_pct | $ms_per_call | $rss_mib | $p50 / $p95 / $pmax | $hdrops / $adrops / $sdrops | $active_max | $tx_max | $ports_max | $uac_pct | $uas_pct | $other_pct | $mach_pct | $verdict |")
+    log "step $rate: achieved ${achieved} cps, $done_calls calls, $failed failed, UDP drops $hdrops/$adrops/$sdrops, hotline ${hot_pct}% (${ms_per_call} ms/call), RSS ${rss_mib} MiB, setup p50/p95 ${p50}/${p95} ms, SIPp ${uac_pct}%+${uas_pct}%, machine ${mach_pct}% -> $verdict"
 
     if [[ -n $reason ]]; then
         stop_reason="$rate cps: $reason"
@@ -386,8 +400,8 @@ n_warn=$(grep -c " WARN " "$WORK/hotline.plain.log" || true)
          "— hotline $git_rev (${git_dirty} modified tracked files), release build, \`--log $LOG_LEVEL\`," \
          "UDP, one agent, $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average before the run: ${LOADAVG0:-?}."
     echo
-    echo "| target cps | achieved cps | calls | failed (UAC) | failed (UAS, cumulative) | SIPp retrans | hotline CPU % of 1 core | hotline CPU ms/call | hotline RSS MiB (max) | setup ms p50 / p95 / max | max active calls | max SIP transactions | max RTP pairs | SIPp UAC CPU % | SIPp UAS CPU % | rest of machine CPU % | machine CPU % (of ${NCPU}00) | verdict |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| target cps | achieved cps | calls | failed (UAC) | failed (UAS, cumulative) | SIPp retrans | hotline CPU % of 1 core | hotline CPU ms/call | hotline RSS MiB (max) | setup ms p50 / p95 / max | UDP rcvbuf drops: hotline / UAS / system | max active calls | max SIP transactions | max RTP pairs | SIPp UAC CPU % | SIPp UAS CPU % | rest of machine CPU % | machine CPU % (of ${NCPU}00) | verdict |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
     echo "CPU % = (utime+stime) over the step's wall time (traffic + tail), 100 = one core."

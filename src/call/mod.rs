@@ -17,6 +17,7 @@
 //! 4. tear both legs down on BYE from either side, on RTP silence, on a
 //!    failed session refresh, or on shutdown.
 
+pub mod queue;
 mod ringing;
 mod session;
 
@@ -72,6 +73,13 @@ pub enum Route {
         /// Agents, in order.
         agents: Vec<String>,
     },
+    /// Queue in a skill group; the ACD picks the agent.
+    Queue {
+        /// Group id.
+        group: String,
+        /// Priority (higher first).
+        priority: u8,
+    },
     /// An external number through a trunk (then its backups).
     External {
         /// Number dialled on the trunk.
@@ -123,6 +131,8 @@ pub struct CallContext {
     pub trunks: Arc<TrunkTable>,
     /// Counters.
     pub counters: Arc<CallCounters>,
+    /// The ACD, when skill groups are configured.
+    pub queues: Option<queue::Queues>,
     /// Cancelled when the switch shuts down; calls then hang up.
     pub shutdown: CancellationToken,
 }
@@ -262,6 +272,9 @@ pub async fn run(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) -> 
         a_answer_sdp: a_answer,
     };
     session.run().await;
+    if let (Some(call), Some(queues)) = (connected.queued, &ctx.queues) {
+        queues.input(crate::acd::Input::CallEnded { call });
+    }
     Outcome::Answered
 }
 

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
+use super::queue::QueueNews;
 use super::{CallContext, Outcome, Ringing, Route};
+use crate::acd::{CallId, Input};
 use crate::media::sdp::{self, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
 use crate::sip::{trunk, InboundLeg, LegEvent, LegEvents, LegKey, OutboundLeg};
@@ -20,6 +22,8 @@ use crate::sip::{trunk, InboundLeg, LegEvent, LegEvents, LegKey, OutboundLeg};
 pub(super) struct Connected {
     pub leg: OutboundLeg,
     pub remote: SocketAddr,
+    /// The ACD's id for the call, when it came through a queue.
+    pub queued: Option<CallId>,
 }
 
 /// Ringing state of one call.
@@ -90,6 +94,7 @@ impl Ringer<'_> {
         let attempt = match route {
             Route::Agents { ringing, agents } => self.ring_agents(*ringing, agents).await,
             Route::External { number, trunk } => self.ring_external(number, trunk).await,
+            Route::Queue { group, priority } => self.ring_queue(group, *priority).await,
         };
         match attempt {
             Ok(connected) => {
@@ -185,6 +190,111 @@ impl Ringer<'_> {
         Err(Outcome::NotAnswered(503))
     }
 
+    /// Queue the call and ring whichever agent the ACD offers it to; the
+    /// ACD owns the ring timeout (its `CancelOffer`) and the queue order.
+    async fn ring_queue(&mut self, group: &str, priority: u8) -> Result<Connected, Outcome> {
+        let Some(queues) = self.ctx.queues.clone() else {
+            warn!(%group, "queue route without an ACD");
+            return Err(Outcome::NotAnswered(480));
+        };
+        let (call, mut news) = queues.enqueue(group, priority, &self.caller);
+        info!(%call, %group, priority, "queued");
+        self.inbound.progress(None);
+        // Forks of the current offer(s): leg key → agent.
+        let mut forks: HashMap<LegKey, (String, OutboundLeg)> = HashMap::new();
+        loop {
+            tokio::select! {
+                n = news.recv() => match n {
+                    Some(QueueNews::Offer { agent, device }) => {
+                        let contacts = self.ctx.directory.contacts(&device);
+                        let mut sent = 0;
+                        for c in contacts {
+                            let invite = self.invite_to(c.uri.clone(), Some(c.source), c.tcp);
+                            match self.ctx.stack.invite(invite, &self.events_tx) {
+                                Ok(leg) => {
+                                    forks.insert(leg.key().clone(), (agent.clone(), leg));
+                                    sent += 1;
+                                }
+                                Err(e) => warn!(error = %e, %agent, "cannot ring the agent"),
+                            }
+                        }
+                        if sent == 0 {
+                            debug!(%call, %agent, "agent's phone is not registered");
+                            queues.input(Input::OfferFailed { call, agent });
+                        }
+                    }
+                    Some(QueueNews::Cancel { agent }) => stop_ringing(&mut forks, Some(&agent)),
+                    Some(QueueNews::Announce { .. }) => {}
+                    Some(QueueNews::Timeout { next }) => {
+                        // Voicemail and callback need the media engine and
+                        // IVR; until then the caller is told nobody can
+                        // answer (the ACD has put the call on the missed list).
+                        info!(%call, ?next, "queue timeout: 480");
+                        stop_ringing(&mut forks, None);
+                        return Err(Outcome::NotAnswered(480));
+                    }
+                    None => {
+                        stop_ringing(&mut forks, None);
+                        return Err(Outcome::NotAnswered(480));
+                    }
+                },
+                ev = self.events.recv() => {
+                    let Some((key, ev)) = ev else {
+                        stop_ringing(&mut forks, None);
+                        queues.input(Input::CallerHungUp { call });
+                        return Err(Outcome::CallerCancelled);
+                    };
+                    if &key == self.inbound.key() {
+                        if let LegEvent::Ended(end) = ev {
+                            info!(%call, ?end, "caller hung up in the queue");
+                            queues.input(Input::CallerHungUp { call });
+                            stop_ringing(&mut forks, None);
+                            return Err(Outcome::CallerCancelled);
+                        }
+                        continue;
+                    }
+                    let Some((agent, _)) = forks.get(&key) else { continue };
+                    let agent = agent.clone();
+                    match ev {
+                        LegEvent::Final { code, sdp } if (200..300).contains(&code) => {
+                            let Some((_, leg)) = forks.remove(&key) else { continue };
+                            stop_ringing(&mut forks, None);
+                            match self.read_answer(sdp.as_deref()) {
+                                Ok(remote) => {
+                                    queues.input(Input::OfferAnswered { call, agent });
+                                    return Ok(Connected { leg, remote, queued: Some(call) });
+                                }
+                                Err(e) => {
+                                    warn!(error = %e, %agent, "unusable answer from the agent");
+                                    leg.bye().await;
+                                    queues.input(Input::OfferFailed { call, agent });
+                                }
+                            }
+                        }
+                        LegEvent::Final { code, .. } => {
+                            forks.remove(&key);
+                            if !forks.values().any(|(a, _)| *a == agent) {
+                                let input = if matches!(code, 486 | 600 | 603) {
+                                    Input::OfferRejected { call, agent }
+                                } else {
+                                    Input::OfferFailed { call, agent }
+                                };
+                                queues.input(input);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ = self.ctx.shutdown.cancelled() => {
+                    stop_ringing(&mut forks, None);
+                    queues.input(Input::CallerHungUp { call });
+                    self.inbound.reject(503);
+                    return Err(Outcome::CallerCancelled);
+                }
+            }
+        }
+    }
+
     fn invite_to(
         &self,
         target: String,
@@ -266,7 +376,7 @@ impl Ringer<'_> {
                             let Some(leg) = forks.remove(&key) else { continue };
                             cancel_all(&mut forks);
                             match self.read_answer(sdp.as_deref()) {
-                                Ok(remote) => return Attempt::Answered(Connected { leg, remote }),
+                                Ok(remote) => return Attempt::Answered(Connected { leg, remote, queued: None }),
                                 Err(e) => {
                                     warn!(error = %e, "unusable answer from the callee");
                                     leg.bye().await;
@@ -307,6 +417,20 @@ impl Ringer<'_> {
         let answer = SessionDescription::parse(&text).map_err(|e| e.to_string())?;
         let neg = sdp::read_answer(&self.b_offer_sdp, &answer).map_err(|e| e.to_string())?;
         Ok(neg.remote)
+    }
+}
+
+/// Stop ringing one agent (or all) of a queued call, without waiting.
+fn stop_ringing(forks: &mut HashMap<LegKey, (String, OutboundLeg)>, agent: Option<&str>) {
+    let keys: Vec<LegKey> = forks
+        .iter()
+        .filter(|(_, (a, _))| agent.is_none_or(|x| a == x))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in keys {
+        if let Some((_, leg)) = forks.remove(&k) {
+            tokio::spawn(async move { leg.hang_up().await });
+        }
     }
 }
 

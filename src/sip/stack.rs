@@ -226,10 +226,11 @@ pub struct LegEventSender {
 pub struct LegEvents {
     states: DialogStateReceiver,
     finals: mpsc::UnboundedReceiver<(LegKey, LegEvent)>,
+    finals_open: bool,
 }
 
 impl LegEvents {
-    /// Next event of any leg of this call.
+    /// Next event of any leg of this call; `None` once every sender is gone.
     pub async fn recv(&mut self) -> Option<(LegKey, LegEvent)> {
         loop {
             tokio::select! {
@@ -239,7 +240,11 @@ impl LegEvents {
                         return Some(ev);
                     }
                 }
-                fin = self.finals.recv() => return fin,
+                fin = self.finals.recv(), if self.finals_open => match fin {
+                    Some(ev) => return Some(ev),
+                    // Our sender dropped: dialog states may still come.
+                    None => self.finals_open = false,
+                },
             }
         }
     }
@@ -575,6 +580,7 @@ impl SipStack {
             LegEvents {
                 states: states_rx,
                 finals: finals_rx,
+                finals_open: true,
             },
         )
     }

@@ -17,15 +17,19 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-pub use registration::Registrations;
+pub use registration::{Authenticated, Challenge, Registrations};
 
+use feature_codes::AgentCommand;
+
+use crate::acd;
+use crate::call::queue::Queues;
 use crate::call::{self, CallContext, CallCounters, Ringing, Route};
 use crate::config::{Config, RingStrategy, Transport};
 use crate::media::ports::PortPool;
 use crate::media::sdp::AudioCodec;
 use crate::sip::stack::{Incoming, PendingInvite, StackConfig};
 use crate::sip::trunk::{Trunk, TrunkTable};
-use crate::sip::{Request, Responder, SipStack};
+use crate::sip::{LegEvent, Request, Responder, SipStack};
 use crate::store::Store;
 
 /// Errors that stop `hotline serve`.
@@ -37,6 +41,9 @@ pub enum SwitchError {
     /// Storage could not open.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The ACD refused its configuration.
+    #[error("ACD configuration: {0}")]
+    Acd(acd::AcdError),
     /// HTTP could not start.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -63,11 +70,17 @@ pub struct SwitchState {
     pub registrations: Registrations,
     /// Start time (monotonic).
     pub started: tokio::time::Instant,
+    /// The ACD, when groups are configured.
+    pub queues: Option<Queues>,
 }
 
 struct Router {
     dids: std::collections::HashMap<String, (String, Route)>,
     trunks: Arc<TrunkTable>,
+    /// SIP user → ACD agent id (job number).
+    agent_ids: std::collections::HashMap<String, String>,
+    feature_codes: crate::config::acd::FeatureCodes,
+    not_ready_reasons: Vec<String>,
 }
 
 impl Router {
@@ -76,8 +89,12 @@ impl Router {
             .dids
             .iter()
             .map(|d| {
-                let route = match (&d.forward_to, &d.forward_trunk) {
-                    (Some(number), Some(trunk)) => Route::External {
+                let route = match (&d.forward_to, &d.forward_trunk, &d.queue) {
+                    (_, _, Some(group)) => Route::Queue {
+                        group: group.clone(),
+                        priority: d.priority,
+                    },
+                    (Some(number), Some(trunk), _) => Route::External {
                         number: number.clone(),
                         trunk: trunk.clone(),
                     },
@@ -92,7 +109,89 @@ impl Router {
                 (d.number.clone(), (d.tenant.clone(), route))
             })
             .collect();
-        Self { dids, trunks }
+        let agent_ids = config
+            .agents
+            .iter()
+            .map(|a| (a.user.clone(), agent_id(a)))
+            .collect();
+        Self {
+            dids,
+            trunks,
+            agent_ids,
+            feature_codes: config.acd.feature_codes.clone(),
+            not_ready_reasons: config.acd.not_ready_reasons.clone(),
+        }
+    }
+}
+
+/// The ACD's id of an agent: the job number, else the SIP user.
+fn agent_id(a: &crate::config::AgentConfig) -> String {
+    a.job_number.clone().unwrap_or_else(|| a.user.clone())
+}
+
+/// The ACD's configuration from `hotline.toml`.
+fn acd_config(config: &Config) -> acd::AcdConfig {
+    use crate::config::{NextStep as N, StrategyName as S};
+    let step = |n: &N| match n {
+        N::Voicemail => acd::NextStep::Voicemail,
+        N::Callback => acd::NextStep::Callback,
+        N::Hangup => acd::NextStep::Hangup,
+        N::Group(g) => acd::NextStep::Group(g.clone()),
+    };
+    acd::AcdConfig {
+        groups: config
+            .groups
+            .iter()
+            .map(|g| acd::GroupConfig {
+                id: g.id.clone(),
+                name: g.name.clone(),
+                tenant: g.tenant.clone(),
+                strategy: match g.strategy {
+                    S::LongestIdle => acd::Strategy::LongestIdle,
+                    S::FewestCalls => acd::Strategy::FewestCalls,
+                    S::SkillWeighted => acd::Strategy::SkillWeighted,
+                    S::RoundRobin => acd::Strategy::RoundRobin,
+                    S::RingAll => acd::Strategy::RingAll,
+                },
+                ring_timeout: Duration::from_secs(g.ring_timeout_secs),
+                acw: Duration::from_secs(g.acw_secs),
+                max_queue: g.max_queue,
+                max_wait: Duration::from_secs(g.max_wait_secs),
+                on_max_wait: step(&g.on_timeout),
+                overflow_after: match (g.overflow_after_secs, &g.overflow_to) {
+                    (Some(secs), Some(to)) => Some((Duration::from_secs(secs), to.clone())),
+                    _ => None,
+                },
+                announce_every: g.announce_every_secs.map(Duration::from_secs),
+                priority_boost: g
+                    .priority_boost
+                    .iter()
+                    .map(|(secs, p)| (Duration::from_secs(*secs), *p))
+                    .collect(),
+            })
+            .collect(),
+        agents: config
+            .agents
+            .iter()
+            .map(|a| acd::AgentConfig {
+                id: agent_id(a),
+                name: a.name.clone().unwrap_or_else(|| a.user.clone()),
+                tenant: a.tenant.clone(),
+                device: a.user.clone(),
+                skills: a.skills.iter().map(|(g, l)| (g.clone(), *l)).collect(),
+            })
+            .collect(),
+        not_ready_reasons: config.acd.not_ready_reasons.clone(),
+        previous_service: config.acd.previous_service.as_ref().map(|p| {
+            acd::PreviousServiceConfig {
+                within: Duration::from_secs(u64::from(p.within_days) * 86_400),
+                ring_for: Duration::from_secs(p.wait_secs),
+            }
+        }),
+        callback: acd::CallbackPolicy {
+            max_attempts: config.acd.callback.max_attempts,
+            retry_interval: Duration::from_secs(config.acd.callback.retry_secs),
+        },
     }
 }
 
@@ -129,6 +228,11 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     let trunks = Arc::new(trunk_table(&config));
     let counters = Arc::new(CallCounters::default());
     let call_shutdown = CancellationToken::new();
+    let queues = if config.groups.is_empty() {
+        None
+    } else {
+        Some(Queues::start(acd_config(&config)).map_err(SwitchError::Acd)?)
+    };
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),
@@ -149,6 +253,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         directory: Arc::new(registrations.clone()),
         trunks: trunks.clone(),
         counters: counters.clone(),
+        queues: queues.clone(),
         shutdown: call_shutdown.clone(),
     });
     let router = Router::new(&config, trunks);
@@ -159,6 +264,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         ports,
         registrations: registrations.clone(),
         started: tokio::time::Instant::now(),
+        queues: queues.clone(),
     };
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -204,7 +310,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             item = incoming.recv() => {
                 let Some(item) = item else { break };
                 match item {
-                    Incoming::Invite(invite) => admit(&ctx, &router, invite, draining.is_some()).await,
+                    Incoming::Invite(invite) => admit(&ctx, &router, &registrations, invite, draining.is_some()).await,
                     Incoming::Request(req, responder) => {
                         answer_request(&registrations, req, responder).await
                     }
@@ -267,13 +373,25 @@ async fn shutdown_signal() {
     }
 }
 
-/// Admit or refuse a new INVITE: trunk ACL, then the called number.
-async fn admit(ctx: &Arc<CallContext>, router: &Router, invite: PendingInvite, draining: bool) {
+/// Admit or refuse a new INVITE: agents' feature codes (digest
+/// authenticated), then carriers by trunk ACL and the called number.
+async fn admit(
+    ctx: &Arc<CallContext>,
+    router: &Router,
+    registrations: &Registrations,
+    invite: PendingInvite,
+    draining: bool,
+) {
     let source = invite.request.source();
     if draining {
         invite
             .reject(503, vec![("Retry-After".into(), "30".into())])
             .await;
+        return;
+    }
+    let dialled = invite.request.uri_user().unwrap_or_default();
+    if feature_codes::looks_like_feature_code(&dialled) {
+        agent_feature_code(ctx, router, registrations, invite, &dialled).await;
         return;
     }
     let Some(trunk) = router.trunks.match_source(source.ip()) else {
@@ -289,6 +407,80 @@ async fn admit(ctx: &Arc<CallContext>, router: &Router, invite: PendingInvite, d
     };
     debug!(trunk = %trunk.name, %number, %tenant, "new call");
     call::spawn(ctx.clone(), invite, route.clone());
+}
+
+/// An agent dialled a feature code: authenticate (407), apply it to the
+/// ACD, and confirm by answering and hanging up at once.
+async fn agent_feature_code(
+    ctx: &Arc<CallContext>,
+    router: &Router,
+    registrations: &Registrations,
+    invite: PendingInvite,
+    dialled: &str,
+) {
+    let user = match registrations.authenticate(&invite.request, Challenge::Proxy) {
+        Authenticated::Agent(user) => user,
+        Authenticated::Refused { code, headers } => {
+            invite.reject(code, headers).await;
+            return;
+        }
+    };
+    if invite.request.from_user().as_deref() != Some(user.as_str()) {
+        warn!(%user, from = ?invite.request.from_user(), "feature code for another agent: 403");
+        invite.reject(403, vec![]).await;
+        return;
+    }
+    let Some(command) =
+        feature_codes::parse(dialled, &router.feature_codes, &router.not_ready_reasons)
+    else {
+        info!(%user, %dialled, "unknown feature code: 404");
+        invite.reject(404, vec![]).await;
+        return;
+    };
+    let (Some(queues), Some(agent)) = (&ctx.queues, router.agent_ids.get(&user)) else {
+        invite.reject(404, vec![]).await;
+        return;
+    };
+    let agent = agent.clone();
+    info!(%user, %agent, ?command, "feature code");
+    queues.input(match command {
+        AgentCommand::Login => acd::Input::Login { agent },
+        AgentCommand::Logout => acd::Input::Logout { agent },
+        AgentCommand::Ready => acd::Input::Ready { agent },
+        AgentCommand::NotReady(reason) => acd::Input::NotReady { agent, reason },
+    });
+    // Confirm: answer with an inactive stream, then hang up once confirmed.
+    let (events_tx, mut events) = ctx.stack.leg_channel();
+    let leg = match invite.into_leg(&ctx.stack, &events_tx) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, "feature code dialog");
+            return;
+        }
+    };
+    let sdp = format!(
+        "v=0\r\no=hotline 1 1 IN IP4 {a}\r\ns=hotline\r\nc=IN IP4 {a}\r\nt=0 0\r\nm=audio 9 RTP/AVP 8 0\r\na=inactive\r\n",
+        a = ctx.media_address
+    );
+    if leg.answer(sdp.into_bytes()).is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        let confirmed = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some((_, ev)) = events.recv().await {
+                match ev {
+                    LegEvent::Confirmed => return true,
+                    LegEvent::Ended(_) => return false,
+                    _ => {}
+                }
+            }
+            false
+        })
+        .await;
+        if matches!(confirmed, Ok(true)) {
+            leg.bye().await;
+        }
+    });
 }
 
 /// Out-of-dialog requests other than INVITE.

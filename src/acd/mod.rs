@@ -1,0 +1,40 @@
+//! Automatic call distribution (ACD, 话务智能分配), REQUIREMENTS §3 "Queues
+//! and agents" and the answer-rate KPIs of §8.
+//!
+//! A pure, sans-IO core (DESIGN.md "Rooms": `acd`, virtual time): the call
+//! room feeds it [`Input`]s with the time as a [`std::time::Duration`] since
+//! an arbitrary epoch, drains [`Output`]s (offers to ring, cancellations,
+//! announcements, overflow and timeout orders, agent and queue events), and
+//! sleeps until [`Engine::poll_timeout`]. Files:
+//! - [`model`]: configuration, states, inputs, outputs, views;
+//! - `queue`: queue order, priority boosts;
+//! - `strategy`: choosing among idle agents;
+//! - [`engine`]: the state machine;
+//! - [`stats`]: live counters and the 20 s / 30 s answer rates;
+//! - `bench`: a large fixture for benchmarks.
+
+mod bench;
+pub mod engine;
+mod error;
+pub mod model;
+mod queue;
+pub mod stats;
+mod strategy;
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+#[doc(hidden)]
+pub use bench::{bench_fixture, bench_step};
+pub use engine::{Engine, DEFAULT_HANDLE_TIME};
+pub use error::AcdError;
+pub use model::{
+    AcdConfig, AgentConfig, AgentId, AgentState, AgentView, CallId, CallPhase, CallView,
+    CallbackPolicy, CancelReason, GroupConfig, GroupId, Input, MissedCall, MissedWhere, NextStep,
+    OfferKind, Output, OverflowReason, PreviousServiceConfig, QueueEntryView, QueueEvent,
+    QueueEventKind, Strategy, TimeoutReason, EMERGENCY_PRIORITY, REASON_BUSY, REASON_NO_ANSWER,
+    REASON_UNREACHABLE,
+};
+pub use stats::{AgentCounters, AgentStats, GroupCounters, GroupStats, ServiceLevel, Stats};

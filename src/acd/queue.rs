@@ -1,0 +1,164 @@
+//! Queue order (REQUIREMENTS §3, issue "Queue order"): priority first
+//! (emergency Level I above all), then original arrival, then entry order.
+//! Priorities rise with waiting time per the group's `priority_boost`.
+//! A call that leaves the queue to ring an agent and comes back (ring
+//! timeout, reject) keeps its key, so it returns to its old place: the head
+//! unless a more urgent call arrived meanwhile. Callbacks keep their key too.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::model::CallId;
+
+/// A call's place: smaller sorts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct QueueKey {
+    rank: Reverse<u8>,
+    pub arrived: Duration,
+    pub seq: u64,
+    pub call: CallId,
+}
+
+impl QueueKey {
+    pub(crate) fn new(priority: u8, arrived: Duration, seq: u64, call: CallId) -> Self {
+        QueueKey {
+            rank: Reverse(priority),
+            arrived,
+            seq,
+            call,
+        }
+    }
+
+    pub(crate) fn priority(&self) -> u8 {
+        self.rank.0
+    }
+}
+
+/// Priority after `waited` since arrival: the base, raised to every boost
+/// whose threshold has passed.
+pub(crate) fn effective_priority(base: u8, waited: Duration, boosts: &[(Duration, u8)]) -> u8 {
+    boosts
+        .iter()
+        .filter(|(after, _)| waited >= *after)
+        .map(|(_, p)| *p)
+        .fold(base, u8::max)
+}
+
+/// When the priority next rises, if it ever does.
+pub(crate) fn next_boost(
+    base: u8,
+    arrived: Duration,
+    now: Duration,
+    boosts: &[(Duration, u8)],
+) -> Option<Duration> {
+    let current = effective_priority(base, now.saturating_sub(arrived), boosts);
+    boosts
+        .iter()
+        .filter(|(after, p)| *p > current && arrived + *after > now)
+        .map(|(after, _)| arrived + *after)
+        .min()
+}
+
+/// The first `start + k * every` (k ≥ 1) strictly after `now`.
+pub(crate) fn next_tick(start: Duration, every: Duration, now: Duration) -> Duration {
+    if every.is_zero() {
+        return now;
+    }
+    let elapsed = now.saturating_sub(start).as_nanos();
+    let step = every.as_nanos();
+    let k = elapsed / step + 1;
+    let offset = u64::try_from(step.saturating_mul(k)).unwrap_or(u64::MAX);
+    start + Duration::from_nanos(offset)
+}
+
+/// One group's waiting entries: the order, and the live callers by arrival
+/// (for the longest-wait figure and the max-queue check).
+#[derive(Debug, Default)]
+pub(crate) struct GroupQueue {
+    order: BTreeSet<QueueKey>,
+    live: BTreeSet<(Duration, u64)>,
+}
+
+impl GroupQueue {
+    pub(crate) fn insert(&mut self, key: QueueKey, live: bool) {
+        if live {
+            self.live.insert((key.arrived, key.seq));
+        }
+        self.order.insert(key);
+    }
+
+    pub(crate) fn remove(&mut self, key: &QueueKey) {
+        self.live.remove(&(key.arrived, key.seq));
+        self.order.remove(key);
+    }
+
+    pub(crate) fn head(&self) -> Option<&QueueKey> {
+        self.order.first()
+    }
+
+    /// Callers on the line (virtual callback places not counted).
+    pub(crate) fn live_len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub(crate) fn oldest_live_arrival(&self) -> Option<Duration> {
+        self.live.first().map(|(a, _)| *a)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &QueueKey> {
+        self.order.iter()
+    }
+
+    /// 1-based position of `key`, counting callback places too.
+    pub(crate) fn position(&self, key: &QueueKey) -> Option<usize> {
+        if !self.order.contains(key) {
+            return None;
+        }
+        Some(self.order.range(..*key).count() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn priority_then_arrival_then_seq() {
+        let mut q = GroupQueue::default();
+        q.insert(QueueKey::new(1, s(5), 3, CallId(3)), true);
+        q.insert(QueueKey::new(1, s(1), 4, CallId(4)), true);
+        q.insert(QueueKey::new(9, s(9), 5, CallId(5)), true);
+        q.insert(QueueKey::new(1, s(1), 2, CallId(2)), false);
+        let order: Vec<u64> = q.iter().map(|k| k.call.0).collect();
+        assert_eq!(order, vec![5, 2, 4, 3]);
+        assert_eq!(q.live_len(), 3);
+        assert_eq!(q.iter().count(), 4);
+        assert_eq!(q.oldest_live_arrival(), Some(s(1)));
+        assert_eq!(q.position(&QueueKey::new(1, s(5), 3, CallId(3))), Some(4));
+    }
+
+    #[test]
+    fn boosts() {
+        let b = [(s(30), 5), (s(60), 8)];
+        assert_eq!(effective_priority(1, s(0), &b), 1);
+        assert_eq!(effective_priority(1, s(30), &b), 5);
+        assert_eq!(effective_priority(6, s(30), &b), 6);
+        assert_eq!(effective_priority(1, s(61), &b), 8);
+        assert_eq!(next_boost(1, s(10), s(10), &b), Some(s(40)));
+        assert_eq!(next_boost(6, s(10), s(10), &b), Some(s(70)));
+        assert_eq!(next_boost(9, s(10), s(10), &b), None);
+        assert_eq!(next_boost(1, s(0), s(60), &b), None);
+    }
+
+    #[test]
+    fn ticks() {
+        assert_eq!(next_tick(s(10), s(30), s(10)), s(40));
+        assert_eq!(next_tick(s(10), s(30), s(40)), s(70));
+        assert_eq!(next_tick(s(10), s(30), s(55)), s(70));
+    }
+}

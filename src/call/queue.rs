@@ -1,0 +1,266 @@
+//! The ACD actor: one task owning the pure [`acd::Engine`] (DESIGN.md
+//! "acd::Engine (one actor)"). Calls and agents' feature codes send it
+//! [`Input`]s through a [`Queues`] handle; it drives the engine with the
+//! time since the actor started, sleeps until the engine's next deadline,
+//! and delivers each [`Output`] to the call it concerns as [`QueueNews`].
+//! Agent state changes are logged (and, with the events issue, emitted).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::acd::{self, CallId, Engine, Input, Output};
+
+/// What the queue tells one waiting call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueNews {
+    /// Ring this agent's device.
+    Offer {
+        /// Agent id.
+        agent: String,
+        /// The agent's SIP user.
+        device: String,
+    },
+    /// Stop ringing this agent (no answer, answered elsewhere, …).
+    Cancel {
+        /// Agent id.
+        agent: String,
+    },
+    /// Tell the caller their position and expected wait.
+    Announce {
+        /// 1-based position.
+        position: usize,
+        /// Estimated wait.
+        estimated_wait: Option<Duration>,
+    },
+    /// The call waited too long or the queue is full; take the next step.
+    Timeout {
+        /// What the group's configuration says to do.
+        next: acd::NextStep,
+    },
+}
+
+enum Message {
+    Enqueue {
+        input: Input,
+        call: CallId,
+        news: mpsc::UnboundedSender<QueueNews>,
+    },
+    Input(Input),
+    Stats(oneshot::Sender<serde_json::Value>),
+}
+
+/// Handle to the ACD actor; cheap to clone.
+#[derive(Clone)]
+pub struct Queues {
+    tx: mpsc::UnboundedSender<Message>,
+    next_call: Arc<AtomicU64>,
+    epoch: tokio::time::Instant,
+}
+
+impl Queues {
+    /// Start the actor with `config`.
+    pub fn start(config: acd::AcdConfig) -> Result<Self, acd::AcdError> {
+        let epoch = tokio::time::Instant::now();
+        let engine = Engine::new(config, Duration::ZERO)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(engine, epoch, rx));
+        Ok(Self {
+            tx,
+            next_call: Arc::new(AtomicU64::new(1)),
+            epoch,
+        })
+    }
+
+    /// The engine's clock: time since the actor started.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Queue a new call in `group`; news about it arrives on the returned
+    /// receiver until the call leaves the queue.
+    pub fn enqueue(
+        &self,
+        group: &str,
+        priority: u8,
+        caller: &str,
+    ) -> (CallId, mpsc::UnboundedReceiver<QueueNews>) {
+        let call = CallId(self.next_call.fetch_add(1, Ordering::Relaxed));
+        let (news, rx) = mpsc::unbounded_channel();
+        let input = Input::Enqueue {
+            call,
+            group: group.to_string(),
+            priority,
+            caller: caller.to_string(),
+            arrived: self.now(),
+        };
+        self.tx.send(Message::Enqueue { input, call, news }).ok();
+        (call, rx)
+    }
+
+    /// Tell the engine something happened.
+    pub fn input(&self, input: Input) {
+        self.tx.send(Message::Input(input)).ok();
+    }
+
+    /// Live statistics (per group and agent) as JSON.
+    pub async fn stats(&self) -> Option<serde_json::Value> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Message::Stats(tx)).ok()?;
+        rx.await.ok()
+    }
+}
+
+async fn run(
+    mut engine: Engine,
+    epoch: tokio::time::Instant,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+) {
+    let mut calls: HashMap<CallId, mpsc::UnboundedSender<QueueNews>> = HashMap::new();
+    loop {
+        let deadline = engine.poll_timeout().map(|d| epoch + d);
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                let now = epoch.elapsed();
+                match msg {
+                    Message::Enqueue { input, call, news } => {
+                        calls.insert(call, news);
+                        apply(&mut engine, now, input);
+                    }
+                    Message::Input(input) => apply(&mut engine, now, input),
+                    Message::Stats(reply) => {
+                        let mut value = serde_json::json!({
+                            "stats": engine.stats(now),
+                            "missed_calls": engine.missed_calls(),
+                        });
+                        durations_as_seconds(&mut value);
+                        reply.send(value).ok();
+                    }
+                }
+            }
+            _ = sleep_until(deadline) => engine.handle_timeout(epoch.elapsed()),
+        }
+        while let Some(out) = engine.poll_output() {
+            deliver(&mut calls, out);
+        }
+        calls.retain(|_, tx| !tx.is_closed());
+    }
+}
+
+/// Serde writes a `Duration` as `{"secs", "nanos"}`; an API reader wants
+/// seconds. Rewrites every such object in place.
+fn durations_as_seconds(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if map.len() == 2 {
+                if let (Some(secs), Some(nanos)) = (
+                    map.get("secs").and_then(|x| x.as_u64()),
+                    map.get("nanos").and_then(|x| x.as_u64()),
+                ) {
+                    *v = serde_json::json!(secs as f64 + nanos as f64 / 1e9);
+                    return;
+                }
+            }
+            map.values_mut().for_each(durations_as_seconds);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(durations_as_seconds),
+        _ => {}
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn apply(engine: &mut Engine, now: Duration, input: Input) {
+    let what = format!("{input:?}");
+    if let Err(e) = engine.handle(now, input) {
+        // A wrong-state input (a late answer, a duplicate hang-up) is the
+        // caller's mistake, not the engine's: log it once and go on.
+        warn!(error = %e, input = %what, "ACD refused an input");
+    }
+}
+
+fn deliver(calls: &mut HashMap<CallId, mpsc::UnboundedSender<QueueNews>>, out: Output) {
+    let send = |calls: &HashMap<CallId, mpsc::UnboundedSender<QueueNews>>,
+                call: CallId,
+                news: QueueNews| {
+        if let Some(tx) = calls.get(&call) {
+            tx.send(news).ok();
+        }
+    };
+    match out {
+        Output::Offer {
+            call,
+            agent,
+            device,
+            ..
+        } => send(calls, call, QueueNews::Offer { agent, device }),
+        Output::CancelOffer {
+            call,
+            agent,
+            reason,
+        } => {
+            debug!(%call, %agent, ?reason, "offer withdrawn");
+            send(calls, call, QueueNews::Cancel { agent })
+        }
+        Output::Announce {
+            call,
+            position,
+            estimated_wait,
+        } => send(
+            calls,
+            call,
+            QueueNews::Announce {
+                position,
+                estimated_wait,
+            },
+        ),
+        Output::QueueTimeout {
+            call,
+            group,
+            reason,
+            next,
+        } => {
+            info!(%call, %group, ?reason, ?next, "queue timeout");
+            send(calls, call, QueueNews::Timeout { next })
+        }
+        Output::Overflowed {
+            call,
+            from,
+            to,
+            reason,
+        } => {
+            info!(%call, %from, %to, ?reason, "overflowed to another group")
+        }
+        Output::OfferCallback {
+            call,
+            agent,
+            number,
+            ..
+        } => {
+            // Nothing can request a callback yet (the IVR and CTI issues
+            // add the caller's option and the supervisor's); dialling the
+            // citizen lands with them. Logged loudly should it happen.
+            warn!(%call, %agent, %number, "callback dialling is not available yet");
+        }
+        Output::AgentState {
+            agent,
+            state,
+            reason,
+            call,
+            ..
+        } => {
+            info!(%agent, %state, reason = reason.as_deref().unwrap_or(""), call = ?call, "agent state")
+        }
+        Output::Queue(event) => debug!(?event, "queue event"),
+    }
+}
