@@ -92,6 +92,12 @@ struct MediaArgs {
     /// Hang up this many seconds after answer (default: wait for BYE).
     #[arg(long)]
     hangup_after: Option<f64>,
+    /// Press these keys as RFC 4733 events, e.g. `2#` (0-9, *, #, A-D).
+    #[arg(long)]
+    dtmf: Option<String>,
+    /// Seconds after answer to start pressing the keys.
+    #[arg(long, default_value_t = 1.0)]
+    dtmf_at: f64,
 }
 
 impl MediaArgs {
@@ -106,6 +112,12 @@ impl MediaArgs {
             },
             record: self.record.clone(),
             hangup_after: self.hangup_after.map(std::time::Duration::from_secs_f64),
+            dtmf: self.dtmf.clone().map(|keys| {
+                (
+                    std::time::Duration::from_secs_f64(self.dtmf_at.max(0.0)),
+                    keys,
+                )
+            }),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Our own scripted phone (`hotline phone` / `hotline dial`) through hotline:
 //! each side sends a different tone and records what it hears; the
-//! recordings prove the audio crossed the relay in both directions.
+//! recordings prove the audio crossed the relay in both directions, and the
+//! caller's RFC 4733 key presses reach the agent each exactly once.
 
 mod common;
 
@@ -67,7 +68,16 @@ fn dial_and_phone_hear_each_other_through_hotline() {
             "--bind",
             &format!("{}:5062", net.carrier()),
         ])
-        .args(["--tone", "440", "--hangup-after", "3"])
+        .args([
+            "--tone",
+            "440",
+            "--hangup-after",
+            "3",
+            "--dtmf",
+            "12#9",
+            "--dtmf-at",
+            "1",
+        ])
         .arg("--record")
         .arg(&caller_heard)
         .output()
@@ -88,6 +98,11 @@ fn dial_and_phone_hear_each_other_through_hotline() {
     let phone_report: serde_json::Value =
         serde_json::from_slice(&phone_out.stdout).expect("phone's JSON report");
     assert_eq!(phone_report["ended_by"], "remote", "{phone_report}");
+    // RFC 4733 keys pressed by the caller crossed the relay, each once.
+    assert_eq!(
+        phone_report["media"]["dtmf_received"], "12#9",
+        "{phone_report}"
+    );
 
     let heard_by_caller = frequency(&caller_heard);
     let heard_by_agent = frequency(&agent_heard);

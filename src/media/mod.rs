@@ -8,6 +8,8 @@
 //! mixing) replaces it behind the same seam.
 
 pub mod codec;
+pub mod dtmf;
 pub mod ports;
 pub mod relay;
+pub mod rtp;
 pub mod sdp;

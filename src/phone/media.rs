@@ -1,6 +1,7 @@
 //! The phone's media: 20 ms G.711 RTP out (from a WAV, a tone or silence),
 //! RTP in (counted, measured, optionally recorded to WAV).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,9 @@ use serde::Serialize;
 
 use super::PhoneError;
 use crate::media::codec::{Codec, G711};
+use crate::media::dtmf::{rfc4733_packets, DtmfKey, Rfc4733Receiver};
 use crate::media::ports::PortPair;
+use crate::media::rtp::{write_rtp, RtpFields, RtpHeader};
 use crate::media::sdp::{AudioCodec, Negotiated};
 
 /// What the phone sends.
@@ -36,6 +39,8 @@ pub struct MediaStats {
     pub rtp_received: u64,
     /// RFC 4733 event packets received.
     pub events_received: u64,
+    /// Keys decoded from received RFC 4733 events, in order.
+    pub dtmf_received: String,
     /// RMS of the received audio (16-bit scale).
     pub received_rms: f64,
     /// Seconds of audio received.
@@ -52,11 +57,34 @@ struct Shared {
     events: AtomicU64,
     sum_squares: Mutex<f64>,
     heard: Mutex<Vec<i16>>,
+    keys: Mutex<String>,
 }
 
 pub(super) struct Session {
     shared: Arc<Shared>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// One scheduled RFC 4733 packet: when (since media start), marker,
+/// timestamp, payload.
+type EventSlot = (Duration, bool, u32, [u8; 4]);
+
+/// RFC 4733 packets for `keys`, the first pressed `at` after media start,
+/// each held 100 ms with 100 ms between presses. `ts0` is the stream's first
+/// RTP timestamp (8 kHz).
+fn schedule_keys(keys: &str, at: Duration, ts0: u32) -> VecDeque<EventSlot> {
+    let mut out = VecDeque::new();
+    let press = Duration::from_millis(100);
+    let gap = Duration::from_millis(100);
+    let mut start = at;
+    for key in keys.chars().filter_map(DtmfKey::from_char) {
+        let ts = ts0.wrapping_add((start.as_millis() as u32).wrapping_mul(8));
+        for p in rfc4733_packets(key, ts, press, 10, 8000) {
+            out.push_back((start + p.offset, p.marker, p.timestamp, p.event.to_bytes()));
+        }
+        start += press + gap + Duration::from_millis(60);
+    }
+    out
 }
 
 impl Session {
@@ -76,63 +104,115 @@ impl Session {
             events: AtomicU64::new(0),
             sum_squares: Mutex::new(0.0),
             heard: Mutex::new(Vec::new()),
+            keys: Mutex::new(String::new()),
         });
         let socket = Arc::new(pair);
         let mut tasks = Vec::new();
-        if let Some(samples) = source {
+        let event_pt = neg.telephone_event;
+        let dtmf = script.dtmf.clone();
+        if source.is_some() || dtmf.is_some() {
+            let samples = source.unwrap_or_else(|| vec![0; SAMPLES_PER_PACKET]);
+            let send_audio = !matches!(script.audio, Audio::None);
             let (s, sock) = (shared.clone(), socket.clone());
             let pt = neg.payload_type;
             let remote = neg.remote;
             tasks.push(tokio::spawn(async move {
                 let ssrc: u32 = rand::random();
                 let mut seq: u16 = rand::random();
-                let mut ts: u32 = rand::random();
+                let ts0: u32 = rand::random();
+                let mut ts = ts0;
+                let mut events = match (&dtmf, event_pt) {
+                    (Some((at, keys)), Some(_)) => schedule_keys(keys, *at, ts0),
+                    _ => VecDeque::new(),
+                };
                 let mut pos = 0usize;
-                let mut packet = Vec::with_capacity(12 + SAMPLES_PER_PACKET);
+                let mut packet = [0u8; 12 + SAMPLES_PER_PACKET];
+                let mut payload = Vec::with_capacity(SAMPLES_PER_PACKET);
+                let started = tokio::time::Instant::now();
                 let mut tick = tokio::time::interval(Duration::from_millis(20));
                 let mut first = true;
                 loop {
                     tick.tick().await;
-                    packet.clear();
-                    packet.extend_from_slice(&[0x80, pt | if first { 0x80 } else { 0 }]);
-                    packet.extend_from_slice(&seq.to_be_bytes());
-                    packet.extend_from_slice(&ts.to_be_bytes());
-                    packet.extend_from_slice(&ssrc.to_be_bytes());
-                    let frame: Vec<i16> = (0..SAMPLES_PER_PACKET)
-                        .map(|i| samples[(pos + i) % samples.len()])
-                        .collect();
-                    pos = (pos + SAMPLES_PER_PACKET) % samples.len();
-                    law.encode(&frame, &mut packet);
-                    if sock.rtp.send_to(&packet, remote).await.is_ok() {
-                        s.sent.fetch_add(1, Ordering::Relaxed);
+                    let elapsed = started.elapsed();
+                    let mut sending_event = false;
+                    while let Some(&(when, marker, ev_ts, body)) = events.front() {
+                        if when > elapsed {
+                            // A key is being held until its last packet.
+                            sending_event =
+                                when.saturating_sub(elapsed) < Duration::from_millis(60);
+                            break;
+                        }
+                        events.pop_front();
+                        sending_event = true;
+                        let fields = RtpFields {
+                            marker,
+                            payload_type: event_pt.unwrap_or(101),
+                            sequence: seq,
+                            timestamp: ev_ts,
+                            ssrc,
+                        };
+                        if let Ok(n) = write_rtp(&mut packet, &fields, &body) {
+                            if sock.rtp.send_to(&packet[..n], remote).await.is_ok() {
+                                s.sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        seq = seq.wrapping_add(1);
                     }
-                    first = false;
-                    seq = seq.wrapping_add(1);
+                    if send_audio && !sending_event {
+                        payload.clear();
+                        let frame: Vec<i16> = (0..SAMPLES_PER_PACKET)
+                            .map(|i| samples[(pos + i) % samples.len()])
+                            .collect();
+                        pos = (pos + SAMPLES_PER_PACKET) % samples.len();
+                        law.encode(&frame, &mut payload);
+                        let fields = RtpFields {
+                            marker: first,
+                            payload_type: pt,
+                            sequence: seq,
+                            timestamp: ts,
+                            ssrc,
+                        };
+                        if let Ok(n) = write_rtp(&mut packet, &fields, &payload) {
+                            if sock.rtp.send_to(&packet[..n], remote).await.is_ok() {
+                                s.sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        first = false;
+                        seq = seq.wrapping_add(1);
+                    }
                     ts = ts.wrapping_add(SAMPLES_PER_PACKET as u32);
                 }
             }));
         }
         let (s, sock) = (shared.clone(), socket);
-        let event_pt = neg.telephone_event;
         tasks.push(tokio::spawn(async move {
             let mut buf = [0u8; 1500];
             let mut pcm = Vec::with_capacity(SAMPLES_PER_PACKET);
+            let mut keys = Rfc4733Receiver::new(8000);
+            let started = tokio::time::Instant::now();
             loop {
                 let Ok((n, _)) = sock.rtp.recv_from(&mut buf).await else {
                     continue;
                 };
-                let Some((pt, payload)) = rtp_payload(&buf[..n]) else {
+                let Ok(rtp) = RtpHeader::parse(&buf[..n]) else {
                     continue;
                 };
-                if Some(pt) == event_pt {
+                if Some(rtp.payload_type) == event_pt {
                     s.events.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(digits) =
+                        keys.on_packet(started.elapsed(), rtp.timestamp, rtp.marker, rtp.payload)
+                    {
+                        if let Ok(mut heard) = s.keys.lock() {
+                            heard.extend(digits.iter().map(|d| d.key.to_char()));
+                        }
+                    }
                     continue;
                 }
-                let Some(law) = G711::from_payload_type(pt) else {
+                let Some(law) = G711::from_payload_type(rtp.payload_type) else {
                     continue;
                 };
                 pcm.clear();
-                law.decode(payload, &mut pcm);
+                law.decode(rtp.payload, &mut pcm);
                 s.received.fetch_add(1, Ordering::Relaxed);
                 let energy: f64 = pcm.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
                 if let Ok(mut sum) = s.sum_squares.lock() {
@@ -167,28 +247,11 @@ impl Session {
             rtp_sent: s.sent.load(Ordering::Relaxed),
             rtp_received: s.received.load(Ordering::Relaxed),
             events_received: s.events.load(Ordering::Relaxed),
+            dtmf_received: s.keys.lock().map(|k| k.clone()).unwrap_or_default(),
             received_rms: (sum / n).sqrt(),
             received_secs: heard.len() as f64 / 8000.0,
         })
     }
-}
-
-/// Payload type and payload of an RTP packet (RFC 3550 §5.1), or None.
-fn rtp_payload(p: &[u8]) -> Option<(u8, &[u8])> {
-    if p.len() < 12 || p[0] >> 6 != 2 {
-        return None;
-    }
-    let csrc = usize::from(p[0] & 0x0f) * 4;
-    let mut start = 12 + csrc;
-    if p[0] & 0x10 != 0 {
-        let ext = p.get(start + 2..start + 4)?;
-        start += 4 + usize::from(u16::from_be_bytes([ext[0], ext[1]])) * 4;
-    }
-    let mut end = p.len();
-    if p[0] & 0x20 != 0 {
-        end = end.checked_sub(usize::from(*p.last()?))?;
-    }
-    Some((p[1] & 0x7f, p.get(start..end)?))
 }
 
 /// The 8 kHz mono samples to send, or None for no RTP at all.

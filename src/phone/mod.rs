@@ -61,6 +61,8 @@ pub struct Script {
     pub record: Option<PathBuf>,
     /// Hang up this long after the call is answered (None: wait for BYE).
     pub hangup_after: Option<Duration>,
+    /// Press these keys (RFC 4733) this long after the answer.
+    pub dtmf: Option<(Duration, String)>,
 }
 
 /// The outcome of one call.
