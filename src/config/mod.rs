@@ -149,6 +149,13 @@ pub struct SipConfig {
     /// User-Agent / Server header value.
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
+    /// Kernel buffer asked for the SIP UDP socket, in bytes.
+    #[serde(default = "default_udp_buffer")]
+    pub udp_buffer_bytes: usize,
+}
+
+fn default_udp_buffer() -> usize {
+    4 * 1024 * 1024
 }
 
 fn default_transports() -> Vec<Transport> {

@@ -85,6 +85,7 @@ async fn stack(bind: SocketAddr) -> Result<(SipStack, mpsc::Receiver<Incoming>),
         udp: true,
         tcp: false,
         user_agent: format!("hotline-phone/{}", env!("CARGO_PKG_VERSION")),
+        udp_buffer_bytes: 0,
     })
     .await?)
 }

@@ -71,6 +71,36 @@ pub struct StackConfig {
     pub tcp: bool,
     /// `User-Agent`/`Server` header.
     pub user_agent: String,
+    /// Receive/send buffer asked of the kernel for the UDP socket (it caps
+    /// the value at `net.core.rmem_max`/`wmem_max`).
+    pub udp_buffer_bytes: usize,
+}
+
+/// The SIP UDP socket with large kernel buffers: a burst of requests (a
+/// carrier's retransmissions after a network glitch, a load spike) must
+/// queue, not be dropped — drops become retransmissions and lost calls.
+fn udp_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if buffer > 0 {
+        socket.set_recv_buffer_size(buffer)?;
+        socket.set_send_buffer_size(buffer)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    if buffer > 0 && granted < buffer {
+        info!(
+            asked = buffer,
+            granted, "SIP UDP receive buffer capped by the kernel (net.core.rmem_max)"
+        );
+    }
+    tokio::net::UdpSocket::from_std(socket.into())
 }
 
 /// An out-of-dialog request for the switch to decide on.
@@ -500,14 +530,17 @@ impl SipStack {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.child_token());
         if cfg.udp {
+            let bind_error = |reason: String| SipError::Bind {
+                transport: "UDP",
+                addr: cfg.listen,
+                reason,
+            };
+            let socket = udp_socket(cfg.listen, cfg.udp_buffer_bytes)
+                .map_err(|e| bind_error(e.to_string()))?;
             let udp =
-                UdpConnection::create_connection(cfg.listen, None, Some(cancel.child_token()))
+                UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token()))
                     .await
-                    .map_err(|e| SipError::Bind {
-                        transport: "UDP",
-                        addr: cfg.listen,
-                        reason: e.to_string(),
-                    })?;
+                    .map_err(|e| bind_error(e.to_string()))?;
             transport.add_transport(udp.into());
         }
         if cfg.tcp {

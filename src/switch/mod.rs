@@ -221,6 +221,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         udp: config.sip.transports.contains(&Transport::Udp),
         tcp: config.sip.transports.contains(&Transport::Tcp),
         user_agent: config.sip.user_agent.clone(),
+        udp_buffer_bytes: config.sip.udp_buffer_bytes,
     })
     .await?;
     let m = &config.media;
