@@ -197,3 +197,24 @@ fn hundred_calls_in_a_row_leak_nothing() {
         "memory grew from {rss_before} to {rss_after} over 100 calls"
     );
 }
+
+#[test]
+fn carrier_over_tcp_reaches_an_agent_over_udp() {
+    let h = Hotline::start(Net(21), "");
+    register(&h, "1001", &h.net.agent(0));
+    let a = agent(&h, 0, "agent_answer.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let sip = h.net.sip();
+    Sipp::start(
+        "carrier_call.xml",
+        &h.net.carrier(),
+        &["-t", "t1", "-s", "12345", "-m", "1", &sip],
+    )
+    .wait(T)
+    .assert_ok(&h);
+    a.wait(T).assert_ok(&h);
+    assert_idle(&h);
+    let v = h.healthz();
+    assert_eq!(v["calls"]["answered"], 1, "{v}");
+    assert!(v["rtp"]["caller_to_agent"].as_u64().unwrap() >= 90, "{v}");
+}
