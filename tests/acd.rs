@@ -128,3 +128,37 @@ fn burst_of_thirty_callers_to_five_agents_all_answered_and_a_silent_agent_is_set
         "longest-idle spreads the calls: {answered:?}"
     );
 }
+
+#[test]
+fn auto_login_follows_the_phone_registration() {
+    let net = Net(82);
+    let extra = r#"
+[[group]]
+id = "general"
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+skills = { general = 5 }
+auto_login = true
+"#;
+    let h = Hotline::start(net, extra);
+    let state = |h: &Hotline| {
+        let stats = acd_stats(h);
+        let agents = stats["stats"]["agents"].as_array().unwrap().clone();
+        agents.into_iter().find(|a| a["agent"] == "A01").unwrap()["state"].clone()
+    };
+    assert_eq!(state(&h), "logged_out");
+    register(&h, "2001", &net.agent(0));
+    assert_eq!(state(&h), "idle");
+    let sip = net.sip();
+    Sipp::start(
+        "agent_unregister.xml",
+        &net.agent(0),
+        &["-s", "2001", "-ap", "pass2001", "-m", "1", &sip],
+    )
+    .wait(Duration::from_secs(20))
+    .assert_ok(&h);
+    assert_eq!(state(&h), "logged_out");
+}

@@ -234,6 +234,30 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     } else {
         Some(Queues::start(acd_config(&config)).map_err(SwitchError::Acd)?)
     };
+    if let Some(q) = &queues {
+        // Auto-login (per agent): the phone registering signs the agent in,
+        // the last binding going away signs them out.
+        let auto: std::collections::HashMap<String, String> = config
+            .agents
+            .iter()
+            .filter(|a| a.auto_login)
+            .map(|a| (a.user.clone(), agent_id(a)))
+            .collect();
+        if !auto.is_empty() {
+            let q = q.clone();
+            registrations.on_presence(Box::new(move |user, registered| {
+                if let Some(agent) = auto.get(user) {
+                    let agent = agent.clone();
+                    info!(%user, %agent, registered, "auto-login");
+                    q.input(if registered {
+                        acd::Input::Login { agent }
+                    } else {
+                        acd::Input::Logout { agent }
+                    });
+                }
+            }));
+        }
+    }
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),

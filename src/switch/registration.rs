@@ -56,7 +56,13 @@ pub struct Registrations {
     state: Arc<Mutex<State>>,
     secrets: Arc<HashMap<String, Secret>>,
     store: Store,
+    presence: Arc<Mutex<Option<PresenceHook>>>,
 }
+
+/// Called with `(agent SIP user, registered)` when an agent's first
+/// binding appears (`true`) or its last one goes (`false`): the switch uses
+/// it for auto-login.
+pub type PresenceHook = Box<dyn Fn(&str, bool) + Send + Sync>;
 
 impl Registrations {
     /// Build from config and restore persisted bindings.
@@ -111,6 +117,7 @@ impl Registrations {
             })),
             secrets: Arc::new(secrets),
             store,
+            presence: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -118,6 +125,21 @@ impl Registrations {
         match self.state.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Be told when agents come and go (first binding / last binding).
+    pub fn on_presence(&self, hook: PresenceHook) {
+        if let Ok(mut p) = self.presence.lock() {
+            *p = Some(hook);
+        }
+    }
+
+    fn tell_presence(&self, user: &str, registered: bool) {
+        if let Ok(p) = self.presence.lock() {
+            if let Some(hook) = p.as_ref() {
+                hook(user, registered);
+            }
         }
     }
 
@@ -129,15 +151,22 @@ impl Registrations {
     /// Expire bindings, nonces and throttle entries; persist removals.
     pub async fn housekeeping(&self) {
         let now = unix_now();
+        let mut gone = Vec::new();
         let changes = {
             let mut s = self.lock();
             for b in s.registrar.expire(now) {
                 info!(agent = %b.aor, contact = %b.contact, "registration expired");
+                if s.registrar.lookup(now, &b.aor).is_empty() {
+                    gone.push(b.aor);
+                }
             }
             s.digest.expire(now);
             s.throttle.expire(now);
             s.registrar.take_changes()
         };
+        for user in gone {
+            self.tell_presence(&user, false);
+        }
         self.persist(changes).await;
     }
 
@@ -208,7 +237,13 @@ impl Registrations {
 
     /// Answer one REGISTER.
     pub async fn handle(&self, req: Request, responder: Responder) {
+        let aor = req.to_user().unwrap_or_default();
+        let before = !self.lock().registrar.lookup(unix_now(), &aor).is_empty();
         let (code, headers, changes) = self.decide(&req);
+        let after = !self.lock().registrar.lookup(unix_now(), &aor).is_empty();
+        if before != after {
+            self.tell_presence(&aor, after);
+        }
         self.persist(changes).await;
         if let Err(e) = responder.reply(code, headers, None).await {
             debug!(error = %e, "REGISTER response");
