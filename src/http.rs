@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -17,6 +17,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: SwitchState, stop: 
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/acd/stats", get(acd_stats))
+        .route("/api/v1/acd/callbacks", post(schedule_callback))
         .with_state(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -74,4 +75,67 @@ async fn acd_stats(State(s): State<SwitchState>) -> (axum::http::StatusCode, Jso
             ),
         ),
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackRequest {
+    group: String,
+    number: String,
+    #[serde(default)]
+    priority: u8,
+}
+
+fn api_error(
+    status: axum::http::StatusCode,
+    code: &str,
+    message: String,
+) -> (axum::http::StatusCode, Json<Value>) {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+}
+
+/// Schedule a callback (a supervisor calling back a missed caller): it
+/// queues in the group as if it arrived now; when its turn comes an agent
+/// is rung first, then the citizen is dialled. Body:
+/// `{"group": "general", "number": "13800138000", "priority": 0}`.
+/// (Authentication and roles arrive with the CTI API; the HTTP listener is
+/// on loopback by default.)
+async fn schedule_callback(
+    State(s): State<SwitchState>,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, Json<Value>) {
+    use axum::http::StatusCode;
+    let Some(queues) = &s.queues else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "no_groups",
+            "no skill groups are configured".into(),
+        );
+    };
+    let req: CallbackRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, "bad_json", e.to_string()),
+    };
+    let digits_ok = !req.number.is_empty()
+        && req.number.len() <= 32
+        && req.number.chars().all(|c| c.is_ascii_digit() || c == '+');
+    if !digits_ok {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "bad_number",
+            format!("{:?} is not a phone number", req.number),
+        );
+    }
+    if !s.groups.contains(&req.group) {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "unknown_group",
+            format!("no group {:?}", req.group),
+        );
+    }
+    let call = queues.schedule_callback(&req.group, &req.number, req.priority);
+    (StatusCode::ACCEPTED, Json(json!({"callback": call.0})))
 }

@@ -162,3 +162,73 @@ auto_login = true
     .assert_ok(&h);
     assert_eq!(state(&h), "logged_out");
 }
+
+#[test]
+fn scheduled_callback_rings_the_agent_first_then_dials_the_citizen() {
+    let net = Net(83);
+    let extra = r#"
+[[tenant]]
+id = "default"
+outbound_caller_id = "12345"
+outbound_trunk = "carrier"
+
+[[group]]
+id = "general"
+ring_timeout_secs = 5
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+skills = { general = 5 }
+auto_login = true
+"#;
+    let h = Hotline::start(net, extra);
+    let http = format!("{}:8080", net.ip(1));
+    // Bad requests are refused with a JSON error, not a 500.
+    let (code, body) = common::http_post(&http, "/api/v1/acd/callbacks", "{not json").unwrap();
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("bad_json"), "{body}");
+    let (code, body) = common::http_post(
+        &http,
+        "/api/v1/acd/callbacks",
+        r#"{"group":"nope","number":"13800138000"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = common::http_post(
+        &http,
+        "/api/v1/acd/callbacks",
+        r#"{"group":"general","number":"13800138000; rm -rf"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 400, "{body}");
+
+    register(&h, "2001", &net.agent(0));
+    // The agent answers, talks 3 s and hangs up; the citizen (reached
+    // through the carrier trunk) answers and waits for the BYE.
+    let agent = Sipp::start("agent_answer_then_bye.xml", &net.agent(0), &["-m", "1"]);
+    let citizen = Sipp::start("agent_answer.xml", &net.carrier(), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, body) = common::http_post(
+        &http,
+        "/api/v1/acd/callbacks",
+        r#"{"group":"general","number":"13800138000"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 202, "{body}");
+    agent.wait(Duration::from_secs(60)).assert_ok(&h);
+    citizen.wait(Duration::from_secs(60)).assert_ok(&h);
+    let log = h.log();
+    let agent_first = log
+        .find("callback: ringing the agent first")
+        .expect("agent rung");
+    let connected = log.find("callback connected").expect("citizen reached");
+    assert!(agent_first < connected, "{}", h.tail_log());
+    let stats = acd_stats(&h);
+    let counters = &stats["stats"]["groups"][0]["counters"];
+    assert_eq!(counters["callbacks_answered"], 1, "{stats:#}");
+    h.wait_for("the switch to be idle", Duration::from_secs(10), |v| {
+        v["media"]["rtp_port_pairs_in_use"] == 0
+    });
+}

@@ -17,6 +17,7 @@
 //! 4. tear both legs down on BYE from either side, on RTP silence, on a
 //!    failed session refresh, or on shutdown.
 
+pub mod callback;
 pub mod queue;
 mod ringing;
 mod session;
@@ -258,8 +259,8 @@ pub async fn run(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) -> 
     // 3./4. Talk until someone hangs up.
     let mut session = session::Session {
         ctx: &ctx,
-        inbound: &inbound,
-        outbound: connected.leg,
+        a: &inbound,
+        b: connected.leg,
         events: call.events,
         a_ports: Some(a_ports),
         b_ports: Some(b_ports),

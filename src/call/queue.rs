@@ -44,6 +44,9 @@ pub enum QueueNews {
     },
 }
 
+/// Sent when the ACD has reserved an agent for a callback.
+pub use super::callback::CallbackOrder;
+
 enum Message {
     Enqueue {
         input: Input,
@@ -63,17 +66,37 @@ pub struct Queues {
 }
 
 impl Queues {
-    /// Start the actor with `config`.
-    pub fn start(config: acd::AcdConfig) -> Result<Self, acd::AcdError> {
+    /// Start the actor with `config`. Callback orders (an agent reserved
+    /// for a callback) arrive on the returned receiver.
+    pub fn start(
+        config: acd::AcdConfig,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<CallbackOrder>), acd::AcdError> {
         let epoch = tokio::time::Instant::now();
         let engine = Engine::new(config, Duration::ZERO)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(engine, epoch, rx));
-        Ok(Self {
-            tx,
-            next_call: Arc::new(AtomicU64::new(1)),
-            epoch,
-        })
+        let (orders_tx, orders_rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(engine, epoch, rx, orders_tx));
+        Ok((
+            Self {
+                tx,
+                next_call: Arc::new(AtomicU64::new(1)),
+                epoch,
+            },
+            orders_rx,
+        ))
+    }
+
+    /// Schedule a callback to `number` in `group` (a supervisor calling
+    /// back a missed caller); it queues as if it arrived now.
+    pub fn schedule_callback(&self, group: &str, number: &str, priority: u8) -> CallId {
+        let call = CallId(self.next_call.fetch_add(1, Ordering::Relaxed));
+        self.input(Input::ScheduleCallback {
+            call,
+            group: group.to_string(),
+            number: number.to_string(),
+            priority,
+        });
+        call
     }
 
     /// The engine's clock: time since the actor started.
@@ -119,6 +142,7 @@ async fn run(
     mut engine: Engine,
     epoch: tokio::time::Instant,
     mut rx: mpsc::UnboundedReceiver<Message>,
+    orders: mpsc::UnboundedSender<CallbackOrder>,
 ) {
     let mut calls: HashMap<CallId, mpsc::UnboundedSender<QueueNews>> = HashMap::new();
     loop {
@@ -146,7 +170,7 @@ async fn run(
             _ = sleep_until(deadline) => engine.handle_timeout(epoch.elapsed()),
         }
         while let Some(out) = engine.poll_output() {
-            deliver(&mut calls, out);
+            deliver(&mut calls, &orders, out);
         }
         calls.retain(|_, tx| !tx.is_closed());
     }
@@ -189,7 +213,11 @@ fn apply(engine: &mut Engine, now: Duration, input: Input) {
     }
 }
 
-fn deliver(calls: &mut HashMap<CallId, mpsc::UnboundedSender<QueueNews>>, out: Output) {
+fn deliver(
+    calls: &mut HashMap<CallId, mpsc::UnboundedSender<QueueNews>>,
+    orders: &mpsc::UnboundedSender<CallbackOrder>,
+    out: Output,
+) {
     let send = |calls: &HashMap<CallId, mpsc::UnboundedSender<QueueNews>>,
                 call: CallId,
                 news: QueueNews| {
@@ -244,13 +272,24 @@ fn deliver(calls: &mut HashMap<CallId, mpsc::UnboundedSender<QueueNews>>, out: O
         Output::OfferCallback {
             call,
             agent,
+            device,
             number,
-            ..
+            attempt,
         } => {
-            // Nothing can request a callback yet (the IVR and CTI issues
-            // add the caller's option and the supervisor's); dialling the
-            // citizen lands with them. Logged loudly should it happen.
-            warn!(%call, %agent, %number, "callback dialling is not available yet");
+            info!(%call, %agent, %number, attempt, "callback: ringing the agent first");
+            let (news, rx) = mpsc::unbounded_channel();
+            calls.insert(call, news);
+            let order = CallbackOrder {
+                call,
+                agent,
+                device,
+                number,
+                attempt,
+                news: rx,
+            };
+            if orders.send(order).is_err() {
+                warn!(%call, "no one to dial callbacks");
+            }
         }
         Output::AgentState {
             agent,

@@ -16,7 +16,7 @@ use super::{CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
 use crate::media::sdp::{self, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
-use crate::sip::{trunk, InboundLeg, LegEvent, LegEvents, LegKey, OutboundLeg};
+use crate::sip::{trunk, InboundLeg, Leg, LegEvent, LegEvents, LegKey, OutboundLeg};
 
 /// The answered outbound leg and where its RTP goes.
 pub(super) struct Connected {

@@ -14,12 +14,14 @@ use crate::media::ports::PortPair;
 use crate::media::relay::{self, RelayEvent, RelayHandle, Side};
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
 use crate::sip::stack::InDialogResponder;
-use crate::sip::{InboundLeg, LegEvent, LegEvents, OutboundLeg};
+use crate::sip::{Leg, LegEvent, LegEvents};
 
-pub(super) struct Session<'a> {
+/// The connected call between side A (the caller: the carrier's leg, or the
+/// citizen dialled back) and side B (the agent or external party).
+pub(super) struct Session<'a, A: Leg, B: Leg> {
     pub ctx: &'a CallContext,
-    pub inbound: &'a InboundLeg,
-    pub outbound: OutboundLeg,
+    pub a: &'a A,
+    pub b: B,
     pub events: LegEvents,
     pub a_ports: Option<PortPair>,
     pub b_ports: Option<PortPair>,
@@ -42,7 +44,7 @@ enum End {
     Shutdown,
 }
 
-impl Session<'_> {
+impl<A: Leg, B: Leg> Session<'_, A, B> {
     pub async fn run(&mut self) {
         let (relay_tx, mut relay_rx) = mpsc::unbounded_channel();
         let (Some(a), Some(b)) = (self.a_ports.take(), self.b_ports.take()) else {
@@ -68,9 +70,9 @@ impl Session<'_> {
             tokio::select! {
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else { break End::Shutdown };
-                    let side = if &key == self.inbound.key() {
+                    let side = if &key == self.a.key() {
                         Side::A
-                    } else if &key == self.outbound.key() {
+                    } else if &key == self.b.key() {
                         Side::B
                     } else {
                         continue;
@@ -113,23 +115,23 @@ impl Session<'_> {
             "call over"
         );
         match end {
-            End::CallerHungUp => self.outbound.bye().await,
-            End::AgentHungUp => self.inbound.bye().await,
+            End::CallerHungUp => self.b.bye().await,
+            End::AgentHungUp => self.a.bye().await,
             End::Silence | End::RefreshFailed | End::Shutdown => {
                 if matches!(end, End::Silence) {
                     warn!("no RTP for the timeout: clearing the call");
                 }
-                tokio::join!(self.inbound.bye(), self.outbound.bye());
+                tokio::join!(self.a.bye(), self.b.bye());
             }
         }
-        self.inbound.forget();
-        self.outbound.forget();
+        self.a.forget();
+        self.b.forget();
         drop(relay);
     }
 
     /// Session refresh of both legs; `Some(leg)` when a peer is gone.
     async fn refresh_failed(&self) -> Option<&'static str> {
-        let (a, b) = tokio::join!(self.inbound.refresh(), self.outbound.refresh());
+        let (a, b) = tokio::join!(self.a.refresh(), self.b.refresh());
         for (name, r) in [("caller", a), ("agent", b)] {
             match r {
                 Ok(408) | Ok(481) => {
@@ -225,16 +227,8 @@ impl Session<'_> {
             o
         };
         let result = match other {
-            Side::A => {
-                self.inbound
-                    .reinvite(forward.to_string().into_bytes())
-                    .await
-            }
-            Side::B => {
-                self.outbound
-                    .reinvite(forward.to_string().into_bytes())
-                    .await
-            }
+            Side::A => self.a.reinvite(forward.to_string().into_bytes()).await,
+            Side::B => self.b.reinvite(forward.to_string().into_bytes()).await,
         };
         let agreed = match result {
             Ok((code, answer)) if (200..300).contains(&code) => {

@@ -350,6 +350,8 @@ pub struct TenantConfig {
     /// Caller number used on outbound calls of this tenant.
     #[serde(default)]
     pub outbound_caller_id: String,
+    /// Trunk for this tenant's outbound calls (callbacks); its backups follow.
+    pub outbound_trunk: Option<String>,
 }
 
 /// `[[agent]]`: an agent's SIP account.
@@ -561,6 +563,16 @@ impl Config {
                     format!("tenant[{i}].id"),
                     format!("tenant {:?} is defined twice", t.id),
                 ));
+            }
+        }
+        for (i, t) in self.tenants.iter().enumerate() {
+            if let Some(trunk) = &t.outbound_trunk {
+                if !self.trunks.iter().any(|x| &x.name == trunk) {
+                    out.push((
+                        format!("tenant[{i}].outbound_trunk"),
+                        format!("no trunk named {trunk:?}"),
+                    ));
+                }
             }
         }
         let tenant_known = |id: &str| id == "default" || tenants.contains(id);

@@ -21,7 +21,7 @@ use tracing::{debug, info};
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
 use crate::sip::stack::{Incoming, OutboundInvite, StackConfig};
-use crate::sip::{LegEvent, SipStack};
+use crate::sip::{Leg, LegEvent, SipStack};
 
 pub use media::{Audio, MediaStats};
 

@@ -16,6 +16,6 @@ pub mod trunk;
 
 pub use message::{Request, Responder};
 pub use stack::{
-    InboundLeg, Incoming, LegEvent, LegEvents, LegKey, OutboundInvite, OutboundLeg,
+    InboundLeg, Incoming, Leg, LegEvent, LegEvents, LegKey, OutboundInvite, OutboundLeg,
     OutboundRegistration, SipError, SipStack, StackConfig,
 };

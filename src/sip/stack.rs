@@ -383,16 +383,34 @@ pub struct InboundLeg {
     pub request: Request,
 }
 
+/// What a connected call does with either kind of leg (the B2BUA's two
+/// halves may be inbound or outbound: a carrier call, or a callback where
+/// hotline dialled both the agent and the citizen).
+pub trait Leg: Send + Sync {
+    /// The leg's key (its Call-ID).
+    fn key(&self) -> &LegKey;
+    /// Send a re-INVITE with `sdp`; returns the status and answer body.
+    fn reinvite(
+        &self,
+        sdp: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), SipError>> + Send;
+    /// Refresh the session (RFC 4028 style) with an UPDATE without body;
+    /// returns the status code (408/481 mean the peer is gone).
+    fn refresh(&self) -> impl std::future::Future<Output = Result<u16, SipError>> + Send;
+    /// Send BYE (confirmed) and forget the dialog.
+    fn bye(&self) -> impl std::future::Future<Output = ()> + Send;
+    /// Remove the dialog from the stack's table (idempotent).
+    fn forget(&self);
+}
+
 macro_rules! common_leg_ops {
     ($t:ty) => {
-        impl $t {
-            /// The leg's key (its Call-ID).
-            pub fn key(&self) -> &LegKey {
+        impl Leg for $t {
+            fn key(&self) -> &LegKey {
                 &self.key
             }
 
-            /// Send a re-INVITE with `sdp`; returns the status and answer body.
-            pub async fn reinvite(&self, sdp: Vec<u8>) -> Result<(u16, Vec<u8>), SipError> {
+            async fn reinvite(&self, sdp: Vec<u8>) -> Result<(u16, Vec<u8>), SipError> {
                 let headers = vec![rsip::Header::ContentType("application/sdp".into())];
                 match self.dialog.reinvite(Some(headers), Some(sdp)).await {
                     Ok(Some(resp)) => Ok((resp.status_code.code(), resp.body.clone())),
@@ -401,9 +419,7 @@ macro_rules! common_leg_ops {
                 }
             }
 
-            /// Refresh the session (RFC 4028 style) with an UPDATE without
-            /// body; returns the status code (408/481 mean the peer is gone).
-            pub async fn refresh(&self) -> Result<u16, SipError> {
+            async fn refresh(&self) -> Result<u16, SipError> {
                 match self.dialog.update(None, None).await {
                     Ok(Some(resp)) => Ok(resp.status_code.code()),
                     Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
@@ -411,16 +427,14 @@ macro_rules! common_leg_ops {
                 }
             }
 
-            /// Send BYE (confirmed) and forget the dialog.
-            pub async fn bye(&self) {
+            async fn bye(&self) {
                 if let Err(e) = self.dialog.bye().await {
                     debug!(leg = %self.key, error = %e, "BYE");
                 }
                 self.forget();
             }
 
-            /// Remove the dialog from the stack's table (idempotent).
-            pub fn forget(&self) {
+            fn forget(&self) {
                 self.dialogs.remove_dialog(&self.dialog.id());
             }
         }

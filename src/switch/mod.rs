@@ -29,7 +29,7 @@ use crate::media::ports::PortPool;
 use crate::media::sdp::AudioCodec;
 use crate::sip::stack::{Incoming, PendingInvite, StackConfig};
 use crate::sip::trunk::{Trunk, TrunkTable};
-use crate::sip::{LegEvent, Request, Responder, SipStack};
+use crate::sip::{Leg, LegEvent, Request, Responder, SipStack};
 use crate::store::Store;
 
 /// Errors that stop `hotline serve`.
@@ -72,6 +72,8 @@ pub struct SwitchState {
     pub started: tokio::time::Instant,
     /// The ACD, when groups are configured.
     pub queues: Option<Queues>,
+    /// Configured skill group ids.
+    pub groups: Arc<Vec<String>>,
 }
 
 struct Router {
@@ -229,10 +231,11 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     let trunks = Arc::new(trunk_table(&config));
     let counters = Arc::new(CallCounters::default());
     let call_shutdown = CancellationToken::new();
-    let queues = if config.groups.is_empty() {
-        None
+    let (queues, callback_orders) = if config.groups.is_empty() {
+        (None, None)
     } else {
-        Some(Queues::start(acd_config(&config)).map_err(SwitchError::Acd)?)
+        let (q, orders) = Queues::start(acd_config(&config)).map_err(SwitchError::Acd)?;
+        (Some(q), Some(orders))
     };
     if let Some(q) = &queues {
         // Auto-login (per agent): the phone registering signs the agent in,
@@ -282,6 +285,30 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         shutdown: call_shutdown.clone(),
     });
     let router = Router::new(&config, trunks);
+    if let Some(mut orders) = callback_orders {
+        // Callbacks dial citizens through the reserved agent's tenant.
+        let dialouts: std::collections::HashMap<String, call::callback::Dialout> = config
+            .agents
+            .iter()
+            .filter_map(|a| {
+                let t = config.tenants.iter().find(|t| t.id == a.tenant)?;
+                Some((
+                    agent_id(a),
+                    call::callback::Dialout {
+                        caller_id: t.outbound_caller_id.clone(),
+                        trunk: t.outbound_trunk.clone()?,
+                    },
+                ))
+            })
+            .collect();
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            while let Some(order) = orders.recv().await {
+                let dialout = dialouts.get(&order.agent).cloned();
+                call::callback::spawn(ctx.clone(), order, dialout);
+            }
+        });
+    }
 
     let state = SwitchState {
         counters: counters.clone(),
@@ -290,6 +317,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         registrations: registrations.clone(),
         started: tokio::time::Instant::now(),
         queues: queues.clone(),
+        groups: Arc::new(config.groups.iter().map(|g| g.id.clone()).collect()),
     };
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await

@@ -1,0 +1,326 @@
+//! Callbacks that keep the caller's place (issue "ACD" §7, REQUIREMENTS §3
+//! "every abandoned call is called back"): when a callback's turn comes the
+//! ACD reserves an agent and emits `OfferCallback`; this task rings the
+//! agent first, and once the agent answers dials the citizen through the
+//! tenant's trunk (and its backups) with the tenant's outbound caller ID,
+//! then bridges the two like any call. The ACD is told the outcome
+//! (`CallbackResult`) so an unanswered callback is retried per its policy.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::{info, warn, Instrument};
+
+use super::queue::QueueNews;
+use super::{local_media, retarget_telephone_event, session, CallContext};
+use crate::acd::{CallId, Input};
+use crate::media::sdp::{self, SessionDescription};
+use crate::sip::stack::{LegEventSender, OutboundInvite};
+use crate::sip::{trunk, Leg, LegEvent, LegEvents, LegKey, OutboundLeg};
+
+/// A callback the ACD has reserved an agent for.
+pub struct CallbackOrder {
+    /// The ACD's id of the callback.
+    pub call: CallId,
+    /// Agent id.
+    pub agent: String,
+    /// The agent's SIP user.
+    pub device: String,
+    /// The citizen's number.
+    pub number: String,
+    /// 1-based attempt.
+    pub attempt: u32,
+    /// Further news (a cancelled reservation).
+    pub news: mpsc::UnboundedReceiver<QueueNews>,
+}
+
+/// How to reach citizens for one tenant.
+#[derive(Debug, Clone)]
+pub struct Dialout {
+    /// Caller ID shown to the citizen.
+    pub caller_id: String,
+    /// First trunk (its backups follow).
+    pub trunk: String,
+}
+
+/// Run a callback in its own task.
+pub fn spawn(ctx: Arc<CallContext>, order: CallbackOrder, dialout: Option<Dialout>) {
+    let span = tracing::info_span!("callback", call = %order.call, agent = %order.agent, attempt = order.attempt);
+    tokio::spawn(run(ctx, order, dialout).instrument(span));
+}
+
+async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Dialout>) {
+    let Some(queues) = ctx.queues.clone() else {
+        return;
+    };
+    let call = order.call;
+    let agent = order.agent.clone();
+    let (Ok(a_ports), Ok(b_ports)) = (ctx.ports.allocate().await, ctx.ports.allocate().await)
+    else {
+        warn!("no RTP ports for a callback");
+        queues.input(Input::OfferFailed { call, agent });
+        return;
+    };
+    let (events_tx, mut events) = ctx.stack.leg_channel();
+
+    // 1. The agent first.
+    let b_local = local_media(&ctx, b_ports.port(), ctx.codecs.clone());
+    let b_offer = sdp::build_offer(&b_local);
+    let contacts = ctx.directory.contacts(&order.device);
+    let invites = contacts
+        .iter()
+        .map(|c| {
+            invite(
+                c.uri.clone(),
+                Some(c.source),
+                c.tcp,
+                &order.number,
+                &b_offer,
+            )
+        })
+        .collect();
+    let (agent_leg, b_neg) = match ring(
+        &ctx,
+        &events_tx,
+        &mut events,
+        invites,
+        &b_offer,
+        Some(&mut order.news),
+        None,
+    )
+    .await
+    {
+        Rung::Answered(leg, neg) => (leg, neg),
+        Rung::Failed(code) => {
+            info!(code, "agent did not take the callback");
+            queues.input(if matches!(code, 486 | 600 | 603) {
+                Input::OfferRejected { call, agent }
+            } else {
+                Input::OfferFailed { call, agent }
+            });
+            return;
+        }
+        Rung::Withdrawn => return,
+    };
+    queues.input(Input::OfferAnswered {
+        call,
+        agent: agent.clone(),
+    });
+
+    // 2. Then the citizen, through the tenant's trunk chain.
+    let Some(dialout) = dialout else {
+        warn!("no outbound trunk for this tenant: callback cannot dial");
+        agent_leg.bye().await;
+        queues.input(Input::CallbackResult {
+            call,
+            answered: false,
+        });
+        return;
+    };
+    let a_local = local_media(&ctx, a_ports.port(), vec![b_neg.codec]);
+    let mut a_offer = sdp::build_offer(&sdp::LocalMedia {
+        telephone_event: b_neg.telephone_event.is_some(),
+        ..a_local.clone()
+    });
+    if let Some(pt) = b_neg.telephone_event {
+        retarget_telephone_event(&mut a_offer, pt);
+    }
+    let mut citizen = None;
+    for t in ctx.trunks.attempt_order(&dialout.trunk) {
+        let Some(proxy) = t.proxy else { continue };
+        let target = format!("sip:{}@{proxy}", order.number);
+        let inv = invite(target, Some(proxy), t.tcp, &dialout.caller_id, &a_offer);
+        let wait = Duration::from_secs(t.invite_timeout_secs.max(1));
+        match ring(
+            &ctx,
+            &events_tx,
+            &mut events,
+            vec![inv],
+            &a_offer,
+            None,
+            Some((wait, agent_leg.key())),
+        )
+        .await
+        {
+            Rung::Answered(leg, neg) => {
+                citizen = Some((leg, neg));
+                break;
+            }
+            Rung::Failed(code) if trunk::fails_over(code) => {
+                warn!(trunk = %t.name, code, "trunk failed; trying the backup");
+            }
+            Rung::Failed(code) => {
+                info!(code, number = %order.number, "citizen not reached");
+                break;
+            }
+            Rung::Withdrawn => break,
+        }
+    }
+    let Some((citizen_leg, a_neg)) = citizen else {
+        agent_leg.bye().await;
+        queues.input(Input::CallbackResult {
+            call,
+            answered: false,
+        });
+        return;
+    };
+    info!(number = %order.number, "callback connected");
+    queues.input(Input::CallbackResult {
+        call,
+        answered: true,
+    });
+
+    // 3. Talk.
+    let mut session = session::Session {
+        ctx: &ctx,
+        a: &citizen_leg,
+        b: agent_leg,
+        events,
+        a_ports: Some(a_ports),
+        b_ports: Some(b_ports),
+        a_remote: a_neg.remote,
+        b_remote: b_neg.remote,
+        a_local,
+        b_local,
+        codec: b_neg.codec,
+        telephone_event: b_neg.telephone_event,
+        a_answer_sdp: a_offer,
+    };
+    session.run().await;
+    queues.input(Input::CallEnded { call });
+}
+
+fn invite(
+    target: String,
+    destination: Option<SocketAddr>,
+    tcp: bool,
+    from: &str,
+    offer: &SessionDescription,
+) -> OutboundInvite {
+    OutboundInvite {
+        target,
+        destination,
+        tcp,
+        from_user: from.to_string(),
+        from_display: None,
+        sdp: offer.to_string().into_bytes(),
+        headers: vec![],
+    }
+}
+
+enum Rung {
+    Answered(OutboundLeg, sdp::Negotiated),
+    Failed(u16),
+    /// The ACD withdrew the reservation, or the other leg hung up, or shutdown.
+    Withdrawn,
+}
+
+/// Ring `invites` in parallel until one answers. `news` carries the ACD's
+/// cancellation of the agent's reservation; `provisional` bounds the wait
+/// for a first response (trunks) and names a leg whose hang-up aborts.
+async fn ring(
+    ctx: &CallContext,
+    events_tx: &LegEventSender,
+    events: &mut LegEvents,
+    invites: Vec<OutboundInvite>,
+    offer: &SessionDescription,
+    mut news: Option<&mut mpsc::UnboundedReceiver<QueueNews>>,
+    provisional: Option<(Duration, &LegKey)>,
+) -> Rung {
+    let mut forks: HashMap<LegKey, OutboundLeg> = HashMap::new();
+    for inv in invites {
+        match ctx.stack.invite(inv, events_tx) {
+            Ok(leg) => {
+                forks.insert(leg.key().clone(), leg);
+            }
+            Err(e) => warn!(error = %e, "cannot send INVITE"),
+        }
+    }
+    if forks.is_empty() {
+        return Rung::Failed(480);
+    }
+    let (first_response, watched) = match provisional {
+        Some((d, key)) => (d, Some(key.clone())),
+        None => (Duration::MAX / 4, None),
+    };
+    let no_response = tokio::time::sleep(first_response);
+    tokio::pin!(no_response);
+    let ring_timeout = tokio::time::sleep(ctx.ring_timeout);
+    tokio::pin!(ring_timeout);
+    let mut responded = false;
+    let mut last_code = 480;
+    let stop = |forks: &mut HashMap<LegKey, OutboundLeg>| {
+        for (_, leg) in forks.drain() {
+            tokio::spawn(async move { leg.hang_up().await });
+        }
+    };
+    loop {
+        tokio::select! {
+            n = async {
+                match news.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if matches!(n, Some(QueueNews::Cancel { .. }) | None) {
+                    stop(&mut forks);
+                    return Rung::Withdrawn;
+                }
+            }
+            ev = events.recv() => {
+                let Some((key, ev)) = ev else {
+                    stop(&mut forks);
+                    return Rung::Withdrawn;
+                };
+                if watched.as_ref() == Some(&key) {
+                    if let LegEvent::Ended(_) = ev {
+                        stop(&mut forks);
+                        return Rung::Withdrawn;
+                    }
+                    continue;
+                }
+                if !forks.contains_key(&key) {
+                    continue;
+                }
+                match ev {
+                    LegEvent::Progress { .. } => responded = true,
+                    LegEvent::Final { code, sdp: body } if (200..300).contains(&code) => {
+                        let Some(leg) = forks.remove(&key) else { continue };
+                        stop(&mut forks);
+                        let answer = SessionDescription::parse(&String::from_utf8_lossy(&body.unwrap_or_default()));
+                        match answer.ok().and_then(|a| sdp::read_answer(offer, &a).ok()) {
+                            Some(neg) => return Rung::Answered(leg, neg),
+                            None => {
+                                leg.bye().await;
+                                return Rung::Failed(488);
+                            }
+                        }
+                    }
+                    LegEvent::Final { code, .. } => {
+                        forks.remove(&key);
+                        last_code = code;
+                        if forks.is_empty() {
+                            return Rung::Failed(code);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ = &mut no_response, if !responded => {
+                stop(&mut forks);
+                return Rung::Failed(408);
+            }
+            _ = &mut ring_timeout => {
+                stop(&mut forks);
+                return Rung::Failed(if responded { 480 } else { last_code });
+            }
+            _ = ctx.shutdown.cancelled() => {
+                stop(&mut forks);
+                return Rung::Withdrawn;
+            }
+        }
+    }
+}
