@@ -9,7 +9,9 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod mixer;
 pub mod ports;
+pub mod prompts;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;
