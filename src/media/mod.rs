@@ -10,8 +10,10 @@
 pub mod codec;
 pub mod dtmf;
 pub mod mixer;
+pub mod player;
 pub mod ports;
 pub mod prompts;
+pub mod recorder;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;

@@ -1,0 +1,197 @@
+//! Plays prompts and music on hold to one leg and listens to its keys
+//! (issue "Media engine" §4 prompts, §3 DTMF; used while a caller waits in a
+//! queue). The shell around the pure [`Playout`] and [`OutgoingStream`]:
+//! one task owns the leg's [`PortPair`], sends a 20 ms G.711 frame per tick
+//! with one SSRC and continuous sequence/timestamps across prompts, sends
+//! comfort silence between prompts (so NAT bindings and jitter buffers stay
+//! warm), decodes RFC 4733 events arriving on the leg (each key once) and
+//! reports keys and finished prompts. [`Player::finish`] hands the ports back
+//! so the call can bridge the leg at once: an agent's answer never waits
+//! for a prompt to end.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::codec::{Codec, G711};
+use super::dtmf::Rfc4733Receiver;
+use super::ports::PortPair;
+use super::prompts::{Playout, PlayoutEvent, Prompt};
+use super::rtp::{write_rtp, OutgoingFrame, OutgoingStream, RtpHeader, SourceTiming};
+
+/// What the player reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayerEvent {
+    /// A key pressed on the leg (RFC 4733).
+    Key(char),
+    /// A prompt played to its end.
+    Finished(String),
+    /// A prompt was cut short by a key (barge-in).
+    Interrupted(String),
+}
+
+enum Command {
+    Play(Prompt),
+    Queue(Prompt),
+    Loop(bool),
+    InterruptOnKey(bool),
+    Stop,
+    Finish,
+}
+
+/// A running player; drop it or call [`Player::finish`] to stop.
+pub struct Player {
+    commands: mpsc::UnboundedSender<Command>,
+    task: tokio::task::JoinHandle<Option<PortPair>>,
+}
+
+/// Where and how the player sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// The leg's RTP address (from its SDP).
+    pub remote: SocketAddr,
+    /// Negotiated law.
+    pub law: G711,
+    /// Negotiated payload type for it.
+    pub payload_type: u8,
+    /// Negotiated telephone-event payload type.
+    pub telephone_event: Option<u8>,
+}
+
+impl Player {
+    /// Start playing nothing (comfort silence) to `target` from `pair`.
+    pub fn start(
+        pair: PortPair,
+        target: Target,
+        events: mpsc::UnboundedSender<PlayerEvent>,
+    ) -> Self {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(pair, target, rx, events));
+        Self { commands, task }
+    }
+
+    /// Replace whatever plays with `prompt`.
+    pub fn play(&self, prompt: Prompt) {
+        self.commands.send(Command::Play(prompt)).ok();
+    }
+
+    /// Play `prompt` after what is queued.
+    pub fn queue(&self, prompt: Prompt) {
+        self.commands.send(Command::Queue(prompt)).ok();
+    }
+
+    /// Loop the queue (music on hold).
+    pub fn set_loop(&self, on: bool) {
+        self.commands.send(Command::Loop(on)).ok();
+    }
+
+    /// Let a key cut the current prompt (barge-in).
+    pub fn interrupt_on_key(&self, on: bool) {
+        self.commands.send(Command::InterruptOnKey(on)).ok();
+    }
+
+    /// Stop playing (comfort silence continues).
+    pub fn stop(&self) {
+        self.commands.send(Command::Stop).ok();
+    }
+
+    /// Stop at once and get the leg's ports back.
+    pub async fn finish(self) -> Option<PortPair> {
+        self.commands.send(Command::Finish).ok();
+        self.task.await.ok().flatten()
+    }
+}
+
+/// One frame of A-law/μ-law silence per tick between prompts.
+const SILENCE: [i16; 160] = [0; 160];
+
+async fn run(
+    pair: PortPair,
+    target: Target,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<PlayerEvent>,
+) -> Option<PortPair> {
+    let started = tokio::time::Instant::now();
+    let mut playout = Playout::new();
+    let mut stream = OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000);
+    let mut keys = Rfc4733Receiver::new(8000);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut payload = Vec::with_capacity(160);
+    let mut packet = [0u8; 12 + 160];
+    let mut buf = [0u8; 1500];
+    let mut source = 1u64;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = started.elapsed();
+                let (frame, src) = match playout.next_frame() {
+                    Some(f) => (f, source),
+                    None => (SILENCE, 0),
+                };
+                payload.clear();
+                target.law.encode(&frame, &mut payload);
+                let fields = stream.next_packet(now, &OutgoingFrame {
+                    source: src,
+                    timing: SourceTiming::Local,
+                    samples: 160,
+                    marker: false,
+                    payload_type: target.payload_type,
+                    payload_len: payload.len(),
+                });
+                if let Ok(n) = write_rtp(&mut packet, &fields, &payload) {
+                    if let Err(e) = pair.rtp.send_to(&packet[..n], target.remote).await {
+                        debug!(error = %e, "prompt RTP send");
+                    }
+                }
+                while let Some(ev) = playout.poll_event() {
+                    let ev = match ev {
+                        PlayoutEvent::Finished(n) => PlayerEvent::Finished(n.to_string()),
+                        PlayoutEvent::Interrupted(n) => PlayerEvent::Interrupted(n.to_string()),
+                    };
+                    events.send(ev).ok();
+                }
+                if let Some(digit) = keys.poll(now) {
+                    report_key(&mut playout, &events, digit.key.to_char());
+                }
+            }
+            r = pair.rtp.recv_from(&mut buf) => {
+                let Ok((n, from)) = r else { continue };
+                // Only the leg's own address may press keys.
+                if from.ip() != target.remote.ip() {
+                    continue;
+                }
+                let Ok(rtp) = RtpHeader::parse(&buf[..n]) else { continue };
+                if Some(rtp.payload_type) != target.telephone_event {
+                    continue;
+                }
+                if let Ok(digits) = keys.on_packet(started.elapsed(), rtp.timestamp, rtp.marker, rtp.payload) {
+                    for d in digits {
+                        report_key(&mut playout, &events, d.key.to_char());
+                    }
+                }
+            }
+            c = commands.recv() => match c {
+                Some(Command::Play(p)) => {
+                    source += 1;
+                    playout.play(p);
+                }
+                Some(Command::Queue(p)) => playout.queue(p),
+                Some(Command::Loop(on)) => playout.set_loop(on),
+                Some(Command::InterruptOnKey(on)) => playout.interrupt_on_key(on),
+                Some(Command::Stop) => playout.stop(),
+                Some(Command::Finish) | None => return Some(pair),
+            },
+        }
+    }
+}
+
+fn report_key(playout: &mut Playout, events: &mpsc::UnboundedSender<PlayerEvent>, key: char) {
+    playout.on_key();
+    while let Some(PlayoutEvent::Interrupted(n)) = playout.poll_event() {
+        events.send(PlayerEvent::Interrupted(n.to_string())).ok();
+    }
+    events.send(PlayerEvent::Key(key)).ok();
+}
