@@ -181,7 +181,21 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { config } => match hotline::config::Config::load(&config) {
-            Ok(_) => {
+            Ok(loaded) => {
+                // Prompts are part of the configuration: a missing or broken
+                // file is reported now, not as silence in a live call.
+                if loaded.groups.iter().any(|g| g.queue_media) {
+                    let dir = &loaded.media.sounds_dir;
+                    if let Err(errors) = hotline::media::prompts::PromptLibrary::load(
+                        dir,
+                        hotline::config::acd::QUEUE_PROMPTS,
+                    ) {
+                        for e in errors {
+                            eprintln!("{}: {e}", config.display());
+                        }
+                        return ExitCode::from(2);
+                    }
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }

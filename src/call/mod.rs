@@ -35,7 +35,7 @@ use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescript
 use crate::sip::message::warning;
 use crate::sip::stack::PendingInvite;
 use crate::sip::trunk::TrunkTable;
-use crate::sip::SipStack;
+use crate::sip::{Leg, SipStack};
 
 /// Where a registered agent can be reached.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +107,13 @@ pub struct CallCounters {
     pub rtp_agent_to_caller: AtomicU64,
 }
 
+/// Queue media settings of one group.
+#[derive(Debug, Clone, Default)]
+pub struct QueueMedia {
+    /// The key that asks for a callback.
+    pub callback_key: Option<char>,
+}
+
 /// Settings and shared services every call uses.
 pub struct CallContext {
     /// The SIP stack.
@@ -134,6 +141,10 @@ pub struct CallContext {
     pub counters: Arc<CallCounters>,
     /// The ACD, when skill groups are configured.
     pub queues: Option<queue::Queues>,
+    /// Prompts and music on hold (loaded at start when a group uses them).
+    pub prompts: Option<Arc<crate::media::prompts::PromptLibrary>>,
+    /// Groups that answer queued callers and play prompts.
+    pub queue_media: std::collections::HashMap<String, QueueMedia>,
     /// Cancelled when the switch shuts down; calls then hang up.
     pub shutdown: CancellationToken,
 }
@@ -170,6 +181,8 @@ pub enum Outcome {
     Answered,
     /// Rejected before ringing anyone (bad SDP, no ports …).
     Rejected(u16),
+    /// A queued caller chose to be called back (keeps their place).
+    CallbackRequested,
     /// The caller hung up before anyone answered.
     CallerCancelled,
     /// Nobody answered: the final status sent to the caller.
@@ -250,10 +263,19 @@ pub async fn run(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) -> 
         a_answer: a_answer.to_string().into_bytes(),
         caller,
         caller_name,
+        a_ports: Some(a_ports),
+        a_neg,
+        answered: false,
     };
     let connected = match call.ring(&route).await {
         Ok(c) => c,
         Err(outcome) => return outcome,
+    };
+    let Some(a_ports) = call.a_ports.take() else {
+        warn!("the caller's media ports were lost");
+        connected.leg.bye().await;
+        inbound.bye().await;
+        return Outcome::Answered;
     };
 
     // 3./4. Talk until someone hangs up.

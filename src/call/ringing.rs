@@ -11,10 +11,18 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
 use super::queue::QueueNews;
 use super::{CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
-use crate::media::sdp::{self, SessionDescription};
+use crate::media::codec::G711;
+use crate::media::player::{Player, PlayerEvent, Target};
+use crate::media::ports::PortPair;
+use crate::media::prompts::{Prompt, PromptLibrary};
+use crate::media::sdp::{self, AudioCodec, Negotiated, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
 use crate::sip::{trunk, InboundLeg, Leg, LegEvent, LegEvents, LegKey, OutboundLeg};
 
@@ -37,6 +45,12 @@ pub(super) struct Ringer<'a> {
     pub a_answer: Vec<u8>,
     pub caller: String,
     pub caller_name: Option<String>,
+    /// The caller leg's RTP ports (lent to the queue's prompt player).
+    pub a_ports: Option<PortPair>,
+    /// The caller leg's negotiated media.
+    pub a_neg: Negotiated,
+    /// The caller leg was answered already (queue with prompts).
+    pub answered: bool,
 }
 
 enum Attempt {
@@ -97,6 +111,7 @@ impl Ringer<'_> {
             Route::Queue { group, priority } => self.ring_queue(group, *priority).await,
         };
         match attempt {
+            Ok(connected) if self.answered => Ok(connected),
             Ok(connected) => {
                 if let Err(e) = self.inbound.answer(self.a_answer.clone()) {
                     warn!(error = %e, "caller left as the agent answered");
@@ -105,7 +120,7 @@ impl Ringer<'_> {
                 }
                 Ok(connected)
             }
-            Err(Outcome::NotAnswered(code)) => {
+            Err(Outcome::NotAnswered(code)) if !self.answered => {
                 info!(code, "nobody answered");
                 self.inbound.reject(code);
                 self.inbound.forget();
@@ -199,7 +214,14 @@ impl Ringer<'_> {
         };
         let (call, mut news) = queues.enqueue(group, priority, &self.caller);
         info!(%call, %group, priority, "queued");
-        self.inbound.progress(None);
+        let (player_tx, mut player_rx) = mpsc::unbounded_channel();
+        let mut waiting = match self.start_queue_media(group, player_tx) {
+            Some(w) => Some(w),
+            None => {
+                self.inbound.progress(None);
+                None
+            }
+        };
         // Forks of the current offer(s): leg key → agent.
         let mut forks: HashMap<LegKey, (String, OutboundLeg)> = HashMap::new();
         loop {
@@ -224,14 +246,30 @@ impl Ringer<'_> {
                         }
                     }
                     Some(QueueNews::Cancel { agent }) => stop_ringing(&mut forks, Some(&agent)),
-                    Some(QueueNews::Announce { .. }) => {}
+                    Some(QueueNews::Announce { position, .. }) => {
+                        if let Some(w) = waiting.as_mut() {
+                            w.announce(position);
+                        }
+                    }
                     Some(QueueNews::Timeout { next }) => {
-                        // Voicemail and callback need the media engine and
-                        // IVR; until then the caller is told nobody can
-                        // answer (the ACD has put the call on the missed list).
-                        info!(%call, ?next, "queue timeout: 480");
                         stop_ringing(&mut forks, None);
-                        return Err(Outcome::NotAnswered(480));
+                        let callback = next == crate::acd::NextStep::Callback;
+                        match waiting.take() {
+                            // Answered and listening: say why, then hang up.
+                            Some(w) => {
+                                info!(%call, ?next, "queue timeout: telling the caller");
+                                let prompt = if callback { "queue_callback_confirmed" } else { "queue_sorry" };
+                                w.farewell(prompt, self.inbound, &mut self.events).await;
+                                return Err(if callback { Outcome::CallbackRequested } else { Outcome::NotAnswered(480) });
+                            }
+                            // Voicemail needs the recorder in the call: until
+                            // then the caller is told nobody can answer (the
+                            // ACD has the call on its missed list).
+                            None => {
+                                info!(%call, ?next, "queue timeout: 480");
+                                return Err(Outcome::NotAnswered(480));
+                            }
+                        }
                     }
                     None => {
                         stop_ringing(&mut forks, None);
@@ -262,6 +300,14 @@ impl Ringer<'_> {
                             match self.read_answer(sdp.as_deref()) {
                                 Ok(remote) => {
                                     queues.input(Input::OfferAnswered { call, agent });
+                                    if let Some(w) = waiting.take() {
+                                        // The agent answered: cut the prompt at once.
+                                        self.a_ports = w.player.finish().await;
+                                        if self.a_ports.is_none() {
+                                            leg.bye().await;
+                                            return Err(Outcome::CallerCancelled);
+                                        }
+                                    }
                                     return Ok(Connected { leg, remote, queued: Some(call) });
                                 }
                                 Err(e) => {
@@ -285,14 +331,74 @@ impl Ringer<'_> {
                         _ => {}
                     }
                 }
+                ev = player_rx.recv(), if waiting.is_some() => {
+                    let (Some(w), Some(ev)) = (waiting.as_mut(), ev) else { continue };
+                    match ev {
+                        PlayerEvent::Key(key) if w.callback_key == Some(key) => {
+                            info!(%call, %key, "caller asked to be called back");
+                            queues.input(Input::RequestCallback { call, number: None });
+                            stop_ringing(&mut forks, None);
+                            if let Some(w) = waiting.take() {
+                                w.farewell("queue_callback_confirmed", self.inbound, &mut self.events).await;
+                            }
+                            return Err(Outcome::CallbackRequested);
+                        }
+                        PlayerEvent::Key(_) => {}
+                        PlayerEvent::Finished(name) => w.finished(&name),
+                        PlayerEvent::Interrupted(_) => w.finished(""),
+                    }
+                }
                 _ = self.ctx.shutdown.cancelled() => {
                     stop_ringing(&mut forks, None);
                     queues.input(Input::CallerHungUp { call });
-                    self.inbound.reject(503);
+                    if self.answered {
+                        self.inbound.bye().await;
+                    } else {
+                        self.inbound.reject(503);
+                    }
                     return Err(Outcome::CallerCancelled);
                 }
             }
         }
+    }
+
+    /// Answer a queued caller and start the welcome and music on hold, if
+    /// the group plays queue media and the prompts are loaded.
+    fn start_queue_media(
+        &mut self,
+        group: &str,
+        events: mpsc::UnboundedSender<PlayerEvent>,
+    ) -> Option<Waiting> {
+        let settings = self.ctx.queue_media.get(group)?;
+        let library = self.ctx.prompts.clone()?;
+        if let Err(e) = self.inbound.answer(self.a_answer.clone()) {
+            warn!(error = %e, "cannot answer the queued caller");
+            return None;
+        }
+        self.answered = true;
+        let ports = self.a_ports.take()?;
+        let law = match self.a_neg.codec {
+            AudioCodec::Pcma => G711::Alaw,
+            AudioCodec::Pcmu => G711::Ulaw,
+        };
+        let player = Player::start(
+            ports,
+            Target {
+                remote: self.a_neg.remote,
+                law,
+                payload_type: self.a_neg.payload_type,
+                telephone_event: self.a_neg.telephone_event,
+            },
+            events,
+        );
+        let mut w = Waiting {
+            player,
+            library,
+            callback_key: settings.callback_key,
+            pending: 0,
+        };
+        w.say(&["queue_welcome"]);
+        Some(w)
     }
 
     fn invite_to(
@@ -417,6 +523,89 @@ impl Ringer<'_> {
         let answer = SessionDescription::parse(&text).map_err(|e| e.to_string())?;
         let neg = sdp::read_answer(&self.b_offer_sdp, &answer).map_err(|e| e.to_string())?;
         Ok(neg.remote)
+    }
+}
+
+/// A queued caller listening to prompts: announcements interrupt the music
+/// on hold, which resumes when they end.
+struct Waiting {
+    player: Player,
+    library: Arc<PromptLibrary>,
+    callback_key: Option<char>,
+    /// Announcements still to play before the music resumes.
+    pending: usize,
+}
+
+impl Waiting {
+    /// Play these prompts (then the callback offer, then music).
+    fn say(&mut self, names: &[&str]) {
+        let mut prompts: Vec<Prompt> = names.iter().filter_map(|n| self.library.get(n)).collect();
+        if self.callback_key.is_some() {
+            prompts.extend(self.library.get("queue_callback_offer"));
+        }
+        self.player.set_loop(false);
+        self.player.interrupt_on_key(self.callback_key.is_some());
+        let mut it = prompts.into_iter();
+        if let Some(first) = it.next() {
+            self.player.play(first);
+            self.pending = 1;
+        }
+        for p in it {
+            self.player.queue(p);
+            self.pending += 1;
+        }
+        if self.pending == 0 {
+            self.music();
+        }
+    }
+
+    fn music(&mut self) {
+        if let Some(moh) = self.library.get("moh") {
+            self.player.play(moh);
+            self.player.set_loop(true);
+        }
+    }
+
+    /// Position announcement (ACD `Announce`).
+    fn announce(&mut self, position: usize) {
+        let name = if (1..=9).contains(&position) {
+            format!("queue_position_{position}")
+        } else {
+            "queue_position_many".to_string()
+        };
+        self.say(&[name.as_str()]);
+    }
+
+    /// A prompt ended (or was cut by a key): music when nothing else waits.
+    fn finished(&mut self, name: &str) {
+        if name == "moh" {
+            return;
+        }
+        self.pending = self.pending.saturating_sub(1);
+        if self.pending == 0 {
+            self.music();
+        }
+    }
+
+    /// Play a last prompt, then hang up (bounded: 20 s, or the caller
+    /// hanging up first).
+    async fn farewell(self, prompt: &str, inbound: &InboundLeg, events: &mut LegEvents) {
+        if let Some(p) = self.library.get(prompt) {
+            self.player.set_loop(false);
+            self.player.interrupt_on_key(false);
+            self.player.play(p.clone());
+            let wait = p.duration() + Duration::from_millis(300);
+            let _ = tokio::time::timeout(wait.min(Duration::from_secs(20)), async {
+                while let Some((key, ev)) = events.recv().await {
+                    if &key == inbound.key() && matches!(ev, LegEvent::Ended(_)) {
+                        return;
+                    }
+                }
+            })
+            .await;
+        }
+        drop(self.player);
+        inbound.bye().await;
     }
 }
 

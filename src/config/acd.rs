@@ -159,7 +159,34 @@ pub struct GroupConfig {
     /// `[[wait_secs, priority]]`: after waiting, priority rises to at least this.
     #[serde(default)]
     pub priority_boost: Vec<(u64, u8)>,
+    /// Answer queued callers and play the welcome, music on hold and
+    /// position announcements (prompts from `media.sounds_dir`); otherwise
+    /// they hear ringing until an agent answers.
+    #[serde(default)]
+    pub queue_media: bool,
+    /// Key a queued caller presses to be called back instead of waiting
+    /// (keeps their place); needs `queue_media`.
+    pub callback_key: Option<String>,
 }
+
+/// Prompts a group with `queue_media` plays, from `media.sounds_dir`.
+pub const QUEUE_PROMPTS: &[&str] = &[
+    "queue_welcome",
+    "moh",
+    "queue_position_1",
+    "queue_position_2",
+    "queue_position_3",
+    "queue_position_4",
+    "queue_position_5",
+    "queue_position_6",
+    "queue_position_7",
+    "queue_position_8",
+    "queue_position_9",
+    "queue_position_many",
+    "queue_callback_offer",
+    "queue_callback_confirmed",
+    "queue_sorry",
+];
 
 fn default_strategy() -> StrategyName {
     StrategyName::LongestIdle

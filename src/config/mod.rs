@@ -214,6 +214,14 @@ pub struct MediaConfig {
     pub rtp_timeout_secs: u64,
     /// Codec preference for our offers: "PCMA", "PCMU".
     pub codecs: Vec<String>,
+    /// Directory of prompts and music on hold (relative to the working
+    /// directory).
+    #[serde(default = "default_sounds_dir")]
+    pub sounds_dir: PathBuf,
+}
+
+fn default_sounds_dir() -> PathBuf {
+    PathBuf::from("./sounds")
 }
 
 impl Default for MediaConfig {
@@ -224,6 +232,7 @@ impl Default for MediaConfig {
             rtp_port_max: 29999,
             rtp_timeout_secs: 60,
             codecs: vec!["PCMA".into(), "PCMU".into()],
+            sounds_dir: default_sounds_dir(),
         }
     }
 }

@@ -44,7 +44,15 @@ enum Command {
 /// A running player; drop it or call [`Player::finish`] to stop.
 pub struct Player {
     commands: mpsc::UnboundedSender<Command>,
-    task: tokio::task::JoinHandle<Option<PortPair>>,
+    task: Option<tokio::task::JoinHandle<Option<PortPair>>>,
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
 }
 
 /// Where and how the player sends.
@@ -69,7 +77,10 @@ impl Player {
     ) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(pair, target, rx, events));
-        Self { commands, task }
+        Self {
+            commands,
+            task: Some(task),
+        }
     }
 
     /// Replace whatever plays with `prompt`.
@@ -98,9 +109,9 @@ impl Player {
     }
 
     /// Stop at once and get the leg's ports back.
-    pub async fn finish(self) -> Option<PortPair> {
+    pub async fn finish(mut self) -> Option<PortPair> {
         self.commands.send(Command::Finish).ok();
-        self.task.await.ok().flatten()
+        self.task.take()?.await.ok().flatten()
     }
 }
 

@@ -199,7 +199,6 @@ impl PromptLibrary {
                     prompts.insert(name.to_owned(), p);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "prompt failed to load");
                     errors.push(e);
                 }
             }

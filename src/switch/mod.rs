@@ -26,6 +26,7 @@ use crate::call::queue::Queues;
 use crate::call::{self, CallContext, CallCounters, Ringing, Route};
 use crate::config::{Config, RingStrategy, Transport};
 use crate::media::ports::PortPool;
+use crate::media::prompts::PromptLibrary;
 use crate::media::sdp::AudioCodec;
 use crate::sip::stack::{Incoming, PendingInvite, StackConfig};
 use crate::sip::trunk::{Trunk, TrunkTable};
@@ -41,6 +42,9 @@ pub enum SwitchError {
     /// Storage could not open.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Prompts could not be loaded (every problem listed).
+    #[error("prompts: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Prompts(Vec<crate::media::prompts::PromptError>),
     /// The ACD refused its configuration.
     #[error("ACD configuration: {0}")]
     Acd(acd::AcdError),
@@ -261,6 +265,25 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             }));
         }
     }
+    // Prompts are loaded (and every problem reported) before the first call.
+    let queue_media: std::collections::HashMap<String, call::QueueMedia> = config
+        .groups
+        .iter()
+        .filter(|g| g.queue_media)
+        .map(|g| {
+            let key = g.callback_key.as_deref().and_then(|k| k.chars().next());
+            (g.id.clone(), call::QueueMedia { callback_key: key })
+        })
+        .collect();
+    let prompts = if queue_media.is_empty() {
+        None
+    } else {
+        let dir = &config.media.sounds_dir;
+        let library = PromptLibrary::load(dir, crate::config::acd::QUEUE_PROMPTS)
+            .map_err(SwitchError::Prompts)?;
+        info!(dir = %dir.display(), prompts = library.len(), "prompts loaded");
+        Some(Arc::new(library))
+    };
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),
@@ -282,6 +305,8 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         trunks: trunks.clone(),
         counters: counters.clone(),
         queues: queues.clone(),
+        prompts,
+        queue_media,
         shutdown: call_shutdown.clone(),
     });
     let router = Router::new(&config, trunks);

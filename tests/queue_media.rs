@@ -1,0 +1,158 @@
+//! Queued callers hear the welcome, music on hold and position
+//! announcements (Mandarin prompts from sounds/) until an agent answers —
+//! the agent's voice follows at once — and can press 1 to be called back
+//! instead of waiting.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Hotline, Net};
+
+const QUEUE: &str = r#"
+[[group]]
+id = "general"
+queue_media = true
+callback_key = "1"
+announce_every_secs = 2
+ring_timeout_secs = 10
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+skills = { general = 5 }
+auto_login = true
+
+[[did]]
+number = "12399"
+queue = "general"
+"#;
+
+fn samples(path: &std::path::Path) -> Vec<i16> {
+    let mut r = hound::WavReader::open(path).expect("recording");
+    r.samples::<i16>().map(|s| s.unwrap()).collect()
+}
+
+fn rms(s: &[i16]) -> f64 {
+    (s.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / s.len().max(1) as f64).sqrt()
+}
+
+fn frequency(s: &[i16]) -> f64 {
+    let crossings = s.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    crossings as f64 / 2.0 / (s.len() as f64 / 8000.0)
+}
+
+fn dial(net: Net, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "dial",
+            &format!("sip:12399@{}", net.sip()),
+            "--bind",
+            &format!("{}:5062", net.carrier()),
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "dial report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn queued_caller_hears_prompts_then_the_agent() {
+    let net = Net(91);
+    let h = Hotline::start(net, QUEUE);
+    let dir = tempfile::tempdir().unwrap();
+    let heard = dir.path().join("caller.wav");
+    let phone = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "phone",
+            "--bind",
+            &format!("{}:5060", net.agent(0)),
+            "--registrar",
+            &net.sip(),
+        ])
+        .args([
+            "--user",
+            "2001",
+            "--password",
+            "pass2001",
+            "--tone",
+            "600",
+            "--answer-after",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    h.wait_for("the agent to register", Duration::from_secs(10), |v| {
+        v["registrations"] == 1
+    });
+    let report = dial(
+        net,
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "8",
+            "--record",
+            heard.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    let phone_out = phone.wait_with_output().unwrap();
+    let phone_report: serde_json::Value =
+        serde_json::from_slice(&phone_out.stdout).expect("phone report");
+    assert_eq!(phone_report["status"], 200, "{phone_report}");
+
+    let s = samples(&heard);
+    assert!(s.len() >= 8000 * 6, "heard {} samples", s.len());
+    // While the agent's phone rang (about 4 s) the caller heard the welcome
+    // prompt: speech, loud enough, not silence.
+    let early = &s[4000..8000 * 3];
+    assert!(rms(early) > 300.0, "prompt level {:.0}", rms(early));
+    // Then the agent: a clean 600 Hz tone.
+    let late = &s[s.len() - 8000 * 2..];
+    let f = frequency(late);
+    assert!(
+        (f - 600.0).abs() < 20.0,
+        "after answer the caller hears {f:.0} Hz, expected the agent's 600 Hz"
+    );
+}
+
+#[test]
+fn pressing_1_in_the_queue_requests_a_callback_and_keeps_the_place() {
+    let net = Net(92);
+    let h = Hotline::start(net, QUEUE);
+    // No agent: the caller waits, presses 1 after 2 s, hears the
+    // confirmation and is hung up on.
+    let report = dial(
+        net,
+        &["--dtmf", "1", "--dtmf-at", "2", "--hangup-after", "30"],
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(
+        report["ended_by"], "remote",
+        "hotline hung up after the confirmation: {report}"
+    );
+    assert!(report["talk_ms"].as_u64().unwrap() < 20_000, "{report}");
+    let body = common::http_get(&format!("{}:8080", net.ip(1)), "/api/v1/acd/stats").unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let group = &stats["stats"]["groups"][0];
+    assert_eq!(group["counters"]["callback_requested"], 1, "{stats:#}");
+    assert_eq!(
+        group["callbacks_pending"], 1,
+        "the callback keeps its place: {stats:#}"
+    );
+    assert!(
+        h.log().contains("caller asked to be called back"),
+        "{}",
+        h.tail_log()
+    );
+}
