@@ -16,3 +16,37 @@ pub fn rss_bytes() -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
+
+/// The calendar date `(year, month, day)` of a Unix time shifted by
+/// `offset_minutes` (e.g. +480 for China Standard Time), proleptic
+/// Gregorian (H. Hinnant's `civil_from_days`).
+pub fn local_date(unix_secs: u64, offset_minutes: i32) -> (i32, u8, u8) {
+    let secs = unix_secs as i64 + i64::from(offset_minutes) * 60;
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    ((y + i64::from(m <= 2)) as i32, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(local_date(0, 0), (1970, 1, 1));
+        // 2026-11-23T01:09:59Z
+        assert_eq!(local_date(1_795_396_199, 0), (2026, 11, 23));
+        // 2026-11-22T20:00:00Z is already the 23rd in Beijing.
+        assert_eq!(local_date(1_795_377_600, 480), (2026, 11, 23));
+        assert_eq!(local_date(1_795_377_600, 0), (2026, 11, 22));
+        // Leap day.
+        assert_eq!(local_date(951_782_400, 0), (2000, 2, 29));
+    }
+}

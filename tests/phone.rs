@@ -10,6 +10,15 @@ use std::time::Duration;
 
 use common::{Hotline, Net};
 
+/// Frequency of 8 kHz samples by zero crossings.
+fn frequency_of(samples: &[i16]) -> f64 {
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    crossings as f64 / 2.0 / (samples.len() as f64 / 8000.0)
+}
+
 /// Dominant frequency of a mono 8 kHz WAV, by zero crossings.
 fn frequency(path: &std::path::Path) -> f64 {
     let mut reader = hound::WavReader::open(path).expect("recording exists");
@@ -103,6 +112,43 @@ fn dial_and_phone_hear_each_other_through_hotline() {
         phone_report["media"]["dtmf_received"], "12#9",
         "{phone_report}"
     );
+
+    // The call was recorded: one stereo WAV, the caller's 440 Hz on the
+    // left, the agent's 600 Hz on the right.
+    let wavs = h.data_files(".wav");
+    assert_eq!(wavs.len(), 1, "one recording: {wavs:?}");
+    let mut reader = hound::WavReader::open(&wavs[0]).unwrap();
+    assert_eq!(reader.spec().channels, 2);
+    assert_eq!(reader.spec().sample_rate, 8000);
+    let all: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap()).collect();
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    assert!(
+        left.len() >= 8000 * 2,
+        "recording long enough: {} frames",
+        left.len()
+    );
+    // Median frequency of quarter-second windows: the caller's key presses
+    // leave silent gaps (no audio is sent while a key is held).
+    let zc = |s: &[i16]| {
+        let mut f: Vec<f64> = s
+            .chunks(2000)
+            .filter(|c| c.len() == 2000)
+            .map(frequency_of)
+            .collect();
+        f.sort_by(|a, b| a.total_cmp(b));
+        f.get(f.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (l, r) = (zc(&left), zc(&right));
+    assert!(
+        (l - 440.0).abs() < 25.0,
+        "left channel {l:.0} Hz, expected the caller's 440 Hz"
+    );
+    assert!(
+        (r - 600.0).abs() < 25.0,
+        "right channel {r:.0} Hz, expected the agent's 600 Hz"
+    );
+    assert!(h.log().contains("recording ready"), "{}", h.tail_log());
 
     let heard_by_caller = frequency(&caller_heard);
     let heard_by_agent = frequency(&agent_heard);

@@ -40,6 +40,8 @@ pub struct CallbackOrder {
 /// How to reach citizens for one tenant.
 #[derive(Debug, Clone)]
 pub struct Dialout {
+    /// The tenant (for the recording's folder).
+    pub tenant: String,
     /// Caller ID shown to the citizen.
     pub caller_id: String,
     /// First trunk (its backups follow).
@@ -174,6 +176,13 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
     });
 
     // 3. Talk.
+    let recording = super::open_recording(
+        &ctx,
+        &dialout.tenant,
+        &format!("callback-{}", call.0),
+        b_neg.payload_type,
+    )
+    .await;
     let mut session = session::Session {
         ctx: &ctx,
         a: &citizen_leg,
@@ -188,6 +197,7 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         codec: b_neg.codec,
         telephone_event: b_neg.telephone_event,
         a_answer_sdp: a_offer,
+        recording,
     };
     session.run().await;
     queues.input(Input::CallEnded { call });

@@ -107,6 +107,41 @@ pub struct CallCounters {
     pub rtp_agent_to_caller: AtomicU64,
 }
 
+/// Where and how calls are recorded.
+#[derive(Debug, Clone)]
+pub struct RecordingSettings {
+    /// Root directory (tenant/yyyy/mm/dd/call-id.wav below it).
+    pub dir: std::path::PathBuf,
+    /// Offset of local time from UTC for the date folders, in minutes.
+    pub utc_offset_minutes: i32,
+}
+
+/// Open the stereo recording of a call (caller left, other side right).
+pub(crate) async fn open_recording(
+    ctx: &CallContext,
+    tenant: &str,
+    call_id: &str,
+    payload_type: u8,
+) -> Option<crate::media::relay::Recording> {
+    use crate::media::recorder::{recording_path, RecordingWriter, CALL_WAV_SPEC};
+    let settings = ctx.recordings.as_ref()?;
+    let date = crate::util::local_date(crate::util::unix_now(), settings.utc_offset_minutes);
+    let path = recording_path(&settings.dir, tenant, date, call_id);
+    let opened =
+        tokio::task::spawn_blocking(move || RecordingWriter::start(&path, CALL_WAV_SPEC)).await;
+    match opened {
+        Ok(Ok(handle)) => Some(crate::media::relay::Recording {
+            handle,
+            payload_type,
+        }),
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot record this call");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// Queue media settings of one group.
 #[derive(Debug, Clone, Default)]
 pub struct QueueMedia {
@@ -145,12 +180,14 @@ pub struct CallContext {
     pub prompts: Option<Arc<crate::media::prompts::PromptLibrary>>,
     /// Groups that answer queued callers and play prompts.
     pub queue_media: std::collections::HashMap<String, QueueMedia>,
+    /// Where calls are recorded (None: recording off).
+    pub recordings: Option<RecordingSettings>,
     /// Cancelled when the switch shuts down; calls then hang up.
     pub shutdown: CancellationToken,
 }
 
 /// Start a call task for a new INVITE routed to `route`.
-pub fn spawn(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) {
+pub fn spawn(ctx: Arc<CallContext>, invite: PendingInvite, route: Route, tenant: String) {
     let span = tracing::info_span!(
         "call",
         id = %invite.request.call_id(),
@@ -162,7 +199,7 @@ pub fn spawn(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) {
     let counters = ctx.counters.clone();
     tokio::spawn(
         async move {
-            let outcome = run(ctx, invite, route).await;
+            let outcome = run(ctx, invite, route, tenant).await;
             match &outcome {
                 Outcome::Answered => counters.answered.fetch_add(1, Ordering::Relaxed),
                 _ => counters.unanswered.fetch_add(1, Ordering::Relaxed),
@@ -190,7 +227,12 @@ pub enum Outcome {
 }
 
 /// Drive one call to its end.
-pub async fn run(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) -> Outcome {
+pub async fn run(
+    ctx: Arc<CallContext>,
+    invite: PendingInvite,
+    route: Route,
+    tenant: String,
+) -> Outcome {
     // 1. The carrier's offer.
     let offer_text = String::from_utf8_lossy(invite.request.body()).into_owned();
     let offer = match SessionDescription::parse(&offer_text) {
@@ -238,6 +280,7 @@ pub async fn run(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) -> 
         retarget_telephone_event(&mut b_offer, pt);
     }
 
+    let call_id = invite.request.call_id();
     let (events_tx, events) = ctx.stack.leg_channel();
     let caller = invite
         .request
@@ -279,6 +322,7 @@ pub async fn run(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) -> 
     };
 
     // 3./4. Talk until someone hangs up.
+    let recording = open_recording(&ctx, &tenant, &call_id, a_neg.payload_type).await;
     let mut session = session::Session {
         ctx: &ctx,
         a: &inbound,
@@ -293,6 +337,7 @@ pub async fn run(ctx: Arc<CallContext>, invite: PendingInvite, route: Route) -> 
         codec: a_neg.codec,
         telephone_event: a_neg.telephone_event,
         a_answer_sdp: a_answer,
+        recording,
     };
     session.run().await;
     if let (Some(call), Some(queues)) = (connected.queued, &ctx.queues) {

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use super::CallContext;
 use crate::media::ports::PortPair;
+use crate::media::recorder::RecordingMeta;
 use crate::media::relay::{self, RelayEvent, RelayHandle, Side};
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
 use crate::sip::stack::InDialogResponder;
@@ -32,6 +33,8 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     pub codec: AudioCodec,
     pub telephone_event: Option<u8>,
     pub a_answer_sdp: SessionDescription,
+    /// Record the call (stereo WAV: A left, B right).
+    pub recording: Option<relay::Recording>,
 }
 
 /// Why the connected call ended.
@@ -45,10 +48,11 @@ enum End {
 }
 
 impl<A: Leg, B: Leg> Session<'_, A, B> {
-    pub async fn run(&mut self) {
+    /// Run until the call ends; the recording's metadata when recorded.
+    pub async fn run(&mut self) -> Option<RecordingMeta> {
         let (relay_tx, mut relay_rx) = mpsc::unbounded_channel();
         let (Some(a), Some(b)) = (self.a_ports.take(), self.b_ports.take()) else {
-            return;
+            return None;
         };
         let relay = relay::start(
             a,
@@ -57,6 +61,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             Some(self.b_remote),
             self.ctx.rtp_timeout,
             relay_tx,
+            self.recording.take(),
         );
         info!(caller_rtp = %self.a_remote, agent_rtp = %self.b_remote, "connected");
         let refresh_every = if self.ctx.session_refresh.is_zero() {
@@ -126,7 +131,18 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
         self.a.forget();
         self.b.forget();
-        drop(relay);
+        let meta = relay.stop().await;
+        if let Some(m) = &meta {
+            info!(
+                path = %m.path.display(),
+                secs = m.duration.as_secs_f64(),
+                bytes = m.bytes,
+                sha256 = %m.sha256,
+                dropped_chunks = m.dropped_chunks,
+                "recording ready"
+            );
+        }
+        meta
     }
 
     /// Session refresh of both legs; `Some(leg)` when a peer is gone.

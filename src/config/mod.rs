@@ -113,6 +113,9 @@ pub struct Config {
     /// Numbers and how they are routed.
     #[serde(default, rename = "did")]
     pub dids: Vec<DidConfig>,
+    /// Call recording.
+    #[serde(default)]
+    pub recording: RecordingConfig,
     /// ACD settings.
     #[serde(default)]
     pub acd: AcdSettings,
@@ -233,6 +236,28 @@ impl Default for MediaConfig {
             rtp_timeout_secs: 60,
             codecs: vec!["PCMA".into(), "PCMU".into()],
             sounds_dir: default_sounds_dir(),
+        }
+    }
+}
+
+/// `[recording]`: every bridged call as one stereo WAV (caller left, agent right).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Record calls.
+    pub enabled: bool,
+    /// Root directory; default `<data.dir>/recordings`.
+    pub dir: Option<PathBuf>,
+    /// Local time offset for the date folders (China Standard Time: 480).
+    pub utc_offset_minutes: i32,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            utc_offset_minutes: 480,
         }
     }
 }

@@ -12,6 +12,12 @@
 //! The relay reports [`RelayEvent::Silent`] once when no RTP arrived from
 //! either side for the configured time (unless a side is on hold), so the
 //! call can be cleared instead of hanging forever.
+//!
+//! With a [`Recording`], the relay also decodes each side's G.711 audio into
+//! the recorder's [`ChannelAligner`] (side A left, side B right, placed by
+//! arrival time so both channels keep wall-clock time through loss and
+//! hold) and hands 100 ms chunks to the recording's writer thread, never
+//! waiting for the disk; [`RelayHandle::stop`] finishes the file.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +27,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::codec::{Codec, G711};
 use super::ports::PortPair;
+use super::recorder::{Channel, ChannelAligner, RecordingHandle, RecordingMeta};
+use super::rtp::RtpHeader;
 
 /// Packet counters of one relay, readable while it runs.
 #[derive(Debug, Default)]
@@ -55,7 +64,20 @@ pub enum Side {
 enum Control {
     Remote(Side, SocketAddr),
     Hold(bool),
+    Stop(tokio::sync::oneshot::Sender<Option<RecordingMeta>>),
 }
+
+/// Record the bridged audio.
+pub struct Recording {
+    /// The open recording.
+    pub handle: RecordingHandle,
+    /// Payload type of the negotiated G.711 codec (both sides).
+    pub payload_type: u8,
+}
+
+/// How far behind arrival time the recording is drained, so jittered
+/// packets still land in place.
+const RECORD_DELAY: Duration = Duration::from_millis(200);
 
 /// Controls a running relay; dropping it stops the relay.
 pub struct RelayHandle {
@@ -74,6 +96,95 @@ impl RelayHandle {
     /// Suspend (or resume) the silence timeout while a leg is on hold.
     pub fn set_hold(&self, on_hold: bool) {
         self.control.send(Control::Hold(on_hold)).ok();
+    }
+
+    /// Stop relaying and finish the recording (if any): its metadata.
+    pub async fn stop(self) -> Option<RecordingMeta> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.control.send(Control::Stop(tx)).ok()?;
+        rx.await.ok().flatten()
+    }
+}
+
+/// The recording side of a running relay.
+struct Recorder {
+    handle: RecordingHandle,
+    law: G711,
+    payload_type: u8,
+    aligner: ChannelAligner,
+    pcm: Vec<i16>,
+    /// Per channel: `(ssrc, rtp timestamp, call time)` the placement of
+    /// packets is anchored to.
+    anchors: [Option<(u32, u32, Duration)>; 2],
+}
+
+/// A packet whose RTP-timestamp position strays this far from its arrival
+/// re-anchors the channel (a new talkspurt after hold, a clock jump).
+const REANCHOR: Duration = Duration::from_millis(150);
+
+impl Recorder {
+    /// Place a packet by its RTP timestamp (so arrival jitter neither
+    /// squeezes nor stretches the audio), anchored to arrival time.
+    fn push(&mut self, channel: Channel, arrival: Duration, packet: &[u8]) {
+        let Ok(rtp) = RtpHeader::parse(packet) else {
+            return;
+        };
+        if rtp.payload_type != self.payload_type {
+            return; // telephone-event, comfort noise …
+        }
+        let slot = match channel {
+            Channel::Caller => 0,
+            Channel::Agent => 1,
+        };
+        let at = match self.anchors[slot] {
+            Some((ssrc, ts0, t0)) if ssrc == rtp.ssrc => {
+                let delta = rtp.timestamp.wrapping_sub(ts0);
+                // Timestamps before the anchor (reordering) count backwards.
+                let placed = if delta < u32::MAX / 2 {
+                    t0 + Duration::from_micros(u64::from(delta) * 125)
+                } else {
+                    let back = u64::from(ts0.wrapping_sub(rtp.timestamp)) * 125;
+                    t0.saturating_sub(Duration::from_micros(back))
+                };
+                if placed.abs_diff(arrival) > REANCHOR {
+                    self.anchors[slot] = Some((rtp.ssrc, rtp.timestamp, arrival));
+                    arrival
+                } else {
+                    placed
+                }
+            }
+            _ => {
+                self.anchors[slot] = Some((rtp.ssrc, rtp.timestamp, arrival));
+                arrival
+            }
+        };
+        self.pcm.clear();
+        self.law.decode(rtp.payload, &mut self.pcm);
+        self.aligner.push(channel, at, &self.pcm);
+    }
+
+    fn drain(&mut self, up_to: Duration) {
+        let frames = self.aligner.drain_frames(up_to);
+        if !frames.is_empty() {
+            // A full queue drops the chunk (counted), never the call audio.
+            let _ = self.handle.try_send(frames.into_flattened());
+        }
+    }
+
+    async fn finish(mut self, at: Duration) -> Option<RecordingMeta> {
+        self.drain(at);
+        let path = self.handle.path().to_path_buf();
+        match tokio::task::spawn_blocking(move || self.handle.finish()).await {
+            Ok(Ok(meta)) => Some(meta),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "recording could not be finished");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(path = %path.display(), "recording writer task failed");
+                None
+            }
+        }
     }
 }
 
@@ -139,6 +250,7 @@ pub fn start(
     b_remote: Option<SocketAddr>,
     silence: Duration,
     events: mpsc::UnboundedSender<RelayEvent>,
+    recording: Option<Recording>,
 ) -> RelayHandle {
     let stats = Arc::new(RelayStats::default());
     let (control, mut control_rx) = mpsc::unbounded_channel();
@@ -159,6 +271,16 @@ pub fn start(
             (silence / 4).max(Duration::from_millis(100))
         };
         let mut ticker = tokio::time::interval(check_every);
+        let started = Instant::now();
+        let mut recorder = recording.map(|r| Recorder {
+            handle: r.handle,
+            law: G711::from_payload_type(r.payload_type).unwrap_or(G711::Alaw),
+            payload_type: r.payload_type,
+            aligner: ChannelAligner::new(8000),
+            pcm: Vec::with_capacity(160),
+            anchors: [None, None],
+        });
+        let mut drain_tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
                 r = a.rtp.recv_from(&mut buf_a) => {
@@ -168,6 +290,9 @@ pub fn start(
                         continue;
                     }
                     last_rtp = Instant::now();
+                    if let Some(r) = recorder.as_mut() {
+                        r.push(Channel::Caller, started.elapsed(), &buf_a[..n]);
+                    }
                     if let Some(to) = pb.rtp {
                         if b.rtp.send_to(&buf_a[..n], to).await.is_ok() {
                             s.a_to_b.fetch_add(1, Ordering::Relaxed);
@@ -183,6 +308,9 @@ pub fn start(
                         continue;
                     }
                     last_rtp = Instant::now();
+                    if let Some(r) = recorder.as_mut() {
+                        r.push(Channel::Agent, started.elapsed(), &buf_b[..n]);
+                    }
                     if let Some(to) = pa.rtp {
                         if a.rtp.send_to(&buf_b[..n], to).await.is_ok() {
                             s.b_to_a.fetch_add(1, Ordering::Relaxed);
@@ -222,8 +350,22 @@ pub fn start(
                         on_hold = h;
                         last_rtp = Instant::now();
                     }
+                    Some(Control::Stop(reply)) => {
+                        let meta = match recorder.take() {
+                            Some(r) => r.finish(started.elapsed()).await,
+                            None => None,
+                        };
+                        reply.send(meta).ok();
+                        break;
+                    }
                     None => break,
                 },
+                _ = drain_tick.tick(), if recorder.is_some() => {
+                    let up_to = started.elapsed().saturating_sub(RECORD_DELAY);
+                    if let Some(r) = recorder.as_mut() {
+                        r.drain(up_to);
+                    }
+                }
                 _ = ticker.tick() => {
                     if !silence.is_zero() && !on_hold && !reported && last_rtp.elapsed() >= silence {
                         reported = true;
@@ -273,6 +415,7 @@ mod tests {
             Some(agent.local_addr().unwrap()),
             silence,
             tx,
+            None,
         );
         (relay, caller, agent, a_addr, b_addr, rx)
     }

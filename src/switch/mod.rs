@@ -284,6 +284,28 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         info!(dir = %dir.display(), prompts = library.len(), "prompts loaded");
         Some(Arc::new(library))
     };
+    let recordings = if config.recording.enabled {
+        let dir = config
+            .recording
+            .dir
+            .clone()
+            .unwrap_or_else(|| config.data.dir.join("recordings"));
+        // Files a crash left unfinished are repaired before any new one opens.
+        let scan = dir.clone();
+        let reports =
+            tokio::task::spawn_blocking(move || crate::media::recorder::repair_unfinished(&scan))
+                .await
+                .unwrap_or_default();
+        for r in reports {
+            warn!(path = %r.path.display(), outcome = ?r.outcome, "unfinished recording found at start");
+        }
+        Some(call::RecordingSettings {
+            dir,
+            utc_offset_minutes: config.recording.utc_offset_minutes,
+        })
+    } else {
+        None
+    };
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),
@@ -307,6 +329,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         queues: queues.clone(),
         prompts,
         queue_media,
+        recordings,
         shutdown: call_shutdown.clone(),
     });
     let router = Router::new(&config, trunks);
@@ -320,6 +343,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
                 Some((
                     agent_id(a),
                     call::callback::Dialout {
+                        tenant: t.id.clone(),
                         caller_id: t.outbound_caller_id.clone(),
                         trunk: t.outbound_trunk.clone()?,
                     },
@@ -484,7 +508,7 @@ async fn admit(
         return;
     };
     debug!(trunk = %trunk.name, %number, %tenant, "new call");
-    call::spawn(ctx.clone(), invite, route.clone());
+    call::spawn(ctx.clone(), invite, route.clone(), tenant.clone());
 }
 
 /// An agent dialled a feature code: authenticate (407), apply it to the

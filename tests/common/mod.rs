@@ -195,6 +195,35 @@ impl Hotline {
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
+    /// Kill the process with SIGKILL (a crash) and wait for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    /// Every file under the data directory whose name ends with `suffix`.
+    pub fn data_files(&self, suffix: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, suffix, out);
+                } else if p.to_string_lossy().ends_with(suffix) {
+                    out.push(p);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.dir.path().join("var"), suffix, &mut out);
+        out.sort();
+        out
+    }
+
     /// Send SIGTERM.
     pub fn sigterm(&self) {
         if let Some(c) = &self.child {
