@@ -222,3 +222,110 @@ fn options_ping_is_answered_over_udp_and_tcp_and_large_tcp_messages_are_framed()
         "the large request was answered:\n{got}"
     );
 }
+
+#[test]
+fn hostile_rtp_neither_crashes_nor_leaks_into_the_call() {
+    use std::process::{Command, Stdio};
+    let h = Hotline::start(Net(34), "");
+    let net = h.net;
+    let bin = env!("CARGO_BIN_EXE_hotline");
+    let phone = Command::new(bin)
+        .args([
+            "phone",
+            "--bind",
+            &format!("{}:5060", net.agent(0)),
+            "--registrar",
+            &net.sip(),
+        ])
+        .args([
+            "--user",
+            "1001",
+            "--password",
+            "pass1001",
+            "--tone",
+            "600",
+            "--answer-after",
+            "0.2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    h.wait_for("the phone to register", Duration::from_secs(10), |v| {
+        v["registrations"] == 1
+    });
+    let dialer = Command::new(bin)
+        .args([
+            "dial",
+            &format!("sip:12345@{}", net.sip()),
+            "--bind",
+            &format!("{}:5062", net.carrier()),
+        ])
+        .args(["--tone", "440", "--hangup-after", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    h.wait_for("the call to be up", Duration::from_secs(10), |v| {
+        v["calls"]["active"] == 1
+    });
+    std::thread::sleep(Duration::from_millis(800));
+
+    // A stranger sprays every port of hotline's RTP range: truncated
+    // headers, oversized datagrams, unknown payload types, PCMA with a new
+    // SSRC (audio that would be heard if it leaked), RTCP-looking junk.
+    let stranger = std::net::UdpSocket::bind(format!("{}:0", net.ip(66))).unwrap();
+    let mut pcma = vec![0x80u8, 8, 0, 1, 0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef];
+    pcma.extend(std::iter::repeat_n(0x2a, 160)); // loud A-law
+    let cases: Vec<Vec<u8>> = vec![
+        vec![0x80, 8, 0],
+        vec![0x80; 4000],
+        vec![0x80, 99, 0, 1, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6],
+        pcma,
+        vec![0x81, 200, 0, 7, 1, 2, 3, 4],
+        vec![0xff; 12],
+    ];
+    let hotline_ip = net.ip(1);
+    let mut sent = 0u64;
+    for round in 0..3 {
+        for port in 20000u16..=20999 {
+            for c in &cases {
+                if stranger.send_to(c, format!("{hotline_ip}:{port}")).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+        if round < 2 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    assert!(sent > 10_000, "sent {sent} hostile datagrams");
+
+    let out = dialer.wait_with_output().unwrap();
+    let caller: serde_json::Value = serde_json::from_slice(&out.stdout).expect("dial report");
+    let out = phone.wait_with_output().unwrap();
+    let agent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("phone report");
+    assert_eq!(caller["status"], 200, "{caller}");
+    let (c_sent, c_recv) = (
+        caller["media"]["rtp_sent"].as_u64().unwrap(),
+        caller["media"]["rtp_received"].as_u64().unwrap(),
+    );
+    let (a_sent, a_recv) = (
+        agent["media"]["rtp_sent"].as_u64().unwrap(),
+        agent["media"]["rtp_received"].as_u64().unwrap(),
+    );
+    // Each side received what the other sent, and nothing of the stranger's.
+    assert!(
+        a_recv <= c_sent && a_recv + 10 >= c_sent,
+        "agent got {a_recv} of the caller's {c_sent}: {agent}"
+    );
+    assert!(
+        c_recv <= a_sent && c_recv + 15 >= a_sent.min(200),
+        "caller got {c_recv} of the agent's {a_sent}: {caller}"
+    );
+    // The switch is still serving.
+    assert_eq!(h.counter("/calls/answered"), 1);
+    h.wait_for("the call to end cleanly", Duration::from_secs(10), |v| {
+        v["media"]["rtp_port_pairs_in_use"] == 0
+    });
+}
