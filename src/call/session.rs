@@ -131,7 +131,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
         self.a.forget();
         self.b.forget();
-        let meta = relay.stop().await;
+        let report = relay.stop().await;
+        info!(caller = ?report.a, agent = ?report.b, "rtp quality");
+        let meta = report.recording;
         if let Some(m) = &meta {
             info!(
                 path = %m.path.display(),

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use super::codec::{Codec, G711};
 use super::ports::PortPair;
 use super::recorder::{Channel, ChannelAligner, RecordingHandle, RecordingMeta};
-use super::rtp::RtpHeader;
+use super::rtp::{parse_rtcp, ReceiveStats, RtpHeader};
 
 /// Packet counters of one relay, readable while it runs.
 #[derive(Debug, Default)]
@@ -64,7 +64,92 @@ pub enum Side {
 enum Control {
     Remote(Side, SocketAddr),
     Hold(bool),
-    Stop(tokio::sync::oneshot::Sender<Option<RecordingMeta>>),
+    Stop(tokio::sync::oneshot::Sender<RelayReport>),
+}
+
+/// RTP quality of one leg as hotline saw it (RFC 3550 §6.4, A.1, A.8), plus
+/// what the peer's own RTCP receiver reports said, for the call record.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LegQuality {
+    /// RTP packets received from the leg.
+    pub received: u64,
+    /// Packets lost on the way in (expected − received, all SSRCs).
+    pub lost: i64,
+    /// Interarrival jitter at the end of the call, in ms.
+    pub jitter_ms: f64,
+    /// The peer's last report on what it receives from us: fraction lost
+    /// (0–1) and jitter (ms), from its RTCP SR/RR.
+    pub peer_fraction_lost: Option<f64>,
+    /// See `peer_fraction_lost`.
+    pub peer_jitter_ms: Option<f64>,
+}
+
+/// What a relay leaves behind when it stops.
+#[derive(Debug, Default)]
+pub struct RelayReport {
+    /// The finished recording, if the call was recorded.
+    pub recording: Option<RecordingMeta>,
+    /// Side A (caller) quality.
+    pub a: LegQuality,
+    /// Side B (agent) quality.
+    pub b: LegQuality,
+}
+
+/// Receive statistics of one side, across SSRC changes.
+#[derive(Default)]
+struct Quality {
+    current: Option<ReceiveStats>,
+    /// Every valid RTP packet (RFC 3550's own `received` skips probation).
+    received: u64,
+    lost_before: i64,
+    peer: Option<(f64, f64)>,
+}
+
+impl Quality {
+    fn on_rtp(&mut self, arrival: Duration, packet: &[u8]) {
+        let Ok(rtp) = RtpHeader::parse(packet) else {
+            return;
+        };
+        self.received += 1;
+        if self.current.as_ref().is_none_or(|s| s.ssrc() != rtp.ssrc) {
+            if let Some(old) = self.current.take() {
+                self.lost_before += i64::from(old.cumulative_lost());
+            }
+            self.current = Some(ReceiveStats::new(rtp.ssrc, 8000));
+        }
+        if let Some(s) = self.current.as_mut() {
+            s.on_packet(arrival, rtp.sequence, rtp.timestamp);
+        }
+    }
+
+    fn on_rtcp(&mut self, packet: &[u8]) {
+        let Ok(reports) = parse_rtcp(packet) else {
+            return;
+        };
+        if let Some(block) = reports.iter().flat_map(|r| r.blocks()).next_back() {
+            self.peer = Some((
+                f64::from(block.fraction_lost) / 256.0,
+                f64::from(block.jitter) / 8.0,
+            ));
+        }
+    }
+
+    fn report(&self) -> LegQuality {
+        let (lost, jitter_ms) = match &self.current {
+            Some(s) => (
+                i64::from(s.cumulative_lost()),
+                s.jitter_duration().as_secs_f64() * 1000.0,
+            ),
+            None => (0, 0.0),
+        };
+        LegQuality {
+            received: self.received,
+            lost: self.lost_before + lost,
+            jitter_ms,
+            peer_fraction_lost: self.peer.map(|p| p.0),
+            peer_jitter_ms: self.peer.map(|p| p.1),
+        }
+    }
 }
 
 /// Record the bridged audio.
@@ -98,11 +183,13 @@ impl RelayHandle {
         self.control.send(Control::Hold(on_hold)).ok();
     }
 
-    /// Stop relaying and finish the recording (if any): its metadata.
-    pub async fn stop(self) -> Option<RecordingMeta> {
+    /// Stop relaying, finish the recording (if any) and report quality.
+    pub async fn stop(self) -> RelayReport {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.control.send(Control::Stop(tx)).ok()?;
-        rx.await.ok().flatten()
+        if self.control.send(Control::Stop(tx)).is_err() {
+            return RelayReport::default();
+        }
+        rx.await.unwrap_or_default()
     }
 }
 
@@ -281,6 +368,7 @@ pub fn start(
             anchors: [None, None],
         });
         let mut drain_tick = tokio::time::interval(Duration::from_millis(100));
+        let (mut qa, mut qb) = (Quality::default(), Quality::default());
         loop {
             tokio::select! {
                 r = a.rtp.recv_from(&mut buf_a) => {
@@ -290,8 +378,10 @@ pub fn start(
                         continue;
                     }
                     last_rtp = Instant::now();
+                    let at = started.elapsed();
+                    qa.on_rtp(at, &buf_a[..n]);
                     if let Some(r) = recorder.as_mut() {
-                        r.push(Channel::Caller, started.elapsed(), &buf_a[..n]);
+                        r.push(Channel::Caller, at, &buf_a[..n]);
                     }
                     if let Some(to) = pb.rtp {
                         if b.rtp.send_to(&buf_a[..n], to).await.is_ok() {
@@ -308,8 +398,10 @@ pub fn start(
                         continue;
                     }
                     last_rtp = Instant::now();
+                    let at = started.elapsed();
+                    qb.on_rtp(at, &buf_b[..n]);
                     if let Some(r) = recorder.as_mut() {
-                        r.push(Channel::Agent, started.elapsed(), &buf_b[..n]);
+                        r.push(Channel::Agent, at, &buf_b[..n]);
                     }
                     if let Some(to) = pa.rtp {
                         if a.rtp.send_to(&buf_b[..n], to).await.is_ok() {
@@ -325,6 +417,7 @@ pub fn start(
                         s.dropped.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
+                    qa.on_rtcp(&buf_c[..n]);
                     if let Some(to) = pb.rtcp {
                         if b.rtcp.send_to(&buf_c[..n], to).await.is_ok() {
                             s.rtcp.fetch_add(1, Ordering::Relaxed);
@@ -337,6 +430,7 @@ pub fn start(
                         s.dropped.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
+                    qb.on_rtcp(&buf_d[..n]);
                     if let Some(to) = pa.rtcp {
                         if a.rtcp.send_to(&buf_d[..n], to).await.is_ok() {
                             s.rtcp.fetch_add(1, Ordering::Relaxed);
@@ -351,11 +445,11 @@ pub fn start(
                         last_rtp = Instant::now();
                     }
                     Some(Control::Stop(reply)) => {
-                        let meta = match recorder.take() {
+                        let recording = match recorder.take() {
                             Some(r) => r.finish(started.elapsed()).await,
                             None => None,
                         };
-                        reply.send(meta).ok();
+                        reply.send(RelayReport { recording, a: qa.report(), b: qb.report() }).ok();
                         break;
                     }
                     None => break,
@@ -465,5 +559,26 @@ mod tests {
         assert_eq!(ev, Some(RelayEvent::Silent));
         let again = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
         assert!(again.is_err(), "silence is reported once");
+    }
+
+    #[tokio::test]
+    async fn reports_per_leg_loss_and_received_counts() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42400, 42500);
+        let (relay, caller, agent, a_addr, _b_addr, _rx) = setup(&pool, Duration::ZERO).await;
+        let mut buf = [0u8; 256];
+        for seq in (1u16..=10).filter(|s| *s != 5) {
+            let mut p = vec![0x80u8, 8];
+            p.extend_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+            p.extend_from_slice(&[0xd5; 160]);
+            caller.send_to(&p, a_addr).await.unwrap();
+            agent.recv_from(&mut buf).await.unwrap();
+        }
+        let report = relay.stop().await;
+        assert_eq!(report.a.received, 9, "{report:?}");
+        assert_eq!(report.a.lost, 1, "{report:?}");
+        assert_eq!(report.b.received, 0);
+        assert!(report.recording.is_none());
     }
 }
