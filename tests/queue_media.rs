@@ -106,6 +106,13 @@ fn queued_caller_hears_prompts_then_the_agent() {
         ],
     );
     assert_eq!(report["status"], 200, "{report}");
+    // Prompts, then the agent, on one continuous RTP stream: one SSRC and
+    // no sequence jump at the switch (RFC 3550 §5.1), so no phone drops audio.
+    assert_eq!(report["media"]["ssrcs_seen"], 1, "{report}");
+    assert!(
+        report["media"]["sequence_breaks"].as_u64().unwrap() <= 2,
+        "{report}"
+    );
     let phone_out = phone.wait_with_output().unwrap();
     let phone_report: serde_json::Value =
         serde_json::from_slice(&phone_out.stdout).expect("phone report");

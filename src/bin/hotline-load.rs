@@ -468,9 +468,7 @@ async fn receive(
                     ext = e;
                 }
                 if e > highest {
-                    if e != highest + 1 {
-                        // gap: counted as loss unless it arrives later
-                    }
+                    // A gap counts as loss unless the packets arrive later.
                     highest = e;
                 } else if e < highest {
                     st.out_of_order += 1;
@@ -870,6 +868,8 @@ struct Steady {
     live_calls_max: usize,
     hotline_cpu_pct_of_core: Option<f64>,
     hotline_cpu_pct_per_call: Option<f64>,
+    /// Before the first call (agents registered).
+    hotline_rss_kib_before: Option<u64>,
     hotline_rss_kib_start: Option<u64>,
     hotline_rss_kib_end: Option<u64>,
     hotline_threads: Option<u64>,
@@ -1008,6 +1008,8 @@ async fn run(args: Args) -> Result<String, String> {
         callers.push((st, ip));
     }
 
+    let pid = args.watch_pid.map(|p| p.to_string());
+    let rss_before = pid.as_deref().and_then(|p| proc_status(p, "VmRSS:"));
     let begin = Instant::now() + Duration::from_millis(200);
     let mut calls = Vec::with_capacity(n);
     for j in 0..n {
@@ -1037,7 +1039,10 @@ async fn run(args: Args) -> Result<String, String> {
     let first_hangup = begin + ramp + hold;
     let window_end = first_hangup - Duration::from_millis(500);
     let deadline = Instant::now() + Duration::from_secs_f64(max_secs);
-    let mut steady = Steady::default();
+    let mut steady = Steady {
+        hotline_rss_kib_before: rss_before,
+        ..Default::default()
+    };
     let mut timed_out = false;
     // Wait until every setup settled (bounded by the window end).
     while shared.settled.load(Ordering::Relaxed) < n && Instant::now() < window_end {
@@ -1050,7 +1055,6 @@ async fn run(args: Args) -> Result<String, String> {
             .into(),
     )
     .await;
-    let pid = args.watch_pid.map(|p| p.to_string());
     if Instant::now() + Duration::from_secs(1) < window_end {
         eprintln!(
             "hotline-load: steady ({} calls live)",

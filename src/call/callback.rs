@@ -198,6 +198,7 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         telephone_event: b_neg.telephone_event,
         a_answer_sdp: a_offer,
         recording,
+        a_continuation: None,
     };
     session.run().await;
     queues.input(Input::CallEnded { call });

@@ -309,6 +309,7 @@ pub async fn run(
         a_ports: Some(a_ports),
         a_neg,
         answered: false,
+        a_continuation: None,
     };
     let connected = match call.ring(&route).await {
         Ok(c) => c,
@@ -338,6 +339,7 @@ pub async fn run(
         telephone_event: a_neg.telephone_event,
         a_answer_sdp: a_answer,
         recording,
+        a_continuation: call.a_continuation.take(),
     };
     session.run().await;
     if let (Some(call), Some(queues)) = (connected.queued, &ctx.queues) {

@@ -51,6 +51,8 @@ pub(super) struct Ringer<'a> {
     pub a_neg: Negotiated,
     /// The caller leg was answered already (queue with prompts).
     pub answered: bool,
+    /// The caller's RTP stream as the prompts left it.
+    pub a_continuation: Option<crate::media::player::Continuation>,
 }
 
 enum Attempt {
@@ -302,7 +304,10 @@ impl Ringer<'_> {
                                     queues.input(Input::OfferAnswered { call, agent });
                                     if let Some(w) = waiting.take() {
                                         // The agent answered: cut the prompt at once.
-                                        self.a_ports = w.player.finish().await;
+                                        if let Some((ports, cont)) = w.player.finish().await {
+                                            self.a_ports = Some(ports);
+                                            self.a_continuation = Some(cont);
+                                        }
                                         if self.a_ports.is_none() {
                                             leg.bye().await;
                                             return Err(Outcome::CallerCancelled);

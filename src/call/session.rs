@@ -35,6 +35,8 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     pub a_answer_sdp: SessionDescription,
     /// Record the call (stereo WAV: A left, B right).
     pub recording: Option<relay::Recording>,
+    /// Side A's RTP stream as prompts left it (queued callers).
+    pub a_continuation: Option<crate::media::player::Continuation>,
 }
 
 /// Why the connected call ended.
@@ -62,6 +64,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             self.ctx.rtp_timeout,
             relay_tx,
             self.recording.take(),
+            self.a_continuation.take(),
         );
         info!(caller_rtp = %self.a_remote, agent_rtp = %self.b_remote, "connected");
         let refresh_every = if self.ctx.session_refresh.is_zero() {

@@ -44,7 +44,16 @@ enum Command {
 /// A running player; drop it or call [`Player::finish`] to stop.
 pub struct Player {
     commands: mpsc::UnboundedSender<Command>,
-    task: Option<tokio::task::JoinHandle<Option<PortPair>>>,
+    task: Option<tokio::task::JoinHandle<Option<(PortPair, Continuation)>>>,
+}
+
+/// The leg's outgoing RTP stream as the player left it, so whoever sends
+/// next (the bridge) continues the same SSRC, sequence and timestamps.
+pub struct Continuation {
+    /// The stream.
+    pub stream: OutgoingStream,
+    /// The time base `stream` was driven with.
+    pub epoch: tokio::time::Instant,
 }
 
 impl Drop for Player {
@@ -108,8 +117,8 @@ impl Player {
         self.commands.send(Command::Stop).ok();
     }
 
-    /// Stop at once and get the leg's ports back.
-    pub async fn finish(mut self) -> Option<PortPair> {
+    /// Stop at once and get the leg's ports (and its RTP stream) back.
+    pub async fn finish(mut self) -> Option<(PortPair, Continuation)> {
         self.commands.send(Command::Finish).ok();
         self.task.take()?.await.ok().flatten()
     }
@@ -123,7 +132,7 @@ async fn run(
     target: Target,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<PlayerEvent>,
-) -> Option<PortPair> {
+) -> Option<(PortPair, Continuation)> {
     let started = tokio::time::Instant::now();
     let mut playout = Playout::new();
     let mut stream = OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000);
@@ -193,7 +202,9 @@ async fn run(
                 Some(Command::Loop(on)) => playout.set_loop(on),
                 Some(Command::InterruptOnKey(on)) => playout.interrupt_on_key(on),
                 Some(Command::Stop) => playout.stop(),
-                Some(Command::Finish) | None => return Some(pair),
+                Some(Command::Finish) | None => {
+                    return Some((pair, Continuation { stream, epoch: started }));
+                }
             },
         }
     }

@@ -28,9 +28,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::codec::{Codec, G711};
+use super::player::Continuation;
 use super::ports::PortPair;
 use super::recorder::{Channel, ChannelAligner, RecordingHandle, RecordingMeta};
-use super::rtp::{parse_rtcp, ReceiveStats, RtpHeader};
+use super::rtp::{parse_rtcp, OutgoingFrame, ReceiveStats, RtpHeader, SourceTiming};
 
 /// Packet counters of one relay, readable while it runs.
 #[derive(Debug, Default)]
@@ -324,6 +325,39 @@ fn rtcp_of(rtp: SocketAddr) -> SocketAddr {
     SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
 }
 
+/// Rewrite a packet's fixed header so it continues `c`'s stream (RFC 3550
+/// §5.1: same SSRC, continuous sequence and timestamp, marker on the
+/// source switch); the payload is untouched.
+fn continue_stream(c: &mut Continuation, packet: &mut [u8]) {
+    let Ok(rtp) = RtpHeader::parse(packet) else {
+        return;
+    };
+    let samples = match rtp.payload_type {
+        0 | 8 => rtp.payload.len() as u32,
+        // RFC 4733 events (and other dynamic types): the event duration.
+        _ if rtp.payload.len() >= 4 => {
+            u32::from(u16::from_be_bytes([rtp.payload[2], rtp.payload[3]]))
+        }
+        _ => 160,
+    };
+    let frame = OutgoingFrame {
+        source: u64::from(rtp.ssrc),
+        timing: SourceTiming::Relayed {
+            sequence: rtp.sequence,
+            timestamp: rtp.timestamp,
+        },
+        samples,
+        marker: rtp.marker,
+        payload_type: rtp.payload_type,
+        payload_len: rtp.payload.len(),
+    };
+    let fields = c.stream.next_packet(c.epoch.elapsed(), &frame);
+    packet[1] = (u8::from(fields.marker) << 7) | fields.payload_type;
+    packet[2..4].copy_from_slice(&fields.sequence.to_be_bytes());
+    packet[4..8].copy_from_slice(&fields.timestamp.to_be_bytes());
+    packet[8..12].copy_from_slice(&fields.ssrc.to_be_bytes());
+}
+
 /// Largest datagram the relay forwards; bigger ones are truncated by the
 /// kernel into this buffer and dropped (no RTP packet of ours is larger).
 const MAX_PACKET: usize = 1500;
@@ -338,6 +372,7 @@ pub fn start(
     silence: Duration,
     events: mpsc::UnboundedSender<RelayEvent>,
     recording: Option<Recording>,
+    a_continuation: Option<Continuation>,
 ) -> RelayHandle {
     let stats = Arc::new(RelayStats::default());
     let (control, mut control_rx) = mpsc::unbounded_channel();
@@ -369,6 +404,8 @@ pub fn start(
         });
         let mut drain_tick = tokio::time::interval(Duration::from_millis(100));
         let (mut qa, mut qb) = (Quality::default(), Quality::default());
+        // Side A heard prompts before the bridge: keep its stream continuous.
+        let mut a_cont = a_continuation;
         loop {
             tokio::select! {
                 r = a.rtp.recv_from(&mut buf_a) => {
@@ -402,6 +439,9 @@ pub fn start(
                     qb.on_rtp(at, &buf_b[..n]);
                     if let Some(r) = recorder.as_mut() {
                         r.push(Channel::Agent, at, &buf_b[..n]);
+                    }
+                    if let Some(c) = a_cont.as_mut() {
+                        continue_stream(c, &mut buf_b[..n]);
                     }
                     if let Some(to) = pa.rtp {
                         if a.rtp.send_to(&buf_b[..n], to).await.is_ok() {
@@ -509,6 +549,7 @@ mod tests {
             Some(agent.local_addr().unwrap()),
             silence,
             tx,
+            None,
             None,
         );
         (relay, caller, agent, a_addr, b_addr, rx)

@@ -41,6 +41,10 @@ pub struct MediaStats {
     pub events_received: u64,
     /// Keys decoded from received RFC 4733 events, in order.
     pub dtmf_received: String,
+    /// Distinct SSRCs the audio came from (1 = one continuous stream).
+    pub ssrcs_seen: usize,
+    /// Audio packets whose sequence number did not follow the previous one.
+    pub sequence_breaks: u64,
     /// RMS of the received audio (16-bit scale).
     pub received_rms: f64,
     /// Seconds of audio received.
@@ -58,6 +62,8 @@ struct Shared {
     sum_squares: Mutex<f64>,
     heard: Mutex<Vec<i16>>,
     keys: Mutex<String>,
+    ssrcs: Mutex<Vec<u32>>,
+    breaks: AtomicU64,
 }
 
 pub(super) struct Session {
@@ -105,6 +111,8 @@ impl Session {
             sum_squares: Mutex::new(0.0),
             heard: Mutex::new(Vec::new()),
             keys: Mutex::new(String::new()),
+            ssrcs: Mutex::new(Vec::new()),
+            breaks: AtomicU64::new(0),
         });
         let socket = Arc::new(pair);
         let mut tasks = Vec::new();
@@ -190,6 +198,7 @@ impl Session {
             let mut pcm = Vec::with_capacity(SAMPLES_PER_PACKET);
             let mut keys = Rfc4733Receiver::new(8000);
             let started = tokio::time::Instant::now();
+            let mut last_seq: Option<u16> = None;
             loop {
                 let Ok((n, _)) = sock.rtp.recv_from(&mut buf).await else {
                     continue;
@@ -211,6 +220,15 @@ impl Session {
                 let Some(law) = G711::from_payload_type(rtp.payload_type) else {
                     continue;
                 };
+                if let Ok(mut seen) = s.ssrcs.lock() {
+                    if !seen.contains(&rtp.ssrc) {
+                        seen.push(rtp.ssrc);
+                    }
+                }
+                if last_seq.is_some_and(|l| l.wrapping_add(1) != rtp.sequence) {
+                    s.breaks.fetch_add(1, Ordering::Relaxed);
+                }
+                last_seq = Some(rtp.sequence);
                 pcm.clear();
                 law.decode(rtp.payload, &mut pcm);
                 s.received.fetch_add(1, Ordering::Relaxed);
@@ -248,6 +266,8 @@ impl Session {
             rtp_received: s.received.load(Ordering::Relaxed),
             events_received: s.events.load(Ordering::Relaxed),
             dtmf_received: s.keys.lock().map(|k| k.clone()).unwrap_or_default(),
+            ssrcs_seen: s.ssrcs.lock().map(|v| v.len()).unwrap_or(0),
+            sequence_breaks: s.breaks.load(Ordering::Relaxed),
             received_rms: (sum / n).sqrt(),
             received_secs: heard.len() as f64 / 8000.0,
         })
