@@ -61,10 +61,12 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             Some(self.a_remote),
             b,
             Some(self.b_remote),
-            self.ctx.rtp_timeout,
+            relay::RelayOptions {
+                silence: self.ctx.rtp_timeout,
+                recording: self.recording.take(),
+                a_continuation: self.a_continuation.take(),
+            },
             relay_tx,
-            self.recording.take(),
-            self.a_continuation.take(),
         );
         info!(caller_rtp = %self.a_remote, agent_rtp = %self.b_remote, "connected");
         let refresh_every = if self.ctx.session_refresh.is_zero() {

@@ -362,18 +362,31 @@ fn continue_stream(c: &mut Continuation, packet: &mut [u8]) {
 /// kernel into this buffer and dropped (no RTP packet of ours is larger).
 const MAX_PACKET: usize = 1500;
 
+/// What a relay does besides forwarding.
+#[derive(Default)]
+pub struct RelayOptions {
+    /// Report silence after this long without RTP (zero: never).
+    pub silence: Duration,
+    /// Record the bridged audio.
+    pub recording: Option<Recording>,
+    /// Continue side A's outgoing stream (it heard prompts before).
+    pub a_continuation: Option<Continuation>,
+}
+
 /// Start relaying between `a` (peer `a_remote`) and `b` (peer `b_remote`).
-/// `silence` of zero disables the silence report.
 pub fn start(
     a: PortPair,
     a_remote: Option<SocketAddr>,
     b: PortPair,
     b_remote: Option<SocketAddr>,
-    silence: Duration,
+    options: RelayOptions,
     events: mpsc::UnboundedSender<RelayEvent>,
-    recording: Option<Recording>,
-    a_continuation: Option<Continuation>,
 ) -> RelayHandle {
+    let RelayOptions {
+        silence,
+        recording,
+        a_continuation,
+    } = options;
     let stats = Arc::new(RelayStats::default());
     let (control, mut control_rx) = mpsc::unbounded_channel();
     let s = stats.clone();
@@ -547,10 +560,11 @@ mod tests {
             Some(caller.local_addr().unwrap()),
             b,
             Some(agent.local_addr().unwrap()),
-            silence,
+            RelayOptions {
+                silence,
+                ..Default::default()
+            },
             tx,
-            None,
-            None,
         );
         (relay, caller, agent, a_addr, b_addr, rx)
     }
