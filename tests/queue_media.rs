@@ -163,3 +163,45 @@ fn pressing_1_in_the_queue_requests_a_callback_and_keeps_the_place() {
         h.tail_log()
     );
 }
+
+#[test]
+fn a_caller_on_hold_hears_music_then_the_agent_again() {
+    use common::Sipp;
+    let net = Net(93);
+    let h = Hotline::start(net, "");
+    common::register(&h, "1001", &net.agent(0));
+    // The agent answers (silent), holds after 1 s for 2.5 s, resumes, and
+    // hangs up 1.5 s later.
+    let agent = Sipp::start("agent_hold_moh.xml", &net.agent(0), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let heard = dir.path().join("caller.wav");
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "dial",
+            &format!("sip:12345@{}", net.sip()),
+            "--bind",
+            &format!("{}:5062", net.carrier()),
+        ])
+        .args(["--hangup-after", "15", "--record", heard.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("dial report");
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(report["ended_by"], "remote", "the agent hung up: {report}");
+    agent.wait(Duration::from_secs(30)).assert_ok(&h);
+    // The agent sends no audio: what the caller received is the music,
+    // for as long as the hold lasted (2.5 s), at a clear level.
+    let s = samples(&heard);
+    let secs = s.len() as f64 / 8000.0;
+    assert!(
+        (2.2..=3.0).contains(&secs),
+        "music for {secs:.2} s; the hold lasted 2.5 s"
+    );
+    assert!(rms(&s) > 500.0, "music on hold level {:.0}", rms(&s));
+    assert!(
+        h.log().contains("agent holds: music on hold"),
+        "{}",
+        h.tail_log()
+    );
+}

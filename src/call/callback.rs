@@ -199,6 +199,7 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         a_answer_sdp: a_offer,
         recording,
         a_continuation: None,
+        music_on_hold: false,
     };
     session.run().await;
     queues.input(Input::CallEnded { call });

@@ -340,6 +340,7 @@ pub async fn run(
         a_answer_sdp: a_answer,
         recording,
         a_continuation: call.a_continuation.take(),
+        music_on_hold: false,
     };
     session.run().await;
     if let (Some(call), Some(queues)) = (connected.queued, &ctx.queues) {

@@ -37,6 +37,8 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     pub recording: Option<relay::Recording>,
     /// Side A's RTP stream as prompts left it (queued callers).
     pub a_continuation: Option<crate::media::player::Continuation>,
+    /// The agent holds and the caller hears music.
+    pub music_on_hold: bool,
 }
 
 /// Why the connected call ended.
@@ -200,6 +202,15 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             }
         };
         let offered_dir = offer.audio_direction();
+        // The agent holds: hotline answers the hold itself and plays music
+        // to the caller (who never sees a re-INVITE); resuming stops it.
+        if side == Side::B {
+            if let Some(moh) = self.ctx.prompts.as_ref().and_then(|p| p.get("moh")) {
+                if offer.is_hold() || self.music_on_hold {
+                    return self.agent_hold(relay, &offer, responder, moh).await;
+                }
+            }
+        }
         if let Some(addr) = offer.audio_endpoint().filter(|a| !a.ip().is_unspecified()) {
             let current = match side {
                 Side::A => &mut self.a_remote,
@@ -301,6 +312,49 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             }
             Err(e) => {
                 warn!(error = %e, "re-INVITE offer not acceptable: 488");
+                responder.respond(488, vec![], None).await;
+            }
+        }
+    }
+
+    /// The agent put the caller on hold (or resumed): music on hold to the
+    /// caller while held; the agent gets our answer directly.
+    async fn agent_hold(
+        &mut self,
+        relay: &RelayHandle,
+        offer: &SessionDescription,
+        responder: InDialogResponder,
+        moh: crate::media::prompts::Prompt,
+    ) {
+        if let Some(addr) = offer.audio_endpoint().filter(|a| !a.ip().is_unspecified()) {
+            if self.b_remote != addr {
+                self.b_remote = addr;
+                relay.set_remote(Side::B, addr);
+            }
+        }
+        let hold = offer.is_hold();
+        if hold {
+            let law = match self.codec {
+                AudioCodec::Pcma => crate::media::codec::G711::Alaw,
+                AudioCodec::Pcmu => crate::media::codec::G711::Ulaw,
+            };
+            relay.music_on_hold(Some((moh, law, self.codec.payload_type())));
+            info!("agent holds: music on hold to the caller");
+        } else {
+            relay.music_on_hold(None);
+            info!("agent resumes");
+        }
+        self.music_on_hold = hold;
+        self.b_local.session_version += 1;
+        self.b_local.direction = Direction::SendRecv;
+        match sdp::negotiate_answer(offer, &self.b_local) {
+            Ok((answer, _)) => {
+                responder
+                    .respond(200, vec![], Some(answer.to_string().into_bytes()))
+                    .await
+            }
+            Err(e) => {
+                warn!(error = %e, "hold offer not acceptable: 488");
                 responder.respond(488, vec![], None).await;
             }
         }

@@ -221,6 +221,13 @@ pub struct MediaConfig {
     /// directory).
     #[serde(default = "default_sounds_dir")]
     pub sounds_dir: PathBuf,
+    /// Play `moh` from `sounds_dir` to a caller the agent puts on hold.
+    #[serde(default = "default_true")]
+    pub music_on_hold: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_sounds_dir() -> PathBuf {
@@ -236,6 +243,7 @@ impl Default for MediaConfig {
             rtp_timeout_secs: 60,
             codecs: vec!["PCMA".into(), "PCMU".into()],
             sounds_dir: default_sounds_dir(),
+            music_on_hold: true,
         }
     }
 }
@@ -460,6 +468,17 @@ fn default_ring() -> RingStrategy {
 }
 
 impl Config {
+    /// The prompts this configuration needs from `media.sounds_dir`.
+    pub fn required_prompts(&self) -> &'static [&'static str] {
+        if self.groups.iter().any(|g| g.queue_media) {
+            acd::QUEUE_PROMPTS
+        } else if self.media.music_on_hold {
+            &["moh"]
+        } else {
+            &[]
+        }
+    }
+
     /// Read and validate a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -30,8 +30,11 @@ use tokio::time::Instant;
 use super::codec::{Codec, G711};
 use super::player::Continuation;
 use super::ports::PortPair;
+use super::prompts::{Playout, Prompt};
 use super::recorder::{Channel, ChannelAligner, RecordingHandle, RecordingMeta};
-use super::rtp::{parse_rtcp, OutgoingFrame, ReceiveStats, RtpHeader, SourceTiming};
+use super::rtp::{
+    parse_rtcp, write_rtp, OutgoingFrame, OutgoingStream, ReceiveStats, RtpHeader, SourceTiming,
+};
 
 /// Packet counters of one relay, readable while it runs.
 #[derive(Debug, Default)]
@@ -66,6 +69,7 @@ enum Control {
     Remote(Side, SocketAddr),
     Hold(bool),
     Stop(tokio::sync::oneshot::Sender<RelayReport>),
+    MusicOnHold(Option<(Prompt, G711, u8)>),
 }
 
 /// RTP quality of one leg as hotline saw it (RFC 3550 §6.4, A.1, A.8), plus
@@ -182,6 +186,12 @@ impl RelayHandle {
     /// Suspend (or resume) the silence timeout while a leg is on hold.
     pub fn set_hold(&self, on_hold: bool) {
         self.control.send(Control::Hold(on_hold)).ok();
+    }
+
+    /// Play `prompt` (looped) to side A instead of B's audio while B holds
+    /// (`law` and payload type as negotiated with A); `None` resumes B.
+    pub fn music_on_hold(&self, moh: Option<(Prompt, G711, u8)>) {
+        self.control.send(Control::MusicOnHold(moh)).ok();
     }
 
     /// Stop relaying, finish the recording (if any) and report quality.
@@ -419,6 +429,11 @@ pub fn start(
         let (mut qa, mut qb) = (Quality::default(), Quality::default());
         // Side A heard prompts before the bridge: keep its stream continuous.
         let mut a_cont = a_continuation;
+        let mut moh: Option<(Playout, G711, u8)> = None;
+        let mut moh_tick = tokio::time::interval(Duration::from_millis(20));
+        moh_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut moh_payload = Vec::with_capacity(160);
+        let mut moh_packet = [0u8; 12 + 160];
         loop {
             tokio::select! {
                 r = a.rtp.recv_from(&mut buf_a) => {
@@ -452,6 +467,9 @@ pub fn start(
                     qb.on_rtp(at, &buf_b[..n]);
                     if let Some(r) = recorder.as_mut() {
                         r.push(Channel::Agent, at, &buf_b[..n]);
+                    }
+                    if moh.is_some() {
+                        continue; // B is on hold: A hears the music
                     }
                     if let Some(c) = a_cont.as_mut() {
                         continue_stream(c, &mut buf_b[..n]);
@@ -497,6 +515,25 @@ pub fn start(
                         on_hold = h;
                         last_rtp = Instant::now();
                     }
+                    Some(Control::MusicOnHold(Some((prompt, law, pt)))) => {
+                        let mut p = Playout::new();
+                        p.play(prompt);
+                        p.set_loop(true);
+                        moh = Some((p, law, pt));
+                        on_hold = true;
+                        // The ticker idled while nothing played: no burst of
+                        // missed ticks, start pacing now.
+                        moh_tick.reset();
+                        a_cont.get_or_insert_with(|| Continuation {
+                            stream: OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000),
+                            epoch: Instant::now(),
+                        });
+                    }
+                    Some(Control::MusicOnHold(None)) => {
+                        moh = None;
+                        on_hold = false;
+                        last_rtp = Instant::now();
+                    }
                     Some(Control::Stop(reply)) => {
                         let recording = match recorder.take() {
                             Some(r) => r.finish(started.elapsed()).await,
@@ -507,6 +544,25 @@ pub fn start(
                     }
                     None => break,
                 },
+                _ = moh_tick.tick(), if moh.is_some() => {
+                    let (Some((playout, law, pt)), Some(c), Some(to)) = (moh.as_mut(), a_cont.as_mut(), pa.rtp) else { continue };
+                    let frame = playout.next_frame().unwrap_or([0; 160]);
+                    moh_payload.clear();
+                    law.encode(&frame, &mut moh_payload);
+                    let fields = c.stream.next_packet(c.epoch.elapsed(), &OutgoingFrame {
+                        source: 0,
+                        timing: SourceTiming::Local,
+                        samples: 160,
+                        marker: false,
+                        payload_type: *pt,
+                        payload_len: moh_payload.len(),
+                    });
+                    if let Ok(n) = write_rtp(&mut moh_packet, &fields, &moh_payload) {
+                        if a.rtp.send_to(&moh_packet[..n], to).await.is_ok() {
+                            s.b_to_a.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
                 _ = drain_tick.tick(), if recorder.is_some() => {
                     let up_to = started.elapsed().saturating_sub(RECORD_DELAY);
                     if let Some(r) = recorder.as_mut() {

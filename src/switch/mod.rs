@@ -275,12 +275,12 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             (g.id.clone(), call::QueueMedia { callback_key: key })
         })
         .collect();
-    let prompts = if queue_media.is_empty() {
+    let needed = config.required_prompts();
+    let prompts = if needed.is_empty() {
         None
     } else {
         let dir = &config.media.sounds_dir;
-        let library = PromptLibrary::load(dir, crate::config::acd::QUEUE_PROMPTS)
-            .map_err(SwitchError::Prompts)?;
+        let library = PromptLibrary::load(dir, needed).map_err(SwitchError::Prompts)?;
         info!(dir = %dir.display(), prompts = library.len(), "prompts loaded");
         Some(Arc::new(library))
     };
@@ -291,6 +291,9 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             .clone()
             .unwrap_or_else(|| config.data.dir.join("recordings"));
         // Files a crash left unfinished are repaired before any new one opens.
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn!(dir = %dir.display(), error = %e, "cannot create the recordings directory");
+        }
         let scan = dir.clone();
         let reports =
             tokio::task::spawn_blocking(move || crate::media::recorder::repair_unfinished(&scan))
