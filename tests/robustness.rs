@@ -316,16 +316,16 @@ fn hostile_rtp_neither_crashes_nor_leaks_into_the_call() {
     );
     // Each side received what the other sent, and nothing of the stranger's.
     assert!(
-        a_recv <= c_sent && a_recv + 10 >= c_sent,
+        a_recv <= c_sent && a_recv + 25 >= c_sent,
         "agent got {a_recv} of the caller's {c_sent}: {agent}"
     );
     assert!(
-        c_recv <= a_sent && c_recv + 15 >= a_sent.min(200),
+        c_recv <= a_sent && c_recv + 30 >= a_sent.min(200),
         "caller got {c_recv} of the agent's {a_sent}: {caller}"
     );
-    // The switch is still serving.
-    assert_eq!(h.counter("/calls/answered"), 1);
-    h.wait_for("the call to end cleanly", Duration::from_secs(10), |v| {
-        v["media"]["rtp_port_pairs_in_use"] == 0
+    // The call ended cleanly and the switch is still serving.
+    let v = h.wait_for("the call to end cleanly", Duration::from_secs(10), |v| {
+        v["calls"]["active"] == 0 && v["media"]["rtp_port_pairs_in_use"] == 0
     });
+    assert_eq!(v["calls"]["answered"], 1, "{v}");
 }
