@@ -98,6 +98,9 @@ struct MediaArgs {
     /// Seconds after answer to start pressing the keys.
     #[arg(long, default_value_t = 1.0)]
     dtmf_at: f64,
+    /// How to send keys: `rfc4733`, `inband` or `both`.
+    #[arg(long, default_value = "rfc4733", value_parser = ["rfc4733", "inband", "both"])]
+    dtmf_mode: String,
 }
 
 impl MediaArgs {
@@ -118,6 +121,11 @@ impl MediaArgs {
                     keys,
                 )
             }),
+            dtmf_mode: match self.dtmf_mode.as_str() {
+                "inband" => hotline::phone::DtmfMode::InBand,
+                "both" => hotline::phone::DtmfMode::Both,
+                _ => hotline::phone::DtmfMode::Rfc4733,
+            },
         }
     }
 }

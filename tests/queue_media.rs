@@ -205,3 +205,37 @@ fn a_caller_on_hold_hears_music_then_the_agent_again() {
         h.tail_log()
     );
 }
+
+#[test]
+fn a_key_sent_in_band_and_as_rfc_4733_at_once_counts_once() {
+    for (n, mode) in [(94u8, "inband"), (96, "both")] {
+        let net = Net(n);
+        let h = Hotline::start(net, QUEUE);
+        let report = dial(
+            net,
+            &[
+                "--dtmf",
+                "1",
+                "--dtmf-at",
+                "1.5",
+                "--dtmf-mode",
+                mode,
+                "--hangup-after",
+                "30",
+            ],
+        );
+        assert_eq!(report["ended_by"], "remote", "{mode}: {report}");
+        let log = h.log();
+        assert_eq!(
+            log.matches("caller pressed a key").count(),
+            1,
+            "{mode}: one key press reported:\n{}",
+            h.tail_log()
+        );
+        assert!(
+            log.contains("caller asked to be called back"),
+            "{mode}: {}",
+            h.tail_log()
+        );
+    }
+}

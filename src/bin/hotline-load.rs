@@ -16,7 +16,9 @@
 //! Media: every answered call leg binds its own UDP socket (the port of its
 //! SDP). ONE shared ticker task sends, every 20 ms, one 172-byte PCMA packet
 //! (a 400 Hz tone from callers, 1 kHz from agents, with its own
-//! SSRC/sequence/timestamp) for every active stream on both sides; one small
+//! SSRC/sequence/timestamp) for every active stream on both sides, the
+//! streams spread over `--phases` sub-ticks of the 20 ms (2 ms apart by
+//! default) so the load is smooth as from independent phones; one small
 //! receive task per socket counts packets and measures:
 //! - **loss**: sequence gaps (expected = highest − first + 1, RFC 3550 A.3);
 //! - **lateness**: arrival vs the stream's 20 ms grid, anchored at the first
@@ -115,6 +117,10 @@ struct Args {
     /// Create this file when the steady window opens.
     #[arg(long)]
     steady_file: Option<PathBuf>,
+    /// Sub-ticks per 20 ms: streams are spread over this many send phases
+    /// (1: every packet of a period in one burst).
+    #[arg(long, default_value_t = 10)]
+    phases: usize,
     /// Kernel receive buffer per RTP socket, bytes (0: system default).
     #[arg(long, default_value_t = 0)]
     rtp_rcvbuf: usize,
@@ -249,6 +255,9 @@ enum Cmd {
 
 #[derive(Default, Serialize, Clone)]
 struct TickerStats {
+    /// Sub-ticks per 20 ms.
+    phases: usize,
+    /// Sub-ticks run.
     ticks: u64,
     /// Worst delay of a tick behind its 20 ms schedule, ms.
     max_lag_ms: f64,
@@ -256,9 +265,9 @@ struct TickerStats {
     ticks_late_5ms: u64,
     /// Ticks that started more than 20 ms late.
     ticks_late_20ms: u64,
-    /// Longest time to send one tick's packets, ms.
+    /// Longest time to send one sub-tick's packets, ms.
     max_batch_ms: f64,
-    /// Mean time to send one tick's packets at the most streams seen, ms.
+    /// Most streams sending at once.
     max_streams: usize,
 }
 
@@ -277,16 +286,29 @@ fn tone(hz: f32, law: G711) -> Vec<[u8; SAMPLES]> {
         .collect()
 }
 
-/// The one 20 ms ticker: a packet for every active stream every tick.
-async fn ticker(mut cmds: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>, clock: Clock) {
+/// The one 20 ms ticker: a packet for every active stream every 20 ms. The
+/// 20 ms are cut into `phases` sub-ticks and each stream belongs to one
+/// (the least loaded when it starts), so packets go out spread over the
+/// period like independent phones' would, not in one burst per 20 ms.
+async fn ticker(
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    shared: Arc<Shared>,
+    clock: Clock,
+    phases: usize,
+) {
     let caller_tone = tone(400.0, G711::Alaw);
     let agent_tone = tone(1000.0, G711::Alaw);
-    let mut streams: Vec<SendStream> = Vec::new();
-    let mut stats = TickerStats::default();
-    let mut interval = tokio::time::interval(PTIME);
+    let phases = phases.clamp(1, 20);
+    let mut groups: Vec<Vec<SendStream>> = (0..phases).map(|_| Vec::new()).collect();
+    let mut stats = TickerStats {
+        phases,
+        ..Default::default()
+    };
+    let mut interval = tokio::time::interval(PTIME / phases as u32);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut packet = [0u8; PACKET];
     let mut stopping = false;
+    let mut phase = 0usize;
     loop {
         let scheduled = interval.tick().await;
         let lag = scheduled.elapsed();
@@ -301,14 +323,20 @@ async fn ticker(mut cmds: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>, clo
         }
         loop {
             match cmds.try_recv() {
-                Ok(Cmd::Add(s)) => streams.push(*s),
+                Ok(Cmd::Add(s)) => {
+                    let g = (0..phases).min_by_key(|&g| groups[g].len()).unwrap_or(0);
+                    groups[g].push(*s);
+                }
                 Ok(Cmd::Remove(id)) => {
-                    if let Some(i) = streams.iter().position(|s| s.id == id) {
-                        let s = streams.swap_remove(i);
-                        let d = shared.dir(s.side);
-                        d.sent.fetch_add(s.sent, Ordering::Relaxed);
-                        d.send_errors.fetch_add(s.errors, Ordering::Relaxed);
-                        shared.send_times.remove(&s.ssrc);
+                    for g in groups.iter_mut() {
+                        if let Some(i) = g.iter().position(|s| s.id == id) {
+                            let s = g.swap_remove(i);
+                            let d = shared.dir(s.side);
+                            d.sent.fetch_add(s.sent, Ordering::Relaxed);
+                            d.send_errors.fetch_add(s.errors, Ordering::Relaxed);
+                            shared.send_times.remove(&s.ssrc);
+                            break;
+                        }
                     }
                 }
                 Ok(Cmd::Stop) => stopping = true,
@@ -320,7 +348,7 @@ async fn ticker(mut cmds: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>, clo
             }
         }
         if stopping {
-            for s in streams.drain(..) {
+            for s in groups.iter_mut().flat_map(|g| g.drain(..)) {
                 let d = shared.dir(s.side);
                 d.sent.fetch_add(s.sent, Ordering::Relaxed);
                 d.send_errors.fetch_add(s.errors, Ordering::Relaxed);
@@ -328,8 +356,10 @@ async fn ticker(mut cmds: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>, clo
             break;
         }
         let batch = Instant::now();
-        stats.max_streams = stats.max_streams.max(streams.len());
-        for s in &mut streams {
+        stats.max_streams = stats
+            .max_streams
+            .max(groups.iter().map(Vec::len).sum::<usize>());
+        for s in &mut groups[phase] {
             let payload = match s.side {
                 Side::Caller => &caller_tone[s.frame],
                 Side::Agent => &agent_tone[s.frame],
@@ -352,6 +382,7 @@ async fn ticker(mut cmds: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>, clo
             s.ts = s.ts.wrapping_add(SAMPLES as u32);
             s.frame = (s.frame + 1) % TONE_FRAMES;
         }
+        phase = (phase + 1) % phases;
         let b = batch.elapsed().as_secs_f64() * 1000.0;
         stats.max_batch_ms = stats.max_batch_ms.max(b);
         if stats.ticks % 50 == 0 {
@@ -950,7 +981,7 @@ async fn run(args: Args) -> Result<String, String> {
     let shared = Arc::new(Shared::default());
     shared.next_ssrc.store(0x1000_0000, Ordering::Relaxed);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let ticker_task = tokio::spawn(ticker(cmd_rx, shared.clone(), clock));
+    let ticker_task = tokio::spawn(ticker(cmd_rx, shared.clone(), clock, args.phases));
     let media = Arc::new(Media {
         shared: shared.clone(),
         clock,

@@ -340,6 +340,7 @@ impl Ringer<'_> {
                     let (Some(w), Some(ev)) = (waiting.as_mut(), ev) else { continue };
                     match ev {
                         PlayerEvent::Key(key) if w.callback_key == Some(key) => {
+                            info!(%call, %key, "caller pressed a key");
                             info!(%call, %key, "caller asked to be called back");
                             queues.input(Input::RequestCallback { call, number: None });
                             stop_ringing(&mut forks, None);
@@ -348,7 +349,7 @@ impl Ringer<'_> {
                             }
                             return Err(Outcome::CallbackRequested);
                         }
-                        PlayerEvent::Key(_) => {}
+                        PlayerEvent::Key(key) => info!(%call, %key, "caller pressed a key"),
                         PlayerEvent::Finished(name) => w.finished(&name),
                         PlayerEvent::Interrupted(_) => w.finished(""),
                     }

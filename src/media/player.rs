@@ -4,7 +4,8 @@
 //! one task owns the leg's [`PortPair`], sends a 20 ms G.711 frame per tick
 //! with one SSRC and continuous sequence/timestamps across prompts, sends
 //! comfort silence between prompts (so NAT bindings and jitter buffers stay
-//! warm), decodes RFC 4733 events arriving on the leg (each key once) and
+//! warm), detects keys from RFC 4733 events and from tones in the leg's
+//! audio (Goertzel), each press reported once whichever paths carried it, and
 //! reports keys and finished prompts. [`Player::finish`] hands the ports back
 //! so the call can bridge the leg at once: an agent's answer never waits
 //! for a prompt to end.
@@ -16,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::codec::{Codec, G711};
-use super::dtmf::Rfc4733Receiver;
+use super::dtmf::{DtmfCombiner, DtmfDetector, DtmfPath, Rfc4733Receiver};
 use super::ports::PortPair;
 use super::prompts::{Playout, PlayoutEvent, Prompt};
 use super::rtp::{write_rtp, OutgoingFrame, OutgoingStream, RtpHeader, SourceTiming};
@@ -137,6 +138,11 @@ async fn run(
     let mut playout = Playout::new();
     let mut stream = OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000);
     let mut keys = Rfc4733Receiver::new(8000);
+    // Keys come as RFC 4733 events or as tones in the audio (or both, from
+    // gateways that send both): each press is reported once.
+    let mut inband = DtmfDetector::new();
+    let mut combiner = DtmfCombiner::new();
+    let mut heard = Vec::with_capacity(160);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut payload = Vec::with_capacity(160);
@@ -174,7 +180,9 @@ async fn run(
                     events.send(ev).ok();
                 }
                 if let Some(digit) = keys.poll(now) {
-                    report_key(&mut playout, &events, digit.key.to_char());
+                    if let Some(key) = combiner.push(now, DtmfPath::Rfc4733, digit.key, digit.onset) {
+                        report_key(&mut playout, &events, key.to_char());
+                    }
                 }
             }
             r = pair.rtp.recv_from(&mut buf) => {
@@ -184,12 +192,22 @@ async fn run(
                     continue;
                 }
                 let Ok(rtp) = RtpHeader::parse(&buf[..n]) else { continue };
-                if Some(rtp.payload_type) != target.telephone_event {
-                    continue;
-                }
-                if let Ok(digits) = keys.on_packet(started.elapsed(), rtp.timestamp, rtp.marker, rtp.payload) {
-                    for d in digits {
-                        report_key(&mut playout, &events, d.key.to_char());
+                let now = started.elapsed();
+                if Some(rtp.payload_type) == target.telephone_event {
+                    if let Ok(digits) = keys.on_packet(now, rtp.timestamp, rtp.marker, rtp.payload) {
+                        for d in digits {
+                            if let Some(key) = combiner.push(now, DtmfPath::Rfc4733, d.key, d.onset) {
+                                report_key(&mut playout, &events, key.to_char());
+                            }
+                        }
+                    }
+                } else if rtp.payload_type == target.payload_type {
+                    heard.clear();
+                    target.law.decode(rtp.payload, &mut heard);
+                    for d in inband.process(now, &heard) {
+                        if let Some(key) = combiner.push(now, DtmfPath::InBand, d.key, d.onset) {
+                            report_key(&mut playout, &events, key.to_char());
+                        }
                     }
                 }
             }

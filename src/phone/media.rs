@@ -16,6 +16,18 @@ use crate::media::ports::PortPair;
 use crate::media::rtp::{write_rtp, RtpFields, RtpHeader};
 use crate::media::sdp::{AudioCodec, Negotiated};
 
+/// How the phone sends key presses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DtmfMode {
+    /// RFC 4733 events (audio paused while a key is held).
+    #[default]
+    Rfc4733,
+    /// Tones in the audio.
+    InBand,
+    /// Both at once (as some gateways do).
+    Both,
+}
+
 /// What the phone sends.
 #[derive(Debug, Clone, Default)]
 pub enum Audio {
@@ -80,17 +92,40 @@ type EventSlot = (Duration, bool, u32, [u8; 4]);
 /// RTP timestamp (8 kHz).
 fn schedule_keys(keys: &str, at: Duration, ts0: u32) -> VecDeque<EventSlot> {
     let mut out = VecDeque::new();
-    let press = Duration::from_millis(100);
-    let gap = Duration::from_millis(100);
-    let mut start = at;
-    for key in keys.chars().filter_map(DtmfKey::from_char) {
+    for (start, end, key) in press_windows(keys, at) {
         let ts = ts0.wrapping_add((start.as_millis() as u32).wrapping_mul(8));
-        for p in rfc4733_packets(key, ts, press, 10, 8000) {
+        for p in rfc4733_packets(key, ts, end - start, 10, 8000) {
             out.push_back((start + p.offset, p.marker, p.timestamp, p.event.to_bytes()));
         }
-        start += press + gap + Duration::from_millis(60);
     }
     out
+}
+
+/// When each key is held: `(start, end, key)` since media start; 100 ms
+/// presses, 160 ms apart.
+fn press_windows(keys: &str, at: Duration) -> Vec<(Duration, Duration, DtmfKey)> {
+    let press = Duration::from_millis(100);
+    let mut start = at;
+    let mut out = Vec::new();
+    for key in keys.chars().filter_map(DtmfKey::from_char) {
+        out.push((start, start + press, key));
+        start += press + Duration::from_millis(160);
+    }
+    out
+}
+
+/// 20 ms of a key's two tones (ITU-T Q.23), about −10 dBm0 each, at
+/// absolute sample position `pos` so the phase runs on across frames.
+fn dtmf_tone(key: DtmfKey, pos: usize) -> Vec<i16> {
+    let (low, high) = key.frequencies();
+    (0..SAMPLES_PER_PACKET)
+        .map(|i| {
+            let t = (pos + i) as f32 / 8000.0;
+            let v = (t * low as f32 * std::f32::consts::TAU).sin()
+                + (t * high as f32 * std::f32::consts::TAU).sin();
+            (v * 5000.0) as i16
+        })
+        .collect()
 }
 
 impl Session {
@@ -118,6 +153,7 @@ impl Session {
         let mut tasks = Vec::new();
         let event_pt = neg.telephone_event;
         let dtmf = script.dtmf.clone();
+        let mode = script.dtmf_mode;
         if source.is_some() || dtmf.is_some() {
             let samples = source.unwrap_or_else(|| vec![0; SAMPLES_PER_PACKET]);
             let send_audio = !matches!(script.audio, Audio::None);
@@ -130,8 +166,16 @@ impl Session {
                 let ts0: u32 = rand::random();
                 let mut ts = ts0;
                 let mut events = match (&dtmf, event_pt) {
-                    (Some((at, keys)), Some(_)) => schedule_keys(keys, *at, ts0),
+                    (Some((at, keys)), Some(_)) if mode != DtmfMode::InBand => {
+                        schedule_keys(keys, *at, ts0)
+                    }
                     _ => VecDeque::new(),
+                };
+                let windows = match (&dtmf, mode) {
+                    (Some((at, keys)), DtmfMode::InBand | DtmfMode::Both) => {
+                        press_windows(keys, *at)
+                    }
+                    _ => Vec::new(),
                 };
                 let mut pos = 0usize;
                 let mut packet = [0u8; 12 + SAMPLES_PER_PACKET];
@@ -166,11 +210,18 @@ impl Session {
                         }
                         seq = seq.wrapping_add(1);
                     }
-                    if send_audio && !sending_event {
+                    let pressed = windows
+                        .iter()
+                        .find(|(from, to, _)| elapsed >= *from && elapsed < *to)
+                        .map(|(_, _, k)| *k);
+                    if pressed.is_some() || (send_audio && !sending_event) {
                         payload.clear();
-                        let frame: Vec<i16> = (0..SAMPLES_PER_PACKET)
-                            .map(|i| samples[(pos + i) % samples.len()])
-                            .collect();
+                        let frame: Vec<i16> = match pressed {
+                            Some(key) => dtmf_tone(key, (elapsed.as_millis() as usize) * 8),
+                            None => (0..SAMPLES_PER_PACKET)
+                                .map(|i| samples[(pos + i) % samples.len()])
+                                .collect(),
+                        };
                         pos = (pos + SAMPLES_PER_PACKET) % samples.len();
                         law.encode(&frame, &mut payload);
                         let fields = RtpFields {

@@ -23,7 +23,7 @@ use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescript
 use crate::sip::stack::{Incoming, OutboundInvite, StackConfig};
 use crate::sip::{Leg, LegEvent, SipStack};
 
-pub use media::{Audio, MediaStats};
+pub use media::{Audio, DtmfMode, MediaStats};
 
 /// Phone errors.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +61,10 @@ pub struct Script {
     pub record: Option<PathBuf>,
     /// Hang up this long after the call is answered (None: wait for BYE).
     pub hangup_after: Option<Duration>,
-    /// Press these keys (RFC 4733) this long after the answer.
+    /// Press these keys this long after the answer.
     pub dtmf: Option<(Duration, String)>,
+    /// How keys are sent.
+    pub dtmf_mode: DtmfMode,
 }
 
 /// The outcome of one call.
