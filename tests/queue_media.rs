@@ -239,3 +239,29 @@ fn a_key_sent_in_band_and_as_rfc_4733_at_once_counts_once() {
         );
     }
 }
+
+#[test]
+fn a_key_sent_as_sip_info_requests_the_callback() {
+    let net = Net(97);
+    let h = Hotline::start(net, QUEUE);
+    let sip = net.sip();
+    common::Sipp::start(
+        "carrier_info_key.xml",
+        &net.carrier(),
+        &["-s", "12399", "-key", "key", "1", "-m", "1", &sip],
+    )
+    .wait(Duration::from_secs(40))
+    .assert_ok(&h);
+    let log = h.log();
+    assert_eq!(
+        log.matches("caller pressed a key").count(),
+        1,
+        "{}",
+        h.tail_log()
+    );
+    assert!(
+        log.contains("caller asked to be called back"),
+        "{}",
+        h.tail_log()
+    );
+}

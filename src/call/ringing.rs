@@ -285,6 +285,18 @@ impl Ringer<'_> {
                         return Err(Outcome::CallerCancelled);
                     };
                     if &key == self.inbound.key() {
+                        if let LegEvent::Info { content_type, body, responder } = ev {
+                            // SIP INFO keys (RFC 6086 dtmf-relay / dtmf).
+                            let parsed = crate::media::dtmf::parse_info_body(
+                                content_type.as_deref().unwrap_or(""),
+                                &String::from_utf8_lossy(&body),
+                            );
+                            responder.respond(200, vec![], None).await;
+                            if let (Ok(info), Some(w)) = (parsed, waiting.as_ref()) {
+                                w.player.info_key(info.key);
+                            }
+                            continue;
+                        }
                         if let LegEvent::Ended(end) = ev {
                             info!(%call, ?end, "caller hung up in the queue");
                             queues.input(Input::CallerHungUp { call });

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::codec::{Codec, G711};
-use super::dtmf::{DtmfCombiner, DtmfDetector, DtmfPath, Rfc4733Receiver};
+use super::dtmf::{DtmfCombiner, DtmfDetector, DtmfKey, DtmfPath, Rfc4733Receiver};
 use super::ports::PortPair;
 use super::prompts::{Playout, PlayoutEvent, Prompt};
 use super::rtp::{write_rtp, OutgoingFrame, OutgoingStream, RtpHeader, SourceTiming};
@@ -40,6 +40,7 @@ enum Command {
     InterruptOnKey(bool),
     Stop,
     Finish,
+    InfoKey(DtmfKey),
 }
 
 /// A running player; drop it or call [`Player::finish`] to stop.
@@ -111,6 +112,12 @@ impl Player {
     /// Let a key cut the current prompt (barge-in).
     pub fn interrupt_on_key(&self, on: bool) {
         self.commands.send(Command::InterruptOnKey(on)).ok();
+    }
+
+    /// A key the leg sent as SIP INFO (RFC 6086 `application/dtmf-relay`):
+    /// it goes through the same combiner as the RTP paths.
+    pub fn info_key(&self, key: DtmfKey) {
+        self.commands.send(Command::InfoKey(key)).ok();
     }
 
     /// Stop playing (comfort silence continues).
@@ -220,6 +227,12 @@ async fn run(
                 Some(Command::Loop(on)) => playout.set_loop(on),
                 Some(Command::InterruptOnKey(on)) => playout.interrupt_on_key(on),
                 Some(Command::Stop) => playout.stop(),
+                Some(Command::InfoKey(key)) => {
+                    let now = started.elapsed();
+                    if let Some(key) = combiner.push(now, DtmfPath::SipInfo, key, now) {
+                        report_key(&mut playout, &events, key.to_char());
+                    }
+                }
                 Some(Command::Finish) | None => {
                     return Some((pair, Continuation { stream, epoch: started }));
                 }
