@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use common::{Hotline, Net};
 
 /// Frequency of 8 kHz samples by zero crossings.
@@ -42,70 +39,48 @@ fn dial_and_phone_hear_each_other_through_hotline() {
     let dir = tempfile::tempdir().unwrap();
     let agent_heard = dir.path().join("agent.wav");
     let caller_heard = dir.path().join("caller.wav");
-    let bin = env!("CARGO_BIN_EXE_hotline");
-    let phone = Command::new(bin)
-        .args([
-            "phone",
-            "--bind",
-            &format!("{}:5060", net.agent(0)),
-            "--registrar",
-            &net.sip(),
-        ])
-        .args([
-            "--user",
-            "1001",
-            "--password",
-            "pass1001",
+    let agent_wav = agent_heard.to_str().unwrap();
+    let phone = common::start_phone(
+        &h,
+        0,
+        "1001",
+        &[
             "--tone",
             "600",
             "--answer-after",
             "0.5",
-        ])
-        .arg("--record")
-        .arg(&agent_heard)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    h.wait_for("the phone to register", Duration::from_secs(10), |v| {
-        v["registrations"] == 1
-    });
-    let out = Command::new(bin)
-        .args([
-            "dial",
-            &format!("sip:12345@{}", net.sip()),
-            "--bind",
-            &format!("{}:5062", net.carrier()),
-        ])
-        .args([
-            "--tone",
-            "440",
-            "--hangup-after",
-            "3",
-            "--dtmf",
-            "12#9",
-            "--dtmf-at",
-            "1",
-        ])
-        .arg("--record")
-        .arg(&caller_heard)
-        .output()
-        .unwrap();
+            "--record",
+            agent_wav,
+        ],
+    );
+    let caller_wav = caller_heard.to_str().unwrap();
+    let dial_args = [
+        "--tone",
+        "440",
+        "--hangup-after",
+        "3",
+        "--dtmf",
+        "12#9",
+        "--dtmf-at",
+        "1",
+        "--record",
+        caller_wav,
+    ];
+    let out = common::dial(net, "12345", &dial_args).output().unwrap();
     assert!(
         out.status.success(),
         "dial failed: {}\n{}",
         String::from_utf8_lossy(&out.stderr),
         h.tail_log()
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let report = common::report(&out);
     assert_eq!(report["status"], 200, "{report}");
     assert!(
         report["media"]["rtp_received"].as_u64().unwrap() >= 100,
         "{report}"
     );
     let phone_out = phone.wait_with_output().unwrap();
-    let phone_report: serde_json::Value =
-        serde_json::from_slice(&phone_out.stdout).expect("phone's JSON report");
+    let phone_report = common::report(&phone_out);
     assert_eq!(phone_report["ended_by"], "remote", "{phone_report}");
     // RFC 4733 keys pressed by the caller crossed the relay, each once.
     assert_eq!(

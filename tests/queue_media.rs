@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Hotline, Net};
@@ -44,23 +43,9 @@ fn frequency(s: &[i16]) -> f64 {
     crossings as f64 / 2.0 / (s.len() as f64 / 8000.0)
 }
 
+/// Call the queue (12399) with our phone; its report.
 fn dial(net: Net, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "dial",
-            &format!("sip:12399@{}", net.sip()),
-            "--bind",
-            &format!("{}:5062", net.carrier()),
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "dial report ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    common::report(&common::dial(net, "12399", args).output().unwrap())
 }
 
 #[test]
@@ -69,31 +54,7 @@ fn queued_caller_hears_prompts_then_the_agent() {
     let h = Hotline::start(net, QUEUE);
     let dir = tempfile::tempdir().unwrap();
     let heard = dir.path().join("caller.wav");
-    let phone = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "phone",
-            "--bind",
-            &format!("{}:5060", net.agent(0)),
-            "--registrar",
-            &net.sip(),
-        ])
-        .args([
-            "--user",
-            "2001",
-            "--password",
-            "pass2001",
-            "--tone",
-            "600",
-            "--answer-after",
-            "4",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    h.wait_for("the agent to register", Duration::from_secs(10), |v| {
-        v["registrations"] == 1
-    });
+    let phone = common::start_phone(&h, 0, "2001", &["--tone", "600", "--answer-after", "4"]);
     let report = dial(
         net,
         &[
@@ -114,8 +75,7 @@ fn queued_caller_hears_prompts_then_the_agent() {
         "{report}"
     );
     let phone_out = phone.wait_with_output().unwrap();
-    let phone_report: serde_json::Value =
-        serde_json::from_slice(&phone_out.stdout).expect("phone report");
+    let phone_report = common::report(&phone_out);
     assert_eq!(phone_report["status"], 200, "{phone_report}");
 
     let s = samples(&heard);
@@ -176,17 +136,14 @@ fn a_caller_on_hold_hears_music_then_the_agent_again() {
     std::thread::sleep(Duration::from_millis(300));
     let dir = tempfile::tempdir().unwrap();
     let heard = dir.path().join("caller.wav");
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "dial",
-            &format!("sip:12345@{}", net.sip()),
-            "--bind",
-            &format!("{}:5062", net.carrier()),
-        ])
-        .args(["--hangup-after", "15", "--record", heard.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("dial report");
+    let out = common::dial(
+        net,
+        "12345",
+        &["--hangup-after", "15", "--record", heard.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    let report = common::report(&out);
     assert_eq!(report["status"], 200, "{report}");
     assert_eq!(report["ended_by"], "remote", "the agent hung up: {report}");
     agent.wait(Duration::from_secs(30)).assert_ok(&h);

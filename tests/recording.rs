@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Hotline, Net};
@@ -15,40 +15,8 @@ fn kill_9_mid_call_then_restart_leaves_a_playable_recording() {
     let net = Net(95);
     let text = common::config(net, &dir.path().join("var"), "");
     let mut h = Hotline::start_with(net, dir, &text);
-    let bin = env!("CARGO_BIN_EXE_hotline");
-    let mut phone = Command::new(bin)
-        .args([
-            "phone",
-            "--bind",
-            &format!("{}:5060", net.agent(0)),
-            "--registrar",
-            &net.sip(),
-        ])
-        .args([
-            "--user",
-            "1001",
-            "--password",
-            "pass1001",
-            "--tone",
-            "600",
-            "--answer-after",
-            "0.2",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    h.wait_for("the phone to register", Duration::from_secs(10), |v| {
-        v["registrations"] == 1
-    });
-    let mut caller = Command::new(bin)
-        .args([
-            "dial",
-            &format!("sip:12345@{}", net.sip()),
-            "--bind",
-            &format!("{}:5062", net.carrier()),
-        ])
-        .args(["--tone", "440", "--hangup-after", "30"])
+    let mut phone = common::start_phone(&h, 0, "1001", &["--tone", "600", "--answer-after", "0.2"]);
+    let mut caller = common::dial(net, "12345", &["--tone", "440", "--hangup-after", "30"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -225,43 +225,11 @@ fn options_ping_is_answered_over_udp_and_tcp_and_large_tcp_messages_are_framed()
 
 #[test]
 fn hostile_rtp_neither_crashes_nor_leaks_into_the_call() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let h = Hotline::start(Net(34), "");
     let net = h.net;
-    let bin = env!("CARGO_BIN_EXE_hotline");
-    let phone = Command::new(bin)
-        .args([
-            "phone",
-            "--bind",
-            &format!("{}:5060", net.agent(0)),
-            "--registrar",
-            &net.sip(),
-        ])
-        .args([
-            "--user",
-            "1001",
-            "--password",
-            "pass1001",
-            "--tone",
-            "600",
-            "--answer-after",
-            "0.2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    h.wait_for("the phone to register", Duration::from_secs(10), |v| {
-        v["registrations"] == 1
-    });
-    let dialer = Command::new(bin)
-        .args([
-            "dial",
-            &format!("sip:12345@{}", net.sip()),
-            "--bind",
-            &format!("{}:5062", net.carrier()),
-        ])
-        .args(["--tone", "440", "--hangup-after", "4"])
+    let phone = common::start_phone(&h, 0, "1001", &["--tone", "600", "--answer-after", "0.2"]);
+    let dialer = common::dial(net, "12345", &["--tone", "440", "--hangup-after", "4"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -302,9 +270,9 @@ fn hostile_rtp_neither_crashes_nor_leaks_into_the_call() {
     assert!(sent > 10_000, "sent {sent} hostile datagrams");
 
     let out = dialer.wait_with_output().unwrap();
-    let caller: serde_json::Value = serde_json::from_slice(&out.stdout).expect("dial report");
+    let caller = common::report(&out);
     let out = phone.wait_with_output().unwrap();
-    let agent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("phone report");
+    let agent = common::report(&out);
     assert_eq!(caller["status"], 200, "{caller}");
     let (c_sent, c_recv) = (
         caller["media"]["rtp_sent"].as_u64().unwrap(),

@@ -300,6 +300,55 @@ pub fn http_post(addr: &str, path: &str, json: &str) -> Option<(u16, String)> {
     Some((code, body.to_string()))
 }
 
+/// Start our scripted phone (`hotline phone`) as agent `user` (password
+/// `pass<user>`) on agent address `i`, with extra arguments; its JSON
+/// reports go to the piped stdout. Returns once it has registered.
+pub fn start_phone(h: &Hotline, i: u8, user: &str, args: &[&str]) -> Child {
+    let before = h.counter("/registrations");
+    let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "phone",
+            "--bind",
+            &format!("{}:5060", h.net.agent(i)),
+            "--registrar",
+            &h.net.sip(),
+        ])
+        .args(["--user", user, "--password", &format!("pass{user}")])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn hotline phone");
+    h.wait_for("the phone to register", Duration::from_secs(10), |v| {
+        v["registrations"].as_u64().unwrap_or(0) > before
+    });
+    child
+}
+
+/// `hotline dial` from the carrier's address to `number` at hotline, with
+/// extra arguments (spawn it or take its output).
+pub fn dial(net: Net, number: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    c.args([
+        "dial",
+        &format!("sip:{number}@{}", net.sip()),
+        "--bind",
+        &format!("{}:5062", net.carrier()),
+    ])
+    .args(args);
+    c
+}
+
+/// The JSON report a phone printed.
+pub fn report(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// Path of a SIPp scenario.
 pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
