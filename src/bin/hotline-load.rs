@@ -194,6 +194,9 @@ struct DirTotals {
     recv: Mutex<RecvStats>,
 }
 
+/// Seconds of the late-packet timeline (the last slot takes the rest).
+const LATE_SECONDS: usize = 900;
+
 #[derive(Default)]
 struct Shared {
     caller_to_agent: DirTotals,
@@ -216,6 +219,8 @@ struct Shared {
     send_times: DashMap<u32, Arc<SendTimes>>,
     ticker: Mutex<TickerStats>,
     next_ssrc: AtomicU64,
+    /// Late packets by second of arrival since the generator started.
+    late_by_second: Vec<AtomicU64>,
 }
 
 impl Shared {
@@ -529,6 +534,10 @@ async fn receive(
                     }
                     if late > late_ns {
                         st.late += 1;
+                        let sec = (now / 1_000_000_000) as usize;
+                        if let Some(c) = shared.late_by_second.get(sec.min(LATE_SECONDS - 1)) {
+                            c.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
             }
@@ -978,7 +987,10 @@ fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<String, String> {
     let clock = Clock(Instant::now());
     let cpu0 = proc_cpu_ticks("self").unwrap_or(0);
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        late_by_second: (0..LATE_SECONDS).map(|_| AtomicU64::new(0)).collect(),
+        ..Default::default()
+    });
     shared.next_ssrc.store(0x1000_0000, Ordering::Relaxed);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let ticker_task = tokio::spawn(ticker(cmd_rx, shared.clone(), clock, args.phases));
@@ -1167,6 +1179,33 @@ async fn run(args: Args) -> Result<String, String> {
     let mut setup = shared.setup_ms.lock().unwrap().clone();
     let expected = c2a.recv.expected + a2c.recv.expected;
     let lost = c2a.recv.lost + a2c.recv.lost;
+    // Where the late packets were: ramp (start → steady window), steady
+    // window, tail (after it: hang-ups); and per second ("s:count" where > 0).
+    let late: Vec<u64> = shared
+        .late_by_second
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect();
+    let (w0, w1) = if steady.secs > 0.0 {
+        (steady.start_s.floor() as usize, steady.end_s.ceil() as usize)
+    } else {
+        (usize::MAX, usize::MAX)
+    };
+    let sum = |r: std::ops::Range<usize>| -> u64 {
+        late[r.start.min(late.len())..r.end.min(late.len())].iter().sum()
+    };
+    let late_phases = serde_json::json!({
+        "ramp": if w0 == usize::MAX { sum(0..late.len()) } else { sum(0..w0) },
+        "steady": if w0 == usize::MAX { 0 } else { sum(w0..w1) },
+        "tail": if w1 == usize::MAX { 0 } else { sum(w1..late.len()) },
+    });
+    let late_timeline: String = late
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(i, c)| format!("{i}:{c}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let summary = serde_json::json!({
         "calls": {
             "attempted": shared.attempted.load(Ordering::Relaxed),
@@ -1205,6 +1244,8 @@ async fn run(args: Args) -> Result<String, String> {
             "hold_secs": args.hold_secs,
             "all_setups_settled_at_s": all_settled_at,
         },
+        "late_by_phase": late_phases,
+        "late_timeline": late_timeline,
         "timed_out": timed_out,
         "params": {
             "calls": n, "ramp_per_sec": args.ramp_per_sec, "agents": k, "callers": args.callers,
