@@ -1187,12 +1187,17 @@ async fn run(args: Args) -> Result<String, String> {
         .map(|c| c.load(Ordering::Relaxed))
         .collect();
     let (w0, w1) = if steady.secs > 0.0 {
-        (steady.start_s.floor() as usize, steady.end_s.ceil() as usize)
+        (
+            steady.start_s.floor() as usize,
+            steady.end_s.ceil() as usize,
+        )
     } else {
         (usize::MAX, usize::MAX)
     };
     let sum = |r: std::ops::Range<usize>| -> u64 {
-        late[r.start.min(late.len())..r.end.min(late.len())].iter().sum()
+        late[r.start.min(late.len())..r.end.min(late.len())]
+            .iter()
+            .sum()
     };
     let late_phases = serde_json::json!({
         "ramp": if w0 == usize::MAX { sum(0..late.len()) } else { sum(0..w0) },
