@@ -111,10 +111,7 @@ struct Quality {
 }
 
 impl Quality {
-    fn on_rtp(&mut self, arrival: Duration, packet: &[u8]) {
-        let Ok(rtp) = RtpHeader::parse(packet) else {
-            return;
-        };
+    fn on_rtp(&mut self, arrival: Duration, rtp: &RtpHeader<'_>) {
         self.received += 1;
         if self.current.as_ref().is_none_or(|s| s.ssrc() != rtp.ssrc) {
             if let Some(old) = self.current.take() {
@@ -223,10 +220,7 @@ const REANCHOR: Duration = Duration::from_millis(150);
 impl Recorder {
     /// Place a packet by its RTP timestamp (so arrival jitter neither
     /// squeezes nor stretches the audio), anchored to arrival time.
-    fn push(&mut self, channel: Channel, arrival: Duration, packet: &[u8]) {
-        let Ok(rtp) = RtpHeader::parse(packet) else {
-            return;
-        };
+    fn push(&mut self, channel: Channel, arrival: Duration, rtp: &RtpHeader<'_>) {
         if rtp.payload_type != self.payload_type {
             return; // telephone-event, comfort noise …
         }
@@ -444,9 +438,12 @@ pub fn start(
                     }
                     last_rtp = Instant::now();
                     let at = started.elapsed();
-                    qa.on_rtp(at, &buf_a[..n]);
-                    if let Some(r) = recorder.as_mut() {
-                        r.push(Channel::Caller, at, &buf_a[..n]);
+                    // Parsed once for statistics and the recording.
+                    if let Ok(rtp) = RtpHeader::parse(&buf_a[..n]) {
+                        qa.on_rtp(at, &rtp);
+                        if let Some(r) = recorder.as_mut() {
+                            r.push(Channel::Caller, at, &rtp);
+                        }
                     }
                     if let Some(to) = pb.rtp {
                         if b.rtp.send_to(&buf_a[..n], to).await.is_ok() {
@@ -464,9 +461,12 @@ pub fn start(
                     }
                     last_rtp = Instant::now();
                     let at = started.elapsed();
-                    qb.on_rtp(at, &buf_b[..n]);
-                    if let Some(r) = recorder.as_mut() {
-                        r.push(Channel::Agent, at, &buf_b[..n]);
+                    // Parsed once for statistics and the recording.
+                    if let Ok(rtp) = RtpHeader::parse(&buf_b[..n]) {
+                        qb.on_rtp(at, &rtp);
+                        if let Some(r) = recorder.as_mut() {
+                            r.push(Channel::Agent, at, &rtp);
+                        }
                     }
                     if moh.is_some() {
                         continue; // B is on hold: A hears the music
