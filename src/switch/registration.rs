@@ -237,38 +237,28 @@ impl Registrations {
 
     /// Answer one REGISTER.
     pub async fn handle(&self, req: Request, responder: Responder) {
-        let aor = req.to_user().unwrap_or_default();
-        let before = !self.lock().registrar.lookup(unix_now(), &aor).is_empty();
-        let (code, headers, changes) = self.decide(&req);
-        let after = !self.lock().registrar.lookup(unix_now(), &aor).is_empty();
-        if before != after {
-            self.tell_presence(&aor, after);
+        let d = self.decide(&req);
+        if let Some(registered) = d.presence {
+            self.tell_presence(&req.to_user().unwrap_or_default(), registered);
         }
-        self.persist(changes).await;
-        if let Err(e) = responder.reply(code, headers, None).await {
+        self.persist(d.changes).await;
+        if let Err(e) = responder.reply(d.code, d.headers, None).await {
             debug!(error = %e, "REGISTER response");
         }
     }
 
-    fn decide(
-        &self,
-        req: &Request,
-    ) -> (
-        u16,
-        Vec<(String, String)>,
-        Vec<crate::sip::registrar::BindingChange>,
-    ) {
+    fn decide(&self, req: &Request) -> Decision {
         let now = unix_now();
         let username = match self.authenticate(req, Challenge::Www) {
             Authenticated::Agent(u) => u,
-            Authenticated::Refused { code, headers } => return (code, headers, vec![]),
+            Authenticated::Refused { code, headers } => return Decision::reply(code, headers),
         };
         let ip = req.source().ip();
         let mut s = self.lock();
         let aor = req.to_user().unwrap_or_default();
         if aor != username {
             warn!(%ip, %username, %aor, "agent tried to register another agent's number");
-            return (403, vec![], vec![]);
+            return Decision::reply(403, vec![]);
         }
         let (wildcard, contacts) = match req.contacts() {
             Ok(Contacts::Wildcard) => (true, vec![]),
@@ -282,8 +272,9 @@ impl Registrations {
                     })
                     .collect(),
             ),
-            Err(e) => return (400, vec![warning(&e)], vec![]),
+            Err(e) => return Decision::reply(400, vec![warning(&e)]),
         };
+        let was_present = !s.registrar.lookup(now, &aor).is_empty();
         let outcome = s.registrar.register(
             now,
             RegisterRequest {
@@ -314,15 +305,47 @@ impl Registrations {
                     })
                     .collect();
                 info!(agent = %aor, contacts = current.len(), source = %req.source(), "registered");
-                (200, headers, changes)
+                let present = !current.is_empty();
+                Decision {
+                    code: 200,
+                    headers,
+                    changes,
+                    presence: (present != was_present).then_some(present),
+                }
             }
-            RegisterOutcome::IntervalTooBrief { min_expires } => (
-                423,
-                vec![("Min-Expires".into(), min_expires.to_string())],
+            RegisterOutcome::IntervalTooBrief { min_expires } => Decision {
                 changes,
-            ),
-            RegisterOutcome::Invalid(e) => (400, vec![warning(&e.to_string())], changes),
-            RegisterOutcome::OutOfOrder => (500, vec![warning("CSeq out of order")], changes),
+                ..Decision::reply(423, vec![("Min-Expires".into(), min_expires.to_string())])
+            },
+            RegisterOutcome::Invalid(e) => Decision {
+                changes,
+                ..Decision::reply(400, vec![warning(&e.to_string())])
+            },
+            RegisterOutcome::OutOfOrder => Decision {
+                changes,
+                ..Decision::reply(500, vec![warning("CSeq out of order")])
+            },
+        }
+    }
+}
+
+/// The answer to one REGISTER and what it changed.
+struct Decision {
+    code: u16,
+    headers: Vec<(String, String)>,
+    changes: Vec<crate::sip::registrar::BindingChange>,
+    /// `Some(registered)` when the agent's first binding appeared or the
+    /// last one went.
+    presence: Option<bool>,
+}
+
+impl Decision {
+    fn reply(code: u16, headers: Vec<(String, String)>) -> Self {
+        Self {
+            code,
+            headers,
+            changes: vec![],
+            presence: None,
         }
     }
 }
