@@ -10,6 +10,15 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Time since the Unix epoch with sub-second precision (RTCP's NTP
+/// timestamps, RFC 3550 §4).
+#[allow(clippy::disallowed_methods)] // a shell's wall-clock read
+pub fn unix_now_precise() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// Resident set size of this process in bytes (Linux `/proc/self/statm`).
 pub fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;

@@ -176,13 +176,8 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
     });
 
     // 3. Talk.
-    let recording = super::open_recording(
-        &ctx,
-        &dialout.tenant,
-        &format!("callback-{}", call.0),
-        b_neg.payload_type,
-    )
-    .await;
+    let recording =
+        super::open_recording(&ctx, &dialout.tenant, &format!("callback-{}", call.0)).await;
     let mut session = session::Session {
         ctx: &ctx,
         a: &citizen_leg,
@@ -194,12 +189,13 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         b_remote: b_neg.remote,
         a_local,
         b_local,
-        codec: b_neg.codec,
-        telephone_event: b_neg.telephone_event,
+        a_neg,
+        b_neg,
         a_answer_sdp: a_offer,
         recording,
         a_continuation: None,
         music_on_hold: false,
+        keep_caller: false,
     };
     session.run().await;
     queues.input(Input::CallEnded { call });

@@ -11,9 +11,9 @@ use tracing::{info, warn};
 
 use super::CallContext;
 use crate::media::ports::PortPair;
-use crate::media::recorder::RecordingMeta;
-use crate::media::relay::{self, RelayEvent, RelayHandle, Side};
-use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
+use crate::media::recorder::{RecordingHandle, RecordingMeta};
+use crate::media::relay::{self, LegFormat, RelayEvent, RelayHandle, Side};
+use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, Negotiated, SessionDescription};
 use crate::sip::stack::InDialogResponder;
 use crate::sip::{Leg, LegEvent, LegEvents};
 
@@ -30,15 +30,31 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     pub b_remote: SocketAddr,
     pub a_local: LocalMedia,
     pub b_local: LocalMedia,
-    pub codec: AudioCodec,
-    pub telephone_event: Option<u8>,
+    /// What side A's offer/answer negotiated.
+    pub a_neg: Negotiated,
+    /// What side B's offer/answer negotiated (may differ: the relay
+    /// transcodes).
+    pub b_neg: Negotiated,
     pub a_answer_sdp: SessionDescription,
     /// Record the call (stereo WAV: A left, B right).
-    pub recording: Option<relay::Recording>,
+    pub recording: Option<RecordingHandle>,
     /// Side A's RTP stream as prompts left it (queued callers).
     pub a_continuation: Option<crate::media::player::Continuation>,
     /// The agent holds and the caller hears music.
     pub music_on_hold: bool,
+    /// When the agent hangs up first, keep the caller on the line and hand
+    /// its media back (an IVR flow goes on, e.g. to the survey).
+    pub keep_caller: bool,
+}
+
+/// How a connected call ended, for whoever runs the call on.
+#[derive(Debug, Default)]
+pub(super) struct SessionEnd {
+    /// The finished recording.
+    pub recording: Option<RecordingMeta>,
+    /// The agent hung up and the caller is still on the line with these
+    /// ports (only with `keep_caller`).
+    pub caller_media: Option<relay::LegMedia>,
 }
 
 /// Why the connected call ended.
@@ -52,11 +68,11 @@ enum End {
 }
 
 impl<A: Leg, B: Leg> Session<'_, A, B> {
-    /// Run until the call ends; the recording's metadata when recorded.
-    pub async fn run(&mut self) -> Option<RecordingMeta> {
+    /// Run until the call ends.
+    pub async fn run(&mut self) -> SessionEnd {
         let (relay_tx, mut relay_rx) = mpsc::unbounded_channel();
         let (Some(a), Some(b)) = (self.a_ports.take(), self.b_ports.take()) else {
-            return None;
+            return SessionEnd::default();
         };
         let relay = relay::start(
             a,
@@ -67,6 +83,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 silence: self.ctx.rtp_timeout,
                 recording: self.recording.take(),
                 a_continuation: self.a_continuation.take(),
+                a_format: LegFormat::from_negotiated(&self.a_neg),
+                b_format: LegFormat::from_negotiated(&self.b_neg),
+                b_role: None,
+                cname: format!("hotline@{}", self.a_local.address),
+                rtcp_interval: std::time::Duration::ZERO,
             },
             relay_tx,
         );
@@ -97,8 +118,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     }
                 }
                 ev = relay_rx.recv() => {
-                    if ev == Some(RelayEvent::Silent) {
-                        break End::Silence;
+                    match ev {
+                        Some(RelayEvent::Silent) => break End::Silence,
+                        Some(RelayEvent::Key { .. }) | None => {}
                     }
                 }
                 _ = refresh.tick() => {
@@ -126,8 +148,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             rtp_dropped = stats.dropped.load(Relaxed),
             "call over"
         );
+        let keep = self.keep_caller && matches!(end, End::AgentHungUp);
         match end {
             End::CallerHungUp => self.b.bye().await,
+            End::AgentHungUp if keep => {}
             End::AgentHungUp => self.a.bye().await,
             End::Silence | End::RefreshFailed | End::Shutdown => {
                 if matches!(end, End::Silence) {
@@ -136,11 +160,17 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 tokio::join!(self.a.bye(), self.b.bye());
             }
         }
-        self.a.forget();
+        if !keep {
+            self.a.forget();
+        }
         self.b.forget();
-        let report = relay.stop().await;
+        let mut report = if keep {
+            relay.stop_keeping_caller().await
+        } else {
+            relay.stop().await
+        };
         info!(caller = ?report.a, agent = ?report.b, "rtp quality");
-        let meta = report.recording;
+        let meta = report.recording.take();
         if let Some(m) = &meta {
             info!(
                 path = %m.path.display(),
@@ -151,7 +181,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 "recording ready"
             );
         }
-        meta
+        SessionEnd {
+            recording: meta,
+            caller_media: report.caller_media.take(),
+        }
     }
 
     /// Session refresh of both legs; `Some(leg)` when a peer is gone.
@@ -246,8 +279,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         } else {
             offered_dir
         };
-        let te = self.telephone_event;
-        let codec = self.codec;
+        let (codec, te) = self.format_of(other);
         let forward = {
             let theirs = self.locals(other);
             let mut o = sdp::build_offer(&LocalMedia {
@@ -334,11 +366,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
         let hold = offer.is_hold();
         if hold {
-            let law = match self.codec {
-                AudioCodec::Pcma => crate::media::codec::G711::Alaw,
-                AudioCodec::Pcmu => crate::media::codec::G711::Ulaw,
-            };
-            relay.music_on_hold(Some((moh, law, self.codec.payload_type())));
+            relay.music_on_hold(Some(moh));
             info!("agent holds: music on hold to the caller");
         } else {
             relay.music_on_hold(None);
@@ -367,9 +395,17 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
     }
 
+    /// The codec and telephone-event payload type `side` negotiated.
+    fn format_of(&self, side: Side) -> (AudioCodec, Option<u8>) {
+        let n = match side {
+            Side::A => &self.a_neg,
+            Side::B => &self.b_neg,
+        };
+        (n.codec, n.telephone_event)
+    }
+
     fn current_offer(&mut self, side: Side) -> String {
-        let te = self.telephone_event;
-        let codec = self.codec;
+        let (codec, te) = self.format_of(side);
         let mine = self.locals(side);
         let mut o = sdp::build_offer(&LocalMedia {
             codecs: vec![codec],

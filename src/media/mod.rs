@@ -8,6 +8,7 @@
 //! mixing) replaces it behind the same seam.
 
 pub mod codec;
+pub mod conference;
 pub mod dtmf;
 pub mod mixer;
 pub mod player;
@@ -17,3 +18,4 @@ pub mod recorder;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;
+pub mod voicemail;
