@@ -11,6 +11,7 @@
 //! for a prompt to end.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -21,6 +22,7 @@ use super::dtmf::{DtmfCombiner, DtmfDetector, DtmfKey, DtmfPath, Rfc4733Receiver
 use super::ports::PortPair;
 use super::prompts::{Playout, PlayoutEvent, Prompt};
 use super::rtp::{write_rtp, OutgoingFrame, OutgoingStream, RtpHeader, SourceTiming};
+use super::voicemail::{beep, VoicemailOptions, VoicemailRecorder, VoicemailStatus};
 
 /// What the player reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +33,18 @@ pub enum PlayerEvent {
     Finished(String),
     /// A prompt was cut short by a key (barge-in).
     Interrupted(String),
+    /// A voicemail ended: saved at `path` (None: nothing was said, the
+    /// file was discarded), `secs` long.
+    Voicemail {
+        /// The saved file.
+        path: Option<String>,
+        /// Its length in whole seconds.
+        secs: u32,
+    },
 }
 
 enum Command {
+    RecordVoicemail(PathBuf, VoicemailOptions, bool),
     Play(Prompt),
     Queue(Prompt),
     Loop(bool),
@@ -86,8 +97,20 @@ impl Player {
         target: Target,
         events: mpsc::UnboundedSender<PlayerEvent>,
     ) -> Self {
+        Self::resume(pair, None, target, events)
+    }
+
+    /// Start playing nothing to `target`, continuing `stream` (the leg's
+    /// RTP stream as the bridge or an earlier player left it) so the phone
+    /// sees one SSRC with continuous sequence numbers and timestamps.
+    pub fn resume(
+        pair: PortPair,
+        stream: Option<Continuation>,
+        target: Target,
+        events: mpsc::UnboundedSender<PlayerEvent>,
+    ) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(pair, target, rx, events));
+        let task = tokio::spawn(run(pair, stream, target, rx, events));
         Self {
             commands,
             task: Some(task),
@@ -120,6 +143,15 @@ impl Player {
         self.commands.send(Command::InfoKey(key)).ok();
     }
 
+    /// Record the leg's audio as a voicemail at `path` (after a beep when
+    /// `beep`), until silence, the longest length, `#`, or [`Self::finish`];
+    /// reported as [`PlayerEvent::Voicemail`].
+    pub fn record_voicemail(&self, path: PathBuf, options: VoicemailOptions, beep: bool) {
+        self.commands
+            .send(Command::RecordVoicemail(path, options, beep))
+            .ok();
+    }
+
     /// Stop playing (comfort silence continues).
     pub fn stop(&self) {
         self.commands.send(Command::Stop).ok();
@@ -137,13 +169,19 @@ const SILENCE: [i16; 160] = [0; 160];
 
 async fn run(
     pair: PortPair,
+    continued: Option<Continuation>,
     target: Target,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<PlayerEvent>,
 ) -> Option<(PortPair, Continuation)> {
-    let started = tokio::time::Instant::now();
+    let (mut stream, started) = match continued {
+        Some(c) => (c.stream, c.epoch),
+        None => (
+            OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000),
+            tokio::time::Instant::now(),
+        ),
+    };
     let mut playout = Playout::new();
-    let mut stream = OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000);
     let mut keys = Rfc4733Receiver::new(8000);
     // Keys come as RFC 4733 events or as tones in the audio (or both, from
     // gateways that send both): each press is reported once.
@@ -156,6 +194,9 @@ async fn run(
     let mut packet = [0u8; 12 + 160];
     let mut buf = [0u8; 1500];
     let mut source = 1u64;
+    // A voicemail waiting for its beep to end, and one recording.
+    let mut armed: Option<(PathBuf, VoicemailOptions)> = None;
+    let mut recording: Option<(VoicemailRecorder, Duration)> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -181,6 +222,12 @@ async fn run(
                 }
                 while let Some(ev) = playout.poll_event() {
                     let ev = match ev {
+                        PlayoutEvent::Finished(n) if &*n == BEEP => {
+                            if let Some((path, options)) = armed.take() {
+                                recording = start_recording(&path, options, now);
+                            }
+                            continue;
+                        }
                         PlayoutEvent::Finished(n) => PlayerEvent::Finished(n.to_string()),
                         PlayoutEvent::Interrupted(n) => PlayerEvent::Interrupted(n.to_string()),
                     };
@@ -216,6 +263,12 @@ async fn run(
                             report_key(&mut playout, &events, key.to_char());
                         }
                     }
+                    let ended = recording.as_mut().is_some_and(|(r, since)| {
+                        matches!(r.push(now.saturating_sub(*since), &heard), VoicemailStatus::Ended(_))
+                    });
+                    if ended {
+                        end_recording(recording.take(), &events).await;
+                    }
                 }
             }
             c = commands.recv() => match c {
@@ -233,12 +286,82 @@ async fn run(
                         report_key(&mut playout, &events, key.to_char());
                     }
                 }
+                Some(Command::RecordVoicemail(path, options, with_beep)) => {
+                    if with_beep {
+                        source += 1;
+                        playout.play(Prompt::from_pcm(BEEP, beep()));
+                        armed = Some((path, options));
+                    } else {
+                        recording = start_recording(&path, options, started.elapsed());
+                    }
+                }
                 Some(Command::Finish) | None => {
+                    // A caller who hangs up after speaking keeps the message.
+                    end_recording(recording.take(), &events).await;
                     return Some((pair, Continuation { stream, epoch: started }));
                 }
             },
         }
     }
+}
+
+/// The beep before a voicemail (never reported as a prompt).
+const BEEP: &str = "__voicemail_beep";
+
+fn start_recording(
+    path: &std::path::Path,
+    options: VoicemailOptions,
+    now: Duration,
+) -> Option<(VoicemailRecorder, Duration)> {
+    match VoicemailRecorder::start(path, options) {
+        Ok(r) => {
+            tracing::info!(path = %path.display(), "recording a voicemail");
+            Some((r, now))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "cannot record the voicemail");
+            None
+        }
+    }
+}
+
+/// Finish a voicemail off the async threads and report it.
+async fn end_recording(
+    recording: Option<(VoicemailRecorder, Duration)>,
+    events: &mpsc::UnboundedSender<PlayerEvent>,
+) {
+    let Some((r, _)) = recording else { return };
+    let finished = tokio::task::spawn_blocking(move || r.finish()).await;
+    let event = match finished {
+        Ok(Ok(Some(meta))) => {
+            tracing::info!(
+                path = %meta.path().display(),
+                secs = meta.duration().as_secs_f64(),
+                sha256 = %meta.sha256(),
+                "voicemail saved"
+            );
+            PlayerEvent::Voicemail {
+                path: Some(meta.path().display().to_string()),
+                secs: meta.duration().as_secs() as u32,
+            }
+        }
+        Ok(Ok(None)) => PlayerEvent::Voicemail {
+            path: None,
+            secs: 0,
+        },
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "voicemail could not be finished");
+            PlayerEvent::Voicemail {
+                path: None,
+                secs: 0,
+            }
+        }
+        Err(_) => PlayerEvent::Voicemail {
+            path: None,
+            secs: 0,
+        },
+    };
+    events.send(event).ok();
 }
 
 fn report_key(playout: &mut Playout, events: &mpsc::UnboundedSender<PlayerEvent>, key: char) {
