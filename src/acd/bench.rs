@@ -78,6 +78,8 @@ fn enqueue(engine: &mut Engine, now: Duration, n: u64) -> Result<(), super::AcdE
             priority: (n % 3) as u8,
             caller: format!("1380000{n:04}"),
             arrived: now,
+            max_wait: None,
+            on_timeout: None,
         },
     )
 }

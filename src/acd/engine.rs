@@ -122,6 +122,10 @@ struct Call {
     attempts: u32,
     phase: Phase,
     timers: [Option<Duration>; 6],
+    /// Per-call longest wait (else the group's).
+    max_wait: Option<Duration>,
+    /// Per-call next step on timeout (else the group's chain).
+    on_timeout: Option<NextStep>,
 }
 
 impl Call {
@@ -664,6 +668,8 @@ impl Engine {
                 priority,
                 caller,
                 arrived,
+                max_wait,
+                on_timeout,
             } => {
                 let gi = self.group_index(&group)?;
                 if self.calls.contains_key(&call) {
@@ -685,6 +691,8 @@ impl Engine {
                         attempts: 0,
                         phase: Phase::Waiting,
                         timers: [None; 6],
+                        max_wait,
+                        on_timeout,
                     },
                 );
                 match self.previous_agent(call, gi, now) {
@@ -818,6 +826,8 @@ impl Engine {
                         attempts: 0,
                         phase: Phase::Waiting,
                         timers: [None; 6],
+                        max_wait: None,
+                        on_timeout: None,
                     },
                 );
                 self.make_callback(call, number);
@@ -1084,7 +1094,7 @@ impl Engine {
                     (c.entered_group + after).max(now),
                 );
             }
-            let max_wait = (c.entered_group + g.cfg.max_wait).max(now);
+            let max_wait = (c.entered_group + c.max_wait.unwrap_or(g.cfg.max_wait)).max(now);
             set_timer(&mut self.timers, c, CallTimer::MaxWait, max_wait);
             if let Some(every) = g.cfg.announce_every {
                 set_timer(
@@ -1126,8 +1136,11 @@ impl Engine {
         };
         let gi = c.group;
         let wait = now.saturating_sub(c.arrived);
-        let mut next = self.groups[gi].cfg.on_max_wait.clone();
-        if let Some(to) = self.groups[gi].next_group {
+        let overridden = c.on_timeout.clone();
+        let mut next = overridden
+            .clone()
+            .unwrap_or_else(|| self.groups[gi].cfg.on_max_wait.clone());
+        if let (Some(to), None) = (self.groups[gi].next_group, &overridden) {
             if !visited.contains(&to) {
                 let why = match reason {
                     TimeoutReason::MaxWait => OverflowReason::MaxWait,

@@ -229,6 +229,14 @@ pub enum Input {
         priority: u8,
         caller: String,
         arrived: Duration,
+        /// This call's longest wait, overriding the group's (an IVR
+        /// `queue` node's `max_wait_secs`).
+        max_wait: Option<Duration>,
+        /// What happens when this call's wait ends unanswered, overriding
+        /// the group's `on_timeout` and overflow chain (an IVR flow that
+        /// routes the caller on; the shell then gets `QueueTimeout` with
+        /// this step).
+        on_timeout: Option<NextStep>,
     },
     /// The caller hung up (waiting, ringing, or talking).
     CallerHungUp {

@@ -883,6 +883,8 @@ impl Sim {
                     priority: prio,
                     caller: format!("c{}", b % 12),
                     arrived: now.saturating_sub(s(u64::from(b % 3))),
+                    max_wait: None,
+                    on_timeout: None,
                 }
             }
             4 => Input::CallerHungUp {

@@ -113,6 +113,8 @@ impl H {
             priority,
             caller: format!("caller{call}"),
             arrived,
+            max_wait: None,
+            on_timeout: None,
         });
     }
 
@@ -310,6 +312,8 @@ fn overflow_keeps_arrival_time() {
         priority: 0,
         caller: "c1".into(),
         arrived: s(0),
+        max_wait: None,
+        on_timeout: None,
     });
     h.at(s(10));
     h.enqueue(2, "b", 0);
@@ -637,6 +641,8 @@ fn previous_service_offers_last_agent_then_falls_back() {
         priority: 0,
         caller: "c1".into(),
         arrived: s(1),
+        max_wait: None,
+        on_timeout: None,
     });
     h.ok(Input::OfferRejected {
         call: CallId(1),
@@ -656,6 +662,8 @@ fn previous_service_offers_last_agent_then_falls_back() {
             priority: 0,
             caller: "c1".into(),
             arrived: now,
+            max_wait: None,
+            on_timeout: None,
         });
     };
     // Within X days, a idle: offered to a first, for 8 s.
@@ -954,6 +962,8 @@ fn wrong_state_inputs_are_errors_and_change_nothing() {
                 priority: 0,
                 caller: "x".into(),
                 arrived: s(0),
+                max_wait: None,
+                on_timeout: None,
             },
             "DuplicateCall",
         ),
@@ -964,6 +974,8 @@ fn wrong_state_inputs_are_errors_and_change_nothing() {
                 priority: 0,
                 caller: "x".into(),
                 arrived: s(0),
+                max_wait: None,
+                on_timeout: None,
             },
             "UnknownGroup",
         ),

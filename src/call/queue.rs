@@ -39,8 +39,11 @@ pub enum QueueNews {
     },
     /// The call waited too long or the queue is full; take the next step.
     Timeout {
-        /// What the group's configuration says to do.
+        /// What the group's configuration (or the call's override) says
+        /// to do.
         next: acd::NextStep,
+        /// Waited too long, or the queue was full.
+        reason: acd::TimeoutReason,
     },
 }
 
@@ -112,6 +115,19 @@ impl Queues {
         priority: u8,
         caller: &str,
     ) -> (CallId, mpsc::UnboundedReceiver<QueueNews>) {
+        self.enqueue_with(group, priority, caller, None, None)
+    }
+
+    /// [`Self::enqueue`] with this call's own longest wait and next step
+    /// on timeout (an IVR `queue` node), overriding the group's.
+    pub fn enqueue_with(
+        &self,
+        group: &str,
+        priority: u8,
+        caller: &str,
+        max_wait: Option<Duration>,
+        on_timeout: Option<acd::NextStep>,
+    ) -> (CallId, mpsc::UnboundedReceiver<QueueNews>) {
         let call = CallId(self.next_call.fetch_add(1, Ordering::Relaxed));
         let (news, rx) = mpsc::unbounded_channel();
         let input = Input::Enqueue {
@@ -120,6 +136,8 @@ impl Queues {
             priority,
             caller: caller.to_string(),
             arrived: self.now(),
+            max_wait,
+            on_timeout,
         };
         self.tx.send(Message::Enqueue { input, call, news }).ok();
         (call, rx)
@@ -259,7 +277,7 @@ fn deliver(
             next,
         } => {
             info!(%call, %group, ?reason, ?next, "queue timeout");
-            send(calls, call, QueueNews::Timeout { next })
+            send(calls, call, QueueNews::Timeout { next, reason })
         }
         Output::Overflowed {
             call,
