@@ -1,0 +1,49 @@
+//! The IVR room (IVR issue): admin-written call flows (`ivr-flows/*.toml`),
+//! their validation, a pure interpreter and a graph renderer, plus the
+//! tables the flows consult: working-hour calendars with Chinese public
+//! holidays and adjusted working days, the caller-area prefix table and the
+//! block list. Everything here is pure (files are read only by path, time
+//! is passed in); `call` drives the interpreter and `switch` loads and
+//! hot-reloads the files.
+//!
+//! - [`flow`]: the flow model and file format (documented there);
+//! - [`parse`]: TOML text → [`Flow`], every problem at once;
+//! - [`error`]: [`FlowError`] and the messages admins read;
+//! - [`validate`](mod@validate): cross-checks over a set of flows, [`FlowSet`];
+//! - [`interpreter`]: the per-call state machine (no I/O, no clock);
+//! - [`graph`]: Graphviz DOT and Mermaid output;
+//! - [`civil`]: civil dates, weekdays and local time at a fixed UTC offset;
+//! - [`hours`]: `"HH:MM-HH:MM"` opening ranges within a day;
+//! - [`holidays`]: public-holiday calendars with adjusted working days (调休);
+//! - [`calendar`]: working-hour schedules and the loaded set of them;
+//! - [`tomlfile`]: reading those TOML files with file/line in every error;
+//! - [`number`]: caller-number normalisation shared by `area` and `blacklist`;
+//! - [`area`]: caller number → administrative area, by longest prefix;
+//! - [`blacklist`]: the in-memory block list consulted by the `blacklist` node.
+
+pub mod area;
+pub mod blacklist;
+pub mod calendar;
+pub mod civil;
+pub mod error;
+pub mod flow;
+pub mod graph;
+pub mod holidays;
+pub mod hours;
+pub mod interpreter;
+pub mod number;
+pub mod parse;
+pub mod tomlfile;
+pub mod validate;
+
+#[cfg(test)]
+mod testkit;
+
+pub use error::{FlowError, Problem};
+pub use flow::{Flow, Node, NodeKind, TransferTarget};
+pub use graph::{to_dot, to_mermaid};
+pub use interpreter::{
+    Action, CallFacts, Environment, Event, HangupReason, Interpreter, InterpreterError, Moment,
+    QueueOutcome, TimerId,
+};
+pub use validate::{validate, Catalog, FlowSet};
