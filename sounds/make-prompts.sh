@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 say() { # say NAME TEXT
-    espeak-ng -v cmn -s 150 -w "/tmp/hotline-$1.wav" "$2"
-    sox "/tmp/hotline-$1.wav" -r 8000 -c 1 -e a-law "$1.wav" norm -3
+    espeak-ng -v cmn -s 175 -w "/tmp/hotline-$1.wav" "$2"
+    # Trim leading/trailing silence so menus move briskly.
+    sox "/tmp/hotline-$1.wav" -r 8000 -c 1 -e a-law "$1.wav" \
+        silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse norm -3
     rm -f "/tmp/hotline-$1.wav"
 }
 say queue_welcome "您好，欢迎致电一二三四五政务服务便民热线。话务员正忙，请稍候。"
@@ -18,6 +20,22 @@ say queue_position_many "您前面还有多位来电者，请耐心等待。"
 say queue_callback_offer "如需我们回电，请按一。"
 say queue_callback_confirmed "我们将尽快给您回电，再见。"
 say queue_sorry "对不起，现在无法接通，我们会给您回电，再见。"
+# IVR flows (ivr-flows/*.toml).
+say ivr_12345_welcome "您好，欢迎致电一二三四五政务服务便民热线。"
+say ivr_12345_menu "政策咨询请按一，投诉举报请按二，企业服务专线请按三，紧急求助请按九，人工服务请按零。"
+say ivr_invalid "您的输入有误。"
+say ivr_no_input "您没有输入。"
+say ivr_blocked "对不起，您的号码已被限制呼入，再见。"
+say ivr_after_hours "现在是非工作时间，人工服务时间为每天早上八点到晚上八点。"
+say ivr_voicemail "请在提示音后留言，留言完毕请挂机或按井号键。"
+say ivr_goodbye "感谢您的来电，再见。"
+say ivr_12328_welcome "您好，这里是一二三二八交通运输服务监督热线。"
+say ivr_12328_closed "现在是非工作时间，工作时间为工作日上午八点半至十二点，下午一点半至五点半。"
+say survey_intro "请对本次服务进行评价。"
+say survey_attitude "对服务态度，满意请按一，一般请按二，不满意请按三。"
+say survey_efficiency "对办理效率，满意请按一，一般请按二，不满意请按三。"
+say survey_resolution "对问题解决情况，满意请按一，一般请按二，不满意请按三。"
+say survey_thanks "感谢您的评价，再见。"
 # Music on hold: a slow pentatonic arpeggio, 8 s, looped by the player.
 notes=(523.25 587.33 659.25 783.99 880.00 783.99 659.25 587.33)
 parts=()

@@ -50,6 +50,14 @@ async fn healthz(State(s): State<SwitchState>) -> Json<Value> {
         },
         "media": { "rtp_port_pairs_in_use": s.ports.in_use() },
         "registrations": s.registrations.count(),
+        "ivr": {
+            "flows": s.ivr.flows().into_iter().map(|(name, version, dids)| json!({
+                "name": name, "version": version, "dids": dids,
+            })).collect::<Vec<_>>(),
+            "reloads": s.ivr.reloads(),
+            // An edit that was refused (the previous flows stay live).
+            "problems": s.ivr.problems(),
+        },
         "tasks": metrics.num_alive_tasks(),
         "rss_bytes": crate::util::rss_bytes(),
     }))

@@ -8,6 +8,7 @@
 //! - [`config`]: `hotline.toml`, validated with file/line/key in errors;
 //! - [`sip`]: the SIP stack (rsipstack, wrapped), registrar, digest auth, trunks;
 //! - [`media`]: SDP offer/answer, RTP port pool, the RTP relay;
+//! - [`ivr`]: IVR flows (validation, pure interpreter), calendars, areas, block list;
 //! - [`call`]: one task per call, the only room that knows all the others;
 //! - [`store`]: SQLite persistence;
 //! - [`http`]: the HTTP API (health for now);
@@ -20,6 +21,7 @@ pub mod acd;
 pub mod call;
 pub mod config;
 pub mod http;
+pub mod ivr;
 pub mod media;
 pub mod phone;
 pub mod sip;

@@ -34,6 +34,24 @@ enum Command {
         /// Configuration file.
         config: PathBuf,
     },
+    /// IVR flows: validate or draw them.
+    Flow {
+        #[command(subcommand)]
+        command: FlowCommand,
+    },
+    /// Explain a working-hours schedule at a moment: open or closed, why
+    /// (weekday, weekend, public holiday, adjusted working day), and the
+    /// next change.
+    Schedule {
+        /// Schedule name (a file in `<calendars_dir>/schedules/`).
+        name: String,
+        /// Local date `YYYY-MM-DD` or date and time `YYYY-MM-DDTHH:MM`
+        /// (default: now).
+        at: Option<String>,
+        /// Configuration file (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Call a number like a carrier or citizen would; prints a JSON report.
     Dial {
         /// Target URI, e.g. `sip:12345@127.0.0.1:5060`.
@@ -92,12 +110,14 @@ struct MediaArgs {
     /// Hang up this many seconds after answer (default: wait for BYE).
     #[arg(long)]
     hangup_after: Option<f64>,
-    /// Press these keys as RFC 4733 events, e.g. `2#` (0-9, *, #, A-D).
+    /// Press these keys as RFC 4733 events, e.g. `2#` (0-9, *, #, A-D);
+    /// repeat for several bursts, each with its own `--dtmf-at`.
     #[arg(long)]
-    dtmf: Option<String>,
-    /// Seconds after answer to start pressing the keys.
-    #[arg(long, default_value_t = 1.0)]
-    dtmf_at: f64,
+    dtmf: Vec<String>,
+    /// Seconds after answer to start pressing each `--dtmf` burst (by
+    /// position; a missing one means 1 s).
+    #[arg(long)]
+    dtmf_at: Vec<f64>,
     /// How to send keys: `rfc4733`, `inband` or `both`.
     #[arg(long, default_value = "rfc4733", value_parser = ["rfc4733", "inband", "both"])]
     dtmf_mode: String,
@@ -115,18 +135,183 @@ impl MediaArgs {
             },
             record: self.record.clone(),
             hangup_after: self.hangup_after.map(std::time::Duration::from_secs_f64),
-            dtmf: self.dtmf.clone().map(|keys| {
-                (
-                    std::time::Duration::from_secs_f64(self.dtmf_at.max(0.0)),
-                    keys,
-                )
-            }),
+            dtmf: self
+                .dtmf
+                .iter()
+                .enumerate()
+                .map(|(i, keys)| {
+                    let at = self.dtmf_at.get(i).copied().unwrap_or(1.0);
+                    (
+                        std::time::Duration::from_secs_f64(at.max(0.0)),
+                        keys.clone(),
+                    )
+                })
+                .collect(),
             dtmf_mode: match self.dtmf_mode.as_str() {
                 "inband" => hotline::phone::DtmfMode::InBand,
                 "both" => hotline::phone::DtmfMode::Both,
                 _ => hotline::phone::DtmfMode::Rfc4733,
             },
         }
+    }
+}
+
+#[derive(Subcommand)]
+enum FlowCommand {
+    /// Validate flow files against the configuration (groups, trunks,
+    /// agents, schedules, prompts); every error with file, line and node.
+    Check {
+        /// Flow files (default: every file in the configured flows_dir).
+        files: Vec<PathBuf>,
+        /// Configuration file (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print a flow as a Graphviz DOT graph (or Mermaid).
+    Graph {
+        /// The flow file.
+        file: PathBuf,
+        /// Mermaid instead of DOT.
+        #[arg(long)]
+        mermaid: bool,
+    },
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<hotline::config::Config, ExitCode> {
+    let loaded = match path {
+        Some(p) => hotline::config::Config::load(p),
+        None => hotline::config::Config::embedded_default(),
+    };
+    loaded.map_err(|e| {
+        eprintln!("hotline: configuration error:\n{e}");
+        ExitCode::from(2)
+    })
+}
+
+fn flow_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> ExitCode {
+    use hotline::switch::ivr;
+    let config = match load_config(config.as_ref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let files = if files.is_empty() {
+        ivr::flow_files(&config.ivr.flows_dir)
+    } else {
+        files
+    };
+    if files.is_empty() {
+        eprintln!(
+            "hotline: no flow files in {}",
+            config.ivr.flows_dir.display()
+        );
+        return ExitCode::from(2);
+    }
+    let calendars = match ivr::load_calendars(&config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let catalog = ivr::ConfigCatalog::new(&config, &calendars);
+    match hotline::ivr::FlowSet::load(&files, &catalog) {
+        Ok(set) => {
+            for f in set.flows() {
+                println!(
+                    "{}: ok (flow \"{}\" version {}, {} nodes, DIDs {:?})",
+                    f.path.display(),
+                    f.name,
+                    f.version,
+                    f.nodes.len(),
+                    f.dids
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s); nothing changed", errors.len());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn flow_graph(file: PathBuf, mermaid: bool) -> ExitCode {
+    match hotline::ivr::Flow::load(&file) {
+        Ok(flow) => {
+            let text = if mermaid {
+                hotline::ivr::to_mermaid(&flow)
+            } else {
+                hotline::ivr::to_dot(&flow)
+            };
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn schedule(name: String, at: Option<String>, config: Option<PathBuf>) -> ExitCode {
+    use hotline::ivr::civil;
+    let config = match load_config(config.as_ref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let calendars = match hotline::switch::ivr::load_calendars(&config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let Some(sched) = calendars.schedule(&name) else {
+        let known: Vec<&str> = calendars.names().collect();
+        eprintln!(
+            "hotline: unknown schedule {name:?}; known: {}",
+            known.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    let offset = sched.utc_offset_minutes();
+    let unix = match at.as_deref() {
+        None => hotline::util::unix_now() as i64,
+        Some(text) => {
+            let (date, time) = text.split_once('T').unwrap_or((text, "12:00"));
+            let date = match civil::Date::parse(date) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("hotline: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let minute = time
+                .split_once(':')
+                .and_then(|(h, m)| Some(h.parse::<u16>().ok()? * 60 + m.parse::<u16>().ok()?))
+                .filter(|m| *m < 24 * 60);
+            let Some(minute) = minute else {
+                eprintln!("hotline: {time:?} is not a time HH:MM");
+                return ExitCode::from(2);
+            };
+            civil::to_unix(date, minute, offset)
+        }
+    };
+    match calendars.explain(&name, unix) {
+        Some(e) => {
+            println!("{e}");
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(2),
     }
 }
 
@@ -155,6 +340,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        // Colours only on a terminal: log files and pipes get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -204,6 +391,19 @@ fn main() -> ExitCode {
                         return ExitCode::from(2);
                     }
                 }
+                // So are the IVR's flows, calendars, areas and block list.
+                let ivr = hotline::switch::ivr::seed_blacklist(&loaded).and_then(|b| {
+                    hotline::switch::ivr::load(
+                        &loaded,
+                        std::sync::Arc::new(std::sync::RwLock::new(b)),
+                    )
+                });
+                if let Err(errors) = ivr {
+                    for e in errors {
+                        eprintln!("{e}");
+                    }
+                    return ExitCode::from(2);
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
@@ -212,6 +412,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Flow {
+            command: FlowCommand::Check { files, config },
+        } => flow_check(files, config),
+        Command::Flow {
+            command: FlowCommand::Graph { file, mermaid },
+        } => flow_graph(file, mermaid),
+        Command::Schedule { name, at, config } => schedule(name, at, config),
         Command::Dial {
             target,
             proxy,

@@ -18,6 +18,7 @@
 //!    failed session refresh, or on shutdown.
 
 pub mod callback;
+pub mod flow;
 pub mod queue;
 mod ringing;
 mod session;
@@ -88,6 +89,8 @@ pub enum Route {
         /// First trunk.
         trunk: String,
     },
+    /// An IVR flow decides (the flows as they were when the call arrived).
+    Flow(flow::FlowRoute),
 }
 
 /// Counters over all calls, for health and leak checks.
@@ -121,8 +124,7 @@ pub(crate) async fn open_recording(
     ctx: &CallContext,
     tenant: &str,
     call_id: &str,
-    payload_type: u8,
-) -> Option<crate::media::relay::Recording> {
+) -> Option<crate::media::recorder::RecordingHandle> {
     use crate::media::recorder::{recording_path, RecordingWriter, CALL_WAV_SPEC};
     let settings = ctx.recordings.as_ref()?;
     let date = crate::util::local_date(crate::util::unix_now(), settings.utc_offset_minutes);
@@ -130,10 +132,7 @@ pub(crate) async fn open_recording(
     let opened =
         tokio::task::spawn_blocking(move || RecordingWriter::start(&path, CALL_WAV_SPEC)).await;
     match opened {
-        Ok(Ok(handle)) => Some(crate::media::relay::Recording {
-            handle,
-            payload_type,
-        }),
+        Ok(Ok(handle)) => Some(handle),
         Ok(Err(e)) => {
             warn!(error = %e, "cannot record this call");
             None
@@ -184,6 +183,15 @@ pub struct CallContext {
     pub recordings: Option<RecordingSettings>,
     /// Cancelled when the switch shuts down; calls then hang up.
     pub shutdown: CancellationToken,
+    /// Each tenant's outbound trunk (transfers to external numbers).
+    pub tenant_trunks: std::collections::HashMap<String, String>,
+}
+
+impl CallContext {
+    /// The trunk `tenant` dials out through, if it has one.
+    pub fn tenant_trunk(&self, tenant: &str) -> Option<String> {
+        self.tenant_trunks.get(tenant).cloned()
+    }
 }
 
 /// Start a call task for a new INVITE routed to `route`.
@@ -224,6 +232,14 @@ pub enum Outcome {
     CallerCancelled,
     /// Nobody answered: the final status sent to the caller.
     NotAnswered(u16),
+    /// An IVR flow's queue wait ended (too long, or the queue was full);
+    /// the flow goes on.
+    QueueEnded {
+        /// The queue was full.
+        full: bool,
+    },
+    /// An IVR flow hung up (its `hangup` node, a blocked caller, …).
+    FlowEnded(String),
 }
 
 /// Drive one call to its end.
@@ -269,11 +285,14 @@ pub async fn run(
             return Outcome::Rejected(503);
         }
     };
-    // Offer the agent side exactly the carrier's codec (and DTMF payload
-    // type), so the relay forwards packets unchanged.
+    // Offer the agent side the carrier's codec first (and its DTMF payload
+    // type), so packets usually pass without transcoding; the others too,
+    // so a phone without it still connects (the relay transcodes).
+    let mut b_codecs = vec![a_neg.codec];
+    b_codecs.extend(ctx.codecs.iter().filter(|c| **c != a_neg.codec));
     let b_local = LocalMedia {
         telephone_event: a_neg.telephone_event.is_some(),
-        ..local_media(&ctx, b_ports.port(), vec![a_neg.codec])
+        ..local_media(&ctx, b_ports.port(), b_codecs)
     };
     let mut b_offer = sdp::build_offer(&b_local);
     if let Some(pt) = a_neg.telephone_event {
@@ -287,6 +306,7 @@ pub async fn run(
         .from_user()
         .unwrap_or_else(|| "anonymous".into());
     let caller_name = invite.request.from_display_name();
+    let called = invite.request.uri_user().unwrap_or_default();
     let inbound = match invite.into_leg(&ctx.stack, &events_tx) {
         Ok(l) => l,
         Err(e) => {
@@ -311,6 +331,18 @@ pub async fn run(
         answered: false,
         a_continuation: None,
     };
+    if let Route::Flow(f) = &route {
+        let parts = flow::Parts {
+            a_local,
+            b_local,
+            b_ports: Some(b_ports),
+            a_answer,
+            call_id,
+            tenant,
+            called,
+        };
+        return flow::drive(&ctx, &mut call, f, parts).await;
+    }
     let connected = match call.ring(&route).await {
         Ok(c) => c,
         Err(outcome) => return outcome,
@@ -323,7 +355,7 @@ pub async fn run(
     };
 
     // 3./4. Talk until someone hangs up.
-    let recording = open_recording(&ctx, &tenant, &call_id, a_neg.payload_type).await;
+    let recording = open_recording(&ctx, &tenant, &call_id).await;
     let mut session = session::Session {
         ctx: &ctx,
         a: &inbound,
@@ -332,15 +364,16 @@ pub async fn run(
         a_ports: Some(a_ports),
         b_ports: Some(b_ports),
         a_remote: a_neg.remote,
-        b_remote: connected.remote,
+        b_remote: connected.neg.remote,
         a_local,
         b_local,
-        codec: a_neg.codec,
-        telephone_event: a_neg.telephone_event,
+        a_neg,
+        b_neg: connected.neg,
         a_answer_sdp: a_answer,
         recording,
         a_continuation: call.a_continuation.take(),
         music_on_hold: false,
+        keep_caller: false,
     };
     session.run().await;
     if let (Some(call), Some(queues)) = (connected.queued, &ctx.queues) {

@@ -26,10 +26,18 @@ use crate::media::sdp::{self, AudioCodec, Negotiated, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
 use crate::sip::{trunk, InboundLeg, Leg, LegEvent, LegEvents, LegKey, OutboundLeg};
 
+/// A queue wait an IVR flow asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct IvrWait {
+    /// The flow's longest wait (else the group's).
+    pub max_wait: Option<Duration>,
+}
+
 /// The answered outbound leg and where its RTP goes.
 pub(super) struct Connected {
     pub leg: OutboundLeg,
-    pub remote: SocketAddr,
+    /// What the answer negotiated (remote address, codec, DTMF type).
+    pub neg: Negotiated,
     /// The ACD's id for the call, when it came through a queue.
     pub queued: Option<CallId>,
 }
@@ -110,7 +118,11 @@ impl Ringer<'_> {
         let attempt = match route {
             Route::Agents { ringing, agents } => self.ring_agents(*ringing, agents).await,
             Route::External { number, trunk } => self.ring_external(number, trunk).await,
-            Route::Queue { group, priority } => self.ring_queue(group, *priority).await,
+            Route::Queue { group, priority } => self.ring_queue(group, *priority, None).await,
+            Route::Flow(_) => {
+                warn!("a flow route reached the ringer");
+                Err(Outcome::Rejected(500))
+            }
         };
         match attempt {
             Ok(connected) if self.answered => Ok(connected),
@@ -135,7 +147,7 @@ impl Ringer<'_> {
         }
     }
 
-    async fn ring_agents(
+    pub(super) async fn ring_agents(
         &mut self,
         ringing: Ringing,
         agents: &[String],
@@ -173,7 +185,11 @@ impl Ringer<'_> {
         Err(Outcome::NotAnswered(tally.final_code()))
     }
 
-    async fn ring_external(&mut self, number: &str, first: &str) -> Result<Connected, Outcome> {
+    pub(super) async fn ring_external(
+        &mut self,
+        number: &str,
+        first: &str,
+    ) -> Result<Connected, Outcome> {
         let order: Vec<(String, SocketAddr, bool, u64)> = self
             .ctx
             .trunks
@@ -209,12 +225,29 @@ impl Ringer<'_> {
 
     /// Queue the call and ring whichever agent the ACD offers it to; the
     /// ACD owns the ring timeout (its `CancelOffer`) and the queue order.
-    async fn ring_queue(&mut self, group: &str, priority: u8) -> Result<Connected, Outcome> {
+    /// With `ivr`, the wait is the flow's: its own longest wait, and a
+    /// timeout or full queue returns [`Outcome::QueueEnded`] with the
+    /// caller's media back in `a_ports`, for the flow to go on.
+    pub(super) async fn ring_queue(
+        &mut self,
+        group: &str,
+        priority: u8,
+        ivr: Option<IvrWait>,
+    ) -> Result<Connected, Outcome> {
         let Some(queues) = self.ctx.queues.clone() else {
             warn!(%group, "queue route without an ACD");
             return Err(Outcome::NotAnswered(480));
         };
-        let (call, mut news) = queues.enqueue(group, priority, &self.caller);
+        let (call, mut news) = match &ivr {
+            Some(w) => queues.enqueue_with(
+                group,
+                priority,
+                &self.caller,
+                w.max_wait,
+                Some(crate::acd::NextStep::Hangup),
+            ),
+            None => queues.enqueue(group, priority, &self.caller),
+        };
         info!(%call, %group, priority, "queued");
         let (player_tx, mut player_rx) = mpsc::unbounded_channel();
         let mut waiting = match self.start_queue_media(group, player_tx) {
@@ -253,7 +286,19 @@ impl Ringer<'_> {
                             w.announce(position);
                         }
                     }
-                    Some(QueueNews::Timeout { next }) => {
+                    Some(QueueNews::Timeout { reason, .. }) if ivr.is_some() => {
+                        stop_ringing(&mut forks, None);
+                        if let Some(w) = waiting.take() {
+                            if let Some((ports, cont)) = w.player.finish().await {
+                                self.a_ports = Some(ports);
+                                self.a_continuation = Some(cont);
+                            }
+                        }
+                        let full = reason == crate::acd::TimeoutReason::QueueFull;
+                        info!(%call, full, "queue wait over: back to the flow");
+                        return Err(Outcome::QueueEnded { full });
+                    }
+                    Some(QueueNews::Timeout { next, .. }) => {
                         stop_ringing(&mut forks, None);
                         let callback = next == crate::acd::NextStep::Callback;
                         match waiting.take() {
@@ -312,7 +357,7 @@ impl Ringer<'_> {
                             let Some((_, leg)) = forks.remove(&key) else { continue };
                             stop_ringing(&mut forks, None);
                             match self.read_answer(sdp.as_deref()) {
-                                Ok(remote) => {
+                                Ok(neg) => {
                                     queues.input(Input::OfferAnswered { call, agent });
                                     if let Some(w) = waiting.take() {
                                         // The agent answered: cut the prompt at once.
@@ -325,7 +370,7 @@ impl Ringer<'_> {
                                             return Err(Outcome::CallerCancelled);
                                         }
                                     }
-                                    return Ok(Connected { leg, remote, queued: Some(call) });
+                                    return Ok(Connected { leg, neg, queued: Some(call) });
                                 }
                                 Err(e) => {
                                     warn!(error = %e, %agent, "unusable answer from the agent");
@@ -364,6 +409,7 @@ impl Ringer<'_> {
                         PlayerEvent::Key(key) => info!(%call, %key, "caller pressed a key"),
                         PlayerEvent::Finished(name) => w.finished(&name),
                         PlayerEvent::Interrupted(_) => w.finished(""),
+                        PlayerEvent::Voicemail { .. } => {}
                     }
                 }
                 _ = self.ctx.shutdown.cancelled() => {
@@ -399,8 +445,9 @@ impl Ringer<'_> {
             AudioCodec::Pcma => G711::Alaw,
             AudioCodec::Pcmu => G711::Ulaw,
         };
-        let player = Player::start(
+        let player = Player::resume(
             ports,
+            self.a_continuation.take(),
             Target {
                 remote: self.a_neg.remote,
                 law,
@@ -500,7 +547,7 @@ impl Ringer<'_> {
                             let Some(leg) = forks.remove(&key) else { continue };
                             cancel_all(&mut forks);
                             match self.read_answer(sdp.as_deref()) {
-                                Ok(remote) => return Attempt::Answered(Connected { leg, remote, queued: None }),
+                                Ok(neg) => return Attempt::Answered(Connected { leg, neg, queued: None }),
                                 Err(e) => {
                                     warn!(error = %e, "unusable answer from the callee");
                                     leg.bye().await;
@@ -536,11 +583,10 @@ impl Ringer<'_> {
         }
     }
 
-    fn read_answer(&self, body: Option<&[u8]>) -> Result<SocketAddr, String> {
+    fn read_answer(&self, body: Option<&[u8]>) -> Result<Negotiated, String> {
         let text = String::from_utf8_lossy(body.unwrap_or_default());
         let answer = SessionDescription::parse(&text).map_err(|e| e.to_string())?;
-        let neg = sdp::read_answer(&self.b_offer_sdp, &answer).map_err(|e| e.to_string())?;
-        Ok(neg.remote)
+        sdp::read_answer(&self.b_offer_sdp, &answer).map_err(|e| e.to_string())
     }
 }
 

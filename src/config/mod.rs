@@ -10,6 +10,7 @@
 //! This module does no I/O beyond reading the one file it is given.
 
 pub mod acd;
+pub mod ivr;
 mod locate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -122,6 +123,12 @@ pub struct Config {
     /// Skill groups.
     #[serde(default, rename = "group")]
     pub groups: Vec<GroupConfig>,
+    /// IVR flows, calendars, caller areas.
+    #[serde(default)]
+    pub ivr: ivr::IvrSettings,
+    /// Block list seeds.
+    #[serde(default, rename = "blacklist")]
+    pub blacklist: Vec<ivr::BlacklistSeed>,
     /// The file this was loaded from (for messages).
     #[serde(skip)]
     pub source_path: PathBuf,

@@ -154,7 +154,7 @@ impl Session {
         let event_pt = neg.telephone_event;
         let dtmf = script.dtmf.clone();
         let mode = script.dtmf_mode;
-        if source.is_some() || dtmf.is_some() {
+        if source.is_some() || !dtmf.is_empty() {
             let samples = source.unwrap_or_else(|| vec![0; SAMPLES_PER_PACKET]);
             let send_audio = !matches!(script.audio, Audio::None);
             let (s, sock) = (shared.clone(), socket.clone());
@@ -165,17 +165,23 @@ impl Session {
                 let mut seq: u16 = rand::random();
                 let ts0: u32 = rand::random();
                 let mut ts = ts0;
-                let mut events = match (&dtmf, event_pt) {
-                    (Some((at, keys)), Some(_)) if mode != DtmfMode::InBand => {
-                        schedule_keys(keys, *at, ts0)
+                let mut events: VecDeque<EventSlot> = match event_pt {
+                    Some(_) if mode != DtmfMode::InBand => {
+                        let mut all: Vec<EventSlot> = dtmf
+                            .iter()
+                            .flat_map(|(at, keys)| schedule_keys(keys, *at, ts0))
+                            .collect();
+                        all.sort_by_key(|e| e.0);
+                        all.into()
                     }
                     _ => VecDeque::new(),
                 };
-                let windows = match (&dtmf, mode) {
-                    (Some((at, keys)), DtmfMode::InBand | DtmfMode::Both) => {
-                        press_windows(keys, *at)
-                    }
-                    _ => Vec::new(),
+                let windows: Vec<_> = match mode {
+                    DtmfMode::InBand | DtmfMode::Both => dtmf
+                        .iter()
+                        .flat_map(|(at, keys)| press_windows(keys, *at))
+                        .collect(),
+                    DtmfMode::Rfc4733 => Vec::new(),
                 };
                 let mut pos = 0usize;
                 let mut packet = [0u8; 12 + SAMPLES_PER_PACKET];

@@ -62,7 +62,7 @@ pub struct Script {
     /// Hang up this long after the call is answered (None: wait for BYE).
     pub hangup_after: Option<Duration>,
     /// Press these keys this long after the answer.
-    pub dtmf: Option<(Duration, String)>,
+    pub dtmf: Vec<(Duration, String)>,
     /// How keys are sent.
     pub dtmf_mode: DtmfMode,
 }

@@ -7,6 +7,7 @@
 //! then whatever is left is hung up.
 
 pub mod feature_codes;
+pub mod ivr;
 mod registration;
 mod trunk_registration;
 
@@ -45,6 +46,9 @@ pub enum SwitchError {
     /// Prompts could not be loaded (every problem listed).
     #[error("prompts: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Prompts(Vec<crate::media::prompts::PromptError>),
+    /// The IVR's files are invalid (every problem listed, one per line).
+    #[error("IVR:\n{}", .0.join("\n"))]
+    Ivr(Vec<String>),
     /// The ACD refused its configuration.
     #[error("ACD configuration: {0}")]
     Acd(acd::AcdError),
@@ -78,10 +82,13 @@ pub struct SwitchState {
     pub queues: Option<Queues>,
     /// Configured skill group ids.
     pub groups: Arc<Vec<String>>,
+    /// The live IVR flows.
+    pub ivr: Arc<ivr::IvrRuntime>,
 }
 
 struct Router {
     dids: std::collections::HashMap<String, (String, Route)>,
+    ivr: Arc<ivr::IvrRuntime>,
     trunks: Arc<TrunkTable>,
     /// SIP user → ACD agent id (job number).
     agent_ids: std::collections::HashMap<String, String>,
@@ -90,7 +97,7 @@ struct Router {
 }
 
 impl Router {
-    fn new(config: &Config, trunks: Arc<TrunkTable>) -> Self {
+    fn new(config: &Config, trunks: Arc<TrunkTable>, ivr: Arc<ivr::IvrRuntime>) -> Self {
         let dids = config
             .dids
             .iter()
@@ -122,6 +129,7 @@ impl Router {
             .collect();
         Self {
             dids,
+            ivr,
             trunks,
             agent_ids,
             feature_codes: config.acd.feature_codes.clone(),
@@ -220,6 +228,20 @@ fn trunk_table(config: &Config) -> TrunkTable {
 
 /// Run the switch until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), SwitchError> {
+    // The IVR first: a broken flow stops the start before anything binds.
+    let blacklist = Arc::new(std::sync::RwLock::new(
+        ivr::seed_blacklist(&config).map_err(SwitchError::Ivr)?,
+    ));
+    let snapshot = ivr::load(&config, blacklist.clone()).map_err(SwitchError::Ivr)?;
+    if let Some(s) = &snapshot {
+        let flows: Vec<String> = s
+            .flows
+            .flows()
+            .map(|f| format!("{}@{} {:?}", f.name, f.version, f.dids))
+            .collect();
+        info!(?flows, prompts = s.prompts.len(), "IVR flows loaded");
+    }
+    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(snapshot, blacklist));
     let store = Store::open(&config.data.dir)?;
     let registrations = Registrations::new(&config, store)?;
     let (stack, mut incoming) = SipStack::start(&StackConfig {
@@ -334,8 +356,14 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         queue_media,
         recordings,
         shutdown: call_shutdown.clone(),
+        tenant_trunks: config
+            .tenants
+            .iter()
+            .filter_map(|t| Some((t.id.clone(), t.outbound_trunk.clone()?)))
+            .collect(),
     });
-    let router = Router::new(&config, trunks);
+    let router = Router::new(&config, trunks, ivr_runtime.clone());
+    let http_ivr_stop = call_shutdown.clone();
     if let Some(mut orders) = callback_orders {
         // Callbacks dial citizens through the reserved agent's tenant.
         let dialouts: std::collections::HashMap<String, call::callback::Dialout> = config
@@ -370,7 +398,13 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         started: tokio::time::Instant::now(),
         queues: queues.clone(),
         groups: Arc::new(config.groups.iter().map(|g| g.id.clone()).collect()),
+        ivr: ivr_runtime.clone(),
     };
+    tokio::spawn(
+        ivr_runtime
+            .clone()
+            .watch(Arc::new(config.clone()), http_ivr_stop.clone()),
+    );
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| SwitchError::Http {
@@ -505,6 +539,11 @@ async fn admit(
         return;
     };
     let number = invite.request.uri_user().unwrap_or_default();
+    if let Some((tenant, flow)) = router.ivr.route_for(&number) {
+        debug!(trunk = %trunk.name, %number, %tenant, flow = %flow.flow, "new call for a flow");
+        call::spawn(ctx.clone(), invite, Route::Flow(flow), tenant);
+        return;
+    }
     let Some((tenant, route)) = router.dids.get(&number) else {
         info!(trunk = %trunk.name, %number, "INVITE for an unknown number: 404");
         invite.reject(404, vec![]).await;

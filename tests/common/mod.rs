@@ -37,6 +37,16 @@ impl Net {
 
 /// The default test configuration for `net`, plus `extra` TOML appended.
 pub fn config(net: Net, data: &Path, extra: &str) -> String {
+    // The repository's ivr-flows/ claim 12345 and 12328; tests route those
+    // numbers themselves unless they bring their own [ivr].
+    let ivr = if extra.contains("[ivr]") {
+        String::new()
+    } else {
+        format!(
+            "[ivr]\nflows_dir = \"{}\"\n",
+            data.join("no-flows").display()
+        )
+    };
     format!(
         r#"[sip]
 listen = "{sip}"
@@ -91,6 +101,7 @@ agents = ["1001", "1002"]
 number = "12328"
 ring = "simultaneous"
 agents = ["1001", "1002"]
+{ivr}
 {extra}
 "#,
         sip = net.sip(),

@@ -1,0 +1,663 @@
+//! A call driven by an IVR flow (IVR issue §3): the shell around the pure
+//! [`Interpreter`]. It turns the interpreter's actions into SIP and media
+//! (answer, prompts through the caller's [`Player`], timers, queueing in
+//! the ACD, transfers to an agent or through a trunk, voicemail, hang-up)
+//! and feeds back what happened (prompt finished or cut by a key, keys from
+//! RFC 4733 / in-band tones / SIP INFO, timers, queue and transfer results,
+//! the agent or the caller hanging up).
+//!
+//! The flows a call runs are the snapshot taken when it arrived
+//! ([`FlowRoute`]): a hot reload changes what new calls get, never a call
+//! in progress. Every step is logged with the flow's name and version (its
+//! content hash), and the path and variables are logged when the flow ends.
+//!
+//! Media continuity: the caller's ports and outgoing RTP stream pass from
+//! the IVR's player to the queue's music and announcements, to the bridge
+//! with the agent, and back to the player for the survey, so the caller's
+//! phone sees one stream for the whole call.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::ringing::{IvrWait, Ringer};
+use super::session::{Session, SessionEnd};
+use super::{CallContext, Outcome, Ringing};
+use crate::ivr::{
+    Action, CallFacts, Environment, Event, FlowSet, HangupReason, Interpreter, Moment,
+    QueueOutcome, TimerId, TransferTarget,
+};
+use crate::media::codec::G711;
+use crate::media::player::{Player, PlayerEvent};
+use crate::media::ports::PortPair;
+use crate::media::prompts::PromptLibrary;
+use crate::media::sdp::{self, AudioCodec, LocalMedia, SessionDescription};
+use crate::sip::{Leg, LegEvent};
+
+/// The IVR as loaded at one moment: validated flows, their prompts decoded,
+/// and the tables the flows consult. Immutable; a reload makes a new one.
+pub struct IvrSnapshot {
+    /// The flows.
+    pub flows: Arc<FlowSet>,
+    /// Their prompts, decoded to 8 kHz.
+    pub prompts: Arc<PromptLibrary>,
+    /// Calendars, caller areas, block list.
+    pub env: Arc<dyn Environment + Send + Sync>,
+    /// Where voicemails go (tenant/yyyy/mm/dd/call-id.wav below it).
+    pub voicemail_dir: std::path::PathBuf,
+    /// Local time offset for voicemail date folders.
+    pub utc_offset_minutes: i32,
+}
+
+/// A call routed to a flow, pinned to the snapshot it arrived under.
+#[derive(Clone)]
+pub struct FlowRoute {
+    /// The snapshot.
+    pub ivr: Arc<IvrSnapshot>,
+    /// The flow's name.
+    pub flow: String,
+}
+
+impl std::fmt::Debug for FlowRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowRoute")
+            .field("flow", &self.flow)
+            .finish()
+    }
+}
+
+impl PartialEq for FlowRoute {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.ivr, &other.ivr) && self.flow == other.flow
+    }
+}
+
+impl Eq for FlowRoute {}
+
+/// What the call's setup hands the flow driver.
+pub(super) struct Parts {
+    pub a_local: LocalMedia,
+    pub b_local: LocalMedia,
+    pub b_ports: Option<PortPair>,
+    pub a_answer: SessionDescription,
+    pub call_id: String,
+    pub tenant: String,
+    pub called: String,
+}
+
+fn moment() -> Moment {
+    Moment {
+        unix_secs: crate::util::unix_now() as i64,
+    }
+}
+
+/// The caller's prompt player and the prompts of the batch playing.
+struct Voice {
+    player: Option<Player>,
+    events: mpsc::UnboundedSender<PlayerEvent>,
+    /// Prompts of the current `Play` still to finish.
+    left: usize,
+}
+
+/// Drive the call through `route`'s flow until it hangs up, the caller
+/// does, or a transfer hands the call over for good.
+pub(super) async fn drive(
+    ctx: &Arc<CallContext>,
+    ringer: &mut Ringer<'_>,
+    route: &FlowRoute,
+    mut parts: Parts,
+) -> Outcome {
+    let ivr = route.ivr.clone();
+    let facts = CallFacts {
+        caller: ringer.caller.clone(),
+        called: parts.called.clone(),
+        tenant: parts.tenant.clone(),
+    };
+    let mut interp = match Interpreter::new(ivr.flows.clone(), &route.flow, facts) {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(error = %e, "flow cannot start: 500");
+            ringer.inbound.reject(500);
+            ringer.inbound.forget();
+            return Outcome::Rejected(500);
+        }
+    };
+    info!(flow = %interp.current_flow(), version = %interp.version(), "flow starts");
+    let env = ivr.env.clone();
+    let (player_tx, mut player_rx) = mpsc::unbounded_channel();
+    let mut voice = Voice {
+        player: None,
+        events: player_tx,
+        left: 0,
+    };
+    let mut timer: Option<(TimerId, tokio::time::Instant)> = None;
+    let mut pending: VecDeque<Action> = interp.start(moment(), env.as_ref()).into();
+    let outcome = loop {
+        // Carry out what the interpreter asked for; results feed back in.
+        let mut over = None;
+        while let Some(action) = pending.pop_front() {
+            let feedback = match action {
+                Action::Answer => {
+                    if !answer(ringer, &mut voice) {
+                        over = Some(Outcome::CallerCancelled);
+                        break;
+                    }
+                    None
+                }
+                Action::Play {
+                    prompts,
+                    interruptible,
+                } => play(ringer, &mut voice, &ivr.prompts, &prompts, interruptible),
+                Action::StopPlayback => {
+                    if let Some(p) = &voice.player {
+                        p.stop();
+                    }
+                    voice.left = 0;
+                    None
+                }
+                Action::StartTimer { id, after_ms } => {
+                    timer = Some((
+                        id,
+                        tokio::time::Instant::now() + Duration::from_millis(after_ms),
+                    ));
+                    None
+                }
+                Action::CancelTimer(id) => {
+                    if timer.is_some_and(|(t, _)| t == id) {
+                        timer = None;
+                    }
+                    None
+                }
+                Action::Step {
+                    flow,
+                    version,
+                    node,
+                    kind,
+                } => {
+                    info!(%flow, %version, %node, kind, "ivr step");
+                    None
+                }
+                Action::Blocked => {
+                    warn!(caller = %ringer.caller, "caller is on the block list");
+                    None
+                }
+                Action::SurveyScore {
+                    dimension,
+                    score,
+                    key,
+                } => {
+                    info!(%dimension, score, %key, "survey answer");
+                    None
+                }
+                Action::Enqueue {
+                    group,
+                    priority,
+                    max_wait_secs,
+                } => {
+                    let wait = IvrWait {
+                        max_wait: max_wait_secs.map(|s| Duration::from_secs(u64::from(s))),
+                    };
+                    let target = Dest::Queue(&group, priority, wait);
+                    match connect(ctx, ringer, &mut voice, &mut parts, target, true).await {
+                        Connect::CallerGone => {
+                            over = Some(Outcome::CallerCancelled);
+                            break;
+                        }
+                        Connect::Failed(outcome) => Some(Event::QueueResult(outcome)),
+                        Connect::Talked { agent, end } => {
+                            info!(
+                                %agent,
+                                recording = ?end.recording.as_ref().map(|m| m.path.display().to_string()),
+                                "agent conversation over"
+                            );
+                            match end.caller_media {
+                                Some(m) => {
+                                    ringer.a_ports = Some(m.pair);
+                                    ringer.a_continuation = Some(m.stream);
+                                    // Tell the flow the agent answered, then left.
+                                    pending.extend(interp.handle(
+                                        Event::QueueResult(QueueOutcome::Answered { agent }),
+                                        moment(),
+                                        env.as_ref(),
+                                    ));
+                                    Some(Event::AgentHungUp)
+                                }
+                                None => {
+                                    over = Some(Outcome::Answered);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Action::Transfer(target) => {
+                    let how = match &target {
+                        TransferTarget::Agent(a) => Dest::Agent(a),
+                        TransferTarget::Group(g) => Dest::Queue(g, 0, IvrWait::default()),
+                        TransferTarget::Number { number, trunk } => Dest::Number(
+                            number,
+                            trunk.clone().or_else(|| ctx.tenant_trunk(&parts.tenant)),
+                        ),
+                    };
+                    match connect(ctx, ringer, &mut voice, &mut parts, how, false).await {
+                        Connect::CallerGone => {
+                            over = Some(Outcome::CallerCancelled);
+                            break;
+                        }
+                        Connect::Talked { .. } => {
+                            over = Some(Outcome::Answered);
+                            break;
+                        }
+                        Connect::Failed(_) => Some(Event::TransferResult { ok: false }),
+                    }
+                }
+                Action::RecordVoicemail {
+                    beep,
+                    max_secs,
+                    silence_secs,
+                } => {
+                    start_voicemail(
+                        ctx,
+                        ringer,
+                        &mut voice,
+                        &ivr,
+                        &parts,
+                        beep,
+                        max_secs,
+                        silence_secs,
+                    );
+                    None
+                }
+                Action::Hangup { reason } => {
+                    hang_up(ringer, &mut voice, reason).await;
+                    over = Some(Outcome::FlowEnded(reason.as_str().to_string()));
+                    break;
+                }
+            };
+            if let Some(ev) = feedback {
+                pending.extend(interp.handle(ev, moment(), env.as_ref()));
+            }
+        }
+        if let Some(o) = over {
+            break o;
+        }
+        if interp.is_finished() {
+            // Finished without hanging up (a transfer took the call).
+            stop_voice(&mut voice).await;
+            break Outcome::Answered;
+        }
+        // Wait for something to happen.
+        let deadline = timer.map(|(_, at)| at);
+        let event = tokio::select! {
+            ev = player_rx.recv() => match ev {
+                Some(PlayerEvent::Key(k)) => Some(Event::Key(k)),
+                Some(PlayerEvent::Finished(_)) => {
+                    voice.left = voice.left.saturating_sub(1);
+                    (voice.left == 0).then_some(Event::PromptFinished)
+                }
+                Some(PlayerEvent::Interrupted(_)) => {
+                    voice.left = 0;
+                    Some(Event::PromptInterrupted)
+                }
+                Some(PlayerEvent::Voicemail { path, secs }) => Some(match path {
+                    Some(path) => Event::VoicemailSaved { path, secs },
+                    None => Event::VoicemailEmpty,
+                }),
+                None => None,
+            },
+            ev = ringer.events.recv() => match ev {
+                Some((key, LegEvent::Ended(_))) if &key == ringer.inbound.key() => {
+                    info!("caller hung up in the flow");
+                    interp.handle(Event::CallerHungUp, moment(), env.as_ref());
+                    stop_voice(&mut voice).await;
+                    ringer.inbound.forget();
+                    break Outcome::CallerCancelled;
+                }
+                Some((key, LegEvent::Info { content_type, body, responder })) if &key == ringer.inbound.key() => {
+                    responder.respond(200, vec![], None).await;
+                    let parsed = crate::media::dtmf::parse_info_body(
+                        content_type.as_deref().unwrap_or(""),
+                        &String::from_utf8_lossy(&body),
+                    );
+                    if let (Ok(info), Some(p)) = (parsed, &voice.player) {
+                        p.info_key(info.key);
+                    }
+                    None
+                }
+                Some(_) => None,
+                None => {
+                    stop_voice(&mut voice).await;
+                    break Outcome::CallerCancelled;
+                }
+            },
+            _ = sleep_until(deadline) => {
+                let id = timer.take().map(|(id, _)| id);
+                id.map(Event::Timer)
+            }
+            _ = ctx.shutdown.cancelled() => {
+                stop_voice(&mut voice).await;
+                if ringer.answered {
+                    ringer.inbound.bye().await;
+                } else {
+                    ringer.inbound.reject(503);
+                }
+                ringer.inbound.forget();
+                break Outcome::CallerCancelled;
+            }
+        };
+        if let Some(ev) = event {
+            pending.extend(interp.handle(ev, moment(), env.as_ref()));
+        }
+    };
+    info!(
+        flow = %interp.current_flow(),
+        version = %interp.version(),
+        path = ?interp.path(),
+        vars = ?interp.vars(),
+        survey = ?interp.survey_scores(),
+        "flow over"
+    );
+    outcome
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn law_of(codec: AudioCodec) -> G711 {
+    match codec {
+        AudioCodec::Pcma => G711::Alaw,
+        AudioCodec::Pcmu => G711::Ulaw,
+    }
+}
+
+fn target_of(ringer: &Ringer<'_>) -> crate::media::player::Target {
+    crate::media::player::Target {
+        remote: ringer.a_neg.remote,
+        law: law_of(ringer.a_neg.codec),
+        payload_type: ringer.a_neg.payload_type,
+        telephone_event: ringer.a_neg.telephone_event,
+    }
+}
+
+/// Answer the caller (once) and start the player on its ports.
+fn answer(ringer: &mut Ringer<'_>, voice: &mut Voice) -> bool {
+    if !ringer.answered {
+        if let Err(e) = ringer.inbound.answer(ringer.a_answer.clone()) {
+            warn!(error = %e, "caller left before the flow answered");
+            return false;
+        }
+        ringer.answered = true;
+    }
+    ensure_player(ringer, voice)
+}
+
+fn ensure_player(ringer: &mut Ringer<'_>, voice: &mut Voice) -> bool {
+    if voice.player.is_some() {
+        return true;
+    }
+    let Some(ports) = ringer.a_ports.take() else {
+        warn!("the caller's media ports were lost");
+        return false;
+    };
+    voice.player = Some(Player::resume(
+        ports,
+        ringer.a_continuation.take(),
+        target_of(ringer),
+        voice.events.clone(),
+    ));
+    true
+}
+
+/// Stop the player and give the caller's ports back to the ringer.
+async fn stop_voice(voice: &mut Voice) -> Option<(PortPair, crate::media::player::Continuation)> {
+    voice.left = 0;
+    voice.player.take()?.finish().await
+}
+
+async fn reclaim(ringer: &mut Ringer<'_>, voice: &mut Voice) {
+    if let Some((ports, cont)) = stop_voice(voice).await {
+        ringer.a_ports = Some(ports);
+        ringer.a_continuation = Some(cont);
+    }
+}
+
+/// Play a batch of prompts; `Some(PromptFinished)` at once when none of
+/// them can be played (validation makes that rare: a file deleted since).
+fn play(
+    ringer: &mut Ringer<'_>,
+    voice: &mut Voice,
+    library: &PromptLibrary,
+    names: &[String],
+    interruptible: bool,
+) -> Option<Event> {
+    if !answer(ringer, voice) {
+        return None;
+    }
+    let prompts: Vec<_> = names
+        .iter()
+        .filter_map(|n| {
+            let p = library.get(n);
+            if p.is_none() {
+                warn!(prompt = %n, "prompt not loaded: skipped");
+            }
+            p
+        })
+        .collect();
+    let player = voice.player.as_ref()?;
+    player.interrupt_on_key(interruptible);
+    let mut it = prompts.into_iter();
+    let Some(first) = it.next() else {
+        return Some(Event::PromptFinished);
+    };
+    player.play(first);
+    voice.left = 1;
+    for p in it {
+        player.queue(p);
+        voice.left += 1;
+    }
+    None
+}
+
+async fn hang_up(ringer: &mut Ringer<'_>, voice: &mut Voice, reason: HangupReason) {
+    info!(reason = reason.as_str(), "flow hangs up");
+    stop_voice(voice).await;
+    if ringer.answered {
+        ringer.inbound.bye().await;
+    } else {
+        // Not answered yet (a blocked caller, a closed line without
+        // prompts): refuse instead of answering just to hang up.
+        let code = if reason == HangupReason::Blocked {
+            603
+        } else {
+            480
+        };
+        ringer.inbound.reject(code);
+    }
+    ringer.inbound.forget();
+}
+
+enum Dest<'a> {
+    Queue(&'a str, u8, IvrWait),
+    Agent(&'a str),
+    Number(&'a str, Option<String>),
+}
+
+enum Connect {
+    /// The caller hung up (the call is over).
+    CallerGone,
+    /// Nobody was reached: the flow goes on.
+    Failed(QueueOutcome),
+    /// Someone answered and the conversation is over; `end.caller_media`
+    /// is set when the caller is still on the line.
+    Talked { agent: String, end: Box<SessionEnd> },
+}
+
+/// Ring `target` with the caller's media parked, then bridge whoever
+/// answers.
+async fn connect(
+    ctx: &Arc<CallContext>,
+    ringer: &mut Ringer<'_>,
+    voice: &mut Voice,
+    parts: &mut Parts,
+    target: Dest<'_>,
+    keep_caller: bool,
+) -> Connect {
+    reclaim(ringer, voice).await;
+    if let Err(e) = fresh_b_side(ctx, ringer, parts).await {
+        warn!(error = %e, "no RTP ports to connect the caller");
+        return Connect::Failed(QueueOutcome::Overflow);
+    }
+    let queued = matches!(target, Dest::Queue(..));
+    let (attempt, who) = match target {
+        Dest::Queue(group, priority, wait) => {
+            if ctx.queues.is_none() {
+                return Connect::Failed(QueueOutcome::Closed);
+            }
+            (
+                ringer.ring_queue(group, priority, Some(wait)).await,
+                format!("group {group}"),
+            )
+        }
+        Dest::Agent(agent) => (
+            ringer
+                .ring_agents(Ringing::Sequential, &[agent.to_string()])
+                .await,
+            agent.to_string(),
+        ),
+        Dest::Number(number, Some(trunk)) => (
+            ringer.ring_external(number, &trunk).await,
+            number.to_string(),
+        ),
+        Dest::Number(number, None) => {
+            warn!(%number, "no trunk to transfer through");
+            return Connect::Failed(QueueOutcome::Closed);
+        }
+    };
+    let connected = match attempt {
+        Ok(c) => c,
+        Err(Outcome::CallerCancelled) => {
+            ringer.inbound.forget();
+            return Connect::CallerGone;
+        }
+        Err(Outcome::QueueEnded { full }) => {
+            return Connect::Failed(if full {
+                QueueOutcome::Overflow
+            } else {
+                QueueOutcome::Timeout
+            })
+        }
+        Err(other) => {
+            info!(?other, %who, "not reached");
+            return Connect::Failed(QueueOutcome::Timeout);
+        }
+    };
+    if !ringer.answered {
+        if let Err(e) = ringer.inbound.answer(ringer.a_answer.clone()) {
+            warn!(error = %e, "caller left as the agent answered");
+            connected.leg.bye().await;
+            return Connect::CallerGone;
+        }
+        ringer.answered = true;
+    }
+    let (Some(a_ports), Some(b_ports)) = (ringer.a_ports.take(), parts.b_ports.take()) else {
+        warn!("media ports lost while connecting");
+        connected.leg.bye().await;
+        ringer.inbound.bye().await;
+        return Connect::CallerGone;
+    };
+    let recording = super::open_recording(ctx, &parts.tenant, &parts.call_id).await;
+    let queue_call = connected.queued;
+    let mut events = std::mem::replace(&mut ringer.events, ctx.stack.leg_channel().1);
+    let mut session = Session {
+        ctx,
+        a: ringer.inbound,
+        b: connected.leg,
+        events,
+        a_ports: Some(a_ports),
+        b_ports: Some(b_ports),
+        a_remote: ringer.a_neg.remote,
+        b_remote: connected.neg.remote,
+        a_local: parts.a_local.clone(),
+        b_local: parts.b_local.clone(),
+        a_neg: ringer.a_neg,
+        b_neg: connected.neg,
+        a_answer_sdp: parts.a_answer.clone(),
+        recording,
+        a_continuation: ringer.a_continuation.take(),
+        music_on_hold: false,
+        keep_caller,
+    };
+    let end = session.run().await;
+    events = session.events;
+    ringer.events = events;
+    if let (Some(call), Some(queues), true) = (queue_call, &ctx.queues, queued) {
+        queues.input(crate::acd::Input::CallEnded { call });
+    }
+    Connect::Talked {
+        agent: who,
+        end: Box::new(end),
+    }
+}
+
+/// New ports for the next party and an offer that names them.
+async fn fresh_b_side(
+    ctx: &CallContext,
+    ringer: &mut Ringer<'_>,
+    parts: &mut Parts,
+) -> Result<(), crate::media::ports::PortError> {
+    if parts.b_ports.is_some() {
+        return Ok(());
+    }
+    let ports = ctx.ports.allocate().await?;
+    parts.b_local.port = ports.port();
+    parts.b_local.session_version += 1;
+    let mut offer = sdp::build_offer(&parts.b_local);
+    if let Some(pt) = ringer.a_neg.telephone_event {
+        super::retarget_telephone_event(&mut offer, pt);
+    }
+    ringer.b_offer = offer.to_string().into_bytes();
+    ringer.b_offer_sdp = offer;
+    parts.b_ports = Some(ports);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_voicemail(
+    ctx: &CallContext,
+    ringer: &mut Ringer<'_>,
+    voice: &mut Voice,
+    ivr: &IvrSnapshot,
+    parts: &Parts,
+    beep: bool,
+    max_secs: u32,
+    silence_secs: u32,
+) {
+    let _ = ctx;
+    if !answer(ringer, voice) {
+        return;
+    }
+    let date = crate::util::local_date(crate::util::unix_now(), ivr.utc_offset_minutes);
+    let path = crate::media::recorder::recording_path(
+        &ivr.voicemail_dir,
+        &parts.tenant,
+        date,
+        &parts.call_id,
+    );
+    if let Some(p) = &voice.player {
+        p.record_voicemail(
+            path,
+            crate::media::voicemail::VoicemailOptions::new(
+                Duration::from_secs(u64::from(max_secs)),
+                Duration::from_secs(u64::from(silence_secs)),
+            ),
+            beep,
+        );
+    }
+}

@@ -1,0 +1,414 @@
+//! IVR flows end to end: a caller's key picks the menu option and queues
+//! for an agent, the survey scores the call after the agent hangs up; a
+//! broken edit is refused while the previous flow keeps answering and a
+//! good edit goes live without a restart; blocked callers are refused;
+//! after hours the caller leaves a voicemail; and the admin CLI (`flow
+//! check`, `flow graph`, `schedule`) on the shipped files.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Hotline, Net};
+
+/// Group, agent and the [ivr] section pointing at `dir`'s flows.
+fn extra(dir: &Path) -> String {
+    format!(
+        r#"
+[[group]]
+id = "general"
+ring_timeout_secs = 10
+max_wait_secs = 20
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+skills = {{ general = 5 }}
+auto_login = true
+
+[ivr]
+flows_dir = "{flows}"
+calendars_dir = "{cal}"
+reload_check_secs = 1
+"#,
+        flows = dir.join("flows").display(),
+        cal = dir.join("cal").display(),
+    )
+}
+
+/// A temp dir with `flows/` holding `files` and `cal/schedules/` holding
+/// an always-open and a never-open schedule.
+fn setup(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    let sched = dir.path().join("cal/schedules");
+    std::fs::create_dir_all(&sched).unwrap();
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let always: String = days
+        .iter()
+        .map(|d| format!("{d} = [\"00:00-24:00\"]\n"))
+        .collect();
+    std::fs::write(sched.join("always.toml"), format!("[weekly]\n{always}")).unwrap();
+    std::fs::write(sched.join("never.toml"), "[weekly]\n").unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join("flows").join(name), text).unwrap();
+    }
+    dir
+}
+
+fn start(net: Net, dir: tempfile::TempDir, more: &str) -> Hotline {
+    let data = dir.path().join("var");
+    let text = common::config(net, &data, &format!("{}{more}", extra(dir.path())));
+    Hotline::start_with(net, dir, &text)
+}
+
+const SURVEY: &str = r#"
+name = "survey"
+entry = "ask"
+[nodes.ask]
+kind = "survey"
+timeout_secs = 8
+[[nodes.ask.question]]
+dimension = "attitude"
+prompt = "ivr_no_input"
+keys = { "1" = 5, "2" = 3, "3" = 1 }
+[[nodes.ask.question]]
+dimension = "efficiency"
+prompt = "ivr_no_input"
+keys = { "1" = 5, "2" = 3, "3" = 1 }
+"#;
+
+const MENU: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "welcome"
+[nodes.welcome]
+kind = "play"
+prompts = ["ivr_12345_welcome"]
+interruptible = true
+next = "menu"
+[nodes.menu]
+kind = "menu"
+prompts = ["ivr_12345_menu"]
+timeout_secs = 4
+retries = 2
+fallback = "bye"
+[nodes.menu.options]
+"1" = "q"
+[nodes.q]
+kind = "queue"
+group = "general"
+after_agent = "survey"
+on_timeout = "bye"
+[nodes.survey]
+kind = "subflow"
+flow = "survey"
+next = "bye"
+[nodes.bye]
+kind = "hangup"
+prompt = "ivr_goodbye"
+"#;
+
+#[test]
+fn menu_choice_queues_for_the_agent_and_the_survey_scores_the_call() {
+    let net = Net(101);
+    let h = start(
+        net,
+        setup(&[("line.toml", MENU), ("survey.toml", SURVEY)]),
+        "",
+    );
+    let flows = h.healthz()["ivr"]["flows"].clone();
+    assert_eq!(flows.as_array().map(Vec::len), Some(2), "{flows}");
+    let phone = common::start_phone(
+        &h,
+        0,
+        "2001",
+        &[
+            "--tone",
+            "600",
+            "--answer-after",
+            "1",
+            "--hangup-after",
+            "3",
+        ],
+    );
+    // "1" during the welcome (interruptible: type-ahead for the menu), then
+    // the two survey answers once the agent has hung up.
+    let out = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "40",
+            "--dtmf",
+            "1",
+            "--dtmf-at",
+            "1",
+            "--dtmf",
+            "1",
+            "--dtmf-at",
+            "9",
+            "--dtmf",
+            "3",
+            "--dtmf-at",
+            "13",
+        ],
+    )
+    .output()
+    .unwrap();
+    let report = common::report(&out);
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(report["ended_by"], "remote", "the flow hung up: {report}");
+    let phone_report = common::report(&phone.wait_with_output().unwrap());
+    assert_eq!(phone_report["status"], 200, "{phone_report}");
+    assert_eq!(phone_report["ended_by"], "local", "{phone_report}");
+    // The caller heard the agent's tone between the menu and the survey.
+    assert!(
+        report["media"]["rtp_received"].as_u64().unwrap_or(0) > 300,
+        "{report}"
+    );
+    let log = h.log();
+    assert!(
+        log.contains("dimension=attitude score=5"),
+        "{}",
+        h.tail_log()
+    );
+    assert!(
+        log.contains("dimension=efficiency score=1"),
+        "{}",
+        h.tail_log()
+    );
+    assert!(
+        log.contains("node=q kind=\"queue\"") || log.contains("node=q kind=queue"),
+        "{}",
+        h.tail_log()
+    );
+    assert!(log.contains("flow over"), "{}", h.tail_log());
+    h.wait_for("the call to end", Duration::from_secs(10), |v| {
+        v["calls"]["active"] == 0 && v["media"]["rtp_port_pairs_in_use"] == 0
+    });
+}
+
+const SIMPLE_V1: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "bye"
+[nodes.bye]
+kind = "hangup"
+prompt = "ivr_goodbye"
+"#;
+
+const BROKEN: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "hello"
+[nodes.hello]
+kind = "play"
+prompts = ["ivr_goodbye"]
+next = "nowhere"
+"#;
+
+const SIMPLE_V2: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "bye"
+# edited: a different goodbye
+[nodes.bye]
+kind = "hangup"
+prompt = "ivr_no_input"
+"#;
+
+fn version(h: &Hotline) -> String {
+    h.healthz()["ivr"]["flows"][0]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_broken_edit_is_refused_and_a_good_one_goes_live_without_a_restart() {
+    let net = Net(102);
+    let dir = setup(&[("line.toml", SIMPLE_V1)]);
+    let file = dir.path().join("flows/line.toml");
+    let h = start(net, dir, "");
+    let v1 = version(&h);
+    assert_eq!(v1.len(), 12, "{}", h.healthz());
+
+    std::fs::write(&file, BROKEN).unwrap();
+    let health = h.wait_for(
+        "the broken edit to be refused",
+        Duration::from_secs(10),
+        |v| !v["ivr"]["problems"].as_array().unwrap().is_empty(),
+    );
+    let problems = health["ivr"]["problems"].to_string();
+    assert!(problems.contains("line.toml:8"), "{problems}");
+    assert!(
+        problems.contains("unknown node \\\"nowhere\\\""),
+        "{problems}"
+    );
+    assert_eq!(version(&h), v1, "the previous flow stays live");
+    // ... and still answers calls.
+    let report = common::report(
+        &common::dial(net, "12399", &["--hangup-after", "20"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(report["ended_by"], "remote", "{report}");
+
+    std::fs::write(&file, SIMPLE_V2).unwrap();
+    h.wait_for("the good edit to go live", Duration::from_secs(10), |v| {
+        v["ivr"]["problems"].as_array().unwrap().is_empty()
+            && v["ivr"]["flows"][0]["version"] != v1.as_str()
+    });
+    assert!(h.log().contains("IVR edit refused"), "logged loudly");
+    let report = common::report(
+        &common::dial(net, "12399", &["--hangup-after", "20"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    assert!(h.log().contains("prompt=ivr_no_input") || h.log().contains("node=bye"));
+}
+
+const SCREEN: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "screen"
+[nodes.screen]
+kind = "blacklist"
+next = "bye"
+[nodes.bye]
+kind = "hangup"
+prompt = "ivr_goodbye"
+"#;
+
+#[test]
+fn a_blocked_caller_is_refused_and_others_pass() {
+    let net = Net(103);
+    let h = start(
+        net,
+        setup(&[("line.toml", SCREEN)]),
+        "\n[[blacklist]]\nnumber = \"139*\"\nreason = \"test\"\n",
+    );
+    let blocked = common::dial(net, "12399", &["--from", "13912345678"])
+        .output()
+        .unwrap();
+    let report = common::report(&blocked);
+    assert_eq!(report["status"], 603, "{report}");
+    assert!(h.log().contains("caller is on the block list"));
+    let ok = common::dial(
+        net,
+        "12399",
+        &["--from", "13712345678", "--hangup-after", "20"],
+    )
+    .output()
+    .unwrap();
+    let report = common::report(&ok);
+    assert_eq!(report["status"], 200, "{report}");
+}
+
+const AFTER_HOURS: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "hours"
+[nodes.hours]
+kind = "hours"
+schedule = "never"
+open = "bye"
+closed = "vm"
+[nodes.vm]
+kind = "voicemail"
+prompts = ["ivr_no_input"]
+max_secs = 30
+silence_secs = 3
+next = "bye"
+[nodes.bye]
+kind = "hangup"
+prompt = "ivr_goodbye"
+"#;
+
+#[test]
+fn after_hours_the_caller_leaves_a_voicemail() {
+    let net = Net(104);
+    let h = start(net, setup(&[("line.toml", AFTER_HOURS)]), "");
+    // A short prompt (~2 s) and the beep, then ~4 s of "speech" (a tone),
+    // then the caller hangs up: the message is kept.
+    let report = common::report(
+        &common::dial(net, "12399", &["--tone", "440", "--hangup-after", "7"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    h.wait_for("the voicemail to be saved", Duration::from_secs(10), |_| {
+        h.log().contains("voicemail saved")
+    });
+    let files = h.data_files(".wav");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].to_string_lossy().contains("voicemail"),
+        "{files:?}"
+    );
+    let r = hound::WavReader::open(&files[0]).unwrap();
+    let secs = r.duration() as f64 / 8000.0;
+    assert!(secs >= 2.0, "voicemail of {secs:.1} s");
+}
+
+fn hotline(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn admin_cli_checks_draws_and_explains() {
+    // The shipped flows validate against the shipped configuration.
+    let out = hotline(&["flow", "check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("12345.toml: ok"), "{text}");
+    // A broken file: every error, with file and line, exit 2.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        BROKEN.replace(
+            "prompts = [\"ivr_goodbye\"]",
+            "prompts = [\"no_such_sound\"]",
+        ),
+    )
+    .unwrap();
+    let out = hotline(&["flow", "check", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.toml:8"), "{err}");
+    assert!(err.contains("no_such_sound"), "{err}");
+    assert!(err.contains("nowhere"), "{err}");
+    // The picture.
+    let out = hotline(&["flow", "graph", "ivr-flows/12345.toml"]);
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph"), "{dot}");
+    assert!(dot.contains("\"menu\" -> \"consult\""), "{dot}");
+    let out = hotline(&["flow", "graph", "--mermaid", "ivr-flows/12345.toml"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("flowchart TD"));
+    // 2026-02-14 is a Saturday worked instead of a Spring Festival day.
+    let out = hotline(&["schedule", "working-hours", "2026-02-14T09:00"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("open") && text.contains("春节调休"), "{text}");
+    let out = hotline(&["schedule", "working-hours", "2026-10-05"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("closed") && text.contains("国庆"), "{text}");
+    let out = hotline(&["schedule", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
