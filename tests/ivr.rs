@@ -412,3 +412,115 @@ fn admin_cli_checks_draws_and_explains() {
     let out = hotline(&["schedule", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+const INVALID: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "menu"
+[nodes.menu]
+kind = "menu"
+prompts = ["ivr_no_input"]
+timeout_secs = 6
+retries = 3
+invalid_prompt = "ivr_invalid"
+fallback = "goodbye"
+[nodes.menu.options]
+"1" = "goodbye"
+[nodes.goodbye]
+kind = "hangup"
+prompt = "ivr_goodbye"
+"#;
+
+#[test]
+fn three_invalid_keys_end_with_goodbye() {
+    let net = Net(105);
+    let h = start(net, setup(&[("line.toml", INVALID)]), "");
+    let report = common::report(
+        &common::dial(
+            net,
+            "12399",
+            &[
+                "--hangup-after",
+                "40",
+                "--dtmf",
+                "7",
+                "--dtmf-at",
+                "2.5",
+                "--dtmf",
+                "8",
+                "--dtmf-at",
+                "7",
+                "--dtmf",
+                "9",
+                "--dtmf-at",
+                "11.5",
+            ],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(report["ended_by"], "remote", "{report}");
+    let log = h.log();
+    let over = log
+        .lines()
+        .find(|l| l.contains("flow over"))
+        .unwrap_or_default();
+    assert!(over.contains(r#"path=["menu", "goodbye"]"#), "{over}");
+    assert!(log.contains("flow hangs up"), "{}", h.tail_log());
+}
+
+const LONG_V1: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "welcome"
+[nodes.welcome]
+kind = "play"
+prompts = ["ivr_12345_welcome"]
+next = "bye"
+[nodes.bye]
+kind = "hangup"
+"#;
+
+#[test]
+fn an_edit_during_a_call_leaves_that_call_on_its_version() {
+    let net = Net(106);
+    let dir = setup(&[("line.toml", LONG_V1)]);
+    let file = dir.path().join("flows/line.toml");
+    let h = start(net, dir, "");
+    let v1 = version(&h);
+    // Call 1 listens to the long welcome while the flow is edited.
+    let first = common::dial(net, "12399", &["--hangup-after", "30"])
+        .spawn()
+        .unwrap();
+    h.wait_for("call 1 to start", Duration::from_secs(10), |v| {
+        v["calls"]["active"] == 1
+    });
+    std::fs::write(&file, SIMPLE_V2).unwrap();
+    h.wait_for("the edit to go live", Duration::from_secs(10), |v| {
+        v["ivr"]["flows"][0]["version"] != v1.as_str()
+    });
+    let v2 = version(&h);
+    let second = common::dial(net, "12399", &["--hangup-after", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(common::report(&second)["status"], 200);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(common::report(&first)["ended_by"], "remote");
+    let log = h.log();
+    let overs: Vec<&str> = log.lines().filter(|l| l.contains("flow over")).collect();
+    assert_eq!(overs.len(), 2, "{overs:?}");
+    assert!(
+        overs
+            .iter()
+            .any(|l| l.contains(&format!("version={v1}"))
+                && l.contains(r#"path=["welcome", "bye"]"#)),
+        "call 1 finished on the version it started on: {overs:?}"
+    );
+    assert!(
+        overs
+            .iter()
+            .any(|l| l.contains(&format!("version={v2}")) && l.contains(r#"path=["bye"]"#)),
+        "call 2 took the new version: {overs:?}"
+    );
+}
