@@ -491,6 +491,8 @@ fn an_edit_during_a_call_leaves_that_call_on_its_version() {
     let v1 = version(&h);
     // Call 1 listens to the long welcome while the flow is edited.
     let first = common::dial(net, "12399", &["--hangup-after", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     h.wait_for("call 1 to start", Duration::from_secs(10), |v| {
@@ -501,15 +503,22 @@ fn an_edit_during_a_call_leaves_that_call_on_its_version() {
         v["ivr"]["flows"][0]["version"] != v1.as_str()
     });
     let v2 = version(&h);
-    let second = common::dial(net, "12399", &["--hangup-after", "30"])
+    // From the carrier's address on another port (call 1 holds 5062).
+    let second = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["dial", &format!("sip:12399@{}", net.sip())])
+        .args(["--bind", &format!("{}:5064", net.carrier())])
+        .args(["--hangup-after", "30"])
+        .stderr(std::process::Stdio::null())
         .output()
         .unwrap();
     assert_eq!(common::report(&second)["status"], 200);
     let first = first.wait_with_output().unwrap();
     assert_eq!(common::report(&first)["ended_by"], "remote");
+    h.wait_for("both flows to end", Duration::from_secs(10), |_| {
+        h.log().matches("flow over").count() == 2
+    });
     let log = h.log();
     let overs: Vec<&str> = log.lines().filter(|l| l.contains("flow over")).collect();
-    assert_eq!(overs.len(), 2, "{overs:?}");
     assert!(
         overs
             .iter()
