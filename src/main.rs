@@ -65,6 +65,13 @@ enum Command {
         /// Caller number (From user).
         #[arg(long, default_value = "13800138000")]
         from: String,
+        /// Answer a digest challenge as this user (an agent dialling a
+        /// feature code, e.g. a supervisor's `*32<agent>`).
+        #[arg(long, requires = "password")]
+        user: Option<String>,
+        /// Password for `--user`.
+        #[arg(long)]
+        password: Option<String>,
         #[command(flatten)]
         media: MediaArgs,
     },
@@ -424,6 +431,8 @@ fn main() -> ExitCode {
             proxy,
             bind,
             from,
+            user,
+            password,
             media,
         } => {
             let runtime = match runtime() {
@@ -438,7 +447,14 @@ fn main() -> ExitCode {
                 }
             };
             let script = media.script();
-            match runtime.block_on(hotline::phone::dial(bind, proxy, &target, &from, &script)) {
+            match runtime.block_on(hotline::phone::dial(
+                bind,
+                proxy,
+                &target,
+                &from,
+                user.zip(password),
+                &script,
+            )) {
                 Ok(report) => {
                     print_report(&report);
                     if (200..300).contains(&report.status) {

@@ -796,6 +796,7 @@ async fn call(
             from_display: None,
             sdp: offer.to_string().into_bytes(),
             headers: vec![],
+            credential: None,
         },
         &events_tx,
     ) {

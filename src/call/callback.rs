@@ -196,6 +196,8 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         a_continuation: None,
         music_on_hold: false,
         keep_caller: false,
+        agent_device: Some(order.device.clone()),
+        events_tx: Some(events_tx.clone()),
     };
     session.run().await;
     queues.input(Input::CallEnded { call });
@@ -216,6 +218,7 @@ fn invite(
         from_display: None,
         sdp: offer.to_string().into_bytes(),
         headers: vec![],
+        credential: None,
     }
 }
 

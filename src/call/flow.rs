@@ -517,7 +517,12 @@ async fn connect(
     let queued = matches!(target, Dest::Queue(..));
     let (attempt, who) = match target {
         Dest::Queue(group, priority, wait) => {
-            if ctx.queues.is_none() {
+            let Some(queues) = &ctx.queues else {
+                return Connect::Failed(QueueOutcome::Closed);
+            };
+            // Nobody of the group signed in: the flow's on_closed.
+            if queues.staffed(group).await == Some(false) {
+                info!(%group, "nobody of the group is signed in");
                 return Connect::Failed(QueueOutcome::Closed);
             }
             (
@@ -574,6 +579,7 @@ async fn connect(
     };
     let recording = super::open_recording(ctx, &parts.tenant, &parts.call_id).await;
     let queue_call = connected.queued;
+    let who = connected.agent.clone().unwrap_or(who);
     let mut events = std::mem::replace(&mut ringer.events, ctx.stack.leg_channel().1);
     let mut session = Session {
         ctx,
@@ -593,6 +599,8 @@ async fn connect(
         a_continuation: ringer.a_continuation.take(),
         music_on_hold: false,
         keep_caller,
+        agent_device: connected.device.clone(),
+        events_tx: Some(ringer.events_tx.clone()),
     };
     let end = session.run().await;
     events = session.events;

@@ -23,6 +23,8 @@ pub mod queue;
 mod ringing;
 mod session;
 
+pub use session::{SessionCommand, Supervision};
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -185,6 +187,15 @@ pub struct CallContext {
     pub shutdown: CancellationToken,
     /// Each tenant's outbound trunk (transfers to external numbers).
     pub tenant_trunks: std::collections::HashMap<String, String>,
+    /// Connected calls by the SIP user of the agent's phone, for
+    /// supervisors: (session id, command channel).
+    pub live: dashmap::DashMap<
+        String,
+        (
+            u64,
+            tokio::sync::mpsc::UnboundedSender<session::SessionCommand>,
+        ),
+    >,
 }
 
 impl CallContext {
@@ -374,6 +385,8 @@ pub async fn run(
         a_continuation: call.a_continuation.take(),
         music_on_hold: false,
         keep_caller: false,
+        agent_device: connected.device.clone(),
+        events_tx: Some(call.events_tx.clone()),
     };
     session.run().await;
     if let (Some(call), Some(queues)) = (connected.queued, &ctx.queues) {

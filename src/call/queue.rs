@@ -148,6 +148,23 @@ impl Queues {
         self.tx.send(Message::Input(input)).ok();
     }
 
+    /// Whether anyone of `group` is signed in (any state but logged out);
+    /// `None` when the group is unknown or the ACD is gone.
+    pub async fn staffed(&self, group: &str) -> Option<bool> {
+        let stats = self.stats().await?;
+        let g = stats["stats"]["groups"]
+            .as_array()?
+            .iter()
+            .find(|g| g["group"] == group)?;
+        let signed_in = g["agents_by_state"]
+            .as_array()?
+            .iter()
+            .filter(|e| e[0] != "logged_out")
+            .filter_map(|e| e[1].as_u64())
+            .sum::<u64>();
+        Some(signed_in > 0)
+    }
+
     /// Live statistics (per group and agent) as JSON.
     pub async fn stats(&self) -> Option<serde_json::Value> {
         let (tx, rx) = oneshot::channel();

@@ -40,6 +40,10 @@ pub(super) struct Connected {
     pub neg: Negotiated,
     /// The ACD's id for the call, when it came through a queue.
     pub queued: Option<CallId>,
+    /// Who answered: the ACD agent id (queue) or the SIP user (direct).
+    pub agent: Option<String>,
+    /// The SIP user of the phone that answered, when it is an agent's.
+    pub device: Option<String>,
 }
 
 /// Ringing state of one call.
@@ -166,7 +170,8 @@ impl Ringer<'_> {
                     tally.unregistered += 1;
                 }
                 for c in contacts {
-                    invites.push(self.invite_to(c.uri.clone(), Some(c.source), c.tcp));
+                    let invite = self.invite_to(c.uri.clone(), Some(c.source), c.tcp);
+                    invites.push((invite, Some(agent.to_string())));
                 }
             }
             if invites.is_empty() {
@@ -204,7 +209,7 @@ impl Ringer<'_> {
             let target = format!("sip:{number}@{proxy}");
             let invite = self.invite_to(target, Some(proxy), tcp);
             let wait = Some(Duration::from_secs(invite_timeout.max(1)));
-            match self.attempt(vec![invite], wait).await {
+            match self.attempt(vec![(invite, None)], wait).await {
                 Attempt::Answered(c) => return Ok(c),
                 Attempt::CallerGone => return Err(Outcome::CallerCancelled),
                 Attempt::Failed(codes) if codes.iter().all(|c| trunk::fails_over(*c)) => {
@@ -259,10 +264,13 @@ impl Ringer<'_> {
         };
         // Forks of the current offer(s): leg key → agent.
         let mut forks: HashMap<LegKey, (String, OutboundLeg)> = HashMap::new();
+        // Agent id → the SIP user of its phone.
+        let mut devices: HashMap<String, String> = HashMap::new();
         loop {
             tokio::select! {
                 n = news.recv() => match n {
                     Some(QueueNews::Offer { agent, device }) => {
+                        devices.insert(agent.clone(), device.clone());
                         let contacts = self.ctx.directory.contacts(&device);
                         let mut sent = 0;
                         for c in contacts {
@@ -358,7 +366,7 @@ impl Ringer<'_> {
                             stop_ringing(&mut forks, None);
                             match self.read_answer(sdp.as_deref()) {
                                 Ok(neg) => {
-                                    queues.input(Input::OfferAnswered { call, agent });
+                                    queues.input(Input::OfferAnswered { call, agent: agent.clone() });
                                     if let Some(w) = waiting.take() {
                                         // The agent answered: cut the prompt at once.
                                         if let Some((ports, cont)) = w.player.finish().await {
@@ -370,7 +378,8 @@ impl Ringer<'_> {
                                             return Err(Outcome::CallerCancelled);
                                         }
                                     }
-                                    return Ok(Connected { leg, neg, queued: Some(call) });
+                                    let device = devices.get(&agent).cloned();
+                                    return Ok(Connected { leg, neg, queued: Some(call), agent: Some(agent), device });
                                 }
                                 Err(e) => {
                                     warn!(error = %e, %agent, "unusable answer from the agent");
@@ -435,11 +444,14 @@ impl Ringer<'_> {
     ) -> Option<Waiting> {
         let settings = self.ctx.queue_media.get(group)?;
         let library = self.ctx.prompts.clone()?;
-        if let Err(e) = self.inbound.answer(self.a_answer.clone()) {
-            warn!(error = %e, "cannot answer the queued caller");
-            return None;
+        // An IVR flow answered already; otherwise answer now.
+        if !self.answered {
+            if let Err(e) = self.inbound.answer(self.a_answer.clone()) {
+                warn!(error = %e, "cannot answer the queued caller");
+                return None;
+            }
+            self.answered = true;
         }
-        self.answered = true;
         let ports = self.a_ports.take()?;
         let law = match self.a_neg.codec {
             AudioCodec::Pcma => G711::Alaw,
@@ -480,6 +492,7 @@ impl Ringer<'_> {
             from_display: self.caller_name.clone(),
             sdp: self.b_offer.clone(),
             headers: vec![],
+            credential: None,
         }
     }
 
@@ -487,14 +500,18 @@ impl Ringer<'_> {
     /// failure, the ring timeout, the caller hanging up or shutdown.
     async fn attempt(
         &mut self,
-        invites: Vec<OutboundInvite>,
+        invites: Vec<(OutboundInvite, Option<String>)>,
         provisional_within: Option<Duration>,
     ) -> Attempt {
         let mut forks: HashMap<LegKey, OutboundLeg> = HashMap::new();
         let mut codes = Vec::new();
-        for invite in invites {
+        let mut devices: HashMap<LegKey, String> = HashMap::new();
+        for (invite, device) in invites {
             match self.ctx.stack.invite(invite, &self.events_tx) {
                 Ok(leg) => {
+                    if let Some(d) = device {
+                        devices.insert(leg.key().clone(), d);
+                    }
                     forks.insert(leg.key().clone(), leg);
                 }
                 Err(e) => {
@@ -547,7 +564,10 @@ impl Ringer<'_> {
                             let Some(leg) = forks.remove(&key) else { continue };
                             cancel_all(&mut forks);
                             match self.read_answer(sdp.as_deref()) {
-                                Ok(neg) => return Attempt::Answered(Connected { leg, neg, queued: None }),
+                                Ok(neg) => {
+                                    let device = devices.remove(&key);
+                                    return Attempt::Answered(Connected { leg, neg, queued: None, agent: device.clone(), device });
+                                }
                                 Err(e) => {
                                     warn!(error = %e, "unusable answer from the callee");
                                     leg.bye().await;

@@ -10,12 +10,13 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::CallContext;
+use crate::media::mixer::{Mode, ParticipantId, Role};
 use crate::media::ports::PortPair;
 use crate::media::recorder::{RecordingHandle, RecordingMeta};
 use crate::media::relay::{self, LegFormat, RelayEvent, RelayHandle, Side};
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, Negotiated, SessionDescription};
-use crate::sip::stack::InDialogResponder;
-use crate::sip::{Leg, LegEvent, LegEvents};
+use crate::sip::stack::{InDialogResponder, LegEventSender, PendingInvite};
+use crate::sip::{InboundLeg, Leg, LegEvent, LegEvents};
 
 /// The connected call between side A (the caller: the carrier's leg, or the
 /// citizen dialled back) and side B (the agent or external party).
@@ -45,6 +46,67 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     /// When the agent hangs up first, keep the caller on the line and hand
     /// its media back (an IVR flow goes on, e.g. to the survey).
     pub keep_caller: bool,
+    /// The SIP user of the agent's phone on side B: supervisors reach the
+    /// call through it (`*31`/`*32`/`*33` + user).
+    pub agent_device: Option<String>,
+    /// The sender of this call's leg events (new legs, e.g. supervisors,
+    /// report on it).
+    pub events_tx: Option<LegEventSender>,
+}
+
+/// How a supervisor joins an agent's call (REQUIREMENTS §3 monitoring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supervision {
+    /// Hear both sides, heard by nobody (监听).
+    Listen,
+    /// Heard by the agent only (耳语).
+    Whisper,
+    /// Heard by everyone (强插).
+    Barge,
+}
+
+impl Supervision {
+    /// The mixer mode (whispers go to side B, the agent).
+    fn mode(self) -> Mode {
+        match self {
+            Supervision::Listen => Mode::Listen,
+            Supervision::Whisper => Mode::Whisper {
+                to: relay::OTHER_SIDE,
+            },
+            Supervision::Barge => Mode::Barge,
+        }
+    }
+
+    /// The key a supervisor presses to switch: 1 listen, 2 whisper, 3 barge.
+    fn from_key(key: char) -> Option<Self> {
+        match key {
+            '1' => Some(Supervision::Listen),
+            '2' => Some(Supervision::Whisper),
+            '3' => Some(Supervision::Barge),
+            _ => None,
+        }
+    }
+}
+
+/// What other tasks ask of a connected call.
+pub enum SessionCommand {
+    /// A supervisor dialled in (their INVITE, not yet answered).
+    Supervise {
+        /// The supervisor's INVITE.
+        invite: PendingInvite,
+        /// How they join.
+        mode: Supervision,
+        /// Their SIP user (for the log).
+        supervisor: String,
+    },
+}
+
+/// A supervisor on the call.
+struct Supervisor {
+    leg: InboundLeg,
+    id: ParticipantId,
+    user: String,
+    answer: Vec<u8>,
 }
 
 /// How a connected call ended, for whoever runs the call on.
@@ -65,6 +127,17 @@ enum End {
     Silence,
     RefreshFailed,
     Shutdown,
+}
+
+/// A supervisor pressed a key: 1 listen, 2 whisper, 3 barge.
+async fn switch_mode(relay: &RelayHandle, s: &Supervisor, key: char) {
+    let Some(how) = Supervision::from_key(key) else {
+        return;
+    };
+    match relay.set_mode(s.id, how.mode()).await {
+        Ok(()) => info!(supervisor = %s.user, mode = ?how, "supervisor mode"),
+        Err(e) => warn!(error = %e, "supervisor mode change refused"),
+    }
 }
 
 impl<A: Leg, B: Leg> Session<'_, A, B> {
@@ -99,10 +172,22 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         };
         let mut refresh =
             tokio::time::interval_at(tokio::time::Instant::now() + refresh_every, refresh_every);
+        // Supervisors reach this call through the agent's phone user.
+        let (cmd_tx, mut commands) = mpsc::unbounded_channel();
+        let registration = self.agent_device.clone().map(|device| {
+            let id: u64 = rand::random();
+            self.ctx.live.insert(device.clone(), (id, cmd_tx));
+            (device, id)
+        });
+        let mut sups: Vec<Supervisor> = Vec::new();
         let end = loop {
             tokio::select! {
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else { break End::Shutdown };
+                    if let Some(i) = sups.iter().position(|s| s.leg.key() == &key) {
+                        self.supervisor_event(&relay, &mut sups, i, ev).await;
+                        continue;
+                    }
                     let side = if &key == self.a.key() {
                         Side::A
                     } else if &key == self.b.key() {
@@ -120,7 +205,12 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 ev = relay_rx.recv() => {
                     match ev {
                         Some(RelayEvent::Silent) => break End::Silence,
-                        Some(RelayEvent::Key { .. }) | None => {}
+                        Some(RelayEvent::Key { participant, key }) => {
+                            if let Some(s) = sups.iter().find(|s| s.id == participant) {
+                                switch_mode(&relay, s, key).await;
+                            }
+                        }
+                        None => {}
                     }
                 }
                 _ = refresh.tick() => {
@@ -129,9 +219,24 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         break End::RefreshFailed;
                     }
                 }
+                Some(cmd) = commands.recv(), if registration.is_some() => match cmd {
+                    SessionCommand::Supervise { invite, mode, supervisor } => {
+                        if let Some(s) = self.supervise(&relay, invite, mode, supervisor, sups.len()).await {
+                            sups.push(s);
+                        }
+                    }
+                },
                 _ = self.ctx.shutdown.cancelled() => break End::Shutdown,
             }
         };
+        if let Some((device, id)) = &registration {
+            self.ctx.live.remove_if(device, |_, (i, _)| i == id);
+        }
+        for s in sups.drain(..) {
+            info!(supervisor = %s.user, "call over: supervisor leaves");
+            s.leg.bye().await;
+            s.leg.forget();
+        }
         let stats = &relay.stats;
         use std::sync::atomic::Ordering::Relaxed;
         let counters = &self.ctx.counters;
@@ -184,6 +289,120 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         SessionEnd {
             recording: meta,
             caller_media: report.caller_media.take(),
+        }
+    }
+
+    /// A supervisor's INVITE: answer it on fresh ports and join the mix.
+    async fn supervise(
+        &mut self,
+        relay: &RelayHandle,
+        invite: PendingInvite,
+        how: Supervision,
+        user: String,
+        index: usize,
+    ) -> Option<Supervisor> {
+        let Some(events_tx) = self.events_tx.clone() else {
+            invite.reject(480, vec![]).await;
+            return None;
+        };
+        let text = String::from_utf8_lossy(invite.request.body()).into_owned();
+        let offer = match SessionDescription::parse(&text) {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(error = %e, supervisor = %user, "unusable SDP from the supervisor: 488");
+                invite.reject(488, vec![]).await;
+                return None;
+            }
+        };
+        let Ok(ports) = self.ctx.ports.allocate().await else {
+            invite.reject(503, vec![]).await;
+            return None;
+        };
+        let local = super::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
+        let (answer, neg) = match sdp::negotiate_answer(&offer, &local) {
+            Ok(x) => x,
+            Err(e) => {
+                invite.reject(e.sip_status(), vec![]).await;
+                return None;
+            }
+        };
+        let leg = match invite.into_leg(&self.ctx.stack, &events_tx) {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "supervisor dialog");
+                return None;
+            }
+        };
+        let answer = answer.to_string().into_bytes();
+        if leg.answer(answer.clone()).is_err() {
+            return None;
+        }
+        // Ids 0 and 1 are the caller and the agent.
+        let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
+        let joined = relay
+            .join(relay::Participant {
+                id,
+                role: Role::Supervisor,
+                pair: ports,
+                remote: neg.remote,
+                format: LegFormat::from_negotiated(&neg),
+            })
+            .await;
+        let mode = match joined {
+            Ok(()) => relay.set_mode(id, how.mode()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = mode {
+            warn!(error = %e, supervisor = %user, "supervisor could not join");
+            leg.bye().await;
+            leg.forget();
+            return None;
+        }
+        info!(supervisor = %user, mode = ?how, "supervisor joined the call");
+        Some(Supervisor {
+            leg,
+            id,
+            user,
+            answer,
+        })
+    }
+
+    /// Something happened on a supervisor's leg.
+    async fn supervisor_event(
+        &mut self,
+        relay: &RelayHandle,
+        sups: &mut Vec<Supervisor>,
+        i: usize,
+        ev: LegEvent,
+    ) {
+        match ev {
+            LegEvent::Ended(_) => {
+                let s = sups.remove(i);
+                relay.leave(s.id);
+                s.leg.forget();
+                info!(supervisor = %s.user, "supervisor left the call");
+            }
+            LegEvent::Info {
+                content_type,
+                body,
+                responder,
+            } => {
+                responder.respond(200, vec![], None).await;
+                let parsed = crate::media::dtmf::parse_info_body(
+                    content_type.as_deref().unwrap_or(""),
+                    &String::from_utf8_lossy(&body),
+                );
+                if let Ok(info) = parsed {
+                    switch_mode(relay, &sups[i], info.key.to_char()).await;
+                }
+            }
+            // Hold or a new address from the supervisor's phone: keep our
+            // answer (the mix goes on).
+            LegEvent::Reoffer { responder, .. } => {
+                let answer = sups[i].answer.clone();
+                responder.respond(200, vec![], Some(answer)).await;
+            }
+            _ => {}
         }
     }
 

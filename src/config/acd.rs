@@ -45,6 +45,12 @@ pub struct FeatureCodes {
     pub ready: String,
     /// Not ready (示忙), reason `break`; `<code><n>` picks reason n (1-based).
     pub not_ready: String,
+    /// Supervisor: listen to an agent's call, `<code><agent user>` (监听).
+    pub listen: String,
+    /// Supervisor: speak to the agent only, `<code><agent user>` (耳语/密语).
+    pub whisper: String,
+    /// Supervisor: join the call, `<code><agent user>` (强插).
+    pub barge: String,
 }
 
 impl Default for FeatureCodes {
@@ -54,6 +60,9 @@ impl Default for FeatureCodes {
             logout: "*12".into(),
             ready: "*13".into(),
             not_ready: "*14".into(),
+            listen: "*31".into(),
+            whisper: "*32".into(),
+            barge: "*33".into(),
         }
     }
 }

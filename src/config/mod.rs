@@ -428,6 +428,10 @@ pub struct AgentConfig {
     /// Sign in automatically when the phone registers.
     #[serde(default)]
     pub auto_login: bool,
+    /// May listen to, whisper to and barge into other agents' calls from
+    /// the phone (`*31`/`*32`/`*33` + agent).
+    #[serde(default)]
+    pub supervisor: bool,
 }
 
 pub(crate) fn default_tenant() -> String {

@@ -235,7 +235,10 @@ async fn run(
                 }
                 if let Some(digit) = keys.poll(now) {
                     if let Some(key) = combiner.push(now, DtmfPath::Rfc4733, digit.key, digit.onset) {
-                        report_key(&mut playout, &events, key.to_char());
+                        if report_key(&mut playout, &events, key.to_char()) == '#' {
+                            // '#' ends a voicemail (the prompt says so).
+                            end_recording(recording.take(), &events).await;
+                        }
                     }
                 }
             }
@@ -251,7 +254,10 @@ async fn run(
                     if let Ok(digits) = keys.on_packet(now, rtp.timestamp, rtp.marker, rtp.payload) {
                         for d in digits {
                             if let Some(key) = combiner.push(now, DtmfPath::Rfc4733, d.key, d.onset) {
-                                report_key(&mut playout, &events, key.to_char());
+                                if report_key(&mut playout, &events, key.to_char()) == '#' {
+                            // '#' ends a voicemail (the prompt says so).
+                            end_recording(recording.take(), &events).await;
+                        }
                             }
                         }
                     }
@@ -260,7 +266,10 @@ async fn run(
                     target.law.decode(rtp.payload, &mut heard);
                     for d in inband.process(now, &heard) {
                         if let Some(key) = combiner.push(now, DtmfPath::InBand, d.key, d.onset) {
-                            report_key(&mut playout, &events, key.to_char());
+                            if report_key(&mut playout, &events, key.to_char()) == '#' {
+                            // '#' ends a voicemail (the prompt says so).
+                            end_recording(recording.take(), &events).await;
+                        }
                         }
                     }
                     let ended = recording.as_mut().is_some_and(|(r, since)| {
@@ -283,7 +292,10 @@ async fn run(
                 Some(Command::InfoKey(key)) => {
                     let now = started.elapsed();
                     if let Some(key) = combiner.push(now, DtmfPath::SipInfo, key, now) {
-                        report_key(&mut playout, &events, key.to_char());
+                        if report_key(&mut playout, &events, key.to_char()) == '#' {
+                            // '#' ends a voicemail (the prompt says so).
+                            end_recording(recording.take(), &events).await;
+                        }
                     }
                 }
                 Some(Command::RecordVoicemail(path, options, with_beep)) => {
@@ -364,10 +376,15 @@ async fn end_recording(
     events.send(event).ok();
 }
 
-fn report_key(playout: &mut Playout, events: &mpsc::UnboundedSender<PlayerEvent>, key: char) {
+fn report_key(
+    playout: &mut Playout,
+    events: &mpsc::UnboundedSender<PlayerEvent>,
+    key: char,
+) -> char {
     playout.on_key();
     while let Some(PlayoutEvent::Interrupted(n)) = playout.poll_event() {
         events.send(PlayerEvent::Interrupted(n.to_string())).ok();
     }
     events.send(PlayerEvent::Key(key)).ok();
+    key
 }

@@ -108,12 +108,14 @@ fn local_media(bind: SocketAddr, port: u16) -> LocalMedia {
     }
 }
 
-/// Call `target` (a SIP URI) through `proxy`, as user `from`.
+/// Call `target` (a SIP URI) through `proxy`, as user `from`, answering a
+/// digest challenge with `credential` (user, password) when given.
 pub async fn dial(
     bind: SocketAddr,
     proxy: SocketAddr,
     target: &str,
     from: &str,
+    credential: Option<(String, String)>,
     script: &Script,
 ) -> Result<Report, PhoneError> {
     let (stack, _incoming) = stack(bind).await?;
@@ -129,6 +131,7 @@ pub async fn dial(
             from_display: None,
             sdp: offer.to_string().into_bytes(),
             headers: vec![],
+            credential,
         },
         &events_tx,
     )?;

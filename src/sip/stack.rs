@@ -365,6 +365,8 @@ pub struct OutboundInvite {
     pub sdp: Vec<u8>,
     /// Extra headers.
     pub headers: Vec<(String, String)>,
+    /// Answer a 401/407 challenge with this (user, password).
+    pub credential: Option<(String, String)>,
 }
 
 /// Our UAC leg (INVITE sent to an agent or trunk).
@@ -659,6 +661,14 @@ impl SipStack {
             contact: self.contact(),
             headers: (!inv.headers.is_empty()).then(|| to_headers(inv.headers)),
             call_id: Some(call_id.clone()),
+            credential: inv.credential.map(|(username, password)| {
+                rsipstack::dialog::authenticate::Credential {
+                    username,
+                    password,
+                    realm: None,
+                    ..Default::default()
+                }
+            }),
             ..Default::default()
         };
         let (dialog, outcome) = self

@@ -18,6 +18,26 @@ pub enum AgentCommand {
     NotReady(String),
 }
 
+pub use crate::call::Supervision;
+
+/// A supervisor code: the mode and the agent's SIP user
+/// (`*31` + `1001` = listen to 1001's call).
+pub fn parse_supervision(dialled: &str, codes: &FeatureCodes) -> Option<(Supervision, String)> {
+    let dialled = dialled.trim();
+    for (code, mode) in [
+        (&codes.listen, Supervision::Listen),
+        (&codes.whisper, Supervision::Whisper),
+        (&codes.barge, Supervision::Barge),
+    ] {
+        if let Some(agent) = dialled.strip_prefix(code.as_str()) {
+            if !agent.is_empty() && agent.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Some((mode, agent.to_string()));
+            }
+        }
+    }
+    None
+}
+
 /// The command a dialled number stands for, if it is a feature code.
 /// `reasons` are the configured not-ready reasons; `*14` alone means the
 /// first, `*14<n>` the n-th (1-based).
@@ -73,6 +93,21 @@ mod tests {
             assert_eq!(parse(dialled, &codes, &reasons), expected, "{dialled:?}");
         }
         assert!(looks_like_feature_code("*11"));
+        assert_eq!(
+            parse_supervision("*311001", &codes),
+            Some((Supervision::Listen, "1001".into()))
+        );
+        assert_eq!(
+            parse_supervision("*322001", &codes),
+            Some((Supervision::Whisper, "2001".into()))
+        );
+        assert_eq!(
+            parse_supervision("*331001", &codes),
+            Some((Supervision::Barge, "1001".into()))
+        );
+        assert_eq!(parse_supervision("*31", &codes), None);
+        assert_eq!(parse_supervision("*3110;01", &codes), None);
+        assert_eq!(parse_supervision("*11", &codes), None);
         assert!(!looks_like_feature_code("12345"));
     }
 }

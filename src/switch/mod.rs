@@ -94,6 +94,8 @@ struct Router {
     agent_ids: std::collections::HashMap<String, String>,
     feature_codes: crate::config::acd::FeatureCodes,
     not_ready_reasons: Vec<String>,
+    /// SIP users allowed to listen, whisper and barge.
+    supervisors: std::collections::HashSet<String>,
 }
 
 impl Router {
@@ -134,6 +136,12 @@ impl Router {
             agent_ids,
             feature_codes: config.acd.feature_codes.clone(),
             not_ready_reasons: config.acd.not_ready_reasons.clone(),
+            supervisors: config
+                .agents
+                .iter()
+                .filter(|a| a.supervisor)
+                .map(|a| a.user.clone())
+                .collect(),
         }
     }
 }
@@ -356,6 +364,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         queue_media,
         recordings,
         shutdown: call_shutdown.clone(),
+        live: Default::default(),
         tenant_trunks: config
             .tenants
             .iter()
@@ -572,6 +581,34 @@ async fn agent_feature_code(
     if invite.request.from_user().as_deref() != Some(user.as_str()) {
         warn!(%user, from = ?invite.request.from_user(), "feature code for another agent: 403");
         invite.reject(403, vec![]).await;
+        return;
+    }
+    if let Some((mode, target)) = feature_codes::parse_supervision(dialled, &router.feature_codes) {
+        if !router.supervisors.contains(&user) {
+            warn!(%user, %dialled, "not a supervisor: 403");
+            invite.reject(403, vec![]).await;
+            return;
+        }
+        let channel = ctx.live.get(&target).map(|e| e.value().1.clone());
+        let Some(channel) = channel else {
+            info!(%user, agent = %target, "agent is not on a call: 480");
+            invite.reject(480, vec![]).await;
+            return;
+        };
+        info!(supervisor = %user, agent = %target, ?mode, "supervisor joins");
+        let command = call::SessionCommand::Supervise {
+            invite,
+            mode,
+            supervisor: user,
+        };
+        if let Err(tokio::sync::mpsc::error::SendError(call::SessionCommand::Supervise {
+            invite,
+            ..
+        })) = channel.send(command)
+        {
+            // The call ended in the meantime.
+            invite.reject(480, vec![]).await;
+        }
         return;
     }
     let Some(command) =
