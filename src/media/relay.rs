@@ -805,6 +805,13 @@ async fn run(
     let mut extras: Vec<Extra> = Vec::new();
     let mut outputs: Vec<Output> = Vec::new();
     let (extra_tx, mut extra_rx) = mpsc::channel::<(ParticipantId, Vec<u8>, SocketAddr)>(256);
+    // Packets the caller sent while its ports changed hands (the IVR's or
+    // the queue's player → this relay) are stale: a key already handled,
+    // words said to nobody. Relaying them a second late would replay a
+    // DTMF event to the agent, so they are dropped.
+    while let Ok((_, _)) = la.pair.rtp.try_recv_from(&mut buf_a) {
+        s.dropped.fetch_add(1, Ordering::Relaxed);
+    }
     loop {
         tokio::select! {
             r = la.pair.rtp.recv_from(&mut buf_a) => {
