@@ -26,7 +26,7 @@ MAX_FAIL_PCT=${MAX_FAIL_PCT:-0.5}   # a step with more failed calls than this (%
 MIN_RATE_FRAC=${MIN_RATE_FRAC:-0.9} # ... nor one whose achieved rate is below this x target
 LIMIT=${LIMIT:-}                    # SIPp -l; default RATE * (HOLD_MS + 3000) / 1000
 MAX_TOTAL_SECS=${MAX_TOTAL_SECS:-240} # no step starts unless its worst case ends within this (s since start)
-BUILD=${BUILD:-auto}                # auto: build if the binary is missing; 1: always; 0: never
+BUILD=${BUILD:-1}                   # 1: cargo build first (a no-op when fresh; a stale binary would measure old code); auto: only if missing; 0: never
 HOTLINE_BIN=${HOTLINE_BIN:-$ROOT/target/release/hotline}
 LOG_LEVEL=${LOG_LEVEL:-warn}
 NET=${NET:-127.0.1}                 # hotline .1, carrier .10, agent .21
@@ -148,6 +148,10 @@ listen = "$HTTP"
 
 [data]
 dir = "$WORK/var"
+
+# No IVR: the repository's ivr-flows/ would claim numbers and need groups.
+[ivr]
+flows_dir = "$WORK/no-flows"
 
 [media]
 address = "$HOTLINE_IP"

@@ -38,7 +38,7 @@ STAT_SECS=${STAT_SECS:-5}              # perf stat (syscalls, context switches p
 CALLGRIND_CALLS=${CALLGRIND_CALLS:-20} # calls of the (slow) callgrind run
 WAV_CHECK=${WAV_CHECK:-3}              # recordings per step checked with sox
 RECORDING=${RECORDING:-1}              # 0: hotline records nothing (to see what recording costs)
-BUILD=${BUILD:-auto}                   # auto: build if a binary is missing; 1: always; 0: never
+BUILD=${BUILD:-1}                      # 1: cargo build first (a no-op when fresh; a stale binary would measure old code); auto: only if missing; 0: never
 HOTLINE_BIN=${HOTLINE_BIN:-$ROOT/target/release/hotline}
 HOTLINE_REV=${HOTLINE_REV:-}           # label for binaries not built from ROOT's tree (e.g. a clean export)
 LOAD_BIN=${LOAD_BIN:-$ROOT/target/release/hotline-load}
@@ -179,6 +179,10 @@ listen = "$HTTP"
 
 [data]
 dir = "$1/var"
+
+# No IVR: the repository's ivr-flows/ would claim numbers and need groups.
+[ivr]
+flows_dir = "$1/no-flows"
 
 [media]
 address = "$HOTLINE_IP"

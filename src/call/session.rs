@@ -92,8 +92,8 @@ impl Supervision {
 pub enum SessionCommand {
     /// A supervisor dialled in (their INVITE, not yet answered).
     Supervise {
-        /// The supervisor's INVITE.
-        invite: PendingInvite,
+        /// The supervisor's INVITE (boxed: the channel's slots stay small).
+        invite: Box<PendingInvite>,
         /// How they join.
         mode: Supervision,
         /// Their SIP user (for the log).
@@ -127,6 +127,16 @@ enum End {
     Silence,
     RefreshFailed,
     Shutdown,
+}
+
+/// The next command, or never when the call takes none.
+async fn next_command(
+    commands: &mut Option<mpsc::UnboundedReceiver<SessionCommand>>,
+) -> Option<SessionCommand> {
+    match commands {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A supervisor pressed a key: 1 listen, 2 whisper, 3 barge.
@@ -172,9 +182,12 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         };
         let mut refresh =
             tokio::time::interval_at(tokio::time::Instant::now() + refresh_every, refresh_every);
-        // Supervisors reach this call through the agent's phone user.
-        let (cmd_tx, mut commands) = mpsc::unbounded_channel();
+        // Supervisors reach this call through the agent's phone user. (A
+        // channel only for calls with an agent: each costs a block.)
+        let mut commands = None;
         let registration = self.agent_device.clone().map(|device| {
+            let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+            commands = Some(cmd_rx);
             let id: u64 = rand::random();
             self.ctx.live.insert(device.clone(), (id, cmd_tx));
             (device, id)
@@ -219,9 +232,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         break End::RefreshFailed;
                     }
                 }
-                Some(cmd) = commands.recv(), if registration.is_some() => match cmd {
+                Some(cmd) = next_command(&mut commands) => match cmd {
                     SessionCommand::Supervise { invite, mode, supervisor } => {
-                        if let Some(s) = self.supervise(&relay, invite, mode, supervisor, sups.len()).await {
+                        if let Some(s) = self.supervise(&relay, *invite, mode, supervisor, sups.len()).await {
                             sups.push(s);
                         }
                     }

@@ -804,7 +804,8 @@ async fn run(
     let mut conference: Option<Conference> = None;
     let mut extras: Vec<Extra> = Vec::new();
     let mut outputs: Vec<Output> = Vec::new();
-    let (extra_tx, mut extra_rx) = mpsc::channel::<(ParticipantId, Vec<u8>, SocketAddr)>(256);
+    // Extra parties' packets (made at the first join: most calls never mix).
+    let mut extra_chan: Option<ExtraChannel> = None;
     // Packets the caller sent while its ports changed hands (the IVR's or
     // the queue's player → this relay) are stale: a key already handled,
     // words said to nobody. Relaying them a second late would replay a
@@ -896,7 +897,7 @@ async fn run(
                 let ours = lb.out.stream.ssrc();
                 lb.quality.on_rtcp(started.elapsed(), &buf_d[..n], ours);
             }
-            Some((id, mut data, from)) = extra_rx.recv() => {
+            Some((id, mut data, from)) = next_extra(&mut extra_chan) => {
                 let Some(x) = extras.iter_mut().find(|x| x.id == id) else { continue };
                 if !x.peer.admit_rtp(from) {
                     s.dropped.fetch_add(1, Ordering::Relaxed);
@@ -941,7 +942,8 @@ async fn run(
                     last_rtp = Instant::now();
                 }
                 Some(Control::Join(p, reply)) => {
-                    let result = join(&mut conference, &mut extras, p, (la.format.law, lb.format.law), b_role, &extra_tx);
+                    let tx = extra_chan.get_or_insert_with(|| mpsc::channel(256)).0.clone();
+                    let result = join(&mut conference, &mut extras, p, (la.format.law, lb.format.law), b_role, &tx);
                     if result.is_ok() {
                         pace.reset();
                     }
@@ -1042,6 +1044,18 @@ async fn run(
     }
 }
 
+/// Packets of extra parties: (who, datagram, from).
+type ExtraPacket = (ParticipantId, Vec<u8>, SocketAddr);
+type ExtraChannel = (mpsc::Sender<ExtraPacket>, mpsc::Receiver<ExtraPacket>);
+
+/// The next extra party's packet, or never while nobody joined.
+async fn next_extra(chan: &mut Option<ExtraChannel>) -> Option<ExtraPacket> {
+    match chan {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Add an extra party: start mixing if this is the first, start its
 /// receiver.
 fn join(
@@ -1050,7 +1064,7 @@ fn join(
     p: Participant,
     (a_law, b_law): (G711, G711),
     b_role: Role,
-    extra_tx: &mpsc::Sender<(ParticipantId, Vec<u8>, SocketAddr)>,
+    extra_tx: &mpsc::Sender<ExtraPacket>,
 ) -> Result<(), MixerError> {
     if p.id == CALLER || p.id == OTHER_SIDE || extras.iter().any(|x| x.id == p.id) {
         return Err(MixerError::AlreadyJoined(p.id));

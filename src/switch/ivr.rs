@@ -85,10 +85,16 @@ impl Environment for IvrEnv {
     }
     fn is_blocked(&self, tenant: &str, caller: &str) -> bool {
         let now = crate::util::unix_now() as i64;
-        self.blacklist
-            .read()
-            .map(|b| b.is_blocked(tenant, caller, now).is_some())
-            .unwrap_or(false)
+        let Ok(list) = self.blacklist.read() else {
+            return false;
+        };
+        match list.is_blocked(tenant, caller, now) {
+            Some(entry) => {
+                info!(%caller, entry = %entry.number, reason = %entry.reason, "block list match");
+                true
+            }
+            None => false,
+        }
     }
     fn utc_offset_minutes(&self) -> i32 {
         self.utc_offset_minutes

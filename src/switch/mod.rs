@@ -597,7 +597,7 @@ async fn agent_feature_code(
         };
         info!(supervisor = %user, agent = %target, ?mode, "supervisor joins");
         let command = call::SessionCommand::Supervise {
-            invite,
+            invite: Box::new(invite),
             mode,
             supervisor: user,
         };
