@@ -10,6 +10,7 @@
 //! - [`media`]: SDP offer/answer, RTP port pool, the RTP relay;
 //! - [`ivr`]: IVR flows (validation, pure interpreter), calendars, areas, block list;
 //! - [`call`]: one task per call, the only room that knows all the others;
+//! - [`events`]: call events and records, the durable outbox and its sinks (not yet wired);
 //! - [`store`]: SQLite persistence;
 //! - [`http`]: the HTTP API (health for now);
 //! - [`phone`]: a scripted SIP phone for tests and people (`hotline dial`, `hotline phone`).
@@ -20,6 +21,7 @@
 pub mod acd;
 pub mod call;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod ivr;
 pub mod media;

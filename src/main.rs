@@ -340,6 +340,9 @@ fn print_report(report: &hotline::phone::Report) {
 }
 
 fn main() -> ExitCode {
+    // reqwest (webhooks) uses rustls: install one crypto provider for every
+    // rustls user before any TLS is set up (two providers would panic).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

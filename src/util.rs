@@ -19,6 +19,11 @@ pub fn unix_now_precise() -> std::time::Duration {
         .unwrap_or_default()
 }
 
+/// Milliseconds since the Unix epoch (event timestamps, outbox timers).
+pub fn unix_now_ms() -> i64 {
+    i64::try_from(unix_now_precise().as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Resident set size of this process in bytes (Linux `/proc/self/statm`).
 pub fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;

@@ -1,0 +1,853 @@
+//! Scenarios for [`super::builder::CdrBuilder`]: the calls a 12345 hotline
+//! sees (answered with hold and after-call work, abandoned in the queue and
+//! in the IVR, voicemail, survey), durations, ordering, refusals, JSON
+//! round trips, and a property test over arbitrary fact orders.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::builder::{CallStart, CdrBuilder, EndCause};
+use super::cdr::{Cdr, HangupParty, Outcome};
+use super::error::EventError;
+use super::id::IdGenerator;
+use super::model::{
+    ConferenceChange, Event, EventData, Party, PartyRole, RecordingInfo, TransferKind,
+    TransferMode, Vars,
+};
+use super::samples::{quality, start, T0};
+
+/// `s` seconds after T0, in ms.
+fn t(s: i64) -> i64 {
+    T0 + s * 1000
+}
+
+fn new_call(call: &str) -> (CdrBuilder, Vec<Event>) {
+    let ids = Arc::new(IdGenerator::new("test", 0));
+    let (b, e) = CdrBuilder::started(ids, T0, start(call, "13812348000")).expect("start");
+    (b, vec![e])
+}
+
+/// Runs a fact that must be accepted, collecting its events.
+fn run(out: &mut Vec<Event>, r: Result<Vec<Event>, EventError>) -> usize {
+    let events = r.expect("fact accepted");
+    let n = events.len();
+    out.extend(events);
+    n
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(Event::kind).collect()
+}
+
+fn the_cdr(events: &[Event]) -> &Cdr {
+    let ended: Vec<&Cdr> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventData::CallEnded(c) => Some(&**c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ended.len(),
+        1,
+        "exactly one call.ended: {:?}",
+        kinds(events)
+    );
+    ended[0]
+}
+
+fn assert_seq_1_to_n(events: &[Event]) {
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq as usize, i + 1, "{:?}", kinds(events));
+        assert_eq!(e.v, 1);
+    }
+    let ids: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), events.len(), "ids unique");
+}
+
+fn normal() -> EndCause {
+    EndCause {
+        reason: Some("normal".into()),
+        ..EndCause::default()
+    }
+}
+
+#[test]
+fn answered_call_with_hold_and_after_call_work() {
+    let (mut b, mut ev) = new_call("c-1");
+    run(&mut ev, b.ivr_step(t(0), "12345", "7", "welcome", "play"));
+    run(&mut ev, b.ivr_step(t(4), "12345", "7", "menu", "menu"));
+    run(&mut ev, b.agent_requested(t(5)));
+    run(&mut ev, b.queued(t(6), "g1", Some("咨询组"), 3));
+    run(&mut ev, b.offered(t(16), "1001"));
+    run(&mut ev, b.answered(t(20), "1001"));
+    run(&mut ev, b.held(t(60)));
+    run(&mut ev, b.resumed(t(90)));
+    b.leg_quality(quality("caller")).expect("quality");
+    // The agent ends the call; the record waits for after-call work.
+    assert_eq!(
+        run(&mut ev, b.ended(t(200), HangupParty::Agent, normal())),
+        0
+    );
+    assert!(!b.is_closed());
+    assert_eq!(run(&mut ev, b.acw_ended(t(230), "1001")), 1);
+    assert!(b.is_closed());
+
+    assert_eq!(
+        kinds(&ev),
+        [
+            "call.started",
+            "ivr.step",
+            "ivr.step",
+            "queue.entered",
+            "agent.offered",
+            "agent.answered",
+            "call.held",
+            "call.resumed",
+            "call.ended"
+        ]
+    );
+    assert_seq_1_to_n(&ev);
+    let EventData::AgentAnswered(a) = &ev[5].body else {
+        panic!()
+    };
+    assert_eq!(
+        (a.wait_ms, a.ring_ms, a.group_id.as_deref()),
+        (Some(15_000), Some(4_000), Some("g1"))
+    );
+    let EventData::CallResumed(r) = &ev[7].body else {
+        panic!()
+    };
+    assert_eq!(r.held_ms, 30_000);
+
+    let c = the_cdr(&ev);
+    assert_eq!(c.outcome, Outcome::Answered);
+    assert_eq!(c.hangup_by, HangupParty::Agent);
+    assert_eq!(c.hangup_reason.as_deref(), Some("normal"));
+    assert_eq!(c.duration_ms, 200_000);
+    assert_eq!(c.wait_ms, Some(15_000));
+    assert_eq!(c.ring_ms, Some(4_000));
+    assert_eq!(c.talk_ms, 40_000 + 110_000);
+    assert_eq!((c.hold_ms, c.hold_count), (30_000, 1));
+    assert_eq!(c.acw_ms, Some(30_000));
+    assert_eq!(c.agent_id.as_deref(), Some("1001"));
+    assert_eq!(
+        (c.group_id.as_deref(), c.group_name.as_deref()),
+        (Some("g1"), Some("咨询组"))
+    );
+    assert_eq!(c.ivr_path, ["welcome", "menu"]);
+    assert_eq!(
+        c.flow
+            .as_ref()
+            .map(|f| (f.name.as_str(), f.version.as_str())),
+        Some(("12345", "7"))
+    );
+    assert_eq!(c.started_at.unix_ms(), T0);
+    assert_eq!(c.queued_at.map(|x| x.unix_ms()), Some(t(6)));
+    assert_eq!(c.ring_at.map(|x| x.unix_ms()), Some(t(16)));
+    assert_eq!(c.connected_at.map(|x| x.unix_ms()), Some(t(20)));
+    assert_eq!(c.ended_at.unix_ms(), t(200));
+    assert_eq!(c.quality.len(), 1);
+    assert!((c.quality[0].loss_fraction - 0.005).abs() < 1e-9);
+    assert!(c.complete);
+    // The record's envelope time is when it completed; the hang-up is in it.
+    assert_eq!(ev[8].at.unix_ms(), t(230));
+}
+
+#[test]
+fn hold_open_at_hang_up_counts_as_hold() {
+    let (mut b, mut ev) = new_call("c-h");
+    run(&mut ev, b.answered(t(10), "1001"));
+    run(&mut ev, b.held(t(20)));
+    run(&mut ev, b.ended(t(50), HangupParty::Caller, normal()));
+    run(&mut ev, b.acw_ended(t(50), "1001"));
+    let c = the_cdr(&ev);
+    assert_eq!(
+        (c.talk_ms, c.hold_ms, c.acw_ms, c.wait_ms),
+        (10_000, 30_000, Some(0), None)
+    );
+}
+
+#[test]
+fn abandoned_in_queue_and_while_ringing() {
+    let (mut b, mut ev) = new_call("c-2");
+    run(&mut ev, b.queued(t(10), "g1", None, 0));
+    run(
+        &mut ev,
+        b.ended(t(40), HangupParty::Caller, EndCause::default()),
+    );
+    let c = the_cdr(&ev);
+    assert_eq!(
+        (c.outcome, c.wait_ms, c.ring_ms, c.acw_ms),
+        (Outcome::AbandonedInQueue, Some(30_000), None, None)
+    );
+    assert_seq_1_to_n(&ev);
+
+    let (mut b, mut ev) = new_call("c-3");
+    run(&mut ev, b.queued(t(10), "g1", None, 0));
+    run(&mut ev, b.offered(t(12), "1001"));
+    run(
+        &mut ev,
+        b.ended(t(15), HangupParty::Caller, EndCause::default()),
+    );
+    let c = the_cdr(&ev);
+    assert_eq!(
+        (c.outcome, c.ring_ms, c.offers),
+        (Outcome::AbandonedRinging, Some(3_000), 1)
+    );
+
+    // The offer rang out; the caller hung up waiting again.
+    let (mut b, mut ev) = new_call("c-4");
+    run(&mut ev, b.queued(t(10), "g1", None, 0));
+    run(&mut ev, b.offered(t(12), "1001"));
+    run(&mut ev, b.offer_cancelled(t(27), "1001"));
+    run(
+        &mut ev,
+        b.ended(t(30), HangupParty::Caller, EndCause::default()),
+    );
+    assert_eq!(the_cdr(&ev).outcome, Outcome::AbandonedInQueue);
+}
+
+#[test]
+fn overflow_keeps_first_queue_time_and_lists_groups() {
+    let (mut b, mut ev) = new_call("c-5");
+    run(&mut ev, b.queued(t(10), "g1", None, 0));
+    run(&mut ev, b.queued(t(70), "g2", Some("二线"), 0));
+    run(&mut ev, b.answered(t(75), "2001"));
+    run(&mut ev, b.ended(t(100), HangupParty::Caller, normal()));
+    run(&mut ev, b.acw_ended(t(110), "2001"));
+    let EventData::QueueEntered(q) = &ev[2].body else {
+        panic!()
+    };
+    assert_eq!(q.from_group.as_deref(), Some("g1"));
+    let c = the_cdr(&ev);
+    assert_eq!(c.groups, ["g1", "g2"]);
+    assert_eq!(c.group_id.as_deref(), Some("g2"));
+    assert_eq!(c.wait_ms, Some(65_000));
+}
+
+#[test]
+fn abandoned_in_ivr_and_ivr_completed() {
+    let (mut b, mut ev) = new_call("c-6");
+    run(&mut ev, b.ivr_step(t(0), "12345", "7", "welcome", "play"));
+    run(&mut ev, b.ivr_step(t(3), "12345", "7", "common", "subflow"));
+    run(&mut ev, b.ivr_step(t(3), "common", "2", "hours", "play"));
+    run(&mut ev, b.agent_requested(t(8)));
+    run(
+        &mut ev,
+        b.ended(t(12), HangupParty::Caller, EndCause::default()),
+    );
+    let c = the_cdr(&ev);
+    assert_eq!(c.outcome, Outcome::AbandonedInIvr);
+    assert_eq!(c.ivr_path, ["welcome", "common", "common/hours"]);
+    assert_eq!(c.wait_ms, Some(4_000));
+    assert_eq!(c.agent_requested_at.map(|x| x.unix_ms()), Some(t(8)));
+    let EventData::IvrStep(s) = &ev[3].body else {
+        panic!()
+    };
+    assert_eq!((s.flow.as_str(), s.step), ("common", 3));
+
+    let (mut b, mut ev) = new_call("c-7");
+    run(&mut ev, b.ivr_step(t(0), "12345", "7", "closed", "hangup"));
+    let cause = EndCause {
+        reason: Some("normal".into()),
+        ..EndCause::default()
+    };
+    run(&mut ev, b.ended(t(9), HangupParty::System, cause));
+    assert_eq!(the_cdr(&ev).outcome, Outcome::IvrCompleted);
+}
+
+#[test]
+fn voicemail_after_queue_timeout() {
+    let (mut b, mut ev) = new_call("c-8");
+    run(&mut ev, b.queued(t(5), "g1", None, 0));
+    run(&mut ev, b.queue_timed_out(t(125)));
+    run(&mut ev, b.voicemail_saved(t(160), "vm/c-8.wav", 31_000));
+    run(
+        &mut ev,
+        b.ended(t(161), HangupParty::Caller, EndCause::default()),
+    );
+    let c = the_cdr(&ev);
+    assert_eq!(c.outcome, Outcome::Voicemail);
+    assert_eq!(c.wait_ms, Some(120_000));
+    assert_eq!(c.voicemail.as_ref().map(|v| v.duration_ms), Some(31_000));
+    let EventData::VoicemailSaved(v) = &ev[2].body else {
+        panic!()
+    };
+    assert_eq!(v.group_id.as_deref(), Some("g1"));
+
+    // Timed out, goodbye played, the caller hangs up during it.
+    let (mut b, mut ev) = new_call("c-9");
+    run(&mut ev, b.queued(t(5), "g1", None, 0));
+    run(&mut ev, b.queue_timed_out(t(125)));
+    run(
+        &mut ev,
+        b.ended(t(130), HangupParty::Caller, EndCause::default()),
+    );
+    assert_eq!(the_cdr(&ev).outcome, Outcome::QueueTimeout);
+
+    let (mut b, mut ev) = new_call("c-10");
+    run(&mut ev, b.queued(t(5), "g1", None, 0));
+    run(&mut ev, b.callback_requested(t(45)));
+    run(
+        &mut ev,
+        b.ended(t(50), HangupParty::System, EndCause::default()),
+    );
+    let c = the_cdr(&ev);
+    assert_eq!((c.outcome, c.wait_ms), (Outcome::Callback, Some(40_000)));
+}
+
+#[test]
+fn survey_after_the_agent_hangs_up() {
+    let (mut b, mut ev) = new_call("c-11");
+    run(&mut ev, b.queued(t(2), "g1", None, 0));
+    run(&mut ev, b.answered(t(4), "1001"));
+    run(&mut ev, b.agent_hung_up(t(64)));
+    run(&mut ev, b.ivr_step(t(64), "survey", "1", "rate", "survey"));
+    run(&mut ev, b.survey_result(t(70), "attitude", 5, '1'));
+    run(&mut ev, b.survey_result(t(72), "efficiency", 4, '2'));
+    run(&mut ev, b.survey_result(t(74), "efficiency", 5, '1'));
+    run(&mut ev, b.acw_ended(t(74), "1001"));
+    assert_eq!(
+        run(&mut ev, b.ended(t(75), HangupParty::Caller, normal())),
+        1
+    );
+    assert_seq_1_to_n(&ev);
+    let EventData::SurveyResult(s) = &ev[4].body else {
+        panic!()
+    };
+    assert_eq!(
+        (s.agent_id.as_deref(), s.key, s.score),
+        (Some("1001"), '1', 5)
+    );
+    let c = the_cdr(&ev);
+    assert_eq!(c.outcome, Outcome::Answered);
+    assert_eq!(c.survey.get("attitude"), Some(&5));
+    assert_eq!(c.survey.get("efficiency"), Some(&5));
+    assert_eq!((c.talk_ms, c.acw_ms), (60_000, Some(10_000)));
+    assert_eq!(c.flow.as_ref().map(|f| f.name.as_str()), Some("survey"));
+}
+
+#[test]
+fn transfers_conference_and_external() {
+    let (mut b, mut ev) = new_call("c-12");
+    run(&mut ev, b.answered(t(10), "1001"));
+    let caller = Party {
+        role: PartyRole::Caller,
+        id: "x".into(),
+    };
+    let agent = Party {
+        role: PartyRole::Agent,
+        id: "1001".into(),
+    };
+    let ext = Party {
+        role: PartyRole::External,
+        id: "12328".into(),
+    };
+    run(
+        &mut ev,
+        b.conference_changed(
+            t(20),
+            ConferenceChange::Joined,
+            ext.clone(),
+            vec![caller, agent, ext],
+        ),
+    );
+    run(
+        &mut ev,
+        b.transferred(t(30), TransferKind::Number, "12328", TransferMode::Blind),
+    );
+    run(&mut ev, b.ended(t(90), HangupParty::Caller, normal()));
+    run(&mut ev, b.acw_ended(t(95), "1001"));
+    let c = the_cdr(&ev);
+    assert_eq!(
+        (c.outcome, c.conference_max, c.talk_ms),
+        (Outcome::Answered, 3, 20_000)
+    );
+    assert_eq!(c.transfers[0].from_agent.as_deref(), Some("1001"));
+
+    // The IVR hands the call to another hotline: nobody of ours answered.
+    let (mut b, mut ev) = new_call("c-13");
+    run(
+        &mut ev,
+        b.transferred(t(5), TransferKind::Number, "110", TransferMode::Blind),
+    );
+    run(
+        &mut ev,
+        b.ended(t(60), HangupParty::Caller, EndCause::default()),
+    );
+    assert_eq!(the_cdr(&ev).outcome, Outcome::TransferredOut);
+
+    // Attended transfer agent to agent: both do after-call work.
+    let (mut b, mut ev) = new_call("c-14");
+    run(&mut ev, b.answered(t(10), "1001"));
+    run(
+        &mut ev,
+        b.transferred(t(40), TransferKind::Agent, "1002", TransferMode::Attended),
+    );
+    run(&mut ev, b.answered(t(40), "1002"));
+    run(&mut ev, b.ended(t(100), HangupParty::Caller, normal()));
+    assert_eq!(run(&mut ev, b.acw_ended(t(105), "1002")), 0);
+    assert_eq!(run(&mut ev, b.acw_ended(t(110), "1001")), 1);
+    let c = the_cdr(&ev);
+    assert_eq!(c.agents, ["1001", "1002"]);
+    assert_eq!((c.talk_ms, c.acw_ms), (90_000, Some(70_000 + 5_000)));
+}
+
+#[test]
+fn faults_blocked_and_the_sip_cause() {
+    let (mut b, mut ev) = new_call("c-15");
+    run(&mut ev, b.queued(t(1), "g1", None, 0));
+    let cause = EndCause {
+        sip_code: Some(503),
+        reason: Some("media-failure".into()),
+        fault: true,
+    };
+    run(&mut ev, b.ended(t(3), HangupParty::System, cause));
+    let c = the_cdr(&ev);
+    assert_eq!(
+        (c.outcome, c.sip_code, c.system_fault),
+        (Outcome::Failed, Some(503), true)
+    );
+
+    let (mut b, mut ev) = new_call("c-16");
+    b.blocked().expect("blocked");
+    run(
+        &mut ev,
+        b.ended(t(3), HangupParty::System, EndCause::default()),
+    );
+    assert_eq!(the_cdr(&ev).outcome, Outcome::Blocked);
+}
+
+fn rec() -> RecordingInfo {
+    RecordingInfo {
+        id: "r1".into(),
+        path: "a/r1.wav".into(),
+        duration_ms: 50_000,
+        bytes: 800_044,
+        sha256: "ab".repeat(32),
+        dropped_chunks: 0,
+    }
+}
+
+#[test]
+fn the_record_waits_for_the_recording() {
+    let (mut b, mut ev) = new_call("c-17");
+    b.recording_started("r1", "a/r1.wav").expect("rec");
+    run(&mut ev, b.ivr_step(t(0), "f", "1", "n", "play"));
+    assert_eq!(
+        run(&mut ev, b.ended(t(50), HangupParty::Caller, normal())),
+        0
+    );
+    assert_eq!(run(&mut ev, b.recording_ready(t(51), rec())), 2);
+    assert_eq!(
+        kinds(&ev[ev.len() - 2..]),
+        ["recording.ready", "call.ended"]
+    );
+    let c = the_cdr(&ev);
+    assert_eq!(c.recording.as_ref().map(|r| r.sha256.len()), Some(64));
+    assert!(c.complete);
+    assert_seq_1_to_n(&ev);
+}
+
+#[test]
+fn close_sends_an_incomplete_record_and_a_late_recording_still_gets_out() {
+    let (mut b, mut ev) = new_call("c-18");
+    b.recording_started("r1", "a/r1.wav").expect("rec");
+    run(&mut ev, b.answered(t(1), "1001"));
+    assert_eq!(b.close(t(2)), Err(EventError::NotHungUp("c-18".into())));
+    run(&mut ev, b.ended(t(50), HangupParty::Caller, normal()));
+    run(&mut ev, b.close(t(300)));
+    let c = the_cdr(&ev).clone();
+    assert!(!c.complete);
+    assert_eq!(c.acw_ms, Some(0));
+    assert_eq!(
+        c.recording
+            .as_ref()
+            .map(|r| (r.id.as_str(), r.sha256.as_str())),
+        Some(("r1", ""))
+    );
+    assert_eq!(run(&mut ev, b.recording_ready(t(301), rec())), 1);
+    assert_eq!(ev.last().map(Event::kind), Some("recording.ready"));
+    assert_seq_1_to_n(&ev);
+    assert_eq!(b.close(t(302)), Err(EventError::Closed("c-18".into())));
+    assert_eq!(
+        b.acw_ended(t(302), "1001"),
+        Err(EventError::Closed("c-18".into()))
+    );
+}
+
+#[test]
+fn refused_facts_change_nothing() {
+    let (mut b, _) = new_call("c-19");
+    let before = format!("{b:?}");
+    assert_eq!(b.held(t(1)), Err(EventError::NoAgent("c-19".into())));
+    assert_eq!(b.resumed(t(1)), Err(EventError::NoAgent("c-19".into())));
+    assert_eq!(
+        b.agent_hung_up(t(1)),
+        Err(EventError::NoAgent("c-19".into()))
+    );
+    assert_eq!(
+        b.queue_timed_out(t(1)),
+        Err(EventError::NotQueued("c-19".into()))
+    );
+    assert_eq!(
+        b.acw_ended(t(1), "1001"),
+        Err(EventError::NoAcw("c-19".into(), "1001".into()))
+    );
+    assert!(matches!(
+        b.offered(i64::MAX, "1001"),
+        Err(EventError::Time(_))
+    ));
+    assert_eq!(format!("{b:?}"), before);
+
+    b.answered(t(2), "1001").expect("answer");
+    let before = format!("{b:?}");
+    assert_eq!(b.resumed(t(3)), Err(EventError::NotHeld("c-19".into())));
+    assert_eq!(
+        b.answered(t(3), "1001"),
+        Err(EventError::AlreadyConnected("c-19".into(), "1001".into()))
+    );
+    assert_eq!(format!("{b:?}"), before);
+    b.held(t(4)).expect("hold");
+    assert_eq!(b.held(t(5)), Err(EventError::AlreadyHeld("c-19".into())));
+
+    b.ended(t(9), HangupParty::Caller, normal()).expect("end");
+    assert_eq!(
+        b.offered(t(10), "1002"),
+        Err(EventError::HungUp("c-19".into()))
+    );
+    assert_eq!(b.blocked(), Err(EventError::HungUp("c-19".into())));
+    assert!(
+        b.leg_quality(quality("caller")).is_ok(),
+        "quality may come after the hang-up"
+    );
+    assert!(b.set_ivr_vars(Vars::new()).is_ok());
+    assert_eq!(
+        b.ended(t(11), HangupParty::Caller, normal()),
+        Err(EventError::HungUp("c-19".into()))
+    );
+}
+
+#[test]
+fn a_clock_stepping_back_never_gives_negative_durations() {
+    let (mut b, mut ev) = new_call("c-20");
+    run(&mut ev, b.queued(t(10), "g1", None, 0));
+    run(&mut ev, b.offered(t(5), "1001"));
+    run(&mut ev, b.answered(t(3), "1001"));
+    run(&mut ev, b.held(t(2)));
+    run(&mut ev, b.resumed(t(1)));
+    run(
+        &mut ev,
+        b.ended(t(0) - 5_000, HangupParty::Caller, normal()),
+    );
+    run(&mut ev, b.acw_ended(t(-10), "1001"));
+    let c = the_cdr(&ev);
+    assert_eq!(
+        (c.duration_ms, c.talk_ms, c.hold_ms, c.acw_ms),
+        (0, 0, 0, Some(0))
+    );
+    assert_eq!(c.wait_ms, Some(0));
+}
+
+#[test]
+fn confidential_callers_are_masked_in_exports_only() {
+    let ids = Arc::new(IdGenerator::new("test", 0));
+    let s = CallStart {
+        confidential: true,
+        ..start("c-21", "13812348000")
+    };
+    let (mut b, first) = CdrBuilder::started(ids, T0, s).expect("start");
+    let mut vars = Vars::new();
+    vars.insert("caller".into(), "13812348000".into());
+    vars.insert("digits".into(), "42".into());
+    b.set_ivr_vars(vars).expect("vars");
+    let ended = b.ended(t(5), HangupParty::Caller, normal()).expect("end");
+    let EventData::CallStarted(d) = &first.for_export().body else {
+        panic!()
+    };
+    assert_eq!(d.caller, "138****8000");
+    let EventData::CallStarted(d) = &first.body else {
+        panic!()
+    };
+    assert_eq!(d.caller, "13812348000");
+    let exported = ended[0].for_export();
+    let EventData::CallEnded(c) = &exported.body else {
+        panic!()
+    };
+    assert_eq!(c.caller, "138****8000");
+    assert_eq!(
+        c.ivr_vars.get("caller").map(String::as_str),
+        Some("138****8000")
+    );
+    assert_eq!(c.ivr_vars.get("digits").map(String::as_str), Some("42"));
+    assert_eq!(the_cdr(&ended).caller, "13812348000");
+
+    // Not confidential: exports unchanged.
+    let (mut b, _) = new_call("c-22");
+    let ended = b.ended(t(5), HangupParty::Caller, normal()).expect("end");
+    assert_eq!(ended[0].for_export(), ended[0]);
+}
+
+#[test]
+fn non_finite_quality_figures_become_json_safe() {
+    let (mut b, _) = new_call("c-23");
+    let mut q = quality("caller");
+    q.jitter_ms = f64::NAN;
+    q.rtt_ms = Some(f64::INFINITY);
+    q.received = 0;
+    q.lost = 0;
+    b.leg_quality(q).expect("q");
+    let ended = b.ended(t(5), HangupParty::Caller, normal()).expect("end");
+    let text = serde_json::to_string(&ended[0]).expect("json");
+    let back: Event = serde_json::from_str(&text).expect("parse");
+    assert_eq!(back, ended[0]);
+    let q = &the_cdr(&ended).quality[0];
+    assert_eq!((q.jitter_ms, q.rtt_ms, q.loss_fraction), (0.0, None, 0.0));
+}
+
+#[test]
+fn every_sample_event_round_trips_through_json() {
+    for e in super::samples::events() {
+        let text = serde_json::to_string(&e).expect("serialise");
+        let back: Event = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, e, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("value");
+        assert_eq!(v["type"], e.kind());
+        assert!(v["at"].as_str().is_some_and(|s| s.ends_with('Z')));
+    }
+}
+
+#[test]
+fn unknown_types_and_bad_times_are_refused_when_reading() {
+    let e = &super::samples::events()[0];
+    let mut v = serde_json::to_value(e).expect("value");
+    v["type"] = "call.exploded".into();
+    assert!(serde_json::from_value::<Event>(v.clone()).is_err());
+    v["type"] = "call.started".into();
+    v["at"] = "2024-02-30T00:00:00Z".into();
+    assert!(serde_json::from_value::<Event>(v).is_err());
+}
+
+// ---- arbitrary fact orders ---------------------------------------------------
+
+/// One fact, with a time offset in seconds.
+#[derive(Debug, Clone)]
+enum Op {
+    Step(i64, u8),
+    Request(i64),
+    Queue(i64, u8),
+    TimedOut(i64),
+    Callback(i64),
+    Offer(i64, u8),
+    Cancel(i64, u8),
+    Answer(i64, u8),
+    Hold(i64),
+    Resume(i64),
+    AgentHangUp(i64),
+    Transfer(i64, u8),
+    Conference(i64, u8),
+    Survey(i64, u8),
+    Voicemail(i64),
+    Blocked,
+    RecStart,
+    RecReady(i64),
+    Quality(u8),
+    End(i64, u8, bool),
+    AcwEnd(i64, u8),
+    Close(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let t = -5i64..400;
+    prop_oneof![
+        (t.clone(), 0u8..3).prop_map(|(a, b)| Op::Step(a, b)),
+        t.clone().prop_map(Op::Request),
+        (t.clone(), 0u8..3).prop_map(|(a, b)| Op::Queue(a, b)),
+        t.clone().prop_map(Op::TimedOut),
+        t.clone().prop_map(Op::Callback),
+        (t.clone(), 0u8..3).prop_map(|(a, b)| Op::Offer(a, b)),
+        (t.clone(), 0u8..3).prop_map(|(a, b)| Op::Cancel(a, b)),
+        (t.clone(), 0u8..3).prop_map(|(a, b)| Op::Answer(a, b)),
+        t.clone().prop_map(Op::Hold),
+        t.clone().prop_map(Op::Resume),
+        t.clone().prop_map(Op::AgentHangUp),
+        (t.clone(), 0u8..3).prop_map(|(a, b)| Op::Transfer(a, b)),
+        (t.clone(), 0u8..5).prop_map(|(a, b)| Op::Conference(a, b)),
+        (t.clone(), any::<u8>()).prop_map(|(a, b)| Op::Survey(a, b)),
+        t.clone().prop_map(Op::Voicemail),
+        Just(Op::Blocked),
+        Just(Op::RecStart),
+        t.clone().prop_map(Op::RecReady),
+        any::<u8>().prop_map(Op::Quality),
+        (t.clone(), 0u8..3, any::<bool>()).prop_map(|(a, b, c)| Op::End(a, b, c)),
+        (t.clone(), 0u8..3).prop_map(|(a, b)| Op::AcwEnd(a, b)),
+        t.prop_map(Op::Close),
+    ]
+}
+
+fn agent(n: u8) -> String {
+    format!("10{n:02}")
+}
+
+fn apply(b: &mut CdrBuilder, op: &Op, time: &dyn Fn(i64) -> i64) -> Result<Vec<Event>, EventError> {
+    match op.clone() {
+        Op::Step(s, f) => b.ivr_step(time(s), &format!("f{f}"), "1", &format!("n{s}"), "play"),
+        Op::Request(s) => b.agent_requested(time(s)),
+        Op::Queue(s, g) => b.queued(time(s), &format!("g{g}"), None, g),
+        Op::TimedOut(s) => b.queue_timed_out(time(s)),
+        Op::Callback(s) => b.callback_requested(time(s)),
+        Op::Offer(s, a) => b.offered(time(s), &agent(a)),
+        Op::Cancel(s, a) => b.offer_cancelled(time(s), &agent(a)),
+        Op::Answer(s, a) => b.answered(time(s), &agent(a)),
+        Op::Hold(s) => b.held(time(s)),
+        Op::Resume(s) => b.resumed(time(s)),
+        Op::AgentHangUp(s) => b.agent_hung_up(time(s)),
+        Op::Transfer(s, k) => {
+            let kind = [
+                TransferKind::Agent,
+                TransferKind::Group,
+                TransferKind::Number,
+            ][usize::from(k % 3)];
+            b.transferred(time(s), kind, "x", TransferMode::Blind)
+        }
+        Op::Conference(s, n) => {
+            let p = Party {
+                role: PartyRole::External,
+                id: "110".into(),
+            };
+            b.conference_changed(
+                time(s),
+                ConferenceChange::Joined,
+                p.clone(),
+                vec![p; usize::from(n)],
+            )
+        }
+        Op::Survey(s, score) => b.survey_result(time(s), "attitude", score, '1'),
+        Op::Voicemail(s) => b.voicemail_saved(time(s), "vm.wav", 1_000),
+        Op::Blocked => b.blocked().map(|()| Vec::new()),
+        Op::RecStart => b.recording_started("r", "r.wav").map(|()| Vec::new()),
+        Op::RecReady(s) => b.recording_ready(time(s), rec()),
+        Op::Quality(n) => {
+            let mut q = quality("caller");
+            q.lost = i64::from(n) - 100;
+            b.leg_quality(q).map(|()| Vec::new())
+        }
+        Op::End(s, by, fault) => {
+            let by =
+                [HangupParty::Caller, HangupParty::Agent, HangupParty::System][usize::from(by % 3)];
+            b.ended(
+                time(s),
+                by,
+                EndCause {
+                    fault,
+                    ..EndCause::default()
+                },
+            )
+        }
+        Op::AcwEnd(s, a) => b.acw_ended(time(s), &agent(a)),
+        Op::Close(s) => b.close(time(s)),
+    }
+}
+
+fn check_run(ops: &[Op], time: &dyn Fn(i64) -> i64) -> Result<Vec<Event>, TestCaseError> {
+    let (mut b, first) = CdrBuilder::started(
+        Arc::new(IdGenerator::new("p", 0)),
+        T0,
+        start("c-p", "13812348000"),
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut events = vec![first];
+    for op in ops {
+        let before = format!("{b:?}");
+        match apply(&mut b, op, time) {
+            Ok(new) => events.extend(new),
+            Err(_) => prop_assert_eq!(
+                format!("{b:?}"),
+                before,
+                "a refused {:?} changed the builder",
+                op
+            ),
+        }
+    }
+    // Whatever happened, hanging up and closing always yields the record
+    // (at valid times: `time` may be out of range on purpose).
+    if let Ok(new) = b.ended(t(500), HangupParty::Caller, EndCause::default()) {
+        events.extend(new);
+    }
+    if !b.is_closed() {
+        events.extend(
+            b.close(t(501))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?,
+        );
+    }
+    prop_assert!(b.is_closed());
+    for (i, e) in events.iter().enumerate() {
+        prop_assert_eq!(e.seq as usize, i + 1);
+        let text = serde_json::to_string(e).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back: Event =
+            serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&back, e);
+    }
+    let ended: Vec<usize> = (0..events.len())
+        .filter(|i| events[*i].kind() == "call.ended")
+        .collect();
+    prop_assert_eq!(ended.len(), 1);
+    // Only late recordings may follow the record.
+    for e in &events[ended[0] + 1..] {
+        prop_assert_eq!(e.kind(), "recording.ready");
+    }
+    Ok(events)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_quality_figures_survive_json(
+        received in any::<u64>(), lost in any::<i64>(),
+        jitter in any::<f64>(), peer in proptest::option::of(any::<f64>()),
+        peer_jitter in proptest::option::of(any::<f64>()), rtt in proptest::option::of(any::<f64>()),
+    ) {
+        let mut q = quality("caller");
+        (q.received, q.lost, q.jitter_ms, q.peer_fraction_lost, q.peer_jitter_ms, q.rtt_ms) =
+            (received, lost, jitter, peer, peer_jitter, rtt);
+        q.sanitise();
+        let text = serde_json::to_string(&q).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back: super::cdr::LegQuality = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&back, &q);
+        prop_assert!((0.0..=1.0).contains(&q.loss_fraction));
+    }
+
+    #[test]
+    fn arbitrary_fact_orders_never_panic(ops in proptest::collection::vec(op(), 0..40)) {
+        check_run(&ops, &|s| t(s))?;
+        // Times far out of range are refused, never a panic.
+        check_run(&ops, &|s| s.saturating_mul(i64::MAX / 200))?;
+    }
+
+    #[test]
+    fn with_time_moving_forward_durations_add_up(mut ops in proptest::collection::vec(op(), 0..40)) {
+        // Sort the facts by time: a clock that never steps back.
+        ops.sort_by_key(|o| match o {
+            Op::Step(s, _) | Op::Request(s) | Op::Queue(s, _) | Op::TimedOut(s) | Op::Callback(s)
+            | Op::Offer(s, _) | Op::Cancel(s, _) | Op::Answer(s, _) | Op::Hold(s) | Op::Resume(s)
+            | Op::AgentHangUp(s) | Op::Transfer(s, _) | Op::Conference(s, _) | Op::Survey(s, _)
+            | Op::Voicemail(s) | Op::RecReady(s) | Op::End(s, _, _) | Op::AcwEnd(s, _) | Op::Close(s) => *s,
+            Op::Blocked | Op::RecStart | Op::Quality(_) => -5,
+        });
+        let events = check_run(&ops, &|s| t(s.max(0)))?;
+        let c = the_cdr(&events);
+        if let Some(conn) = c.connected_at {
+            prop_assert!(c.talk_ms + c.hold_ms <= c.ended_at.ms_since(conn));
+            prop_assert!(matches!(c.outcome, Outcome::Answered | Outcome::Blocked));
+        } else {
+            prop_assert_eq!(c.talk_ms + c.hold_ms, 0);
+            prop_assert_eq!(c.acw_ms, None);
+        }
+        prop_assert!(c.wait_ms.unwrap_or(0) <= c.duration_ms);
+        prop_assert!(c.ring_ms.unwrap_or(0) <= c.duration_ms);
+    }
+}
