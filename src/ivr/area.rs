@@ -7,7 +7,8 @@
 //! lines and lines whose first non-blank character is `#` are skipped. The
 //! first other line is the header, exactly `prefix,area_code,region`. Each
 //! row has three comma-separated fields (no quoting; spaces around fields are
-//! trimmed, so a region cannot contain a comma):
+//! trimmed, so a region cannot contain a comma or `#`; `#` starts a comment
+//! anywhere on a line):
 //!
 //! ```text
 //! prefix,area_code,region
@@ -126,8 +127,10 @@ impl AreaTable {
         let mut seen: HashMap<(u8, u64), (u32, usize)> = HashMap::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
-            let l = raw.trim();
-            if l.is_empty() || l.starts_with('#') {
+            // `#` starts a comment anywhere on the line (regions never
+            // contain one).
+            let l = raw.split('#').next().unwrap_or("").trim();
+            if l.is_empty() {
                 continue;
             }
             let fields: Vec<&str> = l.split(',').map(str::trim).collect();
@@ -287,6 +290,17 @@ mod tests {
                     .join("\n")
             ),
         }
+    }
+
+    #[test]
+    fn trailing_comments_are_not_part_of_the_region() {
+        let t = AreaTable::parse(
+            Path::new("areas.csv"),
+            "prefix,area_code,region\n0571,0571,浙江省杭州市   # fixed line\n",
+        )
+        .unwrap();
+        let a = t.lookup("057188886666").unwrap();
+        assert_eq!(&*a.region, "浙江省杭州市");
     }
 
     #[test]

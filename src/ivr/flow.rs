@@ -14,7 +14,7 @@
 //! | `name`        | string          | yes      | unique flow name, `[A-Za-z0-9_-]+` (subflows refer to it) |
 //! | `description` | string          | no       | free text (shown in the graph) |
 //! | `dids`        | list of strings | no       | called numbers this flow answers (digits, optional leading `+`); a subflow-only file has none |
-//! | `tenant`      | string          | no       | owning operations centre (informational) |
+//! | `tenant`      | string          | no       | owning operations centre (default `default`): whose block list, voicemail folder and outbound trunk the flow's calls use |
 //! | `entry`       | string          | yes      | first node |
 //! | `nodes`       | table           | yes      | `[nodes.NAME]` tables, names `[A-Za-z0-9_-]+` |
 //!
