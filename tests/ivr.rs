@@ -533,3 +533,25 @@ fn an_edit_during_a_call_leaves_that_call_on_its_version() {
         "call 2 took the new version: {overs:?}"
     );
 }
+
+#[test]
+fn a_broken_flow_stops_the_start_with_every_error() {
+    let net = Net(109);
+    let dir = setup(&[
+        ("line.toml", BROKEN),
+        ("garbage.toml", "\u{0}\u{1}not toml at all [[["),
+    ]);
+    let data = dir.path().join("var");
+    let cfg = dir.path().join("hotline.toml");
+    std::fs::write(&cfg, common::config(net, &data, &extra(dir.path()))).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("line.toml:8"), "{err}");
+    assert!(err.contains("nowhere"), "{err}");
+    assert!(err.contains("garbage.toml"), "{err}");
+}
