@@ -555,3 +555,54 @@ fn a_broken_flow_stops_the_start_with_every_error() {
     assert!(err.contains("nowhere"), "{err}");
     assert!(err.contains("garbage.toml"), "{err}");
 }
+
+#[test]
+fn a_broken_prompt_file_is_refused_like_a_broken_flow() {
+    let net = Net(110);
+    let dir = setup(&[("line.toml", SIMPLE_V1)]);
+    let sounds = dir.path().join("sounds");
+    std::fs::create_dir_all(&sounds).unwrap();
+    let good = std::fs::read("sounds/ivr_goodbye.wav").unwrap();
+    let prompt = sounds.join("ivr_goodbye.wav");
+    std::fs::write(&prompt, &good).unwrap();
+    std::fs::copy("sounds/moh.wav", sounds.join("moh.wav")).unwrap();
+    let data = dir.path().join("var");
+    let text = common::config(net, &data, &extra(dir.path())).replace(
+        "[media]\n",
+        &format!("[media]\nsounds_dir = \"{}\"\n", sounds.display()),
+    );
+    let h = Hotline::start_with(net, dir, &text);
+    // A re-recorded prompt that is not audio: refused, the old one plays on.
+    std::fs::write(&prompt, b"RIFF\x00\x00\x00\x00WAVEjunk").unwrap();
+    let health = h.wait_for(
+        "the broken prompt to be refused",
+        Duration::from_secs(10),
+        |v| !v["ivr"]["problems"].as_array().unwrap().is_empty(),
+    );
+    assert!(
+        health["ivr"]["problems"]
+            .to_string()
+            .contains("ivr_goodbye"),
+        "{health}"
+    );
+    let report = common::report(
+        &common::dial(net, "12399", &["--hangup-after", "20"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    assert!(
+        report["media"]["received_secs"].as_f64().unwrap() > 2.0,
+        "the old prompt played: {report}"
+    );
+    // Fixed: live again.
+    std::fs::write(&prompt, &good).unwrap();
+    h.wait_for(
+        "the fixed prompt to go live",
+        Duration::from_secs(10),
+        |v| {
+            v["ivr"]["problems"].as_array().unwrap().is_empty()
+                && v["ivr"]["reloads"].as_u64() >= Some(1)
+        },
+    );
+}

@@ -1,7 +1,8 @@
 //! Loading the IVR and keeping it current (IVR issue §4, §5): flow files,
-//! calendars, the caller-area table and the block list become one immutable
-//! [`IvrSnapshot`]; every check interval the files' modification times and
-//! sizes are compared, and an edit is loaded and validated in full. Only a
+//! calendars, the caller-area table, the prompts and the block list become
+//! one immutable [`IvrSnapshot`]; every check interval the files'
+//! modification times and sizes are compared (flows, calendars, areas and
+//! `sounds/`), and an edit is loaded and validated in full. Only a
 //! valid set goes live (for new calls: a call keeps the snapshot it started
 //! on); an invalid edit keeps the previous set live, is logged once per
 //! edit at error level, and is shown on `GET /healthz` until fixed.
@@ -243,6 +244,15 @@ fn fingerprint(config: &Config) -> Vec<(PathBuf, Option<std::time::SystemTime>, 
         files.extend(flow_files(&config.ivr.calendars_dir.join(sub)));
     }
     files.push(config.ivr.areas.clone());
+    // Prompts too: a re-recorded greeting goes live like a flow edit.
+    if let Ok(entries) = std::fs::read_dir(&config.media.sounds_dir) {
+        let mut sounds: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        sounds.sort();
+        files.extend(sounds);
+    }
     files
         .into_iter()
         .map(|p| {
