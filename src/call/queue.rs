@@ -58,7 +58,24 @@ enum Message {
     },
     Input(Input),
     Stats(oneshot::Sender<serde_json::Value>),
+    Watch(AgentStateWatcher),
 }
+
+/// An agent entered a state (the ACD's `AgentState` output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStateNotice {
+    /// Agent id (job number).
+    pub agent: String,
+    /// The new state.
+    pub state: acd::AgentState,
+    /// Not-ready reason, if any.
+    pub reason: Option<String>,
+    /// The call the agent is on, if any.
+    pub call: Option<CallId>,
+}
+
+/// Told about every agent state change (the events outbox).
+pub type AgentStateWatcher = Box<dyn Fn(&AgentStateNotice) + Send>;
 
 /// Handle to the ACD actor; cheap to clone.
 #[derive(Clone)]
@@ -165,6 +182,11 @@ impl Queues {
         Some(signed_in > 0)
     }
 
+    /// Tell `watcher` about every agent state change from now on.
+    pub fn watch_agent_states(&self, watcher: AgentStateWatcher) {
+        self.tx.send(Message::Watch(watcher)).ok();
+    }
+
     /// Live statistics (per group and agent) as JSON.
     pub async fn stats(&self) -> Option<serde_json::Value> {
         let (tx, rx) = oneshot::channel();
@@ -180,6 +202,7 @@ async fn run(
     orders: mpsc::UnboundedSender<CallbackOrder>,
 ) {
     let mut calls: HashMap<CallId, mpsc::UnboundedSender<QueueNews>> = HashMap::new();
+    let mut watchers: Vec<AgentStateWatcher> = Vec::new();
     loop {
         let deadline = engine.poll_timeout().map(|d| epoch + d);
         tokio::select! {
@@ -200,11 +223,30 @@ async fn run(
                         durations_as_seconds(&mut value);
                         reply.send(value).ok();
                     }
+                    Message::Watch(w) => watchers.push(w),
                 }
             }
             _ = sleep_until(deadline) => engine.handle_timeout(epoch.elapsed()),
         }
         while let Some(out) = engine.poll_output() {
+            if let Output::AgentState {
+                agent,
+                state,
+                reason,
+                call,
+                ..
+            } = &out
+            {
+                let notice = AgentStateNotice {
+                    agent: agent.clone(),
+                    state: *state,
+                    reason: reason.clone(),
+                    call: *call,
+                };
+                for w in &watchers {
+                    w(&notice);
+                }
+            }
             deliver(&mut calls, &orders, out);
         }
         calls.retain(|_, tx| !tx.is_closed());

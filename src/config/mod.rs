@@ -10,6 +10,7 @@
 //! This module does no I/O beyond reading the one file it is given.
 
 pub mod acd;
+pub mod events;
 pub mod ivr;
 mod locate;
 
@@ -129,6 +130,12 @@ pub struct Config {
     /// Block list seeds.
     #[serde(default, rename = "blacklist")]
     pub blacklist: Vec<ivr::BlacklistSeed>,
+    /// The event outbox.
+    #[serde(default)]
+    pub events: events::EventsSettings,
+    /// Webhook endpoints for events.
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<events::WebhookConfig>,
     /// The file this was loaded from (for messages).
     #[serde(skip)]
     pub source_path: PathBuf,

@@ -23,8 +23,9 @@
 //! - [`webhook`]: the HTTP POST sink (a shell);
 //! - [`jsonl`]: the rotated JSON-lines file sink (a shell).
 //!
-//! Not wired into calls yet: the call room will own a `CdrBuilder` per call
-//! and append what it returns to the outbox.
+//! Wired so far: `agent.state` (the switch watches the ACD). Not yet: call
+//! events; the call room will own a `CdrBuilder` per call and append what it
+//! returns to the outbox.
 
 pub mod agent;
 pub mod backoff;

@@ -6,6 +6,7 @@
 //! new calls get 503, calls in progress get the configured grace period,
 //! then whatever is left is hung up.
 
+pub mod events;
 pub mod feature_codes;
 pub mod ivr;
 mod registration;
@@ -46,6 +47,9 @@ pub enum SwitchError {
     /// Prompts could not be loaded (every problem listed).
     #[error("prompts: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Prompts(Vec<crate::media::prompts::PromptError>),
+    /// The event outbox could not open.
+    #[error(transparent)]
+    Events(#[from] crate::events::outbox::OutboxError),
     /// The IVR's files are invalid (every problem listed, one per line).
     #[error("IVR:\n{}", .0.join("\n"))]
     Ivr(Vec<String>),
@@ -399,6 +403,9 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         });
     }
 
+    let events_stop = CancellationToken::new();
+    let _outbox = events::start(&config, queues.as_ref(), events_stop.clone())?;
+
     let state = SwitchState {
         counters: counters.clone(),
         stack: stack.clone(),
@@ -493,6 +500,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     housekeeping.abort();
     registrations.housekeeping().await;
     http_stop.cancel();
+    events_stop.cancel();
     stack.shutdown();
     info!("hotline stopped");
     Ok(())
