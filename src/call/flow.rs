@@ -259,16 +259,8 @@ pub(super) async fn drive(
                     max_secs,
                     silence_secs,
                 } => {
-                    start_voicemail(
-                        ctx,
-                        ringer,
-                        &mut voice,
-                        &ivr,
-                        &parts,
-                        beep,
-                        max_secs,
-                        silence_secs,
-                    );
+                    let limits = (beep, max_secs, silence_secs);
+                    start_voicemail(ringer, &mut voice, &ivr, &parts, limits);
                     None
                 }
                 Action::Hangup { reason } => {
@@ -636,18 +628,14 @@ async fn fresh_b_side(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Record a voicemail: `(beep, max_secs, silence_secs)` from the flow.
 fn start_voicemail(
-    ctx: &CallContext,
     ringer: &mut Ringer<'_>,
     voice: &mut Voice,
     ivr: &IvrSnapshot,
     parts: &Parts,
-    beep: bool,
-    max_secs: u32,
-    silence_secs: u32,
+    (beep, max_secs, silence_secs): (bool, u32, u32),
 ) {
-    let _ = ctx;
     if !answer(ringer, voice) {
         return;
     }

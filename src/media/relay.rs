@@ -63,7 +63,7 @@ use super::prompts::{Playout, Prompt};
 use super::recorder::{Channel, ChannelAligner, RecordingHandle, RecordingMeta};
 use super::rtp::{
     ntp_from_unix, parse_rtcp, write_rr, write_rtp, write_sdes_cname, write_sr, OutgoingFrame,
-    OutgoingStream, ReceiveStats, RtcpReport, RtpHeader, SourceTiming,
+    OutgoingStream, ReceiveStats, RtcpReport, RtpFields, RtpHeader, SourceTiming,
 };
 use super::sdp::{AudioCodec, Negotiated};
 
@@ -531,18 +531,53 @@ fn new_stream() -> Continuation {
     }
 }
 
-/// Make a packet received from a leg in format `from` fit a leg in format
-/// `to`: map the payload type, transcode G.711 in place. `None` when the
-/// packet is not RTP or carries something `to` did not negotiate.
-fn adapt(packet: &mut [u8], from: &LegFormat, to: &LegFormat) -> Option<u8> {
-    let (pt, offset, len) = {
+/// The facts of one received RTP packet, copied out of the buffer so it
+/// can be rewritten in place: parsed once per packet.
+struct Inbound {
+    fields: RtpFields,
+    /// Payload position in the datagram.
+    payload: std::ops::Range<usize>,
+    /// Timestamp units the packet covers (G.711: its bytes; RFC 4733: the
+    /// event duration).
+    samples: u32,
+}
+
+impl Inbound {
+    fn parse(packet: &[u8]) -> Option<(Self, RtpHeader<'_>)> {
         let rtp = RtpHeader::parse(packet).ok()?;
-        let offset = rtp.payload.as_ptr() as usize - packet.as_ptr() as usize;
-        (rtp.payload_type, offset, rtp.payload.len())
-    };
-    if pt == from.payload_type {
+        let start = rtp.payload.as_ptr() as usize - packet.as_ptr() as usize;
+        let samples = match rtp.payload_type {
+            0 | 8 => rtp.payload.len() as u32,
+            _ if rtp.payload.len() >= 4 => {
+                u32::from(u16::from_be_bytes([rtp.payload[2], rtp.payload[3]]))
+            }
+            _ => 160,
+        };
+        let inbound = Inbound {
+            fields: rtp.fields(),
+            payload: start..start + rtp.payload.len(),
+            samples,
+        };
+        Some((inbound, rtp))
+    }
+}
+
+/// Make a packet received from a leg in format `from` fit a leg in format
+/// `to` and continue `out`'s stream (RFC 3550 §5.1: same SSRC, continuous
+/// sequence and timestamp, marker on the source switch): map the payload
+/// type, transcode G.711 in place, rewrite the fixed header. `false` when
+/// it carries something `to` did not negotiate.
+fn forward(
+    packet: &mut [u8],
+    p: &Inbound,
+    from: &LegFormat,
+    to: &LegFormat,
+    out: &mut Continuation,
+) -> bool {
+    let pt = p.fields.payload_type;
+    let mapped = if pt == from.payload_type {
         if from.law != to.law {
-            transcode_in_place(from.law, to.law, &mut packet[offset..offset + len]);
+            transcode_in_place(from.law, to.law, &mut packet[p.payload.clone()]);
         }
         Some(to.payload_type)
     } else if Some(pt) == from.telephone_event {
@@ -551,40 +586,27 @@ fn adapt(packet: &mut [u8], from: &LegFormat, to: &LegFormat) -> Option<u8> {
         Some(13) // comfort noise (RFC 3389), static on every leg
     } else {
         None
-    }
-}
-
-/// Rewrite a packet's fixed header so it continues `c`'s stream (RFC 3550
-/// §5.1: same SSRC, continuous sequence and timestamp, marker on the
-/// source switch) with payload type `pt`; the payload is untouched.
-fn continue_stream(c: &mut Continuation, packet: &mut [u8], pt: u8) {
-    let Ok(rtp) = RtpHeader::parse(packet) else {
-        return;
     };
-    let samples = match rtp.payload_type {
-        0 | 8 => rtp.payload.len() as u32,
-        // RFC 4733 events (and other dynamic types): the event duration.
-        _ if rtp.payload.len() >= 4 => {
-            u32::from(u16::from_be_bytes([rtp.payload[2], rtp.payload[3]]))
-        }
-        _ => 160,
+    let Some(mapped) = mapped else {
+        return false;
     };
     let frame = OutgoingFrame {
-        source: u64::from(rtp.ssrc),
+        source: u64::from(p.fields.ssrc),
         timing: SourceTiming::Relayed {
-            sequence: rtp.sequence,
-            timestamp: rtp.timestamp,
+            sequence: p.fields.sequence,
+            timestamp: p.fields.timestamp,
         },
-        samples,
-        marker: rtp.marker,
-        payload_type: pt,
-        payload_len: rtp.payload.len(),
+        samples: p.samples,
+        marker: p.fields.marker,
+        payload_type: mapped,
+        payload_len: p.payload.len(),
     };
-    let fields = c.stream.next_packet(c.epoch.elapsed(), &frame);
+    let fields = out.stream.next_packet(out.epoch.elapsed(), &frame);
     packet[1] = (u8::from(fields.marker) << 7) | fields.payload_type;
     packet[2..4].copy_from_slice(&fields.sequence.to_be_bytes());
     packet[4..8].copy_from_slice(&fields.timestamp.to_be_bytes());
     packet[8..12].copy_from_slice(&fields.ssrc.to_be_bytes());
+    true
 }
 
 /// Write one locally made 20 ms frame (`payload`) onto stream `c`.
@@ -632,6 +654,73 @@ pub struct RelayOptions {
     pub rtcp_interval: Duration,
 }
 
+/// What one RTP datagram from a main leg meets inside the relay task.
+struct Hop<'a> {
+    /// The leg it came from, and the other one.
+    from: &'a mut Leg,
+    to: &'a mut Leg,
+    /// Its recording channel and mix id.
+    channel: Channel,
+    id: ParticipantId,
+    /// Not forwarded (the other leg hears music on hold).
+    muted: bool,
+    /// Counts what it forwards.
+    sent: &'a AtomicU64,
+}
+
+impl Hop<'_> {
+    /// Account, record or mix, and forward one datagram; `true` when it was
+    /// RTP from the latched peer (the call is alive).
+    async fn relay(
+        self,
+        packet: &mut [u8],
+        source: SocketAddr,
+        at: Duration,
+        mix: &mut Option<Conference>,
+        recorder: &mut Option<Recorder>,
+        s: &RelayStats,
+    ) -> bool {
+        if packet.len() >= MAX_PACKET || !self.from.peer.admit_rtp(source) {
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let Some((inbound, rtp)) = Inbound::parse(packet) else {
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+            return true;
+        };
+        self.from.quality.on_rtp(at, &rtp);
+        if let Some(c) = mix.as_mut() {
+            if rtp.payload_type == self.from.format.payload_type {
+                c.push_payload(self.id, rtp.payload);
+            }
+            return true;
+        }
+        if let Some(r) = recorder.as_mut() {
+            r.push(self.channel, at, &rtp);
+        }
+        if self.muted {
+            return true;
+        }
+        let (Some(to), true) = (
+            self.to.peer.rtp,
+            forward(
+                packet,
+                &inbound,
+                &self.from.format,
+                &self.to.format,
+                &mut self.to.out,
+            ),
+        ) else {
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+            return true;
+        };
+        if self.to.pair.rtp.send_to(packet, to).await.is_ok() {
+            self.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+}
+
 /// One main leg inside the relay task.
 struct Leg {
     pair: PortPair,
@@ -643,6 +732,17 @@ struct Leg {
 }
 
 impl Leg {
+    /// The peer's RTCP: parsed for the call record, never forwarded.
+    fn receive_rtcp(&mut self, packet: &[u8], source: SocketAddr, at: Duration, s: &RelayStats) {
+        if packet.len() >= MAX_PACKET || !self.peer.admit_rtcp(source) {
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        s.rtcp.fetch_add(1, Ordering::Relaxed);
+        let ours = self.out.stream.ssrc();
+        self.quality.on_rtcp(at, packet, ours);
+    }
+
     /// Send our RTCP report to the leg: SR (or RR before we sent
     /// anything) + SDES CNAME.
     async fn send_rtcp(&mut self, now: Duration, cname: &str, buf: &mut [u8]) -> bool {
@@ -817,85 +917,26 @@ async fn run(
         tokio::select! {
             r = la.pair.rtp.recv_from(&mut buf_a) => {
                 let Ok((n, from)) = r else { continue };
-                if n >= MAX_PACKET || !la.peer.admit_rtp(from) {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                last_rtp = Instant::now();
-                let at = started.elapsed();
-                // Parsed once for statistics, the recording and the mix.
-                if let Ok(rtp) = RtpHeader::parse(&buf_a[..n]) {
-                    la.quality.on_rtp(at, &rtp);
-                    if let Some(c) = conference.as_mut() {
-                        if rtp.payload_type == la.format.payload_type {
-                            c.push_payload(CALLER, rtp.payload);
-                        }
-                        continue;
-                    }
-                    if let Some(r) = recorder.as_mut() {
-                        r.push(Channel::Caller, at, &rtp);
-                    }
-                }
-                let (Some(pt), Some(to)) = (adapt(&mut buf_a[..n], &la.format, &lb.format), lb.peer.rtp) else {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                continue_stream(&mut lb.out, &mut buf_a[..n], pt);
-                if lb.pair.rtp.send_to(&buf_a[..n], to).await.is_ok() {
-                    s.a_to_b.fetch_add(1, Ordering::Relaxed);
+                let hop = Hop { from: &mut la, to: &mut lb, channel: Channel::Caller, id: CALLER, muted: false, sent: &s.a_to_b };
+                if hop.relay(&mut buf_a[..n], from, started.elapsed(), &mut conference, &mut recorder, &s).await {
+                    last_rtp = Instant::now();
                 }
             }
             r = lb.pair.rtp.recv_from(&mut buf_b) => {
                 let Ok((n, from)) = r else { continue };
-                if n >= MAX_PACKET || !lb.peer.admit_rtp(from) {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                last_rtp = Instant::now();
-                let at = started.elapsed();
-                if let Ok(rtp) = RtpHeader::parse(&buf_b[..n]) {
-                    lb.quality.on_rtp(at, &rtp);
-                    if let Some(c) = conference.as_mut() {
-                        if rtp.payload_type == lb.format.payload_type {
-                            c.push_payload(OTHER_SIDE, rtp.payload);
-                        }
-                        continue;
-                    }
-                    if let Some(r) = recorder.as_mut() {
-                        r.push(Channel::Agent, at, &rtp);
-                    }
-                }
-                if moh.is_some() {
-                    continue; // B is on hold: A hears the music
-                }
-                let (Some(pt), Some(to)) = (adapt(&mut buf_b[..n], &lb.format, &la.format), la.peer.rtp) else {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                continue_stream(&mut la.out, &mut buf_b[..n], pt);
-                if la.pair.rtp.send_to(&buf_b[..n], to).await.is_ok() {
-                    s.b_to_a.fetch_add(1, Ordering::Relaxed);
+                // While B holds, A hears music instead.
+                let hop = Hop { from: &mut lb, to: &mut la, channel: Channel::Agent, id: OTHER_SIDE, muted: moh.is_some(), sent: &s.b_to_a };
+                if hop.relay(&mut buf_b[..n], from, started.elapsed(), &mut conference, &mut recorder, &s).await {
+                    last_rtp = Instant::now();
                 }
             }
             r = la.pair.rtcp.recv_from(&mut buf_c) => {
                 let Ok((n, from)) = r else { continue };
-                if n >= MAX_PACKET || !la.peer.admit_rtcp(from) {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                s.rtcp.fetch_add(1, Ordering::Relaxed);
-                let ours = la.out.stream.ssrc();
-                la.quality.on_rtcp(started.elapsed(), &buf_c[..n], ours);
+                la.receive_rtcp(&buf_c[..n], from, started.elapsed(), &s);
             }
             r = lb.pair.rtcp.recv_from(&mut buf_d) => {
                 let Ok((n, from)) = r else { continue };
-                if n >= MAX_PACKET || !lb.peer.admit_rtcp(from) {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                s.rtcp.fetch_add(1, Ordering::Relaxed);
-                let ours = lb.out.stream.ssrc();
-                lb.quality.on_rtcp(started.elapsed(), &buf_d[..n], ours);
+                lb.receive_rtcp(&buf_d[..n], from, started.elapsed(), &s);
             }
             Some((id, mut data, from)) = next_extra(&mut extra_chan) => {
                 let Some(x) = extras.iter_mut().find(|x| x.id == id) else { continue };

@@ -11,7 +11,7 @@
 //! seconds, costs nothing, works on every file system (NFS, bind mounts,
 //! editors that replace files by rename) and needs no extra crate.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -391,13 +391,4 @@ impl IvrRuntime {
             let _ = tokio::task::spawn_blocking(move || rt.reload(&c)).await;
         }
     }
-}
-
-/// Live flows by name for `hotline flow` and health: name → version.
-pub fn versions(runtime: &IvrRuntime) -> HashMap<String, String> {
-    runtime
-        .flows()
-        .into_iter()
-        .map(|(n, v, _)| (n, v))
-        .collect()
 }
