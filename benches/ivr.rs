@@ -1,4 +1,5 @@
-//! IVR hot paths: the pure interpreter walking one whole 12345-style call
+//! IVR hot paths: the pure interpreter walking one whole call through the
+//! shipped `ivr-flows/12345.toml`
 //! (welcome, block list, area, hours, menu, set, queue, agent, survey
 //! subflow with three questions, goodbye), and reading + parsing +
 //! validating a large `ivr-flows/` directory (what start-up and every hot
@@ -12,157 +13,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hotline::ivr::{
-    Action, CallFacts, Catalog, Environment, Event, Flow, FlowSet, Interpreter, Moment,
-    QueueOutcome,
+    Action, CallFacts, Catalog, Environment, Event, FlowSet, Interpreter, Moment, QueueOutcome,
 };
-
-/// The main flow: option 2 goes through a `set` straight to a queue whose
-/// `after_agent` runs the survey subflow.
-const MAIN: &str = r#"
-name = "12345"
-description = "12345 政务服务热线 主菜单"
-dids = ["12345", "057112345"]
-tenant = "default"
-entry = "welcome"
-
-[nodes.welcome]
-kind = "play"
-prompts = ["ivr_12345_welcome"]
-interruptible = true
-next = "blocked"
-
-[nodes.blocked]
-kind = "blacklist"
-prompt = "ivr_blocked"
-next = "area"
-
-[nodes.area]
-kind = "area"
-next = "hours"
-
-[nodes.hours]
-kind = "hours"
-schedule = "working-hours"
-open = "menu"
-closed = "after_hours"
-
-[nodes.menu]
-kind = "menu"
-prompts = ["ivr_12345_menu"]
-timeout_secs = 5
-retries = 3
-invalid_prompt = "ivr_invalid"
-timeout_prompt = "ivr_no_input"
-fallback = "q_general"
-
-[nodes.menu.options]
-"1" = "consult"
-"2" = "complaint"
-"3" = "enterprise"
-"0" = "q_general"
-"9" = "emergency"
-
-[nodes.consult]
-kind = "set"
-vars = { line = "consult" }
-next = "q_general"
-
-[nodes.complaint]
-kind = "set"
-vars = { line = "complaint", ref = "{caller}-{var:area_code}" }
-next = "q_complaint"
-
-[nodes.enterprise]
-kind = "switch"
-default = "q_general"
-
-[[nodes.enterprise.case]]
-var = "area_code"
-equals = "0571"
-next = "q_enterprise"
-
-[nodes.emergency]
-kind = "queue"
-group = "general"
-priority = 9
-on_timeout = "vm"
-on_overflow = "vm"
-on_closed = "vm"
-after_agent = "survey"
-
-[nodes.q_general]
-kind = "queue"
-group = "general"
-max_wait_secs = 120
-on_timeout = "vm"
-on_overflow = "busy"
-on_closed = "vm"
-after_agent = "survey"
-
-[nodes.q_complaint]
-kind = "queue"
-group = "complaint"
-priority = 5
-on_timeout = "vm"
-on_overflow = "busy"
-on_closed = "vm"
-after_agent = "survey"
-
-[nodes.q_enterprise]
-kind = "queue"
-group = "enterprise"
-on_timeout = "vm"
-after_agent = "survey"
-
-[nodes.after_hours]
-kind = "play"
-prompts = ["ivr_after_hours"]
-next = "vm"
-
-[nodes.vm]
-kind = "voicemail"
-prompts = ["ivr_voicemail"]
-next = "bye"
-
-[nodes.busy]
-kind = "hangup"
-prompt = "ivr_busy"
-
-[nodes.survey]
-kind = "subflow"
-flow = "survey"
-next = "bye"
-
-[nodes.bye]
-kind = "hangup"
-prompt = "ivr_goodbye"
-"#;
-
-/// The shared satisfaction survey subflow (three questions).
-const SURVEY: &str = r#"
-name = "survey"
-description = "满意度调查"
-entry = "ask"
-
-[nodes.ask]
-kind = "survey"
-intro = "survey_intro"
-thanks = "survey_thanks"
-timeout_secs = 8
-
-[[nodes.ask.question]]
-prompt = "survey_attitude"
-keys = { "1" = 5, "2" = 3, "3" = 1 }
-
-[[nodes.ask.question]]
-prompt = "survey_efficiency"
-keys = { "1" = 5, "2" = 3, "3" = 1 }
-
-[[nodes.ask.question]]
-dimension = "resolution"
-prompt = "survey_resolution"
-keys = { "1" = 5, "2" = 1 }
-"#;
 
 /// Knows every prompt, group, trunk, schedule and agent.
 struct AllCatalog;
@@ -203,14 +55,11 @@ impl Environment for Env {
     }
 }
 
-fn parse(file: &str, text: &str) -> Flow {
-    Flow::parse(Path::new(&format!("ivr-flows/{file}.toml")), text)
-        .unwrap_or_else(|e| panic!("{file}: {e:?}"))
-}
-
+/// The shipped 12345 flow and its survey, as admins run them.
 fn sample_set() -> Arc<FlowSet> {
-    let flows = vec![parse("12345", MAIN), parse("survey", SURVEY)];
-    Arc::new(FlowSet::new(flows, &AllCatalog).unwrap_or_else(|e| panic!("{e:?}")))
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows");
+    let files = [dir.join("12345.toml"), dir.join("survey.toml")];
+    Arc::new(FlowSet::load(&files, &AllCatalog).unwrap_or_else(|e| panic!("{e:?}")))
 }
 
 /// The caller's side of one call, after `start`: the welcome ends, the
@@ -511,9 +360,8 @@ prompt = "ivr_goodbye"
 fn load_validate(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut paths: Vec<PathBuf> = Vec::new();
-    let survey = dir.path().join("survey.toml");
-    std::fs::write(&survey, SURVEY).expect("write survey");
-    paths.push(survey);
+    // The shipped survey, which every generated line calls.
+    paths.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows/survey.toml"));
     for i in 0..300 {
         let p = dir.path().join(format!("line_{i:03}.toml"));
         std::fs::write(&p, generated_flow(i)).expect("write flow");
