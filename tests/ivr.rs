@@ -21,6 +21,7 @@ fn extra(dir: &Path) -> String {
 id = "general"
 ring_timeout_secs = 10
 max_wait_secs = 20
+acw_secs = 1
 
 [[agent]]
 user = "2001"
@@ -115,10 +116,12 @@ prompt = "ivr_goodbye"
 #[test]
 fn menu_choice_queues_for_the_agent_and_the_survey_scores_the_call() {
     let net = Net(101);
+    let dir = setup(&[("line.toml", MENU), ("survey.toml", SURVEY)]);
+    let jsonl = dir.path().join("events");
     let h = start(
         net,
-        setup(&[("line.toml", MENU), ("survey.toml", SURVEY)]),
-        "",
+        dir,
+        &format!("\n[events]\njsonl_dir = \"{}\"\n", jsonl.display()),
     );
     let flows = h.healthz()["ivr"]["flows"].clone();
     assert_eq!(flows.as_array().map(Vec::len), Some(2), "{flows}");
@@ -192,6 +195,94 @@ fn menu_choice_queues_for_the_agent_and_the_survey_scores_the_call() {
     h.wait_for("the call to end", Duration::from_secs(10), |v| {
         v["calls"]["active"] == 0 && v["media"]["rtp_port_pairs_in_use"] == 0
     });
+    check_call_events(&jsonl);
+}
+
+/// Every line of the JSONL sink's files, once per event id.
+fn jsonl_events(dir: &Path) -> Vec<serde_json::Value> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files {
+        for line in std::fs::read_to_string(&f).unwrap_or_default().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if seen.insert(v["id"].as_str().unwrap_or("").to_string()) {
+                out.push(v["event"].clone());
+            }
+        }
+    }
+    out
+}
+
+/// The call's events tell its story in order, and its record carries the
+/// REQUIREMENTS §6 fields.
+fn check_call_events(dir: &Path) {
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = jsonl_events(dir);
+        if events.iter().any(|e| e["type"] == "call.ended") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let call: Vec<&serde_json::Value> = events.iter().filter(|e| !e["call_id"].is_null()).collect();
+    let kinds: Vec<&str> = call.iter().filter_map(|e| e["type"].as_str()).collect();
+    let seqs: Vec<u64> = call.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(
+        seqs,
+        (1..=call.len() as u64).collect::<Vec<_>>(),
+        "{kinds:?}"
+    );
+    let pos = |k: &str| kinds.iter().position(|x| *x == k);
+    let order = [
+        "call.started",
+        "ivr.step",
+        "queue.entered",
+        "agent.offered",
+        "agent.answered",
+        "recording.ready",
+        "survey.result",
+        "call.ended",
+    ];
+    let positions: Vec<Option<usize>> = order.iter().map(|k| pos(k)).collect();
+    assert!(positions.iter().all(Option::is_some), "{kinds:?}");
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"call.ended"), "{kinds:?}");
+    let cdr = &call[call.len() - 1]["data"];
+    assert_eq!(cdr["called"], "12399", "{cdr}");
+    assert_eq!(cdr["flow"]["name"], "test-line", "{cdr}");
+    assert_eq!(cdr["group_id"], "general", "{cdr}");
+    assert_eq!(cdr["agent_id"], "A01", "{cdr}");
+    assert_eq!(cdr["outcome"], "answered", "{cdr}");
+    assert_eq!(cdr["hangup_by"], "system", "the flow hung up: {cdr}");
+    assert_eq!(cdr["complete"], true, "{cdr}");
+    assert_eq!(cdr["survey"]["attitude"], 5, "{cdr}");
+    assert_eq!(cdr["survey"]["efficiency"], 1, "{cdr}");
+    let path: Vec<&str> = cdr["ivr_path"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(path[..3], ["welcome", "menu", "q"], "{cdr}");
+    assert!(path.contains(&"survey/ask"), "{cdr}");
+    assert!(cdr["talk_ms"].as_u64().unwrap_or(0) >= 1000, "{cdr}");
+    assert!(cdr["wait_ms"].as_u64().is_some(), "{cdr}");
+    assert_eq!(
+        cdr["recording"]["sha256"].as_str().map(str::len),
+        Some(64),
+        "{cdr}"
+    );
+    let legs: Vec<&str> = cdr["quality"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|q| q["leg"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(legs, ["caller", "agent"], "{cdr}");
+    assert!(
+        cdr["quality"][0]["received"].as_u64().unwrap_or(0) > 100,
+        "{cdr}"
+    );
 }
 
 const SIMPLE_V1: &str = r#"

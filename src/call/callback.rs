@@ -111,10 +111,13 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         call,
         agent: agent.clone(),
     });
+    let record = start_record(&ctx, &order, dialout.as_ref());
 
     // 2. Then the citizen, through the tenant's trunk chain.
     let Some(dialout) = dialout else {
         warn!("no outbound trunk for this tenant: callback cannot dial");
+        record.end_by_system("no-trunk", None, true);
+        record.finish();
         agent_leg.bye().await;
         queues.input(Input::CallbackResult {
             call,
@@ -162,6 +165,8 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         }
     }
     let Some((citizen_leg, a_neg)) = citizen else {
+        record.end_by_system("not-answered", Some(480), false);
+        record.finish();
         agent_leg.bye().await;
         queues.input(Input::CallbackResult {
             call,
@@ -170,6 +175,7 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         return;
     };
     info!(number = %order.number, "callback connected");
+    record.fact("answered", |b, t| b.answered(t, &agent));
     queues.input(Input::CallbackResult {
         call,
         answered: true,
@@ -177,7 +183,7 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
 
     // 3. Talk.
     let recording =
-        super::open_recording(&ctx, &dialout.tenant, &format!("callback-{}", call.0)).await;
+        super::open_recording(&ctx, &dialout.tenant, &callback_call_id(&order), &record).await;
     let mut session = session::Session {
         ctx: &ctx,
         a: &citizen_leg,
@@ -198,9 +204,40 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         keep_caller: false,
         agent_device: Some(order.device.clone()),
         events_tx: Some(events_tx.clone()),
+        record: &record,
+        agent: Some(agent.clone()),
+        acd: true,
+        held: false,
     };
     session.run().await;
     queues.input(Input::CallEnded { call });
+    record.finish();
+}
+
+/// A callback attempt's call id: the ACD's callback and the attempt.
+fn callback_call_id(order: &CallbackOrder) -> String {
+    format!("callback-{}-{}", order.call.0, order.attempt)
+}
+
+/// The record of a callback attempt, from the moment its agent took it.
+fn start_record(
+    ctx: &CallContext,
+    order: &CallbackOrder,
+    dialout: Option<&Dialout>,
+) -> super::record::CallRecord {
+    let Some(records) = &ctx.records else {
+        return super::record::CallRecord::disabled();
+    };
+    records.start(crate::events::CallStart {
+        call_id: callback_call_id(order),
+        serial: records.next_serial(ctx.utc_offset_minutes),
+        tenant: dialout.map_or_else(|| "default".to_string(), |d| d.tenant.clone()),
+        direction: crate::events::model::Direction::Callback,
+        caller: order.number.clone(),
+        called: dialout.map(|d| d.caller_id.clone()).unwrap_or_default(),
+        caller_area: None,
+        confidential: false,
+    })
 }
 
 fn invite(

@@ -178,10 +178,14 @@ pub(super) async fn drive(
                     kind,
                 } => {
                     info!(%flow, %version, %node, kind, "ivr step");
+                    ringer.record.fact("ivr step", |b, t| {
+                        b.ivr_step(t, &flow, &version, &node, kind)
+                    });
                     None
                 }
                 Action::Blocked => {
                     warn!(caller = %ringer.caller, "caller is on the block list");
+                    ringer.record.note("blocked", |b| b.blocked());
                     None
                 }
                 Action::SurveyScore {
@@ -190,6 +194,9 @@ pub(super) async fn drive(
                     key,
                 } => {
                     info!(%dimension, score, %key, "survey answer");
+                    ringer
+                        .record
+                        .fact("survey", |b, t| b.survey_result(t, &dimension, score, key));
                     None
                 }
                 Action::Enqueue {
@@ -200,6 +207,9 @@ pub(super) async fn drive(
                     let wait = IvrWait {
                         max_wait: max_wait_secs.map(|s| Duration::from_secs(u64::from(s))),
                     };
+                    ringer
+                        .record
+                        .fact("agent requested", |b, t| b.agent_requested(t));
                     let target = Dest::Queue(&group, priority, wait);
                     match connect(ctx, ringer, &mut voice, &mut parts, target, true).await {
                         Connect::CallerGone => {
@@ -234,6 +244,11 @@ pub(super) async fn drive(
                     }
                 }
                 Action::Transfer(target) => {
+                    if !matches!(target, TransferTarget::Number { .. }) {
+                        ringer
+                            .record
+                            .fact("agent requested", |b, t| b.agent_requested(t));
+                    }
                     let how = match &target {
                         TransferTarget::Agent(a) => Dest::Agent(a),
                         TransferTarget::Group(g) => Dest::Queue(g, 0, IvrWait::default()),
@@ -295,7 +310,17 @@ pub(super) async fn drive(
                     Some(Event::PromptInterrupted)
                 }
                 Some(PlayerEvent::Voicemail { path, secs }) => Some(match path {
-                    Some(path) => Event::VoicemailSaved { path, secs },
+                    Some(path) => {
+                        let p = std::path::Path::new(&path);
+                        let shown = p
+                            .strip_prefix(&ivr.voicemail_dir)
+                            .unwrap_or(p)
+                            .to_string_lossy()
+                            .into_owned();
+                        let ms = (f64::from(secs) * 1000.0) as u64;
+                        ringer.record.fact("voicemail", |b, t| b.voicemail_saved(t, &shown, ms));
+                        Event::VoicemailSaved { path, secs }
+                    }
                     None => Event::VoicemailEmpty,
                 }),
                 None => None,
@@ -331,6 +356,7 @@ pub(super) async fn drive(
             }
             _ = ctx.shutdown.cancelled() => {
                 stop_voice(&mut voice).await;
+                ringer.record.end_by_system("shutdown", (!ringer.answered).then_some(503), false);
                 if ringer.answered {
                     ringer.inbound.bye().await;
                 } else {
@@ -352,6 +378,16 @@ pub(super) async fn drive(
         survey = ?interp.survey_scores(),
         "flow over"
     );
+    let vars = interp.vars().clone();
+    let confidential = vars
+        .get("confidential")
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+    ringer.record.note("ivr vars", |b| b.set_ivr_vars(vars));
+    if confidential {
+        ringer
+            .record
+            .note("confidential", |b| b.set_confidential(true));
+    }
     outcome
 }
 
@@ -569,7 +605,7 @@ async fn connect(
         ringer.inbound.bye().await;
         return Connect::CallerGone;
     };
-    let recording = super::open_recording(ctx, &parts.tenant, &parts.call_id).await;
+    let recording = super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await;
     let queue_call = connected.queued;
     let who = connected.agent.clone().unwrap_or(who);
     let mut events = std::mem::replace(&mut ringer.events, ctx.stack.leg_channel().1);
@@ -593,6 +629,10 @@ async fn connect(
         keep_caller,
         agent_device: connected.device.clone(),
         events_tx: Some(ringer.events_tx.clone()),
+        record: ringer.record,
+        agent: connected.agent.clone(),
+        acd: queue_call.is_some(),
+        held: false,
     };
     let end = session.run().await;
     events = session.events;

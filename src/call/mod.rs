@@ -20,6 +20,7 @@
 pub mod callback;
 pub mod flow;
 pub mod queue;
+pub mod record;
 mod ringing;
 mod session;
 
@@ -126,21 +127,40 @@ pub(crate) async fn open_recording(
     ctx: &CallContext,
     tenant: &str,
     call_id: &str,
+    record: &record::CallRecord,
 ) -> Option<crate::media::recorder::RecordingHandle> {
     use crate::media::recorder::{recording_path, RecordingWriter, CALL_WAV_SPEC};
     let settings = ctx.recordings.as_ref()?;
     let date = crate::util::local_date(crate::util::unix_now(), settings.utc_offset_minutes);
     let path = recording_path(&settings.dir, tenant, date, call_id);
+    let id = recording_id(settings, &path);
+    let shown = recording_rel_path(settings, &path);
     let opened =
         tokio::task::spawn_blocking(move || RecordingWriter::start(&path, CALL_WAV_SPEC)).await;
     match opened {
-        Ok(Ok(handle)) => Some(handle),
+        Ok(Ok(handle)) => {
+            record.note("recording started", |b| b.recording_started(&id, &shown));
+            Some(handle)
+        }
         Ok(Err(e)) => {
             warn!(error = %e, "cannot record this call");
             None
         }
         Err(_) => None,
     }
+}
+
+/// A recording's id: its path below the recordings root, without `.wav`
+/// (`tenant/yyyy/mm/dd/call-id`): unique, stable and enough to find it.
+pub(crate) fn recording_id(settings: &RecordingSettings, path: &std::path::Path) -> String {
+    let rel = path.strip_prefix(&settings.dir).unwrap_or(path);
+    rel.with_extension("").to_string_lossy().replace('\\', "/")
+}
+
+/// A recording's path below the recordings root, as records show it.
+pub(crate) fn recording_rel_path(settings: &RecordingSettings, path: &std::path::Path) -> String {
+    let rel = path.strip_prefix(&settings.dir).unwrap_or(path);
+    rel.to_string_lossy().replace('\\', "/")
 }
 
 /// Queue media settings of one group.
@@ -187,6 +207,12 @@ pub struct CallContext {
     pub shutdown: CancellationToken,
     /// Each tenant's outbound trunk (transfers to external numbers).
     pub tenant_trunks: std::collections::HashMap<String, String>,
+    /// Call records and events (None: events off, e.g. in unit tests).
+    pub records: Option<Arc<record::CallRecords>>,
+    /// Skill group display names, by id (for the call record).
+    pub group_names: std::collections::HashMap<String, String>,
+    /// Local time offset (minutes east of UTC) for serial numbers.
+    pub utc_offset_minutes: i32,
     /// Connected calls by the SIP user of the agent's phone, for
     /// supervisors: (session id, command channel).
     pub live: dashmap::DashMap<
@@ -253,12 +279,76 @@ pub enum Outcome {
     FlowEnded(String),
 }
 
-/// Drive one call to its end.
+/// Drive one call to its end, with its record.
 pub async fn run(
     ctx: Arc<CallContext>,
     invite: PendingInvite,
     route: Route,
     tenant: String,
+) -> Outcome {
+    let record = start_record(&ctx, &invite, &route, &tenant);
+    let outcome = run_call(ctx, invite, route, tenant, &record).await;
+    end_record(&record, &outcome);
+    record.finish();
+    outcome
+}
+
+/// The call's record and its `call.started`.
+fn start_record(
+    ctx: &CallContext,
+    invite: &PendingInvite,
+    route: &Route,
+    tenant: &str,
+) -> record::CallRecord {
+    let Some(records) = &ctx.records else {
+        return record::CallRecord::disabled();
+    };
+    let caller = invite
+        .request
+        .from_user()
+        .unwrap_or_else(|| "anonymous".into());
+    let caller_area = match route {
+        Route::Flow(f) => f
+            .ivr
+            .env
+            .area_of(&caller)
+            .map(|(code, region)| crate::events::model::Area { code, region }),
+        _ => None,
+    };
+    records.start(crate::events::CallStart {
+        call_id: invite.request.call_id(),
+        serial: records.next_serial(ctx.utc_offset_minutes),
+        tenant: tenant.to_string(),
+        direction: crate::events::model::Direction::Inbound,
+        // A caller who withholds their number (RFC 3323) is confidential.
+        confidential: caller.eq_ignore_ascii_case("anonymous"),
+        caller,
+        called: invite.request.uri_user().unwrap_or_default(),
+        caller_area,
+    })
+}
+
+/// Tell the record how the call ended, unless the call's parts already did
+/// (a connected call's session, a flow's hang-up).
+fn end_record(record: &record::CallRecord, outcome: &Outcome) {
+    use crate::events::HangupParty;
+    match outcome {
+        Outcome::CallerCancelled => record.ended(HangupParty::Caller, Default::default()),
+        Outcome::Rejected(code) => record.end_by_system("rejected", Some(*code), *code >= 500),
+        Outcome::NotAnswered(code) => record.end_by_system("not-answered", Some(*code), false),
+        Outcome::CallbackRequested => record.end_by_system("callback", None, false),
+        Outcome::FlowEnded(reason) => record.end_by_system(reason, None, false),
+        Outcome::QueueEnded { .. } => record.end_by_system("queue-ended", None, false),
+        Outcome::Answered => record.end_by_system("normal", None, false),
+    }
+}
+
+async fn run_call(
+    ctx: Arc<CallContext>,
+    invite: PendingInvite,
+    route: Route,
+    tenant: String,
+    record: &record::CallRecord,
 ) -> Outcome {
     // 1. The carrier's offer.
     let offer_text = String::from_utf8_lossy(invite.request.body()).into_owned();
@@ -341,6 +431,7 @@ pub async fn run(
         a_neg,
         answered: false,
         a_continuation: None,
+        record,
     };
     if let Route::Flow(f) = &route {
         let parts = flow::Parts {
@@ -366,7 +457,7 @@ pub async fn run(
     };
 
     // 3./4. Talk until someone hangs up.
-    let recording = open_recording(&ctx, &tenant, &call_id).await;
+    let recording = open_recording(&ctx, &tenant, &call_id, record).await;
     let mut session = session::Session {
         ctx: &ctx,
         a: &inbound,
@@ -387,6 +478,10 @@ pub async fn run(
         keep_caller: false,
         agent_device: connected.device.clone(),
         events_tx: Some(call.events_tx.clone()),
+        record,
+        agent: connected.agent.clone(),
+        acd: connected.queued.is_some(),
+        held: false,
     };
     session.run().await;
     if let (Some(call), Some(queues)) = (connected.queued, &ctx.queues) {

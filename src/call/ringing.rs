@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::queue::QueueNews;
 use super::{CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
+use crate::events::model::{TransferKind, TransferMode};
 use crate::media::codec::G711;
 use crate::media::player::{Player, PlayerEvent, Target};
 use crate::media::ports::PortPair;
@@ -65,6 +66,8 @@ pub(super) struct Ringer<'a> {
     pub answered: bool,
     /// The caller's RTP stream as the prompts left it.
     pub a_continuation: Option<crate::media::player::Continuation>,
+    /// The call's record (events for the ticket platform).
+    pub record: &'a super::record::CallRecord,
 }
 
 enum Attempt {
@@ -181,7 +184,12 @@ impl Ringer<'_> {
                 .attempt(invites, Some(self.ctx.no_response_timeout))
                 .await
             {
-                Attempt::Answered(c) => return Ok(c),
+                Attempt::Answered(c) => {
+                    if let Some(agent) = &c.agent {
+                        self.record.fact("answered", |b, t| b.answered(t, agent));
+                    }
+                    return Ok(c);
+                }
                 Attempt::CallerGone => return Err(Outcome::CallerCancelled),
                 Attempt::Failed(codes) => tally.add(&codes),
                 Attempt::NoAnswer | Attempt::NoProvisional => tally.no_answer += 1,
@@ -210,7 +218,12 @@ impl Ringer<'_> {
             let invite = self.invite_to(target, Some(proxy), tcp);
             let wait = Some(Duration::from_secs(invite_timeout.max(1)));
             match self.attempt(vec![(invite, None)], wait).await {
-                Attempt::Answered(c) => return Ok(c),
+                Attempt::Answered(c) => {
+                    self.record.fact("transferred", |b, t| {
+                        b.transferred(t, TransferKind::Number, number, TransferMode::Blind)
+                    });
+                    return Ok(c);
+                }
                 Attempt::CallerGone => return Err(Outcome::CallerCancelled),
                 Attempt::Failed(codes) if codes.iter().all(|c| trunk::fails_over(*c)) => {
                     warn!(trunk = %name, ?codes, "trunk failed; trying the backup");
@@ -254,6 +267,9 @@ impl Ringer<'_> {
             None => queues.enqueue(group, priority, &self.caller),
         };
         info!(%call, %group, priority, "queued");
+        let name = self.ctx.group_names.get(group).map(String::as_str);
+        self.record
+            .fact("queued", |b, t| b.queued(t, group, name, priority));
         let (player_tx, mut player_rx) = mpsc::unbounded_channel();
         let mut waiting = match self.start_queue_media(group, player_tx) {
             Some(w) => Some(w),
@@ -286,9 +302,14 @@ impl Ringer<'_> {
                         if sent == 0 {
                             debug!(%call, %agent, "agent's phone is not registered");
                             queues.input(Input::OfferFailed { call, agent });
+                        } else {
+                            self.record.fact("offered", |b, t| b.offered(t, &agent));
                         }
                     }
-                    Some(QueueNews::Cancel { agent }) => stop_ringing(&mut forks, Some(&agent)),
+                    Some(QueueNews::Cancel { agent }) => {
+                        self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
+                        stop_ringing(&mut forks, Some(&agent));
+                    }
                     Some(QueueNews::Announce { position, .. }) => {
                         if let Some(w) = waiting.as_mut() {
                             w.announce(position);
@@ -303,12 +324,18 @@ impl Ringer<'_> {
                             }
                         }
                         let full = reason == crate::acd::TimeoutReason::QueueFull;
+                        self.record.fact("queue timed out", |b, t| b.queue_timed_out(t));
                         info!(%call, full, "queue wait over: back to the flow");
                         return Err(Outcome::QueueEnded { full });
                     }
                     Some(QueueNews::Timeout { next, .. }) => {
                         stop_ringing(&mut forks, None);
                         let callback = next == crate::acd::NextStep::Callback;
+                        if callback {
+                            self.record.fact("callback", |b, t| b.callback_requested(t));
+                        } else {
+                            self.record.fact("queue timed out", |b, t| b.queue_timed_out(t));
+                        }
                         match waiting.take() {
                             // Answered and listening: say why, then hang up.
                             Some(w) => {
@@ -366,6 +393,7 @@ impl Ringer<'_> {
                             stop_ringing(&mut forks, None);
                             match self.read_answer(sdp.as_deref()) {
                                 Ok(neg) => {
+                                    self.record.fact("answered", |b, t| b.answered(t, &agent));
                                     queues.input(Input::OfferAnswered { call, agent: agent.clone() });
                                     if let Some(w) = waiting.take() {
                                         // The agent answered: cut the prompt at once.
@@ -391,6 +419,7 @@ impl Ringer<'_> {
                         LegEvent::Final { code, .. } => {
                             forks.remove(&key);
                             if !forks.values().any(|(a, _)| *a == agent) {
+                                self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
                                 let input = if matches!(code, 486 | 600 | 603) {
                                     Input::OfferRejected { call, agent }
                                 } else {
@@ -409,6 +438,7 @@ impl Ringer<'_> {
                             info!(%call, %key, "caller pressed a key");
                             info!(%call, %key, "caller asked to be called back");
                             queues.input(Input::RequestCallback { call, number: None });
+                            self.record.fact("callback", |b, t| b.callback_requested(t));
                             stop_ringing(&mut forks, None);
                             if let Some(w) = waiting.take() {
                                 w.farewell("queue_callback_confirmed", self.inbound, &mut self.events).await;
@@ -424,6 +454,7 @@ impl Ringer<'_> {
                 _ = self.ctx.shutdown.cancelled() => {
                     stop_ringing(&mut forks, None);
                     queues.input(Input::CallerHungUp { call });
+                    self.record.end_by_system("shutdown", None, false);
                     if self.answered {
                         self.inbound.bye().await;
                     } else {
@@ -510,6 +541,9 @@ impl Ringer<'_> {
             match self.ctx.stack.invite(invite, &self.events_tx) {
                 Ok(leg) => {
                     if let Some(d) = device {
+                        if !devices.values().any(|v| *v == d) {
+                            self.record.fact("offered", |b, t| b.offered(t, &d));
+                        }
                         devices.insert(leg.key().clone(), d);
                     }
                     forks.insert(leg.key().clone(), leg);
@@ -579,6 +613,11 @@ impl Ringer<'_> {
                         LegEvent::Final { code, .. } => {
                             forks.remove(&key);
                             codes.push(code);
+                            if let Some(d) = devices.get(&key) {
+                                if !devices.iter().any(|(k, v)| v == d && forks.contains_key(k)) {
+                                    self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, d));
+                                }
+                            }
                             if forks.is_empty() {
                                 return Attempt::Failed(codes);
                             }
@@ -596,6 +635,7 @@ impl Ringer<'_> {
                 }
                 _ = self.ctx.shutdown.cancelled() => {
                     cancel_all(&mut forks);
+                    self.record.end_by_system("shutdown", Some(503), false);
                     self.inbound.reject(503);
                     return Attempt::CallerGone;
                 }

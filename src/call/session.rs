@@ -9,7 +9,10 @@ use std::net::SocketAddr;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use super::record::CallRecord;
 use super::CallContext;
+use crate::events::model::RecordingInfo;
+use crate::events::{EndCause, HangupParty};
 use crate::media::mixer::{Mode, ParticipantId, Role};
 use crate::media::ports::PortPair;
 use crate::media::recorder::{RecordingHandle, RecordingMeta};
@@ -52,6 +55,31 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     /// The sender of this call's leg events (new legs, e.g. supervisors,
     /// report on it).
     pub events_tx: Option<LegEventSender>,
+    /// The call's record: told about holds and how the conversation ended.
+    pub record: &'a CallRecord,
+    /// The agent on side B (ACD agent id, or the phone's user when rung
+    /// directly; `None` for an external number).
+    pub agent: Option<String>,
+    /// The agent came from the ACD: their after-call work ends the record.
+    pub acd: bool,
+    /// Side B holds the caller.
+    pub held: bool,
+}
+
+/// The relay's view of a leg, as the call record carries it.
+fn cdr_quality(leg: &str, q: &relay::LegQuality) -> crate::events::LegQuality {
+    crate::events::LegQuality {
+        leg: leg.to_string(),
+        received: q.received,
+        lost: q.lost,
+        loss_fraction: 0.0, // computed by `sanitise`
+        jitter_ms: q.jitter_ms,
+        peer_fraction_lost: q.peer_fraction_lost,
+        peer_jitter_ms: q.peer_jitter_ms,
+        rtt_ms: q.rtt_ms,
+        rtcp_sent: q.rtcp_sent,
+        rtcp_received: q.rtcp_received,
+    }
 }
 
 /// How a supervisor joins an agent's call (REQUIREMENTS §3 monitoring).
@@ -299,9 +327,52 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 "recording ready"
             );
         }
+        self.tell_record(&end, keep, &report, meta.as_ref());
         SessionEnd {
             recording: meta,
             caller_media: report.caller_media.take(),
+        }
+    }
+
+    /// The record learns the recording, the RTP quality of both legs, who
+    /// ended the conversation and whose after-call work to wait for.
+    fn tell_record(
+        &self,
+        end: &End,
+        keep: bool,
+        report: &relay::RelayReport,
+        meta: Option<&RecordingMeta>,
+    ) {
+        let record = self.record;
+        if let (Some(m), Some(settings)) = (meta, &self.ctx.recordings) {
+            let info = RecordingInfo {
+                id: super::recording_id(settings, &m.path),
+                path: super::recording_rel_path(settings, &m.path),
+                duration_ms: u64::try_from(m.duration.as_millis()).unwrap_or(u64::MAX),
+                bytes: m.bytes,
+                sha256: m.sha256.clone(),
+                dropped_chunks: m.dropped_chunks,
+            };
+            record.fact("recording ready", |b, t| b.recording_ready(t, info));
+        }
+        for (leg, q) in [("caller", &report.a), ("agent", &report.b)] {
+            let q = cdr_quality(leg, q);
+            record.note("rtp quality", |b| b.leg_quality(q));
+        }
+        match end {
+            End::CallerHungUp => record.ended(HangupParty::Caller, EndCause::default()),
+            End::AgentHungUp if keep => record.fact("agent hung up", |b, t| b.agent_hung_up(t)),
+            End::AgentHungUp => record.ended(HangupParty::Agent, EndCause::default()),
+            End::Silence => record.end_by_system("rtp-timeout", None, false),
+            End::RefreshFailed => record.end_by_system("session-refresh-failed", None, false),
+            End::Shutdown => record.end_by_system("shutdown", None, false),
+        }
+        if let Some(agent) = &self.agent {
+            if self.acd {
+                record.await_acw(agent);
+            } else {
+                record.no_acw(agent);
+            }
         }
     }
 
@@ -467,6 +538,14 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             }
         };
         let offered_dir = offer.audio_direction();
+        if side == Side::B && offer.is_hold() != self.held {
+            self.held = offer.is_hold();
+            if self.held {
+                self.record.fact("held", |b, t| b.held(t));
+            } else {
+                self.record.fact("resumed", |b, t| b.resumed(t));
+            }
+        }
         // The agent holds: hotline answers the hold itself and plays music
         // to the caller (who never sees a re-INVITE); resuming stops it.
         if side == Side::B {

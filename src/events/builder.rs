@@ -241,6 +241,11 @@ impl CdrBuilder {
         self.seq
     }
 
+    /// Whether the caller is still on the line (no `ended` yet).
+    pub fn is_live(&self) -> bool {
+        self.phase == Phase::Live
+    }
+
     /// Whether `call.ended` has gone out.
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Emitted

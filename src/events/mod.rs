@@ -28,6 +28,7 @@
 //! returns to the outbox.
 
 pub mod agent;
+pub mod appender;
 pub mod backoff;
 pub mod builder;
 pub mod cdr;

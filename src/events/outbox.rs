@@ -157,6 +157,14 @@ pub enum OutboxError {
         /// The parser's error.
         source: serde_json::Error,
     },
+    /// The outbox's writer thread could not start.
+    #[error("{path}: cannot start the outbox writer: {source}")]
+    Io {
+        /// Database file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A sink name not registered with [`Outbox::register_sink`].
     #[error("{path}: unknown sink {sink:?}")]
     UnknownSink {

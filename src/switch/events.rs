@@ -1,11 +1,11 @@
-//! Starting event delivery (events issue §2, §3): opens the outbox, registers
-//! and runs its sinks (`[[webhook]]`, `[events] jsonl_dir`), and turns the
-//! ACD's agent state changes into `agent.state` events (ordered per agent:
-//! the outbox's ordering key is `agent:<id>`). Call events join when the
-//! call room records them (not yet).
-//!
-//! Without any sink nothing is recorded: an outbox nobody drains would only
-//! grow.
+//! Starting the event store and delivery (events issue §2, §3): opens the
+//! outbox (always: the records API and reports read the events it keeps),
+//! starts its writer ([`Appender`]) and the call records
+//! ([`CallRecords`]), registers and runs the configured sinks
+//! (`[[webhook]]`, `[events] jsonl_dir`), and turns the ACD's agent state
+//! changes into `agent.state` events (ordered per agent: the outbox's
+//! ordering key is `agent:<id>`) and into the end of after-call work for
+//! the call records waiting on it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::call::queue::{AgentStateNotice, Queues};
+use crate::call::record::CallRecords;
 use crate::config::Config;
 use crate::events::agent::AgentEvents;
+use crate::events::appender::Appender;
 use crate::events::backoff::RetryPolicy;
 use crate::events::jsonl::JsonlSink;
 use crate::events::model::AgentStateName;
@@ -24,15 +26,31 @@ use crate::events::outbox::{NewEvent, Outbox, OutboxError};
 use crate::events::webhook::WebhookSink;
 use crate::events::IdGenerator;
 
-/// Open the outbox and start the configured sinks; `None` without sinks.
+/// The running event store.
+pub struct EventsRuntime {
+    /// The outbox.
+    pub outbox: Arc<Outbox>,
+    /// Its writer.
+    pub appender: Appender,
+    /// Open call records.
+    pub records: Arc<CallRecords>,
+}
+
+/// How long a hung-up call's record waits for after-call work and its
+/// recording before it goes out incomplete: the longest configured ACW
+/// plus a margin (agents may extend theirs).
+fn close_after(config: &Config) -> Duration {
+    let acw = config.groups.iter().map(|g| g.acw_secs).max().unwrap_or(0);
+    Duration::from_secs(acw.saturating_mul(2).saturating_add(120))
+}
+
+/// Open the outbox, start its writer, the call records and the configured
+/// sinks.
 pub fn start(
     config: &Config,
     queues: Option<&Queues>,
     shutdown: CancellationToken,
-) -> Result<Option<Arc<Outbox>>, OutboxError> {
-    if config.webhooks.is_empty() && config.events.jsonl_dir.is_none() {
-        return Ok(None);
-    }
+) -> Result<EventsRuntime, OutboxError> {
     let path = config
         .events
         .db
@@ -44,6 +62,11 @@ pub fn start(
         }
     }
     let outbox = Arc::new(Outbox::open(&path)?);
+    let appender = Appender::start(outbox.clone()).map_err(|e| OutboxError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let records = Arc::new(CallRecords::new(appender.clone(), close_after(config)));
     for w in &config.webhooks {
         let name = format!("webhook:{}", w.name);
         outbox.register_sink(&name, RetryPolicy::default())?;
@@ -73,16 +96,25 @@ pub fn start(
         tokio::spawn(sink.run(outbox.clone(), shutdown));
     }
     if let Some(q) = queues {
-        q.watch_agent_states(agent_state_watcher(config, outbox.clone()));
+        q.watch_agent_states(agent_state_watcher(
+            config,
+            appender.clone(),
+            records.clone(),
+        ));
     }
     info!(db = %path.display(), webhooks = config.webhooks.len(), "events outbox open");
-    Ok(Some(outbox))
+    Ok(EventsRuntime {
+        outbox,
+        appender,
+        records,
+    })
 }
 
 /// The ACD watcher that appends `agent.state` events.
 fn agent_state_watcher(
     config: &Config,
-    outbox: Arc<Outbox>,
+    appender: Appender,
+    records: Arc<CallRecords>,
 ) -> crate::call::queue::AgentStateWatcher {
     // Ids stay unique across restarts: the counter starts at boot time (ms).
     let ids = Arc::new(IdGenerator::new(
@@ -99,6 +131,7 @@ fn agent_state_watcher(
         })
         .collect();
     Box::new(move |n: &AgentStateNotice| {
+        records.agent_state(&n.agent, n.state == crate::acd::AgentState::AfterCallWork);
         let Ok(state) =
             serde_json::to_value(n.state).and_then(serde_json::from_value::<AgentStateName>)
         else {
@@ -132,14 +165,11 @@ fn agent_state_watcher(
                 return;
             }
         };
-        let appended = outbox.append(&[NewEvent {
+        appender.send(vec![NewEvent {
             id: event.id.clone(),
             call_id: Some(format!("agent:{}", n.agent)),
             kind: "agent.state".into(),
             body_json: body,
         }]);
-        if let Err(e) = appended {
-            warn!(error = %e, "agent.state not recorded");
-        }
     })
 }

@@ -343,6 +343,8 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     } else {
         None
     };
+    let events_stop = CancellationToken::new();
+    let events = events::start(&config, queues.as_ref(), events_stop.clone())?;
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),
@@ -369,6 +371,14 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         recordings,
         shutdown: call_shutdown.clone(),
         live: Default::default(),
+        records: Some(events.records.clone()),
+        group_names: config
+            .groups
+            .iter()
+            .filter(|g| !g.name.is_empty())
+            .map(|g| (g.id.clone(), g.name.clone()))
+            .collect(),
+        utc_offset_minutes: config.recording.utc_offset_minutes,
         tenant_trunks: config
             .tenants
             .iter()
@@ -402,9 +412,6 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             }
         });
     }
-
-    let events_stop = CancellationToken::new();
-    let _outbox = events::start(&config, queues.as_ref(), events_stop.clone())?;
 
     let state = SwitchState {
         counters: counters.clone(),
@@ -500,6 +507,10 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     housekeeping.abort();
     registrations.housekeeping().await;
     http_stop.cancel();
+    // Records still waiting for after-call work go out now (incomplete),
+    // and everything is committed before the sinks stop.
+    events.records.close_all();
+    events.appender.flush().await;
     events_stop.cancel();
     stack.shutdown();
     info!("hotline stopped");
