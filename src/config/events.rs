@@ -30,6 +30,29 @@ pub struct WebhookConfig {
     /// Whole-request timeout.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// First retry delay after a failure (ms); doubles per attempt, with
+    /// full jitter.
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Longest retry delay (seconds).
+    #[serde(default = "default_retry_cap_secs")]
+    pub retry_cap_secs: u64,
+    /// Attempts before an event becomes a dead letter (listed and
+    /// replayable by an admin; it does not block its call).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_retry_base_ms() -> u64 {
+    1_000
+}
+
+fn default_retry_cap_secs() -> u64 {
+    300
+}
+
+fn default_max_attempts() -> u32 {
+    12
 }
 
 fn default_timeout() -> u64 {

@@ -39,6 +39,7 @@ pub mod mask;
 pub mod model;
 pub mod ordering;
 pub mod outbox;
+pub mod replay;
 pub mod schema;
 pub mod signature;
 pub mod time;

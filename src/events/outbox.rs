@@ -48,7 +48,21 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::backoff::{FailOutcome, RetryPolicy};
 
 /// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Version 2: the events are also the call records (issue 7 §4), so they
+/// get the indexes the records API and the restart repair query by: a
+/// call's events, and `call.ended` by tenant + start time and by caller
+/// (partial expression indexes: queries must use the same expressions).
+const SCHEMA_V2: &str = "
+CREATE INDEX IF NOT EXISTS outbox_event_call ON outbox_event (call_id, seq);
+CREATE INDEX IF NOT EXISTS call_ended_tenant_started ON outbox_event (
+    json_extract(body, '$.tenant'), json_extract(body, '$.data.started_at')
+) WHERE kind = 'call.ended';
+CREATE INDEX IF NOT EXISTS call_ended_caller ON outbox_event (
+    json_extract(body, '$.data.caller')
+) WHERE kind = 'call.ended';
+";
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS outbox_event (
@@ -401,6 +415,41 @@ impl Outbox {
             }
         }
         self.sqlite("append")(e)
+    }
+
+    /// Calls among the last `window` stored events that have a
+    /// `call.started` but no `call.ended` (a crash cut them off), each with
+    /// the bodies of its events in order. Run at start, before new calls.
+    pub fn unended_calls(&self, window: i64) -> Result<Vec<(String, Vec<String>)>, OutboxError> {
+        let conn = lock(&self.delivery);
+        let mut calls = conn
+            .prepare(
+                "SELECT s.call_id FROM outbox_event s
+                 WHERE s.kind = 'call.started'
+                   AND s.seq > (SELECT COALESCE(MAX(seq), 0) FROM outbox_event) - ?1
+                   AND NOT EXISTS (SELECT 1 FROM outbox_event e
+                                   WHERE e.call_id = s.call_id AND e.kind = 'call.ended')
+                 ORDER BY s.seq",
+            )
+            .map_err(self.sqlite("unended calls"))?;
+        let ids: Vec<String> = calls
+            .query_map(params![window], |r| r.get(0))
+            .map_err(self.sqlite("unended calls"))?
+            .collect::<Result<_, _>>()
+            .map_err(self.sqlite("unended calls"))?;
+        let mut events = conn
+            .prepare("SELECT body FROM outbox_event WHERE call_id = ?1 ORDER BY seq")
+            .map_err(self.sqlite("unended calls"))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let bodies: Vec<String> = events
+                .query_map(params![id], |r| r.get(0))
+                .map_err(self.sqlite("unended calls"))?
+                .collect::<Result<_, _>>()
+                .map_err(self.sqlite("unended calls"))?;
+            out.push((id, bodies));
+        }
+        Ok(out)
     }
 
     /// A receiver that changes whenever events are appended: sink loops
@@ -845,7 +894,14 @@ fn migrate(path: &Path, conn: &Connection) -> Result<(), OutboxError> {
     match found {
         0 => {
             conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN IMMEDIATE; {SCHEMA_V1} {SCHEMA_V2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(err)?;
+            Ok(())
+        }
+        1 => {
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA_V2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .map_err(err)?;
             Ok(())

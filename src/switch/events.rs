@@ -67,9 +67,15 @@ pub fn start(
         source: e,
     })?;
     let records = Arc::new(CallRecords::new(appender.clone(), close_after(config)));
+    close_interrupted_calls(&outbox);
     for w in &config.webhooks {
         let name = format!("webhook:{}", w.name);
-        outbox.register_sink(&name, RetryPolicy::default())?;
+        let policy = RetryPolicy {
+            base_ms: i64::try_from(w.retry_base_ms.max(1)).unwrap_or(i64::MAX),
+            cap_ms: i64::try_from(w.retry_cap_secs.max(1).saturating_mul(1000)).unwrap_or(i64::MAX),
+            max_attempts: w.max_attempts.max(1),
+        };
+        outbox.register_sink(&name, policy)?;
         let sink = WebhookSink {
             name,
             url: w.url.clone(),
@@ -108,6 +114,54 @@ pub fn start(
         appender,
         records,
     })
+}
+
+/// Calls a crash cut off get their `call.ended` (incomplete, a system
+/// fault) before any new call starts (events issue §2).
+fn close_interrupted_calls(outbox: &Outbox) {
+    let calls = match outbox.unended_calls(2_000_000) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "cannot look for calls cut off by a crash");
+            return;
+        }
+    };
+    if calls.is_empty() {
+        return;
+    }
+    let ids: Arc<dyn crate::events::IdSource> = Arc::new(IdGenerator::new(
+        "restart",
+        (crate::util::unix_now_ms().max(0) as u64).saturating_mul(1000),
+    ));
+    let mut closed = Vec::new();
+    for (call, bodies) in &calls {
+        let events: Result<Vec<crate::events::Event>, _> =
+            bodies.iter().map(|b| serde_json::from_str(b)).collect();
+        let ended = match events {
+            Ok(evs) => crate::events::replay::close_interrupted(ids.clone(), &evs),
+            Err(e) => {
+                warn!(%call, error = %e, "stored event unreadable: record left open");
+                continue;
+            }
+        };
+        match ended.map(|(ev, _)| (serde_json::to_string(&ev), ev)) {
+            Ok((Ok(body), ev)) => closed.push(NewEvent {
+                id: ev.id.clone(),
+                call_id: ev.call_id.clone(),
+                kind: "call.ended".into(),
+                body_json: body,
+            }),
+            Ok((Err(e), _)) => warn!(%call, error = %e, "record not serialisable"),
+            Err(e) => warn!(%call, error = %e, "record of a cut-off call not closed"),
+        }
+    }
+    match outbox.append(&closed) {
+        Ok(()) => warn!(
+            calls = closed.len(),
+            "records of calls cut off by the last stop closed (incomplete, hotline-restart)"
+        ),
+        Err(e) => warn!(error = %e, "records of cut-off calls not closed"),
+    }
 }
 
 /// The ACD watcher that appends `agent.state` events.

@@ -107,9 +107,12 @@ async fn hook(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) 
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return StatusCode::UNPROCESSABLE_ENTITY;
     };
-    let call = v["call"].as_str().unwrap_or("").to_string();
+    // Synthetic events carry `call`, hotline's own `call_id` (agent.state:
+    // none in the body; the header names the agent's ordering key).
+    let call = header(&headers, "x-hotline-call-id").to_string();
+    let body_call = v["call"].as_str().or(v["call_id"].as_str());
     let seq = v["seq"].as_u64().unwrap_or(u64::MAX) as u32;
-    if header(&headers, "x-hotline-call-id") != call
+    if body_call.is_some_and(|c| c != call)
         || header(&headers, "x-hotline-event-type") != v["type"].as_str().unwrap_or("")
         || v["id"].as_str() != Some(id.as_str())
     {
