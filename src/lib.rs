@@ -26,6 +26,7 @@ pub mod http;
 pub mod ivr;
 pub mod media;
 pub mod phone;
+pub mod records;
 pub mod sip;
 pub mod store;
 pub mod switch;

@@ -52,6 +52,12 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// List call records (from the events database), e.g. the missed
+    /// calls of a day: `hotline records --from 2026-11-23 --missed`.
+    Records(hotline::records::cli::RecordsArgs),
+    /// KPI report by group, agent, hour or day as CSV, XLSX or JSON, e.g.
+    /// `hotline report --from 2026-11-01 --to 2026-12-01 --by group`.
+    Report(hotline::records::cli::ReportArgs),
     /// Call a number like a carrier or citizen would; prints a JSON report.
     Dial {
         /// Target URI, e.g. `sip:12345@127.0.0.1:5060`.
@@ -322,6 +328,29 @@ fn schedule(name: String, at: Option<String>, config: Option<PathBuf>) -> ExitCo
     }
 }
 
+/// Run a records command on the configuration at `config`.
+fn records_command(
+    config: Option<&PathBuf>,
+    run: impl FnOnce(
+        &hotline::config::Config,
+        &mut dyn std::io::Write,
+    ) -> Result<(), hotline::records::cli::CliError>,
+) -> ExitCode {
+    let config = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match run(&config, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotline: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -429,6 +458,12 @@ fn main() -> ExitCode {
             command: FlowCommand::Graph { file, mermaid },
         } => flow_graph(file, mermaid),
         Command::Schedule { name, at, config } => schedule(name, at, config),
+        Command::Records(args) => records_command(args.config.as_ref(), |c, out| {
+            hotline::records::cli::records(c, &args, out)
+        }),
+        Command::Report(args) => records_command(args.config.as_ref(), |c, out| {
+            hotline::records::cli::report(c, &args, out)
+        }),
         Command::Dial {
             target,
             proxy,

@@ -150,6 +150,16 @@ max_attempts = 1000
         .iter()
         .filter(|(id, _, _)| !got.contains(id.as_str()))
         .collect();
+    if !missing.is_empty() {
+        std::fs::copy(&db, "/tmp/hotline-k9-events.db").ok();
+        std::fs::copy(h.dir.path().join("hotline.log"), "/tmp/hotline-k9.log").ok();
+        let log = h.log();
+        for (id, call, _) in &missing {
+            for l in log.lines().filter(|l| l.contains(id.as_str()) || (l.contains(call.as_str()) && l.contains("WARN"))) {
+                eprintln!("{l}");
+            }
+        }
+    }
     assert!(
         missing.is_empty(),
         "{} events never delivered: {:?}",
@@ -204,6 +214,7 @@ max_attempts = 1000
             .contains("records of calls cut off by the last stop closed"),
         "the restart closed the cut-off calls"
     );
+    check_cli(&h, started.len());
     eprintln!(
         "{} calls, {} events stored, {} receipts ({dups} duplicates), {} requests",
         started.len(),
@@ -211,4 +222,66 @@ max_attempts = 1000
         receipts.len(),
         rx.requests.load(Ordering::Relaxed)
     );
+}
+
+fn hotline(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `hotline records` and `hotline report` read the same records.
+fn check_cli(h: &Hotline, calls: usize) {
+    let cfg = h.dir.path().join("hotline.toml");
+    let cfg = cfg.to_str().unwrap();
+    let out = hotline(&[
+        "records", "--config", cfg, "--format", "json", "--limit", "1000",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), calls);
+    assert!(lines.iter().all(|c| c["called"] == "12399"));
+    let cut_off = lines.iter().filter(|c| c["complete"] == false).count();
+    assert!(cut_off > 0, "the calls cut off are marked incomplete");
+    let out = hotline(&["records", "--config", cfg, "--outcome", "won"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown outcome"));
+    let out = hotline(&["records", "--config", cfg, "--missed", "--format", "table"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 call(s)"));
+    let xlsx = h.dir.path().join("report.xlsx");
+    let out = hotline(&[
+        "report",
+        "--config",
+        cfg,
+        "--by",
+        "day",
+        "--format",
+        "xlsx",
+        "--out",
+        xlsx.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    let sheet = book.sheet_names()[0].clone();
+    let range = book.worksheet_range(&sheet).unwrap();
+    let text: Vec<String> = range.rows().flatten().map(|c| c.to_string()).collect();
+    assert!(
+        text.iter().any(|t| t == &calls.to_string()),
+        "the total counts every call: {text:?}"
+    );
+    let out = hotline(&["report", "--config", cfg, "--by", "week"]);
+    assert_eq!(out.status.code(), Some(2));
 }

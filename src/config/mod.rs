@@ -486,6 +486,15 @@ fn default_ring() -> RingStrategy {
 }
 
 impl Config {
+    /// The events (and call records) database: `[events] db`, else
+    /// `<data.dir>/events.db`.
+    pub fn events_db_path(&self) -> PathBuf {
+        self.events
+            .db
+            .clone()
+            .unwrap_or_else(|| self.data.dir.join("events.db"))
+    }
+
     /// The prompts this configuration needs from `media.sounds_dir`.
     pub fn required_prompts(&self) -> &'static [&'static str] {
         if self.groups.iter().any(|g| g.queue_media) {

@@ -161,6 +161,8 @@ pub struct CdrBuilder {
     recording: Option<RecordingInfo>,
     quality: Vec<LegQuality>,
     end: Option<End>,
+    /// Rebuilt after a crash ([`CdrBuilder::interrupted`]): never complete.
+    interrupted: bool,
 }
 
 /// What every fact method returns: the events to store, in order.
@@ -217,6 +219,7 @@ impl CdrBuilder {
             recording: None,
             quality: Vec::new(),
             end: None,
+            interrupted: false,
         };
         let s = &b.start;
         let data = CallStarted {
@@ -632,6 +635,22 @@ impl CdrBuilder {
         Ok(out)
     }
 
+    /// hotline stopped without finishing this call (a crash; the record is
+    /// rebuilt from stored events): `call.ended` now, always with
+    /// `complete: false`.
+    pub fn interrupted(&mut self, at_ms: i64, cause: EndCause) -> Emitted {
+        let at = self.check_live(at_ms, 1)?;
+        self.interrupted = true;
+        self.release(at);
+        self.end = Some(End {
+            at,
+            by: HangupParty::System,
+            cause,
+        });
+        self.phase = Phase::HungUp;
+        Ok(vec![self.emit_record(at)])
+    }
+
     /// Emits `call.ended` now, with `complete: false` if after-call work or
     /// the recording has not arrived (the shell's timeout for them).
     pub fn close(&mut self, at_ms: i64) -> Emitted {
@@ -770,7 +789,9 @@ impl CdrBuilder {
                     dropped_chunks: 0,
                 })
         });
-        let complete = self.acw.iter().all(|a| a.to.is_some()) && self.recording_started.is_none();
+        let complete = !self.interrupted
+            && self.acw.iter().all(|a| a.to.is_some())
+            && self.recording_started.is_none();
         let s = &self.start;
         Cdr {
             serial: s.serial.clone(),

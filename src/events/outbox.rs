@@ -43,7 +43,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::backoff::{FailOutcome, RetryPolicy};
 
@@ -359,7 +359,7 @@ impl Outbox {
     /// a sink off for good). Returns how many undelivered events it dropped.
     pub fn remove_sink(&self, sink: &str) -> Result<usize, OutboxError> {
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction().map_err(self.sqlite("remove sink"))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("remove sink"))?;
         let dropped = tx
             .execute("DELETE FROM outbox_delivery WHERE sink = ?1", params![sink])
             .map_err(self.sqlite("remove sink"))?;
@@ -381,7 +381,7 @@ impl Outbox {
             check_body(ev)?;
         }
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction().map_err(self.sqlite("append"))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("append"))?;
         insert_events(&tx, events).map_err(|e| self.append_error(e, events))?;
         tx.commit().map_err(self.sqlite("append"))?;
         drop(conn);
@@ -531,7 +531,9 @@ impl Outbox {
         .map_err(self.sqlite("next retry"))
     }
 
-    fn release(&self, sink: &str, seq: i64) {
+    /// Give a leased event back at once (its outcome could not be
+    /// recorded): the next poll may hand it out again.
+    pub fn release(&self, sink: &str, seq: i64) {
         if let Some(held) = lock(&self.leases).get_mut(sink) {
             held.remove(&seq);
         }
@@ -541,7 +543,7 @@ impl Outbox {
     /// to acknowledge (already acknowledged, or a dead letter).
     pub fn ack(&self, sink: &str, id: &str) -> Result<bool, OutboxError> {
         let mut conn = lock(&self.delivery);
-        let tx = conn.transaction().map_err(self.sqlite("ack"))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("ack"))?;
         let seq: Option<i64> = tx
             .query_row(
                 "DELETE FROM outbox_delivery
@@ -570,7 +572,7 @@ impl Outbox {
     /// after its fsync). Returns how many were acknowledged.
     pub fn ack_many(&self, sink: &str, ids: &[&str]) -> Result<usize, OutboxError> {
         let mut conn = lock(&self.delivery);
-        let tx = conn.transaction().map_err(self.sqlite("ack"))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("ack"))?;
         let mut seqs = Vec::with_capacity(ids.len());
         {
             let mut del = tx
@@ -664,7 +666,7 @@ impl Outbox {
         decide: impl FnOnce(u32) -> FailOutcome,
     ) -> Result<Option<FailOutcome>, OutboxError> {
         let mut conn = lock(&self.delivery);
-        let tx = conn.transaction().map_err(self.sqlite("fail"))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("fail"))?;
         let row: Option<(i64, u32)> = tx
             .query_row(
                 "SELECT d.seq, d.attempts FROM outbox_delivery d

@@ -17,7 +17,6 @@
 use std::sync::Arc;
 
 use super::builder::{CallStart, CdrBuilder, EndCause};
-use super::cdr::HangupParty;
 use super::error::EventError;
 use super::id::IdSource;
 use super::model::{Event, EventData};
@@ -111,17 +110,13 @@ pub fn close_interrupted(
         fault: true,
     };
     let seq = b.last_seq();
-    let refused = |source| ReplayError::Refused {
-        call: call.clone(),
-        seq,
-        source,
-    };
-    let mut out = b
-        .ended(last_at, HangupParty::System, cause)
-        .map_err(refused)?;
-    if out.is_empty() {
-        out = b.close(last_at).map_err(refused)?;
-    }
+    let out = b
+        .interrupted(last_at, cause)
+        .map_err(|source| ReplayError::Refused {
+            call: call.clone(),
+            seq,
+            source,
+        })?;
     let ended = out
         .into_iter()
         .find(|e| matches!(e.body, EventData::CallEnded(_)))
@@ -132,7 +127,7 @@ pub fn close_interrupted(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::cdr::Outcome;
+    use crate::events::cdr::{HangupParty, Outcome};
     use crate::events::model::Direction;
     use crate::events::IdGenerator;
 

@@ -270,7 +270,9 @@ async fn deliver(sink: &WebhookSink, client: &reqwest::Client, outbox: Arc<Outbo
     let name = sink.name.clone();
     let id = p.id.clone();
     debug!(sink = %name, event = %id, attempt = p.attempt, ?verdict, "webhook attempt");
+    let ob = Arc::clone(&outbox);
     let reported = blocking(move || {
+        let outbox = ob;
         match verdict {
             Verdict::Delivered => {
                 outbox.ack(&name, &id)?;
@@ -296,7 +298,8 @@ async fn deliver(sink: &WebhookSink, client: &reqwest::Client, outbox: Arc<Outbo
     })
     .await;
     if let Err(e) = reported {
-        // The lease expires and the event is delivered again: at-least-once.
+        // Delivered again at the next poll: at-least-once.
+        outbox.release(&sink.name, p.seq);
         warn!(sink = %sink.name, event = %p.id, error = %e, "webhook: cannot record the outcome");
     }
 }

@@ -51,11 +51,7 @@ pub fn start(
     queues: Option<&Queues>,
     shutdown: CancellationToken,
 ) -> Result<EventsRuntime, OutboxError> {
-    let path = config
-        .events
-        .db
-        .clone()
-        .unwrap_or_else(|| config.data.dir.join("events.db"));
+    let path = config.events_db_path();
     if let Some(parent) = path.parent() {
         if let Err(e) = std::fs::create_dir_all(parent) {
             warn!(dir = %parent.display(), error = %e, "cannot create the events directory");

@@ -133,7 +133,12 @@ impl Hotline {
     pub fn start_with(net: Net, dir: tempfile::TempDir, config_text: &str) -> Self {
         let cfg = dir.path().join("hotline.toml");
         std::fs::write(&cfg, config_text).expect("write config");
-        let log = std::fs::File::create(dir.path().join("hotline.log")).expect("log");
+        // Appended: a restarted hotline's log follows the first one's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("hotline.log"))
+            .expect("log");
         let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
             .args(["serve", "--config"])
             .arg(&cfg)
