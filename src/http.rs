@@ -13,18 +13,34 @@ use tokio_util::sync::CancellationToken;
 use crate::switch::SwitchState;
 
 /// Serve until `stop` is cancelled.
-pub async fn serve(listener: tokio::net::TcpListener, state: SwitchState, stop: CancellationToken) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SwitchState,
+    api: Router,
+    stop: CancellationToken,
+) {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/acd/stats", get(acd_stats))
         .route("/api/v1/acd/callbacks", post(schedule_callback))
-        .with_state(state);
+        .with_state(state)
+        .merge(api)
+        .fallback(not_found);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
     if let Err(e) = result {
         tracing::warn!(error = %e, "HTTP server stopped");
     }
+}
+
+/// Unknown paths: a JSON 404 like every other API error.
+async fn not_found() -> (axum::http::StatusCode, Json<Value>) {
+    api_error(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint".into(),
+    )
 }
 
 async fn healthz(State(s): State<SwitchState>) -> Json<Value> {

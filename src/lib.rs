@@ -19,6 +19,8 @@
 #![forbid(unsafe_code)]
 
 pub mod acd;
+pub mod api;
+pub mod auth;
 pub mod call;
 pub mod config;
 pub mod events;

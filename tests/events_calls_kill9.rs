@@ -155,7 +155,9 @@ max_attempts = 1000
         std::fs::copy(h.dir.path().join("hotline.log"), "/tmp/hotline-k9.log").ok();
         let log = h.log();
         for (id, call, _) in &missing {
-            for l in log.lines().filter(|l| l.contains(id.as_str()) || (l.contains(call.as_str()) && l.contains("WARN"))) {
+            for l in log.lines().filter(|l| {
+                l.contains(id.as_str()) || (l.contains(call.as_str()) && l.contains("WARN"))
+            }) {
                 eprintln!("{l}");
             }
         }

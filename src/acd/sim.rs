@@ -849,7 +849,7 @@ impl Sim {
     /// Mostly an agent in one of `states` (so the run keeps moving),
     /// sometimes anyone.
     fn agent_in(&self, a: u16, b: u16, states: &[AgentState]) -> Option<String> {
-        if b % 7 == 0 {
+        if b.is_multiple_of(7) {
             return None;
         }
         let v: Vec<&String> = self

@@ -390,7 +390,7 @@ async fn ticker(
         phase = (phase + 1) % phases;
         let b = batch.elapsed().as_secs_f64() * 1000.0;
         stats.max_batch_ms = stats.max_batch_ms.max(b);
-        if stats.ticks % 50 == 0 {
+        if stats.ticks.is_multiple_of(50) {
             *shared.ticker.lock().unwrap() = stats.clone();
         }
     }

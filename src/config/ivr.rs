@@ -43,6 +43,15 @@ fn default_reload_secs() -> u64 {
     2
 }
 
+impl IvrSettings {
+    /// Where voicemails go: `voicemail_dir`, else `<data_dir>/voicemail`.
+    pub fn voicemail_dir(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.voicemail_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("voicemail"))
+    }
+}
+
 impl Default for IvrSettings {
     fn default() -> Self {
         Self {

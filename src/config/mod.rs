@@ -10,6 +10,7 @@
 //! This module does no I/O beyond reading the one file it is given.
 
 pub mod acd;
+pub mod api;
 pub mod events;
 pub mod ivr;
 mod locate;
@@ -136,6 +137,15 @@ pub struct Config {
     /// Webhook endpoints for events.
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<events::WebhookConfig>,
+    /// HTTP API sessions.
+    #[serde(default)]
+    pub api: api::ApiSettings,
+    /// How long records are kept.
+    #[serde(default)]
+    pub retention: api::RetentionSettings,
+    /// Users of the HTTP API (seeds).
+    #[serde(default, rename = "user")]
+    pub users: Vec<api::UserSeed>,
     /// The file this was loaded from (for messages).
     #[serde(skip)]
     pub source_path: PathBuf,
@@ -408,6 +418,8 @@ pub struct TenantConfig {
     pub outbound_caller_id: String,
     /// Trunk for this tenant's outbound calls (callbacks); its backups follow.
     pub outbound_trunk: Option<String>,
+    /// Days this tenant's records are kept (default: `[retention] days`).
+    pub retention_days: Option<u32>,
 }
 
 /// `[[agent]]`: an agent's SIP account.

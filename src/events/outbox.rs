@@ -189,6 +189,21 @@ pub enum OutboxError {
     },
 }
 
+/// A stored call as the retention job sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCall {
+    /// Call id.
+    pub call_id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// Recording path below the recordings root.
+    pub recording: Option<String>,
+    /// Voicemail path below the voicemail root.
+    pub voicemail: Option<String>,
+}
+
 /// An event to append. `call_id` is the ordering key (see [`super::ordering`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -359,7 +374,9 @@ impl Outbox {
     /// a sink off for good). Returns how many undelivered events it dropped.
     pub fn remove_sink(&self, sink: &str) -> Result<usize, OutboxError> {
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("remove sink"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.sqlite("remove sink"))?;
         let dropped = tx
             .execute("DELETE FROM outbox_delivery WHERE sink = ?1", params![sink])
             .map_err(self.sqlite("remove sink"))?;
@@ -381,7 +398,9 @@ impl Outbox {
             check_body(ev)?;
         }
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("append"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.sqlite("append"))?;
         insert_events(&tx, events).map_err(|e| self.append_error(e, events))?;
         tx.commit().map_err(self.sqlite("append"))?;
         drop(conn);
@@ -450,6 +469,100 @@ impl Outbox {
             out.push((id, bodies));
         }
         Ok(out)
+    }
+
+    /// Delete every stored event of `call_ids` (and their pending
+    /// deliveries) in one transaction: the retention job's last step.
+    /// Returns the number of events deleted.
+    pub fn delete_calls(&self, call_ids: &[String]) -> Result<usize, OutboxError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.sqlite("delete calls"))?;
+        let mut n = 0;
+        {
+            let mut del_d = tx
+                .prepare_cached(
+                    "DELETE FROM outbox_delivery WHERE seq IN
+                     (SELECT seq FROM outbox_event WHERE call_id = ?1)",
+                )
+                .map_err(self.sqlite("delete calls"))?;
+            let mut del_e = tx
+                .prepare_cached("DELETE FROM outbox_event WHERE call_id = ?1")
+                .map_err(self.sqlite("delete calls"))?;
+            for id in call_ids {
+                del_d
+                    .execute(params![id])
+                    .map_err(self.sqlite("delete calls"))?;
+                n += del_e
+                    .execute(params![id])
+                    .map_err(self.sqlite("delete calls"))?;
+            }
+        }
+        tx.commit().map_err(self.sqlite("delete calls"))?;
+        Ok(n)
+    }
+
+    /// Delete `agent.state` events older than `before` (RFC 3339 text):
+    /// they have no `call.ended` for the retention job to go by.
+    pub fn delete_agent_events_before(&self, before: &str) -> Result<usize, OutboxError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.sqlite("delete agent events"))?;
+        tx.execute(
+            "DELETE FROM outbox_delivery WHERE seq IN (SELECT seq FROM outbox_event
+             WHERE kind = 'agent.state' AND json_extract(body, '$.at') < ?1)",
+            params![before],
+        )
+        .map_err(self.sqlite("delete agent events"))?;
+        let n = tx
+            .execute(
+                "DELETE FROM outbox_event
+                 WHERE kind = 'agent.state' AND json_extract(body, '$.at') < ?1",
+                params![before],
+            )
+            .map_err(self.sqlite("delete agent events"))?;
+        tx.commit().map_err(self.sqlite("delete agent events"))?;
+        Ok(n)
+    }
+
+    /// Records whose call started after `after` and before `before` (RFC
+    /// 3339 text; `""` for no lower bound): call id, tenant, start,
+    /// recording path and voicemail path, oldest first, at most `limit`.
+    pub fn calls_started_between(
+        &self,
+        after: &str,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredCall>, OutboxError> {
+        let conn = lock(&self.delivery);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT call_id, json_extract(body, '$.tenant'),
+                        json_extract(body, '$.data.started_at'),
+                        json_extract(body, '$.data.recording.path'),
+                        json_extract(body, '$.data.voicemail.path')
+                 FROM outbox_event
+                 WHERE kind = 'call.ended' AND json_extract(body, '$.data.started_at') < ?1
+                   AND json_extract(body, '$.data.started_at') > ?3
+                 ORDER BY json_extract(body, '$.data.started_at') LIMIT ?2",
+            )
+            .map_err(self.sqlite("calls before"))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![before, limit, after], |r| {
+                Ok(StoredCall {
+                    call_id: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    tenant: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    started_at: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    recording: r.get(3)?,
+                    voicemail: r.get(4)?,
+                })
+            })
+            .map_err(self.sqlite("calls before"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.sqlite("calls before"))
     }
 
     /// A receiver that changes whenever events are appended: sink loops
@@ -543,7 +656,9 @@ impl Outbox {
     /// to acknowledge (already acknowledged, or a dead letter).
     pub fn ack(&self, sink: &str, id: &str) -> Result<bool, OutboxError> {
         let mut conn = lock(&self.delivery);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("ack"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.sqlite("ack"))?;
         let seq: Option<i64> = tx
             .query_row(
                 "DELETE FROM outbox_delivery
@@ -572,7 +687,9 @@ impl Outbox {
     /// after its fsync). Returns how many were acknowledged.
     pub fn ack_many(&self, sink: &str, ids: &[&str]) -> Result<usize, OutboxError> {
         let mut conn = lock(&self.delivery);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("ack"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.sqlite("ack"))?;
         let mut seqs = Vec::with_capacity(ids.len());
         {
             let mut del = tx
@@ -666,7 +783,9 @@ impl Outbox {
         decide: impl FnOnce(u32) -> FailOutcome,
     ) -> Result<Option<FailOutcome>, OutboxError> {
         let mut conn = lock(&self.delivery);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.sqlite("fail"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.sqlite("fail"))?;
         let row: Option<(i64, u32)> = tx
             .query_row(
                 "SELECT d.seq, d.attempts FROM outbox_delivery d

@@ -620,7 +620,7 @@ impl RecordingHandle {
     /// blocking: if the queue is full or the writer has stopped, the chunk
     /// is dropped and counted.
     pub fn try_send(&self, interleaved: Vec<i16>) -> Result<(), Backpressure> {
-        let result = if interleaved.len() % usize::from(self.channels) != 0 {
+        let result = if !interleaved.len().is_multiple_of(usize::from(self.channels)) {
             Err(Backpressure::PartialFrame {
                 samples: interleaved.len(),
                 channels: self.channels,

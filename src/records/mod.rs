@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod export;
 pub mod report;
+pub mod retention;
 pub mod store;
 
 #[cfg(test)]

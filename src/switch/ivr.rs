@@ -193,11 +193,7 @@ pub fn load(
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let prompts = PromptLibrary::load(&config.media.sounds_dir, &refs).map_err(strings)?;
-    let voicemail_dir = config
-        .ivr
-        .voicemail_dir
-        .clone()
-        .unwrap_or_else(|| config.data.dir.join("voicemail"));
+    let voicemail_dir = config.ivr.voicemail_dir(&config.data.dir);
     Ok(Some(IvrSnapshot {
         flows: Arc::new(flows),
         prompts: Arc::new(prompts),

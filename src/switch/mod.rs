@@ -6,6 +6,7 @@
 //! new calls get 503, calls in progress get the configured grace period,
 //! then whatever is left is hung up.
 
+mod api;
 pub mod events;
 pub mod feature_codes;
 pub mod ivr;
@@ -54,6 +55,8 @@ pub enum SwitchError {
     #[error("IVR:\n{}", .0.join("\n"))]
     Ivr(Vec<String>),
     /// The ACD refused its configuration.
+    #[error("HTTP API: {0}")]
+    Api(#[from] api::ApiStartError),
     #[error("ACD configuration: {0}")]
     Acd(acd::AcdError),
     /// HTTP could not start.
@@ -434,9 +437,16 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             addr: config.http.listen,
             source,
         })?;
-    info!(listen = %config.http.listen, "HTTP API listening");
+    let api_state = api::start(&config, events.outbox.clone())?;
     let http_stop = CancellationToken::new();
-    tokio::spawn(crate::http::serve(http, state, http_stop.clone()));
+    api::spawn_retention(&config, &api_state, http_stop.clone());
+    info!(listen = %config.http.listen, "HTTP API listening");
+    tokio::spawn(crate::http::serve(
+        http,
+        state,
+        crate::api::router(api_state),
+        http_stop.clone(),
+    ));
 
     let housekeeping = {
         let registrations = registrations.clone();

@@ -1,0 +1,76 @@
+//! The HTTP API under `/api/v1` (CTI issue §1, §2; events issue §4): JSON in
+//! and out, bearer-token authentication, every endpoint checked for role
+//! and tenant (REQUIREMENTS §9), supervisor and admin actions audited.
+//!
+//! Rooms:
+//! - [`session`]: login, logout, who am I; the [`Caller`] extractor;
+//! - [`records`]: call records, a call's events, missed calls, voicemails,
+//!   recordings (with HTTP range requests), KPI reports (JSON/CSV/XLSX);
+//! - [`admin`]: dead letters (list, replay), the audit log, users, storage;
+//! - [`openapi`]: the OpenAPI document at `/api/v1/openapi.json`;
+//! - [`error`]: JSON errors with stable codes.
+//!
+//! Tenant isolation: a caller sees only its tenant (a global admin, tenant
+//! `*`, sees all); an id from another tenant answers 404, as an unknown
+//! one does, so other centres' ids cannot be probed.
+
+pub mod admin;
+pub mod error;
+pub mod openapi;
+pub mod records;
+pub mod session;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::auth::AuthStore;
+use crate::events::outbox::Outbox;
+use crate::records::store::RecordStore;
+
+pub use error::{ApiError, ApiResult};
+pub use session::Caller;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Users, sessions, audit log.
+    pub auth: Arc<AuthStore>,
+    /// Stored call records.
+    pub records: Arc<RecordStore>,
+    /// The event outbox (dead letters).
+    pub outbox: Arc<Outbox>,
+    /// Recordings root (None: recording off).
+    pub recordings_dir: Option<PathBuf>,
+    /// Voicemail root.
+    pub voicemail_dir: PathBuf,
+    /// Local time offset for reports and dates in queries.
+    pub utc_offset_minutes: i32,
+    /// How long a login token lives.
+    pub token_ttl: Duration,
+    /// Logins hashing at once (each argon2 verification takes ~19 MiB).
+    pub login_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// The `/api/v1` routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/login", post(session::login))
+        .route("/api/v1/logout", post(session::logout))
+        .route("/api/v1/me", get(session::me))
+        .route("/api/v1/calls", get(records::calls))
+        .route("/api/v1/calls/{id}", get(records::call))
+        .route("/api/v1/reports", get(records::report))
+        .route("/api/v1/recordings/{*id}", get(records::recording))
+        .route("/api/v1/voicemails/{*path}", get(records::voicemail))
+        .route("/api/v1/admin/dead-letters", get(admin::dead_letters))
+        .route("/api/v1/admin/dead-letters/replay", post(admin::replay))
+        .route("/api/v1/admin/audit", get(admin::audit_log))
+        .route("/api/v1/admin/users", get(admin::users))
+        .route("/api/v1/admin/storage", get(admin::storage))
+        .with_state(state)
+}

@@ -1,0 +1,106 @@
+//! The OpenAPI 3.1 document of `/api/v1` (CTI issue §1), served at
+//! `GET /api/v1/openapi.json` without authentication so clients can be
+//! generated from it. Written by hand next to the routes it describes
+//! (`api::router`); a test checks that every route is in it.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+fn op(summary: &str, role: &str, params: &[&str]) -> Value {
+    let parameters: Vec<Value> = params
+        .iter()
+        .map(|p| {
+            let (name, place) = p.split_once(':').unwrap_or((p, "query"));
+            json!({ "name": name, "in": place, "required": place == "path", "schema": { "type": "string" } })
+        })
+        .collect();
+    json!({
+        "summary": summary,
+        "description": format!("Role: {role}."),
+        "security": [{ "bearer": [] }],
+        "parameters": parameters,
+        "responses": {
+            "200": { "description": "OK" },
+            "400": { "$ref": "#/components/responses/Error" },
+            "401": { "$ref": "#/components/responses/Error" },
+            "403": { "$ref": "#/components/responses/Error" },
+            "404": { "$ref": "#/components/responses/Error" }
+        }
+    })
+}
+
+const CALL_FILTERS: [&str; 12] = [
+    "from",
+    "to",
+    "tenant",
+    "caller",
+    "called",
+    "agent",
+    "group",
+    "outcome",
+    "missed",
+    "voicemail",
+    "recorded",
+    "limit",
+];
+
+/// The document.
+pub fn spec() -> Value {
+    let mut calls = CALL_FILTERS.to_vec();
+    calls.push("format");
+    let mut reports = CALL_FILTERS.to_vec();
+    reports.extend(["by", "format"]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "hotline API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Call records, reports and administration of the hotline softswitch. \
+                Log in with POST /api/v1/login, then send `Authorization: Bearer <token>`. \
+                Errors are `{\"error\": {\"code\", \"message\"}}`."
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "responses": {
+                "Error": {
+                    "description": "An error with a stable code",
+                    "content": { "application/json": { "schema": {
+                        "type": "object",
+                        "properties": { "error": { "type": "object", "properties": {
+                            "code": { "type": "string" }, "message": { "type": "string" }
+                        }}}
+                    }}}
+                }
+            }
+        },
+        "paths": {
+            "/api/v1/login": { "post": {
+                "summary": "Log in: {username, password} → {token, expires_at, user}",
+                "requestBody": { "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["username", "password"],
+                    "properties": { "username": { "type": "string" }, "password": { "type": "string" } }
+                }}}},
+                "responses": { "200": { "description": "token" },
+                    "401": { "$ref": "#/components/responses/Error" },
+                    "429": { "$ref": "#/components/responses/Error" } }
+            }},
+            "/api/v1/logout": { "post": op("End this token's session", "any", &[]) },
+            "/api/v1/me": { "get": op("The token's user", "any", &[]) },
+            "/api/v1/calls": { "get": op("Call records, newest first (json or masked csv)", "agent: own calls; supervisor, admin: tenant", &calls) },
+            "/api/v1/calls/{id}": { "get": op("One call's events in order and its record", "agent: calls they took; supervisor, admin: tenant", &["id:path"]) },
+            "/api/v1/reports": { "get": op("KPI report by group, agent, hour or day (json, csv, xlsx)", "supervisor, admin", &reports) },
+            "/api/v1/recordings/{id}": { "get": op("A recording (WAV), with Range requests; audited", "supervisor, admin", &["id:path"]) },
+            "/api/v1/voicemails/{path}": { "get": op("A voicemail (WAV), with Range requests; audited", "supervisor, admin", &["path:path"]) },
+            "/api/v1/admin/dead-letters": { "get": op("Events a sink gave up on", "global admin", &["sink", "limit"]) },
+            "/api/v1/admin/dead-letters/replay": { "post": op("Replay one dead letter ({sink, id}) or all ({sink, all: true}); audited", "global admin", &[]) },
+            "/api/v1/admin/audit": { "get": op("Audit log, newest first", "supervisor, admin", &["limit", "before"]) },
+            "/api/v1/admin/users": { "get": op("Users", "admin", &[]) },
+            "/api/v1/admin/storage": { "get": op("Recording and voicemail storage per tenant", "admin", &[]) }
+        }
+    })
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}
