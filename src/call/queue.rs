@@ -57,6 +57,8 @@ enum Message {
         news: mpsc::UnboundedSender<QueueNews>,
     },
     Input(Input),
+    /// An input whose refusal the sender wants to hear (the CTI API).
+    Try(Input, oneshot::Sender<Result<(), String>>),
     Stats(oneshot::Sender<serde_json::Value>),
     Watch(AgentStateWatcher),
 }
@@ -165,6 +167,18 @@ impl Queues {
         self.tx.send(Message::Input(input)).ok();
     }
 
+    /// Feed an input and hear whether the ACD took it (an agent operation
+    /// from the API: a wrong state is the user's error, e.g. "ready" while
+    /// talking). `Err` carries the ACD's reason.
+    pub async fn try_input(&self, input: Input) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Message::Try(input, tx))
+            .map_err(|_| "the ACD is not running".to_string())?;
+        rx.await
+            .unwrap_or_else(|_| Err("the ACD is not running".to_string()))
+    }
+
     /// Whether anyone of `group` is signed in (any state but logged out);
     /// `None` when the group is unknown or the ACD is gone.
     pub async fn staffed(&self, group: &str) -> Option<bool> {
@@ -215,6 +229,9 @@ async fn run(
                         apply(&mut engine, now, input);
                     }
                     Message::Input(input) => apply(&mut engine, now, input),
+                    Message::Try(input, reply) => {
+                        reply.send(engine.handle(now, input).map_err(|e| e.to_string())).ok();
+                    }
                     Message::Stats(reply) => {
                         let mut value = serde_json::json!({
                             "stats": engine.stats(now),

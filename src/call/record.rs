@@ -37,11 +37,17 @@ pub struct CallRecords {
     pub close_after: Duration,
     /// Serial numbers of this process: boot time + a counter.
     serials: std::sync::atomic::AtomicU64,
+    /// Every event as it is stored, for live listeners (the CTI WebSocket).
+    bus: EventBus,
 }
+
+/// Live events for listeners that may miss some (a slow WebSocket skips
+/// ahead; the outbox is the durable copy).
+pub type EventBus = tokio::sync::broadcast::Sender<Arc<crate::events::Event>>;
 
 impl CallRecords {
     /// Records writing through `appender`.
-    pub fn new(appender: Appender, close_after: Duration) -> CallRecords {
+    pub fn new(appender: Appender, close_after: Duration, bus: EventBus) -> CallRecords {
         let boot = crate::util::unix_now_ms().max(0) as u64;
         CallRecords {
             appender,
@@ -50,7 +56,25 @@ impl CallRecords {
             acw: DashMap::new(),
             close_after,
             serials: std::sync::atomic::AtomicU64::new(0),
+            bus,
         }
+    }
+
+    /// A live feed of the events stored from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::events::Event>> {
+        self.bus.subscribe()
+    }
+
+    /// The live feed's sender (agent state events join it).
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// What the record of `call_id` knows now, if the call is open.
+    pub fn peek<T>(&self, call_id: &str, f: impl FnOnce(&CdrBuilder) -> T) -> Option<T> {
+        let b = self.open.get(call_id)?.clone();
+        let guard = b.lock().ok()?;
+        Some(f(&guard))
     }
 
     /// The writer (for flushing at shutdown).
@@ -152,6 +176,9 @@ impl CallRecords {
                     body_json: body,
                 }),
                 Err(err) => warn!(error = %err, id = %e.id, "event not serialisable"),
+            }
+            if self.bus.receiver_count() > 0 {
+                let _ = self.bus.send(Arc::new(e));
             }
         }
         self.appender.send(rows);

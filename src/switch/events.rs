@@ -62,7 +62,8 @@ pub fn start(
         path: path.clone(),
         source: e,
     })?;
-    let records = Arc::new(CallRecords::new(appender.clone(), close_after(config)));
+    let (bus, _) = tokio::sync::broadcast::channel(4096);
+    let records = Arc::new(CallRecords::new(appender.clone(), close_after(config), bus));
     close_interrupted_calls(&outbox);
     for w in &config.webhooks {
         let name = format!("webhook:{}", w.name);
@@ -215,6 +216,9 @@ fn agent_state_watcher(
                 return;
             }
         };
+        if records.bus().receiver_count() > 0 {
+            let _ = records.bus().send(Arc::new(event.clone()));
+        }
         appender.send(vec![NewEvent {
             id: event.id.clone(),
             call_id: Some(format!("agent:{}", n.agent)),
