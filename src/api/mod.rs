@@ -15,7 +15,9 @@
 //! one does, so other centres' ids cannot be probed.
 
 pub mod admin;
+pub mod cti;
 pub mod error;
+pub mod live;
 pub mod openapi;
 pub mod records;
 pub mod session;
@@ -53,6 +55,11 @@ pub struct ApiState {
     pub token_ttl: Duration,
     /// Logins hashing at once (each argon2 verification takes ~19 MiB).
     pub login_slots: Arc<tokio::sync::Semaphore>,
+    /// Agent and supervisor operations (None: no call handling, e.g. a
+    /// records-only process).
+    pub cti: Option<Arc<cti::Cti>>,
+    /// Live events (the WebSocket).
+    pub records_live: Option<Arc<crate::call::record::CallRecords>>,
 }
 
 /// The `/api/v1` routes.
@@ -72,5 +79,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/admin/audit", get(admin::audit_log))
         .route("/api/v1/admin/users", get(admin::users))
         .route("/api/v1/admin/storage", get(admin::storage))
+        .route("/api/v1/agent/state", post(cti::set_state))
+        .route("/api/v1/agent/acw/complete", post(cti::complete_acw))
+        .route("/api/v1/agent/call/hangup", post(cti::hangup))
+        .route("/api/v1/agent/call/hold", post(cti::hold))
+        .route("/api/v1/agent/call/resume", post(cti::resume))
+        .route("/api/v1/supervise", post(cti::supervise))
+        .route("/api/v1/wallboard", get(cti::wallboard))
+        .route("/api/v1/events", get(live::events))
         .with_state(state)
 }

@@ -210,6 +210,9 @@ pub(super) async fn drive(
                     ringer
                         .record
                         .fact("agent requested", |b, t| b.agent_requested(t));
+                    // The agent's screen pop shows what the IVR learnt.
+                    let vars = interp.vars().clone();
+                    ringer.record.note("ivr vars", |b| b.set_ivr_vars(vars));
                     let target = Dest::Queue(&group, priority, wait);
                     match connect(ctx, ringer, &mut voice, &mut parts, target, true).await {
                         Connect::CallerGone => {

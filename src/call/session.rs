@@ -19,7 +19,7 @@ use crate::media::recorder::{RecordingHandle, RecordingMeta};
 use crate::media::relay::{self, LegFormat, RelayEvent, RelayHandle, Side};
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, Negotiated, SessionDescription};
 use crate::sip::stack::{InDialogResponder, LegEventSender, PendingInvite};
-use crate::sip::{InboundLeg, Leg, LegEvent, LegEvents};
+use crate::sip::{InboundLeg, Leg, LegEvent, LegEvents, OutboundLeg};
 
 /// The connected call between side A (the caller: the carrier's leg, or the
 /// citizen dialled back) and side B (the agent or external party).
@@ -118,6 +118,32 @@ impl Supervision {
 
 /// What other tasks ask of a connected call.
 pub enum SessionCommand {
+    /// Hang up both legs now (a supervisor's force-release, or the agent's
+    /// hang-up button).
+    Hangup {
+        /// Who asked (for the log).
+        by: String,
+    },
+    /// The agent puts the caller on hold (music on hold) or takes them
+    /// back; the reply says whether it happened.
+    Hold {
+        /// Hold (true) or resume (false).
+        on: bool,
+        /// The outcome.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Ring a supervisor's phone; when it answers it joins the call as
+    /// `mode` (the API's listen / whisper / barge).
+    DialSupervisor {
+        /// The supervisor's phone's registrations.
+        contacts: Vec<super::Contact>,
+        /// How they join.
+        mode: Supervision,
+        /// Their user name (for the log).
+        supervisor: String,
+        /// Sent once the phone is rung (or why not).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
     /// A supervisor dialled in (their INVITE, not yet answered).
     Supervise {
         /// The supervisor's INVITE (boxed: the channel's slots stay small).
@@ -129,9 +155,47 @@ pub enum SessionCommand {
     },
 }
 
+/// A supervisor's leg: they dialled in (`*31`…), or hotline rang them (API).
+enum SupLeg {
+    In(Box<InboundLeg>),
+    Out(OutboundLeg),
+}
+
+impl SupLeg {
+    fn key(&self) -> &crate::sip::LegKey {
+        match self {
+            SupLeg::In(l) => l.key(),
+            SupLeg::Out(l) => l.key(),
+        }
+    }
+
+    async fn bye(&self) {
+        match self {
+            SupLeg::In(l) => l.bye().await,
+            SupLeg::Out(l) => l.bye().await,
+        }
+    }
+
+    fn forget(&self) {
+        match self {
+            SupLeg::In(l) => l.forget(),
+            SupLeg::Out(l) => l.forget(),
+        }
+    }
+}
+
+/// A supervisor's phone hotline is ringing.
+struct Dialing {
+    leg: OutboundLeg,
+    ports: PortPair,
+    offer: SessionDescription,
+    mode: Supervision,
+    user: String,
+}
+
 /// A supervisor on the call.
 struct Supervisor {
-    leg: InboundLeg,
+    leg: SupLeg,
     id: ParticipantId,
     user: String,
     answer: Vec<u8>,
@@ -155,6 +219,8 @@ enum End {
     Silence,
     RefreshFailed,
     Shutdown,
+    /// A supervisor or the agent's API released the call.
+    Released,
 }
 
 /// The next command, or never when the call takes none.
@@ -221,12 +287,19 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             (device, id)
         });
         let mut sups: Vec<Supervisor> = Vec::new();
+        let mut dialing: Vec<Dialing> = Vec::new();
         let end = loop {
             tokio::select! {
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else { break End::Shutdown };
                     if let Some(i) = sups.iter().position(|s| s.leg.key() == &key) {
                         self.supervisor_event(&relay, &mut sups, i, ev).await;
+                        continue;
+                    }
+                    if let Some(i) = dialing.iter().position(|d| d.leg.key() == &key) {
+                        if let Some(s) = self.dialing_event(&relay, &mut dialing, i, ev, sups.len()).await {
+                            sups.push(s);
+                        }
                         continue;
                     }
                     let side = if &key == self.a.key() {
@@ -266,12 +339,33 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             sups.push(s);
                         }
                     }
+                    SessionCommand::Hangup { by } => {
+                        info!(%by, "call released through the API");
+                        break End::Released;
+                    }
+                    SessionCommand::Hold { on, reply } => {
+                        reply.send(self.api_hold(&relay, on)).ok();
+                    }
+                    SessionCommand::DialSupervisor { contacts, mode, supervisor, reply } => {
+                        match self.dial_supervisor(contacts, mode, supervisor).await {
+                            Ok(d) => {
+                                dialing.push(d);
+                                reply.send(Ok(())).ok();
+                            }
+                            Err(e) => {
+                                reply.send(Err(e)).ok();
+                            }
+                        }
+                    }
                 },
                 _ = self.ctx.shutdown.cancelled() => break End::Shutdown,
             }
         };
         if let Some((device, id)) = &registration {
             self.ctx.live.remove_if(device, |_, (i, _)| i == id);
+        }
+        for d in dialing.drain(..) {
+            d.leg.hang_up().await;
         }
         for s in sups.drain(..) {
             info!(supervisor = %s.user, "call over: supervisor leaves");
@@ -299,7 +393,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             End::CallerHungUp => self.b.bye().await,
             End::AgentHungUp if keep => {}
             End::AgentHungUp => self.a.bye().await,
-            End::Silence | End::RefreshFailed | End::Shutdown => {
+            End::Silence | End::RefreshFailed | End::Shutdown | End::Released => {
                 if matches!(end, End::Silence) {
                     warn!("no RTP for the timeout: clearing the call");
                 }
@@ -366,6 +460,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             End::Silence => record.end_by_system("rtp-timeout", None, false),
             End::RefreshFailed => record.end_by_system("session-refresh-failed", None, false),
             End::Shutdown => record.end_by_system("shutdown", None, false),
+            End::Released => record.end_by_system("released", None, false),
         }
         if let Some(agent) = &self.agent {
             if self.acd {
@@ -444,11 +539,152 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
         info!(supervisor = %user, mode = ?how, "supervisor joined the call");
         Some(Supervisor {
-            leg,
+            leg: SupLeg::In(Box::new(leg)),
             id,
             user,
             answer,
         })
+    }
+
+    /// Hold or resume from the API: music on hold to the caller.
+    fn api_hold(&mut self, relay: &RelayHandle, on: bool) -> Result<(), String> {
+        if on == self.held {
+            return Err(if on {
+                "the caller is already on hold".into()
+            } else {
+                "the caller is not on hold".into()
+            });
+        }
+        if on {
+            let moh = self
+                .ctx
+                .prompts
+                .as_ref()
+                .and_then(|p| p.get("moh"))
+                .ok_or("no music on hold is loaded")?;
+            relay.music_on_hold(Some(moh));
+            self.record.fact("held", |b, t| b.held(t));
+        } else {
+            relay.music_on_hold(None);
+            self.record.fact("resumed", |b, t| b.resumed(t));
+        }
+        self.held = on;
+        self.music_on_hold = on;
+        info!(hold = on, "hold through the API");
+        Ok(())
+    }
+
+    /// Ring a supervisor's phone on fresh ports.
+    async fn dial_supervisor(
+        &mut self,
+        contacts: Vec<super::Contact>,
+        mode: Supervision,
+        user: String,
+    ) -> Result<Dialing, String> {
+        let events_tx = self
+            .events_tx
+            .clone()
+            .ok_or("this call takes no extra parties")?;
+        let contact = contacts
+            .into_iter()
+            .next()
+            .ok_or("the supervisor's phone is not registered")?;
+        let ports = self
+            .ctx
+            .ports
+            .allocate()
+            .await
+            .map_err(|e| format!("no RTP ports: {e}"))?;
+        let local = super::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
+        let offer = sdp::build_offer(&local);
+        let invite = crate::sip::stack::OutboundInvite {
+            target: contact.uri.clone(),
+            destination: Some(contact.source),
+            tcp: contact.tcp,
+            from_user: "hotline".into(),
+            from_display: Some(format!("{mode:?}")),
+            sdp: offer.to_string().into_bytes(),
+            headers: vec![],
+            credential: None,
+        };
+        let leg = self
+            .ctx
+            .stack
+            .invite(invite, &events_tx)
+            .map_err(|e| format!("cannot ring the supervisor: {e}"))?;
+        info!(supervisor = %user, ?mode, "ringing the supervisor's phone");
+        Ok(Dialing {
+            leg,
+            ports,
+            offer,
+            mode,
+            user,
+        })
+    }
+
+    /// News from a supervisor's phone being rung: joined on answer.
+    async fn dialing_event(
+        &mut self,
+        relay: &RelayHandle,
+        dialing: &mut Vec<Dialing>,
+        i: usize,
+        ev: LegEvent,
+        index: usize,
+    ) -> Option<Supervisor> {
+        match ev {
+            LegEvent::Final { code, sdp: body } if (200..300).contains(&code) => {
+                let d = dialing.remove(i);
+                let text =
+                    String::from_utf8_lossy(body.as_deref().unwrap_or_default()).into_owned();
+                let neg = SessionDescription::parse(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| sdp::read_answer(&d.offer, &a).map_err(|e| e.to_string()));
+                let neg = match neg {
+                    Ok(n) => n,
+                    Err(e) => {
+                        warn!(error = %e, supervisor = %d.user, "unusable answer from the supervisor");
+                        d.leg.bye().await;
+                        return None;
+                    }
+                };
+                let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
+                let joined = relay
+                    .join(relay::Participant {
+                        id,
+                        role: Role::Supervisor,
+                        pair: d.ports,
+                        remote: neg.remote,
+                        format: LegFormat::from_negotiated(&neg),
+                    })
+                    .await;
+                let mode = match joined {
+                    Ok(()) => relay.set_mode(id, d.mode.mode()).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = mode {
+                    warn!(error = %e, supervisor = %d.user, "supervisor could not join");
+                    d.leg.bye().await;
+                    return None;
+                }
+                info!(supervisor = %d.user, mode = ?d.mode, "supervisor joined the call (API)");
+                Some(Supervisor {
+                    leg: SupLeg::Out(d.leg),
+                    id,
+                    user: d.user,
+                    answer: d.offer.to_string().into_bytes(),
+                })
+            }
+            LegEvent::Final { code, .. } => {
+                let d = dialing.remove(i);
+                info!(code, supervisor = %d.user, "the supervisor did not answer");
+                None
+            }
+            LegEvent::Ended(_) => {
+                dialing.remove(i);
+                None
+            }
+            _ => None,
+        }
     }
 
     /// Something happened on a supervisor's leg.

@@ -244,6 +244,12 @@ impl CdrBuilder {
         self.seq
     }
 
+    /// The record as known now (for a screen pop while the call is live;
+    /// end fields are provisional until the caller hangs up).
+    pub fn snapshot(&self) -> Cdr {
+        self.record()
+    }
+
     /// Whether the caller is still on the line (no `ended` yet).
     pub fn is_live(&self) -> bool {
         self.phase == Phase::Live

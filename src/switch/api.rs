@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::api::cti::{AgentInfo, Cti};
 use crate::api::ApiState;
 use crate::auth::{AuthError, AuthStore, Credential, NewUser, Role, Upserted};
 use crate::config::Config;
@@ -96,8 +97,14 @@ fn seed_users(config: &Config, auth: &AuthStore) -> Result<(), ApiStartError> {
     Ok(())
 }
 
-/// The `/api/v1` state: users (seeded), records, outbox.
-pub fn start(config: &Config, outbox: Arc<Outbox>) -> Result<ApiState, ApiStartError> {
+/// The `/api/v1` state: users (seeded), records, outbox, and the calls
+/// the CTI operations act on.
+pub fn start(
+    config: &Config,
+    outbox: Arc<Outbox>,
+    calls: Arc<crate::call::CallContext>,
+    live: Arc<crate::call::record::CallRecords>,
+) -> Result<ApiState, ApiStartError> {
     let path = config.data.dir.join("auth.db");
     let auth = AuthStore::open(&path)?;
     seed_users(config, &auth)?;
@@ -120,6 +127,27 @@ pub fn start(config: &Config, outbox: Arc<Outbox>) -> Result<ApiState, ApiStartE
         login_slots: Arc::new(tokio::sync::Semaphore::new(
             config.api.login_concurrency.max(1),
         )),
+        cti: Some(Arc::new(Cti {
+            calls,
+            agents: config
+                .agents
+                .iter()
+                .map(|a| {
+                    let info = AgentInfo {
+                        tenant: a.tenant.clone(),
+                        device: a.user.clone(),
+                        name: a.name.clone().unwrap_or_else(|| a.user.clone()),
+                    };
+                    (super::agent_id(a), info)
+                })
+                .collect(),
+            group_tenants: config
+                .groups
+                .iter()
+                .map(|g| (g.id.clone(), g.tenant.clone()))
+                .collect(),
+        })),
+        records_live: Some(live),
     })
 }
 

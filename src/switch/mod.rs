@@ -437,7 +437,12 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             addr: config.http.listen,
             source,
         })?;
-    let api_state = api::start(&config, events.outbox.clone())?;
+    let api_state = api::start(
+        &config,
+        events.outbox.clone(),
+        ctx.clone(),
+        events.records.clone(),
+    )?;
     let http_stop = CancellationToken::new();
     api::spawn_retention(&config, &api_state, http_stop.clone());
     info!(listen = %config.http.listen, "HTTP API listening");

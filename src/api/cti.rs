@@ -1,0 +1,442 @@
+//! Agent and supervisor operations (CTI issue §3, §4; REQUIREMENTS §3: sign
+//! in/out, ready/not ready, after-call work, hang up, hold/resume,
+//! monitoring, force an agent's state, force-release a call).
+//!
+//! An agent acts on themselves; a supervisor or admin may name an
+//! `agent_id` of their tenant (audited as a forced action). A wrong state
+//! ("ready" while talking, "hold" with no call) answers 409 `wrong_state`
+//! or `no_call` with the reason; another tenant's agent answers 404.
+//!
+//! | endpoint | body |
+//! |---|---|
+//! | `POST /api/v1/agent/state` | `{"state": "logged_in"\|"logged_out"\|"ready"\|"not_ready", "reason"?, "agent_id"?}` |
+//! | `POST /api/v1/agent/acw/complete` | `{"agent_id"?}` |
+//! | `POST /api/v1/agent/call/hangup` | `{"agent_id"?}` (a supervisor: force-release) |
+//! | `POST /api/v1/agent/call/hold`, `…/resume` | `{"agent_id"?}` |
+//! | `POST /api/v1/supervise` | `{"agent_id", "mode": "listen"\|"whisper"\|"barge"}`: hotline rings the supervisor's own phone, which joins the agent's call |
+//! | `GET /api/v1/wallboard` | agents by state with time in state, queues with waiting calls, longest wait, live SLA |
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::session::json_body;
+use super::{ApiError, ApiResult, ApiState, Caller};
+use crate::acd::Input;
+use crate::auth::{Principal, Role};
+use crate::call::{CallContext, SessionCommand, Supervision};
+
+/// An agent as the API knows it.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    /// Tenant.
+    pub tenant: String,
+    /// The SIP user of the agent's phone.
+    pub device: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// What the CTI endpoints need from the switch.
+pub struct Cti {
+    /// The calls (live connected calls by the agent's phone).
+    pub calls: Arc<CallContext>,
+    /// Agents by id.
+    pub agents: HashMap<String, AgentInfo>,
+    /// Skill groups' tenants by group id.
+    pub group_tenants: HashMap<String, String>,
+}
+
+fn cti(s: &ApiState) -> ApiResult<&Cti> {
+    s.cti.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no call handling in this process",
+        )
+    })
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, message)
+}
+
+/// The agent an operation is for, and whether it is forced on someone
+/// else.
+fn target<'a>(
+    cti: &'a Cti,
+    p: &Principal,
+    asked: Option<&str>,
+) -> ApiResult<(String, &'a AgentInfo, bool)> {
+    let own = p.agent_id.as_deref();
+    let id = match (p.role, asked, own) {
+        (Role::Agent, None, Some(own)) => own,
+        (Role::Agent, Some(a), Some(own)) if a == own => own,
+        (Role::Agent, _, _) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "agents act on themselves only",
+            ))
+        }
+        (_, Some(a), _) => a,
+        (_, None, Some(own)) => own,
+        (_, None, None) => return Err(ApiError::bad_request("bad_request", "give \"agent_id\"")),
+    };
+    let info = cti
+        .agents
+        .get(id)
+        .filter(|a| p.may_access_tenant(&a.tenant))
+        .ok_or_else(|| ApiError::not_found(format!("no agent {id:?}")))?;
+    Ok((id.to_string(), info, Some(id) != own))
+}
+
+/// Audit a supervisor's or admin's action on an agent of `tenant` (filed
+/// under that tenant, so its own admins see a global admin's actions).
+fn audit(s: &ApiState, p: &Principal, tenant: &str, action: &str, target: &str, detail: Value) {
+    if let Err(e) = s.auth.audit_in(
+        crate::util::unix_now_ms(),
+        p,
+        tenant,
+        action,
+        target,
+        &detail,
+    ) {
+        tracing::warn!(error = %e, action, "audit log write failed");
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateRequest {
+    state: String,
+    reason: Option<String>,
+    agent_id: Option<String>,
+}
+
+/// `POST /api/v1/agent/state`.
+pub async fn set_state(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let req: StateRequest = json_body(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let tenant = info.tenant.clone();
+    let input =
+        match req.state.as_str() {
+            "logged_in" => Input::Login {
+                agent: agent.clone(),
+            },
+            "logged_out" => Input::Logout {
+                agent: agent.clone(),
+            },
+            "ready" => Input::Ready {
+                agent: agent.clone(),
+            },
+            "not_ready" => Input::NotReady {
+                agent: agent.clone(),
+                reason: req.reason.clone().unwrap_or_default(),
+            },
+            other => return Err(ApiError::bad_request(
+                "bad_request",
+                format!(
+                    "unknown state {other:?}: expected logged_in, logged_out, ready or not_ready"
+                ),
+            )),
+        };
+    acd(cti, input).await?;
+    if forced {
+        audit(
+            &s,
+            &p,
+            &tenant,
+            "agent.force_state",
+            &agent,
+            json!({ "state": req.state, "reason": req.reason }),
+        );
+    }
+    Ok(Json(json!({ "agent_id": agent, "state": req.state })))
+}
+
+async fn acd(cti: &Cti, input: Input) -> ApiResult<()> {
+    let queues = cti
+        .calls
+        .queues
+        .as_ref()
+        .ok_or_else(|| conflict("no_acd", "no skill groups are configured"))?;
+    queues
+        .try_input(input)
+        .await
+        .map_err(|reason| conflict("wrong_state", reason))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentRequest {
+    agent_id: Option<String>,
+}
+
+fn agent_request(body: &[u8]) -> ApiResult<AgentRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(AgentRequest { agent_id: None });
+    }
+    json_body(body)
+}
+
+/// `POST /api/v1/agent/acw/complete`.
+pub async fn complete_acw(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let req = agent_request(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let tenant = info.tenant.clone();
+    acd(
+        cti,
+        Input::CompleteAcw {
+            agent: agent.clone(),
+        },
+    )
+    .await?;
+    if forced {
+        audit(
+            &s,
+            &p,
+            &tenant,
+            "agent.force_acw_complete",
+            &agent,
+            Value::Null,
+        );
+    }
+    Ok(Json(json!({ "agent_id": agent, "state": "idle" })))
+}
+
+/// The command channel of the call `agent` is on.
+fn live_call(
+    cti: &Cti,
+    info: &AgentInfo,
+) -> ApiResult<tokio::sync::mpsc::UnboundedSender<SessionCommand>> {
+    cti.calls
+        .live
+        .get(&info.device)
+        .map(|e| e.value().1.clone())
+        .ok_or_else(|| conflict("no_call", "the agent is not on a call"))
+}
+
+/// `POST /api/v1/agent/call/hangup`.
+pub async fn hangup(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let req = agent_request(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    live_call(cti, info)?
+        .send(SessionCommand::Hangup { by: p.user.clone() })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    if forced {
+        audit(
+            &s,
+            &p,
+            &info.tenant,
+            "call.force_release",
+            &agent,
+            Value::Null,
+        );
+    }
+    Ok(Json(json!({ "agent_id": agent, "released": true })))
+}
+
+async fn hold_or_resume(
+    s: &ApiState,
+    p: &Principal,
+    body: &[u8],
+    on: bool,
+) -> ApiResult<Json<Value>> {
+    let req = agent_request(body)?;
+    let cti = cti(s)?;
+    let (agent, info, forced) = target(cti, p, req.agent_id.as_deref())?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    live_call(cti, info)?
+        .send(SessionCommand::Hold { on, reply: tx })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(|reason| conflict("wrong_state", reason))?;
+    if let Some(q) = &cti.calls.queues {
+        let input = if on {
+            Input::Hold {
+                agent: agent.clone(),
+            }
+        } else {
+            Input::Resume {
+                agent: agent.clone(),
+            }
+        };
+        // A directly dialled agent is not in the ACD's call: nothing to mark.
+        let _ = q.try_input(input).await;
+    }
+    if forced {
+        audit(
+            s,
+            p,
+            &info.tenant,
+            if on {
+                "call.force_hold"
+            } else {
+                "call.force_resume"
+            },
+            &agent,
+            Value::Null,
+        );
+    }
+    Ok(Json(json!({ "agent_id": agent, "on_hold": on })))
+}
+
+/// `POST /api/v1/agent/call/hold`.
+pub async fn hold(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    hold_or_resume(&s, &p, &body, true).await
+}
+
+/// `POST /api/v1/agent/call/resume`.
+pub async fn resume(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    hold_or_resume(&s, &p, &body, false).await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuperviseRequest {
+    agent_id: String,
+    mode: String,
+}
+
+/// `POST /api/v1/supervise`: ring the supervisor's phone into an agent's
+/// call (202 once it rings; the supervisor joins on answer).
+pub async fn supervise(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    p.require(Role::Supervisor)?;
+    let req: SuperviseRequest = json_body(&body)?;
+    let mode = match req.mode.as_str() {
+        "listen" => Supervision::Listen,
+        "whisper" => Supervision::Whisper,
+        "barge" => Supervision::Barge,
+        other => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                format!("unknown mode {other:?}: expected listen, whisper or barge"),
+            ))
+        }
+    };
+    let cti = cti(&s)?;
+    let (agent, info, _) = target(cti, &p, Some(&req.agent_id))?;
+    let own = p
+        .agent_id
+        .as_deref()
+        .and_then(|a| cti.agents.get(a))
+        .ok_or_else(|| conflict("no_phone", "this user has no phone (agent_id) to ring"))?;
+    let contacts = cti.calls.directory.contacts(&own.device);
+    if contacts.is_empty() {
+        return Err(conflict(
+            "no_phone",
+            "the supervisor's phone is not registered",
+        ));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    live_call(cti, info)?
+        .send(SessionCommand::DialSupervisor {
+            contacts,
+            mode,
+            supervisor: p.user.clone(),
+            reply: tx,
+        })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(|reason| conflict("cannot_supervise", reason))?;
+    audit(
+        &s,
+        &p,
+        &info.tenant,
+        "call.supervise",
+        &agent,
+        json!({ "mode": req.mode }),
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "agent_id": agent, "mode": req.mode, "ringing": own.device })),
+    ))
+}
+
+/// `GET /api/v1/wallboard` (supervisors): agents by state with time in
+/// state, groups with waiting calls, longest wait and live service levels,
+/// for the caller's tenant.
+pub async fn wallboard(State(s): State<ApiState>, Caller(p): Caller) -> ApiResult<Json<Value>> {
+    p.require(Role::Supervisor)?;
+    let cti = cti(&s)?;
+    let Some(q) = &cti.calls.queues else {
+        return Ok(Json(json!({ "agents": [], "groups": [] })));
+    };
+    let stats = q.stats().await.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the ACD is not running",
+        )
+    })?;
+    let agents: Vec<Value> = stats["stats"]["agents"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| {
+            let id = a["agent"].as_str()?;
+            let info = cti.agents.get(id)?;
+            p.may_access_tenant(&info.tenant).then(|| {
+                json!({
+                    "agent_id": id,
+                    "name": info.name,
+                    "tenant": info.tenant,
+                    "state": a["state"],
+                    "reason": a["reason"],
+                    "in_state_secs": a["in_state_for"],
+                    "on_call": cti.calls.live.contains_key(&info.device),
+                    "counters": a["counters"],
+                })
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = stats["stats"]["groups"]
+        .as_array()
+        .map(|g| g.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|g| {
+            g["group"]
+                .as_str()
+                .and_then(|id| cti.group_tenants.get(id))
+                .is_some_and(|t| p.may_access_tenant(t))
+        })
+        .cloned()
+        .collect();
+    Ok(Json(json!({ "agents": agents, "groups": groups })))
+}

@@ -1,0 +1,491 @@
+//! Agent and supervisor operations through the API (CTI issue §1–§5),
+//! against a real hotline, real phones (`hotline phone`) and a real caller
+//! (`hotline dial`): the agent signs in and changes state by API, gets a
+//! screen pop with the caller's history on the WebSocket when the phone
+//! rings, holds and resumes; a supervisor whispers into the call by API
+//! (hotline rings the supervisor's own phone) — checked on audio: the agent
+//! hears the whisper, the caller never does — then force-releases it.
+//! Wrong roles, another tenant's agent and wrong states are refused.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Hotline, Net};
+use hotline::events::outbox::{NewEvent, Outbox};
+use hotline::events::{CallStart, CdrBuilder, EndCause, HangupParty, IdGenerator, IdSource};
+use serde_json::{json, Value};
+
+const SETUP: &str = r#"
+[[tenant]]
+id = "a"
+[[tenant]]
+id = "b"
+
+[[group]]
+id = "general"
+tenant = "a"
+acw_secs = 1
+queue_media = true
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+tenant = "a"
+skills = { general = 5 }
+
+[[agent]]
+user = "3001"
+password = "pass3001"
+job_number = "S01"
+tenant = "a"
+supervisor = true
+
+[[agent]]
+user = "4001"
+password = "pass4001"
+job_number = "B01"
+tenant = "b"
+
+[[did]]
+number = "12399"
+tenant = "a"
+queue = "general"
+
+[[user]]
+username = "agent-a"
+role = "agent"
+tenant = "a"
+agent_id = "A01"
+password = "agent-a-password"
+
+[[user]]
+username = "sup-a"
+role = "supervisor"
+tenant = "a"
+agent_id = "S01"
+password = "sup-a-password"
+
+[[user]]
+username = "sup-b"
+role = "supervisor"
+tenant = "b"
+password = "sup-b-password"
+"#;
+
+/// The caller's earlier call, for the screen pop's history.
+fn store_history(data: &Path) {
+    std::fs::create_dir_all(data).unwrap();
+    let outbox = Outbox::open(&data.join("events.db")).unwrap();
+    let ids: Arc<dyn IdSource> = Arc::new(IdGenerator::new("pre", 0));
+    let t0 = 1_795_300_000_000;
+    let start = CallStart {
+        call_id: "earlier-call".into(),
+        serial: "20261122100000-000001".into(),
+        tenant: "a".into(),
+        direction: hotline::events::model::Direction::Inbound,
+        caller: "13800138000".into(),
+        called: "12399".into(),
+        caller_area: None,
+        confidential: false,
+    };
+    let (mut b, e) = CdrBuilder::started(ids, t0, start).unwrap();
+    let mut evs = vec![e];
+    evs.extend(b.queued(t0 + 1_000, "general", None, 0).unwrap());
+    evs.extend(b.answered(t0 + 3_000, "A01").unwrap());
+    evs.extend(
+        b.ended(t0 + 90_000, HangupParty::Caller, EndCause::default())
+            .unwrap(),
+    );
+    evs.extend(b.acw_ended(t0 + 95_000, "A01").unwrap());
+    let rows: Vec<NewEvent> = evs
+        .into_iter()
+        .map(|e| NewEvent {
+            id: e.id.clone(),
+            call_id: e.call_id.clone(),
+            kind: e.kind().into(),
+            body_json: serde_json::to_string(&e).unwrap(),
+        })
+        .collect();
+    outbox.append(&rows).unwrap();
+}
+
+struct Api {
+    base: String,
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn post(&self, path: &str, token: &str, body: &str) -> (u16, Value) {
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+
+    fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+
+    fn login(&self, user: &str, password: &str) -> String {
+        self.rt.block_on(async {
+            let text = self
+                .client
+                .post(format!("{}/api/v1/login", self.base))
+                .body(json!({"username": user, "password": password}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let r: Value = serde_json::from_str(&text).unwrap();
+            r["token"].as_str().unwrap().to_string()
+        })
+    }
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+/// Collect the WebSocket's messages in the background.
+fn listen(api: &Api, token: &str) -> Arc<Mutex<Vec<Value>>> {
+    let url = format!(
+        "{}/api/v1/events?token={token}",
+        api.base.replace("http://", "ws://")
+    );
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    api.rt.spawn(async move {
+        use futures::StreamExt;
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        while let Some(Ok(msg)) = ws.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+                if let Ok(v) = serde_json::from_str::<Value>(t.as_str()) {
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        }
+    });
+    got
+}
+
+fn samples(path: &Path) -> Vec<i16> {
+    let mut r = hound::WavReader::open(path).expect("wav");
+    r.samples::<i16>().map(|s| s.unwrap()).collect()
+}
+
+/// Windows (20 ms) of `audio` where `hz` carries more than `min` of the
+/// energy (Goertzel).
+fn windows_with(audio: &[i16], hz: f64, min: f64) -> usize {
+    let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
+    audio
+        .chunks_exact(160)
+        .filter(|w| {
+            let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+            for &x in *w {
+                let x = f64::from(x);
+                energy += x * x;
+                let s0 = x + coeff * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            energy > 1e3 && (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (80.0 * energy) > min
+        })
+        .count()
+}
+
+#[test]
+fn agent_state_screen_pop_hold_and_a_supervisor_whisper_and_release_by_api() {
+    let net = Net(118);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("var");
+    store_history(&data);
+    let text = common::config(net, &data, SETUP);
+    let h = Hotline::start_with(net, dir, &text);
+    let api = Api {
+        base: format!("http://{}:8080", net.ip(1)),
+        rt: tokio::runtime::Runtime::new().unwrap(),
+        client: reqwest::Client::new(),
+    };
+    let agent = api.login("agent-a", "agent-a-password");
+    let sup = api.login("sup-a", "sup-a-password");
+    let sup_b = api.login("sup-b", "sup-b-password");
+    let wav = tempfile::tempdir().unwrap();
+    let (agent_wav, caller_wav, sup_wav) = (
+        wav.path().join("agent.wav"),
+        wav.path().join("caller.wav"),
+        wav.path().join("sup.wav"),
+    );
+
+    // --- sign in and state changes -------------------------------------
+    let (s, v) = api.post("/api/v1/agent/state", &agent, r#"{"state":"logged_in"}"#);
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = api.post("/api/v1/agent/state", &agent, r#"{"state":"ready"}"#);
+    assert_eq!((s, code(&v)), (409, "wrong_state"), "already idle: {v}");
+    let (s, _) = api.post(
+        "/api/v1/agent/state",
+        &agent,
+        r#"{"state":"not_ready","reason":"break"}"#,
+    );
+    assert_eq!(s, 200);
+    let (s, v) = api.post("/api/v1/agent/state", &agent, r#"{"state":"ready"}"#);
+    assert_eq!(s, 200, "{v}");
+    // Refused: another agent, an unknown state, bad JSON, another tenant.
+    let (s, v) = api.post(
+        "/api/v1/agent/state",
+        &agent,
+        r#"{"state":"ready","agent_id":"B01"}"#,
+    );
+    assert_eq!((s, code(&v)), (403, "forbidden"));
+    let (s, v) = api.post("/api/v1/agent/state", &agent, r#"{"state":"asleep"}"#);
+    assert_eq!((s, code(&v)), (400, "bad_request"));
+    let (s, v) = api.post("/api/v1/agent/state", &agent, "{oops");
+    assert_eq!((s, code(&v)), (400, "bad_json"));
+    let (s, v) = api.post(
+        "/api/v1/agent/state",
+        &sup_b,
+        r#"{"state":"not_ready","agent_id":"A01"}"#,
+    );
+    assert_eq!((s, code(&v)), (404, "not_found"), "tenant b cannot see A01");
+    let (s, v) = api.post("/api/v1/agent/call/hangup", &agent, "");
+    assert_eq!((s, code(&v)), (409, "no_call"));
+    let (s, v) = api.post("/api/v1/agent/call/hold", &agent, "");
+    assert_eq!((s, code(&v)), (409, "no_call"));
+    let (s, _) = api.get("/api/v1/wallboard", &agent);
+    assert_eq!(s, 403);
+    let (s, v) = api.post(
+        "/api/v1/supervise",
+        &agent,
+        r#"{"agent_id":"A01","mode":"listen"}"#,
+    );
+    assert_eq!((s, code(&v)), (403, "forbidden"));
+    let (s, v) = api.post(
+        "/api/v1/supervise",
+        &sup,
+        r#"{"agent_id":"A01","mode":"shout"}"#,
+    );
+    assert_eq!((s, code(&v)), (400, "bad_request"));
+    let (s, v) = api.post(
+        "/api/v1/supervise",
+        &sup,
+        r#"{"agent_id":"A01","mode":"listen"}"#,
+    );
+    assert_eq!(
+        (s, code(&v)),
+        (409, "no_phone"),
+        "the supervisor's phone is not registered yet: {v}"
+    );
+
+    // --- a call: screen pop, hold, whisper, release ----------------------
+    let events = listen(&api, &agent);
+    let agent_phone = common::start_phone(
+        &h,
+        0,
+        "2001",
+        &[
+            "--tone",
+            "600",
+            "--answer-after",
+            "0.5",
+            "--record",
+            agent_wav.to_str().unwrap(),
+        ],
+    );
+    let sup_phone = common::start_phone(
+        &h,
+        1,
+        "3001",
+        &[
+            "--tone",
+            "1000",
+            "--answer-after",
+            "0.2",
+            "--hangup-after",
+            "4",
+            "--record",
+            sup_wav.to_str().unwrap(),
+        ],
+    );
+    let caller = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "25",
+            "--record",
+            caller_wav.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
+        h.log().contains("connected caller_rtp")
+    });
+    let (s, v) = api.post("/api/v1/agent/call/hold", &agent, "");
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = api.post("/api/v1/agent/call/hold", &agent, "");
+    assert_eq!((s, code(&v)), (409, "wrong_state"));
+    std::thread::sleep(Duration::from_millis(500));
+    let (s, v) = api.post("/api/v1/agent/call/resume", &agent, "{}");
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = api.get("/api/v1/wallboard", &sup);
+    assert_eq!(s, 200);
+    let a01 = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent_id"] == "A01")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(a01["on_call"], true, "{v}");
+    assert!(
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["tenant"] == "a"),
+        "{v}"
+    );
+    assert_eq!(v["groups"][0]["group"], "general", "{v}");
+    let (s, v) = api.get("/api/v1/wallboard", &sup_b);
+    assert_eq!(s, 200);
+    assert!(
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["agent_id"] != "A01"),
+        "{v}"
+    );
+
+    let (s, v) = api.post(
+        "/api/v1/supervise",
+        &sup,
+        r#"{"agent_id":"A01","mode":"whisper"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    h.wait_for("the supervisor to join", Duration::from_secs(10), |_| {
+        h.log().contains("supervisor joined the call (API)")
+    });
+    // The supervisor whispers ~4 s, then hangs up; then release the call.
+    std::thread::sleep(Duration::from_secs(5));
+    let (s, v) = api.post("/api/v1/agent/call/hangup", &sup_b, r#"{"agent_id":"A01"}"#);
+    assert_eq!(
+        (s, code(&v)),
+        (404, "not_found"),
+        "tenant b cannot release it"
+    );
+    let (s, v) = api.post("/api/v1/agent/call/hangup", &sup, r#"{"agent_id":"A01"}"#);
+    assert_eq!(s, 200, "{v}");
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(
+        caller["ended_by"], "remote",
+        "hotline released the call: {caller}"
+    );
+    let _ = agent_phone.wait_with_output();
+    let _ = sup_phone.wait_with_output();
+
+    // --- what each party heard --------------------------------------------
+    let heard_by_agent = samples(&agent_wav);
+    let heard_by_caller = samples(&caller_wav);
+    let whisper = windows_with(&heard_by_agent, 1000.0, 0.2);
+    assert!(
+        whisper > 100,
+        "the agent heard the whisper in {whisper} windows"
+    );
+    assert_eq!(
+        windows_with(&heard_by_caller, 1000.0, 0.05),
+        0,
+        "the caller heard the whisper"
+    );
+    assert!(
+        windows_with(&heard_by_caller, 600.0, 0.5) > 100,
+        "the caller heard the agent"
+    );
+    assert!(
+        windows_with(&samples(&sup_wav), 440.0, 0.2) > 50,
+        "the supervisor heard the caller"
+    );
+
+    // --- the WebSocket: state, screen pop with history, the call's story ---
+    let mut msgs = Vec::new();
+    for _ in 0..50 {
+        msgs = events.lock().unwrap().clone();
+        if msgs.iter().any(|m| m["type"] == "call.ended") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kinds: Vec<&str> = msgs.iter().filter_map(|m| m["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"hello"), "{kinds:?}");
+    for k in [
+        "agent.offered",
+        "screen_pop",
+        "agent.answered",
+        "call.held",
+        "call.resumed",
+        "call.ended",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing: {kinds:?}");
+    }
+    let pop = msgs.iter().find(|m| m["type"] == "screen_pop").unwrap();
+    assert_eq!(pop["agent_id"], "A01", "{pop}");
+    assert_eq!(pop["called"], "12399", "{pop}");
+    assert!(
+        pop["caller"].as_str().unwrap_or("").ends_with("8000"),
+        "{pop}"
+    );
+    assert_eq!(pop["history"][0]["call_id"], "earlier-call", "{pop}");
+    assert_eq!(pop["history"][0]["agent_id"], "A01", "{pop}");
+    assert!(
+        msgs.iter()
+            .all(|m| m["tenant"].is_null() || m["tenant"] == "a"),
+        "only tenant a"
+    );
+
+    // --- the audit log names the supervisor's actions -----------------------
+    let (_, audit) = api.get("/api/v1/admin/audit", &sup);
+    let actions: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"call.supervise") && actions.contains(&"call.force_release"),
+        "{audit}"
+    );
+    let (s, v) = api.post("/api/v1/agent/call/hangup", &sup, r#"{"agent_id":"A01"}"#);
+    assert_eq!((s, code(&v)), (409, "no_call"), "{v}");
+}
