@@ -489,3 +489,165 @@ fn agent_state_screen_pop_hold_and_a_supervisor_whisper_and_release_by_api() {
     let (s, v) = api.post("/api/v1/agent/call/hangup", &sup, r#"{"agent_id":"A01"}"#);
     assert_eq!((s, code(&v)), (409, "no_call"), "{v}");
 }
+
+const TRANSFER: &str = r#"
+[[group]]
+id = "general"
+acw_secs = 1
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+skills = { general = 5 }
+auto_login = true
+
+[[agent]]
+user = "2002"
+password = "pass2002"
+job_number = "A02"
+
+[[did]]
+number = "12399"
+queue = "general"
+
+[[quick_transfer]]
+label = "12328 交通运输"
+number = "12328"
+
+[[user]]
+username = "agent-1"
+role = "agent"
+agent_id = "A01"
+password = "agent-1-password"
+
+[[user]]
+username = "agent-2"
+role = "agent"
+agent_id = "A02"
+password = "agent-2-password"
+
+[[user]]
+username = "sup"
+role = "supervisor"
+password = "sup-password"
+"#;
+
+#[test]
+fn blind_transfer_to_another_agent_text_messages_and_active_calls() {
+    let net = Net(119);
+    let h = Hotline::start(net, TRANSFER);
+    let api = Api {
+        base: format!("http://{}:8080", net.ip(1)),
+        rt: tokio::runtime::Runtime::new().unwrap(),
+        client: reqwest::Client::new(),
+    };
+    let a1 = api.login("agent-1", "agent-1-password");
+    let a2 = api.login("agent-2", "agent-2-password");
+    let sup = api.login("sup", "sup-password");
+    let inbox = listen(&api, &a2);
+    let wav = tempfile::tempdir().unwrap();
+    let caller_wav = wav.path().join("caller.wav");
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "600", "--answer-after", "0.3"]);
+    let phone2 = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "900",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            "3",
+        ],
+    );
+    let (_, v) = api.get("/api/v1/agent/transfer-targets", &a1);
+    assert_eq!(v["targets"][0]["number"], "12328", "{v}");
+    let caller = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "20",
+            "--record",
+            caller_wav.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
+        h.log().contains("connected caller_rtp")
+    });
+    let (s, v) = api.get("/api/v1/calls/active", &sup);
+    assert_eq!(s, 200);
+    assert_eq!(v["calls"][0]["state"], "talking", "{v}");
+    assert_eq!(v["calls"][0]["agent_id"], "A01", "{v}");
+    assert_eq!(api.get("/api/v1/calls/active", &a1).0, 403);
+    // A note to the colleague, then the transfer; bad requests first.
+    let (s, _) = api.post(
+        "/api/v1/messages",
+        &a1,
+        r#"{"to_agent":"A02","text":"市民反映噪音，转给你"}"#,
+    );
+    assert_eq!(s, 202);
+    let (s, v) = api.post("/api/v1/messages", &a1, r#"{"to_agent":"A02","text":" "}"#);
+    assert_eq!((s, code(&v)), (400, "bad_request"));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/transfer",
+        &a1,
+        r#"{"to_agent":"A02","to_number":"110"}"#,
+    );
+    assert_eq!((s, code(&v)), (400, "bad_request"));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/transfer",
+        &a1,
+        r#"{"to_number":"call me"}"#,
+    );
+    assert_eq!((s, code(&v)), (400, "bad_request"));
+    let (s, v) = api.post("/api/v1/agent/call/transfer", &a1, r#"{"to_agent":"Z99"}"#);
+    assert_eq!((s, code(&v)), (404, "not_found"));
+    let (s, v) = api.post("/api/v1/agent/call/transfer", &a2, r#"{"to_agent":"A01"}"#);
+    assert_eq!((s, code(&v)), (409, "no_call"), "A02 is not on a call: {v}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (s, v) = api.post("/api/v1/agent/call/transfer", &a1, r#"{"to_agent":"A02"}"#);
+    assert_eq!(s, 202, "{v}");
+    // A02 answers, talks 3 s and hangs up: the caller hears both agents.
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "remote", "{caller}");
+    let _ = phone1.wait_with_output();
+    let _ = phone2.wait_with_output();
+    let heard = samples(&caller_wav);
+    assert!(windows_with(&heard, 600.0, 0.5) > 50, "the first agent");
+    assert!(
+        windows_with(&heard, 900.0, 0.5) > 50,
+        "the second agent, after the transfer"
+    );
+    // The record: one call, two agents, a transfer to A02's phone.
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        let (_, v) = api.get("/api/v1/calls", &sup);
+        if v["count"] == 1 {
+            record = v["calls"][0].clone();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(record["agents"], json!(["A01", "A02"]), "{record}");
+    assert_eq!(record["transfers"][0]["from_agent"], "A01", "{record}");
+    assert_eq!(record["transfers"][0]["mode"], "blind", "{record}");
+    assert_eq!(record["outcome"], "answered", "{record}");
+    // The message reached A02's WebSocket.
+    let msgs = inbox.lock().unwrap().clone();
+    let note = msgs
+        .iter()
+        .find(|m| m["type"] == "message")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(note["text"], "市民反映噪音，转给你", "{msgs:?}");
+    assert_eq!(note["from_agent"], "A01");
+}

@@ -15,6 +15,11 @@
 //! | `POST /api/v1/agent/call/hold`, `…/resume` | `{"agent_id"?}` |
 //! | `POST /api/v1/supervise` | `{"agent_id", "mode": "listen"\|"whisper"\|"barge"}`: hotline rings the supervisor's own phone, which joins the agent's call |
 //! | `GET /api/v1/wallboard` | agents by state with time in state, queues with waiting calls, longest wait, live SLA |
+//! | `POST /api/v1/agent/call/transfer` | `{"agent_id"?, "to_agent" \| "to_group" \| "to_number"}`: blind transfer (盲转) |
+//! | `GET /api/v1/agent/transfer-targets` | the one-click numbers (110, 12328 …) of the tenant |
+//! | `POST /api/v1/messages` | `{"to_agent", "text"}`: a text message to another agent of the tenant (on their WebSocket) |
+//! | `GET /api/v1/calls/active` | calls in progress (supervisors) |
+//! | `GET /api/v1/admin/registrations` | agents' phones and where they registered from (admins) |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +54,10 @@ pub struct Cti {
     pub agents: HashMap<String, AgentInfo>,
     /// Skill groups' tenants by group id.
     pub group_tenants: HashMap<String, String>,
+    /// One-click transfer targets.
+    pub quick_transfers: Vec<crate::config::api::QuickTransfer>,
+    /// Agent-to-agent text messages, to the WebSocket.
+    pub messages: tokio::sync::broadcast::Sender<Arc<Value>>,
 }
 
 fn cti(s: &ApiState) -> ApiResult<&Cti> {
@@ -128,28 +137,29 @@ pub async fn set_state(
     let cti = cti(&s)?;
     let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     let tenant = info.tenant.clone();
-    let input =
-        match req.state.as_str() {
-            "logged_in" => Input::Login {
-                agent: agent.clone(),
-            },
-            "logged_out" => Input::Logout {
-                agent: agent.clone(),
-            },
-            "ready" => Input::Ready {
-                agent: agent.clone(),
-            },
-            "not_ready" => Input::NotReady {
-                agent: agent.clone(),
-                reason: req.reason.clone().unwrap_or_default(),
-            },
-            other => return Err(ApiError::bad_request(
+    let input = match req.state.as_str() {
+        "logged_in" => Input::Login {
+            agent: agent.clone(),
+        },
+        "logged_out" => Input::Logout {
+            agent: agent.clone(),
+        },
+        "ready" => Input::Ready {
+            agent: agent.clone(),
+        },
+        "not_ready" => Input::NotReady {
+            agent: agent.clone(),
+            reason: req.reason.clone().unwrap_or_default(),
+        },
+        other => {
+            return Err(ApiError::bad_request(
                 "bad_request",
                 format!(
                     "unknown state {other:?}: expected logged_in, logged_out, ready or not_ready"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     acd(cti, input).await?;
     if forced {
         audit(
@@ -439,4 +449,208 @@ pub async fn wallboard(State(s): State<ApiState>, Caller(p): Caller) -> ApiResul
         .cloned()
         .collect();
     Ok(Json(json!({ "agents": agents, "groups": groups })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferRequest {
+    agent_id: Option<String>,
+    to_agent: Option<String>,
+    to_group: Option<String>,
+    to_number: Option<String>,
+}
+
+fn phone_number(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 32 && n.chars().all(|c| c.is_ascii_digit() || c == '+')
+}
+
+/// `POST /api/v1/agent/call/transfer`: the agent leaves, the caller is put
+/// through to another agent, a skill group's queue or an outside number
+/// (202: the transfer is under way; its outcome shows in the call's events).
+pub async fn transfer(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    use crate::ivr::TransferTarget;
+    let req: TransferRequest = json_body(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let to = match (&req.to_agent, &req.to_group, &req.to_number) {
+        (Some(a), None, None) => {
+            let other = cti
+                .agents
+                .get(a)
+                .filter(|o| o.tenant == info.tenant)
+                .ok_or_else(|| ApiError::not_found(format!("no agent {a:?}")))?;
+            TransferTarget::Agent(other.device.clone())
+        }
+        (None, Some(g), None) => {
+            if cti.group_tenants.get(g) != Some(&info.tenant) {
+                return Err(ApiError::not_found(format!("no group {g:?}")));
+            }
+            TransferTarget::Group(g.clone())
+        }
+        (None, None, Some(n)) if phone_number(n) => {
+            let trunk = cti
+                .quick_transfers
+                .iter()
+                .find(|q| q.number == *n)
+                .and_then(|q| q.trunk.clone());
+            TransferTarget::Number {
+                number: n.clone(),
+                trunk,
+            }
+        }
+        (None, None, Some(n)) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                format!("{n:?} is not a phone number"),
+            ))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "give exactly one of to_agent, to_group, to_number",
+            ))
+        }
+    };
+    live_call(cti, info)?
+        .send(SessionCommand::Transfer {
+            target: to,
+            by: p.user.clone(),
+        })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    if forced {
+        audit(
+            &s,
+            &p,
+            &info.tenant,
+            "call.force_transfer",
+            &agent,
+            json!({
+                "to_agent": req.to_agent, "to_group": req.to_group, "to_number": req.to_number,
+            }),
+        );
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "agent_id": agent, "transferring": true })),
+    ))
+}
+
+/// `GET /api/v1/agent/transfer-targets`.
+pub async fn transfer_targets(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+) -> ApiResult<Json<Value>> {
+    let cti = cti(&s)?;
+    let targets: Vec<&crate::config::api::QuickTransfer> = cti
+        .quick_transfers
+        .iter()
+        .filter(|q| q.tenant.as_deref().is_none_or(|t| p.may_access_tenant(t)))
+        .collect();
+    Ok(Json(json!({ "targets": targets })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageRequest {
+    to_agent: String,
+    text: String,
+}
+
+/// `POST /api/v1/messages`: a text message to an agent of the tenant.
+pub async fn message(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: MessageRequest = json_body(&body)?;
+    if req.text.trim().is_empty() || req.text.chars().count() > 2000 {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "text must be 1 to 2000 characters",
+        ));
+    }
+    let cti = cti(&s)?;
+    let to = cti
+        .agents
+        .get(&req.to_agent)
+        .filter(|a| p.may_access_tenant(&a.tenant))
+        .ok_or_else(|| ApiError::not_found(format!("no agent {:?}", req.to_agent)))?;
+    let msg = json!({
+        "type": "message",
+        "tenant": to.tenant,
+        "to_agent": req.to_agent,
+        "from_user": p.user,
+        "from_agent": p.agent_id,
+        "text": req.text,
+        "at": crate::events::time::format_rfc3339(crate::util::unix_now_ms()).unwrap_or_default(),
+    });
+    let delivered = cti.messages.send(Arc::new(msg)).unwrap_or(0) > 0;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "sent": true, "listeners": delivered })),
+    ))
+}
+
+/// `GET /api/v1/calls/active` (supervisors): calls in progress.
+pub async fn active_calls(State(s): State<ApiState>, Caller(p): Caller) -> ApiResult<Json<Value>> {
+    p.require(Role::Supervisor)?;
+    let live = s.records_live.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no calls in this process",
+        )
+    })?;
+    let calls: Vec<Value> = live
+        .live()
+        .into_iter()
+        .filter(|c| p.may_access_tenant(&c.tenant))
+        .map(|c| {
+            let state = if c.connected_at.is_some() && c.agent_id.is_some() {
+                "talking"
+            } else if c.queued_at.is_some() {
+                "queued"
+            } else {
+                "ivr"
+            };
+            json!({
+                "call_id": c.call_id, "serial": c.serial, "tenant": c.tenant,
+                "caller": c.caller, "called": c.called, "started_at": c.started_at,
+                "state": state, "group_id": c.group_id, "agent_id": c.agent_id,
+                "ivr_path": c.ivr_path,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "calls": calls })))
+}
+
+/// `GET /api/v1/admin/registrations` (admins): each agent's phone
+/// registrations.
+pub async fn registrations(State(s): State<ApiState>, Caller(p): Caller) -> ApiResult<Json<Value>> {
+    p.require(Role::Admin)?;
+    let cti = cti(&s)?;
+    let mut agents: Vec<(&String, &AgentInfo)> = cti
+        .agents
+        .iter()
+        .filter(|(_, a)| p.may_access_tenant(&a.tenant))
+        .collect();
+    agents.sort_by(|a, b| a.0.cmp(b.0));
+    let rows: Vec<Value> = agents
+        .into_iter()
+        .map(|(id, a)| {
+            let contacts: Vec<Value> = cti
+                .calls
+                .directory
+                .contacts(&a.device)
+                .into_iter()
+                .map(|c| json!({ "uri": c.uri, "source": c.source.to_string(), "tcp": c.tcp }))
+                .collect();
+            json!({ "agent_id": id, "device": a.device, "tenant": a.tenant, "contacts": contacts })
+        })
+        .collect();
+    Ok(Json(json!({ "agents": rows })))
 }

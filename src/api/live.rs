@@ -12,6 +12,8 @@
 //!   caller, area, DID, IVR path and variables, the wait so far, and the
 //!   caller's previous calls of the tenant (last 5: time, agent, outcome,
 //!   recording id), so the ticket page can open the history at once;
+//! - `{"type": "message", "from_user", "to_agent", "text", …}`: a text
+//!   message from another agent or a supervisor (`POST /api/v1/messages`);
 //! - `{"type": "lagged", "skipped": n}` if this client fell behind (the
 //!   outbox keeps every event; `GET /api/v1/calls/{id}` re-reads a call).
 //!
@@ -72,6 +74,22 @@ pub async fn events(
     Ok(ws.on_upgrade(move |socket| stream(socket, s, p, rx, token)))
 }
 
+/// The next text message, or never without a message feed.
+async fn next_message(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<Arc<Value>>>,
+) -> Option<Arc<Value>> {
+    match rx {
+        Some(rx) => loop {
+            match rx.recv().await {
+                Ok(m) => return Some(m),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return std::future::pending().await,
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// What one client may see, and the calls it follows (agents).
 struct View {
     p: Principal,
@@ -79,6 +97,15 @@ struct View {
 }
 
 impl View {
+    /// A text message: to its addressee (and supervisors of the tenant).
+    fn admit_message(&self, m: &Value) -> bool {
+        let tenant = m["tenant"].as_str().unwrap_or("");
+        if !self.p.may_access_tenant(tenant) {
+            return false;
+        }
+        self.p.role != Role::Agent || m["to_agent"].as_str() == self.p.agent_id.as_deref()
+    }
+
     /// The message for `ev`, if this client may see it.
     fn admit(&mut self, ev: &Event) -> Option<Event> {
         if !self.p.may_access_tenant(&ev.tenant) {
@@ -129,8 +156,16 @@ async fn stream(
         following: HashSet::new(),
     };
     let mut recheck = tokio::time::interval(std::time::Duration::from_secs(30));
+    let mut messages = s.cti.as_ref().map(|c| c.messages.subscribe());
     loop {
         tokio::select! {
+            m = next_message(&mut messages) => {
+                if let Some(m) = m.filter(|m| view.admit_message(m)) {
+                    if socket.send(Message::Text(m.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+            },
             ev = rx.recv() => match ev {
                 Ok(ev) => {
                     let Some(shown) = view.admit(&ev) else { continue };

@@ -8,6 +8,9 @@
 //!   recordings (with HTTP range requests), KPI reports (JSON/CSV/XLSX);
 //! - [`admin`]: dead letters (list, replay), the audit log, users, storage;
 //! - [`openapi`]: the OpenAPI document at `/api/v1/openapi.json`;
+//! - [`cti`]: agent and supervisor operations, the wall-board;
+//! - [`live`]: the WebSocket event stream with screen pops;
+//! - [`web`]: the reference pages under `/web/`;
 //! - [`error`]: JSON errors with stable codes.
 //!
 //! Tenant isolation: a caller sees only its tenant (a global admin, tenant
@@ -21,6 +24,7 @@ pub mod live;
 pub mod openapi;
 pub mod records;
 pub mod session;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,6 +90,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agent/call/resume", post(cti::resume))
         .route("/api/v1/supervise", post(cti::supervise))
         .route("/api/v1/wallboard", get(cti::wallboard))
+        .route("/api/v1/agent/call/transfer", post(cti::transfer))
+        .route("/api/v1/agent/transfer-targets", get(cti::transfer_targets))
+        .route("/api/v1/messages", post(cti::message))
+        .route("/api/v1/calls/active", get(cti::active_calls))
+        .route("/api/v1/admin/registrations", get(cti::registrations))
         .route("/api/v1/events", get(live::events))
         .with_state(state)
 }

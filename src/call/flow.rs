@@ -637,11 +637,26 @@ async fn connect(
         acd: queue_call.is_some(),
         held: false,
     };
-    let end = session.run().await;
+    let mut end = session.run().await;
     events = session.events;
     ringer.events = events;
     if let (Some(call), Some(queues), true) = (queue_call, &ctx.queues, queued) {
         queues.input(crate::acd::Input::CallEnded { call });
+    }
+    // The agent transferred the caller: put them through to the target.
+    if let Some(target) = end.transfer.take() {
+        let Some(m) = end.caller_media.take() else {
+            return Connect::CallerGone;
+        };
+        ringer.a_ports = Some(m.pair);
+        ringer.a_continuation = Some(m.stream);
+        let trunk_of = |t: &Option<String>| t.clone().or_else(|| ctx.tenant_trunk(&parts.tenant));
+        let dest = match &target {
+            TransferTarget::Agent(a) => Dest::Agent(a),
+            TransferTarget::Group(g) => Dest::Queue(g, 0, IvrWait::default()),
+            TransferTarget::Number { number, trunk } => Dest::Number(number, trunk_of(trunk)),
+        };
+        return Box::pin(connect(ctx, ringer, voice, parts, dest, keep_caller)).await;
     }
     Connect::Talked {
         agent: who,

@@ -209,6 +209,9 @@ pub struct CallContext {
     pub tenant_trunks: std::collections::HashMap<String, String>,
     /// Call records and events (None: events off, e.g. in unit tests).
     pub records: Option<Arc<record::CallRecords>>,
+    /// Agent ids (job numbers) by the SIP user of their phone: records
+    /// name agents by job number, also when their phone is rung directly.
+    pub agent_ids: std::collections::HashMap<String, String>,
     /// Skill group display names, by id (for the call record).
     pub group_names: std::collections::HashMap<String, String>,
     /// Local time offset (minutes east of UTC) for serial numbers.
@@ -225,6 +228,14 @@ pub struct CallContext {
 }
 
 impl CallContext {
+    /// The agent id of the phone `device` (the device itself if unknown).
+    pub fn agent_id_of(&self, device: &str) -> String {
+        self.agent_ids
+            .get(device)
+            .cloned()
+            .unwrap_or_else(|| device.to_string())
+    }
+
     /// The trunk `tenant` dials out through, if it has one.
     pub fn tenant_trunk(&self, tenant: &str) -> Option<String> {
         self.tenant_trunks.get(tenant).cloned()
@@ -445,49 +456,115 @@ async fn run_call(
         };
         return flow::drive(&ctx, &mut call, f, parts).await;
     }
-    let connected = match call.ring(&route).await {
+    let mut connected = match call.ring(&route).await {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
-    let Some(a_ports) = call.a_ports.take() else {
-        warn!("the caller's media ports were lost");
-        connected.leg.bye().await;
-        inbound.bye().await;
-        return Outcome::Answered;
-    };
-
-    // 3./4. Talk until someone hangs up.
-    let recording = open_recording(&ctx, &tenant, &call_id, record).await;
-    let mut session = session::Session {
-        ctx: &ctx,
-        a: &inbound,
-        b: connected.leg,
-        events: call.events,
-        a_ports: Some(a_ports),
-        b_ports: Some(b_ports),
-        a_remote: a_neg.remote,
-        b_remote: connected.neg.remote,
-        a_local,
-        b_local,
-        a_neg,
-        b_neg: connected.neg,
-        a_answer_sdp: a_answer,
-        recording,
-        a_continuation: call.a_continuation.take(),
-        music_on_hold: false,
-        keep_caller: false,
-        agent_device: connected.device.clone(),
-        events_tx: Some(call.events_tx.clone()),
-        record,
-        agent: connected.agent.clone(),
-        acd: connected.queued.is_some(),
-        held: false,
-    };
-    session.run().await;
-    if let (Some(call), Some(queues)) = (connected.queued, &ctx.queues) {
-        queues.input(crate::acd::Input::CallEnded { call });
+    let mut b_ports = Some(b_ports);
+    let mut b_local = b_local;
+    // 3./4. Talk until someone hangs up; a blind transfer rings the next
+    // party with the caller kept, and talks again.
+    loop {
+        let Some(a_ports) = call.a_ports.take() else {
+            warn!("the caller's media ports were lost");
+            connected.leg.bye().await;
+            inbound.bye().await;
+            return Outcome::Answered;
+        };
+        let recording = open_recording(&ctx, &tenant, &call_id, record).await;
+        let queued = connected.queued;
+        let mut session = session::Session {
+            ctx: &ctx,
+            a: &inbound,
+            b: connected.leg,
+            events: std::mem::replace(&mut call.events, ctx.stack.leg_channel().1),
+            a_ports: Some(a_ports),
+            b_ports: b_ports.take(),
+            a_remote: a_neg.remote,
+            b_remote: connected.neg.remote,
+            a_local: a_local.clone(),
+            b_local: b_local.clone(),
+            a_neg,
+            b_neg: connected.neg,
+            a_answer_sdp: a_answer.clone(),
+            recording,
+            a_continuation: call.a_continuation.take(),
+            music_on_hold: false,
+            keep_caller: false,
+            agent_device: connected.device.clone(),
+            events_tx: Some(call.events_tx.clone()),
+            record,
+            agent: connected.agent.clone(),
+            acd: queued.is_some(),
+            held: false,
+        };
+        let mut end = session.run().await;
+        call.events = session.events;
+        if let (Some(c), Some(queues)) = (queued, &ctx.queues) {
+            queues.input(crate::acd::Input::CallEnded { call: c });
+        }
+        let (Some(target), Some(m)) = (end.transfer.take(), end.caller_media.take()) else {
+            return Outcome::Answered;
+        };
+        call.a_ports = Some(m.pair);
+        call.a_continuation = Some(m.stream);
+        let ports = match ctx.ports.allocate().await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "no RTP ports for the transfer");
+                record.end_by_system("transfer-failed", None, true);
+                inbound.bye().await;
+                return Outcome::Answered;
+            }
+        };
+        b_local.port = ports.port();
+        b_local.session_version += 1;
+        let mut offer = sdp::build_offer(&b_local);
+        if let Some(pt) = a_neg.telephone_event {
+            retarget_telephone_event(&mut offer, pt);
+        }
+        call.b_offer = offer.to_string().into_bytes();
+        call.b_offer_sdp = offer;
+        b_ports = Some(ports);
+        let next = match target {
+            crate::ivr::TransferTarget::Agent(a) => Route::Agents {
+                ringing: Ringing::Sequential,
+                agents: vec![a],
+            },
+            crate::ivr::TransferTarget::Group(g) => Route::Queue {
+                group: g,
+                priority: 0,
+            },
+            crate::ivr::TransferTarget::Number { number, trunk } => Route::External {
+                trunk: trunk
+                    .or_else(|| ctx.tenant_trunk(&tenant))
+                    .unwrap_or_default(),
+                number,
+            },
+        };
+        // The caller is answered already: ring the target directly (not
+        // through `ring`, which answers or refuses the carrier's INVITE).
+        call.answered = true;
+        let attempt = match &next {
+            Route::Agents { ringing, agents } => call.ring_agents(*ringing, agents).await,
+            Route::Queue { group, priority } => call.ring_queue(group, *priority, None).await,
+            Route::External { number, trunk } => call.ring_external(number, trunk).await,
+            Route::Flow(_) => Err(Outcome::Rejected(500)),
+        };
+        connected = match attempt {
+            Ok(c) => c,
+            Err(Outcome::CallerCancelled) => {
+                inbound.forget();
+                return Outcome::Answered;
+            }
+            Err(outcome) => {
+                info!(?outcome, "transfer target not reached: hanging up");
+                record.end_by_system("transfer-failed", None, false);
+                inbound.bye().await;
+                return Outcome::Answered;
+            }
+        };
     }
-    Outcome::Answered
 }
 
 fn local_media(ctx: &CallContext, port: u16, codecs: Vec<AudioCodec>) -> LocalMedia {

@@ -70,6 +70,19 @@ impl CallRecords {
         &self.bus
     }
 
+    /// The records of the calls in progress (the caller still on the
+    /// line), as known now.
+    pub fn live(&self) -> Vec<crate::events::Cdr> {
+        let open: Vec<Arc<Mutex<CdrBuilder>>> =
+            self.open.iter().map(|e| e.value().clone()).collect();
+        open.iter()
+            .filter_map(|b| {
+                let b = b.lock().ok()?;
+                b.is_live().then(|| b.snapshot())
+            })
+            .collect()
+    }
+
     /// What the record of `call_id` knows now, if the call is open.
     pub fn peek<T>(&self, call_id: &str, f: impl FnOnce(&CdrBuilder) -> T) -> Option<T> {
         let b = self.open.get(call_id)?.clone();

@@ -542,7 +542,8 @@ impl Ringer<'_> {
                 Ok(leg) => {
                     if let Some(d) = device {
                         if !devices.values().any(|v| *v == d) {
-                            self.record.fact("offered", |b, t| b.offered(t, &d));
+                            let agent = self.ctx.agent_id_of(&d);
+                            self.record.fact("offered", |b, t| b.offered(t, &agent));
                         }
                         devices.insert(leg.key().clone(), d);
                     }
@@ -600,7 +601,8 @@ impl Ringer<'_> {
                             match self.read_answer(sdp.as_deref()) {
                                 Ok(neg) => {
                                     let device = devices.remove(&key);
-                                    return Attempt::Answered(Connected { leg, neg, queued: None, agent: device.clone(), device });
+                                    let agent = device.as_deref().map(|d| self.ctx.agent_id_of(d));
+                                    return Attempt::Answered(Connected { leg, neg, queued: None, agent, device });
                                 }
                                 Err(e) => {
                                     warn!(error = %e, "unusable answer from the callee");
@@ -615,7 +617,8 @@ impl Ringer<'_> {
                             codes.push(code);
                             if let Some(d) = devices.get(&key) {
                                 if !devices.iter().any(|(k, v)| v == d && forks.contains_key(k)) {
-                                    self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, d));
+                                    let agent = self.ctx.agent_id_of(d);
+                                    self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
                                 }
                             }
                             if forks.is_empty() {

@@ -124,6 +124,14 @@ pub enum SessionCommand {
         /// Who asked (for the log).
         by: String,
     },
+    /// Blind transfer (盲转): the agent leaves, the caller stays and is
+    /// put through to `target` by whoever runs the call.
+    Transfer {
+        /// Where to.
+        target: crate::ivr::TransferTarget,
+        /// Who asked (for the log).
+        by: String,
+    },
     /// The agent puts the caller on hold (music on hold) or takes them
     /// back; the reply says whether it happened.
     Hold {
@@ -207,8 +215,10 @@ pub(super) struct SessionEnd {
     /// The finished recording.
     pub recording: Option<RecordingMeta>,
     /// The agent hung up and the caller is still on the line with these
-    /// ports (only with `keep_caller`).
+    /// ports (only with `keep_caller`, or after a transfer).
     pub caller_media: Option<relay::LegMedia>,
+    /// The agent transferred the caller here (with `caller_media`).
+    pub transfer: Option<crate::ivr::TransferTarget>,
 }
 
 /// Why the connected call ended.
@@ -221,6 +231,8 @@ enum End {
     Shutdown,
     /// A supervisor or the agent's API released the call.
     Released,
+    /// The agent transferred the caller (blind).
+    Transfer(crate::ivr::TransferTarget),
 }
 
 /// The next command, or never when the call takes none.
@@ -339,6 +351,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             sups.push(s);
                         }
                     }
+                    SessionCommand::Transfer { target, by } => {
+                        info!(%by, ?target, "blind transfer");
+                        break End::Transfer(target);
+                    }
                     SessionCommand::Hangup { by } => {
                         info!(%by, "call released through the API");
                         break End::Released;
@@ -388,10 +404,12 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             rtp_dropped = stats.dropped.load(Relaxed),
             "call over"
         );
-        let keep = self.keep_caller && matches!(end, End::AgentHungUp);
+        let keep = (self.keep_caller && matches!(end, End::AgentHungUp))
+            || matches!(end, End::Transfer(_));
         match end {
             End::CallerHungUp => self.b.bye().await,
             End::AgentHungUp if keep => {}
+            End::Transfer(_) => self.b.bye().await,
             End::AgentHungUp => self.a.bye().await,
             End::Silence | End::RefreshFailed | End::Shutdown | End::Released => {
                 if matches!(end, End::Silence) {
@@ -425,6 +443,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         SessionEnd {
             recording: meta,
             caller_media: report.caller_media.take(),
+            transfer: match end {
+                End::Transfer(t) => Some(t),
+                _ => None,
+            },
         }
     }
 
@@ -461,7 +483,29 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             End::RefreshFailed => record.end_by_system("session-refresh-failed", None, false),
             End::Shutdown => record.end_by_system("shutdown", None, false),
             End::Released => record.end_by_system("released", None, false),
+            End::Transfer(t) => {
+                use crate::events::model::{TransferKind, TransferMode};
+                let (kind, target) = match t {
+                    crate::ivr::TransferTarget::Agent(a) => (TransferKind::Agent, a.as_str()),
+                    crate::ivr::TransferTarget::Group(g) => (TransferKind::Group, g.as_str()),
+                    // Recorded when the number answers (the ringer does, as
+                    // for the IVR's transfers); the agent is released now.
+                    crate::ivr::TransferTarget::Number { .. } => {
+                        record.fact("agent hung up", |b, t| b.agent_hung_up(t));
+                        return self.tell_acw(record);
+                    }
+                };
+                record.fact("transferred", |b, t| {
+                    b.transferred(t, kind, target, TransferMode::Blind)
+                });
+            }
         }
+        self.tell_acw(record);
+    }
+
+    /// The record waits for the released agent's after-call work (ACD
+    /// agents) or not (phones rung directly).
+    fn tell_acw(&self, record: &CallRecord) {
         if let Some(agent) = &self.agent {
             if self.acd {
                 record.await_acw(agent);

@@ -94,3 +94,18 @@ pub struct UserSeed {
     #[serde(default)]
     pub disabled: bool,
 }
+
+/// `[[quick_transfer]]`: a one-click transfer target of the phone bar
+/// (110, 12328, 12315, 12366 …), dialled through the tenant's trunk.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickTransfer {
+    /// Button label, e.g. `110 公安`.
+    pub label: String,
+    /// Number dialled.
+    pub number: String,
+    /// Only for this tenant (default: every tenant).
+    pub tenant: Option<String>,
+    /// Trunk to dial through (default: the tenant's outbound trunk).
+    pub trunk: Option<String>,
+}

@@ -146,6 +146,9 @@ pub struct Config {
     /// Users of the HTTP API (seeds).
     #[serde(default, rename = "user")]
     pub users: Vec<api::UserSeed>,
+    /// One-click transfer targets of the phone bar.
+    #[serde(default, rename = "quick_transfer")]
+    pub quick_transfers: Vec<api::QuickTransfer>,
     /// The file this was loaded from (for messages).
     #[serde(skip)]
     pub source_path: PathBuf,
@@ -201,12 +204,20 @@ fn default_user_agent() -> String {
 pub struct HttpConfig {
     /// Address of the HTTP API.
     pub listen: SocketAddr,
+    /// The reference pages (phone bar, wall-board) served under `/web/`.
+    #[serde(default = "default_web_dir")]
+    pub web_dir: PathBuf,
+}
+
+fn default_web_dir() -> PathBuf {
+    PathBuf::from("./web")
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            web_dir: default_web_dir(),
         }
     }
 }

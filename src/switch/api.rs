@@ -146,6 +146,8 @@ pub fn start(
                 .iter()
                 .map(|g| (g.id.clone(), g.tenant.clone()))
                 .collect(),
+            quick_transfers: config.quick_transfers.clone(),
+            messages: tokio::sync::broadcast::channel(256).0,
         })),
         records_live: Some(live),
     })

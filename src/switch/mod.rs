@@ -375,6 +375,11 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         shutdown: call_shutdown.clone(),
         live: Default::default(),
         records: Some(events.records.clone()),
+        agent_ids: config
+            .agents
+            .iter()
+            .map(|a| (a.user.clone(), agent_id(a)))
+            .collect(),
         group_names: config
             .groups
             .iter()
@@ -449,7 +454,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     tokio::spawn(crate::http::serve(
         http,
         state,
-        crate::api::router(api_state),
+        crate::api::router(api_state).merge(crate::api::web::router(config.http.web_dir.clone())),
         http_stop.clone(),
     ));
 
