@@ -651,3 +651,134 @@ fn blind_transfer_to_another_agent_text_messages_and_active_calls() {
     assert_eq!(note["text"], "市民反映噪音，转给你", "{msgs:?}");
     assert_eq!(note["from_agent"], "A01");
 }
+
+#[test]
+fn a_three_way_call_with_another_agent_then_dropping_them() {
+    let net = Net(121);
+    let h = Hotline::start(net, TRANSFER);
+    let api = Api {
+        base: format!("http://{}:8080", net.ip(1)),
+        rt: tokio::runtime::Runtime::new().unwrap(),
+        client: reqwest::Client::new(),
+    };
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let wav = tempfile::tempdir().unwrap();
+    let (caller_wav, third_wav) = (wav.path().join("caller.wav"), wav.path().join("third.wav"));
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "600", "--answer-after", "0.3"]);
+    let phone2 = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "900",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            "20",
+            "--record",
+            third_wav.to_str().unwrap(),
+        ],
+    );
+    let caller = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "9",
+            "--record",
+            caller_wav.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
+        h.log().contains("connected caller_rtp")
+    });
+    let (s, v) = api.post(
+        "/api/v1/agent/call/conference/add",
+        &a1,
+        r#"{"to_agent":"A02","to_number":"110"}"#,
+    );
+    assert_eq!((s, code(&v)), (400, "bad_request"));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/conference/drop",
+        &a1,
+        r#"{"party":"A02"}"#,
+    );
+    assert_eq!(
+        (s, code(&v)),
+        (404, "not_found"),
+        "not on the call yet: {v}"
+    );
+    let (s, v) = api.post(
+        "/api/v1/agent/call/conference/add",
+        &a1,
+        r#"{"to_agent":"A02"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    h.wait_for("the third party to join", Duration::from_secs(10), |_| {
+        h.log().contains("third party joined the call")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/conference/drop",
+        &a1,
+        r#"{"party":"A02"}"#,
+    );
+    assert_eq!(s, 200, "{v}");
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["status"], 200, "{caller}");
+    let _ = phone1.wait_with_output();
+    let third = common::report(&phone2.wait_with_output().unwrap());
+    assert_eq!(third["ended_by"], "remote", "dropped by hotline: {third}");
+    // Everyone heard everyone while the three were on the call.
+    let heard = samples(&caller_wav);
+    assert!(
+        windows_with(&heard, 900.0, 0.2) > 50,
+        "the caller heard the third party"
+    );
+    assert!(
+        windows_with(&heard, 600.0, 0.2) > 200,
+        "the caller heard the agent"
+    );
+    let heard3 = samples(&third_wav);
+    assert!(
+        windows_with(&heard3, 440.0, 0.2) > 50,
+        "the third party heard the caller"
+    );
+    assert!(
+        windows_with(&heard3, 600.0, 0.2) > 50,
+        "the third party heard the agent"
+    );
+    // The record says three were on the call.
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        let (_, v) = api.get("/api/v1/calls", &sup);
+        if v["count"] == 1 {
+            record = v["calls"][0].clone();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(record["conference_max"], 3, "{record}");
+    let (_, story) = api.get(
+        &format!("/api/v1/calls/{}", record["call_id"].as_str().unwrap_or("")),
+        &sup,
+    );
+    let changes: Vec<&str> = story["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["type"] == "conference.changed")
+                .filter_map(|e| e["data"]["change"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(changes, ["joined", "left"], "{story}");
+}

@@ -17,6 +17,8 @@
 //! | `GET /api/v1/wallboard` | agents by state with time in state, queues with waiting calls, longest wait, live SLA |
 //! | `POST /api/v1/agent/call/transfer` | `{"agent_id"?, "to_agent" \| "to_group" \| "to_number"}`: blind transfer (盲转) |
 //! | `GET /api/v1/agent/transfer-targets` | the one-click numbers (110, 12328 …) of the tenant |
+//! | `POST /api/v1/agent/call/conference/add` | `{"agent_id"?, "to_agent" \| "to_number"}`: three-way call (三方通话) |
+//! | `POST /api/v1/agent/call/conference/drop` | `{"agent_id"?, "party"}` |
 //! | `POST /api/v1/messages` | `{"to_agent", "text"}`: a text message to another agent of the tenant (on their WebSocket) |
 //! | `GET /api/v1/calls/active` | calls in progress (supervisors) |
 //! | `GET /api/v1/admin/registrations` | agents' phones and where they registered from (admins) |
@@ -653,4 +655,131 @@ pub async fn registrations(State(s): State<ApiState>, Caller(p): Caller) -> ApiR
         })
         .collect();
     Ok(Json(json!({ "agents": rows })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddPartyRequest {
+    agent_id: Option<String>,
+    to_agent: Option<String>,
+    to_number: Option<String>,
+}
+
+/// `POST /api/v1/agent/call/conference/add`: a three-way call (三方通话)
+/// with another agent or an outside number (202 once it rings; it joins
+/// on answer, `conference.changed` on the call's events).
+pub async fn add_party(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: AddPartyRequest = json_body(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let party = match (&req.to_agent, &req.to_number) {
+        (Some(a), None) => {
+            let other = cti
+                .agents
+                .get(a)
+                .filter(|o| o.tenant == info.tenant)
+                .ok_or_else(|| ApiError::not_found(format!("no agent {a:?}")))?;
+            let c = cti
+                .calls
+                .directory
+                .contacts(&other.device)
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    conflict("not_registered", format!("{a}'s phone is not registered"))
+                })?;
+            crate::call::PartyTarget {
+                label: a.clone(),
+                uri: c.uri,
+                destination: c.source,
+                tcp: c.tcp,
+            }
+        }
+        (None, Some(n)) if phone_number(n) => {
+            let trunk = cti
+                .quick_transfers
+                .iter()
+                .find(|q| q.number == *n)
+                .and_then(|q| q.trunk.clone())
+                .or_else(|| cti.calls.tenant_trunk(&info.tenant))
+                .ok_or_else(|| conflict("no_trunk", "this tenant has no outbound trunk"))?;
+            let (proxy, tcp) = cti
+                .calls
+                .trunks
+                .attempt_order(&trunk)
+                .into_iter()
+                .find_map(|t| Some((t.proxy?, t.tcp)))
+                .ok_or_else(|| conflict("no_trunk", format!("trunk {trunk:?} has no proxy")))?;
+            crate::call::PartyTarget {
+                label: n.clone(),
+                uri: format!("sip:{n}@{proxy}"),
+                destination: proxy,
+                tcp,
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "give exactly one of to_agent, to_number (a phone number)",
+            ))
+        }
+    };
+    let label = party.label.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    live_call(cti, info)?
+        .send(SessionCommand::AddParty {
+            target: party,
+            reply: tx,
+        })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(|reason| conflict("cannot_add", reason))?;
+    if forced {
+        audit(
+            &s,
+            &p,
+            &info.tenant,
+            "call.force_conference",
+            &agent,
+            json!({ "party": label }),
+        );
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "agent_id": agent, "ringing": label })),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DropPartyRequest {
+    agent_id: Option<String>,
+    party: String,
+}
+
+/// `POST /api/v1/agent/call/conference/drop`: drop a third party.
+pub async fn drop_party(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let req: DropPartyRequest = json_body(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    live_call(cti, info)?
+        .send(SessionCommand::DropParty {
+            label: req.party.clone(),
+            reply: tx,
+        })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(|reason| ApiError::not_found(reason))?;
+    Ok(Json(json!({ "agent_id": agent, "dropped": req.party })))
 }

@@ -24,7 +24,7 @@ pub mod record;
 mod ringing;
 mod session;
 
-pub use session::{SessionCommand, Supervision};
+pub use session::{PartyTarget, SessionCommand, Supervision};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::record::CallRecord;
 use super::CallContext;
-use crate::events::model::RecordingInfo;
+use crate::events::model::{ConferenceChange, Party, PartyRole, RecordingInfo};
 use crate::events::{EndCause, HangupParty};
 use crate::media::mixer::{Mode, ParticipantId, Role};
 use crate::media::ports::PortPair;
@@ -140,6 +140,21 @@ pub enum SessionCommand {
         /// The outcome.
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+    /// Add a third party (three-way call, 三方通话): ring it; when it
+    /// answers everyone hears everyone.
+    AddParty {
+        /// Whom.
+        target: PartyTarget,
+        /// Sent once it is rung (or why not).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Drop a third party from the call.
+    DropParty {
+        /// Its label (number or agent id).
+        label: String,
+        /// Whether it was on the call.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
     /// Ring a supervisor's phone; when it answers it joins the call as
     /// `mode` (the API's listen / whisper / barge).
     DialSupervisor {
@@ -192,13 +207,27 @@ impl SupLeg {
     }
 }
 
-/// A supervisor's phone hotline is ringing.
+/// A supervisor's phone (or a third party) hotline is ringing.
 struct Dialing {
     leg: OutboundLeg,
     ports: PortPair,
     offer: SessionDescription,
-    mode: Supervision,
+    /// `None`: a third party joining as an ordinary member.
+    mode: Option<Supervision>,
     user: String,
+}
+
+/// Where a third party of a three-way call is rung.
+#[derive(Debug, Clone)]
+pub struct PartyTarget {
+    /// Its number or agent id (names it in the record and to drop it).
+    pub label: String,
+    /// The Request-URI.
+    pub uri: String,
+    /// Where to send the INVITE.
+    pub destination: std::net::SocketAddr,
+    /// Over TCP.
+    pub tcp: bool,
 }
 
 /// A supervisor on the call.
@@ -207,6 +236,9 @@ struct Supervisor {
     id: ParticipantId,
     user: String,
     answer: Vec<u8>,
+    /// A conferenced party (three-way call), not a supervisor: its number
+    /// or agent id.
+    party: Option<String>,
 }
 
 /// How a connected call ended, for whoever runs the call on.
@@ -310,7 +342,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     }
                     if let Some(i) = dialing.iter().position(|d| d.leg.key() == &key) {
                         if let Some(s) = self.dialing_event(&relay, &mut dialing, i, ev, sups.len()).await {
+                            let joined = s.party.clone();
                             sups.push(s);
+                            if let Some(label) = joined {
+                                self.conference_changed(ConferenceChange::Joined, &label, &sups);
+                            }
                         }
                         continue;
                     }
@@ -361,6 +397,33 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     }
                     SessionCommand::Hold { on, reply } => {
                         reply.send(self.api_hold(&relay, on)).ok();
+                    }
+                    SessionCommand::AddParty { target, reply } => {
+                        let via = (target.destination, target.tcp);
+                        match self.dial(&target.uri, via, None, target.label.clone()).await {
+                            Ok(d) => {
+                                dialing.push(d);
+                                reply.send(Ok(())).ok();
+                            }
+                            Err(e) => {
+                                reply.send(Err(e)).ok();
+                            }
+                        }
+                    }
+                    SessionCommand::DropParty { label, reply } => {
+                        match sups.iter().position(|s| s.party.as_deref() == Some(label.as_str())) {
+                            Some(i) => {
+                                let s = sups.remove(i);
+                                relay.leave(s.id);
+                                s.leg.bye().await;
+                                s.leg.forget();
+                                self.conference_changed(ConferenceChange::Left, &label, &sups);
+                                reply.send(Ok(())).ok();
+                            }
+                            None => {
+                                reply.send(Err(format!("{label} is not on the call"))).ok();
+                            }
+                        }
                     }
                     SessionCommand::DialSupervisor { contacts, mode, supervisor, reply } => {
                         match self.dial_supervisor(contacts, mode, supervisor).await {
@@ -587,7 +650,30 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             id,
             user,
             answer,
+            party: None,
         })
+    }
+
+    /// A third party joined or left: `conference.changed` with everyone on
+    /// the call now (supervisors are not members).
+    fn conference_changed(&self, change: ConferenceChange, label: &str, sups: &[Supervisor]) {
+        let party = |role, id: &str| Party {
+            role,
+            id: id.to_string(),
+        };
+        let mut members = vec![party(PartyRole::Caller, "caller")];
+        if let Some(a) = &self.agent {
+            members.push(party(PartyRole::Agent, a));
+        }
+        members.extend(
+            sups.iter()
+                .filter_map(|s| s.party.as_deref())
+                .map(|p| party(PartyRole::External, p)),
+        );
+        let who = party(PartyRole::External, label);
+        self.record.fact("conference changed", |b, t| {
+            b.conference_changed(t, change, who, members)
+        });
     }
 
     /// Hold or resume from the API: music on hold to the caller.
@@ -625,14 +711,27 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         mode: Supervision,
         user: String,
     ) -> Result<Dialing, String> {
-        let events_tx = self
-            .events_tx
-            .clone()
-            .ok_or("this call takes no extra parties")?;
         let contact = contacts
             .into_iter()
             .next()
             .ok_or("the supervisor's phone is not registered")?;
+        let via = (contact.source, contact.tcp);
+        self.dial(&contact.uri, via, Some(mode), user).await
+    }
+
+    /// Ring `uri` at `via` on fresh ports: a supervisor (`mode`) or a third
+    /// party (`None`).
+    async fn dial(
+        &mut self,
+        uri: &str,
+        (destination, tcp): (std::net::SocketAddr, bool),
+        mode: Option<Supervision>,
+        user: String,
+    ) -> Result<Dialing, String> {
+        let events_tx = self
+            .events_tx
+            .clone()
+            .ok_or("this call takes no extra parties")?;
         let ports = self
             .ctx
             .ports
@@ -642,11 +741,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         let local = super::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
         let offer = sdp::build_offer(&local);
         let invite = crate::sip::stack::OutboundInvite {
-            target: contact.uri.clone(),
-            destination: Some(contact.source),
-            tcp: contact.tcp,
+            target: uri.to_string(),
+            destination: Some(destination),
+            tcp,
             from_user: "hotline".into(),
-            from_display: Some(format!("{mode:?}")),
+            from_display: mode.map(|m| format!("{m:?}")),
             sdp: offer.to_string().into_bytes(),
             headers: vec![],
             credential: None,
@@ -655,8 +754,8 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             .ctx
             .stack
             .invite(invite, &events_tx)
-            .map_err(|e| format!("cannot ring the supervisor: {e}"))?;
-        info!(supervisor = %user, ?mode, "ringing the supervisor's phone");
+            .map_err(|e| format!("cannot ring {user}: {e}"))?;
+        info!(party = %user, ?mode, "ringing an extra party");
         Ok(Dialing {
             leg,
             ports,
@@ -692,30 +791,42 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     }
                 };
                 let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
+                let role = if d.mode.is_some() {
+                    Role::Supervisor
+                } else {
+                    Role::External
+                };
                 let joined = relay
                     .join(relay::Participant {
                         id,
-                        role: Role::Supervisor,
+                        role,
                         pair: d.ports,
                         remote: neg.remote,
                         format: LegFormat::from_negotiated(&neg),
                     })
                     .await;
-                let mode = match joined {
-                    Ok(()) => relay.set_mode(id, d.mode.mode()).await,
-                    Err(e) => Err(e),
+                let mode = match (joined, d.mode) {
+                    (Ok(()), Some(m)) => relay.set_mode(id, m.mode()).await,
+                    (other, _) => other,
                 };
                 if let Err(e) = mode {
-                    warn!(error = %e, supervisor = %d.user, "supervisor could not join");
+                    warn!(error = %e, party = %d.user, "extra party could not join");
                     d.leg.bye().await;
                     return None;
                 }
-                info!(supervisor = %d.user, mode = ?d.mode, "supervisor joined the call (API)");
+                let party = d.mode.is_none().then(|| d.user.clone());
+                match d.mode {
+                    Some(m) => {
+                        info!(supervisor = %d.user, mode = ?m, "supervisor joined the call (API)")
+                    }
+                    None => info!(party = %d.user, "third party joined the call"),
+                }
                 Some(Supervisor {
                     leg: SupLeg::Out(d.leg),
                     id,
                     user: d.user,
                     answer: d.offer.to_string().into_bytes(),
+                    party,
                 })
             }
             LegEvent::Final { code, .. } => {
@@ -744,7 +855,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 let s = sups.remove(i);
                 relay.leave(s.id);
                 s.leg.forget();
-                info!(supervisor = %s.user, "supervisor left the call");
+                info!(party = %s.user, "extra party left the call");
+                if let Some(label) = &s.party {
+                    self.conference_changed(ConferenceChange::Left, label, sups);
+                }
             }
             LegEvent::Info {
                 content_type,
