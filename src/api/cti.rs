@@ -780,6 +780,6 @@ pub async fn drop_party(
         .map_err(|_| conflict("no_call", "the call just ended"))?;
     rx.await
         .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(|reason| ApiError::not_found(reason))?;
+        .map_err(ApiError::not_found)?;
     Ok(Json(json!({ "agent_id": agent, "dropped": req.party })))
 }

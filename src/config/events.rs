@@ -58,3 +58,33 @@ fn default_max_attempts() -> u32 {
 fn default_timeout() -> u64 {
     5
 }
+
+/// `[[nats]]`: a NATS JetStream server events are published to (needs a
+/// hotline built with `--features nats`). Subjects are
+/// `<subject_prefix>.<tenant>.<type>`, e.g. `hotline.events.default.call.ended`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// The sink's name (its delivery state in the outbox is kept by name).
+    pub name: String,
+    /// Server URL(s), comma-separated, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// Subject prefix.
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+    /// Create this stream (capturing `<subject_prefix>.>`) if missing.
+    pub stream: Option<String>,
+    /// First retry delay after a failure (ms).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Longest retry delay (seconds).
+    #[serde(default = "default_retry_cap_secs")]
+    pub retry_cap_secs: u64,
+    /// Attempts before an event becomes a dead letter.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_subject_prefix() -> String {
+    "hotline.events".into()
+}

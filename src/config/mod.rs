@@ -137,6 +137,9 @@ pub struct Config {
     /// Webhook endpoints for events.
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<events::WebhookConfig>,
+    /// NATS JetStream servers for events (feature `nats`).
+    #[serde(default, rename = "nats")]
+    pub nats: Vec<events::NatsConfig>,
     /// HTTP API sessions.
     #[serde(default)]
     pub api: api::ApiSettings,

@@ -21,11 +21,13 @@
 //!   outbox's SQL is tested against);
 //! - [`signature`]: the webhook HMAC-SHA256 signature, sign and verify;
 //! - [`webhook`]: the HTTP POST sink (a shell);
-//! - [`jsonl`]: the rotated JSON-lines file sink (a shell).
+//! - [`jsonl`]: the rotated JSON-lines file sink (a shell);
+//! - `nats`: the NATS JetStream sink (a shell; cargo feature `nats`);
+//! - [`appender`]: the outbox's group-commit writer thread;
+//! - [`replay`]: closing the records of calls a crash cut off.
 //!
-//! Wired so far: `agent.state` (the switch watches the ACD). Not yet: call
-//! events; the call room will own a `CdrBuilder` per call and append what it
-//! returns to the outbox.
+//! The call room owns a `CdrBuilder` per call (`call::record`); the switch
+//! turns the ACD's agent state changes into `agent.state` events.
 
 pub mod agent;
 pub mod appender;
@@ -37,6 +39,8 @@ pub mod id;
 pub mod jsonl;
 pub mod mask;
 pub mod model;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod ordering;
 pub mod outbox;
 pub mod replay;

@@ -50,7 +50,10 @@ pub fn start(
     config: &Config,
     queues: Option<&Queues>,
     shutdown: CancellationToken,
-) -> Result<EventsRuntime, OutboxError> {
+) -> Result<EventsRuntime, super::SwitchError> {
+    if !config.nats.is_empty() && !cfg!(feature = "nats") {
+        return Err(super::SwitchError::NatsNotBuilt);
+    }
     let path = config.events_db_path();
     if let Some(parent) = path.parent() {
         if let Err(e) = std::fs::create_dir_all(parent) {
@@ -85,6 +88,25 @@ pub fn start(
         tokio::spawn(async move {
             if let Err(e) = sink.run(outbox, stop).await {
                 warn!(%url, error = %e, "webhook sink stopped");
+            }
+        });
+    }
+    #[cfg(feature = "nats")]
+    for n in &config.nats {
+        let name = format!("nats:{}", n.name);
+        let policy = RetryPolicy {
+            base_ms: i64::try_from(n.retry_base_ms.max(1)).unwrap_or(i64::MAX),
+            cap_ms: i64::try_from(n.retry_cap_secs.max(1).saturating_mul(1000)).unwrap_or(i64::MAX),
+            max_attempts: n.max_attempts.max(1),
+        };
+        outbox.register_sink(&name, policy)?;
+        let mut sink = crate::events::nats::NatsSink::new(name, n.url.clone());
+        sink.subject_prefix = n.subject_prefix.clone();
+        sink.stream = n.stream.clone();
+        let (outbox, stop) = (outbox.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sink.run(outbox, stop).await {
+                warn!(error = %e, "NATS sink stopped");
             }
         });
     }

@@ -55,6 +55,8 @@ pub enum SwitchError {
     #[error("IVR:\n{}", .0.join("\n"))]
     Ivr(Vec<String>),
     /// The ACD refused its configuration.
+    #[error("[[nats]] is configured but this hotline was built without NATS support: build with `cargo build --release --features nats`")]
+    NatsNotBuilt,
     #[error("HTTP API: {0}")]
     Api(#[from] api::ApiStartError),
     #[error("ACD configuration: {0}")]
