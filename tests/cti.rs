@@ -782,3 +782,100 @@ fn a_three_way_call_with_another_agent_then_dropping_them() {
         .unwrap_or_default();
     assert_eq!(changes, ["joined", "left"], "{story}");
 }
+
+#[test]
+fn an_outbound_call_rings_the_agent_then_the_citizen_with_the_tenant_caller_id() {
+    let net = Net(122);
+    let extra = r#"
+[[tenant]]
+id = "default"
+outbound_caller_id = "12345"
+outbound_trunk = "carrier"
+
+[[group]]
+id = "general"
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+skills = { general = 5 }
+auto_login = true
+
+[[user]]
+username = "agent-1"
+role = "agent"
+agent_id = "A01"
+password = "agent-1-password"
+
+[[user]]
+username = "sup"
+role = "supervisor"
+password = "sup-password"
+"#;
+    let h = Hotline::start(net, extra);
+    let api = Api {
+        base: format!("http://{}:8080", net.ip(1)),
+        rt: tokio::runtime::Runtime::new().unwrap(),
+        client: reqwest::Client::new(),
+    };
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let (s, v) = api.post(
+        "/api/v1/agent/call/dial",
+        &a1,
+        r#"{"number":"13800138000"}"#,
+    );
+    assert_eq!((s, code(&v)), (409, "not_registered"), "{v}");
+    let (s, v) = api.post("/api/v1/agent/call/dial", &a1, r#"{"number":"rm -rf /"}"#);
+    assert_eq!((s, code(&v)), (400, "bad_request"));
+    // The agent answers after 0.3 s and hangs up after 3 s; the citizen
+    // (SIPp behind the carrier trunk) answers and waits for the BYE.
+    let phone = common::start_phone(
+        &h,
+        0,
+        "2001",
+        &[
+            "--tone",
+            "600",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            "3",
+        ],
+    );
+    let citizen = common::Sipp::start("agent_answer.xml", &net.carrier(), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/dial",
+        &a1,
+        r#"{"number":"13800138000"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    let call_id = v["call_id"].as_str().unwrap_or("").to_string();
+    citizen.wait(Duration::from_secs(30)).assert_ok(&h);
+    let agent = common::report(&phone.wait_with_output().unwrap());
+    assert_eq!(agent["status"], 200, "{agent}");
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        let (_, v) = api.get(&format!("/api/v1/calls/{call_id}"), &sup);
+        if !v["record"].is_null() {
+            record = v["record"].clone();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(record["direction"], "outbound", "{record}");
+    assert_eq!(
+        record["caller"], "12345",
+        "the tenant's caller ID: {record}"
+    );
+    assert_eq!(record["called"], "13800138000", "{record}");
+    assert_eq!(record["agent_id"], "A01", "{record}");
+    assert_eq!(record["outcome"], "answered", "{record}");
+    assert!(
+        h.log().contains("outbound call connected"),
+        "{}",
+        h.tail_log()
+    );
+}

@@ -19,6 +19,7 @@
 //! | `GET /api/v1/agent/transfer-targets` | the one-click numbers (110, 12328 …) of the tenant |
 //! | `POST /api/v1/agent/call/conference/add` | `{"agent_id"?, "to_agent" \| "to_number"}`: three-way call (三方通话) |
 //! | `POST /api/v1/agent/call/conference/drop` | `{"agent_id"?, "party"}` |
+//! | `POST /api/v1/agent/call/dial` | `{"agent_id"?, "number"}`: outbound call (外呼) with the tenant's caller ID |
 //! | `POST /api/v1/messages` | `{"to_agent", "text"}`: a text message to another agent of the tenant (on their WebSocket) |
 //! | `GET /api/v1/calls/active` | calls in progress (supervisors) |
 //! | `GET /api/v1/admin/registrations` | agents' phones and where they registered from (admins) |
@@ -60,6 +61,8 @@ pub struct Cti {
     pub quick_transfers: Vec<crate::config::api::QuickTransfer>,
     /// Agent-to-agent text messages, to the WebSocket.
     pub messages: tokio::sync::broadcast::Sender<Arc<Value>>,
+    /// Tenants by id (caller ID and trunk of outbound calls).
+    pub tenants: HashMap<String, crate::config::TenantConfig>,
 }
 
 fn cti(s: &ApiState) -> ApiResult<&Cti> {
@@ -622,7 +625,9 @@ pub async fn active_calls(State(s): State<ApiState>, Caller(p): Caller) -> ApiRe
             json!({
                 "call_id": c.call_id, "serial": c.serial, "tenant": c.tenant,
                 "caller": c.caller, "called": c.called, "started_at": c.started_at,
-                "state": state, "group_id": c.group_id, "agent_id": c.agent_id,
+                // The agent on the call now: the last one connected.
+                "state": state, "group_id": c.group_id,
+                "agent_id": c.agents.last().or(c.agent_id.as_ref()),
                 "ivr_path": c.ivr_path,
             })
         })
@@ -782,4 +787,70 @@ pub async fn drop_party(
         .map_err(|_| conflict("no_call", "the call just ended"))?
         .map_err(ApiError::not_found)?;
     Ok(Json(json!({ "agent_id": agent, "dropped": req.party })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DialRequest {
+    agent_id: Option<String>,
+    number: String,
+}
+
+/// `POST /api/v1/agent/call/dial`: an outbound call (外呼): the agent's
+/// phone rings first, then the number is dialled with the tenant's caller
+/// ID (202 with the call id; the call's events follow on the WebSocket).
+pub async fn dial(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: DialRequest = json_body(&body)?;
+    if !phone_number(&req.number) {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!("{:?} is not a phone number", req.number),
+        ));
+    }
+    let cti = cti(&s)?;
+    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    if cti.calls.live.contains_key(&info.device) {
+        return Err(conflict("busy", "the agent is on a call"));
+    }
+    let tenant = cti.tenants.get(&info.tenant);
+    let trunk = tenant
+        .and_then(|t| t.outbound_trunk.clone())
+        .ok_or_else(|| conflict("no_trunk", "this tenant has no outbound trunk"))?;
+    let contacts = cti.calls.directory.contacts(&info.device);
+    if contacts.is_empty() {
+        return Err(conflict(
+            "not_registered",
+            "the agent's phone is not registered",
+        ));
+    }
+    let order = crate::call::outbound::OutboundOrder {
+        agent: agent.clone(),
+        contacts,
+        device: info.device.clone(),
+        number: req.number.clone(),
+        tenant: info.tenant.clone(),
+        caller_id: tenant
+            .map(|t| t.outbound_caller_id.clone())
+            .unwrap_or_default(),
+        trunk,
+    };
+    let call_id = crate::call::outbound::spawn(cti.calls.clone(), order);
+    if forced {
+        audit(
+            &s,
+            &p,
+            &info.tenant,
+            "call.force_dial",
+            &agent,
+            json!({ "number": req.number }),
+        );
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "agent_id": agent, "call_id": call_id })),
+    ))
 }

@@ -7,7 +7,8 @@
 //! that sends one JSON text message per event, in the envelope of
 //! docs/events/ (`type`, `call_id`, `seq`, `data` …), plus:
 //!
-//! - `{"type": "hello", "user": {…}}` first;
+//! - `{"type": "hello", "user": {…}, "agent_state": {"state", "reason",
+//!   "in_state_secs"} | null}` first (an agent's current state);
 //! - `{"type": "screen_pop", …}` when an agent's phone rings with a call:
 //!   caller, area, DID, IVR path and variables, the wait so far, and the
 //!   caller's previous calls of the tenant (last 5: time, agent, outcome,
@@ -143,7 +144,7 @@ async fn stream(
     mut rx: tokio::sync::broadcast::Receiver<Arc<Event>>,
     token: String,
 ) {
-    let hello = json!({ "type": "hello", "user": p });
+    let hello = json!({ "type": "hello", "user": p, "agent_state": agent_state(&s, &p).await });
     if socket
         .send(Message::Text(hello.to_string().into()))
         .await
@@ -204,6 +205,32 @@ async fn stream(
             }
         }
     }
+}
+
+/// The user's own agent state now (so a reloaded phone bar shows it at
+/// once): `{"agent_id", "state", "reason", "in_state_secs"}`, or null.
+async fn agent_state(s: &ApiState, p: &Principal) -> Value {
+    let (Some(agent), Some(cti)) = (p.agent_id.as_deref(), s.cti.as_ref()) else {
+        return Value::Null;
+    };
+    let Some(q) = &cti.calls.queues else {
+        return Value::Null;
+    };
+    let Some(stats) = q.stats().await else {
+        return Value::Null;
+    };
+    stats["stats"]["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["agent"] == agent))
+        .map(|a| {
+            json!({
+                "agent_id": agent,
+                "state": a["state"],
+                "reason": a["reason"],
+                "in_state_secs": a["in_state_for"],
+            })
+        })
+        .unwrap_or(Value::Null)
 }
 
 /// The screen pop of a call offered to `agent`.

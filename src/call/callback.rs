@@ -240,7 +240,7 @@ fn start_record(
     })
 }
 
-fn invite(
+pub(super) fn invite(
     target: String,
     destination: Option<SocketAddr>,
     tcp: bool,
@@ -259,7 +259,7 @@ fn invite(
     }
 }
 
-enum Rung {
+pub(super) enum Rung {
     Answered(OutboundLeg, sdp::Negotiated),
     Failed(u16),
     /// The ACD withdrew the reservation, or the other leg hung up, or shutdown.
@@ -269,7 +269,7 @@ enum Rung {
 /// Ring `invites` in parallel until one answers. `news` carries the ACD's
 /// cancellation of the agent's reservation; `provisional` bounds the wait
 /// for a first response (trunks) and names a leg whose hang-up aborts.
-async fn ring(
+pub(super) async fn ring(
     ctx: &CallContext,
     events_tx: &LegEventSender,
     events: &mut LegEvents,

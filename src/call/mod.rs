@@ -19,6 +19,7 @@
 
 pub mod callback;
 pub mod flow;
+pub mod outbound;
 pub mod queue;
 pub mod record;
 mod ringing;

@@ -549,8 +549,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             End::Transfer(t) => {
                 use crate::events::model::{TransferKind, TransferMode};
                 let (kind, target) = match t {
-                    crate::ivr::TransferTarget::Agent(a) => (TransferKind::Agent, a.as_str()),
-                    crate::ivr::TransferTarget::Group(g) => (TransferKind::Group, g.as_str()),
+                    // Agents by job number, as everywhere in the record.
+                    crate::ivr::TransferTarget::Agent(a) => {
+                        (TransferKind::Agent, self.ctx.agent_id_of(a))
+                    }
+                    crate::ivr::TransferTarget::Group(g) => (TransferKind::Group, g.clone()),
                     // Recorded when the number answers (the ringer does, as
                     // for the IVR's transfers); the agent is released now.
                     crate::ivr::TransferTarget::Number { .. } => {
@@ -559,7 +562,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     }
                 };
                 record.fact("transferred", |b, t| {
-                    b.transferred(t, kind, target, TransferMode::Blind)
+                    b.transferred(t, kind, &target, TransferMode::Blind)
                 });
             }
         }

@@ -148,6 +148,11 @@ pub fn start(
                 .collect(),
             quick_transfers: config.quick_transfers.clone(),
             messages: tokio::sync::broadcast::channel(256).0,
+            tenants: config
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), t.clone()))
+                .collect(),
         })),
         records_live: Some(live),
     })

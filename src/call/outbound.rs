@@ -1,0 +1,212 @@
+//! Outbound calls from the phone bar (CTI issue §3 "outbound call with the
+//! tenant's caller ID"; REQUIREMENTS §3 外呼): hotline rings the agent's
+//! phone first (showing the number to be dialled), and once the agent
+//! answers dials the citizen through the tenant's trunk chain with the
+//! tenant's caller ID, then bridges the two with the same `session` as
+//! every call (recording, hold, supervisors, transfer, three-way).
+//!
+//! The agent is marked `outbound` in the ACD for the call (no queue
+//! offers meanwhile) and gets after-call work after it, as for inbound
+//! calls. The call has its record (`direction: outbound`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn, Instrument};
+
+use super::callback::{invite, ring, Rung};
+use super::{local_media, retarget_telephone_event, session, CallContext, Contact};
+use crate::acd::Input;
+use crate::media::sdp;
+use crate::sip::{trunk, Leg};
+
+/// An outbound call to make.
+#[derive(Debug, Clone)]
+pub struct OutboundOrder {
+    /// Agent id (job number).
+    pub agent: String,
+    /// The agent's phone registrations.
+    pub contacts: Vec<Contact>,
+    /// The agent phone's SIP user (supervisors reach the call through it).
+    pub device: String,
+    /// The citizen's number.
+    pub number: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Caller ID shown to the citizen.
+    pub caller_id: String,
+    /// First trunk (its backups follow).
+    pub trunk: String,
+}
+
+/// Start the call in its own task; returns its call id.
+pub fn spawn(ctx: Arc<CallContext>, order: OutboundOrder) -> String {
+    let call_id = format!(
+        "outbound-{}-{}",
+        crate::util::unix_now_ms(),
+        rand::random::<u32>()
+    );
+    let span = tracing::info_span!("outbound", call = %call_id, agent = %order.agent, number = %order.number);
+    let id = call_id.clone();
+    tokio::spawn(run(ctx, order, id).instrument(span));
+    call_id
+}
+
+async fn run(ctx: Arc<CallContext>, order: OutboundOrder, call_id: String) {
+    let record = match &ctx.records {
+        Some(r) => r.start(crate::events::CallStart {
+            call_id: call_id.clone(),
+            serial: r.next_serial(ctx.utc_offset_minutes),
+            tenant: order.tenant.clone(),
+            direction: crate::events::model::Direction::Outbound,
+            caller: order.caller_id.clone(),
+            called: order.number.clone(),
+            caller_area: None,
+            confidential: false,
+        }),
+        None => super::record::CallRecord::disabled(),
+    };
+    let queues = ctx.queues.clone();
+    if let Some(q) = &queues {
+        if let Err(e) = q
+            .try_input(Input::StartOutbound {
+                agent: order.agent.clone(),
+            })
+            .await
+        {
+            info!(error = %e, "the ACD refused the outbound call");
+            record.end_by_system("agent-busy", None, false);
+            record.finish();
+            return;
+        }
+    }
+    talk(&ctx, &order, &call_id, &record).await;
+    if let Some(q) = &queues {
+        q.input(Input::EndOutbound {
+            agent: order.agent.clone(),
+        });
+    }
+    record.finish();
+}
+
+async fn talk(
+    ctx: &CallContext,
+    order: &OutboundOrder,
+    call_id: &str,
+    record: &super::record::CallRecord,
+) {
+    let (Ok(a_ports), Ok(b_ports)) = (ctx.ports.allocate().await, ctx.ports.allocate().await)
+    else {
+        warn!("no RTP ports for an outbound call");
+        record.end_by_system("no-ports", None, true);
+        return;
+    };
+    let (events_tx, mut events) = ctx.stack.leg_channel();
+    // 1. The agent's phone, showing the number to be dialled.
+    let b_local = local_media(ctx, b_ports.port(), ctx.codecs.clone());
+    let b_offer = sdp::build_offer(&b_local);
+    let invites = order
+        .contacts
+        .iter()
+        .map(|c| {
+            invite(
+                c.uri.clone(),
+                Some(c.source),
+                c.tcp,
+                &order.number,
+                &b_offer,
+            )
+        })
+        .collect();
+    let (agent_leg, b_neg) =
+        match ring(ctx, &events_tx, &mut events, invites, &b_offer, None, None).await {
+            Rung::Answered(leg, neg) => (leg, neg),
+            Rung::Failed(code) => {
+                info!(code, "the agent's phone did not answer");
+                record.end_by_system("agent-not-answered", Some(code), false);
+                return;
+            }
+            Rung::Withdrawn => {
+                record.end_by_system("withdrawn", None, false);
+                return;
+            }
+        };
+    // 2. The citizen, through the tenant's trunk chain.
+    let a_local = local_media(ctx, a_ports.port(), vec![b_neg.codec]);
+    let mut a_offer = sdp::build_offer(&sdp::LocalMedia {
+        telephone_event: b_neg.telephone_event.is_some(),
+        ..a_local.clone()
+    });
+    if let Some(pt) = b_neg.telephone_event {
+        retarget_telephone_event(&mut a_offer, pt);
+    }
+    let mut citizen = None;
+    let mut last = 480;
+    for t in ctx.trunks.attempt_order(&order.trunk) {
+        let Some(proxy) = t.proxy else { continue };
+        let target = format!("sip:{}@{proxy}", order.number);
+        let inv = invite(target, Some(proxy), t.tcp, &order.caller_id, &a_offer);
+        let wait = Duration::from_secs(t.invite_timeout_secs.max(1));
+        match ring(
+            ctx,
+            &events_tx,
+            &mut events,
+            vec![inv],
+            &a_offer,
+            None,
+            Some((wait, agent_leg.key())),
+        )
+        .await
+        {
+            Rung::Answered(leg, neg) => {
+                citizen = Some((leg, neg));
+                break;
+            }
+            Rung::Failed(code) if trunk::fails_over(code) => {
+                last = code;
+                warn!(trunk = %t.name, code, "trunk failed; trying the backup");
+            }
+            Rung::Failed(code) => {
+                last = code;
+                break;
+            }
+            Rung::Withdrawn => break,
+        }
+    }
+    let Some((citizen_leg, a_neg)) = citizen else {
+        info!(code = last, "the citizen was not reached");
+        record.end_by_system("not-answered", Some(last), false);
+        agent_leg.bye().await;
+        return;
+    };
+    info!("outbound call connected");
+    record.fact("answered", |b, t| b.answered(t, &order.agent));
+    // 3. Talk.
+    let recording = super::open_recording(ctx, &order.tenant, call_id, record).await;
+    let mut session = session::Session {
+        ctx,
+        a: &citizen_leg,
+        b: agent_leg,
+        events,
+        a_ports: Some(a_ports),
+        b_ports: Some(b_ports),
+        a_remote: a_neg.remote,
+        b_remote: b_neg.remote,
+        a_local,
+        b_local,
+        a_neg,
+        b_neg,
+        a_answer_sdp: a_offer,
+        recording,
+        a_continuation: None,
+        music_on_hold: false,
+        keep_caller: false,
+        agent_device: Some(order.device.clone()),
+        events_tx: Some(events_tx.clone()),
+        record,
+        agent: Some(order.agent.clone()),
+        acd: false,
+        held: false,
+    };
+    session.run().await;
+}
