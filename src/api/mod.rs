@@ -11,6 +11,7 @@
 //! - [`cti`]: agent and supervisor operations, the wall-board;
 //! - [`live`]: the WebSocket event stream with screen pops;
 //! - [`web`]: the reference pages under `/web/`;
+//! - [`blocklist`]: block-list CRUD (persisted) and IVR reload;
 //! - [`error`]: JSON errors with stable codes.
 //!
 //! Tenant isolation: a caller sees only its tenant (a global admin, tenant
@@ -18,6 +19,7 @@
 //! one does, so other centres' ids cannot be probed.
 
 pub mod admin;
+pub mod blocklist;
 pub mod cti;
 pub mod error;
 pub mod live;
@@ -64,6 +66,8 @@ pub struct ApiState {
     pub cti: Option<Arc<cti::Cti>>,
     /// Live events (the WebSocket).
     pub records_live: Option<Arc<crate::call::record::CallRecords>>,
+    /// Block list and IVR administration.
+    pub blocks: Option<Arc<blocklist::BlockAdmin>>,
 }
 
 /// The `/api/v1` routes.
@@ -99,5 +103,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/calls/active", get(cti::active_calls))
         .route("/api/v1/admin/registrations", get(cti::registrations))
         .route("/api/v1/events", get(live::events))
+        .route(
+            "/api/v1/admin/blacklist",
+            get(blocklist::list).post(blocklist::add),
+        )
+        .route(
+            "/api/v1/admin/blacklist/{number}",
+            axum::routing::delete(blocklist::remove),
+        )
+        .route("/api/v1/admin/reload", post(blocklist::reload))
         .with_state(state)
 }

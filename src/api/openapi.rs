@@ -104,6 +104,12 @@ pub fn spec() -> Value {
             "/api/v1/agent/call/resume": { "post": op("Take the caller back {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/transfer": { "post": op("Blind transfer {to_agent | to_group | to_number}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/dial": { "post": op("Outbound call {number}: the agent's phone first, then the number", "agent, supervisor", &[]) },
+            "/api/v1/admin/blacklist": {
+                "get": op("The tenant's block list", "supervisor", &["tenant"]),
+                "post": op("Add or replace an entry {number (or prefix*), reason, expires_at?, tenant?}; audited", "supervisor", &[])
+            },
+            "/api/v1/admin/blacklist/{number}": { "delete": op("Remove an entry; audited", "supervisor", &["number:path", "tenant"]) },
+            "/api/v1/admin/reload": { "post": op("Re-read the IVR flows, calendars, areas and prompts now", "admin", &[]) },
             "/api/v1/agent/transfer-targets": { "get": op("One-click transfer numbers", "any", &[]) },
             "/api/v1/agent/call/conference/add": { "post": op("Three-way call {to_agent | to_number}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/conference/drop": { "post": op("Drop the third party {party}", "agent, supervisor", &[]) },

@@ -1,5 +1,6 @@
 //! SQLite persistence (embedded, WAL): agent registrations that survive a
-//! restart, and small key/value facts such as the digest nonce key.
+//! restart, the block list (`blacklist`), and small key/value facts such as
+//! the digest nonce key.
 //!
 //! One connection behind a mutex; writes are rare (a REGISTER, an expiry)
 //! and run on the blocking pool so the async shells never wait on disk.
@@ -11,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection};
 
 use crate::sip::registrar::{Binding, BindingChange};
+
+mod blacklist;
 
 /// Storage errors, naming the database file.
 #[derive(Debug, thiserror::Error)]

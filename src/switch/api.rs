@@ -104,6 +104,7 @@ pub fn start(
     outbox: Arc<Outbox>,
     calls: Arc<crate::call::CallContext>,
     live: Arc<crate::call::record::CallRecords>,
+    blocks: crate::api::blocklist::BlockAdmin,
 ) -> Result<ApiState, ApiStartError> {
     let path = config.data.dir.join("auth.db");
     let auth = AuthStore::open(&path)?;
@@ -155,6 +156,7 @@ pub fn start(
                 .collect(),
         })),
         records_live: Some(live),
+        blocks: Some(Arc::new(blocks)),
     })
 }
 

@@ -243,12 +243,32 @@ fn trunk_table(config: &Config) -> TrunkTable {
     )
 }
 
+/// The block list: the configuration's seeds written once to the store,
+/// then everything the store holds (entries added by the API too).
+fn persisted_blacklist(
+    store: &Store,
+    seeds: &crate::ivr::blacklist::Blacklist,
+) -> Result<crate::ivr::blacklist::Blacklist, SwitchError> {
+    for tenant in seeds.tenants() {
+        for e in seeds.entries(tenant) {
+            store.seed_blacklist_entry(tenant, e)?;
+        }
+    }
+    let mut list = crate::ivr::blacklist::Blacklist::new();
+    for (tenant, e) in store.load_blacklist()? {
+        if let Err(err) = list.insert(&tenant, e.clone()) {
+            warn!(%tenant, number = %e.number, error = %err, "stored block-list entry skipped");
+        }
+    }
+    Ok(list)
+}
+
 /// Run the switch until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), SwitchError> {
     // The IVR first: a broken flow stops the start before anything binds.
-    let blacklist = Arc::new(std::sync::RwLock::new(
-        ivr::seed_blacklist(&config).map_err(SwitchError::Ivr)?,
-    ));
+    let seeds = ivr::seed_blacklist(&config).map_err(SwitchError::Ivr)?;
+    let store = Store::open(&config.data.dir)?;
+    let blacklist = Arc::new(std::sync::RwLock::new(persisted_blacklist(&store, &seeds)?));
     let snapshot = ivr::load(&config, blacklist.clone()).map_err(SwitchError::Ivr)?;
     if let Some(s) = &snapshot {
         let flows: Vec<String> = s
@@ -258,9 +278,8 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             .collect();
         info!(?flows, prompts = s.prompts.len(), "IVR flows loaded");
     }
-    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(snapshot, blacklist));
-    let store = Store::open(&config.data.dir)?;
-    let registrations = Registrations::new(&config, store)?;
+    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(snapshot, blacklist.clone()));
+    let registrations = Registrations::new(&config, store.clone())?;
     let (stack, mut incoming) = SipStack::start(&StackConfig {
         listen: config.sip.listen,
         udp: config.sip.transports.contains(&Transport::Udp),
@@ -449,6 +468,12 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         events.outbox.clone(),
         ctx.clone(),
         events.records.clone(),
+        crate::api::blocklist::BlockAdmin {
+            list: blacklist.clone(),
+            store: store.clone(),
+            ivr: ivr_runtime.clone(),
+            config: Arc::new(config.clone()),
+        },
     )?;
     let http_stop = CancellationToken::new();
     api::spawn_retention(&config, &api_state, http_stop.clone());
