@@ -886,3 +886,107 @@ password = "root-password"
     );
     drop(h);
 }
+
+#[test]
+fn the_agent_sends_the_caller_to_the_survey_by_api() {
+    let net = Net(124);
+    let user = r#"
+[[user]]
+username = "agent"
+role = "agent"
+agent_id = "A01"
+password = "agent-password"
+"#;
+    let h = start(
+        net,
+        setup(&[("line.toml", MENU), ("survey.toml", SURVEY)]),
+        user,
+    );
+    let (s, v) = api(
+        net,
+        "POST",
+        "/api/v1/login",
+        None,
+        r#"{"username":"agent","password":"agent-password"}"#,
+    );
+    assert_eq!(s, 200, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    // The agent's phone would talk for 30 s; the agent ends it by API.
+    let phone = common::start_phone(
+        &h,
+        0,
+        "2001",
+        &[
+            "--tone",
+            "600",
+            "--answer-after",
+            "1",
+            "--hangup-after",
+            "30",
+        ],
+    );
+    let caller = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "40",
+            "--dtmf",
+            "1",
+            "--dtmf-at",
+            "1",
+            "--dtmf",
+            "1",
+            "--dtmf-at",
+            "9",
+            "--dtmf",
+            "3",
+            "--dtmf-at",
+            "13",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    h.wait_for("the agent to answer", Duration::from_secs(15), |_| {
+        h.log().contains("connected caller_rtp")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api(net, "POST", "/api/v1/agent/call/survey", Some(&token), "");
+    assert_eq!(s, 200, "{v}");
+    let report = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(
+        report["ended_by"], "remote",
+        "the flow hung up after the survey: {report}"
+    );
+    let phone = common::report(&phone.wait_with_output().unwrap());
+    assert_eq!(
+        phone["ended_by"], "remote",
+        "hotline released the agent: {phone}"
+    );
+    let log = h.log();
+    assert!(
+        log.contains("agent sends the caller to the survey"),
+        "{}",
+        h.tail_log()
+    );
+    assert!(
+        log.contains("dimension=attitude score=5"),
+        "{}",
+        h.tail_log()
+    );
+    assert!(
+        log.contains("dimension=efficiency score=1"),
+        "{}",
+        h.tail_log()
+    );
+    let (s, v) = api(net, "POST", "/api/v1/agent/call/survey", Some(&token), "");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("no_call")),
+        "{v}"
+    );
+}

@@ -19,6 +19,7 @@
 //! | `GET /api/v1/agent/transfer-targets` | the one-click numbers (110, 12328 …) of the tenant |
 //! | `POST /api/v1/agent/call/conference/add` | `{"agent_id"?, "to_agent" \| "to_number"}`: three-way call (三方通话) |
 //! | `POST /api/v1/agent/call/conference/drop` | `{"agent_id"?, "party"}` |
+//! | `POST /api/v1/agent/call/survey` | `{"agent_id"?}`: the agent leaves, the caller goes on to the flow's survey |
 //! | `POST /api/v1/agent/call/dial` | `{"agent_id"?, "number"}`: outbound call (外呼) with the tenant's caller ID |
 //! | `POST /api/v1/messages` | `{"to_agent", "text"}`: a text message to another agent of the tenant (on their WebSocket) |
 //! | `GET /api/v1/calls/active` | calls in progress (supervisors) |
@@ -853,4 +854,25 @@ pub async fn dial(
         StatusCode::ACCEPTED,
         Json(json!({ "agent_id": agent, "call_id": call_id })),
     ))
+}
+
+/// `POST /api/v1/agent/call/survey`: the agent leaves and the caller goes
+/// on to the flow's survey (满意度评价); 409 `no_survey` for calls that
+/// did not come through an IVR flow.
+pub async fn to_survey(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let req = agent_request(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    live_call(cti, info)?
+        .send(SessionCommand::ToSurvey { reply: tx })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(|reason| conflict("no_survey", reason))?;
+    Ok(Json(json!({ "agent_id": agent, "to_survey": true })))
 }

@@ -103,6 +103,7 @@ pub fn spec() -> Value {
             "/api/v1/agent/call/hold": { "post": op("Hold the caller (music on hold) {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/resume": { "post": op("Take the caller back {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/transfer": { "post": op("Blind transfer {to_agent | to_group | to_number}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/survey": { "post": op("Send the caller to the flow's survey (the agent leaves)", "agent, supervisor", &[]) },
             "/api/v1/agent/call/dial": { "post": op("Outbound call {number}: the agent's phone first, then the number", "agent, supervisor", &[]) },
             "/api/v1/admin/blacklist": {
                 "get": op("The tenant's block list", "supervisor", &["tenant"]),

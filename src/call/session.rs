@@ -132,6 +132,13 @@ pub enum SessionCommand {
         /// Who asked (for the log).
         by: String,
     },
+    /// The agent leaves and the caller goes on in the IVR flow (its
+    /// `after_agent` survey); refused for calls without a flow after the
+    /// agent.
+    ToSurvey {
+        /// Whether the call has one.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
     /// The agent puts the caller on hold (music on hold) or takes them
     /// back; the reply says whether it happened.
     Hold {
@@ -394,6 +401,15 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     SessionCommand::Hangup { by } => {
                         info!(%by, "call released through the API");
                         break End::Released;
+                    }
+                    SessionCommand::ToSurvey { reply } => {
+                        if self.keep_caller {
+                            reply.send(Ok(())).ok();
+                            info!("agent sends the caller to the survey");
+                            self.b.bye().await;
+                            break End::AgentHungUp;
+                        }
+                        reply.send(Err("this call has no survey after the agent (its flow sets none)".into())).ok();
                     }
                     SessionCommand::Hold { on, reply } => {
                         reply.send(self.api_hold(&relay, on)).ok();
