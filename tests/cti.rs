@@ -879,3 +879,139 @@ password = "sup-password"
         h.tail_log()
     );
 }
+
+/// Index of the first and last 20 ms window of `audio` where `hz` carries
+/// more than `min` of the energy.
+fn span_of(audio: &[i16], hz: f64, min: f64) -> Option<(usize, usize)> {
+    let hits: Vec<usize> = audio
+        .chunks_exact(160)
+        .enumerate()
+        .filter(|(_, w)| windows_with(w, hz, min) == 1)
+        .map(|(i, _)| i)
+        .collect();
+    Some((*hits.first()?, *hits.last()?))
+}
+
+/// Tones stay clear of the music on hold's notes (523–880 Hz): A01 sends
+/// 1000 Hz, A02 1300 Hz, the caller 440 Hz.
+#[test]
+fn attended_transfer_consults_privately_then_hands_the_caller_over() {
+    let net = Net(125);
+    let config = TRANSFER.replace("acw_secs = 1", "acw_secs = 1\nqueue_media = true");
+    let h = Hotline::start(net, &config);
+    let api = Api {
+        base: format!("http://{}:8080", net.ip(1)),
+        rt: tokio::runtime::Runtime::new().unwrap(),
+        client: reqwest::Client::new(),
+    };
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let wav = tempfile::tempdir().unwrap();
+    let (caller_wav, second_wav) = (wav.path().join("caller.wav"), wav.path().join("second.wav"));
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
+    let phone2 = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "1300",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            "7",
+            "--record",
+            second_wav.to_str().unwrap(),
+        ],
+    );
+    let caller = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "25",
+            "--record",
+            caller_wav.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
+        h.log().contains("connected caller_rtp")
+    });
+    let (s, v) = api.post("/api/v1/agent/call/consult/complete", &a1, "");
+    assert_eq!(
+        (s, code(&v)),
+        (409, "wrong_state"),
+        "nothing to complete: {v}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post("/api/v1/agent/call/consult", &a1, r#"{"to_agent":"A02"}"#);
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = api.post("/api/v1/agent/call/consult", &a1, r#"{"to_agent":"A02"}"#);
+    assert_eq!(
+        (s, code(&v)),
+        (409, "wrong_state"),
+        "one consultation at a time: {v}"
+    );
+    h.wait_for(
+        "the consulted agent to answer",
+        Duration::from_secs(10),
+        |_| h.log().contains("third party joined the call"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (s, v) = api.post("/api/v1/agent/call/consult/complete", &a1, "");
+    assert_eq!(s, 200, "{v}");
+    // A02 talks with the caller, then hangs up: the call ends.
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "remote", "{caller}");
+    let first = common::report(&phone1.wait_with_output().unwrap());
+    assert_eq!(
+        first["ended_by"], "remote",
+        "hotline released the first agent: {first}"
+    );
+    let _ = phone2.wait_with_output();
+    // The consultation was private: A02 heard A01 (600 Hz) first, and the
+    // caller (440 Hz) only after A01 had left; the caller heard A02 after.
+    let heard2 = samples(&second_wav);
+    let (_, last_a01) = span_of(&heard2, 1000.0, 0.2).expect("A02 heard A01");
+    let (first_caller, _) = span_of(&heard2, 440.0, 0.2).expect("A02 heard the caller");
+    assert!(
+        first_caller + 5 >= last_a01,
+        "A02 heard the caller (window {first_caller}) while consulting with A01 (until {last_a01})"
+    );
+    let heard = samples(&caller_wav);
+    assert!(
+        windows_with(&heard, 1300.0, 0.5) > 100,
+        "the caller heard A02 after the transfer"
+    );
+    let (_, caller_last_a01) = span_of(&heard, 1000.0, 0.5).expect("the caller heard A01 first");
+    let (caller_first_a02, _) = span_of(&heard, 1300.0, 0.5).expect("then A02");
+    assert!(
+        caller_first_a02 > caller_last_a01 + 100,
+        "the caller was on hold ~3 s between them: A01 until {caller_last_a01}, A02 from {caller_first_a02}; 600 Hz {:?}, 900 Hz {:?}, windows {}",
+        span_of(&heard, 1000.0, 0.5),
+        span_of(&heard, 1300.0, 0.5),
+        heard.len() / 160
+    );
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        let (_, v) = api.get("/api/v1/calls", &sup);
+        if v["count"] == 1 {
+            record = v["calls"][0].clone();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(record["agents"], json!(["A01", "A02"]), "{record}");
+    assert_eq!(record["transfers"][0]["mode"], "attended", "{record}");
+    assert_eq!(record["transfers"][0]["target"], "A02", "{record}");
+    assert!(
+        record["hold_ms"].as_u64().unwrap_or(0) >= 2000,
+        "the consultation was hold time: {record}"
+    );
+}

@@ -19,6 +19,8 @@
 //! | `GET /api/v1/agent/transfer-targets` | the one-click numbers (110, 12328 …) of the tenant |
 //! | `POST /api/v1/agent/call/conference/add` | `{"agent_id"?, "to_agent" \| "to_number"}`: three-way call (三方通话) |
 //! | `POST /api/v1/agent/call/conference/drop` | `{"agent_id"?, "party"}` |
+//! | `POST /api/v1/agent/call/consult` | `{"agent_id"?, "to_agent" \| "to_number"}`: attended transfer (咨询转), the caller on hold |
+//! | `POST /api/v1/agent/call/consult/complete`, `…/cancel` | `{"agent_id"?}` |
 //! | `POST /api/v1/agent/call/survey` | `{"agent_id"?}`: the agent leaves, the caller goes on to the flow's survey |
 //! | `POST /api/v1/agent/call/dial` | `{"agent_id"?, "number"}`: outbound call (外呼) with the tenant's caller ID |
 //! | `POST /api/v1/messages` | `{"to_agent", "text"}`: a text message to another agent of the tenant (on their WebSocket) |
@@ -682,58 +684,7 @@ pub async fn add_party(
     let req: AddPartyRequest = json_body(&body)?;
     let cti = cti(&s)?;
     let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
-    let party = match (&req.to_agent, &req.to_number) {
-        (Some(a), None) => {
-            let other = cti
-                .agents
-                .get(a)
-                .filter(|o| o.tenant == info.tenant)
-                .ok_or_else(|| ApiError::not_found(format!("no agent {a:?}")))?;
-            let c = cti
-                .calls
-                .directory
-                .contacts(&other.device)
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    conflict("not_registered", format!("{a}'s phone is not registered"))
-                })?;
-            crate::call::PartyTarget {
-                label: a.clone(),
-                uri: c.uri,
-                destination: c.source,
-                tcp: c.tcp,
-            }
-        }
-        (None, Some(n)) if phone_number(n) => {
-            let trunk = cti
-                .quick_transfers
-                .iter()
-                .find(|q| q.number == *n)
-                .and_then(|q| q.trunk.clone())
-                .or_else(|| cti.calls.tenant_trunk(&info.tenant))
-                .ok_or_else(|| conflict("no_trunk", "this tenant has no outbound trunk"))?;
-            let (proxy, tcp) = cti
-                .calls
-                .trunks
-                .attempt_order(&trunk)
-                .into_iter()
-                .find_map(|t| Some((t.proxy?, t.tcp)))
-                .ok_or_else(|| conflict("no_trunk", format!("trunk {trunk:?} has no proxy")))?;
-            crate::call::PartyTarget {
-                label: n.clone(),
-                uri: format!("sip:{n}@{proxy}"),
-                destination: proxy,
-                tcp,
-            }
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "bad_request",
-                "give exactly one of to_agent, to_number (a phone number)",
-            ))
-        }
-    };
+    let party = party_target(cti, info, req.to_agent.as_deref(), req.to_number.as_deref())?;
     let label = party.label.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     live_call(cti, info)?
@@ -875,4 +826,154 @@ pub async fn to_survey(
         .map_err(|_| conflict("no_call", "the call just ended"))?
         .map_err(|reason| conflict("no_survey", reason))?;
     Ok(Json(json!({ "agent_id": agent, "to_survey": true })))
+}
+
+/// Where to ring another agent (by id) or an outside number (through the
+/// tenant's trunk) for a three-way call or a consultation.
+fn party_target(
+    cti: &Cti,
+    info: &AgentInfo,
+    to_agent: Option<&str>,
+    to_number: Option<&str>,
+) -> ApiResult<crate::call::PartyTarget> {
+    let party = match (to_agent, to_number) {
+        (Some(a), None) => {
+            let a = a.to_string();
+            let other = cti
+                .agents
+                .get(&a)
+                .filter(|o| o.tenant == info.tenant)
+                .ok_or_else(|| ApiError::not_found(format!("no agent {a:?}")))?;
+            let c = cti
+                .calls
+                .directory
+                .contacts(&other.device)
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    conflict("not_registered", format!("{a}'s phone is not registered"))
+                })?;
+            crate::call::PartyTarget {
+                device: Some(other.device.clone()),
+                label: a.clone(),
+                uri: c.uri,
+                destination: c.source,
+                tcp: c.tcp,
+            }
+        }
+        (None, Some(n)) if phone_number(n) => {
+            let n = n.to_string();
+            let trunk = cti
+                .quick_transfers
+                .iter()
+                .find(|q| q.number == n)
+                .and_then(|q| q.trunk.clone())
+                .or_else(|| cti.calls.tenant_trunk(&info.tenant))
+                .ok_or_else(|| conflict("no_trunk", "this tenant has no outbound trunk"))?;
+            let (proxy, tcp) = cti
+                .calls
+                .trunks
+                .attempt_order(&trunk)
+                .into_iter()
+                .find_map(|t| Some((t.proxy?, t.tcp)))
+                .ok_or_else(|| conflict("no_trunk", format!("trunk {trunk:?} has no proxy")))?;
+            crate::call::PartyTarget {
+                device: None,
+                label: n.clone(),
+                uri: format!("sip:{n}@{proxy}"),
+                destination: proxy,
+                tcp,
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "give exactly one of to_agent, to_number (a phone number)",
+            ))
+        }
+    };
+    Ok(party)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsultRequest {
+    agent_id: Option<String>,
+    to_agent: Option<String>,
+    to_number: Option<String>,
+}
+
+/// `POST /api/v1/agent/call/consult`: attended transfer, step 1 (咨询转):
+/// the caller on hold, the agent talks with another agent or a number
+/// (202 once it rings).
+pub async fn consult(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: ConsultRequest = json_body(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
+    let party = party_target(cti, info, req.to_agent.as_deref(), req.to_number.as_deref())?;
+    let label = party.label.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    live_call(cti, info)?
+        .send(SessionCommand::Consult {
+            target: party,
+            reply: tx,
+        })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(|reason| conflict("wrong_state", reason))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "agent_id": agent, "consulting": label })),
+    ))
+}
+
+async fn consult_step(
+    s: &ApiState,
+    p: &Principal,
+    body: &[u8],
+    complete: bool,
+) -> ApiResult<Json<Value>> {
+    let req = agent_request(body)?;
+    let cti = cti(s)?;
+    let (agent, info, _) = target(cti, p, req.agent_id.as_deref())?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let cmd = if complete {
+        SessionCommand::CompleteConsult { reply: tx }
+    } else {
+        SessionCommand::CancelConsult { reply: tx }
+    };
+    live_call(cti, info)?
+        .send(cmd)
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(|reason| conflict("wrong_state", reason))?;
+    Ok(Json(
+        json!({ "agent_id": agent, if complete { "transferred" } else { "cancelled" }: true }),
+    ))
+}
+
+/// `POST /api/v1/agent/call/consult/complete`: the consulted party takes
+/// the caller; the agent leaves (after-call work starts).
+pub async fn consult_complete(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    consult_step(&s, &p, &body, true).await
+}
+
+/// `POST /api/v1/agent/call/consult/cancel`: drop the consulted party;
+/// the caller is back with the agent.
+pub async fn consult_cancel(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    consult_step(&s, &p, &body, false).await
 }

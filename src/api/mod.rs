@@ -97,6 +97,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agent/call/transfer", post(cti::transfer))
         .route("/api/v1/agent/call/dial", post(cti::dial))
         .route("/api/v1/agent/call/survey", post(cti::to_survey))
+        .route("/api/v1/agent/call/consult", post(cti::consult))
+        .route(
+            "/api/v1/agent/call/consult/complete",
+            post(cti::consult_complete),
+        )
+        .route(
+            "/api/v1/agent/call/consult/cancel",
+            post(cti::consult_cancel),
+        )
         .route("/api/v1/agent/call/conference/add", post(cti::add_party))
         .route("/api/v1/agent/call/conference/drop", post(cti::drop_party))
         .route("/api/v1/agent/transfer-targets", get(cti::transfer_targets))

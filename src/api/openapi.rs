@@ -103,6 +103,9 @@ pub fn spec() -> Value {
             "/api/v1/agent/call/hold": { "post": op("Hold the caller (music on hold) {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/resume": { "post": op("Take the caller back {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/transfer": { "post": op("Blind transfer {to_agent | to_group | to_number}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/consult": { "post": op("Attended transfer, step 1: consult {to_agent | to_number} with the caller on hold", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/consult/complete": { "post": op("Attended transfer, step 2: the consulted party takes the caller", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/consult/cancel": { "post": op("Cancel the consultation: the caller is back with the agent", "agent, supervisor", &[]) },
             "/api/v1/agent/call/survey": { "post": op("Send the caller to the flow's survey (the agent leaves)", "agent, supervisor", &[]) },
             "/api/v1/agent/call/dial": { "post": op("Outbound call {number}: the agent's phone first, then the number", "agent, supervisor", &[]) },
             "/api/v1/admin/blacklist": {

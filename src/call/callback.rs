@@ -208,6 +208,8 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         agent: Some(agent.clone()),
         acd: true,
         held: false,
+        consult_device: None,
+        acd_call: None,
     };
     session.run().await;
     queues.input(Input::CallEnded { call });

@@ -636,11 +636,15 @@ async fn connect(
         agent: connected.agent.clone(),
         acd: queue_call.is_some(),
         held: false,
+        consult_device: None,
+        acd_call: queue_call.filter(|_| queued),
     };
     let mut end = session.run().await;
     events = session.events;
     ringer.events = events;
-    if let (Some(call), Some(queues), true) = (queue_call, &ctx.queues, queued) {
+    if let (Some(call), Some(queues), true, false) =
+        (queue_call, &ctx.queues, queued, end.acd_released)
+    {
         queues.input(crate::acd::Input::CallEnded { call });
     }
     // The agent transferred the caller: put them through to the target.

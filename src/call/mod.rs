@@ -498,10 +498,12 @@ async fn run_call(
             agent: connected.agent.clone(),
             acd: queued.is_some(),
             held: false,
+            consult_device: None,
+            acd_call: queued,
         };
         let mut end = session.run().await;
         call.events = session.events;
-        if let (Some(c), Some(queues)) = (queued, &ctx.queues) {
+        if let (Some(c), Some(queues), false) = (queued, &ctx.queues, end.acd_released) {
             queues.input(crate::acd::Input::CallEnded { call: c });
         }
         let (Some(target), Some(m)) = (end.transfer.take(), end.caller_media.take()) else {

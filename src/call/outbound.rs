@@ -207,6 +207,8 @@ async fn talk(
         agent: Some(order.agent.clone()),
         acd: false,
         held: false,
+        consult_device: None,
+        acd_call: None,
     };
     session.run().await;
 }

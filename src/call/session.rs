@@ -64,6 +64,20 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     pub acd: bool,
     /// Side B holds the caller.
     pub held: bool,
+    /// The phone of the agent being consulted (attended transfer).
+    pub consult_device: Option<String>,
+    /// The ACD's id of this call (queued calls): an attended transfer
+    /// releases the first agent in the ACD at once.
+    pub acd_call: Option<crate::acd::CallId>,
+}
+
+/// An attended transfer in progress or done.
+#[derive(Debug, Default)]
+struct Consult {
+    /// The party being consulted (its label), the caller on hold.
+    with: Option<String>,
+    /// The consulted party took the call; the first agent has left.
+    completed_to: Option<String>,
 }
 
 /// The relay's view of a leg, as the call record carries it.
@@ -155,6 +169,27 @@ pub enum SessionCommand {
         /// Sent once it is rung (or why not).
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+    /// Attended transfer, step 1 (咨询): the caller is put on hold (music,
+    /// and kept out of the mix) and `target` is rung to talk with the
+    /// agent.
+    Consult {
+        /// Whom.
+        target: PartyTarget,
+        /// Sent once it is rung (or why not).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Attended transfer, step 2: the consulted party takes the caller and
+    /// the agent leaves.
+    CompleteConsult {
+        /// Whether it happened.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Attended transfer abandoned: the consulted party is dropped and the
+    /// caller is back with the agent.
+    CancelConsult {
+        /// Whether it happened.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
     /// Drop a third party from the call.
     DropParty {
         /// Its label (number or agent id).
@@ -224,9 +259,11 @@ struct Dialing {
     user: String,
 }
 
-/// Where a third party of a three-way call is rung.
+/// Where a third party of a three-way call (or of a consultation) is rung.
 #[derive(Debug, Clone)]
 pub struct PartyTarget {
+    /// The SIP user of its phone, when it is an agent.
+    pub device: Option<String>,
     /// Its number or agent id (names it in the record and to drop it).
     pub label: String,
     /// The Request-URI.
@@ -258,6 +295,9 @@ pub(super) struct SessionEnd {
     pub caller_media: Option<relay::LegMedia>,
     /// The agent transferred the caller here (with `caller_media`).
     pub transfer: Option<crate::ivr::TransferTarget>,
+    /// The ACD was already told the (first) agent's conversation ended (an
+    /// attended transfer): the owner must not tell it again.
+    pub acd_released: bool,
 }
 
 /// Why the connected call ended.
@@ -334,9 +374,12 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
             commands = Some(cmd_rx);
             let id: u64 = rand::random();
-            self.ctx.live.insert(device.clone(), (id, cmd_tx));
-            (device, id)
+            self.ctx.live.insert(device.clone(), (id, cmd_tx.clone()));
+            (device, id, cmd_tx)
         });
+        let mut registration = registration;
+        let mut consult = Consult::default();
+        let mut acd_released = false;
         let mut sups: Vec<Supervisor> = Vec::new();
         let mut dialing: Vec<Dialing> = Vec::new();
         let end = loop {
@@ -345,13 +388,18 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     let Some((key, ev)) = ev else { break End::Shutdown };
                     if let Some(i) = sups.iter().position(|s| s.leg.key() == &key) {
                         self.supervisor_event(&relay, &mut sups, i, ev).await;
+                        if let Some(main) = &consult.completed_to {
+                            if !sups.iter().any(|s| s.party.as_ref() == Some(main)) {
+                                break End::AgentHungUp;
+                            }
+                        }
                         continue;
                     }
                     if let Some(i) = dialing.iter().position(|d| d.leg.key() == &key) {
                         if let Some(s) = self.dialing_event(&relay, &mut dialing, i, ev, sups.len()).await {
                             let joined = s.party.clone();
                             sups.push(s);
-                            if let Some(label) = joined {
+                            if let Some(label) = joined.filter(|l| consult.with.as_ref() != Some(l)) {
                                 self.conference_changed(ConferenceChange::Joined, &label, &sups);
                             }
                         }
@@ -360,6 +408,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     let side = if &key == self.a.key() {
                         Side::A
                     } else if &key == self.b.key() {
+                        // The first agent left after an attended transfer.
+                        if consult.completed_to.is_some() {
+                            continue;
+                        }
                         Side::B
                     } else {
                         continue;
@@ -382,7 +434,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         None => {}
                     }
                 }
-                _ = refresh.tick() => {
+                _ = refresh.tick(), if consult.completed_to.is_none() => {
                     if let Some(which) = self.refresh_failed().await {
                         info!(leg = which, "refresh failed");
                         break End::RefreshFailed;
@@ -413,6 +465,48 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     }
                     SessionCommand::Hold { on, reply } => {
                         reply.send(self.api_hold(&relay, on)).ok();
+                    }
+                    SessionCommand::Consult { target, reply } => {
+                        let r = self.consult(&relay, &mut consult, target).await;
+                        match r {
+                            Ok(d) => {
+                                dialing.push(d);
+                                reply.send(Ok(())).ok();
+                            }
+                            Err(e) => {
+                                reply.send(Err(e)).ok();
+                            }
+                        }
+                    }
+                    SessionCommand::CancelConsult { reply } => {
+                        let r = match consult.with.take() {
+                            None => Err("no consultation in progress".to_string()),
+                            Some(label) => {
+                                if let Some(i) = sups.iter().position(|s| s.party.as_ref() == Some(&label)) {
+                                    let s = sups.remove(i);
+                                    relay.leave(s.id);
+                                    s.leg.bye().await;
+                                    s.leg.forget();
+                                }
+                                for d in dialing.iter().filter(|d| d.user == label) {
+                                    d.leg.hang_up().await;
+                                }
+                                dialing.retain(|d| d.user != label);
+                                self.end_consult_hold(&relay);
+                                info!(party = %label, "consultation cancelled: the caller is back");
+                                Ok(())
+                            }
+                        };
+                        reply.send(r).ok();
+                    }
+                    SessionCommand::CompleteConsult { reply } => {
+                        let r = self
+                            .complete_consult(&relay, &mut consult, &sups, registration.as_mut())
+                            .await;
+                        if r.is_ok() {
+                            acd_released = self.acd_call.take().is_some();
+                        }
+                        reply.send(r).ok();
                     }
                     SessionCommand::AddParty { target, reply } => {
                         let via = (target.destination, target.tcp);
@@ -456,7 +550,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 _ = self.ctx.shutdown.cancelled() => break End::Shutdown,
             }
         };
-        if let Some((device, id)) = &registration {
+        if let Some((device, id, _)) = &registration {
             self.ctx.live.remove_if(device, |_, (i, _)| i == id);
         }
         for d in dialing.drain(..) {
@@ -526,6 +620,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 End::Transfer(t) => Some(t),
                 _ => None,
             },
+            acd_released,
         }
     }
 
@@ -671,6 +766,98 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             answer,
             party: None,
         })
+    }
+
+    /// Attended transfer, step 1: the caller on hold and out of the mix,
+    /// `target` rung.
+    async fn consult(
+        &mut self,
+        relay: &RelayHandle,
+        consult: &mut Consult,
+        target: PartyTarget,
+    ) -> Result<Dialing, String> {
+        if consult.with.is_some() || consult.completed_to.is_some() {
+            return Err("a consultation is already in progress".into());
+        }
+        let moh = self
+            .ctx
+            .prompts
+            .as_ref()
+            .and_then(|p| p.get("moh"))
+            .ok_or("no music on hold is loaded")?;
+        let via = (target.destination, target.tcp);
+        let d = self
+            .dial(&target.uri, via, None, target.label.clone())
+            .await?;
+        relay.music_on_hold(Some(moh));
+        relay.mute_caller(true);
+        if !self.held {
+            self.record.fact("held", |b, t| b.held(t));
+            self.held = true;
+        }
+        self.music_on_hold = true;
+        consult.with = Some(target.label.clone());
+        self.consult_device = target.device.clone();
+        info!(party = %target.label, "consulting: the caller is on hold");
+        Ok(d)
+    }
+
+    /// The caller back from a consultation's hold.
+    fn end_consult_hold(&mut self, relay: &RelayHandle) {
+        relay.mute_caller(false);
+        relay.music_on_hold(None);
+        self.music_on_hold = false;
+        if self.held {
+            self.record.fact("resumed", |b, t| b.resumed(t));
+            self.held = false;
+        }
+    }
+
+    /// Attended transfer, step 2: the consulted party (in the mix) takes
+    /// the caller; the agent's leg ends and its after-call work starts.
+    async fn complete_consult(
+        &mut self,
+        relay: &RelayHandle,
+        consult: &mut Consult,
+        sups: &[Supervisor],
+        registration: Option<&mut (String, u64, mpsc::UnboundedSender<SessionCommand>)>,
+    ) -> Result<(), String> {
+        let label = consult.with.clone().ok_or("no consultation in progress")?;
+        if !sups.iter().any(|s| s.party.as_ref() == Some(&label)) {
+            return Err(format!("{label} has not answered yet"));
+        }
+        consult.with = None;
+        self.end_consult_hold(relay);
+        let agent_target = self.consult_device.is_some();
+        let kind = if agent_target {
+            crate::events::model::TransferKind::Agent
+        } else {
+            crate::events::model::TransferKind::Number
+        };
+        let mode = crate::events::model::TransferMode::Attended;
+        self.record
+            .fact("transferred", |b, t| b.transferred(t, kind, &label, mode));
+        self.tell_acw(self.record);
+        if let (Some(call), Some(q)) = (self.acd_call, &self.ctx.queues) {
+            q.input(crate::acd::Input::CallEnded { call });
+        }
+        self.b.bye().await;
+        info!(party = %label, "attended transfer completed: the first agent left");
+        if agent_target {
+            self.record.fact("answered", |b, t| b.answered(t, &label));
+            self.agent = Some(label.clone());
+            self.acd = false;
+        } else {
+            self.agent = None;
+        }
+        // Supervisors now reach the call through the new agent's phone.
+        if let (Some(reg), Some(device)) = (registration, self.consult_device.take()) {
+            self.ctx.live.remove_if(&reg.0, |_, (i, _)| *i == reg.1);
+            self.ctx.live.insert(device.clone(), (reg.1, reg.2.clone()));
+            reg.0 = device;
+        }
+        consult.completed_to = Some(label);
+        Ok(())
     }
 
     /// A third party joined or left: `conference.changed` with everyone on

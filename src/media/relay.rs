@@ -168,6 +168,7 @@ enum Control {
         tokio::sync::oneshot::Sender<Result<(), MixerError>>,
     ),
     Leave(ParticipantId),
+    MuteCaller(bool),
     Mode(
         ParticipantId,
         Mode,
@@ -334,6 +335,13 @@ impl RelayHandle {
     /// `None` resumes B.
     pub fn music_on_hold(&self, moh: Option<Prompt>) {
         self.control.send(Control::MusicOnHold(moh)).ok();
+    }
+
+    /// Keep side A's (the caller's) audio out of the mix while `muted`: the
+    /// agent consults a third party and the caller, on hold, must not be
+    /// heard by them (attended transfer). Only the mix is affected.
+    pub fn mute_caller(&self, muted: bool) {
+        self.control.send(Control::MuteCaller(muted)).ok();
     }
 
     /// Add an extra party to the call's mix (the call switches to mixing).
@@ -664,6 +672,8 @@ struct Hop<'a> {
     id: ParticipantId,
     /// Not forwarded (the other leg hears music on hold).
     muted: bool,
+    /// Kept out of the mix (the caller on hold during a consultation).
+    mix_muted: bool,
     /// Counts what it forwards.
     sent: &'a AtomicU64,
 }
@@ -690,7 +700,7 @@ impl Hop<'_> {
         };
         self.from.quality.on_rtp(at, &rtp);
         if let Some(c) = mix.as_mut() {
-            if rtp.payload_type == self.from.format.payload_type {
+            if !self.mix_muted && rtp.payload_type == self.from.format.payload_type {
                 c.push_payload(self.id, rtp.payload);
             }
             return true;
@@ -894,6 +904,7 @@ async fn run(
     });
     let mut drain_tick = tokio::time::interval(Duration::from_millis(100));
     let mut moh: Option<Playout> = None;
+    let mut caller_muted = false;
     // One 20 ms pacer for music on hold and the mix.
     let mut pace = tokio::time::interval(Duration::from_millis(20));
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -917,7 +928,7 @@ async fn run(
         tokio::select! {
             r = la.pair.rtp.recv_from(&mut buf_a) => {
                 let Ok((n, from)) = r else { continue };
-                let hop = Hop { from: &mut la, to: &mut lb, channel: Channel::Caller, id: CALLER, muted: false, sent: &s.a_to_b };
+                let hop = Hop { from: &mut la, to: &mut lb, channel: Channel::Caller, id: CALLER, muted: false, mix_muted: caller_muted, sent: &s.a_to_b };
                 if hop.relay(&mut buf_a[..n], from, started.elapsed(), &mut conference, &mut recorder, &s).await {
                     last_rtp = Instant::now();
                 }
@@ -925,7 +936,7 @@ async fn run(
             r = lb.pair.rtp.recv_from(&mut buf_b) => {
                 let Ok((n, from)) = r else { continue };
                 // While B holds, A hears music instead.
-                let hop = Hop { from: &mut lb, to: &mut la, channel: Channel::Agent, id: OTHER_SIDE, muted: moh.is_some(), sent: &s.b_to_a };
+                let hop = Hop { from: &mut lb, to: &mut la, channel: Channel::Agent, id: OTHER_SIDE, muted: moh.is_some(), mix_muted: false, sent: &s.b_to_a };
                 if hop.relay(&mut buf_b[..n], from, started.elapsed(), &mut conference, &mut recorder, &s).await {
                     last_rtp = Instant::now();
                 }
@@ -990,6 +1001,7 @@ async fn run(
                     }
                     reply.send(result).ok();
                 }
+                Some(Control::MuteCaller(m)) => caller_muted = m,
                 Some(Control::Leave(id)) => {
                     extras.retain(|x| x.id != id);
                     if let Some(c) = conference.as_mut() {
