@@ -7,8 +7,8 @@
 //! Debian's chromium runs headless and is driven over the Chrome DevTools
 //! Protocol (tests/browser_support); hotline, the agents' phones (`hotline
 //! phone`) and the caller (SIPp, tests/sipp/carrier_call_long.xml) are
-//! real. The transfer is the **blind** transfer (盲转) of the API: an
-//! attended transfer (咨询转) does not exist yet.
+//! real. The transfer is attended (咨询转): the agent consults A1002 with
+//! the caller on hold, then completes it.
 //!
 //! Screenshots of every step: `target/browser-artifacts/
 //! phone_bar_and_wall_board_through_a_call_and_a_transfer/NN-<page>-<step>.png`.
@@ -337,8 +337,8 @@ fn phone_bar_and_wall_board_through_a_call_and_a_transfer() {
     );
     board.screenshot("a1001-talking");
 
-    // --- blind transfer to A1002 ----------------------------------------------
-    // (Attended transfer does not exist yet.) Exactly one field is needed.
+    // --- attended transfer to A1002: consult, then complete ----------------------
+    // The blind-transfer form wants exactly one target.
     bar.fill("#transfer-agent", "A1002");
     bar.fill("#transfer-number", "110");
     bar.click("#btn-transfer");
@@ -346,11 +346,25 @@ fn phone_bar_and_wall_board_through_a_call_and_a_transfer() {
         "the page refusing two transfer targets",
         "document.querySelector('#error').innerText.includes('exactly one')",
     );
+    bar.fill("#transfer-agent", "");
     bar.fill("#transfer-number", "");
-    bar.click("#btn-transfer");
+    bar.fill("#consult-agent", "A1002");
+    bar.click("#btn-consult");
     bar.wait_for(
-        "the transfer accepted",
-        "document.querySelector('#call-log').innerText.includes('A1002') \
+        "the consultation started (the caller on hold)",
+        "document.querySelector('#call-log').innerText.includes('consulting A1002') \
+         && document.querySelector('#error').innerText === ''",
+    );
+    h.wait_for(
+        "A1002 to answer the consultation",
+        Duration::from_secs(15),
+        |_| h.log().contains("third party joined the call"),
+    );
+    bar.screenshot("consulting");
+    bar.click("#btn-consult-complete");
+    bar.wait_for(
+        "the attended transfer completed",
+        "document.querySelector('#call-log').innerText.includes('attended transfer to A1002') \
          && document.querySelector('#error').innerText === ''",
     );
     board.wait_for(

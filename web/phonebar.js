@@ -12,6 +12,9 @@
 //   #btn-acw-done 话后完成
 //   #call-status[data-call-id], #btn-hangup 挂断, #btn-hold 保持, #btn-resume 恢复
 //   #transfer-agent | #transfer-group | #transfer-number + #btn-transfer 转接
+//   #consult-agent | #consult-number + #btn-consult 咨询, #btn-consult-complete,
+//   #btn-consult-cancel, #btn-conference-add 三方, #btn-conference-drop,
+//   #btn-survey 转满意度, #dial-number + #btn-dial 外呼
 //   #quick-transfers button.quick-transfer[data-number] (one-click targets)
 //   #screen-pop[data-call-id], #caller, #caller-area, #called, #ivr-path,
 //   #ivr-vars, #wait, #history tbody tr (td: time, agent, outcome, recording)
@@ -119,6 +122,52 @@ action("#btn-transfer", async () => {
   }
   await transfer(Object.fromEntries(fields));
   for (const sel of ["#transfer-agent", "#transfer-group", "#transfer-number"]) $(sel).value = "";
+});
+
+/// The one target of the consult / three-way fields.
+function partyTarget() {
+  const fields = [["to_agent", "#consult-agent"], ["to_number", "#consult-number"]]
+    .map(([key, sel]) => [key, $(sel).value.trim()])
+    .filter(([, v]) => v);
+  if (fields.length !== 1) {
+    throw new Error("请只填写一项：坐席工号或号码 Fill exactly one of agent id, number");
+  }
+  return Object.fromEntries(fields);
+}
+let party = null;
+action("#btn-consult", async () => {
+  const body = partyTarget();
+  await session.post("/api/v1/agent/call/consult", body);
+  party = body.to_agent || body.to_number;
+  logLine(`咨询中 consulting ${party} (来电保持 caller on hold)`);
+});
+action("#btn-consult-complete", async () => {
+  await session.post("/api/v1/agent/call/consult/complete");
+  logLine(`咨询转接完成 attended transfer to ${party || "?"}`);
+});
+action("#btn-consult-cancel", async () => {
+  await session.post("/api/v1/agent/call/consult/cancel");
+  logLine("咨询取消 consultation cancelled");
+});
+action("#btn-conference-add", async () => {
+  const body = partyTarget();
+  await session.post("/api/v1/agent/call/conference/add", body);
+  party = body.to_agent || body.to_number;
+  logLine(`三方呼叫中 adding ${party}`);
+});
+action("#btn-conference-drop", async () => {
+  if (!party) throw new Error("没有第三方 no third party");
+  await session.post("/api/v1/agent/call/conference/drop", { party });
+  logLine(`已拆除 dropped ${party}`);
+});
+action("#btn-survey", async () => {
+  await session.post("/api/v1/agent/call/survey");
+  logLine("已转满意度评价 caller sent to the survey");
+});
+action("#btn-dial", async () => {
+  const number = $("#dial-number").value.trim();
+  const r = await session.post("/api/v1/agent/call/dial", { number });
+  logLine(`外呼 dialling ${number} (${r.call_id})`);
 });
 
 async function transfer(body) {
