@@ -614,6 +614,28 @@ fn login_logout_and_every_records_endpoint_checks_role_and_tenant() {
     let audit = api.get("/api/v1/admin/audit", &root).json();
     assert!(audit.to_string().contains("dead_letters.replay"), "{audit}");
 
+    // --- registrations (admins; per tenant) ------------------------------------
+    let regs = api.get("/api/v1/admin/registrations", &root).json();
+    let ids: Vec<&str> = regs["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["agent_id"].as_str())
+        .collect();
+    assert!(ids.contains(&"1001"), "{regs}");
+    assert!(
+        regs["agents"][0]["contacts"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "nobody registered: {regs}"
+    );
+    let regs_a = api.get("/api/v1/admin/registrations", &admin_a).json();
+    assert!(
+        regs_a["agents"].as_array().unwrap().is_empty(),
+        "tenant a has no agents: {regs_a}"
+    );
+    assert_eq!(api.get("/api/v1/admin/registrations", &sup_a).status, 403);
+
     // --- the rest -----------------------------------------------------------
     let doc = api
         .send("GET", "/api/v1/openapi.json", None, None, None)
