@@ -1015,3 +1015,99 @@ fn attended_transfer_consults_privately_then_hands_the_caller_over() {
         "the consultation was hold time: {record}"
     );
 }
+
+#[test]
+fn a_supervisor_takes_the_call_over() {
+    let net = Net(126);
+    let h = Hotline::start(net, SETUP);
+    let api = Api {
+        base: format!("http://{}:8080", net.ip(1)),
+        rt: tokio::runtime::Runtime::new().unwrap(),
+        client: reqwest::Client::new(),
+    };
+    let agent = api.login("agent-a", "agent-a-password");
+    let sup = api.login("sup-a", "sup-a-password");
+    let sup_b = api.login("sup-b", "sup-b-password");
+    let wav = tempfile::tempdir().unwrap();
+    let caller_wav = wav.path().join("caller.wav");
+    let (s, _) = api.post("/api/v1/agent/state", &agent, r#"{"state":"logged_in"}"#);
+    assert_eq!(s, 200);
+    let agent_phone =
+        common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
+    let sup_phone = common::start_phone(
+        &h,
+        1,
+        "3001",
+        &[
+            "--tone",
+            "1300",
+            "--answer-after",
+            "0.2",
+            "--hangup-after",
+            "5",
+        ],
+    );
+    let caller = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "25",
+            "--record",
+            caller_wav.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
+        h.log().contains("connected caller_rtp")
+    });
+    let (s, v) = api.post("/api/v1/supervise/take-over", &sup, r#"{"agent_id":"A01"}"#);
+    assert_eq!(
+        (s, code(&v)),
+        (409, "wrong_state"),
+        "not on the call yet: {v}"
+    );
+    let (s, v) = api.post(
+        "/api/v1/supervise",
+        &sup,
+        r#"{"agent_id":"A01","mode":"listen"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    h.wait_for("the supervisor to join", Duration::from_secs(10), |_| {
+        h.log().contains("supervisor joined the call (API)")
+    });
+    let (s, _) = api.post(
+        "/api/v1/supervise/take-over",
+        &agent,
+        r#"{"agent_id":"A01"}"#,
+    );
+    assert_eq!(s, 403, "agents cannot");
+    let (s, _) = api.post(
+        "/api/v1/supervise/take-over",
+        &sup_b,
+        r#"{"agent_id":"A01"}"#,
+    );
+    assert_eq!(s, 404, "another tenant cannot");
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post("/api/v1/supervise/take-over", &sup, r#"{"agent_id":"A01"}"#);
+    assert_eq!(s, 200, "{v}");
+    // The agent is released; the supervisor talks with the caller, then
+    // hangs up, which ends the call.
+    let first = common::report(&agent_phone.wait_with_output().unwrap());
+    assert_eq!(first["ended_by"], "remote", "{first}");
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "remote", "{caller}");
+    let _ = sup_phone.wait_with_output();
+    let heard = samples(&caller_wav);
+    assert!(
+        windows_with(&heard, 1300.0, 0.5) > 50,
+        "the caller heard the supervisor after the take-over"
+    );
+    let (_, audit) = api.get("/api/v1/admin/audit", &sup);
+    assert!(audit.to_string().contains("call.take_over"), "{audit}");
+}

@@ -14,6 +14,7 @@
 //! | `POST /api/v1/agent/call/hangup` | `{"agent_id"?}` (a supervisor: force-release) |
 //! | `POST /api/v1/agent/call/hold`, `…/resume` | `{"agent_id"?}` |
 //! | `POST /api/v1/supervise` | `{"agent_id", "mode": "listen"\|"whisper"\|"barge"}`: hotline rings the supervisor's own phone, which joins the agent's call |
+//! | `POST /api/v1/supervise/take-over` | `{"agent_id"}`: the supervisor (on the call by API) takes it over, the agent leaves (强接) |
 //! | `GET /api/v1/wallboard` | agents by state with time in state, queues with waiting calls, longest wait, live SLA |
 //! | `POST /api/v1/agent/call/transfer` | `{"agent_id"?, "to_agent" \| "to_group" \| "to_number"}`: blind transfer (盲转) |
 //! | `GET /api/v1/agent/transfer-targets` | the one-click numbers (110, 12328 …) of the tenant |
@@ -976,4 +977,46 @@ pub async fn consult_cancel(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     consult_step(&s, &p, &body, false).await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TakeOverRequest {
+    agent_id: String,
+}
+
+/// `POST /api/v1/supervise/take-over` (supervisors already on the call
+/// through `POST /api/v1/supervise`): the supervisor becomes the caller's
+/// party and the agent leaves (强接); audited.
+pub async fn take_over(
+    State(s): State<ApiState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    p.require(Role::Supervisor)?;
+    let req: TakeOverRequest = json_body(&body)?;
+    let cti = cti(&s)?;
+    let (agent, info, _) = target(cti, &p, Some(&req.agent_id))?;
+    let own_id = p
+        .agent_id
+        .clone()
+        .ok_or_else(|| conflict("no_phone", "this user has no phone (agent_id)"))?;
+    let own = cti
+        .agents
+        .get(&own_id)
+        .ok_or_else(|| conflict("no_phone", "this user's agent_id has no phone"))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    live_call(cti, info)?
+        .send(SessionCommand::TakeOver {
+            supervisor: p.user.clone(),
+            label: own_id.clone(),
+            device: own.device.clone(),
+            reply: tx,
+        })
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(|reason| conflict("wrong_state", reason))?;
+    audit(&s, &p, &info.tenant, "call.take_over", &agent, Value::Null);
+    Ok(Json(json!({ "agent_id": agent, "taken_over_by": own_id })))
 }

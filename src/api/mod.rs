@@ -93,6 +93,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agent/call/hold", post(cti::hold))
         .route("/api/v1/agent/call/resume", post(cti::resume))
         .route("/api/v1/supervise", post(cti::supervise))
+        .route("/api/v1/supervise/take-over", post(cti::take_over))
         .route("/api/v1/wallboard", get(cti::wallboard))
         .route("/api/v1/agent/call/transfer", post(cti::transfer))
         .route("/api/v1/agent/call/dial", post(cti::dial))

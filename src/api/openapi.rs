@@ -44,8 +44,51 @@ const CALL_FILTERS: [&str; 12] = [
     "limit",
 ];
 
+/// The CTI paths (their own `json!`: one macro for every path would
+/// exceed the macro recursion limit).
+fn cti_paths() -> Value {
+    json!({
+            "/api/v1/admin/registrations": { "get": op("Agents' phone registrations", "admin", &[]) },
+            "/api/v1/agent/state": { "post": op("Sign in/out, ready, not ready {state, reason?, agent_id?}", "agent (self), supervisor (forced, audited)", &[]) },
+            "/api/v1/agent/acw/complete": { "post": op("End after-call work {agent_id?}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/hangup": { "post": op("Hang up / force-release the agent's call {agent_id?}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/hold": { "post": op("Hold the caller (music on hold) {agent_id?}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/resume": { "post": op("Take the caller back {agent_id?}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/transfer": { "post": op("Blind transfer {to_agent | to_group | to_number}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/consult": { "post": op("Attended transfer, step 1: consult {to_agent | to_number} with the caller on hold", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/consult/complete": { "post": op("Attended transfer, step 2: the consulted party takes the caller", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/consult/cancel": { "post": op("Cancel the consultation: the caller is back with the agent", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/survey": { "post": op("Send the caller to the flow's survey (the agent leaves)", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/dial": { "post": op("Outbound call {number}: the agent's phone first, then the number", "agent, supervisor", &[]) },
+            "/api/v1/admin/blacklist": {
+                "get": op("The tenant's block list", "supervisor", &["tenant"]),
+                "post": op("Add or replace an entry {number (or prefix*), reason, expires_at?, tenant?}; audited", "supervisor", &[])
+            },
+            "/api/v1/admin/blacklist/{number}": { "delete": op("Remove an entry; audited", "supervisor", &["number:path", "tenant"]) },
+            "/api/v1/admin/reload": { "post": op("Re-read the IVR flows, calendars, areas and prompts now", "admin", &[]) },
+            "/api/v1/agent/transfer-targets": { "get": op("One-click transfer numbers", "any", &[]) },
+            "/api/v1/agent/call/conference/add": { "post": op("Three-way call {to_agent | to_number}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/conference/drop": { "post": op("Drop the third party {party}", "agent, supervisor", &[]) },
+            "/api/v1/supervise": { "post": op("Listen, whisper or barge: rings the supervisor's phone {agent_id, mode}", "supervisor", &[]) },
+            "/api/v1/supervise/take-over": { "post": op("Take over the agent's call (the supervisor joined by API); audited", "supervisor", &[]) },
+            "/api/v1/wallboard": { "get": op("Agents by state, queues, service levels", "supervisor", &[]) },
+            "/api/v1/calls/active": { "get": op("Calls in progress", "supervisor", &[]) },
+            "/api/v1/messages": { "post": op("Text message to an agent {to_agent, text}", "any", &[]) },
+            "/api/v1/events": { "get": op("WebSocket: live events, screen pops, messages (token in the query)", "any", &["token"]) }
+    })
+}
+
 /// The document.
 pub fn spec() -> Value {
+    let mut doc = records_spec();
+    if let (Some(paths), Value::Object(cti)) = (doc["paths"].as_object_mut(), cti_paths()) {
+        paths.extend(cti);
+    }
+    doc
+}
+
+/// The records and admin part of the document.
+fn records_spec() -> Value {
     let mut calls = CALL_FILTERS.to_vec();
     calls.push("format");
     let mut reports = CALL_FILTERS.to_vec();
@@ -95,33 +138,7 @@ pub fn spec() -> Value {
             "/api/v1/admin/dead-letters/replay": { "post": op("Replay one dead letter ({sink, id}) or all ({sink, all: true}); audited", "global admin", &[]) },
             "/api/v1/admin/audit": { "get": op("Audit log, newest first", "supervisor, admin", &["limit", "before"]) },
             "/api/v1/admin/users": { "get": op("Users", "admin", &[]) },
-            "/api/v1/admin/storage": { "get": op("Recording and voicemail storage per tenant", "admin", &[]) },
-            "/api/v1/admin/registrations": { "get": op("Agents' phone registrations", "admin", &[]) },
-            "/api/v1/agent/state": { "post": op("Sign in/out, ready, not ready {state, reason?, agent_id?}", "agent (self), supervisor (forced, audited)", &[]) },
-            "/api/v1/agent/acw/complete": { "post": op("End after-call work {agent_id?}", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/hangup": { "post": op("Hang up / force-release the agent's call {agent_id?}", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/hold": { "post": op("Hold the caller (music on hold) {agent_id?}", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/resume": { "post": op("Take the caller back {agent_id?}", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/transfer": { "post": op("Blind transfer {to_agent | to_group | to_number}", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/consult": { "post": op("Attended transfer, step 1: consult {to_agent | to_number} with the caller on hold", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/consult/complete": { "post": op("Attended transfer, step 2: the consulted party takes the caller", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/consult/cancel": { "post": op("Cancel the consultation: the caller is back with the agent", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/survey": { "post": op("Send the caller to the flow's survey (the agent leaves)", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/dial": { "post": op("Outbound call {number}: the agent's phone first, then the number", "agent, supervisor", &[]) },
-            "/api/v1/admin/blacklist": {
-                "get": op("The tenant's block list", "supervisor", &["tenant"]),
-                "post": op("Add or replace an entry {number (or prefix*), reason, expires_at?, tenant?}; audited", "supervisor", &[])
-            },
-            "/api/v1/admin/blacklist/{number}": { "delete": op("Remove an entry; audited", "supervisor", &["number:path", "tenant"]) },
-            "/api/v1/admin/reload": { "post": op("Re-read the IVR flows, calendars, areas and prompts now", "admin", &[]) },
-            "/api/v1/agent/transfer-targets": { "get": op("One-click transfer numbers", "any", &[]) },
-            "/api/v1/agent/call/conference/add": { "post": op("Three-way call {to_agent | to_number}", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/conference/drop": { "post": op("Drop the third party {party}", "agent, supervisor", &[]) },
-            "/api/v1/supervise": { "post": op("Listen, whisper or barge: rings the supervisor's phone {agent_id, mode}", "supervisor", &[]) },
-            "/api/v1/wallboard": { "get": op("Agents by state, queues, service levels", "supervisor", &[]) },
-            "/api/v1/calls/active": { "get": op("Calls in progress", "supervisor", &[]) },
-            "/api/v1/messages": { "post": op("Text message to an agent {to_agent, text}", "any", &[]) },
-            "/api/v1/events": { "get": op("WebSocket: live events, screen pops, messages (token in the query)", "any", &["token"]) }
+            "/api/v1/admin/storage": { "get": op("Recording and voicemail storage per tenant", "admin", &[]) }
         }
     })
 }

@@ -184,6 +184,18 @@ pub enum SessionCommand {
         /// Whether it happened.
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+    /// A supervisor on the call (joined by the API) takes it over: they
+    /// become the caller's party and the agent leaves (强接).
+    TakeOver {
+        /// The supervisor's user name (as they joined).
+        supervisor: String,
+        /// Their agent id (names them in the record).
+        label: String,
+        /// Their phone's SIP user (supervisors then reach the call there).
+        device: String,
+        /// Whether it happened.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
     /// Attended transfer abandoned: the consulted party is dropped and the
     /// caller is back with the agent.
     CancelConsult {
@@ -497,6 +509,29 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                                 Ok(())
                             }
                         };
+                        reply.send(r).ok();
+                    }
+                    SessionCommand::TakeOver { supervisor, label, device, reply } => {
+                        let r = match sups.iter_mut().find(|s| s.user == supervisor && s.party.is_none()) {
+                            None => Err(format!("{supervisor} is not on the call")),
+                            Some(_) if consult.with.is_some() || consult.completed_to.is_some() => {
+                                Err("a transfer is in progress".to_string())
+                            }
+                            Some(s) => match relay.set_mode(s.id, Mode::Barge).await {
+                                Ok(()) => {
+                                    s.party = Some(label.clone());
+                                    consult.with = Some(label);
+                                    self.consult_device = Some(device);
+                                    self.complete_consult(&relay, &mut consult, &sups, registration.as_mut())
+                                        .await
+                                }
+                                Err(e) => Err(e.to_string()),
+                            },
+                        };
+                        if r.is_ok() {
+                            acd_released = self.acd_call.take().is_some();
+                            info!("the supervisor took the call over");
+                        }
                         reply.send(r).ok();
                     }
                     SessionCommand::CompleteConsult { reply } => {
