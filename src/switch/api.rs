@@ -46,6 +46,7 @@ impl From<AuthError> for ApiStartError {
 /// Write the configured users to the users database.
 fn seed_users(config: &Config, auth: &AuthStore) -> Result<(), ApiStartError> {
     let now = crate::util::unix_now_ms();
+    let mut weak = Vec::new();
     for u in &config.users {
         let seed_error = |source| ApiStartError::Seed {
             file: config.source_path.display().to_string(),
@@ -91,8 +92,11 @@ fn seed_users(config: &Config, auth: &AuthStore) -> Result<(), ApiStartError> {
             Upserted::Unchanged => {}
         }
         if u.allow_weak && u.password.is_some() {
-            warn!(user = %u.username, "API user with a weak demo password: set password_hash in production");
+            weak.push(u.username.as_str());
         }
+    }
+    if !weak.is_empty() {
+        warn!(users = %weak.join(", "), "API users with weak demo passwords: give them password_hash in production");
     }
     Ok(())
 }
