@@ -218,3 +218,36 @@ fn carrier_over_tcp_reaches_an_agent_over_udp() {
     assert_eq!(v["calls"]["answered"], 1, "{v}");
     assert!(v["rtp"]["caller_to_agent"].as_u64().unwrap() >= 90, "{v}");
 }
+
+#[test]
+fn auto_answer_agents_get_the_auto_answer_headers_and_others_do_not() {
+    let extra = r#"
+[[agent]]
+user = "2001"
+password = "pass2001"
+auto_answer = true
+
+[[did]]
+number = "12399"
+agents = ["2001"]
+"#;
+    let h = Hotline::start(Net(127), extra);
+    // 2001 asks its phone to answer by itself.
+    register(&h, "2001", &h.net.agent(0));
+    let a = agent(&h, 0, "agent_answer_auto.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let c = carrier(&h, "carrier_call.xml", "12399").wait(T);
+    a.wait(T).assert_ok(&h);
+    c.assert_ok(&h);
+    assert_idle(&h);
+    // 1001 does not: the same check fails on its INVITE.
+    register(&h, "1001", &h.net.agent(1));
+    let b = agent(&h, 1, "agent_answer_auto.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = carrier(&h, "carrier_call.xml", "12345").wait(T);
+    let result = b.wait(T);
+    assert_ne!(
+        result.code, 0,
+        "a phone without auto_answer got the headers"
+    );
+}

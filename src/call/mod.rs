@@ -213,6 +213,8 @@ pub struct CallContext {
     /// Agent ids (job numbers) by the SIP user of their phone: records
     /// name agents by job number, also when their phone is rung directly.
     pub agent_ids: std::collections::HashMap<String, String>,
+    /// Phones (SIP users) asked to answer by themselves (`auto_answer`).
+    pub auto_answer: std::collections::HashSet<String>,
     /// Skill group display names, by id (for the call record).
     pub group_names: std::collections::HashMap<String, String>,
     /// Local time offset (minutes east of UTC) for serial numbers.

@@ -173,7 +173,7 @@ impl Ringer<'_> {
                     tally.unregistered += 1;
                 }
                 for c in contacts {
-                    let invite = self.invite_to(c.uri.clone(), Some(c.source), c.tcp);
+                    let invite = self.invite_to_agent(agent, &c);
                     invites.push((invite, Some(agent.to_string())));
                 }
             }
@@ -290,7 +290,7 @@ impl Ringer<'_> {
                         let contacts = self.ctx.directory.contacts(&device);
                         let mut sent = 0;
                         for c in contacts {
-                            let invite = self.invite_to(c.uri.clone(), Some(c.source), c.tcp);
+                            let invite = self.invite_to_agent(&device, &c);
                             match self.ctx.stack.invite(invite, &self.events_tx) {
                                 Ok(leg) => {
                                     forks.insert(leg.key().clone(), (agent.clone(), leg));
@@ -507,6 +507,26 @@ impl Ringer<'_> {
         };
         w.say(&["queue_welcome"]);
         Some(w)
+    }
+
+    /// An INVITE to an agent's phone; for agents with `auto_answer` it asks
+    /// the phone to answer by itself (CTI issue §3: "auto-answer signalling
+    /// to the phone where supported"): `Call-Info: …;answer-after=0`
+    /// (Polycom, Yealink, baresip …) and `Alert-Info: …;info=alert-autoanswer`
+    /// (Grandstream, Linphone, Yealink …). Phones that know neither ring.
+    fn invite_to_agent(&self, device: &str, c: &super::Contact) -> OutboundInvite {
+        let mut invite = self.invite_to(c.uri.clone(), Some(c.source), c.tcp);
+        if self.ctx.auto_answer.contains(device) {
+            let host = self.ctx.media_address;
+            invite
+                .headers
+                .push(("Call-Info".into(), format!("<sip:{host}>;answer-after=0")));
+            invite.headers.push((
+                "Alert-Info".into(),
+                format!("<http://{host}/>;info=alert-autoanswer"),
+            ));
+        }
+        invite
     }
 
     fn invite_to(

@@ -461,6 +461,10 @@ pub struct AgentConfig {
     /// Sign in automatically when the phone registers.
     #[serde(default)]
     pub auto_login: bool,
+    /// Ask the phone to answer calls by itself (Call-Info answer-after=0,
+    /// Alert-Info alert-autoanswer): the agent hears a beep and talks.
+    #[serde(default)]
+    pub auto_answer: bool,
     /// May listen to, whisper to and barge into other agents' calls from
     /// the phone (`*31`/`*32`/`*33` + agent).
     #[serde(default)]

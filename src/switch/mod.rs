@@ -396,6 +396,12 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         shutdown: call_shutdown.clone(),
         live: Default::default(),
         records: Some(events.records.clone()),
+        auto_answer: config
+            .agents
+            .iter()
+            .filter(|a| a.auto_answer)
+            .map(|a| a.user.clone())
+            .collect(),
         agent_ids: config
             .agents
             .iter()
