@@ -308,6 +308,10 @@ fn login_logout_and_every_records_endpoint_checks_role_and_tenant() {
     let me = api.get("/api/v1/me", &sup_a).json();
     assert_eq!(me["user"]["tenant"], "a");
     assert_eq!(me["user"]["role"], "supervisor");
+    assert_eq!(
+        me["user"]["display_name"], "sup-a",
+        "no display name given: the username"
+    );
     let none = api.send("GET", "/api/v1/me", None, None, None);
     assert_eq!((none.status, none.code().as_str()), (401, "unauthorized"));
     let forged = api.get("/api/v1/me", "00ff");

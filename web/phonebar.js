@@ -66,7 +66,7 @@ session.onExpired = () => {
 
 function start(user) {
   me = user;
-  $("#who").textContent = `${user.user} · 工号 ${user.agent_id}`;
+  $("#who").textContent = `${user.display_name || user.user} · 工号 ${user.agent_id}`;
   $("#login-form").classList.add("hidden");
   $("#bar").classList.remove("hidden");
   $("#btn-logout").classList.remove("hidden");

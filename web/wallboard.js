@@ -61,7 +61,7 @@ session.onExpired = () => {
 };
 
 function start(user) {
-  $("#who").textContent = `${user.user} · ${user.role} · ${user.tenant}`;
+  $("#who").textContent = `${user.display_name || user.user} · ${user.role} · ${user.tenant}`;
   $("#login-form").classList.add("hidden");
   $("#board").classList.remove("hidden");
   $("#btn-logout").classList.remove("hidden");

@@ -77,7 +77,7 @@ pub async fn login(State(s): State<ApiState>, body: axum::body::Bytes) -> ApiRes
     Ok(Json(json!({
         "token": login.token.as_str(),
         "expires_at": expires,
-        "user": login.principal,
+        "user": user_json(&s, &login.principal),
     })))
 }
 
@@ -90,6 +90,22 @@ pub async fn logout(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult<
 }
 
 /// `GET /api/v1/me`: who the token belongs to.
-pub async fn me(Caller(p): Caller) -> Json<Value> {
-    Json(json!({ "user": p }))
+pub async fn me(State(s): State<ApiState>, Caller(p): Caller) -> Json<Value> {
+    Json(json!({ "user": user_json(&s, &p) }))
+}
+
+/// The principal with its display name (for page headers and wall-boards).
+fn user_json(s: &ApiState, p: &Principal) -> Value {
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    let name = s
+        .auth
+        .user(&p.user)
+        .ok()
+        .flatten()
+        .map(|u| u.display_name)
+        .unwrap_or_else(|| p.user.clone());
+    if let Some(o) = v.as_object_mut() {
+        o.insert("display_name".into(), Value::String(name));
+    }
+    v
 }
