@@ -120,6 +120,26 @@ struct Api {
 }
 
 impl Api {
+    fn new(net: Net) -> Api {
+        Api {
+            base: format!("http://{}:8080", net.ip(1)),
+            rt: tokio::runtime::Runtime::new().unwrap(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The record of the test's one call, once it is stored (bounded).
+    fn only_record(&self, token: &str) -> Value {
+        for _ in 0..50 {
+            let (_, v) = self.get("/api/v1/calls", token);
+            if v["count"] == 1 {
+                return v["calls"][0].clone();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Value::Null
+    }
+
     fn post(&self, path: &str, token: &str, body: &str) -> (u16, Value) {
         self.rt.block_on(async {
             let r = self
@@ -168,6 +188,31 @@ impl Api {
             r["token"].as_str().unwrap().to_string()
         })
     }
+}
+
+/// A caller (440 Hz, recording what it hears to `wav`) dials 12399 and
+/// hangs up after `secs`; returns once the call is connected to an agent.
+fn call_in(h: &Hotline, secs: &str, wav: &Path) -> std::process::Child {
+    let caller = common::dial(
+        h.net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            secs,
+            "--record",
+            wav.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
+        h.log().contains("connected caller_rtp")
+    });
+    caller
 }
 
 fn code(v: &Value) -> &str {
@@ -229,11 +274,7 @@ fn agent_state_screen_pop_hold_and_a_supervisor_whisper_and_release_by_api() {
     store_history(&data);
     let text = common::config(net, &data, SETUP);
     let h = Hotline::start_with(net, dir, &text);
-    let api = Api {
-        base: format!("http://{}:8080", net.ip(1)),
-        rt: tokio::runtime::Runtime::new().unwrap(),
-        client: reqwest::Client::new(),
-    };
+    let api = Api::new(net);
     let agent = api.login("agent-a", "agent-a-password");
     let sup = api.login("sup-a", "sup-a-password");
     let sup_b = api.login("sup-b", "sup-b-password");
@@ -333,25 +374,7 @@ fn agent_state_screen_pop_hold_and_a_supervisor_whisper_and_release_by_api() {
             sup_wav.to_str().unwrap(),
         ],
     );
-    let caller = common::dial(
-        net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            "25",
-            "--record",
-            caller_wav.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
-        h.log().contains("connected caller_rtp")
-    });
+    let caller = call_in(&h, "25", &caller_wav);
     let (s, v) = api.post("/api/v1/agent/call/hold", &agent, "");
     assert_eq!(s, 200, "{v}");
     let (s, v) = api.post("/api/v1/agent/call/hold", &agent, "");
@@ -537,11 +560,7 @@ password = "sup-password"
 fn blind_transfer_to_another_agent_text_messages_and_active_calls() {
     let net = Net(119);
     let h = Hotline::start(net, TRANSFER);
-    let api = Api {
-        base: format!("http://{}:8080", net.ip(1)),
-        rt: tokio::runtime::Runtime::new().unwrap(),
-        client: reqwest::Client::new(),
-    };
+    let api = Api::new(net);
     let a1 = api.login("agent-1", "agent-1-password");
     let a2 = api.login("agent-2", "agent-2-password");
     let sup = api.login("sup", "sup-password");
@@ -564,25 +583,7 @@ fn blind_transfer_to_another_agent_text_messages_and_active_calls() {
     );
     let (_, v) = api.get("/api/v1/agent/transfer-targets", &a1);
     assert_eq!(v["targets"][0]["number"], "12328", "{v}");
-    let caller = common::dial(
-        net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            "20",
-            "--record",
-            caller_wav.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
-        h.log().contains("connected caller_rtp")
-    });
+    let caller = call_in(&h, "20", &caller_wav);
     let (s, v) = api.get("/api/v1/calls/active", &sup);
     assert_eq!(s, 200);
     assert_eq!(v["calls"][0]["state"], "talking", "{v}");
@@ -628,15 +629,7 @@ fn blind_transfer_to_another_agent_text_messages_and_active_calls() {
         "the second agent, after the transfer"
     );
     // The record: one call, two agents, a transfer to A02's phone.
-    let mut record = Value::Null;
-    for _ in 0..50 {
-        let (_, v) = api.get("/api/v1/calls", &sup);
-        if v["count"] == 1 {
-            record = v["calls"][0].clone();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let record = api.only_record(&sup);
     assert_eq!(record["agents"], json!(["A01", "A02"]), "{record}");
     assert_eq!(record["transfers"][0]["from_agent"], "A01", "{record}");
     assert_eq!(record["transfers"][0]["mode"], "blind", "{record}");
@@ -656,11 +649,7 @@ fn blind_transfer_to_another_agent_text_messages_and_active_calls() {
 fn a_three_way_call_with_another_agent_then_dropping_them() {
     let net = Net(121);
     let h = Hotline::start(net, TRANSFER);
-    let api = Api {
-        base: format!("http://{}:8080", net.ip(1)),
-        rt: tokio::runtime::Runtime::new().unwrap(),
-        client: reqwest::Client::new(),
-    };
+    let api = Api::new(net);
     let a1 = api.login("agent-1", "agent-1-password");
     let sup = api.login("sup", "sup-password");
     let wav = tempfile::tempdir().unwrap();
@@ -681,25 +670,7 @@ fn a_three_way_call_with_another_agent_then_dropping_them() {
             third_wav.to_str().unwrap(),
         ],
     );
-    let caller = common::dial(
-        net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            "9",
-            "--record",
-            caller_wav.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
-        h.log().contains("connected caller_rtp")
-    });
+    let caller = call_in(&h, "9", &caller_wav);
     let (s, v) = api.post(
         "/api/v1/agent/call/conference/add",
         &a1,
@@ -757,15 +728,7 @@ fn a_three_way_call_with_another_agent_then_dropping_them() {
         "the third party heard the agent"
     );
     // The record says three were on the call.
-    let mut record = Value::Null;
-    for _ in 0..50 {
-        let (_, v) = api.get("/api/v1/calls", &sup);
-        if v["count"] == 1 {
-            record = v["calls"][0].clone();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let record = api.only_record(&sup);
     assert_eq!(record["conference_max"], 3, "{record}");
     let (_, story) = api.get(
         &format!("/api/v1/calls/{}", record["call_id"].as_str().unwrap_or("")),
@@ -814,11 +777,7 @@ role = "supervisor"
 password = "sup-password"
 "#;
     let h = Hotline::start(net, extra);
-    let api = Api {
-        base: format!("http://{}:8080", net.ip(1)),
-        rt: tokio::runtime::Runtime::new().unwrap(),
-        client: reqwest::Client::new(),
-    };
+    let api = Api::new(net);
     let a1 = api.login("agent-1", "agent-1-password");
     let sup = api.login("sup", "sup-password");
     let (s, v) = api.post(
@@ -899,11 +858,7 @@ fn attended_transfer_consults_privately_then_hands_the_caller_over() {
     let net = Net(125);
     let config = TRANSFER.replace("acw_secs = 1", "acw_secs = 1\nqueue_media = true");
     let h = Hotline::start(net, &config);
-    let api = Api {
-        base: format!("http://{}:8080", net.ip(1)),
-        rt: tokio::runtime::Runtime::new().unwrap(),
-        client: reqwest::Client::new(),
-    };
+    let api = Api::new(net);
     let a1 = api.login("agent-1", "agent-1-password");
     let sup = api.login("sup", "sup-password");
     let wav = tempfile::tempdir().unwrap();
@@ -924,25 +879,7 @@ fn attended_transfer_consults_privately_then_hands_the_caller_over() {
             second_wav.to_str().unwrap(),
         ],
     );
-    let caller = common::dial(
-        net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            "25",
-            "--record",
-            caller_wav.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
-        h.log().contains("connected caller_rtp")
-    });
+    let caller = call_in(&h, "25", &caller_wav);
     let (s, v) = api.post("/api/v1/agent/call/consult/complete", &a1, "");
     assert_eq!(
         (s, code(&v)),
@@ -998,15 +935,7 @@ fn attended_transfer_consults_privately_then_hands_the_caller_over() {
         span_of(&heard, 1300.0, 0.5),
         heard.len() / 160
     );
-    let mut record = Value::Null;
-    for _ in 0..50 {
-        let (_, v) = api.get("/api/v1/calls", &sup);
-        if v["count"] == 1 {
-            record = v["calls"][0].clone();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let record = api.only_record(&sup);
     assert_eq!(record["agents"], json!(["A01", "A02"]), "{record}");
     assert_eq!(record["transfers"][0]["mode"], "attended", "{record}");
     assert_eq!(record["transfers"][0]["target"], "A02", "{record}");
@@ -1020,11 +949,7 @@ fn attended_transfer_consults_privately_then_hands_the_caller_over() {
 fn a_supervisor_takes_the_call_over() {
     let net = Net(126);
     let h = Hotline::start(net, SETUP);
-    let api = Api {
-        base: format!("http://{}:8080", net.ip(1)),
-        rt: tokio::runtime::Runtime::new().unwrap(),
-        client: reqwest::Client::new(),
-    };
+    let api = Api::new(net);
     let agent = api.login("agent-a", "agent-a-password");
     let sup = api.login("sup-a", "sup-a-password");
     let sup_b = api.login("sup-b", "sup-b-password");
@@ -1047,25 +972,7 @@ fn a_supervisor_takes_the_call_over() {
             "5",
         ],
     );
-    let caller = common::dial(
-        net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            "25",
-            "--record",
-            caller_wav.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    h.wait_for("the call to connect", Duration::from_secs(15), |_| {
-        h.log().contains("connected caller_rtp")
-    });
+    let caller = call_in(&h, "25", &caller_wav);
     let (s, v) = api.post("/api/v1/supervise/take-over", &sup, r#"{"agent_id":"A01"}"#);
     assert_eq!(
         (s, code(&v)),

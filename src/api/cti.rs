@@ -238,6 +238,24 @@ pub async fn complete_acw(
     Ok(Json(json!({ "agent_id": agent, "state": "idle" })))
 }
 
+/// Tell the call `info`'s agent is on to do something and wait for its
+/// answer; a refusal becomes `refused(reason)`, a call that just ended
+/// `409 no_call`.
+async fn ask(
+    cti: &Cti,
+    info: &AgentInfo,
+    command: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), String>>) -> SessionCommand,
+    refused: impl FnOnce(String) -> ApiError,
+) -> ApiResult<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    live_call(cti, info)?
+        .send(command(tx))
+        .map_err(|_| conflict("no_call", "the call just ended"))?;
+    rx.await
+        .map_err(|_| conflict("no_call", "the call just ended"))?
+        .map_err(refused)
+}
+
 /// The command channel of the call `agent` is on.
 fn live_call(
     cti: &Cti,
@@ -284,13 +302,13 @@ async fn hold_or_resume(
     let req = agent_request(body)?;
     let cti = cti(s)?;
     let (agent, info, forced) = target(cti, p, req.agent_id.as_deref())?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    live_call(cti, info)?
-        .send(SessionCommand::Hold { on, reply: tx })
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
-    rx.await
-        .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(|reason| conflict("wrong_state", reason))?;
+    ask(
+        cti,
+        info,
+        |reply| SessionCommand::Hold { on, reply },
+        |reason| conflict("wrong_state", reason),
+    )
+    .await?;
     if let Some(q) = &cti.calls.queues {
         let input = if on {
             Input::Hold {
@@ -380,18 +398,18 @@ pub async fn supervise(
             "the supervisor's phone is not registered",
         ));
     }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    live_call(cti, info)?
-        .send(SessionCommand::DialSupervisor {
+    ask(
+        cti,
+        info,
+        |reply| SessionCommand::DialSupervisor {
             contacts,
             mode,
             supervisor: p.user.clone(),
-            reply: tx,
-        })
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
-    rx.await
-        .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(|reason| conflict("cannot_supervise", reason))?;
+            reply,
+        },
+        |reason| conflict("cannot_supervise", reason),
+    )
+    .await?;
     audit(
         &s,
         &p,
@@ -668,7 +686,8 @@ pub async fn registrations(State(s): State<ApiState>, Caller(p): Caller) -> ApiR
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AddPartyRequest {
+/// Whom to ring for a three-way call or a consultation.
+struct PartyRequest {
     agent_id: Option<String>,
     to_agent: Option<String>,
     to_number: Option<String>,
@@ -682,21 +701,21 @@ pub async fn add_party(
     Caller(p): Caller,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: AddPartyRequest = json_body(&body)?;
+    let req: PartyRequest = json_body(&body)?;
     let cti = cti(&s)?;
     let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     let party = party_target(cti, info, req.to_agent.as_deref(), req.to_number.as_deref())?;
     let label = party.label.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    live_call(cti, info)?
-        .send(SessionCommand::AddParty {
+    ask(
+        cti,
+        info,
+        |reply| SessionCommand::AddParty {
             target: party,
-            reply: tx,
-        })
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
-    rx.await
-        .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(|reason| conflict("cannot_add", reason))?;
+            reply,
+        },
+        |reason| conflict("cannot_add", reason),
+    )
+    .await?;
     if forced {
         audit(
             &s,
@@ -729,16 +748,16 @@ pub async fn drop_party(
     let req: DropPartyRequest = json_body(&body)?;
     let cti = cti(&s)?;
     let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    live_call(cti, info)?
-        .send(SessionCommand::DropParty {
+    ask(
+        cti,
+        info,
+        |reply| SessionCommand::DropParty {
             label: req.party.clone(),
-            reply: tx,
-        })
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
-    rx.await
-        .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(ApiError::not_found)?;
+            reply,
+        },
+        ApiError::not_found,
+    )
+    .await?;
     Ok(Json(json!({ "agent_id": agent, "dropped": req.party })))
 }
 
@@ -819,13 +838,13 @@ pub async fn to_survey(
     let req = agent_request(&body)?;
     let cti = cti(&s)?;
     let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    live_call(cti, info)?
-        .send(SessionCommand::ToSurvey { reply: tx })
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
-    rx.await
-        .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(|reason| conflict("no_survey", reason))?;
+    ask(
+        cti,
+        info,
+        |reply| SessionCommand::ToSurvey { reply },
+        |reason| conflict("no_survey", reason),
+    )
+    .await?;
     Ok(Json(json!({ "agent_id": agent, "to_survey": true })))
 }
 
@@ -896,14 +915,6 @@ fn party_target(
     Ok(party)
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConsultRequest {
-    agent_id: Option<String>,
-    to_agent: Option<String>,
-    to_number: Option<String>,
-}
-
 /// `POST /api/v1/agent/call/consult`: attended transfer, step 1 (咨询转):
 /// the caller on hold, the agent talks with another agent or a number
 /// (202 once it rings).
@@ -912,21 +923,21 @@ pub async fn consult(
     Caller(p): Caller,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: ConsultRequest = json_body(&body)?;
+    let req: PartyRequest = json_body(&body)?;
     let cti = cti(&s)?;
     let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
     let party = party_target(cti, info, req.to_agent.as_deref(), req.to_number.as_deref())?;
     let label = party.label.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    live_call(cti, info)?
-        .send(SessionCommand::Consult {
+    ask(
+        cti,
+        info,
+        |reply| SessionCommand::Consult {
             target: party,
-            reply: tx,
-        })
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
-    rx.await
-        .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(|reason| conflict("wrong_state", reason))?;
+            reply,
+        },
+        |reason| conflict("wrong_state", reason),
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "agent_id": agent, "consulting": label })),
@@ -942,18 +953,14 @@ async fn consult_step(
     let req = agent_request(body)?;
     let cti = cti(s)?;
     let (agent, info, _) = target(cti, p, req.agent_id.as_deref())?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let cmd = if complete {
-        SessionCommand::CompleteConsult { reply: tx }
-    } else {
-        SessionCommand::CancelConsult { reply: tx }
+    let command = |reply| {
+        if complete {
+            SessionCommand::CompleteConsult { reply }
+        } else {
+            SessionCommand::CancelConsult { reply }
+        }
     };
-    live_call(cti, info)?
-        .send(cmd)
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
-    rx.await
-        .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(|reason| conflict("wrong_state", reason))?;
+    ask(cti, info, command, |reason| conflict("wrong_state", reason)).await?;
     Ok(Json(
         json!({ "agent_id": agent, if complete { "transferred" } else { "cancelled" }: true }),
     ))
@@ -1005,18 +1012,18 @@ pub async fn take_over(
         .agents
         .get(&own_id)
         .ok_or_else(|| conflict("no_phone", "this user's agent_id has no phone"))?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    live_call(cti, info)?
-        .send(SessionCommand::TakeOver {
+    ask(
+        cti,
+        info,
+        |reply| SessionCommand::TakeOver {
             supervisor: p.user.clone(),
             label: own_id.clone(),
             device: own.device.clone(),
-            reply: tx,
-        })
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
-    rx.await
-        .map_err(|_| conflict("no_call", "the call just ended"))?
-        .map_err(|reason| conflict("wrong_state", reason))?;
+            reply,
+        },
+        |reason| conflict("wrong_state", reason),
+    )
+    .await?;
     audit(&s, &p, &info.tenant, "call.take_over", &agent, Value::Null);
     Ok(Json(json!({ "agent_id": agent, "taken_over_by": own_id })))
 }
