@@ -125,46 +125,22 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         });
         return;
     };
-    let a_local = local_media(&ctx, a_ports.port(), vec![b_neg.codec]);
-    let mut a_offer = sdp::build_offer(&sdp::LocalMedia {
-        telephone_event: b_neg.telephone_event.is_some(),
-        ..a_local.clone()
-    });
-    if let Some(pt) = b_neg.telephone_event {
-        retarget_telephone_event(&mut a_offer, pt);
-    }
-    let mut citizen = None;
-    for t in ctx.trunks.attempt_order(&dialout.trunk) {
-        let Some(proxy) = t.proxy else { continue };
-        let target = format!("sip:{}@{proxy}", order.number);
-        let inv = invite(target, Some(proxy), t.tcp, &dialout.caller_id, &a_offer);
-        let wait = Duration::from_secs(t.invite_timeout_secs.max(1));
-        match ring(
-            &ctx,
-            &events_tx,
-            &mut events,
-            vec![inv],
-            &a_offer,
-            None,
-            Some((wait, agent_leg.key())),
-        )
-        .await
-        {
-            Rung::Answered(leg, neg) => {
-                citizen = Some((leg, neg));
-                break;
-            }
-            Rung::Failed(code) if trunk::fails_over(code) => {
-                warn!(trunk = %t.name, code, "trunk failed; trying the backup");
-            }
-            Rung::Failed(code) => {
-                info!(code, number = %order.number, "citizen not reached");
-                break;
-            }
-            Rung::Withdrawn => break,
-        }
-    }
-    let Some((citizen_leg, a_neg)) = citizen else {
+    let citizen = dial_citizen(
+        &ctx,
+        (&events_tx, &mut events),
+        &b_neg,
+        a_ports.port(),
+        (&order.number, &dialout.caller_id, &dialout.trunk),
+        agent_leg.key(),
+    )
+    .await;
+    let Ok(Citizen {
+        leg: citizen_leg,
+        neg: a_neg,
+        local: a_local,
+        offer: a_offer,
+    }) = citizen
+    else {
         record.end_by_system("not-answered", Some(480), false);
         record.finish();
         agent_leg.bye().await;
@@ -373,4 +349,71 @@ pub(super) async fn ring(
             }
         }
     }
+}
+
+/// The citizen's leg of an agent-first call (callbacks, outbound calls).
+pub(super) struct Citizen {
+    pub leg: OutboundLeg,
+    pub neg: sdp::Negotiated,
+    /// Our media toward the citizen, and the offer made from it.
+    pub local: sdp::LocalMedia,
+    pub offer: SessionDescription,
+}
+
+/// Dial `number` with `caller_id` through `trunk` and its backups, offering
+/// the agent's codec (`b_neg`) on our port `port`; given up if the agent's
+/// leg (`agent`) hangs up meanwhile. `Err`: the last SIP status.
+pub(super) async fn dial_citizen(
+    ctx: &CallContext,
+    (events_tx, events): (&LegEventSender, &mut LegEvents),
+    b_neg: &sdp::Negotiated,
+    port: u16,
+    (number, caller_id, first_trunk): (&str, &str, &str),
+    agent: &LegKey,
+) -> Result<Citizen, u16> {
+    let local = local_media(ctx, port, vec![b_neg.codec]);
+    let mut offer = sdp::build_offer(&sdp::LocalMedia {
+        telephone_event: b_neg.telephone_event.is_some(),
+        ..local.clone()
+    });
+    if let Some(pt) = b_neg.telephone_event {
+        retarget_telephone_event(&mut offer, pt);
+    }
+    let mut last = 480;
+    for t in ctx.trunks.attempt_order(first_trunk) {
+        let Some(proxy) = t.proxy else { continue };
+        let target = format!("sip:{number}@{proxy}");
+        let inv = invite(target, Some(proxy), t.tcp, caller_id, &offer);
+        let wait = Duration::from_secs(t.invite_timeout_secs.max(1));
+        match ring(
+            ctx,
+            events_tx,
+            events,
+            vec![inv],
+            &offer,
+            None,
+            Some((wait, agent)),
+        )
+        .await
+        {
+            Rung::Answered(leg, neg) => {
+                return Ok(Citizen {
+                    leg,
+                    neg,
+                    local,
+                    offer,
+                })
+            }
+            Rung::Failed(code) if trunk::fails_over(code) => {
+                last = code;
+                warn!(trunk = %t.name, code, "trunk failed; trying the backup");
+            }
+            Rung::Failed(code) => {
+                info!(code, %number, "citizen not reached");
+                return Err(code);
+            }
+            Rung::Withdrawn => return Err(last),
+        }
+    }
+    Err(last)
 }

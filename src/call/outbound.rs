@@ -10,15 +10,14 @@
 //! calls. The call has its record (`direction: outbound`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::{info, warn, Instrument};
 
-use super::callback::{invite, ring, Rung};
-use super::{local_media, retarget_telephone_event, session, CallContext, Contact};
+use super::callback::{dial_citizen, invite, ring, Citizen, Rung};
+use super::{local_media, session, CallContext, Contact};
 use crate::acd::Input;
 use crate::media::sdp;
-use crate::sip::{trunk, Leg};
+use crate::sip::Leg;
 
 /// An outbound call to make.
 #[derive(Debug, Clone)]
@@ -132,52 +131,28 @@ async fn talk(
             }
         };
     // 2. The citizen, through the tenant's trunk chain.
-    let a_local = local_media(ctx, a_ports.port(), vec![b_neg.codec]);
-    let mut a_offer = sdp::build_offer(&sdp::LocalMedia {
-        telephone_event: b_neg.telephone_event.is_some(),
-        ..a_local.clone()
-    });
-    if let Some(pt) = b_neg.telephone_event {
-        retarget_telephone_event(&mut a_offer, pt);
-    }
-    let mut citizen = None;
-    let mut last = 480;
-    for t in ctx.trunks.attempt_order(&order.trunk) {
-        let Some(proxy) = t.proxy else { continue };
-        let target = format!("sip:{}@{proxy}", order.number);
-        let inv = invite(target, Some(proxy), t.tcp, &order.caller_id, &a_offer);
-        let wait = Duration::from_secs(t.invite_timeout_secs.max(1));
-        match ring(
-            ctx,
-            &events_tx,
-            &mut events,
-            vec![inv],
-            &a_offer,
-            None,
-            Some((wait, agent_leg.key())),
-        )
-        .await
-        {
-            Rung::Answered(leg, neg) => {
-                citizen = Some((leg, neg));
-                break;
-            }
-            Rung::Failed(code) if trunk::fails_over(code) => {
-                last = code;
-                warn!(trunk = %t.name, code, "trunk failed; trying the backup");
-            }
-            Rung::Failed(code) => {
-                last = code;
-                break;
-            }
-            Rung::Withdrawn => break,
+    let citizen = dial_citizen(
+        ctx,
+        (&events_tx, &mut events),
+        &b_neg,
+        a_ports.port(),
+        (&order.number, &order.caller_id, &order.trunk),
+        agent_leg.key(),
+    )
+    .await;
+    let Citizen {
+        leg: citizen_leg,
+        neg: a_neg,
+        local: a_local,
+        offer: a_offer,
+    } = match citizen {
+        Ok(c) => c,
+        Err(code) => {
+            info!(code, "the citizen was not reached");
+            record.end_by_system("not-answered", Some(code), false);
+            agent_leg.bye().await;
+            return;
         }
-    }
-    let Some((citizen_leg, a_neg)) = citizen else {
-        info!(code = last, "the citizen was not reached");
-        record.end_by_system("not-answered", Some(last), false);
-        agent_leg.bye().await;
-        return;
     };
     info!("outbound call connected");
     record.fact("answered", |b, t| b.answered(t, &order.agent));
