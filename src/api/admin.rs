@@ -136,15 +136,7 @@ pub async fn replay(
     }
     let target = format!("{}:{}", req.sink, req.id.as_deref().unwrap_or("*"));
     let detail = json!({ "replayed": replayed });
-    if let Err(e) = s.auth.audit(
-        crate::util::unix_now_ms(),
-        &p,
-        "dead_letters.replay",
-        &target,
-        &detail,
-    ) {
-        tracing::warn!(error = %e, "audit log write failed");
-    }
+    super::audit(&s, &p, &p.tenant, "dead_letters.replay", &target, detail);
     Ok(Json(json!({ "replayed": replayed })))
 }
 

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiQuery;
 use super::session::json_body;
-use super::{ApiError, ApiResult, ApiState, Caller};
+use super::{audit, ApiError, ApiResult, ApiState, Caller};
 use crate::auth::{Principal, Role};
 use crate::ivr::blacklist::{Blacklist, Entry};
 
@@ -59,19 +59,6 @@ fn tenant_of(p: &Principal, asked: Option<&str>) -> ApiResult<String> {
         )),
         (None, Some(t)) => Ok(t.to_string()),
         (None, None) => Err(ApiError::bad_request("bad_request", "give \"tenant\"")),
-    }
-}
-
-fn audit(s: &ApiState, p: &Principal, tenant: &str, action: &str, target: &str, detail: Value) {
-    if let Err(e) = s.auth.audit_in(
-        crate::util::unix_now_ms(),
-        p,
-        tenant,
-        action,
-        target,
-        &detail,
-    ) {
-        tracing::warn!(error = %e, action, "audit log write failed");
     }
 }
 

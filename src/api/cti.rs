@@ -37,7 +37,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::session::json_body;
-use super::{ApiError, ApiResult, ApiState, Caller};
+use super::{audit, ApiError, ApiResult, ApiState, Caller};
 use crate::acd::Input;
 use crate::auth::{Principal, Role};
 use crate::call::{CallContext, SessionCommand, Supervision};
@@ -111,21 +111,6 @@ fn target<'a>(
         .filter(|a| p.may_access_tenant(&a.tenant))
         .ok_or_else(|| ApiError::not_found(format!("no agent {id:?}")))?;
     Ok((id.to_string(), info, Some(id) != own))
-}
-
-/// Audit a supervisor's or admin's action on an agent of `tenant` (filed
-/// under that tenant, so its own admins see a global admin's actions).
-fn audit(s: &ApiState, p: &Principal, tenant: &str, action: &str, target: &str, detail: Value) {
-    if let Err(e) = s.auth.audit_in(
-        crate::util::unix_now_ms(),
-        p,
-        tenant,
-        action,
-        target,
-        &detail,
-    ) {
-        tracing::warn!(error = %e, action, "audit log write failed");
-    }
 }
 
 #[derive(serde::Deserialize)]

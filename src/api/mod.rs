@@ -42,6 +42,23 @@ use crate::records::store::RecordStore;
 pub use error::{ApiError, ApiResult};
 pub use session::Caller;
 
+/// Append a supervisor's or admin's action to the audit log, filed under
+/// `tenant` (the centre acted on, so its admins see a global admin's
+/// actions too). A failed write is logged, never fails the request.
+pub(crate) fn audit(
+    s: &ApiState,
+    p: &crate::auth::Principal,
+    tenant: &str,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) {
+    let now = crate::util::unix_now_ms();
+    if let Err(e) = s.auth.audit_in(now, p, tenant, action, target, &detail) {
+        tracing::warn!(error = %e, action, target, "audit log write failed");
+    }
+}
+
 /// What the API handlers share.
 #[derive(Clone)]
 pub struct ApiState {

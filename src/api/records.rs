@@ -271,7 +271,7 @@ pub async fn recording(
         return Err(ApiError::not_found("no such recording"));
     }
     let resp = serve_file(&path, &headers, "audio/wav").await?;
-    audit(&s, &p, "recording.download", &id, &headers);
+    audit_download(&s, &p, &tenant, "recording.download", &id, &headers);
     Ok(resp)
 }
 
@@ -288,22 +288,24 @@ pub async fn voicemail(
         return Err(ApiError::not_found("no such voicemail"));
     }
     let resp = serve_file(&path, &headers, "audio/wav").await?;
-    audit(&s, &p, "voicemail.download", &rel, &headers);
+    audit_download(&s, &p, &tenant, "voicemail.download", &rel, &headers);
     Ok(resp)
 }
 
-fn audit(s: &ApiState, p: &Principal, action: &str, target: &str, headers: &HeaderMap) {
+/// Audit a download in the file's tenant, with the range asked for.
+fn audit_download(
+    s: &ApiState,
+    p: &Principal,
+    tenant: &str,
+    action: &str,
+    target: &str,
+    headers: &HeaderMap,
+) {
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let detail = json!({ "range": range });
-    if let Err(e) = s
-        .auth
-        .audit(crate::util::unix_now_ms(), p, action, target, &detail)
-    {
-        tracing::warn!(error = %e, action, target, "audit log write failed");
-    }
+    super::audit(s, p, tenant, action, target, json!({ "range": range }));
 }
 
 /// The asked range starts past the end of the file (416).
