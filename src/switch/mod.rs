@@ -11,6 +11,7 @@ pub mod events;
 pub mod feature_codes;
 pub mod ivr;
 mod registration;
+mod signal;
 mod trunk_registration;
 
 use std::sync::atomic::Ordering;
@@ -39,6 +40,8 @@ use crate::store::Store;
 /// Errors that stop `hotline serve`.
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
+    #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
+    Signal(std::io::Error),
     /// SIP could not start.
     #[error(transparent)]
     Sip(#[from] crate::sip::SipError),
@@ -265,6 +268,7 @@ fn persisted_blacklist(
 
 /// Run the switch until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), SwitchError> {
+    let mut stop_signal = signal::StopSignal::install().map_err(SwitchError::Signal)?;
     // The IVR first: a broken flow stops the start before anything binds.
     let seeds = ivr::seed_blacklist(&config).map_err(SwitchError::Ivr)?;
     let store = Store::open(&config.data.dir)?;
@@ -518,7 +522,7 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     );
     let mut draining: Option<tokio::time::Instant> = None;
     let grace = Duration::from_secs(config.calls.shutdown_grace_secs);
-    let stop = shutdown_signal();
+    let stop = stop_signal.recv();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -568,29 +572,6 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     stack.shutdown();
     info!("hotline stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        ctrl_c.await.ok();
-    }
 }
 
 /// Admit or refuse a new INVITE: agents' feature codes (digest
