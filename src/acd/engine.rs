@@ -18,6 +18,13 @@
 //! - an agent whose offer is withdrawn for a reason not theirs (caller
 //!   hung up, answered elsewhere, callback chosen) keeps their idle-since
 //!   time, so longest-idle stays fair.
+//!
+//! [`Engine::reconfigure`] (in `engine/reconfigure.rs`) applies a new
+//! [`AcdConfig`] while calls are up: agents and skill groups are added,
+//! changed or deleted without losing live state. Agents and groups are
+//! referred to by index everywhere (calls, offers, timers, membership), so
+//! indices never change: new ones are appended and deleted ones are kept as
+//! *retired* entries that nothing reports or dispatches to.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -34,6 +41,8 @@ use super::stats::{
     AgentCounters, AgentStats, Disposition, GroupCounters, GroupStats, ServiceLevel, Stats,
 };
 use super::strategy::{self, MemberInfo};
+
+mod reconfigure;
 
 /// Handle time assumed for the estimated wait before a group has any.
 pub const DEFAULT_HANDLE_TIME: Duration = Duration::from_secs(180);
@@ -82,6 +91,9 @@ struct Group {
     counters: GroupCounters,
     by_state: [usize; 8],
     callbacks_pending: usize,
+    /// Deleted by a reconfiguration: out of `group_ix`, no members, no
+    /// calls; kept only so indices stay stable. Never reported.
+    retired: bool,
 }
 
 pub(crate) struct AgentRec {
@@ -97,6 +109,9 @@ pub(crate) struct AgentRec {
     acw_group: Option<usize>,
     counters: AgentCounters,
     time_in_state: [Duration; 8],
+    /// Deleted by a reconfiguration: out of `agent_ix` and every group,
+    /// logged out, no call; kept only so indices stay stable.
+    retired: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,159 +225,207 @@ pub struct Engine {
     day_start: Duration,
 }
 
-impl Engine {
-    /// Build the engine; every agent starts logged out at `now`.
-    pub fn new(cfg: AcdConfig, now: Duration) -> Result<Self, AcdError> {
-        let AcdConfig {
-            groups,
-            agents,
-            not_ready_reasons,
-            previous_service,
-            callback,
-        } = cfg;
-        if callback.max_attempts == 0 {
+/// A configuration checked on its own (no live state involved): the
+/// group and agent indices are positions in the [`AcdConfig`]'s lists.
+/// [`Engine::new`] and [`Engine::reconfigure`] both start from it, so the
+/// two accept exactly the same configurations.
+pub(super) struct Plan {
+    /// Group id → position in `cfg.groups`.
+    group_ix: HashMap<String, usize>,
+    /// Per group: `overflow_after` and `on_max_wait` targets (positions).
+    links: Vec<Links>,
+    /// Agent id → position in `cfg.agents`.
+    agent_ix: HashMap<String, usize>,
+    /// Per agent: (group position, level) in configured order.
+    skills: Vec<Vec<(usize, u8)>>,
+}
+
+/// A group's `overflow_after` (after, target) and `on_max_wait` target.
+type Links = (Option<(Duration, usize)>, Option<usize>);
+
+/// Check a configuration: limits, unique ids, overflow targets in the same
+/// tenant, skill groups that exist in the agent's tenant, levels 1..=10.
+pub(super) fn validate(cfg: &AcdConfig) -> Result<Plan, AcdError> {
+    let AcdConfig {
+        groups,
+        agents,
+        previous_service,
+        callback,
+        ..
+    } = cfg;
+    if callback.max_attempts == 0 {
+        return Err(AcdError::Config(
+            "callback.max_attempts must be at least 1".into(),
+        ));
+    }
+    if let Some(ps) = previous_service {
+        if ps.ring_for.is_zero() {
             return Err(AcdError::Config(
-                "callback.max_attempts must be at least 1".into(),
+                "previous_service.ring_for must be more than zero".into(),
             ));
         }
-        if let Some(ps) = &previous_service {
-            if ps.ring_for.is_zero() {
-                return Err(AcdError::Config(
-                    "previous_service.ring_for must be more than zero".into(),
-                ));
-            }
+    }
+    let mut group_ix = HashMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        if group_ix.insert(g.id.clone(), i).is_some() {
+            return Err(AcdError::Config(format!(
+                "group {:?} is defined twice",
+                g.id
+            )));
         }
-        let mut group_ix = HashMap::new();
-        for (i, g) in groups.iter().enumerate() {
-            if group_ix.insert(g.id.clone(), i).is_some() {
+        let bad = |field: &str, why: &str| {
+            Err(AcdError::Config(format!("group {:?}: {field} {why}", g.id)))
+        };
+        if g.ring_timeout.is_zero() {
+            return bad("ring_timeout", "must be more than zero");
+        }
+        if g.max_queue == 0 {
+            return bad("max_queue", "must be at least 1");
+        }
+        if g.max_wait.is_zero() {
+            return bad("max_wait", "must be more than zero");
+        }
+        if g.announce_every.is_some_and(|d| d.is_zero()) {
+            return bad("announce_every", "must be more than zero");
+        }
+    }
+    let mut links = Vec::with_capacity(groups.len());
+    for g in groups {
+        let resolve = |target: &String, field: &str| -> Result<usize, AcdError> {
+            let unknown = || {
+                AcdError::Config(format!(
+                    "group {:?}: {field} names unknown group {target:?}",
+                    g.id
+                ))
+            };
+            let ti = *group_ix.get(target).ok_or_else(unknown)?;
+            let other = groups.get(ti).ok_or_else(unknown)?;
+            if other.tenant != g.tenant {
                 return Err(AcdError::Config(format!(
-                    "group {:?} is defined twice",
+                    "group {:?}: {field} group {target:?} belongs to another tenant",
                     g.id
                 )));
             }
-            let bad = |field: &str, why: &str| {
-                Err(AcdError::Config(format!("group {:?}: {field} {why}", g.id)))
-            };
-            if g.ring_timeout.is_zero() {
-                return bad("ring_timeout", "must be more than zero");
-            }
-            if g.max_queue == 0 {
-                return bad("max_queue", "must be at least 1");
-            }
-            if g.max_wait.is_zero() {
-                return bad("max_wait", "must be more than zero");
-            }
-            if g.announce_every.is_some_and(|d| d.is_zero()) {
-                return bad("announce_every", "must be more than zero");
-            }
-        }
-        let mut built: Vec<Group> = Vec::with_capacity(groups.len());
-        for g in &groups {
-            let resolve = |target: &String, field: &str| -> Result<usize, AcdError> {
-                let ti = *group_ix.get(target).ok_or_else(|| {
-                    AcdError::Config(format!(
-                        "group {:?}: {field} names unknown group {target:?}",
-                        g.id
-                    ))
-                })?;
-                if groups[ti].tenant != g.tenant {
-                    return Err(AcdError::Config(format!(
-                        "group {:?}: {field} group {target:?} belongs to another tenant",
-                        g.id
-                    )));
-                }
-                if target == &g.id {
-                    return Err(AcdError::Config(format!(
-                        "group {:?}: {field} names the group itself",
-                        g.id
-                    )));
-                }
-                Ok(ti)
-            };
-            let overflow = match &g.overflow_after {
-                Some((after, target)) => Some((*after, resolve(target, "overflow_after")?)),
-                None => None,
-            };
-            let next_group = match &g.on_max_wait {
-                NextStep::Group(target) => Some(resolve(target, "on_max_wait")?),
-                _ => None,
-            };
-            built.push(Group {
-                cfg: g.clone(),
-                members: Vec::new(),
-                levels: HashMap::new(),
-                queue: GroupQueue::default(),
-                idle: BTreeSet::new(),
-                rr_next: 0,
-                overflow,
-                next_group,
-                counters: GroupCounters::default(),
-                by_state: [0; 8],
-                callbacks_pending: 0,
-            });
-        }
-        let mut agent_ix = HashMap::new();
-        let mut recs = Vec::with_capacity(agents.len());
-        for (ai, a) in agents.into_iter().enumerate() {
-            if agent_ix.insert(a.id.clone(), ai).is_some() {
+            if target == &g.id {
                 return Err(AcdError::Config(format!(
-                    "agent {:?} is defined twice",
+                    "group {:?}: {field} names the group itself",
+                    g.id
+                )));
+            }
+            Ok(ti)
+        };
+        let overflow = match &g.overflow_after {
+            Some((after, target)) => Some((*after, resolve(target, "overflow_after")?)),
+            None => None,
+        };
+        let next_group = match &g.on_max_wait {
+            NextStep::Group(target) => Some(resolve(target, "on_max_wait")?),
+            _ => None,
+        };
+        links.push((overflow, next_group));
+    }
+    let mut agent_ix = HashMap::new();
+    let mut skills = Vec::with_capacity(agents.len());
+    for (ai, a) in agents.iter().enumerate() {
+        if agent_ix.insert(a.id.clone(), ai).is_some() {
+            return Err(AcdError::Config(format!(
+                "agent {:?} is defined twice",
+                a.id
+            )));
+        }
+        let mut mine: Vec<(usize, u8)> = Vec::with_capacity(a.skills.len());
+        for (gid, level) in &a.skills {
+            let unknown = || {
+                AcdError::Config(format!(
+                    "agent {:?}: skill names unknown group {gid:?}",
+                    a.id
+                ))
+            };
+            let gi = *group_ix.get(gid).ok_or_else(unknown)?;
+            let g = groups.get(gi).ok_or_else(unknown)?;
+            if !(1..=10).contains(level) {
+                return Err(AcdError::Config(format!(
+                    "agent {:?}: skill level {level} in {gid:?} is outside 1..=10",
                     a.id
                 )));
             }
-            let mut skills = Vec::new();
-            for (gid, level) in &a.skills {
-                let gi = *group_ix.get(gid).ok_or_else(|| {
-                    AcdError::Config(format!(
-                        "agent {:?}: skill names unknown group {gid:?}",
-                        a.id
-                    ))
-                })?;
-                if !(1..=10).contains(level) {
-                    return Err(AcdError::Config(format!(
-                        "agent {:?}: skill level {level} in {gid:?} is outside 1..=10",
-                        a.id
-                    )));
-                }
-                if built[gi].cfg.tenant != a.tenant {
-                    return Err(AcdError::Config(format!(
-                        "agent {:?}: group {gid:?} belongs to another tenant",
-                        a.id
-                    )));
-                }
-                if built[gi].levels.insert(ai, *level).is_some() {
-                    return Err(AcdError::Config(format!(
-                        "agent {:?}: group {gid:?} listed twice",
-                        a.id
-                    )));
-                }
-                built[gi].members.push(ai);
-                built[gi].by_state[AgentState::LoggedOut.index()] += 1;
-                skills.push(gi);
+            if g.tenant != a.tenant {
+                return Err(AcdError::Config(format!(
+                    "agent {:?}: group {gid:?} belongs to another tenant",
+                    a.id
+                )));
             }
-            recs.push(AgentRec {
-                cfg: a,
-                skills,
-                state: AgentState::LoggedOut,
-                reason: None,
-                since: now,
-                idle_since: now,
-                call: None,
-                acw_until: None,
-                acw_started: now,
-                acw_group: None,
-                counters: AgentCounters::default(),
-                time_in_state: [Duration::ZERO; 8],
-            });
+            if mine.iter().any(|(seen, _)| *seen == gi) {
+                return Err(AcdError::Config(format!(
+                    "agent {:?}: group {gid:?} listed twice",
+                    a.id
+                )));
+            }
+            mine.push((gi, *level));
         }
-        Ok(Engine {
-            groups: built,
-            group_ix,
-            agents: recs,
-            agent_ix,
-            reasons: not_ready_reasons.into_iter().collect(),
-            previous_service,
-            callback,
+        skills.push(mine);
+    }
+    Ok(Plan {
+        group_ix,
+        links,
+        agent_ix,
+        skills,
+    })
+}
+
+impl Group {
+    /// A fresh group: no members, an empty queue, zero counters.
+    fn fresh(cfg: GroupConfig) -> Group {
+        Group {
+            cfg,
+            members: Vec::new(),
+            levels: HashMap::new(),
+            queue: GroupQueue::default(),
+            idle: BTreeSet::new(),
+            rr_next: 0,
+            overflow: None,
+            next_group: None,
+            counters: GroupCounters::default(),
+            by_state: [0; 8],
+            callbacks_pending: 0,
+            retired: false,
+        }
+    }
+}
+
+impl AgentRec {
+    /// A fresh agent, logged out since `now`, with no skills yet.
+    fn fresh(cfg: AgentConfig, now: Duration) -> AgentRec {
+        AgentRec {
+            cfg,
+            skills: Vec::new(),
+            state: AgentState::LoggedOut,
+            reason: None,
+            since: now,
+            idle_since: now,
+            call: None,
+            acw_until: None,
+            acw_started: now,
+            acw_group: None,
+            counters: AgentCounters::default(),
+            time_in_state: [Duration::ZERO; 8],
+            retired: false,
+        }
+    }
+}
+
+impl Engine {
+    /// Build the engine; every agent starts logged out at `now`.
+    pub fn new(cfg: AcdConfig, now: Duration) -> Result<Self, AcdError> {
+        let plan = validate(&cfg)?;
+        let mut engine = Engine {
+            groups: Vec::with_capacity(cfg.groups.len()),
+            group_ix: HashMap::new(),
+            agents: Vec::with_capacity(cfg.agents.len()),
+            agent_ix: HashMap::new(),
+            reasons: HashSet::new(),
+            previous_service: None,
+            callback: cfg.callback,
             calls: HashMap::new(),
             timers: BTreeSet::new(),
             out: VecDeque::new(),
@@ -371,7 +434,12 @@ impl Engine {
             missed_open: HashMap::new(),
             seq: 0,
             day_start: now,
-        })
+        };
+        // An empty engine has no live state to refuse: installing the
+        // configuration is exactly what a reconfiguration does.
+        engine.install(now, cfg, &plan);
+        engine.out.clear();
+        Ok(engine)
     }
 
     // ----- public surface -------------------------------------------------
@@ -514,6 +582,7 @@ impl Engine {
         let groups: Vec<GroupStats> = self
             .groups
             .iter()
+            .filter(|g| !g.retired)
             .map(|g| GroupStats {
                 group: g.cfg.id.clone(),
                 calls_waiting: g.queue.live_len(),
@@ -534,6 +603,7 @@ impl Engine {
         let agents = self
             .agents
             .iter()
+            .filter(|a| !a.retired)
             .map(|a| {
                 let mut tis = a.time_in_state;
                 tis[a.state.index()] += now.saturating_sub(a.since.max(self.day_start));
@@ -912,10 +982,10 @@ impl Engine {
     }
 
     fn new_day(&mut self, now: Duration) {
-        for g in &mut self.groups {
+        for g in self.groups.iter_mut().filter(|g| !g.retired) {
             g.counters = GroupCounters::default();
         }
-        for a in &mut self.agents {
+        for a in self.agents.iter_mut().filter(|a| !a.retired) {
             a.counters = AgentCounters::default();
             a.time_in_state = [Duration::ZERO; 8];
         }
@@ -1039,6 +1109,7 @@ impl Engine {
         let &(ai, at) = self.last_served.get(caller)?;
         let a = self.agents.get(ai)?;
         let fits = now.saturating_sub(at) <= ps.within
+            && !a.retired
             && a.state == AgentState::Idle
             && a.cfg.tenant == self.groups[gi].cfg.tenant;
         fits.then_some((ai, ps.ring_for))
@@ -1263,7 +1334,7 @@ impl Engine {
         loop {
             let mut best: Option<(QueueKey, usize)> = None;
             for (gi, g) in self.groups.iter().enumerate() {
-                if g.idle.is_empty() {
+                if g.retired || g.idle.is_empty() {
                     continue;
                 }
                 if let Some(head) = g.queue.head() {
@@ -1590,7 +1661,10 @@ impl Engine {
         let Some(position) = g.queue.position(&c.key()) else {
             return;
         };
-        let staffed = g.members.len() - g.by_state[AgentState::LoggedOut.index()];
+        let staffed = g
+            .members
+            .len()
+            .saturating_sub(g.by_state[AgentState::LoggedOut.index()]);
         let aht = g.counters.aht().unwrap_or(DEFAULT_HANDLE_TIME);
         let estimated_wait = u32::try_from(staffed)
             .ok()

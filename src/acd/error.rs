@@ -34,4 +34,9 @@ pub enum AcdError {
     },
     #[error("{call} is not ringing agent {agent:?}")]
     NotOfferedTo { call: CallId, agent: String },
+    /// A reconfiguration would delete (or move to another tenant) an agent
+    /// or skill group that live work still depends on; the message names it
+    /// and why.
+    #[error("{0}")]
+    InUse(String),
 }

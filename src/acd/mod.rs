@@ -10,6 +10,9 @@
 //! - `queue`: queue order, priority boosts;
 //! - `strategy`: choosing among idle agents;
 //! - [`engine`]: the state machine;
+//! - `engine/reconfigure`: [`Engine::reconfigure`], applying a new
+//!   [`AcdConfig`] (agents and skill groups added, changed, deleted) while
+//!   calls are up, without losing live state;
 //! - [`stats`]: live counters and the 20 s / 30 s answer rates;
 //! - `bench`: a large fixture for benchmarks.
 
@@ -21,6 +24,8 @@ mod queue;
 pub mod stats;
 mod strategy;
 
+#[cfg(test)]
+mod reconfigure_tests;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
@@ -34,7 +39,7 @@ pub use model::{
     AcdConfig, AgentConfig, AgentId, AgentState, AgentView, CallId, CallPhase, CallView,
     CallbackPolicy, CancelReason, GroupConfig, GroupId, Input, MissedCall, MissedWhere, NextStep,
     OfferKind, Output, OverflowReason, PreviousServiceConfig, QueueEntryView, QueueEvent,
-    QueueEventKind, Strategy, TimeoutReason, EMERGENCY_PRIORITY, REASON_BUSY, REASON_NO_ANSWER,
-    REASON_UNREACHABLE,
+    QueueEventKind, Reconfigured, Strategy, TimeoutReason, EMERGENCY_PRIORITY, REASON_BUSY,
+    REASON_NO_ANSWER, REASON_UNREACHABLE,
 };
 pub use stats::{AgentCounters, AgentStats, GroupCounters, GroupStats, ServiceLevel, Stats};

@@ -140,6 +140,21 @@ pub struct AcdConfig {
     pub callback: CallbackPolicy,
 }
 
+/// What [`Engine::reconfigure`] did, by id, in configuration order (removed
+/// ones in the order the engine held them). "Changed" means the entry's
+/// configuration differs from before; live state is kept either way.
+///
+/// [`Engine::reconfigure`]: super::Engine::reconfigure
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Reconfigured {
+    pub agents_added: Vec<AgentId>,
+    pub agents_changed: Vec<AgentId>,
+    pub agents_removed: Vec<AgentId>,
+    pub groups_added: Vec<GroupId>,
+    pub groups_changed: Vec<GroupId>,
+    pub groups_removed: Vec<GroupId>,
+}
+
 /// An agent's state. Details (reason, call) travel alongside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
