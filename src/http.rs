@@ -153,7 +153,7 @@ async fn schedule_callback(
             format!("{:?} is not a phone number", req.number),
         );
     }
-    if !s.groups.contains(&req.group) {
+    if s.roster.load().group(&req.group).is_none() {
         return api_error(
             StatusCode::NOT_FOUND,
             "unknown_group",

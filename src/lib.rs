@@ -29,6 +29,7 @@ pub mod ivr;
 pub mod media;
 pub mod phone;
 pub mod records;
+pub mod roster;
 pub mod sip;
 pub mod store;
 pub mod switch;

@@ -64,3 +64,33 @@ mod tests {
         assert_eq!(local_date(951_782_400, 0), (2000, 2, 29));
     }
 }
+
+/// A value read often and replaced whole now and then (the roster, the
+/// configuration in force): readers clone an `Arc` and keep a consistent
+/// snapshot however long they hold it.
+#[derive(Debug, Default)]
+pub struct Live<T>(std::sync::RwLock<std::sync::Arc<T>>);
+
+impl<T> Live<T> {
+    /// Start with `value`.
+    pub fn new(value: T) -> Self {
+        Self(std::sync::RwLock::new(std::sync::Arc::new(value)))
+    }
+
+    /// The current value (one `Arc` clone).
+    pub fn load(&self) -> std::sync::Arc<T> {
+        match self.0.read() {
+            Ok(v) => v.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Put `value` in force.
+    pub fn replace(&self, value: T) {
+        let next = std::sync::Arc::new(value);
+        match self.0.write() {
+            Ok(mut v) => *v = next,
+            Err(p) => *p.into_inner() = next,
+        }
+    }
+}

@@ -1,12 +1,11 @@
-//! Block list and IVR administration (CTI issue §6: "blacklist CRUD
-//! (persisted in SQLite; the config file seeds them), reload flows").
+//! Block-list administration (CTI issue §6: "blacklist CRUD (persisted in
+//! SQLite; the config file seeds them)").
 //!
 //! | endpoint | role | what |
 //! |---|---|---|
 //! | `GET /api/v1/admin/blacklist` | supervisor | the tenant's entries |
 //! | `POST /api/v1/admin/blacklist` | supervisor | `{"number", "reason", "expires_at"?, "tenant"?}`: add or replace (a number, or a prefix ending in `*`); audited |
 //! | `DELETE /api/v1/admin/blacklist/{number}` | supervisor | remove (`?tenant=` for a global admin); audited |
-//! | `POST /api/v1/admin/reload` | admin | re-read the IVR flows, calendars, areas and prompts now (they are also polled) |
 //!
 //! A change takes effect for the next call at once and is written to
 //! `<data.dir>/hotline.db`, so it survives a restart.
@@ -32,8 +31,6 @@ pub struct BlockAdmin {
     pub store: crate::store::Store,
     /// The IVR (for reload).
     pub ivr: Arc<crate::switch::ivr::IvrRuntime>,
-    /// The configuration (for reload).
-    pub config: Arc<crate::config::Config>,
 }
 
 fn admin(s: &ApiState) -> ApiResult<&BlockAdmin> {
@@ -208,48 +205,4 @@ pub async fn remove(
         Value::Null,
     );
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /api/v1/admin/reload`: re-read the IVR now. 200 with the flows
-/// when the new files are valid; 409 `invalid_flows` with every problem
-/// (the previous flows keep serving) when not.
-pub async fn reload(
-    State(s): State<ApiState>,
-    Caller(p): Caller,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    p.require(Role::Admin)?;
-    let a = admin(&s)?;
-    let (ivr, config) = (a.ivr.clone(), a.config.clone());
-    let ok = tokio::task::spawn_blocking(move || ivr.reload(&config))
-        .await
-        .map_err(ApiError::internal)?;
-    audit(
-        &s,
-        &p,
-        &p.tenant.clone(),
-        "ivr.reload",
-        "flows",
-        json!({ "ok": ok }),
-    );
-    let flows: Vec<Value> = a
-        .ivr
-        .flows()
-        .into_iter()
-        .map(|(name, version, dids)| json!({ "name": name, "version": version, "dids": dids }))
-        .collect();
-    if ok {
-        Ok((
-            StatusCode::OK,
-            Json(json!({ "reloaded": true, "flows": flows })),
-        ))
-    } else {
-        Ok((
-            StatusCode::CONFLICT,
-            Json(json!({
-                "error": { "code": "invalid_flows", "message": "the edited files are invalid; the previous flows keep serving" },
-                "problems": a.ivr.problems(),
-                "flows": flows,
-            })),
-        ))
-    }
 }

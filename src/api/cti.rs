@@ -28,7 +28,6 @@
 //! | `GET /api/v1/calls/active` | calls in progress (supervisors) |
 //! | `GET /api/v1/admin/registrations` | agents' phones and where they registered from (admins) |
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -57,16 +56,62 @@ pub struct AgentInfo {
 pub struct Cti {
     /// The calls (live connected calls by the agent's phone).
     pub calls: Arc<CallContext>,
-    /// Agents by id.
-    pub agents: HashMap<String, AgentInfo>,
-    /// Skill groups' tenants by group id.
-    pub group_tenants: HashMap<String, String>,
-    /// One-click transfer targets.
-    pub quick_transfers: Vec<crate::config::api::QuickTransfer>,
+    /// The agents and skill groups in force (they change at run time).
+    pub roster: Arc<crate::roster::LiveRoster>,
+    /// The configuration in force (tenants, one-click transfer targets).
+    pub config: Arc<crate::util::Live<crate::config::Config>>,
     /// Agent-to-agent text messages, to the WebSocket.
     pub messages: tokio::sync::broadcast::Sender<Arc<Value>>,
-    /// Tenants by id (caller ID and trunk of outbound calls).
-    pub tenants: HashMap<String, crate::config::TenantConfig>,
+}
+
+impl Cti {
+    /// The agent with ACD id (job number) `id`.
+    pub fn agent(&self, id: &str) -> Option<AgentInfo> {
+        self.roster.load().agent(id).map(AgentInfo::of)
+    }
+
+    /// Every agent by ACD id, sorted.
+    pub fn agents(&self) -> Vec<(String, AgentInfo)> {
+        let mut all: Vec<(String, AgentInfo)> = self
+            .roster
+            .load()
+            .agents()
+            .iter()
+            .map(|a| (crate::roster::agent_id(a).to_string(), AgentInfo::of(a)))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// The tenant of skill group `id`.
+    pub fn group_tenant(&self, id: &str) -> Option<String> {
+        self.roster.load().group(id).map(|g| g.tenant.clone())
+    }
+
+    /// The one-click transfer targets.
+    pub fn quick_transfers(&self) -> Vec<crate::config::api::QuickTransfer> {
+        self.config.load().quick_transfers.clone()
+    }
+
+    /// The tenant `id`.
+    pub fn tenant(&self, id: &str) -> Option<crate::config::TenantConfig> {
+        self.config
+            .load()
+            .tenants
+            .iter()
+            .find(|t| t.id == id)
+            .cloned()
+    }
+}
+
+impl AgentInfo {
+    fn of(a: &crate::config::AgentConfig) -> Self {
+        AgentInfo {
+            tenant: a.tenant.clone(),
+            device: a.user.clone(),
+            name: a.name.clone().unwrap_or_else(|| a.user.clone()),
+        }
+    }
 }
 
 fn cti(s: &ApiState) -> ApiResult<&Cti> {
@@ -85,11 +130,7 @@ fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
 
 /// The agent an operation is for, and whether it is forced on someone
 /// else.
-fn target<'a>(
-    cti: &'a Cti,
-    p: &Principal,
-    asked: Option<&str>,
-) -> ApiResult<(String, &'a AgentInfo, bool)> {
+fn target(cti: &Cti, p: &Principal, asked: Option<&str>) -> ApiResult<(String, AgentInfo, bool)> {
     let own = p.agent_id.as_deref();
     let id = match (p.role, asked, own) {
         (Role::Agent, None, Some(own)) => own,
@@ -106,8 +147,7 @@ fn target<'a>(
         (_, None, None) => return Err(ApiError::bad_request("bad_request", "give \"agent_id\"")),
     };
     let info = cti
-        .agents
-        .get(id)
+        .agent(id)
         .filter(|a| p.may_access_tenant(&a.tenant))
         .ok_or_else(|| ApiError::not_found(format!("no agent {id:?}")))?;
     Ok((id.to_string(), info, Some(id) != own))
@@ -129,7 +169,7 @@ pub async fn set_state(
 ) -> ApiResult<Json<Value>> {
     let req: StateRequest = json_body(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     let tenant = info.tenant.clone();
     let input = match req.state.as_str() {
         "logged_in" => Input::Login {
@@ -201,7 +241,7 @@ pub async fn complete_acw(
 ) -> ApiResult<Json<Value>> {
     let req = agent_request(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     let tenant = info.tenant.clone();
     acd(
         cti,
@@ -261,7 +301,7 @@ pub async fn hangup(
 ) -> ApiResult<Json<Value>> {
     let req = agent_request(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     live_call(cti, info)?
         .send(SessionCommand::Hangup { by: p.user.clone() })
         .map_err(|_| conflict("no_call", "the call just ended"))?;
@@ -286,7 +326,7 @@ async fn hold_or_resume(
 ) -> ApiResult<Json<Value>> {
     let req = agent_request(body)?;
     let cti = cti(s)?;
-    let (agent, info, forced) = target(cti, p, req.agent_id.as_deref())?;
+    let (agent, ref info, forced) = target(cti, p, req.agent_id.as_deref())?;
     ask(
         cti,
         info,
@@ -370,11 +410,11 @@ pub async fn supervise(
         }
     };
     let cti = cti(&s)?;
-    let (agent, info, _) = target(cti, &p, Some(&req.agent_id))?;
+    let (agent, ref info, _) = target(cti, &p, Some(&req.agent_id))?;
     let own = p
         .agent_id
         .as_deref()
-        .and_then(|a| cti.agents.get(a))
+        .and_then(|a| cti.agent(a))
         .ok_or_else(|| conflict("no_phone", "this user has no phone (agent_id) to ring"))?;
     let contacts = cti.calls.directory.contacts(&own.device);
     if contacts.is_empty() {
@@ -432,7 +472,7 @@ pub async fn wallboard(State(s): State<ApiState>, Caller(p): Caller) -> ApiResul
         .iter()
         .filter_map(|a| {
             let id = a["agent"].as_str()?;
-            let info = cti.agents.get(id)?;
+            let info = cti.agent(id)?;
             p.may_access_tenant(&info.tenant).then(|| {
                 json!({
                     "agent_id": id,
@@ -455,8 +495,8 @@ pub async fn wallboard(State(s): State<ApiState>, Caller(p): Caller) -> ApiResul
         .filter(|g| {
             g["group"]
                 .as_str()
-                .and_then(|id| cti.group_tenants.get(id))
-                .is_some_and(|t| p.may_access_tenant(t))
+                .and_then(|id| cti.group_tenant(id))
+                .is_some_and(|t| p.may_access_tenant(&t))
         })
         .cloned()
         .collect();
@@ -487,26 +527,25 @@ pub async fn transfer(
     use crate::ivr::TransferTarget;
     let req: TransferRequest = json_body(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     let to = match (&req.to_agent, &req.to_group, &req.to_number) {
         (Some(a), None, None) => {
             let other = cti
-                .agents
-                .get(a)
+                .agent(a)
                 .filter(|o| o.tenant == info.tenant)
                 .ok_or_else(|| ApiError::not_found(format!("no agent {a:?}")))?;
             TransferTarget::Agent(other.device.clone())
         }
         (None, Some(g), None) => {
-            if cti.group_tenants.get(g) != Some(&info.tenant) {
+            if cti.group_tenant(g).as_ref() != Some(&info.tenant) {
                 return Err(ApiError::not_found(format!("no group {g:?}")));
             }
             TransferTarget::Group(g.clone())
         }
         (None, None, Some(n)) if phone_number(n) => {
             let trunk = cti
-                .quick_transfers
-                .iter()
+                .quick_transfers()
+                .into_iter()
                 .find(|q| q.number == *n)
                 .and_then(|q| q.trunk.clone());
             TransferTarget::Number {
@@ -557,9 +596,9 @@ pub async fn transfer_targets(
     Caller(p): Caller,
 ) -> ApiResult<Json<Value>> {
     let cti = cti(&s)?;
-    let targets: Vec<&crate::config::api::QuickTransfer> = cti
-        .quick_transfers
-        .iter()
+    let targets: Vec<crate::config::api::QuickTransfer> = cti
+        .quick_transfers()
+        .into_iter()
         .filter(|q| q.tenant.as_deref().is_none_or(|t| p.may_access_tenant(t)))
         .collect();
     Ok(Json(json!({ "targets": targets })))
@@ -587,8 +626,7 @@ pub async fn message(
     }
     let cti = cti(&s)?;
     let to = cti
-        .agents
-        .get(&req.to_agent)
+        .agent(&req.to_agent)
         .filter(|a| p.may_access_tenant(&a.tenant))
         .ok_or_else(|| ApiError::not_found(format!("no agent {:?}", req.to_agent)))?;
     let msg = json!({
@@ -647,12 +685,11 @@ pub async fn active_calls(State(s): State<ApiState>, Caller(p): Caller) -> ApiRe
 pub async fn registrations(State(s): State<ApiState>, Caller(p): Caller) -> ApiResult<Json<Value>> {
     p.require(Role::Admin)?;
     let cti = cti(&s)?;
-    let mut agents: Vec<(&String, &AgentInfo)> = cti
-        .agents
-        .iter()
+    let agents: Vec<(String, AgentInfo)> = cti
+        .agents()
+        .into_iter()
         .filter(|(_, a)| p.may_access_tenant(&a.tenant))
         .collect();
-    agents.sort_by(|a, b| a.0.cmp(b.0));
     let rows: Vec<Value> = agents
         .into_iter()
         .map(|(id, a)| {
@@ -688,7 +725,7 @@ pub async fn add_party(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: PartyRequest = json_body(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     let party = party_target(cti, info, req.to_agent.as_deref(), req.to_number.as_deref())?;
     let label = party.label.clone();
     ask(
@@ -732,7 +769,7 @@ pub async fn drop_party(
 ) -> ApiResult<Json<Value>> {
     let req: DropPartyRequest = json_body(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, _) = target(cti, &p, req.agent_id.as_deref())?;
     ask(
         cti,
         info,
@@ -769,12 +806,13 @@ pub async fn dial(
         ));
     }
     let cti = cti(&s)?;
-    let (agent, info, forced) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     if cti.calls.live.contains_key(&info.device) {
         return Err(conflict("busy", "the agent is on a call"));
     }
-    let tenant = cti.tenants.get(&info.tenant);
+    let tenant = cti.tenant(&info.tenant);
     let trunk = tenant
+        .as_ref()
         .and_then(|t| t.outbound_trunk.clone())
         .ok_or_else(|| conflict("no_trunk", "this tenant has no outbound trunk"))?;
     let contacts = cti.calls.directory.contacts(&info.device);
@@ -822,7 +860,7 @@ pub async fn to_survey(
 ) -> ApiResult<Json<Value>> {
     let req = agent_request(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, _) = target(cti, &p, req.agent_id.as_deref())?;
     ask(
         cti,
         info,
@@ -845,8 +883,7 @@ fn party_target(
         (Some(a), None) => {
             let a = a.to_string();
             let other = cti
-                .agents
-                .get(&a)
+                .agent(&a)
                 .filter(|o| o.tenant == info.tenant)
                 .ok_or_else(|| ApiError::not_found(format!("no agent {a:?}")))?;
             let c = cti
@@ -869,8 +906,8 @@ fn party_target(
         (None, Some(n)) if phone_number(n) => {
             let n = n.to_string();
             let trunk = cti
-                .quick_transfers
-                .iter()
+                .quick_transfers()
+                .into_iter()
                 .find(|q| q.number == n)
                 .and_then(|q| q.trunk.clone())
                 .or_else(|| cti.calls.tenant_trunk(&info.tenant))
@@ -910,7 +947,7 @@ pub async fn consult(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: PartyRequest = json_body(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, _) = target(cti, &p, req.agent_id.as_deref())?;
+    let (agent, ref info, _) = target(cti, &p, req.agent_id.as_deref())?;
     let party = party_target(cti, info, req.to_agent.as_deref(), req.to_number.as_deref())?;
     let label = party.label.clone();
     ask(
@@ -937,7 +974,7 @@ async fn consult_step(
 ) -> ApiResult<Json<Value>> {
     let req = agent_request(body)?;
     let cti = cti(s)?;
-    let (agent, info, _) = target(cti, p, req.agent_id.as_deref())?;
+    let (agent, ref info, _) = target(cti, p, req.agent_id.as_deref())?;
     let command = |reply| {
         if complete {
             SessionCommand::CompleteConsult { reply }
@@ -988,14 +1025,13 @@ pub async fn take_over(
     p.require(Role::Supervisor)?;
     let req: TakeOverRequest = json_body(&body)?;
     let cti = cti(&s)?;
-    let (agent, info, _) = target(cti, &p, Some(&req.agent_id))?;
+    let (agent, ref info, _) = target(cti, &p, Some(&req.agent_id))?;
     let own_id = p
         .agent_id
         .clone()
         .ok_or_else(|| conflict("no_phone", "this user has no phone (agent_id)"))?;
     let own = cti
-        .agents
-        .get(&own_id)
+        .agent(&own_id)
         .ok_or_else(|| conflict("no_phone", "this user's agent_id has no phone"))?;
     ask(
         cti,

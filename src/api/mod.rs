@@ -11,7 +11,8 @@
 //! - [`cti`]: agent and supervisor operations, the wall-board;
 //! - [`live`]: the WebSocket event stream with screen pops;
 //! - [`web`]: the reference pages under `/web/`;
-//! - [`blocklist`]: block-list CRUD (persisted) and IVR reload;
+//! - [`blocklist`]: block-list CRUD (persisted);
+//! - [`roster`]: agents and skill groups CRUD (persisted), config reload;
 //! - [`error`]: JSON errors with stable codes.
 //!
 //! Tenant isolation: a caller sees only its tenant (a global admin, tenant
@@ -25,6 +26,7 @@ pub mod error;
 pub mod live;
 pub mod openapi;
 pub mod records;
+pub mod roster;
 pub mod session;
 pub mod web;
 
@@ -85,6 +87,8 @@ pub struct ApiState {
     pub records_live: Option<Arc<crate::call::record::CallRecords>>,
     /// Block list and IVR administration.
     pub blocks: Option<Arc<blocklist::BlockAdmin>>,
+    /// Agents, skill groups and configuration reload.
+    pub roster: Option<Arc<crate::switch::roster::RosterAdmin>>,
 }
 
 /// The `/api/v1` routes.
@@ -139,6 +143,20 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/admin/blacklist/{number}",
             axum::routing::delete(blocklist::remove),
         )
-        .route("/api/v1/admin/reload", post(blocklist::reload))
+        .route("/api/v1/admin/reload", post(roster::reload))
+        .route("/api/v1/admin/agents", get(roster::agents))
+        .route(
+            "/api/v1/admin/agents/{id}",
+            get(roster::agent)
+                .put(roster::put_agent)
+                .delete(roster::delete_agent),
+        )
+        .route("/api/v1/admin/groups", get(roster::groups))
+        .route(
+            "/api/v1/admin/groups/{id}",
+            get(roster::group)
+                .put(roster::put_group)
+                .delete(roster::delete_group),
+        )
         .with_state(state)
 }

@@ -65,7 +65,19 @@ fn cti_paths() -> Value {
                 "post": op("Add or replace an entry {number (or prefix*), reason, expires_at?, tenant?}; audited", "supervisor", &[])
             },
             "/api/v1/admin/blacklist/{number}": { "delete": op("Remove an entry; audited", "supervisor", &["number:path", "tenant"]) },
-            "/api/v1/admin/reload": { "post": op("Re-read the IVR flows, calendars, areas and prompts now", "admin", &[]) },
+            "/api/v1/admin/reload": { "post": op("Read hotline.toml again: agents, groups, IVR flows; lists sections that need a restart; audited", "global admin", &[]) },
+            "/api/v1/admin/agents": { "get": op("The tenant's agents (no secrets), with who owns each entry (config or api)", "supervisor", &[]) },
+            "/api/v1/admin/agents/{id}": {
+                "get": op("One agent by job number", "supervisor", &["id:path"]),
+                "put": op("Create (201) or replace (200) an agent: the [[agent]] entry as JSON; passwords stored as HA1; audited", "admin", &["id:path"]),
+                "delete": op("Delete an agent (409 in_use while signed in); audited", "admin", &["id:path"])
+            },
+            "/api/v1/admin/groups": { "get": op("The tenant's skill groups", "supervisor", &[]) },
+            "/api/v1/admin/groups/{id}": {
+                "get": op("One skill group", "supervisor", &["id:path"]),
+                "put": op("Create (201) or replace (200) a skill group: the [[group]] entry as JSON; audited", "admin", &["id:path"]),
+                "delete": op("Delete a skill group (409 in_use while calls wait in it; 400 while a number or flow routes to it); audited", "admin", &["id:path"])
+            },
             "/api/v1/agent/transfer-targets": { "get": op("One-click transfer numbers", "any", &[]) },
             "/api/v1/agent/call/conference/add": { "post": op("Three-way call {to_agent | to_number}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/conference/drop": { "post": op("Drop the third party {party}", "agent, supervisor", &[]) },

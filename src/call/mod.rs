@@ -200,8 +200,6 @@ pub struct CallContext {
     pub queues: Option<queue::Queues>,
     /// Prompts and music on hold (loaded at start when a group uses them).
     pub prompts: Option<Arc<crate::media::prompts::PromptLibrary>>,
-    /// Groups that answer queued callers and play prompts.
-    pub queue_media: std::collections::HashMap<String, QueueMedia>,
     /// Where calls are recorded (None: recording off).
     pub recordings: Option<RecordingSettings>,
     /// Cancelled when the switch shuts down; calls then hang up.
@@ -210,13 +208,9 @@ pub struct CallContext {
     pub tenant_trunks: std::collections::HashMap<String, String>,
     /// Call records and events (None: events off, e.g. in unit tests).
     pub records: Option<Arc<record::CallRecords>>,
-    /// Agent ids (job numbers) by the SIP user of their phone: records
-    /// name agents by job number, also when their phone is rung directly.
-    pub agent_ids: std::collections::HashMap<String, String>,
-    /// Phones (SIP users) asked to answer by themselves (`auto_answer`).
-    pub auto_answer: std::collections::HashSet<String>,
-    /// Skill group display names, by id (for the call record).
-    pub group_names: std::collections::HashMap<String, String>,
+    /// The agents and skill groups in force (they change at run time):
+    /// job numbers, auto-answer, group names, queue media.
+    pub roster: Arc<crate::roster::LiveRoster>,
     /// Local time offset (minutes east of UTC) for serial numbers.
     pub utc_offset_minutes: i32,
     /// Connected calls by the SIP user of the agent's phone, for
@@ -233,10 +227,36 @@ pub struct CallContext {
 impl CallContext {
     /// The agent id of the phone `device` (the device itself if unknown).
     pub fn agent_id_of(&self, device: &str) -> String {
-        self.agent_ids
-            .get(device)
-            .cloned()
-            .unwrap_or_else(|| device.to_string())
+        self.roster
+            .load()
+            .agent_id_of(device)
+            .unwrap_or(device)
+            .to_string()
+    }
+
+    /// Whether the phone `device` is asked to answer by itself.
+    pub fn auto_answers(&self, device: &str) -> bool {
+        self.roster
+            .load()
+            .agent_by_user(device)
+            .is_some_and(|a| a.auto_answer)
+    }
+
+    /// The display name of skill group `id`, if it has one.
+    pub fn group_name(&self, id: &str) -> Option<String> {
+        let roster = self.roster.load();
+        let g = roster.group(id)?;
+        (!g.name.is_empty()).then(|| g.name.clone())
+    }
+
+    /// How group `id` treats its waiting callers, if it answers them and
+    /// plays prompts (`queue_media`).
+    pub fn queue_media(&self, id: &str) -> Option<QueueMedia> {
+        let roster = self.roster.load();
+        let g = roster.group(id).filter(|g| g.queue_media)?;
+        Some(QueueMedia {
+            callback_key: g.callback_key.as_deref().and_then(|k| k.chars().next()),
+        })
     }
 
     /// The trunk `tenant` dials out through, if it has one.

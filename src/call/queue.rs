@@ -61,6 +61,11 @@ enum Message {
     Try(Input, oneshot::Sender<Result<(), String>>),
     Stats(oneshot::Sender<serde_json::Value>),
     Watch(AgentStateWatcher),
+    /// New agents and groups (admin API, config reload).
+    Reconfigure(
+        acd::AcdConfig,
+        oneshot::Sender<Result<acd::Reconfigured, String>>,
+    ),
 }
 
 /// An agent entered a state (the ACD's `AgentState` output).
@@ -201,6 +206,17 @@ impl Queues {
         self.tx.send(Message::Watch(watcher)).ok();
     }
 
+    /// Put new agents and groups in force without dropping a call; `Err`
+    /// carries the ACD's reason for refusing (nothing changed then).
+    pub async fn reconfigure(&self, config: acd::AcdConfig) -> Result<acd::Reconfigured, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Message::Reconfigure(config, tx))
+            .map_err(|_| "the ACD is not running".to_string())?;
+        rx.await
+            .unwrap_or_else(|_| Err("the ACD is not running".to_string()))
+    }
+
     /// Live statistics (per group and agent) as JSON.
     pub async fn stats(&self) -> Option<serde_json::Value> {
         let (tx, rx) = oneshot::channel();
@@ -241,6 +257,9 @@ async fn run(
                         reply.send(value).ok();
                     }
                     Message::Watch(w) => watchers.push(w),
+                    Message::Reconfigure(config, reply) => {
+                        reply.send(engine.reconfigure(now, config).map_err(|e| e.to_string())).ok();
+                    }
                 }
             }
             _ = sleep_until(deadline) => engine.handle_timeout(epoch.elapsed()),

@@ -267,9 +267,10 @@ impl Ringer<'_> {
             None => queues.enqueue(group, priority, &self.caller),
         };
         info!(%call, %group, priority, "queued");
-        let name = self.ctx.group_names.get(group).map(String::as_str);
-        self.record
-            .fact("queued", |b, t| b.queued(t, group, name, priority));
+        let name = self.ctx.group_name(group);
+        self.record.fact("queued", |b, t| {
+            b.queued(t, group, name.as_deref(), priority)
+        });
         let (player_tx, mut player_rx) = mpsc::unbounded_channel();
         let mut waiting = match self.start_queue_media(group, player_tx) {
             Some(w) => Some(w),
@@ -473,7 +474,7 @@ impl Ringer<'_> {
         group: &str,
         events: mpsc::UnboundedSender<PlayerEvent>,
     ) -> Option<Waiting> {
-        let settings = self.ctx.queue_media.get(group)?;
+        let settings = self.ctx.queue_media(group)?;
         let library = self.ctx.prompts.clone()?;
         // An IVR flow answered already; otherwise answer now.
         if !self.answered {
@@ -516,7 +517,7 @@ impl Ringer<'_> {
     /// (Grandstream, Linphone, Yealink …). Phones that know neither ring.
     fn invite_to_agent(&self, device: &str, c: &super::Contact) -> OutboundInvite {
         let mut invite = self.invite_to(c.uri.clone(), Some(c.source), c.tcp);
-        if self.ctx.auto_answer.contains(device) {
+        if self.ctx.auto_answers(device) {
             let host = self.ctx.media_address;
             invite
                 .headers

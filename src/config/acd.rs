@@ -97,7 +97,7 @@ impl Default for CallbackSettings {
 }
 
 /// Routing strategy of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyName {
     /// The agent idle the longest.
@@ -113,7 +113,7 @@ pub enum StrategyName {
 }
 
 /// Where a call goes when it waited too long or the queue is full.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NextStep {
     /// Leave a message.
@@ -127,7 +127,7 @@ pub enum NextStep {
 }
 
 /// `[[group]]`: a skill group (技能组).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
     /// Stable id.

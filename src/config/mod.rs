@@ -155,6 +155,12 @@ pub struct Config {
     /// The file this was loaded from (for messages).
     #[serde(skip)]
     pub source_path: PathBuf,
+    /// The file's text (a reload compares sections).
+    #[serde(skip)]
+    pub source_text: Option<String>,
+    /// Loaded from the built-in default, not a file.
+    #[serde(skip)]
+    pub embedded: bool,
 }
 
 /// A SIP transport we listen on.
@@ -437,7 +443,7 @@ pub struct TenantConfig {
 }
 
 /// `[[agent]]`: an agent's SIP account.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     /// SIP user (also the extension).
@@ -547,7 +553,9 @@ impl Config {
 
     /// The embedded default configuration.
     pub fn embedded_default() -> Result<Self, ConfigError> {
-        Self::from_str_at(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_PATH))
+        let mut c = Self::from_str_at(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_PATH))?;
+        c.embedded = true;
+        Ok(c)
     }
 
     /// Parse and validate `text`, reporting errors against `path`.
@@ -557,6 +565,7 @@ impl Config {
             message: e.to_string().trim_end().to_string(),
         })?;
         config.source_path = path.to_path_buf();
+        config.source_text = Some(text.to_string());
         let problems = config.validate();
         if problems.is_empty() {
             return Ok(config);
@@ -572,6 +581,37 @@ impl Config {
             })
             .collect();
         Err(ConfigError::Invalid(invalid))
+    }
+
+    /// Check a configuration built at run time (the file with the stored
+    /// agents and groups, or an admin's change to them): every problem as
+    /// one line, with agents and groups named instead of numbered.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let problems = self.validate();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(problems
+            .into_iter()
+            .map(|(key, message)| format!("{}: {message}", self.name_key(&key)))
+            .collect())
+    }
+
+    /// `agent[3].skills.g1` → `agent "1004" skills.g1` (and groups alike).
+    fn name_key(&self, key: &str) -> String {
+        let named = |prefix: &str, name: &dyn Fn(usize) -> Option<String>| {
+            let rest = key.strip_prefix(prefix)?;
+            let (ix, tail) = rest.split_once(']')?;
+            let n = name(ix.parse().ok()?)?;
+            Some(format!(
+                "{} {n:?}{}",
+                prefix.trim_end_matches('['),
+                tail.replacen('.', " ", 1)
+            ))
+        };
+        named("agent[", &|i| self.agents.get(i).map(|a| a.user.clone()))
+            .or_else(|| named("group[", &|i| self.groups.get(i).map(|g| g.id.clone())))
+            .unwrap_or_else(|| key.to_string())
     }
 
     /// Semantic checks; returns `(dotted key, message)` for every problem.
@@ -688,11 +728,25 @@ impl Config {
         let tenant_known = |id: &str| id == "default" || tenants.contains(id);
 
         let mut users = std::collections::HashSet::new();
+        let mut job_numbers = std::collections::HashSet::new();
         for (i, a) in self.agents.iter().enumerate() {
             if !users.insert(a.user.as_str()) {
                 out.push((
                     format!("agent[{i}].user"),
                     format!("agent {:?} is defined twice", a.user),
+                ));
+            }
+            let id = crate::roster::agent_id(a);
+            if !job_numbers.insert(id) {
+                out.push((
+                    format!("agent[{i}].job_number"),
+                    format!("job number {id:?} is used by two agents"),
+                ));
+            }
+            if a.user.is_empty() || id.is_empty() {
+                out.push((
+                    format!("agent[{i}].user"),
+                    "the SIP user and job number must not be empty".into(),
                 ));
             }
             if a.password.is_none() && a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
@@ -939,5 +993,34 @@ backup = "a"
         let c = Config::from_str_at(text, Path::new("h.toml")).unwrap();
         let names: Vec<_> = c.trunk_chain("a").iter().map(|t| t.name.clone()).collect();
         assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_run_time_check_names_agents_and_groups_and_job_numbers_are_unique() {
+        let text = "[sip]\nlisten = \"127.0.0.1:5060\"\n\n[[group]]\nid = \"g\"\n\n[[agent]]\nuser = \"1001\"\npassword = \"x\"\nskills = { g = 3 }\n";
+        let mut c = Config::from_str_at(text, Path::new("h.toml")).unwrap();
+        assert_eq!(c.check(), Ok(()));
+        let mut twin = c.agents[0].clone();
+        twin.user = "1002".into();
+        twin.job_number = Some("1001".into());
+        twin.skills.insert("nowhere".into(), 11);
+        c.agents.push(twin);
+        let problems = c.check().unwrap_err();
+        assert!(
+            problems.contains(
+                &"agent \"1002\" job_number: job number \"1001\" is used by two agents".to_string()
+            ),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("agent \"1002\" skills.nowhere: no group")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("outside 1..=10")),
+            "{problems:?}"
+        );
     }
 }

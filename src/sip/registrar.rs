@@ -315,6 +315,14 @@ impl Registrar {
         gone
     }
 
+    /// Removes every binding of `aor` (its account was deleted) and
+    /// returns them.
+    pub fn remove_aor(&mut self, aor: &str) -> Vec<Binding> {
+        let gone = self.aors.remove(aor).unwrap_or_default();
+        self.changes.extend(gone.iter().map(Self::removed));
+        gone
+    }
+
     /// Earliest `expires_at` of any binding (when to call [`Self::expire`]).
     pub fn poll_timeout(&self) -> Option<u64> {
         self.aors.values().flatten().map(|b| b.expires_at).min()

@@ -1,5 +1,6 @@
 //! SQLite persistence (embedded, WAL): agent registrations that survive a
-//! restart, the block list (`blacklist`), and small key/value facts such as
+//! restart, the block list (`blacklist`), the agents and skill groups
+//! (`roster`), and small key/value facts such as
 //! the digest nonce key.
 //!
 //! One connection behind a mutex; writes are rare (a REGISTER, an expiry)
@@ -14,6 +15,7 @@ use rusqlite::{params, Connection};
 use crate::sip::registrar::{Binding, BindingChange};
 
 mod blacklist;
+mod roster;
 
 /// Storage errors, naming the database file.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,9 @@ pub enum StoreError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// A blocking database task did not finish (panicked or cancelled).
+    #[error("database task failed: {0}")]
+    Task(String),
     /// The data directory cannot be created.
     #[error("{path}: cannot create data directory: {source}")]
     Dir {

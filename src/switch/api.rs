@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::api::cti::{AgentInfo, Cti};
+use crate::api::cti::Cti;
 use crate::api::ApiState;
 use crate::auth::{AuthError, AuthStore, Credential, NewUser, Role, Upserted};
 use crate::config::Config;
@@ -109,6 +109,7 @@ pub fn start(
     calls: Arc<crate::call::CallContext>,
     live: Arc<crate::call::record::CallRecords>,
     blocks: crate::api::blocklist::BlockAdmin,
+    roster: Arc<super::roster::RosterAdmin>,
 ) -> Result<ApiState, ApiStartError> {
     let path = config.data.dir.join("auth.db");
     let auth = AuthStore::open(&path)?;
@@ -134,33 +135,13 @@ pub fn start(
         )),
         cti: Some(Arc::new(Cti {
             calls,
-            agents: config
-                .agents
-                .iter()
-                .map(|a| {
-                    let info = AgentInfo {
-                        tenant: a.tenant.clone(),
-                        device: a.user.clone(),
-                        name: a.name.clone().unwrap_or_else(|| a.user.clone()),
-                    };
-                    (super::agent_id(a), info)
-                })
-                .collect(),
-            group_tenants: config
-                .groups
-                .iter()
-                .map(|g| (g.id.clone(), g.tenant.clone()))
-                .collect(),
-            quick_transfers: config.quick_transfers.clone(),
+            roster: roster.roster(),
+            config: roster.config(),
             messages: tokio::sync::broadcast::channel(256).0,
-            tenants: config
-                .tenants
-                .iter()
-                .map(|t| (t.id.clone(), t.clone()))
-                .collect(),
         })),
         records_live: Some(live),
         blocks: Some(Arc::new(blocks)),
+        roster: Some(roster),
     })
 }
 

@@ -38,9 +38,16 @@ pub struct EventsRuntime {
 
 /// How long a hung-up call's record waits for after-call work and its
 /// recording before it goes out incomplete: the longest configured ACW
-/// plus a margin (agents may extend theirs).
+/// (at least five minutes' worth: an admin may add a group with a longer
+/// one while running) plus a margin (agents may extend theirs).
 fn close_after(config: &Config) -> Duration {
-    let acw = config.groups.iter().map(|g| g.acw_secs).max().unwrap_or(0);
+    let acw = config
+        .groups
+        .iter()
+        .map(|g| g.acw_secs)
+        .max()
+        .unwrap_or(0)
+        .max(300);
     Duration::from_secs(acw.saturating_mul(2).saturating_add(120))
 }
 

@@ -356,21 +356,24 @@ impl IvrRuntime {
     }
 
     /// Check the files every `config.ivr.reload_check_secs` until shutdown.
+    /// The configuration is read anew each time: agents, groups and the
+    /// `[ivr]` settings change with the admin API and config reloads.
     pub async fn watch(
         self: Arc<Self>,
-        config: Arc<Config>,
+        live: Arc<crate::util::Live<Config>>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        if config.ivr.reload_check_secs == 0 {
+        if live.load().ivr.reload_check_secs == 0 {
             return;
         }
-        let every = Duration::from_secs(config.ivr.reload_check_secs);
-        let mut seen = fingerprint(&config);
+        let mut seen = fingerprint(&live.load());
         loop {
+            let every = Duration::from_secs(live.load().ivr.reload_check_secs.max(1));
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = shutdown.cancelled() => return,
             }
+            let config = live.load();
             let now = {
                 let c = config.clone();
                 match tokio::task::spawn_blocking(move || fingerprint(&c)).await {

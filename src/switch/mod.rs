@@ -1,16 +1,19 @@
 //! The switch: the top-level shell that wires the rooms together for
-//! `hotline serve`. It opens the store, starts the SIP stack and the HTTP
+//! `hotline serve`. It opens the store, merges the file's agents and groups
+//! into the stored roster ([`roster`]), starts the SIP stack and the HTTP
 //! API, answers out-of-dialog requests (REGISTER, OPTIONS, unknown
 //! methods), admits new INVITEs by trunk ACL and routes them by called
-//! number (DID) to a call task, and shuts down cleanly on SIGINT/SIGTERM:
-//! new calls get 503, calls in progress get the configured grace period,
-//! then whatever is left is hung up.
+//! number (DID) to a call task, reloads the configuration on SIGHUP, and
+//! shuts down cleanly on SIGINT/SIGTERM: new calls get 503, calls in
+//! progress get the configured grace period, then whatever is left is hung
+//! up.
 
 mod api;
 pub mod events;
 pub mod feature_codes;
 pub mod ivr;
 mod registration;
+pub mod roster;
 mod signal;
 mod trunk_registration;
 
@@ -19,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use registration::{Authenticated, Challenge, Registrations};
 
@@ -40,7 +43,9 @@ use crate::store::Store;
 /// Errors that stop `hotline serve`.
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
-    #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
+    #[error("agents and groups: {0}")]
+    Roster(roster::RosterError),
+    #[error("cannot install the signal handlers: {0}")]
     Signal(std::io::Error),
     /// SIP could not start.
     #[error(transparent)]
@@ -92,8 +97,8 @@ pub struct SwitchState {
     pub started: tokio::time::Instant,
     /// The ACD, when groups are configured.
     pub queues: Option<Queues>,
-    /// Configured skill group ids.
-    pub groups: Arc<Vec<String>>,
+    /// The agents and skill groups in force.
+    pub roster: Arc<crate::roster::LiveRoster>,
     /// The live IVR flows.
     pub ivr: Arc<ivr::IvrRuntime>,
 }
@@ -102,12 +107,8 @@ struct Router {
     dids: std::collections::HashMap<String, (String, Route)>,
     ivr: Arc<ivr::IvrRuntime>,
     trunks: Arc<TrunkTable>,
-    /// SIP user → ACD agent id (job number).
-    agent_ids: std::collections::HashMap<String, String>,
     feature_codes: crate::config::acd::FeatureCodes,
     not_ready_reasons: Vec<String>,
-    /// SIP users allowed to listen, whisper and barge.
-    supervisors: std::collections::HashSet<String>,
 }
 
 impl Router {
@@ -136,96 +137,13 @@ impl Router {
                 (d.number.clone(), (d.tenant.clone(), route))
             })
             .collect();
-        let agent_ids = config
-            .agents
-            .iter()
-            .map(|a| (a.user.clone(), agent_id(a)))
-            .collect();
         Self {
             dids,
             ivr,
             trunks,
-            agent_ids,
             feature_codes: config.acd.feature_codes.clone(),
             not_ready_reasons: config.acd.not_ready_reasons.clone(),
-            supervisors: config
-                .agents
-                .iter()
-                .filter(|a| a.supervisor)
-                .map(|a| a.user.clone())
-                .collect(),
         }
-    }
-}
-
-/// The ACD's id of an agent: the job number, else the SIP user.
-fn agent_id(a: &crate::config::AgentConfig) -> String {
-    a.job_number.clone().unwrap_or_else(|| a.user.clone())
-}
-
-/// The ACD's configuration from `hotline.toml`.
-fn acd_config(config: &Config) -> acd::AcdConfig {
-    use crate::config::{NextStep as N, StrategyName as S};
-    let step = |n: &N| match n {
-        N::Voicemail => acd::NextStep::Voicemail,
-        N::Callback => acd::NextStep::Callback,
-        N::Hangup => acd::NextStep::Hangup,
-        N::Group(g) => acd::NextStep::Group(g.clone()),
-    };
-    acd::AcdConfig {
-        groups: config
-            .groups
-            .iter()
-            .map(|g| acd::GroupConfig {
-                id: g.id.clone(),
-                name: g.name.clone(),
-                tenant: g.tenant.clone(),
-                strategy: match g.strategy {
-                    S::LongestIdle => acd::Strategy::LongestIdle,
-                    S::FewestCalls => acd::Strategy::FewestCalls,
-                    S::SkillWeighted => acd::Strategy::SkillWeighted,
-                    S::RoundRobin => acd::Strategy::RoundRobin,
-                    S::RingAll => acd::Strategy::RingAll,
-                },
-                ring_timeout: Duration::from_secs(g.ring_timeout_secs),
-                acw: Duration::from_secs(g.acw_secs),
-                max_queue: g.max_queue,
-                max_wait: Duration::from_secs(g.max_wait_secs),
-                on_max_wait: step(&g.on_timeout),
-                overflow_after: match (g.overflow_after_secs, &g.overflow_to) {
-                    (Some(secs), Some(to)) => Some((Duration::from_secs(secs), to.clone())),
-                    _ => None,
-                },
-                announce_every: g.announce_every_secs.map(Duration::from_secs),
-                priority_boost: g
-                    .priority_boost
-                    .iter()
-                    .map(|(secs, p)| (Duration::from_secs(*secs), *p))
-                    .collect(),
-            })
-            .collect(),
-        agents: config
-            .agents
-            .iter()
-            .map(|a| acd::AgentConfig {
-                id: agent_id(a),
-                name: a.name.clone().unwrap_or_else(|| a.user.clone()),
-                tenant: a.tenant.clone(),
-                device: a.user.clone(),
-                skills: a.skills.iter().map(|(g, l)| (g.clone(), *l)).collect(),
-            })
-            .collect(),
-        not_ready_reasons: config.acd.not_ready_reasons.clone(),
-        previous_service: config.acd.previous_service.as_ref().map(|p| {
-            acd::PreviousServiceConfig {
-                within: Duration::from_secs(u64::from(p.within_days) * 86_400),
-                ring_for: Duration::from_secs(p.wait_secs),
-            }
-        }),
-        callback: acd::CallbackPolicy {
-            max_attempts: config.acd.callback.max_attempts,
-            retry_interval: Duration::from_secs(config.acd.callback.retry_secs),
-        },
     }
 }
 
@@ -267,11 +185,16 @@ fn persisted_blacklist(
 }
 
 /// Run the switch until SIGINT/SIGTERM.
-pub async fn run(config: Config) -> Result<(), SwitchError> {
+pub async fn run(file: Config) -> Result<(), SwitchError> {
     let mut stop_signal = signal::StopSignal::install().map_err(SwitchError::Signal)?;
+    let mut reload_signal = signal::ReloadSignal::install().map_err(SwitchError::Signal)?;
     // The IVR first: a broken flow stops the start before anything binds.
-    let seeds = ivr::seed_blacklist(&config).map_err(SwitchError::Ivr)?;
-    let store = Store::open(&config.data.dir)?;
+    let seeds = ivr::seed_blacklist(&file).map_err(SwitchError::Ivr)?;
+    let store = Store::open(&file.data.dir)?;
+    // Agents and groups: the stored roster with the file's seeds merged.
+    // Everything below runs on the result.
+    let boot = roster::boot(&file, &store).map_err(SwitchError::Roster)?;
+    let config = boot.config.clone();
     let blacklist = Arc::new(std::sync::RwLock::new(persisted_blacklist(&store, &seeds)?));
     let snapshot = ivr::load(&config, blacklist.clone()).map_err(SwitchError::Ivr)?;
     if let Some(s) = &snapshot {
@@ -297,47 +220,40 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     let trunks = Arc::new(trunk_table(&config));
     let counters = Arc::new(CallCounters::default());
     let call_shutdown = CancellationToken::new();
-    let (queues, callback_orders) = if config.groups.is_empty() {
-        (None, None)
-    } else {
-        let (q, orders) = Queues::start(acd_config(&config)).map_err(SwitchError::Acd)?;
-        (Some(q), Some(orders))
-    };
-    if let Some(q) = &queues {
+    // The ACD runs even without groups: an admin may add them.
+    let (queues, callback_orders) =
+        Queues::start(roster::acd_config(&config)).map_err(SwitchError::Acd)?;
+    let needed = config.required_prompts();
+    let roster_admin = Arc::new(roster::RosterAdmin::new(
+        boot,
+        file,
+        store.clone(),
+        queues.clone(),
+        registrations.clone(),
+        ivr_runtime.clone(),
+        needed,
+    ));
+    let live_roster = roster_admin.roster();
+    {
         // Auto-login (per agent): the phone registering signs the agent in,
         // the last binding going away signs them out.
-        let auto: std::collections::HashMap<String, String> = config
-            .agents
-            .iter()
-            .filter(|a| a.auto_login)
-            .map(|a| (a.user.clone(), agent_id(a)))
-            .collect();
-        if !auto.is_empty() {
-            let q = q.clone();
-            registrations.on_presence(Box::new(move |user, registered| {
-                if let Some(agent) = auto.get(user) {
-                    let agent = agent.clone();
-                    info!(%user, %agent, registered, "auto-login");
-                    q.input(if registered {
-                        acd::Input::Login { agent }
-                    } else {
-                        acd::Input::Logout { agent }
-                    });
-                }
-            }));
-        }
+        let (q, roster) = (queues.clone(), live_roster.clone());
+        registrations.on_presence(Box::new(move |user, registered| {
+            let roster = roster.load();
+            let Some(a) = roster.agent_by_user(user).filter(|a| a.auto_login) else {
+                return;
+            };
+            let agent = crate::roster::agent_id(a).to_string();
+            info!(%user, %agent, registered, "auto-login");
+            q.input(if registered {
+                acd::Input::Login { agent }
+            } else {
+                acd::Input::Logout { agent }
+            });
+        }));
     }
+    let queues = Some(queues);
     // Prompts are loaded (and every problem reported) before the first call.
-    let queue_media: std::collections::HashMap<String, call::QueueMedia> = config
-        .groups
-        .iter()
-        .filter(|g| g.queue_media)
-        .map(|g| {
-            let key = g.callback_key.as_deref().and_then(|k| k.chars().next());
-            (g.id.clone(), call::QueueMedia { callback_key: key })
-        })
-        .collect();
-    let needed = config.required_prompts();
     let prompts = if needed.is_empty() {
         None
     } else {
@@ -395,28 +311,11 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         counters: counters.clone(),
         queues: queues.clone(),
         prompts,
-        queue_media,
         recordings,
         shutdown: call_shutdown.clone(),
         live: Default::default(),
         records: Some(events.records.clone()),
-        auto_answer: config
-            .agents
-            .iter()
-            .filter(|a| a.auto_answer)
-            .map(|a| a.user.clone())
-            .collect(),
-        agent_ids: config
-            .agents
-            .iter()
-            .map(|a| (a.user.clone(), agent_id(a)))
-            .collect(),
-        group_names: config
-            .groups
-            .iter()
-            .filter(|g| !g.name.is_empty())
-            .map(|g| (g.id.clone(), g.name.clone()))
-            .collect(),
+        roster: live_roster.clone(),
         utc_offset_minutes: config.recording.utc_offset_minutes,
         tenant_trunks: config
             .tenants
@@ -426,27 +325,19 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
     });
     let router = Router::new(&config, trunks, ivr_runtime.clone());
     let http_ivr_stop = call_shutdown.clone();
-    if let Some(mut orders) = callback_orders {
+    {
         // Callbacks dial citizens through the reserved agent's tenant.
-        let dialouts: std::collections::HashMap<String, call::callback::Dialout> = config
-            .agents
-            .iter()
-            .filter_map(|a| {
-                let t = config.tenants.iter().find(|t| t.id == a.tenant)?;
-                Some((
-                    agent_id(a),
-                    call::callback::Dialout {
+        let (ctx, tenants, mut orders) = (ctx.clone(), config.tenants.clone(), callback_orders);
+        tokio::spawn(async move {
+            while let Some(order) = orders.recv().await {
+                let dialout = ctx.roster.load().agent(&order.agent).and_then(|a| {
+                    let t = tenants.iter().find(|t| t.id == a.tenant)?;
+                    Some(call::callback::Dialout {
                         tenant: t.id.clone(),
                         caller_id: t.outbound_caller_id.clone(),
                         trunk: t.outbound_trunk.clone()?,
-                    },
-                ))
-            })
-            .collect();
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            while let Some(order) = orders.recv().await {
-                let dialout = dialouts.get(&order.agent).cloned();
+                    })
+                });
                 call::callback::spawn(ctx.clone(), order, dialout);
             }
         });
@@ -459,13 +350,13 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
         registrations: registrations.clone(),
         started: tokio::time::Instant::now(),
         queues: queues.clone(),
-        groups: Arc::new(config.groups.iter().map(|g| g.id.clone()).collect()),
+        roster: live_roster.clone(),
         ivr: ivr_runtime.clone(),
     };
     tokio::spawn(
         ivr_runtime
             .clone()
-            .watch(Arc::new(config.clone()), http_ivr_stop.clone()),
+            .watch(roster_admin.config(), http_ivr_stop.clone()),
     );
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -482,8 +373,8 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
             list: blacklist.clone(),
             store: store.clone(),
             ivr: ivr_runtime.clone(),
-            config: Arc::new(config.clone()),
         },
+        roster_admin.clone(),
     )?;
     let http_stop = CancellationToken::new();
     api::spawn_retention(&config, &api_state, http_stop.clone());
@@ -534,6 +425,21 @@ pub async fn run(config: Config) -> Result<(), SwitchError> {
                         answer_request(&registrations, req, responder).await
                     }
                 }
+            }
+            _ = reload_signal.recv() => {
+                info!("SIGHUP: reloading the configuration");
+                let admin = roster_admin.clone();
+                tokio::spawn(async move {
+                    match admin.reload().await {
+                        Ok(r) => info!(
+                            source = %r.source,
+                            ivr_ok = r.ivr_ok,
+                            restart_needed = ?r.restart_needed,
+                            "configuration reloaded"
+                        ),
+                        Err(e) => error!(error = %e, "configuration reload refused; nothing changed"),
+                    }
+                });
             }
             _ = &mut stop, if draining.is_none() => {
                 let active = counters.active.load(Ordering::Relaxed);
@@ -637,7 +543,12 @@ async fn agent_feature_code(
         return;
     }
     if let Some((mode, target)) = feature_codes::parse_supervision(dialled, &router.feature_codes) {
-        if !router.supervisors.contains(&user) {
+        let supervisor = ctx
+            .roster
+            .load()
+            .agent_by_user(&user)
+            .is_some_and(|a| a.supervisor);
+        if !supervisor {
             warn!(%user, %dialled, "not a supervisor: 403");
             invite.reject(403, vec![]).await;
             return;
@@ -671,11 +582,11 @@ async fn agent_feature_code(
         invite.reject(404, vec![]).await;
         return;
     };
-    let (Some(queues), Some(agent)) = (&ctx.queues, router.agent_ids.get(&user)) else {
+    let agent = ctx.roster.load().agent_id_of(&user).map(str::to_string);
+    let (Some(queues), Some(agent)) = (&ctx.queues, agent) else {
         invite.reject(404, vec![]).await;
         return;
     };
-    let agent = agent.clone();
     info!(%user, %agent, ?command, "feature code");
     queues.input(match command {
         AgentCommand::Login => acd::Input::Login { agent },

@@ -54,7 +54,7 @@ struct State {
 #[derive(Clone)]
 pub struct Registrations {
     state: Arc<Mutex<State>>,
-    secrets: Arc<HashMap<String, Secret>>,
+    secrets: Arc<std::sync::RwLock<Arc<HashMap<String, Secret>>>>,
     store: Store,
     presence: Arc<Mutex<Option<PresenceHook>>>,
 }
@@ -89,20 +89,7 @@ impl Registrations {
         for (d, s) in key.iter_mut().zip(key_bytes.iter()) {
             *d = *s;
         }
-        let secrets = config
-            .agents
-            .iter()
-            .map(|a: &AgentConfig| {
-                let secret = match &a.password {
-                    Some(p) => Secret::Plain(p.clone()),
-                    None => Secret::Ha1 {
-                        md5: a.ha1_md5.clone(),
-                        sha256: a.ha1_sha256.clone(),
-                    },
-                };
-                (a.user.clone(), secret)
-            })
-            .collect();
+        let secrets = secrets_of(&config.agents);
         Ok(Self {
             state: Arc::new(Mutex::new(State {
                 registrar,
@@ -115,10 +102,49 @@ impl Registrations {
                     ),
                 throttle: FailureThrottle::new(r.auth_failures_before_block, 60, r.auth_block_secs),
             })),
-            secrets: Arc::new(secrets),
+            secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
             store,
             presence: Arc::new(Mutex::new(None)),
         })
+    }
+
+    fn secrets(&self) -> Arc<HashMap<String, Secret>> {
+        match self.secrets.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The agents' accounts changed (admin API, config reload): new
+    /// credentials apply to the next request, and the phones of deleted
+    /// agents lose their registrations.
+    pub async fn set_agents(&self, agents: &[AgentConfig]) {
+        let next = Arc::new(secrets_of(agents));
+        let gone_users: Vec<String> = self
+            .secrets()
+            .keys()
+            .filter(|u| !next.contains_key(*u))
+            .cloned()
+            .collect();
+        match self.secrets.write() {
+            Ok(mut s) => *s = next,
+            Err(p) => *p.into_inner() = next,
+        }
+        let mut unregistered = Vec::new();
+        let changes = {
+            let mut s = self.lock();
+            for user in &gone_users {
+                if !s.registrar.remove_aor(user).is_empty() {
+                    info!(agent = %user, "agent deleted: registrations removed");
+                    unregistered.push(user.clone());
+                }
+            }
+            s.registrar.take_changes()
+        };
+        for user in unregistered {
+            self.tell_presence(&user, false);
+        }
+        self.persist(changes).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -213,7 +239,7 @@ impl Registrations {
         let Some(credentials) = credentials else {
             return challenge(&mut s, false);
         };
-        let secrets = self.secrets.clone();
+        let secrets = self.secrets();
         let verdict = s.digest.verify(now, &req.method(), &credentials, |user| {
             secrets.get(user).cloned()
         });
@@ -363,4 +389,21 @@ impl Directory for Registrations {
             })
             .collect()
     }
+}
+
+/// Digest secrets by SIP user.
+fn secrets_of(agents: &[AgentConfig]) -> HashMap<String, Secret> {
+    agents
+        .iter()
+        .map(|a| {
+            let secret = match &a.password {
+                Some(p) => Secret::Plain(p.clone()),
+                None => Secret::Ha1 {
+                    md5: a.ha1_md5.clone(),
+                    sha256: a.ha1_sha256.clone(),
+                },
+            };
+            (a.user.clone(), secret)
+        })
+        .collect()
 }

@@ -1,4 +1,6 @@
-//! The stop signal for `hotline serve`: SIGINT or SIGTERM.
+//! The signals `hotline serve` acts on: SIGINT or SIGTERM stop it
+//! (draining calls), SIGHUP reloads the configuration file (as
+//! `POST /api/v1/admin/reload` does).
 //!
 //! The handlers are installed when [`StopSignal::install`] is called, at
 //! the very start of the switch, not when the main loop first polls them:
@@ -45,6 +47,43 @@ impl StopSignal {
         #[cfg(not(unix))]
         {
             tokio::signal::ctrl_c().await.ok();
+        }
+    }
+}
+
+/// The installed SIGHUP handler (reload).
+pub struct ReloadSignal {
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl ReloadSignal {
+    /// Install the handler now. Must run inside the tokio runtime.
+    pub fn install() -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                hangup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Resolve at the next SIGHUP (never where there is none).
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.hangup.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            std::future::pending::<()>().await;
         }
     }
 }

@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 #![allow(clippy::disallowed_methods)] // the test harness is a shell: it reads the clock
 
+pub mod api;
+
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -248,6 +250,11 @@ impl Hotline {
                 .status()
                 .expect("kill");
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
     }
 
     /// Wait for the process to exit.
