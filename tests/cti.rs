@@ -1136,6 +1136,9 @@ fn attended_transfer_to_a_skill_group_rings_the_agent_its_acd_picks() {
             "8",
             "--record",
             second_wav.to_str().unwrap(),
+            // Stays registered (signed in) after the call.
+            "--calls",
+            "2",
         ],
     );
     assert!(wait_board(&api, &sup, "A02", "idle"), "A02 signed in");
@@ -1192,12 +1195,14 @@ fn attended_transfer_to_a_skill_group_rings_the_agent_its_acd_picks() {
     // A02 hangs up 8 s after answering: the call ends, A02 does ACW.
     let caller = common::report(&caller.wait_with_output().unwrap());
     assert_eq!(caller["ended_by"], "remote", "{caller}");
-    let _ = phone2.wait_with_output();
     assert!(
         wait_board(&api, &sup, "A02", "after_call_work"),
         "A02 in after-call work: {}",
         board_state(&api, &sup, "A02")
     );
+    let mut phone2 = phone2;
+    phone2.kill().ok();
+    let _ = phone2.wait();
     // The consultation was private; the caller heard A02 afterwards.
     let heard2 = samples(&second_wav);
     let (_, last_a01) = span_of(&heard2, 1000.0, 0.2).expect("A02 heard A01");
@@ -1344,4 +1349,69 @@ fn a_waiting_consultation_leaves_the_acd_when_the_caller_hangs_up() {
         .and_then(|b| serde_json::from_str::<Value>(&b).ok())
         .unwrap_or(Value::Null);
     assert_eq!(stats["missed_calls"], json!([]), "{stats}");
+}
+
+/// Cancelled after the group's agent answered: they leave with after-call
+/// work (the consultation was their ACD call), the caller is back with
+/// A01.
+#[test]
+fn a_consultation_of_a_group_cancelled_after_the_answer() {
+    let net = Net(143);
+    let h = Hotline::start(net, CONSULT_GROUP);
+    let api = Api::new(net);
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let wav = tempfile::tempdir().unwrap();
+    let caller_wav = wav.path().join("caller.wav");
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
+    // Stays registered (signed in) after the call.
+    let mut phone2 = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &["--tone", "1300", "--answer-after", "0.5", "--calls", "2"],
+    );
+    assert!(wait_board(&api, &sup, "A02", "idle"), "A02 signed in");
+    let caller = call_in(&h, "10", &caller_wav);
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/consult",
+        &a1,
+        r#"{"to_group":"second"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    h.wait_for(
+        "the group's agent to answer",
+        Duration::from_secs(10),
+        |_| {
+            h.log()
+                .contains("the group's agent answered the consultation")
+        },
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post("/api/v1/agent/call/consult/cancel", &a1, "");
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        wait_board(&api, &sup, "A02", "after_call_work"),
+        "A02 released into after-call work: {}",
+        board_state(&api, &sup, "A02")
+    );
+    phone2.kill().ok();
+    let _ = phone2.wait();
+    assert_eq!(board_state(&api, &sup, "A01"), "talking");
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "local", "{caller}");
+    let _ = phone1.wait_with_output();
+    let heard = samples(&caller_wav);
+    assert_eq!(
+        windows_with(&heard, 1300.0, 0.5),
+        0,
+        "the caller never heard A02"
+    );
+    let (_, last) = span_of(&heard, 1000.0, 0.5).expect("the caller heard A01");
+    assert!(
+        last + 150 > heard.len() / 160,
+        "A01 again until the end: last A01 window {last} of {}",
+        heard.len() / 160
+    );
 }
