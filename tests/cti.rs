@@ -1018,3 +1018,400 @@ fn a_supervisor_takes_the_call_over() {
     let (_, audit) = api.get("/api/v1/admin/audit", &sup);
     assert!(audit.to_string().contains("call.take_over"), "{audit}");
 }
+
+/// Two tenants: A01 takes the calls of `general`; `second` has A02 only;
+/// `other` belongs to tenant b.
+const CONSULT_GROUP: &str = r#"
+[[tenant]]
+id = "a"
+[[tenant]]
+id = "b"
+
+[[group]]
+id = "general"
+tenant = "a"
+acw_secs = 1
+queue_media = true
+
+[[group]]
+id = "second"
+tenant = "a"
+acw_secs = 4
+ring_timeout_secs = 20
+
+[[group]]
+id = "other"
+tenant = "b"
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+tenant = "a"
+skills = { general = 5 }
+auto_login = true
+
+[[agent]]
+user = "2002"
+password = "pass2002"
+job_number = "A02"
+tenant = "a"
+skills = { second = 5 }
+auto_login = true
+
+[[agent]]
+user = "4001"
+password = "pass4001"
+job_number = "B01"
+tenant = "b"
+skills = { other = 5 }
+
+[[did]]
+number = "12399"
+tenant = "a"
+queue = "general"
+
+[[user]]
+username = "agent-1"
+role = "agent"
+tenant = "a"
+agent_id = "A01"
+password = "agent-1-password"
+
+[[user]]
+username = "sup"
+role = "supervisor"
+tenant = "a"
+password = "sup-password"
+"#;
+
+/// `agent`'s state on the wall-board.
+fn board_state(api: &Api, sup: &str, agent: &str) -> Value {
+    let (_, v) = api.get("/api/v1/wallboard", sup);
+    v["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["agent_id"] == agent))
+        .map(|a| a["state"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Wait (bounded) until `agent` is `state` on the wall-board.
+fn wait_board(api: &Api, sup: &str, agent: &str, state: &str) -> bool {
+    for _ in 0..50 {
+        if board_state(api, sup, agent) == state {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Attended transfer to a skill group: the consultation queues in
+/// `second`, the ACD offers it to A02 (its only idle agent), A02's phone
+/// rings and answers; A02 hears A01 but not the caller until A01 completes;
+/// then A02 is the caller's agent in the ACD too (talking, then after-call
+/// work, which the record waits for). Tones: the caller 440 Hz, A01
+/// 1000 Hz, A02 1300 Hz (clear of the music on hold's 523–880 Hz).
+#[test]
+fn attended_transfer_to_a_skill_group_rings_the_agent_its_acd_picks() {
+    let net = Net(140);
+    let h = Hotline::start(net, CONSULT_GROUP);
+    let api = Api::new(net);
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let events = listen(&api, &sup);
+    let wav = tempfile::tempdir().unwrap();
+    let (caller_wav, second_wav) = (wav.path().join("caller.wav"), wav.path().join("second.wav"));
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
+    let phone2 = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "1300",
+            "--answer-after",
+            "1",
+            "--hangup-after",
+            "8",
+            "--record",
+            second_wav.to_str().unwrap(),
+            // Stays registered (signed in) after the call.
+            "--calls",
+            "2",
+        ],
+    );
+    assert!(wait_board(&api, &sup, "A02", "idle"), "A02 signed in");
+    let caller = call_in(&h, "25", &caller_wav);
+    std::thread::sleep(Duration::from_secs(1));
+    for (group, why) in [
+        ("other", "another tenant's group"),
+        ("nope", "no such group"),
+    ] {
+        let body = json!({ "to_group": group }).to_string();
+        let (s, v) = api.post("/api/v1/agent/call/consult", &a1, &body);
+        assert_eq!((s, code(&v)), (404, "not_found"), "{why}: {v}");
+    }
+    let (s, v) = api.post(
+        "/api/v1/agent/call/consult",
+        &a1,
+        r#"{"to_group":"second","to_agent":"A02"}"#,
+    );
+    assert_eq!(s, 400, "one target: {v}");
+    let (s, v) = api.post(
+        "/api/v1/agent/call/consult",
+        &a1,
+        r#"{"to_group":"second"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["consulting"], "second", "{v}");
+    let (s, v) = api.post("/api/v1/agent/call/consult/complete", &a1, "");
+    assert_eq!((s, code(&v)), (409, "wrong_state"), "not answered yet: {v}");
+    h.wait_for(
+        "the group's agent to answer",
+        Duration::from_secs(10),
+        |_| {
+            h.log()
+                .contains("the group's agent answered the consultation")
+        },
+    );
+    assert_eq!(board_state(&api, &sup, "A02"), "talking", "the ACD's view");
+    std::thread::sleep(Duration::from_secs(3));
+    let (s, v) = api.post("/api/v1/agent/call/consult/complete", &a1, "");
+    assert_eq!(s, 200, "{v}");
+    let first = common::report(&phone1.wait_with_output().unwrap());
+    assert_eq!(first["ended_by"], "remote", "A01 was released: {first}");
+    assert_eq!(
+        board_state(&api, &sup, "A02"),
+        "talking",
+        "A02 has the call"
+    );
+    let (_, board) = api.get("/api/v1/wallboard", &sup);
+    let on_call = board["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["agent_id"] == "A02"))
+        .map(|a| a["on_call"].clone());
+    assert_eq!(on_call, Some(json!(true)), "{board}");
+    // A02 hangs up 8 s after answering: the call ends, A02 does ACW.
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "remote", "{caller}");
+    assert!(
+        wait_board(&api, &sup, "A02", "after_call_work"),
+        "A02 in after-call work: {}",
+        board_state(&api, &sup, "A02")
+    );
+    let mut phone2 = phone2;
+    phone2.kill().ok();
+    let _ = phone2.wait();
+    // The consultation was private; the caller heard A02 afterwards.
+    let heard2 = samples(&second_wav);
+    let (_, last_a01) = span_of(&heard2, 1000.0, 0.2).expect("A02 heard A01");
+    let (first_caller, _) = span_of(&heard2, 440.0, 0.2).expect("A02 heard the caller");
+    assert!(
+        first_caller + 5 >= last_a01,
+        "A02 heard the caller (window {first_caller}) while consulting with A01 (until {last_a01})"
+    );
+    let heard = samples(&caller_wav);
+    assert!(
+        windows_with(&heard, 1300.0, 0.5) > 100,
+        "the caller heard A02 after the transfer"
+    );
+    let record = api.only_record(&sup);
+    assert_eq!(record["agents"], json!(["A01", "A02"]), "{record}");
+    let transfer = &record["transfers"][0];
+    assert_eq!(transfer["mode"], "attended", "{record}");
+    assert_eq!(transfer["target_kind"], "group", "{record}");
+    assert_eq!(transfer["target"], "second", "{record}");
+    assert!(
+        record["acw_ms"].as_u64().unwrap_or(0) >= 4000,
+        "the record waited for A02's after-call work (4 s): {record}"
+    );
+    let kinds: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["type"].as_str().map(String::from))
+        .collect();
+    let offered_a02 = events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|m| m["type"] == "agent.offered" && m["data"]["agent_id"] == "A02");
+    assert!(offered_a02, "A02's offer on the WebSocket: {kinds:?}");
+    // No missed call for the citizen: the consultation is no caller.
+    let stats = common::http_get(&format!("{}:8080", net.ip(1)), "/api/v1/acd/stats")
+        .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+        .unwrap_or(Value::Null);
+    assert_eq!(stats["missed_calls"], json!([]), "{stats}");
+}
+
+/// Cancelling while the group's agent still rings: the ringing stops, the
+/// ACD makes A02 idle again, and the caller is back with A01.
+#[test]
+fn a_consultation_of_a_group_cancelled_while_ringing() {
+    let net = Net(141);
+    let h = Hotline::start(net, CONSULT_GROUP);
+    let api = Api::new(net);
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let wav = tempfile::tempdir().unwrap();
+    let caller_wav = wav.path().join("caller.wav");
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
+    let mut phone2 =
+        common::start_phone(&h, 1, "2002", &["--tone", "1300", "--answer-after", "60"]);
+    assert!(wait_board(&api, &sup, "A02", "idle"), "A02 signed in");
+    let caller = call_in(&h, "12", &caller_wav);
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/consult",
+        &a1,
+        r#"{"to_group":"second"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    h.wait_for("A02's phone to ring", Duration::from_secs(10), |_| {
+        h.log().contains("consultation offered")
+    });
+    assert!(wait_board(&api, &sup, "A02", "ringing"), "A02 rings");
+    std::thread::sleep(Duration::from_secs(2));
+    let (s, v) = api.post("/api/v1/agent/call/consult/cancel", &a1, "");
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        wait_board(&api, &sup, "A02", "idle"),
+        "A02 idle again: {}",
+        board_state(&api, &sup, "A02")
+    );
+    assert_eq!(board_state(&api, &sup, "A01"), "talking");
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "local", "{caller}");
+    let _ = phone1.wait_with_output();
+    phone2.kill().ok();
+    let _ = phone2.wait();
+    // The caller heard A01, then music on hold, then A01 again.
+    let heard = samples(&caller_wav);
+    let (first, last) = span_of(&heard, 1000.0, 0.5).expect("the caller heard A01");
+    assert!(
+        last > first + 200,
+        "A01 again after the cancel: windows {first}..{last} of {}",
+        heard.len() / 160
+    );
+    assert_eq!(windows_with(&heard, 1300.0, 0.5), 0, "never A02");
+    let record = api.only_record(&sup);
+    assert_eq!(record["agents"], json!(["A01"]), "{record}");
+    assert_eq!(record["transfers"], json!([]), "{record}");
+}
+
+/// `second`'s waiting calls on the wall-board.
+fn waiting_in_second(api: &Api, sup: &str) -> Value {
+    let (_, v) = api.get("/api/v1/wallboard", sup);
+    v["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["group"] == "second"))
+        .map(|g| g["calls_waiting"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Nobody of the group is free: the consultation waits in its queue (202
+/// at once); the caller hanging up takes it out of the ACD, with no
+/// missed call left behind.
+#[test]
+fn a_waiting_consultation_leaves_the_acd_when_the_caller_hangs_up() {
+    let net = Net(142);
+    let h = Hotline::start(net, CONSULT_GROUP);
+    let api = Api::new(net);
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let wav = tempfile::tempdir().unwrap();
+    let caller_wav = wav.path().join("caller.wav");
+    // A02's phone is not registered: A02 is signed out.
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
+    let caller = call_in(&h, "6", &caller_wav);
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/consult",
+        &a1,
+        r#"{"to_group":"second"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(waiting_in_second(&api, &sup), 1, "the consultation waits");
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "local", "{caller}");
+    let _ = phone1.wait_with_output();
+    let mut left = Value::Null;
+    for _ in 0..50 {
+        left = waiting_in_second(&api, &sup);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(left, 0, "no orphan consultation in the ACD");
+    let stats = common::http_get(&format!("{}:8080", net.ip(1)), "/api/v1/acd/stats")
+        .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+        .unwrap_or(Value::Null);
+    assert_eq!(stats["missed_calls"], json!([]), "{stats}");
+}
+
+/// Cancelled after the group's agent answered: they leave with after-call
+/// work (the consultation was their ACD call), the caller is back with
+/// A01.
+#[test]
+fn a_consultation_of_a_group_cancelled_after_the_answer() {
+    let net = Net(143);
+    let h = Hotline::start(net, CONSULT_GROUP);
+    let api = Api::new(net);
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let wav = tempfile::tempdir().unwrap();
+    let caller_wav = wav.path().join("caller.wav");
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
+    // Stays registered (signed in) after the call.
+    let mut phone2 = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &["--tone", "1300", "--answer-after", "0.5", "--calls", "2"],
+    );
+    assert!(wait_board(&api, &sup, "A02", "idle"), "A02 signed in");
+    let caller = call_in(&h, "10", &caller_wav);
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post(
+        "/api/v1/agent/call/consult",
+        &a1,
+        r#"{"to_group":"second"}"#,
+    );
+    assert_eq!(s, 202, "{v}");
+    h.wait_for(
+        "the group's agent to answer",
+        Duration::from_secs(10),
+        |_| {
+            h.log()
+                .contains("the group's agent answered the consultation")
+        },
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post("/api/v1/agent/call/consult/cancel", &a1, "");
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        wait_board(&api, &sup, "A02", "after_call_work"),
+        "A02 released into after-call work: {}",
+        board_state(&api, &sup, "A02")
+    );
+    phone2.kill().ok();
+    let _ = phone2.wait();
+    assert_eq!(board_state(&api, &sup, "A01"), "talking");
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "local", "{caller}");
+    let _ = phone1.wait_with_output();
+    let heard = samples(&caller_wav);
+    assert_eq!(
+        windows_with(&heard, 1300.0, 0.5),
+        0,
+        "the caller never heard A02"
+    );
+    let (_, last) = span_of(&heard, 1000.0, 0.5).expect("the caller heard A01");
+    assert!(
+        last + 150 > heard.len() / 160,
+        "A01 again until the end: last A01 window {last} of {}",
+        heard.len() / 160
+    );
+}

@@ -12,7 +12,8 @@
 //   #btn-acw-done 话后完成
 //   #call-status[data-call-id], #btn-hangup 挂断, #btn-hold 保持, #btn-resume 恢复
 //   #transfer-agent | #transfer-group | #transfer-number + #btn-transfer 转接
-//   #consult-agent | #consult-number + #btn-consult 咨询, #btn-consult-complete,
+//   #consult-agent | #consult-group | #consult-number + #btn-consult 咨询 (a group's
+//   agent is picked by its queue), #btn-consult-complete,
 //   #btn-consult-cancel, #btn-conference-add 三方, #btn-conference-drop,
 //   #btn-survey 转满意度, #dial-number + #btn-dial 外呼
 //   #quick-transfers button.quick-transfer[data-number] (one-click targets)
@@ -124,33 +125,39 @@ action("#btn-transfer", async () => {
   for (const sel of ["#transfer-agent", "#transfer-group", "#transfer-number"]) $(sel).value = "";
 });
 
-/// The one target of the consult / three-way fields.
-function partyTarget() {
-  const fields = [["to_agent", "#consult-agent"], ["to_number", "#consult-number"]]
+/// The one target of the consult / three-way fields (a skill group:
+/// consultations only).
+function partyTarget(group) {
+  const fields = [["to_agent", "#consult-agent"], ["to_group", "#consult-group"], ["to_number", "#consult-number"]]
     .map(([key, sel]) => [key, $(sel).value.trim()])
     .filter(([, v]) => v);
+  if (!group && fields.some(([key]) => key === "to_group")) {
+    throw new Error("三方通话不能选技能组 A three-way call takes an agent id or a number");
+  }
   if (fields.length !== 1) {
-    throw new Error("请只填写一项：坐席工号或号码 Fill exactly one of agent id, number");
+    throw new Error("请只填写一项：坐席工号、技能组或号码 Fill exactly one of agent id, group, number");
   }
   return Object.fromEntries(fields);
 }
 let party = null;
 action("#btn-consult", async () => {
-  const body = partyTarget();
+  const body = partyTarget(true);
   await session.post("/api/v1/agent/call/consult", body);
-  party = body.to_agent || body.to_number;
-  logLine(`咨询中 consulting ${party} (来电保持 caller on hold)`);
+  party = body.to_agent || body.to_number || null;
+  logLine(body.to_group
+    ? `咨询技能组 ${body.to_group} 排队中 consulting group ${body.to_group}: queued (来电保持 caller on hold)`
+    : `咨询中 consulting ${party} (来电保持 caller on hold)`);
 });
 action("#btn-consult-complete", async () => {
   await session.post("/api/v1/agent/call/consult/complete");
-  logLine(`咨询转接完成 attended transfer to ${party || "?"}`);
+  logLine(`咨询转接完成 attended transfer to ${party || $("#consult-group").value.trim() || "?"}`);
 });
 action("#btn-consult-cancel", async () => {
   await session.post("/api/v1/agent/call/consult/cancel");
   logLine("咨询取消 consultation cancelled");
 });
 action("#btn-conference-add", async () => {
-  const body = partyTarget();
+  const body = partyTarget(false);
   await session.post("/api/v1/agent/call/conference/add", body);
   party = body.to_agent || body.to_number;
   logLine(`三方呼叫中 adding ${party}`);

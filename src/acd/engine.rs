@@ -141,6 +141,11 @@ struct Call {
     max_wait: Option<Duration>,
     /// Per-call next step on timeout (else the group's chain).
     on_timeout: Option<NextStep>,
+    /// An agent's consultation of the group (attended transfer), not a
+    /// citizen waiting: no time limit, overflow or previous-service
+    /// routing, not in the group's service figures, never abandoned or
+    /// missed.
+    consultation: bool,
 }
 
 impl Call {
@@ -763,6 +768,7 @@ impl Engine {
                         timers: [None; 6],
                         max_wait,
                         on_timeout,
+                        consultation: false,
                     },
                 );
                 match self.previous_agent(call, gi, now) {
@@ -774,10 +780,56 @@ impl Engine {
                     None => self.enter_group(call, gi, None, now, &mut Vec::new()),
                 }
             }
+            Input::Consult {
+                call,
+                group,
+                priority,
+                caller,
+            } => {
+                let gi = self.group_index(&group)?;
+                if self.calls.contains_key(&call) {
+                    return Err(AcdError::DuplicateCall(call));
+                }
+                let g = &self.groups[gi];
+                if g.queue.live_len() >= g.cfg.max_queue {
+                    return Err(AcdError::QueueFull(group));
+                }
+                let seq = self.next_seq();
+                self.calls.insert(
+                    call,
+                    Call {
+                        id: call,
+                        caller,
+                        callback_number: None,
+                        group: gi,
+                        base_priority: priority,
+                        priority,
+                        arrived: now,
+                        entered_group: now,
+                        seq,
+                        attempts: 0,
+                        phase: Phase::Waiting,
+                        timers: [None; 6],
+                        max_wait: None,
+                        on_timeout: Some(NextStep::Hangup),
+                        consultation: true,
+                    },
+                );
+                self.arm_waiting(call, now);
+            }
             Input::CallerHungUp { call } => {
                 let c = self.call_ref(call)?;
                 match (&c.phase, c.live()) {
                     (Phase::Talking { .. }, _) => self.end_conversation(call, now),
+                    // A consultation given up: the citizen is still served.
+                    (Phase::Waiting, _) if c.consultation => {
+                        self.disarm_waiting(call);
+                        self.calls.remove(&call);
+                    }
+                    (Phase::Offered { .. }, _) if c.consultation => {
+                        self.release_all(call, Release::Restore(CancelReason::CallerHungUp), now);
+                        self.calls.remove(&call);
+                    }
                     (Phase::Waiting, true) => {
                         self.disarm_waiting(call);
                         self.abandon(call, false, now);
@@ -898,6 +950,7 @@ impl Engine {
                         timers: [None; 6],
                         max_wait: None,
                         on_timeout: None,
+                        consultation: false,
                     },
                 );
                 self.make_callback(call, number);
@@ -1156,7 +1209,7 @@ impl Engine {
         if let Some(at) = next_boost(c.base_priority, c.arrived, now, boosts) {
             set_timer(&mut self.timers, c, CallTimer::Boost, at);
         }
-        if c.live() {
+        if c.live() && !c.consultation {
             if let Some((after, _)) = g.overflow {
                 set_timer(
                     &mut self.timers,
@@ -1484,6 +1537,7 @@ impl Engine {
             _ => Vec::new(),
         };
         let (gi, live, wait) = (c.group, c.live(), now.saturating_sub(c.arrived));
+        let consultation = c.consultation;
         if live {
             c.phase = Phase::Talking {
                 agent: ai,
@@ -1501,13 +1555,15 @@ impl Engine {
             );
         }
         if live {
-            let g = &mut self.groups[gi].counters;
-            g.answered += 1;
-            g.answer_wait_total += wait;
-            g.finish(wait, Disposition::Answered);
+            if !consultation {
+                let g = &mut self.groups[gi].counters;
+                g.answered += 1;
+                g.answer_wait_total += wait;
+                g.finish(wait, Disposition::Answered);
+                let agent = self.agents[ai].cfg.id.clone();
+                self.emit_queue(call, QueueEventKind::Answered { agent }, now);
+            }
             self.agents[ai].counters.answered += 1;
-            let agent = self.agents[ai].cfg.id.clone();
-            self.emit_queue(call, QueueEventKind::Answered { agent }, now);
             self.set_agent(ai, AgentState::Talking, None, Some(call), now, false);
         } else {
             self.set_agent(ai, AgentState::Outbound, None, Some(call), now, false);
@@ -1572,9 +1628,11 @@ impl Engine {
         };
         let talk = now.saturating_sub(answered_at);
         let gi = c.group;
-        let g = &mut self.groups[gi].counters;
-        g.handled += 1;
-        g.talk_total += talk;
+        if !c.consultation {
+            let g = &mut self.groups[gi].counters;
+            g.handled += 1;
+            g.talk_total += talk;
+        }
         self.agents[ai].counters.talk_total += talk;
         self.last_served.insert(c.caller, (ai, now));
         let acw = self.groups[gi].cfg.acw;

@@ -14,6 +14,8 @@ pub enum AcdError {
     UnknownAgent(String),
     #[error("unknown skill group {0:?}")]
     UnknownGroup(String),
+    #[error("the queue of skill group {0:?} is full")]
+    QueueFull(String),
     #[error("unknown or finished {0}")]
     UnknownCall(CallId),
     #[error("{0} is already in the ACD")]

@@ -39,7 +39,7 @@ pub use model::{
     AcdConfig, AgentConfig, AgentId, AgentState, AgentView, CallId, CallPhase, CallView,
     CallbackPolicy, CancelReason, GroupConfig, GroupId, Input, MissedCall, MissedWhere, NextStep,
     OfferKind, Output, OverflowReason, PreviousServiceConfig, QueueEntryView, QueueEvent,
-    QueueEventKind, Reconfigured, Strategy, TimeoutReason, EMERGENCY_PRIORITY, REASON_BUSY,
-    REASON_NO_ANSWER, REASON_UNREACHABLE,
+    QueueEventKind, Reconfigured, Strategy, TimeoutReason, CONSULT_PRIORITY, EMERGENCY_PRIORITY,
+    REASON_BUSY, REASON_NO_ANSWER, REASON_UNREACHABLE,
 };
 pub use stats::{AgentCounters, AgentStats, GroupCounters, GroupStats, ServiceLevel, Stats};

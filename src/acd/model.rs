@@ -32,6 +32,11 @@ impl fmt::Display for CallId {
 /// Higher numbers are served first; ordinary calls use small numbers.
 pub const EMERGENCY_PRIORITY: u8 = u8::MAX;
 
+/// Priority of an agent's consultation of a skill group (attended
+/// transfer): the consulting agent and the citizen on hold are waiting, so
+/// it goes before every ordinary caller, after Level I emergencies.
+pub const CONSULT_PRIORITY: u8 = EMERGENCY_PRIORITY - 1;
+
 /// Not-ready reason set by the engine when an offer rings out unanswered.
 pub const REASON_NO_ANSWER: &str = "no answer";
 /// Not-ready reason set when an agent declines an offer or the device is busy.
@@ -253,7 +258,24 @@ pub enum Input {
         /// this step).
         on_timeout: Option<NextStep>,
     },
-    /// The caller hung up (waiting, ringing, or talking).
+    /// An agent on a call consults `group` (attended transfer to a skill
+    /// group, 咨询转): the consultation waits in the group's queue and is
+    /// offered by the group's strategy like a caller (ring timeout, the
+    /// next agent …), but it is no citizen waiting: no time limit, no
+    /// overflow, no previous-service routing, not in the group's service
+    /// figures, and ending unanswered (`CallerHungUp`) is neither
+    /// abandoned nor missed. Refused when the queue is full. Once answered
+    /// it is the answering agent's call (`CallEnded` starts their
+    /// after-call work).
+    Consult {
+        call: CallId,
+        group: GroupId,
+        priority: u8,
+        /// The citizen's number (shown to the agent offered).
+        caller: String,
+    },
+    /// The caller hung up (waiting, ringing, or talking); for a
+    /// consultation, the consulting agent gave it up.
     CallerHungUp {
         call: CallId,
     },

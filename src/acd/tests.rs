@@ -1119,3 +1119,90 @@ fn bench_fixture_builds_and_measures() {
     );
     assert_eq!(decisions, steps);
 }
+
+fn consult(h: &mut H, call: u64, group: &str) -> Result<(), AcdError> {
+    h.try_in(Input::Consult {
+        call: CallId(call),
+        group: group.into(),
+        priority: CONSULT_PRIORITY,
+        caller: "citizen".into(),
+    })
+}
+
+#[test]
+fn a_consultation_is_offered_by_strategy_and_rings_on_after_no_answer() {
+    let mut h = H::new(config(
+        vec![group("g", Strategy::LongestIdle)],
+        vec![agent("a", &[("g", 5)]), agent("b", &[("g", 5)])],
+    ));
+    h.login("a");
+    h.at(s(1));
+    h.login("b");
+    h.take();
+    // An ordinary caller waits; the consultation goes first.
+    h.enqueue(1, "g", 0);
+    assert_eq!(h.offers(), vec![off(1, "a")]);
+    consult(&mut h, 2, "g").expect("queued");
+    assert_eq!(h.offers(), vec![off(2, "b")]);
+    h.answer(1, "a");
+    // b does not answer: not ready, and the next free agent gets it.
+    h.at(s(16));
+    assert_eq!(h.state("b"), AgentState::NotReady);
+    h.end(1);
+    h.ok(Input::CompleteAcw { agent: "a".into() });
+    assert_eq!(h.offers(), vec![off(2, "a")]);
+    h.answer(2, "a");
+    assert_eq!(h.state("a"), AgentState::Talking);
+    h.end(2);
+    assert_eq!(h.state("a"), AgentState::AfterCallWork);
+    let g = &h.e.stats(h.now).groups[0].counters;
+    assert_eq!(
+        (g.entered, g.answered, g.handled),
+        (1, 1, 1),
+        "the caller only"
+    );
+}
+
+#[test]
+fn a_consultation_given_up_is_neither_abandoned_nor_missed() {
+    let mut g = group("g", Strategy::LongestIdle);
+    g.max_wait = s(30);
+    g.overflow_after = Some((s(5), "h".into()));
+    let mut h = H::new(config(
+        vec![g, group("h", Strategy::LongestIdle)],
+        vec![agent("a", &[("g", 5)])],
+    ));
+    consult(&mut h, 1, "g").expect("queued");
+    // No time limit, no overflow while the agent waits.
+    h.at(s(600));
+    assert_eq!(h.order("g"), vec![1]);
+    h.ok(Input::CallerHungUp { call: CallId(1) });
+    assert!(h.e.call_view(CallId(1)).is_none());
+    // Withdrawn while ringing: the agent is idle again.
+    h.login("a");
+    consult(&mut h, 2, "g").expect("queued");
+    assert_eq!(h.offers(), vec![off(2, "a")]);
+    h.ok(Input::CallerHungUp { call: CallId(2) });
+    assert_eq!(h.state("a"), AgentState::Idle);
+    assert!(h.e.missed_calls().is_empty());
+    let c = &h.e.stats(h.now).groups[0].counters;
+    assert_eq!((c.abandoned, c.timed_out, c.entered), (0, 0, 0));
+}
+
+#[test]
+fn a_full_queue_refuses_a_consultation() {
+    let mut g = group("g", Strategy::LongestIdle);
+    g.max_queue = 1;
+    let mut h = H::new(config(vec![g], vec![agent("a", &[("g", 5)])]));
+    h.enqueue(1, "g", 0);
+    assert_eq!(
+        consult(&mut h, 2, "g"),
+        Err(AcdError::QueueFull("g".into()))
+    );
+    assert!(h.e.call_view(CallId(2)).is_none());
+    assert!(h.e.missed_calls().is_empty());
+    assert_eq!(
+        consult(&mut h, 3, "nope"),
+        Err(AcdError::UnknownGroup("nope".into()))
+    );
+}

@@ -20,7 +20,7 @@
 //! | `GET /api/v1/agent/transfer-targets` | the one-click numbers (110, 12328 …) of the tenant |
 //! | `POST /api/v1/agent/call/conference/add` | `{"agent_id"?, "to_agent" \| "to_number"}`: three-way call (三方通话) |
 //! | `POST /api/v1/agent/call/conference/drop` | `{"agent_id"?, "party"}` |
-//! | `POST /api/v1/agent/call/consult` | `{"agent_id"?, "to_agent" \| "to_number"}`: attended transfer (咨询转), the caller on hold |
+//! | `POST /api/v1/agent/call/consult` | `{"agent_id"?, "to_agent" \| "to_group" \| "to_number"}`: attended transfer (咨询转), the caller on hold; a group's agent is chosen by its ACD queue |
 //! | `POST /api/v1/agent/call/consult/complete`, `…/cancel` | `{"agent_id"?}` |
 //! | `POST /api/v1/agent/call/survey` | `{"agent_id"?}`: the agent leaves, the caller goes on to the flow's survey |
 //! | `POST /api/v1/agent/call/dial` | `{"agent_id"?, "number"}`: outbound call (外呼) with the tenant's caller ID |
@@ -708,10 +708,12 @@ pub async fn registrations(State(s): State<ApiState>, Caller(p): Caller) -> ApiR
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-/// Whom to ring for a three-way call or a consultation.
+/// Whom to ring for a three-way call or a consultation (a skill group:
+/// consultations only).
 struct PartyRequest {
     agent_id: Option<String>,
     to_agent: Option<String>,
+    to_group: Option<String>,
     to_number: Option<String>,
 }
 
@@ -724,6 +726,12 @@ pub async fn add_party(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: PartyRequest = json_body(&body)?;
+    if req.to_group.is_some() {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "a three-way call takes to_agent or to_number (consult a group instead)",
+        ));
+    }
     let cti = cti(&s)?;
     let (agent, ref info, forced) = target(cti, &p, req.agent_id.as_deref())?;
     let party = party_target(cti, info, req.to_agent.as_deref(), req.to_number.as_deref())?;
@@ -938,8 +946,9 @@ fn party_target(
 }
 
 /// `POST /api/v1/agent/call/consult`: attended transfer, step 1 (咨询转):
-/// the caller on hold, the agent talks with another agent or a number
-/// (202 once it rings).
+/// the caller on hold, the agent talks with another agent, a number, or
+/// the agent a skill group's ACD queue picks (202 once it rings or
+/// queues; a group of another tenant is 404, a full queue 409).
 pub async fn consult(
     State(s): State<ApiState>,
     Caller(p): Caller,
@@ -948,6 +957,31 @@ pub async fn consult(
     let req: PartyRequest = json_body(&body)?;
     let cti = cti(&s)?;
     let (agent, ref info, _) = target(cti, &p, req.agent_id.as_deref())?;
+    if let Some(g) = req.to_group.clone() {
+        if req.to_agent.is_some() || req.to_number.is_some() {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "give exactly one of to_agent, to_group, to_number",
+            ));
+        }
+        if cti.group_tenant(&g).as_ref() != Some(&info.tenant) {
+            return Err(ApiError::not_found(format!("no group {g:?}")));
+        }
+        ask(
+            cti,
+            info,
+            |reply| SessionCommand::ConsultGroup {
+                group: g.clone(),
+                reply,
+            },
+            |reason| conflict("cannot_consult", reason),
+        )
+        .await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "agent_id": agent, "consulting": g, "queued": true })),
+        ));
+    }
     let party = party_target(cti, info, req.to_agent.as_deref(), req.to_number.as_deref())?;
     let label = party.label.clone();
     ask(

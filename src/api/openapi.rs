@@ -55,7 +55,7 @@ fn cti_paths() -> Value {
             "/api/v1/agent/call/hold": { "post": op("Hold the caller (music on hold) {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/resume": { "post": op("Take the caller back {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/transfer": { "post": op("Blind transfer {to_agent | to_group | to_number}", "agent, supervisor", &[]) },
-            "/api/v1/agent/call/consult": { "post": op("Attended transfer, step 1: consult {to_agent | to_number} with the caller on hold", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/consult": { "post": op("Attended transfer, step 1: consult {to_agent | to_group | to_number} with the caller on hold (a group's agent is picked by its ACD queue)", "agent, supervisor", &[]) },
             "/api/v1/agent/call/consult/complete": { "post": op("Attended transfer, step 2: the consulted party takes the caller", "agent, supervisor", &[]) },
             "/api/v1/agent/call/consult/cancel": { "post": op("Cancel the consultation: the caller is back with the agent", "agent, supervisor", &[]) },
             "/api/v1/agent/call/survey": { "post": op("Send the caller to the flow's survey (the agent leaves)", "agent, supervisor", &[]) },

@@ -638,6 +638,7 @@ async fn connect(
         held: false,
         consult_device: None,
         acd_call: queue_call.filter(|_| queued),
+        caller: ringer.caller.clone(),
     };
     let mut end = session.run().await;
     events = session.events;

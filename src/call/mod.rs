@@ -522,6 +522,7 @@ async fn run_call(
             held: false,
             consult_device: None,
             acd_call: queued,
+            caller: call.caller.clone(),
         };
         let mut end = session.run().await;
         call.events = session.events;

@@ -56,6 +56,13 @@ enum Message {
         call: CallId,
         news: mpsc::UnboundedSender<QueueNews>,
     },
+    /// A consultation of a group: the refusal (a full queue) is answered.
+    Consult {
+        input: Input,
+        call: CallId,
+        news: mpsc::UnboundedSender<QueueNews>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     Input(Input),
     /// An input whose refusal the sender wants to hear (the CTI API).
     Try(Input, oneshot::Sender<Result<(), String>>),
@@ -167,6 +174,39 @@ impl Queues {
         (call, rx)
     }
 
+    /// An agent on a call consults `group` (attended transfer to a skill
+    /// group, [`Input::Consult`]): offers for the consultation arrive on
+    /// the receiver like a queued caller's. `Err` carries the ACD's reason
+    /// (a full queue, an unknown group).
+    pub async fn consult(
+        &self,
+        group: &str,
+        priority: u8,
+        caller: &str,
+    ) -> Result<(CallId, mpsc::UnboundedReceiver<QueueNews>), String> {
+        let call = CallId(self.next_call.fetch_add(1, Ordering::Relaxed));
+        let (news, rx) = mpsc::unbounded_channel();
+        let input = Input::Consult {
+            call,
+            group: group.to_string(),
+            priority,
+            caller: caller.to_string(),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Message::Consult {
+                input,
+                call,
+                news,
+                reply,
+            })
+            .map_err(|_| "the ACD is not running".to_string())?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the ACD is not running".to_string()))?;
+        Ok((call, rx))
+    }
+
     /// Tell the engine something happened.
     pub fn input(&self, input: Input) {
         self.tx.send(Message::Input(input)).ok();
@@ -243,6 +283,14 @@ async fn run(
                     Message::Enqueue { input, call, news } => {
                         calls.insert(call, news);
                         apply(&mut engine, now, input);
+                    }
+                    Message::Consult { input, call, news, reply } => {
+                        calls.insert(call, news);
+                        let r = engine.handle(now, input).map_err(|e| e.to_string());
+                        if r.is_err() {
+                            calls.remove(&call);
+                        }
+                        reply.send(r).ok();
                     }
                     Message::Input(input) => apply(&mut engine, now, input),
                     Message::Try(input, reply) => {

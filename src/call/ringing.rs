@@ -279,37 +279,20 @@ impl Ringer<'_> {
                 None
             }
         };
-        // Forks of the current offer(s): leg key → agent.
-        let mut forks: HashMap<LegKey, (String, OutboundLeg)> = HashMap::new();
-        // Agent id → the SIP user of its phone.
-        let mut devices: HashMap<String, String> = HashMap::new();
+        // The phones rung for the ACD's offers.
+        let mut forks = AcdOffers::new(call, queues.clone());
+        let template = self.invite_to(String::new(), None, false);
         loop {
             tokio::select! {
                 n = news.recv() => match n {
                     Some(QueueNews::Offer { agent, device }) => {
-                        devices.insert(agent.clone(), device.clone());
-                        let contacts = self.ctx.directory.contacts(&device);
-                        let mut sent = 0;
-                        for c in contacts {
-                            let invite = self.invite_to_agent(&device, &c);
-                            match self.ctx.stack.invite(invite, &self.events_tx) {
-                                Ok(leg) => {
-                                    forks.insert(leg.key().clone(), (agent.clone(), leg));
-                                    sent += 1;
-                                }
-                                Err(e) => warn!(error = %e, %agent, "cannot ring the agent"),
-                            }
-                        }
-                        if sent == 0 {
-                            debug!(%call, %agent, "agent's phone is not registered");
-                            queues.input(Input::OfferFailed { call, agent });
-                        } else {
+                        if forks.ring(self.ctx, &self.events_tx, &agent, &device, &template) {
                             self.record.fact("offered", |b, t| b.offered(t, &agent));
                         }
                     }
                     Some(QueueNews::Cancel { agent }) => {
                         self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
-                        stop_ringing(&mut forks, Some(&agent));
+                        forks.stop(Some(&agent));
                     }
                     Some(QueueNews::Announce { position, .. }) => {
                         if let Some(w) = waiting.as_mut() {
@@ -317,7 +300,7 @@ impl Ringer<'_> {
                         }
                     }
                     Some(QueueNews::Timeout { reason, .. }) if ivr.is_some() => {
-                        stop_ringing(&mut forks, None);
+                        forks.stop(None);
                         if let Some(w) = waiting.take() {
                             if let Some((ports, cont)) = w.player.finish().await {
                                 self.a_ports = Some(ports);
@@ -330,7 +313,7 @@ impl Ringer<'_> {
                         return Err(Outcome::QueueEnded { full });
                     }
                     Some(QueueNews::Timeout { next, .. }) => {
-                        stop_ringing(&mut forks, None);
+                        forks.stop(None);
                         let callback = next == crate::acd::NextStep::Callback;
                         if callback {
                             self.record.fact("callback", |b, t| b.callback_requested(t));
@@ -355,13 +338,13 @@ impl Ringer<'_> {
                         }
                     }
                     None => {
-                        stop_ringing(&mut forks, None);
+                        forks.stop(None);
                         return Err(Outcome::NotAnswered(480));
                     }
                 },
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else {
-                        stop_ringing(&mut forks, None);
+                        forks.stop(None);
                         queues.input(Input::CallerHungUp { call });
                         return Err(Outcome::CallerCancelled);
                     };
@@ -381,17 +364,17 @@ impl Ringer<'_> {
                         if let LegEvent::Ended(end) = ev {
                             info!(%call, ?end, "caller hung up in the queue");
                             queues.input(Input::CallerHungUp { call });
-                            stop_ringing(&mut forks, None);
+                            forks.stop(None);
                             return Err(Outcome::CallerCancelled);
                         }
                         continue;
                     }
-                    let Some((agent, _)) = forks.get(&key) else { continue };
-                    let agent = agent.clone();
+                    if !forks.contains(&key) {
+                        continue; // late news from a phone no longer rung
+                    }
                     match ev {
                         LegEvent::Final { code, sdp } if (200..300).contains(&code) => {
-                            let Some((_, leg)) = forks.remove(&key) else { continue };
-                            stop_ringing(&mut forks, None);
+                            let Some((agent, device, leg)) = forks.answered(&key) else { continue };
                             match self.read_answer(sdp.as_deref()) {
                                 Ok(neg) => {
                                     self.record.fact("answered", |b, t| b.answered(t, &agent));
@@ -407,7 +390,6 @@ impl Ringer<'_> {
                                             return Err(Outcome::CallerCancelled);
                                         }
                                     }
-                                    let device = devices.get(&agent).cloned();
                                     return Ok(Connected { leg, neg, queued: Some(call), agent: Some(agent), device });
                                 }
                                 Err(e) => {
@@ -418,15 +400,8 @@ impl Ringer<'_> {
                             }
                         }
                         LegEvent::Final { code, .. } => {
-                            forks.remove(&key);
-                            if !forks.values().any(|(a, _)| *a == agent) {
+                            if let Some(agent) = forks.failed(&key, code) {
                                 self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
-                                let input = if matches!(code, 486 | 600 | 603) {
-                                    Input::OfferRejected { call, agent }
-                                } else {
-                                    Input::OfferFailed { call, agent }
-                                };
-                                queues.input(input);
                             }
                         }
                         _ => {}
@@ -440,7 +415,7 @@ impl Ringer<'_> {
                             info!(%call, %key, "caller asked to be called back");
                             queues.input(Input::RequestCallback { call, number: None });
                             self.record.fact("callback", |b, t| b.callback_requested(t));
-                            stop_ringing(&mut forks, None);
+                            forks.stop(None);
                             if let Some(w) = waiting.take() {
                                 w.farewell("queue_callback_confirmed", self.inbound, &mut self.events).await;
                             }
@@ -453,7 +428,7 @@ impl Ringer<'_> {
                     }
                 }
                 _ = self.ctx.shutdown.cancelled() => {
-                    stop_ringing(&mut forks, None);
+                    forks.stop(None);
                     queues.input(Input::CallerHungUp { call });
                     self.record.end_by_system("shutdown", None, false);
                     if self.answered {
@@ -510,24 +485,11 @@ impl Ringer<'_> {
         Some(w)
     }
 
-    /// An INVITE to an agent's phone; for agents with `auto_answer` it asks
-    /// the phone to answer by itself (CTI issue §3: "auto-answer signalling
-    /// to the phone where supported"): `Call-Info: …;answer-after=0`
-    /// (Polycom, Yealink, baresip …) and `Alert-Info: …;info=alert-autoanswer`
-    /// (Grandstream, Linphone, Yealink …). Phones that know neither ring.
+    /// An INVITE to an agent's phone (auto-answer headers for agents
+    /// who have them).
     fn invite_to_agent(&self, device: &str, c: &super::Contact) -> OutboundInvite {
-        let mut invite = self.invite_to(c.uri.clone(), Some(c.source), c.tcp);
-        if self.ctx.auto_answers(device) {
-            let host = self.ctx.media_address;
-            invite
-                .headers
-                .push(("Call-Info".into(), format!("<sip:{host}>;answer-after=0")));
-            invite.headers.push((
-                "Alert-Info".into(),
-                format!("<http://{host}/>;info=alert-autoanswer"),
-            ));
-        }
-        invite
+        let template = self.invite_to(String::new(), None, false);
+        invite_to_agent(self.ctx, device, c, template)
     }
 
     fn invite_to(
@@ -757,18 +719,137 @@ impl Waiting {
     }
 }
 
-/// Stop ringing one agent (or all) of a queued call, without waiting.
-fn stop_ringing(forks: &mut HashMap<LegKey, (String, OutboundLeg)>, agent: Option<&str>) {
-    let keys: Vec<LegKey> = forks
-        .iter()
-        .filter(|(_, (a, _))| agent.is_none_or(|x| a == x))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in keys {
-        if let Some((_, leg)) = forks.remove(&k) {
-            tokio::spawn(async move { leg.hang_up().await });
+/// The phones rung for one ACD call's offers (a queued caller, or an
+/// agent's consultation of a skill group): every registration of the
+/// offered agent's phone is forked to, and the answer, rejection or
+/// failure goes back to the ACD, which owns the ring timeout (its
+/// `CancelOffer`) and picks the next agent.
+pub(super) struct AcdOffers {
+    call: CallId,
+    queues: super::queue::Queues,
+    /// Leg key → (agent id, the SIP user of its phone, the leg).
+    forks: HashMap<LegKey, (String, String, OutboundLeg)>,
+}
+
+impl AcdOffers {
+    pub(super) fn new(call: CallId, queues: super::queue::Queues) -> Self {
+        Self {
+            call,
+            queues,
+            forks: HashMap::new(),
         }
     }
+
+    /// The ACD offers the call to `agent`: ring every registration of
+    /// `device` with `template` (its target and destination replaced, the
+    /// auto-answer headers added for agents who have them). `false` (and
+    /// the ACD told the offer failed) when no phone could be rung.
+    pub(super) fn ring(
+        &mut self,
+        ctx: &CallContext,
+        events_tx: &LegEventSender,
+        agent: &str,
+        device: &str,
+        template: &OutboundInvite,
+    ) -> bool {
+        let mut sent = 0;
+        for c in ctx.directory.contacts(device) {
+            let invite = invite_to_agent(ctx, device, &c, template.clone());
+            match ctx.stack.invite(invite, events_tx) {
+                Ok(leg) => {
+                    let fork = (agent.to_string(), device.to_string(), leg);
+                    self.forks.insert(fork.2.key().clone(), fork);
+                    sent += 1;
+                }
+                Err(e) => warn!(error = %e, %agent, "cannot ring the agent"),
+            }
+        }
+        if sent == 0 {
+            debug!(call = %self.call, %agent, "agent's phone is not registered");
+            self.queues.input(Input::OfferFailed {
+                call: self.call,
+                agent: agent.to_string(),
+            });
+        }
+        sent > 0
+    }
+
+    /// Whether `key` is one of the phones rung.
+    pub(super) fn contains(&self, key: &LegKey) -> bool {
+        self.forks.contains_key(key)
+    }
+
+    /// A phone answered: its agent, their phone's SIP user and the leg;
+    /// every other phone stops. The owner tells the ACD (`OfferAnswered`,
+    /// or `OfferFailed` for an unusable answer).
+    pub(super) fn answered(
+        &mut self,
+        key: &LegKey,
+    ) -> Option<(String, Option<String>, OutboundLeg)> {
+        let (agent, device, leg) = self.forks.remove(key)?;
+        self.stop(None);
+        Some((agent, Some(device), leg))
+    }
+
+    /// A phone answered `code` (≥ 300): when it was the agent's last, the
+    /// ACD hears the offer was rejected (486/600/603) or failed, and the
+    /// agent is returned.
+    pub(super) fn failed(&mut self, key: &LegKey, code: u16) -> Option<String> {
+        let (agent, _, _) = self.forks.remove(key)?;
+        if self.forks.values().any(|(a, _, _)| *a == agent) {
+            return None;
+        }
+        let (call, a) = (self.call, agent.clone());
+        let input = if matches!(code, 486 | 600 | 603) {
+            Input::OfferRejected { call, agent: a }
+        } else {
+            Input::OfferFailed { call, agent: a }
+        };
+        self.queues.input(input);
+        Some(agent)
+    }
+
+    /// Stop ringing one agent (or all), without waiting.
+    pub(super) fn stop(&mut self, agent: Option<&str>) {
+        let keys: Vec<LegKey> = self
+            .forks
+            .iter()
+            .filter(|(_, (a, _, _))| agent.is_none_or(|x| a == x))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            if let Some((_, _, leg)) = self.forks.remove(&k) {
+                tokio::spawn(async move { leg.hang_up().await });
+            }
+        }
+    }
+}
+
+/// An INVITE to an agent's phone; for agents with `auto_answer` it asks
+/// the phone to answer by itself (CTI issue §3: "auto-answer signalling
+/// to the phone where supported"): `Call-Info: …;answer-after=0`
+/// (Polycom, Yealink, baresip …) and `Alert-Info: …;info=alert-autoanswer`
+/// (Grandstream, Linphone, Yealink …). Phones that know neither ring.
+fn invite_to_agent(
+    ctx: &CallContext,
+    device: &str,
+    c: &super::Contact,
+    mut invite: OutboundInvite,
+) -> OutboundInvite {
+    invite.target = c.uri.clone();
+    invite.destination = Some(c.source);
+    invite.tcp = c.tcp;
+    if ctx.auto_answers(device) {
+        let host = ctx.media_address;
+        invite
+            .headers
+            .push(("Call-Info".into(), format!("<sip:{host}>;answer-after=0")));
+        invite.headers.push((
+            "Alert-Info".into(),
+            format!("<http://{host}/>;info=alert-autoanswer"),
+        ));
+    }
+    invite
 }
 
 /// CANCEL (or BYE, if it raced to 200) every fork, without waiting.

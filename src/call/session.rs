@@ -69,6 +69,54 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     /// The ACD's id of this call (queued calls): an attended transfer
     /// releases the first agent in the ACD at once.
     pub acd_call: Option<crate::acd::CallId>,
+    /// The citizen's number (a consultation of a skill group queues with
+    /// it, as the queued caller).
+    pub caller: String,
+}
+
+/// An attended transfer to a skill group: the consultation waits in the
+/// group's ACD queue like a caller, and the agents the ACD offers it to
+/// are rung (all on one set of ports) until one answers and joins as the
+/// consulted party. Answered, it is that agent's ACD call: talking until
+/// it ends, then after-call work.
+struct GroupConsult {
+    group: String,
+    call: crate::acd::CallId,
+    queues: super::queue::Queues,
+    /// The ACD's news about the consultation (`None` once it is gone).
+    news: Option<mpsc::UnboundedReceiver<super::queue::QueueNews>>,
+    offers: super::ringing::AcdOffers,
+    /// The INVITE every offered phone gets (the consultation's offer).
+    template: crate::sip::stack::OutboundInvite,
+    offer: SessionDescription,
+    /// The consultation's ports, until a phone answers.
+    ports: Option<PortPair>,
+    /// The agent who answered.
+    answered: Option<String>,
+}
+
+impl GroupConsult {
+    /// The consultation leaves the ACD: an answered one ends (the agent's
+    /// after-call work), a waiting or ringing one is given up (never a
+    /// missed call) and its phones stop.
+    fn withdraw(mut self) {
+        self.offers.stop(None);
+        let call = self.call;
+        self.queues.input(if self.answered.is_some() {
+            crate::acd::Input::CallEnded { call }
+        } else {
+            crate::acd::Input::CallerHungUp { call }
+        });
+        info!(%call, group = %self.group, "consultation left the ACD");
+    }
+}
+
+/// The next news about a consultation of a group, or never.
+async fn group_news(group: &mut Option<GroupConsult>) -> Option<super::queue::QueueNews> {
+    match group.as_mut().and_then(|g| g.news.as_mut()) {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// An attended transfer in progress or done.
@@ -176,6 +224,16 @@ pub enum SessionCommand {
         /// Whom.
         target: PartyTarget,
         /// Sent once it is rung (or why not).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Attended transfer to a skill group, step 1: the caller is put on
+    /// hold and a consultation enters the group's ACD queue; the agent
+    /// the ACD picks is rung to talk with the agent.
+    ConsultGroup {
+        /// The group's id.
+        group: String,
+        /// Sent once the consultation is queued (or why not: the ACD's
+        /// reason).
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
     /// Attended transfer, step 2: the consulted party takes the caller and
@@ -394,6 +452,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         let mut acd_released = false;
         let mut sups: Vec<Supervisor> = Vec::new();
         let mut dialing: Vec<Dialing> = Vec::new();
+        let mut group: Option<GroupConsult> = None;
         let end = loop {
             tokio::select! {
                 ev = self.events.recv() => {
@@ -404,6 +463,22 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             if !sups.iter().any(|s| s.party.as_ref() == Some(main)) {
                                 break End::AgentHungUp;
                             }
+                        } else if let Some(a) = group.as_ref().and_then(|g| g.answered.clone()) {
+                            // The group's agent hung up during the
+                            // consultation: their ACD call ends.
+                            if !sups.iter().any(|s| s.party.as_ref() == Some(&a)) {
+                                if let Some(g) = group.take() {
+                                    g.withdraw();
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    if let Some(g) = group.as_mut().filter(|g| g.offers.contains(&key)) {
+                        if let Some((s, device)) = self.group_leg_event(&relay, g, &key, ev, sups.len()).await {
+                            consult.with = s.party.clone();
+                            self.consult_device = device;
+                            sups.push(s);
                         }
                         continue;
                     }
@@ -444,6 +519,17 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             }
                         }
                         None => {}
+                    }
+                }
+                news = group_news(&mut group) => {
+                    if let Some(g) = group.as_mut() {
+                        if !self.group_news(g, news) {
+                            // The ACD let the consultation go: the caller
+                            // is back.
+                            group = None;
+                            consult.with = None;
+                            self.end_consult_hold(&relay);
+                        }
                     }
                 }
                 _ = refresh.tick(), if consult.completed_to.is_none() => {
@@ -490,10 +576,24 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             }
                         }
                     }
+                    SessionCommand::ConsultGroup { group: g, reply } => {
+                        match self.consult_group(&relay, &mut consult, g).await {
+                            Ok(c) => {
+                                group = Some(c);
+                                reply.send(Ok(())).ok();
+                            }
+                            Err(e) => {
+                                reply.send(Err(e)).ok();
+                            }
+                        }
+                    }
                     SessionCommand::CancelConsult { reply } => {
                         let r = match consult.with.take() {
                             None => Err("no consultation in progress".to_string()),
                             Some(label) => {
+                                if let Some(g) = group.take() {
+                                    g.withdraw();
+                                }
                                 if let Some(i) = sups.iter().position(|s| s.party.as_ref() == Some(&label)) {
                                     let s = sups.remove(i);
                                     relay.leave(s.id);
@@ -522,7 +622,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                                     s.party = Some(label.clone());
                                     consult.with = Some(label);
                                     self.consult_device = Some(device);
-                                    self.complete_consult(&relay, &mut consult, &sups, registration.as_mut())
+                                    self.complete_consult(&relay, &mut consult, &sups, registration.as_mut(), None)
                                         .await
                                 }
                                 Err(e) => Err(e.to_string()),
@@ -535,8 +635,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         reply.send(r).ok();
                     }
                     SessionCommand::CompleteConsult { reply } => {
+                        let to_group = group.as_ref().map(|g| g.group.clone());
                         let r = self
-                            .complete_consult(&relay, &mut consult, &sups, registration.as_mut())
+                            .complete_consult(&relay, &mut consult, &sups, registration.as_mut(), to_group)
                             .await;
                         if r.is_ok() {
                             acd_released = self.acd_call.take().is_some();
@@ -648,6 +749,12 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             );
         }
         self.tell_record(&end, keep, &report, meta.as_ref());
+        // The consultation (or, completed, the call the group's agent took
+        // over) leaves the ACD after the record waits for their after-call
+        // work.
+        if let Some(g) = group.take() {
+            g.withdraw();
+        }
         SessionEnd {
             recording: meta,
             caller_media: report.caller_media.take(),
@@ -824,6 +931,15 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         let d = self
             .dial(&target.uri, via, None, target.label.clone())
             .await?;
+        self.consult_hold(relay, moh);
+        consult.with = Some(target.label.clone());
+        self.consult_device = target.device.clone();
+        info!(party = %target.label, "consulting: the caller is on hold");
+        Ok(d)
+    }
+
+    /// The caller on hold for a consultation: music, and out of the mix.
+    fn consult_hold(&mut self, relay: &RelayHandle, moh: crate::media::prompts::Prompt) {
         relay.music_on_hold(Some(moh));
         relay.mute_caller(true);
         if !self.held {
@@ -831,10 +947,184 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             self.held = true;
         }
         self.music_on_hold = true;
-        consult.with = Some(target.label.clone());
-        self.consult_device = target.device.clone();
-        info!(party = %target.label, "consulting: the caller is on hold");
-        Ok(d)
+    }
+
+    /// Attended transfer to a skill group, step 1: the consultation enters
+    /// the group's ACD queue (refused: the ACD's reason) and the caller
+    /// goes on hold; the ACD's offers then ring the group's agents.
+    async fn consult_group(
+        &mut self,
+        relay: &RelayHandle,
+        consult: &mut Consult,
+        group: String,
+    ) -> Result<GroupConsult, String> {
+        if consult.with.is_some() || consult.completed_to.is_some() {
+            return Err("a consultation is already in progress".into());
+        }
+        let moh = self
+            .ctx
+            .prompts
+            .as_ref()
+            .and_then(|p| p.get("moh"))
+            .ok_or("no music on hold is loaded")?;
+        if self.events_tx.is_none() {
+            return Err("this call takes no extra parties".into());
+        }
+        let queues = self
+            .ctx
+            .queues
+            .clone()
+            .ok_or("no skill groups are configured")?;
+        let ports = self
+            .ctx
+            .ports
+            .allocate()
+            .await
+            .map_err(|e| format!("no RTP ports: {e}"))?;
+        let local = super::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
+        let offer = sdp::build_offer(&local);
+        let priority = crate::acd::CONSULT_PRIORITY;
+        let (call, news) = queues.consult(&group, priority, &self.caller).await?;
+        self.consult_hold(relay, moh);
+        consult.with = Some(group.clone());
+        self.consult_device = None;
+        info!(%call, %group, "consulting a skill group: the caller is on hold");
+        let template = crate::sip::stack::OutboundInvite {
+            target: String::new(),
+            destination: None,
+            tcp: false,
+            from_user: self.caller.clone(),
+            from_display: None,
+            sdp: offer.to_string().into_bytes(),
+            headers: vec![],
+            credential: None,
+        };
+        Ok(GroupConsult {
+            offers: super::ringing::AcdOffers::new(call, queues.clone()),
+            group,
+            call,
+            queues,
+            news: Some(news),
+            template,
+            offer,
+            ports: Some(ports),
+            answered: None,
+        })
+    }
+
+    /// The ACD's news about a consultation of a group: ring the offered
+    /// agent, stop ringing one. `false` when the consultation is over (the
+    /// ACD let it go).
+    fn group_news(&self, g: &mut GroupConsult, news: Option<super::queue::QueueNews>) -> bool {
+        use super::queue::QueueNews;
+        match news {
+            Some(QueueNews::Offer { agent, device }) => {
+                let Some(events_tx) = &self.events_tx else {
+                    return true;
+                };
+                if g.offers
+                    .ring(self.ctx, events_tx, &agent, &device, &g.template)
+                {
+                    info!(call = %g.call, %agent, "consultation offered");
+                    self.record.fact("offered", |b, t| b.offered(t, &agent));
+                }
+                true
+            }
+            Some(QueueNews::Cancel { agent }) => {
+                self.record
+                    .fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
+                g.offers.stop(Some(&agent));
+                true
+            }
+            Some(QueueNews::Announce { .. }) => true,
+            Some(QueueNews::Timeout { reason, .. }) => {
+                warn!(call = %g.call, ?reason, "the ACD gave up the consultation");
+                g.offers.stop(None);
+                false
+            }
+            None => {
+                g.news = None;
+                if g.answered.is_some() {
+                    return true; // the agent is here: nothing more to hear
+                }
+                warn!(call = %g.call, "the ACD is gone: consultation over");
+                g.offers.stop(None);
+                false
+            }
+        }
+    }
+
+    /// News from a phone rung for a consultation of a group: the first
+    /// answer joins the mix as the consulted party (with its phone's SIP
+    /// user); refusals go back to the ACD, which offers the next agent.
+    async fn group_leg_event(
+        &mut self,
+        relay: &RelayHandle,
+        g: &mut GroupConsult,
+        key: &crate::sip::LegKey,
+        ev: LegEvent,
+        index: usize,
+    ) -> Option<(Supervisor, Option<String>)> {
+        let (call, queues) = (g.call, g.queues.clone());
+        match ev {
+            LegEvent::Final { code, sdp: body } if (200..300).contains(&code) => {
+                let (agent, device, leg) = g.offers.answered(key)?;
+                let text =
+                    String::from_utf8_lossy(body.as_deref().unwrap_or_default()).into_owned();
+                let neg = SessionDescription::parse(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| sdp::read_answer(&g.offer, &a).map_err(|e| e.to_string()));
+                let (neg, ports) = match (neg, g.ports.take()) {
+                    (Ok(n), Some(p)) => (n, p),
+                    (neg, ports) => {
+                        warn!(error = ?neg.err(), %agent, "unusable answer to the consultation");
+                        g.ports = ports;
+                        leg.bye().await;
+                        queues.input(crate::acd::Input::OfferFailed { call, agent });
+                        return None;
+                    }
+                };
+                queues.input(crate::acd::Input::OfferAnswered {
+                    call,
+                    agent: agent.clone(),
+                });
+                let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
+                let joined = relay
+                    .join(relay::Participant {
+                        id,
+                        role: Role::External,
+                        pair: ports,
+                        remote: neg.remote,
+                        format: LegFormat::from_negotiated(&neg),
+                    })
+                    .await;
+                g.answered = Some(agent.clone());
+                if let Err(e) = joined {
+                    // The ACD call ends with the consultation (withdrawn
+                    // by a cancel or the end of the call).
+                    warn!(error = %e, %agent, "the consulted agent could not join");
+                    leg.bye().await;
+                    return None;
+                }
+                info!(%call, %agent, "the group's agent answered the consultation");
+                let s = Supervisor {
+                    leg: SupLeg::Out(leg),
+                    id,
+                    user: agent.clone(),
+                    answer: g.offer.to_string().into_bytes(),
+                    party: Some(agent),
+                };
+                Some((s, device))
+            }
+            LegEvent::Final { code, .. } => {
+                let agent = g.offers.failed(key, code)?;
+                info!(%call, %agent, code, "the offered agent did not take the consultation");
+                self.record
+                    .fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
+                None
+            }
+            _ => None,
+        }
     }
 
     /// The caller back from a consultation's hold.
@@ -856,22 +1146,27 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         consult: &mut Consult,
         sups: &[Supervisor],
         registration: Option<&mut (String, u64, mpsc::UnboundedSender<SessionCommand>)>,
+        to_group: Option<String>,
     ) -> Result<(), String> {
         let label = consult.with.clone().ok_or("no consultation in progress")?;
         if !sups.iter().any(|s| s.party.as_ref() == Some(&label)) {
-            return Err(format!("{label} has not answered yet"));
+            return Err(match &to_group {
+                Some(g) if *g == label => format!("no agent of group {g} has answered yet"),
+                _ => format!("{label} has not answered yet"),
+            });
         }
         consult.with = None;
         self.end_consult_hold(relay);
         let agent_target = self.consult_device.is_some();
-        let kind = if agent_target {
-            crate::events::model::TransferKind::Agent
-        } else {
-            crate::events::model::TransferKind::Number
+        use crate::events::model::TransferKind;
+        let (kind, target) = match &to_group {
+            Some(g) => (TransferKind::Group, g.clone()),
+            None if agent_target => (TransferKind::Agent, label.clone()),
+            None => (TransferKind::Number, label.clone()),
         };
         let mode = crate::events::model::TransferMode::Attended;
         self.record
-            .fact("transferred", |b, t| b.transferred(t, kind, &label, mode));
+            .fact("transferred", |b, t| b.transferred(t, kind, &target, mode));
         self.tell_acw(self.record);
         if let (Some(call), Some(q)) = (self.acd_call, &self.ctx.queues) {
             q.input(crate::acd::Input::CallEnded { call });
@@ -881,7 +1176,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         if agent_target {
             self.record.fact("answered", |b, t| b.answered(t, &label));
             self.agent = Some(label.clone());
-            self.acd = false;
+            // The group's agent took the consultation through the ACD:
+            // their after-call work ends the record, as for a queued call.
+            self.acd = to_group.is_some();
         } else {
             self.agent = None;
         }
