@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::api::{code, Api};
 use common::{Hotline, Net};
 use hotline::events::outbox::{NewEvent, Outbox};
 use hotline::events::{CallStart, CdrBuilder, EndCause, HangupParty, IdGenerator, IdSource};
@@ -113,81 +114,16 @@ fn store_history(data: &Path) {
     outbox.append(&rows).unwrap();
 }
 
-struct Api {
-    base: String,
-    rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-impl Api {
-    fn new(net: Net) -> Api {
-        Api {
-            base: format!("http://{}:8080", net.ip(1)),
-            rt: tokio::runtime::Runtime::new().unwrap(),
-            client: reqwest::Client::new(),
+/// The record of the test's one call, once it is stored (bounded).
+fn only_record(api: &Api, token: &str) -> Value {
+    for _ in 0..50 {
+        let (_, v) = api.get("/api/v1/calls", token);
+        if v["count"] == 1 {
+            return v["calls"][0].clone();
         }
+        std::thread::sleep(Duration::from_millis(200));
     }
-
-    /// The record of the test's one call, once it is stored (bounded).
-    fn only_record(&self, token: &str) -> Value {
-        for _ in 0..50 {
-            let (_, v) = self.get("/api/v1/calls", token);
-            if v["count"] == 1 {
-                return v["calls"][0].clone();
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Value::Null
-    }
-
-    fn post(&self, path: &str, token: &str, body: &str) -> (u16, Value) {
-        self.rt.block_on(async {
-            let r = self
-                .client
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let text = r.text().await.unwrap();
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        })
-    }
-
-    fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.rt.block_on(async {
-            let r = self
-                .client
-                .get(format!("{}{path}", self.base))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let text = r.text().await.unwrap();
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        })
-    }
-
-    fn login(&self, user: &str, password: &str) -> String {
-        self.rt.block_on(async {
-            let text = self
-                .client
-                .post(format!("{}/api/v1/login", self.base))
-                .body(json!({"username": user, "password": password}).to_string())
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let r: Value = serde_json::from_str(&text).unwrap();
-            r["token"].as_str().unwrap().to_string()
-        })
-    }
+    Value::Null
 }
 
 /// A caller (440 Hz, recording what it hears to `wav`) dials 12399 and
@@ -213,10 +149,6 @@ fn call_in(h: &Hotline, secs: &str, wav: &Path) -> std::process::Child {
         h.log().contains("connected caller_rtp")
     });
     caller
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
 }
 
 /// Collect the WebSocket's messages in the background.
@@ -629,7 +561,7 @@ fn blind_transfer_to_another_agent_text_messages_and_active_calls() {
         "the second agent, after the transfer"
     );
     // The record: one call, two agents, a transfer to A02's phone.
-    let record = api.only_record(&sup);
+    let record = only_record(&api, &sup);
     assert_eq!(record["agents"], json!(["A01", "A02"]), "{record}");
     assert_eq!(record["transfers"][0]["from_agent"], "A01", "{record}");
     assert_eq!(record["transfers"][0]["mode"], "blind", "{record}");
@@ -728,7 +660,7 @@ fn a_three_way_call_with_another_agent_then_dropping_them() {
         "the third party heard the agent"
     );
     // The record says three were on the call.
-    let record = api.only_record(&sup);
+    let record = only_record(&api, &sup);
     assert_eq!(record["conference_max"], 3, "{record}");
     let (_, story) = api.get(
         &format!("/api/v1/calls/{}", record["call_id"].as_str().unwrap_or("")),
@@ -935,7 +867,7 @@ fn attended_transfer_consults_privately_then_hands_the_caller_over() {
         span_of(&heard, 1300.0, 0.5),
         heard.len() / 160
     );
-    let record = api.only_record(&sup);
+    let record = only_record(&api, &sup);
     assert_eq!(record["agents"], json!(["A01", "A02"]), "{record}");
     assert_eq!(record["transfers"][0]["mode"], "attended", "{record}");
     assert_eq!(record["transfers"][0]["target"], "A02", "{record}");
@@ -1216,7 +1148,7 @@ fn attended_transfer_to_a_skill_group_rings_the_agent_its_acd_picks() {
         windows_with(&heard, 1300.0, 0.5) > 100,
         "the caller heard A02 after the transfer"
     );
-    let record = api.only_record(&sup);
+    let record = only_record(&api, &sup);
     assert_eq!(record["agents"], json!(["A01", "A02"]), "{record}");
     let transfer = &record["transfers"][0];
     assert_eq!(transfer["mode"], "attended", "{record}");
@@ -1295,7 +1227,7 @@ fn a_consultation_of_a_group_cancelled_while_ringing() {
         heard.len() / 160
     );
     assert_eq!(windows_with(&heard, 1300.0, 0.5), 0, "never A02");
-    let record = api.only_record(&sup);
+    let record = only_record(&api, &sup);
     assert_eq!(record["agents"], json!(["A01"]), "{record}");
     assert_eq!(record["transfers"], json!([]), "{record}");
 }

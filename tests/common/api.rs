@@ -7,8 +7,10 @@ use super::Net;
 
 /// The API of the hotline on `net`.
 pub struct Api {
-    base: String,
-    rt: tokio::runtime::Runtime,
+    /// `http://host:port`.
+    pub base: String,
+    /// Runs the requests; tests may spawn on it (a WebSocket reader).
+    pub rt: tokio::runtime::Runtime,
     client: reqwest::Client,
 }
 
