@@ -577,6 +577,87 @@ fn blind_transfer_to_another_agent_text_messages_and_active_calls() {
     assert_eq!(note["from_agent"], "A01");
 }
 
+/// An agent the caller is put through to directly (a blind transfer to
+/// them by name) is busy for the queue as well: the ACD shows them
+/// talking, offers the next queued caller to someone else, and gives them
+/// after-call work when the call ends. Tones: A01 600 Hz, A02 900 Hz.
+#[test]
+fn an_agent_a_call_is_transferred_to_is_busy_for_the_queue() {
+    let net = Net(133);
+    let setup = TRANSFER.replace(
+        "job_number = \"A02\"\n",
+        "job_number = \"A02\"\nskills = { general = 5 }\n",
+    );
+    let h = Hotline::start(net, &setup);
+    let api = Api::new(net);
+    let a1 = api.login("agent-1", "agent-1-password");
+    let a2 = api.login("agent-2", "agent-2-password");
+    let sup = api.login("sup", "sup-password");
+    let wav = tempfile::tempdir().unwrap();
+    let phone1 = common::start_phone(
+        &h,
+        0,
+        "2001",
+        &["--tone", "600", "--answer-after", "0.3", "--calls", "2"],
+    );
+    let phone2 = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "900",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            "6",
+        ],
+    );
+    // The first caller reaches A01 (the only agent signed in); then A02
+    // signs in and A01 transfers the caller to A02 by name.
+    let caller = call_in(&h, "30", &wav.path().join("first.wav"));
+    let (s, v) = api.post("/api/v1/agent/state", &a2, r#"{"state":"logged_in"}"#);
+    assert_eq!(s, 200, "{v}");
+    assert!(api.wait_board(&sup, "A02", "idle"), "A02 signed in");
+    let (s, v) = api.post("/api/v1/agent/call/transfer", &a1, r#"{"to_agent":"A02"}"#);
+    assert_eq!(s, 202, "{v}");
+    assert!(
+        api.wait_board(&sup, "A02", "talking"),
+        "A02 on the transferred call, as the ACD sees it: {}",
+        api.board_state(&sup, "A02")
+    );
+    // A second caller queues: A02 is busy, so A01 (after 1 s of ACW) gets it.
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["dial", &format!("sip:12399@{}", net.sip())])
+        .args(["--bind", &format!("{}:5064", net.carrier())])
+        .args(["--tone", "440", "--hangup-after", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(common::report(&second)["status"], 200, "{}", h.tail_log());
+    assert_eq!(
+        api.board_state(&sup, "A02"),
+        "talking",
+        "never offered the second caller"
+    );
+    // A02 hangs up: after-call work, then idle again; never "not ready".
+    let first = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(first["ended_by"], "remote", "{first}");
+    assert!(api.wait_board(&sup, "A02", "idle"), "{}", h.tail_log());
+    let _ = phone1.wait_with_output();
+    let _ = phone2.wait_with_output();
+    let log = h.log();
+    assert!(
+        log.contains("agent=A02 state=after-call work"),
+        "A02 went through after-call work:\n{}",
+        h.tail_log()
+    );
+    assert!(
+        !log.contains("agent=A02 state=not ready"),
+        "{}",
+        h.tail_log()
+    );
+}
+
 #[test]
 fn a_three_way_call_with_another_agent_then_dropping_them() {
     let net = Net(121);
@@ -1017,27 +1098,6 @@ tenant = "a"
 password = "sup-password"
 "#;
 
-/// `agent`'s state on the wall-board.
-fn board_state(api: &Api, sup: &str, agent: &str) -> Value {
-    let (_, v) = api.get("/api/v1/wallboard", sup);
-    v["agents"]
-        .as_array()
-        .and_then(|a| a.iter().find(|a| a["agent_id"] == agent))
-        .map(|a| a["state"].clone())
-        .unwrap_or(Value::Null)
-}
-
-/// Wait (bounded) until `agent` is `state` on the wall-board.
-fn wait_board(api: &Api, sup: &str, agent: &str, state: &str) -> bool {
-    for _ in 0..50 {
-        if board_state(api, sup, agent) == state {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 /// Attended transfer to a skill group: the consultation queues in
 /// `second`, the ACD offers it to A02 (its only idle agent), A02's phone
 /// rings and answers; A02 hears A01 but not the caller until A01 completes;
@@ -1073,7 +1133,7 @@ fn attended_transfer_to_a_skill_group_rings_the_agent_its_acd_picks() {
             "2",
         ],
     );
-    assert!(wait_board(&api, &sup, "A02", "idle"), "A02 signed in");
+    assert!(api.wait_board(&sup, "A02", "idle"), "A02 signed in");
     let caller = call_in(&h, "25", &caller_wav);
     std::thread::sleep(Duration::from_secs(1));
     for (group, why) in [
@@ -1107,17 +1167,13 @@ fn attended_transfer_to_a_skill_group_rings_the_agent_its_acd_picks() {
                 .contains("the group's agent answered the consultation")
         },
     );
-    assert_eq!(board_state(&api, &sup, "A02"), "talking", "the ACD's view");
+    assert_eq!(api.board_state(&sup, "A02"), "talking", "the ACD's view");
     std::thread::sleep(Duration::from_secs(3));
     let (s, v) = api.post("/api/v1/agent/call/consult/complete", &a1, "");
     assert_eq!(s, 200, "{v}");
     let first = common::report(&phone1.wait_with_output().unwrap());
     assert_eq!(first["ended_by"], "remote", "A01 was released: {first}");
-    assert_eq!(
-        board_state(&api, &sup, "A02"),
-        "talking",
-        "A02 has the call"
-    );
+    assert_eq!(api.board_state(&sup, "A02"), "talking", "A02 has the call");
     let (_, board) = api.get("/api/v1/wallboard", &sup);
     let on_call = board["agents"]
         .as_array()
@@ -1128,9 +1184,9 @@ fn attended_transfer_to_a_skill_group_rings_the_agent_its_acd_picks() {
     let caller = common::report(&caller.wait_with_output().unwrap());
     assert_eq!(caller["ended_by"], "remote", "{caller}");
     assert!(
-        wait_board(&api, &sup, "A02", "after_call_work"),
+        api.wait_board(&sup, "A02", "after_call_work"),
         "A02 in after-call work: {}",
-        board_state(&api, &sup, "A02")
+        api.board_state(&sup, "A02")
     );
     let mut phone2 = phone2;
     phone2.kill().ok();
@@ -1191,7 +1247,7 @@ fn a_consultation_of_a_group_cancelled_while_ringing() {
     let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
     let mut phone2 =
         common::start_phone(&h, 1, "2002", &["--tone", "1300", "--answer-after", "60"]);
-    assert!(wait_board(&api, &sup, "A02", "idle"), "A02 signed in");
+    assert!(api.wait_board(&sup, "A02", "idle"), "A02 signed in");
     let caller = call_in(&h, "12", &caller_wav);
     std::thread::sleep(Duration::from_secs(1));
     let (s, v) = api.post(
@@ -1203,16 +1259,16 @@ fn a_consultation_of_a_group_cancelled_while_ringing() {
     h.wait_for("A02's phone to ring", Duration::from_secs(10), |_| {
         h.log().contains("consultation offered")
     });
-    assert!(wait_board(&api, &sup, "A02", "ringing"), "A02 rings");
+    assert!(api.wait_board(&sup, "A02", "ringing"), "A02 rings");
     std::thread::sleep(Duration::from_secs(2));
     let (s, v) = api.post("/api/v1/agent/call/consult/cancel", &a1, "");
     assert_eq!(s, 200, "{v}");
     assert!(
-        wait_board(&api, &sup, "A02", "idle"),
+        api.wait_board(&sup, "A02", "idle"),
         "A02 idle again: {}",
-        board_state(&api, &sup, "A02")
+        api.board_state(&sup, "A02")
     );
-    assert_eq!(board_state(&api, &sup, "A01"), "talking");
+    assert_eq!(api.board_state(&sup, "A01"), "talking");
     let caller = common::report(&caller.wait_with_output().unwrap());
     assert_eq!(caller["ended_by"], "local", "{caller}");
     let _ = phone1.wait_with_output();
@@ -1303,7 +1359,7 @@ fn a_consultation_of_a_group_cancelled_after_the_answer() {
         "2002",
         &["--tone", "1300", "--answer-after", "0.5", "--calls", "2"],
     );
-    assert!(wait_board(&api, &sup, "A02", "idle"), "A02 signed in");
+    assert!(api.wait_board(&sup, "A02", "idle"), "A02 signed in");
     let caller = call_in(&h, "10", &caller_wav);
     std::thread::sleep(Duration::from_secs(1));
     let (s, v) = api.post(
@@ -1324,13 +1380,13 @@ fn a_consultation_of_a_group_cancelled_after_the_answer() {
     let (s, v) = api.post("/api/v1/agent/call/consult/cancel", &a1, "");
     assert_eq!(s, 200, "{v}");
     assert!(
-        wait_board(&api, &sup, "A02", "after_call_work"),
+        api.wait_board(&sup, "A02", "after_call_work"),
         "A02 released into after-call work: {}",
-        board_state(&api, &sup, "A02")
+        api.board_state(&sup, "A02")
     );
     phone2.kill().ok();
     let _ = phone2.wait();
-    assert_eq!(board_state(&api, &sup, "A01"), "talking");
+    assert_eq!(api.board_state(&sup, "A01"), "talking");
     let caller = common::report(&caller.wait_with_output().unwrap());
     assert_eq!(caller["ended_by"], "local", "{caller}");
     let _ = phone1.wait_with_output();

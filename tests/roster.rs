@@ -81,17 +81,6 @@ fn agent_ids(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// An agent's ACD state on the wall-board.
-fn state_of(api: &Api, sup: &str, agent: &str) -> String {
-    let (_, v) = api.get("/api/v1/wallboard", sup);
-    v["agents"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["agent_id"] == agent))
-        .and_then(|x| x["state"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
 #[test]
 fn agents_and_groups_change_by_api_while_hotline_runs() {
     let net = Net(130);
@@ -208,7 +197,7 @@ fn agents_and_groups_change_by_api_while_hotline_runs() {
     h.wait_for(
         "A02's after-call work to end",
         Duration::from_secs(10),
-        |_| state_of(&api, &sup, "A02") == "idle",
+        |_| api.board_state(&sup, "A02") == "idle",
     );
     let (s, v) = api.post(
         "/api/v1/agent/state",

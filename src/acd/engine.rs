@@ -141,10 +141,10 @@ struct Call {
     max_wait: Option<Duration>,
     /// Per-call next step on timeout (else the group's chain).
     on_timeout: Option<NextStep>,
-    /// An agent's consultation of the group (attended transfer), not a
-    /// citizen waiting: no time limit, overflow or previous-service
-    /// routing, not in the group's service figures, never abandoned or
-    /// missed.
+    /// An agent's consultation of the group (attended transfer), or a
+    /// call put through to an agent directly: not a citizen waiting in
+    /// the queue: no time limit, overflow or previous-service routing, not
+    /// in the group's service figures, never abandoned or missed.
     consultation: bool,
 }
 
@@ -816,6 +816,45 @@ impl Engine {
                     },
                 );
                 self.arm_waiting(call, now);
+            }
+            Input::DirectAnswered {
+                call,
+                agent,
+                caller,
+            } => {
+                let ai =
+                    self.expect_agent(&agent, &[S::Idle], "take a call put through to them")?;
+                if self.calls.contains_key(&call) {
+                    return Err(AcdError::DuplicateCall(call));
+                }
+                let Some(&gi) = self.agents[ai].skills.first() else {
+                    return Err(AcdError::Config(format!(
+                        "agent {agent:?} has no skill group to take after-call work from"
+                    )));
+                };
+                let seq = self.next_seq();
+                self.calls.insert(
+                    call,
+                    Call {
+                        id: call,
+                        caller,
+                        callback_number: None,
+                        group: gi,
+                        base_priority: 0,
+                        priority: 0,
+                        arrived: now,
+                        entered_group: now,
+                        seq,
+                        attempts: 0,
+                        phase: Phase::Waiting,
+                        timers: [None; 6],
+                        max_wait: None,
+                        on_timeout: None,
+                        // Kept out of the group's figures, like a consultation.
+                        consultation: true,
+                    },
+                );
+                self.answer(call, ai, now);
             }
             Input::CallerHungUp { call } => {
                 let c = self.call_ref(call)?;

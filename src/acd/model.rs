@@ -274,6 +274,19 @@ pub enum Input {
         /// The citizen's number (shown to the agent offered).
         caller: String,
     },
+    /// An idle agent answered a call put through to them without the
+    /// queue (a number that rings agents, a transfer or a consultation
+    /// naming them): they are talking on it, so no queued call is offered
+    /// to them meanwhile. It counts for the agent, not for any group;
+    /// `CallEnded` starts their after-call work (their first skill
+    /// group's). Refused for an agent who is not idle or has no skill
+    /// group (the shell then has nothing to keep them from).
+    DirectAnswered {
+        call: CallId,
+        agent: AgentId,
+        /// The citizen's number (for previous-service routing).
+        caller: String,
+    },
     /// The caller hung up (waiting, ringing, or talking); for a
     /// consultation, the consulting agent gave it up.
     CallerHungUp {

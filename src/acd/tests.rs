@@ -1206,3 +1206,57 @@ fn a_full_queue_refuses_a_consultation() {
         Err(AcdError::UnknownGroup("nope".into()))
     );
 }
+
+#[test]
+fn an_agent_on_a_call_put_through_to_them_gets_no_queued_call_until_after_call_work() {
+    let mut h = H::new(config(
+        vec![group("g", Strategy::LongestIdle)],
+        vec![
+            agent("a", &[("g", 5)]),
+            agent("b", &[("g", 5)]),
+            agent("loner", &[]),
+        ],
+    ));
+    h.login("a");
+    h.login("loner");
+    h.take();
+    let direct = |h: &mut H, call: u64, agent: &str| {
+        h.try_in(Input::DirectAnswered {
+            call: CallId(call),
+            agent: agent.into(),
+            caller: "13800138000".into(),
+        })
+    };
+    direct(&mut h, 100, "a").expect("idle: taken");
+    assert_eq!(h.state("a"), AgentState::Talking);
+    // A queued caller waits instead of ringing a's phone.
+    h.enqueue(1, "g", 0);
+    assert_eq!(h.offers(), Vec::<(u64, String)>::new());
+    // Only idle agents with a group: the shell leaves the others alone.
+    assert!(matches!(
+        direct(&mut h, 101, "a"),
+        Err(AcdError::WrongAgentState { .. })
+    ));
+    assert!(matches!(
+        direct(&mut h, 102, "b"),
+        Err(AcdError::WrongAgentState { .. })
+    ));
+    assert!(matches!(
+        direct(&mut h, 103, "loner"),
+        Err(AcdError::Config(_))
+    ));
+    // The direct call ends: after-call work, then the queued caller.
+    h.end(100);
+    assert_eq!(h.state("a"), AgentState::AfterCallWork);
+    h.ok(Input::CompleteAcw { agent: "a".into() });
+    assert_eq!(h.offers(), vec![off(1, "a")]);
+    let st = h.e.stats(h.now);
+    let g = &st.groups[0].counters;
+    assert_eq!(
+        (g.entered, g.answered),
+        (1, 0),
+        "the direct call is not the group's"
+    );
+    let a = st.agents.iter().find(|x| x.agent == "a").expect("a");
+    assert_eq!(a.counters.answered, 1, "but it is the agent's");
+}

@@ -186,6 +186,7 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         held: false,
         consult_device: None,
         acd_call: None,
+        direct_call: None,
         caller: order.number.clone(),
     };
     session.run().await;

@@ -545,7 +545,6 @@ async fn connect(
         warn!(error = %e, "no RTP ports to connect the caller");
         return Connect::Failed(QueueOutcome::Overflow);
     }
-    let queued = matches!(target, Dest::Queue(..));
     let (attempt, who) = match target {
         Dest::Queue(group, priority, wait) => {
             let Some(queues) = &ctx.queues else {
@@ -637,15 +636,14 @@ async fn connect(
         acd: queue_call.is_some(),
         held: false,
         consult_device: None,
-        acd_call: queue_call.filter(|_| queued),
+        acd_call: queue_call,
+        direct_call: None,
         caller: ringer.caller.clone(),
     };
     let mut end = session.run().await;
     events = session.events;
     ringer.events = events;
-    if let (Some(call), Some(queues), true, false) =
-        (queue_call, &ctx.queues, queued, end.acd_released)
-    {
+    if let (Some(call), Some(queues), false) = (queue_call, &ctx.queues, end.acd_released) {
         queues.input(crate::acd::Input::CallEnded { call });
     }
     // The agent transferred the caller: put them through to the target.

@@ -522,6 +522,7 @@ async fn run_call(
             held: false,
             consult_device: None,
             acd_call: queued,
+            direct_call: None,
             caller: call.caller.clone(),
         };
         let mut end = session.run().await;

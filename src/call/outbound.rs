@@ -184,6 +184,7 @@ async fn talk(
         held: false,
         consult_device: None,
         acd_call: None,
+        direct_call: None,
         caller: order.number.clone(),
     };
     session.run().await;

@@ -120,6 +120,27 @@ impl Queues {
         ))
     }
 
+    /// An agent answered a call put through to them without the queue:
+    /// the ACD keeps them busy on it (no queued call is offered to them)
+    /// until `CallEnded` with the returned id, then after-call work.
+    /// `None` when the ACD has nothing to keep them from (not an agent,
+    /// not idle: signed out, not ready, already busy; no skill group).
+    pub async fn direct_answered(&self, agent: &str, caller: &str) -> Option<CallId> {
+        let call = CallId(self.next_call.fetch_add(1, Ordering::Relaxed));
+        let input = Input::DirectAnswered {
+            call,
+            agent: agent.to_string(),
+            caller: caller.to_string(),
+        };
+        match self.try_input(input).await {
+            Ok(()) => Some(call),
+            Err(why) => {
+                debug!(%agent, %why, "a direct call the ACD does not track");
+                None
+            }
+        }
+    }
+
     /// Schedule a callback to `number` in `group` (a supervisor calling
     /// back a missed caller); it queues as if it arrived now.
     pub fn schedule_callback(&self, group: &str, number: &str, priority: u8) -> CallId {

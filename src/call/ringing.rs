@@ -184,9 +184,14 @@ impl Ringer<'_> {
                 .attempt(invites, Some(self.ctx.no_response_timeout))
                 .await
             {
-                Attempt::Answered(c) => {
+                Attempt::Answered(mut c) => {
                     if let Some(agent) = &c.agent {
                         self.record.fact("answered", |b, t| b.answered(t, agent));
+                        // An ACD agent on this call is busy for the queue
+                        // too, and does after-call work when it ends.
+                        if let Some(q) = &self.ctx.queues {
+                            c.queued = q.direct_answered(agent, &self.caller).await;
+                        }
                     }
                     return Ok(c);
                 }

@@ -69,6 +69,9 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     /// The ACD's id of this call (queued calls): an attended transfer
     /// releases the first agent in the ACD at once.
     pub acd_call: Option<crate::acd::CallId>,
+    /// The ACD's id of the call once an attended transfer handed it to
+    /// another agent directly: that agent is busy in the ACD until it ends.
+    pub direct_call: Option<crate::acd::CallId>,
     /// The citizen's number (a consultation of a skill group queues with
     /// it, as the queued caller).
     pub caller: String,
@@ -755,6 +758,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         if let Some(g) = group.take() {
             g.withdraw();
         }
+        if let (Some(call), Some(q)) = (self.direct_call.take(), &self.ctx.queues) {
+            q.input(crate::acd::Input::CallEnded { call });
+        }
         SessionEnd {
             recording: meta,
             caller_media: report.caller_media.take(),
@@ -1176,9 +1182,16 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         if agent_target {
             self.record.fact("answered", |b, t| b.answered(t, &label));
             self.agent = Some(label.clone());
-            // The group's agent took the consultation through the ACD:
-            // their after-call work ends the record, as for a queued call.
-            self.acd = to_group.is_some();
+            // The group's agent took the consultation through the ACD; an
+            // agent consulted by name is now busy for the queue too. Either
+            // way their after-call work ends the record, as for a queued
+            // call.
+            if to_group.is_none() {
+                if let Some(q) = &self.ctx.queues {
+                    self.direct_call = q.direct_answered(&label, &self.caller).await;
+                }
+            }
+            self.acd = to_group.is_some() || self.direct_call.is_some();
         } else {
             self.agent = None;
         }

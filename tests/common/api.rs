@@ -70,6 +70,29 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `agent`'s state on the wall-board (as `sup` sees it).
+    pub fn board_state(&self, sup: &str, agent: &str) -> Value {
+        let (_, v) = self.get("/api/v1/wallboard", sup);
+        v["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["agent_id"] == agent))
+            .map(|a| a["state"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Wait (bounded: 5 s) until `agent` is `state` on the wall-board.
+    pub fn wait_board(&self, sup: &str, agent: &str, state: &str) -> bool {
+        for _ in 0..50 {
+            if self.board_state(sup, agent) == state {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    }
+}
+
 /// The error code of an API answer.
 pub fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
