@@ -149,6 +149,36 @@ struct Call {
 }
 
 impl Call {
+    /// A call waiting in group `group` since `arrived`: no per-call
+    /// limits, not a consultation (struct update for the rest).
+    fn waiting(
+        id: CallId,
+        caller: String,
+        group: usize,
+        priority: u8,
+        arrived: Duration,
+        now: Duration,
+        seq: u64,
+    ) -> Self {
+        Call {
+            id,
+            caller,
+            callback_number: None,
+            group,
+            base_priority: priority,
+            priority,
+            arrived,
+            entered_group: now,
+            seq,
+            attempts: 0,
+            phase: Phase::Waiting,
+            timers: [None; 6],
+            max_wait: None,
+            on_timeout: None,
+            consultation: false,
+        }
+    }
+
     fn key(&self) -> QueueKey {
         QueueKey::new(self.priority, self.arrived, self.seq, self.id)
     }
@@ -754,21 +784,9 @@ impl Engine {
                 self.calls.insert(
                     call,
                     Call {
-                        id: call,
-                        caller,
-                        callback_number: None,
-                        group: gi,
-                        base_priority: priority,
-                        priority,
-                        arrived: arrived.min(now),
-                        entered_group: now,
-                        seq,
-                        attempts: 0,
-                        phase: Phase::Waiting,
-                        timers: [None; 6],
                         max_wait,
                         on_timeout,
-                        consultation: false,
+                        ..Call::waiting(call, caller, gi, priority, arrived.min(now), now, seq)
                     },
                 );
                 match self.previous_agent(call, gi, now) {
@@ -798,21 +816,9 @@ impl Engine {
                 self.calls.insert(
                     call,
                     Call {
-                        id: call,
-                        caller,
-                        callback_number: None,
-                        group: gi,
-                        base_priority: priority,
-                        priority,
-                        arrived: now,
-                        entered_group: now,
-                        seq,
-                        attempts: 0,
-                        phase: Phase::Waiting,
-                        timers: [None; 6],
-                        max_wait: None,
                         on_timeout: Some(NextStep::Hangup),
                         consultation: true,
+                        ..Call::waiting(call, caller, gi, priority, now, now, seq)
                     },
                 );
                 self.arm_waiting(call, now);
@@ -836,22 +842,8 @@ impl Engine {
                 self.calls.insert(
                     call,
                     Call {
-                        id: call,
-                        caller,
-                        callback_number: None,
-                        group: gi,
-                        base_priority: 0,
-                        priority: 0,
-                        arrived: now,
-                        entered_group: now,
-                        seq,
-                        attempts: 0,
-                        phase: Phase::Waiting,
-                        timers: [None; 6],
-                        max_wait: None,
-                        on_timeout: None,
-                        // Kept out of the group's figures, like a consultation.
                         consultation: true,
+                        ..Call::waiting(call, caller, gi, 0, now, now, seq)
                     },
                 );
                 self.answer(call, ai, now);
@@ -974,23 +966,7 @@ impl Engine {
                 let seq = self.next_seq();
                 self.calls.insert(
                     call,
-                    Call {
-                        id: call,
-                        caller: number.clone(),
-                        callback_number: None,
-                        group: gi,
-                        base_priority: priority,
-                        priority,
-                        arrived: now,
-                        entered_group: now,
-                        seq,
-                        attempts: 0,
-                        phase: Phase::Waiting,
-                        timers: [None; 6],
-                        max_wait: None,
-                        on_timeout: None,
-                        consultation: false,
-                    },
+                    Call::waiting(call, number.clone(), gi, priority, now, now, seq),
                 );
                 self.make_callback(call, number);
                 self.groups[gi].counters.callbacks_scheduled += 1;
