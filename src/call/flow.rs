@@ -219,6 +219,10 @@ pub(super) async fn drive(
                             over = Some(Outcome::CallerCancelled);
                             break;
                         }
+                        Connect::CallbackRequested => {
+                            over = Some(Outcome::CallbackRequested);
+                            break;
+                        }
                         Connect::Failed(outcome) => Some(Event::QueueResult(outcome)),
                         Connect::Talked { agent, end } => {
                             info!(
@@ -263,6 +267,10 @@ pub(super) async fn drive(
                     match connect(ctx, ringer, &mut voice, &mut parts, how, false).await {
                         Connect::CallerGone => {
                             over = Some(Outcome::CallerCancelled);
+                            break;
+                        }
+                        Connect::CallbackRequested => {
+                            over = Some(Outcome::CallbackRequested);
                             break;
                         }
                         Connect::Talked { .. } => {
@@ -523,6 +531,9 @@ enum Dest<'a> {
 enum Connect {
     /// The caller hung up (the call is over).
     CallerGone,
+    /// The caller chose to be called back in the queue and was told so
+    /// and hung up: the call is over, the ACD keeps its place.
+    CallbackRequested,
     /// Nobody was reached: the flow goes on.
     Failed(QueueOutcome),
     /// Someone answered and the conversation is over; `end.caller_media`
@@ -580,6 +591,10 @@ async fn connect(
         Err(Outcome::CallerCancelled) => {
             ringer.inbound.forget();
             return Connect::CallerGone;
+        }
+        Err(Outcome::CallbackRequested) => {
+            ringer.inbound.forget();
+            return Connect::CallbackRequested;
         }
         Err(Outcome::QueueEnded { full }) => {
             return Connect::Failed(if full {

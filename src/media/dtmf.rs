@@ -422,6 +422,13 @@ impl Rfc4733Receiver {
         Ok(out)
     }
 
+    /// Forgets the event in progress without reporting it: its later
+    /// packets count as retransmissions of a finished event (the media
+    /// changed hands while it was pressed).
+    pub fn abandon(&mut self) {
+        let _ = self.finish(false);
+    }
+
     /// Reports an event whose end packets never came, once no packet has
     /// arrived for the timeout. Call on a timer (e.g. every 20 ms frame).
     pub fn poll(&mut self, now: Duration) -> Option<Rfc4733Digit> {

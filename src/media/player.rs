@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::codec::{Codec, G711};
-use super::dtmf::{DtmfCombiner, DtmfDetector, DtmfKey, DtmfPath, Rfc4733Receiver};
+use super::dtmf::DtmfKey;
+use super::keys::KeyReader;
 use super::ports::PortPair;
 use super::prompts::{Playout, PlayoutEvent, Prompt};
 use super::rtp::{write_rtp, OutgoingFrame, OutgoingStream, RtpHeader, SourceTiming};
@@ -60,13 +61,29 @@ pub struct Player {
     task: Option<tokio::task::JoinHandle<Option<(PortPair, Continuation)>>>,
 }
 
-/// The leg's outgoing RTP stream as the player left it, so whoever sends
-/// next (the bridge) continues the same SSRC, sequence and timestamps.
+/// The leg's media state as its last owner left it: the outgoing RTP
+/// stream, so whoever sends next (the bridge) continues the same SSRC,
+/// sequence and timestamps, and the leg's keys, so a press is read once
+/// whoever holds the media when its packets arrive ([`KeyReader`]).
 pub struct Continuation {
     /// The stream.
     pub stream: OutgoingStream,
-    /// The time base `stream` was driven with.
+    /// The time base `stream` (and `keys`) were driven with.
     pub epoch: tokio::time::Instant,
+    /// The keys the leg pressed so far.
+    pub keys: KeyReader,
+}
+
+impl Continuation {
+    /// A fresh stream with random SSRC, sequence and timestamp (RFC 3550
+    /// §5.1), starting now, with no keys seen.
+    pub fn fresh() -> Self {
+        Continuation {
+            stream: OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000),
+            epoch: tokio::time::Instant::now(),
+            keys: KeyReader::new(),
+        }
+    }
 }
 
 impl Drop for Player {
@@ -174,19 +191,15 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<PlayerEvent>,
 ) -> Option<(PortPair, Continuation)> {
-    let (mut stream, started) = match continued {
-        Some(c) => (c.stream, c.epoch),
-        None => (
-            OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000),
-            tokio::time::Instant::now(),
-        ),
-    };
+    let Continuation {
+        mut stream,
+        epoch: started,
+        mut keys,
+    } = continued.unwrap_or_else(Continuation::fresh);
+    // Whoever held the media before is done with it: a press it began is
+    // its own (KeyReader), a press from now on is ours.
+    keys.hand_over();
     let mut playout = Playout::new();
-    let mut keys = Rfc4733Receiver::new(8000);
-    // Keys come as RFC 4733 events or as tones in the audio (or both, from
-    // gateways that send both): each press is reported once.
-    let mut inband = DtmfDetector::new();
-    let mut combiner = DtmfCombiner::new();
     let mut heard = Vec::with_capacity(160);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -233,12 +246,10 @@ async fn run(
                     };
                     events.send(ev).ok();
                 }
-                if let Some(digit) = keys.poll(now) {
-                    if let Some(key) = combiner.push(now, DtmfPath::Rfc4733, digit.key, digit.onset) {
-                        if report_key(&mut playout, &events, key.to_char()) == '#' {
-                            // '#' ends a voicemail (the prompt says so).
-                            end_recording(recording.take(), &events).await;
-                        }
+                if let Some(key) = keys.poll(now) {
+                    if report_key(&mut playout, &events, key.to_char()) == '#' {
+                        // '#' ends a voicemail (the prompt says so).
+                        end_recording(recording.take(), &events).await;
                     }
                 }
             }
@@ -251,25 +262,19 @@ async fn run(
                 let Ok(rtp) = RtpHeader::parse(&buf[..n]) else { continue };
                 let now = started.elapsed();
                 if Some(rtp.payload_type) == target.telephone_event {
-                    if let Ok(digits) = keys.on_packet(now, rtp.timestamp, rtp.marker, rtp.payload) {
-                        for d in digits {
-                            if let Some(key) = combiner.push(now, DtmfPath::Rfc4733, d.key, d.onset) {
-                                if report_key(&mut playout, &events, key.to_char()) == '#' {
+                    for key in keys.read_event(now, rtp.timestamp, rtp.marker, rtp.payload) {
+                        if report_key(&mut playout, &events, key.to_char()) == '#' {
                             // '#' ends a voicemail (the prompt says so).
                             end_recording(recording.take(), &events).await;
-                        }
-                            }
                         }
                     }
                 } else if rtp.payload_type == target.payload_type {
                     heard.clear();
                     target.law.decode(rtp.payload, &mut heard);
-                    for d in inband.process(now, &heard) {
-                        if let Some(key) = combiner.push(now, DtmfPath::InBand, d.key, d.onset) {
-                            if report_key(&mut playout, &events, key.to_char()) == '#' {
+                    for key in keys.read_audio(now, &heard) {
+                        if report_key(&mut playout, &events, key.to_char()) == '#' {
                             // '#' ends a voicemail (the prompt says so).
                             end_recording(recording.take(), &events).await;
-                        }
                         }
                     }
                     let ended = recording.as_mut().is_some_and(|(r, since)| {
@@ -291,7 +296,7 @@ async fn run(
                 Some(Command::Stop) => playout.stop(),
                 Some(Command::InfoKey(key)) => {
                     let now = started.elapsed();
-                    if let Some(key) = combiner.push(now, DtmfPath::SipInfo, key, now) {
+                    if let Some(key) = keys.read_info(now, key) {
                         if report_key(&mut playout, &events, key.to_char()) == '#' {
                             // '#' ends a voicemail (the prompt says so).
                             end_recording(recording.take(), &events).await;
@@ -310,7 +315,7 @@ async fn run(
                 Some(Command::Finish) | None => {
                     // A caller who hangs up after speaking keeps the message.
                     end_recording(recording.take(), &events).await;
-                    return Some((pair, Continuation { stream, epoch: started }));
+                    return Some((pair, Continuation { stream, epoch: started, keys }));
                 }
             },
         }

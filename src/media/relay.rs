@@ -63,7 +63,7 @@ use super::prompts::{Playout, Prompt};
 use super::recorder::{Channel, ChannelAligner, RecordingHandle, RecordingMeta};
 use super::rtp::{
     ntp_from_unix, parse_rtcp, write_rr, write_rtp, write_sdes_cname, write_sr, OutgoingFrame,
-    OutgoingStream, ReceiveStats, RtcpReport, RtpFields, RtpHeader, SourceTiming,
+    ReceiveStats, RtcpReport, RtpFields, RtpHeader, SourceTiming,
 };
 use super::sdp::{AudioCodec, Negotiated};
 
@@ -530,15 +530,6 @@ fn rtcp_of(rtp: SocketAddr) -> SocketAddr {
     SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
 }
 
-/// A fresh outgoing stream with random SSRC, sequence and timestamp
-/// (RFC 3550 §5.1).
-fn new_stream() -> Continuation {
-    Continuation {
-        stream: OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000),
-        epoch: Instant::now(),
-    }
-}
-
 /// The facts of one received RTP packet, copied out of the buffer so it
 /// can be rewritten in place: parsed once per packet.
 struct Inbound {
@@ -708,6 +699,20 @@ impl Hop<'_> {
         if let Some(r) = recorder.as_mut() {
             r.push(self.channel, at, &rtp);
         }
+        if Some(rtp.payload_type) == self.from.format.telephone_event {
+            // A key a player (IVR, queue) already took stays there: its
+            // retransmitted end packets never reach the other party.
+            let now = self.from.out.epoch.elapsed();
+            if !self
+                .from
+                .out
+                .keys
+                .pass_event(now, rtp.timestamp, rtp.marker, rtp.payload)
+            {
+                s.dropped.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+        }
         if self.muted {
             return true;
         }
@@ -871,15 +876,17 @@ async fn run(
         peer: Peer::new(a_remote),
         quality: Quality::default(),
         format: a_format,
-        // Side A heard prompts before the bridge: keep its stream continuous.
-        out: a_continuation.unwrap_or_else(new_stream),
+        // Side A heard prompts before the bridge: keep its stream continuous
+        // and its keys (a press a player took is not the agent's).
+        out: a_continuation.unwrap_or_else(Continuation::fresh),
     };
+    la.out.keys.hand_over();
     let mut lb = Leg {
         pair: b,
         peer: Peer::new(b_remote),
         quality: Quality::default(),
         format: b_format,
-        out: new_stream(),
+        out: Continuation::fresh(),
     };
     let mut buf_a = [0u8; MAX_PACKET];
     let mut buf_b = [0u8; MAX_PACKET];
@@ -1157,7 +1164,7 @@ fn join(
         pair,
         peer: Peer::new(Some(p.remote)),
         format: p.format,
-        out: new_stream(),
+        out: Continuation::fresh(),
         keys: Rfc4733Receiver::new(8000),
         receiver,
     });
@@ -1351,6 +1358,113 @@ mod tests {
             h.payload_type, 8,
             "the agent's PCMU reaches the caller as PCMA"
         );
+    }
+
+    /// Issue 12 §1: the end packets of a key a player (the IVR's menu)
+    /// took arrive after the caller's media moved to the relay: they never
+    /// reach the agent, while a press made during the conversation does.
+    #[tokio::test]
+    async fn a_key_a_player_took_never_reaches_the_agent() {
+        use crate::media::dtmf::{rfc4733_packets, DtmfKey};
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 43200, 43300);
+        let (a, b) = (
+            pool.allocate().await.unwrap(),
+            pool.allocate().await.unwrap(),
+        );
+        let a_addr = SocketAddr::new(a.address(), a.port());
+        let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let agent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let format = LegFormat {
+            law: G711::Alaw,
+            payload_type: 8,
+            telephone_event: Some(101),
+        };
+        // The menu's player read key 1 up to its first end packet.
+        let one = rfc4733_packets(
+            DtmfKey::from_char('1').unwrap(),
+            23200,
+            Duration::from_millis(100),
+            10,
+            8000,
+        );
+        let mut continuation = Continuation::fresh();
+        let mut taken = Vec::new();
+        let first_end = one.iter().position(|p| p.event.end).unwrap();
+        for p in &one[..=first_end] {
+            let now = continuation.epoch.elapsed();
+            taken.extend(continuation.keys.read_event(
+                now,
+                p.timestamp,
+                p.marker,
+                &p.event.to_bytes(),
+            ));
+        }
+        assert_eq!(taken.len(), 1);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let _relay = start(
+            a,
+            Some(caller.local_addr().unwrap()),
+            b,
+            Some(agent.local_addr().unwrap()),
+            RelayOptions {
+                a_continuation: Some(continuation),
+                a_format: format,
+                b_format: format,
+                ..Default::default()
+            },
+            tx,
+        );
+        let event = |seq: u16, ts: u32, body: [u8; 4]| {
+            let mut p = vec![0x80u8, 101];
+            p.extend_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&ts.to_be_bytes());
+            p.extend_from_slice(&0x5555u32.to_be_bytes());
+            p.extend_from_slice(&body);
+            p
+        };
+        // The relay runs (its start drains what waited on the port) …
+        let mut buf = [0u8; 256];
+        caller
+            .send_to(&rtp(8, 40, 0x5555, &[6; 160]), a_addr)
+            .await
+            .unwrap();
+        let (n, _) = agent.recv_from(&mut buf).await.unwrap();
+        assert_eq!(RtpHeader::parse(&buf[..n]).unwrap().payload_type, 8);
+        // … when the retransmitted end packets come, then the caller's voice.
+        for (i, p) in one[first_end + 1..].iter().enumerate() {
+            caller
+                .send_to(&event(50 + i as u16, 23200, p.event.to_bytes()), a_addr)
+                .await
+                .unwrap();
+        }
+        caller
+            .send_to(&rtp(8, 60, 0x5555, &[7; 160]), a_addr)
+            .await
+            .unwrap();
+        let (n, _) = agent.recv_from(&mut buf).await.unwrap();
+        let h = RtpHeader::parse(&buf[..n]).unwrap();
+        assert_eq!(
+            (h.payload_type, h.payload),
+            (8, &[7; 160][..]),
+            "the next packet the agent gets is the caller's voice"
+        );
+        // A key pressed while talking to the agent is the agent's.
+        let five = rfc4733_packets(
+            DtmfKey::from_char('5').unwrap(),
+            90000,
+            Duration::from_millis(60),
+            10,
+            8000,
+        );
+        for (i, p) in five.iter().enumerate() {
+            caller
+                .send_to(&event(70 + i as u16, 90000, p.event.to_bytes()), a_addr)
+                .await
+                .unwrap();
+            let (n, _) = agent.recv_from(&mut buf).await.unwrap();
+            let h = RtpHeader::parse(&buf[..n]).unwrap();
+            assert_eq!((h.payload_type, h.payload), (101, &p.event.to_bytes()[..]));
+        }
     }
 
     /// A UDP socket on an even-or-any port whose port + 1 is bound too
