@@ -1,0 +1,128 @@
+//! The house rules of ../shared/DESIGN.md and ARCHITECTURE.md, checked on
+//! the code itself (issue 13 §5): the leaf rooms (`sip`, `media`, `ivr`,
+//! `acd`, `events`) never import each other nor the rooms above them
+//! (`call`, `switch`, `api`, `http`), and only the composition root
+//! (`switch`, with `main`) imports `api`. A new `use crate::…` that breaks a
+//! rule fails this test with the file and line.
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The room a source file belongs to: `src/<room>/…` or `src/<room>.rs`.
+fn room_of(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).expect("under src");
+    let first = rel
+        .components()
+        .next()
+        .expect("a component")
+        .as_os_str()
+        .to_string_lossy()
+        .into_owned();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// `(line number, room)` of every `crate::<room>` the file names, outside
+/// comments.
+fn imports(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.push((i + 1, name));
+            }
+            rest = after;
+        }
+        // `use crate::{a, b::c}`: the rooms inside the braces.
+        if let Some(at) = code.find("crate::{") {
+            let inner = &code[at + "crate::{".len()..];
+            for part in inner.split([',', '}']) {
+                let name: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.push((i + 1, name));
+                }
+            }
+        }
+    }
+    out
+}
+
+const LEAVES: [&str; 5] = ["sip", "media", "ivr", "acd", "events"];
+const UPPER: [&str; 4] = ["call", "switch", "api", "http"];
+
+#[test]
+fn rooms_import_only_what_the_house_plan_allows() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for file in sources(&src) {
+        let room = room_of(&src, &file);
+        let text = std::fs::read_to_string(&file).expect("source");
+        let shown = file
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for (line, target) in imports(&text) {
+            checked += 1;
+            if target == room {
+                continue;
+            }
+            if LEAVES.contains(&room.as_str())
+                && (LEAVES.contains(&target.as_str()) || UPPER.contains(&target.as_str()))
+            {
+                broken.push(format!("{shown}:{line}: the {room} room imports {target}"));
+            }
+            if target == "api" && !matches!(room.as_str(), "switch" | "main") {
+                broken.push(format!(
+                    "{shown}:{line}: only the composition root (switch) imports api, not {room}"
+                ));
+            }
+        }
+    }
+    assert!(
+        checked > 100,
+        "only {checked} imports found: is the parser right?"
+    );
+    assert!(
+        broken.is_empty(),
+        "house rules broken:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn the_import_reader_sees_paths_and_braces() {
+    let text = "use crate::media::rtp;\nuse crate::{acd::Engine, sip};\n// crate::call in a comment\nlet x = crate::util::unix_now();";
+    let found: Vec<(usize, String)> = imports(text);
+    let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["media", "acd", "sip", "util"]);
+    assert_eq!(found[3].0, 4);
+}
