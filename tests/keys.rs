@@ -503,3 +503,46 @@ fn the_readme_by_hand_commands_put_the_caller_through_to_agent_1001() {
     assert!(table.contains("A1001"), "{table}");
     drop(serve);
 }
+
+/// One press sent both ways at once (RFC 4733 and the tone in the audio,
+/// as some gateways do) during the welcome: the menu takes it once, the
+/// queue never sees it, the agent answers.
+#[test]
+fn a_key_sent_as_tone_and_event_at_once_is_one_press_across_the_hand_over() {
+    let net = Net(196);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = shipped_config(net, dir.path());
+    let h = Hotline::start_with(net, dir, &text);
+    let phone = common::start_phone(&h, 0, "1001", &["--tone", "600", "--answer-after", "1"]);
+    let out = common::dial(
+        net,
+        "12345",
+        &[
+            "--tone",
+            "440",
+            "--dtmf",
+            "1",
+            "--dtmf-at",
+            "2",
+            "--dtmf-mode",
+            "both",
+            "--hangup-after",
+            "8",
+        ],
+    )
+    .output()
+    .expect("dial");
+    let caller = common::report(&out);
+    let agent = agent_report(wait_output(phone, Duration::from_secs(20)), &h.tail_log());
+    let log = h.log();
+    assert_eq!(caller["status"], 200, "{caller}");
+    assert_eq!(caller["ended_by"], "local", "{caller}\n{}", h.tail_log());
+    assert_eq!(agent["status"], 200, "{agent}");
+    assert_eq!(agent["media"]["dtmf_received"], "", "{agent}");
+    assert!(
+        !log.contains("caller asked to be called back"),
+        "{}",
+        h.tail_log()
+    );
+    through(&path(&log), &["consult", "agent"]);
+}

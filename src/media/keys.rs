@@ -30,10 +30,10 @@ use super::dtmf::{
     DtmfCombiner, DtmfDetector, DtmfKey, DtmfPath, Rfc4733Digit, Rfc4733Receiver, TelephoneEvent,
 };
 
-/// Who held the media when an RFC 4733 event began.
+/// Who holds a party's media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
-    /// A player, which reports keys to the call.
+pub enum Holder {
+    /// A player (IVR, queue, survey), which reports keys to the call.
     Reader,
     /// The relay, which forwards keys to the other party.
     Relay,
@@ -54,6 +54,8 @@ pub struct KeyReader {
     combiner: DtmfCombiner,
     /// `(timestamp, event code, holder)` of recent RFC 4733 events.
     holders: VecDeque<(u32, u8, Holder)>,
+    /// Who holds the media now.
+    holder: Holder,
 }
 
 impl Default for KeyReader {
@@ -70,6 +72,7 @@ impl KeyReader {
             inband: DtmfDetector::new(),
             combiner: DtmfCombiner::new(),
             holders: VecDeque::with_capacity(HOLDERS_KEPT),
+            holder: Holder::Reader,
         }
     }
 
@@ -174,12 +177,18 @@ impl KeyReader {
         holder == Holder::Relay
     }
 
-    /// The media changes hands (player → relay, relay → player): an event
-    /// still in progress stays with its holder, and its end is never
-    /// reported later by a timeout; a tone half heard is forgotten.
-    pub fn hand_over(&mut self) {
-        self.rfc4733.abandon();
-        self.inband.reset();
+    /// The media goes to `to`. From one player to the next (IVR → queue)
+    /// nothing changes: the audio and the events continue, and a press made
+    /// across the hand-over is reported once, by whichever reads its end.
+    /// Between a player and the relay (either way) an event in progress
+    /// stays with its holder (never reported later by a timeout), and a
+    /// tone half heard is forgotten: the relay reads no audio.
+    pub fn hand_over(&mut self, to: Holder) {
+        if to != self.holder {
+            self.rfc4733.abandon();
+            self.inband.reset();
+        }
+        self.holder = to;
     }
 }
 
@@ -215,7 +224,7 @@ mod tests {
             keys.extend(menu.read_event(*at, 1000, *marker, body));
         }
         assert_eq!(keys, vec![DtmfKey::from_char('1').expect("1")]);
-        menu.hand_over();
+        menu.hand_over(Holder::Reader);
         // The queue's player gets the same reader: two more end packets.
         let mut queue = menu;
         for (at, marker, body) in &packets[first_end + 1..] {
@@ -230,7 +239,7 @@ mod tests {
         let packets = press('2', 5000);
         let (at, marker, body) = packets[0];
         assert!(r.read_event(at, 5000, marker, &body).is_empty());
-        r.hand_over();
+        r.hand_over(Holder::Relay);
         for (at, marker, body) in &packets[1..] {
             assert!(!r.pass_event(*at, 5000, *marker, body));
         }
@@ -240,7 +249,7 @@ mod tests {
             assert!(r.pass_event(ms(500) + *at, 9000, *marker, body));
         }
         // … and its tail, after the hand back, is never read as a key.
-        r.hand_over();
+        r.hand_over(Holder::Reader);
         for (at, marker, body) in &later[2..] {
             assert!(r.read_event(ms(500) + *at, 9000, *marker, body).is_empty());
         }
@@ -252,7 +261,7 @@ mod tests {
         let mut r = KeyReader::new();
         let k = DtmfKey::from_char('9').expect("9");
         assert_eq!(r.read_info(ms(100), k), Some(k));
-        r.hand_over();
+        r.hand_over(Holder::Reader);
         let mut keys = Vec::new();
         for (at, marker, body) in press('9', 7000) {
             keys.extend(r.read_event(ms(90) + at, 7000, marker, &body));
@@ -271,9 +280,47 @@ mod tests {
         let packets = press('3', 100);
         let (at, marker, body) = packets[0];
         assert!(r.read_event(at, 100, marker, &body).is_empty());
-        r.hand_over(); // to the relay: the rest of the press is lost
-        r.hand_over(); // back to a player much later
+        r.hand_over(Holder::Relay); // the rest of the press is lost
+        r.hand_over(Holder::Reader); // back to a player much later
         assert!(r.poll(ms(60_000)).is_none());
+    }
+
+    /// A press begun under the IVR's player and ended under the queue's is
+    /// one press, and so is a tone that spans the hand-over.
+    #[test]
+    fn a_press_across_a_player_hand_over_is_reported_once() {
+        let mut r = KeyReader::new();
+        let packets = press('4', 300);
+        let (at, marker, body) = packets[0];
+        assert!(r.read_event(at, 300, marker, &body).is_empty());
+        r.hand_over(Holder::Reader);
+        let mut keys = Vec::new();
+        for (at, marker, body) in &packets[1..] {
+            keys.extend(r.read_event(*at, 300, *marker, body));
+        }
+        assert_eq!(keys, vec![DtmfKey::from_char('4').expect("4")]);
+        // A tone (key 6: 770 + 1477 Hz) for 200 ms, handed over half-way.
+        let key = DtmfKey::from_char('6').expect("6");
+        let (lo, hi) = key.frequencies();
+        let mut tone_keys = Vec::new();
+        for frame in 0..10u64 {
+            if frame == 5 {
+                r.hand_over(Holder::Reader);
+            }
+            let pcm: Vec<i16> = (0..160)
+                .map(|i| {
+                    let t = (frame * 160 + i) as f64 / 8000.0;
+                    let v = (2.0 * std::f64::consts::PI * lo * t).sin()
+                        + (2.0 * std::f64::consts::PI * hi * t).sin();
+                    (v * 6000.0) as i16
+                })
+                .collect();
+            tone_keys.extend(r.read_audio(ms(5000 + frame * 20), &pcm));
+        }
+        for frame in 10..20u64 {
+            tone_keys.extend(r.read_audio(ms(5000 + frame * 20), &[0; 160]));
+        }
+        assert_eq!(tone_keys, vec![key]);
     }
 
     #[test]

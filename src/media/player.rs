@@ -19,7 +19,7 @@ use tracing::debug;
 
 use super::codec::{Codec, G711};
 use super::dtmf::DtmfKey;
-use super::keys::KeyReader;
+use super::keys::{Holder, KeyReader};
 use super::ports::PortPair;
 use super::prompts::{Playout, PlayoutEvent, Prompt};
 use super::rtp::{write_rtp, OutgoingFrame, OutgoingStream, RtpHeader, SourceTiming};
@@ -198,7 +198,7 @@ async fn run(
     } = continued.unwrap_or_else(Continuation::fresh);
     // Whoever held the media before is done with it: a press it began is
     // its own (KeyReader), a press from now on is ours.
-    keys.hand_over();
+    keys.hand_over(Holder::Reader);
     let mut playout = Playout::new();
     let mut heard = Vec::with_capacity(160);
     let mut tick = tokio::time::interval(Duration::from_millis(20));

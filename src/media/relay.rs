@@ -56,6 +56,7 @@ use tokio::time::Instant;
 use super::codec::{transcode_in_place, Codec, G711};
 use super::conference::{Conference, Output};
 use super::dtmf::Rfc4733Receiver;
+use super::keys::Holder;
 use super::mixer::{Frame, MixerError, Mode, ParticipantId, Role};
 use super::player::Continuation;
 use super::ports::PortPair;
@@ -880,7 +881,7 @@ async fn run(
         // and its keys (a press a player took is not the agent's).
         out: a_continuation.unwrap_or_else(Continuation::fresh),
     };
-    la.out.keys.hand_over();
+    la.out.keys.hand_over(Holder::Relay);
     let mut lb = Leg {
         pair: b,
         peer: Peer::new(b_remote),
