@@ -74,6 +74,9 @@ async fn healthz(State(s): State<SwitchState>) -> Json<Value> {
             // An edit that was refused (the previous flows stay live).
             "problems": s.ivr.problems(),
         },
+        // Loud, not a silent fallback: holiday calendars that have run out
+        // (issue 12 item 8; rule in ivr::coverage).
+        "warnings": s.ivr.calendar_warnings(i64::try_from(crate::util::unix_now()).unwrap_or(i64::MAX)),
         "tasks": metrics.num_alive_tasks(),
         "rss_bytes": crate::util::rss_bytes(),
     }))
