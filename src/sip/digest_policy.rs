@@ -163,18 +163,21 @@ mod tests {
         }
     }
 
+    /// (name, mode, algorithms in use, account, expected offer).
+    type Case = (
+        &'static str,
+        ChallengeMode,
+        Vec<DigestAlgorithm>,
+        Option<DigestAccount>,
+        Vec<DigestAlgorithm>,
+    );
+
     #[test]
     fn offered_table() {
         use ChallengeMode::{Multiple, Single};
         let both = vec![Md5, Sha256];
         let sha_first = vec![Sha256, Md5];
-        let cases: Vec<(
-            &str,
-            ChallengeMode,
-            Vec<DigestAlgorithm>,
-            Option<DigestAccount>,
-            Vec<DigestAlgorithm>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "unknown user: realm's first",
                 Single,
