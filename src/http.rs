@@ -1,6 +1,10 @@
-//! The HTTP API. For now `GET /healthz`: version, uptime and the live
-//! counters a test or an operator uses to see that nothing leaks (calls,
-//! dialogs, transactions, RTP ports, tasks, memory). The CTI API grows here.
+//! The HTTP listener: `GET /healthz` (version, uptime, the live counters a
+//! test or an operator uses to see that nothing leaks — calls, dialogs,
+//! transactions, RTP ports, tasks, memory — and `warnings`, such as a
+//! holiday calendar that has run out), the ACD's statistics and callbacks,
+//! and the `/api/v1` routes of [`crate::api`]. Every error under `/api/`
+//! is JSON ([`crate::api::json_errors`]), bodies are limited to
+//! [`crate::api::json_errors::MAX_BODY_BYTES`].
 
 use std::sync::atomic::Ordering;
 
@@ -25,7 +29,13 @@ pub async fn serve(
         .route("/api/v1/acd/callbacks", post(schedule_callback))
         .with_state(state)
         .merge(api)
-        .fallback(not_found);
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::api::json_errors::MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::from_fn(
+            crate::api::json_errors::json_errors,
+        ));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
@@ -74,6 +84,9 @@ async fn healthz(State(s): State<SwitchState>) -> Json<Value> {
             // An edit that was refused (the previous flows stay live).
             "problems": s.ivr.problems(),
         },
+        // Loud, not a silent fallback: holiday calendars that have run out
+        // (issue 12 item 8; rule in ivr::coverage).
+        "warnings": s.ivr.calendar_warnings(i64::try_from(crate::util::unix_now()).unwrap_or(i64::MAX)),
         "tasks": metrics.num_alive_tasks(),
         "rss_bytes": crate::util::rss_bytes(),
     }))
@@ -85,18 +98,16 @@ async fn acd_stats(State(s): State<SwitchState>) -> (axum::http::StatusCode, Jso
     match &s.queues {
         Some(q) => match q.stats().await {
             Some(v) => (axum::http::StatusCode::OK, Json(v)),
-            None => (
+            None => api_error(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    json!({"error": {"code": "acd_unavailable", "message": "the ACD is not running"}}),
-                ),
+                "acd_unavailable",
+                "the ACD is not running".into(),
             ),
         },
-        None => (
+        None => api_error(
             axum::http::StatusCode::NOT_FOUND,
-            Json(
-                json!({"error": {"code": "no_groups", "message": "no skill groups are configured"}}),
-            ),
+            "no_groups",
+            "no skill groups are configured".into(),
         ),
     }
 }
@@ -117,7 +128,7 @@ fn api_error(
 ) -> (axum::http::StatusCode, Json<Value>) {
     (
         status,
-        Json(json!({"error": {"code": code, "message": message}})),
+        Json(json!({"error": crate::api::error::error_object(code, &message, status)})),
     )
 }
 

@@ -9,10 +9,18 @@
 //! - [`sip`]: the SIP stack (rsipstack, wrapped), registrar, digest auth, trunks;
 //! - [`media`]: SDP offer/answer, RTP port pool, the RTP relay;
 //! - [`ivr`]: IVR flows (validation, pure interpreter), calendars, areas, block list;
+//! - [`acd`]: skill groups, agent states, queues and offers (pure);
+//! - [`roster`]: the agents and skill groups in force;
 //! - [`call`]: one task per call, the only room that knows all the others;
-//! - [`events`]: call events and records, the durable outbox and its sinks (not yet wired);
+//! - [`events`]: call events and records, the durable outbox and its sinks
+//!   (webhook with HMAC signature, JSONL, NATS), started by `switch::events`;
+//! - [`records`]: stored call records, KPI reports, retention;
+//! - [`auth`]: API users, roles, tenants, sessions, the audit log;
+//! - [`api`]: the `/api/v1` endpoints (records, CTI, admin, live events);
 //! - [`store`]: SQLite persistence;
-//! - [`http`]: the HTTP API (health for now);
+//! - [`switch`]: admission, routing, registrations, reloads: wires the rooms;
+//! - [`util`]: the shells' clock, `Live<T>`, RSS;
+//! - [`http`]: the HTTP listener: `/healthz`, the ACD's statistics, and [`api`]'s `/api/v1`;
 //! - [`phone`]: a scripted SIP phone for tests and people (`hotline dial`, `hotline phone`).
 //!
 //! `sip` and `media` never import each other or `call`.

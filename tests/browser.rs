@@ -242,13 +242,15 @@ fn phone_bar_and_wall_board_through_a_call_and_a_transfer() {
         "location.pathname === '/web/phonebar.html' && document.readyState === 'complete' \
          && !!document.querySelector('#login-user')",
     );
-    // A wrong password shows the API's error.
+    // A wrong password shows the API's error: its Chinese text first, then
+    // the code.
     bar.fill("#login-user", "1001");
     bar.fill("#login-pass", "wrong");
     bar.click("#login-btn");
     bar.wait_for(
-        "the login error",
-        "document.querySelector('#login-error').innerText.includes('unauthorized')",
+        "the login error, in Chinese",
+        "document.querySelector('#login-error').innerText.startsWith('未登录、用户名或密码错误') \
+         && document.querySelector('#login-error').innerText.includes('unauthorized')",
     );
     log_in(&mut bar, "1001", "agent-1001-password", "#bar");
     bar.wait_for(

@@ -1,15 +1,21 @@
 // Shared helpers of the reference pages: the login session (token in
 // sessionStorage, one per page so an agent and a supervisor can use two
 // tabs of one browser), a fetch wrapper that sends the bearer token and
-// turns the API's JSON errors ({"error": {"code", "message"}}) into
-// exceptions, the live WebSocket with reconnect, and labels.
+// turns the API's JSON errors ({"error": {"code", "message", "message_zh"}})
+// into exceptions, the live WebSocket with reconnect, and labels.
 
-/** An API error: HTTP status, the API's stable code and its message. */
+/**
+ * An API error: HTTP status, the API's stable code, its English message
+ * (the detail) and its Chinese text. Shown Chinese first, then the detail
+ * and the code for whoever has to look it up.
+ */
 export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(`${message} (${code}, HTTP ${status})`);
+  constructor(status, code, message, messageZh) {
+    const detail = `${message} (${code}, HTTP ${status})`;
+    super(messageZh ? `${messageZh} — ${detail}` : detail);
     this.status = status;
     this.code = code;
+    this.messageZh = messageZh || null;
   }
 }
 
@@ -82,7 +88,7 @@ async function request(token, method, path, body) {
   try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
   if (!r.ok) {
     const err = json && json.error ? json.error : { code: "http", message: text || r.statusText };
-    throw new ApiError(r.status, err.code, err.message);
+    throw new ApiError(r.status, err.code, err.message, err.message_zh);
   }
   return json;
 }

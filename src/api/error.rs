@@ -1,9 +1,12 @@
 //! API errors as JSON (CTI issue §1: "Errors are JSON with a stable code and
 //! a message; unknown ids, bad JSON, wrong states → 4xx, never 500").
 //!
-//! Body: `{"error": {"code": "forbidden", "message": "…"}}`. Internal
-//! failures (a database error) are logged once with their detail and answer
-//! 500 with `internal` and no detail.
+//! Body: `{"error": {"code": "forbidden", "message": "…", "message_zh":
+//! "…"}}`: the stable code, the English message naming the detail, and the
+//! Chinese text agents see ([`super::zh`]). Internal failures (a database
+//! error) are logged once with their detail and answer 500 with `internal`
+//! and no detail. Answers made before a handler runs (body too large, wrong
+//! method) get the same shape from [`super::json_errors`].
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -58,9 +61,19 @@ impl ApiError {
     }
 }
 
+/// The error object of every JSON error answer: `{"code", "message",
+/// "message_zh"}`.
+pub fn error_object(code: &str, message: &str, status: StatusCode) -> serde_json::Value {
+    json!({
+        "code": code,
+        "message": message,
+        "message_zh": super::zh::message_zh(code, status.as_u16()),
+    })
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let body = Json(json!({"error": error_object(self.code, &self.message, self.status)}));
         let mut resp = (self.status, body).into_response();
         if let Some(secs) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {

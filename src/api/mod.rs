@@ -13,7 +13,9 @@
 //! - [`web`]: the reference pages under `/web/`;
 //! - [`blocklist`]: block-list CRUD (persisted);
 //! - [`roster`]: agents and skill groups CRUD (persisted), config reload;
-//! - [`error`]: JSON errors with stable codes.
+//! - [`error`]: JSON errors with stable codes and Chinese text ([`zh`]);
+//! - [`json_errors`]: the same JSON for answers made before a handler runs
+//!   (413 body too large, 405 wrong method).
 //!
 //! Tenant isolation: a caller sees only its tenant (a global admin, tenant
 //! `*`, sees all); an id from another tenant answers 404, as an unknown
@@ -23,12 +25,14 @@ pub mod admin;
 pub mod blocklist;
 pub mod cti;
 pub mod error;
+pub mod json_errors;
 pub mod live;
 pub mod openapi;
 pub mod records;
 pub mod roster;
 pub mod session;
 pub mod web;
+pub mod zh;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -112,17 +112,18 @@ fn records_spec() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Call records, reports and administration of the hotline softswitch. \
                 Log in with POST /api/v1/login, then send `Authorization: Bearer <token>`. \
-                Errors are `{\"error\": {\"code\", \"message\"}}`."
+                Errors are `{\"error\": {\"code\", \"message\", \"message_zh\"}}`."
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
             "responses": {
                 "Error": {
-                    "description": "An error with a stable code",
+                    "description": "An error with a stable code, an English message and its Chinese text",
                     "content": { "application/json": { "schema": {
                         "type": "object",
                         "properties": { "error": { "type": "object", "properties": {
-                            "code": { "type": "string" }, "message": { "type": "string" }
+                            "code": { "type": "string" }, "message": { "type": "string" },
+                            "message_zh": { "type": "string" }
                         }}}
                     }}}
                 }

@@ -415,10 +415,11 @@ pub async fn reload(
     if report.ivr_ok {
         Ok((StatusCode::OK, Json(body)))
     } else {
-        body["error"] = json!({
-            "code": "invalid_flows",
-            "message": "agents and groups were applied; the IVR files are invalid and the previous flows keep serving",
-        });
+        body["error"] = super::error::error_object(
+            "invalid_flows",
+            "agents and groups were applied; the IVR files are invalid and the previous flows keep serving",
+            StatusCode::CONFLICT,
+        );
         body["problems"] = json!(ivr.problems());
         Ok((StatusCode::CONFLICT, Json(body)))
     }

@@ -330,10 +330,17 @@ pub struct RegistrarConfig {
     pub auth_failures_before_block: u32,
     /// How long a blocked address stays blocked.
     pub auth_block_secs: u64,
-    /// Digest algorithms challenged with, most preferred first: "SHA-256",
-    /// "MD5" (RFC 8760). Phones that only read the first challenge need
-    /// the one they support first.
+    /// Digest algorithms in use, most preferred first: "MD5", "SHA-256"
+    /// (RFC 8760). The first is the realm's default: the one challenge an
+    /// agent without a `digest_algorithm` of its own gets (see
+    /// `sip::digest_policy`). Credentials in an algorithm not listed are
+    /// refused.
     pub digest_algorithms: Vec<String>,
+    /// How many challenges a 401/407 carries: "single" (default: one, in
+    /// the algorithm chosen for the agent; phones such as baresip 1.0 give
+    /// up on more) or "multiple" (RFC 8760 §2.4: one per listed algorithm
+    /// the agent's credentials can answer).
+    pub digest_challenge: String,
 }
 
 impl Default for RegistrarConfig {
@@ -345,7 +352,8 @@ impl Default for RegistrarConfig {
             nonce_ttl_secs: 300,
             auth_failures_before_block: 10,
             auth_block_secs: 60,
-            digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
+            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+            digest_challenge: "single".into(),
         }
     }
 }
@@ -454,6 +462,11 @@ pub struct AgentConfig {
     pub ha1_md5: Option<String>,
     /// Pre-hashed SHA-256 HA1, lowercase hex.
     pub ha1_sha256: Option<String>,
+    /// The digest algorithm this agent's phone is challenged with ("MD5"
+    /// or "SHA-256"); default: the first of `[registrar] digest_algorithms`
+    /// its credentials can answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_algorithm: Option<String>,
     /// Tenant the agent belongs to.
     #[serde(default = "default_tenant")]
     pub tenant: String,
@@ -615,6 +628,56 @@ impl Config {
     }
 
     /// Semantic checks; returns `(dotted key, message)` for every problem.
+    /// Agent `i`'s digest setting: a known algorithm, in use, that its
+    /// credentials can answer; and credentials that answer at least one
+    /// algorithm in use.
+    fn agent_digest_problems(&self, i: usize, a: &AgentConfig) -> Vec<(String, String)> {
+        use crate::sip::auth::DigestAlgorithm;
+        let in_use: Vec<DigestAlgorithm> = self
+            .registrar
+            .digest_algorithms
+            .iter()
+            .filter_map(|t| DigestAlgorithm::parse(t).ok())
+            .collect();
+        let can_answer = |alg: DigestAlgorithm| {
+            a.password.is_some()
+                || match alg {
+                    DigestAlgorithm::Md5 => a.ha1_md5.is_some(),
+                    DigestAlgorithm::Sha256 => a.ha1_sha256.is_some(),
+                }
+        };
+        let mut out = Vec::new();
+        if let Some(token) = &a.digest_algorithm {
+            let key = format!("agent[{i}].digest_algorithm");
+            match DigestAlgorithm::parse(token) {
+                Err(_) => out.push((
+                    key,
+                    format!("unknown digest algorithm {token:?}; supported: \"SHA-256\", \"MD5\""),
+                )),
+                Ok(alg) if !in_use.is_empty() && !in_use.contains(&alg) => out.push((
+                    key,
+                    format!("{token:?} is not in [registrar] digest_algorithms"),
+                )),
+                Ok(alg) if !can_answer(alg) => out.push((
+                    key,
+                    format!(
+                        "{token:?} needs a password or ha1_{}",
+                        alg.token().to_ascii_lowercase().replace('-', "")
+                    ),
+                )),
+                Ok(_) => {}
+            }
+        }
+        let has_credentials = a.password.is_some() || a.ha1_md5.is_some() || a.ha1_sha256.is_some();
+        if has_credentials && !in_use.is_empty() && !in_use.iter().any(|alg| can_answer(*alg)) {
+            out.push((
+                format!("agent[{i}].user"),
+                "the agent's stored hashes answer none of [registrar] digest_algorithms".into(),
+            ));
+        }
+        out
+    }
+
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let m = &self.media;
@@ -667,6 +730,15 @@ impl Config {
                     format!("unknown digest algorithm {a:?}; supported: \"SHA-256\", \"MD5\""),
                 ));
             }
+        }
+        if crate::sip::digest_policy::ChallengeMode::parse(&r.digest_challenge).is_none() {
+            out.push((
+                "registrar.digest_challenge".into(),
+                format!(
+                    "unknown value {:?}; expected \"single\" or \"multiple\"",
+                    r.digest_challenge
+                ),
+            ));
         }
         if self.calls.ring_timeout_secs == 0 {
             out.push((
@@ -768,6 +840,7 @@ impl Config {
                     }
                 }
             }
+            out.extend(self.agent_digest_problems(i, a));
             if !tenant_known(&a.tenant) {
                 out.push((
                     format!("agent[{i}].tenant"),
@@ -1021,6 +1094,65 @@ backup = "a"
         assert!(
             problems.iter().any(|p| p.contains("outside 1..=10")),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn digest_settings_are_checked_per_agent() {
+        let sha = "a".repeat(64);
+        let md5 = "b".repeat(32);
+        let text = format!(
+            r#"[sip]
+listen = "127.0.0.1:5060"
+[registrar]
+digest_algorithms = ["MD5"]
+digest_challenge = "both"
+[[agent]]
+user = "1001"
+password = "x"
+digest_algorithm = "SHA-512"
+[[agent]]
+user = "1002"
+password = "x"
+digest_algorithm = "SHA-256"
+[[agent]]
+user = "1003"
+ha1_sha256 = "{sha}"
+[[agent]]
+user = "1004"
+ha1_md5 = "{md5}"
+digest_algorithm = "MD5"
+"#
+        );
+        let ConfigError::Invalid(list) =
+            Config::from_str_at(&text, Path::new("h.toml")).unwrap_err()
+        else {
+            panic!()
+        };
+        let got: Vec<(String, Option<usize>)> =
+            list.iter().map(|i| (i.key.clone(), i.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("registrar.digest_challenge".to_string(), Some(5)),
+                ("agent[0].digest_algorithm".to_string(), Some(9)),
+                ("agent[1].digest_algorithm".to_string(), Some(13)),
+                ("agent[2].user".to_string(), Some(15)),
+            ],
+            "{list:?}"
+        );
+        // With SHA-256 in use, the same agents are fine (but for 1001's
+        // unknown algorithm), and 1004's MD5 setting needs its MD5 hash.
+        let fixed = text
+            .replace("[\"MD5\"]", "[\"MD5\", \"SHA-256\"]")
+            .replace("\"both\"", "\"multiple\"")
+            .replace("\"SHA-512\"", "\"MD5\"");
+        let c = Config::from_str_at(&fixed, Path::new("h.toml")).unwrap();
+        assert_eq!(c.agents[1].digest_algorithm.as_deref(), Some("SHA-256"));
+        assert_eq!(RegistrarConfig::default().digest_challenge, "single");
+        assert_eq!(
+            RegistrarConfig::default().digest_algorithms,
+            ["MD5", "SHA-256"]
         );
     }
 }

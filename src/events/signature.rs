@@ -113,6 +113,22 @@ mod tests {
         assert_eq!(sign(b"s3cret", 1_700_000_000, br#"{"a":1}"#), expected);
     }
 
+    /// The worked example of docs/events/README.md ("Webhook requests and
+    /// their signature") is what `sign` computes.
+    #[test]
+    fn the_documented_example_holds() {
+        let doc = include_str!("../../docs/events/README.md");
+        let body = br#"{"id":"01JDX3S7Q0000000000000000","type":"call.started"}"#;
+        let sig = sign(b"change me", 1_764_000_000, body);
+        assert_eq!(
+            sig,
+            "sha256=e3c6329d7f6996034b2da445f7767c844533e78639d4d34794ab2af8135dc1b1"
+        );
+        assert!(doc.contains(&format!("X-Hotline-Signature: {sig}")));
+        assert!(doc.contains(&format!("body: {}", String::from_utf8_lossy(body))));
+        assert!(doc.contains("X-Hotline-Timestamp: 1764000000"));
+    }
+
     #[test]
     fn verify_accepts_and_refuses() {
         let body = br#"{"id":"e1"}"#;

@@ -12,6 +12,12 @@
 //! and patterns gets the exact entry, else the longest matching pattern. An
 //! entry with `expires_at` blocks while `now < expires_at`; expired entries
 //! are ignored by lookups and dropped by [`Blacklist::purge_expired`].
+//!
+//! An entry's number is digits with an optional leading `+` (and the `*`
+//! of a pattern); spaces, dashes, dots and brackets between them are
+//! written-form noise and dropped. Anything else (letters, `#`, a second
+//! `+`) is refused with [`BlacklistError::NotANumber`] (issue 12 item 8),
+//! so a typo cannot become an entry that never matches.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -55,7 +61,19 @@ pub enum BlacklistError {
     /// `*` somewhere other than the end.
     #[error("{0:?}: `*` may only end a prefix pattern, e.g. \"95*\"")]
     BadPattern(String),
+    /// Not digits with an optional leading `+`.
+    #[error(
+        "{0:?} is not a phone number: digits with an optional leading `+`, and `*` to end a prefix"
+    )]
+    NotANumber(String),
+    /// More digits than any phone number has.
+    #[error("{0:?} is longer than {MAX_DIGITS} digits")]
+    TooLong(String),
 }
+
+/// The most digits an entry may have (ITU-T E.164 allows 15; international
+/// prefixes and extensions make room for more).
+pub const MAX_DIGITS: usize = 32;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct TenantList {
@@ -81,6 +99,19 @@ fn key(number: &str) -> Result<(String, bool), BlacklistError> {
     };
     if body.contains('*') {
         return Err(BlacklistError::BadPattern(number.to_string()));
+    }
+    let written: String = body
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '(' | ')'))
+        .collect();
+    let digits = written.strip_prefix('+').unwrap_or(&written);
+    if !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.is_empty() && written.starts_with('+'))
+    {
+        return Err(BlacklistError::NotANumber(number.to_string()));
+    }
+    if digits.len() > MAX_DIGITS {
+        return Err(BlacklistError::TooLong(number.to_string()));
     }
     let n = normalise_number(body);
     match (n.is_empty(), pattern) {
@@ -346,7 +377,31 @@ mod tests {
             b.insert("t", entry("95**", None)),
             Err(BlacklistError::BadPattern("95**".into()))
         );
+        for not_a_number in [
+            "abc",
+            "139abc",
+            "++86139",
+            "+",
+            "+*",
+            "#139",
+            "139 x",
+            "１３９",
+        ] {
+            assert_eq!(
+                b.insert("t", entry(not_a_number, None)),
+                Err(BlacklistError::NotANumber(not_a_number.into())),
+                "{not_a_number:?}"
+            );
+        }
+        let long = "1".repeat(MAX_DIGITS + 1);
+        assert_eq!(
+            b.insert("t", entry(&long, None)),
+            Err(BlacklistError::TooLong(long.clone()))
+        );
         assert!(b.is_empty());
+        for written in ["+86 (139) 0571-0000", "010.1234.5678", "95*", "+1 555*"] {
+            assert!(b.insert("t", entry(written, None)).is_ok(), "{written:?}");
+        }
         assert_eq!(
             BlacklistError::MatchesEverything.to_string(),
             "\"*\" would block every caller; give a prefix such as \"95*\""

@@ -9,7 +9,9 @@
 //!   §3.4.1–§3.4.3 (A1/A2 and the response digest), §3.9.1 (test vectors),
 //!   §5.4–§5.5 (nonce construction and replay protection),
 //! - RFC 8760 §2.3–§2.4 (SHA-256 for SIP Digest; one challenge per
-//!   algorithm, most preferred first).
+//!   algorithm, most preferred first — or only some of them:
+//!   [`DigestServer::challenge_with`]; which ones is
+//!   [`super::digest_policy`]'s business).
 //!
 //! Not supported (rejected with an explicit error): `-sess` algorithms,
 //! `qop=auth-int`, `userhash=true`. RFC 2069 style credentials (no `qop`)
@@ -150,6 +152,18 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
+    /// Whether this secret can answer a challenge in `alg` (a password
+    /// answers any; stored hashes only their own algorithms).
+    pub fn can_answer(&self, alg: DigestAlgorithm) -> bool {
+        match self {
+            Self::Plain(_) => true,
+            Self::Ha1 { md5, sha256 } => match alg {
+                DigestAlgorithm::Md5 => md5.is_some(),
+                DigestAlgorithm::Sha256 => sha256.is_some(),
+            },
+        }
+    }
+
     /// HA1 for `alg`, lowercase hex, if this secret can provide it.
     fn ha1(&self, alg: DigestAlgorithm, username: &str, realm: &str) -> Option<String> {
         match self {
@@ -551,11 +565,25 @@ impl DigestServer {
     }
 
     /// Values for `WWW-Authenticate` (or `Proxy-Authenticate`): one per
-    /// algorithm, SHA-256 first then MD5 (RFC 8760 §2.4), each with realm,
-    /// `qop="auth"`, nonce, opaque, algorithm, and `stale=true` when `stale`.
+    /// configured algorithm, in the configured order (RFC 8760 §2.4), each
+    /// with realm, `qop="auth"`, nonce, opaque, algorithm, and `stale=true`
+    /// when `stale`.
     pub fn challenge(&mut self, now: u64, stale: bool) -> Vec<String> {
+        let algorithms = self.algorithms.clone();
+        self.challenge_with(now, stale, &algorithms)
+    }
+
+    /// Like [`DigestServer::challenge`], but one value per algorithm of
+    /// `algorithms`, in that order, all with the same nonce (the shell's
+    /// [`super::digest_policy::DigestPolicy`] picks them per agent).
+    pub fn challenge_with(
+        &mut self,
+        now: u64,
+        stale: bool,
+        algorithms: &[DigestAlgorithm],
+    ) -> Vec<String> {
         let nonce = self.new_nonce(now);
-        self.algorithms
+        algorithms
             .iter()
             .map(|alg| {
                 let mut v = format!(

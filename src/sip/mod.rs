@@ -1,6 +1,7 @@
 //! The SIP room: transports, transactions and dialogs (rsipstack, wrapped in
 //! [`stack`] so no other room sees its types), plus our own pure cores for
-//! digest authentication ([`auth`]), agent registrations ([`registrar`]) and
+//! digest authentication ([`auth`], with the per-agent challenge choice in
+//! [`digest_policy`]), agent registrations ([`registrar`]) and
 //! trunk selection ([`trunk`]).
 //!
 //! What the rest of hotline sees: [`SipStack`] (bind, dispatch, send),
@@ -9,6 +10,7 @@
 //! room) and [`LegEvent`] (what happened on a leg).
 
 pub mod auth;
+pub mod digest_policy;
 pub mod message;
 pub mod registrar;
 pub mod stack;

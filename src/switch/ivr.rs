@@ -7,16 +7,21 @@
 //! on); an invalid edit keeps the previous set live, is logged once per
 //! edit at error level, and is shown on `GET /healthz` until fixed.
 //!
+//! The runtime also keeps the calendars to tell when a holiday calendar a
+//! schedule includes has run out ([`crate::ivr::coverage`]): each gap is
+//! logged once at warning level (at start, after a reload, or when the
+//! date moves into a gap) and listed under `warnings` on `GET /healthz`.
+//!
 //! Polling instead of inotify: a handful of small files, checked every two
 //! seconds, costs nothing, works on every file system (NFS, bind mounts,
 //! editors that replace files by rename) and needs no extra crate.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::call::flow::IvrSnapshot;
 use crate::config::Config;
@@ -85,7 +90,7 @@ impl Environment for IvrEnv {
         Some((a.code.to_string(), a.region.to_string()))
     }
     fn is_blocked(&self, tenant: &str, caller: &str) -> bool {
-        let now = crate::util::unix_now() as i64;
+        let now = i64::try_from(crate::util::unix_now()).unwrap_or(i64::MAX);
         let Ok(list) = self.blacklist.read() else {
             return false;
         };
@@ -267,17 +272,57 @@ pub struct IvrRuntime {
     /// The block list (shared by every snapshot).
     pub blacklist: Arc<RwLock<Blacklist>>,
     reloads: std::sync::atomic::AtomicU64,
+    /// The calendars on disk (also without flows), for coverage warnings.
+    calendars: RwLock<Option<Arc<Calendars>>>,
+    /// The coverage warnings logged last (each is logged once).
+    logged_warnings: Mutex<Vec<String>>,
 }
 
 impl IvrRuntime {
-    /// A runtime serving `snapshot`.
-    pub fn new(snapshot: Option<IvrSnapshot>, blacklist: Arc<RwLock<Blacklist>>) -> Self {
-        Self {
+    /// A runtime serving `snapshot`, with `config`'s calendars checked for
+    /// coverage (gaps logged now).
+    pub fn new(
+        snapshot: Option<IvrSnapshot>,
+        blacklist: Arc<RwLock<Blacklist>>,
+        config: &Config,
+    ) -> Self {
+        let rt = Self {
             current: RwLock::new(snapshot.map(Arc::new)),
             problems: RwLock::new(Vec::new()),
             blacklist,
             reloads: Default::default(),
+            calendars: RwLock::new(load_calendars(config).ok().map(Arc::new)),
+            logged_warnings: Mutex::new(Vec::new()),
+        };
+        rt.log_calendar_warnings();
+        rt
+    }
+
+    /// Holiday calendars that list nothing for a year a schedule will be
+    /// asked about, at `unix_secs` (see [`crate::ivr::coverage`]).
+    pub fn calendar_warnings(&self, unix_secs: i64) -> Vec<String> {
+        let calendars = self.calendars.read().ok().and_then(|c| c.clone());
+        calendars
+            .map(|c| {
+                crate::ivr::coverage::gaps(&c, unix_secs)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Log each coverage warning not logged before (once, at warning level).
+    fn log_calendar_warnings(&self) {
+        let now =
+            self.calendar_warnings(i64::try_from(crate::util::unix_now()).unwrap_or(i64::MAX));
+        let Ok(mut logged) = self.logged_warnings.lock() else {
+            return;
+        };
+        for w in now.iter().filter(|w| !logged.contains(w)) {
+            warn!("{w}");
         }
+        *logged = now;
     }
 
     /// The snapshot new calls get.
@@ -319,6 +364,12 @@ impl IvrRuntime {
     /// Load the files again: live if valid, else keep the old set and
     /// remember (and log) why.
     pub fn reload(&self, config: &Config) -> bool {
+        if let Ok(calendars) = load_calendars(config) {
+            if let Ok(mut c) = self.calendars.write() {
+                *c = Some(Arc::new(calendars));
+            }
+        }
+        self.log_calendar_warnings();
         match load(config, self.blacklist.clone()) {
             Ok(snapshot) => {
                 let flows: Vec<String> = snapshot
@@ -381,6 +432,9 @@ impl IvrRuntime {
                     Err(_) => continue,
                 }
             };
+            // The date moves too: a calendar can run out while nothing
+            // changes on disk.
+            self.log_calendar_warnings();
             if now == seen {
                 continue;
             }

@@ -205,7 +205,7 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
             .collect();
         info!(?flows, prompts = s.prompts.len(), "IVR flows loaded");
     }
-    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(snapshot, blacklist.clone()));
+    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(snapshot, blacklist.clone(), &config));
     let registrations = Registrations::new(&config, store.clone())?;
     let (stack, mut incoming) = SipStack::start(&StackConfig {
         listen: config.sip.listen,

@@ -1,6 +1,7 @@
 //! REGISTER handling for agents (RFC 3261 §10.3 with RFC 7616/8760 digest):
-//! the shell around the pure [`Registrar`], [`DigestServer`] and
-//! [`FailureThrottle`] cores. It parses the request, authenticates it,
+//! the shell around the pure [`Registrar`], [`DigestServer`],
+//! [`DigestPolicy`] (one challenge per request by default, its algorithm
+//! chosen per agent) and [`FailureThrottle`] cores. It parses the request, authenticates it,
 //! applies it, answers, and persists the change to SQLite so bindings
 //! survive a restart. Also the call room's [`Directory`] of live contacts.
 
@@ -12,6 +13,7 @@ use tracing::{debug, info, warn};
 use crate::call::{Contact, Directory};
 use crate::config::{AgentConfig, Config};
 use crate::sip::auth::{DigestAlgorithm, DigestServer, Secret, Verdict};
+use crate::sip::digest_policy::{ChallengeMode, DigestAccount, DigestPolicy};
 use crate::sip::message::warning;
 use crate::sip::message::Contacts;
 use crate::sip::registrar::{
@@ -47,6 +49,7 @@ pub enum Authenticated {
 struct State {
     registrar: Registrar,
     digest: DigestServer,
+    policy: DigestPolicy,
     throttle: FailureThrottle,
 }
 
@@ -54,7 +57,7 @@ struct State {
 #[derive(Clone)]
 pub struct Registrations {
     state: Arc<Mutex<State>>,
-    secrets: Arc<std::sync::RwLock<Arc<HashMap<String, Secret>>>>,
+    secrets: Arc<std::sync::RwLock<Arc<HashMap<String, DigestAccount>>>>,
     store: Store,
     presence: Arc<Mutex<Option<PresenceHook>>>,
 }
@@ -90,16 +93,19 @@ impl Registrations {
             *d = *s;
         }
         let secrets = secrets_of(&config.agents);
+        let policy = DigestPolicy::new(
+            ChallengeMode::parse(&r.digest_challenge).unwrap_or(ChallengeMode::Single),
+            r.digest_algorithms
+                .iter()
+                .filter_map(|a| DigestAlgorithm::parse(a).ok())
+                .collect(),
+        );
         Ok(Self {
             state: Arc::new(Mutex::new(State {
                 registrar,
                 digest: DigestServer::new(&config.sip.realm, key, r.nonce_ttl_secs)
-                    .with_algorithms(
-                        r.digest_algorithms
-                            .iter()
-                            .filter_map(|a| DigestAlgorithm::parse(a).ok())
-                            .collect(),
-                    ),
+                    .with_algorithms(policy.algorithms().to_vec()),
+                policy,
                 throttle: FailureThrottle::new(r.auth_failures_before_block, 60, r.auth_block_secs),
             })),
             secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
@@ -108,7 +114,7 @@ impl Registrations {
         })
     }
 
-    fn secrets(&self) -> Arc<HashMap<String, Secret>> {
+    fn secrets(&self) -> Arc<HashMap<String, DigestAccount>> {
         match self.secrets.read() {
             Ok(s) => s.clone(),
             Err(p) => p.into_inner().clone(),
@@ -211,7 +217,10 @@ impl Registrations {
 
     /// Authenticate a request from an agent's phone with digest
     /// (RFC 3261 §22): 401/407 challenges, stale nonces, the per-address
-    /// throttle. Wrong password and unknown user get the same challenge.
+    /// throttle. One challenge per request by default, in the algorithm
+    /// chosen for the agent named in From ([`DigestPolicy`]); an unknown
+    /// user gets the realm's default, like an agent without a setting.
+    /// Wrong password and unknown user get the same challenge.
     pub fn authenticate(&self, req: &Request, kind: Challenge) -> Authenticated {
         let now = unix_now();
         let ip = req.source().ip();
@@ -227,10 +236,14 @@ impl Registrations {
             Challenge::Www => (401, "WWW-Authenticate", req.authorization()),
             Challenge::Proxy => (407, "Proxy-Authenticate", req.header("Proxy-Authorization")),
         };
+        let secrets = self.secrets();
+        let offered = s
+            .policy
+            .offered(req.from_user().and_then(|u| secrets.get(&u)));
         let challenge = |s: &mut State, stale: bool| {
             let headers = s
                 .digest
-                .challenge(now, stale)
+                .challenge_with(now, stale, &offered)
                 .into_iter()
                 .map(|v| (header.to_string(), v))
                 .collect::<Vec<_>>();
@@ -239,9 +252,12 @@ impl Registrations {
         let Some(credentials) = credentials else {
             return challenge(&mut s, false);
         };
-        let secrets = self.secrets();
-        let verdict = s.digest.verify(now, &req.method(), &credentials, |user| {
-            secrets.get(user).cloned()
+        let State { digest, policy, .. } = &mut *s;
+        let realm = digest.realm().to_string();
+        let verdict = digest.verify(now, &req.method(), &credentials, |user| {
+            secrets
+                .get(user)
+                .map(|account| policy.accepted_secret(account, user, &realm))
         });
         match verdict {
             Verdict::Authorized { username } => {
@@ -391,8 +407,8 @@ impl Directory for Registrations {
     }
 }
 
-/// Digest secrets by SIP user.
-fn secrets_of(agents: &[AgentConfig]) -> HashMap<String, Secret> {
+/// Digest credentials and settings by SIP user.
+fn secrets_of(agents: &[AgentConfig]) -> HashMap<String, DigestAccount> {
     agents
         .iter()
         .map(|a| {
@@ -403,7 +419,11 @@ fn secrets_of(agents: &[AgentConfig]) -> HashMap<String, Secret> {
                     sha256: a.ha1_sha256.clone(),
                 },
             };
-            (a.user.clone(), secret)
+            let algorithm = a
+                .digest_algorithm
+                .as_deref()
+                .and_then(|t| DigestAlgorithm::parse(t).ok());
+            (a.user.clone(), DigestAccount { secret, algorithm })
         })
         .collect()
 }

@@ -1,0 +1,307 @@
+//! A real soft-phone as an agent (issue 12 item 2): Debian's baresip 1.0
+//! registers with the registrar settings hotline ships in
+//! `config/hotline.toml` (one digest challenge per request, RFC 3261
+//! §22.4; baresip gives up on a 401 carrying an MD5 and a SHA-256
+//! challenge), is signed in by auto-login, auto-answers a queued carrier
+//! call, and audio flows both ways: the carrier's 440 Hz tone reaches what
+//! baresip decodes, baresip's 1000 Hz tone reaches the carrier, and the
+//! call's stereo recording has each tone on its own side's channel.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Hotline, Net};
+
+/// The `[registrar]` block of the shipped `config/hotline.toml`, verbatim.
+fn shipped_registrar() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/hotline.toml");
+    let text = std::fs::read_to_string(&path).expect("config/hotline.toml");
+    let start = text
+        .find("\n[registrar]\n")
+        .expect("config/hotline.toml has a [registrar] section");
+    let rest = &text[start + 1..];
+    let end = rest[1..].find("\n[").map_or(rest.len(), |i| i + 2);
+    rest[..end].to_string()
+}
+
+const SETUP: &str = r#"
+[[group]]
+id = "general"
+ring_timeout_secs = 10
+acw_secs = 1
+
+[[agent]]
+user = "1501"
+password = "pass1501"
+job_number = "A1501"
+skills = { general = 5 }
+auto_login = true
+
+[[did]]
+number = "12399"
+queue = "general"
+"#;
+
+/// baresip with its own config directory, stopped by PID when dropped
+/// (also when the test panics).
+struct Baresip {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Baresip {
+    /// Start baresip as agent `user` (password `pass<user>`) bound to
+    /// `bind`, registering at `registrar` (an IP address), sending
+    /// `source` (a WAV file) and dumping what it hears under its directory.
+    fn start(user: &str, bind: &str, registrar: &str, source: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dump = dir.path().join("dump");
+        std::fs::create_dir(&dump).expect("dump dir");
+        // baresip 1.0: `aufile` is a source only; `sndfile` writes the
+        // encoded and decoded audio of each call to WAV files; `aubridge`
+        // stands in for a sound card; `menu` answers `answermode=auto` calls.
+        let config = format!(
+            "poll_method\tepoll\n\
+             sip_listen\t{bind}:5060\n\
+             call_local_timeout\t120\n\
+             audio_player\taubridge,nil\n\
+             audio_source\taufile,{source}\n\
+             audio_alert\taubridge,nil\n\
+             ausrc_format\ts16\n\
+             auplay_format\ts16\n\
+             auenc_format\ts16\n\
+             audec_format\ts16\n\
+             jitter_buffer_delay\t5-10\n\
+             module_path\t/usr/lib/baresip/modules\n\
+             module\tg711.so\n\
+             module\taufile.so\n\
+             module\taubridge.so\n\
+             module\tsndfile.so\n\
+             module_tmp\taccount.so\n\
+             module_app\tmenu.so\n\
+             snd_path\t{dump}\n",
+            source = source.display(),
+            dump = dump.display(),
+        );
+        std::fs::write(dir.path().join("config"), config).expect("baresip config");
+        std::fs::write(
+            dir.path().join("accounts"),
+            format!(
+                "<sip:{user}@{registrar}>;auth_pass=pass{user};answermode=auto;\
+                 audio_codecs=PCMA,PCMU;regint=600\n"
+            ),
+        )
+        .expect("baresip accounts");
+        let log = std::fs::File::create(dir.path().join("baresip.log")).expect("log");
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("baresip is installed (scripts/test installs Debian's baresip)");
+        Self { child, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
+    }
+
+    /// The WAV file baresip wrote of the audio it decoded, once complete.
+    fn heard(&self) -> Option<PathBuf> {
+        std::fs::read_dir(self.dir.path().join("dump"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        if std::thread::panicking() {
+            eprintln!("--- baresip log ---\n{}", self.log());
+        }
+    }
+}
+
+/// A 8 kHz mono WAV of a `hz` sine, `secs` long (baresip 1.0 hangs up
+/// when its source file ends, so the file outlasts the call).
+fn write_tone(path: &Path, hz: f64, secs: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("tone wav");
+    for n in 0..secs * 8000 {
+        let t = f64::from(n) / 8000.0;
+        let s = (2.0 * std::f64::consts::PI * hz * t).sin() * 8000.0;
+        w.write_sample(s as i16).expect("tone sample");
+    }
+    w.finalize().expect("tone wav");
+}
+
+/// Samples of a WAV file, or `None` while it is incomplete.
+fn samples(path: &Path) -> Option<(u16, Vec<i16>)> {
+    let mut r = hound::WavReader::open(path).ok()?;
+    let channels = r.spec().channels;
+    let s: Result<Vec<i16>, _> = r.samples::<i16>().collect();
+    s.ok().filter(|s| !s.is_empty()).map(|s| (channels, s))
+}
+
+fn channel(all: &[i16], channels: u16, which: usize) -> Vec<i16> {
+    all.iter()
+        .skip(which)
+        .step_by(usize::from(channels))
+        .copied()
+        .collect()
+}
+
+/// Windows (20 ms) of `audio` where `hz` carries more than `min` of the
+/// energy (Goertzel).
+fn windows_with(audio: &[i16], hz: f64, min: f64) -> usize {
+    let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
+    audio
+        .chunks_exact(160)
+        .filter(|w| {
+            let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+            for &x in *w {
+                let x = f64::from(x);
+                energy += x * x;
+                let s0 = x + coeff * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            energy > 1e3 && (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (80.0 * energy) > min
+        })
+        .count()
+}
+
+fn agent_state(h: &Hotline, agent: &str) -> serde_json::Value {
+    let body =
+        common::http_get(&format!("{}:8080", h.net.ip(1)), "/api/v1/acd/stats").expect("ACD stats");
+    let stats: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    stats["stats"]["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["agent"] == agent).cloned())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Poll `f` every 100 ms until it returns `Some`, at most `within` worth of
+/// polls (then panic).
+fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..within.as_millis().div_ceil(100) {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn baresip_registers_with_the_shipped_config_auto_answers_a_queued_call_and_audio_flows_both_ways()
+{
+    let net = Net(150);
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::config(net, &dir.path().join("var"), SETUP);
+    let test_registrar =
+        "[registrar]\nmin_expires = 60\ndigest_algorithms = [\"MD5\", \"SHA-256\"]\n";
+    assert!(base.contains(test_registrar), "the test config's registrar");
+    let text = base.replace(test_registrar, &shipped_registrar());
+    let h = Hotline::start_with(net, dir, &text);
+
+    let audio = tempfile::tempdir().unwrap();
+    let tone = audio.path().join("agent-1000hz.wav");
+    write_tone(&tone, 1000.0, 120);
+    let phone = Baresip::start("1501", &net.agent(0), &net.ip(1), &tone);
+
+    h.wait_for("baresip to register", Duration::from_secs(20), |v| {
+        v["registrations"] == 1
+    });
+    // Auto-login: registering the phone signed the agent in.
+    wait_until("auto-login", Duration::from_secs(10), || {
+        (agent_state(&h, "A1501")["state"] == "idle").then_some(())
+    });
+
+    let carrier_heard = audio.path().join("carrier-heard.wav");
+    let out = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "6",
+            "--record",
+            carrier_heard.to_str().unwrap(),
+        ],
+    )
+    .stderr(Stdio::null())
+    .output()
+    .expect("hotline dial");
+    let report = common::report(&out);
+    assert_eq!(
+        report["status"], 200,
+        "the queued call is answered: {report}"
+    );
+
+    // baresip answered it by itself, as the agent the ACD offered it to.
+    let agent = wait_until("the agent's call to end", Duration::from_secs(20), || {
+        let a = agent_state(&h, "A1501");
+        (a["counters"]["answered"] == 1).then_some(a)
+    });
+    assert_eq!(agent["counters"]["offered"], 1, "{agent}");
+
+    // Carrier → baresip: what baresip decoded carries the carrier's tone.
+    let (_, heard) = wait_until(
+        "baresip's dump of the call",
+        Duration::from_secs(20),
+        || phone.heard().as_deref().and_then(samples),
+    );
+    let n = windows_with(&heard, 440.0, 0.6);
+    assert!(n >= 100, "baresip heard 440 Hz in {n} windows of 20 ms");
+
+    // baresip → carrier: the carrier heard baresip's tone.
+    let (_, carrier) = samples(&carrier_heard).expect("the carrier's recording");
+    let n = windows_with(&carrier, 1000.0, 0.6);
+    assert!(
+        n >= 100,
+        "the carrier heard 1000 Hz in {n} windows of 20 ms"
+    );
+
+    // The call's recording: caller left, agent right.
+    let recording = wait_until("the call's recording", Duration::from_secs(20), || {
+        h.data_files(".wav")
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("recordings"))
+            .find_map(|p| samples(&p))
+    });
+    let (channels, all) = recording;
+    assert_eq!(channels, 2, "a stereo recording");
+    let (left, right) = (channel(&all, 2, 0), channel(&all, 2, 1));
+    let (l440, r1000) = (
+        windows_with(&left, 440.0, 0.6),
+        windows_with(&right, 1000.0, 0.6),
+    );
+    let (l1000, r440) = (
+        windows_with(&left, 1000.0, 0.6),
+        windows_with(&right, 440.0, 0.6),
+    );
+    assert!(
+        l440 >= 100 && r1000 >= 100,
+        "each side's tone on its channel: {l440} {r1000}"
+    );
+    assert!(
+        l1000 == 0 && r440 == 0,
+        "no side on the other's channel: {l1000} {r440}"
+    );
+}
