@@ -531,6 +531,15 @@ impl Config {
             .unwrap_or_else(|| self.data.dir.join("events.db"))
     }
 
+    /// The centre's offset from UTC for the ACD's day (figures reset at
+    /// local midnight): `[acd] utc_offset_minutes`, else `[recording]
+    /// utc_offset_minutes`.
+    pub fn acd_utc_offset_minutes(&self) -> i32 {
+        self.acd
+            .utc_offset_minutes
+            .unwrap_or(self.recording.utc_offset_minutes)
+    }
+
     /// The prompts this configuration needs from `media.sounds_dir`.
     pub fn required_prompts(&self) -> &'static [&'static str] {
         if self.groups.iter().any(|g| g.queue_media) {

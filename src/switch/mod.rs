@@ -62,13 +62,13 @@ pub enum SwitchError {
     /// The IVR's files are invalid (every problem listed, one per line).
     #[error("IVR:\n{}", .0.join("\n"))]
     Ivr(Vec<String>),
-    /// The ACD refused its configuration.
     #[error("[[nats]] is configured but this hotline was built without NATS support: build with `cargo build --release --features nats`")]
     NatsNotBuilt,
     #[error("HTTP API: {0}")]
     Api(#[from] api::ApiStartError),
-    #[error("ACD configuration: {0}")]
-    Acd(acd::AcdError),
+    /// The ACD refused its configuration, or cannot read what it kept.
+    #[error("ACD: {0}")]
+    Acd(crate::call::queue::QueuesError),
     /// HTTP could not start.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -220,9 +220,15 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
     let trunks = Arc::new(trunk_table(&config));
     let counters = Arc::new(CallCounters::default());
     let call_shutdown = CancellationToken::new();
-    // The ACD runs even without groups: an admin may add them.
+    // The ACD runs even without groups: an admin may add them. What it
+    // kept before the last stop is read now and applied below, once the
+    // agent state events are wired.
+    let durable = crate::call::queue::AcdDurability {
+        store: store.clone(),
+        utc_offset_minutes: config.acd_utc_offset_minutes(),
+    };
     let (queues, callback_orders) =
-        Queues::start(roster::acd_config(&config)).map_err(SwitchError::Acd)?;
+        Queues::start(roster::acd_config(&config), Some(durable)).map_err(SwitchError::Acd)?;
     let needed = config.required_prompts();
     let roster_admin = Arc::new(roster::RosterAdmin::new(
         boot,
@@ -289,6 +295,11 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
     };
     let events_stop = CancellationToken::new();
     let events = events::start(&config, queues.as_ref(), events_stop.clone())?;
+    if let Some(q) = &queues {
+        // Agents whose phones are still registered are signed in again as
+        // they were; the others are signed out (and told as agent.state).
+        q.restore(registrations.registered_users()).await;
+    }
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),

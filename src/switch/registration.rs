@@ -169,6 +169,18 @@ impl Registrations {
         }
     }
 
+    /// The SIP users with at least one live binding now.
+    pub fn registered_users(&self) -> std::collections::HashSet<String> {
+        let now = unix_now();
+        let s = self.lock();
+        s.registrar
+            .all()
+            .into_iter()
+            .filter(|b| b.expires_at > now)
+            .map(|b| b.aor)
+            .collect()
+    }
+
     /// Number of live bindings.
     pub fn count(&self) -> usize {
         self.lock().registrar.all().len()
