@@ -989,6 +989,25 @@ priority = 9
     }
 
     #[test]
+    fn the_acd_day_follows_its_own_offset_or_the_recording_one() {
+        let base = "[sip]\nlisten = \"127.0.0.1:5060\"\n";
+        let at = |extra: &str| Config::from_str_at(&format!("{base}{extra}"), Path::new("h.toml"));
+        assert_eq!(at("").unwrap().acd_utc_offset_minutes(), 480);
+        let c = at("[recording]\nutc_offset_minutes = -300\n").unwrap();
+        assert_eq!(c.acd_utc_offset_minutes(), -300);
+        let c =
+            at("[recording]\nutc_offset_minutes = -300\n[acd]\nutc_offset_minutes = 0\n").unwrap();
+        assert_eq!(c.acd_utc_offset_minutes(), 0);
+        let err = at("[acd]\nutc_offset_minutes = 900\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("h.toml:4: acd.utc_offset_minutes: 900 is outside -720..=840"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn trunk_chain_follows_backups_without_loops() {
         let text = r#"[sip]
 listen = "127.0.0.1:5060"
