@@ -88,6 +88,8 @@ enum Message {
         acd::AcdConfig,
         oneshot::Sender<Result<acd::Reconfigured, String>>,
     ),
+    /// Answered once everything before it is kept.
+    Kept(oneshot::Sender<()>),
     /// Seed the engine from what was kept; `registered` are the SIP users
     /// whose phones are registered now.
     Restore {
@@ -360,6 +362,15 @@ impl Queues {
         Some(signed_in > 0)
     }
 
+    /// Resolves once everything sent to the ACD before it is kept (the
+    /// ACD's state on disk): for a confirmation that must not outrun it.
+    pub async fn kept(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Message::Kept(tx)).is_ok() {
+            rx.await.ok();
+        }
+    }
+
     /// Tell `watcher` about every agent state change from now on.
     pub fn watch_agent_states(&self, watcher: AgentStateWatcher) {
         self.tx.send(Message::Watch(watcher)).ok();
@@ -506,9 +517,16 @@ impl Actor {
                     "missed_calls": self.engine.missed_calls(),
                 });
                 durations_as_seconds(&mut value);
-                reply.send(value).ok();
+                // After the batch is kept, like every answer: a reader
+                // never sees a state a crash could still take back.
+                self.replies.push(Box::new(move || {
+                    reply.send(value).ok();
+                }));
             }
             Message::Watch(w) => self.watchers.push(w),
+            Message::Kept(reply) => self.replies.push(Box::new(move || {
+                reply.send(()).ok();
+            })),
             Message::Reconfigure(config, reply) => {
                 let r = self
                     .engine

@@ -247,7 +247,7 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
         registrations.on_presence(Box::new(move |user, registered| {
             let roster = roster.load();
             let Some(a) = roster.agent_by_user(user).filter(|a| a.auto_login) else {
-                return;
+                return None;
             };
             let agent = crate::roster::agent_id(a).to_string();
             info!(%user, %agent, registered, "auto-login");
@@ -256,6 +256,9 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
             } else {
                 acd::Input::Logout { agent }
             });
+            // The REGISTER is answered once the sign-in is kept.
+            let q = q.clone();
+            Some(Box::pin(async move { q.kept().await }) as registration::PresenceKept)
         }));
     }
     let queues = Some(queues);
@@ -599,12 +602,18 @@ async fn agent_feature_code(
         return;
     };
     info!(%user, %agent, ?command, "feature code");
-    queues.input(match command {
+    // The phone is answered once the ACD took the command and kept it
+    // (a refusal, e.g. ready while talking, is logged; the phone is
+    // answered all the same).
+    let input = match command {
         AgentCommand::Login => acd::Input::Login { agent },
         AgentCommand::Logout => acd::Input::Logout { agent },
         AgentCommand::Ready => acd::Input::Ready { agent },
         AgentCommand::NotReady(reason) => acd::Input::NotReady { agent, reason },
-    });
+    };
+    if let Err(why) = queues.try_input(input).await {
+        warn!(%user, %dialled, %why, "feature code refused by the ACD");
+    }
     // Confirm: answer with an inactive stream, then hang up once confirmed.
     let (events_tx, mut events) = ctx.stack.leg_channel();
     let leg = match invite.into_leg(&ctx.stack, &events_tx) {
