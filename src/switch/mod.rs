@@ -246,9 +246,7 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
         let (q, roster) = (queues.clone(), live_roster.clone());
         registrations.on_presence(Box::new(move |user, registered| {
             let roster = roster.load();
-            let Some(a) = roster.agent_by_user(user).filter(|a| a.auto_login) else {
-                return None;
-            };
+            let a = roster.agent_by_user(user).filter(|a| a.auto_login)?;
             let agent = crate::roster::agent_id(a).to_string();
             info!(%user, %agent, registered, "auto-login");
             q.input(if registered {
