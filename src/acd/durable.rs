@@ -52,7 +52,8 @@ pub struct AgentRecord {
     /// Counters of the day.
     pub counters: AgentCounters,
     /// Time in each state this day, up to `since` (the current state's
-    /// time runs on from `since`).
+    /// time runs on from `since`: after a restart the time hotline was
+    /// down counts in the state the agent is signed in again with).
     pub time_in_state: Vec<(AgentState, Duration)>,
 }
 
