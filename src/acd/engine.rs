@@ -19,6 +19,10 @@
 //!   hung up, answered elsewhere, callback chosen) keeps their idle-since
 //!   time, so longest-idle stays fair.
 //!
+//! With [`Engine::track_changes`] on, every change a restart must not lose
+//! is recorded for the shell's store; [`Engine::restore`] seeds a fresh
+//! engine from what was kept (both in `engine/durable.rs`).
+//!
 //! [`Engine::reconfigure`] (in `engine/reconfigure.rs`) applies a new
 //! [`AcdConfig`] while calls are up: agents and skill groups are added,
 //! changed or deleted without losing live state. Agents and groups are
@@ -935,6 +939,7 @@ impl Engine {
                     let until = until + by;
                     self.agents[ai].acw_until = Some(until);
                     self.timers.insert((until, Timer::Acw(ai)));
+                    self.note_agent(ai);
                 }
             }
             Input::CompleteAcw { agent } => {

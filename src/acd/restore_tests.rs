@@ -503,3 +503,25 @@ fn at_local_midnight_the_figures_reset_and_fewest_calls_counts_today() {
     h.at(midnight + s(1), enqueue(4, "c", midnight + s(1)));
     assert_eq!(h.offers()[0].1, "busy");
 }
+
+#[test]
+fn extended_after_call_work_is_kept_with_its_new_end() {
+    let mut h = morning();
+    // a1 is in after-call work until t(110); they ask for 60 s more.
+    h.at(
+        t(107),
+        Input::ExtendAcw {
+            agent: "a1".into(),
+            by: s(60),
+        },
+    );
+    let kept = h.kept.agents.iter().find(|a| a.agent == "a1").cloned();
+    assert_eq!(kept.and_then(|a| a.acw_until), Some(t(170)));
+    let now = t(120);
+    let mut fresh = Engine::new(two_agents(Strategy::LongestIdle), now).expect("config");
+    fresh.restore(now, day::day_start(now, CST), h.kept.clone(), |_| true);
+    assert_eq!(
+        fresh.agent_view("a1").map(|a| (a.state, a.acw_until)),
+        Some((AgentState::AfterCallWork, Some(t(170))))
+    );
+}
