@@ -19,6 +19,10 @@
 //!   hung up, answered elsewhere, callback chosen) keeps their idle-since
 //!   time, so longest-idle stays fair.
 //!
+//! With [`Engine::track_changes`] on, every change a restart must not lose
+//! is recorded for the shell's store; [`Engine::restore`] seeds a fresh
+//! engine from what was kept (both in `engine/durable.rs`).
+//!
 //! [`Engine::reconfigure`] (in `engine/reconfigure.rs`) applies a new
 //! [`AcdConfig`] while calls are up: agents and skill groups are added,
 //! changed or deleted without losing live state. Agents and groups are
@@ -29,6 +33,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
+use super::durable::Change;
 use super::error::AcdError;
 use super::model::{
     AcdConfig, AgentConfig, AgentState, AgentView, CallId, CallPhase, CallView, CallbackPolicy,
@@ -42,6 +47,7 @@ use super::stats::{
 };
 use super::strategy::{self, MemberInfo};
 
+mod durable;
 mod reconfigure;
 
 /// Handle time assumed for the estimated wait before a group has any.
@@ -258,6 +264,14 @@ pub struct Engine {
     missed_open: HashMap<String, Vec<usize>>,
     seq: u64,
     day_start: Duration,
+    /// Record changes for the shell's store ([`Engine::track_changes`]).
+    tracking: bool,
+    /// Agents and groups whose record changed since the last
+    /// [`Engine::take_changes`] (written once each, as they are then).
+    changed_agents: BTreeSet<usize>,
+    changed_groups: BTreeSet<usize>,
+    /// Other changes, in order.
+    changes: Vec<Change>,
 }
 
 /// A configuration checked on its own (no live state involved): the
@@ -469,6 +483,10 @@ impl Engine {
             missed_open: HashMap::new(),
             seq: 0,
             day_start: now,
+            tracking: false,
+            changed_agents: BTreeSet::new(),
+            changed_groups: BTreeSet::new(),
+            changes: Vec::new(),
         };
         // An empty engine has no live state to refuse: installing the
         // configuration is exactly what a reconfiguration does.
@@ -792,6 +810,7 @@ impl Engine {
                 match self.previous_agent(call, gi, now) {
                     Some((ai, ring)) => {
                         self.groups[gi].counters.entered += 1;
+                        self.note_group(gi);
                         self.emit_entered(call, gi, None, now);
                         self.offer(call, vec![ai], OfferKind::PreviousService, ring, now);
                     }
@@ -920,6 +939,7 @@ impl Engine {
                     let until = until + by;
                     self.agents[ai].acw_until = Some(until);
                     self.timers.insert((until, Timer::Acw(ai)));
+                    self.note_agent(ai);
                 }
             }
             Input::CompleteAcw { agent } => {
@@ -949,6 +969,7 @@ impl Engine {
                 self.groups[gi]
                     .counters
                     .finish(wait, Disposition::CallerLeft);
+                self.note_group(gi);
                 self.emit_queue(call, QueueEventKind::CallbackRequested, now);
                 self.make_callback(call, number);
                 self.arm_waiting(call, now);
@@ -970,6 +991,7 @@ impl Engine {
                 );
                 self.make_callback(call, number);
                 self.groups[gi].counters.callbacks_scheduled += 1;
+                self.note_group(gi);
                 self.emit_entered(call, gi, None, now);
                 self.arm_waiting(call, now);
             }
@@ -999,6 +1021,7 @@ impl Engine {
                 let g = &mut self.groups[gi];
                 g.counters.abandoned_in_ivr += 1;
                 g.counters.finish(wait, Disposition::CallerLeft);
+                self.note_group(gi);
                 self.out.push_back(Output::Queue(QueueEvent {
                     call,
                     group,
@@ -1049,15 +1072,46 @@ impl Engine {
         }
     }
 
+    /// A new day begins at `now`: every counter and time in state starts
+    /// from zero; missed calls already called back leave the list (those
+    /// still waiting for a callback stay); services older than the
+    /// previous-service window are forgotten.
     fn new_day(&mut self, now: Duration) {
-        for g in self.groups.iter_mut().filter(|g| !g.retired) {
+        for (gi, g) in self
+            .groups
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, g)| !g.retired)
+        {
             g.counters = GroupCounters::default();
+            if self.tracking {
+                self.changed_groups.insert(gi);
+            }
         }
-        for a in self.agents.iter_mut().filter(|a| !a.retired) {
+        for (ai, a) in self
+            .agents
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, a)| !a.retired)
+        {
             a.counters = AgentCounters::default();
             a.time_in_state = [Duration::ZERO; 8];
+            if self.tracking {
+                self.changed_agents.insert(ai);
+            }
         }
         self.day_start = now;
+        self.record(|_| Some(Change::Day(now)));
+        let (done, open): (Vec<MissedCall>, Vec<MissedCall>) = std::mem::take(&mut self.missed)
+            .into_iter()
+            .partition(|m| m.called_back_at.is_some());
+        for m in done {
+            self.record(|_| Some(Change::MissedGone(m.call)));
+        }
+        self.missed_open.clear();
+        for m in open {
+            self.push_missed(m);
+        }
         if let Some(ps) = self.previous_service {
             self.last_served
                 .retain(|_, (_, at)| now.saturating_sub(*at) <= ps.within);
@@ -1101,8 +1155,10 @@ impl Engine {
         a.reason.clone_from(&reason);
         a.call = call;
         a.since = now;
+        let agent = a.cfg.id.clone();
+        self.note_agent(ai);
         self.out.push_back(Output::AgentState {
-            agent: a.cfg.id.clone(),
+            agent,
             state,
             reason,
             call,
@@ -1135,7 +1191,9 @@ impl Engine {
             let c = &mut self.groups[gi].counters;
             c.acw_total += spent;
             c.acw_count += 1;
+            self.note_group(gi);
         }
+        self.note_agent(ai);
     }
 
     // ----- queue ------------------------------------------------------------
@@ -1203,6 +1261,7 @@ impl Engine {
         if from.is_some() {
             g.counters.overflowed_in += 1;
         }
+        self.note_group(gi);
         self.emit_entered(call, gi, from, now);
         if self.groups[gi].queue.live_len() >= self.groups[gi].cfg.max_queue {
             self.next_step(call, TimeoutReason::QueueFull, now, visited);
@@ -1294,6 +1353,8 @@ impl Engine {
         let g = &mut self.groups[gi];
         g.counters.timed_out += 1;
         g.counters.finish(wait, Disposition::SystemEnded);
+        self.note_group(gi);
+        let g = &self.groups[gi];
         self.out.push_back(Output::QueueTimeout {
             call,
             group: g.cfg.id.clone(),
@@ -1324,6 +1385,7 @@ impl Engine {
         visited: &mut Vec<usize>,
     ) {
         self.groups[from].counters.overflowed_out += 1;
+        self.note_group(from);
         self.out.push_back(Output::Overflowed {
             call,
             from: self.groups[from].cfg.id.clone(),
@@ -1347,6 +1409,7 @@ impl Engine {
             }
             c.callback_number = Some(number);
         }
+        self.record(|e| e.callback_record(call).map(Change::Callback));
     }
 
     /// The caller hung up before an agent answered (call out of the queue).
@@ -1358,6 +1421,7 @@ impl Engine {
         let g = &mut self.groups[gi];
         g.counters.abandoned += 1;
         g.counters.finish(wait, Disposition::CallerLeft);
+        self.note_group(gi);
         self.emit_queue(call, QueueEventKind::Abandoned { while_ringing }, now);
         if let Some(mut c) = self.calls.remove(&call) {
             clear_timer(&mut self.timers, &mut c, CallTimer::Ring);
@@ -1379,11 +1443,7 @@ impl Engine {
         place: MissedWhere,
         now: Duration,
     ) {
-        self.missed_open
-            .entry(caller.clone())
-            .or_default()
-            .push(self.missed.len());
-        self.missed.push(MissedCall {
+        let missed = MissedCall {
             call,
             caller,
             group: self.groups[gi].cfg.id.clone(),
@@ -1392,7 +1452,21 @@ impl Engine {
             wait: now.saturating_sub(arrived),
             place,
             called_back_at: None,
-        });
+        };
+        self.record(|_| Some(Change::Missed(missed.clone())));
+        self.push_missed(missed);
+    }
+
+    /// Append to the missed-call list; one not yet called back waits for
+    /// a callback to its number.
+    pub(super) fn push_missed(&mut self, missed: MissedCall) {
+        if missed.called_back_at.is_none() {
+            self.missed_open
+                .entry(missed.caller.clone())
+                .or_default()
+                .push(self.missed.len());
+        }
+        self.missed.push(missed);
     }
 
     // ----- offers -----------------------------------------------------------
@@ -1457,6 +1531,7 @@ impl Engine {
         set_timer(&mut self.timers, c, CallTimer::Ring, now + ring);
         for ai in agents {
             self.groups[gi].counters.offers += 1;
+            self.note_group(gi);
             let a = &mut self.agents[ai];
             a.counters.offered += 1;
             let (agent, device) = (a.cfg.id.clone(), a.cfg.device.clone());
@@ -1575,6 +1650,7 @@ impl Engine {
                 g.answered += 1;
                 g.answer_wait_total += wait;
                 g.finish(wait, Disposition::Answered);
+                self.note_group(gi);
                 let agent = self.agents[ai].cfg.id.clone();
                 self.emit_queue(call, QueueEventKind::Answered { agent }, now);
             }
@@ -1599,11 +1675,15 @@ impl Engine {
             let g = &mut self.groups[gi];
             g.counters.callbacks_answered += 1;
             g.callbacks_pending = g.callbacks_pending.saturating_sub(1);
+            self.note_group(gi);
             self.agents[ai].counters.callbacks_answered += 1;
+            self.record(|_| Some(Change::CallbackGone(call)));
             if let Some(open) = self.missed_open.remove(&number) {
                 for i in open {
                     if let Some(m) = self.missed.get_mut(i) {
                         m.called_back_at = Some(now);
+                        let m = m.clone();
+                        self.record(|_| Some(Change::Missed(m)));
                     }
                 }
             }
@@ -1618,12 +1698,15 @@ impl Engine {
             c.phase = Phase::RetryWait;
             let at = now + self.callback.retry_interval;
             set_timer(&mut self.timers, c, CallTimer::Retry, at);
+            self.record(|e| e.callback_record(call).map(Change::Callback));
         } else {
             let g = &mut self.groups[gi];
             g.counters.callbacks_failed += 1;
             g.callbacks_pending = g.callbacks_pending.saturating_sub(1);
+            self.note_group(gi);
             self.emit_queue(call, QueueEventKind::CallbackFailed { attempts }, now);
             self.calls.remove(&call);
+            self.record(|_| Some(Change::CallbackGone(call)));
         }
         self.set_agent(ai, AgentState::Idle, None, None, now, true);
     }
@@ -1647,8 +1730,16 @@ impl Engine {
             let g = &mut self.groups[gi].counters;
             g.handled += 1;
             g.talk_total += talk;
+            self.note_group(gi);
         }
         self.agents[ai].counters.talk_total += talk;
+        self.record(|e| {
+            Some(Change::Served(crate::acd::durable::ServiceRecord {
+                caller: c.caller.clone(),
+                agent: e.agents[ai].cfg.id.clone(),
+                at: now,
+            }))
+        });
         self.last_served.insert(c.caller, (ai, now));
         let acw = self.groups[gi].cfg.acw;
         if acw.is_zero() {
@@ -1714,7 +1805,10 @@ impl Engine {
                 self.disarm_waiting(call);
                 self.arm_waiting(call, now);
             }
-            CallTimer::Retry if c.phase == Phase::RetryWait => self.arm_waiting(call, now),
+            CallTimer::Retry if c.phase == Phase::RetryWait => {
+                self.arm_waiting(call, now);
+                self.record(|e| e.callback_record(call).map(Change::Callback));
+            }
             _ => {}
         }
     }

@@ -14,9 +14,15 @@
 //!   [`AcdConfig`] (agents and skill groups added, changed, deleted) while
 //!   calls are up, without losing live state;
 //! - [`stats`]: live counters and the 20 s / 30 s answer rates;
+//! - [`day`]: the centre's working day (local midnight) the counters reset at;
+//! - [`durable`]: what outlives a restart: the changes the shell keeps
+//!   ([`Engine::take_changes`]) and the [`Snapshot`] a fresh engine is
+//!   seeded from ([`Engine::restore`]); `engine/durable` applies them;
 //! - `bench`: a large fixture for benchmarks.
 
 mod bench;
+pub mod day;
+pub mod durable;
 pub mod engine;
 mod error;
 pub mod model;
@@ -27,12 +33,15 @@ mod strategy;
 #[cfg(test)]
 mod reconfigure_tests;
 #[cfg(test)]
+mod restore_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;
 
 #[doc(hidden)]
 pub use bench::{bench_fixture, bench_step};
+pub use durable::{AgentRecord, CallbackRecord, Change, GroupRecord, ServiceRecord, Snapshot};
 pub use engine::{Engine, DEFAULT_HANDLE_TIME};
 pub use error::AcdError;
 pub use model::{

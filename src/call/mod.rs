@@ -21,6 +21,7 @@ pub mod callback;
 pub mod flow;
 pub mod outbound;
 pub mod queue;
+mod queue_store;
 pub mod record;
 mod ringing;
 mod session;

@@ -1,19 +1,34 @@
 //! The ACD actor: one task owning the pure [`acd::Engine`] (DESIGN.md
 //! "acd::Engine (one actor)"). Calls and agents' feature codes send it
-//! [`Input`]s through a [`Queues`] handle; it drives the engine with the
-//! time since the actor started, sleeps until the engine's next deadline,
-//! and delivers each [`Output`] to the call it concerns as [`QueueNews`].
-//! Agent state changes are logged (and, with the events issue, emitted).
+//! [`Input`]s through a [`Queues`] handle; it drives the engine on Unix
+//! time ([`AcdClock`]), sleeps until the engine's next deadline or the next
+//! local midnight (then it starts a new day: REQUIREMENTS §7/§8 figures are
+//! "today" in the centre's time zone, issue 12 item 7), and delivers each
+//! [`Output`] to the call it concerns as [`QueueNews`]. Agent state changes
+//! are numbered per agent and told to the watchers (`agent.state` events).
+//!
+//! A restart loses nothing the centre relies on (issue 12 item 3): with a
+//! store, everything the engine keeps (agents' states, pending callbacks,
+//! missed calls, previous service, the day's figures, each agent's event
+//! seq; `queue_store`) is committed after each batch of messages, in one
+//! transaction, *before* any offer, event or reply of that batch goes out:
+//! nothing anyone outside has heard of can be lost by a crash. At start
+//! [`Queues::restore`] seeds the engine from it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
+use super::queue_store::{self, AcdClock, AgentNumbers, Kept};
 use crate::acd::{self, CallId, Engine, Input, Output};
+use crate::store::Store;
+
+/// Most messages handled before their changes are committed together.
+const BATCH: usize = 64;
 
 /// What the queue tells one waiting call.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +88,14 @@ enum Message {
         acd::AcdConfig,
         oneshot::Sender<Result<acd::Reconfigured, String>>,
     ),
+    /// Answered once everything before it is kept.
+    Kept(oneshot::Sender<()>),
+    /// Seed the engine from what was kept; `registered` are the SIP users
+    /// whose phones are registered now.
+    Restore {
+        registered: HashSet<String>,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// An agent entered a state (the ACD's `AgentState` output).
@@ -86,6 +109,11 @@ pub struct AgentStateNotice {
     pub reason: Option<String>,
     /// The call the agent is on, if any.
     pub call: Option<CallId>,
+    /// The number of this change among the agent's changes (1, 2, 3 …),
+    /// going on across restarts: the `agent.state` event's `seq`.
+    pub seq: u32,
+    /// The state before, if the agent had one.
+    pub previous: Option<acd::AgentState>,
 }
 
 /// Told about every agent state change (the events outbox).
@@ -96,28 +124,99 @@ pub type AgentStateWatcher = Box<dyn Fn(&AgentStateNotice) + Send>;
 pub struct Queues {
     tx: mpsc::UnboundedSender<Message>,
     next_call: Arc<AtomicU64>,
-    epoch: tokio::time::Instant,
+    clock: AcdClock,
+}
+
+/// Where the ACD keeps what a restart must not lose, and the centre's
+/// time zone (its day begins at local midnight).
+#[derive(Clone)]
+pub struct AcdDurability {
+    /// `hotline.db`.
+    pub store: Store,
+    /// Minutes east of UTC (China Standard Time: 480).
+    pub utc_offset_minutes: i32,
+}
+
+/// Why the ACD cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum QueuesError {
+    /// The configuration is refused.
+    #[error(transparent)]
+    Acd(#[from] acd::AcdError),
+    /// What was kept cannot be read.
+    #[error("the ACD's kept state: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl Queues {
-    /// Start the actor with `config`. Callback orders (an agent reserved
-    /// for a callback) arrive on the returned receiver.
+    /// Start the actor with `config`, keeping what a restart must not lose
+    /// in `durable`'s store (read back here; [`Queues::restore`] applies
+    /// it). Callback orders (an agent reserved for a callback) arrive on
+    /// the returned receiver.
     pub fn start(
         config: acd::AcdConfig,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<CallbackOrder>), acd::AcdError> {
-        let epoch = tokio::time::Instant::now();
-        let engine = Engine::new(config, Duration::ZERO)?;
+        durable: Option<AcdDurability>,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<CallbackOrder>), QueuesError> {
+        let clock = AcdClock::start();
+        let within = config.previous_service.map(|p| p.within);
+        let mut engine = Engine::new(config, clock.now())?;
+        let (kept, store, offset) = match durable {
+            Some(d) => {
+                engine.track_changes();
+                let kept = queue_store::load(&d.store)?;
+                (kept, Some(d.store), d.utc_offset_minutes)
+            }
+            None => (
+                Kept::default(),
+                None,
+                crate::ivr::calendar::DEFAULT_UTC_OFFSET_MINUTES,
+            ),
+        };
+        let next_call = kept.next_call.max(1);
         let (tx, rx) = mpsc::unbounded_channel();
         let (orders_tx, orders_rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(engine, epoch, rx, orders_tx));
+        let next = Arc::new(AtomicU64::new(next_call));
+        let actor = Actor {
+            engine,
+            clock,
+            offset,
+            orders: orders_tx,
+            calls: HashMap::new(),
+            watchers: Vec::new(),
+            numbers: kept.numbers,
+            kept: Some(kept.snapshot),
+            served_within: within,
+            journal: store.map(|store| Journal {
+                store,
+                pending: Vec::new(),
+                next_call_written: next_call,
+                failing: false,
+            }),
+            next_call: next.clone(),
+            replies: Vec::new(),
+        };
+        tokio::spawn(actor.run(rx));
         Ok((
             Self {
                 tx,
-                next_call: Arc::new(AtomicU64::new(1)),
-                epoch,
+                next_call: next,
+                clock,
             },
             orders_rx,
         ))
+    }
+
+    /// Seed the ACD from what was kept (once, at start, after the
+    /// watchers are in place so they hear of the agents the restart signs
+    /// out): agents whose phone is registered (`registered` SIP users) are
+    /// signed in again as they were, the others signed out; pending
+    /// callbacks, missed calls, previous service and the day's figures
+    /// come back. Returns once it is done (and kept).
+    pub async fn restore(&self, registered: HashSet<String>) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Message::Restore { registered, reply }).is_ok() {
+            done.await.ok();
+        }
     }
 
     /// An agent answered a call put through to them without the queue:
@@ -154,9 +253,10 @@ impl Queues {
         call
     }
 
-    /// The engine's clock: time since the actor started.
+    /// The engine's clock: Unix time in whole milliseconds
+    /// ([`AcdClock`]).
     pub fn now(&self) -> Duration {
-        self.epoch.elapsed()
+        self.clock.now()
     }
 
     /// Queue a new call in `group`; news about it arrives on the returned
@@ -262,6 +362,15 @@ impl Queues {
         Some(signed_in > 0)
     }
 
+    /// Resolves once everything sent to the ACD before it is kept (the
+    /// ACD's state on disk): for a confirmation that must not outrun it.
+    pub async fn kept(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Message::Kept(tx)).is_ok() {
+            rx.await.ok();
+        }
+    }
+
     /// Tell `watcher` about every agent state change from now on.
     pub fn watch_agent_states(&self, watcher: AgentStateWatcher) {
         self.tx.send(Message::Watch(watcher)).ok();
@@ -286,54 +395,206 @@ impl Queues {
     }
 }
 
-async fn run(
-    mut engine: Engine,
-    epoch: tokio::time::Instant,
-    mut rx: mpsc::UnboundedReceiver<Message>,
+/// The ACD's store and what was last written to it.
+struct Journal {
+    store: Store,
+    /// Writes of the actor's own, committed with the next batch.
+    pending: Vec<crate::store::AcdWrite>,
+    next_call_written: u64,
+    /// The last commit failed (logged once until one succeeds again).
+    failing: bool,
+}
+
+impl Journal {
+    /// Commit `writes` in one transaction (on the blocking pool; the actor
+    /// waits for it).
+    async fn commit(&mut self, writes: Vec<crate::store::AcdWrite>) {
+        if writes.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let n = writes.len();
+        let r = tokio::task::spawn_blocking(move || store.save_acd(&writes)).await;
+        let failed = match r {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("the writer task failed: {e}")),
+        };
+        match (failed, self.failing) {
+            (Some(e), false) => {
+                error!(error = %e, writes = n, "cannot keep the ACD's state: a restart now would lose it");
+                self.failing = true;
+            }
+            (Some(_), true) => {}
+            (None, true) => {
+                warn!("the ACD's state is kept again");
+                self.failing = false;
+            }
+            (None, false) => {}
+        }
+    }
+}
+
+/// A reply held until the batch's changes are kept.
+type Reply = Box<dyn FnOnce() + Send>;
+
+struct Actor {
+    engine: Engine,
+    clock: AcdClock,
+    /// The centre's offset from UTC, in minutes (its day).
+    offset: i32,
     orders: mpsc::UnboundedSender<CallbackOrder>,
-) {
-    let mut calls: HashMap<CallId, mpsc::UnboundedSender<QueueNews>> = HashMap::new();
-    let mut watchers: Vec<AgentStateWatcher> = Vec::new();
-    loop {
-        let deadline = engine.poll_timeout().map(|d| epoch + d);
-        tokio::select! {
-            msg = rx.recv() => {
-                let Some(msg) = msg else { break };
-                let now = epoch.elapsed();
-                match msg {
-                    Message::Enqueue { input, call, news } => {
-                        calls.insert(call, news);
-                        apply(&mut engine, now, input);
-                    }
-                    Message::Consult { input, call, news, reply } => {
-                        calls.insert(call, news);
-                        let r = engine.handle(now, input).map_err(|e| e.to_string());
-                        if r.is_err() {
-                            calls.remove(&call);
+    calls: HashMap<CallId, mpsc::UnboundedSender<QueueNews>>,
+    watchers: Vec<AgentStateWatcher>,
+    numbers: AgentNumbers,
+    /// What was read at start, until [`Message::Restore`] applies it.
+    kept: Option<acd::Snapshot>,
+    /// Previous-service window (older services are forgotten at start).
+    served_within: Option<Duration>,
+    journal: Option<Journal>,
+    next_call: Arc<AtomicU64>,
+    replies: Vec<Reply>,
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Message>) {
+        loop {
+            let deadline = self.engine.poll_timeout().map(|d| self.clock.instant(d));
+            let midnight = acd::day::next_day_start(self.clock.now(), self.offset);
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    self.handle(msg);
+                    // Whatever else is waiting shares the commit.
+                    for _ in 1..BATCH {
+                        match rx.try_recv() {
+                            Ok(msg) => self.handle(msg),
+                            Err(_) => break,
                         }
-                        reply.send(r).ok();
-                    }
-                    Message::Input(input) => apply(&mut engine, now, input),
-                    Message::Try(input, reply) => {
-                        reply.send(engine.handle(now, input).map_err(|e| e.to_string())).ok();
-                    }
-                    Message::Stats(reply) => {
-                        let mut value = serde_json::json!({
-                            "stats": engine.stats(now),
-                            "missed_calls": engine.missed_calls(),
-                        });
-                        durations_as_seconds(&mut value);
-                        reply.send(value).ok();
-                    }
-                    Message::Watch(w) => watchers.push(w),
-                    Message::Reconfigure(config, reply) => {
-                        reply.send(engine.reconfigure(now, config).map_err(|e| e.to_string())).ok();
                     }
                 }
+                _ = sleep_until(deadline) => self.engine.handle_timeout(self.clock.now()),
+                _ = tokio::time::sleep_until(self.clock.instant(midnight)) => {}
             }
-            _ = sleep_until(deadline) => engine.handle_timeout(epoch.elapsed()),
+            self.new_day_if_due();
+            self.settle().await;
         }
-        while let Some(out) = engine.poll_output() {
+    }
+
+    fn handle(&mut self, msg: Message) {
+        let now = self.clock.now();
+        match msg {
+            Message::Enqueue { input, call, news } => {
+                self.calls.insert(call, news);
+                apply(&mut self.engine, now, input);
+            }
+            Message::Consult {
+                input,
+                call,
+                news,
+                reply,
+            } => {
+                self.calls.insert(call, news);
+                let r = self.engine.handle(now, input).map_err(|e| e.to_string());
+                if r.is_err() {
+                    self.calls.remove(&call);
+                }
+                self.replies.push(Box::new(move || {
+                    reply.send(r).ok();
+                }));
+            }
+            Message::Input(input) => apply(&mut self.engine, now, input),
+            Message::Try(input, reply) => {
+                let r = self.engine.handle(now, input).map_err(|e| e.to_string());
+                self.replies.push(Box::new(move || {
+                    reply.send(r).ok();
+                }));
+            }
+            Message::Stats(reply) => {
+                let mut value = serde_json::json!({
+                    "stats": self.engine.stats(now),
+                    "day_start": self.engine.day_start(),
+                    "missed_calls": self.engine.missed_calls(),
+                });
+                durations_as_seconds(&mut value);
+                // After the batch is kept, like every answer: a reader
+                // never sees a state a crash could still take back.
+                self.replies.push(Box::new(move || {
+                    reply.send(value).ok();
+                }));
+            }
+            Message::Watch(w) => self.watchers.push(w),
+            Message::Kept(reply) => self.replies.push(Box::new(move || {
+                reply.send(()).ok();
+            })),
+            Message::Reconfigure(config, reply) => {
+                let r = self
+                    .engine
+                    .reconfigure(now, config)
+                    .map_err(|e| e.to_string());
+                self.replies.push(Box::new(move || {
+                    reply.send(r).ok();
+                }));
+            }
+            Message::Restore { registered, reply } => {
+                self.restore(now, &registered);
+                self.replies.push(Box::new(move || {
+                    reply.send(()).ok();
+                }));
+            }
+        }
+    }
+
+    fn restore(&mut self, now: Duration, registered: &HashSet<String>) {
+        let Some(kept) = self.kept.take() else {
+            warn!("the ACD was already restored");
+            return;
+        };
+        let (agents, callbacks, missed) =
+            (kept.agents.len(), kept.callbacks.len(), kept.missed.len());
+        let today = acd::day::day_start(now, self.offset);
+        let refused = self
+            .engine
+            .restore(now, today, kept, |device| registered.contains(device));
+        for e in &refused {
+            info!(error = %e, "kept ACD state not restored");
+        }
+        info!(
+            agents,
+            callbacks,
+            missed_calls = missed,
+            refused = refused.len(),
+            day_start = ?self.engine.day_start(),
+            "ACD restored"
+        );
+        // Services older than the previous-service window are forgotten
+        // (a month's worth are kept while the window is off).
+        let window = self
+            .served_within
+            .unwrap_or(Duration::from_secs(30 * 86_400));
+        if let Some(journal) = self.journal.as_mut() {
+            let before = queue_store::unix_ms(now.saturating_sub(window));
+            journal
+                .pending
+                .push(crate::store::AcdWrite::ServedBefore(before));
+        }
+    }
+
+    /// Local midnight passed: a new day for the figures.
+    fn new_day_if_due(&mut self) {
+        let now = self.clock.now();
+        if acd::day::day_start(now, self.offset) > self.engine.day_start() {
+            info!("a new day: the ACD's figures start from zero");
+            apply(&mut self.engine, now, Input::NewDay);
+        }
+    }
+
+    /// Keep what changed, then tell everyone: agent state watchers, the
+    /// calls, the callback dialler, the senders waiting for a reply.
+    async fn settle(&mut self) {
+        let mut outputs = Vec::new();
+        let mut notices = Vec::new();
+        while let Some(out) = self.engine.poll_output() {
             if let Output::AgentState {
                 agent,
                 state,
@@ -342,19 +603,43 @@ async fn run(
                 ..
             } = &out
             {
-                let notice = AgentStateNotice {
+                let (seq, previous) = self.numbers.next(agent, *state);
+                notices.push(AgentStateNotice {
                     agent: agent.clone(),
                     state: *state,
                     reason: reason.clone(),
                     call: *call,
-                };
-                for w in &watchers {
-                    w(&notice);
-                }
+                    seq,
+                    previous,
+                });
             }
-            deliver(&mut calls, &orders, out);
+            outputs.push(out);
         }
-        calls.retain(|_, tx| !tx.is_closed());
+        if let Some(journal) = self.journal.as_mut() {
+            let mut writes = std::mem::take(&mut journal.pending);
+            writes.extend(queue_store::writes(
+                self.engine.take_changes(),
+                &self.numbers,
+            ));
+            let next_call = self.next_call.load(Ordering::Relaxed);
+            if next_call != journal.next_call_written {
+                writes.push(crate::store::AcdWrite::NextCall(next_call));
+                journal.next_call_written = next_call;
+            }
+            journal.commit(writes).await;
+        }
+        for notice in &notices {
+            for w in &self.watchers {
+                w(notice);
+            }
+        }
+        for out in outputs {
+            deliver(&mut self.calls, &self.orders, out);
+        }
+        for reply in self.replies.drain(..) {
+            reply();
+        }
+        self.calls.retain(|_, tx| !tx.is_closed());
     }
 }
 

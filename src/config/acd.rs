@@ -18,6 +18,11 @@ pub struct AcdSettings {
     pub previous_service: Option<PreviousService>,
     /// Callback policy (keep-your-place callbacks and missed calls).
     pub callback: CallbackSettings,
+    /// The centre's time zone, minutes east of UTC: the wall-board's
+    /// figures and the calls counted by fewest-calls routing are "today"
+    /// and start from zero at local midnight. Unset: `[recording]
+    /// utc_offset_minutes` (default 480, China Standard Time).
+    pub utc_offset_minutes: Option<i32>,
 }
 
 impl Default for AcdSettings {
@@ -29,6 +34,7 @@ impl Default for AcdSettings {
             feature_codes: FeatureCodes::default(),
             previous_service: None,
             callback: CallbackSettings::default(),
+            utc_offset_minutes: None,
         }
     }
 }
@@ -283,6 +289,14 @@ pub(super) fn validate(
                     format!("skill level {level} is outside 1..=10"),
                 ));
             }
+        }
+    }
+    if let Some(off) = acd.utc_offset_minutes {
+        if !crate::acd::day::UTC_OFFSETS.contains(&off) {
+            out.push((
+                "acd.utc_offset_minutes".into(),
+                format!("{off} is outside -720..=840 (UTC-12:00 to UTC+14:00)"),
+            ));
         }
     }
     if acd.not_ready_reasons.is_empty() {

@@ -544,6 +544,15 @@ impl Config {
             .unwrap_or_else(|| self.data.dir.join("events.db"))
     }
 
+    /// The centre's offset from UTC for the ACD's day (figures reset at
+    /// local midnight): `[acd] utc_offset_minutes`, else `[recording]
+    /// utc_offset_minutes`.
+    pub fn acd_utc_offset_minutes(&self) -> i32 {
+        self.acd
+            .utc_offset_minutes
+            .unwrap_or(self.recording.utc_offset_minutes)
+    }
+
     /// The prompts this configuration needs from `media.sounds_dir`.
     pub fn required_prompts(&self) -> &'static [&'static str] {
         if self.groups.iter().any(|g| g.queue_media) {
@@ -1050,6 +1059,25 @@ priority = 9
             .unwrap_err()
             .to_string();
         assert!(err.contains("skils"), "{err}");
+    }
+
+    #[test]
+    fn the_acd_day_follows_its_own_offset_or_the_recording_one() {
+        let base = "[sip]\nlisten = \"127.0.0.1:5060\"\n";
+        let at = |extra: &str| Config::from_str_at(&format!("{base}{extra}"), Path::new("h.toml"));
+        assert_eq!(at("").unwrap().acd_utc_offset_minutes(), 480);
+        let c = at("[recording]\nutc_offset_minutes = -300\n").unwrap();
+        assert_eq!(c.acd_utc_offset_minutes(), -300);
+        let c =
+            at("[recording]\nutc_offset_minutes = -300\n[acd]\nutc_offset_minutes = 0\n").unwrap();
+        assert_eq!(c.acd_utc_offset_minutes(), 0);
+        let err = at("[acd]\nutc_offset_minutes = 900\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("h.toml:4: acd.utc_offset_minutes: 900 is outside -720..=840"),
+            "{err}"
+        );
     }
 
     #[test]

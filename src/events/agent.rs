@@ -1,7 +1,10 @@
 //! `agent.state` events (issue 7 §1; REQUIREMENTS.md §7: the wall-board's
 //! agent states). Agents have no call, so each agent has its own `seq`
 //! (1, 2, 3 … without gaps) and the envelope's `call_id` is `null`; the call
-//! the agent is on travels in `data.call_id`.
+//! the agent is on travels in `data.call_id`. The running hotline takes the
+//! numbers from the ACD's shell ([`AgentEvents::numbered`]), which keeps
+//! them with the agent's state across restarts (issue 12 item 3): `seq`
+//! goes on after a restart instead of starting at 1 again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +13,17 @@ use super::error::EventError;
 use super::id::IdSource;
 use super::model::{AgentStateChanged, AgentStateName, Event, EventData};
 use super::time::Timestamp;
+
+/// One numbered agent state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numbered {
+    /// The change's number among the agent's (1, 2, 3 …).
+    pub seq: u32,
+    /// The state before, if any.
+    pub previous: Option<AgentStateName>,
+    /// The new state.
+    pub state: AgentStateName,
+}
 
 /// Numbers and emits agent state changes; one per process (or per tenant).
 #[derive(Clone)]
@@ -55,7 +69,6 @@ impl AgentEvents {
         reason: Option<&str>,
         call_id: Option<&str>,
     ) -> Result<Event, EventError> {
-        let at = Timestamp::from_unix_ms(at_ms)?;
         let key = (tenant.to_owned(), agent.to_owned());
         let (seq, previous) = match self.agents.get(&key) {
             Some((seq, prev)) => (
@@ -65,7 +78,34 @@ impl AgentEvents {
             ),
             None => (1, None),
         };
-        self.agents.insert(key, (seq, state));
+        let change = Numbered {
+            seq,
+            previous,
+            state,
+        };
+        self.numbered(at_ms, tenant, agent, change, reason, call_id)
+    }
+
+    /// `agent` of `tenant` made its change number `change.seq` (from
+    /// `change.previous` to `change.state`) at `at_ms`, as numbered by
+    /// whoever keeps the count (the ACD's shell, across restarts).
+    pub fn numbered(
+        &mut self,
+        at_ms: i64,
+        tenant: &str,
+        agent: &str,
+        change: Numbered,
+        reason: Option<&str>,
+        call_id: Option<&str>,
+    ) -> Result<Event, EventError> {
+        let Numbered {
+            seq,
+            previous,
+            state,
+        } = change;
+        let at = Timestamp::from_unix_ms(at_ms)?;
+        self.agents
+            .insert((tenant.to_owned(), agent.to_owned()), (seq, state));
         let data = AgentStateChanged {
             agent_id: agent.to_owned(),
             state,
@@ -133,5 +173,28 @@ mod tests {
             .changed(0, "nn", "1001", AgentStateName::Idle, None, None)
             .expect("ok");
         assert_eq!(e.seq, 42);
+    }
+
+    #[test]
+    fn numbers_given_by_the_keeper_are_used_as_they_are() {
+        let mut a = AgentEvents::new(Arc::new(IdGenerator::new("t", 0)));
+        let change = Numbered {
+            seq: 7,
+            previous: Some(AgentStateName::NotReady),
+            state: AgentStateName::Idle,
+        };
+        let e = a
+            .numbered(1_000, "nn", "1001", change, None, None)
+            .expect("ok");
+        assert_eq!(e.seq, 7);
+        let EventData::AgentState(d) = &e.body else {
+            panic!("{e:?}")
+        };
+        assert_eq!(d.previous, Some(AgentStateName::NotReady));
+        // Counting on by itself continues from there.
+        let next = a
+            .changed(2_000, "nn", "1001", AgentStateName::Talking, None, None)
+            .expect("ok");
+        assert_eq!(next.seq, 8);
     }
 }

@@ -1,7 +1,8 @@
 //! SQLite persistence (embedded, WAL): agent registrations that survive a
 //! restart, the block list (`blacklist`), the agents and skill groups
-//! (`roster`), and small key/value facts such as
-//! the digest nonce key.
+//! (`roster`), the ACD's state (`acd`: agents' states, pending callbacks,
+//! missed calls, previous service, the day's figures), and small key/value
+//! facts such as the digest nonce key.
 //!
 //! One connection behind a mutex; writes are rare (a REGISTER, an expiry)
 //! and run on the blocking pool so the async shells never wait on disk.
@@ -14,8 +15,13 @@ use rusqlite::{params, Connection};
 
 use crate::sip::registrar::{Binding, BindingChange};
 
+mod acd;
 mod blacklist;
 mod roster;
+
+pub use acd::{
+    AcdAgentRow, AcdCallbackRow, AcdGroupRow, AcdMissedRow, AcdRows, AcdServedRow, AcdWrite,
+};
 
 /// Storage errors, naming the database file.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::call::queue::{AgentStateNotice, Queues};
 use crate::call::record::CallRecords;
 use crate::config::Config;
-use crate::events::agent::AgentEvents;
+use crate::events::agent::{AgentEvents, Numbered};
 use crate::events::appender::Appender;
 use crate::events::backoff::RetryPolicy;
 use crate::events::jsonl::JsonlSink;
@@ -220,12 +220,23 @@ fn agent_state_watcher(
         };
         let tenant = tenants.get(&n.agent).map_or("default", String::as_str);
         let call = n.call.map(|c| c.0.to_string());
+        // The ACD's shell numbers the changes and keeps the count with the
+        // agent's state, so seq goes on across restarts.
+        let change = Numbered {
+            seq: n.seq,
+            previous: n.previous.and_then(|p| {
+                serde_json::to_value(p)
+                    .and_then(serde_json::from_value::<AgentStateName>)
+                    .ok()
+            }),
+            state,
+        };
         let event = match builder.lock() {
-            Ok(mut b) => b.changed(
+            Ok(mut b) => b.numbered(
                 crate::util::unix_now_ms(),
                 tenant,
                 &n.agent,
-                state,
+                change,
                 n.reason.as_deref(),
                 call.as_deref(),
             ),

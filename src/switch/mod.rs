@@ -62,13 +62,13 @@ pub enum SwitchError {
     /// The IVR's files are invalid (every problem listed, one per line).
     #[error("IVR:\n{}", .0.join("\n"))]
     Ivr(Vec<String>),
-    /// The ACD refused its configuration.
     #[error("[[nats]] is configured but this hotline was built without NATS support: build with `cargo build --release --features nats`")]
     NatsNotBuilt,
     #[error("HTTP API: {0}")]
     Api(#[from] api::ApiStartError),
-    #[error("ACD configuration: {0}")]
-    Acd(acd::AcdError),
+    /// The ACD refused its configuration, or cannot read what it kept.
+    #[error("ACD: {0}")]
+    Acd(crate::call::queue::QueuesError),
     /// HTTP could not start.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -220,9 +220,15 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
     let trunks = Arc::new(trunk_table(&config));
     let counters = Arc::new(CallCounters::default());
     let call_shutdown = CancellationToken::new();
-    // The ACD runs even without groups: an admin may add them.
+    // The ACD runs even without groups: an admin may add them. What it
+    // kept before the last stop is read now and applied below, once the
+    // agent state events are wired.
+    let durable = crate::call::queue::AcdDurability {
+        store: store.clone(),
+        utc_offset_minutes: config.acd_utc_offset_minutes(),
+    };
     let (queues, callback_orders) =
-        Queues::start(roster::acd_config(&config)).map_err(SwitchError::Acd)?;
+        Queues::start(roster::acd_config(&config), Some(durable)).map_err(SwitchError::Acd)?;
     let needed = config.required_prompts();
     let roster_admin = Arc::new(roster::RosterAdmin::new(
         boot,
@@ -240,9 +246,7 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
         let (q, roster) = (queues.clone(), live_roster.clone());
         registrations.on_presence(Box::new(move |user, registered| {
             let roster = roster.load();
-            let Some(a) = roster.agent_by_user(user).filter(|a| a.auto_login) else {
-                return;
-            };
+            let a = roster.agent_by_user(user).filter(|a| a.auto_login)?;
             let agent = crate::roster::agent_id(a).to_string();
             info!(%user, %agent, registered, "auto-login");
             q.input(if registered {
@@ -250,6 +254,9 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
             } else {
                 acd::Input::Logout { agent }
             });
+            // The REGISTER is answered once the sign-in is kept.
+            let q = q.clone();
+            Some(Box::pin(async move { q.kept().await }) as registration::PresenceKept)
         }));
     }
     let queues = Some(queues);
@@ -289,6 +296,11 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
     };
     let events_stop = CancellationToken::new();
     let events = events::start(&config, queues.as_ref(), events_stop.clone())?;
+    if let Some(q) = &queues {
+        // Agents whose phones are still registered are signed in again as
+        // they were; the others are signed out (and told as agent.state).
+        q.restore(registrations.registered_users()).await;
+    }
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),
@@ -588,12 +600,18 @@ async fn agent_feature_code(
         return;
     };
     info!(%user, %agent, ?command, "feature code");
-    queues.input(match command {
+    // The phone is answered once the ACD took the command and kept it
+    // (a refusal, e.g. ready while talking, is logged; the phone is
+    // answered all the same).
+    let input = match command {
         AgentCommand::Login => acd::Input::Login { agent },
         AgentCommand::Logout => acd::Input::Logout { agent },
         AgentCommand::Ready => acd::Input::Ready { agent },
         AgentCommand::NotReady(reason) => acd::Input::NotReady { agent, reason },
-    });
+    };
+    if let Err(why) = queues.try_input(input).await {
+        warn!(%user, %dialled, %why, "feature code refused by the ACD");
+    }
     // Confirm: answer with an inactive stream, then hang up once confirmed.
     let (events_tx, mut events) = ctx.stack.leg_channel();
     let leg = match invite.into_leg(&ctx.stack, &events_tx) {

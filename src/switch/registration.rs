@@ -64,8 +64,14 @@ pub struct Registrations {
 
 /// Called with `(agent SIP user, registered)` when an agent's first
 /// binding appears (`true`) or its last one goes (`false`): the switch uses
-/// it for auto-login.
-pub type PresenceHook = Box<dyn Fn(&str, bool) + Send + Sync>;
+/// it for auto-login. The future it may return resolves once the
+/// consequence is kept (the ACD's state on disk); the REGISTER is answered
+/// after it, so a phone told "registered" never meets a restart that
+/// forgot its agent signed in.
+pub type PresenceHook = Box<dyn Fn(&str, bool) -> Option<PresenceKept> + Send + Sync>;
+
+/// Resolves once what a presence change caused is kept.
+pub type PresenceKept = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl Registrations {
     /// Build from config and restore persisted bindings.
@@ -148,7 +154,7 @@ impl Registrations {
             s.registrar.take_changes()
         };
         for user in unregistered {
-            self.tell_presence(&user, false);
+            drop(self.tell_presence(&user, false));
         }
         self.persist(changes).await;
     }
@@ -167,12 +173,21 @@ impl Registrations {
         }
     }
 
-    fn tell_presence(&self, user: &str, registered: bool) {
-        if let Ok(p) = self.presence.lock() {
-            if let Some(hook) = p.as_ref() {
-                hook(user, registered);
-            }
-        }
+    fn tell_presence(&self, user: &str, registered: bool) -> Option<PresenceKept> {
+        let p = self.presence.lock().ok()?;
+        p.as_ref().and_then(|hook| hook(user, registered))
+    }
+
+    /// The SIP users with at least one live binding now.
+    pub fn registered_users(&self) -> std::collections::HashSet<String> {
+        let now = unix_now();
+        let s = self.lock();
+        s.registrar
+            .all()
+            .into_iter()
+            .filter(|b| b.expires_at > now)
+            .map(|b| b.aor)
+            .collect()
     }
 
     /// Number of live bindings.
@@ -197,7 +212,7 @@ impl Registrations {
             s.registrar.take_changes()
         };
         for user in gone {
-            self.tell_presence(&user, false);
+            drop(self.tell_presence(&user, false));
         }
         self.persist(changes).await;
     }
@@ -280,10 +295,13 @@ impl Registrations {
     /// Answer one REGISTER.
     pub async fn handle(&self, req: Request, responder: Responder) {
         let d = self.decide(&req);
-        if let Some(registered) = d.presence {
-            self.tell_presence(&req.to_user().unwrap_or_default(), registered);
-        }
+        let kept = d.presence.and_then(|registered| {
+            self.tell_presence(&req.to_user().unwrap_or_default(), registered)
+        });
         self.persist(d.changes).await;
+        if let Some(kept) = kept {
+            kept.await;
+        }
         if let Err(e) = responder.reply(d.code, d.headers, None).await {
             debug!(error = %e, "REGISTER response");
         }
