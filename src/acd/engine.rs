@@ -828,8 +828,11 @@ impl Engine {
                 agent,
                 caller,
             } => {
-                let ai =
-                    self.expect_agent(&agent, &[S::Idle], "take a call put through to them")?;
+                let ai = self.expect_agent(
+                    &agent,
+                    &[S::Idle, S::AfterCallWork],
+                    "take a call put through to them",
+                )?;
                 if self.calls.contains_key(&call) {
                     return Err(AcdError::DuplicateCall(call));
                 }
@@ -838,6 +841,11 @@ impl Engine {
                         "agent {agent:?} has no skill group to take after-call work from"
                     )));
                 };
+                // A caller put back through to the agent in after-call work
+                // (a transfer that failed): the work ends here.
+                if self.agents[ai].state == S::AfterCallWork {
+                    self.leave_acw(ai, now);
+                }
                 let seq = self.next_seq();
                 self.calls.insert(
                     call,

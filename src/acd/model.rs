@@ -279,8 +279,10 @@ pub enum Input {
     /// naming them): they are talking on it, so no queued call is offered
     /// to them meanwhile. It counts for the agent, not for any group;
     /// `CallEnded` starts their after-call work (their first skill
-    /// group's). Refused for an agent who is not idle or has no skill
-    /// group (the shell then has nothing to keep them from).
+    /// group's). An agent in after-call work may take one too (a caller
+    /// whose blind transfer failed, put back through to them): the work
+    /// ends there. Refused for an agent in any other state or with no
+    /// skill group (the shell then has nothing to keep them from).
     DirectAnswered {
         call: CallId,
         agent: AgentId,

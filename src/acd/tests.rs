@@ -1260,3 +1260,45 @@ fn an_agent_on_a_call_put_through_to_them_gets_no_queued_call_until_after_call_w
     let a = st.agents.iter().find(|x| x.agent == "a").expect("a");
     assert_eq!(a.counters.answered, 1, "but it is the agent's");
 }
+
+#[test]
+fn a_caller_put_back_through_to_an_agent_in_after_call_work_ends_the_work() {
+    // The agent transferred the caller blind (the call ended for them:
+    // after-call work); the transfer failed and the caller is put back
+    // through to them directly: talking again, never idle in between, so
+    // the waiting caller is not offered to them meanwhile.
+    let mut h = H::new(config(
+        vec![group("g", Strategy::LongestIdle)],
+        vec![agent("a", &[("g", 5)])],
+    ));
+    h.login("a");
+    h.enqueue(1, "g", 0);
+    assert_eq!(h.offers(), vec![off(1, "a")]);
+    h.answer(1, "a");
+    h.at(s(60));
+    h.end(1);
+    assert_eq!(h.state("a"), AgentState::AfterCallWork);
+    h.enqueue(2, "g", 0);
+    h.at(s(62));
+    h.ok(Input::DirectAnswered {
+        call: CallId(100),
+        agent: "a".into(),
+        caller: "13800138000".into(),
+    });
+    assert_eq!(h.state("a"), AgentState::Talking);
+    assert_eq!(h.offers(), Vec::<(u64, String)>::new());
+    // The ACW timer of the first conversation is gone: nothing fires.
+    h.at(s(200));
+    assert_eq!(h.state("a"), AgentState::Talking);
+    let st = h.e.stats(h.now);
+    let a = st.agents.iter().find(|x| x.agent == "a").expect("a");
+    assert_eq!(
+        a.counters.acw_total,
+        s(2),
+        "the 2 s of work before the call came back"
+    );
+    h.end(100);
+    assert_eq!(h.state("a"), AgentState::AfterCallWork);
+    h.ok(Input::CompleteAcw { agent: "a".into() });
+    assert_eq!(h.offers(), vec![off(2, "a")]);
+}

@@ -68,6 +68,19 @@ pub(super) struct Ringer<'a> {
     pub a_continuation: Option<crate::media::player::Continuation>,
     /// The call's record (events for the ticket platform).
     pub record: &'a super::record::CallRecord,
+    /// Where the call first queued (a caller whose blind transfer fails
+    /// goes back there).
+    pub queue_place: Option<QueuePlace>,
+}
+
+/// A call's place in a queue: its group, priority and arrival on the
+/// ACD's clock, and the wait an IVR flow asked for.
+#[derive(Debug, Clone)]
+pub(super) struct QueuePlace {
+    pub group: String,
+    pub priority: u8,
+    pub arrived: Duration,
+    pub ivr: Option<IvrWait>,
 }
 
 enum Attempt {
@@ -257,20 +270,37 @@ impl Ringer<'_> {
         priority: u8,
         ivr: Option<IvrWait>,
     ) -> Result<Connected, Outcome> {
+        self.ring_queue_at(group, priority, ivr, None).await
+    }
+
+    /// [`Self::ring_queue`] for a call that arrived at `arrived` (the
+    /// ACD's clock; `None`: now): it takes the place that arrival gives it.
+    pub(super) async fn ring_queue_at(
+        &mut self,
+        group: &str,
+        priority: u8,
+        ivr: Option<IvrWait>,
+        arrived: Option<Duration>,
+    ) -> Result<Connected, Outcome> {
         let Some(queues) = self.ctx.queues.clone() else {
             warn!(%group, "queue route without an ACD");
             return Err(Outcome::NotAnswered(480));
         };
-        let (call, mut news) = match &ivr {
-            Some(w) => queues.enqueue_with(
-                group,
-                priority,
-                &self.caller,
-                w.max_wait,
-                Some(crate::acd::NextStep::Hangup),
-            ),
-            None => queues.enqueue(group, priority, &self.caller),
+        let arrived = arrived.unwrap_or_else(|| queues.now());
+        let (max_wait, on_timeout) = match &ivr {
+            Some(w) => (w.max_wait, Some(crate::acd::NextStep::Hangup)),
+            None => (None, None),
         };
+        let (call, mut news) =
+            queues.enqueue_at(group, priority, &self.caller, arrived, max_wait, on_timeout);
+        if self.queue_place.is_none() {
+            self.queue_place = Some(QueuePlace {
+                group: group.to_string(),
+                priority,
+                arrived,
+                ivr,
+            });
+        }
         info!(%call, %group, priority, "queued");
         let name = self.ctx.group_name(group);
         self.record.fact("queued", |b, t| {
