@@ -180,7 +180,13 @@ impl Call {
     }
 
     fn key(&self) -> QueueKey {
-        QueueKey::new(self.priority, self.arrived, self.seq, self.id)
+        QueueKey::new(
+            self.priority,
+            self.consultation,
+            self.arrived,
+            self.seq,
+            self.id,
+        )
     }
 
     fn live(&self) -> bool {

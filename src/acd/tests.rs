@@ -1302,3 +1302,51 @@ fn a_caller_put_back_through_to_an_agent_in_after_call_work_ends_the_work() {
     h.ok(Input::CompleteAcw { agent: "a".into() });
     assert_eq!(h.offers(), vec![off(2, "a")]);
 }
+
+#[test]
+fn a_consultation_never_overtakes_an_emergency_caller_but_goes_before_ordinary_ones() {
+    let mut g = group("g", Strategy::LongestIdle);
+    // Even a boost configured into the emergency band stays ordinary.
+    g.priority_boost = vec![(s(5), EMERGENCY_PRIORITY)];
+    let mut h = H::new(config(vec![g], vec![agent("a", &[("g", 5)])]));
+    h.login("a");
+    h.enqueue(1, "g", 0);
+    assert_eq!(h.offers(), vec![off(1, "a")]);
+    h.answer(1, "a");
+    // While a talks: an ordinary caller (boosted after 5 s), the agent's
+    // consultation, an emergency at the bottom of the lane, a Level I
+    // caller as the shipped flows queue them, another ordinary caller.
+    h.at(s(1));
+    h.enqueue(2, "g", 0);
+    h.at(s(2));
+    consult(&mut h, 3, "g").expect("queued");
+    h.at(s(3));
+    h.enqueue(4, "g", EMERGENCY_PRIORITY_MIN);
+    h.at(s(4));
+    h.enqueue(5, "g", EMERGENCY_PRIORITY);
+    h.at(s(5));
+    h.enqueue(6, "g", ORDINARY_PRIORITY_MAX);
+    h.at(s(30));
+    assert_eq!(h.order("g"), vec![5, 4, 3, 2, 6]);
+    let snap = h.e.queue_snapshot("g").expect("group");
+    assert_eq!(
+        snap.iter().map(|q| q.priority).collect::<Vec<_>>(),
+        vec![
+            EMERGENCY_PRIORITY,
+            EMERGENCY_PRIORITY_MIN,
+            CONSULT_PRIORITY,
+            ORDINARY_PRIORITY_MAX,
+            ORDINARY_PRIORITY_MAX
+        ],
+        "the boost lifted call 2 to the top of the ordinary band only"
+    );
+    // The agent is served in that order.
+    let mut call = 1;
+    for next in [5, 4, 3, 2, 6] {
+        h.end(call);
+        h.ok(Input::CompleteAcw { agent: "a".into() });
+        assert_eq!(h.offers(), vec![off(next, "a")], "after {call}");
+        h.answer(next, "a");
+        call = next;
+    }
+}

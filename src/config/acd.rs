@@ -165,7 +165,9 @@ pub struct GroupConfig {
     pub overflow_to: Option<String>,
     /// Announce position and expected wait this often.
     pub announce_every_secs: Option<u64>,
-    /// `[[wait_secs, priority]]`: after waiting, priority rises to at least this.
+    /// `[[wait_secs, priority]]`: after waiting, priority rises to at least
+    /// this; within the ordinary band (0–199): a boost never makes a caller
+    /// an emergency (see `acd::EMERGENCY_PRIORITY_MIN`).
     #[serde(default)]
     pub priority_boost: Vec<(u64, u8)>,
     /// Answer queued callers and play the welcome, music on hold and
@@ -237,6 +239,18 @@ pub(super) fn validate(
                 format!("group[{i}].tenant"),
                 format!("no tenant {:?}", g.tenant),
             ));
+        }
+        for (j, (_, p)) in g.priority_boost.iter().enumerate() {
+            if *p > crate::acd::ORDINARY_PRIORITY_MAX {
+                out.push((
+                    format!("group[{i}].priority_boost[{j}]"),
+                    format!(
+                        "priority {p} is in the emergency lane ({}-255): a boost stays within 0-{}",
+                        crate::acd::EMERGENCY_PRIORITY_MIN,
+                        crate::acd::ORDINARY_PRIORITY_MAX
+                    ),
+                ));
+            }
         }
         if g.ring_timeout_secs == 0 {
             out.push((
