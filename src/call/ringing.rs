@@ -19,6 +19,7 @@ use super::queue::QueueNews;
 use super::{CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
 use crate::events::model::{TransferKind, TransferMode};
+use crate::media::announcement::announcement;
 use crate::media::codec::G711;
 use crate::media::player::{Player, PlayerEvent, Target};
 use crate::media::ports::PortPair;
@@ -329,9 +330,9 @@ impl Ringer<'_> {
                         self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
                         forks.stop(Some(&agent));
                     }
-                    Some(QueueNews::Announce { position, .. }) => {
+                    Some(QueueNews::Announce { position, estimated_wait }) => {
                         if let Some(w) = waiting.as_mut() {
-                            w.announce(position);
+                            w.announce(position, estimated_wait);
                         }
                     }
                     Some(QueueNews::Timeout { reason, .. }) if ivr.is_some() => {
@@ -515,6 +516,7 @@ impl Ringer<'_> {
             library,
             callback_key: settings.callback_key,
             pending: 0,
+            announcing: false,
         };
         w.say(&["queue_welcome"]);
         Some(w)
@@ -679,6 +681,8 @@ struct Waiting {
     callback_key: Option<char>,
     /// Announcements still to play before the music resumes.
     pending: usize,
+    /// A position announcement is playing (the next one waits its turn).
+    announcing: bool,
 }
 
 impl Waiting {
@@ -711,14 +715,24 @@ impl Waiting {
         }
     }
 
-    /// Position announcement (ACD `Announce`).
-    fn announce(&mut self, position: usize) {
-        let name = if (1..=9).contains(&position) {
-            format!("queue_position_{position}")
-        } else {
-            "queue_position_many".to_string()
-        };
-        self.say(&[name.as_str()]);
+    /// Position announcement (ACD `Announce`): the place and the wait
+    /// the ACD estimates, in Mandarin ([`announcement`]).
+    /// One still playing is not cut: this one is skipped (the next
+    /// tick brings a fresh one).
+    fn announce(&mut self, position: usize, estimated_wait: Option<Duration>) {
+        if self.announcing && self.pending > 0 {
+            debug!(position, "the last announcement still plays: skipped");
+            return;
+        }
+        let prompts = announcement(position, estimated_wait);
+        info!(
+            position,
+            estimated_wait_secs = estimated_wait.map(|w| w.as_secs()),
+            ?prompts,
+            "position announcement"
+        );
+        self.say(&prompts);
+        self.announcing = self.pending > 0;
     }
 
     /// A prompt ended (or was cut by a key): music when nothing else waits.
@@ -728,6 +742,7 @@ impl Waiting {
         }
         self.pending = self.pending.saturating_sub(1);
         if self.pending == 0 {
+            self.announcing = false;
             self.music();
         }
     }

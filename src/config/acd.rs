@@ -163,7 +163,8 @@ pub struct GroupConfig {
     pub overflow_after_secs: Option<u64>,
     /// Overflow target group.
     pub overflow_to: Option<String>,
-    /// Announce position and expected wait this often.
+    /// Announce position and expected wait this often (an announcement
+    /// still playing is not cut: that tick is skipped).
     pub announce_every_secs: Option<u64>,
     /// `[[wait_secs, priority]]`: after waiting, priority rises to at least
     /// this; within the ordinary band (0–199): a boost never makes a caller
@@ -184,16 +185,28 @@ pub struct GroupConfig {
 pub const QUEUE_PROMPTS: &[&str] = &[
     "queue_welcome",
     "moh",
-    "queue_position_1",
-    "queue_position_2",
-    "queue_position_3",
-    "queue_position_4",
-    "queue_position_5",
-    "queue_position_6",
-    "queue_position_7",
-    "queue_position_8",
-    "queue_position_9",
-    "queue_position_many",
+    // The position announcement (media::announcement::PROMPTS).
+    "queue_next",
+    "queue_ahead",
+    "queue_ahead_unit",
+    "queue_wait",
+    "queue_minutes",
+    "queue_wait_short",
+    "num_0",
+    "num_1",
+    "num_2",
+    "num_3",
+    "num_4",
+    "num_5",
+    "num_6",
+    "num_7",
+    "num_8",
+    "num_9",
+    "num_liang",
+    "num_10",
+    "num_100",
+    "num_1000",
+    "num_10000",
     "queue_callback_offer",
     "queue_callback_confirmed",
     "queue_sorry",
