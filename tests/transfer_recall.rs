@@ -357,7 +357,10 @@ fn transfers_to_an_unregistered_agent_and_a_refused_number_return_the_caller() {
 #[test]
 fn when_the_agent_cannot_be_reached_either_the_caller_is_back_at_its_place_in_the_queue() {
     let net = Net(182);
-    let h = Hotline::start(net, &queue_setup());
+    // After-call work long enough that A01 is still in it (not offered Y)
+    // when signing out.
+    let setup = queue_setup().replace("acw_secs = 1\n", "acw_secs = 30\n");
+    let h = Hotline::start(net, &setup);
     let api = Api::new(net);
     let a1 = api.login("agent-1", "agent-1-password");
     let a3 = api.login("agent-3", "agent-3-password");
@@ -416,6 +419,10 @@ fn when_the_agent_cannot_be_reached_either_the_caller_is_back_at_its_place_in_th
     let heard_by_x = samples(&x_wav);
     assert!(windows_with(&heard_by_x, 1800.0) > 50, "X heard A03");
     drop(y);
+    // A03 ends the after-call work: X's record is complete.
+    assert!(api.wait_board(&sup, "A03", "after_call_work"), "A03 in ACW");
+    let (s, v) = api.post("/api/v1/agent/state", &a3, r#"{"state":"ready"}"#);
+    assert_eq!(s, 200, "{v}");
 
     let (record, events) = record_of_first_call(&api, &sup);
     assert_eq!(record["agents"], json!(["A01", "A03"]), "{record}");
