@@ -2,21 +2,36 @@
 # Regenerates hotline's Mandarin prompts and music on hold from text, so the
 # committed audio can always be reproduced (Debian: espeak-ng, sox).
 # Output: 8 kHz mono A-law WAV (G.711's own format; small, decoded at load).
+# sox -R: repeatable dither, so a rerun writes the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")"
 say() { # say NAME TEXT
     espeak-ng -v cmn -s 175 -w "/tmp/hotline-$1.wav" "$2"
-    # Trim leading/trailing silence so menus move briskly.
-    sox "/tmp/hotline-$1.wav" -r 8000 -c 1 -e a-law "$1.wav" \
+    # Trim leading/trailing silence so menus move briskly and the pieces
+    # of an announcement follow each other without gaps.
+    sox -R "/tmp/hotline-$1.wav" -r 8000 -c 1 -e a-law "$1.wav" \
         silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse norm -3
     rm -f "/tmp/hotline-$1.wav"
 }
 say queue_welcome "您好，欢迎致电一二三四五政务服务便民热线。话务员正忙，请稍候。"
+# Position and estimated wait, composed by media::announcement:
+#   您是下一位 | 您前面还有 <number> 位来电者 ; 预计等待 <number> 分钟 | 预计等待不到一分钟
+say queue_next "您是下一位来电者。"
+say queue_ahead "您前面还有"
+say queue_ahead_unit "位来电者。"
+say queue_wait "预计等待"
+say queue_minutes "分钟。"
+say queue_wait_short "预计等待不到一分钟。"
+# Numbers are read from these pieces (十五, 一百零五, 两千三百 …).
 digits=(零 一 二 三 四 五 六 七 八 九)
-for n in 1 2 3 4 5 6 7 8 9; do
-    say "queue_position_$n" "您前面还有${digits[$n]}位来电者。"
+for n in 0 1 2 3 4 5 6 7 8 9; do
+    say "num_$n" "${digits[$n]}"
 done
-say queue_position_many "您前面还有多位来电者，请耐心等待。"
+say num_liang "两"
+say num_10 "十"
+say num_100 "百"
+say num_1000 "千"
+say num_10000 "万"
 say queue_callback_offer "如需我们回电，请按一。"
 say queue_callback_confirmed "我们将尽快给您回电，再见。"
 say queue_sorry "对不起，现在无法接通，我们会给您回电，再见。"
@@ -40,9 +55,9 @@ say survey_thanks "感谢您的评价，再见。"
 notes=(523.25 587.33 659.25 783.99 880.00 783.99 659.25 587.33)
 parts=()
 for i in "${!notes[@]}"; do
-    sox -n -r 8000 -c 1 "/tmp/hotline-moh-$i.wav" synth 1 sine "${notes[$i]}" fade q 0.05 1 0.3 vol 0.3
+    sox -R -n -r 8000 -c 1 "/tmp/hotline-moh-$i.wav" synth 1 sine "${notes[$i]}" fade q 0.05 1 0.3 vol 0.3
     parts+=("/tmp/hotline-moh-$i.wav")
 done
-sox "${parts[@]}" -e a-law moh.wav
+sox -R "${parts[@]}" -e a-law moh.wav
 rm -f "${parts[@]}"
 echo "prompts written to $(pwd)"

@@ -186,7 +186,13 @@ impl Call {
     }
 
     fn key(&self) -> QueueKey {
-        QueueKey::new(self.priority, self.arrived, self.seq, self.id)
+        QueueKey::new(
+            self.priority,
+            self.consultation,
+            self.arrived,
+            self.seq,
+            self.id,
+        )
     }
 
     fn live(&self) -> bool {
@@ -847,8 +853,11 @@ impl Engine {
                 agent,
                 caller,
             } => {
-                let ai =
-                    self.expect_agent(&agent, &[S::Idle], "take a call put through to them")?;
+                let ai = self.expect_agent(
+                    &agent,
+                    &[S::Idle, S::AfterCallWork],
+                    "take a call put through to them",
+                )?;
                 if self.calls.contains_key(&call) {
                     return Err(AcdError::DuplicateCall(call));
                 }
@@ -857,6 +866,11 @@ impl Engine {
                         "agent {agent:?} has no skill group to take after-call work from"
                     )));
                 };
+                // A caller put back through to the agent in after-call work
+                // (a transfer that failed): the work ends here.
+                if self.agents[ai].state == S::AfterCallWork {
+                    self.leave_acw(ai, now);
+                }
                 let seq = self.next_seq();
                 self.calls.insert(
                     call,

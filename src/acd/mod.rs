@@ -7,7 +7,8 @@
 //! announcements, overflow and timeout orders, agent and queue events), and
 //! sleeps until [`Engine::poll_timeout`]. Files:
 //! - [`model`]: configuration, states, inputs, outputs, views;
-//! - `queue`: queue order, priority boosts;
+//! - `queue`: queue order (the emergency lane, consultations, ordinary
+//!   callers: [`EMERGENCY_PRIORITY_MIN`]), priority boosts;
 //! - `strategy`: choosing among idle agents;
 //! - [`engine`]: the state machine;
 //! - `engine/reconfigure`: [`Engine::reconfigure`], applying a new
@@ -46,9 +47,10 @@ pub use engine::{Engine, DEFAULT_HANDLE_TIME};
 pub use error::AcdError;
 pub use model::{
     AcdConfig, AgentConfig, AgentId, AgentState, AgentView, CallId, CallPhase, CallView,
-    CallbackPolicy, CancelReason, GroupConfig, GroupId, Input, MissedCall, MissedWhere, NextStep,
-    OfferKind, Output, OverflowReason, PreviousServiceConfig, QueueEntryView, QueueEvent,
+    CallbackPolicy, CancelReason, GroupConfig, GroupId, Input, Lane, MissedCall, MissedWhere,
+    NextStep, OfferKind, Output, OverflowReason, PreviousServiceConfig, QueueEntryView, QueueEvent,
     QueueEventKind, Reconfigured, Strategy, TimeoutReason, CONSULT_PRIORITY, EMERGENCY_PRIORITY,
-    REASON_BUSY, REASON_NO_ANSWER, REASON_UNREACHABLE,
+    EMERGENCY_PRIORITY_MIN, ORDINARY_PRIORITY_MAX, REASON_BUSY, REASON_NO_ANSWER,
+    REASON_UNREACHABLE,
 };
 pub use stats::{AgentCounters, AgentStats, GroupCounters, GroupStats, ServiceLevel, Stats};

@@ -28,14 +28,61 @@ impl fmt::Display for CallId {
     }
 }
 
-/// Priority of an emergency (Level I) call: above every configured level.
-/// Higher numbers are served first; ordinary calls use small numbers.
+/// The queue order (REQUIREMENTS §3 "emergency (Level I) calls get a
+/// dedicated lane"), served first to last:
+///
+/// 1. the **emergency lane**: callers queued with a priority of
+///    [`EMERGENCY_PRIORITY_MIN`] (200) to 255 — Level I (紧急求助); higher
+///    first, then by arrival;
+/// 2. **consultations** of the group ([`Input::Consult`], an agent's
+///    attended transfer; the agent and a citizen on hold wait), whatever
+///    their priority number (the shell gives them all
+///    [`CONSULT_PRIORITY`]), by arrival;
+/// 3. **ordinary callers**: priorities 0 to [`ORDINARY_PRIORITY_MAX`] (199),
+///    higher first, then by arrival. A group's `priority_boost` raises a
+///    waiting caller within this band only: waiting long never makes a
+///    caller an emergency.
+///
+/// So a consultation never overtakes an emergency caller and always goes
+/// before an ordinary one.
+pub const EMERGENCY_PRIORITY_MIN: u8 = 200;
+
+/// The highest priority of an ordinary caller (and of a boost).
+pub const ORDINARY_PRIORITY_MAX: u8 = EMERGENCY_PRIORITY_MIN - 1;
+
+/// The priority flows and numbers give Level I emergency callers: the
+/// top of the emergency lane.
 pub const EMERGENCY_PRIORITY: u8 = u8::MAX;
 
-/// Priority of an agent's consultation of a skill group (attended
-/// transfer): the consulting agent and the citizen on hold are waiting, so
-/// it goes before every ordinary caller, after Level I emergencies.
-pub const CONSULT_PRIORITY: u8 = EMERGENCY_PRIORITY - 1;
+/// The priority number consultations carry; their own lane, between the
+/// emergency lane and ordinary callers, ranks them, not this number.
+pub const CONSULT_PRIORITY: u8 = ORDINARY_PRIORITY_MAX;
+
+/// A call's lane in the queue order (see [`EMERGENCY_PRIORITY_MIN`]);
+/// earlier lanes are served first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// Level I emergency callers (priority 200–255).
+    Emergency,
+    /// Agents' consultations of the group.
+    Consultation,
+    /// Everyone else (priority 0–199).
+    Ordinary,
+}
+
+impl Lane {
+    /// The lane of a call with `priority`, a consultation or not.
+    pub fn of(priority: u8, consultation: bool) -> Lane {
+        if consultation {
+            Lane::Consultation
+        } else if priority >= EMERGENCY_PRIORITY_MIN {
+            Lane::Emergency
+        } else {
+            Lane::Ordinary
+        }
+    }
+}
 
 /// Not-ready reason set by the engine when an offer rings out unanswered.
 pub const REASON_NO_ANSWER: &str = "no answer";
@@ -279,8 +326,10 @@ pub enum Input {
     /// naming them): they are talking on it, so no queued call is offered
     /// to them meanwhile. It counts for the agent, not for any group;
     /// `CallEnded` starts their after-call work (their first skill
-    /// group's). Refused for an agent who is not idle or has no skill
-    /// group (the shell then has nothing to keep them from).
+    /// group's). An agent in after-call work may take one too (a caller
+    /// whose blind transfer failed, put back through to them): the work
+    /// ends there. Refused for an agent in any other state or with no
+    /// skill group (the shell then has nothing to keep them from).
     DirectAnswered {
         call: CallId,
         agent: AgentId,

@@ -1,6 +1,9 @@
-//! Queue order (REQUIREMENTS §3, issue "Queue order"): priority first
-//! (emergency Level I above all), then original arrival, then entry order.
-//! Priorities rise with waiting time per the group's `priority_boost`.
+//! Queue order (REQUIREMENTS §3, issue "Queue order"): the lane first
+//! (the emergency lane — Level I, priority 200–255 — above all, then
+//! agents' consultations, then ordinary callers; see
+//! [`super::model::EMERGENCY_PRIORITY_MIN`]), then priority, then original
+//! arrival, then entry order. Priorities rise with waiting time per the
+//! group's `priority_boost`, within the ordinary band.
 //! A call that leaves the queue to ring an agent and comes back (ring
 //! timeout, reject) keeps its key, so it returns to its old place: the head
 //! unless a more urgent call arrived meanwhile. Callbacks keep their key too.
@@ -9,11 +12,12 @@ use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::model::CallId;
+use super::model::{CallId, Lane, ORDINARY_PRIORITY_MAX};
 
 /// A call's place: smaller sorts first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct QueueKey {
+    lane: Lane,
     rank: Reverse<u8>,
     pub arrived: Duration,
     pub seq: u64,
@@ -21,8 +25,17 @@ pub(crate) struct QueueKey {
 }
 
 impl QueueKey {
-    pub(crate) fn new(priority: u8, arrived: Duration, seq: u64, call: CallId) -> Self {
+    /// The place of a call with `priority` (a consultation or not) that
+    /// arrived at `arrived`, `seq`-th into the engine.
+    pub(crate) fn new(
+        priority: u8,
+        consultation: bool,
+        arrived: Duration,
+        seq: u64,
+        call: CallId,
+    ) -> Self {
         QueueKey {
+            lane: Lane::of(priority, consultation),
             rank: Reverse(priority),
             arrived,
             seq,
@@ -35,13 +48,19 @@ impl QueueKey {
     }
 }
 
+/// A boost's priority: never above the ordinary band (waiting long does
+/// not make a caller an emergency).
+fn boosted(p: u8) -> u8 {
+    p.min(ORDINARY_PRIORITY_MAX)
+}
+
 /// Priority after `waited` since arrival: the base, raised to every boost
-/// whose threshold has passed.
+/// whose threshold has passed (boosts stay within the ordinary band).
 pub(crate) fn effective_priority(base: u8, waited: Duration, boosts: &[(Duration, u8)]) -> u8 {
     boosts
         .iter()
         .filter(|(after, _)| waited >= *after)
-        .map(|(_, p)| *p)
+        .map(|(_, p)| boosted(*p))
         .fold(base, u8::max)
 }
 
@@ -55,7 +74,7 @@ pub(crate) fn next_boost(
     let current = effective_priority(base, now.saturating_sub(arrived), boosts);
     boosts
         .iter()
-        .filter(|(after, p)| *p > current && arrived + *after > now)
+        .filter(|(after, p)| boosted(*p) > current && arrived + *after > now)
         .map(|(after, _)| arrived + *after)
         .min()
 }
@@ -130,16 +149,58 @@ mod tests {
     #[test]
     fn priority_then_arrival_then_seq() {
         let mut q = GroupQueue::default();
-        q.insert(QueueKey::new(1, s(5), 3, CallId(3)), true);
-        q.insert(QueueKey::new(1, s(1), 4, CallId(4)), true);
-        q.insert(QueueKey::new(9, s(9), 5, CallId(5)), true);
-        q.insert(QueueKey::new(1, s(1), 2, CallId(2)), false);
+        q.insert(QueueKey::new(1, false, s(5), 3, CallId(3)), true);
+        q.insert(QueueKey::new(1, false, s(1), 4, CallId(4)), true);
+        q.insert(QueueKey::new(9, false, s(9), 5, CallId(5)), true);
+        q.insert(QueueKey::new(1, false, s(1), 2, CallId(2)), false);
         let order: Vec<u64> = q.iter().map(|k| k.call.0).collect();
         assert_eq!(order, vec![5, 2, 4, 3]);
         assert_eq!(q.live_len(), 3);
         assert_eq!(q.iter().count(), 4);
         assert_eq!(q.oldest_live_arrival(), Some(s(1)));
-        assert_eq!(q.position(&QueueKey::new(1, s(5), 3, CallId(3))), Some(4));
+        assert_eq!(
+            q.position(&QueueKey::new(1, false, s(5), 3, CallId(3))),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn emergency_lane_then_consultations_then_ordinary_callers() {
+        use crate::acd::model::{CONSULT_PRIORITY, EMERGENCY_PRIORITY, EMERGENCY_PRIORITY_MIN};
+        let mut q = GroupQueue::default();
+        // Arrival order: ordinary 199, a consultation, ordinary 0, an
+        // emergency at the bottom of the band, one at the top, another
+        // consultation (one carrying an emergency-looking number stays a
+        // consultation; within the lane numbers still order).
+        q.insert(QueueKey::new(199, false, s(1), 1, CallId(1)), true);
+        q.insert(
+            QueueKey::new(CONSULT_PRIORITY, true, s(2), 2, CallId(2)),
+            true,
+        );
+        q.insert(QueueKey::new(0, false, s(3), 3, CallId(3)), true);
+        q.insert(
+            QueueKey::new(EMERGENCY_PRIORITY_MIN, false, s(4), 4, CallId(4)),
+            true,
+        );
+        q.insert(
+            QueueKey::new(EMERGENCY_PRIORITY, false, s(5), 5, CallId(5)),
+            true,
+        );
+        q.insert(
+            QueueKey::new(EMERGENCY_PRIORITY, true, s(6), 6, CallId(6)),
+            true,
+        );
+        let order: Vec<u64> = q.iter().map(|k| k.call.0).collect();
+        assert_eq!(order, vec![5, 4, 6, 2, 1, 3]);
+    }
+
+    #[test]
+    fn boosts_stay_in_the_ordinary_band() {
+        let b = [(s(30), 250), (s(60), 255)];
+        assert_eq!(effective_priority(0, s(90), &b), ORDINARY_PRIORITY_MAX);
+        assert_eq!(effective_priority(210, s(90), &b), 210);
+        assert_eq!(next_boost(0, s(0), s(0), &b), Some(s(30)));
+        assert_eq!(next_boost(0, s(0), s(30), &b), None, "199 already");
     }
 
     #[test]

@@ -128,7 +128,8 @@ fn sim_config() -> AcdConfig {
     b.max_queue = 5;
     b.max_wait = s(60);
     b.on_max_wait = NextStep::Callback;
-    b.priority_boost = vec![(s(30), 4)];
+    // A boost configured into the emergency band stays ordinary (199).
+    b.priority_boost = vec![(s(30), 4), (s(90), EMERGENCY_PRIORITY)];
     let mut c = group("c", Strategy::RingAll);
     c.ring_timeout = s(12);
     c.acw = s(7);
@@ -174,11 +175,14 @@ fn sim_config() -> AcdConfig {
     cfg
 }
 
+/// The shadow's priority with boosts: a boost lifts a caller at most to
+/// the top of the ordinary band.
 fn eff(base: u8, waited: Duration, boosts: &[(Duration, u8)]) -> u8 {
     let mut p = base;
     for (after, q) in boosts {
-        if waited >= *after && *q > p {
-            p = *q;
+        let q = (*q).min(ORDINARY_PRIORITY_MAX);
+        if waited >= *after && q > p {
+            p = q;
         }
     }
     p
@@ -244,7 +248,9 @@ impl Sim {
         }
     }
 
-    fn key(&self, id: CallId) -> (std::cmp::Reverse<u8>, Duration, u64) {
+    /// The shadow's queue order: the emergency lane (priority 200+)
+    /// first, then priority, arrival, entry (no consultations here).
+    fn key(&self, id: CallId) -> (bool, std::cmp::Reverse<u8>, Duration, u64) {
         let c = &self.calls[&id];
         let g = &self.groups[&c.group];
         let p = eff(
@@ -252,7 +258,12 @@ impl Sim {
             self.now.saturating_sub(c.arrived),
             &g.priority_boost,
         );
-        (std::cmp::Reverse(p), c.arrived, c.seq)
+        (
+            p < EMERGENCY_PRIORITY_MIN,
+            std::cmp::Reverse(p),
+            c.arrived,
+            c.seq,
+        )
     }
 
     fn waiting_in(&self, group: &str) -> Vec<CallId> {

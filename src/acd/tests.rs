@@ -1260,3 +1260,93 @@ fn an_agent_on_a_call_put_through_to_them_gets_no_queued_call_until_after_call_w
     let a = st.agents.iter().find(|x| x.agent == "a").expect("a");
     assert_eq!(a.counters.answered, 1, "but it is the agent's");
 }
+
+#[test]
+fn a_caller_put_back_through_to_an_agent_in_after_call_work_ends_the_work() {
+    // The agent transferred the caller blind (the call ended for them:
+    // after-call work); the transfer failed and the caller is put back
+    // through to them directly: talking again, never idle in between, so
+    // the waiting caller is not offered to them meanwhile.
+    let mut h = H::new(config(
+        vec![group("g", Strategy::LongestIdle)],
+        vec![agent("a", &[("g", 5)])],
+    ));
+    h.login("a");
+    h.enqueue(1, "g", 0);
+    assert_eq!(h.offers(), vec![off(1, "a")]);
+    h.answer(1, "a");
+    h.at(s(60));
+    h.end(1);
+    assert_eq!(h.state("a"), AgentState::AfterCallWork);
+    h.enqueue(2, "g", 0);
+    h.at(s(62));
+    h.ok(Input::DirectAnswered {
+        call: CallId(100),
+        agent: "a".into(),
+        caller: "13800138000".into(),
+    });
+    assert_eq!(h.state("a"), AgentState::Talking);
+    assert_eq!(h.offers(), Vec::<(u64, String)>::new());
+    // The ACW timer of the first conversation is gone: nothing fires.
+    h.at(s(200));
+    assert_eq!(h.state("a"), AgentState::Talking);
+    let st = h.e.stats(h.now);
+    let a = st.agents.iter().find(|x| x.agent == "a").expect("a");
+    assert_eq!(
+        a.counters.acw_total,
+        s(2),
+        "the 2 s of work before the call came back"
+    );
+    h.end(100);
+    assert_eq!(h.state("a"), AgentState::AfterCallWork);
+    h.ok(Input::CompleteAcw { agent: "a".into() });
+    assert_eq!(h.offers(), vec![off(2, "a")]);
+}
+
+#[test]
+fn a_consultation_never_overtakes_an_emergency_caller_but_goes_before_ordinary_ones() {
+    let mut g = group("g", Strategy::LongestIdle);
+    // Even a boost configured into the emergency band stays ordinary.
+    g.priority_boost = vec![(s(5), EMERGENCY_PRIORITY)];
+    let mut h = H::new(config(vec![g], vec![agent("a", &[("g", 5)])]));
+    h.login("a");
+    h.enqueue(1, "g", 0);
+    assert_eq!(h.offers(), vec![off(1, "a")]);
+    h.answer(1, "a");
+    // While a talks: an ordinary caller (boosted after 5 s), the agent's
+    // consultation, an emergency at the bottom of the lane, a Level I
+    // caller as the shipped flows queue them, another ordinary caller.
+    h.at(s(1));
+    h.enqueue(2, "g", 0);
+    h.at(s(2));
+    consult(&mut h, 3, "g").expect("queued");
+    h.at(s(3));
+    h.enqueue(4, "g", EMERGENCY_PRIORITY_MIN);
+    h.at(s(4));
+    h.enqueue(5, "g", EMERGENCY_PRIORITY);
+    h.at(s(5));
+    h.enqueue(6, "g", ORDINARY_PRIORITY_MAX);
+    h.at(s(30));
+    assert_eq!(h.order("g"), vec![5, 4, 3, 2, 6]);
+    let snap = h.e.queue_snapshot("g").expect("group");
+    assert_eq!(
+        snap.iter().map(|q| q.priority).collect::<Vec<_>>(),
+        vec![
+            EMERGENCY_PRIORITY,
+            EMERGENCY_PRIORITY_MIN,
+            CONSULT_PRIORITY,
+            ORDINARY_PRIORITY_MAX,
+            ORDINARY_PRIORITY_MAX
+        ],
+        "the boost lifted call 2 to the top of the ordinary band only"
+    );
+    // The agent is served in that order.
+    let mut call = 1;
+    for next in [5, 4, 3, 2, 6] {
+        h.end(call);
+        h.ok(Input::CompleteAcw { agent: "a".into() });
+        assert_eq!(h.offers(), vec![off(next, "a")], "after {call}");
+        h.answer(next, "a");
+        call = next;
+    }
+}

@@ -23,7 +23,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::ringing::{IvrWait, Ringer};
+use super::recall::Transferor;
+use super::ringing::{Connected, IvrWait, Ringer};
 use super::session::{Session, SessionEnd};
 use super::{CallContext, Outcome, Ringing};
 use crate::ivr::{
@@ -608,77 +609,122 @@ async fn connect(
             return Connect::Failed(QueueOutcome::Timeout);
         }
     };
-    if !ringer.answered {
-        if let Err(e) = ringer.inbound.answer(ringer.a_answer.clone()) {
-            warn!(error = %e, "caller left as the agent answered");
-            connected.leg.bye().await;
-            return Connect::CallerGone;
+    talk(ctx, ringer, parts, connected, who, keep_caller).await
+}
+
+/// Bridge the caller with whoever answered until the conversation is
+/// over; a blind transfer puts the caller through to its target (and back
+/// to the agent or the queue when it is not reached: `recall`), and they
+/// talk again.
+async fn talk(
+    ctx: &Arc<CallContext>,
+    ringer: &mut Ringer<'_>,
+    parts: &mut Parts,
+    mut connected: Connected,
+    mut who: String,
+    keep_caller: bool,
+) -> Connect {
+    loop {
+        if !ringer.answered {
+            if let Err(e) = ringer.inbound.answer(ringer.a_answer.clone()) {
+                warn!(error = %e, "caller left as the agent answered");
+                connected.leg.bye().await;
+                return Connect::CallerGone;
+            }
+            ringer.answered = true;
         }
-        ringer.answered = true;
-    }
-    let (Some(a_ports), Some(b_ports)) = (ringer.a_ports.take(), parts.b_ports.take()) else {
-        warn!("media ports lost while connecting");
-        connected.leg.bye().await;
-        ringer.inbound.bye().await;
-        return Connect::CallerGone;
-    };
-    let recording = super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await;
-    let queue_call = connected.queued;
-    let who = connected.agent.clone().unwrap_or(who);
-    let mut events = std::mem::replace(&mut ringer.events, ctx.stack.leg_channel().1);
-    let mut session = Session {
-        ctx,
-        a: ringer.inbound,
-        b: connected.leg,
-        events,
-        a_ports: Some(a_ports),
-        b_ports: Some(b_ports),
-        a_remote: ringer.a_neg.remote,
-        b_remote: connected.neg.remote,
-        a_local: parts.a_local.clone(),
-        b_local: parts.b_local.clone(),
-        a_neg: ringer.a_neg,
-        b_neg: connected.neg,
-        a_answer_sdp: parts.a_answer.clone(),
-        recording,
-        a_continuation: ringer.a_continuation.take(),
-        music_on_hold: false,
-        keep_caller,
-        agent_device: connected.device.clone(),
-        events_tx: Some(ringer.events_tx.clone()),
-        record: ringer.record,
-        agent: connected.agent.clone(),
-        acd: queue_call.is_some(),
-        held: false,
-        consult_device: None,
-        acd_call: queue_call,
-        direct_call: None,
-        caller: ringer.caller.clone(),
-    };
-    let mut end = session.run().await;
-    events = session.events;
-    ringer.events = events;
-    if let (Some(call), Some(queues), false) = (queue_call, &ctx.queues, end.acd_released) {
-        queues.input(crate::acd::Input::CallEnded { call });
-    }
-    // The agent transferred the caller: put them through to the target.
-    if let Some(target) = end.transfer.take() {
+        let (Some(a_ports), Some(b_ports)) = (ringer.a_ports.take(), parts.b_ports.take()) else {
+            warn!("media ports lost while connecting");
+            connected.leg.bye().await;
+            ringer.inbound.bye().await;
+            return Connect::CallerGone;
+        };
+        let recording =
+            super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await;
+        let queue_call = connected.queued;
+        who = connected.agent.clone().unwrap_or(who);
+        let from = Transferor {
+            agent: connected.agent.clone(),
+            device: connected.device.clone(),
+        };
+        let mut events = std::mem::replace(&mut ringer.events, ctx.stack.leg_channel().1);
+        let mut session = Session {
+            ctx,
+            a: ringer.inbound,
+            b: connected.leg,
+            events,
+            a_ports: Some(a_ports),
+            b_ports: Some(b_ports),
+            a_remote: ringer.a_neg.remote,
+            b_remote: connected.neg.remote,
+            a_local: parts.a_local.clone(),
+            b_local: parts.b_local.clone(),
+            a_neg: ringer.a_neg,
+            b_neg: connected.neg,
+            a_answer_sdp: parts.a_answer.clone(),
+            recording,
+            a_continuation: ringer.a_continuation.take(),
+            music_on_hold: false,
+            keep_caller,
+            agent_device: connected.device.clone(),
+            events_tx: Some(ringer.events_tx.clone()),
+            record: ringer.record,
+            agent: connected.agent.clone(),
+            acd: queue_call.is_some(),
+            held: false,
+            consult_device: None,
+            acd_call: queue_call,
+            direct_call: None,
+            caller: ringer.caller.clone(),
+        };
+        let mut end = session.run().await;
+        events = session.events;
+        ringer.events = events;
+        if let (Some(call), Some(queues), false) = (queue_call, &ctx.queues, end.acd_released) {
+            queues.input(crate::acd::Input::CallEnded { call });
+        }
+        // The agent transferred the caller: put them through to the target.
+        let Some(target) = end.transfer.take() else {
+            return Connect::Talked {
+                agent: who,
+                end: Box::new(end),
+            };
+        };
         let Some(m) = end.caller_media.take() else {
             return Connect::CallerGone;
         };
         ringer.a_ports = Some(m.pair);
         ringer.a_continuation = Some(m.stream);
-        let trunk_of = |t: &Option<String>| t.clone().or_else(|| ctx.tenant_trunk(&parts.tenant));
-        let dest = match &target {
-            TransferTarget::Agent(a) => Dest::Agent(a),
-            TransferTarget::Group(g) => Dest::Queue(g, 0, IvrWait::default()),
-            TransferTarget::Number { number, trunk } => Dest::Number(number, trunk_of(trunk)),
+        if let Err(e) = fresh_b_side(ctx, ringer, parts).await {
+            warn!(error = %e, "no RTP ports for the transfer");
+            return Connect::Failed(QueueOutcome::Overflow);
+        }
+        let trunk = ctx.tenant_trunk(&parts.tenant);
+        let wait = Some(IvrWait::default());
+        connected = match ringer.put_through(&target, trunk, wait, &from).await {
+            Ok(c) => c,
+            Err(Outcome::CallerCancelled) => {
+                ringer.inbound.forget();
+                return Connect::CallerGone;
+            }
+            // Back in the flow's queue, whose wait ended: the flow goes on.
+            Err(Outcome::QueueEnded { full }) => {
+                return Connect::Failed(if full {
+                    QueueOutcome::Overflow
+                } else {
+                    QueueOutcome::Timeout
+                })
+            }
+            Err(other) => {
+                info!(?other, "nobody took the caller back");
+                return Connect::Failed(QueueOutcome::Timeout);
+            }
         };
-        return Box::pin(connect(ctx, ringer, voice, parts, dest, keep_caller)).await;
-    }
-    Connect::Talked {
-        agent: who,
-        end: Box::new(end),
+        who = match &target {
+            TransferTarget::Agent(a) => a.clone(),
+            TransferTarget::Group(g) => format!("group {g}"),
+            TransferTarget::Number { number, .. } => number.clone(),
+        };
     }
 }
 

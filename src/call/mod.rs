@@ -22,6 +22,7 @@ pub mod flow;
 pub mod outbound;
 pub mod queue;
 mod queue_store;
+mod recall;
 pub mod record;
 mod ringing;
 mod session;
@@ -467,6 +468,7 @@ async fn run_call(
         answered: false,
         a_continuation: None,
         record,
+        queue_place: None,
     };
     if let Route::Flow(f) = &route {
         let parts = flow::Parts {
@@ -497,6 +499,10 @@ async fn run_call(
         };
         let recording = open_recording(&ctx, &tenant, &call_id, record).await;
         let queued = connected.queued;
+        let from = recall::Transferor {
+            agent: connected.agent.clone(),
+            device: connected.device.clone(),
+        };
         let mut session = session::Session {
             ctx: &ctx,
             a: &inbound,
@@ -554,39 +560,21 @@ async fn run_call(
         call.b_offer = offer.to_string().into_bytes();
         call.b_offer_sdp = offer;
         b_ports = Some(ports);
-        let next = match target {
-            crate::ivr::TransferTarget::Agent(a) => Route::Agents {
-                ringing: Ringing::Sequential,
-                agents: vec![a],
-            },
-            crate::ivr::TransferTarget::Group(g) => Route::Queue {
-                group: g,
-                priority: 0,
-            },
-            crate::ivr::TransferTarget::Number { number, trunk } => Route::External {
-                trunk: trunk
-                    .or_else(|| ctx.tenant_trunk(&tenant))
-                    .unwrap_or_default(),
-                number,
-            },
-        };
         // The caller is answered already: ring the target directly (not
-        // through `ring`, which answers or refuses the carrier's INVITE).
+        // through `ring`, which answers or refuses the carrier's INVITE),
+        // and back to the agent or the queue if it is not reached.
         call.answered = true;
-        let attempt = match &next {
-            Route::Agents { ringing, agents } => call.ring_agents(*ringing, agents).await,
-            Route::Queue { group, priority } => call.ring_queue(group, *priority, None).await,
-            Route::External { number, trunk } => call.ring_external(number, trunk).await,
-            Route::Flow(_) => Err(Outcome::Rejected(500)),
-        };
-        connected = match attempt {
+        connected = match call
+            .put_through(&target, ctx.tenant_trunk(&tenant), None, &from)
+            .await
+        {
             Ok(c) => c,
             Err(Outcome::CallerCancelled) => {
                 inbound.forget();
                 return Outcome::Answered;
             }
             Err(outcome) => {
-                info!(?outcome, "transfer target not reached: hanging up");
+                info!(?outcome, "nobody took the caller back: hanging up");
                 record.end_by_system("transfer-failed", None, false);
                 inbound.bye().await;
                 return Outcome::Answered;

@@ -82,6 +82,8 @@ enum Message {
     /// An input whose refusal the sender wants to hear (the CTI API).
     Try(Input, oneshot::Sender<Result<(), String>>),
     Stats(oneshot::Sender<serde_json::Value>),
+    /// An agent's state, if the ACD knows the agent.
+    AgentState(String, oneshot::Sender<Option<acd::AgentState>>),
     Watch(AgentStateWatcher),
     /// New agents and groups (admin API, config reload).
     Reconfigure(
@@ -280,6 +282,22 @@ impl Queues {
         max_wait: Option<Duration>,
         on_timeout: Option<acd::NextStep>,
     ) -> (CallId, mpsc::UnboundedReceiver<QueueNews>) {
+        self.enqueue_at(group, priority, caller, self.now(), max_wait, on_timeout)
+    }
+
+    /// [`Self::enqueue_with`] for a call that arrived at `arrived` (the
+    /// engine's clock, [`Self::now`]): it takes the place that arrival and
+    /// `priority` give it (a caller whose blind transfer failed goes back
+    /// to where they were).
+    pub fn enqueue_at(
+        &self,
+        group: &str,
+        priority: u8,
+        caller: &str,
+        arrived: Duration,
+        max_wait: Option<Duration>,
+        on_timeout: Option<acd::NextStep>,
+    ) -> (CallId, mpsc::UnboundedReceiver<QueueNews>) {
         let call = CallId(self.next_call.fetch_add(1, Ordering::Relaxed));
         let (news, rx) = mpsc::unbounded_channel();
         let input = Input::Enqueue {
@@ -287,7 +305,7 @@ impl Queues {
             group: group.to_string(),
             priority,
             caller: caller.to_string(),
-            arrived: self.now(),
+            arrived,
             max_wait,
             on_timeout,
         };
@@ -369,6 +387,16 @@ impl Queues {
         if self.tx.send(Message::Kept(tx)).is_ok() {
             rx.await.ok();
         }
+    }
+
+    /// The state agent `agent` (job number) is in; `None` when the ACD
+    /// does not know the agent (or is gone).
+    pub async fn agent_state(&self, agent: &str) -> Option<acd::AgentState> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Message::AgentState(agent.to_string(), tx))
+            .ok()?;
+        rx.await.ok().flatten()
     }
 
     /// Tell `watcher` about every agent state change from now on.
@@ -521,6 +549,12 @@ impl Actor {
                 // never sees a state a crash could still take back.
                 self.replies.push(Box::new(move || {
                     reply.send(value).ok();
+                }));
+            }
+            Message::AgentState(agent, reply) => {
+                let state = self.engine.agent_state(&agent).map(|(s, _)| s);
+                self.replies.push(Box::new(move || {
+                    reply.send(state).ok();
                 }));
             }
             Message::Watch(w) => self.watchers.push(w),

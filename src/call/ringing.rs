@@ -19,6 +19,7 @@ use super::queue::QueueNews;
 use super::{CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
 use crate::events::model::{TransferKind, TransferMode};
+use crate::media::announcement::announcement;
 use crate::media::codec::G711;
 use crate::media::player::{Player, PlayerEvent, Target};
 use crate::media::ports::PortPair;
@@ -68,6 +69,19 @@ pub(super) struct Ringer<'a> {
     pub a_continuation: Option<crate::media::player::Continuation>,
     /// The call's record (events for the ticket platform).
     pub record: &'a super::record::CallRecord,
+    /// Where the call first queued (a caller whose blind transfer fails
+    /// goes back there).
+    pub queue_place: Option<QueuePlace>,
+}
+
+/// A call's place in a queue: its group, priority and arrival on the
+/// ACD's clock, and the wait an IVR flow asked for.
+#[derive(Debug, Clone)]
+pub(super) struct QueuePlace {
+    pub group: String,
+    pub priority: u8,
+    pub arrived: Duration,
+    pub ivr: Option<IvrWait>,
 }
 
 enum Attempt {
@@ -257,20 +271,37 @@ impl Ringer<'_> {
         priority: u8,
         ivr: Option<IvrWait>,
     ) -> Result<Connected, Outcome> {
+        self.ring_queue_at(group, priority, ivr, None).await
+    }
+
+    /// [`Self::ring_queue`] for a call that arrived at `arrived` (the
+    /// ACD's clock; `None`: now): it takes the place that arrival gives it.
+    pub(super) async fn ring_queue_at(
+        &mut self,
+        group: &str,
+        priority: u8,
+        ivr: Option<IvrWait>,
+        arrived: Option<Duration>,
+    ) -> Result<Connected, Outcome> {
         let Some(queues) = self.ctx.queues.clone() else {
             warn!(%group, "queue route without an ACD");
             return Err(Outcome::NotAnswered(480));
         };
-        let (call, mut news) = match &ivr {
-            Some(w) => queues.enqueue_with(
-                group,
-                priority,
-                &self.caller,
-                w.max_wait,
-                Some(crate::acd::NextStep::Hangup),
-            ),
-            None => queues.enqueue(group, priority, &self.caller),
+        let arrived = arrived.unwrap_or_else(|| queues.now());
+        let (max_wait, on_timeout) = match &ivr {
+            Some(w) => (w.max_wait, Some(crate::acd::NextStep::Hangup)),
+            None => (None, None),
         };
+        let (call, mut news) =
+            queues.enqueue_at(group, priority, &self.caller, arrived, max_wait, on_timeout);
+        if self.queue_place.is_none() {
+            self.queue_place = Some(QueuePlace {
+                group: group.to_string(),
+                priority,
+                arrived,
+                ivr,
+            });
+        }
         info!(%call, %group, priority, "queued");
         let name = self.ctx.group_name(group);
         self.record.fact("queued", |b, t| {
@@ -299,9 +330,9 @@ impl Ringer<'_> {
                         self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
                         forks.stop(Some(&agent));
                     }
-                    Some(QueueNews::Announce { position, .. }) => {
+                    Some(QueueNews::Announce { position, estimated_wait }) => {
                         if let Some(w) = waiting.as_mut() {
-                            w.announce(position);
+                            w.announce(position, estimated_wait);
                         }
                     }
                     Some(QueueNews::Timeout { reason, .. }) if ivr.is_some() => {
@@ -485,6 +516,7 @@ impl Ringer<'_> {
             library,
             callback_key: settings.callback_key,
             pending: 0,
+            announcing: false,
         };
         w.say(&["queue_welcome"]);
         Some(w)
@@ -649,6 +681,8 @@ struct Waiting {
     callback_key: Option<char>,
     /// Announcements still to play before the music resumes.
     pending: usize,
+    /// A position announcement is playing (the next one waits its turn).
+    announcing: bool,
 }
 
 impl Waiting {
@@ -681,14 +715,24 @@ impl Waiting {
         }
     }
 
-    /// Position announcement (ACD `Announce`).
-    fn announce(&mut self, position: usize) {
-        let name = if (1..=9).contains(&position) {
-            format!("queue_position_{position}")
-        } else {
-            "queue_position_many".to_string()
-        };
-        self.say(&[name.as_str()]);
+    /// Position announcement (ACD `Announce`): the place and the wait
+    /// the ACD estimates, in Mandarin ([`announcement`]).
+    /// One still playing is not cut: this one is skipped (the next
+    /// tick brings a fresh one).
+    fn announce(&mut self, position: usize, estimated_wait: Option<Duration>) {
+        if self.announcing && self.pending > 0 {
+            debug!(position, "the last announcement still plays: skipped");
+            return;
+        }
+        let prompts = announcement(position, estimated_wait);
+        info!(
+            position,
+            estimated_wait_secs = estimated_wait.map(|w| w.as_secs()),
+            ?prompts,
+            "position announcement"
+        );
+        self.say(&prompts);
+        self.announcing = self.pending > 0;
     }
 
     /// A prompt ended (or was cut by a key): music when nothing else waits.
@@ -698,6 +742,7 @@ impl Waiting {
         }
         self.pending = self.pending.saturating_sub(1);
         if self.pending == 0 {
+            self.announcing = false;
             self.music();
         }
     }

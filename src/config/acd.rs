@@ -169,9 +169,12 @@ pub struct GroupConfig {
     pub overflow_after_secs: Option<u64>,
     /// Overflow target group.
     pub overflow_to: Option<String>,
-    /// Announce position and expected wait this often.
+    /// Announce position and expected wait this often (an announcement
+    /// still playing is not cut: that tick is skipped).
     pub announce_every_secs: Option<u64>,
-    /// `[[wait_secs, priority]]`: after waiting, priority rises to at least this.
+    /// `[[wait_secs, priority]]`: after waiting, priority rises to at least
+    /// this; within the ordinary band (0–199): a boost never makes a caller
+    /// an emergency (see `acd::EMERGENCY_PRIORITY_MIN`).
     #[serde(default)]
     pub priority_boost: Vec<(u64, u8)>,
     /// Answer queued callers and play the welcome, music on hold and
@@ -188,16 +191,28 @@ pub struct GroupConfig {
 pub const QUEUE_PROMPTS: &[&str] = &[
     "queue_welcome",
     "moh",
-    "queue_position_1",
-    "queue_position_2",
-    "queue_position_3",
-    "queue_position_4",
-    "queue_position_5",
-    "queue_position_6",
-    "queue_position_7",
-    "queue_position_8",
-    "queue_position_9",
-    "queue_position_many",
+    // The position announcement (media::announcement::PROMPTS).
+    "queue_next",
+    "queue_ahead",
+    "queue_ahead_unit",
+    "queue_wait",
+    "queue_minutes",
+    "queue_wait_short",
+    "num_0",
+    "num_1",
+    "num_2",
+    "num_3",
+    "num_4",
+    "num_5",
+    "num_6",
+    "num_7",
+    "num_8",
+    "num_9",
+    "num_liang",
+    "num_10",
+    "num_100",
+    "num_1000",
+    "num_10000",
     "queue_callback_offer",
     "queue_callback_confirmed",
     "queue_sorry",
@@ -243,6 +258,18 @@ pub(super) fn validate(
                 format!("group[{i}].tenant"),
                 format!("no tenant {:?}", g.tenant),
             ));
+        }
+        for (j, (_, p)) in g.priority_boost.iter().enumerate() {
+            if *p > crate::acd::ORDINARY_PRIORITY_MAX {
+                out.push((
+                    format!("group[{i}].priority_boost[{j}]"),
+                    format!(
+                        "priority {p} is in the emergency lane ({}-255): a boost stays within 0-{}",
+                        crate::acd::EMERGENCY_PRIORITY_MIN,
+                        crate::acd::ORDINARY_PRIORITY_MAX
+                    ),
+                ));
+            }
         }
         if g.ring_timeout_secs == 0 {
             out.push((

@@ -525,7 +525,9 @@ pub struct DidConfig {
     pub forward_trunk: Option<String>,
     /// Instead of agents: queue in this skill group.
     pub queue: Option<String>,
-    /// Queue priority (higher first; emergency lanes use the highest).
+    /// Queue priority (higher first): 0–199 ordinary callers, 200–255 the
+    /// emergency (Level I) lane, served before everyone, agents'
+    /// consultations included (`acd::EMERGENCY_PRIORITY_MIN`).
     #[serde(default)]
     pub priority: u8,
 }
@@ -1078,6 +1080,36 @@ priority = 9
             err.contains("h.toml:4: acd.utc_offset_minutes: 900 is outside -720..=840"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_priority_boost_into_the_emergency_lane_is_refused() {
+        let text = r#"[sip]
+listen = "127.0.0.1:5060"
+[[group]]
+id = "general"
+priority_boost = [[30, 5], [60, 200]]
+[[did]]
+number = "12345"
+queue = "general"
+priority = 255
+"#;
+        let ConfigError::Invalid(list) =
+            Config::from_str_at(text, Path::new("h.toml")).unwrap_err()
+        else {
+            panic!()
+        };
+        let msgs: Vec<String> = list.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                "h.toml:5: group[0].priority_boost[1]: priority 200 is in the emergency lane (200-255): a boost stays within 0-199"
+                    .to_string()
+            ],
+            "the emergency number itself (priority 255) is fine"
+        );
+        let fine = text.replace("[60, 200]", "[60, 199]");
+        assert!(Config::from_str_at(&fine, Path::new("h.toml")).is_ok());
     }
 
     #[test]

@@ -45,9 +45,10 @@ use super::cdr::{Cdr, FlowRef, HangupParty, LegQuality, Outcome, TransferRecord,
 use super::error::EventError;
 use super::id::IdSource;
 use super::model::{
-    AgentAnswered, AgentOffered, Area, CallHeld, CallResumed, CallStarted, CallTransferred,
-    ConferenceChange, ConferenceChanged, Direction, Event, EventData, IvrStep, Party, QueueEntered,
-    RecordingInfo, SurveyResult, TransferKind, TransferMode, Vars, VoicemailSaved,
+    AgentAnswered, AgentOffered, Area, CallHeld, CallResumed, CallStarted, CallTransferFailed,
+    CallTransferred, ConferenceChange, ConferenceChanged, Direction, Event, EventData, IvrStep,
+    Party, QueueEntered, RecordingInfo, SurveyResult, TransferFailure, TransferKind, TransferMode,
+    Vars, VoicemailSaved,
 };
 use super::time::Timestamp;
 
@@ -485,6 +486,7 @@ impl CdrBuilder {
             target_kind,
             target: target.to_owned(),
             mode,
+            failure: None,
         });
         let data = CallTransferred {
             from_agent,
@@ -493,6 +495,58 @@ impl CdrBuilder {
             mode,
         };
         Ok(vec![self.emit(at, EventData::CallTransferred(data))])
+    }
+
+    /// A transfer by `from_agent` to `target` did not reach it; the caller
+    /// goes back as `failure` says. The record's last transfer gets the
+    /// failure when it is this one (agents and groups are recorded when
+    /// the agent leaves); otherwise (outside numbers are recorded only when
+    /// they answer) the transfer is added with it.
+    pub fn transfer_failed(
+        &mut self,
+        at_ms: i64,
+        from_agent: Option<&str>,
+        target_kind: TransferKind,
+        target: &str,
+        mode: TransferMode,
+        failure: TransferFailure,
+    ) -> Emitted {
+        let at = self.check_live(at_ms, 1)?;
+        let last = self.transfers.last_mut().filter(|t| {
+            t.failure.is_none()
+                && t.target_kind == target_kind
+                && t.target == target
+                && t.mode == mode
+        });
+        let from_agent = match last {
+            Some(t) => {
+                t.failure = Some(failure.clone());
+                t.from_agent.clone()
+            }
+            None => {
+                let from = from_agent.map(str::to_owned);
+                self.transfers.push(TransferRecord {
+                    at,
+                    from_agent: from.clone(),
+                    target_kind,
+                    target: target.to_owned(),
+                    mode,
+                    failure: Some(failure.clone()),
+                });
+                from
+            }
+        };
+        let data = CallTransferFailed {
+            from_agent,
+            target_kind,
+            target: target.to_owned(),
+            mode,
+            reason: failure.reason,
+            sip_code: failure.sip_code,
+            back_to: failure.back_to,
+            back_to_id: failure.back_to_id,
+        };
+        Ok(vec![self.emit(at, EventData::CallTransferFailed(data))])
     }
 
     /// `party` joined or left a three-way call; `members` are everyone in it
@@ -863,7 +917,7 @@ impl CdrBuilder {
         } else if self
             .transfers
             .iter()
-            .any(|t| t.target_kind == TransferKind::Number)
+            .any(|t| t.target_kind == TransferKind::Number && t.failure.is_none())
         {
             Outcome::TransferredOut
         } else if cause.fault {

@@ -13,8 +13,8 @@ use super::cdr::{Cdr, HangupParty, Outcome};
 use super::error::EventError;
 use super::id::IdGenerator;
 use super::model::{
-    ConferenceChange, Event, EventData, Party, PartyRole, RecordingInfo, TransferKind,
-    TransferMode, Vars,
+    ConferenceChange, Event, EventData, Party, PartyRole, RecordingInfo, TransferFailure,
+    TransferFailureReason, TransferKind, TransferMode, TransferReturn, Vars,
 };
 use super::samples::{quality, start, T0};
 
@@ -394,6 +394,179 @@ fn transfers_conference_and_external() {
     let c = the_cdr(&ev);
     assert_eq!(c.agents, ["1001", "1002"]);
     assert_eq!((c.talk_ms, c.acw_ms), (90_000, Some(70_000 + 5_000)));
+}
+
+fn failure(
+    reason: TransferFailureReason,
+    sip_code: Option<u16>,
+    back_to: TransferReturn,
+    id: Option<&str>,
+) -> TransferFailure {
+    TransferFailure {
+        reason,
+        sip_code,
+        back_to,
+        back_to_id: id.map(str::to_owned),
+    }
+}
+
+#[test]
+fn a_failed_blind_transfer_is_marked_and_the_caller_talks_again() {
+    // To an agent: the transfer recorded when 1001 left gets the failure;
+    // 1001 answers again; both stretches of talk count.
+    let (mut b, mut ev) = new_call("c-15");
+    run(&mut ev, b.queued(t(1), "general", None, 0));
+    run(&mut ev, b.answered(t(10), "1001"));
+    run(
+        &mut ev,
+        b.transferred(t(40), TransferKind::Agent, "1002", TransferMode::Blind),
+    );
+    run(&mut ev, b.offered(t(40), "1002"));
+    let busy = failure(
+        TransferFailureReason::Busy,
+        Some(486),
+        TransferReturn::Agent,
+        Some("1001"),
+    );
+    run(
+        &mut ev,
+        b.transfer_failed(
+            t(41),
+            Some("1001"),
+            TransferKind::Agent,
+            "1002",
+            TransferMode::Blind,
+            busy.clone(),
+        ),
+    );
+    run(&mut ev, b.offered(t(41), "1001"));
+    run(&mut ev, b.answered(t(43), "1001"));
+    run(&mut ev, b.acw_ended(t(43), "1001"));
+    // Then to a number the trunk refuses: not in the record until now.
+    run(&mut ev, b.agent_hung_up(t(60)));
+    let refused = failure(
+        TransferFailureReason::Failed,
+        Some(503),
+        TransferReturn::Queue,
+        Some("general"),
+    );
+    run(
+        &mut ev,
+        b.transfer_failed(
+            t(62),
+            Some("1001"),
+            TransferKind::Number,
+            "12328",
+            TransferMode::Blind,
+            refused.clone(),
+        ),
+    );
+    run(&mut ev, b.acw_ended(t(63), "1001"));
+    run(&mut ev, b.queued(t(62), "general", None, 0));
+    run(&mut ev, b.answered(t(70), "1003"));
+    run(&mut ev, b.ended(t(100), HangupParty::Caller, normal()));
+    run(&mut ev, b.acw_ended(t(105), "1003"));
+    assert_seq_1_to_n(&ev);
+    assert_eq!(
+        kinds(&ev)
+            .iter()
+            .filter(|k| **k == "call.transfer_failed")
+            .count(),
+        2
+    );
+    let c = the_cdr(&ev);
+    assert_eq!(c.outcome, Outcome::Answered);
+    assert_eq!(c.agents, ["1001", "1003"]);
+    assert_eq!(c.transfers.len(), 2);
+    assert_eq!(c.transfers[0].failure.as_ref(), Some(&busy));
+    assert_eq!(c.transfers[1].target, "12328");
+    assert_eq!(c.transfers[1].from_agent.as_deref(), Some("1001"));
+    assert_eq!(c.transfers[1].failure.as_ref(), Some(&refused));
+    assert_eq!(c.talk_ms, 30_000 + 17_000 + 30_000);
+    assert!(c.complete);
+
+    // A failed transfer to a number is no "transferred out": the caller
+    // was hung up with nowhere to go back to.
+    let (mut b, mut ev) = new_call("c-16");
+    run(&mut ev, b.answered(t(10), "1001"));
+    run(&mut ev, b.agent_hung_up(t(20)));
+    let nowhere = failure(
+        TransferFailureReason::NoAnswer,
+        None,
+        TransferReturn::None,
+        None,
+    );
+    run(
+        &mut ev,
+        b.transfer_failed(
+            t(30),
+            Some("1001"),
+            TransferKind::Number,
+            "110",
+            TransferMode::Blind,
+            nowhere,
+        ),
+    );
+    run(&mut ev, b.ended(t(30), HangupParty::System, normal()));
+    run(&mut ev, b.acw_ended(t(35), "1001"));
+    assert_eq!(the_cdr(&ev).outcome, Outcome::Answered);
+    let (mut b, mut ev) = new_call("c-17");
+    let gone = failure(
+        TransferFailureReason::Unreachable,
+        None,
+        TransferReturn::None,
+        None,
+    );
+    run(
+        &mut ev,
+        b.transfer_failed(
+            t(5),
+            None,
+            TransferKind::Number,
+            "110",
+            TransferMode::Blind,
+            gone,
+        ),
+    );
+    run(&mut ev, b.ended(t(6), HangupParty::System, normal()));
+    assert_ne!(the_cdr(&ev).outcome, Outcome::TransferredOut);
+}
+
+#[test]
+fn a_failed_transfer_survives_a_replay_after_a_crash() {
+    let (mut b, mut ev) = new_call("c-18");
+    run(&mut ev, b.answered(t(10), "1001"));
+    run(
+        &mut ev,
+        b.transferred(t(40), TransferKind::Agent, "1002", TransferMode::Blind),
+    );
+    let back = failure(
+        TransferFailureReason::NoAnswer,
+        None,
+        TransferReturn::Agent,
+        Some("1001"),
+    );
+    run(
+        &mut ev,
+        b.transfer_failed(
+            t(48),
+            Some("1001"),
+            TransferKind::Agent,
+            "1002",
+            TransferMode::Blind,
+            back.clone(),
+        ),
+    );
+    run(&mut ev, b.answered(t(50), "1001"));
+    let ids = Arc::new(IdGenerator::new("replay", 0));
+    let (ended, skipped) = super::replay::close_interrupted(ids, &ev).expect("replayed");
+    assert_eq!(skipped, 0);
+    let EventData::CallEnded(c) = ended.body else {
+        panic!("not call.ended")
+    };
+    assert_eq!(c.transfers.len(), 1);
+    assert_eq!(c.transfers[0].failure, Some(back));
+    assert_eq!(c.agents, ["1001"]);
 }
 
 #[test]

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::mask::mask_caller;
-use super::model::{Area, Direction, RecordingInfo, TransferKind, TransferMode, Vars};
+use super::model::{
+    Area, Direction, RecordingInfo, TransferFailure, TransferKind, TransferMode, Vars,
+};
 use super::time::Timestamp;
 
 /// Who ended the call.
@@ -147,6 +149,10 @@ pub struct TransferRecord {
     pub target: String,
     /// Blind or attended.
     pub mode: TransferMode,
+    /// Set when the transfer did not reach its target (the caller went
+    /// back); `None` for one that went through (or is still ringing).
+    #[serde(default)]
+    pub failure: Option<TransferFailure>,
 }
 
 /// A voicemail, as the CDR lists it.

@@ -118,6 +118,9 @@ pub enum EventData {
     /// The call was handed to an agent, group or outside number.
     #[serde(rename = "call.transferred")]
     CallTransferred(CallTransferred),
+    /// A blind transfer did not reach its target; the caller went back.
+    #[serde(rename = "call.transfer_failed")]
+    CallTransferFailed(CallTransferFailed),
     /// Someone joined or left a three-way call / conference.
     #[serde(rename = "conference.changed")]
     ConferenceChanged(ConferenceChanged),
@@ -140,7 +143,7 @@ pub enum EventData {
 
 impl EventData {
     /// Every `type`, in documentation order.
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 15] = [
         "call.started",
         "ivr.step",
         "queue.entered",
@@ -149,6 +152,7 @@ impl EventData {
         "call.held",
         "call.resumed",
         "call.transferred",
+        "call.transfer_failed",
         "conference.changed",
         "survey.result",
         "voicemail.saved",
@@ -168,6 +172,7 @@ impl EventData {
             EventData::CallHeld(_) => "call.held",
             EventData::CallResumed(_) => "call.resumed",
             EventData::CallTransferred(_) => "call.transferred",
+            EventData::CallTransferFailed(_) => "call.transfer_failed",
             EventData::ConferenceChanged(_) => "conference.changed",
             EventData::SurveyResult(_) => "survey.result",
             EventData::VoicemailSaved(_) => "voicemail.saved",
@@ -317,6 +322,82 @@ pub struct CallTransferred {
     pub target: String,
     /// Blind or attended.
     pub mode: TransferMode,
+}
+
+/// Why a transfer did not reach its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferFailureReason {
+    /// The target refused: busy (486, 600, 603).
+    Busy,
+    /// The target rang and nobody answered (ring timeout, 408, 480).
+    NoAnswer,
+    /// The target could not be rung: an agent's phone not registered, a
+    /// skill group with nobody signed in, a number with no trunk.
+    Unreachable,
+    /// Any other failure (a trunk's 503, a bad answer …; see `sip_code`).
+    Failed,
+}
+
+/// Where the caller went when a transfer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferReturn {
+    /// Back to the agent who transferred: their phone rings again.
+    Agent,
+    /// Back to the queue of the call's group, at the place the call had.
+    Queue,
+    /// Nowhere to go back to (the call never queued and the agent cannot
+    /// be reached): hotline hangs up.
+    None,
+}
+
+/// What became of a transfer that failed (`call.transfer_failed`, and the
+/// record's `transfers[].failure`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferFailure {
+    /// Why.
+    pub reason: TransferFailureReason,
+    /// The final SIP status from the target, if it sent one.
+    pub sip_code: Option<u16>,
+    /// Where the caller went.
+    pub back_to: TransferReturn,
+    /// The agent's job number (`agent`) or the group's id (`queue`).
+    pub back_to_id: Option<String>,
+}
+
+/// `call.transfer_failed`: a blind transfer did not reach its target; the
+/// caller stays on the line and goes back (`back_to`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallTransferFailed {
+    /// The agent who transferred.
+    pub from_agent: Option<String>,
+    /// Agent, group or number.
+    pub target_kind: TransferKind,
+    /// Job number, group id or phone number.
+    pub target: String,
+    /// Blind (the only kind that can fail after the agent left).
+    pub mode: TransferMode,
+    /// Why.
+    pub reason: TransferFailureReason,
+    /// The final SIP status from the target, if it sent one.
+    pub sip_code: Option<u16>,
+    /// Where the caller went.
+    pub back_to: TransferReturn,
+    /// The agent's job number (`agent`) or the group's id (`queue`).
+    pub back_to_id: Option<String>,
+}
+
+impl CallTransferFailed {
+    /// The failure part, as the record keeps it.
+    pub fn failure(&self) -> TransferFailure {
+        TransferFailure {
+            reason: self.reason,
+            sip_code: self.sip_code,
+            back_to: self.back_to,
+            back_to_id: self.back_to_id.clone(),
+        }
+    }
 }
 
 /// A party's role in a conference.

@@ -88,6 +88,14 @@ pub fn close_interrupted(
             EventData::CallHeld(_) => b.held(at),
             EventData::CallResumed(_) => b.resumed(at),
             EventData::CallTransferred(t) => b.transferred(at, t.target_kind, &t.target, t.mode),
+            EventData::CallTransferFailed(f) => b.transfer_failed(
+                at,
+                f.from_agent.as_deref(),
+                f.target_kind,
+                &f.target,
+                f.mode,
+                f.failure(),
+            ),
             EventData::ConferenceChanged(c) => {
                 b.conference_changed(at, c.change, c.party.clone(), c.members.clone())
             }

@@ -9,7 +9,7 @@ use super::cdr::{HangupParty, LegQuality};
 use super::id::IdGenerator;
 use super::model::{
     AgentStateName, Area, ConferenceChange, Direction, Event, Party, PartyRole, RecordingInfo,
-    TransferKind, TransferMode, Vars,
+    TransferFailure, TransferFailureReason, TransferKind, TransferMode, TransferReturn, Vars,
 };
 
 /// 2024-02-29T08:00:00Z.
@@ -166,6 +166,44 @@ pub fn events() -> Vec<Event> {
         v.ended(t(1161), HangupParty::Caller, EndCause::default()),
         &mut out,
     );
+
+    // A blind transfer the target refused: the caller is back with 1001.
+    let (mut r, first) =
+        CdrBuilder::started(ids.clone(), t(2000), start("c-3", "13900001111")).expect("start");
+    out.push(first);
+    ok(r.queued(t(2002), "complaints", Some("投诉组"), 0), &mut out);
+    ok(r.offered(t(2004), "1001"), &mut out);
+    ok(r.answered(t(2006), "1001"), &mut out);
+    ok(
+        r.transferred(t(2060), TransferKind::Agent, "1004", TransferMode::Blind),
+        &mut out,
+    );
+    ok(r.offered(t(2060), "1004"), &mut out);
+    let failure = TransferFailure {
+        reason: TransferFailureReason::Busy,
+        sip_code: Some(486),
+        back_to: TransferReturn::Agent,
+        back_to_id: Some("1001".into()),
+    };
+    ok(
+        r.transfer_failed(
+            t(2061),
+            Some("1001"),
+            TransferKind::Agent,
+            "1004",
+            TransferMode::Blind,
+            failure,
+        ),
+        &mut out,
+    );
+    ok(r.offered(t(2061), "1001"), &mut out);
+    ok(r.answered(t(2063), "1001"), &mut out);
+    ok(r.acw_ended(t(2063), "1001"), &mut out);
+    ok(
+        r.ended(t(2120), HangupParty::Caller, EndCause::default()),
+        &mut out,
+    );
+    ok(r.acw_ended(t(2130), "1001"), &mut out);
 
     let mut agents = AgentEvents::new(ids);
     agents.resume("nanning", "1002", 7, AgentStateName::Talking);

@@ -44,6 +44,10 @@ pub fn schema(kind: &str) -> Option<Value> {
             "The call was handed to an agent, group or outside number.",
             call_transferred(),
         ),
+        "call.transfer_failed" => (
+            "A blind transfer did not reach its target; the caller went back.",
+            call_transfer_failed(),
+        ),
         "conference.changed" => (
             "Someone joined or left a three-way call.",
             conference_changed(),
@@ -363,6 +367,49 @@ fn call_transferred() -> Value {
     )
 }
 
+/// Why a transfer failed and where the caller went (shared by the event
+/// and the record's `transfers[].failure`).
+fn transfer_failure_fields() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "reason",
+            one_of(
+                "busy (486/600/603), no_answer (ring timeout, 408/480), unreachable (not registered, nobody signed in, no trunk) or failed (any other status).",
+                &["busy", "no_answer", "unreachable", "failed"],
+            ),
+        ),
+        (
+            "sip_code",
+            nullable(uint("The target's final SIP status, if it sent one.", 699)),
+        ),
+        (
+            "back_to",
+            one_of(
+                "Where the caller went: the agent who transferred, the queue of the call's group (at its old place), or none (hung up).",
+                &["agent", "queue", "none"],
+            ),
+        ),
+        (
+            "back_to_id",
+            nullable(string("The agent's job number or the group's id.")),
+        ),
+    ]
+}
+
+fn call_transfer_failed() -> Value {
+    let mut fields = vec![
+        (
+            "from_agent",
+            nullable(agent_id("The agent who transferred.")),
+        ),
+        ("target_kind", transfer_kind()),
+        ("target", string("Job number, group id or phone number.")),
+        ("mode", transfer_mode()),
+    ];
+    fields.extend(transfer_failure_fields());
+    obj("call.transfer_failed data.", fields)
+}
+
 fn conference_changed() -> Value {
     obj(
         "conference.changed data.",
@@ -462,6 +509,13 @@ fn cdr() -> Value {
             ("target_kind", transfer_kind()),
             ("target", string("Job number, group id or phone number.")),
             ("mode", transfer_mode()),
+            (
+                "failure",
+                nullable(obj(
+                    "Set when the transfer did not reach its target.",
+                    transfer_failure_fields(),
+                )),
+            ),
         ],
     );
     let voicemail = obj(

@@ -7,6 +7,7 @@
 //! is cleared. The full media engine (codecs, DTMF, prompts, recording,
 //! mixing) replaces it behind the same seam.
 
+pub mod announcement;
 pub mod codec;
 pub mod conference;
 pub mod dtmf;
