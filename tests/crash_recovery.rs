@@ -118,9 +118,11 @@ fn kill_9_mid_call_then_restart_sends_bye_to_both_legs_and_links_the_recording()
     // Both SIPp ends receive a BYE from the restarted hotline and answer it.
     carrier.wait(Duration::from_secs(150)).assert_ok(&h);
     agent.wait(Duration::from_secs(150)).assert_ok(&h);
-    eventually("the leftover legs to be cleaned up", Duration::from_secs(60), || {
-        (persisted_legs(&h) == Some(0)).then_some(())
-    });
+    eventually(
+        "the leftover legs to be cleaned up",
+        Duration::from_secs(60),
+        || (persisted_legs(&h) == Some(0)).then_some(()),
+    );
 
     // The record links the repaired recording and ends at its end.
     let all = records(&h);
@@ -178,8 +180,7 @@ struct RawCarrier {
 impl RawCarrier {
     fn new(net: Net) -> Self {
         let sock = UdpSocket::bind(format!("{}:5062", net.carrier())).expect("bind carrier");
-        sock.set_read_timeout(Some(Duration::from_millis(500)))
-            .ok();
+        sock.set_read_timeout(Some(Duration::from_millis(500))).ok();
         Self {
             sock,
             hotline: net.sip(),
@@ -320,7 +321,9 @@ fn a_carrier_bye_for_a_call_cut_off_by_a_crash_gets_200_after_the_restart() {
     assert!(answer.contains("CSeq: 2 BYE"), "{answer}");
     carrier.send(&ok_for(&bye));
     agent.wait(Duration::from_secs(150)).assert_ok(&h);
-    eventually("the leftover legs to be cleaned up", Duration::from_secs(60), || {
-        (persisted_legs(&h) == Some(0)).then_some(())
-    });
+    eventually(
+        "the leftover legs to be cleaned up",
+        Duration::from_secs(60),
+        || (persisted_legs(&h) == Some(0)).then_some(()),
+    );
 }

@@ -293,7 +293,12 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
         None
     };
     let events_stop = CancellationToken::new();
-    let events = events::start(&config, queues.as_ref(), events_stop.clone())?;
+    let events = events::start(
+        &config,
+        queues.as_ref(),
+        recordings.as_ref(),
+        events_stop.clone(),
+    )?;
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),
