@@ -327,3 +327,46 @@ fn a_carrier_bye_for_a_call_cut_off_by_a_crash_gets_200_after_the_restart() {
         || (persisted_legs(&h) == Some(0)).then_some(()),
     );
 }
+
+#[test]
+fn legs_that_end_normally_or_at_a_clean_stop_leave_nothing_for_the_next_start() {
+    let net = Net(172);
+    let mut h = Hotline::start(net, DID);
+    register(&h, "1001", &net.agent(0));
+    let agent = Sipp::start("agent_answer.xml", &net.agent(0), &["-m", "2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    // A call the carrier hangs up: its legs are removed when they end.
+    Sipp::start(
+        "carrier_call.xml",
+        &net.carrier(),
+        &["-s", "12370", "-m", "1", &net.sip()],
+    )
+    .wait(Duration::from_secs(60))
+    .assert_ok(&h);
+    h.wait_for("the call to end", Duration::from_secs(20), |v| {
+        v["calls"]["active"] == 0
+    });
+    eventually("the ended legs to be removed", Duration::from_secs(10), || {
+        (persisted_legs(&h) == Some(0)).then_some(())
+    });
+    // A call up at SIGTERM: hung up after the grace period, and its legs
+    // are removed before hotline exits.
+    let carrier = Sipp::start(
+        "carrier_call_cut_off.xml",
+        &net.carrier(),
+        &["-s", "12370", "-m", "1", &net.sip()],
+    );
+    eventually("the call to connect", Duration::from_secs(20), || {
+        (h.data_files(".wav.part").len() == 1).then_some(())
+    });
+    h.sigterm();
+    let status = h.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+    carrier.wait(Duration::from_secs(60)).assert_ok(&h);
+    agent.wait(Duration::from_secs(60)).assert_ok(&h);
+    assert_eq!(
+        persisted_legs(&h),
+        Some(0),
+        "no leg left for the next start"
+    );
+}
