@@ -199,7 +199,7 @@ impl RawCarrier {
             .expect("send");
     }
 
-    /// Next datagram whose first line satisfies `want`, within `within`.
+    /// Next datagram satisfying `want`, within `within`.
     fn recv_until(&self, within: Duration, want: impl Fn(&str) -> bool) -> Option<String> {
         let deadline = Instant::now() + within;
         let mut buf = vec![0u8; 65536];
@@ -208,7 +208,7 @@ impl RawCarrier {
                 continue;
             };
             let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if want(text.lines().next().unwrap_or_default()) {
+            if want(&text) {
                 return Some(text);
             }
         }
@@ -311,7 +311,9 @@ fn a_carrier_bye_for_a_call_cut_off_by_a_crash_gets_200_after_the_restart() {
     assert!(bye.contains(&carrier.call_id), "{bye}");
     carrier.send(&carrier.in_dialog("BYE", 2, &to, "z9hG4bK-crossing-bye"));
     let answer = carrier
-        .recv_until(Duration::from_secs(10), |l| l.starts_with("SIP/2.0 "))
+        .recv_until(Duration::from_secs(10), |t| {
+            t.starts_with("SIP/2.0 ") && t.contains("CSeq: 2 BYE")
+        })
         .expect("a response to the carrier's BYE");
     assert_eq!(
         common::status(&answer),
@@ -346,9 +348,11 @@ fn legs_that_end_normally_or_at_a_clean_stop_leave_nothing_for_the_next_start() 
     h.wait_for("the call to end", Duration::from_secs(20), |v| {
         v["calls"]["active"] == 0
     });
-    eventually("the ended legs to be removed", Duration::from_secs(10), || {
-        (persisted_legs(&h) == Some(0)).then_some(())
-    });
+    eventually(
+        "the ended legs to be removed",
+        Duration::from_secs(10),
+        || (persisted_legs(&h) == Some(0)).then_some(()),
+    );
     // A call up at SIGTERM: hung up after the grace period, and its legs
     // are removed before hotline exits.
     let carrier = Sipp::start(

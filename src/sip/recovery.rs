@@ -191,15 +191,24 @@ impl Journal {
         let Some(saved) = saved_from(dialog) else {
             return;
         };
-        if self.filter().observe(&saved) {
+        let mut filter = self.filter();
+        // A leg forgets its dialog (table first, then [`Self::ended`]) on
+        // another task: written only while still in the table, under the
+        // filter's lock, the save always goes out before that removal.
+        if self.dialogs.get_dialog(&dialog.id()).is_none() {
+            return;
+        }
+        if filter.observe(&saved) {
             self.sink.save(&saved);
         }
     }
 
-    /// The dialog is gone: remove it if it was written.
+    /// The dialog is gone (already out of the table): remove it if it was
+    /// written.
     pub(super) fn ended(&self, id: &DialogId) {
         let key = id.to_string();
-        if self.filter().ended(&key) {
+        let mut filter = self.filter();
+        if filter.ended(&key) {
             self.sink.remove(&key);
         }
     }

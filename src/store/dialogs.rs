@@ -116,12 +116,14 @@ impl Store {
                 DialogOp::Save(d) => {
                     let routes =
                         serde_json::to_string(&d.route_set).unwrap_or_else(|_| "[]".into());
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO dialog_leg (key, call_id, local_tag, remote_tag,
                              role, local_party, remote_party, remote_target, route_set,
                              local_contact, local_cseq)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                        params![
+                    )
+                    .and_then(|mut insert| {
+                        insert.execute(params![
                             d.key(),
                             d.call_id,
                             d.local_tag,
@@ -133,12 +135,12 @@ impl Store {
                             routes,
                             d.local_contact,
                             i64::from(d.local_cseq),
-                        ],
-                    )
+                        ])
+                    })
                 }
-                DialogOp::Remove(key) => {
-                    tx.execute("DELETE FROM dialog_leg WHERE key = ?1", params![key])
-                }
+                DialogOp::Remove(key) => tx
+                    .prepare_cached("DELETE FROM dialog_leg WHERE key = ?1")
+                    .and_then(|mut delete| delete.execute(params![key])),
                 DialogOp::Flush(_) => continue,
             }
             .map_err(|e| self.err(e))?;
