@@ -7,6 +7,8 @@
 //! for the cut call with 200 (not 481), and the call's record links the
 //! repaired recording and ends at the last evidence, not at the answer.
 
+#![allow(clippy::disallowed_methods)] // test shell: reads the clock
+
 mod common;
 
 use std::net::UdpSocket;
