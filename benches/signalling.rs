@@ -1,5 +1,6 @@
 //! Signalling hot paths: parsing a carrier INVITE, SDP offer/answer,
-//! digest verification, registrar lookup. Run: `cargo bench --bench signalling`.
+//! digest verification, registrar lookup, writing a confirmed leg's dialog
+//! to hotline.db. Run: `cargo bench --bench signalling`.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -7,7 +8,9 @@ use std::net::SocketAddr;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hotline::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
 use hotline::sip::auth::{self, DigestAlgorithm, DigestServer, Secret};
+use hotline::sip::journal::{DialogJournal, DialogRole, SavedDialog};
 use hotline::sip::registrar::{ContactSpec, RegisterRequest, Registrar, RegistrarPolicy};
+use hotline::store::{DialogWriter, Store};
 
 const SDP: &str = "v=0\r\no=carrier 1234 1 IN IP4 10.1.2.3\r\ns=call\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 0 18 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n";
 
@@ -115,5 +118,50 @@ fn registrar(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, offer_answer, digest, registrar);
+/// What each confirmed leg costs (issue 12 item 4): its dialog written to
+/// hotline.db when confirmed and removed when it ends — directly (one
+/// transaction each, the writer thread's work) and through the writer
+/// thread as the SIP stack does it (hand-off, commit, and a flush to wait).
+fn dialog_journal(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let leg = SavedDialog {
+        call_id: "a84b4c76e66710@10.1.2.3".into(),
+        local_tag: "hl-7f3a9c".into(),
+        remote_tag: "1928301774".into(),
+        role: DialogRole::Uas,
+        local_party: "<sip:12345@10.0.0.1>;tag=hl-7f3a9c".into(),
+        remote_party: "\"13800138000\" <sip:13800138000@10.1.2.3>;tag=1928301774".into(),
+        remote_target: "sip:13800138000@10.1.2.3:5060".into(),
+        route_set: vec!["<sip:10.1.2.1;lr>".into()],
+        local_contact: Some("sip:10.0.0.1:5060".into()),
+        local_cseq: 314159,
+    };
+    let mut g = c.benchmark_group("dialog_journal");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("save_then_remove_one_leg", |b| {
+        b.iter(|| {
+            store.save_dialog(black_box(&leg)).expect("save");
+            store.delete_dialog(&leg.key()).expect("delete");
+        })
+    });
+    let writer = DialogWriter::start(store.clone()).expect("writer");
+    g.bench_function("save_remove_flush_through_the_writer_thread", |b| {
+        b.iter(|| {
+            writer.save(black_box(&leg));
+            writer.remove(&leg.key());
+            writer.flush();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    parse,
+    offer_answer,
+    digest,
+    registrar,
+    dialog_journal
+);
 criterion_main!(benches);

@@ -656,6 +656,7 @@ async fn stack(bind: SocketAddr) -> Result<(SipStack, mpsc::Receiver<Incoming>),
         tcp: false,
         user_agent: format!("hotline-load/{}", env!("CARGO_PKG_VERSION")),
         udp_buffer_bytes: 4 * 1024 * 1024,
+        journal: None,
     })
     .await
     .map_err(|e| e.to_string())

@@ -166,6 +166,21 @@ pub(crate) fn recording_rel_path(settings: &RecordingSettings, path: &std::path:
     rel.to_string_lossy().replace('\\', "/")
 }
 
+/// A finished recording as the record and `recording.ready` carry it.
+pub(crate) fn recording_info(
+    settings: &RecordingSettings,
+    meta: &crate::media::recorder::RecordingMeta,
+) -> crate::events::model::RecordingInfo {
+    crate::events::model::RecordingInfo {
+        id: recording_id(settings, &meta.path),
+        path: recording_rel_path(settings, &meta.path),
+        duration_ms: u64::try_from(meta.duration.as_millis()).unwrap_or(u64::MAX),
+        bytes: meta.bytes,
+        sha256: meta.sha256.clone(),
+        dropped_chunks: meta.dropped_chunks,
+    }
+}
+
 /// Queue media settings of one group.
 #[derive(Debug, Clone, Default)]
 pub struct QueueMedia {

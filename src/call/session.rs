@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::record::CallRecord;
 use super::CallContext;
-use crate::events::model::{ConferenceChange, Party, PartyRole, RecordingInfo};
+use crate::events::model::{ConferenceChange, Party, PartyRole};
 use crate::events::{EndCause, HangupParty};
 use crate::media::mixer::{Mode, ParticipantId, Role};
 use crate::media::ports::PortPair;
@@ -783,14 +783,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     ) {
         let record = self.record;
         if let (Some(m), Some(settings)) = (meta, &self.ctx.recordings) {
-            let info = RecordingInfo {
-                id: super::recording_id(settings, &m.path),
-                path: super::recording_rel_path(settings, &m.path),
-                duration_ms: u64::try_from(m.duration.as_millis()).unwrap_or(u64::MAX),
-                bytes: m.bytes,
-                sha256: m.sha256.clone(),
-                dropped_chunks: m.dropped_chunks,
-            };
+            let info = super::recording_info(settings, m);
             record.fact("recording ready", |b, t| b.recording_ready(t, info));
         }
         for (leg, q) in [("caller", &report.a), ("agent", &report.b)] {

@@ -559,8 +559,9 @@ fn a_failed_transfer_survives_a_replay_after_a_crash() {
     );
     run(&mut ev, b.answered(t(50), "1001"));
     let ids = Arc::new(IdGenerator::new("replay", 0));
-    let (ended, skipped) = super::replay::close_interrupted(ids, &ev).expect("replayed");
-    assert_eq!(skipped, 0);
+    let closing = super::replay::close_interrupted(ids, &ev, None).expect("replayed");
+    assert_eq!(closing.skipped, 0);
+    let ended = closing.events.last().expect("call.ended").clone();
     let EventData::CallEnded(c) = ended.body else {
         panic!("not call.ended")
     };

@@ -847,6 +847,27 @@ fn hash_file(path: &Path) -> Result<(u64, String), RecorderError> {
     Ok((total, hex::encode(hasher.finalize())))
 }
 
+/// The metadata of a finished recording read back from disk (a file
+/// [`repair_unfinished`] repaired after a crash, whose writer never returned
+/// its [`RecordingMeta`]): length from the WAV header, size and SHA-256 of
+/// the file. Chunks the writer dropped before the crash are not known from
+/// the file: `dropped_chunks` is 0.
+pub fn describe_finished(path: &Path) -> Result<RecordingMeta, RecorderError> {
+    let reader = hound::WavReader::open(path).map_err(wav_err(path, "read header"))?;
+    let frames = u64::from(reader.duration());
+    let rate = reader.spec().sample_rate;
+    drop(reader);
+    let (bytes, sha256) = hash_file(path)?;
+    Ok(RecordingMeta {
+        path: path.to_path_buf(),
+        duration: index_to_time(frames, rate),
+        frames,
+        bytes,
+        sha256,
+        dropped_chunks: 0,
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Startup repair
 // ---------------------------------------------------------------------------
@@ -1602,6 +1623,15 @@ mod tests {
             repair_unfinished(dir.path()).is_empty(),
             "nothing left to repair"
         );
+        // Its metadata, read back as the restart links it to the record.
+        let meta = describe_finished(&path).expect("describe");
+        assert_eq!(meta.frames, *frames);
+        assert_eq!(meta.duration, *duration);
+        let bytes = fs::read(&path).expect("read");
+        assert_eq!(meta.bytes, bytes.len() as u64);
+        assert_eq!(meta.sha256, hex::encode(Sha256::digest(&bytes)));
+        let missing = describe_finished(&dir.path().join("gone.wav")).expect_err("no file");
+        assert!(missing.to_string().contains("gone.wav"), "{missing}");
     }
 
     const KILL_CHILD_ENV: &str = "RECORDER_KILL9_CHILD_DIR";

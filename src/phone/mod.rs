@@ -88,6 +88,7 @@ async fn stack(bind: SocketAddr) -> Result<(SipStack, mpsc::Receiver<Incoming>),
         tcp: false,
         user_agent: format!("hotline-phone/{}", env!("CARGO_PKG_VERSION")),
         udp_buffer_bytes: 0,
+        journal: None,
     })
     .await?)
 }

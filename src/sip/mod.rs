@@ -7,15 +7,20 @@
 //! What the rest of hotline sees: [`SipStack`] (bind, dispatch, send),
 //! [`Incoming`] (out-of-dialog requests for the switch to decide on),
 //! [`InboundLeg`] / [`OutboundLeg`] (one dialog each, driven by the `call`
-//! room) and [`LegEvent`] (what happened on a leg).
+//! room) and [`LegEvent`] (what happened on a leg). Confirmed legs can be
+//! written down ([`journal`]) so the next start closes the ones a crash left
+//! up ([`recovery`]).
 
 pub mod auth;
 pub mod digest_policy;
+pub mod journal;
 pub mod message;
+mod recovery;
 pub mod registrar;
 pub mod stack;
 pub mod trunk;
 
+pub use journal::{DialogJournal, SavedDialog};
 pub use message::{Request, Responder};
 pub use stack::{
     InboundLeg, Incoming, Leg, LegEvent, LegEvents, LegKey, OutboundInvite, OutboundLeg,

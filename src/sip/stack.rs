@@ -13,6 +13,10 @@
 //!
 //! Legs are keyed by Call-ID ([`LegKey`]): our UAC legs use fresh random
 //! Call-IDs, so a key never names two live legs.
+//!
+//! With a [`DialogJournal`] configured, confirmed legs are written down and
+//! the legs a crash left up are restored and sent BYE at the next start
+//! (see [`super::recovery`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,7 +37,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::journal::DialogJournal;
 use super::message::{to_headers, Request, Responder};
+use super::recovery::{self, Journal};
 
 /// Errors at the SIP room's boundary.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +80,9 @@ pub struct StackConfig {
     /// Receive/send buffer asked of the kernel for the UDP socket (it caps
     /// the value at `net.core.rmem_max`/`wmem_max`).
     pub udp_buffer_bytes: usize,
+    /// Where confirmed legs' dialogs are written so the next start can
+    /// close the ones a crash left up; `None` keeps nothing.
+    pub journal: Option<Arc<dyn DialogJournal>>,
 }
 
 /// The SIP UDP socket with large kernel buffers: a burst of requests (a
@@ -152,6 +161,7 @@ impl PendingInvite {
             key: LegKey(self.request.call_id()),
             dialog,
             dialogs: stack.inner.dialogs.clone(),
+            journal: stack.inner.journal.clone(),
             request: self.request,
         })
     }
@@ -257,6 +267,7 @@ pub struct LegEvents {
     states: DialogStateReceiver,
     finals: mpsc::UnboundedReceiver<(LegKey, LegEvent)>,
     finals_open: bool,
+    journal: Option<Arc<Journal>>,
 }
 
 impl LegEvents {
@@ -266,6 +277,9 @@ impl LegEvents {
             tokio::select! {
                 state = self.states.recv() => {
                     let state = state?;
+                    if let Some(journal) = &self.journal {
+                        journal.on_state(&state);
+                    }
                     if let Some(ev) = translate(state) {
                         return Some(ev);
                     }
@@ -374,6 +388,7 @@ pub struct OutboundLeg {
     key: LegKey,
     dialog: InviteDialog,
     dialogs: Arc<DialogLayer>,
+    journal: Option<Arc<Journal>>,
 }
 
 /// The carrier's leg (we are UAS).
@@ -381,6 +396,7 @@ pub struct InboundLeg {
     key: LegKey,
     dialog: InviteDialog,
     dialogs: Arc<DialogLayer>,
+    journal: Option<Arc<Journal>>,
     /// The INVITE that opened it.
     pub request: Request,
 }
@@ -414,7 +430,9 @@ macro_rules! common_leg_ops {
 
             async fn reinvite(&self, sdp: Vec<u8>) -> Result<(u16, Vec<u8>), SipError> {
                 let headers = vec![rsip::Header::ContentType("application/sdp".into())];
-                match self.dialog.reinvite(Some(headers), Some(sdp)).await {
+                let result = self.dialog.reinvite(Some(headers), Some(sdp)).await;
+                self.journal_touch();
+                match result {
                     Ok(Some(resp)) => Ok((resp.status_code.code(), resp.body.clone())),
                     Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
                     Err(e) => Err(SipError::Dialog(e.to_string())),
@@ -422,7 +440,9 @@ macro_rules! common_leg_ops {
             }
 
             async fn refresh(&self) -> Result<u16, SipError> {
-                match self.dialog.update(None, None).await {
+                let result = self.dialog.update(None, None).await;
+                self.journal_touch();
+                match result {
                     Ok(Some(resp)) => Ok(resp.status_code.code()),
                     Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
                     Err(e) => Err(SipError::Dialog(e.to_string())),
@@ -437,7 +457,21 @@ macro_rules! common_leg_ops {
             }
 
             fn forget(&self) {
-                self.dialogs.remove_dialog(&self.dialog.id());
+                let id = self.dialog.id();
+                self.dialogs.remove_dialog(&id);
+                if let Some(journal) = &self.journal {
+                    journal.ended(&id);
+                }
+            }
+        }
+
+        impl $t {
+            /// Our request moved the CSeq (and a 2xx may have moved the
+            /// remote target): the journal rewrites the leg if it matters.
+            fn journal_touch(&self) {
+                if let Some(journal) = &self.journal {
+                    journal.touch(&self.dialog);
+                }
             }
         }
 
@@ -526,6 +560,7 @@ impl OutboundRegistration {
 struct Inner {
     endpoint: rsipstack::transaction::Endpoint,
     dialogs: Arc<DialogLayer>,
+    journal: Option<Arc<Journal>>,
     local: SocketAddr,
     cancel: CancellationToken,
 }
@@ -582,9 +617,20 @@ impl SipStack {
             .incoming_transactions()
             .map_err(|e| SipError::Dialog(e.to_string()))?;
         let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        // Legs the last run left up go back into the table before the first
+        // request is dispatched: a BYE for one is matched, not refused.
+        let restored = cfg
+            .journal
+            .as_ref()
+            .map(|sink| (recovery::restore(sink, &dialogs), sink.clone()));
+        let journal = cfg
+            .journal
+            .as_ref()
+            .map(|sink| Arc::new(Journal::new(sink.clone(), dialogs.clone())));
         let inner = Arc::new(Inner {
             endpoint,
             dialogs,
+            journal,
             local: cfg.listen,
             cancel,
         });
@@ -597,6 +643,13 @@ impl SipStack {
         let (to_switch, from_stack) = mpsc::channel(INCOMING_QUEUE);
         let stack = SipStack { inner };
         tokio::spawn(dispatch(stack.clone(), incoming, to_switch));
+        if let Some((restored, sink)) = restored {
+            tokio::spawn(recovery::close_all(
+                restored,
+                sink,
+                stack.inner.dialogs.clone(),
+            ));
+        }
         info!(listen = %cfg.listen, udp = cfg.udp, tcp = cfg.tcp, "SIP stack listening");
         Ok((stack, from_stack))
     }
@@ -630,6 +683,7 @@ impl SipStack {
                 states: states_rx,
                 finals: finals_rx,
                 finals_open: true,
+                journal: self.inner.journal.clone(),
             },
         )
     }
@@ -707,6 +761,7 @@ impl SipStack {
             key,
             dialog,
             dialogs: self.inner.dialogs.clone(),
+            journal: self.inner.journal.clone(),
         })
     }
 
@@ -752,6 +807,14 @@ impl SipStack {
             .get_running_transactions()
             .map(|t| t.len())
             .unwrap_or(0)
+    }
+
+    /// Wait until the dialog journal has written everything so far (at
+    /// shutdown, after the calls ended: their legs are removed). Blocking.
+    pub fn flush_journal(&self) {
+        if let Some(journal) = &self.inner.journal {
+            journal.flush();
+        }
     }
 
     /// Stop the transports.

@@ -1,11 +1,13 @@
 //! SQLite persistence (embedded, WAL): agent registrations that survive a
 //! restart, the block list (`blacklist`), the agents and skill groups
 //! (`roster`), the ACD's state (`acd`: agents' states, pending callbacks,
-//! missed calls, previous service, the day's figures), and small key/value
-//! facts such as the digest nonce key.
+//! missed calls, previous service, the day's figures), the confirmed SIP
+//! legs a crash must not leave up (`dialogs`), and small key/value facts
+//! such as the digest nonce key.
 //!
 //! One connection behind a mutex; writes are rare (a REGISTER, an expiry)
-//! and run on the blocking pool so the async shells never wait on disk.
+//! and run on the blocking pool so the async shells never wait on disk (the
+//! legs through a writer thread of their own, [`DialogWriter`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,11 +19,13 @@ use crate::sip::registrar::{Binding, BindingChange};
 
 mod acd;
 mod blacklist;
+mod dialogs;
 mod roster;
 
 pub use acd::{
     AcdAgentRow, AcdCallbackRow, AcdGroupRow, AcdMissedRow, AcdRows, AcdServedRow, AcdWrite,
 };
+pub use dialogs::DialogWriter;
 
 /// Storage errors, naming the database file.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,12 @@ pub enum StoreError {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
 }
 
 const SCHEMA: &str = "

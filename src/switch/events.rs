@@ -5,7 +5,8 @@
 //! (`[[webhook]]`, `[events] jsonl_dir`), and turns the ACD's agent state
 //! changes into `agent.state` events (ordered per agent: the outbox's
 //! ordering key is `agent:<id>`) and into the end of after-call work for
-//! the call records waiting on it.
+//! the call records waiting on it. Calls a crash cut off are closed first,
+//! each with the recording the crash left (repaired before this runs).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::call::queue::{AgentStateNotice, Queues};
 use crate::call::record::CallRecords;
+use crate::call::RecordingSettings;
 use crate::config::Config;
 use crate::events::agent::{AgentEvents, Numbered};
 use crate::events::appender::Appender;
@@ -23,8 +25,10 @@ use crate::events::backoff::RetryPolicy;
 use crate::events::jsonl::JsonlSink;
 use crate::events::model::AgentStateName;
 use crate::events::outbox::{NewEvent, Outbox, OutboxError};
+use crate::events::replay;
 use crate::events::webhook::WebhookSink;
 use crate::events::IdGenerator;
+use crate::media::recorder::{describe_finished, recording_path};
 
 /// The running event store.
 pub struct EventsRuntime {
@@ -56,6 +60,7 @@ fn close_after(config: &Config) -> Duration {
 pub fn start(
     config: &Config,
     queues: Option<&Queues>,
+    recordings: Option<&RecordingSettings>,
     shutdown: CancellationToken,
 ) -> Result<EventsRuntime, super::SwitchError> {
     if !config.nats.is_empty() && !cfg!(feature = "nats") {
@@ -74,7 +79,7 @@ pub fn start(
     })?;
     let (bus, _) = tokio::sync::broadcast::channel(4096);
     let records = Arc::new(CallRecords::new(appender.clone(), close_after(config), bus));
-    close_interrupted_calls(&outbox);
+    close_interrupted_calls(&outbox, recordings);
     for w in &config.webhooks {
         let name = format!("webhook:{}", w.name);
         let policy = RetryPolicy {
@@ -142,9 +147,43 @@ pub fn start(
     })
 }
 
+/// The recording of a cut-off call, if the crash left one: the file its
+/// call opened (`recording_path` of its tenant, call id and the local date
+/// it connected on — or started or was last heard of, around midnight),
+/// repaired at this start.
+fn find_recording(
+    settings: &RecordingSettings,
+    call: &crate::events::replay::CutOff,
+) -> Option<crate::events::model::RecordingInfo> {
+    let mut dates = Vec::with_capacity(3);
+    for ms in [
+        call.connected_ms.unwrap_or(call.started_ms),
+        call.started_ms,
+        call.last_ms,
+    ] {
+        let secs = u64::try_from(ms / 1000).unwrap_or(0);
+        let date = crate::util::local_date(secs, settings.utc_offset_minutes);
+        if !dates.contains(&date) {
+            dates.push(date);
+        }
+    }
+    let path = dates.into_iter().find_map(|date| {
+        let p = recording_path(&settings.dir, &call.tenant, date, &call.call_id);
+        p.is_file().then_some(p)
+    })?;
+    match describe_finished(&path) {
+        Ok(meta) => Some(crate::call::recording_info(settings, &meta)),
+        Err(e) => {
+            warn!(call = %call.call_id, error = %e, "recording of a cut-off call not linked");
+            None
+        }
+    }
+}
+
 /// Calls a crash cut off get their `call.ended` (incomplete, a system
-/// fault) before any new call starts (events issue §2).
-fn close_interrupted_calls(outbox: &Outbox) {
+/// fault) before any new call starts (events issue §2), with the recording
+/// the crash left linked (issue 12 item 4).
+fn close_interrupted_calls(outbox: &Outbox, recordings: Option<&RecordingSettings>) {
     let calls = match outbox.unended_calls(2_000_000) {
         Ok(c) => c,
         Err(e) => {
@@ -160,30 +199,50 @@ fn close_interrupted_calls(outbox: &Outbox) {
         (crate::util::unix_now_ms().max(0) as u64).saturating_mul(1000),
     ));
     let mut closed = Vec::new();
+    let mut linked = 0usize;
     for (call, bodies) in &calls {
-        let events: Result<Vec<crate::events::Event>, _> =
-            bodies.iter().map(|b| serde_json::from_str(b)).collect();
-        let ended = match events {
-            Ok(evs) => crate::events::replay::close_interrupted(ids.clone(), &evs),
+        let events: Vec<crate::events::Event> =
+            match bodies.iter().map(|b| serde_json::from_str(b)).collect() {
+                Ok(evs) => evs,
+                Err(e) => {
+                    warn!(%call, error = %e, "stored event unreadable: record left open");
+                    continue;
+                }
+            };
+        let recording = match (recordings, replay::cut_off(&events)) {
+            (Some(settings), Ok(facts)) if !facts.recording_known => {
+                find_recording(settings, &facts)
+            }
+            _ => None,
+        };
+        let closing = match replay::close_interrupted(ids.clone(), &events, recording) {
+            Ok(c) => c,
             Err(e) => {
-                warn!(%call, error = %e, "stored event unreadable: record left open");
+                warn!(%call, error = %e, "record of a cut-off call not closed");
                 continue;
             }
         };
-        match ended.map(|(ev, _)| (serde_json::to_string(&ev), ev)) {
-            Ok((Ok(body), ev)) => closed.push(NewEvent {
-                id: ev.id.clone(),
-                call_id: ev.call_id.clone(),
-                kind: "call.ended".into(),
-                body_json: body,
-            }),
-            Ok((Err(e), _)) => warn!(%call, error = %e, "record not serialisable"),
-            Err(e) => warn!(%call, error = %e, "record of a cut-off call not closed"),
+        let mut out = Vec::with_capacity(closing.events.len());
+        for ev in &closing.events {
+            match serde_json::to_string(ev) {
+                Ok(body) => out.push(NewEvent {
+                    id: ev.id.clone(),
+                    call_id: ev.call_id.clone(),
+                    kind: ev.body.kind().into(),
+                    body_json: body,
+                }),
+                Err(e) => warn!(%call, error = %e, "record not serialisable"),
+            }
+        }
+        if out.len() == closing.events.len() {
+            linked += out.len() - 1;
+            closed.extend(out);
         }
     }
     match outbox.append(&closed) {
         Ok(()) => warn!(
-            calls = closed.len(),
+            calls = closed.len() - linked,
+            recordings_linked = linked,
             "records of calls cut off by the last stop closed (incomplete, hotline-restart)"
         ),
         Err(e) => warn!(error = %e, "records of cut-off calls not closed"),

@@ -207,12 +207,17 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
     }
     let ivr_runtime = Arc::new(ivr::IvrRuntime::new(snapshot, blacklist.clone(), &config));
     let registrations = Registrations::new(&config, store.clone())?;
+    // Confirmed legs are written down; the ones the last run left up (a
+    // crash) get their BYE as the stack starts.
+    let dialog_journal: Arc<dyn crate::sip::DialogJournal> =
+        Arc::new(crate::store::DialogWriter::start(store.clone())?);
     let (stack, mut incoming) = SipStack::start(&StackConfig {
         listen: config.sip.listen,
         udp: config.sip.transports.contains(&Transport::Udp),
         tcp: config.sip.transports.contains(&Transport::Tcp),
         user_agent: config.sip.user_agent.clone(),
         udp_buffer_bytes: config.sip.udp_buffer_bytes,
+        journal: Some(dialog_journal),
     })
     .await?;
     let m = &config.media;
@@ -295,7 +300,12 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
         None
     };
     let events_stop = CancellationToken::new();
-    let events = events::start(&config, queues.as_ref(), events_stop.clone())?;
+    let events = events::start(
+        &config,
+        queues.as_ref(),
+        recordings.as_ref(),
+        events_stop.clone(),
+    )?;
     if let Some(q) = &queues {
         // Agents whose phones are still registered are signed in again as
         // they were; the others are signed out (and told as agent.state).
@@ -487,6 +497,12 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
     events.records.close_all();
     events.appender.flush().await;
     events_stop.cancel();
+    // The legs of the calls just ended are removed from the journal, so the
+    // next start sends no BYE for them.
+    let journal = stack.clone();
+    tokio::task::spawn_blocking(move || journal.flush_journal())
+        .await
+        .ok();
     stack.shutdown();
     info!("hotline stopped");
     Ok(())
