@@ -315,8 +315,10 @@ fn reloading_the_file_applies_agents_and_groups_and_names_what_needs_a_restart()
         .args(["-HUP", &h.pid().to_string()])
         .status()
         .unwrap();
+    // The roster changes before the reload's own log line is written.
     h.wait_for("the reload by SIGHUP", Duration::from_secs(10), |_| {
         api.get("/api/v1/admin/agents/A03", &admin).0 == 404
+            && h.log().contains("configuration reloaded")
     });
     assert!(
         h.log().contains("configuration reloaded") && h.log().contains("restart_needed=[]"),
