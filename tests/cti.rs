@@ -825,6 +825,33 @@ password = "sup-password"
     );
     assert_eq!(s, 202, "{v}");
     let call_id = v["call_id"].as_str().unwrap_or("").to_string();
+    // A blind transfer of an outbound call is refused (the call has no one
+    // to put the citizen through): it used to be accepted and leave the
+    // citizen's leg up with nobody on it. The call goes on.
+    let mut refused = Value::Null;
+    for _ in 0..60 {
+        let (s, v) = api.post(
+            "/api/v1/agent/call/transfer",
+            &a1,
+            r#"{"to_number":"12328"}"#,
+        );
+        if code(&v) != "no_call" {
+            refused = json!({"status": s, "body": v});
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(refused["status"], 409, "{refused}");
+    assert_eq!(
+        refused["body"]["error"]["code"], "transfer_unavailable",
+        "{refused}"
+    );
+    assert!(
+        refused["body"]["error"]["message_zh"]
+            .as_str()
+            .is_some_and(|m| m.contains("盲转")),
+        "{refused}"
+    );
     citizen.wait(Duration::from_secs(30)).assert_ok(&h);
     let agent = common::report(&phone.wait_with_output().unwrap());
     assert_eq!(agent["status"], 200, "{agent}");

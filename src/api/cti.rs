@@ -566,12 +566,18 @@ pub async fn transfer(
             ))
         }
     };
-    live_call(cti, info)?
-        .send(SessionCommand::Transfer {
+    let by = p.user.clone();
+    ask(
+        cti,
+        info,
+        |reply| SessionCommand::Transfer {
             target: to,
-            by: p.user.clone(),
-        })
-        .map_err(|_| conflict("no_call", "the call just ended"))?;
+            by,
+            reply,
+        },
+        |reason| conflict("transfer_unavailable", reason),
+    )
+    .await?;
     if forced {
         audit(
             &s,

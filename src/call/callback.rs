@@ -178,6 +178,7 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         a_continuation: None,
         music_on_hold: false,
         keep_caller: false,
+        blind_transfer: false,
         agent_device: Some(order.device.clone()),
         events_tx: Some(events_tx.clone()),
         record: &record,

@@ -666,6 +666,7 @@ async fn talk(
             a_continuation: ringer.a_continuation.take(),
             music_on_hold: false,
             keep_caller,
+            blind_transfer: true,
             agent_device: connected.device.clone(),
             events_tx: Some(ringer.events_tx.clone()),
             record: ringer.record,

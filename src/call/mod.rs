@@ -536,6 +536,7 @@ async fn run_call(
             a_continuation: call.a_continuation.take(),
             music_on_hold: false,
             keep_caller: false,
+            blind_transfer: true,
             agent_device: connected.device.clone(),
             events_tx: Some(call.events_tx.clone()),
             record,

@@ -176,6 +176,7 @@ async fn talk(
         a_continuation: None,
         music_on_hold: false,
         keep_caller: false,
+        blind_transfer: false,
         agent_device: Some(order.device.clone()),
         events_tx: Some(events_tx.clone()),
         record,

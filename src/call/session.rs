@@ -49,6 +49,10 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     /// When the agent hangs up first, keep the caller on the line and hand
     /// its media back (an IVR flow goes on, e.g. to the survey).
     pub keep_caller: bool,
+    /// Whoever runs the call puts the caller through a blind transfer
+    /// (inbound calls); outbound calls and callbacks refuse one rather than
+    /// leave the citizen's leg up with nobody on it.
+    pub blind_transfer: bool,
     /// The SIP user of the agent's phone on side B: supervisors reach the
     /// call through it (`*31`/`*32`/`*33` + user).
     pub agent_device: Option<String>,
@@ -196,6 +200,9 @@ pub enum SessionCommand {
         target: crate::ivr::TransferTarget,
         /// Who asked (for the log).
         by: String,
+        /// Refused where the call cannot put the caller through (an
+        /// outbound call or a callback: their drivers have no transfer).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
     /// The agent leaves and the caller goes on in the IVR flow (its
     /// `after_agent` survey); refused for calls without a flow after the
@@ -547,7 +554,13 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             sups.push(s);
                         }
                     }
-                    SessionCommand::Transfer { target, by } => {
+                    SessionCommand::Transfer { target, by, reply } => {
+                        if !self.blind_transfer {
+                            info!(%by, ?target, "blind transfer refused: an outbound call or a callback");
+                            reply.send(Err("an outbound call or a callback cannot be blind-transferred; consult the target and complete the transfer instead".into())).ok();
+                            continue;
+                        }
+                        reply.send(Ok(())).ok();
                         info!(%by, ?target, "blind transfer");
                         break End::Transfer(target);
                     }
