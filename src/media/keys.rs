@@ -50,7 +50,10 @@ const EVENT_CLOCK: u32 = 8000;
 #[derive(Debug, Clone)]
 pub struct KeyReader {
     rfc4733: Rfc4733Receiver,
-    inband: DtmfDetector,
+    /// Made at the first audio a player reads (~13 KiB of Goertzel
+    /// windows and history): the relay never reads audio, so a bridged
+    /// call's legs never pay for one.
+    inband: Option<Box<DtmfDetector>>,
     combiner: DtmfCombiner,
     /// `(timestamp, event code, holder)` of recent RFC 4733 events.
     holders: VecDeque<(u32, u8, Holder)>,
@@ -69,7 +72,7 @@ impl KeyReader {
     pub fn new() -> Self {
         KeyReader {
             rfc4733: Rfc4733Receiver::new(EVENT_CLOCK),
-            inband: DtmfDetector::new(),
+            inband: None,
             combiner: DtmfCombiner::new(),
             holders: VecDeque::with_capacity(HOLDERS_KEPT),
             holder: Holder::Reader,
@@ -138,7 +141,10 @@ impl KeyReader {
     /// A frame of the party's audio (8 kHz PCM) while a player holds the
     /// media: the presses detected in it that no other path reported.
     pub fn read_audio(&mut self, now: Duration, pcm: &[i16]) -> Vec<DtmfKey> {
-        let digits = self.inband.process(now, pcm);
+        let digits = self
+            .inband
+            .get_or_insert_with(|| Box::new(DtmfDetector::new()))
+            .process(now, pcm);
         digits
             .into_iter()
             .filter_map(|d| self.combiner.push(now, DtmfPath::InBand, d.key, d.onset))
@@ -186,7 +192,7 @@ impl KeyReader {
     pub fn hand_over(&mut self, to: Holder) {
         if to != self.holder {
             self.rfc4733.abandon();
-            self.inband.reset();
+            self.inband = None;
         }
         self.holder = to;
     }
