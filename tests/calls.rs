@@ -251,3 +251,24 @@ agents = ["2001"]
         "a phone without auto_answer got the headers"
     );
 }
+
+/// Issue 13: a pending re-INVITE is a state of the call, never an await.
+/// The carrier holds, hotline reflects the hold to the agent, whose phone
+/// only says 100 Trying; the carrier then hangs up. The BYE is answered,
+/// the agent gets its BYE at once (its scenario waits 5 s for it, the
+/// re-INVITE's own transaction would hold it for 32 s), the carrier's
+/// pending re-INVITE is answered 487 (RFC 3261 §15.1.2), and nothing is
+/// left over.
+#[test]
+fn a_bye_while_a_reinvite_to_the_agent_is_pending_releases_both_legs() {
+    let h = Hotline::start(Net(200), "");
+    register(&h, "1001", &h.net.agent(0));
+    let a = agent(&h, 0, "agent_reinvite_unanswered.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    carrier(&h, "carrier_hold_then_bye.xml", "12345")
+        .wait(T)
+        .assert_ok(&h);
+    a.wait(T).assert_ok(&h);
+    assert_idle(&h);
+    assert_eq!(h.counter("/calls/answered"), 1);
+}

@@ -19,6 +19,7 @@
 
 pub mod callback;
 pub mod flow;
+pub mod fsm;
 pub mod outbound;
 pub mod queue;
 mod queue_store;
@@ -534,7 +535,6 @@ async fn run_call(
             a_answer_sdp: a_answer.clone(),
             recording,
             a_continuation: call.a_continuation.take(),
-            music_on_hold: false,
             keep_caller: false,
             blind_transfer: true,
             agent_device: connected.device.clone(),
@@ -542,7 +542,6 @@ async fn run_call(
             record,
             agent: connected.agent.clone(),
             acd: queued.is_some(),
-            held: false,
             consult_device: None,
             acd_call: queued,
             direct_call: None,
@@ -613,7 +612,7 @@ fn local_media(ctx: &CallContext, port: u16, codecs: Vec<AudioCodec>) -> LocalMe
 }
 
 /// Use `pt` instead of our default 101 for telephone-event in an offer.
-fn retarget_telephone_event(offer: &mut SessionDescription, pt: u8) {
+pub(crate) fn retarget_telephone_event(offer: &mut SessionDescription, pt: u8) {
     let old = sdp::TELEPHONE_EVENT_PT;
     if pt == old {
         return;

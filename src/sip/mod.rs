@@ -23,6 +23,6 @@ pub mod trunk;
 pub use journal::{DialogJournal, SavedDialog};
 pub use message::{Request, Responder};
 pub use stack::{
-    InboundLeg, Incoming, Leg, LegEvent, LegEvents, LegKey, OutboundInvite, OutboundLeg,
-    OutboundRegistration, SipError, SipStack, StackConfig,
+    InboundLeg, Incoming, Leg, LegEvent, LegEvents, LegKey, LegRequests, OutboundInvite,
+    OutboundLeg, OutboundRegistration, SipError, SipStack, StackConfig,
 };

@@ -419,6 +419,53 @@ pub trait Leg: Send + Sync {
     fn bye(&self) -> impl std::future::Future<Output = ()> + Send;
     /// Remove the dialog from the stack's table (idempotent).
     fn forget(&self);
+    /// A handle that sends this leg's in-dialog requests from another
+    /// task (the call never awaits a re-INVITE inline: its outcome comes
+    /// back as an event).
+    fn requests(&self) -> LegRequests;
+}
+
+/// Sends in-dialog requests on a leg from anywhere (`'static`, cheap to
+/// clone): a re-INVITE or a session refresh whose outcome the call takes
+/// as an event while it goes on handling BYEs, RTP silence and commands.
+#[derive(Clone)]
+pub struct LegRequests {
+    dialog: InviteDialog,
+    journal: Option<Arc<Journal>>,
+}
+
+impl LegRequests {
+    /// Send a re-INVITE with `sdp`; the status and answer body.
+    pub async fn reinvite(self, sdp: Vec<u8>) -> Result<(u16, Vec<u8>), SipError> {
+        let headers = vec![rsip::Header::ContentType("application/sdp".into())];
+        let result = self.dialog.reinvite(Some(headers), Some(sdp)).await;
+        self.touch();
+        match result {
+            Ok(Some(resp)) => Ok((resp.status_code.code(), resp.body.clone())),
+            Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
+            Err(e) => Err(SipError::Dialog(e.to_string())),
+        }
+    }
+
+    /// Refresh the session (RFC 4028 style) with an UPDATE without body;
+    /// the status code (408/481 mean the peer is gone).
+    pub async fn refresh(self) -> Result<u16, SipError> {
+        let result = self.dialog.update(None, None).await;
+        self.touch();
+        match result {
+            Ok(Some(resp)) => Ok(resp.status_code.code()),
+            Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
+            Err(e) => Err(SipError::Dialog(e.to_string())),
+        }
+    }
+
+    /// Our request moved the CSeq (and a 2xx may have moved the remote
+    /// target): the journal rewrites the leg if it matters.
+    fn touch(&self) {
+        if let Some(journal) = &self.journal {
+            journal.touch(&self.dialog);
+        }
+    }
 }
 
 macro_rules! common_leg_ops {
@@ -429,23 +476,17 @@ macro_rules! common_leg_ops {
             }
 
             async fn reinvite(&self, sdp: Vec<u8>) -> Result<(u16, Vec<u8>), SipError> {
-                let headers = vec![rsip::Header::ContentType("application/sdp".into())];
-                let result = self.dialog.reinvite(Some(headers), Some(sdp)).await;
-                self.journal_touch();
-                match result {
-                    Ok(Some(resp)) => Ok((resp.status_code.code(), resp.body.clone())),
-                    Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
-                    Err(e) => Err(SipError::Dialog(e.to_string())),
-                }
+                self.requests().reinvite(sdp).await
             }
 
             async fn refresh(&self) -> Result<u16, SipError> {
-                let result = self.dialog.update(None, None).await;
-                self.journal_touch();
-                match result {
-                    Ok(Some(resp)) => Ok(resp.status_code.code()),
-                    Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
-                    Err(e) => Err(SipError::Dialog(e.to_string())),
+                self.requests().refresh().await
+            }
+
+            fn requests(&self) -> LegRequests {
+                LegRequests {
+                    dialog: self.dialog.clone(),
+                    journal: self.journal.clone(),
                 }
             }
 
@@ -461,16 +502,6 @@ macro_rules! common_leg_ops {
                 self.dialogs.remove_dialog(&id);
                 if let Some(journal) = &self.journal {
                     journal.ended(&id);
-                }
-            }
-        }
-
-        impl $t {
-            /// Our request moved the CSeq (and a 2xx may have moved the
-            /// remote target): the journal rewrites the leg if it matters.
-            fn journal_touch(&self) {
-                if let Some(journal) = &self.journal {
-                    journal.touch(&self.dialog);
                 }
             }
         }

@@ -1,0 +1,240 @@
+//! A test kit that runs one connected call's [`Fsm`] in virtual time with
+//! scripted legs: the tests say what the carrier's and the agent's phones
+//! send and read back exactly what hotline would send them, which media
+//! changes it makes and which facts it records (in the style of
+//! quinn-proto's `Pair` tests and the ACD's `sim.rs`). No sockets, no
+//! sleeps.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Command, Fsm, Input, LegFormat, Media, Now, Output, ReqId, Setup, Side, TxId};
+use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
+
+/// The carrier's phone's media address.
+pub const CARRIER_RTP: &str = "192.0.2.10:4000";
+/// The agent's phone's media address.
+pub const AGENT_RTP: &str = "192.0.2.20:5000";
+/// How often the kit's calls refresh their legs.
+pub const REFRESH: Duration = Duration::from_secs(900);
+
+/// Our media on one side.
+fn ours(port: u16) -> LocalMedia {
+    LocalMedia {
+        address: "198.51.100.1".parse().expect("address"),
+        port,
+        session_id: 7,
+        session_version: 1,
+        codecs: vec![AudioCodec::Pcma, AudioCodec::Pcmu],
+        telephone_event: true,
+        direction: Direction::SendRecv,
+    }
+}
+
+/// A phone's SDP offer: PCMA + telephone-event from `addr` with
+/// `direction`, version `version`.
+pub fn phone_sdp(addr: &str, direction: Direction, version: u64) -> String {
+    let addr: SocketAddr = addr.parse().expect("socket address");
+    sdp::build_offer(&LocalMedia {
+        address: addr.ip(),
+        port: addr.port(),
+        session_id: 99,
+        session_version: version,
+        codecs: vec![AudioCodec::Pcma],
+        telephone_event: true,
+        direction,
+    })
+    .to_string()
+}
+
+/// The SDP of a phone's answer to hotline's offer `offer` from `addr`.
+pub fn phone_answer(offer: &[u8], addr: &str, direction: Direction) -> Vec<u8> {
+    let offer = SessionDescription::parse(&String::from_utf8_lossy(offer)).expect("our offer");
+    let addr: SocketAddr = addr.parse().expect("socket address");
+    let local = LocalMedia {
+        address: addr.ip(),
+        port: addr.port(),
+        session_id: 99,
+        session_version: 2,
+        codecs: vec![AudioCodec::Pcma],
+        telephone_event: true,
+        direction,
+    };
+    let (answer, _) = sdp::negotiate_answer(&offer, &local).expect("answerable");
+    answer.to_string().into_bytes()
+}
+
+/// The setup every kit call starts from: a carrier call to an agent,
+/// PCMA on both sides, music on hold loaded, refreshed every 15 min.
+pub fn setup() -> Setup {
+    let a_local = ours(30000);
+    let a_offer = SessionDescription::parse(&phone_sdp(CARRIER_RTP, Direction::SendRecv, 1))
+        .expect("carrier offer");
+    let (a_answer, _) = sdp::negotiate_answer(&a_offer, &a_local).expect("answer");
+    let format = LegFormat {
+        codec: AudioCodec::Pcma,
+        telephone_event: Some(101),
+    };
+    Setup {
+        a_local,
+        b_local: ours(30002),
+        a_format: format,
+        b_format: format,
+        a_remote: CARRIER_RTP.parse().expect("address"),
+        b_remote: AGENT_RTP.parse().expect("address"),
+        a_answer,
+        music_loaded: true,
+        music_on_hold: false,
+        keep_caller: false,
+        blind_transfer: true,
+        refresh_every: Some(REFRESH),
+    }
+}
+
+/// One connected call driven by a test.
+pub struct Call {
+    /// The machine under test.
+    pub fsm: Fsm,
+    /// Virtual time.
+    pub now: Now,
+    next_tx: u64,
+}
+
+impl Call {
+    /// A call from [`setup`].
+    pub fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    /// A call from [`setup`] as `change` alters it.
+    pub fn with(change: impl FnOnce(&mut Setup)) -> Self {
+        let mut s = setup();
+        change(&mut s);
+        Call {
+            fsm: Fsm::new(s, Duration::ZERO),
+            now: Duration::ZERO,
+            next_tx: 1,
+        }
+    }
+
+    /// Feed `input`; what hotline does in answer.
+    pub fn input(&mut self, input: Input) -> Vec<Output> {
+        self.fsm.handle_input(self.now, input);
+        self.drain()
+    }
+
+    /// `side` sends a re-INVITE with `sdp`: its transaction and what
+    /// hotline does.
+    pub fn reoffer(&mut self, side: Side, sdp: &str) -> (TxId, Vec<Output>) {
+        let tx = self.tx();
+        let out = self.input(Input::Reoffer {
+            side,
+            tx,
+            sdp: sdp.as_bytes().to_vec(),
+        });
+        (tx, out)
+    }
+
+    /// `side` sends an INFO.
+    pub fn info(&mut self, side: Side) -> (TxId, Vec<Output>) {
+        let tx = self.tx();
+        (tx, self.input(Input::Info { side, tx }))
+    }
+
+    /// A command; its outcome and what hotline does.
+    pub fn command(&mut self, command: Command) -> (Result<(), String>, Vec<Output>) {
+        let r = self.fsm.handle_command(command);
+        (r, self.drain())
+    }
+
+    /// Let `d` pass, waking the machine at each deadline on the way.
+    pub fn advance(&mut self, d: Duration) -> Vec<Output> {
+        let until = self.now + d;
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            match self.fsm.poll_timeout() {
+                Some(due) if due <= until => {
+                    self.now = self.now.max(due);
+                    self.fsm.handle_timeout(self.now);
+                    out.extend(self.drain());
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        out
+    }
+
+    /// Everything the machine has to do now.
+    pub fn drain(&mut self) -> Vec<Output> {
+        std::iter::from_fn(|| self.fsm.poll_output()).collect()
+    }
+
+    fn tx(&mut self) -> TxId {
+        let tx = TxId(self.next_tx);
+        self.next_tx += 1;
+        tx
+    }
+}
+
+/// The re-INVITE hotline sent on `side` among `out`: its id and SDP.
+pub fn reinvite_on(out: &[Output], side: Side) -> (ReqId, Vec<u8>) {
+    out.iter()
+        .find_map(|o| match o {
+            Output::Reinvite { side: s, req, sdp } if *s == side => Some((*req, sdp.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no re-INVITE on {side:?} in {out:#?}"))
+}
+
+/// The final response to `tx` among `out`: status and SDP.
+pub fn response_to(out: &[Output], tx: TxId) -> (u16, Option<Vec<u8>>) {
+    let found: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Respond {
+                tx: t, code, sdp, ..
+            } if *t == tx && *code >= 200 => Some((*code, sdp.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one response to {tx:?} in {out:#?}");
+    found.into_iter().next().expect("one")
+}
+
+/// The sides that got a BYE among `out`, in order.
+pub fn byes(out: &[Output]) -> Vec<Side> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Bye { side } => Some(*side),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The media changes among `out`.
+pub fn media(out: &[Output]) -> Vec<Media> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Media(m) => Some(*m),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The record's facts among `out`.
+pub fn facts(out: &[Output]) -> Vec<super::Fact> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Fact(f) => Some(*f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The audio direction an SDP body says.
+pub fn direction_of(body: &[u8]) -> Direction {
+    SessionDescription::parse(&String::from_utf8_lossy(body))
+        .expect("SDP")
+        .audio_direction()
+}

@@ -1,0 +1,356 @@
+//! What other tasks ask of a connected call (the CTI API, supervisors'
+//! feature codes) and how the call's shell carries it out: hang-up, hold
+//! and blind transfer go to the call's [`Fsm`]; supervision, three-way
+//! calls and attended transfers to its `parties`.
+
+use tracing::info;
+
+use super::parties::Parties;
+use super::Session;
+use crate::call::fsm::{Command, Fsm};
+use crate::media::mixer::Mode;
+use crate::media::relay::{self, RelayHandle};
+use crate::sip::stack::PendingInvite;
+use crate::sip::Leg;
+
+/// The call's entry in `CallContext::live` (the agent's phone user, the
+/// entry's id, the sender): moved to the new agent's phone after an
+/// attended transfer.
+pub(super) type Registration = (
+    String,
+    u64,
+    tokio::sync::mpsc::UnboundedSender<SessionCommand>,
+);
+
+/// How a supervisor joins an agent's call (REQUIREMENTS §3 monitoring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supervision {
+    /// Hear both sides, heard by nobody (监听).
+    Listen,
+    /// Heard by the agent only (耳语).
+    Whisper,
+    /// Heard by everyone (强插).
+    Barge,
+}
+
+impl Supervision {
+    /// The mixer mode (whispers go to side B, the agent).
+    pub(super) fn mode(self) -> Mode {
+        match self {
+            Supervision::Listen => Mode::Listen,
+            Supervision::Whisper => Mode::Whisper {
+                to: relay::OTHER_SIDE,
+            },
+            Supervision::Barge => Mode::Barge,
+        }
+    }
+
+    /// The key a supervisor presses to switch: 1 listen, 2 whisper, 3 barge.
+    pub(super) fn from_key(key: char) -> Option<Self> {
+        match key {
+            '1' => Some(Supervision::Listen),
+            '2' => Some(Supervision::Whisper),
+            '3' => Some(Supervision::Barge),
+            _ => None,
+        }
+    }
+}
+
+/// What other tasks ask of a connected call.
+pub enum SessionCommand {
+    /// Hang up both legs now (a supervisor's force-release, or the agent's
+    /// hang-up button).
+    Hangup {
+        /// Who asked (for the log).
+        by: String,
+    },
+    /// Blind transfer (盲转): the agent leaves, the caller stays and is
+    /// put through to `target` by whoever runs the call.
+    Transfer {
+        /// Where to.
+        target: crate::ivr::TransferTarget,
+        /// Who asked (for the log).
+        by: String,
+        /// Refused where the call cannot put the caller through (an
+        /// outbound call or a callback: their drivers have no transfer).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// The agent leaves and the caller goes on in the IVR flow (its
+    /// `after_agent` survey); refused for calls without a flow after the
+    /// agent.
+    ToSurvey {
+        /// Whether the call has one.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// The agent puts the caller on hold (music on hold) or takes them
+    /// back; the reply says whether it happened.
+    Hold {
+        /// Hold (true) or resume (false).
+        on: bool,
+        /// The outcome.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Add a third party (three-way call, 三方通话): ring it; when it
+    /// answers everyone hears everyone.
+    AddParty {
+        /// Whom.
+        target: PartyTarget,
+        /// Sent once it is rung (or why not).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Attended transfer, step 1 (咨询): the caller is put on hold (music,
+    /// and kept out of the mix) and `target` is rung to talk with the
+    /// agent.
+    Consult {
+        /// Whom.
+        target: PartyTarget,
+        /// Sent once it is rung (or why not).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Attended transfer to a skill group, step 1: the caller is put on
+    /// hold and a consultation enters the group's ACD queue; the agent
+    /// the ACD picks is rung to talk with the agent.
+    ConsultGroup {
+        /// The group's id.
+        group: String,
+        /// Sent once the consultation is queued (or why not: the ACD's
+        /// reason).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Attended transfer, step 2: the consulted party takes the caller and
+    /// the agent leaves.
+    CompleteConsult {
+        /// Whether it happened.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// A supervisor on the call (joined by the API) takes it over: they
+    /// become the caller's party and the agent leaves (强接).
+    TakeOver {
+        /// The supervisor's user name (as they joined).
+        supervisor: String,
+        /// Their agent id (names them in the record).
+        label: String,
+        /// Their phone's SIP user (supervisors then reach the call there).
+        device: String,
+        /// Whether it happened.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Attended transfer abandoned: the consulted party is dropped and the
+    /// caller is back with the agent.
+    CancelConsult {
+        /// Whether it happened.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Drop a third party from the call.
+    DropParty {
+        /// Its label (number or agent id).
+        label: String,
+        /// Whether it was on the call.
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Ring a supervisor's phone; when it answers it joins the call as
+    /// `mode` (the API's listen / whisper / barge).
+    DialSupervisor {
+        /// The supervisor's phone's registrations.
+        contacts: Vec<crate::call::Contact>,
+        /// How they join.
+        mode: Supervision,
+        /// Their user name (for the log).
+        supervisor: String,
+        /// Sent once the phone is rung (or why not).
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// A supervisor dialled in (their INVITE, not yet answered).
+    Supervise {
+        /// The supervisor's INVITE (boxed: the channel's slots stay small).
+        invite: Box<PendingInvite>,
+        /// How they join.
+        mode: Supervision,
+        /// Their SIP user (for the log).
+        supervisor: String,
+    },
+}
+
+/// Where a third party of a three-way call (or of a consultation) is rung.
+#[derive(Debug, Clone)]
+pub struct PartyTarget {
+    /// The SIP user of its phone, when it is an agent.
+    pub device: Option<String>,
+    /// Its number or agent id (names it in the record and to drop it).
+    pub label: String,
+    /// The Request-URI.
+    pub uri: String,
+    /// Where to send the INVITE.
+    pub destination: std::net::SocketAddr,
+    /// Over TCP.
+    pub tcp: bool,
+}
+
+impl<A: Leg, B: Leg> Session<'_, A, B> {
+    /// Carry out `cmd`, answering its reply.
+    pub(super) async fn command(
+        &mut self,
+        cmd: SessionCommand,
+        fsm: &mut Fsm,
+        relay: &RelayHandle,
+        p: &mut Parties,
+        registration: Option<&mut Registration>,
+    ) {
+        match cmd {
+            SessionCommand::Supervise {
+                invite,
+                mode,
+                supervisor,
+            } => {
+                if let Some(s) = self
+                    .supervise(relay, *invite, mode, supervisor, p.sups.len())
+                    .await
+                {
+                    p.sups.push(s);
+                }
+            }
+            SessionCommand::Transfer { target, by, reply } => {
+                let r = fsm.handle_command(Command::Transfer(target.clone()));
+                match &r {
+                    Ok(()) => info!(%by, ?target, "blind transfer"),
+                    Err(_) => {
+                        info!(%by, ?target, "blind transfer refused: an outbound call or a callback")
+                    }
+                }
+                reply.send(r).ok();
+            }
+            SessionCommand::Hangup { by } => {
+                info!(%by, "call released through the API");
+                fsm.handle_command(Command::Hangup).ok();
+            }
+            SessionCommand::ToSurvey { reply } => {
+                let r = fsm.handle_command(Command::ToSurvey);
+                if r.is_ok() {
+                    info!("agent sends the caller to the survey");
+                }
+                reply.send(r).ok();
+            }
+            SessionCommand::Hold { on, reply } => {
+                let r = fsm.handle_command(Command::Hold(on));
+                if r.is_ok() {
+                    info!(hold = on, "hold through the API");
+                }
+                reply.send(r).ok();
+            }
+            SessionCommand::Consult { target, reply } => {
+                let r = self.consult(fsm, &mut p.consult, target).await;
+                reply.send(r.map(|d| p.dialing.push(d))).ok();
+            }
+            SessionCommand::ConsultGroup { group, reply } => {
+                let r = self.consult_group(fsm, &mut p.consult, group).await;
+                reply.send(r.map(|c| p.group = Some(c))).ok();
+            }
+            SessionCommand::CancelConsult { reply } => {
+                let r = match p.consult.with.take() {
+                    None => Err("no consultation in progress".to_string()),
+                    Some(label) => {
+                        if let Some(g) = p.group.take() {
+                            g.withdraw();
+                        }
+                        if let Some(i) =
+                            p.sups.iter().position(|s| s.party.as_ref() == Some(&label))
+                        {
+                            let s = p.sups.remove(i);
+                            relay.leave(s.id);
+                            s.leg.bye().await;
+                            s.leg.forget();
+                        }
+                        for d in p.dialing.iter().filter(|d| d.user == label) {
+                            d.leg.hang_up().await;
+                        }
+                        p.dialing.retain(|d| d.user != label);
+                        fsm.end_consult_hold();
+                        info!(party = %label, "consultation cancelled: the caller is back");
+                        Ok(())
+                    }
+                };
+                reply.send(r).ok();
+            }
+            SessionCommand::TakeOver {
+                supervisor,
+                label,
+                device,
+                reply,
+            } => {
+                let busy = p.consult.with.is_some() || p.consult.completed_to.is_some();
+                let r = match p
+                    .sups
+                    .iter_mut()
+                    .find(|s| s.user == supervisor && s.party.is_none())
+                {
+                    None => Err(format!("{supervisor} is not on the call")),
+                    Some(_) if busy => Err("a transfer is in progress".to_string()),
+                    Some(s) => match relay.set_mode(s.id, Mode::Barge).await {
+                        Ok(()) => {
+                            s.party = Some(label.clone());
+                            p.consult.with = Some(label);
+                            self.consult_device = Some(device);
+                            self.complete_consult(fsm, &mut p.consult, &p.sups, registration, None)
+                                .await
+                        }
+                        Err(e) => Err(e.to_string()),
+                    },
+                };
+                if r.is_ok() {
+                    p.acd_released = self.acd_call.take().is_some();
+                    info!("the supervisor took the call over");
+                }
+                reply.send(r).ok();
+            }
+            SessionCommand::CompleteConsult { reply } => {
+                let to_group = p.group.as_ref().map(|g| g.group.clone());
+                let r = self
+                    .complete_consult(fsm, &mut p.consult, &p.sups, registration, to_group)
+                    .await;
+                if r.is_ok() {
+                    p.acd_released = self.acd_call.take().is_some();
+                }
+                reply.send(r).ok();
+            }
+            SessionCommand::AddParty { target, reply } => {
+                let via = (target.destination, target.tcp);
+                let r = self
+                    .dial(&target.uri, via, None, target.label.clone())
+                    .await;
+                reply.send(r.map(|d| p.dialing.push(d))).ok();
+            }
+            SessionCommand::DropParty { label, reply } => {
+                match p
+                    .sups
+                    .iter()
+                    .position(|s| s.party.as_deref() == Some(label.as_str()))
+                {
+                    Some(i) => {
+                        let s = p.sups.remove(i);
+                        relay.leave(s.id);
+                        s.leg.bye().await;
+                        s.leg.forget();
+                        self.conference_changed(
+                            crate::events::model::ConferenceChange::Left,
+                            &label,
+                            &p.sups,
+                        );
+                        reply.send(Ok(())).ok();
+                    }
+                    None => {
+                        reply.send(Err(format!("{label} is not on the call"))).ok();
+                    }
+                }
+            }
+            SessionCommand::DialSupervisor {
+                contacts,
+                mode,
+                supervisor,
+                reply,
+            } => {
+                let r = self.dial_supervisor(contacts, mode, supervisor).await;
+                reply.send(r.map(|d| p.dialing.push(d))).ok();
+            }
+        }
+    }
+}

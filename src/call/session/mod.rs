@@ -1,0 +1,555 @@
+//! The shell of a connected call (DESIGN.md "call::task"): it feeds the
+//! pure [`Fsm`] (`call::fsm`: re-INVITEs, hold, refresh, who hangs up,
+//! the API's commands) from the call's SIP legs, its media relay and the
+//! API, and executes what the machine decides: in-dialog responses, our
+//! re-INVITEs and refreshes (spawned, their outcomes coming back as
+//! inputs, so a pending re-INVITE never blocks a BYE, RTP silence or a
+//! command), BYEs, relay changes and record facts. The extra parties of a
+//! call (supervisors, three-way, consultations) are `parties`; the
+//! commands other tasks send are `command`.
+
+mod command;
+mod parties;
+
+pub use command::{PartyTarget, SessionCommand, Supervision};
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::fsm::{self, End, Fact, Fsm, Input, Media, Output, Side, TxId};
+use super::record::CallRecord;
+use super::CallContext;
+use crate::events::{EndCause, HangupParty};
+use crate::media::ports::PortPair;
+use crate::media::recorder::{RecordingHandle, RecordingMeta};
+use crate::media::relay::{self, LegFormat, RelayEvent, RelayHandle};
+use crate::media::sdp::{LocalMedia, Negotiated, SessionDescription};
+use crate::sip::stack::{InDialogResponder, LegEventSender};
+use crate::sip::{Leg, LegEvent, LegEvents};
+
+use parties::Parties;
+
+/// The connected call between side A (the caller: the carrier's leg, or the
+/// citizen dialled back) and side B (the agent or external party).
+pub(super) struct Session<'a, A: Leg, B: Leg> {
+    pub ctx: &'a CallContext,
+    pub a: &'a A,
+    pub b: B,
+    pub events: LegEvents,
+    pub a_ports: Option<PortPair>,
+    pub b_ports: Option<PortPair>,
+    pub a_remote: SocketAddr,
+    pub b_remote: SocketAddr,
+    pub a_local: LocalMedia,
+    pub b_local: LocalMedia,
+    /// What side A's offer/answer negotiated.
+    pub a_neg: Negotiated,
+    /// What side B's offer/answer negotiated (may differ: the relay
+    /// transcodes).
+    pub b_neg: Negotiated,
+    pub a_answer_sdp: SessionDescription,
+    /// Record the call (stereo WAV: A left, B right).
+    pub recording: Option<RecordingHandle>,
+    /// Side A's RTP stream as prompts left it (queued callers).
+    pub a_continuation: Option<crate::media::player::Continuation>,
+    /// When the agent hangs up first, keep the caller on the line and hand
+    /// its media back (an IVR flow goes on, e.g. to the survey).
+    pub keep_caller: bool,
+    /// Whoever runs the call puts the caller through a blind transfer
+    /// (inbound calls); outbound calls and callbacks refuse one rather than
+    /// leave the citizen's leg up with nobody on it.
+    pub blind_transfer: bool,
+    /// The SIP user of the agent's phone on side B: supervisors reach the
+    /// call through it (`*31`/`*32`/`*33` + user).
+    pub agent_device: Option<String>,
+    /// The sender of this call's leg events (new legs, e.g. supervisors,
+    /// report on it).
+    pub events_tx: Option<LegEventSender>,
+    /// The call's record: told about holds and how the conversation ended.
+    pub record: &'a CallRecord,
+    /// The agent on side B (ACD agent id, or the phone's user when rung
+    /// directly; `None` for an external number).
+    pub agent: Option<String>,
+    /// The agent came from the ACD: their after-call work ends the record.
+    pub acd: bool,
+    /// The phone of the agent being consulted (attended transfer).
+    pub consult_device: Option<String>,
+    /// The ACD's id of this call (queued calls): an attended transfer
+    /// releases the first agent in the ACD at once.
+    pub acd_call: Option<crate::acd::CallId>,
+    /// The ACD's id of the call once an attended transfer handed it to
+    /// another agent directly: that agent is busy in the ACD until it ends.
+    pub direct_call: Option<crate::acd::CallId>,
+    /// The citizen's number (a consultation of a skill group queues with
+    /// it, as the queued caller).
+    pub caller: String,
+}
+
+/// How a connected call ended, for whoever runs the call on.
+#[derive(Debug, Default)]
+pub(super) struct SessionEnd {
+    /// The finished recording.
+    pub recording: Option<RecordingMeta>,
+    /// The agent hung up and the caller is still on the line with these
+    /// ports (only with `keep_caller`, or after a transfer).
+    pub caller_media: Option<relay::LegMedia>,
+    /// The agent transferred the caller here (with `caller_media`).
+    pub transfer: Option<crate::ivr::TransferTarget>,
+    /// The ACD was already told the (first) agent's conversation ended (an
+    /// attended transfer): the owner must not tell it again.
+    pub acd_released: bool,
+}
+
+/// The relay's view of a leg, as the call record carries it.
+fn cdr_quality(leg: &str, q: &relay::LegQuality) -> crate::events::LegQuality {
+    crate::events::LegQuality {
+        leg: leg.to_string(),
+        received: q.received,
+        lost: q.lost,
+        loss_fraction: 0.0, // computed by `sanitise`
+        jitter_ms: q.jitter_ms,
+        peer_fraction_lost: q.peer_fraction_lost,
+        peer_jitter_ms: q.peer_jitter_ms,
+        rtt_ms: q.rtt_ms,
+        rtcp_sent: q.rtcp_sent,
+        rtcp_received: q.rtcp_received,
+    }
+}
+
+/// The next command, or never when the call takes none.
+async fn next_command(
+    commands: &mut Option<mpsc::UnboundedReceiver<SessionCommand>>,
+) -> Option<SessionCommand> {
+    match commands {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next outcome of a request we sent, or never while none is out.
+async fn next_outcome(requests: &mut JoinSet<Input>) -> Option<Input> {
+    if requests.is_empty() {
+        return std::future::pending().await;
+    }
+    match requests.join_next().await {
+        Some(Ok(input)) => Some(input),
+        _ => None,
+    }
+}
+
+/// What the shell holds for the machine: the transactions it named, the
+/// requests it sent, the BYEs it asked for.
+#[derive(Default)]
+struct Io {
+    responders: HashMap<TxId, InDialogResponder>,
+    next_tx: u64,
+    requests: JoinSet<Input>,
+    byes: Vec<Side>,
+}
+
+impl Io {
+    /// Keep a transaction the machine will answer.
+    fn name(&mut self, responder: InDialogResponder) -> TxId {
+        self.next_tx += 1;
+        let tx = TxId(self.next_tx);
+        self.responders.insert(tx, responder);
+        tx
+    }
+}
+
+impl<A: Leg, B: Leg> Session<'_, A, B> {
+    /// Run until the call ends.
+    pub async fn run(&mut self) -> SessionEnd {
+        let (relay_tx, mut relay_rx) = mpsc::unbounded_channel();
+        let (Some(a), Some(b)) = (self.a_ports.take(), self.b_ports.take()) else {
+            return SessionEnd::default();
+        };
+        let relay = relay::start(
+            a,
+            Some(self.a_remote),
+            b,
+            Some(self.b_remote),
+            relay::RelayOptions {
+                silence: self.ctx.rtp_timeout,
+                recording: self.recording.take(),
+                a_continuation: self.a_continuation.take(),
+                a_format: LegFormat::from_negotiated(&self.a_neg),
+                b_format: LegFormat::from_negotiated(&self.b_neg),
+                b_role: None,
+                cname: format!("hotline@{}", self.a_local.address),
+                rtcp_interval: std::time::Duration::ZERO,
+            },
+            relay_tx,
+        );
+        info!(caller_rtp = %self.a_remote, agent_rtp = %self.b_remote, "connected");
+        let started = tokio::time::Instant::now();
+        let mut fsm = Fsm::new(self.setup(), std::time::Duration::ZERO);
+        let mut io = Io::default();
+        // Supervisors reach this call through the agent's phone user. (A
+        // channel only for calls with an agent: each costs a block.)
+        let mut commands = None;
+        let mut registration: Option<command::Registration> =
+            self.agent_device.clone().map(|device| {
+                let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+                commands = Some(cmd_rx);
+                let id: u64 = rand::random();
+                self.ctx.live.insert(device.clone(), (id, cmd_tx.clone()));
+                (device, id, cmd_tx)
+            });
+        let mut p = Parties::default();
+        loop {
+            let deadline = fsm.poll_timeout().map(|t| started + t);
+            let now = || started.elapsed();
+            tokio::select! {
+                ev = self.events.recv() => {
+                    let Some((key, ev)) = ev else {
+                        fsm.handle_input(now(), Input::Shutdown);
+                        self.apply(&mut fsm, &relay, &mut io).await;
+                        break;
+                    };
+                    if let Some(i) = p.sups.iter().position(|s| s.leg.key() == &key) {
+                        self.supervisor_event(&relay, &mut p.sups, i, ev).await;
+                        if let Some(main) = &p.consult.completed_to {
+                            if !p.sups.iter().any(|s| s.party.as_ref() == Some(main)) {
+                                fsm.handle_input(now(), Input::AgentLeft);
+                            }
+                        } else if let Some(a) = p.group.as_ref().and_then(|g| g.answered.clone()) {
+                            // The group's agent hung up during the
+                            // consultation: their ACD call ends.
+                            if !p.sups.iter().any(|s| s.party.as_ref() == Some(&a)) {
+                                if let Some(g) = p.group.take() {
+                                    g.withdraw();
+                                }
+                            }
+                        }
+                    } else if let Some(g) = p.group.as_mut().filter(|g| g.offers.contains(&key)) {
+                        if let Some((s, device)) = self.group_leg_event(&relay, g, &key, ev, p.sups.len()).await {
+                            p.consult.with = s.party.clone();
+                            self.consult_device = device;
+                            p.sups.push(s);
+                        }
+                    } else if let Some(i) = p.dialing.iter().position(|d| d.leg.key() == &key) {
+                        if let Some(s) = self.dialing_event(&relay, &mut p.dialing, i, ev, p.sups.len()).await {
+                            let joined = s.party.clone();
+                            p.sups.push(s);
+                            if let Some(label) = joined.filter(|l| p.consult.with.as_ref() != Some(l)) {
+                                self.conference_changed(crate::events::model::ConferenceChange::Joined, &label, &p.sups);
+                            }
+                        }
+                    } else {
+                        let side = if &key == self.a.key() {
+                            Some(Side::A)
+                        } else if &key == self.b.key() {
+                            Some(Side::B)
+                        } else {
+                            None
+                        };
+                        if let Some(side) = side {
+                            let input = match ev {
+                                LegEvent::Ended(_) => Some(Input::Ended { side }),
+                                LegEvent::Reoffer { sdp, responder } => Some(Input::Reoffer {
+                                    side,
+                                    tx: io.name(responder),
+                                    sdp,
+                                }),
+                                LegEvent::Info { responder, .. } => Some(Input::Info {
+                                    side,
+                                    tx: io.name(responder),
+                                }),
+                                _ => None,
+                            };
+                            if let Some(input) = input {
+                                fsm.handle_input(now(), input);
+                            }
+                        }
+                    }
+                }
+                Some(input) = next_outcome(&mut io.requests) => fsm.handle_input(now(), input),
+                ev = relay_rx.recv() => {
+                    match ev {
+                        Some(RelayEvent::Silent) => fsm.handle_input(now(), Input::Silent),
+                        Some(RelayEvent::Key { participant, key }) => {
+                            if let Some(s) = p.sups.iter().find(|s| s.id == participant) {
+                                parties::switch_mode(&relay, s, key).await;
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                news = parties::group_news(&mut p.group) => {
+                    if let Some(g) = p.group.as_mut() {
+                        if !self.group_news(g, news) {
+                            // The ACD let the consultation go: the caller
+                            // is back.
+                            p.group = None;
+                            p.consult.with = None;
+                            fsm.end_consult_hold();
+                        }
+                    }
+                }
+                _ = sleep_until(deadline) => fsm.handle_timeout(now()),
+                Some(cmd) = next_command(&mut commands) => {
+                    self.command(cmd, &mut fsm, &relay, &mut p, registration.as_mut()).await;
+                }
+                _ = self.ctx.shutdown.cancelled() => fsm.handle_input(now(), Input::Shutdown),
+            }
+            self.apply(&mut fsm, &relay, &mut io).await;
+            if fsm.end().is_some() {
+                break;
+            }
+        }
+        let end = fsm.end().cloned().unwrap_or(End::Shutdown);
+        let keep = fsm.keeps_caller();
+        // Our requests still out are given up with the call.
+        io.requests.abort_all();
+        if let Some((device, id, _)) = &registration {
+            self.ctx.live.remove_if(device, |_, (i, _)| i == id);
+        }
+        for d in p.dialing.drain(..) {
+            d.leg.hang_up().await;
+        }
+        for s in p.sups.drain(..) {
+            info!(supervisor = %s.user, "call over: supervisor leaves");
+            s.leg.bye().await;
+            s.leg.forget();
+        }
+        let stats = &relay.stats;
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = &self.ctx.counters;
+        counters
+            .rtp_caller_to_agent
+            .fetch_add(stats.a_to_b.load(Relaxed), Relaxed);
+        counters
+            .rtp_agent_to_caller
+            .fetch_add(stats.b_to_a.load(Relaxed), Relaxed);
+        info!(
+            ?end,
+            rtp_caller_to_agent = stats.a_to_b.load(Relaxed),
+            rtp_agent_to_caller = stats.b_to_a.load(Relaxed),
+            rtp_dropped = stats.dropped.load(Relaxed),
+            "call over"
+        );
+        if matches!(end, End::Silence) {
+            warn!("no RTP for the timeout: clearing the call");
+        }
+        let bye_a = io.byes.contains(&Side::A);
+        let bye_b = io.byes.contains(&Side::B);
+        tokio::join!(
+            async {
+                if bye_a {
+                    self.a.bye().await
+                }
+            },
+            async {
+                if bye_b {
+                    self.b.bye().await
+                }
+            }
+        );
+        if !keep {
+            self.a.forget();
+        }
+        self.b.forget();
+        let mut report = if keep {
+            relay.stop_keeping_caller().await
+        } else {
+            relay.stop().await
+        };
+        info!(caller = ?report.a, agent = ?report.b, "rtp quality");
+        let meta = report.recording.take();
+        if let Some(m) = &meta {
+            info!(
+                path = %m.path.display(),
+                secs = m.duration.as_secs_f64(),
+                bytes = m.bytes,
+                sha256 = %m.sha256,
+                dropped_chunks = m.dropped_chunks,
+                "recording ready"
+            );
+        }
+        self.tell_record(&end, keep, &report, meta.as_ref());
+        // The consultation (or, completed, the call the group's agent took
+        // over) leaves the ACD after the record waits for their after-call
+        // work.
+        if let Some(g) = p.group.take() {
+            g.withdraw();
+        }
+        if let (Some(call), Some(q)) = (self.direct_call.take(), &self.ctx.queues) {
+            q.input(crate::acd::Input::CallEnded { call });
+        }
+        SessionEnd {
+            recording: meta,
+            caller_media: report.caller_media.take(),
+            transfer: match end {
+                End::Transfer(t) => Some(t),
+                _ => None,
+            },
+            acd_released: p.acd_released,
+        }
+    }
+
+    /// How the machine starts: this session's media and options.
+    fn setup(&self) -> fsm::Setup {
+        let refresh = self.ctx.session_refresh;
+        fsm::Setup {
+            a_local: self.a_local.clone(),
+            b_local: self.b_local.clone(),
+            a_format: fsm::LegFormat {
+                codec: self.a_neg.codec,
+                telephone_event: self.a_neg.telephone_event,
+            },
+            b_format: fsm::LegFormat {
+                codec: self.b_neg.codec,
+                telephone_event: self.b_neg.telephone_event,
+            },
+            a_remote: self.a_remote,
+            b_remote: self.b_remote,
+            a_answer: self.a_answer_sdp.clone(),
+            music_loaded: self.music().is_some(),
+            music_on_hold: false,
+            keep_caller: self.keep_caller,
+            blind_transfer: self.blind_transfer,
+            refresh_every: (!refresh.is_zero()).then_some(refresh),
+        }
+    }
+
+    /// The music on hold prompt, when loaded.
+    fn music(&self) -> Option<crate::media::prompts::Prompt> {
+        self.ctx.prompts.as_ref().and_then(|p| p.get("moh"))
+    }
+
+    /// Do what the machine decided.
+    async fn apply(&mut self, fsm: &mut Fsm, relay: &RelayHandle, io: &mut Io) {
+        while let Some(out) = fsm.poll_output() {
+            match out {
+                Output::Respond {
+                    tx,
+                    code,
+                    headers,
+                    sdp,
+                } => {
+                    if code < 200 {
+                        if let Some(r) = io.responders.get(&tx) {
+                            r.respond(code, headers, sdp).await;
+                        }
+                    } else if let Some(r) = io.responders.remove(&tx) {
+                        r.respond(code, headers, sdp).await;
+                    }
+                }
+                Output::Reinvite { side, req, sdp } => {
+                    let leg = self.requests(side);
+                    io.requests.spawn(async move {
+                        let result = leg.reinvite(sdp).await.map_err(|e| e.to_string());
+                        Input::ReinviteDone { req, result }
+                    });
+                }
+                Output::Refresh { side, req } => {
+                    let leg = self.requests(side);
+                    io.requests.spawn(async move {
+                        let result = leg.refresh().await.map_err(|e| e.to_string());
+                        if let Ok(408 | 481) | Err(_) = &result {
+                            warn!(?side, ?result, "session refresh failed: clearing the call");
+                        }
+                        Input::RefreshDone { side, req, result }
+                    });
+                }
+                Output::Bye { side } => {
+                    if !io.byes.contains(&side) {
+                        io.byes.push(side);
+                    }
+                }
+                Output::Media(m) => match m {
+                    Media::SetRemote { side, addr } => relay.set_remote(side, addr),
+                    Media::SetHold(on) => relay.set_hold(on),
+                    Media::MusicOnHold(on) => {
+                        relay.music_on_hold(if on { self.music() } else { None })
+                    }
+                    Media::MuteCaller(on) => relay.mute_caller(on),
+                },
+                Output::Fact(Fact::Held) => self.record.fact("held", |b, t| b.held(t)),
+                Output::Fact(Fact::Resumed) => self.record.fact("resumed", |b, t| b.resumed(t)),
+            }
+        }
+    }
+
+    /// The request handle of `side`'s leg.
+    fn requests(&self, side: Side) -> crate::sip::stack::LegRequests {
+        match side {
+            Side::A => self.a.requests(),
+            Side::B => self.b.requests(),
+        }
+    }
+
+    /// The record learns the recording, the RTP quality of both legs, who
+    /// ended the conversation and whose after-call work to wait for.
+    fn tell_record(
+        &self,
+        end: &End,
+        keep: bool,
+        report: &relay::RelayReport,
+        meta: Option<&RecordingMeta>,
+    ) {
+        let record = self.record;
+        if let (Some(m), Some(settings)) = (meta, &self.ctx.recordings) {
+            let info = super::recording_info(settings, m);
+            record.fact("recording ready", |b, t| b.recording_ready(t, info));
+        }
+        for (leg, q) in [("caller", &report.a), ("agent", &report.b)] {
+            let q = cdr_quality(leg, q);
+            record.note("rtp quality", |b| b.leg_quality(q));
+        }
+        match end {
+            End::CallerHungUp => record.ended(HangupParty::Caller, EndCause::default()),
+            End::AgentHungUp if keep => record.fact("agent hung up", |b, t| b.agent_hung_up(t)),
+            End::AgentHungUp => record.ended(HangupParty::Agent, EndCause::default()),
+            End::Silence => record.end_by_system("rtp-timeout", None, false),
+            End::RefreshFailed => record.end_by_system("session-refresh-failed", None, false),
+            End::Shutdown => record.end_by_system("shutdown", None, false),
+            End::Released => record.end_by_system("released", None, false),
+            End::Transfer(t) => {
+                use crate::events::model::{TransferKind, TransferMode};
+                let (kind, target) = match t {
+                    // Agents by job number, as everywhere in the record.
+                    crate::ivr::TransferTarget::Agent(a) => {
+                        (TransferKind::Agent, self.ctx.agent_id_of(a))
+                    }
+                    crate::ivr::TransferTarget::Group(g) => (TransferKind::Group, g.clone()),
+                    // Recorded when the number answers (the ringer does, as
+                    // for the IVR's transfers); the agent is released now.
+                    crate::ivr::TransferTarget::Number { .. } => {
+                        record.fact("agent hung up", |b, t| b.agent_hung_up(t));
+                        return self.tell_acw(record);
+                    }
+                };
+                record.fact("transferred", |b, t| {
+                    b.transferred(t, kind, &target, TransferMode::Blind)
+                });
+            }
+        }
+        self.tell_acw(record);
+    }
+
+    /// The record waits for the released agent's after-call work (ACD
+    /// agents) or not (phones rung directly).
+    fn tell_acw(&self, record: &CallRecord) {
+        if let Some(agent) = &self.agent {
+            if self.acd {
+                record.await_acw(agent);
+            } else {
+                record.no_acw(agent);
+            }
+        }
+    }
+}
+
+/// Sleep until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,703 @@
+//! The extra parties of a connected call (REQUIREMENTS §3: monitoring
+//! and three-way calls; §4 transfers): supervisors who dial in
+//! (`*31`/`*32`/`*33`) or are rung from the API and join the mix as
+//! listen / whisper / barge (keys 1/2/3 switch), third parties of a
+//! three-way call, and attended transfers (咨询转) to an agent, a number
+//! or a skill group — the consultation queued in the ACD and its offers
+//! rung — completed by the consulted party taking the agent's place.
+//! The caller's hold during a consultation and the agent's replacement
+//! are told to the call's [`Fsm`].
+
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::command::{PartyTarget, SessionCommand, Supervision};
+use super::Session;
+use crate::call::fsm::Fsm;
+use crate::events::model::{ConferenceChange, Party, PartyRole};
+use crate::media::mixer::{ParticipantId, Role};
+use crate::media::ports::PortPair;
+use crate::media::relay::{self, LegFormat, RelayHandle};
+use crate::media::sdp::{self, SessionDescription};
+use crate::sip::stack::PendingInvite;
+use crate::sip::{InboundLeg, Leg, LegEvent, OutboundLeg};
+
+/// The extra parties of a call and the state of its transfers.
+#[derive(Default)]
+pub(super) struct Parties {
+    /// An attended transfer in progress or done.
+    pub consult: Consult,
+    /// Supervisors and third parties on the call.
+    pub sups: Vec<Supervisor>,
+    /// Parties being rung.
+    pub dialing: Vec<Dialing>,
+    /// A consultation of a skill group.
+    pub group: Option<GroupConsult>,
+    /// The ACD was told the first agent's conversation ended (an attended
+    /// transfer or a take-over).
+    pub acd_released: bool,
+}
+
+/// An attended transfer to a skill group: the consultation waits in the
+/// group's ACD queue like a caller, and the agents the ACD offers it to
+/// are rung (all on one set of ports) until one answers and joins as the
+/// consulted party. Answered, it is that agent's ACD call: talking until
+/// it ends, then after-call work.
+pub(super) struct GroupConsult {
+    pub(super) group: String,
+    pub(super) call: crate::acd::CallId,
+    pub(super) queues: crate::call::queue::Queues,
+    /// The ACD's news about the consultation (`None` once it is gone).
+    pub(super) news: Option<mpsc::UnboundedReceiver<crate::call::queue::QueueNews>>,
+    pub(super) offers: crate::call::ringing::AcdOffers,
+    /// The INVITE every offered phone gets (the consultation's offer).
+    pub(super) template: crate::sip::stack::OutboundInvite,
+    pub(super) offer: SessionDescription,
+    /// The consultation's ports, until a phone answers.
+    pub(super) ports: Option<PortPair>,
+    /// The agent who answered.
+    pub(super) answered: Option<String>,
+}
+
+impl GroupConsult {
+    /// The consultation leaves the ACD: an answered one ends (the agent's
+    /// after-call work), a waiting or ringing one is given up (never a
+    /// missed call) and its phones stop.
+    pub(super) fn withdraw(mut self) {
+        self.offers.stop(None);
+        let call = self.call;
+        self.queues.input(if self.answered.is_some() {
+            crate::acd::Input::CallEnded { call }
+        } else {
+            crate::acd::Input::CallerHungUp { call }
+        });
+        info!(%call, group = %self.group, "consultation left the ACD");
+    }
+}
+
+/// The next news about a consultation of a group, or never.
+pub(super) async fn group_news(
+    group: &mut Option<GroupConsult>,
+) -> Option<crate::call::queue::QueueNews> {
+    match group.as_mut().and_then(|g| g.news.as_mut()) {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An attended transfer in progress or done.
+#[derive(Debug, Default)]
+pub(super) struct Consult {
+    /// The party being consulted (its label), the caller on hold.
+    pub(super) with: Option<String>,
+    /// The consulted party took the call; the first agent has left.
+    pub(super) completed_to: Option<String>,
+}
+
+/// A supervisor's leg: they dialled in (`*31`…), or hotline rang them (API).
+pub(super) enum SupLeg {
+    In(Box<InboundLeg>),
+    Out(OutboundLeg),
+}
+
+impl SupLeg {
+    pub(super) fn key(&self) -> &crate::sip::LegKey {
+        match self {
+            SupLeg::In(l) => l.key(),
+            SupLeg::Out(l) => l.key(),
+        }
+    }
+
+    pub(super) async fn bye(&self) {
+        match self {
+            SupLeg::In(l) => l.bye().await,
+            SupLeg::Out(l) => l.bye().await,
+        }
+    }
+
+    pub(super) fn forget(&self) {
+        match self {
+            SupLeg::In(l) => l.forget(),
+            SupLeg::Out(l) => l.forget(),
+        }
+    }
+}
+
+/// A supervisor's phone (or a third party) hotline is ringing.
+pub(super) struct Dialing {
+    pub(super) leg: OutboundLeg,
+    pub(super) ports: PortPair,
+    pub(super) offer: SessionDescription,
+    /// `None`: a third party joining as an ordinary member.
+    pub(super) mode: Option<Supervision>,
+    pub(super) user: String,
+}
+
+/// A supervisor on the call.
+pub(super) struct Supervisor {
+    pub(super) leg: SupLeg,
+    pub(super) id: ParticipantId,
+    pub(super) user: String,
+    pub(super) answer: Vec<u8>,
+    /// A conferenced party (three-way call), not a supervisor: its number
+    /// or agent id.
+    pub(super) party: Option<String>,
+}
+
+/// A supervisor pressed a key: 1 listen, 2 whisper, 3 barge.
+pub(super) async fn switch_mode(relay: &RelayHandle, s: &Supervisor, key: char) {
+    let Some(how) = Supervision::from_key(key) else {
+        return;
+    };
+    match relay.set_mode(s.id, how.mode()).await {
+        Ok(()) => info!(supervisor = %s.user, mode = ?how, "supervisor mode"),
+        Err(e) => warn!(error = %e, "supervisor mode change refused"),
+    }
+}
+
+impl<A: Leg, B: Leg> Session<'_, A, B> {
+    /// A supervisor's INVITE: answer it on fresh ports and join the mix.
+    pub(super) async fn supervise(
+        &mut self,
+        relay: &RelayHandle,
+        invite: PendingInvite,
+        how: Supervision,
+        user: String,
+        index: usize,
+    ) -> Option<Supervisor> {
+        let Some(events_tx) = self.events_tx.clone() else {
+            invite.reject(480, vec![]).await;
+            return None;
+        };
+        let text = String::from_utf8_lossy(invite.request.body()).into_owned();
+        let offer = match SessionDescription::parse(&text) {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(error = %e, supervisor = %user, "unusable SDP from the supervisor: 488");
+                invite.reject(488, vec![]).await;
+                return None;
+            }
+        };
+        let Ok(ports) = self.ctx.ports.allocate().await else {
+            invite.reject(503, vec![]).await;
+            return None;
+        };
+        let local = crate::call::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
+        let (answer, neg) = match sdp::negotiate_answer(&offer, &local) {
+            Ok(x) => x,
+            Err(e) => {
+                invite.reject(e.sip_status(), vec![]).await;
+                return None;
+            }
+        };
+        let leg = match invite.into_leg(&self.ctx.stack, &events_tx) {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "supervisor dialog");
+                return None;
+            }
+        };
+        let answer = answer.to_string().into_bytes();
+        if leg.answer(answer.clone()).is_err() {
+            return None;
+        }
+        // Ids 0 and 1 are the caller and the agent.
+        let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
+        let joined = relay
+            .join(relay::Participant {
+                id,
+                role: Role::Supervisor,
+                pair: ports,
+                remote: neg.remote,
+                format: LegFormat::from_negotiated(&neg),
+            })
+            .await;
+        let mode = match joined {
+            Ok(()) => relay.set_mode(id, how.mode()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = mode {
+            warn!(error = %e, supervisor = %user, "supervisor could not join");
+            leg.bye().await;
+            leg.forget();
+            return None;
+        }
+        info!(supervisor = %user, mode = ?how, "supervisor joined the call");
+        Some(Supervisor {
+            leg: SupLeg::In(Box::new(leg)),
+            id,
+            user,
+            answer,
+            party: None,
+        })
+    }
+
+    /// Attended transfer, step 1: the caller on hold and out of the mix,
+    /// `target` rung.
+    pub(super) async fn consult(
+        &mut self,
+        fsm: &mut Fsm,
+        consult: &mut Consult,
+        target: PartyTarget,
+    ) -> Result<Dialing, String> {
+        if consult.with.is_some() || consult.completed_to.is_some() {
+            return Err("a consultation is already in progress".into());
+        }
+        self.music().ok_or("no music on hold is loaded")?;
+        let via = (target.destination, target.tcp);
+        let d = self
+            .dial(&target.uri, via, None, target.label.clone())
+            .await?;
+        fsm.consult_hold();
+        consult.with = Some(target.label.clone());
+        self.consult_device = target.device.clone();
+        info!(party = %target.label, "consulting: the caller is on hold");
+        Ok(d)
+    }
+
+    /// Attended transfer to a skill group, step 1: the consultation enters
+    /// the group's ACD queue (refused: the ACD's reason) and the caller
+    /// goes on hold; the ACD's offers then ring the group's agents.
+    pub(super) async fn consult_group(
+        &mut self,
+        fsm: &mut Fsm,
+        consult: &mut Consult,
+        group: String,
+    ) -> Result<GroupConsult, String> {
+        if consult.with.is_some() || consult.completed_to.is_some() {
+            return Err("a consultation is already in progress".into());
+        }
+        self.music().ok_or("no music on hold is loaded")?;
+        if self.events_tx.is_none() {
+            return Err("this call takes no extra parties".into());
+        }
+        let queues = self
+            .ctx
+            .queues
+            .clone()
+            .ok_or("no skill groups are configured")?;
+        let ports = self
+            .ctx
+            .ports
+            .allocate()
+            .await
+            .map_err(|e| format!("no RTP ports: {e}"))?;
+        let local = crate::call::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
+        let offer = sdp::build_offer(&local);
+        let priority = crate::acd::CONSULT_PRIORITY;
+        let (call, news) = queues.consult(&group, priority, &self.caller).await?;
+        fsm.consult_hold();
+        consult.with = Some(group.clone());
+        self.consult_device = None;
+        info!(%call, %group, "consulting a skill group: the caller is on hold");
+        let template = crate::sip::stack::OutboundInvite {
+            target: String::new(),
+            destination: None,
+            tcp: false,
+            from_user: self.caller.clone(),
+            from_display: None,
+            sdp: offer.to_string().into_bytes(),
+            headers: vec![],
+            credential: None,
+        };
+        Ok(GroupConsult {
+            offers: crate::call::ringing::AcdOffers::new(call, queues.clone()),
+            group,
+            call,
+            queues,
+            news: Some(news),
+            template,
+            offer,
+            ports: Some(ports),
+            answered: None,
+        })
+    }
+
+    /// The ACD's news about a consultation of a group: ring the offered
+    /// agent, stop ringing one. `false` when the consultation is over (the
+    /// ACD let it go).
+    pub(super) fn group_news(
+        &self,
+        g: &mut GroupConsult,
+        news: Option<crate::call::queue::QueueNews>,
+    ) -> bool {
+        use crate::call::queue::QueueNews;
+        match news {
+            Some(QueueNews::Offer { agent, device }) => {
+                let Some(events_tx) = &self.events_tx else {
+                    return true;
+                };
+                if g.offers
+                    .ring(self.ctx, events_tx, &agent, &device, &g.template)
+                {
+                    info!(call = %g.call, %agent, "consultation offered");
+                    self.record.fact("offered", |b, t| b.offered(t, &agent));
+                }
+                true
+            }
+            Some(QueueNews::Cancel { agent }) => {
+                self.record
+                    .fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
+                g.offers.stop(Some(&agent));
+                true
+            }
+            Some(QueueNews::Announce { .. }) => true,
+            Some(QueueNews::Timeout { reason, .. }) => {
+                warn!(call = %g.call, ?reason, "the ACD gave up the consultation");
+                g.offers.stop(None);
+                false
+            }
+            None => {
+                g.news = None;
+                if g.answered.is_some() {
+                    return true; // the agent is here: nothing more to hear
+                }
+                warn!(call = %g.call, "the ACD is gone: consultation over");
+                g.offers.stop(None);
+                false
+            }
+        }
+    }
+
+    /// News from a phone rung for a consultation of a group: the first
+    /// answer joins the mix as the consulted party (with its phone's SIP
+    /// user); refusals go back to the ACD, which offers the next agent.
+    pub(super) async fn group_leg_event(
+        &mut self,
+        relay: &RelayHandle,
+        g: &mut GroupConsult,
+        key: &crate::sip::LegKey,
+        ev: LegEvent,
+        index: usize,
+    ) -> Option<(Supervisor, Option<String>)> {
+        let (call, queues) = (g.call, g.queues.clone());
+        match ev {
+            LegEvent::Final { code, sdp: body } if (200..300).contains(&code) => {
+                let (agent, device, leg) = g.offers.answered(key)?;
+                let text =
+                    String::from_utf8_lossy(body.as_deref().unwrap_or_default()).into_owned();
+                let neg = SessionDescription::parse(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| sdp::read_answer(&g.offer, &a).map_err(|e| e.to_string()));
+                let (neg, ports) = match (neg, g.ports.take()) {
+                    (Ok(n), Some(p)) => (n, p),
+                    (neg, ports) => {
+                        warn!(error = ?neg.err(), %agent, "unusable answer to the consultation");
+                        g.ports = ports;
+                        leg.bye().await;
+                        queues.input(crate::acd::Input::OfferFailed { call, agent });
+                        return None;
+                    }
+                };
+                queues.input(crate::acd::Input::OfferAnswered {
+                    call,
+                    agent: agent.clone(),
+                });
+                let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
+                let joined = relay
+                    .join(relay::Participant {
+                        id,
+                        role: Role::External,
+                        pair: ports,
+                        remote: neg.remote,
+                        format: LegFormat::from_negotiated(&neg),
+                    })
+                    .await;
+                g.answered = Some(agent.clone());
+                if let Err(e) = joined {
+                    // The ACD call ends with the consultation (withdrawn
+                    // by a cancel or the end of the call).
+                    warn!(error = %e, %agent, "the consulted agent could not join");
+                    leg.bye().await;
+                    return None;
+                }
+                info!(%call, %agent, "the group's agent answered the consultation");
+                let s = Supervisor {
+                    leg: SupLeg::Out(leg),
+                    id,
+                    user: agent.clone(),
+                    answer: g.offer.to_string().into_bytes(),
+                    party: Some(agent),
+                };
+                Some((s, device))
+            }
+            LegEvent::Final { code, .. } => {
+                let agent = g.offers.failed(key, code)?;
+                info!(%call, %agent, code, "the offered agent did not take the consultation");
+                self.record
+                    .fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Attended transfer, step 2: the consulted party (in the mix) takes
+    /// the caller; the agent's leg ends and its after-call work starts.
+    pub(super) async fn complete_consult(
+        &mut self,
+        fsm: &mut Fsm,
+        consult: &mut Consult,
+        sups: &[Supervisor],
+        registration: Option<&mut (String, u64, mpsc::UnboundedSender<SessionCommand>)>,
+        to_group: Option<String>,
+    ) -> Result<(), String> {
+        let label = consult.with.clone().ok_or("no consultation in progress")?;
+        if !sups.iter().any(|s| s.party.as_ref() == Some(&label)) {
+            return Err(match &to_group {
+                Some(g) if *g == label => format!("no agent of group {g} has answered yet"),
+                _ => format!("{label} has not answered yet"),
+            });
+        }
+        consult.with = None;
+        fsm.end_consult_hold();
+        let agent_target = self.consult_device.is_some();
+        use crate::events::model::TransferKind;
+        let (kind, target) = match &to_group {
+            Some(g) => (TransferKind::Group, g.clone()),
+            None if agent_target => (TransferKind::Agent, label.clone()),
+            None => (TransferKind::Number, label.clone()),
+        };
+        let mode = crate::events::model::TransferMode::Attended;
+        self.record
+            .fact("transferred", |b, t| b.transferred(t, kind, &target, mode));
+        self.tell_acw(self.record);
+        if let (Some(call), Some(q)) = (self.acd_call, &self.ctx.queues) {
+            q.input(crate::acd::Input::CallEnded { call });
+        }
+        self.b.bye().await;
+        info!(party = %label, "attended transfer completed: the first agent left");
+        if agent_target {
+            self.record.fact("answered", |b, t| b.answered(t, &label));
+            self.agent = Some(label.clone());
+            // The group's agent took the consultation through the ACD; an
+            // agent consulted by name is now busy for the queue too. Either
+            // way their after-call work ends the record, as for a queued
+            // call.
+            if to_group.is_none() {
+                if let Some(q) = &self.ctx.queues {
+                    self.direct_call = q.direct_answered(&label, &self.caller).await;
+                }
+            }
+            self.acd = to_group.is_some() || self.direct_call.is_some();
+        } else {
+            self.agent = None;
+        }
+        // Supervisors now reach the call through the new agent's phone.
+        if let (Some(reg), Some(device)) = (registration, self.consult_device.take()) {
+            self.ctx.live.remove_if(&reg.0, |_, (i, _)| *i == reg.1);
+            self.ctx.live.insert(device.clone(), (reg.1, reg.2.clone()));
+            reg.0 = device;
+        }
+        consult.completed_to = Some(label);
+        fsm.agent_replaced();
+        Ok(())
+    }
+
+    /// A third party joined or left: `conference.changed` with everyone on
+    /// the call now (supervisors are not members).
+    pub(super) fn conference_changed(
+        &self,
+        change: ConferenceChange,
+        label: &str,
+        sups: &[Supervisor],
+    ) {
+        let party = |role, id: &str| Party {
+            role,
+            id: id.to_string(),
+        };
+        let mut members = vec![party(PartyRole::Caller, "caller")];
+        if let Some(a) = &self.agent {
+            members.push(party(PartyRole::Agent, a));
+        }
+        members.extend(
+            sups.iter()
+                .filter_map(|s| s.party.as_deref())
+                .map(|p| party(PartyRole::External, p)),
+        );
+        let who = party(PartyRole::External, label);
+        self.record.fact("conference changed", |b, t| {
+            b.conference_changed(t, change, who, members)
+        });
+    }
+
+    /// Ring a supervisor's phone on fresh ports.
+    pub(super) async fn dial_supervisor(
+        &mut self,
+        contacts: Vec<crate::call::Contact>,
+        mode: Supervision,
+        user: String,
+    ) -> Result<Dialing, String> {
+        let contact = contacts
+            .into_iter()
+            .next()
+            .ok_or("the supervisor's phone is not registered")?;
+        let via = (contact.source, contact.tcp);
+        self.dial(&contact.uri, via, Some(mode), user).await
+    }
+
+    /// Ring `uri` at `via` on fresh ports: a supervisor (`mode`) or a third
+    /// party (`None`).
+    pub(super) async fn dial(
+        &mut self,
+        uri: &str,
+        (destination, tcp): (std::net::SocketAddr, bool),
+        mode: Option<Supervision>,
+        user: String,
+    ) -> Result<Dialing, String> {
+        let events_tx = self
+            .events_tx
+            .clone()
+            .ok_or("this call takes no extra parties")?;
+        let ports = self
+            .ctx
+            .ports
+            .allocate()
+            .await
+            .map_err(|e| format!("no RTP ports: {e}"))?;
+        let local = crate::call::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
+        let offer = sdp::build_offer(&local);
+        let invite = crate::sip::stack::OutboundInvite {
+            target: uri.to_string(),
+            destination: Some(destination),
+            tcp,
+            from_user: "hotline".into(),
+            from_display: mode.map(|m| format!("{m:?}")),
+            sdp: offer.to_string().into_bytes(),
+            headers: vec![],
+            credential: None,
+        };
+        let leg = self
+            .ctx
+            .stack
+            .invite(invite, &events_tx)
+            .map_err(|e| format!("cannot ring {user}: {e}"))?;
+        info!(party = %user, ?mode, "ringing an extra party");
+        Ok(Dialing {
+            leg,
+            ports,
+            offer,
+            mode,
+            user,
+        })
+    }
+
+    /// News from a supervisor's phone being rung: joined on answer.
+    pub(super) async fn dialing_event(
+        &mut self,
+        relay: &RelayHandle,
+        dialing: &mut Vec<Dialing>,
+        i: usize,
+        ev: LegEvent,
+        index: usize,
+    ) -> Option<Supervisor> {
+        match ev {
+            LegEvent::Final { code, sdp: body } if (200..300).contains(&code) => {
+                let d = dialing.remove(i);
+                let text =
+                    String::from_utf8_lossy(body.as_deref().unwrap_or_default()).into_owned();
+                let neg = SessionDescription::parse(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| sdp::read_answer(&d.offer, &a).map_err(|e| e.to_string()));
+                let neg = match neg {
+                    Ok(n) => n,
+                    Err(e) => {
+                        warn!(error = %e, supervisor = %d.user, "unusable answer from the supervisor");
+                        d.leg.bye().await;
+                        return None;
+                    }
+                };
+                let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
+                let role = if d.mode.is_some() {
+                    Role::Supervisor
+                } else {
+                    Role::External
+                };
+                let joined = relay
+                    .join(relay::Participant {
+                        id,
+                        role,
+                        pair: d.ports,
+                        remote: neg.remote,
+                        format: LegFormat::from_negotiated(&neg),
+                    })
+                    .await;
+                let mode = match (joined, d.mode) {
+                    (Ok(()), Some(m)) => relay.set_mode(id, m.mode()).await,
+                    (other, _) => other,
+                };
+                if let Err(e) = mode {
+                    warn!(error = %e, party = %d.user, "extra party could not join");
+                    d.leg.bye().await;
+                    return None;
+                }
+                let party = d.mode.is_none().then(|| d.user.clone());
+                match d.mode {
+                    Some(m) => {
+                        info!(supervisor = %d.user, mode = ?m, "supervisor joined the call (API)")
+                    }
+                    None => info!(party = %d.user, "third party joined the call"),
+                }
+                Some(Supervisor {
+                    leg: SupLeg::Out(d.leg),
+                    id,
+                    user: d.user,
+                    answer: d.offer.to_string().into_bytes(),
+                    party,
+                })
+            }
+            LegEvent::Final { code, .. } => {
+                let d = dialing.remove(i);
+                info!(code, supervisor = %d.user, "the supervisor did not answer");
+                None
+            }
+            LegEvent::Ended(_) => {
+                dialing.remove(i);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Something happened on a supervisor's leg.
+    pub(super) async fn supervisor_event(
+        &mut self,
+        relay: &RelayHandle,
+        sups: &mut Vec<Supervisor>,
+        i: usize,
+        ev: LegEvent,
+    ) {
+        match ev {
+            LegEvent::Ended(_) => {
+                let s = sups.remove(i);
+                relay.leave(s.id);
+                s.leg.forget();
+                info!(party = %s.user, "extra party left the call");
+                if let Some(label) = &s.party {
+                    self.conference_changed(ConferenceChange::Left, label, sups);
+                }
+            }
+            LegEvent::Info {
+                content_type,
+                body,
+                responder,
+            } => {
+                responder.respond(200, vec![], None).await;
+                let parsed = crate::media::dtmf::parse_info_body(
+                    content_type.as_deref().unwrap_or(""),
+                    &String::from_utf8_lossy(&body),
+                );
+                if let Ok(info) = parsed {
+                    switch_mode(relay, &sups[i], info.key.to_char()).await;
+                }
+            }
+            // Hold or a new address from the supervisor's phone: keep our
+            // answer (the mix goes on).
+            LegEvent::Reoffer { responder, .. } => {
+                let answer = sups[i].answer.clone();
+                responder.respond(200, vec![], Some(answer)).await;
+            }
+            _ => {}
+        }
+    }
+}
