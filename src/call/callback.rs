@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{info, warn, Instrument};
 
+use super::forks::{Forks, Outcome as ForkOutcome, Output as ForkOutput, Response};
 use super::queue::QueueNews;
-use super::{local_media, retarget_telephone_event, session, CallContext};
+use super::{local_media, retarget_telephone_event, session, sleep_until, CallContext};
 use crate::acd::{CallId, Input};
 use crate::media::sdp::{self, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
@@ -257,34 +258,59 @@ pub(super) async fn ring(
     mut news: Option<&mut mpsc::UnboundedReceiver<QueueNews>>,
     provisional: Option<(Duration, &LegKey)>,
 ) -> Rung {
-    let mut forks: HashMap<LegKey, OutboundLeg> = HashMap::new();
+    let started = tokio::time::Instant::now();
+    let (first_response, watched) = match provisional {
+        Some((d, key)) => (Some(d), Some(key.clone())),
+        None => (None, None),
+    };
+    let mut forks = Forks::new(Duration::ZERO, ctx.ring_timeout, first_response);
+    let mut legs: HashMap<LegKey, OutboundLeg> = HashMap::new();
+    let mut answers: HashMap<LegKey, Option<Vec<u8>>> = HashMap::new();
     for inv in invites {
         match ctx.stack.invite(inv, events_tx) {
             Ok(leg) => {
-                forks.insert(leg.key().clone(), leg);
+                forks.sent(leg.key().clone(), None);
+                legs.insert(leg.key().clone(), leg);
             }
             Err(e) => warn!(error = %e, "cannot send INVITE"),
         }
     }
-    if forks.is_empty() {
+    if legs.is_empty() {
         return Rung::Failed(480);
     }
-    let (first_response, watched) = match provisional {
-        Some((d, key)) => (d, Some(key.clone())),
-        None => (Duration::MAX / 4, None),
-    };
-    let no_response = tokio::time::sleep(first_response);
-    tokio::pin!(no_response);
-    let ring_timeout = tokio::time::sleep(ctx.ring_timeout);
-    tokio::pin!(ring_timeout);
-    let mut responded = false;
-    let mut last_code = 480;
-    let stop = |forks: &mut HashMap<LegKey, OutboundLeg>| {
-        for (_, leg) in forks.drain() {
-            tokio::spawn(async move { leg.hang_up().await });
-        }
-    };
+    forks.started();
     loop {
+        while let Some(out) = forks.poll_output() {
+            if let ForkOutput::Cancel(key) = out {
+                if let Some(leg) = legs.remove(&key) {
+                    tokio::spawn(async move { leg.hang_up().await });
+                }
+            }
+        }
+        if let Some(outcome) = forks.outcome() {
+            let last_code = forks.codes().last().copied().unwrap_or(480);
+            return match outcome.clone() {
+                ForkOutcome::Answered(key) => {
+                    let Some(leg) = legs.remove(&key) else {
+                        return Rung::Failed(last_code);
+                    };
+                    let body = answers.remove(&key).flatten().unwrap_or_default();
+                    let answer = SessionDescription::parse(&String::from_utf8_lossy(&body));
+                    match answer.ok().and_then(|a| sdp::read_answer(offer, &a).ok()) {
+                        Some(neg) => Rung::Answered(leg, neg),
+                        None => {
+                            leg.bye().await;
+                            Rung::Failed(488)
+                        }
+                    }
+                }
+                ForkOutcome::Failed(_) => Rung::Failed(last_code),
+                ForkOutcome::NoProvisional => Rung::Failed(408),
+                ForkOutcome::NoAnswer => Rung::Failed(if forks.heard() { 480 } else { last_code }),
+                ForkOutcome::CallerGone => Rung::Withdrawn,
+            };
+        }
+        let deadline = forks.poll_timeout().map(|t| started + t);
         tokio::select! {
             n = async {
                 match news.as_mut() {
@@ -293,61 +319,35 @@ pub(super) async fn ring(
                 }
             } => {
                 if matches!(n, Some(QueueNews::Cancel { .. }) | None) {
-                    stop(&mut forks);
-                    return Rung::Withdrawn;
+                    forks.caller_gone();
                 }
             }
             ev = events.recv() => {
                 let Some((key, ev)) = ev else {
-                    stop(&mut forks);
-                    return Rung::Withdrawn;
+                    forks.caller_gone();
+                    continue;
                 };
                 if watched.as_ref() == Some(&key) {
                     if let LegEvent::Ended(_) = ev {
-                        stop(&mut forks);
-                        return Rung::Withdrawn;
+                        forks.caller_gone();
                     }
                     continue;
                 }
-                if !forks.contains_key(&key) {
-                    continue;
-                }
-                match ev {
-                    LegEvent::Progress { .. } => responded = true,
-                    LegEvent::Final { code, sdp: body } if (200..300).contains(&code) => {
-                        let Some(leg) = forks.remove(&key) else { continue };
-                        stop(&mut forks);
-                        let answer = SessionDescription::parse(&String::from_utf8_lossy(&body.unwrap_or_default()));
-                        match answer.ok().and_then(|a| sdp::read_answer(offer, &a).ok()) {
-                            Some(neg) => return Rung::Answered(leg, neg),
-                            None => {
-                                leg.bye().await;
-                                return Rung::Failed(488);
-                            }
+                let response = match ev {
+                    LegEvent::Progress { code, sdp } => Response::Provisional { code, early_media: sdp.is_some() },
+                    LegEvent::Final { code, sdp } if (200..300).contains(&code) => {
+                        if forks.is_ringing(&key) {
+                            answers.insert(key.clone(), sdp);
                         }
+                        Response::Answered
                     }
-                    LegEvent::Final { code, .. } => {
-                        forks.remove(&key);
-                        last_code = code;
-                        if forks.is_empty() {
-                            return Rung::Failed(code);
-                        }
-                    }
-                    _ => {}
-                }
+                    LegEvent::Final { code, .. } => Response::Failed(code),
+                    _ => continue,
+                };
+                forks.handle_response(&key, response);
             }
-            _ = &mut no_response, if !responded => {
-                stop(&mut forks);
-                return Rung::Failed(408);
-            }
-            _ = &mut ring_timeout => {
-                stop(&mut forks);
-                return Rung::Failed(if responded { 480 } else { last_code });
-            }
-            _ = ctx.shutdown.cancelled() => {
-                stop(&mut forks);
-                return Rung::Withdrawn;
-            }
+            _ = sleep_until(deadline) => forks.handle_timeout(started.elapsed()),
+            _ = ctx.shutdown.cancelled() => forks.caller_gone(),
         }
     }
 }

@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use super::recall::Transferor;
 use super::ringing::{Connected, IvrWait, Ringer};
 use super::session::{Session, SessionEnd};
-use super::{CallContext, Outcome, Ringing};
+use super::{sleep_until, CallContext, Outcome, Ringing};
 use crate::ivr::{
     Action, CallFacts, Environment, Event, FlowSet, HangupReason, Interpreter, Moment,
     QueueOutcome, TimerId, TransferTarget,
@@ -401,13 +401,6 @@ pub(super) async fn drive(
             .note("confidential", |b| b.set_confidential(true));
     }
     outcome
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn law_of(codec: AudioCodec) -> G711 {

@@ -19,6 +19,7 @@
 
 pub mod callback;
 pub mod flow;
+pub mod forks;
 pub mod fsm;
 pub mod outbound;
 pub mod queue;
@@ -608,6 +609,15 @@ fn local_media(ctx: &CallContext, port: u16, codecs: Vec<AudioCodec>) -> LocalMe
         codecs,
         telephone_event: true,
         direction: Direction::SendRecv,
+    }
+}
+
+/// Sleep until `deadline`, or forever without one (a shell waiting for its
+/// pure machine's `poll_timeout`).
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::queue_store::{self, AcdClock, AgentNumbers, Kept};
+use super::sleep_until;
 use crate::acd::{self, CallId, Engine, Input, Output};
 use crate::store::Store;
 
@@ -695,13 +696,6 @@ fn durations_as_seconds(v: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(durations_as_seconds),
         _ => {}
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

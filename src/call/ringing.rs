@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::forks::{Forks, Outcome as ForkOutcome, Output as ForkOutput, Response};
 use super::queue::QueueNews;
-use super::{CallContext, Outcome, Ringing, Route};
+use super::{sleep_until, CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
 use crate::events::model::{TransferKind, TransferMode};
 use crate::media::announcement::announcement;
@@ -548,119 +549,122 @@ impl Ringer<'_> {
     }
 
     /// Send `invites` in parallel and wait for the first answer, the last
-    /// failure, the ring timeout, the caller hanging up or shutdown.
+    /// failure, the ring timeout, the caller hanging up or shutdown (the
+    /// decisions are [`Forks`]'; this keeps the legs and tells the caller
+    /// and the record).
     async fn attempt(
         &mut self,
         invites: Vec<(OutboundInvite, Option<String>)>,
         provisional_within: Option<Duration>,
     ) -> Attempt {
-        let mut forks: HashMap<LegKey, OutboundLeg> = HashMap::new();
-        let mut codes = Vec::new();
+        let started = tokio::time::Instant::now();
+        let mut forks = Forks::new(Duration::ZERO, self.ctx.ring_timeout, provisional_within);
+        let mut legs: HashMap<LegKey, OutboundLeg> = HashMap::new();
         let mut devices: HashMap<LegKey, String> = HashMap::new();
         for (invite, device) in invites {
             match self.ctx.stack.invite(invite, &self.events_tx) {
                 Ok(leg) => {
-                    if let Some(d) = device {
-                        if !devices.values().any(|v| *v == d) {
-                            let agent = self.ctx.agent_id_of(&d);
-                            self.record.fact("offered", |b, t| b.offered(t, &agent));
-                        }
-                        devices.insert(leg.key().clone(), d);
+                    if let Some(d) = &device {
+                        devices.insert(leg.key().clone(), d.clone());
                     }
-                    forks.insert(leg.key().clone(), leg);
+                    forks.sent(leg.key().clone(), device);
+                    legs.insert(leg.key().clone(), leg);
                 }
                 Err(e) => {
                     warn!(error = %e, "cannot send INVITE");
-                    codes.push(500);
+                    forks.not_sent();
                 }
             }
         }
-        if forks.is_empty() {
-            return Attempt::Failed(codes);
-        }
-        let ring_deadline = tokio::time::sleep(self.ctx.ring_timeout);
-        tokio::pin!(ring_deadline);
-        let provisional_deadline =
-            tokio::time::sleep(provisional_within.unwrap_or(Duration::MAX / 4));
-        tokio::pin!(provisional_deadline);
-        let mut provisional = provisional_within.is_none();
-        let mut told_ringing = false;
-        let mut told_progress = false;
+        forks.started();
+        let mut answers: HashMap<LegKey, Option<Vec<u8>>> = HashMap::new();
         loop {
+            while let Some(out) = forks.poll_output() {
+                match out {
+                    ForkOutput::Cancel(key) => {
+                        if let Some(leg) = legs.remove(&key) {
+                            tokio::spawn(async move { leg.hang_up().await });
+                        }
+                    }
+                    ForkOutput::Ringing => self.inbound.progress(None),
+                    ForkOutput::EarlyMedia => self.inbound.progress(Some(self.a_answer.clone())),
+                    ForkOutput::Offered(device) => {
+                        let agent = self.ctx.agent_id_of(&device);
+                        self.record.fact("offered", |b, t| b.offered(t, &agent));
+                    }
+                    ForkOutput::OfferCancelled(device) => {
+                        let agent = self.ctx.agent_id_of(&device);
+                        self.record
+                            .fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
+                    }
+                }
+            }
+            if let Some(outcome) = forks.outcome() {
+                return match outcome.clone() {
+                    ForkOutcome::Answered(key) => {
+                        let Some(leg) = legs.remove(&key) else {
+                            return Attempt::Failed(forks.codes().to_vec());
+                        };
+                        let body = answers.remove(&key).flatten();
+                        match self.read_answer(body.as_deref()) {
+                            Ok(neg) => {
+                                let device = devices.remove(&key);
+                                let agent = device.as_deref().map(|d| self.ctx.agent_id_of(d));
+                                Attempt::Answered(Connected {
+                                    leg,
+                                    neg,
+                                    queued: None,
+                                    agent,
+                                    device,
+                                })
+                            }
+                            Err(e) => {
+                                warn!(error = %e, "unusable answer from the callee");
+                                leg.bye().await;
+                                let mut codes = forks.codes().to_vec();
+                                codes.push(488);
+                                Attempt::Failed(codes)
+                            }
+                        }
+                    }
+                    ForkOutcome::Failed(codes) => Attempt::Failed(codes),
+                    ForkOutcome::NoAnswer => Attempt::NoAnswer,
+                    ForkOutcome::NoProvisional => Attempt::NoProvisional,
+                    ForkOutcome::CallerGone => Attempt::CallerGone,
+                };
+            }
+            let deadline = forks.poll_timeout().map(|t| started + t);
             tokio::select! {
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else {
-                        cancel_all(&mut forks);
-                        return Attempt::CallerGone;
+                        forks.caller_gone();
+                        continue;
                     };
                     if &key == self.inbound.key() {
                         if let LegEvent::Ended(end) = ev {
                             info!(?end, "caller hung up while ringing");
-                            cancel_all(&mut forks);
-                            return Attempt::CallerGone;
+                            forks.caller_gone();
                         }
                         continue;
                     }
-                    if !forks.contains_key(&key) {
-                        continue; // late news from a fork already cancelled
-                    }
-                    match ev {
-                        LegEvent::Progress { code, sdp } => {
-                            provisional = true;
-                            if sdp.is_some() && !told_progress {
-                                told_progress = true;
-                                self.inbound.progress(Some(self.a_answer.clone()));
-                            } else if code == 180 && !told_ringing && !told_progress {
-                                told_ringing = true;
-                                self.inbound.progress(None);
-                            }
-                        }
+                    let response = match ev {
+                        LegEvent::Progress { code, sdp } => Response::Provisional { code, early_media: sdp.is_some() },
                         LegEvent::Final { code, sdp } if (200..300).contains(&code) => {
-                            let Some(leg) = forks.remove(&key) else { continue };
-                            cancel_all(&mut forks);
-                            match self.read_answer(sdp.as_deref()) {
-                                Ok(neg) => {
-                                    let device = devices.remove(&key);
-                                    let agent = device.as_deref().map(|d| self.ctx.agent_id_of(d));
-                                    return Attempt::Answered(Connected { leg, neg, queued: None, agent, device });
-                                }
-                                Err(e) => {
-                                    warn!(error = %e, "unusable answer from the callee");
-                                    leg.bye().await;
-                                    codes.push(488);
-                                    return Attempt::Failed(codes);
-                                }
+                            if forks.is_ringing(&key) {
+                                answers.insert(key.clone(), sdp);
                             }
+                            Response::Answered
                         }
-                        LegEvent::Final { code, .. } => {
-                            forks.remove(&key);
-                            codes.push(code);
-                            if let Some(d) = devices.get(&key) {
-                                if !devices.iter().any(|(k, v)| v == d && forks.contains_key(k)) {
-                                    let agent = self.ctx.agent_id_of(d);
-                                    self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
-                                }
-                            }
-                            if forks.is_empty() {
-                                return Attempt::Failed(codes);
-                            }
-                        }
-                        _ => {}
-                    }
+                        LegEvent::Final { code, .. } => Response::Failed(code),
+                        _ => continue,
+                    };
+                    forks.handle_response(&key, response);
                 }
-                _ = &mut ring_deadline => {
-                    cancel_all(&mut forks);
-                    return Attempt::NoAnswer;
-                }
-                _ = &mut provisional_deadline, if !provisional => {
-                    cancel_all(&mut forks);
-                    return Attempt::NoProvisional;
-                }
+                _ = sleep_until(deadline) => forks.handle_timeout(started.elapsed()),
                 _ = self.ctx.shutdown.cancelled() => {
-                    cancel_all(&mut forks);
+                    forks.caller_gone();
                     self.record.end_by_system("shutdown", Some(503), false);
                     self.inbound.reject(503);
-                    return Attempt::CallerGone;
                 }
             }
         }
@@ -900,11 +904,4 @@ fn invite_to_agent(
         ));
     }
     invite
-}
-
-/// CANCEL (or BYE, if it raced to 200) every fork, without waiting.
-fn cancel_all(forks: &mut HashMap<LegKey, OutboundLeg>) {
-    for (_, leg) in forks.drain() {
-        tokio::spawn(async move { leg.hang_up().await });
-    }
 }

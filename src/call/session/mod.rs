@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use super::fsm::{self, End, Fact, Fsm, Input, Media, Output, Side, TxId};
 use super::record::CallRecord;
-use super::CallContext;
+use super::{sleep_until, CallContext};
 use crate::events::{EndCause, HangupParty};
 use crate::media::ports::PortPair;
 use crate::media::recorder::{RecordingHandle, RecordingMeta};
@@ -543,13 +543,5 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 record.no_acw(agent);
             }
         }
-    }
-}
-
-/// Sleep until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
