@@ -103,7 +103,7 @@ mod tests {
             include_str!("records.rs"),
             include_str!("roster.rs"),
             include_str!("session.rs"),
-            include_str!("../http.rs"),
+            include_str!("listener.rs"),
         ];
         let mut out = Vec::new();
         let mut scan = |text: &str, markers: &[&str]| {

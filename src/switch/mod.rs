@@ -1,14 +1,15 @@
-//! The switch: the top-level shell that wires the rooms together for
-//! `hotline serve`. It opens the store, merges the file's agents and groups
-//! into the stored roster ([`roster`]), starts the SIP stack and the HTTP
-//! API, answers out-of-dialog requests (REGISTER, OPTIONS, unknown
-//! methods), admits new INVITEs by trunk ACL and routes them by called
-//! number (DID) to a call task, reloads the configuration on SIGHUP, and
-//! shuts down cleanly on SIGINT/SIGTERM: new calls get 503, calls in
-//! progress get the configured grace period, then whatever is left is hung
-//! up.
+//! The switch: the telephony shell of `hotline serve`. [`start`] opens the
+//! store, merges the file's agents and groups into the stored roster
+//! ([`roster`]), starts the SIP stack, the ACD, the events and the call
+//! context, and hands back the [`Parts`] the composition root (`app`)
+//! wires the HTTP API from; [`Switch::run`] then answers out-of-dialog
+//! requests (REGISTER, OPTIONS, unknown methods), admits new INVITEs by
+//! trunk ACL and routes them by called number (DID) to a call task,
+//! reloads the configuration on SIGHUP, and shuts down cleanly on
+//! SIGINT/SIGTERM: new calls get 503, calls in progress get the configured
+//! grace period, then whatever is left is hung up. The switch never
+//! imports `api` (issue 13 §5).
 
-mod api;
 pub mod events;
 pub mod feature_codes;
 pub mod ivr;
@@ -64,27 +65,21 @@ pub enum SwitchError {
     Ivr(Vec<String>),
     #[error("[[nats]] is configured but this hotline was built without NATS support: build with `cargo build --release --features nats`")]
     NatsNotBuilt,
-    #[error("HTTP API: {0}")]
-    Api(#[from] api::ApiStartError),
     /// The ACD refused its configuration, or cannot read what it kept.
     #[error("ACD: {0}")]
     Acd(crate::call::queue::QueuesError),
-    /// HTTP could not start.
-    #[error("cannot listen for HTTP on {addr}: {source}")]
-    Http {
-        /// Address.
-        addr: std::net::SocketAddr,
-        /// OS error.
-        source: std::io::Error,
-    },
 }
 
 /// Methods we implement, for `Allow` (RFC 3261 §20.5).
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
 
-/// Live handles the HTTP API reads.
+/// The live handles of a started switch the composition root wires the
+/// HTTP side from.
 #[derive(Clone)]
-pub struct SwitchState {
+pub struct Parts {
+    /// The configuration in force at start (the file with the stored
+    /// roster).
+    pub config: Config,
     /// Call counters.
     pub counters: Arc<CallCounters>,
     /// SIP stack (dialog/transaction counts).
@@ -101,6 +96,34 @@ pub struct SwitchState {
     pub roster: Arc<crate::roster::LiveRoster>,
     /// The live IVR flows.
     pub ivr: Arc<ivr::IvrRuntime>,
+    /// Agents and groups changes, configuration reload.
+    pub roster_admin: Arc<roster::RosterAdmin>,
+    /// What the calls share (the CTI operations act on it).
+    pub calls: Arc<CallContext>,
+    /// The event outbox.
+    pub outbox: Arc<crate::events::outbox::Outbox>,
+    /// The live call records.
+    pub records: Arc<crate::call::record::CallRecords>,
+    /// The live block list (the IVR reads it on each call).
+    pub blacklist: Arc<std::sync::RwLock<crate::ivr::blacklist::Blacklist>>,
+    /// `hotline.db`.
+    pub store: Store,
+    /// Cancelled when the switch stops serving, before the events are
+    /// flushed: what the composition root started beside it (the HTTP
+    /// listener, the retention job) stops on it.
+    pub front_stop: CancellationToken,
+}
+
+/// A started switch: [`Switch::run`] serves until SIGINT/SIGTERM.
+pub struct Switch {
+    parts: Parts,
+    stop_signal: signal::StopSignal,
+    reload_signal: signal::ReloadSignal,
+    incoming: tokio::sync::mpsc::Receiver<Incoming>,
+    router: Router,
+    call_shutdown: CancellationToken,
+    events: events::EventsRuntime,
+    events_stop: CancellationToken,
 }
 
 struct Router {
@@ -184,10 +207,11 @@ fn persisted_blacklist(
     Ok(list)
 }
 
-/// Run the switch until SIGINT/SIGTERM.
-pub async fn run(file: Config) -> Result<(), SwitchError> {
-    let mut stop_signal = signal::StopSignal::install().map_err(SwitchError::Signal)?;
-    let mut reload_signal = signal::ReloadSignal::install().map_err(SwitchError::Signal)?;
+/// Start the switch: everything but the loop that serves (see
+/// [`Switch::run`]).
+pub async fn start(file: Config) -> Result<Switch, SwitchError> {
+    let stop_signal = signal::StopSignal::install().map_err(SwitchError::Signal)?;
+    let reload_signal = signal::ReloadSignal::install().map_err(SwitchError::Signal)?;
     // The IVR first: a broken flow stops the start before anything binds.
     let seeds = ivr::seed_blacklist(&file).map_err(SwitchError::Ivr)?;
     let store = Store::open(&file.data.dir)?;
@@ -211,7 +235,7 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
     // crash) get their BYE as the stack starts.
     let dialog_journal: Arc<dyn crate::sip::DialogJournal> =
         Arc::new(crate::store::DialogWriter::start(store.clone())?);
-    let (stack, mut incoming) = SipStack::start(&StackConfig {
+    let (stack, incoming) = SipStack::start(&StackConfig {
         listen: config.sip.listen,
         udp: config.sip.transports.contains(&Transport::Udp),
         tcp: config.sip.transports.contains(&Transport::Tcp),
@@ -365,147 +389,168 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
         });
     }
 
-    let state = SwitchState {
-        counters: counters.clone(),
-        stack: stack.clone(),
-        ports,
-        registrations: registrations.clone(),
-        started: tokio::time::Instant::now(),
-        queues: queues.clone(),
-        roster: live_roster.clone(),
-        ivr: ivr_runtime.clone(),
-    };
     tokio::spawn(
         ivr_runtime
             .clone()
             .watch(roster_admin.config(), http_ivr_stop.clone()),
     );
-    let http = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|source| SwitchError::Http {
-            addr: config.http.listen,
-            source,
-        })?;
-    let api_state = api::start(
-        &config,
-        events.outbox.clone(),
-        ctx.clone(),
-        events.records.clone(),
-        crate::api::blocklist::BlockAdmin {
-            list: blacklist.clone(),
-            store: store.clone(),
-            ivr: ivr_runtime.clone(),
-        },
-        roster_admin.clone(),
-    )?;
-    let http_stop = CancellationToken::new();
-    api::spawn_retention(&config, &api_state, http_stop.clone());
-    info!(listen = %config.http.listen, "HTTP API listening");
-    tokio::spawn(crate::http::serve(
-        http,
-        state,
-        crate::api::router(api_state).merge(crate::api::web::router(config.http.web_dir.clone())),
-        http_stop.clone(),
-    ));
-
-    let housekeeping = {
-        let registrations = registrations.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                registrations.housekeeping().await;
-            }
-        })
+    let parts = Parts {
+        config,
+        counters,
+        stack,
+        ports,
+        registrations,
+        started: tokio::time::Instant::now(),
+        queues,
+        roster: live_roster,
+        ivr: ivr_runtime,
+        roster_admin,
+        calls: ctx,
+        outbox: events.outbox.clone(),
+        records: events.records.clone(),
+        blacklist,
+        store,
+        front_stop: CancellationToken::new(),
     };
+    Ok(Switch {
+        parts,
+        stop_signal,
+        reload_signal,
+        incoming,
+        router,
+        call_shutdown,
+        events,
+        events_stop,
+    })
+}
 
-    let trunk_stop = CancellationToken::new();
-    let trunk_tasks: Vec<_> = config
-        .trunks
-        .iter()
-        .filter_map(|t| trunk_registration::spawn(stack.clone(), t, trunk_stop.clone()))
-        .collect();
+impl Switch {
+    /// The live handles (for the composition root).
+    pub fn parts(&self) -> &Parts {
+        &self.parts
+    }
 
-    info!(
-        config = %config.source_path.display(),
-        dids = config.dids.len(),
-        agents = config.agents.len(),
-        trunks = config.trunks.len(),
-        "hotline is up"
-    );
-    let mut draining: Option<tokio::time::Instant> = None;
-    let grace = Duration::from_secs(config.calls.shutdown_grace_secs);
-    let stop = stop_signal.recv();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            item = incoming.recv() => {
-                let Some(item) = item else { break };
-                match item {
-                    Incoming::Invite(invite) => admit(&ctx, &router, &registrations, invite, draining.is_some()).await,
-                    Incoming::Request(req, responder) => {
-                        answer_request(&registrations, req, responder).await
+    /// Serve until SIGINT/SIGTERM, then shut down.
+    pub async fn run(self) -> Result<(), SwitchError> {
+        let Switch {
+            parts,
+            mut stop_signal,
+            mut reload_signal,
+            mut incoming,
+            router,
+            call_shutdown,
+            events,
+            events_stop,
+        } = self;
+        let Parts {
+            config,
+            counters,
+            stack,
+            registrations,
+            roster_admin,
+            calls: ctx,
+            front_stop: http_stop,
+            ..
+        } = parts;
+        let housekeeping = {
+            let registrations = registrations.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    registrations.housekeeping().await;
+                }
+            })
+        };
+
+        let trunk_stop = CancellationToken::new();
+        let trunk_tasks: Vec<_> = config
+            .trunks
+            .iter()
+            .filter_map(|t| trunk_registration::spawn(stack.clone(), t, trunk_stop.clone()))
+            .collect();
+
+        info!(
+            config = %config.source_path.display(),
+            dids = config.dids.len(),
+            agents = config.agents.len(),
+            trunks = config.trunks.len(),
+            "hotline is up"
+        );
+        let mut draining: Option<tokio::time::Instant> = None;
+        let grace = Duration::from_secs(config.calls.shutdown_grace_secs);
+        let stop = stop_signal.recv();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                item = incoming.recv() => {
+                    let Some(item) = item else { break };
+                    match item {
+                        Incoming::Invite(invite) => admit(&ctx, &router, &registrations, invite, draining.is_some()).await,
+                        Incoming::Request(req, responder) => {
+                            answer_request(&registrations, req, responder).await
+                        }
                     }
                 }
-            }
-            _ = reload_signal.recv() => {
-                info!("SIGHUP: reloading the configuration");
-                let admin = roster_admin.clone();
-                tokio::spawn(async move {
-                    match admin.reload().await {
-                        Ok(r) => info!(
-                            source = %r.source,
-                            ivr_ok = r.ivr_ok,
-                            restart_needed = ?r.restart_needed,
-                            "configuration reloaded"
-                        ),
-                        Err(e) => error!(error = %e, "configuration reload refused; nothing changed"),
+                _ = reload_signal.recv() => {
+                    info!("SIGHUP: reloading the configuration");
+                    let admin = roster_admin.clone();
+                    tokio::spawn(async move {
+                        match admin.reload().await {
+                            Ok(r) => info!(
+                                source = %r.source,
+                                ivr_ok = r.ivr_ok,
+                                restart_needed = ?r.restart_needed,
+                                "configuration reloaded"
+                            ),
+                            Err(e) => error!(error = %e, "configuration reload refused; nothing changed"),
+                        }
+                    });
+                }
+                _ = &mut stop, if draining.is_none() => {
+                    let active = counters.active.load(Ordering::Relaxed);
+                    info!(active_calls = active, grace_secs = grace.as_secs(), "shutting down: no new calls");
+                    draining = Some(tokio::time::Instant::now() + grace);
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)), if draining.is_some() => {
+                    let active = counters.active.load(Ordering::Relaxed);
+                    let deadline = draining.unwrap_or_else(tokio::time::Instant::now);
+                    if active == 0 {
+                        break;
                     }
-                });
-            }
-            _ = &mut stop, if draining.is_none() => {
-                let active = counters.active.load(Ordering::Relaxed);
-                info!(active_calls = active, grace_secs = grace.as_secs(), "shutting down: no new calls");
-                draining = Some(tokio::time::Instant::now() + grace);
-            }
-            _ = tokio::time::sleep(Duration::from_millis(100)), if draining.is_some() => {
-                let active = counters.active.load(Ordering::Relaxed);
-                let deadline = draining.unwrap_or_else(tokio::time::Instant::now);
-                if active == 0 {
-                    break;
-                }
-                if tokio::time::Instant::now() >= deadline && !call_shutdown.is_cancelled() {
-                    warn!(active_calls = active, "grace period over: hanging up the remaining calls");
-                    call_shutdown.cancel();
-                }
-                if tokio::time::Instant::now() >= deadline + Duration::from_secs(3) {
-                    warn!(active_calls = active, "calls did not end in time; exiting");
-                    break;
+                    if tokio::time::Instant::now() >= deadline && !call_shutdown.is_cancelled() {
+                        warn!(active_calls = active, "grace period over: hanging up the remaining calls");
+                        call_shutdown.cancel();
+                    }
+                    if tokio::time::Instant::now() >= deadline + Duration::from_secs(3) {
+                        warn!(active_calls = active, "calls did not end in time; exiting");
+                        break;
+                    }
                 }
             }
         }
+        trunk_stop.cancel();
+        for t in trunk_tasks {
+            t.await.ok();
+        }
+        housekeeping.abort();
+        registrations.housekeeping().await;
+        http_stop.cancel();
+        // Records still waiting for after-call work go out now (incomplete),
+        // and everything is committed before the sinks stop.
+        events.records.close_all();
+        events.appender.flush().await;
+        events_stop.cancel();
+        // The legs of the calls just ended are removed from the journal, so the
+        // next start sends no BYE for them.
+        let journal = stack.clone();
+        tokio::task::spawn_blocking(move || journal.flush_journal())
+            .await
+            .ok();
+        stack.shutdown();
+        info!("hotline stopped");
+        Ok(())
     }
-    trunk_stop.cancel();
-    for t in trunk_tasks {
-        t.await.ok();
-    }
-    housekeeping.abort();
-    registrations.housekeeping().await;
-    http_stop.cancel();
-    // Records still waiting for after-call work go out now (incomplete),
-    // and everything is committed before the sinks stop.
-    events.records.close_all();
-    events.appender.flush().await;
-    events_stop.cancel();
-    // The legs of the calls just ended are removed from the journal, so the
-    // next start sends no BYE for them.
-    let journal = stack.clone();
-    tokio::task::spawn_blocking(move || journal.flush_journal())
-        .await
-        .ok();
-    stack.shutdown();
-    info!("hotline stopped");
-    Ok(())
 }
 
 /// Admit or refuse a new INVITE: agents' feature codes (digest
