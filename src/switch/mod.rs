@@ -10,6 +10,9 @@
 //! grace period, then whatever is left is hung up. The switch never
 //! imports `api` (issue 13 §5).
 
+pub mod admission;
+#[cfg(test)]
+mod admission_tests;
 pub mod events;
 pub mod feature_codes;
 pub mod ivr;
@@ -27,6 +30,7 @@ use tracing::{debug, error, info, warn};
 
 pub use registration::{Authenticated, Challenge, Registrations};
 
+use admission::{Decision, Refusal};
 use feature_codes::AgentCommand;
 
 use crate::acd;
@@ -70,8 +74,12 @@ pub enum SwitchError {
     Acd(crate::call::queue::QueuesError),
 }
 
-/// Methods we implement, for `Allow` (RFC 3261 §20.5).
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
+impl admission::FlowClaims for ivr::IvrRuntime {
+    type Claim = crate::call::flow::FlowRoute;
+    fn claim(&self, did: &str) -> Option<(String, Self::Claim)> {
+        self.route_for(did)
+    }
+}
 
 /// The live handles of a started switch the composition root wires the
 /// HTTP side from.
@@ -488,7 +496,7 @@ impl Switch {
                     match item {
                         Incoming::Invite(invite) => admit(&ctx, &router, &registrations, invite, draining.is_some()).await,
                         Incoming::Request(req, responder) => {
-                            answer_request(&registrations, req, responder).await
+                            answer_request(&router, &registrations, req, responder).await
                         }
                     }
                 }
@@ -553,8 +561,21 @@ impl Switch {
     }
 }
 
-/// Admit or refuse a new INVITE: agents' feature codes (digest
-/// authenticated), then carriers by trunk ACL and the called number.
+impl Router {
+    /// The tables admission decides from.
+    fn tables(&self, draining: bool) -> admission::Tables<'_, ivr::IvrRuntime> {
+        admission::Tables {
+            dids: &self.dids,
+            trunks: &self.trunks,
+            flows: &self.ivr,
+            draining,
+        }
+    }
+}
+
+/// Admit or refuse a new INVITE ([`admission::decide`]): agents' feature
+/// codes (digest authenticated), then carriers by trunk ACL and the called
+/// number.
 async fn admit(
     ctx: &Arc<CallContext>,
     router: &Router,
@@ -563,35 +584,50 @@ async fn admit(
     draining: bool,
 ) {
     let source = invite.request.source();
-    if draining {
-        invite
-            .reject(503, vec![("Retry-After".into(), "30".into())])
-            .await;
-        return;
-    }
     let dialled = invite.request.uri_user().unwrap_or_default();
-    if feature_codes::looks_like_feature_code(&dialled) {
-        agent_feature_code(ctx, router, registrations, invite, &dialled).await;
-        return;
-    }
-    let Some(trunk) = router.trunks.match_source(source.ip()) else {
-        warn!(%source, from = invite.request.from_user().unwrap_or_default(), "INVITE from an address no trunk admits: 403");
-        invite.reject(403, vec![]).await;
-        return;
+    let view = admission::RequestView {
+        method: "INVITE",
+        uri_user: &dialled,
+        source: source.ip(),
     };
-    let number = invite.request.uri_user().unwrap_or_default();
-    if let Some((tenant, flow)) = router.ivr.route_for(&number) {
-        debug!(trunk = %trunk.name, %number, %tenant, flow = %flow.flow, "new call for a flow");
-        call::spawn(ctx.clone(), invite, Route::Flow(flow), tenant);
-        return;
+    match admission::decide(&view, &router.tables(draining)) {
+        Decision::Refuse { code, headers, why } => {
+            match why {
+                Refusal::Draining => {}
+                Refusal::NoTrunk => {
+                    warn!(%source, from = invite.request.from_user().unwrap_or_default(), "INVITE from an address no trunk admits: 403")
+                }
+                Refusal::UnknownNumber { trunk } => {
+                    info!(%trunk, number = %dialled, "INVITE for an unknown number: 404")
+                }
+            }
+            invite.reject(code, headers).await;
+        }
+        Decision::FeatureCode { dialled } => {
+            agent_feature_code(ctx, router, registrations, invite, &dialled).await;
+        }
+        Decision::Flow {
+            trunk,
+            number,
+            tenant,
+            claim,
+        } => {
+            debug!(%trunk, %number, %tenant, flow = %claim.flow, "new call for a flow");
+            call::spawn(ctx.clone(), invite, Route::Flow(claim), tenant);
+        }
+        Decision::Did {
+            trunk,
+            number,
+            tenant,
+            route,
+        } => {
+            debug!(%trunk, %number, %tenant, "new call");
+            call::spawn(ctx.clone(), invite, route, tenant);
+        }
+        // Not for an INVITE; answered as decided all the same.
+        Decision::Reply { code, headers } => invite.reject(code, headers).await,
+        Decision::Register => invite.reject(501, vec![]).await,
     }
-    let Some((tenant, route)) = router.dids.get(&number) else {
-        info!(trunk = %trunk.name, %number, "INVITE for an unknown number: 404");
-        invite.reject(404, vec![]).await;
-        return;
-    };
-    debug!(trunk = %trunk.name, %number, %tenant, "new call");
-    call::spawn(ctx.clone(), invite, route.clone(), tenant.clone());
 }
 
 /// An agent dialled a feature code: authenticate (407), apply it to the
@@ -707,23 +743,33 @@ async fn agent_feature_code(
     });
 }
 
-/// Out-of-dialog requests other than INVITE.
-async fn answer_request(registrations: &Registrations, req: Request, responder: Responder) {
-    let allow = || vec![("Allow".to_string(), ALLOW.to_string())];
-    let (code, headers) = match req.method().as_str() {
-        "REGISTER" => return registrations.handle(req, responder).await,
-        // Carriers ping with OPTIONS as a health check (RFC 3261 §11).
-        "OPTIONS" => {
-            let mut h = allow();
-            h.push(("Accept".into(), "application/sdp".into()));
-            (200, h)
+/// Out-of-dialog requests other than INVITE ([`admission::decide`]).
+async fn answer_request(
+    router: &Router,
+    registrations: &Registrations,
+    req: Request,
+    responder: Responder,
+) {
+    let method = req.method();
+    let uri_user = req.uri_user().unwrap_or_default();
+    let view = admission::RequestView {
+        method: &method,
+        uri_user: &uri_user,
+        source: req.source().ip(),
+    };
+    // Draining or not: phones keep registering while calls end.
+    let (code, headers) = match admission::decide(&view, &router.tables(false)) {
+        Decision::Register => return registrations.handle(req, responder).await,
+        Decision::Reply { code, headers } => {
+            if code == 501 {
+                debug!(method = %method, "unknown method: 501");
+            }
+            (code, headers)
         }
-        // In-dialog methods outside any dialog (§12.2.2).
-        "BYE" | "INFO" | "UPDATE" | "PRACK" => (481, vec![]),
-        "SUBSCRIBE" | "NOTIFY" | "PUBLISH" | "MESSAGE" | "REFER" => (405, allow()),
-        other => {
-            debug!(method = other, "unknown method: 501");
-            (501, allow())
+        // Only an INVITE is admitted or refused as a call.
+        Decision::Refuse { code, headers, .. } => (code, headers),
+        Decision::FeatureCode { .. } | Decision::Flow { .. } | Decision::Did { .. } => {
+            (501, vec![])
         }
     };
     if let Err(e) = responder.reply(code, headers, None).await {
