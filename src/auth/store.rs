@@ -48,7 +48,8 @@
 //! lock, but still takes tens of milliseconds: call `login` and
 //! `upsert_user` from a blocking thread.
 //!
-//! The store lives in its own database file (it owns `user_version`).
+//! The store lives in its own database file (it owns `user_version`;
+//! opening and schema: `store::sqlite`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -62,9 +63,11 @@ use sha2::{Digest, Sha256};
 use super::password;
 use super::principal::ALL_TENANTS;
 use super::{AuthError, Principal, Role};
+use crate::store::sqlite::{self, MigrateError, AUTH};
 
-/// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version` (the schema:
+/// `store::sqlite::auth_schema`).
+pub const SCHEMA_VERSION: i64 = AUTH.version();
 
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME: usize = 128;
@@ -74,52 +77,6 @@ pub const MAX_AUDIT_PAGE: usize = 1000;
 pub const TOKEN_BYTES: usize = 32;
 /// `last_seen_ms` is written at most this often per session.
 const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
-
-const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS user (
-    username      TEXT PRIMARY KEY,
-    display_name  TEXT NOT NULL,
-    role          TEXT NOT NULL,
-    tenant        TEXT NOT NULL,
-    agent_id      TEXT,
-    password_hash TEXT NOT NULL,
-    disabled      INTEGER NOT NULL DEFAULT 0,
-    created_ms    INTEGER NOT NULL
-);
--- One user per agent of a tenant.
-CREATE UNIQUE INDEX IF NOT EXISTS user_agent
-    ON user (tenant, agent_id) WHERE agent_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS session (
-    token_hash   TEXT PRIMARY KEY,
-    username     TEXT NOT NULL REFERENCES user (username) ON DELETE CASCADE,
-    created_ms   INTEGER NOT NULL,
-    expires_ms   INTEGER NOT NULL,
-    last_seen_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS session_user ON session (username);
-CREATE INDEX IF NOT EXISTS session_expiry ON session (expires_ms);
--- Failed logins per username as typed (existing or not).
-CREATE TABLE IF NOT EXISTS login_attempt (
-    username        TEXT PRIMARY KEY,
-    window_start_ms INTEGER NOT NULL,
-    failures        INTEGER NOT NULL,
-    locked_until_ms INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS audit (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    at_ms       INTEGER NOT NULL,
-    actor       TEXT NOT NULL,
-    tenant      TEXT NOT NULL,
-    action      TEXT NOT NULL,
-    target      TEXT NOT NULL,
-    detail_json TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant, id);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-";
 
 /// How failed logins lock a username.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,27 +331,19 @@ struct Account {
 impl AuthStore {
     /// Open (creating) the auth database at `path`.
     pub fn open(path: &Path) -> Result<Self, AuthError> {
-        let err = |op| {
-            move |source| AuthError::Sqlite {
+        let conn = sqlite::connect(path, sqlite::Mode::ReadWrite(sqlite::Synchronous::Normal))
+            .map_err(|source| AuthError::Sqlite {
                 path: path.to_path_buf(),
-                op,
+                op: "open",
                 source,
-            }
-        };
-        let conn = Connection::open(path).map_err(err("open"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err("open"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err("open"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err("open"))?;
+            })?;
         Self::init(path.to_path_buf(), conn)
     }
 
     /// A private in-memory store (tests, `hotline` without a data dir).
     pub fn open_in_memory() -> Result<Self, AuthError> {
         let path = PathBuf::from(":memory:");
-        let conn = Connection::open_in_memory().map_err(|source| AuthError::Sqlite {
+        let conn = sqlite::connect_in_memory().map_err(|source| AuthError::Sqlite {
             path: path.clone(),
             op: "open",
             source,
@@ -403,28 +352,20 @@ impl AuthStore {
     }
 
     fn init(path: PathBuf, conn: Connection) -> Result<Self, AuthError> {
-        let err = |source| AuthError::Sqlite {
-            path: path.clone(),
-            op: "migrate",
-            source,
-        };
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(err)?;
-        let found: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(err)?;
-        match found {
-            0 => conn
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(err)?,
-            SCHEMA_VERSION => {}
-            found => {
+        match sqlite::migrate(&conn, &AUTH) {
+            Ok(()) => {}
+            Err(MigrateError::Sqlite(source)) => {
+                return Err(AuthError::Sqlite {
+                    path,
+                    op: "migrate",
+                    source,
+                })
+            }
+            Err(MigrateError::TooNew { found, supported }) => {
                 return Err(AuthError::SchemaTooNew {
                     path,
                     found,
-                    supported: SCHEMA_VERSION,
+                    supported,
                 })
             }
         }

@@ -35,9 +35,10 @@
 //! never reads the clock. The only randomness is the jitter draw in
 //! [`Outbox::fail`].
 //!
-//! The outbox lives in its own database file (it owns `user_version`). Two
-//! connections: one for appends, one for the sinks, so a slow delivery query
-//! never delays a call task's append.
+//! The outbox lives in its own database file (it owns `user_version`;
+//! opening and schema: `store::sqlite`). Two connections: one for appends,
+//! one for the sinks, so a slow delivery query never delays a call task's
+//! append.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,54 +47,11 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::backoff::{FailOutcome, RetryPolicy};
+use crate::store::sqlite::{self, MigrateError, Synchronous, EVENTS};
 
-/// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
-
-/// Version 2: the events are also the call records (issue 7 §4), so they
-/// get the indexes the records API and the restart repair query by: a
-/// call's events, and `call.ended` by tenant + start time and by caller
-/// (partial expression indexes: queries must use the same expressions).
-const SCHEMA_V2: &str = "
-CREATE INDEX IF NOT EXISTS outbox_event_call ON outbox_event (call_id, seq);
-CREATE INDEX IF NOT EXISTS call_ended_tenant_started ON outbox_event (
-    json_extract(body, '$.tenant'), json_extract(body, '$.data.started_at')
-) WHERE kind = 'call.ended';
-CREATE INDEX IF NOT EXISTS call_ended_caller ON outbox_event (
-    json_extract(body, '$.data.caller')
-) WHERE kind = 'call.ended';
-";
-
-const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS outbox_event (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-    id      TEXT NOT NULL UNIQUE,
-    call_id TEXT,
-    kind    TEXT NOT NULL,
-    body    TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox_sink (
-    name      TEXT PRIMARY KEY,
-    delivered INTEGER NOT NULL DEFAULT 0
-);
--- One row per (sink, undelivered event). state: 0 pending, 2 dead letter.
-CREATE TABLE IF NOT EXISTS outbox_delivery (
-    sink       TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    call_id    TEXT,
-    state      INTEGER NOT NULL DEFAULT 0,
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    replays    INTEGER NOT NULL DEFAULT 0,
-    next_at_ms INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    dead_at_ms INTEGER,
-    PRIMARY KEY (sink, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS outbox_delivery_call
-    ON outbox_delivery (sink, call_id, seq) WHERE state = 0;
-CREATE INDEX IF NOT EXISTS outbox_delivery_due
-    ON outbox_delivery (sink, state, next_at_ms);
-";
+/// Schema version stored in `PRAGMA user_version` (the schema and its
+/// migrations: `store::sqlite::events_schema`).
+pub const SCHEMA_VERSION: i64 = EVENTS.version();
 
 const STATE_DEAD: i64 = 2;
 
@@ -982,58 +940,30 @@ fn insert_events(tx: &Transaction<'_>, events: &[NewEvent]) -> Result<(), rusqli
 }
 
 fn connect(path: &Path, durability: Durability) -> Result<Connection, OutboxError> {
-    let err = |op| {
-        move |source| OutboxError::Sqlite {
-            path: path.to_path_buf(),
-            op,
-            source,
-        }
-    };
-    let conn = Connection::open(path).map_err(err("open"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(err("open"))?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(err("open"))?;
     let sync = match durability {
-        Durability::Normal => "NORMAL",
-        Durability::Full => "FULL",
+        Durability::Normal => Synchronous::Normal,
+        Durability::Full => Synchronous::Full,
     };
-    conn.pragma_update(None, "synchronous", sync)
-        .map_err(err("open"))?;
-    Ok(conn)
+    sqlite::connect(path, sqlite::Mode::ReadWrite(sync)).map_err(|source| OutboxError::Sqlite {
+        path: path.to_path_buf(),
+        op: "open",
+        source,
+    })
 }
 
 fn migrate(path: &Path, conn: &Connection) -> Result<(), OutboxError> {
-    let err = |source| OutboxError::Sqlite {
-        path: path.to_path_buf(),
-        op: "migrate",
-        source,
-    };
-    let found: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(err)?;
-    match found {
-        0 => {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA_V1} {SCHEMA_V2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(err)?;
-            Ok(())
-        }
-        1 => {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA_V2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(err)?;
-            Ok(())
-        }
-        SCHEMA_VERSION => Ok(()),
-        found => Err(OutboxError::SchemaTooNew {
+    sqlite::migrate(conn, &EVENTS).map_err(|e| match e {
+        MigrateError::Sqlite(source) => OutboxError::Sqlite {
+            path: path.to_path_buf(),
+            op: "migrate",
+            source,
+        },
+        MigrateError::TooNew { found, supported } => OutboxError::SchemaTooNew {
             path: path.to_path_buf(),
             found,
-            supported: SCHEMA_VERSION,
-        }),
-    }
+            supported,
+        },
+    })
 }
 
 #[cfg(test)]
