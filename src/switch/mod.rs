@@ -9,6 +9,11 @@
 //! SIGINT/SIGTERM: new calls get 503, calls in progress get the configured
 //! grace period, then whatever is left is hung up. The switch never
 //! imports `api` (issue 13 §5).
+//!
+//! Each out-of-dialog request is decided by the pure [`admission`] core
+//! and executed by `dispatch`, which never awaits disk in the loop: a
+//! REGISTER's bindings go to `binding_writer`'s thread and its answer
+//! waits in a task of its own, as a feature code's ACD commit does.
 
 pub mod admission;
 #[cfg(test)]
