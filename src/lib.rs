@@ -18,9 +18,10 @@
 //! - [`auth`]: API users, roles, tenants, sessions, the audit log;
 //! - [`api`]: the `/api/v1` endpoints (records, CTI, admin, live events);
 //! - [`store`]: SQLite persistence;
-//! - [`switch`]: admission, routing, registrations, reloads: wires the rooms;
+//! - [`switch`]: admission, routing, registrations, reloads: the telephony shell;
+//! - [`app`]: the composition root of `hotline serve`: starts the switch and
+//!   wires the HTTP API to it (the one room importing both);
 //! - [`util`]: the shells' clock, `Live<T>`, RSS;
-//! - [`http`]: the HTTP listener: `/healthz`, the ACD's statistics, and [`api`]'s `/api/v1`;
 //! - [`phone`]: a scripted SIP phone for tests and people (`hotline dial`, `hotline phone`).
 //!
 //! `sip` and `media` never import each other or `call`.
@@ -28,11 +29,11 @@
 
 pub mod acd;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod call;
 pub mod config;
 pub mod events;
-pub mod http;
 pub mod ivr;
 pub mod media;
 pub mod phone;

@@ -406,7 +406,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(hotline::switch::run(config)) {
+            match runtime.block_on(hotline::app::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("hotline: {e}");

@@ -29,8 +29,6 @@ pub struct BlockAdmin {
     pub list: Arc<RwLock<Blacklist>>,
     /// Where it is kept.
     pub store: crate::store::Store,
-    /// The IVR (for reload).
-    pub ivr: Arc<crate::switch::ivr::IvrRuntime>,
 }
 
 fn admin(s: &ApiState) -> ApiResult<&BlockAdmin> {

@@ -15,7 +15,11 @@
 //! - [`roster`]: agents and skill groups CRUD (persisted), config reload;
 //! - [`error`]: JSON errors with stable codes and Chinese text ([`zh`]);
 //! - [`json_errors`]: the same JSON for answers made before a handler runs
-//!   (413 body too large, 405 wrong method).
+//!   (413 body too large, 405 wrong method);
+//! - [`listener`]: the HTTP listener around all of it: `/healthz`, the
+//!   ACD's statistics and callbacks, the JSON 404, the body limit;
+//! - [`handles`]: what the API needs from the switch, as traits the
+//!   composition root (`app`) implements (the API never imports `switch`).
 //!
 //! Tenant isolation: a caller sees only its tenant (a global admin, tenant
 //! `*`, sees all); an id from another tenant answers 404, as an unknown
@@ -25,7 +29,9 @@ pub mod admin;
 pub mod blocklist;
 pub mod cti;
 pub mod error;
+pub mod handles;
 pub mod json_errors;
+pub mod listener;
 pub mod live;
 pub mod openapi;
 pub mod records;
@@ -92,7 +98,7 @@ pub struct ApiState {
     /// Block list and IVR administration.
     pub blocks: Option<Arc<blocklist::BlockAdmin>>,
     /// Agents, skill groups and configuration reload.
-    pub roster: Option<Arc<crate::switch::roster::RosterAdmin>>,
+    pub roster: Option<Arc<dyn handles::RosterAdmin>>,
 }
 
 /// The `/api/v1` routes.

@@ -14,7 +14,7 @@
 //! | `POST /api/v1/admin/reload` | global admin | read `hotline.toml` again: agents, groups, IVR; lists what needs a restart |
 //!
 //! A change is in force for the next call and offer at once and is kept in
-//! `hotline.db` (see [`crate::switch::roster`] for the steps and
+//! `hotline.db` (see `switch::roster` for the steps and
 //! [`crate::roster::seed`] for how the file's entries and the API's edits
 //! meet). Passwords sent through the API are stored as digest HA1 hashes
 //! (MD5 and SHA-256 for the SIP realm), never in clear; a replacement
@@ -25,16 +25,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use super::handles::RosterAdmin;
 use super::session::json_body;
 use super::{audit, ApiError, ApiResult, ApiState, Caller};
 use crate::auth::{Principal, Role};
 use crate::config::{AgentConfig, GroupConfig};
 use crate::roster::agent_id;
+use crate::roster::change::{Edit, RosterError};
 use crate::roster::seed::{Kind, Origin};
 use crate::sip::auth::{ha1, DigestAlgorithm};
-use crate::switch::roster::{Edit, RosterAdmin, RosterError};
 
-fn admin(s: &ApiState) -> ApiResult<&RosterAdmin> {
+fn admin(s: &ApiState) -> ApiResult<&dyn RosterAdmin> {
     s.roster.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -97,13 +97,18 @@ mod tests {
         let api = [
             include_str!("admin.rs"),
             include_str!("blocklist.rs"),
-            include_str!("cti.rs"),
+            include_str!("cti/mod.rs"),
+            include_str!("cti/agent_state.rs"),
+            include_str!("cti/call_control.rs"),
+            include_str!("cti/transfer.rs"),
+            include_str!("cti/supervision.rs"),
+            include_str!("cti/messages.rs"),
             include_str!("error.rs"),
             include_str!("live.rs"),
             include_str!("records.rs"),
             include_str!("roster.rs"),
             include_str!("session.rs"),
-            include_str!("../http.rs"),
+            include_str!("listener.rs"),
         ];
         let mut out = Vec::new();
         let mut scan = |text: &str, markers: &[&str]| {

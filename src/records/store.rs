@@ -15,11 +15,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{params_from_iter, Connection, OpenFlags};
+use rusqlite::{params_from_iter, Connection};
 
 use crate::events::cdr::{Cdr, Outcome};
 use crate::events::model::{Event, EventData};
 use crate::events::time::Timestamp;
+use crate::store::sqlite;
 
 /// Records errors, naming the database file.
 #[derive(Debug, thiserror::Error)]
@@ -90,18 +91,13 @@ pub struct RecordStore {
 impl RecordStore {
     /// Open `events.db` read-only.
     pub fn open(path: &Path) -> Result<RecordStore, RecordsError> {
-        let err = |source| RecordsError::Sqlite {
-            path: path.to_path_buf(),
-            op: "open",
-            source,
-        };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
+        let conn = sqlite::connect(path, sqlite::Mode::ReadOnly).map_err(|source| {
+            RecordsError::Sqlite {
+                path: path.to_path_buf(),
+                op: "open",
+                source,
+            }
+        })?;
         Ok(RecordStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),

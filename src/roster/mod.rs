@@ -11,8 +11,10 @@
 //! snapshot and swaps it in whole, so a reader never sees half a change.
 //! Files:
 //! - this file: the immutable [`Roster`] snapshot and its lookups;
-//! - [`seed`]: how the config file's entries and the stored ones merge.
+//! - [`seed`]: how the config file's entries and the stored ones merge;
+//! - [`change`]: an admin edit, a reload's report, why a change was refused.
 
+pub mod change;
 pub mod seed;
 
 use std::collections::HashMap;

@@ -5,6 +5,10 @@
 //! legs a crash must not leave up (`dialogs`), and small key/value facts
 //! such as the digest nonce key.
 //!
+//! Also [`sqlite`]: how every SQLite database of hotline is opened and
+//! migrated (`hotline.db` here, `auth.db`, `events.db`), with the schemas
+//! of the databases that own their `user_version`.
+//!
 //! One connection behind a mutex; writes are rare (a REGISTER, an expiry)
 //! and run on the blocking pool so the async shells never wait on disk (the
 //! legs through a writer thread of their own, [`DialogWriter`]).
@@ -21,6 +25,7 @@ mod acd;
 mod blacklist;
 mod dialogs;
 mod roster;
+pub mod sqlite;
 
 pub use acd::{
     AcdAgentRow, AcdCallbackRow, AcdGroupRow, AcdMissedRow, AcdRows, AcdServedRow, AcdWrite,
@@ -94,10 +99,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        let conn = sqlite::connect(&path, sqlite::Mode::ReadWrite(sqlite::Synchronous::Normal))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self {

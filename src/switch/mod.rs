@@ -1,14 +1,27 @@
-//! The switch: the top-level shell that wires the rooms together for
-//! `hotline serve`. It opens the store, merges the file's agents and groups
-//! into the stored roster ([`roster`]), starts the SIP stack and the HTTP
-//! API, answers out-of-dialog requests (REGISTER, OPTIONS, unknown
-//! methods), admits new INVITEs by trunk ACL and routes them by called
-//! number (DID) to a call task, reloads the configuration on SIGHUP, and
-//! shuts down cleanly on SIGINT/SIGTERM: new calls get 503, calls in
-//! progress get the configured grace period, then whatever is left is hung
-//! up.
+//! The switch: the telephony shell of `hotline serve`. [`start`] opens the
+//! store, merges the file's agents and groups into the stored roster
+//! ([`roster`]), starts the SIP stack, the ACD, the events and the call
+//! context, and hands back the [`Parts`] the composition root (`app`)
+//! wires the HTTP API from; [`Switch::run`] then answers out-of-dialog
+//! requests (REGISTER, OPTIONS, unknown methods), admits new INVITEs by
+//! trunk ACL and routes them by called number (DID) to a call task,
+//! reloads the configuration on SIGHUP, and shuts down cleanly on
+//! SIGINT/SIGTERM: new calls get 503, calls in progress get the configured
+//! grace period, then whatever is left is hung up. The switch never
+//! imports `api` (issue 13 §5).
+//!
+//! Each out-of-dialog request is decided by the pure [`admission`] core
+//! and executed by `dispatch`, which never awaits disk in the loop: a
+//! REGISTER's bindings go to `binding_writer`'s thread and its answer
+//! waits in a task of its own, as a feature code's ACD commit does.
 
-mod api;
+pub mod admission;
+#[cfg(test)]
+mod admission_tests;
+mod binding_writer;
+mod dispatch;
+#[cfg(test)]
+mod dispatch_tests;
 pub mod events;
 pub mod feature_codes;
 pub mod ivr;
@@ -22,22 +35,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
-pub use registration::{Authenticated, Challenge, Registrations};
-
-use feature_codes::AgentCommand;
+pub use binding_writer::BindingStore;
+pub use registration::{Authenticated, Challenge, Registering, Registrations};
 
 use crate::acd;
 use crate::call::queue::Queues;
-use crate::call::{self, CallContext, CallCounters, Ringing, Route};
-use crate::config::{Config, RingStrategy, Transport};
+use crate::call::{self, CallContext, CallCounters};
+use crate::config::{Config, Transport};
 use crate::media::ports::PortPool;
 use crate::media::prompts::PromptLibrary;
 use crate::media::sdp::AudioCodec;
-use crate::sip::stack::{Incoming, PendingInvite, StackConfig};
+use crate::sip::stack::{Incoming, StackConfig};
 use crate::sip::trunk::{Trunk, TrunkTable};
-use crate::sip::{Leg, LegEvent, Request, Responder, SipStack};
+use crate::sip::SipStack;
 use crate::store::Store;
 
 /// Errors that stop `hotline serve`.
@@ -64,27 +76,18 @@ pub enum SwitchError {
     Ivr(Vec<String>),
     #[error("[[nats]] is configured but this hotline was built without NATS support: build with `cargo build --release --features nats`")]
     NatsNotBuilt,
-    #[error("HTTP API: {0}")]
-    Api(#[from] api::ApiStartError),
     /// The ACD refused its configuration, or cannot read what it kept.
     #[error("ACD: {0}")]
     Acd(crate::call::queue::QueuesError),
-    /// HTTP could not start.
-    #[error("cannot listen for HTTP on {addr}: {source}")]
-    Http {
-        /// Address.
-        addr: std::net::SocketAddr,
-        /// OS error.
-        source: std::io::Error,
-    },
 }
 
-/// Methods we implement, for `Allow` (RFC 3261 §20.5).
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
-
-/// Live handles the HTTP API reads.
+/// The live handles of a started switch the composition root wires the
+/// HTTP side from.
 #[derive(Clone)]
-pub struct SwitchState {
+pub struct Parts {
+    /// The configuration in force at start (the file with the stored
+    /// roster).
+    pub config: Config,
     /// Call counters.
     pub counters: Arc<CallCounters>,
     /// SIP stack (dialog/transaction counts).
@@ -101,50 +104,34 @@ pub struct SwitchState {
     pub roster: Arc<crate::roster::LiveRoster>,
     /// The live IVR flows.
     pub ivr: Arc<ivr::IvrRuntime>,
+    /// Agents and groups changes, configuration reload.
+    pub roster_admin: Arc<roster::RosterAdmin>,
+    /// What the calls share (the CTI operations act on it).
+    pub calls: Arc<CallContext>,
+    /// The event outbox.
+    pub outbox: Arc<crate::events::outbox::Outbox>,
+    /// The live call records.
+    pub records: Arc<crate::call::record::CallRecords>,
+    /// The live block list (the IVR reads it on each call).
+    pub blacklist: Arc<std::sync::RwLock<crate::ivr::blacklist::Blacklist>>,
+    /// `hotline.db`.
+    pub store: Store,
+    /// Cancelled when the switch stops serving, before the events are
+    /// flushed: what the composition root started beside it (the HTTP
+    /// listener, the retention job) stops on it.
+    pub front_stop: CancellationToken,
 }
 
-struct Router {
-    dids: std::collections::HashMap<String, (String, Route)>,
-    ivr: Arc<ivr::IvrRuntime>,
-    trunks: Arc<TrunkTable>,
-    feature_codes: crate::config::acd::FeatureCodes,
-    not_ready_reasons: Vec<String>,
-}
-
-impl Router {
-    fn new(config: &Config, trunks: Arc<TrunkTable>, ivr: Arc<ivr::IvrRuntime>) -> Self {
-        let dids = config
-            .dids
-            .iter()
-            .map(|d| {
-                let route = match (&d.forward_to, &d.forward_trunk, &d.queue) {
-                    (_, _, Some(group)) => Route::Queue {
-                        group: group.clone(),
-                        priority: d.priority,
-                    },
-                    (Some(number), Some(trunk), _) => Route::External {
-                        number: number.clone(),
-                        trunk: trunk.clone(),
-                    },
-                    _ => Route::Agents {
-                        ringing: match d.ring {
-                            RingStrategy::Sequential => Ringing::Sequential,
-                            RingStrategy::Simultaneous => Ringing::Simultaneous,
-                        },
-                        agents: d.agents.clone(),
-                    },
-                };
-                (d.number.clone(), (d.tenant.clone(), route))
-            })
-            .collect();
-        Self {
-            dids,
-            ivr,
-            trunks,
-            feature_codes: config.acd.feature_codes.clone(),
-            not_ready_reasons: config.acd.not_ready_reasons.clone(),
-        }
-    }
+/// A started switch: [`Switch::run`] serves until SIGINT/SIGTERM.
+pub struct Switch {
+    parts: Parts,
+    stop_signal: signal::StopSignal,
+    reload_signal: signal::ReloadSignal,
+    incoming: tokio::sync::mpsc::Receiver<Incoming>,
+    router: dispatch::Router,
+    call_shutdown: CancellationToken,
+    events: events::EventsRuntime,
+    events_stop: CancellationToken,
 }
 
 fn trunk_table(config: &Config) -> TrunkTable {
@@ -184,10 +171,11 @@ fn persisted_blacklist(
     Ok(list)
 }
 
-/// Run the switch until SIGINT/SIGTERM.
-pub async fn run(file: Config) -> Result<(), SwitchError> {
-    let mut stop_signal = signal::StopSignal::install().map_err(SwitchError::Signal)?;
-    let mut reload_signal = signal::ReloadSignal::install().map_err(SwitchError::Signal)?;
+/// Start the switch: everything but the loop that serves (see
+/// [`Switch::run`]).
+pub async fn start(file: Config) -> Result<Switch, SwitchError> {
+    let stop_signal = signal::StopSignal::install().map_err(SwitchError::Signal)?;
+    let reload_signal = signal::ReloadSignal::install().map_err(SwitchError::Signal)?;
     // The IVR first: a broken flow stops the start before anything binds.
     let seeds = ivr::seed_blacklist(&file).map_err(SwitchError::Ivr)?;
     let store = Store::open(&file.data.dir)?;
@@ -211,7 +199,7 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
     // crash) get their BYE as the stack starts.
     let dialog_journal: Arc<dyn crate::sip::DialogJournal> =
         Arc::new(crate::store::DialogWriter::start(store.clone())?);
-    let (stack, mut incoming) = SipStack::start(&StackConfig {
+    let (stack, incoming) = SipStack::start(&StackConfig {
         listen: config.sip.listen,
         udp: config.sip.transports.contains(&Transport::Udp),
         tcp: config.sip.transports.contains(&Transport::Tcp),
@@ -345,7 +333,7 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
             .filter_map(|t| Some((t.id.clone(), t.outbound_trunk.clone()?)))
             .collect(),
     });
-    let router = Router::new(&config, trunks, ivr_runtime.clone());
+    let router = dispatch::Router::new(&config, trunks, ivr_runtime.clone());
     let http_ivr_stop = call_shutdown.clone();
     {
         // Callbacks dial citizens through the reserved agent's tenant.
@@ -365,323 +353,166 @@ pub async fn run(file: Config) -> Result<(), SwitchError> {
         });
     }
 
-    let state = SwitchState {
-        counters: counters.clone(),
-        stack: stack.clone(),
-        ports,
-        registrations: registrations.clone(),
-        started: tokio::time::Instant::now(),
-        queues: queues.clone(),
-        roster: live_roster.clone(),
-        ivr: ivr_runtime.clone(),
-    };
     tokio::spawn(
         ivr_runtime
             .clone()
             .watch(roster_admin.config(), http_ivr_stop.clone()),
     );
-    let http = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|source| SwitchError::Http {
-            addr: config.http.listen,
-            source,
-        })?;
-    let api_state = api::start(
-        &config,
-        events.outbox.clone(),
-        ctx.clone(),
-        events.records.clone(),
-        crate::api::blocklist::BlockAdmin {
-            list: blacklist.clone(),
-            store: store.clone(),
-            ivr: ivr_runtime.clone(),
-        },
-        roster_admin.clone(),
-    )?;
-    let http_stop = CancellationToken::new();
-    api::spawn_retention(&config, &api_state, http_stop.clone());
-    info!(listen = %config.http.listen, "HTTP API listening");
-    tokio::spawn(crate::http::serve(
-        http,
-        state,
-        crate::api::router(api_state).merge(crate::api::web::router(config.http.web_dir.clone())),
-        http_stop.clone(),
-    ));
-
-    let housekeeping = {
-        let registrations = registrations.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                registrations.housekeeping().await;
-            }
-        })
+    let parts = Parts {
+        config,
+        counters,
+        stack,
+        ports,
+        registrations,
+        started: tokio::time::Instant::now(),
+        queues,
+        roster: live_roster,
+        ivr: ivr_runtime,
+        roster_admin,
+        calls: ctx,
+        outbox: events.outbox.clone(),
+        records: events.records.clone(),
+        blacklist,
+        store,
+        front_stop: CancellationToken::new(),
     };
-
-    let trunk_stop = CancellationToken::new();
-    let trunk_tasks: Vec<_> = config
-        .trunks
-        .iter()
-        .filter_map(|t| trunk_registration::spawn(stack.clone(), t, trunk_stop.clone()))
-        .collect();
-
-    info!(
-        config = %config.source_path.display(),
-        dids = config.dids.len(),
-        agents = config.agents.len(),
-        trunks = config.trunks.len(),
-        "hotline is up"
-    );
-    let mut draining: Option<tokio::time::Instant> = None;
-    let grace = Duration::from_secs(config.calls.shutdown_grace_secs);
-    let stop = stop_signal.recv();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            item = incoming.recv() => {
-                let Some(item) = item else { break };
-                match item {
-                    Incoming::Invite(invite) => admit(&ctx, &router, &registrations, invite, draining.is_some()).await,
-                    Incoming::Request(req, responder) => {
-                        answer_request(&registrations, req, responder).await
-                    }
-                }
-            }
-            _ = reload_signal.recv() => {
-                info!("SIGHUP: reloading the configuration");
-                let admin = roster_admin.clone();
-                tokio::spawn(async move {
-                    match admin.reload().await {
-                        Ok(r) => info!(
-                            source = %r.source,
-                            ivr_ok = r.ivr_ok,
-                            restart_needed = ?r.restart_needed,
-                            "configuration reloaded"
-                        ),
-                        Err(e) => error!(error = %e, "configuration reload refused; nothing changed"),
-                    }
-                });
-            }
-            _ = &mut stop, if draining.is_none() => {
-                let active = counters.active.load(Ordering::Relaxed);
-                info!(active_calls = active, grace_secs = grace.as_secs(), "shutting down: no new calls");
-                draining = Some(tokio::time::Instant::now() + grace);
-            }
-            _ = tokio::time::sleep(Duration::from_millis(100)), if draining.is_some() => {
-                let active = counters.active.load(Ordering::Relaxed);
-                let deadline = draining.unwrap_or_else(tokio::time::Instant::now);
-                if active == 0 {
-                    break;
-                }
-                if tokio::time::Instant::now() >= deadline && !call_shutdown.is_cancelled() {
-                    warn!(active_calls = active, "grace period over: hanging up the remaining calls");
-                    call_shutdown.cancel();
-                }
-                if tokio::time::Instant::now() >= deadline + Duration::from_secs(3) {
-                    warn!(active_calls = active, "calls did not end in time; exiting");
-                    break;
-                }
-            }
-        }
-    }
-    trunk_stop.cancel();
-    for t in trunk_tasks {
-        t.await.ok();
-    }
-    housekeeping.abort();
-    registrations.housekeeping().await;
-    http_stop.cancel();
-    // Records still waiting for after-call work go out now (incomplete),
-    // and everything is committed before the sinks stop.
-    events.records.close_all();
-    events.appender.flush().await;
-    events_stop.cancel();
-    // The legs of the calls just ended are removed from the journal, so the
-    // next start sends no BYE for them.
-    let journal = stack.clone();
-    tokio::task::spawn_blocking(move || journal.flush_journal())
-        .await
-        .ok();
-    stack.shutdown();
-    info!("hotline stopped");
-    Ok(())
+    Ok(Switch {
+        parts,
+        stop_signal,
+        reload_signal,
+        incoming,
+        router,
+        call_shutdown,
+        events,
+        events_stop,
+    })
 }
 
-/// Admit or refuse a new INVITE: agents' feature codes (digest
-/// authenticated), then carriers by trunk ACL and the called number.
-async fn admit(
-    ctx: &Arc<CallContext>,
-    router: &Router,
-    registrations: &Registrations,
-    invite: PendingInvite,
-    draining: bool,
-) {
-    let source = invite.request.source();
-    if draining {
-        invite
-            .reject(503, vec![("Retry-After".into(), "30".into())])
-            .await;
-        return;
+impl Switch {
+    /// The live handles (for the composition root).
+    pub fn parts(&self) -> &Parts {
+        &self.parts
     }
-    let dialled = invite.request.uri_user().unwrap_or_default();
-    if feature_codes::looks_like_feature_code(&dialled) {
-        agent_feature_code(ctx, router, registrations, invite, &dialled).await;
-        return;
-    }
-    let Some(trunk) = router.trunks.match_source(source.ip()) else {
-        warn!(%source, from = invite.request.from_user().unwrap_or_default(), "INVITE from an address no trunk admits: 403");
-        invite.reject(403, vec![]).await;
-        return;
-    };
-    let number = invite.request.uri_user().unwrap_or_default();
-    if let Some((tenant, flow)) = router.ivr.route_for(&number) {
-        debug!(trunk = %trunk.name, %number, %tenant, flow = %flow.flow, "new call for a flow");
-        call::spawn(ctx.clone(), invite, Route::Flow(flow), tenant);
-        return;
-    }
-    let Some((tenant, route)) = router.dids.get(&number) else {
-        info!(trunk = %trunk.name, %number, "INVITE for an unknown number: 404");
-        invite.reject(404, vec![]).await;
-        return;
-    };
-    debug!(trunk = %trunk.name, %number, %tenant, "new call");
-    call::spawn(ctx.clone(), invite, route.clone(), tenant.clone());
-}
 
-/// An agent dialled a feature code: authenticate (407), apply it to the
-/// ACD, and confirm by answering and hanging up at once.
-async fn agent_feature_code(
-    ctx: &Arc<CallContext>,
-    router: &Router,
-    registrations: &Registrations,
-    invite: PendingInvite,
-    dialled: &str,
-) {
-    let user = match registrations.authenticate(&invite.request, Challenge::Proxy) {
-        Authenticated::Agent(user) => user,
-        Authenticated::Refused { code, headers } => {
-            invite.reject(code, headers).await;
-            return;
-        }
-    };
-    if invite.request.from_user().as_deref() != Some(user.as_str()) {
-        warn!(%user, from = ?invite.request.from_user(), "feature code for another agent: 403");
-        invite.reject(403, vec![]).await;
-        return;
-    }
-    if let Some((mode, target)) = feature_codes::parse_supervision(dialled, &router.feature_codes) {
-        let supervisor = ctx
-            .roster
-            .load()
-            .agent_by_user(&user)
-            .is_some_and(|a| a.supervisor);
-        if !supervisor {
-            warn!(%user, %dialled, "not a supervisor: 403");
-            invite.reject(403, vec![]).await;
-            return;
-        }
-        let channel = ctx.live.get(&target).map(|e| e.value().1.clone());
-        let Some(channel) = channel else {
-            info!(%user, agent = %target, "agent is not on a call: 480");
-            invite.reject(480, vec![]).await;
-            return;
-        };
-        info!(supervisor = %user, agent = %target, ?mode, "supervisor joins");
-        let command = call::SessionCommand::Supervise {
-            invite: Box::new(invite),
-            mode,
-            supervisor: user,
-        };
-        if let Err(tokio::sync::mpsc::error::SendError(call::SessionCommand::Supervise {
-            invite,
+    /// Serve until SIGINT/SIGTERM, then shut down.
+    pub async fn run(self) -> Result<(), SwitchError> {
+        let Switch {
+            parts,
+            mut stop_signal,
+            mut reload_signal,
+            mut incoming,
+            router,
+            call_shutdown,
+            events,
+            events_stop,
+        } = self;
+        let Parts {
+            config,
+            counters,
+            stack,
+            registrations,
+            roster_admin,
+            calls: ctx,
+            front_stop: http_stop,
             ..
-        })) = channel.send(command)
-        {
-            // The call ended in the meantime.
-            invite.reject(480, vec![]).await;
-        }
-        return;
-    }
-    let Some(command) =
-        feature_codes::parse(dialled, &router.feature_codes, &router.not_ready_reasons)
-    else {
-        info!(%user, %dialled, "unknown feature code: 404");
-        invite.reject(404, vec![]).await;
-        return;
-    };
-    let agent = ctx.roster.load().agent_id_of(&user).map(str::to_string);
-    let (Some(queues), Some(agent)) = (&ctx.queues, agent) else {
-        invite.reject(404, vec![]).await;
-        return;
-    };
-    info!(%user, %agent, ?command, "feature code");
-    // The phone is answered once the ACD took the command and kept it
-    // (a refusal, e.g. ready while talking, is logged; the phone is
-    // answered all the same).
-    let input = match command {
-        AgentCommand::Login => acd::Input::Login { agent },
-        AgentCommand::Logout => acd::Input::Logout { agent },
-        AgentCommand::Ready => acd::Input::Ready { agent },
-        AgentCommand::NotReady(reason) => acd::Input::NotReady { agent, reason },
-    };
-    if let Err(why) = queues.try_input(input).await {
-        warn!(%user, %dialled, %why, "feature code refused by the ACD");
-    }
-    // Confirm: answer with an inactive stream, then hang up once confirmed.
-    let (events_tx, mut events) = ctx.stack.leg_channel();
-    let leg = match invite.into_leg(&ctx.stack, &events_tx) {
-        Ok(l) => l,
-        Err(e) => {
-            warn!(error = %e, "feature code dialog");
-            return;
-        }
-    };
-    let sdp = format!(
-        "v=0\r\no=hotline 1 1 IN IP4 {a}\r\ns=hotline\r\nc=IN IP4 {a}\r\nt=0 0\r\nm=audio 9 RTP/AVP 8 0\r\na=inactive\r\n",
-        a = ctx.media_address
-    );
-    if leg.answer(sdp.into_bytes()).is_err() {
-        return;
-    }
-    tokio::spawn(async move {
-        let confirmed = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some((_, ev)) = events.recv().await {
-                match ev {
-                    LegEvent::Confirmed => return true,
-                    LegEvent::Ended(_) => return false,
-                    _ => {}
+        } = parts;
+        let housekeeping = {
+            let registrations = registrations.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    registrations.housekeeping().await;
+                }
+            })
+        };
+
+        let trunk_stop = CancellationToken::new();
+        let trunk_tasks: Vec<_> = config
+            .trunks
+            .iter()
+            .filter_map(|t| trunk_registration::spawn(stack.clone(), t, trunk_stop.clone()))
+            .collect();
+
+        info!(
+            config = %config.source_path.display(),
+            dids = config.dids.len(),
+            agents = config.agents.len(),
+            trunks = config.trunks.len(),
+            "hotline is up"
+        );
+        let dispatch = dispatch::Dispatch {
+            ctx: ctx.clone(),
+            router: Arc::new(router),
+            registrations: registrations.clone(),
+        };
+        let mut draining: Option<tokio::time::Instant> = None;
+        let grace = Duration::from_secs(config.calls.shutdown_grace_secs);
+        let stop = stop_signal.recv();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                item = incoming.recv() => {
+                    let Some(item) = item else { break };
+                    dispatch.dispatch(item, draining.is_some()).await;
+                }
+                _ = reload_signal.recv() => {
+                    info!("SIGHUP: reloading the configuration");
+                    let admin = roster_admin.clone();
+                    tokio::spawn(async move {
+                        match admin.reload().await {
+                            Ok(r) => info!(
+                                source = %r.source,
+                                ivr_ok = r.ivr_ok,
+                                restart_needed = ?r.restart_needed,
+                                "configuration reloaded"
+                            ),
+                            Err(e) => error!(error = %e, "configuration reload refused; nothing changed"),
+                        }
+                    });
+                }
+                _ = &mut stop, if draining.is_none() => {
+                    let active = counters.active.load(Ordering::Relaxed);
+                    info!(active_calls = active, grace_secs = grace.as_secs(), "shutting down: no new calls");
+                    draining = Some(tokio::time::Instant::now() + grace);
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)), if draining.is_some() => {
+                    let active = counters.active.load(Ordering::Relaxed);
+                    let deadline = draining.unwrap_or_else(tokio::time::Instant::now);
+                    if active == 0 {
+                        break;
+                    }
+                    if tokio::time::Instant::now() >= deadline && !call_shutdown.is_cancelled() {
+                        warn!(active_calls = active, "grace period over: hanging up the remaining calls");
+                        call_shutdown.cancel();
+                    }
+                    if tokio::time::Instant::now() >= deadline + Duration::from_secs(3) {
+                        warn!(active_calls = active, "calls did not end in time; exiting");
+                        break;
+                    }
                 }
             }
-            false
-        })
-        .await;
-        if matches!(confirmed, Ok(true)) {
-            leg.bye().await;
         }
-    });
-}
-
-/// Out-of-dialog requests other than INVITE.
-async fn answer_request(registrations: &Registrations, req: Request, responder: Responder) {
-    let allow = || vec![("Allow".to_string(), ALLOW.to_string())];
-    let (code, headers) = match req.method().as_str() {
-        "REGISTER" => return registrations.handle(req, responder).await,
-        // Carriers ping with OPTIONS as a health check (RFC 3261 §11).
-        "OPTIONS" => {
-            let mut h = allow();
-            h.push(("Accept".into(), "application/sdp".into()));
-            (200, h)
+        trunk_stop.cancel();
+        for t in trunk_tasks {
+            t.await.ok();
         }
-        // In-dialog methods outside any dialog (§12.2.2).
-        "BYE" | "INFO" | "UPDATE" | "PRACK" => (481, vec![]),
-        "SUBSCRIBE" | "NOTIFY" | "PUBLISH" | "MESSAGE" | "REFER" => (405, allow()),
-        other => {
-            debug!(method = other, "unknown method: 501");
-            (501, allow())
-        }
-    };
-    if let Err(e) = responder.reply(code, headers, None).await {
-        debug!(error = %e, "response");
+        housekeeping.abort();
+        registrations.housekeeping().await;
+        http_stop.cancel();
+        // Records still waiting for after-call work go out now (incomplete),
+        // and everything is committed before the sinks stop.
+        events.records.close_all();
+        events.appender.flush().await;
+        events_stop.cancel();
+        // The legs of the calls just ended are removed from the journal, so the
+        // next start sends no BYE for them.
+        let journal = stack.clone();
+        tokio::task::spawn_blocking(move || journal.flush_journal())
+            .await
+            .ok();
+        stack.shutdown();
+        info!("hotline stopped");
+        Ok(())
     }
 }

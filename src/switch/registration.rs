@@ -4,6 +4,11 @@
 //! chosen per agent) and [`FailureThrottle`] cores. It parses the request, authenticates it,
 //! applies it, answers, and persists the change to SQLite so bindings
 //! survive a restart. Also the call room's [`Directory`] of live contacts.
+//!
+//! A REGISTER is decided in memory where it arrives ([`Registrations::begin`],
+//! in the switch's dispatch loop, in arrival order); its write goes to the
+//! [`BindingWriter`] thread and the answer waits for it in a task of its
+//! own ([`Registering::answer`]), so no INVITE waits behind SQLite.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +27,8 @@ use crate::sip::registrar::{
 use crate::sip::{Request, Responder};
 use crate::store::Store;
 use crate::util::unix_now;
+
+use super::binding_writer::{BindingStore, BindingWriter, Written};
 
 /// Which challenge a request gets (RFC 3261 §22.1, §22.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +65,7 @@ struct State {
 pub struct Registrations {
     state: Arc<Mutex<State>>,
     secrets: Arc<std::sync::RwLock<Arc<HashMap<String, DigestAccount>>>>,
-    store: Store,
+    writer: BindingWriter,
     presence: Arc<Mutex<Option<PresenceHook>>>,
 }
 
@@ -76,6 +83,17 @@ pub type PresenceKept = std::pin::Pin<Box<dyn std::future::Future<Output = ()> +
 impl Registrations {
     /// Build from config and restore persisted bindings.
     pub fn new(config: &Config, store: Store) -> Result<Self, crate::store::StoreError> {
+        let keeper: Arc<dyn BindingStore> = Arc::new(store.clone());
+        Self::with_binding_store(config, store, keeper)
+    }
+
+    /// [`Registrations::new`] with the changes after the start kept by
+    /// `keeper` (a test's may be slow) instead of `store`.
+    pub fn with_binding_store(
+        config: &Config,
+        store: Store,
+        keeper: Arc<dyn BindingStore>,
+    ) -> Result<Self, crate::store::StoreError> {
         let r = &config.registrar;
         let mut registrar = Registrar::new(RegistrarPolicy {
             min_expires: r.min_expires,
@@ -115,7 +133,7 @@ impl Registrations {
                 throttle: FailureThrottle::new(r.auth_failures_before_block, 60, r.auth_block_secs),
             })),
             secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
-            store,
+            writer: BindingWriter::start(keeper),
             presence: Arc::new(Mutex::new(None)),
         })
     }
@@ -218,16 +236,7 @@ impl Registrations {
     }
 
     async fn persist(&self, changes: Vec<crate::sip::registrar::BindingChange>) {
-        if changes.is_empty() {
-            return;
-        }
-        let store = self.store.clone();
-        let r = tokio::task::spawn_blocking(move || store.apply(&changes)).await;
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "cannot persist registrations"),
-            Err(e) => warn!(error = %e, "registration persistence task failed"),
-        }
+        self.writer.write(changes).wait().await;
     }
 
     /// Authenticate a request from an agent's phone with digest
@@ -294,16 +303,23 @@ impl Registrations {
 
     /// Answer one REGISTER.
     pub async fn handle(&self, req: Request, responder: Responder) {
-        let d = self.decide(&req);
+        self.begin(&req).answer(responder).await;
+    }
+
+    /// Decide one REGISTER now (authentication, the registrar, the
+    /// presence hook) and queue its write; never waits. The answer goes
+    /// out with [`Registering::answer`] once the write and what the
+    /// presence hook caused are kept.
+    pub fn begin(&self, req: &Request) -> Registering {
+        let d = self.decide(req);
         let kept = d.presence.and_then(|registered| {
             self.tell_presence(&req.to_user().unwrap_or_default(), registered)
         });
-        self.persist(d.changes).await;
-        if let Some(kept) = kept {
-            kept.await;
-        }
-        if let Err(e) = responder.reply(d.code, d.headers, None).await {
-            debug!(error = %e, "REGISTER response");
+        Registering {
+            code: d.code,
+            headers: d.headers,
+            written: self.writer.write(d.changes),
+            kept,
         }
     }
 
@@ -385,6 +401,28 @@ impl Registrations {
                 changes,
                 ..Decision::reply(500, vec![warning("CSeq out of order")])
             },
+        }
+    }
+}
+
+/// A REGISTER decided, waiting for its write to answer.
+pub struct Registering {
+    code: u16,
+    headers: Vec<(String, String)>,
+    written: Written,
+    kept: Option<PresenceKept>,
+}
+
+impl Registering {
+    /// Answer once the bindings are on disk and the presence change (an
+    /// auto-login) is kept.
+    pub async fn answer(self, responder: Responder) {
+        self.written.wait().await;
+        if let Some(kept) = self.kept {
+            kept.await;
+        }
+        if let Err(e) = responder.reply(self.code, self.headers, None).await {
+            debug!(error = %e, "REGISTER response");
         }
     }
 }

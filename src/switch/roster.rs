@@ -27,7 +27,7 @@ use tracing::{info, warn};
 
 use crate::acd;
 use crate::call::queue::Queues;
-use crate::config::{AgentConfig, Config, GroupConfig};
+use crate::config::Config;
 use crate::roster::seed::{self, FileEntry, Kind, Origin, Row, RowChange};
 use crate::roster::{LiveRoster, Roster};
 use crate::store::{Store, StoreError};
@@ -40,59 +40,12 @@ use super::registration::Registrations;
 /// else is reported as needing a restart.
 const RELOADABLE: &[&str] = &["agent", "group", "ivr", "quick_transfer"];
 
-/// Why a roster change or a reload was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum RosterError {
-    /// The change would leave an invalid configuration; nothing changed.
-    #[error("{}", .0.join("; "))]
-    Invalid(Vec<String>),
-    /// The ACD refused (a signed-in agent, a group with calls); nothing
-    /// changed.
-    #[error("{0}")]
-    InUse(String),
-    /// The configuration file cannot be read or parsed.
-    #[error("{0}")]
-    File(String),
-    /// The database failed; nothing changed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A stored row cannot be read back (edited by hand?).
-    #[error("hotline.db: stored {kind} {key:?} is unreadable: {error}")]
-    Corrupt {
-        kind: &'static str,
-        key: String,
-        error: String,
-    },
-}
+pub use crate::roster::change::{Edit, ReloadReport, RosterError};
 
-/// One admin edit.
-#[derive(Debug, Clone)]
-pub enum Edit {
-    /// Create or replace the agent whose SIP user is `agent.user`.
-    PutAgent(AgentConfig),
-    /// Delete the agent with this SIP user.
-    DeleteAgent(String),
-    /// Create or replace the group `group.id`.
-    PutGroup(GroupConfig),
-    /// Delete the group with this id.
-    DeleteGroup(String),
-}
-
-/// What a reload did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ReloadReport {
-    /// The file read ("embedded" when the switch runs on the built-in
-    /// default).
-    pub source: String,
-    /// The ACD's view of the change.
-    pub roster: acd::Reconfigured,
-    /// One line per agent or group the merge touched or ignored.
-    pub notes: Vec<String>,
-    /// Whether the IVR flows are live (false: the previous flows keep
-    /// serving; see `GET /healthz`).
-    pub ivr_ok: bool,
-    /// Sections that changed but need a restart.
-    pub restart_needed: Vec<String>,
+impl From<StoreError> for RosterError {
+    fn from(e: StoreError) -> Self {
+        RosterError::Store(Box::new(e))
+    }
 }
 
 /// The configuration at start: the file with the stored roster applied.

@@ -1,6 +1,6 @@
 //! Starting the HTTP API's parts (CTI issue §2, events issue §4, §5): the
 //! users database with the configured users seeded, the records store over
-//! the events database, the `/api/v1` router, and the retention job.
+//! the events database, the `/api/v1` state, and the retention job.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,7 +109,7 @@ pub fn start(
     calls: Arc<crate::call::CallContext>,
     live: Arc<crate::call::record::CallRecords>,
     blocks: crate::api::blocklist::BlockAdmin,
-    roster: Arc<super::roster::RosterAdmin>,
+    roster: Arc<dyn crate::api::handles::RosterAdmin>,
 ) -> Result<ApiState, ApiStartError> {
     let path = config.data.dir.join("auth.db");
     let auth = AuthStore::open(&path)?;

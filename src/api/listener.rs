@@ -4,7 +4,8 @@
 //! holiday calendar that has run out), the ACD's statistics and callbacks,
 //! and the `/api/v1` routes of [`crate::api`]. Every error under `/api/`
 //! is JSON ([`crate::api::json_errors`]), bodies are limited to
-//! [`crate::api::json_errors::MAX_BODY_BYTES`].
+//! [`crate::api::json_errors::MAX_BODY_BYTES`]. What it reads of the
+//! switch comes as a [`SwitchView`] the composition root (`app`) builds.
 
 use std::sync::atomic::Ordering;
 
@@ -14,12 +15,39 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::switch::SwitchState;
+use std::sync::Arc;
+
+use super::handles::{IvrStatus, RegistrationCount};
+use crate::call::queue::Queues;
+use crate::call::CallCounters;
+use crate::media::ports::PortPool;
+use crate::sip::SipStack;
+
+/// Live handles of the switch the listener reads.
+#[derive(Clone)]
+pub struct SwitchView {
+    /// Call counters.
+    pub counters: Arc<CallCounters>,
+    /// SIP stack (dialog/transaction counts).
+    pub stack: SipStack,
+    /// RTP port pool.
+    pub ports: PortPool,
+    /// Registrations.
+    pub registrations: Arc<dyn RegistrationCount>,
+    /// Start time (monotonic).
+    pub started: tokio::time::Instant,
+    /// The ACD, when groups are configured.
+    pub queues: Option<Queues>,
+    /// The agents and skill groups in force.
+    pub roster: Arc<crate::roster::LiveRoster>,
+    /// The live IVR flows.
+    pub ivr: Arc<dyn IvrStatus>,
+}
 
 /// Serve until `stop` is cancelled.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: SwitchState,
+    state: SwitchView,
     api: Router,
     stop: CancellationToken,
 ) {
@@ -53,7 +81,7 @@ async fn not_found() -> (axum::http::StatusCode, Json<Value>) {
     )
 }
 
-async fn healthz(State(s): State<SwitchState>) -> Json<Value> {
+async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
     let c = &s.counters;
     let metrics = tokio::runtime::Handle::current().metrics();
     Json(json!({
@@ -94,7 +122,7 @@ async fn healthz(State(s): State<SwitchState>) -> Json<Value> {
 
 /// Live ACD statistics per group and agent (wall-board figures), and the
 /// missed-call list.
-async fn acd_stats(State(s): State<SwitchState>) -> (axum::http::StatusCode, Json<Value>) {
+async fn acd_stats(State(s): State<SwitchView>) -> (axum::http::StatusCode, Json<Value>) {
     match &s.queues {
         Some(q) => match q.stats().await {
             Some(v) => (axum::http::StatusCode::OK, Json(v)),
@@ -139,7 +167,7 @@ fn api_error(
 /// (Authentication and roles arrive with the CTI API; the HTTP listener is
 /// on loopback by default.)
 async fn schedule_callback(
-    State(s): State<SwitchState>,
+    State(s): State<SwitchView>,
     body: axum::body::Bytes,
 ) -> (axum::http::StatusCode, Json<Value>) {
     use axum::http::StatusCode;

@@ -1,0 +1,52 @@
+//! What the API needs from the switch, as small traits (issue 13 §5: `api`
+//! never imports `switch`, `switch` never imports `api`). The composition
+//! root (`app`) implements them for the switch's types and hands the API
+//! `Arc<dyn …>`s; tests may hand it their own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::acd;
+use crate::config::Config;
+use crate::roster::change::{Edit, ReloadReport, RosterError};
+use crate::roster::seed::{Kind, Origin};
+use crate::roster::LiveRoster;
+use crate::util::Live;
+
+/// The live IVR flows as `/healthz` and the reload answer show them.
+pub trait IvrStatus: Send + Sync {
+    /// `(name, version, DIDs)` of every live flow.
+    fn flows(&self) -> Vec<(String, String, Vec<String>)>;
+    /// Why the last edit of the flows was refused (the previous flows
+    /// keep serving); empty when the live flows are the files' own.
+    fn problems(&self) -> Vec<String>;
+    /// How many times the flows were loaded again.
+    fn reloads(&self) -> u64;
+    /// Holiday calendars that have run out at `unix_secs`.
+    fn calendar_warnings(&self, unix_secs: i64) -> Vec<String>;
+}
+
+/// The agents and skill groups in force, and the one way to change them
+/// (`switch::roster::RosterAdmin`).
+pub trait RosterAdmin: Send + Sync {
+    /// The roster in force.
+    fn roster(&self) -> Arc<LiveRoster>;
+    /// The configuration in force.
+    fn config(&self) -> Arc<Live<Config>>;
+    /// Who owns each live entry of `kind`, by key (SIP user or group id).
+    fn origins(&self, kind: Kind) -> BoxFuture<'_, HashMap<String, Origin>>;
+    /// Apply one admin edit.
+    fn edit(&self, edit: Edit) -> BoxFuture<'_, Result<acd::Reconfigured, RosterError>>;
+    /// Read the configuration file again and apply what may change live.
+    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, RosterError>>;
+    /// The IVR's flows and their problems (for the reload answer).
+    fn ivr(&self) -> Arc<dyn IvrStatus>;
+}
+
+/// The agents' registrations, as `/healthz` counts them.
+pub trait RegistrationCount: Send + Sync {
+    /// Number of live bindings.
+    fn count(&self) -> usize;
+}

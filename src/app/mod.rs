@@ -1,0 +1,83 @@
+//! The composition root of `hotline serve` (issue 13 §5): the one room
+//! that imports both `switch` and `api` and wires them. It starts the
+//! switch ([`crate::switch::start`]), then the HTTP side on the switch's
+//! live handles ([`api`]: the users database, the records store, the
+//! `/api/v1` router, the retention job; [`handles`]: the switch's types
+//! seen through the API's traits; the listener of
+//! [`crate::api::listener`]), and runs the switch until it stops; the HTTP
+//! side stops with it ([`crate::switch::Parts::front_stop`]).
+
+pub mod api;
+mod handles;
+
+use std::sync::Arc;
+
+use tracing::info;
+
+use crate::config::Config;
+use crate::switch::{self, SwitchError};
+
+/// Errors that stop `hotline serve`.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The switch could not start, or failed.
+    #[error(transparent)]
+    Switch(#[from] SwitchError),
+    /// The HTTP API could not start.
+    #[error("HTTP API: {0}")]
+    Api(#[from] api::ApiStartError),
+    /// HTTP could not start.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Run `hotline serve` until SIGINT/SIGTERM.
+pub async fn run(file: Config) -> Result<(), AppError> {
+    let switch = switch::start(file).await?;
+    let p = switch.parts().clone();
+    let config = &p.config;
+    let http = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| AppError::Http {
+            addr: config.http.listen,
+            source,
+        })?;
+    let roster_admin: Arc<dyn crate::api::handles::RosterAdmin> = p.roster_admin.clone();
+    let api_state = api::start(
+        config,
+        p.outbox.clone(),
+        p.calls.clone(),
+        p.records.clone(),
+        crate::api::blocklist::BlockAdmin {
+            list: p.blacklist.clone(),
+            store: p.store.clone(),
+        },
+        roster_admin,
+    )?;
+    api::spawn_retention(config, &api_state, p.front_stop.clone());
+    info!(listen = %config.http.listen, "HTTP API listening");
+    let view = crate::api::listener::SwitchView {
+        counters: p.counters.clone(),
+        stack: p.stack.clone(),
+        ports: p.ports.clone(),
+        registrations: Arc::new(p.registrations.clone()),
+        started: p.started,
+        queues: p.queues.clone(),
+        roster: p.roster.clone(),
+        ivr: p.ivr.clone(),
+    };
+    tokio::spawn(crate::api::listener::serve(
+        http,
+        view,
+        crate::api::router(api_state).merge(crate::api::web::router(config.http.web_dir.clone())),
+        p.front_stop.clone(),
+    ));
+    drop(p);
+    switch.run().await?;
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The admission core (issue 13 §5): what the switch does with one
+//! out-of-dialog request, decided without sockets, stores or clocks.
+//!
+//! - REGISTER goes to the registrar shell ([`super::Registrations`]);
+//! - OPTIONS is answered 200 with `Allow` and `Accept` (carriers ping with
+//!   it as a health check, RFC 3261 §11); in-dialog methods outside any
+//!   dialog get 481 (§12.2.2); methods we do not serve get 405 or 501 with
+//!   `Allow` (§8.2.1, §20.5);
+//! - a new INVITE, in this order: 503 with `Retry-After` while draining;
+//!   an agent's feature code (`*…`, authenticated by the shell with a 407
+//!   digest challenge); 403 from an address no trunk admits (trunk ACL,
+//!   [`crate::sip::trunk`]); the called number (DID) claimed by an IVR flow
+//!   (flows first), else by a `[[did]]` entry; else 404.
+//!
+//! The block list is not an admission rule: the flow's `blacklist` node
+//! reads it once the call runs. Nothing here depends on the time of day
+//! (schedules are the flow's too), so [`decide`] takes no clock.
+//!
+//! The shell ([`super::Switch::run`]) builds a [`RequestView`] and
+//! [`Tables`], calls [`decide`] and executes the [`Decision`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::call::Route;
+use crate::sip::trunk::TrunkTable;
+
+use super::feature_codes;
+
+/// Methods we implement, for `Allow` (RFC 3261 §20.5).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
+
+/// What admission reads of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    /// Method, e.g. `INVITE`.
+    pub method: &'a str,
+    /// User part of the Request-URI (the dialled number), empty if none.
+    pub uri_user: &'a str,
+    /// Where it came from (the address the trunk ACL matches).
+    pub source: IpAddr,
+}
+
+/// The numbers IVR flows claim: `did` → (tenant, the flow's claim). The
+/// switch's is the live IVR snapshot; a test's can be a map.
+pub trait FlowClaims {
+    /// What a claim carries to the call (the switch: the flow pinned to
+    /// the snapshot the call arrived under).
+    type Claim;
+    /// The flow that answers `did`, with its tenant.
+    fn claim(&self, did: &str) -> Option<(String, Self::Claim)>;
+}
+
+/// What admission decides from.
+pub struct Tables<'a, F> {
+    /// `[[did]]` entries: number → (tenant, route).
+    pub dids: &'a HashMap<String, (String, Route)>,
+    /// Trunks (ACL by source address).
+    pub trunks: &'a TrunkTable,
+    /// Numbers claimed by IVR flows.
+    pub flows: &'a F,
+    /// Shutting down: no new calls.
+    pub draining: bool,
+}
+
+/// Why a new INVITE is refused (the shell logs each its own way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The switch is shutting down.
+    Draining,
+    /// No trunk admits the source address.
+    NoTrunk,
+    /// Neither a flow nor a `[[did]]` claims the number.
+    UnknownNumber {
+        /// The trunk it came through.
+        trunk: String,
+    },
+}
+
+/// What to do with one out-of-dialog request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision<C> {
+    /// Answer with this status and headers, nothing else (OPTIONS, stray
+    /// in-dialog methods, methods we do not serve).
+    Reply {
+        /// Status code.
+        code: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+    },
+    /// A REGISTER: the registrar shell authenticates and applies it.
+    Register,
+    /// An INVITE refused with `code` and `headers`.
+    Refuse {
+        /// Status code.
+        code: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// Why.
+        why: Refusal,
+    },
+    /// An agent dialled a feature code: authenticate (407), then apply it.
+    FeatureCode {
+        /// What was dialled.
+        dialled: String,
+    },
+    /// A new call for the IVR flow that claims the number.
+    Flow {
+        /// The trunk it came through.
+        trunk: String,
+        /// The called number.
+        number: String,
+        /// The flow's tenant.
+        tenant: String,
+        /// The flow's claim.
+        claim: C,
+    },
+    /// A new call for a `[[did]]` entry.
+    Did {
+        /// The trunk it came through.
+        trunk: String,
+        /// The called number.
+        number: String,
+        /// The entry's tenant.
+        tenant: String,
+        /// Where it goes.
+        route: Route,
+    },
+}
+
+fn allow() -> Vec<(String, String)> {
+    vec![("Allow".to_string(), ALLOW.to_string())]
+}
+
+/// Decide what to do with one out-of-dialog request.
+pub fn decide<F: FlowClaims>(req: &RequestView<'_>, tables: &Tables<'_, F>) -> Decision<F::Claim> {
+    let reply = |code, headers| Decision::Reply { code, headers };
+    match req.method {
+        "INVITE" => admit_invite(req, tables),
+        "REGISTER" => Decision::Register,
+        "OPTIONS" => {
+            let mut h = allow();
+            h.push(("Accept".into(), "application/sdp".into()));
+            reply(200, h)
+        }
+        "BYE" | "INFO" | "UPDATE" | "PRACK" => reply(481, vec![]),
+        "SUBSCRIBE" | "NOTIFY" | "PUBLISH" | "MESSAGE" | "REFER" => reply(405, allow()),
+        _ => reply(501, allow()),
+    }
+}
+
+fn admit_invite<F: FlowClaims>(
+    req: &RequestView<'_>,
+    tables: &Tables<'_, F>,
+) -> Decision<F::Claim> {
+    if tables.draining {
+        return Decision::Refuse {
+            code: 503,
+            headers: vec![("Retry-After".into(), "30".into())],
+            why: Refusal::Draining,
+        };
+    }
+    let number = req.uri_user;
+    if feature_codes::looks_like_feature_code(number) {
+        return Decision::FeatureCode {
+            dialled: number.to_string(),
+        };
+    }
+    let Some(trunk) = tables.trunks.match_source(req.source) else {
+        return Decision::Refuse {
+            code: 403,
+            headers: vec![],
+            why: Refusal::NoTrunk,
+        };
+    };
+    let trunk = trunk.name.clone();
+    if let Some((tenant, claim)) = tables.flows.claim(number) {
+        return Decision::Flow {
+            trunk,
+            number: number.to_string(),
+            tenant,
+            claim,
+        };
+    }
+    match tables.dids.get(number) {
+        Some((tenant, route)) => Decision::Did {
+            trunk,
+            number: number.to_string(),
+            tenant: tenant.clone(),
+            route: route.clone(),
+        },
+        None => Decision::Refuse {
+            code: 404,
+            headers: vec![],
+            why: Refusal::UnknownNumber { trunk },
+        },
+    }
+}
