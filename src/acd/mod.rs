@@ -10,7 +10,9 @@
 //! - `queue`: queue order (the emergency lane, consultations, ordinary
 //!   callers: [`EMERGENCY_PRIORITY_MIN`]), priority boosts;
 //! - `strategy`: choosing among idle agents;
-//! - [`engine`]: the state machine;
+//! - [`engine`]: the state machine (its state and public surface; inputs,
+//!   agents' states, queue entries, offers, timers and views in files of
+//!   their own under `engine/`);
 //! - `engine/reconfigure`: [`Engine::reconfigure`], applying a new
 //!   [`AcdConfig`] (agents and skill groups added, changed, deleted) while
 //!   calls are up, without losing live state;
