@@ -19,6 +19,8 @@
 //! - [`api`]: the `/api/v1` endpoints (records, CTI, admin, live events);
 //! - [`store`]: SQLite persistence;
 //! - [`switch`]: admission, routing, registrations, reloads: wires the rooms;
+//! - [`time`]: the one time type of the pure cores ([`time::Time`], Unix
+//!   milliseconds) and the one civil-date module ([`time::civil`]);
 //! - [`util`]: the shells' clock, `Live<T>`, RSS;
 //! - [`http`]: the HTTP listener: `/healthz`, the ACD's statistics, and [`api`]'s `/api/v1`;
 //! - [`phone`]: a scripted SIP phone for tests and people (`hotline dial`, `hotline phone`).
@@ -41,4 +43,5 @@ pub mod roster;
 pub mod sip;
 pub mod store;
 pub mod switch;
+pub mod time;
 pub mod util;
