@@ -54,6 +54,7 @@ use super::model::{
 use super::queue::{GroupQueue, QueueKey};
 use super::stats::{AgentCounters, GroupCounters};
 use super::strategy::MemberInfo;
+use crate::time::Time;
 
 mod agents;
 mod durable;
@@ -96,7 +97,7 @@ enum Timer {
     Acw(usize),
 }
 
-type Timers = BTreeSet<(Duration, Timer)>;
+type Timers = BTreeSet<(Time, Timer)>;
 
 struct Group {
     cfg: GroupConfig,
@@ -104,7 +105,7 @@ struct Group {
     levels: HashMap<usize, u8>,
     queue: GroupQueue,
     /// Idle members by (idle since, agent): longest idle first.
-    idle: BTreeSet<(Duration, usize)>,
+    idle: BTreeSet<(Time, usize)>,
     rr_next: usize,
     overflow: Option<(Duration, usize)>,
     next_group: Option<usize>,
@@ -121,11 +122,11 @@ pub(crate) struct AgentRec {
     skills: Vec<usize>,
     state: AgentState,
     reason: Option<String>,
-    since: Duration,
-    idle_since: Duration,
+    since: Time,
+    idle_since: Time,
     call: Option<CallId>,
-    acw_until: Option<Duration>,
-    acw_started: Duration,
+    acw_until: Option<Time>,
+    acw_started: Time,
     acw_group: Option<usize>,
     counters: AgentCounters,
     time_in_state: [Duration; 8],
@@ -138,7 +139,7 @@ pub(crate) struct AgentRec {
 enum Phase {
     Waiting,
     Offered { agents: Vec<usize>, kind: OfferKind },
-    Talking { agent: usize, answered_at: Duration },
+    Talking { agent: usize, answered_at: Time },
     Dialing { agent: usize },
     RetryWait,
 }
@@ -151,12 +152,12 @@ struct Call {
     group: usize,
     base_priority: u8,
     priority: u8,
-    arrived: Duration,
-    entered_group: Duration,
+    arrived: Time,
+    entered_group: Time,
     seq: u64,
     attempts: u32,
     phase: Phase,
-    timers: [Option<Duration>; 6],
+    timers: [Option<Time>; 6],
     /// Per-call longest wait (else the group's).
     max_wait: Option<Duration>,
     /// Per-call next step on timeout (else the group's chain).
@@ -176,8 +177,8 @@ impl Call {
         caller: String,
         group: usize,
         priority: u8,
-        arrived: Duration,
-        now: Duration,
+        arrived: Time,
+        now: Time,
         seq: u64,
     ) -> Self {
         Call {
@@ -225,7 +226,7 @@ impl Call {
     }
 }
 
-fn set_timer(timers: &mut Timers, call: &mut Call, kind: CallTimer, at: Duration) {
+fn set_timer(timers: &mut Timers, call: &mut Call, kind: CallTimer, at: Time) {
     clear_timer(timers, call, kind);
     call.timers[kind.slot()] = Some(at);
     timers.insert((at, Timer::Call(call.id, kind)));
@@ -279,11 +280,11 @@ pub struct Engine {
     calls: HashMap<CallId, Call>,
     timers: Timers,
     out: VecDeque<Output>,
-    last_served: HashMap<String, (usize, Duration)>,
+    last_served: HashMap<String, (usize, Time)>,
     missed: Vec<MissedCall>,
     missed_open: HashMap<String, Vec<usize>>,
     seq: u64,
-    day_start: Duration,
+    day_start: Time,
     /// Record changes for the shell's store ([`Engine::track_changes`]).
     tracking: bool,
     /// Agents and groups whose record changed since the last
@@ -464,7 +465,7 @@ impl Group {
 
 impl AgentRec {
     /// A fresh agent, logged out since `now`, with no skills yet.
-    fn fresh(cfg: AgentConfig, now: Duration) -> AgentRec {
+    fn fresh(cfg: AgentConfig, now: Time) -> AgentRec {
         AgentRec {
             cfg,
             skills: Vec::new(),
@@ -485,7 +486,7 @@ impl AgentRec {
 
 impl Engine {
     /// Build the engine; every agent starts logged out at `now`.
-    pub fn new(cfg: AcdConfig, now: Duration) -> Result<Self, AcdError> {
+    pub fn new(cfg: AcdConfig, now: Time) -> Result<Self, AcdError> {
         let plan = validate(&cfg)?;
         let mut engine = Engine {
             groups: Vec::with_capacity(cfg.groups.len()),
@@ -518,7 +519,7 @@ impl Engine {
     // ----- public surface -------------------------------------------------
 
     /// Apply one input at `now`, then hand idle agents the calls that wait.
-    pub fn handle(&mut self, now: Duration, input: Input) -> Result<(), AcdError> {
+    pub fn handle(&mut self, now: Time, input: Input) -> Result<(), AcdError> {
         self.apply(now, input)?;
         self.dispatch(now);
         Ok(())
@@ -530,12 +531,12 @@ impl Engine {
     }
 
     /// The earliest deadline; call [`Engine::handle_timeout`] then.
-    pub fn poll_timeout(&self) -> Option<Duration> {
+    pub fn poll_timeout(&self) -> Option<Time> {
         self.timers.first().map(|(at, _)| *at)
     }
 
     /// Fire every deadline at or before `now`.
-    pub fn handle_timeout(&mut self, now: Duration) {
+    pub fn handle_timeout(&mut self, now: Time) {
         let mut due = Vec::new();
         while let Some(&(at, timer)) = self.timers.first() {
             if at > now {
@@ -564,7 +565,7 @@ impl Engine {
         &mut self,
         caller: &str,
         agent: &str,
-        at: Duration,
+        at: Time,
     ) -> Result<(), AcdError> {
         let ai = self.agent_index(agent)?;
         self.last_served.insert(caller.to_owned(), (ai, at));

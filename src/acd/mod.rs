@@ -2,8 +2,8 @@
 //! and agents" and the answer-rate KPIs of §8.
 //!
 //! A pure, sans-IO core (DESIGN.md "Rooms": `acd`, virtual time): the call
-//! room feeds it [`Input`]s with the time as a [`std::time::Duration`] since
-//! an arbitrary epoch, drains [`Output`]s (offers to ring, cancellations,
+//! room feeds it [`Input`]s with the time as a [`crate::time::Time`] (the
+//! pure cores' one time type; the shell runs it on Unix time), drains [`Output`]s (offers to ring, cancellations,
 //! announcements, overflow and timeout orders, agent and queue events), and
 //! sleeps until [`Engine::poll_timeout`]. Files:
 //! - [`model`]: configuration, states, inputs, outputs, views;

@@ -127,6 +127,22 @@ impl fmt::Display for Time {
     }
 }
 
+/// Serialized as its [`Duration`] since the Unix epoch (serde's
+/// `{"secs", "nanos"}`), the form the ACD's JSON views and records had
+/// before this type, so what readers see does not change.
+impl serde::Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.since_epoch().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Time {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let since = Duration::deserialize(d)?;
+        Ok(Time::UNIX_EPOCH + since)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +201,13 @@ mod tests {
         );
         // Far beyond the year 9999 it still writes, with a longer year.
         assert!(Time::MAX.to_string().ends_with('Z'));
+    }
+
+    #[test]
+    fn serializes_as_the_duration_since_the_epoch() {
+        let t = Time::from_unix_millis(1_796_515_200_250);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, serde_json::to_string(&t.since_epoch()).unwrap());
+        assert_eq!(serde_json::from_str::<Time>(&json).unwrap(), t);
     }
 }

@@ -2,10 +2,9 @@
 //! ringing, talking and after-call work, keeping the group tables, idle
 //! sets and time in state right and emitting the agent event.
 
-use std::time::Duration;
-
 use super::{Engine, Release, Timer};
 use crate::acd::model::{AgentState, CallId, Output};
+use crate::time::Time;
 
 impl Engine {
     /// Move an agent to `state`, keeping the group tables, idle sets and
@@ -17,12 +16,12 @@ impl Engine {
         state: AgentState,
         reason: Option<String>,
         call: Option<CallId>,
-        now: Duration,
+        now: Time,
         fresh_idle: bool,
     ) {
         let a = &mut self.agents[ai];
         let old = a.state;
-        a.time_in_state[old.index()] += now.saturating_sub(a.since.max(self.day_start));
+        a.time_in_state[old.index()] += now.saturating_duration_since(a.since.max(self.day_start));
         for &gi in &a.skills {
             let g = &mut self.groups[gi];
             if old == AgentState::Idle {
@@ -56,7 +55,7 @@ impl Engine {
 
     /// Before logout / not ready: end after-call work, or withdraw a ringing
     /// offer (the agent takes the state `how` says).
-    pub(super) fn leave_current(&mut self, ai: usize, how: Release<'_>, now: Duration) {
+    pub(super) fn leave_current(&mut self, ai: usize, how: Release<'_>, now: Time) {
         match self.agents[ai].state {
             AgentState::AfterCallWork => self.leave_acw(ai, now),
             AgentState::Ringing => {
@@ -68,12 +67,12 @@ impl Engine {
         }
     }
 
-    pub(super) fn leave_acw(&mut self, ai: usize, now: Duration) {
+    pub(super) fn leave_acw(&mut self, ai: usize, now: Time) {
         let a = &mut self.agents[ai];
         if let Some(until) = a.acw_until.take() {
             self.timers.remove(&(until, Timer::Acw(ai)));
         }
-        let spent = now.saturating_sub(a.acw_started);
+        let spent = now.saturating_duration_since(a.acw_started);
         a.counters.acw_total += spent;
         if let Some(gi) = a.acw_group.take() {
             let c = &mut self.groups[gi].counters;

@@ -14,9 +14,10 @@ use crate::acd::model::{
     QueueEvent, QueueEventKind, REASON_BUSY, REASON_UNREACHABLE,
 };
 use crate::acd::stats::{AgentCounters, Disposition, GroupCounters};
+use crate::time::Time;
 
 impl Engine {
-    pub(super) fn apply(&mut self, now: Duration, input: Input) -> Result<(), AcdError> {
+    pub(super) fn apply(&mut self, now: Time, input: Input) -> Result<(), AcdError> {
         use AgentState as S;
         match input {
             Input::Login { agent } => {
@@ -243,7 +244,7 @@ impl Engine {
                     });
                 }
                 let number = number.unwrap_or_else(|| c.caller.clone());
-                let (gi, wait) = (c.group, now.saturating_sub(c.arrived));
+                let (gi, wait) = (c.group, now.saturating_duration_since(c.arrived));
                 if matches!(c.phase, Phase::Waiting) {
                     self.disarm_waiting(call);
                 } else {
@@ -301,7 +302,7 @@ impl Engine {
                     return Err(AcdError::DuplicateCall(call));
                 }
                 let asked_at = asked_at.min(now);
-                let wait = now.saturating_sub(asked_at);
+                let wait = now.saturating_duration_since(asked_at);
                 let g = &mut self.groups[gi];
                 g.counters.abandoned_in_ivr += 1;
                 g.counters.finish(wait, Disposition::CallerLeft);
@@ -360,7 +361,7 @@ impl Engine {
     /// from zero; missed calls already called back leave the list (those
     /// still waiting for a callback stay); services older than the
     /// previous-service window are forgotten.
-    pub(super) fn new_day(&mut self, now: Duration) {
+    pub(super) fn new_day(&mut self, now: Time) {
         for (gi, g) in self
             .groups
             .iter_mut()
@@ -398,7 +399,7 @@ impl Engine {
         }
         if let Some(ps) = self.previous_service {
             self.last_served
-                .retain(|_, (_, at)| now.saturating_sub(*at) <= ps.within);
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) <= ps.within);
         }
     }
 }

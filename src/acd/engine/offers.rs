@@ -12,10 +12,11 @@ use crate::acd::model::{
 use crate::acd::queue::QueueKey;
 use crate::acd::stats::Disposition;
 use crate::acd::strategy;
+use crate::time::Time;
 
 impl Engine {
     /// Hand idle agents the best waiting calls until no group has both.
-    pub(super) fn dispatch(&mut self, now: Duration) {
+    pub(super) fn dispatch(&mut self, now: Time) {
         loop {
             let mut best: Option<(QueueKey, usize)> = None;
             for (gi, g) in self.groups.iter().enumerate() {
@@ -59,7 +60,7 @@ impl Engine {
         agents: Vec<usize>,
         kind: OfferKind,
         ring: Duration,
-        now: Duration,
+        now: Time,
     ) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -99,7 +100,7 @@ impl Engine {
 
     /// Take one agent off a ringing call; requeue the call when nobody is
     /// left ringing.
-    pub(super) fn release_one(&mut self, call: CallId, ai: usize, how: Release<'_>, now: Duration) {
+    pub(super) fn release_one(&mut self, call: CallId, ai: usize, how: Release<'_>, now: Time) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -119,7 +120,7 @@ impl Engine {
 
     /// Take every agent off a ringing call (the call itself is dealt with by
     /// the caller of this function).
-    pub(super) fn release_all(&mut self, call: CallId, how: Release<'_>, now: Duration) {
+    pub(super) fn release_all(&mut self, call: CallId, how: Release<'_>, now: Time) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -133,13 +134,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn release_agent(
-        &mut self,
-        call: CallId,
-        ai: usize,
-        how: Release<'_>,
-        now: Duration,
-    ) {
+    pub(super) fn release_agent(&mut self, call: CallId, ai: usize, how: Release<'_>, now: Time) {
         let cancel = match how {
             Release::Restore(r) => Some(r),
             Release::NotReady(_, r) => r,
@@ -166,7 +161,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn answer(&mut self, call: CallId, ai: usize, now: Duration) {
+    pub(super) fn answer(&mut self, call: CallId, ai: usize, now: Time) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -175,7 +170,7 @@ impl Engine {
             Phase::Offered { agents, .. } => std::mem::take(agents),
             _ => Vec::new(),
         };
-        let (gi, live, wait) = (c.group, c.live(), now.saturating_sub(c.arrived));
+        let (gi, live, wait) = (c.group, c.live(), now.saturating_duration_since(c.arrived));
         let consultation = c.consultation;
         if live {
             c.phase = Phase::Talking {
@@ -210,13 +205,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn callback_result(
-        &mut self,
-        call: CallId,
-        ai: usize,
-        answered: bool,
-        now: Duration,
-    ) {
+    pub(super) fn callback_result(&mut self, call: CallId, ai: usize, answered: bool, now: Time) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -267,7 +256,7 @@ impl Engine {
     }
 
     /// The conversation is over: account it and send the agent to ACW.
-    pub(super) fn end_conversation(&mut self, call: CallId, now: Duration) {
+    pub(super) fn end_conversation(&mut self, call: CallId, now: Time) {
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
@@ -279,7 +268,7 @@ impl Engine {
             self.calls.insert(call, c);
             return;
         };
-        let talk = now.saturating_sub(answered_at);
+        let talk = now.saturating_duration_since(answered_at);
         let gi = c.group;
         if !c.consultation {
             let g = &mut self.groups[gi].counters;

@@ -2,16 +2,15 @@
 //! the end of after-call work, callback retries and the position
 //! announcements to waiting callers.
 
-use std::time::Duration;
-
 use super::{set_timer, CallTimer, Engine, Phase, Release, Timer, DEFAULT_HANDLE_TIME};
 use crate::acd::durable::Change;
 use crate::acd::model::{
     AgentState, CallId, CancelReason, Output, OverflowReason, TimeoutReason, REASON_NO_ANSWER,
 };
+use crate::time::Time;
 
 impl Engine {
-    pub(super) fn fire(&mut self, timer: Timer, now: Duration) {
+    pub(super) fn fire(&mut self, timer: Timer, now: Time) {
         let (call, kind) = match timer {
             Timer::Acw(ai) => {
                 if self.agents[ai].state == AgentState::AfterCallWork {
@@ -68,7 +67,7 @@ impl Engine {
     }
 
     /// Tell a waiting caller their place and estimated wait.
-    pub(super) fn announce(&mut self, call: CallId, now: Duration) {
+    pub(super) fn announce(&mut self, call: CallId, now: Time) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };

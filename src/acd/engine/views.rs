@@ -2,14 +2,13 @@
 //! §8 answer rates): the missed-call list, a group's queue, an agent's
 //! state, a call's view, the live [`Stats`] of every group and agent.
 
-use std::time::Duration;
-
 use super::{CallTimer, Engine, Phase};
 use crate::acd::error::AcdError;
 use crate::acd::model::{
     AgentState, AgentView, CallId, CallPhase, CallView, MissedCall, QueueEntryView,
 };
 use crate::acd::stats::{AgentStats, GroupStats, ServiceLevel, Stats};
+use crate::time::Time;
 
 impl Engine {
     /// Every abandoned call, in order, for the callback KPI.
@@ -39,7 +38,7 @@ impl Engine {
     }
 
     /// An agent's state and since when.
-    pub fn agent_state(&self, agent: &str) -> Option<(AgentState, Duration)> {
+    pub fn agent_state(&self, agent: &str) -> Option<(AgentState, Time)> {
         let a = &self.agents[*self.agent_ix.get(agent)?];
         Some((a.state, a.since))
     }
@@ -92,7 +91,7 @@ impl Engine {
     }
 
     /// Live statistics per group and agent at `now`.
-    pub fn stats(&self, now: Duration) -> Stats {
+    pub fn stats(&self, now: Time) -> Stats {
         let groups: Vec<GroupStats> = self
             .groups
             .iter()
@@ -101,7 +100,10 @@ impl Engine {
                 group: g.cfg.id.clone(),
                 calls_waiting: g.queue.live_len(),
                 callbacks_pending: g.callbacks_pending,
-                longest_wait: g.queue.oldest_live_arrival().map(|a| now.saturating_sub(a)),
+                longest_wait: g
+                    .queue
+                    .oldest_live_arrival()
+                    .map(|a| now.saturating_duration_since(a)),
                 agents_by_state: AgentState::ALL
                     .iter()
                     .map(|s| (*s, g.by_state[s.index()]))
@@ -120,12 +122,12 @@ impl Engine {
             .filter(|a| !a.retired)
             .map(|a| {
                 let mut tis = a.time_in_state;
-                tis[a.state.index()] += now.saturating_sub(a.since.max(self.day_start));
+                tis[a.state.index()] += now.saturating_duration_since(a.since.max(self.day_start));
                 AgentStats {
                     agent: a.cfg.id.clone(),
                     state: a.state,
                     reason: a.reason.clone(),
-                    in_state_for: now.saturating_sub(a.since),
+                    in_state_for: now.saturating_duration_since(a.since),
                     time_in_state: AgentState::ALL
                         .iter()
                         .map(|s| (*s, tis[s.index()]))

@@ -13,9 +13,10 @@ use crate::acd::model::{
 };
 use crate::acd::queue::{effective_priority, next_boost, next_tick};
 use crate::acd::stats::Disposition;
+use crate::time::Time;
 
 impl Engine {
-    pub(super) fn emit_queue(&mut self, call: CallId, kind: QueueEventKind, now: Duration) {
+    pub(super) fn emit_queue(&mut self, call: CallId, kind: QueueEventKind, now: Time) {
         if let Some(c) = self.calls.get(&call) {
             self.out.push_back(Output::Queue(QueueEvent {
                 call,
@@ -27,13 +28,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn emit_entered(
-        &mut self,
-        call: CallId,
-        gi: usize,
-        from: Option<usize>,
-        now: Duration,
-    ) {
+    pub(super) fn emit_entered(&mut self, call: CallId, gi: usize, from: Option<usize>, now: Time) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
@@ -56,13 +51,13 @@ impl Engine {
         &self,
         call: CallId,
         gi: usize,
-        now: Duration,
+        now: Time,
     ) -> Option<(usize, Duration)> {
         let ps = self.previous_service?;
         let caller = &self.calls.get(&call)?.caller;
         let &(ai, at) = self.last_served.get(caller)?;
         let a = self.agents.get(ai)?;
-        let fits = now.saturating_sub(at) <= ps.within
+        let fits = now.saturating_duration_since(at) <= ps.within
             && !a.retired
             && a.state == AgentState::Idle
             && a.cfg.tenant == self.groups[gi].cfg.tenant;
@@ -75,7 +70,7 @@ impl Engine {
         call: CallId,
         gi: usize,
         from: Option<usize>,
-        now: Duration,
+        now: Time,
         visited: &mut Vec<usize>,
     ) {
         visited.push(gi);
@@ -99,13 +94,17 @@ impl Engine {
     }
 
     /// Put a call (back) in its group's queue with its key and timers.
-    pub(super) fn arm_waiting(&mut self, call: CallId, now: Duration) {
+    pub(super) fn arm_waiting(&mut self, call: CallId, now: Time) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
         let g = &mut self.groups[c.group];
         let boosts = &g.cfg.priority_boost;
-        c.priority = effective_priority(c.base_priority, now.saturating_sub(c.arrived), boosts);
+        c.priority = effective_priority(
+            c.base_priority,
+            now.saturating_duration_since(c.arrived),
+            boosts,
+        );
         c.phase = Phase::Waiting;
         g.queue.insert(c.key(), c.live());
         if let Some(at) = next_boost(c.base_priority, c.arrived, now, boosts) {
@@ -154,14 +153,14 @@ impl Engine {
         &mut self,
         call: CallId,
         reason: TimeoutReason,
-        now: Duration,
+        now: Time,
         visited: &mut Vec<usize>,
     ) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
         let gi = c.group;
-        let wait = now.saturating_sub(c.arrived);
+        let wait = now.saturating_duration_since(c.arrived);
         let overridden = c.on_timeout.clone();
         let mut next = overridden
             .clone()
@@ -209,7 +208,7 @@ impl Engine {
         from: usize,
         to: usize,
         reason: OverflowReason,
-        now: Duration,
+        now: Time,
         visited: &mut Vec<usize>,
     ) {
         self.groups[from].counters.overflowed_out += 1;
@@ -241,11 +240,11 @@ impl Engine {
     }
 
     /// The caller hung up before an agent answered (call out of the queue).
-    pub(super) fn abandon(&mut self, call: CallId, while_ringing: bool, now: Duration) {
+    pub(super) fn abandon(&mut self, call: CallId, while_ringing: bool, now: Time) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let (gi, wait) = (c.group, now.saturating_sub(c.arrived));
+        let (gi, wait) = (c.group, now.saturating_duration_since(c.arrived));
         let g = &mut self.groups[gi];
         g.counters.abandoned += 1;
         g.counters.finish(wait, Disposition::CallerLeft);
@@ -267,9 +266,9 @@ impl Engine {
         call: CallId,
         caller: String,
         gi: usize,
-        arrived: Duration,
+        arrived: Time,
         place: MissedWhere,
-        now: Duration,
+        now: Time,
     ) {
         let missed = MissedCall {
             call,
@@ -277,7 +276,7 @@ impl Engine {
             group: self.groups[gi].cfg.id.clone(),
             arrived,
             at: now,
-            wait: now.saturating_sub(arrived),
+            wait: now.saturating_duration_since(arrived),
             place,
             called_back_at: None,
         };
