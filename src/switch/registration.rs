@@ -21,6 +21,7 @@ use crate::sip::registrar::{
 };
 use crate::sip::{Request, Responder};
 use crate::store::Store;
+use crate::time::Time;
 use crate::util::unix_now;
 
 /// Which challenge a request gets (RFC 3261 §22.1, §22.3).
@@ -83,7 +84,7 @@ impl Registrations {
             default_expires: r.default_expires,
             max_contacts_per_aor: 10,
         });
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         registrar.restore(now, store.load_bindings()?);
         store.apply(&registrar.take_changes())?;
         let restored = registrar.all().len();
@@ -180,7 +181,7 @@ impl Registrations {
 
     /// The SIP users with at least one live binding now.
     pub fn registered_users(&self) -> std::collections::HashSet<String> {
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         let s = self.lock();
         s.registrar
             .all()
@@ -197,7 +198,7 @@ impl Registrations {
 
     /// Expire bindings, nonces and throttle entries; persist removals.
     pub async fn housekeeping(&self) {
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         let mut gone = Vec::new();
         let changes = {
             let mut s = self.lock();
@@ -237,7 +238,7 @@ impl Registrations {
     /// user gets the realm's default, like an agent without a setting.
     /// Wrong password and unknown user get the same challenge.
     pub fn authenticate(&self, req: &Request, kind: Challenge) -> Authenticated {
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         let ip = req.source().ip();
         let mut s = self.lock();
         if s.throttle.is_blocked(ip, now) {
@@ -308,7 +309,7 @@ impl Registrations {
     }
 
     fn decide(&self, req: &Request) -> Decision {
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         let username = match self.authenticate(req, Challenge::Www) {
             Authenticated::Agent(u) => u,
             Authenticated::Refused { code, headers } => return Decision::reply(code, headers),
@@ -359,7 +360,7 @@ impl Registrations {
                             format!(
                                 "<{}>;expires={}",
                                 b.contact,
-                                b.expires_at.saturating_sub(now)
+                                b.expires_at.saturating_duration_since(now).as_secs()
                             ),
                         )
                     })
@@ -414,7 +415,7 @@ impl Directory for Registrations {
     fn contacts(&self, user: &str) -> Vec<Contact> {
         self.lock()
             .registrar
-            .lookup(unix_now(), user)
+            .lookup(Time::from_unix_secs(unix_now()), user)
             .into_iter()
             .map(|b| Contact {
                 uri: b.contact,
