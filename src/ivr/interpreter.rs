@@ -4,7 +4,7 @@
 //! office hours, queues, transfers, voicemail, survey, subflows) exactly as
 //! the flow file says, and the walk is testable with virtual time. The
 //! interpreter does no I/O and never reads the clock: the shell feeds it
-//! [`Event`]s with the current [`Moment`] and an [`Environment`] (calendars,
+//! [`Event`]s with the current [`Time`] and an [`Environment`] (calendars,
 //! area lookup, block list, time zone) and carries out the [`Action`]s it
 //! returns, in order.
 //!
@@ -51,6 +51,7 @@ use std::sync::Arc;
 
 use super::flow::TransferTarget;
 use super::validate::FlowSet;
+use crate::time::Time;
 
 mod dialogs;
 mod events;
@@ -62,13 +63,6 @@ pub const MAX_STEPS: u32 = 1000;
 pub const MAX_DEPTH: usize = 16;
 /// Type-ahead keys kept.
 pub const MAX_TYPEAHEAD: usize = 32;
-
-/// Wall-clock time, given by the shell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Moment {
-    /// Seconds since the Unix epoch (UTC).
-    pub unix_secs: i64,
-}
 
 /// Identifies one timer; ids are never reused within a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,7 +83,7 @@ pub struct CallFacts {
 /// effects.
 pub trait Environment {
     /// Whether the named calendar is open at this instant.
-    fn is_open(&self, schedule: &str, unix_secs: i64) -> bool;
+    fn is_open(&self, schedule: &str, at: Time) -> bool;
     /// The caller's area: (area code, region name), if known.
     fn area_of(&self, caller: &str) -> Option<(String, String)>;
     /// Whether the caller is on the tenant's block list.
@@ -378,7 +372,7 @@ impl Interpreter {
     }
 
     /// Enters the flow's entry node.
-    pub fn start(&mut self, now: Moment, env: &dyn Environment) -> Vec<Action> {
+    pub fn start(&mut self, now: Time, env: &dyn Environment) -> Vec<Action> {
         if self.wait != Wait::NotStarted || self.finished {
             return Vec::new();
         }
@@ -391,7 +385,7 @@ impl Interpreter {
     }
 
     /// Handles one event.
-    pub fn handle(&mut self, event: Event, now: Moment, env: &dyn Environment) -> Vec<Action> {
+    pub fn handle(&mut self, event: Event, now: Time, env: &dyn Environment) -> Vec<Action> {
         if self.finished {
             return Vec::new();
         }

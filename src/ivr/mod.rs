@@ -45,7 +45,7 @@ pub use error::{FlowError, Problem};
 pub use flow::{Flow, Node, NodeKind, TransferTarget};
 pub use graph::{to_dot, to_mermaid};
 pub use interpreter::{
-    Action, CallFacts, Environment, Event, HangupReason, Interpreter, InterpreterError, Moment,
+    Action, CallFacts, Environment, Event, HangupReason, Interpreter, InterpreterError,
     QueueOutcome, TimerId,
 };
 pub use validate::{validate, Catalog, FlowSet};

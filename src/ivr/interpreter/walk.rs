@@ -7,16 +7,16 @@
 use std::sync::Arc;
 
 use super::{
-    Action, Environment, Frame, HangupReason, Interpreter, Moment, Next, Phase, Wait, MAX_DEPTH,
-    MAX_STEPS,
+    Action, Environment, Frame, HangupReason, Interpreter, Next, Phase, Wait, MAX_DEPTH, MAX_STEPS,
 };
 use crate::ivr::flow::{Condition, NodeKind};
 use crate::ivr::parse::{template_parts, TemplatePart};
+use crate::time::Time;
 
 impl Interpreter {
     /// Leaves the current node for `target` (`None`: end of the current
     /// flow) and walks until a node waits.
-    pub(super) fn goto(&mut self, target: Option<String>, now: Moment, env: &dyn Environment) {
+    pub(super) fn goto(&mut self, target: Option<String>, now: Time, env: &dyn Environment) {
         self.cancel_timer();
         self.stop_playback();
         let set = Arc::clone(&self.set);
@@ -64,7 +64,7 @@ impl Interpreter {
     }
 
     /// Does what entering a node does.
-    pub(super) fn enter(&mut self, kind: &NodeKind, now: Moment, env: &dyn Environment) -> Next {
+    pub(super) fn enter(&mut self, kind: &NodeKind, now: Time, env: &dyn Environment) -> Next {
         match kind {
             NodeKind::Play(p) => {
                 self.play(p.prompts.clone(), p.interruptible);
@@ -98,7 +98,7 @@ impl Interpreter {
                 }
                 Next::Go(a.next.clone())
             }
-            NodeKind::Hours(h) => Next::Go(Some(if env.is_open(&h.schedule, now.unix_secs) {
+            NodeKind::Hours(h) => Next::Go(Some(if env.is_open(&h.schedule, now) {
                 h.open.clone()
             } else {
                 h.closed.clone()
@@ -207,15 +207,9 @@ impl Interpreter {
         self.wait = Wait::Recording;
     }
 
-    pub(super) fn matches(
-        &self,
-        condition: &Condition,
-        now: Moment,
-        env: &dyn Environment,
-    ) -> bool {
-        let local = now
-            .unix_secs
-            .saturating_add(i64::from(env.utc_offset_minutes()) * 60);
+    pub(super) fn matches(&self, condition: &Condition, now: Time, env: &dyn Environment) -> bool {
+        let unix_secs = i64::try_from(now.unix_secs()).unwrap_or(i64::MAX);
+        let local = unix_secs.saturating_add(i64::from(env.utc_offset_minutes()) * 60);
         match condition {
             Condition::VarEquals { var, value } => self.vars.get(var) == Some(value),
             Condition::VarPrefix { var, prefix } => self
