@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hotline::ivr::{
-    Action, CallFacts, Catalog, Environment, Event, FlowSet, Interpreter, Moment, QueueOutcome,
+    Action, CallFacts, Catalog, Environment, Event, FlowSet, Interpreter, QueueOutcome,
 };
+use hotline::time::Time;
 
 /// Knows every prompt, group, trunk, schedule and agent.
 struct AllCatalog;
@@ -41,7 +42,7 @@ impl Catalog for AllCatalog {
 struct Env;
 
 impl Environment for Env {
-    fn is_open(&self, _: &str, _: i64) -> bool {
+    fn is_open(&self, _: &str, _: Time) -> bool {
         true
     }
     fn area_of(&self, _: &str) -> Option<(String, String)> {
@@ -89,7 +90,7 @@ fn run_call(
     facts: &CallFacts,
     events: &[Event],
     env: &Env,
-    now: Moment,
+    now: Time,
 ) -> (u64, bool) {
     let mut ivr = Interpreter::new(Arc::clone(set), "12345", facts.clone()).expect("flow exists");
     let mut steps = 0u64;
@@ -122,9 +123,7 @@ fn interpreter(c: &mut Criterion) {
     let events = script();
     let env = Env;
     // 2026-11-23 10:00 China time.
-    let now = Moment {
-        unix_secs: 1_795_399_200,
-    };
+    let now = Time::from_unix_secs(1_795_399_200);
     let (steps, done) = run_call(&set, &facts, &events, &env, now);
     assert!(done, "the scripted call must end with a hang-up");
     assert_eq!(steps, 10, "welcome..bye is 10 node entries");

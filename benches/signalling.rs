@@ -11,6 +11,7 @@ use hotline::sip::auth::{self, DigestAlgorithm, DigestServer, Secret};
 use hotline::sip::journal::{DialogJournal, DialogRole, SavedDialog};
 use hotline::sip::registrar::{ContactSpec, RegisterRequest, Registrar, RegistrarPolicy};
 use hotline::store::{DialogWriter, Store};
+use hotline::time::Time;
 
 const SDP: &str = "v=0\r\no=carrier 1234 1 IN IP4 10.1.2.3\r\ns=call\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 0 18 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n";
 
@@ -61,7 +62,7 @@ fn digest(c: &mut Criterion) {
         g.bench_function(format!("challenge_and_verify_{}", alg.token()), |b| {
             let mut nc = 0u32;
             b.iter(|| {
-                let challenges = server.challenge(1000, false);
+                let challenges = server.challenge(Time::from_unix_secs(1000), false);
                 let chosen = challenges
                     .iter()
                     .find(|c| c.ends_with(&format!("algorithm={}", alg.token())))
@@ -77,7 +78,7 @@ fn digest(c: &mut Criterion) {
                     nc,
                 )
                 .unwrap();
-                server.verify(1000, "REGISTER", &answer, |_| {
+                server.verify(Time::from_unix_secs(1000), "REGISTER", &answer, |_| {
                     Some(Secret::Plain("pass1001".into()))
                 })
             })
@@ -93,7 +94,7 @@ fn registrar(c: &mut Criterion) {
             .parse()
             .unwrap();
         reg.register(
-            1000,
+            Time::from_unix_secs(1000),
             RegisterRequest {
                 aor: format!("{}", 1000 + i),
                 contacts: vec![ContactSpec {
@@ -113,7 +114,7 @@ fn registrar(c: &mut Criterion) {
     let mut g = c.benchmark_group("registrar");
     g.throughput(Throughput::Elements(1));
     g.bench_function("lookup_among_1000_agents", |b| {
-        b.iter(|| reg.lookup(1001, black_box("1500")))
+        b.iter(|| reg.lookup(Time::from_unix_secs(1001), black_box("1500")))
     });
     g.finish();
 }

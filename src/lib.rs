@@ -21,6 +21,8 @@
 //! - [`switch`]: admission, routing, registrations, reloads: the telephony shell;
 //! - [`app`]: the composition root of `hotline serve`: starts the switch and
 //!   wires the HTTP API to it (the one room importing both);
+//! - [`time`]: the one time type of the pure cores ([`time::Time`], Unix
+//!   milliseconds) and the one civil-date module ([`time::civil`]);
 //! - [`util`]: the shells' clock, `Live<T>`, RSS;
 //! - [`phone`]: a scripted SIP phone for tests and people (`hotline dial`, `hotline phone`).
 //!
@@ -42,4 +44,5 @@ pub mod roster;
 pub mod sip;
 pub mod store;
 pub mod switch;
+pub mod time;
 pub mod util;

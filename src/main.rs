@@ -274,7 +274,7 @@ fn flow_graph(file: PathBuf, mermaid: bool) -> ExitCode {
 }
 
 fn schedule(name: String, at: Option<String>, config: Option<PathBuf>) -> ExitCode {
-    use hotline::ivr::civil;
+    use hotline::time::civil;
     let config = match load_config(config.as_ref()) {
         Ok(c) => c,
         Err(code) => return code,

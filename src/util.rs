@@ -1,5 +1,14 @@
 //! Small shell-side helpers: the wall clock (read only here and in other
-//! shells, never in pure cores) and process figures for health checks.
+//! shells, never in pure cores; [`now`] gives it as the pure cores'
+//! [`Time`]) and process figures for health checks.
+
+use crate::time::{civil, Time};
+
+/// Now, as the pure cores' time type: the shells' one wall-clock read for
+/// them (pure cores never read the clock; `clippy.toml`).
+pub fn now() -> Time {
+    Time::from_unix_millis(u64::try_from(unix_now_precise().as_millis()).unwrap_or(u64::MAX))
+}
 
 /// Seconds since the Unix epoch, the time unit of the registrar and auth cores.
 #[allow(clippy::disallowed_methods)] // the shell's one wall-clock read
@@ -32,20 +41,11 @@ pub fn rss_bytes() -> Option<u64> {
 }
 
 /// The calendar date `(year, month, day)` of a Unix time shifted by
-/// `offset_minutes` (e.g. +480 for China Standard Time), proleptic
-/// Gregorian (H. Hinnant's `civil_from_days`).
+/// `offset_minutes` (e.g. +480 for China Standard Time), by the crate's one
+/// civil-date module ([`crate::time::civil::local_date`]).
 pub fn local_date(unix_secs: u64, offset_minutes: i32) -> (i32, u8, u8) {
-    let secs = unix_secs as i64 + i64::from(offset_minutes) * 60;
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    ((y + i64::from(m <= 2)) as i32, m, d)
+    let date = civil::local_date(Time::from_unix_secs(unix_secs), offset_minutes);
+    (i32::from(date.year()), date.month(), date.day())
 }
 
 #[cfg(test)]

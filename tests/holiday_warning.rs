@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 
 use common::{Hotline, Net};
-use hotline::ivr::civil::Date;
+use hotline::time::civil::Date;
 
 /// This year in China Standard Time (the schedules' offset).
 fn this_year() -> i64 {

@@ -9,6 +9,7 @@ use super::model::{
     AcdConfig, AgentConfig, AgentState, CallId, CallbackPolicy, GroupConfig, Input, NextStep,
     Output, Strategy,
 };
+use crate::time::Time;
 
 const GROUPS: usize = 10;
 
@@ -69,7 +70,7 @@ fn config(agents: usize) -> AcdConfig {
     }
 }
 
-fn enqueue(engine: &mut Engine, now: Duration, n: u64) -> Result<(), super::AcdError> {
+fn enqueue(engine: &mut Engine, now: Time, n: u64) -> Result<(), super::AcdError> {
     engine.handle(
         now,
         Input::Enqueue {
@@ -85,7 +86,7 @@ fn enqueue(engine: &mut Engine, now: Duration, n: u64) -> Result<(), super::AcdE
 }
 
 /// Answer every pending offer; returns how many there were.
-fn answer_offers(engine: &mut Engine, now: Duration) -> usize {
+fn answer_offers(engine: &mut Engine, now: Time) -> usize {
     let mut offers = Vec::new();
     while let Some(out) = engine.poll_output() {
         if let Output::Offer { call, agent, .. } = out {
@@ -104,8 +105,8 @@ fn answer_offers(engine: &mut Engine, now: Duration) -> usize {
 /// queued, and the time it stands at. Call ids `1..=agents + waiting` are
 /// used; [`bench_step`] continues after them.
 #[doc(hidden)]
-pub fn bench_fixture(agents: usize, waiting: usize) -> (Engine, Duration) {
-    let mut now = Duration::from_secs(1);
+pub fn bench_fixture(agents: usize, waiting: usize) -> (Engine, Time) {
+    let mut now = Time::from_unix_secs(1);
     let Ok(mut engine) = Engine::new(config(agents), now) else {
         unreachable!("the bench configuration is valid");
     };
@@ -129,7 +130,7 @@ pub fn bench_fixture(agents: usize, waiting: usize) -> (Engine, Duration) {
 #[doc(hidden)]
 pub fn bench_step(
     engine: &mut Engine,
-    now: Duration,
+    now: Time,
     agents: usize,
     waiting: usize,
     step: usize,

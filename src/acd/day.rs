@@ -3,41 +3,27 @@
 //! the calls counted by fewest-calls routing are "today" in the centre's
 //! time zone, reset at local midnight, not "since the process started".
 //!
-//! Pure arithmetic on a Unix time given as a [`Duration`] since the Unix
-//! epoch and a fixed offset from UTC in minutes (China Standard Time is
+//! Pure arithmetic on a [`Time`](crate::time::Time) and a fixed offset
+//! from UTC in minutes (China Standard Time is
 //! +480, with no daylight saving). The shell reads the clock, asks when
 //! today began and when tomorrow begins, and feeds the engine
 //! [`Input::NewDay`](super::Input::NewDay) at that boundary.
 
-use std::time::Duration;
-
-const DAY_SECS: i64 = 86_400;
-
 /// Offsets allowed from UTC, in minutes (UTC−12:00 … UTC+14:00).
 pub const UTC_OFFSETS: std::ops::RangeInclusive<i32> = -720..=840;
 
-/// When the local day containing `unix` began (local midnight), as Unix
-/// time. Times before the epoch's first local midnight give zero.
-pub fn day_start(unix: Duration, utc_offset_minutes: i32) -> Duration {
-    let offset = i64::from(utc_offset_minutes) * 60;
-    let secs = i64::try_from(unix.as_secs()).unwrap_or(i64::MAX - DAY_SECS);
-    let local = secs.saturating_add(offset);
-    let midnight_local = local.div_euclid(DAY_SECS) * DAY_SECS;
-    let midnight = midnight_local.saturating_sub(offset);
-    Duration::from_secs(u64::try_from(midnight).unwrap_or(0))
-}
-
-/// The next local midnight strictly after `unix`.
-pub fn next_day_start(unix: Duration, utc_offset_minutes: i32) -> Duration {
-    day_start(unix, utc_offset_minutes) + Duration::from_secs(DAY_SECS as u64)
-}
+/// When the local day containing a time began, and the next local midnight
+/// (the arithmetic is the crate's one civil-date module's).
+pub use crate::time::civil::{day_start, next_day_start};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Time;
+    use std::time::Duration;
 
-    fn s(n: u64) -> Duration {
-        Duration::from_secs(n)
+    fn s(n: u64) -> Time {
+        Time::from_unix_secs(n)
     }
 
     // 2026-12-06T00:00:00Z
@@ -78,9 +64,9 @@ mod tests {
     fn the_extremes_never_panic() {
         for off in [*UTC_OFFSETS.start(), 0, *UTC_OFFSETS.end()] {
             // Before the first local midnight after the epoch: clamped.
-            assert_eq!(day_start(Duration::ZERO, off), Duration::ZERO);
-            assert!(next_day_start(Duration::ZERO, off) <= s(86_400));
-            let far = Duration::from_secs(u64::MAX / 4);
+            assert_eq!(day_start(Time::UNIX_EPOCH, off), Time::UNIX_EPOCH);
+            assert!(next_day_start(Time::UNIX_EPOCH, off) <= s(86_400));
+            let far = Time::from_unix_millis(u64::MAX / 4);
             let begun = day_start(far, off);
             assert!(begun <= far && far < next_day_start(far, off));
         }

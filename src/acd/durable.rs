@@ -20,7 +20,7 @@
 //! Calls on the line are not kept: a crash cuts them off (their records
 //! are closed at the next start by `events::replay`).
 //!
-//! Times are the engine's [`Duration`]s; the shell runs the engine on Unix
+//! Times are the engine's [`Time`]s; the shell runs the engine on Unix
 //! time, so they are wall-clock times and mean the same after a restart.
 //!
 //! [`Engine::track_changes`]: super::Engine::track_changes
@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{AgentId, AgentState, CallId, GroupId, MissedCall};
 use super::stats::{AgentCounters, GroupCounters};
+use crate::time::Time;
 
 /// One agent as it is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,11 +43,11 @@ pub struct AgentRecord {
     /// Not-ready reason.
     pub reason: Option<String>,
     /// In `state` since.
-    pub since: Duration,
+    pub since: Time,
     /// Counted as idle since (longest-idle order).
-    pub idle_since: Duration,
+    pub idle_since: Time,
     /// End of after-call work.
-    pub acw_until: Option<Duration>,
+    pub acw_until: Option<Time>,
     /// The skill group whose after-call work it is.
     pub acw_group: Option<GroupId>,
     /// Counters of the day.
@@ -76,11 +77,11 @@ pub struct CallbackRecord {
     /// Base priority (boosts are recomputed from `arrived`).
     pub priority: u8,
     /// The original arrival: the place in the queue.
-    pub arrived: Duration,
+    pub arrived: Time,
     /// Unanswered attempts so far.
     pub attempts: u32,
     /// Not offered again before this (waiting between attempts).
-    pub retry_at: Option<Duration>,
+    pub retry_at: Option<Time>,
 }
 
 /// The last agent who served a caller (previous-service routing).
@@ -88,7 +89,7 @@ pub struct CallbackRecord {
 pub struct ServiceRecord {
     pub caller: String,
     pub agent: AgentId,
-    pub at: Duration,
+    pub at: Time,
 }
 
 /// One change to keep, in the order it must be applied.
@@ -109,14 +110,14 @@ pub enum Change {
     /// A caller was served by an agent.
     Served(ServiceRecord),
     /// A new day began at this time: every counter is zero again.
-    Day(Duration),
+    Day(Time),
 }
 
 /// Everything kept, read back at start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// When the day of the kept counters began (`None`: never written).
-    pub day_start: Option<Duration>,
+    pub day_start: Option<Time>,
     pub agents: Vec<AgentRecord>,
     pub groups: Vec<GroupRecord>,
     pub callbacks: Vec<CallbackRecord>,
@@ -171,9 +172,9 @@ pub(crate) enum Resumed {
 /// `acw_until`) whose phone is, or is not, registered at `now`.
 pub(crate) fn resume(
     state: AgentState,
-    acw_until: Option<Duration>,
+    acw_until: Option<Time>,
     registered: bool,
-    now: Duration,
+    now: Time,
 ) -> Resumed {
     use AgentState as S;
     match state {
@@ -193,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_resume_table() {
-        let s = Duration::from_secs;
+        let s = Time::from_unix_secs;
         let now = s(100);
         let rows = [
             (S::LoggedOut, None, true, Resumed::AsBefore),
@@ -223,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_applies_changes_in_order() {
-        let s = Duration::from_secs;
+        let s = Time::from_unix_secs;
         let cb = |attempts| CallbackRecord {
             call: CallId(7),
             group: "g".into(),

@@ -2,15 +2,17 @@
 //! and agents" and the answer-rate KPIs of §8.
 //!
 //! A pure, sans-IO core (DESIGN.md "Rooms": `acd`, virtual time): the call
-//! room feeds it [`Input`]s with the time as a [`std::time::Duration`] since
-//! an arbitrary epoch, drains [`Output`]s (offers to ring, cancellations,
+//! room feeds it [`Input`]s with the time as a [`crate::time::Time`] (the
+//! pure cores' one time type; the shell runs it on Unix time), drains [`Output`]s (offers to ring, cancellations,
 //! announcements, overflow and timeout orders, agent and queue events), and
 //! sleeps until [`Engine::poll_timeout`]. Files:
 //! - [`model`]: configuration, states, inputs, outputs, views;
 //! - `queue`: queue order (the emergency lane, consultations, ordinary
 //!   callers: [`EMERGENCY_PRIORITY_MIN`]), priority boosts;
 //! - `strategy`: choosing among idle agents;
-//! - [`engine`]: the state machine;
+//! - [`engine`]: the state machine (its state and public surface; inputs,
+//!   agents' states, queue entries, offers, timers and views in files of
+//!   their own under `engine/`);
 //! - `engine/reconfigure`: [`Engine::reconfigure`], applying a new
 //!   [`AcdConfig`] (agents and skill groups added, changed, deleted) while
 //!   calls are up, without losing live state;

@@ -3,14 +3,15 @@
 //! built from, and the inputs and outputs of the sans-IO [`Engine`]
 //! (DESIGN.md "shape of a sans-IO core").
 //!
-//! Time is a [`Duration`] since an arbitrary epoch chosen by the shell; the
-//! model never reads a clock.
+//! Instants are [`Time`]s (the pure cores' one time type) given by the
+//! shell, lengths of time [`Duration`]s; the model never reads a clock.
 //!
 //! [`Engine`]: super::Engine
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::time::Time;
 use serde::{Deserialize, Serialize};
 
 /// An agent's job number (工号), unique across tenants.
@@ -295,7 +296,7 @@ pub enum Input {
         group: GroupId,
         priority: u8,
         caller: String,
-        arrived: Duration,
+        arrived: Time,
         /// This call's longest wait, overriding the group's (an IVR
         /// `queue` node's `max_wait_secs`).
         max_wait: Option<Duration>,
@@ -398,7 +399,7 @@ pub enum Input {
         call: CallId,
         caller: String,
         group: GroupId,
-        asked_at: Duration,
+        asked_at: Time,
     },
     StartOutbound {
         agent: AgentId,
@@ -509,7 +510,7 @@ pub enum Output {
         state: AgentState,
         reason: Option<String>,
         call: Option<CallId>,
-        at: Duration,
+        at: Time,
     },
     /// A queue event: the raw log the service-level figures come from.
     Queue(QueueEvent),
@@ -522,8 +523,8 @@ pub struct QueueEvent {
     pub group: GroupId,
     pub kind: QueueEventKind,
     /// Original arrival (or when the caller asked for an agent).
-    pub arrived: Duration,
-    pub at: Duration,
+    pub arrived: Time,
+    pub at: Time,
 }
 
 /// What happened in a [`QueueEvent`].
@@ -572,12 +573,12 @@ pub struct MissedCall {
     pub call: CallId,
     pub caller: String,
     pub group: GroupId,
-    pub arrived: Duration,
-    pub at: Duration,
+    pub arrived: Time,
+    pub at: Time,
     pub wait: Duration,
     pub place: MissedWhere,
     /// When a callback to this number was answered.
-    pub called_back_at: Option<Duration>,
+    pub called_back_at: Option<Time>,
 }
 
 /// One queue entry, in queue order.
@@ -588,8 +589,8 @@ pub struct QueueEntryView {
     pub call: CallId,
     /// Effective priority (after boosts).
     pub priority: u8,
-    pub arrived: Duration,
-    pub entered_group: Duration,
+    pub arrived: Time,
+    pub entered_group: Time,
     /// A virtual place held for a callback (no caller on the line).
     pub callback: bool,
 }
@@ -611,7 +612,7 @@ pub enum CallPhase {
     },
     /// A callback waits for its next attempt at `at`.
     RetryWait {
-        at: Duration,
+        at: Time,
     },
 }
 
@@ -622,8 +623,8 @@ pub struct CallView {
     pub group: GroupId,
     pub caller: String,
     pub priority: u8,
-    pub arrived: Duration,
-    pub entered_group: Duration,
+    pub arrived: Time,
+    pub entered_group: Time,
     pub callback: bool,
     pub phase: CallPhase,
 }
@@ -634,9 +635,9 @@ pub struct AgentView {
     pub agent: AgentId,
     pub state: AgentState,
     pub reason: Option<String>,
-    pub since: Duration,
+    pub since: Time,
     /// Since when the agent counts as idle (kept across withdrawn offers).
-    pub idle_since: Duration,
+    pub idle_since: Time,
     pub call: Option<CallId>,
-    pub acw_until: Option<Duration>,
+    pub acw_until: Option<Time>,
 }

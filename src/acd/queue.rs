@@ -13,13 +13,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::model::{CallId, Lane, ORDINARY_PRIORITY_MAX};
+use crate::time::Time;
 
 /// A call's place: smaller sorts first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct QueueKey {
     lane: Lane,
     rank: Reverse<u8>,
-    pub arrived: Duration,
+    pub arrived: Time,
     pub seq: u64,
     pub call: CallId,
 }
@@ -30,7 +31,7 @@ impl QueueKey {
     pub(crate) fn new(
         priority: u8,
         consultation: bool,
-        arrived: Duration,
+        arrived: Time,
         seq: u64,
         call: CallId,
     ) -> Self {
@@ -67,11 +68,11 @@ pub(crate) fn effective_priority(base: u8, waited: Duration, boosts: &[(Duration
 /// When the priority next rises, if it ever does.
 pub(crate) fn next_boost(
     base: u8,
-    arrived: Duration,
-    now: Duration,
+    arrived: Time,
+    now: Time,
     boosts: &[(Duration, u8)],
-) -> Option<Duration> {
-    let current = effective_priority(base, now.saturating_sub(arrived), boosts);
+) -> Option<Time> {
+    let current = effective_priority(base, now.saturating_duration_since(arrived), boosts);
     boosts
         .iter()
         .filter(|(after, p)| boosted(*p) > current && arrived + *after > now)
@@ -80,11 +81,11 @@ pub(crate) fn next_boost(
 }
 
 /// The first `start + k * every` (k ≥ 1) strictly after `now`.
-pub(crate) fn next_tick(start: Duration, every: Duration, now: Duration) -> Duration {
+pub(crate) fn next_tick(start: Time, every: Duration, now: Time) -> Time {
     if every.is_zero() {
         return now;
     }
-    let elapsed = now.saturating_sub(start).as_nanos();
+    let elapsed = now.saturating_duration_since(start).as_nanos();
     let step = every.as_nanos();
     let k = elapsed / step + 1;
     let offset = u64::try_from(step.saturating_mul(k)).unwrap_or(u64::MAX);
@@ -96,7 +97,7 @@ pub(crate) fn next_tick(start: Duration, every: Duration, now: Duration) -> Dura
 #[derive(Debug, Default)]
 pub(crate) struct GroupQueue {
     order: BTreeSet<QueueKey>,
-    live: BTreeSet<(Duration, u64)>,
+    live: BTreeSet<(Time, u64)>,
 }
 
 impl GroupQueue {
@@ -121,7 +122,7 @@ impl GroupQueue {
         self.live.len()
     }
 
-    pub(crate) fn oldest_live_arrival(&self) -> Option<Duration> {
+    pub(crate) fn oldest_live_arrival(&self) -> Option<Time> {
         self.live.first().map(|(a, _)| *a)
     }
 
@@ -146,20 +147,24 @@ mod tests {
         Duration::from_secs(n)
     }
 
+    fn t(n: u64) -> Time {
+        Time::from_unix_secs(n)
+    }
+
     #[test]
     fn priority_then_arrival_then_seq() {
         let mut q = GroupQueue::default();
-        q.insert(QueueKey::new(1, false, s(5), 3, CallId(3)), true);
-        q.insert(QueueKey::new(1, false, s(1), 4, CallId(4)), true);
-        q.insert(QueueKey::new(9, false, s(9), 5, CallId(5)), true);
-        q.insert(QueueKey::new(1, false, s(1), 2, CallId(2)), false);
+        q.insert(QueueKey::new(1, false, t(5), 3, CallId(3)), true);
+        q.insert(QueueKey::new(1, false, t(1), 4, CallId(4)), true);
+        q.insert(QueueKey::new(9, false, t(9), 5, CallId(5)), true);
+        q.insert(QueueKey::new(1, false, t(1), 2, CallId(2)), false);
         let order: Vec<u64> = q.iter().map(|k| k.call.0).collect();
         assert_eq!(order, vec![5, 2, 4, 3]);
         assert_eq!(q.live_len(), 3);
         assert_eq!(q.iter().count(), 4);
-        assert_eq!(q.oldest_live_arrival(), Some(s(1)));
+        assert_eq!(q.oldest_live_arrival(), Some(t(1)));
         assert_eq!(
-            q.position(&QueueKey::new(1, false, s(5), 3, CallId(3))),
+            q.position(&QueueKey::new(1, false, t(5), 3, CallId(3))),
             Some(4)
         );
     }
@@ -172,22 +177,22 @@ mod tests {
         // emergency at the bottom of the band, one at the top, another
         // consultation (one carrying an emergency-looking number stays a
         // consultation; within the lane numbers still order).
-        q.insert(QueueKey::new(199, false, s(1), 1, CallId(1)), true);
+        q.insert(QueueKey::new(199, false, t(1), 1, CallId(1)), true);
         q.insert(
-            QueueKey::new(CONSULT_PRIORITY, true, s(2), 2, CallId(2)),
+            QueueKey::new(CONSULT_PRIORITY, true, t(2), 2, CallId(2)),
             true,
         );
-        q.insert(QueueKey::new(0, false, s(3), 3, CallId(3)), true);
+        q.insert(QueueKey::new(0, false, t(3), 3, CallId(3)), true);
         q.insert(
-            QueueKey::new(EMERGENCY_PRIORITY_MIN, false, s(4), 4, CallId(4)),
-            true,
-        );
-        q.insert(
-            QueueKey::new(EMERGENCY_PRIORITY, false, s(5), 5, CallId(5)),
+            QueueKey::new(EMERGENCY_PRIORITY_MIN, false, t(4), 4, CallId(4)),
             true,
         );
         q.insert(
-            QueueKey::new(EMERGENCY_PRIORITY, true, s(6), 6, CallId(6)),
+            QueueKey::new(EMERGENCY_PRIORITY, false, t(5), 5, CallId(5)),
+            true,
+        );
+        q.insert(
+            QueueKey::new(EMERGENCY_PRIORITY, true, t(6), 6, CallId(6)),
             true,
         );
         let order: Vec<u64> = q.iter().map(|k| k.call.0).collect();
@@ -199,8 +204,8 @@ mod tests {
         let b = [(s(30), 250), (s(60), 255)];
         assert_eq!(effective_priority(0, s(90), &b), ORDINARY_PRIORITY_MAX);
         assert_eq!(effective_priority(210, s(90), &b), 210);
-        assert_eq!(next_boost(0, s(0), s(0), &b), Some(s(30)));
-        assert_eq!(next_boost(0, s(0), s(30), &b), None, "199 already");
+        assert_eq!(next_boost(0, t(0), t(0), &b), Some(t(30)));
+        assert_eq!(next_boost(0, t(0), t(30), &b), None, "199 already");
     }
 
     #[test]
@@ -210,16 +215,16 @@ mod tests {
         assert_eq!(effective_priority(1, s(30), &b), 5);
         assert_eq!(effective_priority(6, s(30), &b), 6);
         assert_eq!(effective_priority(1, s(61), &b), 8);
-        assert_eq!(next_boost(1, s(10), s(10), &b), Some(s(40)));
-        assert_eq!(next_boost(6, s(10), s(10), &b), Some(s(70)));
-        assert_eq!(next_boost(9, s(10), s(10), &b), None);
-        assert_eq!(next_boost(1, s(0), s(60), &b), None);
+        assert_eq!(next_boost(1, t(10), t(10), &b), Some(t(40)));
+        assert_eq!(next_boost(6, t(10), t(10), &b), Some(t(70)));
+        assert_eq!(next_boost(9, t(10), t(10), &b), None);
+        assert_eq!(next_boost(1, t(0), t(60), &b), None);
     }
 
     #[test]
     fn ticks() {
-        assert_eq!(next_tick(s(10), s(30), s(10)), s(40));
-        assert_eq!(next_tick(s(10), s(30), s(40)), s(70));
-        assert_eq!(next_tick(s(10), s(30), s(55)), s(70));
+        assert_eq!(next_tick(t(10), s(30), t(10)), t(40));
+        assert_eq!(next_tick(t(10), s(30), t(40)), t(70));
+        assert_eq!(next_tick(t(10), s(30), t(55)), t(70));
     }
 }

@@ -5,24 +5,25 @@
 
 use std::time::Duration;
 
-use super::tests::{agent, config, group, s};
+use super::tests::{agent, config, group, s, t};
 use super::*;
+use crate::time::Time;
 
 /// Drives an engine in virtual time and collects its outputs.
 struct H {
     e: Engine,
     cfg: AcdConfig,
-    now: Duration,
+    now: Time,
     out: Vec<Output>,
 }
 
 impl H {
     fn new(cfg: AcdConfig) -> H {
-        let e = Engine::new(cfg.clone(), s(0)).expect("valid config");
+        let e = Engine::new(cfg.clone(), t(0)).expect("valid config");
         H {
             e,
             cfg,
-            now: s(0),
+            now: t(0),
             out: Vec::new(),
         }
     }
@@ -33,7 +34,9 @@ impl H {
         }
     }
 
+    /// Advance to `t` after the (virtual) epoch.
     fn at(&mut self, t: Duration) {
+        let t = Time::UNIX_EPOCH + t;
         while let Some(d) = self.e.poll_timeout() {
             if d > t {
                 break;
@@ -244,7 +247,7 @@ fn new_skill_on_an_idle_agent_takes_a_waiting_call_at_once() {
     assert_eq!(done.agents_changed, vec!["a1".to_string()]);
     assert_eq!(h.offers(), vec![off(7, "a1")]);
     // Idle-since survived the change: a1 kept their place as idle since 0.
-    assert_eq!(h.e.agent_view("a1").expect("a1").idle_since, s(0));
+    assert_eq!(h.e.agent_view("a1").expect("a1").idle_since, t(0));
     let st = h.e.stats(h.now);
     let hs = st.groups.iter().find(|g| g.group == "h").expect("h");
     assert!(hs.agents_by_state.contains(&(AgentState::Ringing, 1)));
@@ -273,7 +276,7 @@ fn skill_change_keeps_state_counters_and_idle_order() {
     );
     assert_eq!(h.state("a1"), AgentState::Talking);
     let a1 = h.e.agent_view("a1").expect("a1");
-    assert_eq!((a1.call, a1.since), (Some(CallId(1)), s(4)));
+    assert_eq!((a1.call, a1.since), (Some(CallId(1)), t(4)));
     let st = h.e.stats(h.now);
     let a1s = st.agents.iter().find(|a| a.agent == "a1").expect("a1");
     assert_eq!(a1s.counters.answered, 1);
@@ -459,7 +462,7 @@ fn ring_timeout_after_losing_the_skill_requeues_in_the_old_group() {
     h.login("a2");
     let offers = h.offers();
     assert_eq!(offers, vec![off(1, "a2")]);
-    assert_eq!(h.e.poll_timeout(), Some(s(15 + 99)), "new ring timeout");
+    assert_eq!(h.e.poll_timeout(), Some(t(15 + 99)), "new ring timeout");
 }
 
 #[test]

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use super::tests::{agent, config, group, s};
 use super::*;
+use crate::time::Time;
 
 /// 2026-12-06 10:00 China Standard Time, as Unix time.
 const T0: u64 = 1_796_522_400;
 const CST: i32 = 480;
 
-fn t(secs: u64) -> Duration {
-    s(T0 + secs)
+fn t(secs: u64) -> Time {
+    Time::from_unix_secs(T0 + secs)
 }
 
 struct E {
@@ -40,14 +41,14 @@ impl E {
     }
 
     /// Fire every deadline up to `now`.
-    fn tick(&mut self, now: Duration) {
+    fn tick(&mut self, now: Time) {
         while let Some(d) = self.e.poll_timeout().filter(|d| *d <= now) {
             self.e.handle_timeout(d);
         }
         self.settle();
     }
 
-    fn at(&mut self, now: Duration, input: Input) {
+    fn at(&mut self, now: Time, input: Input) {
         let what = format!("{input:?}");
         self.tick(now);
         if let Err(e) = self.e.handle(now, input) {
@@ -80,7 +81,7 @@ impl E {
     }
 }
 
-fn enqueue(call: u64, caller: &str, arrived: Duration) -> Input {
+fn enqueue(call: u64, caller: &str, arrived: Time) -> Input {
     Input::Enqueue {
         call: CallId(call),
         group: "g".into(),
@@ -467,7 +468,7 @@ fn at_local_midnight_the_figures_reset_and_fewest_calls_counts_today() {
     );
     // Still today: the next call goes to "quiet", who took fewer.
     assert_eq!(call(&mut h, 3, 60), "quiet");
-    let calls = |e: &Engine, now: Duration, a: &str| {
+    let calls = |e: &Engine, now: Time, a: &str| {
         e.stats(now)
             .agents
             .into_iter()

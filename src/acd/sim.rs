@@ -37,6 +37,7 @@ use proptest::prelude::{any, prop, proptest, ProptestConfig};
 
 use super::tests::{agent, config, group, s};
 use super::*;
+use crate::time::Time;
 
 #[derive(Debug, Clone, PartialEq)]
 enum St {
@@ -44,12 +45,12 @@ enum St {
     Offered {
         agents: Vec<String>,
         kind: OfferKind,
-        at: Duration,
+        at: Time,
         ring: Duration,
     },
     Talking(String),
     Dialing(String),
-    Retry(Duration),
+    Retry(Time),
     Done,
 }
 
@@ -57,9 +58,9 @@ enum St {
 struct SCall {
     group: String,
     base: u8,
-    arrived: Duration,
+    arrived: Time,
     seq: u64,
-    entered: Duration,
+    entered: Time,
     callback: bool,
     st: St,
 }
@@ -69,8 +70,8 @@ struct SAgent {
     index: usize,
     state: AgentState,
     call: Option<CallId>,
-    idle_since: Duration,
-    acw_until: Option<Duration>,
+    idle_since: Time,
+    acw_until: Option<Time>,
     answered: u64,
     restore: bool,
     /// The group of the after-call work in progress.
@@ -95,7 +96,7 @@ struct Sim {
     reconfigs: (u64, u64),
     /// Agents and groups deleted by them.
     deleted: (u64, u64),
-    now: Duration,
+    now: Time,
     calls: BTreeMap<CallId, SCall>,
     agents: HashMap<String, SAgent>,
     ring_all_expect: HashMap<CallId, Vec<String>>,
@@ -191,7 +192,7 @@ fn eff(base: u8, waited: Duration, boosts: &[(Duration, u8)]) -> u8 {
 impl Sim {
     fn new() -> Sim {
         let cfg = sim_config();
-        let e = Engine::new(cfg.clone(), Duration::ZERO).expect("sim config");
+        let e = Engine::new(cfg.clone(), Time::UNIX_EPOCH).expect("sim config");
         let mut members: HashMap<String, Vec<(String, u8)>> = HashMap::new();
         let mut skills = HashMap::new();
         let mut agents = HashMap::new();
@@ -209,7 +210,7 @@ impl Sim {
                     index: i,
                     state: AgentState::LoggedOut,
                     call: None,
-                    idle_since: Duration::ZERO,
+                    idle_since: Time::UNIX_EPOCH,
                     acw_until: None,
                     answered: 0,
                     restore: false,
@@ -233,7 +234,7 @@ impl Sim {
             cfg,
             members,
             skills,
-            now: Duration::ZERO,
+            now: Time::UNIX_EPOCH,
             calls: BTreeMap::new(),
             agents,
             ring_all_expect: HashMap::new(),
@@ -250,12 +251,12 @@ impl Sim {
 
     /// The shadow's queue order: the emergency lane (priority 200+)
     /// first, then priority, arrival, entry (no consultations here).
-    fn key(&self, id: CallId) -> (bool, std::cmp::Reverse<u8>, Duration, u64) {
+    fn key(&self, id: CallId) -> (bool, std::cmp::Reverse<u8>, Time, u64) {
         let c = &self.calls[&id];
         let g = &self.groups[&c.group];
         let p = eff(
             c.base,
-            self.now.saturating_sub(c.arrived),
+            self.now.saturating_duration_since(c.arrived),
             &g.priority_boost,
         );
         (
@@ -573,7 +574,7 @@ impl Sim {
         agent: String,
         state: AgentState,
         call: Option<CallId>,
-        at: Duration,
+        at: Time,
         in_timeout: bool,
     ) {
         assert_eq!(at, self.now);
@@ -744,7 +745,7 @@ impl Sim {
                 let c = &self.calls[&q.call];
                 let p = eff(
                     c.base,
-                    now.saturating_sub(c.arrived),
+                    now.saturating_duration_since(c.arrived),
                     &self.groups[g].priority_boost,
                 );
                 assert_eq!(q.priority, p, "{} priority", q.call);
@@ -816,7 +817,7 @@ impl Sim {
 
     /// Count one raw queue event the way REQUIREMENTS §8 defines the rate.
     fn recount_event(&mut self, ev: &QueueEvent) {
-        let wait = ev.at.saturating_sub(ev.arrived);
+        let wait = ev.at.saturating_duration_since(ev.arrived);
         let how = match &ev.kind {
             QueueEventKind::Answered { .. } => 0,
             QueueEventKind::Abandoned { .. }
@@ -862,7 +863,7 @@ impl Sim {
     // ----- driving ------------------------------------------------------------
 
     /// Fire every deadline up to `target`, one instant at a time.
-    fn advance(&mut self, target: Duration) {
+    fn advance(&mut self, target: Time) {
         while let Some(t) = self.e.poll_timeout() {
             if t > target {
                 break;
@@ -950,7 +951,7 @@ impl Sim {
                     group: groups[a as usize % groups.len()].clone(),
                     priority: prio,
                     caller: format!("c{}", b % 12),
-                    arrived: now.saturating_sub(s(u64::from(b % 3))),
+                    arrived: now - s(u64::from(b % 3)),
                     max_wait: None,
                     on_timeout: None,
                 }
@@ -1031,7 +1032,7 @@ impl Sim {
                         call,
                         caller: format!("c{}", a % 12),
                         group: gname,
-                        asked_at: now.saturating_sub(s(u64::from(a % 40))),
+                        asked_at: now - s(u64::from(a % 40)),
                     },
                     1 => Input::ScheduleCallback {
                         call,
@@ -1509,7 +1510,7 @@ fn check_kept(sim: &Sim, kept: &Snapshot) {
     // Nobody's phone registered: everyone signed out, nothing dispatched,
     // so every figure must come back exactly.
     let mut fresh = Engine::new(sim.cfg.clone(), sim.now).expect("config");
-    let refused = fresh.restore(sim.now, Duration::ZERO, kept.clone(), |_| false);
+    let refused = fresh.restore(sim.now, Time::UNIX_EPOCH, kept.clone(), |_| false);
     assert!(refused.is_empty(), "{refused:?}");
     let (old, new) = (sim.e.stats(sim.now), fresh.stats(sim.now));
     for (o, n) in old.groups.iter().zip(&new.groups) {
@@ -1530,7 +1531,7 @@ fn check_kept(sim: &Sim, kept: &Snapshot) {
     // Phones registered: idle, not-ready and after-call-work agents are
     // as they were (unless handed a restored callback at once).
     let mut fresh = Engine::new(sim.cfg.clone(), sim.now).expect("config");
-    fresh.restore(sim.now, Duration::ZERO, kept.clone(), |_| true);
+    fresh.restore(sim.now, Time::UNIX_EPOCH, kept.clone(), |_| true);
     for a in &kept.agents {
         let view = fresh.agent_view(&a.agent).expect("agent");
         let kept_as_is = match a.state {
@@ -1556,11 +1557,12 @@ fn seeded_long_run_keeps_what_a_restart_needs() {
         let mut sim = Sim::new();
         sim.e.track_changes();
         // A first start: nothing kept, the day begins.
-        let first = sim
-            .e
-            .restore(Duration::ZERO, Duration::ZERO, Snapshot::default(), |_| {
-                true
-            });
+        let first = sim.e.restore(
+            Time::UNIX_EPOCH,
+            Time::UNIX_EPOCH,
+            Snapshot::default(),
+            |_| true,
+        );
         assert!(first.is_empty());
         let mut kept = Snapshot::default();
         kept.apply(&sim.e.take_changes());

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::model::{AgentId, AgentState, GroupId};
+use crate::time::Time;
 
 /// The 20 s threshold of REQUIREMENTS §8.
 pub const SL_20: Duration = Duration::from_secs(20);
@@ -163,7 +164,7 @@ pub struct AgentStats {
 /// Everything at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
-    pub at: Duration,
+    pub at: Time,
     pub groups: Vec<GroupStats>,
     pub agents: Vec<AgentStats>,
     /// All groups together.

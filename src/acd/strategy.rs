@@ -4,9 +4,9 @@
 //! agents; the engine guarantees every agent passed here is idle.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use super::model::Strategy;
+use crate::time::Time;
 
 /// What a group knows about one idle member, looked up by the engine.
 pub(crate) trait MemberInfo {
@@ -22,7 +22,7 @@ pub(crate) trait MemberInfo {
 /// `members` the configured order, `rr_next` the round-robin cursor.
 pub(crate) fn select(
     strategy: Strategy,
-    idle: &BTreeSet<(Duration, usize)>,
+    idle: &BTreeSet<(Time, usize)>,
     members: &[usize],
     rr_next: &mut usize,
     info: &impl MemberInfo,
@@ -79,8 +79,8 @@ mod tests {
         }
     }
 
-    fn s(n: u64) -> Duration {
-        Duration::from_secs(n)
+    fn s(n: u64) -> Time {
+        Time::from_unix_secs(n)
     }
 
     #[test]

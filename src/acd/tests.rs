@@ -3,9 +3,15 @@
 use std::time::Duration;
 
 use super::*;
+use crate::time::Time;
 
 pub(super) fn s(n: u64) -> Duration {
     Duration::from_secs(n)
+}
+
+/// The time `n` seconds after the (virtual) epoch the tests start at.
+pub(super) fn t(n: u64) -> Time {
+    Time::from_unix_secs(n)
 }
 
 pub(super) fn group(id: &str, strategy: Strategy) -> GroupConfig {
@@ -51,16 +57,16 @@ pub(super) fn config(groups: Vec<GroupConfig>, agents: Vec<AgentConfig>) -> AcdC
 /// Drives an engine in virtual time and collects its outputs.
 struct H {
     e: Engine,
-    now: Duration,
+    now: Time,
     out: Vec<Output>,
 }
 
 impl H {
     fn new(cfg: AcdConfig) -> H {
-        let e = Engine::new(cfg, s(0)).expect("valid config");
+        let e = Engine::new(cfg, t(0)).expect("valid config");
         H {
             e,
-            now: s(0),
+            now: t(0),
             out: Vec::new(),
         }
     }
@@ -71,8 +77,10 @@ impl H {
         }
     }
 
-    /// Advance to `t` (ms precision not needed: whole seconds or Duration).
+    /// Advance to `t` after the epoch (ms precision not needed: whole
+    /// seconds or Duration).
     fn at(&mut self, t: Duration) {
+        let t = Time::UNIX_EPOCH + t;
         while let Some(d) = self.e.poll_timeout() {
             if d > t {
                 break;
@@ -285,7 +293,7 @@ fn max_wait_is_exact() {
         .take()
         .iter()
         .all(|o| !matches!(o, Output::QueueTimeout { .. })));
-    assert_eq!(h.e.poll_timeout(), Some(s(125)));
+    assert_eq!(h.e.poll_timeout(), Some(t(125)));
     h.at(s(125));
     assert!(h.take().contains(&Output::QueueTimeout {
         call: CallId(1),
@@ -311,7 +319,7 @@ fn overflow_keeps_arrival_time() {
         group: "a".into(),
         priority: 0,
         caller: "c1".into(),
-        arrived: s(0),
+        arrived: t(0),
         max_wait: None,
         on_timeout: None,
     });
@@ -329,7 +337,7 @@ fn overflow_keeps_arrival_time() {
     }));
     assert_eq!(h.order("b"), vec![1, 2]);
     let v = h.e.call_view(CallId(1)).expect("call");
-    assert_eq!((v.arrived, v.entered_group), (s(0), s(30)));
+    assert_eq!((v.arrived, v.entered_group), (t(0), t(30)));
     h.login("x");
     assert_eq!(h.offers(), vec![off(1, "x")]);
 }
@@ -465,7 +473,7 @@ fn longest_idle_is_fair_and_survives_withdrawn_offers() {
     assert_eq!(h.offers(), vec![off(1, "b")]);
     // The caller hangs up while b rings: b keeps idle-since 1.
     h.ok(Input::CallerHungUp { call: CallId(1) });
-    assert_eq!(h.e.agent_view("b").expect("b").idle_since, s(1));
+    assert_eq!(h.e.agent_view("b").expect("b").idle_since, t(1));
     h.enqueue(2, "g", 0);
     assert_eq!(h.offers(), vec![off(2, "b")]);
     h.answer(2, "b");
@@ -589,7 +597,7 @@ fn acw_ends_exactly_and_extends() {
     h.at(Duration::from_millis(109_999));
     assert_eq!(h.state("a"), AgentState::AfterCallWork);
     h.at(s(110));
-    assert_eq!(h.e.agent_state("a"), Some((AgentState::Idle, s(110))));
+    assert_eq!(h.e.agent_state("a"), Some((AgentState::Idle, t(110))));
     // Again, extended by 5 s.
     h.enqueue(2, "g", 0);
     h.answer(2, "a");
@@ -603,7 +611,7 @@ fn acw_ends_exactly_and_extends() {
     h.at(s(214));
     assert_eq!(h.state("a"), AgentState::AfterCallWork);
     h.at(s(215));
-    assert_eq!(h.e.agent_state("a"), Some((AgentState::Idle, s(215))));
+    assert_eq!(h.e.agent_state("a"), Some((AgentState::Idle, t(215))));
     // Completed early.
     h.enqueue(3, "g", 0);
     h.answer(3, "a");
@@ -611,7 +619,7 @@ fn acw_ends_exactly_and_extends() {
     h.end(3);
     h.at(s(302));
     h.ok(Input::CompleteAcw { agent: "a".into() });
-    assert_eq!(h.e.agent_state("a"), Some((AgentState::Idle, s(302))));
+    assert_eq!(h.e.agent_state("a"), Some((AgentState::Idle, t(302))));
     assert_eq!(h.e.poll_timeout(), None);
     let st = h.e.stats(h.now);
     assert_eq!(st.groups[0].counters.acw_total, s(10 + 15 + 2));
@@ -640,7 +648,7 @@ fn previous_service_offers_last_agent_then_falls_back() {
         group: "g".into(),
         priority: 0,
         caller: "c1".into(),
-        arrived: s(1),
+        arrived: t(1),
         max_wait: None,
         on_timeout: None,
     });
@@ -776,7 +784,7 @@ fn callback_retries_then_gives_up() {
     assert_eq!(h.state("a"), AgentState::Idle);
     assert_eq!(
         h.e.call_view(CallId(7)).expect("kept").phase,
-        CallPhase::RetryWait { at: s(60) }
+        CallPhase::RetryWait { at: t(60) }
     );
     h.at(s(59));
     assert!(h.offers().is_empty());
@@ -813,7 +821,7 @@ fn missed_call_list_and_callback_marks_it() {
         call: CallId(2),
         caller: "caller2".into(),
         group: "g".into(),
-        asked_at: s(3),
+        asked_at: t(3),
     });
     h.enqueue(3, "g", 0);
     h.at(s(107));
@@ -840,7 +848,7 @@ fn missed_call_list_and_callback_marks_it() {
         call: CallId(10),
         answered: true,
     });
-    assert_eq!(h.e.missed_calls()[0].called_back_at, Some(s(107)));
+    assert_eq!(h.e.missed_calls()[0].called_back_at, Some(t(107)));
     assert_eq!(h.e.missed_calls()[1].called_back_at, None);
 }
 
@@ -961,7 +969,7 @@ fn wrong_state_inputs_are_errors_and_change_nothing() {
                 group: "g".into(),
                 priority: 0,
                 caller: "x".into(),
-                arrived: s(0),
+                arrived: t(0),
                 max_wait: None,
                 on_timeout: None,
             },
@@ -973,7 +981,7 @@ fn wrong_state_inputs_are_errors_and_change_nothing() {
                 group: "nope".into(),
                 priority: 0,
                 caller: "x".into(),
-                arrived: s(0),
+                arrived: t(0),
                 max_wait: None,
                 on_timeout: None,
             },
@@ -1020,7 +1028,7 @@ fn bad_configs_are_named() {
             vec![agent("a", &[("g", 1)])],
         );
         edit(&mut cfg);
-        let err = Engine::new(cfg, s(0)).err().expect(want);
+        let err = Engine::new(cfg, t(0)).err().expect(want);
         assert!(err.to_string().contains(want), "{want}: {err}");
     }
 }
@@ -1047,7 +1055,7 @@ fn agent_states_hold_outbound_logout_and_stats() {
     h.at(s(90));
     h.ok(Input::EndOutbound { agent: "a".into() });
     h.ok(Input::Logout { agent: "a".into() });
-    let st = h.e.stats(s(100));
+    let st = h.e.stats(t(100));
     let g = &st.groups[0];
     assert_eq!(g.asa, Some(s(12)));
     assert_eq!(g.aht, Some(s(60 + 8)));

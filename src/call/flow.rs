@@ -28,8 +28,8 @@ use super::ringing::{Connected, IvrWait, Ringer};
 use super::session::{Session, SessionEnd};
 use super::{sleep_until, CallContext, Outcome, Ringing};
 use crate::ivr::{
-    Action, CallFacts, Environment, Event, FlowSet, HangupReason, Interpreter, Moment,
-    QueueOutcome, TimerId, TransferTarget,
+    Action, CallFacts, Environment, Event, FlowSet, HangupReason, Interpreter, QueueOutcome,
+    TimerId, TransferTarget,
 };
 use crate::media::codec::G711;
 use crate::media::player::{Player, PlayerEvent};
@@ -37,6 +37,7 @@ use crate::media::ports::PortPair;
 use crate::media::prompts::PromptLibrary;
 use crate::media::sdp::{self, AudioCodec, LocalMedia, SessionDescription};
 use crate::sip::{Leg, LegEvent};
+use crate::time::Time;
 
 /// The IVR as loaded at one moment: validated flows, their prompts decoded,
 /// and the tables the flows consult. Immutable; a reload makes a new one.
@@ -89,10 +90,9 @@ pub(super) struct Parts {
     pub called: String,
 }
 
-fn moment() -> Moment {
-    Moment {
-        unix_secs: crate::util::unix_now() as i64,
-    }
+/// Now, in whole seconds as the interpreter always had it.
+fn moment() -> Time {
+    Time::from_unix_secs(crate::util::unix_now())
 }
 
 /// The caller's prompt player and the prompts of the batch playing.

@@ -27,6 +27,7 @@ use super::queue_store::{self, AcdClock, AgentNumbers, Kept};
 use super::sleep_until;
 use crate::acd::{self, CallId, Engine, Input, Output};
 use crate::store::Store;
+use crate::time::Time;
 
 /// Most messages handled before their changes are committed together.
 const BATCH: usize = 64;
@@ -258,7 +259,7 @@ impl Queues {
 
     /// The engine's clock: Unix time in whole milliseconds
     /// ([`AcdClock`]).
-    pub fn now(&self) -> Duration {
+    pub fn now(&self) -> Time {
         self.clock.now()
     }
 
@@ -295,7 +296,7 @@ impl Queues {
         group: &str,
         priority: u8,
         caller: &str,
-        arrived: Duration,
+        arrived: Time,
         max_wait: Option<Duration>,
         on_timeout: Option<acd::NextStep>,
     ) -> (CallId, mpsc::UnboundedReceiver<QueueNews>) {
@@ -580,7 +581,7 @@ impl Actor {
         }
     }
 
-    fn restore(&mut self, now: Duration, registered: &HashSet<String>) {
+    fn restore(&mut self, now: Time, registered: &HashSet<String>) {
         let Some(kept) = self.kept.take() else {
             warn!("the ACD was already restored");
             return;
@@ -599,7 +600,7 @@ impl Actor {
             callbacks,
             missed_calls = missed,
             refused = refused.len(),
-            day_start = ?self.engine.day_start(),
+            day_start = %self.engine.day_start(),
             "ACD restored"
         );
         // Services older than the previous-service window are forgotten
@@ -608,7 +609,7 @@ impl Actor {
             .served_within
             .unwrap_or(Duration::from_secs(30 * 86_400));
         if let Some(journal) = self.journal.as_mut() {
-            let before = queue_store::unix_ms(now.saturating_sub(window));
+            let before = queue_store::unix_ms(now - window);
             journal
                 .pending
                 .push(crate::store::AcdWrite::ServedBefore(before));
@@ -699,7 +700,7 @@ fn durations_as_seconds(v: &mut serde_json::Value) {
     }
 }
 
-fn apply(engine: &mut Engine, now: Duration, input: Input) {
+fn apply(engine: &mut Engine, now: Time, input: Input) {
     let what = format!("{input:?}");
     if let Err(e) = engine.handle(now, input) {
         // A wrong-state input (a late answer, a duplicate hang-up) is the

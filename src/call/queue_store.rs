@@ -27,6 +27,7 @@ use crate::store::{
     AcdAgentRow, AcdCallbackRow, AcdGroupRow, AcdMissedRow, AcdRows, AcdServedRow, AcdWrite, Store,
     StoreError,
 };
+use crate::time::Time;
 
 /// A stored row hotline cannot use (logged once at start, then skipped).
 #[derive(Debug, thiserror::Error)]
@@ -45,39 +46,37 @@ pub struct BadRow {
 #[derive(Debug, Clone, Copy)]
 pub struct AcdClock {
     epoch: tokio::time::Instant,
-    base: Duration,
+    base: Time,
 }
 
 impl AcdClock {
     /// Read the wall clock once.
     pub fn start() -> AcdClock {
-        let ms = u64::try_from(crate::util::unix_now_ms()).unwrap_or(0);
         AcdClock {
             epoch: tokio::time::Instant::now(),
-            base: Duration::from_millis(ms),
+            base: crate::util::now(),
         }
     }
 
     /// Now, in the engine's time.
-    pub fn now(&self) -> Duration {
-        let ms = (self.base + self.epoch.elapsed()).as_millis();
-        Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+    pub fn now(&self) -> Time {
+        self.base + self.epoch.elapsed()
     }
 
     /// The monotonic instant of engine time `at` (the past: now).
-    pub fn instant(&self, at: Duration) -> tokio::time::Instant {
-        self.epoch + at.saturating_sub(self.base)
+    pub fn instant(&self, at: Time) -> tokio::time::Instant {
+        self.epoch + at.saturating_duration_since(self.base)
     }
 }
 
 /// Engine time as stored (Unix milliseconds).
-pub fn unix_ms(at: Duration) -> i64 {
-    i64::try_from(at.as_millis()).unwrap_or(i64::MAX)
+pub fn unix_ms(at: Time) -> i64 {
+    i64::try_from(at.unix_millis()).unwrap_or(i64::MAX)
 }
 
 /// Stored Unix milliseconds as engine time.
-pub fn from_unix_ms(ms: i64) -> Duration {
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+pub fn from_unix_ms(ms: i64) -> Time {
+    Time::from_unix_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 /// Each agent's last `agent.state` seq and state, across restarts: the
@@ -226,7 +225,7 @@ pub fn from_rows(rows: AcdRows) -> (Kept, Vec<BadRow>) {
             group: r.group,
             arrived,
             at,
-            wait: at.saturating_sub(arrived),
+            wait: at.saturating_duration_since(arrived),
             place,
             called_back_at: r.called_back_ms.map(from_unix_ms),
         });
@@ -351,7 +350,7 @@ mod tests {
         e.restore(t0, t0 - ms(3_600_000), Snapshot::default(), |_| true);
         let mut numbers = AgentNumbers::default();
         let mut all = Vec::new();
-        let mut step = |e: &mut Engine, at: Duration, input: Input| {
+        let mut step = |e: &mut Engine, at: Time, input: Input| {
             e.handle(at, input).expect("input");
             while let Some(o) = e.poll_output() {
                 if let crate::acd::Output::AgentState { agent, state, .. } = o {

@@ -28,6 +28,7 @@ use crate::media::prompts::{Prompt, PromptLibrary};
 use crate::media::sdp::{self, AudioCodec, Negotiated, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
 use crate::sip::{trunk, InboundLeg, Leg, LegEvent, LegEvents, LegKey, OutboundLeg};
+use crate::time::Time;
 
 /// A queue wait an IVR flow asked for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -81,7 +82,7 @@ pub(super) struct Ringer<'a> {
 pub(super) struct QueuePlace {
     pub group: String,
     pub priority: u8,
-    pub arrived: Duration,
+    pub arrived: Time,
     pub ivr: Option<IvrWait>,
 }
 
@@ -282,7 +283,7 @@ impl Ringer<'_> {
         group: &str,
         priority: u8,
         ivr: Option<IvrWait>,
-        arrived: Option<Duration>,
+        arrived: Option<Time>,
     ) -> Result<Connected, Outcome> {
         let Some(queues) = self.ctx.queues.clone() else {
             warn!(%group, "queue route without an ACD");

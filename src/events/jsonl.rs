@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::outbox::{Outbox, OutboxError, Pending};
+use crate::time::civil::civil_from_days;
 
 /// JSONL sink errors, naming the sink and the file.
 #[derive(Debug, thiserror::Error)]
@@ -65,21 +66,6 @@ pub struct JsonlSink {
 pub fn file_name(unix_ms: i64) -> String {
     let (y, m, d) = civil_from_days(unix_ms.div_euclid(86_400_000));
     format!("events-{y:04}-{m:02}-{d:02}.jsonl")
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// One JSONL line (without the newline) for an event (pure). Fails when the

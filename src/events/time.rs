@@ -7,12 +7,14 @@
 //! `YYYY-MM-DDTHH:MM:SS.mmmZ`, always UTC with exactly three fraction
 //! digits, so that timestamps sort as strings. Reading accepts any RFC 3339
 //! date-time (lower-case `t`/`z`, 0–9 fraction digits, numeric offsets) and
-//! truncates the fraction to milliseconds. The civil-date arithmetic is
-//! Howard Hinnant's `days_from_civil`/`civil_from_days`, proleptic Gregorian.
+//! truncates the fraction to milliseconds. The civil-date arithmetic is the
+//! crate's one civil-date module, [`crate::time::civil`].
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::time::civil::{civil_from_days, days_from_civil, days_in_month};
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
@@ -100,46 +102,6 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date `z` days after 1970-01-01: (year, month 1–12, day 1–31).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Whether `y` is a Gregorian leap year.
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-/// Days in month `m` of year `y`.
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// Fixed-width decimal digits at `b[at..at + n]`.
 fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
     let part = b.get(at..at + n)?;
@@ -151,6 +113,11 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
 /// Whether `b[at]` is `c`.
 fn byte_is(b: &[u8], at: usize, c: u8) -> bool {
     b.get(at) == Some(&c)
+}
+
+/// A month or day of the month read as two digits (0..=99).
+fn two_digits(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(0)
 }
 
 fn parse_rfc3339(text: &str) -> Option<Timestamp> {
@@ -170,7 +137,13 @@ fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         return None;
     }
     // A leap second (60) has no place in Unix time: refused.
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 {
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > i64::from(days_in_month(y, two_digits(mo)))
+        || h > 23
+        || mi > 59
+        || s > 59
+    {
         return None;
     }
     let mut at = 19;
@@ -209,7 +182,7 @@ fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         }
         _ => return None,
     };
-    let days = days_from_civil(y, mo, d);
+    let days = days_from_civil(y, two_digits(mo), two_digits(d));
     let ms = days * DAY_MS + ((h * 60 + mi - offset_min) * 60 + s) * 1000 + frac_ms;
     Timestamp::from_unix_ms(ms).ok()
 }

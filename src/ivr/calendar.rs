@@ -56,10 +56,10 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::TableLike;
 
-use super::civil::{local, to_unix, Date, LocalTime, Weekday, MINUTES_PER_DAY};
 use super::holidays::HolidayCalendar;
 use super::hours::{parse_day, Hours, Interval};
 use super::tomlfile::{join, Problem, Reader};
+use crate::time::civil::{local, to_unix, Date, LocalTime, Weekday, MINUTES_PER_DAY};
 
 /// Default `utc_offset_minutes`: China Standard Time (UTC+8, no DST).
 pub const DEFAULT_UTC_OFFSET_MINUTES: i32 = 480;
@@ -770,7 +770,7 @@ impl Calendars {
     }
 
     /// Whether schedule `name` is open at `unix_secs`; `None` for an unknown
-    /// name. Total for every `i64` (far dates clamp, see [`super::civil`]).
+    /// name. Total for every `i64` (far dates clamp, see [`crate::time::civil`]).
     pub fn is_open(&self, name: &str, unix_secs: i64) -> Option<bool> {
         let (s, h) = self.pair(name)?;
         Some(s.is_open(unix_secs, h))

@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::calendar::Calendars;
-use super::civil::{local, Date};
+use crate::time::civil::{local, Date};
 
 /// How many days before 1 January a calendar must list the new year.
 pub const NEXT_YEAR_NOTICE_DAYS: i64 = 60;
@@ -128,8 +128,8 @@ pub fn gaps(calendars: &Calendars, unix_secs: i64) -> Vec<CoverageGap> {
 mod tests {
     use super::*;
     use crate::ivr::calendar::Schedule;
-    use crate::ivr::civil::to_unix;
     use crate::ivr::holidays::HolidayCalendar;
+    use crate::time::civil::to_unix;
     use std::path::Path;
 
     fn d(s: &str) -> Date {

@@ -31,8 +31,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::calendar::CalendarError;
-use super::civil::Date;
 use super::tomlfile::Reader;
+use crate::time::civil::Date;
 
 /// The longest holiday range accepted, in days.
 pub const MAX_HOLIDAY_DAYS: i64 = 31;

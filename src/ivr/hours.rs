@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::civil::{HhMm, MINUTES_PER_DAY};
+use crate::time::civil::{HhMm, MINUTES_PER_DAY};
 
 /// One open range within a day, in minutes since local midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use proptest::prelude::*;
 
@@ -9,12 +10,12 @@ use super::*;
 use crate::ivr::testkit::{flow, sample_set, set_of, TestEnv};
 
 /// 2024-06-03 10:00 Beijing time, a Monday.
-const MONDAY_10AM: i64 = 1_717_380_000;
+const MONDAY_10AM: u64 = 1_717_380_000;
 
 struct Call {
     it: Interpreter,
     env: TestEnv,
-    now: Moment,
+    now: Time,
     timer: Option<TimerId>,
 }
 
@@ -29,9 +30,7 @@ impl Call {
         let mut call = Call {
             it,
             env,
-            now: Moment {
-                unix_secs: MONDAY_10AM,
-            },
+            now: Time::from_unix_secs(MONDAY_10AM),
             timer: None,
         };
         let actions = call.it.start(call.now, &call.env);
@@ -60,7 +59,7 @@ impl Call {
     }
 
     fn ev(&mut self, event: Event) -> Vec<Action> {
-        self.now.unix_secs += 1;
+        self.now += Duration::from_secs(1);
         let actions = self.it.handle(event, self.now, &self.env);
         self.track(&actions);
         actions
@@ -611,7 +610,7 @@ kind = "hangup"
 kind = "hangup"
 "#,
     )]);
-    let run = |unix_secs: i64, offset: i32| {
+    let run = |unix_secs: u64, offset: i32| {
         let env = TestEnv {
             offset,
             ..TestEnv::default()
@@ -622,7 +621,7 @@ kind = "hangup"
             tenant: "t".into(),
         };
         let mut it = Interpreter::new(set.clone(), "s", facts).unwrap();
-        let a = it.start(Moment { unix_secs }, &env);
+        let a = it.start(Time::from_unix_secs(unix_secs), &env);
         steps(&a)[1].to_string()
     };
     assert_eq!(run(MONDAY_10AM, 480), "mobile");
@@ -804,7 +803,7 @@ proptest! {
             tenant: "default".into(),
         };
         let mut it = Interpreter::new(sample_set(), start_flow, facts).unwrap();
-        let mut now = Moment { unix_secs: MONDAY_10AM };
+        let mut now = Time::from_unix_secs(MONDAY_10AM);
         let mut live: BTreeSet<TimerId> = BTreeSet::new();
         let mut answered = 0;
         let mut ended = false;
@@ -828,7 +827,7 @@ proptest! {
         let a = it.start(now, &env);
         check(&a, &mut live, it.is_finished())?;
         for e in events {
-            now.unix_secs += 1;
+            now += Duration::from_secs(1);
             let event = match e {
                 Ev::Done => Event::PromptFinished,
                 Ev::Interrupted => Event::PromptInterrupted,

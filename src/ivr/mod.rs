@@ -12,7 +12,8 @@
 //! - [`validate`](mod@validate): cross-checks over a set of flows, [`FlowSet`];
 //! - [`interpreter`]: the per-call state machine (no I/O, no clock);
 //! - [`graph`]: Graphviz DOT and Mermaid output;
-//! - [`civil`]: civil dates, weekdays and local time at a fixed UTC offset;
+//! - civil dates, weekdays and local time at a fixed UTC offset are the
+//!   crate's one civil-date module, [`crate::time::civil`];
 //! - [`hours`]: `"HH:MM-HH:MM"` opening ranges within a day;
 //! - [`holidays`]: public-holiday calendars with adjusted working days (调休);
 //! - [`calendar`]: working-hour schedules and the loaded set of them;
@@ -25,7 +26,6 @@
 pub mod area;
 pub mod blacklist;
 pub mod calendar;
-pub mod civil;
 pub mod coverage;
 pub mod error;
 pub mod flow;
@@ -45,7 +45,7 @@ pub use error::{FlowError, Problem};
 pub use flow::{Flow, Node, NodeKind, TransferTarget};
 pub use graph::{to_dot, to_mermaid};
 pub use interpreter::{
-    Action, CallFacts, Environment, Event, HangupReason, Interpreter, InterpreterError, Moment,
+    Action, CallFacts, Environment, Event, HangupReason, Interpreter, InterpreterError,
     QueueOutcome, TimerId,
 };
 pub use validate::{validate, Catalog, FlowSet};

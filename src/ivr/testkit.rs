@@ -276,7 +276,7 @@ impl Default for TestEnv {
 }
 
 impl Environment for TestEnv {
-    fn is_open(&self, _: &str, _: i64) -> bool {
+    fn is_open(&self, _: &str, _: crate::time::Time) -> bool {
         self.open
     }
     fn area_of(&self, _: &str) -> Option<(String, String)> {

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
-use super::civil::Date;
+use crate::time::civil::Date;
 
 /// One problem found in a file: where and what.
 #[derive(Debug, Clone, PartialEq, Eq)]

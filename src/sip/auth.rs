@@ -22,9 +22,13 @@
 //! hex(HMAC-SHA256(key, realm, timestamp, counter)[..16])`. Replay state (the
 //! highest `nc` per nonce) is kept only for nonces that were successfully
 //! used, bounded in size, and aged out by [`DigestServer::expire`]. Time is
-//! injected as Unix seconds; nothing here reads a clock or does I/O.
+//! injected as a [`Time`]; nonces carry its whole Unix seconds (the wire
+//! form and the TTL stay in seconds); nothing here reads a clock or does
+//! I/O.
 
 use std::collections::BTreeMap;
+
+use crate::time::Time;
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -568,7 +572,7 @@ impl DigestServer {
     /// configured algorithm, in the configured order (RFC 8760 §2.4), each
     /// with realm, `qop="auth"`, nonce, opaque, algorithm, and `stale=true`
     /// when `stale`.
-    pub fn challenge(&mut self, now: u64, stale: bool) -> Vec<String> {
+    pub fn challenge(&mut self, now: Time, stale: bool) -> Vec<String> {
         let algorithms = self.algorithms.clone();
         self.challenge_with(now, stale, &algorithms)
     }
@@ -578,11 +582,11 @@ impl DigestServer {
     /// [`super::digest_policy::DigestPolicy`] picks them per agent).
     pub fn challenge_with(
         &mut self,
-        now: u64,
+        now: Time,
         stale: bool,
         algorithms: &[DigestAlgorithm],
     ) -> Vec<String> {
-        let nonce = self.new_nonce(now);
+        let nonce = self.new_nonce(now.unix_secs());
         algorithms
             .iter()
             .map(|alg| {
@@ -607,12 +611,12 @@ impl DigestServer {
     /// Request-URI is left to the caller.
     pub fn verify(
         &mut self,
-        now: u64,
+        now: Time,
         method: &str,
         authorization: &str,
         secret_of: impl Fn(&str) -> Option<Secret>,
     ) -> Verdict {
-        match self.verify_inner(now, method, authorization, secret_of) {
+        match self.verify_inner(now.unix_secs(), method, authorization, secret_of) {
             Ok(v) => v,
             Err(e) => Verdict::Rejected(e),
         }
@@ -727,7 +731,8 @@ impl DigestServer {
 
     /// Drops replay state of nonces older than the TTL (they verify as
     /// stale from now on anyway).
-    pub fn expire(&mut self, now: u64) {
+    pub fn expire(&mut self, now: Time) {
+        let now = now.unix_secs();
         while let Some((&ctr, u)) = self.used.first_key_value() {
             if now.saturating_sub(u.issued_at) <= self.nonce_ttl_secs {
                 break;
@@ -850,7 +855,11 @@ mod tests {
     const KEY: [u8; 32] = [7u8; 32];
     const REALM: &str = "hotline.test";
     const TTL: u64 = 300;
-    const T0: u64 = 1_700_000_000;
+    const T0: Time = Time::from_unix_secs(1_700_000_000);
+
+    fn secs(n: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(n)
+    }
 
     fn secrets(user: &str) -> Option<Secret> {
         match user {
@@ -871,7 +880,7 @@ mod tests {
         DigestServer::new(REALM, KEY, TTL)
     }
 
-    fn challenge_for(s: &mut DigestServer, now: u64, alg: DigestAlgorithm) -> String {
+    fn challenge_for(s: &mut DigestServer, now: Time, alg: DigestAlgorithm) -> String {
         s.challenge(now, false)
             .into_iter()
             .find(|c| c.contains(&format!("algorithm={}", alg.token())))
@@ -1019,7 +1028,7 @@ mod tests {
             let ch = challenge_for(&mut s, T0, alg);
             let auth = answer(&ch, user, pw, 1);
             assert_eq!(
-                s.verify(T0 + 1, "REGISTER", &auth, secrets),
+                s.verify(T0 + secs(1), "REGISTER", &auth, secrets),
                 Verdict::Authorized {
                     username: user.into()
                 },
@@ -1067,13 +1076,13 @@ mod tests {
         let ch = challenge_for(&mut s, T0, DigestAlgorithm::Sha256);
         let auth = answer(&ch, "1001", "s3cret", 1);
         assert_eq!(
-            s.verify(T0 + TTL + 1, "REGISTER", &auth, secrets),
+            s.verify(T0 + secs(TTL + 1), "REGISTER", &auth, secrets),
             Verdict::Stale
         );
         // Stale only for correct credentials.
         let bad = answer(&ch, "1001", "wrong", 1);
         assert_eq!(
-            s.verify(T0 + TTL + 1, "REGISTER", &bad, secrets),
+            s.verify(T0 + secs(TTL + 1), "REGISTER", &bad, secrets),
             Verdict::Rejected(AuthError::BadCredentials)
         );
         // Exactly at the TTL still fine.
@@ -1081,7 +1090,7 @@ mod tests {
         let ch = challenge_for(&mut s, T0, DigestAlgorithm::Md5);
         let auth = answer(&ch, "1001", "s3cret", 1);
         assert!(matches!(
-            s.verify(T0 + TTL, "REGISTER", &auth, secrets),
+            s.verify(T0 + secs(TTL), "REGISTER", &auth, secrets),
             Verdict::Authorized { .. }
         ));
     }
@@ -1093,20 +1102,20 @@ mod tests {
         let auth = answer(&ch, "1001", "s3cret", 1);
         // Restarted process with the same key, started later.
         let mut new = server();
-        new.challenge(T0 + 5, false);
+        new.challenge(T0 + secs(5), false);
         assert_eq!(
-            new.verify(T0 + 6, "REGISTER", &auth, secrets),
+            new.verify(T0 + secs(6), "REGISTER", &auth, secrets),
             Verdict::Stale
         );
         // Another key: the MAC fails.
         let mut other = DigestServer::new(REALM, [8u8; 32], TTL);
         assert_eq!(
-            other.verify(T0 + 6, "REGISTER", &auth, secrets),
+            other.verify(T0 + secs(6), "REGISTER", &auth, secrets),
             Verdict::Rejected(AuthError::OpaqueMismatch)
         );
         let without_opaque = auth.split(", opaque=").next().unwrap().to_string();
         assert_eq!(
-            other.verify(T0 + 6, "REGISTER", &without_opaque, secrets),
+            other.verify(T0 + secs(6), "REGISTER", &without_opaque, secrets),
             Verdict::Rejected(AuthError::InvalidNonce)
         );
     }
@@ -1156,7 +1165,7 @@ mod tests {
         );
         let a4 = answer(&ch, "1001", "s3cret", 4);
         assert!(matches!(
-            s.verify(T0 + 10, "REGISTER", &a4, secrets),
+            s.verify(T0 + secs(10), "REGISTER", &a4, secrets),
             Verdict::Authorized { .. }
         ));
         assert_eq!(s.tracked_nonces(), 1);
@@ -1183,12 +1192,12 @@ mod tests {
         let mut s = server().with_max_tracked(2);
         let mut auths = Vec::new();
         for i in 0..3 {
-            let ch = challenge_for(&mut s, T0 + i, DigestAlgorithm::Sha256);
+            let ch = challenge_for(&mut s, T0 + secs(i), DigestAlgorithm::Sha256);
             auths.push((ch.clone(), answer(&ch, "1001", "s3cret", 1)));
         }
         for (_, a) in &auths {
             assert!(matches!(
-                s.verify(T0 + 3, "REGISTER", a, secrets),
+                s.verify(T0 + secs(3), "REGISTER", a, secrets),
                 Verdict::Authorized { .. }
             ));
         }
@@ -1196,18 +1205,18 @@ mod tests {
         // The evicted (oldest) nonce can no longer be used: stale, not fresh.
         let again = answer(&auths[0].0, "1001", "s3cret", 2);
         assert_eq!(
-            s.verify(T0 + 3, "REGISTER", &again, secrets),
+            s.verify(T0 + secs(3), "REGISTER", &again, secrets),
             Verdict::Stale
         );
         // Replays of the evicted nonce are not accepted either.
         assert_eq!(
-            s.verify(T0 + 3, "REGISTER", &auths[0].1, secrets),
+            s.verify(T0 + secs(3), "REGISTER", &auths[0].1, secrets),
             Verdict::Stale
         );
 
-        s.expire(T0 + 1 + TTL + 1);
+        s.expire(T0 + secs(1 + TTL + 1));
         assert_eq!(s.tracked_nonces(), 1);
-        s.expire(T0 + 2 + TTL + 1);
+        s.expire(T0 + secs(2 + TTL + 1));
         assert_eq!(s.tracked_nonces(), 0);
     }
 
@@ -1581,7 +1590,7 @@ mod tests {
     fn algorithm_order_is_configurable_and_enforced() {
         let mut server =
             DigestServer::new("r", [7; 32], 300).with_algorithms(vec![DigestAlgorithm::Md5]);
-        let challenges = server.challenge(1000, false);
+        let challenges = server.challenge(Time::from_unix_secs(1000), false);
         assert_eq!(challenges.len(), 1);
         assert!(
             challenges[0].ends_with("algorithm=MD5"),
@@ -1590,7 +1599,9 @@ mod tests {
         );
         let sha = challenges[0].replace("algorithm=MD5", "algorithm=SHA-256");
         let auth = respond(&sha, "REGISTER", "sip:r", "u", "p", "c", 1).unwrap();
-        let verdict = server.verify(1000, "REGISTER", &auth, |_| Some(Secret::Plain("p".into())));
+        let verdict = server.verify(Time::from_unix_secs(1000), "REGISTER", &auth, |_| {
+            Some(Secret::Plain("p".into()))
+        });
         assert!(
             matches!(
                 verdict,

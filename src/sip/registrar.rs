@@ -13,11 +13,16 @@
 //! The shell parses the REGISTER, authenticates it (see `auth`), calls
 //! [`Registrar::register`], writes the response and persists the changes
 //! from [`Registrar::take_changes`]. [`FailureThrottle`] limits repeated
-//! authentication failures per source address. Time is injected as Unix
-//! seconds; nothing here reads a clock or does I/O.
+//! authentication failures per source address. Time is injected as a
+//! [`Time`] (the pure cores' one time type); intervals (Expires, the
+//! throttle's window and block) are whole seconds as on the wire; nothing
+//! here reads a clock or does I/O.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::time::Time;
 
 /// Registrar limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +84,8 @@ pub struct Binding {
     pub contact: String,
     pub source: SocketAddr,
     pub transport: String,
-    /// Unix seconds; live while `now < expires_at`.
-    pub expires_at: u64,
+    /// Live while `now < expires_at`.
+    pub expires_at: Time,
     pub call_id: String,
     pub cseq: u32,
     pub q: Option<f32>,
@@ -170,7 +175,7 @@ impl Registrar {
 
     /// Processes a REGISTER (RFC 3261 §10.3 steps 5–8). All updates are
     /// applied atomically: on any error or abort nothing changes.
-    pub fn register(&mut self, now: u64, req: RegisterRequest) -> RegisterOutcome {
+    pub fn register(&mut self, now: Time, req: RegisterRequest) -> RegisterOutcome {
         if req.aor.trim().is_empty() {
             return RegisterOutcome::Invalid(RegistrarError::EmptyAor);
         }
@@ -211,7 +216,7 @@ impl Registrar {
     /// Computes the AOR's new binding list, or the failure outcome.
     fn plan(
         &self,
-        now: u64,
+        now: Time,
         req: &RegisterRequest,
         live: &[Binding],
     ) -> Result<Vec<Binding>, RegisterOutcome> {
@@ -279,7 +284,7 @@ impl Registrar {
                     contact: c.uri.clone(),
                     source: req.source,
                     transport: req.transport.clone(),
-                    expires_at: now.saturating_add(u64::from(granted)),
+                    expires_at: now + Duration::from_secs(u64::from(granted)),
                     call_id: req.call_id.clone(),
                     cseq: req.cseq,
                     q: c.q,
@@ -294,7 +299,7 @@ impl Registrar {
     }
 
     /// Live bindings of `aor`, highest q first, then most recent.
-    pub fn lookup(&self, now: u64, aor: &str) -> Vec<Binding> {
+    pub fn lookup(&self, now: Time, aor: &str) -> Vec<Binding> {
         match self.aors.get(aor) {
             Some(list) => ordered(list.iter().filter(|b| b.expires_at > now)),
             None => Vec::new(),
@@ -302,7 +307,7 @@ impl Registrar {
     }
 
     /// Removes and returns bindings with `expires_at <= now`.
-    pub fn expire(&mut self, now: u64) -> Vec<Binding> {
+    pub fn expire(&mut self, now: Time) -> Vec<Binding> {
         let mut gone = Vec::new();
         self.aors.retain(|_, list| {
             let (live, dead): (Vec<Binding>, Vec<Binding>) =
@@ -324,14 +329,14 @@ impl Registrar {
     }
 
     /// Earliest `expires_at` of any binding (when to call [`Self::expire`]).
-    pub fn poll_timeout(&self) -> Option<u64> {
+    pub fn poll_timeout(&self) -> Option<Time> {
         self.aors.values().flatten().map(|b| b.expires_at).min()
     }
 
     /// Loads persisted bindings (at start). Already expired ones are dropped
     /// and reported as [`BindingChange::Removed`]; duplicates keep the one
     /// expiring last; the per-AOR cap is enforced (least recent evicted).
-    pub fn restore(&mut self, now: u64, bindings: Vec<Binding>) {
+    pub fn restore(&mut self, now: Time, bindings: Vec<Binding>) {
         let mut bindings = bindings;
         // Approximate recency by expiry: later expiry = more recent update.
         bindings.sort_by_key(|b| b.expires_at);
@@ -372,9 +377,9 @@ pub const DEFAULT_MAX_THROTTLE_ENTRIES: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Failures {
-    window_start: u64,
+    window_start: Time,
     count: u32,
-    blocked_until: Option<u64>,
+    blocked_until: Option<Time>,
 }
 
 /// Throttles repeated authentication failures per source address:
@@ -391,6 +396,7 @@ pub struct FailureThrottle {
     block_secs: u64,
     max_entries: usize,
     entries: HashMap<IpAddr, Failures>,
+    /// The Unix second of the last sweep (at most one a second).
     last_sweep: Option<u64>,
 }
 
@@ -438,11 +444,11 @@ impl FailureThrottle {
     }
 
     /// Records a failed authentication from `ip`.
-    pub fn record_failure(&mut self, ip: IpAddr, now: u64) {
+    pub fn record_failure(&mut self, ip: IpAddr, now: Time) {
         let key = throttle_key(ip);
         if !self.entries.contains_key(&key) && self.entries.len() >= self.max_entries {
-            if self.last_sweep != Some(now) {
-                self.last_sweep = Some(now);
+            if self.last_sweep != Some(now.unix_secs()) {
+                self.last_sweep = Some(now.unix_secs());
                 self.expire(now);
             }
             if self.entries.len() >= self.max_entries {
@@ -459,13 +465,15 @@ impl FailureThrottle {
             Some(_) => e.blocked_until = None,
             None => {}
         }
-        if now.saturating_sub(e.window_start) >= self.window_secs || e.count == 0 {
+        if now.saturating_duration_since(e.window_start) >= Duration::from_secs(self.window_secs)
+            || e.count == 0
+        {
             e.window_start = now;
             e.count = 0;
         }
         e.count += 1;
         if e.count >= self.max_failures {
-            e.blocked_until = Some(now.saturating_add(self.block_secs));
+            e.blocked_until = Some(now + Duration::from_secs(self.block_secs));
             e.count = 0;
         }
     }
@@ -485,7 +493,7 @@ impl FailureThrottle {
     }
 
     /// Whether `ip` is blocked at `now`.
-    pub fn is_blocked(&self, ip: IpAddr, now: u64) -> bool {
+    pub fn is_blocked(&self, ip: IpAddr, now: Time) -> bool {
         self.entries
             .get(&throttle_key(ip))
             .and_then(|e| e.blocked_until)
@@ -493,11 +501,11 @@ impl FailureThrottle {
     }
 
     /// Forgets addresses neither blocked nor within a failure window.
-    pub fn expire(&mut self, now: u64) {
-        let window = self.window_secs;
+    pub fn expire(&mut self, now: Time) {
+        let window = Duration::from_secs(self.window_secs);
         self.entries.retain(|_, e| {
             e.blocked_until.is_some_and(|u| u > now)
-                || (e.count > 0 && now.saturating_sub(e.window_start) < window)
+                || (e.count > 0 && now.saturating_duration_since(e.window_start) < window)
         });
     }
 }
@@ -507,6 +515,11 @@ mod tests {
     use super::*;
 
     const T0: u64 = 1_700_000_000;
+
+    /// `secs` seconds after `T0`.
+    fn at(secs: u64) -> Time {
+        Time::from_unix_secs(T0 + secs)
+    }
 
     fn policy() -> RegistrarPolicy {
         RegistrarPolicy {
@@ -570,29 +583,29 @@ mod tests {
     fn register_refresh_unregister() {
         let mut r = Registrar::new(policy());
         let c = current(r.register(
-            T0,
+            at(0),
             req("1001", vec![contact("sip:a@h", None)], Some(300), "c1", 1),
         ));
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].expires_at, T0 + 300);
+        assert_eq!(c[0].expires_at, at(300));
         assert_eq!(c[0].aor, "1001");
         assert_eq!(c[0].transport, "UDP");
-        assert_eq!(r.lookup(T0, "1001"), c);
+        assert_eq!(r.lookup(at(0), "1001"), c);
 
         let c = current(r.register(
-            T0 + 100,
+            at(100),
             req("1001", vec![contact("sip:a@h", None)], Some(300), "c1", 2),
         ));
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].expires_at, T0 + 400);
+        assert_eq!(c[0].expires_at, at(400));
         assert_eq!(c[0].cseq, 2);
 
         let c = current(r.register(
-            T0 + 200,
+            at(200),
             req("1001", vec![contact("sip:a@h", Some(0))], None, "c1", 3),
         ));
         assert!(c.is_empty());
-        assert!(r.lookup(T0 + 200, "1001").is_empty());
+        assert!(r.lookup(at(200), "1001").is_empty());
         assert!(r.all().is_empty());
         assert_eq!(r.poll_timeout(), None);
     }
@@ -615,13 +628,13 @@ mod tests {
         for (param, header, want) in table {
             let mut r = Registrar::new(policy());
             let out = r.register(
-                T0,
+                at(0),
                 req("1001", vec![contact("sip:a@h", param)], header, "c", 1),
             );
             match want {
                 Ok(secs) => {
                     let c = current(out);
-                    assert_eq!(c[0].expires_at, T0 + secs, "{param:?} {header:?}");
+                    assert_eq!(c[0].expires_at, at(secs), "{param:?} {header:?}");
                 }
                 Err(min) => {
                     assert_eq!(out, RegisterOutcome::IntervalTooBrief { min_expires: min });
@@ -635,7 +648,7 @@ mod tests {
     fn brief_interval_aborts_whole_request() {
         let mut r = Registrar::new(policy());
         let out = r.register(
-            T0,
+            at(0),
             req(
                 "1001",
                 vec![contact("sip:a@h", Some(300)), contact("sip:b@h", Some(10))],
@@ -652,11 +665,11 @@ mod tests {
     fn two_contacts_and_ordering() {
         let mut r = Registrar::new(policy());
         current(r.register(
-            T0,
+            at(0),
             req("1001", vec![contact("sip:a@h", None)], None, "ca", 1),
         ));
         let c = current(r.register(
-            T0 + 1,
+            at(1),
             req("1001", vec![contact("sip:b@h", None)], None, "cb", 1),
         ));
         // Most recent first at equal q.
@@ -666,28 +679,28 @@ mod tests {
         spec.q = Some(1.0);
         let mut spec_b = contact("sip:b@h", None);
         spec_b.q = Some(0.5);
-        current(r.register(T0 + 2, req("1001", vec![spec_b], None, "cb", 2)));
-        let l = r.lookup(T0 + 2, "1001");
+        current(r.register(at(2), req("1001", vec![spec_b], None, "cb", 2)));
+        let l = r.lookup(at(2), "1001");
         assert_eq!(contacts_of(&l), ["sip:a@h", "sip:b@h"]);
-        current(r.register(T0 + 3, req("1001", vec![spec], None, "ca", 2)));
+        current(r.register(at(3), req("1001", vec![spec], None, "ca", 2)));
         assert_eq!(
-            contacts_of(&r.lookup(T0 + 3, "1001")),
+            contacts_of(&r.lookup(at(3), "1001")),
             ["sip:a@h", "sip:b@h"]
         );
-        assert!(r.lookup(T0, "1002").is_empty());
+        assert!(r.lookup(at(0), "1002").is_empty());
     }
 
     #[test]
     fn contact_replaced_by_other_call_id() {
         let mut r = Registrar::new(policy());
         current(r.register(
-            T0,
+            at(0),
             req("1001", vec![contact("sip:a@h", None)], None, "old", 50),
         ));
         let mut q = req("1001", vec![contact("sip:a@h", None)], None, "new", 1);
         q.source = "198.51.100.1:5070".parse().unwrap();
         q.transport = "TCP".into();
-        let c = current(r.register(T0 + 5, q));
+        let c = current(r.register(at(5), q));
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].call_id, "new");
         assert_eq!(c[0].cseq, 1);
@@ -700,18 +713,18 @@ mod tests {
         let mut r = Registrar::new(policy());
         for (i, u) in ["sip:1@h", "sip:2@h", "sip:3@h"].iter().enumerate() {
             current(r.register(
-                T0 + i as u64,
+                at(i as u64),
                 req("1001", vec![contact(u, None)], None, u, 1),
             ));
         }
         // Refresh 1 → 2 is now the least recently updated.
         current(r.register(
-            T0 + 10,
+            at(10),
             req("1001", vec![contact("sip:1@h", None)], None, "sip:1@h", 2),
         ));
         r.take_changes();
         let c = current(r.register(
-            T0 + 11,
+            at(11),
             req("1001", vec![contact("sip:4@h", None)], None, "x", 1),
         ));
         assert_eq!(contacts_of(&c), ["sip:4@h", "sip:1@h", "sip:3@h"]);
@@ -725,7 +738,7 @@ mod tests {
             .map(|i| contact(&format!("sip:m{i}@h"), None))
             .collect();
         assert_eq!(
-            r.register(T0 + 12, req("1001", many, None, "y", 1)),
+            r.register(at(12), req("1001", many, None, "y", 1)),
             RegisterOutcome::Invalid(RegistrarError::TooManyContacts { max: 3 })
         );
     }
@@ -768,17 +781,17 @@ mod tests {
         for (q, want) in table {
             let mut r = Registrar::new(policy());
             current(r.register(
-                T0,
+                at(0),
                 req("1001", vec![contact("sip:a@h", None)], None, "ca", 5),
             ));
             current(r.register(
-                T0,
+                at(0),
                 req("1001", vec![contact("sip:b@h", None)], None, "cb", 9),
             ));
             r.take_changes();
             let removes_all = matches!(want, RegisterOutcome::Updated { .. });
-            assert_eq!(r.register(T0 + 1, q.clone()), want, "{q:?}");
-            assert_eq!(r.lookup(T0 + 1, "1001").is_empty(), removes_all, "{q:?}");
+            assert_eq!(r.register(at(1), q.clone()), want, "{q:?}");
+            assert_eq!(r.lookup(at(1), "1001").is_empty(), removes_all, "{q:?}");
             assert_eq!(r.take_changes().len(), if removes_all { 2 } else { 0 });
         }
     }
@@ -787,14 +800,14 @@ mod tests {
     fn out_of_order_cseq() {
         let mut r = Registrar::new(policy());
         current(r.register(
-            T0,
+            at(0),
             req("1001", vec![contact("sip:a@h", None)], None, "c", 7),
         ));
         r.take_changes();
         for cseq in [7, 6, 1] {
             assert_eq!(
                 r.register(
-                    T0 + 1,
+                    at(1),
                     req("1001", vec![contact("sip:a@h", Some(0))], None, "c", cseq)
                 ),
                 RegisterOutcome::OutOfOrder
@@ -803,7 +816,7 @@ mod tests {
         // Aborts the whole request, including a new contact in it.
         assert_eq!(
             r.register(
-                T0 + 1,
+                at(1),
                 req(
                     "1001",
                     vec![contact("sip:z@h", None), contact("sip:a@h", None)],
@@ -818,7 +831,7 @@ mod tests {
         assert!(r.take_changes().is_empty());
         assert!(
             current(r.register(
-                T0 + 1,
+                at(1),
                 req("1001", vec![contact("sip:a@h", None)], None, "c", 8)
             ))
             .len()
@@ -830,11 +843,11 @@ mod tests {
     fn query_and_invalid() {
         let mut r = Registrar::new(policy());
         current(r.register(
-            T0,
+            at(0),
             req("1001", vec![contact("sip:a@h", None)], None, "c", 1),
         ));
         r.take_changes();
-        let c = current(r.register(T0 + 1, req("1001", vec![], None, "c", 1)));
+        let c = current(r.register(at(1), req("1001", vec![], None, "c", 1)));
         assert_eq!(contacts_of(&c), ["sip:a@h"]);
         assert!(r.take_changes().is_empty());
         let mut bad_q = contact("sip:b@h", None);
@@ -854,7 +867,7 @@ mod tests {
             (req("1001", vec![nan_q], None, "c", 2), "InvalidQ"),
         ];
         for (q, name) in table {
-            match r.register(T0 + 1, q) {
+            match r.register(at(1), q) {
                 RegisterOutcome::Invalid(e) => assert!(format!("{e:?}").starts_with(name), "{e:?}"),
                 other => panic!("{name}: {other:?}"),
             }
@@ -866,7 +879,7 @@ mod tests {
     fn unregister_unknown_contact_is_ok() {
         let mut r = Registrar::new(policy());
         let c = current(r.register(
-            T0,
+            at(0),
             req("1001", vec![contact("sip:a@h", None)], Some(0), "c", 1),
         ));
         assert!(c.is_empty());
@@ -877,19 +890,19 @@ mod tests {
     fn expire_and_poll_timeout() {
         let mut r = Registrar::new(policy());
         current(r.register(
-            T0,
+            at(0),
             req("1001", vec![contact("sip:a@h", Some(100))], None, "c", 1),
         ));
         current(r.register(
-            T0,
+            at(0),
             req("1002", vec![contact("sip:b@h", Some(200))], None, "d", 1),
         ));
         r.take_changes();
-        assert_eq!(r.poll_timeout(), Some(T0 + 100));
-        assert!(r.expire(T0 + 99).is_empty());
+        assert_eq!(r.poll_timeout(), Some(at(100)));
+        assert!(r.expire(at(99)).is_empty());
         // Not live at exactly expires_at.
-        assert!(r.lookup(T0 + 100, "1001").is_empty());
-        let gone = r.expire(T0 + 100);
+        assert!(r.lookup(at(100), "1001").is_empty());
+        let gone = r.expire(at(100));
         assert_eq!(contacts_of(&gone), ["sip:a@h"]);
         assert_eq!(
             r.take_changes(),
@@ -898,8 +911,8 @@ mod tests {
                 contact: "sip:a@h".into()
             }]
         );
-        assert_eq!(r.poll_timeout(), Some(T0 + 200));
-        assert_eq!(r.expire(T0 + 1000).len(), 1);
+        assert_eq!(r.poll_timeout(), Some(at(200)));
+        assert_eq!(r.expire(at(1000)).len(), 1);
         assert_eq!(r.poll_timeout(), None);
     }
 
@@ -907,13 +920,13 @@ mod tests {
     fn expired_binding_does_not_block_register() {
         let mut r = Registrar::new(policy());
         current(r.register(
-            T0,
+            at(0),
             req("1001", vec![contact("sip:a@h", Some(100))], None, "c", 5),
         ));
         r.take_changes();
         // Same Call-ID, lower CSeq, but the old binding expired: not out of order.
         let c = current(r.register(
-            T0 + 500,
+            at(500),
             req("1001", vec![contact("sip:a@h", None)], None, "c", 1),
         ));
         assert_eq!(c.len(), 1);
@@ -923,7 +936,7 @@ mod tests {
         assert!(matches!(ch[1], BindingChange::Upserted(_)));
     }
 
-    fn binding(aor: &str, contact: &str, expires_at: u64) -> Binding {
+    fn binding(aor: &str, contact: &str, expires_at: Time) -> Binding {
         Binding {
             aor: aor.into(),
             contact: contact.into(),
@@ -940,18 +953,18 @@ mod tests {
     fn restore_drops_expired() {
         let mut r = Registrar::new(policy());
         r.restore(
-            T0,
+            at(0),
             vec![
-                binding("1001", "sip:a@h", T0 + 50),
-                binding("1001", "sip:old@h", T0),
-                binding("1002", "sip:b@h", T0 + 10),
-                binding("1001", "sip:a@h", T0 + 60),
+                binding("1001", "sip:a@h", at(50)),
+                binding("1001", "sip:old@h", at(0)),
+                binding("1002", "sip:b@h", at(10)),
+                binding("1001", "sip:a@h", at(60)),
             ],
         );
         let all = r.all();
         assert_eq!(all.len(), 2);
-        assert_eq!(r.lookup(T0, "1001")[0].expires_at, T0 + 60);
-        assert_eq!(r.poll_timeout(), Some(T0 + 10));
+        assert_eq!(r.lookup(at(0), "1001")[0].expires_at, at(60));
+        assert_eq!(r.poll_timeout(), Some(at(10)));
         assert_eq!(
             r.take_changes(),
             vec![BindingChange::Removed {
@@ -962,13 +975,13 @@ mod tests {
         // Cap enforced on restore too.
         let mut r = Registrar::new(policy());
         r.restore(
-            T0,
+            at(0),
             (0..5)
-                .map(|i| binding("1001", &format!("sip:{i}@h"), T0 + 10 + i))
+                .map(|i| binding("1001", &format!("sip:{i}@h"), at(10 + i)))
                 .collect(),
         );
         assert_eq!(
-            contacts_of(&r.lookup(T0, "1001")),
+            contacts_of(&r.lookup(at(0), "1001")),
             ["sip:4@h", "sip:3@h", "sip:2@h"]
         );
         assert_eq!(r.take_changes().len(), 2);
@@ -978,7 +991,7 @@ mod tests {
     fn take_changes_reports_upserts_and_removals() {
         let mut r = Registrar::new(policy());
         current(r.register(
-            T0,
+            at(0),
             req(
                 "1001",
                 vec![contact("sip:a@h", None), contact("sip:b@h", None)],
@@ -992,7 +1005,7 @@ mod tests {
         assert!(ch.iter().all(|c| matches!(c, BindingChange::Upserted(_))));
         assert!(r.take_changes().is_empty());
         current(r.register(
-            T0 + 1,
+            at(1),
             req(
                 "1001",
                 vec![contact("sip:a@h", Some(0)), contact("sip:b@h", None)],
@@ -1013,13 +1026,13 @@ mod tests {
         match &ch[1] {
             BindingChange::Upserted(b) => {
                 assert_eq!(b.contact, "sip:b@h");
-                assert_eq!(b.expires_at, T0 + 601);
+                assert_eq!(b.expires_at, at(601));
             }
             other => panic!("{other:?}"),
         }
         // Duplicate contact URIs in one request: the last wins.
         let c = current(r.register(
-            T0 + 2,
+            at(2),
             req(
                 "1001",
                 vec![contact("sip:b@h", Some(100)), contact("sip:b@h", Some(0))],
@@ -1040,22 +1053,22 @@ mod tests {
         let mut t = FailureThrottle::new(3, 60, 300);
         let a = ip("203.0.113.5");
         let b = ip("203.0.113.6");
-        t.record_failure(a, T0);
-        t.record_failure(a, T0 + 1);
-        assert!(!t.is_blocked(a, T0 + 1));
-        t.record_failure(a, T0 + 2);
-        assert!(t.is_blocked(a, T0 + 2));
-        assert!(!t.is_blocked(b, T0 + 2));
-        assert!(t.is_blocked(a, T0 + 301));
+        t.record_failure(a, at(0));
+        t.record_failure(a, at(1));
+        assert!(!t.is_blocked(a, at(1)));
+        t.record_failure(a, at(2));
+        assert!(t.is_blocked(a, at(2)));
+        assert!(!t.is_blocked(b, at(2)));
+        assert!(t.is_blocked(a, at(301)));
         // Failures while blocked do not extend the block.
-        t.record_failure(a, T0 + 100);
-        assert!(!t.is_blocked(a, T0 + 302));
+        t.record_failure(a, at(100));
+        assert!(!t.is_blocked(a, at(302)));
         // Success does not lift an active block.
-        t.record_failure(a, T0 + 400);
-        t.record_failure(a, T0 + 401);
-        t.record_failure(a, T0 + 402);
+        t.record_failure(a, at(400));
+        t.record_failure(a, at(401));
+        t.record_failure(a, at(402));
         t.record_success(a);
-        assert!(t.is_blocked(a, T0 + 403));
+        assert!(t.is_blocked(a, at(403)));
     }
 
     #[test]
@@ -1064,58 +1077,58 @@ mod tests {
         let a = ip("203.0.113.5");
         // Failures spread over more than the window do not block.
         for i in 0..10 {
-            t.record_failure(a, T0 + i * 40);
-            assert!(!t.is_blocked(a, T0 + i * 40), "{i}");
+            t.record_failure(a, at(i * 40));
+            assert!(!t.is_blocked(a, at(i * 40)), "{i}");
         }
         let mut t = FailureThrottle::new(3, 60, 300);
-        t.record_failure(a, T0);
-        t.record_failure(a, T0 + 1);
+        t.record_failure(a, at(0));
+        t.record_failure(a, at(1));
         t.record_success(a);
-        t.record_failure(a, T0 + 2);
-        t.record_failure(a, T0 + 3);
-        assert!(!t.is_blocked(a, T0 + 3));
-        t.record_failure(a, T0 + 4);
-        assert!(t.is_blocked(a, T0 + 4));
+        t.record_failure(a, at(2));
+        t.record_failure(a, at(3));
+        assert!(!t.is_blocked(a, at(3)));
+        t.record_failure(a, at(4));
+        assert!(t.is_blocked(a, at(4)));
     }
 
     #[test]
     fn throttle_ipv6_prefix_and_mapped() {
         let mut t = FailureThrottle::new(2, 60, 300);
-        t.record_failure(ip("2001:db8:1:2::1"), T0);
-        t.record_failure(ip("2001:db8:1:2:ffff::9"), T0);
-        assert!(t.is_blocked(ip("2001:db8:1:2::77"), T0));
-        assert!(!t.is_blocked(ip("2001:db8:1:3::1"), T0));
-        t.record_failure(ip("::ffff:198.51.100.7"), T0);
-        t.record_failure(ip("198.51.100.7"), T0);
-        assert!(t.is_blocked(ip("198.51.100.7"), T0));
+        t.record_failure(ip("2001:db8:1:2::1"), at(0));
+        t.record_failure(ip("2001:db8:1:2:ffff::9"), at(0));
+        assert!(t.is_blocked(ip("2001:db8:1:2::77"), at(0)));
+        assert!(!t.is_blocked(ip("2001:db8:1:3::1"), at(0)));
+        t.record_failure(ip("::ffff:198.51.100.7"), at(0));
+        t.record_failure(ip("198.51.100.7"), at(0));
+        assert!(t.is_blocked(ip("198.51.100.7"), at(0)));
     }
 
     #[test]
     fn throttle_bounded_and_expire() {
         let mut t = FailureThrottle::new(2, 60, 300).with_max_entries(2);
-        t.record_failure(ip("10.0.0.1"), T0);
-        t.record_failure(ip("10.0.0.2"), T0);
-        t.record_failure(ip("10.0.0.3"), T0);
+        t.record_failure(ip("10.0.0.1"), at(0));
+        t.record_failure(ip("10.0.0.2"), at(0));
+        t.record_failure(ip("10.0.0.3"), at(0));
         assert_eq!(t.len(), 2);
         // After the window the sweep frees room.
-        t.record_failure(ip("10.0.0.3"), T0 + 61);
+        t.record_failure(ip("10.0.0.3"), at(61));
         assert_eq!(t.len(), 1);
         // Blocked entries survive expire until the block ends.
-        t.record_failure(ip("10.0.0.3"), T0 + 62);
-        assert!(t.is_blocked(ip("10.0.0.3"), T0 + 62));
-        t.expire(T0 + 200);
+        t.record_failure(ip("10.0.0.3"), at(62));
+        assert!(t.is_blocked(ip("10.0.0.3"), at(62)));
+        t.expire(at(200));
         assert_eq!(t.len(), 1);
-        t.expire(T0 + 62 + 300);
+        t.expire(at(62 + 300));
         assert!(t.is_empty());
-        assert!(!t.is_blocked(ip("10.0.0.3"), T0 + 62 + 300));
+        assert!(!t.is_blocked(ip("10.0.0.3"), at(62 + 300)));
     }
 
     #[test]
     fn throttle_zero_max_means_one() {
         let mut t = FailureThrottle::new(0, 60, 10);
         let a = ip("10.0.0.1");
-        t.record_failure(a, T0);
-        assert!(t.is_blocked(a, T0));
-        assert!(!t.is_blocked(a, T0 + 10));
+        t.record_failure(a, at(0));
+        assert!(t.is_blocked(a, at(0)));
+        assert!(!t.is_blocked(a, at(10)));
     }
 }

@@ -3,11 +3,15 @@
 //! peering ACL), the order in which an outbound attempt tries trunks, when
 //! a failure moves the attempt to the backup, and the schedule of outbound
 //! registrations (RFC 3261 §10.2.4 refresh before expiry, backoff on
-//! failure). Pure: time is injected as seconds.
+//! failure). Pure: time is injected as a
+//! [`Time`]; lifetimes and back-offs are whole seconds.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use ipnet::IpNet;
+
+use crate::time::Time;
 
 /// One trunk as this core sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,14 +93,14 @@ pub fn fails_over(code: u16) -> bool {
 pub struct RegistrationSchedule {
     /// Requested lifetime.
     pub expires_secs: u32,
-    next_attempt: u64,
+    next_attempt: Time,
     failures: u32,
-    registered_until: Option<u64>,
+    registered_until: Option<Time>,
 }
 
 impl RegistrationSchedule {
     /// A schedule whose first attempt is due at `now`.
-    pub fn new(now: u64, expires_secs: u32) -> Self {
+    pub fn new(now: Time, expires_secs: u32) -> Self {
         Self {
             expires_secs,
             next_attempt: now,
@@ -106,30 +110,30 @@ impl RegistrationSchedule {
     }
 
     /// When the next REGISTER is due.
-    pub fn poll_timeout(&self) -> u64 {
+    pub fn poll_timeout(&self) -> Time {
         self.next_attempt
     }
 
     /// True while a registration is believed valid.
-    pub fn is_registered(&self, now: u64) -> bool {
+    pub fn is_registered(&self, now: Time) -> bool {
         self.registered_until.is_some_and(|u| now < u)
     }
 
     /// The carrier accepted for `granted` seconds: refresh at ~80 % of the
     /// lifetime (at least 5 s before expiry).
-    pub fn on_success(&mut self, now: u64, granted: u32) {
+    pub fn on_success(&mut self, now: Time, granted: u32) {
         let granted = u64::from(granted.max(1));
         self.failures = 0;
-        self.registered_until = Some(now + granted);
+        self.registered_until = Some(now + Duration::from_secs(granted));
         let margin = (granted / 5).max(5).min(granted.saturating_sub(1));
-        self.next_attempt = now + granted.saturating_sub(margin).max(1);
+        self.next_attempt = now + Duration::from_secs(granted.saturating_sub(margin).max(1));
     }
 
     /// The attempt failed: retry with exponential backoff 2, 4, 8 … 300 s.
-    pub fn on_failure(&mut self, now: u64) {
+    pub fn on_failure(&mut self, now: Time) {
         self.failures = self.failures.saturating_add(1);
         let backoff = 2u64.saturating_pow(self.failures.min(9)).min(300);
-        self.next_attempt = now + backoff;
+        self.next_attempt = now + Duration::from_secs(backoff);
     }
 
     /// Consecutive failures so far.
@@ -198,22 +202,23 @@ mod tests {
 
     #[test]
     fn registration_refreshes_before_expiry_and_backs_off() {
-        let mut s = RegistrationSchedule::new(1000, 3600);
-        assert_eq!(s.poll_timeout(), 1000);
-        s.on_success(1000, 3600);
-        assert!(s.is_registered(1001));
-        assert_eq!(s.poll_timeout(), 1000 + 3600 - 720);
-        s.on_failure(3880);
-        assert_eq!(s.poll_timeout(), 3882);
-        s.on_failure(3882);
-        assert_eq!(s.poll_timeout(), 3886);
+        let t = Time::from_unix_secs;
+        let mut s = RegistrationSchedule::new(t(1000), 3600);
+        assert_eq!(s.poll_timeout(), t(1000));
+        s.on_success(t(1000), 3600);
+        assert!(s.is_registered(t(1001)));
+        assert_eq!(s.poll_timeout(), t(1000 + 3600 - 720));
+        s.on_failure(t(3880));
+        assert_eq!(s.poll_timeout(), t(3882));
+        s.on_failure(t(3882));
+        assert_eq!(s.poll_timeout(), t(3886));
         for _ in 0..20 {
-            s.on_failure(5000);
+            s.on_failure(t(5000));
         }
-        assert_eq!(s.poll_timeout(), 5300);
-        assert!(!s.is_registered(5000));
-        s.on_success(6000, 10);
+        assert_eq!(s.poll_timeout(), t(5300));
+        assert!(!s.is_registered(t(5000)));
+        s.on_success(t(6000), 10);
         assert_eq!(s.failures(), 0);
-        assert_eq!(s.poll_timeout(), 6005);
+        assert_eq!(s.poll_timeout(), t(6005));
     }
 }

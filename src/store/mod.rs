@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection};
 
 use crate::sip::registrar::{Binding, BindingChange};
+use crate::time::Time;
 
 mod acd;
 mod blacklist;
@@ -138,7 +139,7 @@ impl Store {
                         contact: r.get(1)?,
                         source: SocketAddr::from(([0, 0, 0, 0], 0)),
                         transport: r.get(3)?,
-                        expires_at: r.get::<_, i64>(4)?.max(0) as u64,
+                        expires_at: Time::from_unix_secs(r.get::<_, i64>(4)?.max(0) as u64),
                         call_id: r.get(5)?,
                         cseq: r.get::<_, i64>(6)?.clamp(0, i64::from(u32::MAX)) as u32,
                         q: r.get::<_, Option<f64>>(7)?.map(|q| q as f32),
@@ -175,7 +176,7 @@ impl Store {
                         b.contact,
                         b.source.to_string(),
                         b.transport,
-                        b.expires_at as i64,
+                        b.expires_at.unix_secs() as i64,
                         b.call_id,
                         i64::from(b.cseq),
                         b.q.map(f64::from)
@@ -229,7 +230,7 @@ mod tests {
             contact: contact.into(),
             source: "127.0.0.21:5060".parse().unwrap(),
             transport: "UDP".into(),
-            expires_at: 1_000_000,
+            expires_at: Time::from_unix_secs(1_000_000),
             call_id: "c1".into(),
             cseq: 7,
             q: Some(0.5),

@@ -30,6 +30,7 @@ use crate::ivr::blacklist::{Blacklist, Entry};
 use crate::ivr::calendar::Calendars;
 use crate::ivr::{Catalog, Environment, FlowSet};
 use crate::media::prompts::{PromptLibrary, EXTENSIONS};
+use crate::time::Time;
 
 /// What the flows may name, from `hotline.toml` and the calendars.
 pub struct ConfigCatalog {
@@ -82,7 +83,8 @@ pub struct IvrEnv {
 }
 
 impl Environment for IvrEnv {
-    fn is_open(&self, schedule: &str, unix_secs: i64) -> bool {
+    fn is_open(&self, schedule: &str, at: Time) -> bool {
+        let unix_secs = i64::try_from(at.unix_secs()).unwrap_or(i64::MAX);
         self.calendars.is_open(schedule, unix_secs).unwrap_or(false)
     }
     fn area_of(&self, caller: &str) -> Option<(String, String)> {

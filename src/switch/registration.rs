@@ -26,6 +26,7 @@ use crate::sip::registrar::{
 };
 use crate::sip::{Request, Responder};
 use crate::store::Store;
+use crate::time::Time;
 use crate::util::unix_now;
 
 use super::binding_writer::{BindingStore, BindingWriter, Written};
@@ -101,7 +102,7 @@ impl Registrations {
             default_expires: r.default_expires,
             max_contacts_per_aor: 10,
         });
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         registrar.restore(now, store.load_bindings()?);
         store.apply(&registrar.take_changes())?;
         let restored = registrar.all().len();
@@ -198,7 +199,7 @@ impl Registrations {
 
     /// The SIP users with at least one live binding now.
     pub fn registered_users(&self) -> std::collections::HashSet<String> {
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         let s = self.lock();
         s.registrar
             .all()
@@ -215,7 +216,7 @@ impl Registrations {
 
     /// Expire bindings, nonces and throttle entries; persist removals.
     pub async fn housekeeping(&self) {
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         let mut gone = Vec::new();
         let changes = {
             let mut s = self.lock();
@@ -246,7 +247,7 @@ impl Registrations {
     /// user gets the realm's default, like an agent without a setting.
     /// Wrong password and unknown user get the same challenge.
     pub fn authenticate(&self, req: &Request, kind: Challenge) -> Authenticated {
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         let ip = req.source().ip();
         let mut s = self.lock();
         if s.throttle.is_blocked(ip, now) {
@@ -324,7 +325,7 @@ impl Registrations {
     }
 
     fn decide(&self, req: &Request) -> Decision {
-        let now = unix_now();
+        let now = Time::from_unix_secs(unix_now());
         let username = match self.authenticate(req, Challenge::Www) {
             Authenticated::Agent(u) => u,
             Authenticated::Refused { code, headers } => return Decision::reply(code, headers),
@@ -375,7 +376,7 @@ impl Registrations {
                             format!(
                                 "<{}>;expires={}",
                                 b.contact,
-                                b.expires_at.saturating_sub(now)
+                                b.expires_at.saturating_duration_since(now).as_secs()
                             ),
                         )
                     })
@@ -452,7 +453,7 @@ impl Directory for Registrations {
     fn contacts(&self, user: &str) -> Vec<Contact> {
         self.lock()
             .registrar
-            .lookup(unix_now(), user)
+            .lookup(Time::from_unix_secs(unix_now()), user)
             .into_iter()
             .map(|b| Contact {
                 uri: b.contact,

@@ -11,6 +11,7 @@ use crate::acd::durable::{
 };
 use crate::acd::error::AcdError;
 use crate::acd::model::AgentState;
+use crate::time::Time;
 
 impl Engine {
     /// Record every change the shell must keep, for
@@ -92,7 +93,7 @@ impl Engine {
 
     /// When the current day began (the last `NewDay`, the restored day, or
     /// the engine's start).
-    pub fn day_start(&self) -> Duration {
+    pub fn day_start(&self) -> Time {
         self.day_start
     }
 
@@ -127,8 +128,8 @@ impl Engine {
     /// is restored. The refusals are returned for the shell to log.
     pub fn restore(
         &mut self,
-        now: Duration,
-        today: Duration,
+        now: Time,
+        today: Time,
         snapshot: Snapshot,
         registered: impl Fn(&str) -> bool,
     ) -> Vec<AcdError> {
@@ -178,7 +179,7 @@ impl Engine {
 
     fn restore_agent(
         &mut self,
-        now: Duration,
+        now: Time,
         r: AgentRecord,
         same_day: bool,
         registered: &impl Fn(&str) -> bool,
@@ -249,8 +250,8 @@ impl Engine {
         ai: usize,
         state: AgentState,
         reason: Option<String>,
-        since: Duration,
-        idle_since: Duration,
+        since: Time,
+        idle_since: Time,
     ) {
         let a = &mut self.agents[ai];
         let old = a.state;
@@ -271,7 +272,7 @@ impl Engine {
         a.idle_since = idle_since;
     }
 
-    fn restore_callback(&mut self, now: Duration, r: CallbackRecord) -> Result<(), AcdError> {
+    fn restore_callback(&mut self, now: Time, r: CallbackRecord) -> Result<(), AcdError> {
         let gi = self.group_index(&r.group)?;
         if self.calls.contains_key(&r.call) {
             return Err(AcdError::DuplicateCall(r.call));

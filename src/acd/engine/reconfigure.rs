@@ -15,11 +15,11 @@
 //! have gained a skill.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::{validate, AgentRec, Call, Engine, Group, Plan};
 use crate::acd::error::AcdError;
 use crate::acd::model::{AcdConfig, AgentState, Reconfigured};
+use crate::time::Time;
 
 impl Engine {
     /// Apply `cfg` at `now`, keeping every live call, agent state, timer and
@@ -42,7 +42,7 @@ impl Engine {
     /// On any error ([`AcdError::Config`], [`AcdError::InUse`]) nothing
     /// changes. Afterwards idle agents are handed waiting calls as after any
     /// input; the offers come out of [`Engine::poll_output`].
-    pub fn reconfigure(&mut self, now: Duration, cfg: AcdConfig) -> Result<Reconfigured, AcdError> {
+    pub fn reconfigure(&mut self, now: Time, cfg: AcdConfig) -> Result<Reconfigured, AcdError> {
         let plan = validate(&cfg)?;
         self.check_live(&cfg, &plan)?;
         let done = self.install(now, cfg, &plan);
@@ -129,7 +129,7 @@ impl Engine {
 
     /// Apply a configuration already checked by [`validate`] and
     /// [`Engine::check_live`]. Cannot fail; does not dispatch.
-    pub(super) fn install(&mut self, now: Duration, cfg: AcdConfig, plan: &Plan) -> Reconfigured {
+    pub(super) fn install(&mut self, now: Time, cfg: AcdConfig, plan: &Plan) -> Reconfigured {
         let AcdConfig {
             groups,
             agents,

@@ -1,6 +1,9 @@
-//! Civil (proleptic Gregorian) dates, weekdays and local time at a fixed UTC
-//! offset, for the schedules of the IVR (`calendar`): "a schedule can be
-//! checked from the CLI for any date" needs exact date arithmetic.
+//! The one civil-date module of the crate (issue 13 §5): civil (proleptic
+//! Gregorian) dates, weekdays, local time and local midnight at a fixed UTC
+//! offset. Its users: the IVR's schedules and holiday calendars ("a
+//! schedule can be checked from the CLI for any date" needs exact date
+//! arithmetic), the events' RFC 3339 timestamps and JSONL file names, the
+//! ACD's working day (`acd::day`), recording paths by local date.
 //!
 //! Written here rather than taken from `chrono`/`time`: the whole need is two
 //! small, exact integer algorithms (Howard Hinnant's `days_from_civil` and
@@ -14,6 +17,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
+
+use super::Time;
 
 /// Minutes in a day.
 pub const MINUTES_PER_DAY: u16 = 1440;
@@ -322,6 +328,37 @@ pub fn local(unix_secs: i64, utc_offset_minutes: i32) -> LocalTime {
 pub fn to_unix(date: Date, minute: u16, utc_offset_minutes: i32) -> i64 {
     (date.days() * i64::from(MINUTES_PER_DAY) + i64::from(minute) - i64::from(utc_offset_minutes))
         * 60
+}
+
+/// The local date of `t` at `utc_offset_minutes` east of UTC (clamped to
+/// the years 0001–9999 like [`local`]).
+pub fn local_date(t: Time, utc_offset_minutes: i32) -> Date {
+    local(unix_secs_i64(t), utc_offset_minutes).date
+}
+
+/// Seconds in a day.
+const DAY_SECS: i64 = 86_400;
+
+/// `t` in whole Unix seconds as an `i64` (saturating).
+fn unix_secs_i64(t: Time) -> i64 {
+    i64::try_from(t.unix_secs()).unwrap_or(i64::MAX)
+}
+
+/// When the local day containing `t` began (local midnight at
+/// `utc_offset_minutes` east of UTC), in whole seconds. Times before the
+/// epoch's first local midnight give the epoch.
+pub fn day_start(t: Time, utc_offset_minutes: i32) -> Time {
+    let offset = i64::from(utc_offset_minutes) * 60;
+    let secs = i64::try_from(t.unix_secs()).unwrap_or(i64::MAX - DAY_SECS);
+    let local = secs.saturating_add(offset);
+    let midnight_local = local.div_euclid(DAY_SECS) * DAY_SECS;
+    let midnight = midnight_local.saturating_sub(offset);
+    Time::from_unix_secs(u64::try_from(midnight).unwrap_or(0))
+}
+
+/// The next local midnight strictly after `t`.
+pub fn next_day_start(t: Time, utc_offset_minutes: i32) -> Time {
+    day_start(t, utc_offset_minutes) + Duration::from_secs(DAY_SECS.unsigned_abs())
 }
 
 #[cfg(test)]
