@@ -258,12 +258,12 @@ pub(super) async fn ring(
     mut news: Option<&mut mpsc::UnboundedReceiver<QueueNews>>,
     provisional: Option<(Duration, &LegKey)>,
 ) -> Rung {
-    let started = tokio::time::Instant::now();
+    let clock = super::ShellClock::start();
     let (first_response, watched) = match provisional {
         Some((d, key)) => (Some(d), Some(key.clone())),
         None => (None, None),
     };
-    let mut forks = Forks::new(Duration::ZERO, ctx.ring_timeout, first_response);
+    let mut forks = Forks::new(clock.now(), ctx.ring_timeout, first_response);
     let mut legs: HashMap<LegKey, OutboundLeg> = HashMap::new();
     let mut answers: HashMap<LegKey, Option<Vec<u8>>> = HashMap::new();
     for inv in invites {
@@ -310,7 +310,7 @@ pub(super) async fn ring(
                 ForkOutcome::CallerGone => Rung::Withdrawn,
             };
         }
-        let deadline = forks.poll_timeout().map(|t| started + t);
+        let deadline = forks.poll_timeout().map(|t| clock.instant(t));
         tokio::select! {
             n = async {
                 match news.as_mut() {
@@ -346,7 +346,7 @@ pub(super) async fn ring(
                 };
                 forks.handle_response(&key, response);
             }
-            _ = sleep_until(deadline) => forks.handle_timeout(started.elapsed()),
+            _ = sleep_until(deadline) => forks.handle_timeout(clock.now()),
             _ = ctx.shutdown.cancelled() => forks.caller_gone(),
         }
     }

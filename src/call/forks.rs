@@ -88,8 +88,8 @@ impl<K: Clone + PartialEq> Forks<K> {
         Forks {
             live: Vec::new(),
             codes: Vec::new(),
-            ring_deadline: now.saturating_add(ring_timeout),
-            provisional_deadline: provisional_within.map(|d| now.saturating_add(d)),
+            ring_deadline: now + ring_timeout,
+            provisional_deadline: provisional_within.map(|d| now + d),
             responded: provisional_within.is_none(),
             heard: false,
             told_ringing: false,

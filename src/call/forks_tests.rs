@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use super::*;
 
+const T0: Now = Now::UNIX_EPOCH;
+
 const RING: Duration = Duration::from_secs(30);
 
 fn forks(keys: &[(&'static str, Option<&str>)]) -> Forks<&'static str> {
-    let mut f = Forks::new(Duration::ZERO, RING, None);
+    let mut f = Forks::new(T0, RING, None);
     for (k, d) in keys {
         f.sent(*k, d.map(str::to_string));
     }
@@ -55,10 +57,10 @@ fn every_fork_failing_fails_the_attempt_with_their_codes_in_order() {
 #[test]
 fn the_ring_timeout_cancels_every_fork() {
     let mut f = forks(&[("a", None), ("b", None)]);
-    assert_eq!(f.poll_timeout(), Some(RING));
-    f.handle_timeout(RING - Duration::from_millis(1));
+    assert_eq!(f.poll_timeout(), Some(T0 + RING));
+    f.handle_timeout(T0 + RING - Duration::from_millis(1));
     assert_eq!(f.outcome(), None);
-    f.handle_timeout(RING);
+    f.handle_timeout(T0 + RING);
     assert_eq!(drain(&mut f), [Output::Cancel("a"), Output::Cancel("b")]);
     assert_eq!(f.outcome(), Some(&Outcome::NoAnswer));
     assert_eq!(f.poll_timeout(), None);
@@ -66,18 +68,18 @@ fn the_ring_timeout_cancels_every_fork() {
 
 #[test]
 fn a_trunk_without_a_provisional_response_in_time_is_given_up_early() {
-    let mut f = Forks::new(Duration::ZERO, RING, Some(Duration::from_secs(2)));
+    let mut f = Forks::new(T0, RING, Some(Duration::from_secs(2)));
     f.sent("trunk", None);
     f.started();
-    assert_eq!(f.poll_timeout(), Some(Duration::from_secs(2)));
-    f.handle_timeout(Duration::from_secs(2));
+    assert_eq!(f.poll_timeout(), Some(T0 + Duration::from_secs(2)));
+    f.handle_timeout(T0 + Duration::from_secs(2));
     assert_eq!(drain(&mut f), [Output::Cancel("trunk")]);
     assert_eq!(f.outcome(), Some(&Outcome::NoProvisional));
 }
 
 #[test]
 fn a_provisional_response_stops_the_early_give_up() {
-    let mut f = Forks::new(Duration::ZERO, RING, Some(Duration::from_secs(2)));
+    let mut f = Forks::new(T0, RING, Some(Duration::from_secs(2)));
     f.sent("trunk", None);
     f.started();
     f.handle_response(
@@ -88,8 +90,8 @@ fn a_provisional_response_stops_the_early_give_up() {
         },
     );
     assert!(f.responded());
-    assert_eq!(f.poll_timeout(), Some(RING));
-    f.handle_timeout(Duration::from_secs(5));
+    assert_eq!(f.poll_timeout(), Some(T0 + RING));
+    f.handle_timeout(T0 + Duration::from_secs(5));
     assert_eq!(f.outcome(), None);
 }
 
@@ -200,7 +202,7 @@ fn an_offer_is_cancelled_when_the_agents_last_contact_fails() {
 
 #[test]
 fn no_invite_sent_fails_at_once_with_500() {
-    let mut f: Forks<&'static str> = Forks::new(Duration::ZERO, RING, None);
+    let mut f: Forks<&'static str> = Forks::new(T0, RING, None);
     f.not_sent();
     f.not_sent();
     f.started();
@@ -212,7 +214,7 @@ fn no_invite_sent_fails_at_once_with_500() {
 fn a_fork_that_failed_is_not_cancelled_later() {
     let mut f = forks(&[("a", None), ("b", None)]);
     f.handle_response(&"a", Response::Failed(503));
-    f.handle_timeout(RING);
+    f.handle_timeout(T0 + RING);
     assert_eq!(drain(&mut f), [Output::Cancel("b")]);
     assert_eq!(f.codes(), [503]);
 }
@@ -233,14 +235,14 @@ fn random_interleavings_keep_every_invariant() {
         let n = 1 + rand(5) as usize;
         let keys: Vec<usize> = (0..n).collect();
         let provisional = (rand(2) == 0).then(|| Duration::from_secs(1 + rand(5)));
-        let mut f = Forks::new(Duration::ZERO, RING, provisional);
+        let mut f = Forks::new(T0, RING, provisional);
         for k in &keys {
             f.sent(*k, Some(format!("agent{}", k % 3)));
         }
         f.started();
         let mut ended = vec![0u32; n];
         let mut answered = 0;
-        let mut now = Duration::ZERO;
+        let mut now = T0;
         for _ in 0..40 {
             let done_before = f.outcome().is_some();
             match rand(6) {
@@ -278,7 +280,7 @@ fn random_interleavings_keep_every_invariant() {
                     ended[*k] += 1;
                 }
             }
-            if now >= RING {
+            if now >= T0 + RING {
                 assert!(
                     f.outcome().is_some(),
                     "seed {seed}: still ringing at the timeout"

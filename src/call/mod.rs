@@ -612,6 +612,35 @@ fn local_media(ctx: &CallContext, port: u16, codecs: Vec<AudioCodec>) -> LocalMe
     }
 }
 
+/// A shell's clock for its pure machine: the wall clock read once, then
+/// advanced by tokio's monotonic clock, so the machine sees `time::Time`
+/// and its deadlines become tokio instants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShellClock {
+    at: tokio::time::Instant,
+    time: crate::time::Time,
+}
+
+impl ShellClock {
+    /// Now (the one wall-clock read of the shell).
+    pub(crate) fn start() -> Self {
+        ShellClock {
+            at: tokio::time::Instant::now(),
+            time: crate::util::now(),
+        }
+    }
+
+    /// The time now.
+    pub(crate) fn now(&self) -> crate::time::Time {
+        self.time + self.at.elapsed()
+    }
+
+    /// The tokio instant of `t`.
+    pub(crate) fn instant(&self, t: crate::time::Time) -> tokio::time::Instant {
+        self.at + t.saturating_duration_since(self.time)
+    }
+}
+
 /// Sleep until `deadline`, or forever without one (a shell waiting for its
 /// pure machine's `poll_timeout`).
 pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -558,8 +558,8 @@ impl Ringer<'_> {
         invites: Vec<(OutboundInvite, Option<String>)>,
         provisional_within: Option<Duration>,
     ) -> Attempt {
-        let started = tokio::time::Instant::now();
-        let mut forks = Forks::new(Duration::ZERO, self.ctx.ring_timeout, provisional_within);
+        let clock = super::ShellClock::start();
+        let mut forks = Forks::new(clock.now(), self.ctx.ring_timeout, provisional_within);
         let mut legs: HashMap<LegKey, OutboundLeg> = HashMap::new();
         let mut devices: HashMap<LegKey, String> = HashMap::new();
         for (invite, device) in invites {
@@ -634,7 +634,7 @@ impl Ringer<'_> {
                     ForkOutcome::CallerGone => Attempt::CallerGone,
                 };
             }
-            let deadline = forks.poll_timeout().map(|t| started + t);
+            let deadline = forks.poll_timeout().map(|t| clock.instant(t));
             tokio::select! {
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else {
@@ -661,7 +661,7 @@ impl Ringer<'_> {
                     };
                     forks.handle_response(&key, response);
                 }
-                _ = sleep_until(deadline) => forks.handle_timeout(started.elapsed()),
+                _ = sleep_until(deadline) => forks.handle_timeout(clock.now()),
                 _ = self.ctx.shutdown.cancelled() => {
                     forks.caller_gone();
                     self.record.end_by_system("shutdown", Some(503), false);

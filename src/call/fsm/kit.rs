@@ -111,8 +111,8 @@ impl Call {
         let mut s = setup();
         change(&mut s);
         Call {
-            fsm: Fsm::new(s, Duration::ZERO),
-            now: Duration::ZERO,
+            fsm: Fsm::new(s, Now::UNIX_EPOCH),
+            now: Now::UNIX_EPOCH,
             next_tx: 1,
         }
     }

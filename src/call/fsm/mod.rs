@@ -51,9 +51,8 @@ use crate::media::sdp::{AudioCodec, LocalMedia, SessionDescription};
 
 pub use crate::media::relay::Side;
 
-/// The time of the pure cores as this machine takes it: any monotonic
-/// clock's reading (the shell uses the time since the call connected).
-pub type Now = Duration;
+/// The time of the pure cores (`time::Time`, Unix milliseconds).
+pub use crate::time::Time as Now;
 
 /// An in-dialog request from a leg waiting for our final response (the
 /// shell keeps the transaction; the machine names it).

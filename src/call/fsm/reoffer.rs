@@ -15,7 +15,7 @@ impl Fsm {
             if pending.from == side {
                 // Our answer to its last re-INVITE is still out (§14.2):
                 // 500 with a Retry-After of 0–10 s.
-                let secs = (now.as_millis() % 10).to_string();
+                let secs = (now.unix_millis() % 10).to_string();
                 self.push(Output::Respond {
                     tx,
                     code: 500,

@@ -295,7 +295,7 @@ fn an_answer_arriving_after_the_call_ended_changes_nothing() {
 fn a_second_reinvite_from_the_same_side_while_pending_gets_500_with_retry_after() {
     let mut call = Call::new();
     let (_, _, _) = reflected(&mut call, Side::A, Direction::SendOnly);
-    call.now = Duration::from_millis(12_345);
+    call.now = Now::from_unix_millis(12_345);
     let (tx, out) = call.reoffer(Side::A, &carrier_offer(Direction::SendRecv, 3));
     let found = out.iter().find_map(|o| match o {
         Output::Respond {
@@ -528,7 +528,7 @@ fn shutdown_byes_both_legs() {
 #[test]
 fn both_legs_are_refreshed_every_interval() {
     let mut call = Call::new();
-    assert_eq!(call.fsm.poll_timeout(), Some(REFRESH));
+    assert_eq!(call.fsm.poll_timeout(), Some(Now::UNIX_EPOCH + REFRESH));
     let out = call.advance(REFRESH);
     let sides: Vec<Side> = out
         .iter()
@@ -538,7 +538,7 @@ fn both_legs_are_refreshed_every_interval() {
         })
         .collect();
     assert_eq!(sides, [Side::A, Side::B]);
-    assert_eq!(call.fsm.poll_timeout(), Some(REFRESH * 2));
+    assert_eq!(call.fsm.poll_timeout(), Some(Now::UNIX_EPOCH + REFRESH * 2));
 }
 
 #[test]

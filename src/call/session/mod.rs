@@ -186,8 +186,8 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             relay_tx,
         );
         info!(caller_rtp = %self.a_remote, agent_rtp = %self.b_remote, "connected");
-        let started = tokio::time::Instant::now();
-        let mut fsm = Fsm::new(self.setup(), std::time::Duration::ZERO);
+        let clock = super::ShellClock::start();
+        let mut fsm = Fsm::new(self.setup(), clock.now());
         let mut io = Io::default();
         // Supervisors reach this call through the agent's phone user. (A
         // channel only for calls with an agent: each costs a block.)
@@ -202,8 +202,8 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             });
         let mut p = Parties::default();
         loop {
-            let deadline = fsm.poll_timeout().map(|t| started + t);
-            let now = || started.elapsed();
+            let deadline = fsm.poll_timeout().map(|t| clock.instant(t));
+            let now = || clock.now();
             tokio::select! {
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else {
