@@ -24,9 +24,9 @@
 //! an unparsable port, or no connection address for the audio stream.
 //!
 //! Files:
-//! - [`model`]: the session and media descriptions, directions, codecs;
-//! - [`parse`]: the text form, parse and print (RFC 4566);
-//! - [`offer_answer`]: answer, offer and read-answer (RFC 3264).
+//! - `model`: the session and media descriptions, directions, codecs;
+//! - `parse`: the text form, parse and print (RFC 4566);
+//! - `offer_answer`: answer, offer and read-answer (RFC 3264).
 
 mod model;
 mod offer_answer;
