@@ -8,8 +8,8 @@
 //!
 //! - this file: the entry points ([`Flow::parse`], [`Flow::load`]) and the
 //!   flow's top-level keys;
-//! - [`fields`]: the typed reader of one table and the format's lexical rules;
-//! - [`nodes`]: the keys of every node kind.
+//! - `fields`: the typed reader of one table and the format's lexical rules;
+//! - `nodes`: the keys of every node kind.
 //!
 //! The model it builds is [`crate::ivr::flow`]'s, which imports nothing
 //! from here.
