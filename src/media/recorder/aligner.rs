@@ -68,8 +68,9 @@ impl ChannelAligner {
     /// buffer audio: 60 s. Bounds memory against a bogus timestamp jump.
     pub const DEFAULT_MAX_AHEAD: Duration = Duration::from_secs(60);
 
-    /// An aligner for `sample_rate` Hz (8000 for [`CALL_WAV_SPEC`]), at media
-    /// time zero, not paused.
+    /// An aligner for `sample_rate` Hz (8000 for
+    /// [`CALL_WAV_SPEC`](super::CALL_WAV_SPEC)), at media time zero, not
+    /// paused.
     pub fn new(sample_rate: u32) -> Self {
         ChannelAligner {
             rate: sample_rate,
@@ -159,7 +160,9 @@ impl ChannelAligner {
     /// allowance (e.g. 100 ms). Missing audio is silence, paused spans are
     /// silence; both channels advance together. Returns nothing if `up_to`
     /// is not past [`Self::position`]. Use `Vec::into_flattened` for the
-    /// interleaved samples [`RecordingHandle::try_send`] takes.
+    /// interleaved samples
+    /// [`RecordingHandle::try_send`](super::RecordingHandle::try_send)
+    /// takes.
     pub fn drain_frames(&mut self, up_to: Duration) -> Vec<[i16; 2]> {
         let target = time_to_index(up_to, self.rate);
         if target <= self.drained {

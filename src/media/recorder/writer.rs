@@ -101,13 +101,15 @@ enum Done {
 pub struct RecordingWriter;
 
 impl RecordingWriter {
-    /// Starts recording to `path` (written as `path` + [`PART_SUFFIX`] until
-    /// finished) with the default [`WriterOptions`].
+    /// Starts recording to `path` (written as `path` +
+    /// [`PART_SUFFIX`](super::PART_SUFFIX) until finished) with the default
+    /// [`WriterOptions`].
     ///
     /// Creates the parent directories and the file on the calling thread
     /// (blocking file-system calls: call it from call setup, not the packet
     /// path). Fails if `path` or its `.part` exists. `path` should end in
-    /// `.wav` (as [`recording_path`] does): [`repair_unfinished`] looks for
+    /// `.wav` (as [`recording_path`](super::recording_path) does):
+    /// [`repair_unfinished`](super::repair_unfinished) looks for
     /// `*.wav.part`.
     pub fn start(path: &Path, spec: hound::WavSpec) -> Result<RecordingHandle, RecorderError> {
         Self::start_with(path, spec, WriterOptions::default())
@@ -241,7 +243,7 @@ impl RecordingHandle {
     /// Ends the recording: waits for the queue to be written, finalises the
     /// header, fsyncs, renames `.part` to `.wav` and hashes the final file.
     /// Blocks on disk I/O (call it from a blocking context). On error the
-    /// `.part` file is left for [`repair_unfinished`].
+    /// `.part` file is left for [`repair_unfinished`](super::repair_unfinished).
     pub fn finish(mut self) -> Result<RecordingMeta, RecorderError> {
         match self.join()? {
             (Done::Finished(mut meta), overflow) => {
@@ -414,10 +416,10 @@ impl WriterJob {
 }
 
 /// The metadata of a finished recording read back from disk (a file
-/// [`repair_unfinished`] repaired after a crash, whose writer never returned
-/// its [`RecordingMeta`]): length from the WAV header, size and SHA-256 of
-/// the file. Chunks the writer dropped before the crash are not known from
-/// the file: `dropped_chunks` is 0.
+/// [`repair_unfinished`](super::repair_unfinished) repaired after a crash,
+/// whose writer never returned its [`RecordingMeta`]): length from the WAV
+/// header, size and SHA-256 of the file. Chunks the writer dropped before
+/// the crash are not known from the file: `dropped_chunks` is 0.
 pub fn describe_finished(path: &Path) -> Result<RecordingMeta, RecorderError> {
     let reader = hound::WavReader::open(path).map_err(wav_err(path, "read header"))?;
     let frames = u64::from(reader.duration());

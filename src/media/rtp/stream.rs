@@ -157,7 +157,7 @@ impl OutgoingStream {
     }
 
     /// Numbers the next packet: returns the header fields to send with
-    /// [`write_rtp`].
+    /// [`write_rtp`](super::write_rtp).
     pub fn next_packet(&mut self, now: Duration, frame: &OutgoingFrame) -> RtpFields {
         let switched = self.source != Some(frame.source);
         let natural = self.natural_timestamp(now, frame.samples);
