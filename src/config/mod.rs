@@ -490,6 +490,11 @@ pub struct AgentConfig {
     pub supervisor: bool,
 }
 
+/// The ACD's id of an agent: the job number (工号), else the SIP user.
+pub fn agent_id(a: &AgentConfig) -> &str {
+    a.job_number.as_deref().unwrap_or(&a.user)
+}
+
 pub(crate) fn default_tenant() -> String {
     "default".into()
 }
@@ -819,7 +824,7 @@ impl Config {
                     format!("agent {:?} is defined twice", a.user),
                 ));
             }
-            let id = crate::roster::agent_id(a);
+            let id = agent_id(a);
             if !job_numbers.insert(id) {
                 out.push((
                     format!("agent[{i}].job_number"),

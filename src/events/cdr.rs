@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::mask::mask_caller;
-use super::model::{
+use super::parts::{
     Area, Direction, RecordingInfo, TransferFailure, TransferKind, TransferMode, Vars,
 };
 use super::time::Timestamp;

@@ -7,6 +7,7 @@
 //!
 //! - [`model`]: the envelope and the data of every event kind;
 //! - [`cdr`]: the call record, `call.ended`'s data;
+//! - [`parts`]: the values both name (direction, area, transfer, recording);
 //! - [`builder`]: facts of a call → events and the record;
 //! - [`agent`]: `agent.state` events;
 //! - [`time`]: RFC 3339 timestamps; [`id`]: event ids; [`mask`]: masking
@@ -43,6 +44,7 @@ pub mod model;
 pub mod nats;
 pub mod ordering;
 pub mod outbox;
+pub mod parts;
 pub mod replay;
 pub mod schema;
 pub mod signature;

@@ -17,14 +17,17 @@
 //! Every field is always present: absent values are `null`, never missing.
 //! `docs/events/` holds the JSON Schemas (from [`super::schema`]).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::cdr::Cdr;
 use super::id::IdSource;
 use super::mask::mask_caller;
 use super::time::Timestamp;
+
+pub use super::parts::{
+    Area, Direction, RecordingInfo, TransferFailure, TransferFailureReason, TransferKind,
+    TransferMode, TransferReturn, Vars,
+};
 
 /// The schema version this code writes. Additive changes keep it; a breaking
 /// change bumps it (see docs/events/README.md).
@@ -183,27 +186,6 @@ impl EventData {
     }
 }
 
-/// Which way a call goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// A citizen called in.
-    Inbound,
-    /// An agent called out.
-    Outbound,
-    /// A callback to a citizen who missed or asked for one (回拨).
-    Callback,
-}
-
-/// An administrative area (号码归属地 / 受理地行政区划).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Area {
-    /// Area code, e.g. `0771`.
-    pub code: String,
-    /// Region name, e.g. `广西壮族自治区南宁市`.
-    pub region: String,
-}
-
 /// `call.started`: a call reached hotline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallStarted {
@@ -289,28 +271,6 @@ pub struct CallResumed {
     pub held_ms: u64,
 }
 
-/// What a transfer goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferKind {
-    /// An agent (job number).
-    Agent,
-    /// A skill group (id).
-    Group,
-    /// An outside number (110, 12328 …).
-    Number,
-}
-
-/// How a transfer was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferMode {
-    /// Handed over at once (盲转), or by the IVR.
-    Blind,
-    /// After the agent spoke to the target (咨询转).
-    Attended,
-}
-
 /// `call.transferred`: the call was handed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallTransferred {
@@ -322,48 +282,6 @@ pub struct CallTransferred {
     pub target: String,
     /// Blind or attended.
     pub mode: TransferMode,
-}
-
-/// Why a transfer did not reach its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferFailureReason {
-    /// The target refused: busy (486, 600, 603).
-    Busy,
-    /// The target rang and nobody answered (ring timeout, 408, 480).
-    NoAnswer,
-    /// The target could not be rung: an agent's phone not registered, a
-    /// skill group with nobody signed in, a number with no trunk.
-    Unreachable,
-    /// Any other failure (a trunk's 503, a bad answer …; see `sip_code`).
-    Failed,
-}
-
-/// Where the caller went when a transfer failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferReturn {
-    /// Back to the agent who transferred: their phone rings again.
-    Agent,
-    /// Back to the queue of the call's group, at the place the call had.
-    Queue,
-    /// Nowhere to go back to (the call never queued and the agent cannot
-    /// be reached): hotline hangs up.
-    None,
-}
-
-/// What became of a transfer that failed (`call.transfer_failed`, and the
-/// record's `transfers[].failure`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferFailure {
-    /// Why.
-    pub reason: TransferFailureReason,
-    /// The final SIP status from the target, if it sent one.
-    pub sip_code: Option<u16>,
-    /// Where the caller went.
-    pub back_to: TransferReturn,
-    /// The agent's job number (`agent`) or the group's id (`queue`).
-    pub back_to_id: Option<String>,
 }
 
 /// `call.transfer_failed`: a blind transfer did not reach its target; the
@@ -468,24 +386,6 @@ pub struct VoicemailSaved {
     pub group_id: Option<String>,
 }
 
-/// `recording.ready` (and the CDR's `recording`): a finished recording
-/// (随录信息). Mirrors the recorder's `RecordingMeta`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordingInfo {
-    /// Recording id, for the ticket platform and the records API.
-    pub id: String,
-    /// Where the file is (path under the recordings root, or URL).
-    pub path: String,
-    /// Length of the audio, in ms.
-    pub duration_ms: u64,
-    /// File size in bytes.
-    pub bytes: u64,
-    /// SHA-256 of the file, lowercase hex.
-    pub sha256: String,
-    /// Audio chunks lost while recording (each a gap).
-    pub dropped_chunks: u64,
-}
-
 /// An agent's state, named as the ACD names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -522,6 +422,3 @@ pub struct AgentStateChanged {
     /// The call the agent is on (ringing, talking, after-call work).
     pub call_id: Option<String>,
 }
-
-/// IVR variables, name → value (`BTreeMap`: stable order in JSON).
-pub type Vars = BTreeMap<String, String>;

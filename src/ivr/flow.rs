@@ -82,9 +82,13 @@
 //! hangup nodes drop the type-ahead.
 //!
 //! The flow's `version` is the first 12 hex digits of the SHA-256 of the file.
+//!
+//! This file defines the model only; [`super::parse`] reads the format into
+//! it ([`Flow::parse`], [`Flow::load`]) and this file imports nothing from
+//! there.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::error::{FlowError, Problem};
 
@@ -112,34 +116,6 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// Parses one flow file's text; `path` is used in messages and kept.
-    /// Reports every structural problem at once (cross-references between
-    /// nodes and flows are checked by [`super::validate()`]).
-    pub fn parse(path: &Path, text: &str) -> Result<Flow, Vec<FlowError>> {
-        super::parse::parse(path, text)
-    }
-
-    /// Reads and parses one flow file.
-    pub fn load(path: &Path) -> Result<Flow, Vec<FlowError>> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            vec![FlowError {
-                path: path.to_path_buf(),
-                line: None,
-                node: None,
-                problem: Problem::Read(e.to_string()),
-            }]
-        })?;
-        match String::from_utf8(bytes) {
-            Ok(text) => Self::parse(path, &text),
-            Err(_) => Err(vec![FlowError {
-                path: path.to_path_buf(),
-                line: None,
-                node: None,
-                problem: Problem::Read("not UTF-8 text".into()),
-            }]),
-        }
-    }
-
     /// 1-based line of a dotted key (`nodes.menu.options.1`), falling back
     /// to the nearest enclosing key that was seen.
     pub fn line_of(&self, key: &str) -> Option<usize> {

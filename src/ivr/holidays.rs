@@ -30,7 +30,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::calendar::CalendarError;
+use super::calendar_error::{file_name, CalendarError};
 use super::tomlfile::Reader;
 use crate::time::civil::Date;
 
@@ -90,7 +90,7 @@ impl HolidayCalendar {
             &["name", "description", "holiday", "workday"],
             |_| None,
         );
-        let name = super::calendar::file_name(&mut r, top, path);
+        let name = file_name(&mut r, top, path);
         let description = r.string(top, "", "description").map(|(s, _)| s.to_string());
 
         let mut holidays: Vec<(Holiday, Option<usize>)> = Vec::new();

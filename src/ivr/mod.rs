@@ -17,6 +17,7 @@
 //! - [`hours`]: `"HH:MM-HH:MM"` opening ranges within a day;
 //! - [`holidays`]: public-holiday calendars with adjusted working days (调休);
 //! - [`calendar`]: working-hour schedules and the loaded set of them;
+//! - [`calendar_error`]: the errors of schedule and holiday files;
 //! - [`coverage`]: holiday calendars that have run out (a year not listed);
 //! - [`tomlfile`]: reading those TOML files with file/line in every error;
 //! - [`number`]: caller-number normalisation shared by `area` and `blacklist`;
@@ -26,6 +27,7 @@
 pub mod area;
 pub mod blacklist;
 pub mod calendar;
+pub mod calendar_error;
 pub mod coverage;
 pub mod error;
 pub mod flow;

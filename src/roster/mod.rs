@@ -21,10 +21,9 @@ use std::collections::HashMap;
 
 use crate::config::{AgentConfig, GroupConfig};
 
-/// The ACD's id of an agent: the job number (工号), else the SIP user.
-pub fn agent_id(a: &AgentConfig) -> &str {
-    a.job_number.as_deref().unwrap_or(&a.user)
-}
+/// The ACD's id of an agent (defined with [`AgentConfig`] in `config`, so
+/// the config's validation needs nothing from the roster).
+pub use crate::config::agent_id;
 
 /// One immutable set of agents and groups, with lookups.
 #[derive(Debug, Default)]

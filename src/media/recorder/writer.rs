@@ -1,0 +1,437 @@
+//! The recording's shell: [`RecordingWriter`] starts one writer thread per
+//! recording, fed through a bounded queue that never blocks the call's
+//! audio ([`RecordingHandle::try_send`] drops and counts when the disk
+//! stalls); the thread writes `<name>.wav.part`, patches the header at
+//! intervals, and on [`RecordingHandle::finish`] finalises, fsyncs, renames
+//! and hashes the file ([`RecordingMeta`]). [`describe_finished`] reads the
+//! same metadata back from a file a crash left (call recording issue).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::error::{io_err, wav_err, RecorderError};
+use super::format::{hash_file, index_to_time, part_path, sync_parent_dir, time_to_index};
+
+/// Tuning of a [`RecordingWriter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Capacity of the queue to the writer thread, in chunks (at least 1).
+    /// With 20 ms chunks, 256 is about 5 s of disk stall absorbed.
+    pub queue_chunks: usize,
+    /// How much audio is written between header patches (the most a crash
+    /// leaves outside the header before repair).
+    pub header_interval: Duration,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            queue_chunks: 256,
+            header_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a finished recording is, for the call's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingMeta {
+    /// The final `.wav` file.
+    pub path: PathBuf,
+    /// Length of the audio.
+    pub duration: Duration,
+    /// Frames of audio (one sample per channel each).
+    pub frames: u64,
+    /// Size of the final file in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the final file, lowercase hex.
+    pub sha256: String,
+    /// Chunks dropped because the queue was full or the writer had stopped
+    /// (each a gap in the file: the audio after it is early by its length),
+    /// plus chunks past the 4 GiB WAV limit.
+    pub dropped_chunks: u64,
+}
+
+/// Why [`RecordingHandle::try_send`] did not queue a chunk. The chunk is
+/// dropped in every case (and counted in `dropped_chunks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Backpressure {
+    /// The queue is full: the disk is not keeping up.
+    #[error("recording queue full, chunk dropped")]
+    Full,
+    /// The writer thread has stopped (a write error; [`RecordingHandle::finish`]
+    /// reports it).
+    #[error("recording writer stopped, chunk dropped")]
+    WriterGone,
+    /// The chunk's length is not a whole number of frames (a caller bug).
+    #[error("chunk of {samples} samples is not whole {channels}-channel frames, dropped")]
+    PartialFrame {
+        /// Samples in the chunk.
+        samples: usize,
+        /// Channels of the recording.
+        channels: u16,
+    },
+}
+
+enum Msg {
+    Chunk(Vec<i16>),
+    #[cfg(test)]
+    Barrier(SyncSender<()>),
+    #[cfg(test)]
+    Stall {
+        stalled: SyncSender<()>,
+        release: Receiver<()>,
+    },
+    #[cfg(test)]
+    Crash,
+}
+
+enum Done {
+    Finished(RecordingMeta),
+    #[cfg(test)]
+    Crashed,
+}
+
+/// Starts recordings; see [`RecordingHandle`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordingWriter;
+
+impl RecordingWriter {
+    /// Starts recording to `path` (written as `path` +
+    /// [`PART_SUFFIX`](super::PART_SUFFIX) until finished) with the default
+    /// [`WriterOptions`].
+    ///
+    /// Creates the parent directories and the file on the calling thread
+    /// (blocking file-system calls: call it from call setup, not the packet
+    /// path). Fails if `path` or its `.part` exists. `path` should end in
+    /// `.wav` (as [`recording_path`](super::recording_path) does):
+    /// [`repair_unfinished`](super::repair_unfinished) looks for
+    /// `*.wav.part`.
+    pub fn start(path: &Path, spec: hound::WavSpec) -> Result<RecordingHandle, RecorderError> {
+        Self::start_with(path, spec, WriterOptions::default())
+    }
+
+    /// [`Self::start`] with explicit options.
+    pub fn start_with(
+        path: &Path,
+        spec: hound::WavSpec,
+        options: WriterOptions,
+    ) -> Result<RecordingHandle, RecorderError> {
+        let unsupported = |reason| RecorderError::UnsupportedSpec {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
+            return Err(unsupported("only 16-bit integer PCM is recorded"));
+        }
+        if spec.channels == 0 || spec.sample_rate == 0 {
+            return Err(unsupported("channels and sample rate must be non-zero"));
+        }
+        let part = part_path(path);
+        if fs::symlink_metadata(path).is_ok() {
+            return Err(RecorderError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                fs::create_dir_all(parent).map_err(io_err(parent, "create directory"))?;
+            }
+        }
+        let file = match OpenOptions::new().write(true).create_new(true).open(&part) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(RecorderError::AlreadyExists { path: part });
+            }
+            Err(e) => return Err(io_err(&part, "create")(e)),
+        };
+        let sync_handle = file.try_clone().map_err(io_err(&part, "clone handle"))?;
+        let wav = hound::WavWriter::new(BufWriter::new(file), spec)
+            .map_err(wav_err(&part, "write header"))?;
+
+        let (tx, rx) = mpsc::sync_channel(options.queue_chunks.max(1));
+        let block_align = u64::from(spec.channels) * 2;
+        let header_bytes = 44u64; // hound's PCMWAVEFORMAT header for <= 2 channels, 16-bit
+        let max_frames = (u64::from(u32::MAX) - header_bytes) / block_align;
+        let header_every = time_to_index(options.header_interval, spec.sample_rate).max(1);
+        let job = WriterJob {
+            path: path.to_path_buf(),
+            part: part.clone(),
+            spec,
+            wav,
+            sync_handle,
+            header_every,
+            max_frames,
+        };
+        let thread = std::thread::Builder::new()
+            .name("recorder".into())
+            .stack_size(256 * 1024)
+            .spawn(move || job.run(rx))
+            .map_err(io_err(&part, "spawn writer thread"))?;
+        Ok(RecordingHandle {
+            path: path.to_path_buf(),
+            channels: spec.channels,
+            tx: Some(tx),
+            thread: Some(thread),
+            dropped: AtomicU64::new(0),
+        })
+    }
+}
+
+/// A recording in progress. Feed it with [`Self::try_send`] (never blocks)
+/// and end it with [`Self::finish`]. Dropping it without `finish` still
+/// finalises the file in the background, but the metadata is lost.
+#[derive(Debug)]
+pub struct RecordingHandle {
+    path: PathBuf,
+    channels: u16,
+    tx: Option<SyncSender<Msg>>,
+    thread: Option<JoinHandle<Result<(Done, u64), RecorderError>>>,
+    dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Chunk(v) => write!(f, "Chunk({} samples)", v.len()),
+            #[cfg(test)]
+            _ => write!(f, "TestHook"),
+        }
+    }
+}
+
+impl RecordingHandle {
+    /// The final path of the recording (`.wav`, without `.part`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Chunks dropped so far.
+    pub fn dropped_chunks(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Queues interleaved samples (whole frames) for writing, without ever
+    /// blocking: if the queue is full or the writer has stopped, the chunk
+    /// is dropped and counted.
+    pub fn try_send(&self, interleaved: Vec<i16>) -> Result<(), Backpressure> {
+        let result = if !interleaved.len().is_multiple_of(usize::from(self.channels)) {
+            Err(Backpressure::PartialFrame {
+                samples: interleaved.len(),
+                channels: self.channels,
+            })
+        } else {
+            match &self.tx {
+                Some(tx) => match tx.try_send(Msg::Chunk(interleaved)) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(_)) => Err(Backpressure::Full),
+                    Err(TrySendError::Disconnected(_)) => Err(Backpressure::WriterGone),
+                },
+                None => Err(Backpressure::WriterGone),
+            }
+        };
+        if result.is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Ends the recording: waits for the queue to be written, finalises the
+    /// header, fsyncs, renames `.part` to `.wav` and hashes the final file.
+    /// Blocks on disk I/O (call it from a blocking context). On error the
+    /// `.part` file is left for [`repair_unfinished`](super::repair_unfinished).
+    pub fn finish(mut self) -> Result<RecordingMeta, RecorderError> {
+        match self.join()? {
+            (Done::Finished(mut meta), overflow) => {
+                meta.dropped_chunks = self.dropped_chunks() + overflow;
+                Ok(meta)
+            }
+            #[cfg(test)]
+            (Done::Crashed, _) => Err(RecorderError::WriterPanicked {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    fn join(&mut self) -> Result<(Done, u64), RecorderError> {
+        drop(self.tx.take());
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| RecorderError::WriterPanicked {
+                path: self.path.clone(),
+            })?,
+            None => Err(RecorderError::WriterPanicked {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    #[cfg(test)]
+    fn send_hook(&self, msg: Msg) {
+        if let Some(tx) = &self.tx {
+            tx.send(msg).ok();
+        }
+    }
+
+    /// Test hook: returns once the writer thread has processed everything
+    /// queued before this call.
+    #[cfg(test)]
+    pub(super) fn barrier(&self) {
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        self.send_hook(Msg::Barrier(ack_tx));
+        ack_rx.recv().ok();
+    }
+
+    /// Test hook: stalls the writer thread (as a hung disk would) until the
+    /// returned sender is dropped; returns once the thread is stalled.
+    #[cfg(test)]
+    pub(super) fn stall(&self) -> SyncSender<()> {
+        let (stalled_tx, stalled_rx) = mpsc::sync_channel(1);
+        let (release_tx, release_rx) = mpsc::sync_channel(1);
+        self.send_hook(Msg::Stall {
+            stalled: stalled_tx,
+            release: release_rx,
+        });
+        stalled_rx.recv().ok();
+        release_tx
+    }
+
+    /// Test hook: the writer thread dies as under `kill -9`: the hound
+    /// writer is leaked without finalising (its buffered bytes are lost)
+    /// and the `.part` file stays.
+    #[cfg(test)]
+    pub(super) fn crash(mut self) {
+        self.send_hook(Msg::Crash);
+        let _ = self.join();
+    }
+}
+
+struct WriterJob {
+    path: PathBuf,
+    part: PathBuf,
+    spec: hound::WavSpec,
+    wav: hound::WavWriter<BufWriter<File>>,
+    sync_handle: File,
+    header_every: u64,
+    max_frames: u64,
+}
+
+impl WriterJob {
+    /// The writer thread. Returns what it did and the chunks it dropped past
+    /// the WAV size limit.
+    fn run(mut self, rx: Receiver<Msg>) -> Result<(Done, u64), RecorderError> {
+        let channels = u64::from(self.spec.channels);
+        let mut frames = 0u64;
+        let mut since_patch = 0u64;
+        let mut overflow = 0u64;
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                Msg::Chunk(samples) => {
+                    let n = samples.len() as u64 / channels;
+                    if frames + n > self.max_frames {
+                        if overflow == 0 {
+                            tracing::warn!(path = %self.part.display(), "recording reached the 4 GiB WAV limit; further audio dropped");
+                        }
+                        overflow += 1;
+                        continue;
+                    }
+                    if let Err(e) = self.write(&samples) {
+                        tracing::error!(path = %self.part.display(), error = %e, "recording write failed; recording stopped");
+                        return Err(e);
+                    }
+                    frames += n;
+                    since_patch += n;
+                    if since_patch >= self.header_every {
+                        since_patch = 0;
+                        // Patch RIFF/data sizes and push the buffer to the OS.
+                        self.wav
+                            .flush()
+                            .map_err(wav_err(&self.part, "patch header"))?;
+                    }
+                }
+                #[cfg(test)]
+                Msg::Barrier(ack) => {
+                    ack.send(()).ok();
+                }
+                #[cfg(test)]
+                Msg::Stall { stalled, release } => {
+                    stalled.send(()).ok();
+                    release.recv().ok();
+                }
+                #[cfg(test)]
+                Msg::Crash => {
+                    std::mem::forget(self.wav);
+                    return Ok((Done::Crashed, overflow));
+                }
+            }
+        }
+        let meta = self.complete(frames)?;
+        tracing::debug!(path = %meta.path.display(), frames, "recording finished");
+        Ok((Done::Finished(meta), overflow))
+    }
+
+    fn write(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
+        // Bounded sub-chunks keep hound's sample buffer small and the count
+        // within u32.
+        for piece in samples.chunks(1 << 15) {
+            let count = u32::try_from(piece.len()).unwrap_or(u32::MAX);
+            let mut w = self.wav.get_i16_writer(count);
+            for &s in piece {
+                w.write_sample(s);
+            }
+            w.flush().map_err(wav_err(&self.part, "write samples"))?;
+        }
+        Ok(())
+    }
+
+    fn complete(self, frames: u64) -> Result<RecordingMeta, RecorderError> {
+        let WriterJob {
+            path,
+            part,
+            spec,
+            wav,
+            sync_handle,
+            ..
+        } = self;
+        wav.finalize().map_err(wav_err(&part, "finalise header"))?;
+        sync_handle.sync_all().map_err(io_err(&part, "fsync"))?;
+        if fs::symlink_metadata(&path).is_ok() {
+            return Err(RecorderError::AlreadyExists { path });
+        }
+        fs::rename(&part, &path).map_err(io_err(&path, "rename from .part"))?;
+        sync_parent_dir(&path);
+        let (bytes, sha256) = hash_file(&path)?;
+        Ok(RecordingMeta {
+            duration: index_to_time(frames, spec.sample_rate),
+            path,
+            frames,
+            bytes,
+            sha256,
+            dropped_chunks: 0,
+        })
+    }
+}
+
+/// The metadata of a finished recording read back from disk (a file
+/// [`repair_unfinished`](super::repair_unfinished) repaired after a crash,
+/// whose writer never returned its [`RecordingMeta`]): length from the WAV
+/// header, size and SHA-256 of the file. Chunks the writer dropped before
+/// the crash are not known from the file: `dropped_chunks` is 0.
+pub fn describe_finished(path: &Path) -> Result<RecordingMeta, RecorderError> {
+    let reader = hound::WavReader::open(path).map_err(wav_err(path, "read header"))?;
+    let frames = u64::from(reader.duration());
+    let rate = reader.spec().sample_rate;
+    drop(reader);
+    let (bytes, sha256) = hash_file(path)?;
+    Ok(RecordingMeta {
+        path: path.to_path_buf(),
+        duration: index_to_time(frames, rate),
+        frames,
+        bytes,
+        sha256,
+        dropped_chunks: 0,
+    })
+}
