@@ -1430,3 +1430,66 @@ fn a_consultation_of_a_group_cancelled_after_the_answer() {
         heard.len() / 160
     );
 }
+
+/// Issue 13 (attended transfers as states of the call): the consulted
+/// agent hangs up before the transfer is completed, so the caller is back
+/// with the first agent at once instead of staying on hold until the
+/// agent cancels.
+#[test]
+fn a_consulted_party_hanging_up_brings_the_caller_back() {
+    let net = Net(201);
+    let config = TRANSFER.replace("acw_secs = 1", "acw_secs = 1\nqueue_media = true");
+    let h = Hotline::start(net, &config);
+    let api = Api::new(net);
+    let a1 = api.login("agent-1", "agent-1-password");
+    let sup = api.login("sup", "sup-password");
+    let wav = tempfile::tempdir().unwrap();
+    let caller_wav = wav.path().join("caller.wav");
+    let phone1 = common::start_phone(&h, 0, "2001", &["--tone", "1000", "--answer-after", "0.3"]);
+    let phone2 = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "1300",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            "2",
+        ],
+    );
+    let caller = call_in(&h, "14", &caller_wav);
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, v) = api.post("/api/v1/agent/call/consult", &a1, r#"{"to_agent":"A02"}"#);
+    assert_eq!(s, 202, "{v}");
+    h.wait_for(
+        "the consulted agent to hang up",
+        Duration::from_secs(15),
+        |_| h.log().contains("extra party left the call"),
+    );
+    let (s, v) = api.post("/api/v1/agent/call/consult/complete", &a1, "");
+    assert_eq!(s, 409, "nothing left to complete: {v}");
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "local", "{caller}");
+    let _ = phone1.wait_with_output();
+    let _ = phone2.wait_with_output();
+    // The caller heard A01, music while A01 consulted A02 (never A02), and
+    // A01 again for the rest of the call (~9 s, 450 windows of 20 ms).
+    let heard = samples(&caller_wav);
+    assert_eq!(windows_with(&heard, 1300.0, 0.5), 0, "never A02");
+    let back = windows_with(&heard, 1000.0, 0.5);
+    assert!(
+        back > 300,
+        "the caller heard A01 again after A02 left: {back} windows of {}",
+        heard.len() / 160
+    );
+    let record = only_record(&api, &sup);
+    assert_eq!(record["agents"], json!(["A01"]), "{record}");
+    assert_eq!(record["transfers"], json!([]), "{record}");
+    let hold = record["hold_ms"].as_u64().unwrap_or(0);
+    assert!(
+        hold < 8000,
+        "the hold ended when A02 left, not with the call: {record}"
+    );
+}

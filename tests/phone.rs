@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Hotline, Net};
 
 /// Frequency of 8 kHz samples by zero crossings.
@@ -89,7 +91,11 @@ fn dial_and_phone_hear_each_other_through_hotline() {
     );
 
     // The call was recorded: one stereo WAV, the caller's 440 Hz on the
-    // left, the agent's 600 Hz on the right.
+    // left, the agent's 600 Hz on the right. (The recording is finished
+    // once the call's task ends, after the phones had their BYEs.)
+    h.wait_for("the call to end", Duration::from_secs(20), |v| {
+        v["calls"]["active"] == 0
+    });
     let wavs = h.data_files(".wav");
     assert_eq!(wavs.len(), 1, "one recording: {wavs:?}");
     let mut reader = hound::WavReader::open(&wavs[0]).unwrap();

@@ -30,13 +30,20 @@
 //! - **hold** from the API and around a consultation: music on hold, the
 //!   caller kept out of the mix, and the `held`/`resumed` facts.
 //!
-//! The extra parties of a call (supervisors, three-way calls, consulted
-//! agents) are still kept by the shell (`call::session::parties`), which
-//! tells this machine when the caller is held for a consultation and when
-//! the agent was replaced by the consulted party. The ringing, IVR and
+//! - **attended transfers** (`consult`): what is allowed when, the
+//!   caller's hold while the agent consults, the caller back when the
+//!   target fails or hangs up, the consulted party taking the agent's
+//!   place, a supervisor's take-over.
+//!
+//! The extra parties' legs and media (supervisors, three-way calls,
+//! consulted agents) are kept by the shell (`call::session::parties`),
+//! which tells this machine what happened to them. The ringing, IVR and
 //! queue phases of a call are async drivers that hand over to this
 //! machine once a call is connected (issue 13 goes on from here).
 
+mod consult;
+#[cfg(test)]
+mod consult_tests;
 #[cfg(test)]
 mod kit;
 mod reoffer;
@@ -50,6 +57,7 @@ use std::time::Duration;
 use crate::media::sdp::{AudioCodec, LocalMedia, SessionDescription};
 
 pub use crate::media::relay::Side;
+pub use consult::Consultation;
 
 /// The time of the pure cores (`time::Time`, Unix milliseconds).
 pub use crate::time::Time as Now;
@@ -289,6 +297,8 @@ pub struct Fsm {
     /// The consulted party took the agent's place: side B's leg is gone
     /// and no longer refreshed.
     agent_replaced: bool,
+    /// Where an attended transfer stands.
+    consultation: Consultation,
     reflecting: Option<Reflecting>,
     refresh_every: Option<Duration>,
     next_refresh: Option<Now>,
@@ -316,6 +326,7 @@ impl Fsm {
             blind_transfer: setup.blind_transfer,
             held: false,
             agent_replaced: false,
+            consultation: Consultation::Idle,
             reflecting: None,
             refresh_every: setup.refresh_every,
             next_refresh: setup.refresh_every.map(|every| now + every),
@@ -442,8 +453,8 @@ impl Fsm {
     }
 
     /// The caller is put on hold for a consultation (music, out of the
-    /// mix) — the shell checked that music on hold is loaded.
-    pub fn consult_hold(&mut self) {
+    /// mix).
+    fn consult_hold(&mut self) {
         if self.end.is_some() {
             return;
         }
@@ -457,7 +468,7 @@ impl Fsm {
     }
 
     /// The caller is back from a consultation's hold.
-    pub fn end_consult_hold(&mut self) {
+    fn end_consult_hold(&mut self) {
         if self.end.is_some() {
             return;
         }

@@ -593,14 +593,14 @@ fn no_refresh_when_disabled() {
 #[test]
 fn a_consultation_holds_the_caller_out_of_the_mix_with_music() {
     let mut call = Call::new();
-    call.fsm.consult_hold();
+    assert_eq!(call.fsm.begin_consult("A02", false), Ok(()));
     let out = call.drain();
     assert_eq!(
         media(&out),
         [Media::MusicOnHold(true), Media::MuteCaller(true)]
     );
     assert_eq!(facts(&out), [Fact::Held]);
-    call.fsm.end_consult_hold();
+    assert_eq!(call.fsm.cancel_consult(), Ok("A02".into()));
     let out = call.drain();
     assert_eq!(
         media(&out),
@@ -613,7 +613,8 @@ fn a_consultation_holds_the_caller_out_of_the_mix_with_music() {
 fn a_consultation_of_a_held_caller_records_no_second_hold() {
     let mut call = Call::new();
     assert_eq!(call.command(Command::Hold(true)).0, Ok(()));
-    call.fsm.consult_hold();
+    call.drain();
+    assert_eq!(call.fsm.begin_consult("A02", false), Ok(()));
     assert!(facts(&call.drain()).is_empty());
 }
 
@@ -731,10 +732,19 @@ fn run(seed: u64) {
                 call.command(Command::Transfer(target)).1
             }
             12 => {
-                if rng.below(2) == 0 {
-                    call.fsm.consult_hold();
-                } else {
-                    call.fsm.end_consult_hold();
+                match rng.below(4) {
+                    0 => call
+                        .fsm
+                        .begin_consult("A02", false)
+                        .map(|_| ())
+                        .unwrap_or(()),
+                    1 => call.fsm.cancel_consult().map(|_| ()).unwrap_or(()),
+                    2 => {
+                        call.fsm.consulted_party_answered("A02");
+                    }
+                    _ => {
+                        call.fsm.consult_failed("A02");
+                    }
                 }
                 call.drain()
             }

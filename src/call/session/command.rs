@@ -7,7 +7,7 @@ use tracing::info;
 
 use super::parties::Parties;
 use super::Session;
-use crate::call::fsm::{Command, Fsm};
+use crate::call::fsm::{Command, Consultation, Fsm};
 use crate::media::mixer::Mode;
 use crate::media::relay::{self, RelayHandle};
 use crate::sip::stack::PendingInvite;
@@ -238,38 +238,32 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 reply.send(r).ok();
             }
             SessionCommand::Consult { target, reply } => {
-                let r = self.consult(fsm, &mut p.consult, target).await;
+                let r = self.consult(fsm, target).await;
                 reply.send(r.map(|d| p.dialing.push(d))).ok();
             }
             SessionCommand::ConsultGroup { group, reply } => {
-                let r = self.consult_group(fsm, &mut p.consult, group).await;
+                let r = self.consult_group(fsm, group).await;
                 reply.send(r.map(|c| p.group = Some(c))).ok();
             }
             SessionCommand::CancelConsult { reply } => {
-                let r = match p.consult.with.take() {
-                    None => Err("no consultation in progress".to_string()),
-                    Some(label) => {
-                        if let Some(g) = p.group.take() {
-                            g.withdraw();
-                        }
-                        if let Some(i) =
-                            p.sups.iter().position(|s| s.party.as_ref() == Some(&label))
-                        {
-                            let s = p.sups.remove(i);
-                            relay.leave(s.id);
-                            s.leg.bye().await;
-                            s.leg.forget();
-                        }
-                        for d in p.dialing.iter().filter(|d| d.user == label) {
-                            d.leg.hang_up().await;
-                        }
-                        p.dialing.retain(|d| d.user != label);
-                        fsm.end_consult_hold();
-                        info!(party = %label, "consultation cancelled: the caller is back");
-                        Ok(())
+                let r = fsm.cancel_consult();
+                if let Ok(label) = &r {
+                    if let Some(g) = p.group.take() {
+                        g.withdraw();
                     }
-                };
-                reply.send(r).ok();
+                    if let Some(i) = p.sups.iter().position(|s| s.party.as_ref() == Some(label)) {
+                        let s = p.sups.remove(i);
+                        relay.leave(s.id);
+                        s.leg.bye().await;
+                        s.leg.forget();
+                    }
+                    for d in p.dialing.iter().filter(|d| &d.user == label) {
+                        d.leg.hang_up().await;
+                    }
+                    p.dialing.retain(|d| &d.user != label);
+                    info!(party = %label, "consultation cancelled: the caller is back");
+                }
+                reply.send(r.map(|_| ())).ok();
             }
             SessionCommand::TakeOver {
                 supervisor,
@@ -277,22 +271,24 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 device,
                 reply,
             } => {
-                let busy = p.consult.with.is_some() || p.consult.completed_to.is_some();
+                let idle = matches!(fsm.consultation(), Consultation::Idle);
                 let r = match p
                     .sups
                     .iter_mut()
                     .find(|s| s.user == supervisor && s.party.is_none())
                 {
                     None => Err(format!("{supervisor} is not on the call")),
-                    Some(_) if busy => Err("a transfer is in progress".to_string()),
+                    Some(_) if !idle => Err("a transfer is in progress".to_string()),
                     Some(s) => match relay.set_mode(s.id, Mode::Barge).await {
-                        Ok(()) => {
-                            s.party = Some(label.clone());
-                            p.consult.with = Some(label);
-                            self.consult_device = Some(device);
-                            self.complete_consult(fsm, &mut p.consult, &p.sups, registration, None)
-                                .await
-                        }
+                        Ok(()) => match fsm.take_over(&label) {
+                            Ok(()) => {
+                                s.party = Some(label.clone());
+                                self.consult_device = Some(device);
+                                self.transferred(label, None, registration).await;
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        },
                         Err(e) => Err(e.to_string()),
                     },
                 };
@@ -303,13 +299,14 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 reply.send(r).ok();
             }
             SessionCommand::CompleteConsult { reply } => {
-                let to_group = p.group.as_ref().map(|g| g.group.clone());
-                let r = self
-                    .complete_consult(fsm, &mut p.consult, &p.sups, registration, to_group)
-                    .await;
-                if r.is_ok() {
-                    p.acd_released = self.acd_call.take().is_some();
-                }
+                let r = match fsm.complete_consult() {
+                    Ok((label, to_group)) => {
+                        self.transferred(label, to_group, registration).await;
+                        p.acd_released = self.acd_call.take().is_some();
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
                 reply.send(r).ok();
             }
             SessionCommand::AddParty { target, reply } => {

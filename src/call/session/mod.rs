@@ -212,31 +212,32 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         break;
                     };
                     if let Some(i) = p.sups.iter().position(|s| s.leg.key() == &key) {
-                        self.supervisor_event(&relay, &mut p.sups, i, ev).await;
-                        if let Some(main) = &p.consult.completed_to {
-                            if !p.sups.iter().any(|s| s.party.as_ref() == Some(main)) {
-                                fsm.handle_input(now(), Input::AgentLeft);
-                            }
-                        } else if let Some(a) = p.group.as_ref().and_then(|g| g.answered.clone()) {
-                            // The group's agent hung up during the
-                            // consultation: their ACD call ends.
-                            if !p.sups.iter().any(|s| s.party.as_ref() == Some(&a)) {
+                        if let Some(left) = self.supervisor_event(&relay, &mut p.sups, i, ev).await {
+                            let completed = matches!(fsm.consultation(), fsm::Consultation::Completed { .. });
+                            if !completed && p.group.as_ref().and_then(|g| g.answered.as_ref()) == Some(&left) {
+                                // The group's agent hung up during the
+                                // consultation: their ACD call ends.
                                 if let Some(g) = p.group.take() {
                                     g.withdraw();
                                 }
                             }
+                            // The party who took the call ends it; the one
+                            // consulted brings the caller back.
+                            fsm.party_left(&left);
                         }
                     } else if let Some(g) = p.group.as_mut().filter(|g| g.offers.contains(&key)) {
                         if let Some((s, device)) = self.group_leg_event(&relay, g, &key, ev, p.sups.len()).await {
-                            p.consult.with = s.party.clone();
+                            if let Some(agent) = &s.party {
+                                fsm.group_agent_answered(agent);
+                            }
                             self.consult_device = device;
                             p.sups.push(s);
                         }
                     } else if let Some(i) = p.dialing.iter().position(|d| d.leg.key() == &key) {
-                        if let Some(s) = self.dialing_event(&relay, &mut p.dialing, i, ev, p.sups.len()).await {
+                        if let Some(s) = self.dialing_event(&relay, &mut fsm, &mut p.dialing, i, ev, p.sups.len()).await {
                             let joined = s.party.clone();
                             p.sups.push(s);
-                            if let Some(label) = joined.filter(|l| p.consult.with.as_ref() != Some(l)) {
+                            if let Some(label) = joined.filter(|l| !fsm.consulted_party_answered(l)) {
                                 self.conference_changed(crate::events::model::ConferenceChange::Joined, &label, &p.sups);
                             }
                         }
@@ -285,9 +286,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         if !self.group_news(g, news) {
                             // The ACD let the consultation go: the caller
                             // is back.
+                            let group = g.group.clone();
                             p.group = None;
-                            p.consult.with = None;
-                            fsm.end_consult_hold();
+                            fsm.consult_failed(&group);
                         }
                     }
                 }

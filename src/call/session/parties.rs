@@ -25,8 +25,6 @@ use crate::sip::{InboundLeg, Leg, LegEvent, OutboundLeg};
 /// The extra parties of a call and the state of its transfers.
 #[derive(Default)]
 pub(super) struct Parties {
-    /// An attended transfer in progress or done.
-    pub consult: Consult,
     /// Supervisors and third parties on the call.
     pub sups: Vec<Supervisor>,
     /// Parties being rung.
@@ -83,15 +81,6 @@ pub(super) async fn group_news(
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// An attended transfer in progress or done.
-#[derive(Debug, Default)]
-pub(super) struct Consult {
-    /// The party being consulted (its label), the caller on hold.
-    pub(super) with: Option<String>,
-    /// The consulted party took the call; the first agent has left.
-    pub(super) completed_to: Option<String>,
 }
 
 /// A supervisor's leg: they dialled in (`*31`…), or hotline rang them (API).
@@ -237,19 +226,16 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     pub(super) async fn consult(
         &mut self,
         fsm: &mut Fsm,
-        consult: &mut Consult,
         target: PartyTarget,
     ) -> Result<Dialing, String> {
-        if consult.with.is_some() || consult.completed_to.is_some() {
-            return Err("a consultation is already in progress".into());
+        if let Some(why) = fsm.consult_refusal() {
+            return Err(why);
         }
-        self.music().ok_or("no music on hold is loaded")?;
         let via = (target.destination, target.tcp);
         let d = self
             .dial(&target.uri, via, None, target.label.clone())
             .await?;
-        fsm.consult_hold();
-        consult.with = Some(target.label.clone());
+        fsm.begin_consult(&target.label, false)?;
         self.consult_device = target.device.clone();
         info!(party = %target.label, "consulting: the caller is on hold");
         Ok(d)
@@ -261,13 +247,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     pub(super) async fn consult_group(
         &mut self,
         fsm: &mut Fsm,
-        consult: &mut Consult,
         group: String,
     ) -> Result<GroupConsult, String> {
-        if consult.with.is_some() || consult.completed_to.is_some() {
-            return Err("a consultation is already in progress".into());
+        if let Some(why) = fsm.consult_refusal() {
+            return Err(why);
         }
-        self.music().ok_or("no music on hold is loaded")?;
         if self.events_tx.is_none() {
             return Err("this call takes no extra parties".into());
         }
@@ -286,8 +270,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         let offer = sdp::build_offer(&local);
         let priority = crate::acd::CONSULT_PRIORITY;
         let (call, news) = queues.consult(&group, priority, &self.caller).await?;
-        fsm.consult_hold();
-        consult.with = Some(group.clone());
+        if let Err(why) = fsm.begin_consult(&group, true) {
+            queues.input(crate::acd::Input::CallerHungUp { call });
+            return Err(why);
+        }
         self.consult_device = None;
         info!(%call, %group, "consulting a skill group: the caller is on hold");
         let template = crate::sip::stack::OutboundInvite {
@@ -432,25 +418,18 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
     }
 
-    /// Attended transfer, step 2: the consulted party (in the mix) takes
-    /// the caller; the agent's leg ends and its after-call work starts.
-    pub(super) async fn complete_consult(
+    /// Attended transfer, step 2, as the call's machine decided it
+    /// (`Fsm::complete_consult` or `take_over`): the consulted party
+    /// `label` (through skill group `to_group`) took the caller; the
+    /// record learns the transfer, the first agent's leg ends and its
+    /// after-call work starts, and supervisors now reach the call through
+    /// the new agent's phone.
+    pub(super) async fn transferred(
         &mut self,
-        fsm: &mut Fsm,
-        consult: &mut Consult,
-        sups: &[Supervisor],
-        registration: Option<&mut (String, u64, mpsc::UnboundedSender<SessionCommand>)>,
+        label: String,
         to_group: Option<String>,
-    ) -> Result<(), String> {
-        let label = consult.with.clone().ok_or("no consultation in progress")?;
-        if !sups.iter().any(|s| s.party.as_ref() == Some(&label)) {
-            return Err(match &to_group {
-                Some(g) if *g == label => format!("no agent of group {g} has answered yet"),
-                _ => format!("{label} has not answered yet"),
-            });
-        }
-        consult.with = None;
-        fsm.end_consult_hold();
+        registration: Option<&mut (String, u64, mpsc::UnboundedSender<SessionCommand>)>,
+    ) {
         let agent_target = self.consult_device.is_some();
         use crate::events::model::TransferKind;
         let (kind, target) = match &to_group {
@@ -489,9 +468,6 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             self.ctx.live.insert(device.clone(), (reg.1, reg.2.clone()));
             reg.0 = device;
         }
-        consult.completed_to = Some(label);
-        fsm.agent_replaced();
-        Ok(())
     }
 
     /// A third party joined or left: `conference.changed` with everyone on
@@ -586,6 +562,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     pub(super) async fn dialing_event(
         &mut self,
         relay: &RelayHandle,
+        fsm: &mut Fsm,
         dialing: &mut Vec<Dialing>,
         i: usize,
         ev: LegEvent,
@@ -604,6 +581,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     Err(e) => {
                         warn!(error = %e, supervisor = %d.user, "unusable answer from the supervisor");
                         d.leg.bye().await;
+                        fsm.consult_failed(&d.user);
                         return None;
                     }
                 };
@@ -629,6 +607,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 if let Err(e) = mode {
                     warn!(error = %e, party = %d.user, "extra party could not join");
                     d.leg.bye().await;
+                    fsm.consult_failed(&d.user);
                     return None;
                 }
                 let party = d.mode.is_none().then(|| d.user.clone());
@@ -648,25 +627,30 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             }
             LegEvent::Final { code, .. } => {
                 let d = dialing.remove(i);
-                info!(code, supervisor = %d.user, "the supervisor did not answer");
+                info!(code, party = %d.user, "the party rung did not answer");
+                if fsm.consult_failed(&d.user) {
+                    info!(party = %d.user, "consultation failed: the caller is back");
+                }
                 None
             }
             LegEvent::Ended(_) => {
-                dialing.remove(i);
+                let d = dialing.remove(i);
+                fsm.consult_failed(&d.user);
                 None
             }
             _ => None,
         }
     }
 
-    /// Something happened on a supervisor's leg.
+    /// Something happened on a supervisor's (or an extra party's) leg;
+    /// the label of a party who left.
     pub(super) async fn supervisor_event(
         &mut self,
         relay: &RelayHandle,
         sups: &mut Vec<Supervisor>,
         i: usize,
         ev: LegEvent,
-    ) {
+    ) -> Option<String> {
         match ev {
             LegEvent::Ended(_) => {
                 let s = sups.remove(i);
@@ -676,6 +660,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 if let Some(label) = &s.party {
                     self.conference_changed(ConferenceChange::Left, label, sups);
                 }
+                return s.party;
             }
             LegEvent::Info {
                 content_type,
@@ -699,5 +684,6 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             }
             _ => {}
         }
+        None
     }
 }
