@@ -9,6 +9,7 @@
 //! commands other tasks send are `command`.
 
 mod command;
+mod control;
 mod parties;
 
 pub use command::{PartyTarget, SessionCommand, Supervision};
