@@ -7,7 +7,10 @@
 //! Entries are kept per tenant, keyed by the normalised number
 //! ([`super::number::normalise_number`]), so `+86 139 0571 0000` and
 //! `13905710000` are one entry. A number ending in `*` is a prefix pattern
-//! (`95*` blocks every number starting `95`); `*` alone (block everything)
+//! (`95*` blocks every number starting `95`, whether the caller's
+//! normalised number or the number as presented starts so: `861300*`
+//! blocks `8613000000000`, whose normalised form is the mobile
+//! `13000000000`); `*` alone (block everything)
 //! and `*` anywhere else are refused. A caller matching both an exact entry
 //! and patterns gets the exact entry, else the longest matching pattern. An
 //! entry with `expires_at` blocks while `now < expires_at`; expired entries
@@ -176,14 +179,30 @@ impl Blacklist {
             return None;
         }
         // Every non-empty prefix, longest first.
-        (1..=n.len())
-            .rev()
-            .filter(|&end| n.is_char_boundary(end))
-            .find_map(|end| {
-                list.prefixes
-                    .get(&n[..end])
-                    .filter(|e| e.is_active(now_unix))
-            })
+        let longest = |s: &str| {
+            (1..=s.len())
+                .rev()
+                .filter(|&end| s.is_char_boundary(end))
+                .find_map(|end| {
+                    list.prefixes
+                        .get(&s[..end])
+                        .filter(|e| e.is_active(now_unix))
+                })
+        };
+        // A pattern matches the normalised number, or the number as the
+        // carrier presented it: `861300*` blocks `8613000000000`, which
+        // normalises to the mobile `13000000000`.
+        longest(&n).or_else(|| {
+            let written: String = number
+                .chars()
+                .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '(' | ')'))
+                .collect();
+            if written == n {
+                None
+            } else {
+                longest(&written)
+            }
+        })
     }
 
     /// `tenant`'s entries (active or not), sorted by number.
@@ -423,6 +442,16 @@ mod tests {
             b.insert("t", entry(&format!("{p}*"), Some(0))).unwrap();
             let _ = b.is_blocked("t", &n, now);
             let _ = b.remove("t", &n);
+        }
+
+        #[test]
+        fn pattern_blocks_its_prefix_regression_country_code(tail in "[0-9]{7}") {
+            // Found by the property below: `86` + a mobile loses its `86`
+            // when normalised, and the pattern still matches as presented.
+            let mut b = Blacklist::new();
+            b.insert("t", entry("861300*", None)).unwrap();
+            let caller = format!("861300{tail}");
+            prop_assert!(b.is_blocked("t", &caller, 0).is_some());
         }
 
         #[test]
