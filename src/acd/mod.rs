@@ -34,9 +34,13 @@ pub mod stats;
 mod strategy;
 
 #[cfg(test)]
+mod consult_tests;
+#[cfg(test)]
 mod reconfigure_tests;
 #[cfg(test)]
 mod restore_tests;
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

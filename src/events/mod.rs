@@ -52,6 +52,8 @@ pub mod time;
 pub mod webhook;
 
 #[cfg(test)]
+mod builder_order_tests;
+#[cfg(test)]
 mod builder_tests;
 #[cfg(test)]
 mod samples;
