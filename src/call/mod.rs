@@ -612,9 +612,10 @@ fn local_media(ctx: &CallContext, port: u16, codecs: Vec<AudioCodec>) -> LocalMe
     }
 }
 
-/// A shell's clock for its pure machine: the wall clock read once, then
-/// advanced by tokio's monotonic clock, so the machine sees `time::Time`
-/// and its deadlines become tokio instants.
+/// A shell's clock for its pure machine (the ACD actor, a connected
+/// call, a ringing attempt): the wall clock read once, then advanced by
+/// tokio's monotonic clock, so the machine sees `time::Time` that never
+/// steps back and its deadlines become tokio instants.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ShellClock {
     at: tokio::time::Instant,

@@ -1,7 +1,7 @@
 //! The ACD actor: one task owning the pure [`acd::Engine`] (DESIGN.md
 //! "acd::Engine (one actor)"). Calls and agents' feature codes send it
 //! [`Input`]s through a [`Queues`] handle; it drives the engine on Unix
-//! time ([`AcdClock`]), sleeps until the engine's next deadline or the next
+//! time ([`ShellClock`]), sleeps until the engine's next deadline or the next
 //! local midnight (then it starts a new day: REQUIREMENTS §7/§8 figures are
 //! "today" in the centre's time zone, issue 12 item 7), and delivers each
 //! [`Output`] to the call it concerns as [`QueueNews`]. Agent state changes
@@ -23,7 +23,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use super::queue_store::{self, AcdClock, AgentNumbers, Kept};
+use super::queue_store::{self, AgentNumbers, Kept};
+use super::ShellClock;
 use super::sleep_until;
 use crate::acd::{self, CallId, Engine, Input, Output};
 use crate::store::Store;
@@ -128,7 +129,7 @@ pub type AgentStateWatcher = Box<dyn Fn(&AgentStateNotice) + Send>;
 pub struct Queues {
     tx: mpsc::UnboundedSender<Message>,
     next_call: Arc<AtomicU64>,
-    clock: AcdClock,
+    clock: ShellClock,
 }
 
 /// Where the ACD keeps what a restart must not lose, and the centre's
@@ -161,7 +162,7 @@ impl Queues {
         config: acd::AcdConfig,
         durable: Option<AcdDurability>,
     ) -> Result<(Self, mpsc::UnboundedReceiver<CallbackOrder>), QueuesError> {
-        let clock = AcdClock::start();
+        let clock = ShellClock::start();
         let within = config.previous_service.map(|p| p.within);
         let mut engine = Engine::new(config, clock.now())?;
         let (kept, store, offset) = match durable {
@@ -258,7 +259,7 @@ impl Queues {
     }
 
     /// The engine's clock: Unix time in whole milliseconds
-    /// ([`AcdClock`]).
+    /// ([`ShellClock`]).
     pub fn now(&self) -> Time {
         self.clock.now()
     }
@@ -470,7 +471,7 @@ type Reply = Box<dyn FnOnce() + Send>;
 
 struct Actor {
     engine: Engine,
-    clock: AcdClock,
+    clock: ShellClock,
     /// The centre's offset from UTC, in minutes (its day).
     offset: i32,
     orders: mpsc::UnboundedSender<CallbackOrder>,

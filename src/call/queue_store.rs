@@ -41,34 +41,6 @@ pub struct BadRow {
     pub why: String,
 }
 
-/// The engine's clock: Unix time in whole milliseconds (see the module
-/// documentation).
-#[derive(Debug, Clone, Copy)]
-pub struct AcdClock {
-    epoch: tokio::time::Instant,
-    base: Time,
-}
-
-impl AcdClock {
-    /// Read the wall clock once.
-    pub fn start() -> AcdClock {
-        AcdClock {
-            epoch: tokio::time::Instant::now(),
-            base: crate::util::now(),
-        }
-    }
-
-    /// Now, in the engine's time.
-    pub fn now(&self) -> Time {
-        self.base + self.epoch.elapsed()
-    }
-
-    /// The monotonic instant of engine time `at` (the past: now).
-    pub fn instant(&self, at: Time) -> tokio::time::Instant {
-        self.epoch + at.saturating_duration_since(self.base)
-    }
-}
-
 /// Engine time as stored (Unix milliseconds).
 pub fn unix_ms(at: Time) -> i64 {
     i64::try_from(at.unix_millis()).unwrap_or(i64::MAX)
