@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::queue_store::{self, AgentNumbers, Kept};
-use super::ShellClock;
 use super::sleep_until;
+use super::ShellClock;
 use crate::acd::{self, CallId, Engine, Input, Output};
 use crate::store::Store;
 use crate::time::Time;

@@ -169,7 +169,8 @@ impl Fsm {
         self.consultation = Consultation::Completed {
             party: party.clone(),
         };
-        self.agent_replaced();
+        // Side B's leg is gone: its refresh still out is no news.
+        self.refreshing.clear();
         Ok((party, group))
     }
 

@@ -136,9 +136,6 @@ pub enum Input {
         /// Which leg.
         side: Side,
     },
-    /// The party who took the agent's place (a completed consultation)
-    /// left.
-    AgentLeft,
     /// The outcome of our re-INVITE `req`: status and answer body, or why
     /// it got none.
     ReinviteDone {
@@ -294,9 +291,6 @@ pub struct Fsm {
     blind_transfer: bool,
     /// Side B holds the caller (its hold, the API's or a consultation's).
     held: bool,
-    /// The consulted party took the agent's place: side B's leg is gone
-    /// and no longer refreshed.
-    agent_replaced: bool,
     /// Where an attended transfer stands.
     consultation: Consultation,
     reflecting: Option<Reflecting>,
@@ -325,7 +319,6 @@ impl Fsm {
             keep_caller: setup.keep_caller,
             blind_transfer: setup.blind_transfer,
             held: false,
-            agent_replaced: false,
             consultation: Consultation::Idle,
             reflecting: None,
             refresh_every: setup.refresh_every,
@@ -350,8 +343,8 @@ impl Fsm {
             Input::Reoffer { side, tx, sdp } => self.reoffer(now, side, tx, &sdp),
             Input::Info { tx, .. } => self.respond(tx, 200, None),
             Input::Ended { side: Side::A } => self.finish(End::CallerHungUp),
-            Input::Ended { side: Side::B } if self.agent_replaced => {}
-            Input::Ended { side: Side::B } | Input::AgentLeft => self.finish(End::AgentHungUp),
+            Input::Ended { side: Side::B } if self.agent_replaced() => {}
+            Input::Ended { side: Side::B } => self.finish(End::AgentHungUp),
             Input::ReinviteDone { req, result } => self.reinvite_done(req, result),
             Input::RefreshDone { side, req, result } => {
                 self.refreshing.retain(|r| *r != req);
@@ -360,7 +353,7 @@ impl Fsm {
                     Ok(_) => false,
                     Err(_) => true,
                 };
-                if gone && !(side == Side::B && self.agent_replaced) {
+                if gone && !(side == Side::B && self.agent_replaced()) {
                     self.finish(End::RefreshFailed);
                 }
             }
@@ -407,7 +400,7 @@ impl Fsm {
 
     /// When [`Fsm::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Now> {
-        if self.end.is_some() || self.agent_replaced {
+        if self.end.is_some() || self.agent_replaced() {
             return None;
         }
         self.next_refresh
@@ -418,7 +411,7 @@ impl Fsm {
         let (Some(due), Some(every)) = (self.next_refresh, self.refresh_every) else {
             return;
         };
-        if now < due || self.end.is_some() || self.agent_replaced {
+        if now < due || self.end.is_some() || self.agent_replaced() {
             return;
         }
         self.next_refresh = Some(now + every);
@@ -483,10 +476,9 @@ impl Fsm {
 
     /// The consulted party took the agent's place and side B's leg is
     /// gone: side B is no longer refreshed nor heard, and the call ends
-    /// when that party leaves ([`Input::AgentLeft`]).
-    pub fn agent_replaced(&mut self) {
-        self.agent_replaced = true;
-        self.refreshing.clear();
+    /// when that party leaves ([`Fsm::party_left`]).
+    fn agent_replaced(&self) -> bool {
+        matches!(self.consultation, Consultation::Completed { .. })
     }
 
     /// Hold or resume from the API: music on hold to the caller.

@@ -618,18 +618,6 @@ fn a_consultation_of_a_held_caller_records_no_second_hold() {
     assert!(facts(&call.drain()).is_empty());
 }
 
-#[test]
-fn after_a_completed_consultation_the_old_agent_leg_is_not_heard_nor_refreshed() {
-    let mut call = Call::new();
-    call.fsm.agent_replaced();
-    assert_eq!(call.fsm.poll_timeout(), None);
-    assert!(call.input(Input::Ended { side: Side::B }).is_empty());
-    assert!(call.fsm.end().is_none());
-    let out = call.input(Input::AgentLeft);
-    assert_eq!(byes(&out), [Side::A]);
-    assert_eq!(call.fsm.end(), Some(&End::AgentHungUp));
-}
-
 // ---- randomized interleavings ----
 
 /// A tiny deterministic generator (xorshift64*): the runs repeat exactly.
