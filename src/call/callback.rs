@@ -6,6 +6,8 @@
 //! then bridges the two like any call. The ACD is told the outcome
 //! (`CallbackResult`) so an unanswered callback is retried per its policy.
 
+use crate::media::caller::CallerMedia;
+use crate::media::player::Target;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -159,14 +161,18 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
     });
 
     // 3. Talk.
-    let recording =
-        super::open_recording(&ctx, &dialout.tenant, &callback_call_id(&order), &record).await;
+    let mut media = CallerMedia::new(a_ports, Target::from_negotiated(&a_neg));
+    if let Some(r) =
+        super::open_recording(&ctx, &dialout.tenant, &callback_call_id(&order), &record).await
+    {
+        media.record(r);
+    }
     let mut session = session::Session {
         ctx: &ctx,
         a: &citizen_leg,
         b: agent_leg,
         events,
-        a_ports: Some(a_ports),
+        media: &mut media,
         b_ports: Some(b_ports),
         a_remote: a_neg.remote,
         b_remote: b_neg.remote,
@@ -175,8 +181,6 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         a_neg,
         b_neg,
         a_answer_sdp: a_offer,
-        recording,
-        a_continuation: None,
         keep_caller: false,
         blind_transfer: false,
         agent_device: Some(order.device.clone()),

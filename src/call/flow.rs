@@ -31,11 +31,10 @@ use crate::ivr::{
     Action, CallFacts, Environment, Event, FlowSet, HangupReason, Interpreter, QueueOutcome,
     TimerId, TransferTarget,
 };
-use crate::media::codec::G711;
 use crate::media::player::{Player, PlayerEvent};
 use crate::media::ports::PortPair;
 use crate::media::prompts::PromptLibrary;
-use crate::media::sdp::{self, AudioCodec, LocalMedia, SessionDescription};
+use crate::media::sdp::{self, LocalMedia, SessionDescription};
 use crate::sip::{Leg, LegEvent};
 use crate::time::Time;
 
@@ -231,10 +230,8 @@ pub(super) async fn drive(
                                 recording = ?end.recording.as_ref().map(|m| m.path.display().to_string()),
                                 "agent conversation over"
                             );
-                            match end.caller_media {
-                                Some(m) => {
-                                    ringer.a_ports = Some(m.pair);
-                                    ringer.a_continuation = Some(m.stream);
+                            match end.caller_continues {
+                                true => {
                                     // Tell the flow the agent answered, then left.
                                     pending.extend(interp.handle(
                                         Event::QueueResult(QueueOutcome::Answered { agent }),
@@ -243,7 +240,7 @@ pub(super) async fn drive(
                                     ));
                                     Some(Event::AgentHungUp)
                                 }
-                                None => {
+                                false => {
                                     over = Some(Outcome::Answered);
                                     break;
                                 }
@@ -305,7 +302,7 @@ pub(super) async fn drive(
         }
         if interp.is_finished() {
             // Finished without hanging up (a transfer took the call).
-            stop_voice(&mut voice).await;
+            reclaim(ringer, &mut voice).await;
             break Outcome::Answered;
         }
         // Wait for something to happen.
@@ -341,7 +338,7 @@ pub(super) async fn drive(
                 Some((key, LegEvent::Ended(_))) if &key == ringer.inbound.key() => {
                     info!("caller hung up in the flow");
                     interp.handle(Event::CallerHungUp, moment(), env.as_ref());
-                    stop_voice(&mut voice).await;
+                    reclaim(ringer, &mut voice).await;
                     ringer.inbound.forget();
                     break Outcome::CallerCancelled;
                 }
@@ -358,7 +355,7 @@ pub(super) async fn drive(
                 }
                 Some(_) => None,
                 None => {
-                    stop_voice(&mut voice).await;
+                    reclaim(ringer, &mut voice).await;
                     break Outcome::CallerCancelled;
                 }
             },
@@ -367,7 +364,7 @@ pub(super) async fn drive(
                 id.map(Event::Timer)
             }
             _ = ctx.shutdown.cancelled() => {
-                stop_voice(&mut voice).await;
+                reclaim(ringer, &mut voice).await;
                 ringer.record.end_by_system("shutdown", (!ringer.answered).then_some(503), false);
                 if ringer.answered {
                     ringer.inbound.bye().await;
@@ -403,22 +400,6 @@ pub(super) async fn drive(
     outcome
 }
 
-fn law_of(codec: AudioCodec) -> G711 {
-    match codec {
-        AudioCodec::Pcma => G711::Alaw,
-        AudioCodec::Pcmu => G711::Ulaw,
-    }
-}
-
-fn target_of(ringer: &Ringer<'_>) -> crate::media::player::Target {
-    crate::media::player::Target {
-        remote: ringer.a_neg.remote,
-        law: law_of(ringer.a_neg.codec),
-        payload_type: ringer.a_neg.payload_type,
-        telephone_event: ringer.a_neg.telephone_event,
-    }
-}
-
 /// Answer the caller (once) and start the player on its ports.
 fn answer(ringer: &mut Ringer<'_>, voice: &mut Voice) -> bool {
     if !ringer.answered {
@@ -435,29 +416,15 @@ fn ensure_player(ringer: &mut Ringer<'_>, voice: &mut Voice) -> bool {
     if voice.player.is_some() {
         return true;
     }
-    let Some(ports) = ringer.a_ports.take() else {
-        warn!("the caller's media ports were lost");
-        return false;
-    };
-    voice.player = Some(Player::resume(
-        ports,
-        ringer.a_continuation.take(),
-        target_of(ringer),
-        voice.events.clone(),
-    ));
+    voice.player = Some(ringer.media.play(voice.events.clone()));
     true
 }
 
-/// Stop the player and give the caller's ports back to the ringer.
-async fn stop_voice(voice: &mut Voice) -> Option<(PortPair, crate::media::player::Continuation)> {
-    voice.left = 0;
-    voice.player.take()?.finish().await
-}
-
+/// Stop the player and give the caller's media back to its session.
 async fn reclaim(ringer: &mut Ringer<'_>, voice: &mut Voice) {
-    if let Some((ports, cont)) = stop_voice(voice).await {
-        ringer.a_ports = Some(ports);
-        ringer.a_continuation = Some(cont);
+    voice.left = 0;
+    if let Some(p) = voice.player.take() {
+        ringer.media.end_play(p).await;
     }
 }
 
@@ -500,7 +467,7 @@ fn play(
 
 async fn hang_up(ringer: &mut Ringer<'_>, voice: &mut Voice, reason: HangupReason) {
     info!(reason = reason.as_str(), "flow hangs up");
-    stop_voice(voice).await;
+    reclaim(ringer, voice).await;
     if ringer.answered {
         ringer.inbound.bye().await;
     } else {
@@ -530,8 +497,8 @@ enum Connect {
     CallbackRequested,
     /// Nobody was reached: the flow goes on.
     Failed(QueueOutcome),
-    /// Someone answered and the conversation is over; `end.caller_media`
-    /// is set when the caller is still on the line.
+    /// Someone answered and the conversation is over;
+    /// `end.caller_continues` when the caller is still on the line.
     Talked { agent: String, end: Box<SessionEnd> },
 }
 
@@ -626,14 +593,15 @@ async fn talk(
             }
             ringer.answered = true;
         }
-        let (Some(a_ports), Some(b_ports)) = (ringer.a_ports.take(), parts.b_ports.take()) else {
-            warn!("media ports lost while connecting");
-            connected.leg.bye().await;
-            ringer.inbound.bye().await;
-            return Connect::CallerGone;
-        };
-        let recording =
-            super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await;
+        // One recording for the whole call (a transfer's next conversation
+        // continues it).
+        if !ringer.media.is_recording() {
+            if let Some(r) =
+                super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await
+            {
+                ringer.media.record(r);
+            }
+        }
         let queue_call = connected.queued;
         who = connected.agent.clone().unwrap_or(who);
         let from = Transferor {
@@ -646,8 +614,8 @@ async fn talk(
             a: ringer.inbound,
             b: connected.leg,
             events,
-            a_ports: Some(a_ports),
-            b_ports: Some(b_ports),
+            media: &mut ringer.media,
+            b_ports: parts.b_ports.take(),
             a_remote: ringer.a_neg.remote,
             b_remote: connected.neg.remote,
             a_local: parts.a_local.clone(),
@@ -655,8 +623,6 @@ async fn talk(
             a_neg: ringer.a_neg,
             b_neg: connected.neg,
             a_answer_sdp: parts.a_answer.clone(),
-            recording,
-            a_continuation: ringer.a_continuation.take(),
             keep_caller,
             blind_transfer: true,
             agent_device: connected.device.clone(),
@@ -682,11 +648,9 @@ async fn talk(
                 end: Box::new(end),
             };
         };
-        let Some(m) = end.caller_media.take() else {
+        if !end.caller_continues {
             return Connect::CallerGone;
-        };
-        ringer.a_ports = Some(m.pair);
-        ringer.a_continuation = Some(m.stream);
+        }
         if let Err(e) = fresh_b_side(ctx, ringer, parts).await {
             warn!(error = %e, "no RTP ports for the transfer");
             return Connect::Failed(QueueOutcome::Overflow);

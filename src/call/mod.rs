@@ -39,6 +39,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
+use crate::media::caller::CallerMedia;
+use crate::media::player::Target;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
 use crate::sip::message::warning;
@@ -480,10 +482,9 @@ async fn run_call(
         a_answer: a_answer.to_string().into_bytes(),
         caller,
         caller_name,
-        a_ports: Some(a_ports),
+        media: CallerMedia::new(a_ports, Target::from_negotiated(&a_neg)),
         a_neg,
         answered: false,
-        a_continuation: None,
         record,
         queue_place: None,
     };
@@ -497,7 +498,10 @@ async fn run_call(
             tenant,
             called,
         };
-        return flow::drive(&ctx, &mut call, f, parts).await;
+        let outcome = flow::drive(&ctx, &mut call, f, parts).await;
+        // A blind transfer the flow took back kept the recording open.
+        end_recording(&ctx, record, &mut call.media).await;
+        return outcome;
     }
     let mut connected = match call.ring(&route).await {
         Ok(c) => c,
@@ -508,13 +512,13 @@ async fn run_call(
     // 3./4. Talk until someone hangs up; a blind transfer rings the next
     // party with the caller kept, and talks again.
     loop {
-        let Some(a_ports) = call.a_ports.take() else {
-            warn!("the caller's media ports were lost");
-            connected.leg.bye().await;
-            inbound.bye().await;
-            return Outcome::Answered;
-        };
-        let recording = open_recording(&ctx, &tenant, &call_id, record).await;
+        // One recording for the whole call: opened at the first answer,
+        // continued by the conversations after a blind transfer.
+        if !call.media.is_recording() {
+            if let Some(r) = open_recording(&ctx, &tenant, &call_id, record).await {
+                call.media.record(r);
+            }
+        }
         let queued = connected.queued;
         let from = recall::Transferor {
             agent: connected.agent.clone(),
@@ -525,7 +529,7 @@ async fn run_call(
             a: &inbound,
             b: connected.leg,
             events: std::mem::replace(&mut call.events, ctx.stack.leg_channel().1),
-            a_ports: Some(a_ports),
+            media: &mut call.media,
             b_ports: b_ports.take(),
             a_remote: a_neg.remote,
             b_remote: connected.neg.remote,
@@ -534,8 +538,6 @@ async fn run_call(
             a_neg,
             b_neg: connected.neg,
             a_answer_sdp: a_answer.clone(),
-            recording,
-            a_continuation: call.a_continuation.take(),
             keep_caller: false,
             blind_transfer: true,
             agent_device: connected.device.clone(),
@@ -553,16 +555,15 @@ async fn run_call(
         if let (Some(c), Some(queues), false) = (queued, &ctx.queues, end.acd_released) {
             queues.input(crate::acd::Input::CallEnded { call: c });
         }
-        let (Some(target), Some(m)) = (end.transfer.take(), end.caller_media.take()) else {
+        let (Some(target), true) = (end.transfer.take(), end.caller_continues) else {
             return Outcome::Answered;
         };
-        call.a_ports = Some(m.pair);
-        call.a_continuation = Some(m.stream);
         let ports = match ctx.ports.allocate().await {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "no RTP ports for the transfer");
                 record.end_by_system("transfer-failed", None, true);
+                end_recording(&ctx, record, &mut call.media).await;
                 inbound.bye().await;
                 return Outcome::Answered;
             }
@@ -586,16 +587,51 @@ async fn run_call(
         {
             Ok(c) => c,
             Err(Outcome::CallerCancelled) => {
+                end_recording(&ctx, record, &mut call.media).await;
                 inbound.forget();
                 return Outcome::Answered;
             }
             Err(outcome) => {
                 info!(?outcome, "nobody took the caller back: hanging up");
                 record.end_by_system("transfer-failed", None, false);
+                end_recording(&ctx, record, &mut call.media).await;
                 inbound.bye().await;
                 return Outcome::Answered;
             }
         };
+    }
+}
+
+/// The call ends between conversations (a blind transfer nobody took):
+/// its recording, kept open for the next conversation, is finished and
+/// the record told.
+pub(crate) async fn end_recording(
+    ctx: &CallContext,
+    record: &record::CallRecord,
+    media: &mut CallerMedia,
+) {
+    if let Some(meta) = media.finish_recording().await {
+        recording_ready(ctx, record, &meta);
+    }
+}
+
+/// A call's recording is finished: logged, and the record told.
+pub(crate) fn recording_ready(
+    ctx: &CallContext,
+    record: &record::CallRecord,
+    meta: &crate::media::recorder::RecordingMeta,
+) {
+    info!(
+        path = %meta.path.display(),
+        secs = meta.duration.as_secs_f64(),
+        bytes = meta.bytes,
+        sha256 = %meta.sha256,
+        dropped_chunks = meta.dropped_chunks,
+        "recording ready"
+    );
+    if let Some(settings) = &ctx.recordings {
+        let info = recording_info(settings, meta);
+        record.fact("recording ready", |b, t| b.recording_ready(t, info));
     }
 }
 

@@ -9,6 +9,8 @@
 //! offers meanwhile) and gets after-call work after it, as for inbound
 //! calls. The call has its record (`direction: outbound`).
 
+use crate::media::caller::CallerMedia;
+use crate::media::player::Target;
 use std::sync::Arc;
 
 use tracing::{info, warn, Instrument};
@@ -157,13 +159,16 @@ async fn talk(
     info!("outbound call connected");
     record.fact("answered", |b, t| b.answered(t, &order.agent));
     // 3. Talk.
-    let recording = super::open_recording(ctx, &order.tenant, call_id, record).await;
+    let mut media = CallerMedia::new(a_ports, Target::from_negotiated(&a_neg));
+    if let Some(r) = super::open_recording(ctx, &order.tenant, call_id, record).await {
+        media.record(r);
+    }
     let mut session = session::Session {
         ctx,
         a: &citizen_leg,
         b: agent_leg,
         events,
-        a_ports: Some(a_ports),
+        media: &mut media,
         b_ports: Some(b_ports),
         a_remote: a_neg.remote,
         b_remote: b_neg.remote,
@@ -172,8 +177,6 @@ async fn talk(
         a_neg,
         b_neg,
         a_answer_sdp: a_offer,
-        recording,
-        a_continuation: None,
         keep_caller: false,
         blind_transfer: false,
         agent_device: Some(order.device.clone()),

@@ -31,7 +31,7 @@ use crate::events::model::{
     TransferFailure, TransferFailureReason, TransferKind, TransferMode, TransferReturn,
 };
 use crate::ivr::TransferTarget;
-use crate::media::player::{Player, Target};
+use crate::media::player::Player;
 
 /// The agent who transferred the caller: where the caller goes back to.
 #[derive(Debug, Clone)]
@@ -249,39 +249,20 @@ impl Ringer<'_> {
     }
 
     /// Music on hold to the answered caller while nobody talks with them,
-    /// if the switch has it loaded; the caller's ports go to the player.
+    /// if the switch has it loaded; the caller's media is lent to the player.
     fn hold_music(&mut self) -> Option<Player> {
         let moh = self.ctx.prompts.as_ref()?.get("moh")?;
-        let ports = self.a_ports.take()?;
-        let law = match self.a_neg.codec {
-            crate::media::sdp::AudioCodec::Pcma => crate::media::codec::G711::Alaw,
-            crate::media::sdp::AudioCodec::Pcmu => crate::media::codec::G711::Ulaw,
-        };
         let (events, _) = tokio::sync::mpsc::unbounded_channel();
-        let player = Player::resume(
-            ports,
-            self.a_continuation.take(),
-            Target {
-                remote: self.a_neg.remote,
-                law,
-                payload_type: self.a_neg.payload_type,
-                telephone_event: self.a_neg.telephone_event,
-            },
-            events,
-        );
+        let player = self.media.play(events);
         player.play(moh);
         player.set_loop(true);
         Some(player)
     }
 
-    /// Stop the music and take the caller's ports back.
+    /// Stop the music and take the caller's media back.
     async fn end_music(&mut self, music: Option<Player>) {
-        if let Some((ports, cont)) = match music {
-            Some(p) => p.finish().await,
-            None => None,
-        } {
-            self.a_ports = Some(ports);
-            self.a_continuation = Some(cont);
+        if let Some(p) = music {
+            self.media.end_play(p).await;
         }
     }
 }

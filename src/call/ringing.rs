@@ -21,11 +21,10 @@ use super::{sleep_until, CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
 use crate::events::model::{TransferKind, TransferMode};
 use crate::media::announcement::announcement;
-use crate::media::codec::G711;
-use crate::media::player::{Player, PlayerEvent, Target};
-use crate::media::ports::PortPair;
+use crate::media::caller::CallerMedia;
+use crate::media::player::{Player, PlayerEvent};
 use crate::media::prompts::{Prompt, PromptLibrary};
-use crate::media::sdp::{self, AudioCodec, Negotiated, SessionDescription};
+use crate::media::sdp::{self, Negotiated, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
 use crate::sip::{trunk, InboundLeg, Leg, LegEvent, LegEvents, LegKey, OutboundLeg};
 use crate::time::Time;
@@ -61,14 +60,13 @@ pub(super) struct Ringer<'a> {
     pub a_answer: Vec<u8>,
     pub caller: String,
     pub caller_name: Option<String>,
-    /// The caller leg's RTP ports (lent to the queue's prompt player).
-    pub a_ports: Option<PortPair>,
+    /// The caller's media session (ports, stream, keys, recording), lent
+    /// to the queue's prompt player and to each conversation's relay.
+    pub media: CallerMedia,
     /// The caller leg's negotiated media.
     pub a_neg: Negotiated,
     /// The caller leg was answered already (queue with prompts).
     pub answered: bool,
-    /// The caller's RTP stream as the prompts left it.
-    pub a_continuation: Option<crate::media::player::Continuation>,
     /// The call's record (events for the ticket platform).
     pub record: &'a super::record::CallRecord,
     /// Where the call first queued (a caller whose blind transfer fails
@@ -266,7 +264,7 @@ impl Ringer<'_> {
     /// ACD owns the ring timeout (its `CancelOffer`) and the queue order.
     /// With `ivr`, the wait is the flow's: its own longest wait, and a
     /// timeout or full queue returns [`Outcome::QueueEnded`] with the
-    /// caller's media back in `a_ports`, for the flow to go on.
+    /// caller's media handed back to `media`, for the flow to go on.
     pub(super) async fn ring_queue(
         &mut self,
         group: &str,
@@ -340,10 +338,7 @@ impl Ringer<'_> {
                     Some(QueueNews::Timeout { reason, .. }) if ivr.is_some() => {
                         forks.stop(None);
                         if let Some(w) = waiting.take() {
-                            if let Some((ports, cont)) = w.player.finish().await {
-                                self.a_ports = Some(ports);
-                                self.a_continuation = Some(cont);
-                            }
+                            self.media.end_play(w.player).await;
                         }
                         let full = reason == crate::acd::TimeoutReason::QueueFull;
                         self.record.fact("queue timed out", |b, t| b.queue_timed_out(t));
@@ -419,14 +414,7 @@ impl Ringer<'_> {
                                     queues.input(Input::OfferAnswered { call, agent: agent.clone() });
                                     if let Some(w) = waiting.take() {
                                         // The agent answered: cut the prompt at once.
-                                        if let Some((ports, cont)) = w.player.finish().await {
-                                            self.a_ports = Some(ports);
-                                            self.a_continuation = Some(cont);
-                                        }
-                                        if self.a_ports.is_none() {
-                                            leg.bye().await;
-                                            return Err(Outcome::CallerCancelled);
-                                        }
+                                        self.media.end_play(w.player).await;
                                     }
                                     return Ok(Connected { leg, neg, queued: Some(call), agent: Some(agent), device });
                                 }
@@ -497,22 +485,7 @@ impl Ringer<'_> {
             }
             self.answered = true;
         }
-        let ports = self.a_ports.take()?;
-        let law = match self.a_neg.codec {
-            AudioCodec::Pcma => G711::Alaw,
-            AudioCodec::Pcmu => G711::Ulaw,
-        };
-        let player = Player::resume(
-            ports,
-            self.a_continuation.take(),
-            Target {
-                remote: self.a_neg.remote,
-                law,
-                payload_type: self.a_neg.payload_type,
-                telephone_event: self.a_neg.telephone_event,
-            },
-            events,
-        );
+        let player = self.media.play(events);
         let mut w = Waiting {
             player,
             library,

@@ -8,6 +8,7 @@
 //! mixing) replaces it behind the same seam.
 
 pub mod announcement;
+pub mod caller;
 pub mod codec;
 pub mod conference;
 pub mod dtmf;

@@ -6,12 +6,15 @@
 //! comfort silence between prompts (so NAT bindings and jitter buffers stay
 //! warm), detects keys from RFC 4733 events and from tones in the leg's
 //! audio (Goertzel), each press reported once whichever paths carried it, and
-//! reports keys and finished prompts. [`Player::finish`] hands the ports back
-//! so the call can bridge the leg at once: an agent's answer never waits
-//! for a prompt to end.
+//! reports keys and finished prompts. The ports are the caller's media
+//! session's (`media::caller`), shared with this task while it plays;
+//! [`Player::finish`] stops at once and hands the leg's stream and keys
+//! back so the call can bridge the leg at once: an agent's answer never
+//! waits for a prompt to end.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -58,7 +61,7 @@ enum Command {
 /// A running player; drop it or call [`Player::finish`] to stop.
 pub struct Player {
     commands: mpsc::UnboundedSender<Command>,
-    task: Option<tokio::task::JoinHandle<Option<(PortPair, Continuation)>>>,
+    task: Option<tokio::task::JoinHandle<Option<Continuation>>>,
 }
 
 /// The leg's media state as its last owner left it: the outgoing RTP
@@ -107,10 +110,23 @@ pub struct Target {
     pub telephone_event: Option<u8>,
 }
 
+impl Target {
+    /// Send to the leg as its offer/answer settled.
+    pub fn from_negotiated(n: &super::sdp::Negotiated) -> Self {
+        let format = super::relay::LegFormat::from_negotiated(n);
+        Self {
+            remote: n.remote,
+            law: format.law,
+            payload_type: format.payload_type,
+            telephone_event: format.telephone_event,
+        }
+    }
+}
+
 impl Player {
     /// Start playing nothing (comfort silence) to `target` from `pair`.
     pub fn start(
-        pair: PortPair,
+        pair: Arc<PortPair>,
         target: Target,
         events: mpsc::UnboundedSender<PlayerEvent>,
     ) -> Self {
@@ -121,7 +137,7 @@ impl Player {
     /// RTP stream as the bridge or an earlier player left it) so the phone
     /// sees one SSRC with continuous sequence numbers and timestamps.
     pub fn resume(
-        pair: PortPair,
+        pair: Arc<PortPair>,
         stream: Option<Continuation>,
         target: Target,
         events: mpsc::UnboundedSender<PlayerEvent>,
@@ -174,8 +190,8 @@ impl Player {
         self.commands.send(Command::Stop).ok();
     }
 
-    /// Stop at once and get the leg's ports (and its RTP stream) back.
-    pub async fn finish(mut self) -> Option<(PortPair, Continuation)> {
+    /// Stop at once and get the leg's RTP stream (and keys) back.
+    pub async fn finish(mut self) -> Option<Continuation> {
         self.commands.send(Command::Finish).ok();
         self.task.take()?.await.ok().flatten()
     }
@@ -185,12 +201,12 @@ impl Player {
 const SILENCE: [i16; 160] = [0; 160];
 
 async fn run(
-    pair: PortPair,
+    pair: Arc<PortPair>,
     continued: Option<Continuation>,
     target: Target,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<PlayerEvent>,
-) -> Option<(PortPair, Continuation)> {
+) -> Option<Continuation> {
     let Continuation {
         mut stream,
         epoch: started,
@@ -315,7 +331,7 @@ async fn run(
                 Some(Command::Finish) | None => {
                     // A caller who hangs up after speaking keeps the message.
                     end_recording(recording.take(), &events).await;
-                    return Some((pair, Continuation { stream, epoch: started, keys }));
+                    return Some(Continuation { stream, epoch: started, keys });
                 }
             },
         }

@@ -25,8 +25,9 @@ use super::fsm::{self, End, Fact, Fsm, Input, Media, Output, Side, TxId};
 use super::record::CallRecord;
 use super::{sleep_until, CallContext};
 use crate::events::{EndCause, HangupParty};
+use crate::media::caller::CallerMedia;
 use crate::media::ports::PortPair;
-use crate::media::recorder::{RecordingHandle, RecordingMeta};
+use crate::media::recorder::RecordingMeta;
 use crate::media::relay::{self, LegFormat, RelayEvent, RelayHandle};
 use crate::media::sdp::{LocalMedia, Negotiated, SessionDescription};
 use crate::sip::stack::{InDialogResponder, LegEventSender};
@@ -41,7 +42,10 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     pub a: &'a A,
     pub b: B,
     pub events: LegEvents,
-    pub a_ports: Option<PortPair>,
+    /// The caller's media session (ports, stream, keys, the call's
+    /// recording): lent to this conversation's relay, handed back when the
+    /// caller goes on.
+    pub media: &'a mut CallerMedia,
     pub b_ports: Option<PortPair>,
     pub a_remote: SocketAddr,
     pub b_remote: SocketAddr,
@@ -53,10 +57,6 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     /// transcodes).
     pub b_neg: Negotiated,
     pub a_answer_sdp: SessionDescription,
-    /// Record the call (stereo WAV: A left, B right).
-    pub recording: Option<RecordingHandle>,
-    /// Side A's RTP stream as prompts left it (queued callers).
-    pub a_continuation: Option<crate::media::player::Continuation>,
     /// When the agent hangs up first, keep the caller on the line and hand
     /// its media back (an IVR flow goes on, e.g. to the survey).
     pub keep_caller: bool,
@@ -95,10 +95,11 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
 pub(super) struct SessionEnd {
     /// The finished recording.
     pub recording: Option<RecordingMeta>,
-    /// The agent hung up and the caller is still on the line with these
-    /// ports (only with `keep_caller`, or after a transfer).
-    pub caller_media: Option<relay::LegMedia>,
-    /// The agent transferred the caller here (with `caller_media`).
+    /// The agent hung up and the caller is still on the line, its media
+    /// handed back (only with `keep_caller`, or after a transfer; the
+    /// recording stays open across a transfer).
+    pub caller_continues: bool,
+    /// The agent transferred the caller here (with `caller_continues`).
     pub transfer: Option<crate::ivr::TransferTarget>,
     /// The ACD was already told the (first) agent's conversation ended (an
     /// attended transfer): the owner must not tell it again.
@@ -166,23 +167,18 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     /// Run until the call ends.
     pub async fn run(&mut self) -> SessionEnd {
         let (relay_tx, mut relay_rx) = mpsc::unbounded_channel();
-        let (Some(a), Some(b)) = (self.a_ports.take(), self.b_ports.take()) else {
+        let Some(b) = self.b_ports.take() else {
             return SessionEnd::default();
         };
-        let relay = relay::start(
-            a,
-            Some(self.a_remote),
+        self.media.set_remote(self.a_remote);
+        let relay = self.media.bridge(
             b,
             Some(self.b_remote),
             relay::RelayOptions {
                 silence: self.ctx.rtp_timeout,
-                recording: self.recording.take(),
-                a_continuation: self.a_continuation.take(),
-                a_format: LegFormat::from_negotiated(&self.a_neg),
                 b_format: LegFormat::from_negotiated(&self.b_neg),
-                b_role: None,
                 cname: format!("hotline@{}", self.a_local.address),
-                rtcp_interval: std::time::Duration::ZERO,
+                ..Default::default()
             },
             relay_tx,
         );
@@ -356,24 +352,19 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             self.a.forget();
         }
         self.b.forget();
+        // A blind transfer records the next conversation into the same file.
+        let transferred = matches!(end, End::Transfer(_));
         let mut report = if keep {
-            relay.stop_keeping_caller().await
+            self.media.unbridge(relay, transferred).await
         } else {
             relay.stop().await
         };
         info!(caller = ?report.a, agent = ?report.b, "rtp quality");
         let meta = report.recording.take();
         if let Some(m) = &meta {
-            info!(
-                path = %m.path.display(),
-                secs = m.duration.as_secs_f64(),
-                bytes = m.bytes,
-                sha256 = %m.sha256,
-                dropped_chunks = m.dropped_chunks,
-                "recording ready"
-            );
+            super::recording_ready(self.ctx, self.record, m);
         }
-        self.tell_record(&end, keep, &report, meta.as_ref());
+        self.tell_record(&end, keep, &report);
         // The consultation (or, completed, the call the group's agent took
         // over) leaves the ACD after the record waits for their after-call
         // work.
@@ -385,7 +376,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
         SessionEnd {
             recording: meta,
-            caller_media: report.caller_media.take(),
+            caller_continues: keep,
             transfer: match end {
                 End::Transfer(t) => Some(t),
                 _ => None,
@@ -465,7 +456,13 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     }
                 }
                 Output::Media(m) => match m {
-                    Media::SetRemote { side, addr } => relay.set_remote(side, addr),
+                    Media::SetRemote { side, addr } => {
+                        if side == Side::A {
+                            // Prompts after this conversation go there too.
+                            self.media.set_remote(addr);
+                        }
+                        relay.set_remote(side, addr)
+                    }
                     Media::SetHold(on) => relay.set_hold(on),
                     Media::MusicOnHold(on) => {
                         relay.music_on_hold(if on { self.music() } else { None })
@@ -486,20 +483,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
     }
 
-    /// The record learns the recording, the RTP quality of both legs, who
+    /// The record learns the RTP quality of both legs, who
     /// ended the conversation and whose after-call work to wait for.
-    fn tell_record(
-        &self,
-        end: &End,
-        keep: bool,
-        report: &relay::RelayReport,
-        meta: Option<&RecordingMeta>,
-    ) {
+    fn tell_record(&self, end: &End, keep: bool, report: &relay::RelayReport) {
         let record = self.record;
-        if let (Some(m), Some(settings)) = (meta, &self.ctx.recordings) {
-            let info = super::recording_info(settings, m);
-            record.fact("recording ready", |b, t| b.recording_ready(t, info));
-        }
         for (leg, q) in [("caller", &report.a), ("agent", &report.b)] {
             let q = cdr_quality(leg, q);
             record.note("rtp quality", |b| b.leg_quality(q));

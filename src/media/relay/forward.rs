@@ -254,7 +254,7 @@ impl Hop<'_> {
 
 /// One main leg inside the relay task.
 pub(super) struct Leg {
-    pub(super) pair: PortPair,
+    pub(super) pair: std::sync::Arc<PortPair>,
     pub(super) peer: Peer,
     pub(super) quality: Quality,
     pub(super) format: LegFormat,

@@ -39,11 +39,14 @@
 //! RFC 4733 keys pressed by extra parties (a supervisor switching modes).
 //!
 //! With a recording, the relay decodes the audio into the recorder's
-//! [`ChannelAligner`] (caller left; the other side right — in mixing mode
+//! [`ChannelAligner`](super::recorder::ChannelAligner) (caller left; the other side right — in mixing mode
 //! what the caller heard, never a whisper) placed by media time so both
 //! channels keep wall-clock time through loss and hold, and hands 100 ms
-//! chunks to the recording's writer thread, never waiting for the disk;
-//! [`RelayHandle::stop`] finishes the file.
+//! chunks to the recording's writer thread, never waiting for the disk.
+//! The recording is the call's ([`CallRecording`], lent by the caller's
+//! media session): [`RelayHandle::stop`] finishes the file,
+//! [`RelayHandle::hand_back`] gives it back open when the call goes on (a
+//! blind transfer) with side A's stream.
 //!
 //! Files: this one holds the handle, the options and the relay task;
 //! `forward` the two main legs (latching, forwarding, RTCP), `mix` the
@@ -65,7 +68,7 @@ use super::mixer::{MixerError, Mode, ParticipantId, Role};
 use super::player::Continuation;
 use super::ports::PortPair;
 use super::prompts::{Playout, Prompt};
-use super::recorder::{Channel, ChannelAligner, RecordingHandle, RecordingMeta};
+use super::recorder::{Channel, RecordingMeta};
 use super::rtp::RtpHeader;
 use super::sdp::{AudioCodec, Negotiated};
 
@@ -80,6 +83,8 @@ use forward::{local_packet, Hop, Leg, Peer, MAX_PACKET};
 use mix::{join, next_extra, Extra, ExtraChannel};
 use quality::Quality;
 use recording::{Recorder, RECORD_DELAY};
+
+pub use recording::CallRecording;
 
 /// Packet counters of one relay, readable while it runs.
 #[derive(Debug, Default)]
@@ -175,7 +180,7 @@ pub struct Participant {
 enum Control {
     Remote(Side, SocketAddr),
     Hold(bool),
-    Stop(tokio::sync::oneshot::Sender<RelayReport>, bool),
+    Stop(tokio::sync::oneshot::Sender<RelayReport>, Stop),
     MusicOnHold(Option<Prompt>),
     Join(
         Participant,
@@ -213,19 +218,31 @@ pub struct LegQuality {
     pub rtcp_received: u64,
 }
 
-/// A leg's ports and outgoing stream, handed back when the relay stops so
-/// the call can go on with that leg (an IVR survey after the agent hung up).
+/// How a relay stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The call is over: finish the recording.
+    Finish,
+    /// The caller goes on: hand side A's stream back, and the recording
+    /// open (`true`) or finished.
+    HandBack(bool),
+}
+
+/// Side A's media state handed back when the relay stops so the call can
+/// go on with that leg (an IVR survey after the agent hung up, a blind
+/// transfer to the next agent).
 pub struct LegMedia {
-    /// The leg's RTP/RTCP ports.
-    pub pair: PortPair,
-    /// Our RTP stream toward the leg, to be continued.
+    /// Our RTP stream toward the leg (and its keys), to be continued.
     pub stream: Continuation,
+    /// The call's recording, still open (a blind transfer: the next
+    /// conversation is recorded into the same file).
+    pub recording: Option<CallRecording>,
 }
 
 impl std::fmt::Debug for LegMedia {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LegMedia")
-            .field("port", &self.pair.port())
+            .field("recording", &self.recording)
             .finish()
     }
 }
@@ -233,7 +250,7 @@ impl std::fmt::Debug for LegMedia {
 /// What a relay leaves behind when it stops.
 #[derive(Debug, Default)]
 pub struct RelayReport {
-    /// Side A's media, when asked to keep it ([`RelayHandle::stop_keeping_caller`]).
+    /// Side A's media, when asked to hand it back ([`RelayHandle::hand_back`]).
     pub caller_media: Option<LegMedia>,
     /// The finished recording, if the call was recorded.
     pub recording: Option<RecordingMeta>,
@@ -307,17 +324,19 @@ impl RelayHandle {
 
     /// Stop relaying, finish the recording (if any) and report quality.
     pub async fn stop(self) -> RelayReport {
-        self.stop_with(false).await
+        self.stop_with(Stop::Finish).await
     }
 
-    /// [`Self::stop`], handing side A's ports and stream back in the report.
-    pub async fn stop_keeping_caller(self) -> RelayReport {
-        self.stop_with(true).await
+    /// Stop relaying and hand side A's stream back in the report (the
+    /// caller goes on), with the recording still open when
+    /// `keep_recording` (else finished, as [`Self::stop`]).
+    pub async fn hand_back(self, keep_recording: bool) -> RelayReport {
+        self.stop_with(Stop::HandBack(keep_recording)).await
     }
 
-    async fn stop_with(self, keep_caller: bool) -> RelayReport {
+    async fn stop_with(self, how: Stop) -> RelayReport {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.control.send(Control::Stop(tx, keep_caller)).is_err() {
+        if self.control.send(Control::Stop(tx, how)).is_err() {
             return RelayReport::default();
         }
         rx.await.unwrap_or_default()
@@ -339,8 +358,9 @@ pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 pub struct RelayOptions {
     /// Report silence after this long without RTP (zero: never).
     pub silence: Duration,
-    /// Record the call (stereo WAV: A left, B right).
-    pub recording: Option<RecordingHandle>,
+    /// Record the call (stereo WAV: A left, B right), into the call's
+    /// recording (lent: it may have recorded an earlier conversation).
+    pub recording: Option<CallRecording>,
     /// Continue side A's outgoing stream (it heard prompts before).
     pub a_continuation: Option<Continuation>,
     /// Side A's negotiated format.
@@ -355,9 +375,10 @@ pub struct RelayOptions {
     pub rtcp_interval: Duration,
 }
 
-/// Start relaying between `a` (peer `a_remote`) and `b` (peer `b_remote`).
+/// Start relaying between `a` (peer `a_remote`; the caller's ports, which
+/// its media session keeps) and `b` (peer `b_remote`).
 pub fn start(
-    a: PortPair,
+    a: Arc<PortPair>,
     a_remote: Option<SocketAddr>,
     b: PortPair,
     b_remote: Option<SocketAddr>,
@@ -391,7 +412,7 @@ fn next_rtcp(mean: Duration) -> Instant {
 
 #[allow(clippy::too_many_arguments)]
 async fn run(
-    a: PortPair,
+    a: Arc<PortPair>,
     a_remote: Option<SocketAddr>,
     b: PortPair,
     b_remote: Option<SocketAddr>,
@@ -427,7 +448,7 @@ async fn run(
     };
     la.out.keys.hand_over(Holder::Relay);
     let mut lb = Leg {
-        pair: b,
+        pair: Arc::new(b),
         peer: Peer::new(b_remote),
         quality: Quality::default(),
         format: b_format,
@@ -447,13 +468,7 @@ async fn run(
     };
     let mut ticker = tokio::time::interval(check_every);
     let started = Instant::now();
-    let mut recorder = recording.map(|handle| Recorder {
-        handle,
-        formats: [a_format, b_format],
-        aligner: ChannelAligner::new(8000),
-        pcm: Vec::with_capacity(160),
-        anchors: [None, None],
-    });
+    let mut recorder = recording.map(|r| Recorder::lend(r, started, [a_format, b_format]));
     let mut drain_tick = tokio::time::interval(Duration::from_millis(100));
     let mut moh: Option<Playout> = None;
     let mut caller_muted = false;
@@ -571,13 +586,16 @@ async fn run(
                     };
                     reply.send(result).ok();
                 }
-                Some(Control::Stop(reply, keep_caller)) => {
-                    let recording = match recorder.take() {
-                        Some(r) => r.finish(started.elapsed()).await,
-                        None => None,
+                Some(Control::Stop(reply, how)) => {
+                    let open = recorder.take().map(|r| r.give_back(started.elapsed()));
+                    let (kept, recording) = match (how, open) {
+                        (Stop::HandBack(true), open) => (open, None),
+                        (_, Some(r)) => (None, r.finish().await),
+                        (_, None) => (None, None),
                     };
                     let (a, b) = (la.quality.report(), lb.quality.report());
-                    let caller_media = keep_caller.then_some(LegMedia { pair: la.pair, stream: la.out });
+                    let caller_media = matches!(how, Stop::HandBack(_))
+                        .then_some(LegMedia { stream: la.out, recording: kept });
                     reply.send(RelayReport { caller_media, recording, a, b }).ok();
                     break;
                 }
@@ -607,9 +625,9 @@ async fn run(
                             payload.clear();
                             la.format.law.encode(&frame, &mut payload);
                         }
-                        (&mut la.out, la.format.payload_type, &la.pair, la.peer.rtp, Some(&s.b_to_a))
+                        (&mut la.out, la.format.payload_type, &*la.pair, la.peer.rtp, Some(&s.b_to_a))
                     } else if o.id == OTHER_SIDE {
-                        (&mut lb.out, lb.format.payload_type, &lb.pair, lb.peer.rtp, Some(&s.a_to_b))
+                        (&mut lb.out, lb.format.payload_type, &*lb.pair, lb.peer.rtp, Some(&s.a_to_b))
                     } else if let Some(x) = extras.iter_mut().find(|x| x.id == o.id) {
                         (&mut x.out, x.format.payload_type, &*x.pair, x.peer.rtp, None)
                     } else {

@@ -27,7 +27,7 @@ async fn setup(
     let agent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let relay = start(
-        a,
+        Arc::new(a),
         Some(caller.local_addr().unwrap()),
         b,
         Some(agent.local_addr().unwrap()),
@@ -132,7 +132,7 @@ async fn transcodes_between_laws_and_maps_payload_types() {
     let agent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (tx, _rx) = mpsc::unbounded_channel();
     let _relay = start(
-        a,
+        Arc::new(a),
         Some(caller.local_addr().unwrap()),
         b,
         Some(agent.local_addr().unwrap()),
@@ -230,7 +230,7 @@ async fn a_key_a_player_took_never_reaches_the_agent() {
     assert_eq!(taken.len(), 1);
     let (tx, _rx) = mpsc::unbounded_channel();
     let _relay = start(
-        a,
+        Arc::new(a),
         Some(caller.local_addr().unwrap()),
         b,
         Some(agent.local_addr().unwrap()),
@@ -448,7 +448,7 @@ async fn sends_sender_reports_and_measures_round_trip() {
     let agent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (tx, _rx) = mpsc::unbounded_channel();
     let relay = start(
-        a,
+        Arc::new(a),
         Some(caller.local_addr().unwrap()),
         b,
         Some(agent.local_addr().unwrap()),

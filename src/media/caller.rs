@@ -1,0 +1,188 @@
+//! The caller's media session (issue 13 §3 "one media session per call"):
+//! one object per call owns the caller leg's RTP ports from the first SDP
+//! answer to the call's end, together with what must survive every
+//! hand-over of that leg:
+//!
+//! * our outgoing RTP stream toward the caller (one SSRC, continuous
+//!   sequence numbers and timestamps: RFC 3550 §5.1, so the phone never
+//!   drops audio when prompts give way to an agent and back);
+//! * the caller's keys ([`KeyReader`](super::keys::KeyReader)): each press
+//!   detected and de-duplicated once, whichever task read its packets
+//!   (a key pressed in the IVR is never read again by the queue);
+//! * the call's recording ([`CallRecording`]): one file from the first
+//!   answer to the end, across blind transfers (REQUIREMENTS §4 "全程录音").
+//!
+//! The session lends these, never the ports themselves, to whoever sends
+//! to the caller: a [`Player`] (IVR prompts, queue music, voicemail) via
+//! [`CallerMedia::play`] / [`CallerMedia::end_play`], or the call's relay
+//! via [`CallerMedia::bridge`] / [`CallerMedia::unbridge`]. The ports are
+//! shared with the running task (`Arc`), so no path can lose them: a task
+//! that died without handing back its stream costs a fresh stream (a new
+//! SSRC, logged), never the call.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use super::player::{Continuation, Player, PlayerEvent, Target};
+use super::ports::PortPair;
+use super::recorder::{RecordingHandle, RecordingMeta};
+use super::relay::{
+    self, CallRecording, LegFormat, RelayEvent, RelayHandle, RelayOptions, RelayReport,
+};
+
+/// The caller leg's media for the whole call. See the module docs.
+pub struct CallerMedia {
+    ports: Arc<PortPair>,
+    target: Target,
+    /// The stream and keys while nobody sends to the caller; `None` while a
+    /// player or the relay holds them.
+    idle: Option<Continuation>,
+    /// The call's recording while no relay holds it.
+    recording: Option<CallRecording>,
+}
+
+impl std::fmt::Debug for CallerMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerMedia")
+            .field("port", &self.ports.port())
+            .field("remote", &self.target.remote)
+            .field("lent", &self.idle.is_none())
+            .field("recording", &self.recording)
+            .finish()
+    }
+}
+
+impl CallerMedia {
+    /// The caller's media on `ports`, sending to `target` (what its SDP
+    /// negotiated), with a fresh stream and no keys seen.
+    pub fn new(ports: PortPair, target: Target) -> Self {
+        Self {
+            ports: Arc::new(ports),
+            target,
+            idle: Some(Continuation::fresh()),
+            recording: None,
+        }
+    }
+
+    /// Our RTP port for the caller.
+    pub fn port(&self) -> u16 {
+        self.ports.port()
+    }
+
+    /// Where and how we send to the caller.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The caller's format, as the relay takes it.
+    pub fn format(&self) -> LegFormat {
+        LegFormat {
+            law: self.target.law,
+            payload_type: self.target.payload_type,
+            telephone_event: self.target.telephone_event,
+        }
+    }
+
+    /// The caller's media moved (a re-INVITE): whoever sends next sends
+    /// there. (A running relay is told by its owner.)
+    pub fn set_remote(&mut self, remote: SocketAddr) {
+        self.target.remote = remote;
+    }
+
+    /// Take the call's recording (opened once, at the first answer).
+    pub fn record(&mut self, recording: RecordingHandle) {
+        if let Some(old) = self.recording.replace(CallRecording::new(recording)) {
+            warn!(path = %old.path().display(), "a second recording for one call: the first is closed");
+            old.finish_detached();
+        }
+    }
+
+    /// The call has an open recording (a later conversation continues it).
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    /// The stream and keys, for whoever sends next.
+    fn lend_stream(&mut self) -> Continuation {
+        self.idle.take().unwrap_or_else(|| {
+            warn!(
+                port = self.port(),
+                "the caller's RTP stream was not handed back: starting a new one"
+            );
+            Continuation::fresh()
+        })
+    }
+
+    /// Start a player on the caller's leg (comfort silence until told to
+    /// play), continuing the stream and the keys. Give it back with
+    /// [`Self::end_play`].
+    pub fn play(&mut self, events: mpsc::UnboundedSender<PlayerEvent>) -> Player {
+        let stream = self.lend_stream();
+        Player::resume(self.ports.clone(), Some(stream), self.target, events)
+    }
+
+    /// Stop `player` at once and take the stream and keys back.
+    pub async fn end_play(&mut self, player: Player) {
+        self.idle = player.finish().await;
+    }
+
+    /// Bridge the caller to `b` (peer `b_remote`): the relay gets the
+    /// caller's ports, stream, keys and the call's recording; `options`
+    /// says the rest (its caller-side fields are filled in here). Give it
+    /// back with [`Self::unbridge`] when the caller goes on; when the call
+    /// ends, [`RelayHandle::stop`] finishes the recording.
+    pub fn bridge(
+        &mut self,
+        b: PortPair,
+        b_remote: Option<SocketAddr>,
+        mut options: RelayOptions,
+        events: mpsc::UnboundedSender<RelayEvent>,
+    ) -> RelayHandle {
+        options.a_continuation = Some(self.lend_stream());
+        options.a_format = self.format();
+        options.recording = self.recording.take();
+        relay::start(
+            self.ports.clone(),
+            Some(self.target.remote),
+            b,
+            b_remote,
+            options,
+            events,
+        )
+    }
+
+    /// Stop `relay` and take the stream and keys back: the caller goes on
+    /// (a survey, the next agent). With `keep_recording` the recording
+    /// stays open for the next conversation; otherwise it is finished and
+    /// in the report.
+    pub async fn unbridge(&mut self, relay: RelayHandle, keep_recording: bool) -> RelayReport {
+        let mut report = relay.hand_back(keep_recording).await;
+        if let Some(m) = report.caller_media.take() {
+            self.idle = Some(m.stream);
+            self.recording = m.recording;
+        }
+        report
+    }
+
+    /// Finish the call's recording, if one is open (the call ends after a
+    /// conversation that kept it open).
+    pub async fn finish_recording(&mut self) -> Option<RecordingMeta> {
+        self.recording.take()?.finish().await
+    }
+}
+
+impl Drop for CallerMedia {
+    fn drop(&mut self) {
+        if let Some(r) = self.recording.take() {
+            warn!(path = %r.path().display(), "call ended with its recording open: closing it");
+            r.finish_detached();
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "caller_tests.rs"]
+mod tests;
