@@ -421,7 +421,7 @@ impl Ringer<'_> {
                                 Err(e) => {
                                     warn!(error = %e, %agent, "unusable answer from the agent");
                                     leg.bye().await;
-                                    queues.input(Input::OfferFailed { call, agent });
+                                    forks.unusable();
                                 }
                             }
                         }
@@ -571,6 +571,8 @@ impl Ringer<'_> {
                         self.record
                             .fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
                     }
+                    // Only an open-ended attempt (the ACD's) tells the ACD.
+                    ForkOutput::OfferRejected(_) | ForkOutput::OfferFailed(_) => {}
                 }
             }
             if let Some(outcome) = forks.outcome() {
@@ -751,12 +753,14 @@ impl Waiting {
 /// agent's consultation of a skill group): every registration of the
 /// offered agent's phone is forked to, and the answer, rejection or
 /// failure goes back to the ACD, which owns the ring timeout (its
-/// `CancelOffer`) and picks the next agent.
+/// `CancelOffer`) and picks the next agent. The decisions are an
+/// open-ended [`Forks`]'; this keeps the legs and tells the ACD.
 pub(super) struct AcdOffers {
     call: CallId,
     queues: super::queue::Queues,
-    /// Leg key → (agent id, the SIP user of its phone, the leg).
-    forks: HashMap<LegKey, (String, String, OutboundLeg)>,
+    forks: Forks<LegKey>,
+    /// Leg key → (the SIP user of its agent's phone, the leg).
+    legs: HashMap<LegKey, (String, OutboundLeg)>,
 }
 
 impl AcdOffers {
@@ -764,7 +768,8 @@ impl AcdOffers {
         Self {
             call,
             queues,
-            forks: HashMap::new(),
+            forks: Forks::open_ended(),
+            legs: HashMap::new(),
         }
     }
 
@@ -780,77 +785,101 @@ impl AcdOffers {
         device: &str,
         template: &OutboundInvite,
     ) -> bool {
-        let mut sent = 0;
+        let mut keys = Vec::new();
         for c in ctx.directory.contacts(device) {
             let invite = invite_to_agent(ctx, device, &c, template.clone());
             match ctx.stack.invite(invite, events_tx) {
                 Ok(leg) => {
-                    let fork = (agent.to_string(), device.to_string(), leg);
-                    self.forks.insert(fork.2.key().clone(), fork);
-                    sent += 1;
+                    keys.push(leg.key().clone());
+                    self.legs
+                        .insert(leg.key().clone(), (device.to_string(), leg));
                 }
                 Err(e) => warn!(error = %e, %agent, "cannot ring the agent"),
             }
         }
-        if sent == 0 {
+        if keys.is_empty() {
             debug!(call = %self.call, %agent, "agent's phone is not registered");
-            self.queues.input(Input::OfferFailed {
-                call: self.call,
-                agent: agent.to_string(),
-            });
         }
-        sent > 0
+        self.forks.offer(agent, keys);
+        self.execute().offered
     }
 
     /// Whether `key` is one of the phones rung.
     pub(super) fn contains(&self, key: &LegKey) -> bool {
-        self.forks.contains_key(key)
+        self.legs.contains_key(key)
     }
 
     /// A phone answered: its agent, their phone's SIP user and the leg;
-    /// every other phone stops. The owner tells the ACD (`OfferAnswered`,
-    /// or `OfferFailed` for an unusable answer).
+    /// every other phone stops. The owner tells the ACD (`OfferAnswered`),
+    /// or [`Self::unusable`] for an unusable answer.
     pub(super) fn answered(
         &mut self,
         key: &LegKey,
     ) -> Option<(String, Option<String>, OutboundLeg)> {
-        let (agent, device, leg) = self.forks.remove(key)?;
-        self.stop(None);
+        let agent = self.forks.party(key)?.to_string();
+        let (device, leg) = self.legs.remove(key)?;
+        self.forks.handle_response(key, Response::Answered);
+        self.execute();
         Some((agent, Some(device), leg))
+    }
+
+    /// The answer [`Self::answered`] returned is unusable (the owner hung
+    /// it up): the ACD hears the offer failed and offers the next agent.
+    pub(super) fn unusable(&mut self) {
+        self.forks.answer_unusable();
+        self.execute();
     }
 
     /// A phone answered `code` (≥ 300): when it was the agent's last, the
     /// ACD hears the offer was rejected (486/600/603) or failed, and the
     /// agent is returned.
     pub(super) fn failed(&mut self, key: &LegKey, code: u16) -> Option<String> {
-        let (agent, _, _) = self.forks.remove(key)?;
-        if self.forks.values().any(|(a, _, _)| *a == agent) {
-            return None;
-        }
-        let (call, a) = (self.call, agent.clone());
-        let input = if matches!(code, 486 | 600 | 603) {
-            Input::OfferRejected { call, agent: a }
-        } else {
-            Input::OfferFailed { call, agent: a }
-        };
-        self.queues.input(input);
-        Some(agent)
+        self.legs.remove(key)?;
+        self.forks.handle_response(key, Response::Failed(code));
+        self.execute().ended
     }
 
     /// Stop ringing one agent (or all), without waiting.
     pub(super) fn stop(&mut self, agent: Option<&str>) {
-        let keys: Vec<LegKey> = self
-            .forks
-            .iter()
-            .filter(|(_, (a, _, _))| agent.is_none_or(|x| a == x))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            if let Some((_, _, leg)) = self.forks.remove(&k) {
-                tokio::spawn(async move { leg.hang_up().await });
+        self.forks.stop(agent);
+        self.execute();
+    }
+
+    /// Carry out what the machine decided: CANCEL (a 200 that crossed it
+    /// gets a BYE from the dialog), tell the ACD; what the owner records
+    /// (an agent offered, an offer that ended unanswered) is returned.
+    fn execute(&mut self) -> Executed {
+        let mut done = Executed::default();
+        let call = self.call;
+        while let Some(out) = self.forks.poll_output() {
+            match out {
+                ForkOutput::Cancel(key) => {
+                    if let Some((_, leg)) = self.legs.remove(&key) {
+                        tokio::spawn(async move { leg.hang_up().await });
+                    }
+                }
+                ForkOutput::Offered(_) => done.offered = true,
+                ForkOutput::OfferCancelled(agent) => done.ended = Some(agent),
+                ForkOutput::OfferRejected(agent) => {
+                    self.queues.input(Input::OfferRejected { call, agent })
+                }
+                ForkOutput::OfferFailed(agent) => {
+                    self.queues.input(Input::OfferFailed { call, agent })
+                }
+                ForkOutput::Ringing | ForkOutput::EarlyMedia => {}
             }
         }
+        done
     }
+}
+
+/// What [`AcdOffers::execute`] leaves to the owner's record.
+#[derive(Default)]
+struct Executed {
+    /// An agent was offered the call (a phone of theirs rings).
+    offered: bool,
+    /// The offer to this agent ended unanswered (their last phone failed).
+    ended: Option<String>,
 }
 
 /// An INVITE to an agent's phone; for agents with `auto_answer` it asks

@@ -371,7 +371,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         warn!(error = ?neg.err(), %agent, "unusable answer to the consultation");
                         g.ports = ports;
                         leg.bye().await;
-                        queues.input(crate::acd::Input::OfferFailed { call, agent });
+                        g.offers.unusable();
                         return None;
                     }
                 };
