@@ -1,22 +1,31 @@
-//! Forwarding between the two main legs (RFC 3550, RFC 4961 symmetric
-//! RTP): each leg's peer latches to the first source that sends (and
-//! drops strangers), a datagram is accounted, recorded or mixed, its
-//! payload transcoded and its payload type mapped, and it goes out on
+//! The forwarding core of the two main legs (RFC 3550, RFC 4961 symmetric
+//! RTP; issue 13 §3 "a pure `Forwarder` core and the socket shell"): each
+//! leg's peer latches to the first source that sends (and drops
+//! strangers), a datagram is accounted, recorded or mixed, its payload
+//! transcoded and its payload type mapped, and it is rewritten onto
 //! hotline's own continuous stream toward the other leg; each leg's RTCP
-//! is terminated here (its SR/RR read, ours sent).
+//! is terminated here (its SR/RR read, ours built).
+//!
+//! Pure: no sockets and no clock reads. The relay task (the shell) owns
+//! the sockets, reads the clock once per packet and passes `now` in; this
+//! file decides what happens to a datagram ([`Hop::route`]: where to send
+//! it, if anywhere) and builds the RTCP to send ([`Leg::rtcp_report`]).
+//! That keeps the per-packet decisions testable without sockets and lets
+//! a later shell serve many calls' sockets from a few IO workers.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::quality::{ntp_now, Quality};
+use tokio::time::Instant;
+
+use super::quality::Quality;
 use super::recording::Recorder;
 use super::{LegFormat, RelayStats};
 use crate::media::codec::transcode_in_place;
 use crate::media::conference::Conference;
 use crate::media::mixer::ParticipantId;
 use crate::media::player::Continuation;
-use crate::media::ports::PortPair;
 use crate::media::recorder::Channel;
 use crate::media::rtp::{
     write_rr, write_rtp, write_sdes_cname, write_sr, OutgoingFrame, RtpFields, RtpHeader,
@@ -108,6 +117,7 @@ pub(super) fn forward(
     from: &LegFormat,
     to: &LegFormat,
     out: &mut Continuation,
+    now: Instant,
 ) -> bool {
     let pt = p.fields.payload_type;
     let mapped = if pt == from.payload_type {
@@ -136,7 +146,9 @@ pub(super) fn forward(
         payload_type: mapped,
         payload_len: p.payload.len(),
     };
-    let fields = out.stream.next_packet(out.epoch.elapsed(), &frame);
+    let fields = out
+        .stream
+        .next_packet(now.saturating_duration_since(out.epoch), &frame);
     packet[1] = (u8::from(fields.marker) << 7) | fields.payload_type;
     packet[2..4].copy_from_slice(&fields.sequence.to_be_bytes());
     packet[4..8].copy_from_slice(&fields.timestamp.to_be_bytes());
@@ -144,15 +156,17 @@ pub(super) fn forward(
     true
 }
 
-/// Write one locally made 20 ms frame (`payload`) onto stream `c`.
+/// Write one locally made 20 ms frame (`payload`) onto stream `c`, at
+/// `now`.
 pub(super) fn local_packet(
     c: &mut Continuation,
     pt: u8,
     payload: &[u8],
     out: &mut [u8],
+    now: Instant,
 ) -> Option<usize> {
     let fields = c.stream.next_packet(
-        c.epoch.elapsed(),
+        now.saturating_duration_since(c.epoch),
         &OutgoingFrame {
             source: 0,
             timing: SourceTiming::Local,
@@ -181,36 +195,58 @@ pub(super) struct Hop<'a> {
     pub(super) muted: bool,
     /// Kept out of the mix (the caller on hold during a consultation).
     pub(super) mix_muted: bool,
-    /// Counts what it forwards.
-    pub(super) sent: &'a AtomicU64,
+}
+
+/// What becomes of one datagram from a main leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Dropped: a stranger's, too big, or the peer is not known yet.
+    Stranger,
+    /// From the peer but not forwarded: not RTP, mixed, recorded only
+    /// (the other side hears music), a key a player took, a payload the
+    /// other leg did not negotiate, or no address to send to. `dropped`:
+    /// counted as a drop.
+    Kept {
+        /// Counted as dropped.
+        dropped: bool,
+    },
+    /// Rewritten in place: send it to this address from the other leg's
+    /// socket.
+    Send(SocketAddr),
+}
+
+impl Verdict {
+    /// RTP from the latched peer: the call is alive.
+    pub(super) fn alive(self) -> bool {
+        !matches!(self, Verdict::Stranger)
+    }
 }
 
 impl Hop<'_> {
-    /// Account, record or mix, and forward one datagram; `true` when it was
-    /// RTP from the latched peer (the call is alive).
-    pub(super) async fn relay(
+    /// Account, record or mix one datagram received at `at` (since the
+    /// relay started; `now` is the same instant), and rewrite it for the
+    /// other leg when it is to be forwarded.
+    pub(super) fn route(
         self,
         packet: &mut [u8],
         source: SocketAddr,
         at: Duration,
+        now: Instant,
         mix: &mut Option<Conference>,
         recorder: &mut Option<Recorder>,
-        s: &RelayStats,
-    ) -> bool {
+    ) -> Verdict {
         if packet.len() >= MAX_PACKET || !self.from.peer.admit_rtp(source) {
-            s.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return Verdict::Stranger;
         }
         let Some((inbound, rtp)) = Inbound::parse(packet) else {
-            s.dropped.fetch_add(1, Ordering::Relaxed);
-            return true;
+            return Verdict::Kept { dropped: true };
         };
         self.from.quality.on_rtp(at, &rtp);
         if let Some(c) = mix.as_mut() {
             if !self.mix_muted && rtp.payload_type == self.from.format.payload_type {
                 c.push_payload(self.id, rtp.payload);
             }
-            return true;
+            return Verdict::Kept { dropped: false };
         }
         if let Some(r) = recorder.as_mut() {
             r.push(self.channel, at, &rtp);
@@ -218,21 +254,20 @@ impl Hop<'_> {
         if Some(rtp.payload_type) == self.from.format.telephone_event {
             // A key a player (IVR, queue) already took stays there: its
             // retransmitted end packets never reach the other party.
-            let now = self.from.out.epoch.elapsed();
+            let keys_now = now.saturating_duration_since(self.from.out.epoch);
             if !self
                 .from
                 .out
                 .keys
-                .pass_event(now, rtp.timestamp, rtp.marker, rtp.payload)
+                .pass_event(keys_now, rtp.timestamp, rtp.marker, rtp.payload)
             {
-                s.dropped.fetch_add(1, Ordering::Relaxed);
-                return true;
+                return Verdict::Kept { dropped: true };
             }
         }
         if self.muted {
-            return true;
+            return Verdict::Kept { dropped: false };
         }
-        let (Some(to), true) = (
+        match (
             self.to.peer.rtp,
             forward(
                 packet,
@@ -240,21 +275,17 @@ impl Hop<'_> {
                 &self.from.format,
                 &self.to.format,
                 &mut self.to.out,
+                now,
             ),
-        ) else {
-            s.dropped.fetch_add(1, Ordering::Relaxed);
-            return true;
-        };
-        if self.to.pair.rtp.send_to(packet, to).await.is_ok() {
-            self.sent.fetch_add(1, Ordering::Relaxed);
+        ) {
+            (Some(to), true) => Verdict::Send(to),
+            _ => Verdict::Kept { dropped: true },
         }
-        true
     }
 }
 
-/// One main leg inside the relay task.
+/// One main leg inside the relay task (its sockets are the shell's).
 pub(super) struct Leg {
-    pub(super) pair: std::sync::Arc<PortPair>,
     pub(super) peer: Peer,
     pub(super) quality: Quality,
     pub(super) format: LegFormat,
@@ -280,17 +311,23 @@ impl Leg {
         self.quality.on_rtcp(at, packet, ours);
     }
 
-    /// Send our RTCP report to the leg: SR (or RR before we sent
-    /// anything) + SDES CNAME.
-    pub(super) async fn send_rtcp(&mut self, now: Duration, cname: &str, buf: &mut [u8]) -> bool {
-        let Some(to) = self.peer.rtcp else {
-            return false;
-        };
+    /// Our RTCP report to the leg, built in `buf` at `now` (`at` since
+    /// the relay started, `ntp` the wall clock as NTP): SR (or RR before we
+    /// sent anything) + SDES CNAME, and where to send it.
+    pub(super) fn rtcp_report(
+        &mut self,
+        at: Duration,
+        now: Instant,
+        ntp: u64,
+        cname: &str,
+        buf: &mut [u8],
+    ) -> Option<(usize, SocketAddr)> {
+        let to = self.peer.rtcp?;
         let blocks: Vec<_> = self
             .quality
             .current
             .as_mut()
-            .map(|s| s.report_block(now))
+            .map(|s| s.report_block(at))
             .into_iter()
             .collect();
         let ssrc = self.out.stream.ssrc();
@@ -298,19 +335,17 @@ impl Leg {
             let info = self
                 .out
                 .stream
-                .sender_info(self.out.epoch.elapsed(), ntp_now());
+                .sender_info(now.saturating_duration_since(self.out.epoch), ntp);
             write_sr(buf, ssrc, &info, &blocks)
         } else {
             write_rr(buf, ssrc, &blocks)
         };
-        let Ok(n) = first else { return false };
-        let Ok(m) = write_sdes_cname(&mut buf[n..], ssrc, cname) else {
-            return false;
-        };
-        let sent = self.pair.rtcp.send_to(&buf[..n + m], to).await.is_ok();
-        if sent {
-            self.quality.rtcp_sent += 1;
-        }
-        sent
+        let n = first.ok()?;
+        let m = write_sdes_cname(&mut buf[n..], ssrc, cname).ok()?;
+        Some((n + m, to))
     }
 }
+
+#[cfg(test)]
+#[path = "forward_tests.rs"]
+mod tests;

@@ -48,8 +48,9 @@
 //! [`RelayHandle::hand_back`] gives it back open when the call goes on (a
 //! blind transfer) with side A's stream.
 //!
-//! Files: this one holds the handle, the options and the relay task;
-//! `forward` the two main legs (latching, forwarding, RTCP), `mix` the
+//! Files: this one holds the handle, the options and the relay task (the
+//! socket shell); `forward` the pure core of the two main legs (latching,
+//! forwarding decisions and rewriting, RTCP), `mix` the
 //! extra parties, `quality` the receive statistics, `recording` the
 //! recording side.
 
@@ -79,8 +80,9 @@ mod recording;
 #[cfg(test)]
 mod tests;
 
-use forward::{local_packet, Hop, Leg, Peer, MAX_PACKET};
+use forward::{local_packet, Hop, Leg, Peer, Verdict, MAX_PACKET};
 use mix::{join, next_extra, Extra, ExtraChannel};
+use quality::ntp_now;
 use quality::Quality;
 use recording::{Recorder, RECORD_DELAY};
 
@@ -404,6 +406,30 @@ pub fn start(
     }
 }
 
+/// Send what the forwarding core decided for a datagram (`verdict`) from
+/// `pair` (the other leg's sockets), counting it; `true` when it came from
+/// the latched peer (the call is alive).
+async fn execute(
+    verdict: Verdict,
+    pair: &PortPair,
+    packet: &[u8],
+    s: &RelayStats,
+    sent: &AtomicU64,
+) -> bool {
+    match verdict {
+        Verdict::Send(to) => {
+            if pair.rtp.send_to(packet, to).await.is_ok() {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Verdict::Stranger | Verdict::Kept { dropped: true } => {
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        Verdict::Kept { dropped: false } => {}
+    }
+    verdict.alive()
+}
+
 /// Next RTCP report time: the mean interval randomised over 0.5–1.5×.
 fn next_rtcp(mean: Duration) -> Instant {
     let factor = 0.5 + rand::random::<f64>();
@@ -437,8 +463,9 @@ async fn run(
         rtcp_interval
     };
     let b_role = b_role.unwrap_or(Role::Agent);
+    // The sockets are the shell's; the legs' state is the pure core's.
+    let (a_pair, b_pair) = (a, Arc::new(b));
     let mut la = Leg {
-        pair: a,
         peer: Peer::new(a_remote),
         quality: Quality::default(),
         format: a_format,
@@ -448,7 +475,6 @@ async fn run(
     };
     la.out.keys.hand_over(Holder::Relay);
     let mut lb = Leg {
-        pair: Arc::new(b),
         peer: Peer::new(b_remote),
         quality: Quality::default(),
         format: b_format,
@@ -488,31 +514,35 @@ async fn run(
     // the queue's player → this relay) are stale: a key already handled,
     // words said to nobody. Relaying them a second late would replay a
     // DTMF event to the agent, so they are dropped.
-    while let Ok((_, _)) = la.pair.rtp.try_recv_from(&mut buf_a) {
+    while let Ok((_, _)) = a_pair.rtp.try_recv_from(&mut buf_a) {
         s.dropped.fetch_add(1, Ordering::Relaxed);
     }
     loop {
         tokio::select! {
-            r = la.pair.rtp.recv_from(&mut buf_a) => {
+            r = a_pair.rtp.recv_from(&mut buf_a) => {
                 let Ok((n, from)) = r else { continue };
-                let hop = Hop { from: &mut la, to: &mut lb, channel: Channel::Caller, id: CALLER, muted: false, mix_muted: caller_muted, sent: &s.a_to_b };
-                if hop.relay(&mut buf_a[..n], from, started.elapsed(), &mut conference, &mut recorder, &s).await {
-                    last_rtp = Instant::now();
+                let now = Instant::now();
+                let hop = Hop { from: &mut la, to: &mut lb, channel: Channel::Caller, id: CALLER, muted: false, mix_muted: caller_muted };
+                let verdict = hop.route(&mut buf_a[..n], from, now - started, now, &mut conference, &mut recorder);
+                if execute(verdict, &b_pair, &buf_a[..n], &s, &s.a_to_b).await {
+                    last_rtp = now;
                 }
             }
-            r = lb.pair.rtp.recv_from(&mut buf_b) => {
+            r = b_pair.rtp.recv_from(&mut buf_b) => {
                 let Ok((n, from)) = r else { continue };
+                let now = Instant::now();
                 // While B holds, A hears music instead.
-                let hop = Hop { from: &mut lb, to: &mut la, channel: Channel::Agent, id: OTHER_SIDE, muted: moh.is_some(), mix_muted: false, sent: &s.b_to_a };
-                if hop.relay(&mut buf_b[..n], from, started.elapsed(), &mut conference, &mut recorder, &s).await {
-                    last_rtp = Instant::now();
+                let hop = Hop { from: &mut lb, to: &mut la, channel: Channel::Agent, id: OTHER_SIDE, muted: moh.is_some(), mix_muted: false };
+                let verdict = hop.route(&mut buf_b[..n], from, now - started, now, &mut conference, &mut recorder);
+                if execute(verdict, &a_pair, &buf_b[..n], &s, &s.b_to_a).await {
+                    last_rtp = now;
                 }
             }
-            r = la.pair.rtcp.recv_from(&mut buf_c) => {
+            r = a_pair.rtcp.recv_from(&mut buf_c) => {
                 let Ok((n, from)) = r else { continue };
                 la.receive_rtcp(&buf_c[..n], from, started.elapsed(), &s);
             }
-            r = lb.pair.rtcp.recv_from(&mut buf_d) => {
+            r = b_pair.rtcp.recv_from(&mut buf_d) => {
                 let Ok((n, from)) = r else { continue };
                 lb.receive_rtcp(&buf_d[..n], from, started.elapsed(), &s);
             }
@@ -608,8 +638,8 @@ async fn run(
                     let (Some(frame), Some(to)) = (music, la.peer.rtp) else { continue };
                     payload.clear();
                     la.format.law.encode(&frame, &mut payload);
-                    if let Some(n) = local_packet(&mut la.out, la.format.payload_type, &payload, &mut packet) {
-                        if la.pair.rtp.send_to(&packet[..n], to).await.is_ok() {
+                    if let Some(n) = local_packet(&mut la.out, la.format.payload_type, &payload, &mut packet, Instant::now()) {
+                        if a_pair.rtp.send_to(&packet[..n], to).await.is_ok() {
                             s.b_to_a.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -625,16 +655,16 @@ async fn run(
                             payload.clear();
                             la.format.law.encode(&frame, &mut payload);
                         }
-                        (&mut la.out, la.format.payload_type, &*la.pair, la.peer.rtp, Some(&s.b_to_a))
+                        (&mut la.out, la.format.payload_type, &*a_pair, la.peer.rtp, Some(&s.b_to_a))
                     } else if o.id == OTHER_SIDE {
-                        (&mut lb.out, lb.format.payload_type, &*lb.pair, lb.peer.rtp, Some(&s.a_to_b))
+                        (&mut lb.out, lb.format.payload_type, &*b_pair, lb.peer.rtp, Some(&s.a_to_b))
                     } else if let Some(x) = extras.iter_mut().find(|x| x.id == o.id) {
                         (&mut x.out, x.format.payload_type, &*x.pair, x.peer.rtp, None)
                     } else {
                         continue;
                     };
                     let body = if o.id == CALLER && music.is_some() { &payload[..] } else { &o.payload[..] };
-                    let (Some(to), Some(n)) = (to, local_packet(leg_out, pt, body, &mut packet)) else { continue };
+                    let (Some(to), Some(n)) = (to, local_packet(leg_out, pt, body, &mut packet, Instant::now())) else { continue };
                     if pair.rtp.send_to(&packet[..n], to).await.is_ok() {
                         if let Some(counter) = counter {
                             counter.fetch_add(1, Ordering::Relaxed);
@@ -644,9 +674,11 @@ async fn run(
             }
             _ = tokio::time::sleep_until(rtcp_at) => {
                 rtcp_at = next_rtcp(rtcp_interval);
-                let now = started.elapsed();
-                for leg in [&mut la, &mut lb] {
-                    if leg.send_rtcp(now, &cname, &mut buf_c).await {
+                let (now, ntp) = (Instant::now(), ntp_now());
+                for (leg, pair) in [(&mut la, &a_pair), (&mut lb, &b_pair)] {
+                    let Some((n, to)) = leg.rtcp_report(now - started, now, ntp, &cname, &mut buf_c) else { continue };
+                    if pair.rtcp.send_to(&buf_c[..n], to).await.is_ok() {
+                        leg.quality.rtcp_sent += 1;
                         s.rtcp.fetch_add(1, Ordering::Relaxed);
                     }
                 }
