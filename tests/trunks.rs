@@ -1,6 +1,7 @@
-//! Carrier trunks: outbound calls fail over from the primary trunk to its
-//! backup within the same attempt (503 from the primary, or no answer at
-//! all), and hotline keeps itself registered at a carrier that asks for it.
+//! Carrier trunks: outbound calls (a forwarded DID, a callback) fail over
+//! from the primary trunk to its backup within the same attempt (503 from
+//! the primary, or no answer at all), and hotline keeps itself registered
+//! at a carrier that asks for it.
 
 mod common;
 
@@ -116,4 +117,58 @@ expires_secs = 10
         "{}",
         h.tail_log()
     );
+}
+
+/// A callback reaches the citizen through the backup trunk when the
+/// primary answers 503 (the agent rung first, as for every callback).
+#[test]
+fn a_callback_fails_over_to_the_backup_trunk() {
+    let net = Net(210);
+    let extra = format!(
+        r#"
+[[tenant]]
+id = "default"
+outbound_caller_id = "12345"
+outbound_trunk = "primary"
+
+[[group]]
+id = "general"
+ring_timeout_secs = 5
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+skills = {{ general = 5 }}
+auto_login = true
+{}"#,
+        trunks(net)
+    );
+    let h = Hotline::start(net, &extra);
+    common::register(&h, "2001", &net.agent(0));
+    let agent = Sipp::start("agent_answer_then_bye.xml", &net.agent(0), &["-m", "1"]);
+    let primary = Sipp::start("trunk_503.xml", &net.ip(30), &["-m", "1"]);
+    let backup = Sipp::start("agent_answer.xml", &net.ip(31), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let http = format!("{}:8080", net.ip(1));
+    let (code, body) = common::http_post(
+        &http,
+        "/api/v1/acd/callbacks",
+        r#"{"group":"general","number":"13800138000"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 202, "{body}");
+    agent.wait(T).assert_ok(&h);
+    primary.wait(T).assert_ok(&h);
+    backup.wait(T).assert_ok(&h);
+    let log = h.log();
+    assert!(
+        log.contains("trunk failed; trying the backup"),
+        "{}",
+        h.tail_log()
+    );
+    assert!(log.contains("callback connected"), "{}", h.tail_log());
+    h.wait_for("the switch to be idle", T, |v| {
+        v["media"]["rtp_port_pairs_in_use"] == 0
+    });
 }

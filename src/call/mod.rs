@@ -17,6 +17,7 @@
 //! 4. tear both legs down on BYE from either side, on RTP silence, on a
 //!    failed session refresh, or on shutdown.
 
+pub mod agent_first;
 pub mod callback;
 pub mod flow;
 pub mod forks;
@@ -24,6 +25,7 @@ pub mod fsm;
 pub mod outbound;
 pub mod queue;
 mod queue_store;
+mod reach;
 mod recall;
 pub mod record;
 mod ringing;

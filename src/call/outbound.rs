@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use tracing::{info, warn, Instrument};
 
-use super::callback::{dial_citizen, invite, ring, Citizen, Rung};
+use super::agent_first::NotReached;
+use super::reach::{invite, reach, Citizen, Dial, Reached};
 use super::{local_media, session, CallContext, Contact};
 use crate::acd::Input;
 use crate::media::sdp;
-use crate::sip::Leg;
 
 /// An outbound call to make.
 #[derive(Debug, Clone)]
@@ -119,40 +119,51 @@ async fn talk(
             )
         })
         .collect();
-    let (agent_leg, b_neg) =
-        match ring(ctx, &events_tx, &mut events, invites, &b_offer, None, None).await {
-            Rung::Answered(leg, neg) => (leg, neg),
-            Rung::Failed(code) => {
-                info!(code, "the agent's phone did not answer");
-                record.end_by_system("agent-not-answered", Some(code), false);
-                return;
-            }
-            Rung::Withdrawn => {
-                record.end_by_system("withdrawn", None, false);
-                return;
-            }
-        };
-    // 2. The citizen, through the tenant's trunk chain.
-    let citizen = dial_citizen(
+    // 2. Then the citizen, through the tenant's trunk chain.
+    let dial = Dial {
+        number: &order.number,
+        caller_id: &order.caller_id,
+        trunk: Some(&order.trunk),
+        port: a_ports.port(),
+    };
+    let reached = reach(
         ctx,
         (&events_tx, &mut events),
-        &b_neg,
-        a_ports.port(),
-        (&order.number, &order.caller_id, &order.trunk),
-        agent_leg.key(),
+        invites,
+        &b_offer,
+        None,
+        dial,
+        || {},
     )
     .await;
-    let Citizen {
-        leg: citizen_leg,
-        neg: a_neg,
-        local: a_local,
-        offer: a_offer,
-    } = match citizen {
-        Ok(c) => c,
-        Err(code) => {
+    let Reached {
+        agent: (agent_leg, b_neg),
+        citizen:
+            Citizen {
+                leg: citizen_leg,
+                neg: a_neg,
+                local: a_local,
+                offer: a_offer,
+            },
+    } = match reached {
+        Ok(r) => r,
+        Err(NotReached::Agent(code)) => {
+            info!(code, "the agent's phone did not answer");
+            record.end_by_system("agent-not-answered", Some(code), false);
+            return;
+        }
+        Err(NotReached::Withdrawn) => {
+            record.end_by_system("withdrawn", None, false);
+            return;
+        }
+        Err(NotReached::NoTrunk) => {
+            warn!(trunk = %order.trunk, "no trunk to dial the citizen through");
+            record.end_by_system("no-trunk", None, true);
+            return;
+        }
+        Err(NotReached::Citizen(code)) => {
             info!(code, "the citizen was not reached");
             record.end_by_system("not-answered", Some(code), false);
-            agent_leg.bye().await;
             return;
         }
     };
