@@ -23,18 +23,15 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::recall::Transferor;
-use super::ringing::{Connected, IvrWait, Ringer};
-use super::session::{Session, SessionEnd};
+use super::converse::{converse, Connect, Parts};
+use super::ringing::{IvrWait, Ringer};
 use super::{sleep_until, CallContext, Outcome, Ringing};
 use crate::ivr::{
     Action, CallFacts, Environment, Event, FlowSet, HangupReason, Interpreter, QueueOutcome,
     TimerId, TransferTarget,
 };
 use crate::media::player::{Player, PlayerEvent};
-use crate::media::ports::PortPair;
 use crate::media::prompts::PromptLibrary;
-use crate::media::sdp::{self, LocalMedia, SessionDescription};
 use crate::sip::{Leg, LegEvent};
 use crate::time::Time;
 
@@ -77,17 +74,6 @@ impl PartialEq for FlowRoute {
 }
 
 impl Eq for FlowRoute {}
-
-/// What the call's setup hands the flow driver.
-pub(super) struct Parts {
-    pub a_local: LocalMedia,
-    pub b_local: LocalMedia,
-    pub b_ports: Option<PortPair>,
-    pub a_answer: SessionDescription,
-    pub call_id: String,
-    pub tenant: String,
-    pub called: String,
-}
 
 /// Now, in whole seconds as the interpreter always had it.
 fn moment() -> Time {
@@ -489,19 +475,6 @@ enum Dest<'a> {
     Number(&'a str, Option<String>),
 }
 
-enum Connect {
-    /// The caller hung up (the call is over).
-    CallerGone,
-    /// The caller chose to be called back in the queue and was told so
-    /// and hung up: the call is over, the ACD keeps its place.
-    CallbackRequested,
-    /// Nobody was reached: the flow goes on.
-    Failed(QueueOutcome),
-    /// Someone answered and the conversation is over;
-    /// `end.caller_continues` when the caller is still on the line.
-    Talked { agent: String, end: Box<SessionEnd> },
-}
-
 /// Ring `target` with the caller's media parked, then bridge whoever
 /// answers.
 async fn connect(
@@ -513,7 +486,7 @@ async fn connect(
     keep_caller: bool,
 ) -> Connect {
     reclaim(ringer, voice).await;
-    if let Err(e) = fresh_b_side(ctx, ringer, parts).await {
+    if let Err(e) = super::converse::fresh_b_side(ctx, ringer, parts).await {
         warn!(error = %e, "no RTP ports to connect the caller");
         return Connect::Failed(QueueOutcome::Overflow);
     }
@@ -569,141 +542,16 @@ async fn connect(
             return Connect::Failed(QueueOutcome::Timeout);
         }
     };
-    talk(ctx, ringer, parts, connected, who, keep_caller).await
-}
-
-/// Bridge the caller with whoever answered until the conversation is
-/// over; a blind transfer puts the caller through to its target (and back
-/// to the agent or the queue when it is not reached: `recall`), and they
-/// talk again.
-async fn talk(
-    ctx: &Arc<CallContext>,
-    ringer: &mut Ringer<'_>,
-    parts: &mut Parts,
-    mut connected: Connected,
-    mut who: String,
-    keep_caller: bool,
-) -> Connect {
-    loop {
-        if !ringer.answered {
-            if let Err(e) = ringer.inbound.answer(ringer.a_answer.clone()) {
-                warn!(error = %e, "caller left as the agent answered");
-                connected.leg.bye().await;
-                return Connect::CallerGone;
-            }
-            ringer.answered = true;
-        }
-        // One recording for the whole call (a transfer's next conversation
-        // continues it).
-        if !ringer.media.is_recording() {
-            if let Some(r) =
-                super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await
-            {
-                ringer.media.record(r);
-            }
-        }
-        let queue_call = connected.queued;
-        who = connected.agent.clone().unwrap_or(who);
-        let from = Transferor {
-            agent: connected.agent.clone(),
-            device: connected.device.clone(),
-        };
-        let mut events = std::mem::replace(&mut ringer.events, ctx.stack.leg_channel().1);
-        let mut session = Session {
-            ctx,
-            a: ringer.inbound,
-            b: connected.leg,
-            events,
-            media: &mut ringer.media,
-            b_ports: parts.b_ports.take(),
-            a_remote: ringer.a_neg.remote,
-            b_remote: connected.neg.remote,
-            a_local: parts.a_local.clone(),
-            b_local: parts.b_local.clone(),
-            a_neg: ringer.a_neg,
-            b_neg: connected.neg,
-            a_answer_sdp: parts.a_answer.clone(),
-            keep_caller,
-            blind_transfer: true,
-            agent_device: connected.device.clone(),
-            events_tx: Some(ringer.events_tx.clone()),
-            record: ringer.record,
-            agent: connected.agent.clone(),
-            acd: queue_call.is_some(),
-            consult_device: None,
-            acd_call: queue_call,
-            direct_call: None,
-            caller: ringer.caller.clone(),
-        };
-        let mut end = session.run().await;
-        events = session.events;
-        ringer.events = events;
-        if let (Some(call), Some(queues), false) = (queue_call, &ctx.queues, end.acd_released) {
-            queues.input(crate::acd::Input::CallEnded { call });
-        }
-        // The agent transferred the caller: put them through to the target.
-        let Some(target) = end.transfer.take() else {
-            return Connect::Talked {
-                agent: who,
-                end: Box::new(end),
-            };
-        };
-        if !end.caller_continues {
-            return Connect::CallerGone;
-        }
-        if let Err(e) = fresh_b_side(ctx, ringer, parts).await {
-            warn!(error = %e, "no RTP ports for the transfer");
-            return Connect::Failed(QueueOutcome::Overflow);
-        }
-        let trunk = ctx.tenant_trunk(&parts.tenant);
-        let wait = Some(IvrWait::default());
-        connected = match ringer.put_through(&target, trunk, wait, &from).await {
-            Ok(c) => c,
-            Err(Outcome::CallerCancelled) => {
-                ringer.inbound.forget();
-                return Connect::CallerGone;
-            }
-            // Back in the flow's queue, whose wait ended: the flow goes on.
-            Err(Outcome::QueueEnded { full }) => {
-                return Connect::Failed(if full {
-                    QueueOutcome::Overflow
-                } else {
-                    QueueOutcome::Timeout
-                })
-            }
-            Err(other) => {
-                info!(?other, "nobody took the caller back");
-                return Connect::Failed(QueueOutcome::Timeout);
-            }
-        };
-        who = match &target {
-            TransferTarget::Agent(a) => a.clone(),
-            TransferTarget::Group(g) => format!("group {g}"),
-            TransferTarget::Number { number, .. } => number.clone(),
-        };
-    }
-}
-
-/// New ports for the next party and an offer that names them.
-async fn fresh_b_side(
-    ctx: &CallContext,
-    ringer: &mut Ringer<'_>,
-    parts: &mut Parts,
-) -> Result<(), crate::media::ports::PortError> {
-    if parts.b_ports.is_some() {
-        return Ok(());
-    }
-    let ports = ctx.ports.allocate().await?;
-    parts.b_local.port = ports.port();
-    parts.b_local.session_version += 1;
-    let mut offer = sdp::build_offer(&parts.b_local);
-    if let Some(pt) = ringer.a_neg.telephone_event {
-        super::retarget_telephone_event(&mut offer, pt);
-    }
-    ringer.b_offer = offer.to_string().into_bytes();
-    ringer.b_offer_sdp = offer;
-    parts.b_ports = Some(ports);
-    Ok(())
+    converse(
+        ctx,
+        ringer,
+        parts,
+        connected,
+        who,
+        keep_caller,
+        Some(IvrWait::default()),
+    )
+    .await
 }
 
 /// Record a voicemail: `(beep, max_secs, silence_secs)` from the flow.

@@ -19,6 +19,7 @@
 
 pub mod agent_first;
 pub mod callback;
+mod converse;
 pub mod flow;
 pub mod forks;
 pub mod fsm;
@@ -490,118 +491,40 @@ async fn run_call(
         record,
         queue_place: None,
     };
-    if let Route::Flow(f) = &route {
-        let parts = flow::Parts {
-            a_local,
-            b_local,
-            b_ports: Some(b_ports),
-            a_answer,
-            call_id,
-            tenant,
-            called,
-        };
-        let outcome = flow::drive(&ctx, &mut call, f, parts).await;
-        // A blind transfer the flow took back kept the recording open.
-        end_recording(&ctx, record, &mut call.media).await;
-        return outcome;
-    }
-    let mut connected = match call.ring(&route).await {
-        Ok(c) => c,
-        Err(outcome) => return outcome,
+    let mut parts = converse::Parts {
+        a_local,
+        b_local,
+        b_ports: Some(b_ports),
+        a_answer,
+        call_id,
+        tenant,
+        called,
     };
-    let mut b_ports = Some(b_ports);
-    let mut b_local = b_local;
-    // 3./4. Talk until someone hangs up; a blind transfer rings the next
-    // party with the caller kept, and talks again.
-    loop {
-        // One recording for the whole call: opened at the first answer,
-        // continued by the conversations after a blind transfer.
-        if !call.media.is_recording() {
-            if let Some(r) = open_recording(&ctx, &tenant, &call_id, record).await {
-                call.media.record(r);
-            }
-        }
-        let queued = connected.queued;
-        let from = recall::Transferor {
-            agent: connected.agent.clone(),
-            device: connected.device.clone(),
-        };
-        let mut session = session::Session {
-            ctx: &ctx,
-            a: &inbound,
-            b: connected.leg,
-            events: std::mem::replace(&mut call.events, ctx.stack.leg_channel().1),
-            media: &mut call.media,
-            b_ports: b_ports.take(),
-            a_remote: a_neg.remote,
-            b_remote: connected.neg.remote,
-            a_local: a_local.clone(),
-            b_local: b_local.clone(),
-            a_neg,
-            b_neg: connected.neg,
-            a_answer_sdp: a_answer.clone(),
-            keep_caller: false,
-            blind_transfer: true,
-            agent_device: connected.device.clone(),
-            events_tx: Some(call.events_tx.clone()),
-            record,
-            agent: connected.agent.clone(),
-            acd: queued.is_some(),
-            consult_device: None,
-            acd_call: queued,
-            direct_call: None,
-            caller: call.caller.clone(),
-        };
-        let mut end = session.run().await;
-        call.events = session.events;
-        if let (Some(c), Some(queues), false) = (queued, &ctx.queues, end.acd_released) {
-            queues.input(crate::acd::Input::CallEnded { call: c });
-        }
-        let (Some(target), true) = (end.transfer.take(), end.caller_continues) else {
-            return Outcome::Answered;
-        };
-        let ports = match ctx.ports.allocate().await {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(error = %e, "no RTP ports for the transfer");
-                record.end_by_system("transfer-failed", None, true);
-                end_recording(&ctx, record, &mut call.media).await;
-                inbound.bye().await;
-                return Outcome::Answered;
-            }
-        };
-        b_local.port = ports.port();
-        b_local.session_version += 1;
-        let mut offer = sdp::build_offer(&b_local);
-        if let Some(pt) = a_neg.telephone_event {
-            retarget_telephone_event(&mut offer, pt);
-        }
-        call.b_offer = offer.to_string().into_bytes();
-        call.b_offer_sdp = offer;
-        b_ports = Some(ports);
-        // The caller is answered already: ring the target directly (not
-        // through `ring`, which answers or refuses the carrier's INVITE),
-        // and back to the agent or the queue if it is not reached.
-        call.answered = true;
-        connected = match call
-            .put_through(&target, ctx.tenant_trunk(&tenant), None, &from)
-            .await
-        {
+    let outcome = if let Route::Flow(f) = &route {
+        flow::drive(&ctx, &mut call, f, parts).await
+    } else {
+        // 3./4. Talk until someone hangs up; a blind transfer rings the
+        // next party with the caller kept, and they talk again.
+        let connected = match call.ring(&route).await {
             Ok(c) => c,
-            Err(Outcome::CallerCancelled) => {
-                end_recording(&ctx, record, &mut call.media).await;
-                inbound.forget();
-                return Outcome::Answered;
-            }
-            Err(outcome) => {
-                info!(?outcome, "nobody took the caller back: hanging up");
-                record.end_by_system("transfer-failed", None, false);
+            Err(outcome) => return outcome,
+        };
+        let who = connected.agent.clone().unwrap_or_default();
+        match converse::converse(&ctx, &mut call, &mut parts, connected, who, false, None).await {
+            converse::Connect::Failed(why) => {
+                info!(?why, "nobody took the caller back: hanging up");
+                let no_ports = matches!(why, crate::ivr::QueueOutcome::Overflow);
+                record.end_by_system("transfer-failed", None, no_ports);
                 end_recording(&ctx, record, &mut call.media).await;
                 inbound.bye().await;
-                return Outcome::Answered;
+                Outcome::Answered
             }
-        };
-    }
+            _ => Outcome::Answered,
+        }
+    };
+    // A blind transfer nobody took kept the recording open.
+    end_recording(&ctx, record, &mut call.media).await;
+    outcome
 }
 
 /// The call ends between conversations (a blind transfer nobody took):

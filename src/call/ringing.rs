@@ -153,6 +153,7 @@ impl Ringer<'_> {
                     connected.leg.bye().await;
                     return Err(Outcome::CallerCancelled);
                 }
+                self.answered = true;
                 Ok(connected)
             }
             Err(Outcome::NotAnswered(code)) if !self.answered => {
