@@ -47,8 +47,7 @@ fn feature_code(h: &Hotline, user: &str, ip: &str, code: &str) {
 }
 
 fn acd_stats(h: &Hotline) -> serde_json::Value {
-    let body =
-        common::http_get(&format!("{}:8080", h.net.ip(1)), "/api/v1/acd/stats").expect("ACD stats");
+    let body = h.acd_stats().expect("ACD stats");
     serde_json::from_str(&body).expect("JSON")
 }
 
@@ -184,24 +183,23 @@ skills = { general = 5 }
 auto_login = true
 "#;
     let h = Hotline::start(net, extra);
-    let http = format!("{}:8080", net.ip(1));
     // Bad requests are refused with a JSON error, not a 500.
-    let (code, body) = common::http_post(&http, "/api/v1/acd/callbacks", "{not json").unwrap();
+    let (code, body) = h.post_as_ops("/api/v1/acd/callbacks", "{not json").unwrap();
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("bad_json"), "{body}");
-    let (code, body) = common::http_post(
-        &http,
-        "/api/v1/acd/callbacks",
-        r#"{"group":"nope","number":"13800138000"}"#,
-    )
-    .unwrap();
+    let (code, body) = h
+        .post_as_ops(
+            "/api/v1/acd/callbacks",
+            r#"{"group":"nope","number":"13800138000"}"#,
+        )
+        .unwrap();
     assert_eq!(code, 404, "{body}");
-    let (code, body) = common::http_post(
-        &http,
-        "/api/v1/acd/callbacks",
-        r#"{"group":"general","number":"13800138000; rm -rf"}"#,
-    )
-    .unwrap();
+    let (code, body) = h
+        .post_as_ops(
+            "/api/v1/acd/callbacks",
+            r#"{"group":"general","number":"13800138000; rm -rf"}"#,
+        )
+        .unwrap();
     assert_eq!(code, 400, "{body}");
 
     register(&h, "2001", &net.agent(0));
@@ -210,12 +208,12 @@ auto_login = true
     let agent = Sipp::start("agent_answer_then_bye.xml", &net.agent(0), &["-m", "1"]);
     let citizen = Sipp::start("agent_answer.xml", &net.carrier(), &["-m", "1"]);
     std::thread::sleep(Duration::from_millis(500));
-    let (code, body) = common::http_post(
-        &http,
-        "/api/v1/acd/callbacks",
-        r#"{"group":"general","number":"13800138000"}"#,
-    )
-    .unwrap();
+    let (code, body) = h
+        .post_as_ops(
+            "/api/v1/acd/callbacks",
+            r#"{"group":"general","number":"13800138000"}"#,
+        )
+        .unwrap();
     assert_eq!(code, 202, "{body}");
     agent.wait(Duration::from_secs(60)).assert_ok(&h);
     citizen.wait(Duration::from_secs(60)).assert_ok(&h);

@@ -82,8 +82,7 @@ fn feature_code(h: &Hotline, user: &str, ip: &str, code: &str) {
 }
 
 fn acd_stats(h: &Hotline) -> Value {
-    let body =
-        common::http_get(&format!("{}:8080", h.net.ip(1)), "/api/v1/acd/stats").expect("ACD stats");
+    let body = h.acd_stats().expect("ACD stats");
     serde_json::from_str(&body).expect("JSON")
 }
 
@@ -192,7 +191,6 @@ fn a_pending_callback_and_the_missed_calls_survive_a_kill9_and_the_callback_happ
     let net = Net(161);
     let extra = format!("{CALLBACKS}{GROUP}{}", agent("2001", "A01", true));
     let (h, text) = start(net, &extra);
-    let http = format!("{}:8080", net.ip(1));
     // The only agent is signed in but on a break: the caller who rings in
     // gives up while waiting (a missed call), and a supervisor schedules a
     // callback to them that waits for a free agent.
@@ -206,12 +204,12 @@ fn a_pending_callback_and_the_missed_calls_survive_a_kill9_and_the_callback_happ
     )
     .wait(Duration::from_secs(30))
     .assert_ok(&h);
-    let (code, body) = common::http_post(
-        &http,
-        "/api/v1/acd/callbacks",
-        r#"{"group":"general","number":"+15550100"}"#,
-    )
-    .expect("POST callback");
+    let (code, body) = h
+        .post_as_ops(
+            "/api/v1/acd/callbacks",
+            r#"{"group":"general","number":"+15550100"}"#,
+        )
+        .expect("POST callback");
     assert_eq!(code, 202, "{body}");
     let before = wait_stats(&h, "the missed call", Duration::from_secs(10), |s| {
         s["missed_calls"].as_array().map(Vec::len) == Some(1)

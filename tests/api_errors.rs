@@ -159,10 +159,20 @@ fn api_errors_are_json_everywhere_with_a_chinese_message() {
     let (s, v) = api.get("/api/v1/nothing-here", &agent);
     assert_eq!(s, 404, "{v}");
     assert_error(&v, "not_found");
-    // The ACD's own endpoints too.
+    // The ACD's own endpoints too: never without credentials (toll fraud),
+    // and a bad number is named.
+    for path in ["/api/v1/acd/callbacks", "/api/v1/acd/stats"] {
+        let (s, v) = if path.ends_with("stats") {
+            api.get(path, "")
+        } else {
+            api.post(path, "", r#"{"group":"general","number":"13800138000"}"#)
+        };
+        assert_eq!(s, 401, "{path}: {v}");
+        assert_error(&v, "unauthorized");
+    }
     let (s, v) = api.post(
         "/api/v1/acd/callbacks",
-        "",
+        &agent,
         r#"{"group":"general","number":"x"}"#,
     );
     assert_eq!(s, 400, "{v}");

@@ -186,8 +186,7 @@ fn windows_with(audio: &[i16], hz: f64, min: f64) -> usize {
 }
 
 fn agent_state(h: &Hotline, agent: &str) -> serde_json::Value {
-    let body =
-        common::http_get(&format!("{}:8080", h.net.ip(1)), "/api/v1/acd/stats").expect("ACD stats");
+    let body = h.acd_stats().expect("ACD stats");
     let stats: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     stats["stats"]["agents"]
         .as_array()

@@ -1254,7 +1254,8 @@ fn attended_transfer_to_a_skill_group_rings_the_agent_its_acd_picks() {
         .any(|m| m["type"] == "agent.offered" && m["data"]["agent_id"] == "A02");
     assert!(offered_a02, "A02's offer on the WebSocket: {kinds:?}");
     // No missed call for the citizen: the consultation is no caller.
-    let stats = common::http_get(&format!("{}:8080", net.ip(1)), "/api/v1/acd/stats")
+    let stats = h
+        .acd_stats()
         .and_then(|b| serde_json::from_str::<Value>(&b).ok())
         .unwrap_or(Value::Null);
     assert_eq!(stats["missed_calls"], json!([]), "{stats}");
@@ -1360,7 +1361,8 @@ fn a_waiting_consultation_leaves_the_acd_when_the_caller_hangs_up() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(left, 0, "no orphan consultation in the ACD");
-    let stats = common::http_get(&format!("{}:8080", net.ip(1)), "/api/v1/acd/stats")
+    let stats = h
+        .acd_stats()
         .and_then(|b| serde_json::from_str::<Value>(&b).ok())
         .unwrap_or(Value::Null);
     assert_eq!(stats["missed_calls"], json!([]), "{stats}");

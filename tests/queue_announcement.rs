@@ -82,7 +82,8 @@ fn the_eleventh_caller_hears_ten_ahead_and_the_estimated_minutes() {
         &["-s", "12399", "-m", "10", "-l", "10", "-r", "10", &sip],
     );
     h.wait_for("ten callers waiting", Duration::from_secs(30), |_| {
-        let stats = common::http_get(&format!("{}:8080", net.ip(1)), "/api/v1/acd/stats")
+        let stats = h
+            .acd_stats()
             .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
             .unwrap_or_default();
         stats["stats"]["groups"][0]["calls_waiting"] == 10

@@ -109,7 +109,7 @@ fn pressing_1_in_the_queue_requests_a_callback_and_keeps_the_place() {
         "hotline hung up after the confirmation: {report}"
     );
     assert!(report["talk_ms"].as_u64().unwrap() < 20_000, "{report}");
-    let body = common::http_get(&format!("{}:8080", net.ip(1)), "/api/v1/acd/stats").unwrap();
+    let body = h.acd_stats().unwrap();
     let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
     let group = &stats["stats"]["groups"][0];
     assert_eq!(group["counters"]["callback_requested"], 1, "{stats:#}");

@@ -150,13 +150,12 @@ auto_login = true
     let primary = Sipp::start("trunk_503.xml", &net.ip(30), &["-m", "1"]);
     let backup = Sipp::start("agent_answer.xml", &net.ip(31), &["-m", "1"]);
     std::thread::sleep(Duration::from_millis(500));
-    let http = format!("{}:8080", net.ip(1));
-    let (code, body) = common::http_post(
-        &http,
-        "/api/v1/acd/callbacks",
-        r#"{"group":"general","number":"13800138000"}"#,
-    )
-    .unwrap();
+    let (code, body) = h
+        .post_as_ops(
+            "/api/v1/acd/callbacks",
+            r#"{"group":"general","number":"13800138000"}"#,
+        )
+        .unwrap();
     assert_eq!(code, 202, "{body}");
     agent.wait(T).assert_ok(&h);
     primary.wait(T).assert_ok(&h);

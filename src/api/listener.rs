@@ -1,8 +1,9 @@
 //! The HTTP listener: `GET /healthz` (version, uptime, the live counters a
 //! test or an operator uses to see that nothing leaks — calls, dialogs,
 //! transactions, RTP ports, tasks, memory — and `warnings`, such as a
-//! holiday calendar that has run out), the ACD's statistics and callbacks,
-//! and the `/api/v1` routes of [`crate::api`]. Every error under `/api/`
+//! holiday calendar that has run out), and the `/api/v1` routes of
+//! [`crate::api`] (the ACD's statistics and callbacks among them, behind
+//! authentication like every other). Every error under `/api/`
 //! is JSON ([`crate::api::json_errors`]), bodies are limited to
 //! [`crate::api::json_errors::MAX_BODY_BYTES`]. What it reads of the
 //! switch comes as a [`SwitchView`] the composition root (`app`) builds.
@@ -10,7 +11,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 use std::sync::Arc;
 
 use super::handles::{IvrStatus, RegistrationCount};
-use crate::call::queue::Queues;
 use crate::call::CallCounters;
 use crate::media::ports::PortPool;
 use crate::sip::SipStack;
@@ -36,10 +36,6 @@ pub struct SwitchView {
     pub registrations: Arc<dyn RegistrationCount>,
     /// Start time (monotonic).
     pub started: tokio::time::Instant,
-    /// The ACD, when groups are configured.
-    pub queues: Option<Queues>,
-    /// The agents and skill groups in force.
-    pub roster: Arc<crate::roster::LiveRoster>,
     /// The live IVR flows.
     pub ivr: Arc<dyn IvrStatus>,
 }
@@ -53,8 +49,6 @@ pub async fn serve(
 ) {
     let app = Router::new()
         .route("/healthz", get(healthz))
-        .route("/api/v1/acd/stats", get(acd_stats))
-        .route("/api/v1/acd/callbacks", post(schedule_callback))
         .with_state(state)
         .merge(api)
         .fallback(not_found)
@@ -120,35 +114,6 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
     }))
 }
 
-/// Live ACD statistics per group and agent (wall-board figures), and the
-/// missed-call list.
-async fn acd_stats(State(s): State<SwitchView>) -> (axum::http::StatusCode, Json<Value>) {
-    match &s.queues {
-        Some(q) => match q.stats().await {
-            Some(v) => (axum::http::StatusCode::OK, Json(v)),
-            None => api_error(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "acd_unavailable",
-                "the ACD is not running".into(),
-            ),
-        },
-        None => api_error(
-            axum::http::StatusCode::NOT_FOUND,
-            "no_groups",
-            "no skill groups are configured".into(),
-        ),
-    }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallbackRequest {
-    group: String,
-    number: String,
-    #[serde(default)]
-    priority: u8,
-}
-
 fn api_error(
     status: axum::http::StatusCode,
     code: &str,
@@ -158,47 +123,4 @@ fn api_error(
         status,
         Json(json!({"error": crate::api::error::error_object(code, &message, status)})),
     )
-}
-
-/// Schedule a callback (a supervisor calling back a missed caller): it
-/// queues in the group as if it arrived now; when its turn comes an agent
-/// is rung first, then the citizen is dialled. Body:
-/// `{"group": "general", "number": "13800138000", "priority": 0}`.
-/// (Authentication and roles arrive with the CTI API; the HTTP listener is
-/// on loopback by default.)
-async fn schedule_callback(
-    State(s): State<SwitchView>,
-    body: axum::body::Bytes,
-) -> (axum::http::StatusCode, Json<Value>) {
-    use axum::http::StatusCode;
-    let Some(queues) = &s.queues else {
-        return api_error(
-            StatusCode::NOT_FOUND,
-            "no_groups",
-            "no skill groups are configured".into(),
-        );
-    };
-    let req: CallbackRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return api_error(StatusCode::BAD_REQUEST, "bad_json", e.to_string()),
-    };
-    let digits_ok = !req.number.is_empty()
-        && req.number.len() <= 32
-        && req.number.chars().all(|c| c.is_ascii_digit() || c == '+');
-    if !digits_ok {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "bad_number",
-            format!("{:?} is not a phone number", req.number),
-        );
-    }
-    if s.roster.load().group(&req.group).is_none() {
-        return api_error(
-            StatusCode::NOT_FOUND,
-            "unknown_group",
-            format!("no group {:?}", req.group),
-        );
-    }
-    let call = queues.schedule_callback(&req.group, &req.number, req.priority);
-    (StatusCode::ACCEPTED, Json(json!({"callback": call.0})))
 }

@@ -49,7 +49,9 @@ pub async fn events(
     State(s): State<ApiState>,
     ApiQuery(q): ApiQuery<LiveParams>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    // Checked after the token: an anonymous caller hears 401 whatever it
+    // sent.
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let header_token = headers
         .get("authorization")
@@ -64,6 +66,7 @@ pub async fn events(
         .or(header_token)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing token"))?;
     let p = s.auth.authenticate(&token, crate::util::unix_now_ms())?;
+    let ws = ws.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
     let records = s.records_live.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -17,7 +17,7 @@
 //! - [`json_errors`]: the same JSON for answers made before a handler runs
 //!   (413 body too large, 405 wrong method);
 //! - [`listener`]: the HTTP listener around all of it: `/healthz`, the
-//!   ACD's statistics and callbacks, the JSON 404, the body limit;
+//!   JSON 404, the body limit;
 //! - [`handles`]: what the API needs from the switch, as traits the
 //!   composition root (`app`) implements (the API never imports `switch`).
 //!
@@ -126,6 +126,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/supervise", post(cti::supervise))
         .route("/api/v1/supervise/take-over", post(cti::take_over))
         .route("/api/v1/wallboard", get(cti::wallboard))
+        .route("/api/v1/acd/stats", get(cti::acd_stats))
+        .route("/api/v1/acd/callbacks", post(cti::schedule_callback))
         .route("/api/v1/agent/call/transfer", post(cti::transfer))
         .route("/api/v1/agent/call/dial", post(cti::dial))
         .route("/api/v1/agent/call/survey", post(cti::to_survey))

@@ -49,6 +49,8 @@ const CALL_FILTERS: [&str; 12] = [
 fn cti_paths() -> Value {
     json!({
             "/api/v1/admin/registrations": { "get": op("Agents' phone registrations", "admin", &[]) },
+            "/api/v1/acd/stats": { "get": op("The ACD's figures per group and agent, and its missed calls, of the caller's centre", "supervisor, admin", &[]) },
+            "/api/v1/acd/callbacks": { "post": op("Schedule a callback {group, number, priority?}; audited", "supervisor, admin; an agent of the group", &[]) },
             "/api/v1/agent/state": { "post": op("Sign in/out, ready, not ready {state, reason?, agent_id?}", "agent (self), supervisor (forced, audited)", &[]) },
             "/api/v1/agent/acw/complete": { "post": op("End after-call work {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/hangup": { "post": op("Hang up / force-release the agent's call {agent_id?}", "agent, supervisor", &[]) },
@@ -139,6 +141,11 @@ fn records_spec() -> Value {
                 "responses": { "200": { "description": "token" },
                     "401": { "$ref": "#/components/responses/Error" },
                     "429": { "$ref": "#/components/responses/Error" } }
+            }},
+            "/api/v1/openapi.json": { "get": {
+                "summary": "This document (no authentication)",
+                "security": [],
+                "responses": { "200": { "description": "OpenAPI 3.1" } }
             }},
             "/api/v1/logout": { "post": op("End this token's session", "any", &[]) },
             "/api/v1/me": { "get": op("The token's user", "any", &[]) },

@@ -67,8 +67,6 @@ pub async fn run(file: Config) -> Result<(), AppError> {
         ports: p.ports.clone(),
         registrations: Arc::new(p.registrations.clone()),
         started: p.started,
-        queues: p.queues.clone(),
-        roster: p.roster.clone(),
         ivr: p.ivr.clone(),
     };
     tokio::spawn(crate::api::listener::serve(

@@ -129,10 +129,7 @@ pub(super) async fn converse(
             return Connect::Failed(QueueOutcome::Overflow);
         }
         let trunk = ctx.tenant_trunk(&parts.tenant);
-        connected = match ringer
-            .put_through(&target, trunk, wait, &from)
-            .await
-        {
+        connected = match ringer.put_through(&target, trunk, wait, &from).await {
             Ok(c) => c,
             Err(Outcome::CallerCancelled) => {
                 ringer.inbound.forget();

@@ -94,6 +94,7 @@ password = "pass1003"
 user = "1004"
 password = "pass1004"
 
+{ops}
 [[did]]
 number = "12345"
 ring = "sequential"
@@ -110,8 +111,23 @@ agents = ["1001", "1002"]
         http = net.ip(1),
         carrier = net.carrier(),
         data = data.display(),
+        ops = ops_user(),
     )
 }
+
+/// The `[[user]]` of the test admin ([`OPS_USER`]), for configs a test
+/// brings itself.
+pub fn ops_user() -> String {
+    format!(
+        "\n[[user]]\nusername = \"{OPS_USER}\"\nrole = \"admin\"\ntenant = \"*\"\npassword = \"{OPS_PASSWORD}\"\n"
+    )
+}
+
+/// The global admin every test config has, for what tests read through
+/// the authenticated API (the ACD's figures, callbacks).
+pub const OPS_USER: &str = "test-ops";
+/// Its password.
+pub const OPS_PASSWORD: &str = "test-ops-password";
 
 /// A running hotline.
 pub struct Hotline {
@@ -120,6 +136,8 @@ pub struct Hotline {
     pub dir: tempfile::TempDir,
     /// Its network.
     pub net: Net,
+    /// The test admin's token, once logged in.
+    ops: std::sync::OnceLock<String>,
 }
 
 impl Hotline {
@@ -153,6 +171,7 @@ impl Hotline {
             child: Some(child),
             dir,
             net,
+            ops: std::sync::OnceLock::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -280,6 +299,37 @@ impl Hotline {
             .and_then(|v| v.as_u64())
             .unwrap_or_else(|| panic!("no counter {pointer}"))
     }
+
+    /// A token of the test config's global admin ([`OPS_USER`]), logged
+    /// in once.
+    pub fn ops_token(&self) -> String {
+        self.ops.get_or_init(|| self.login_ops()).clone()
+    }
+
+    fn login_ops(&self) -> String {
+        let addr = format!("{}:8080", self.net.ip(1));
+        let body = format!(r#"{{"username":"{OPS_USER}","password":"{OPS_PASSWORD}"}}"#);
+        let (code, reply) = http_send(&addr, "POST", "/api/v1/login", None, Some(&body))
+            .unwrap_or_else(|| panic!("login as {OPS_USER}: no answer"));
+        assert_eq!(code, 200, "login as {OPS_USER}: {reply}");
+        let v: serde_json::Value = serde_json::from_str(&reply).expect("login JSON");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    /// `GET /api/v1/acd/stats` as the test admin: the body when 200.
+    pub fn acd_stats(&self) -> Option<String> {
+        let addr = format!("{}:8080", self.net.ip(1));
+        let token = self.ops_token();
+        let (code, body) = http_send(&addr, "GET", "/api/v1/acd/stats", Some(&token), None)?;
+        (code == 200).then_some(body)
+    }
+
+    /// POST `json` to `path` as the test admin; `(status, body)`.
+    pub fn post_as_ops(&self, path: &str, json: &str) -> Option<(u16, String)> {
+        let addr = format!("{}:8080", self.net.ip(1));
+        let token = self.ops_token();
+        http_send(&addr, "POST", path, Some(&token), Some(json))
+    }
 }
 
 impl Drop for Hotline {
@@ -308,12 +358,26 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
 
 /// Minimal HTTP/1.0 POST of a JSON body; `(status, body)`.
 pub fn http_post(addr: &str, path: &str, json: &str) -> Option<(u16, String)> {
+    http_send(addr, "POST", path, None, Some(json))
+}
+
+/// Minimal HTTP/1.0 request, with a bearer token and a JSON body when
+/// given; `(status, body)`.
+pub fn http_send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let body = json.unwrap_or("");
     write!(
         s,
-        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
-        json.len()
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut out = String::new();

@@ -27,6 +27,8 @@
 //! | `POST /api/v1/messages` | `{"to_agent", "text"}`: a text message to another agent of the tenant (on their WebSocket) |
 //! | `GET /api/v1/calls/active` | calls in progress (supervisors) |
 //! | `GET /api/v1/admin/registrations` | agents' phones and where they registered from (admins) |
+//! | `GET /api/v1/acd/stats` | the ACD's figures per group and agent and its missed calls, of the caller's centre (supervisors) |
+//! | `POST /api/v1/acd/callbacks` | `{"group", "number", "priority"?}`: schedule a callback (supervisors; the group's agents) |
 //!
 //! Files: this one has what the endpoints share (the [`Cti`] handles, the
 //! agent an operation is for, asking a live call); [`agent_state`] (sign
@@ -34,14 +36,16 @@
 //! three-way calls, outbound, survey), [`transfer`] (blind and attended
 //! transfers, one-click targets), [`supervision`] (supervise, take over,
 //! wall-board, active calls, registrations), [`messages`] (agent-to-agent
-//! text).
+//! text), [`acd`] (the ACD's figures and callbacks).
 
+mod acd;
 mod agent_state;
 mod call_control;
 mod messages;
 mod supervision;
 mod transfer;
 
+pub use acd::{schedule_callback, stats as acd_stats};
 pub use agent_state::{complete_acw, set_state};
 pub use call_control::{add_party, dial, drop_party, hangup, hold, resume, to_survey};
 pub use messages::message;
