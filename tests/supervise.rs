@@ -249,3 +249,75 @@ fn a_listening_supervisor_barges_in_with_key_3() {
         h.tail_log()
     );
 }
+
+/// Supervisors reach only their own centre's calls from their phones, and
+/// every attempt is in the audit log (issue 14 §1): a supervisor of
+/// another centre dialling `*31<agent>` gets 404 (as for an unknown agent)
+/// and is audited as refused; the agent's own supervisor joins, audited.
+#[test]
+fn a_supervisor_of_another_centre_is_refused_and_every_attempt_is_audited() {
+    const CENTRES: &str = r#"
+[[tenant]]
+id = "a"
+[[tenant]]
+id = "b"
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+tenant = "a"
+
+[[agent]]
+user = "3001"
+password = "pass3001"
+tenant = "a"
+supervisor = true
+
+[[agent]]
+user = "4001"
+password = "pass4001"
+tenant = "b"
+supervisor = true
+
+[[did]]
+number = "12399"
+agents = ["2001"]
+"#;
+    let net = Net(213);
+    let h = Hotline::start(net, CENTRES);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = common::start_phone(&h, 0, "2001", &["--tone", "600"]);
+    let caller = start_caller(&h, &dir.path().join("caller.wav"), "6");
+    wait_connected(&h);
+    let stranger = supervisor(&h, "4001", "*31", &["--hangup-after", "1"]);
+    assert_eq!(stranger["status"], 404, "{stranger}");
+    let own = supervisor(&h, "3001", "*31", &["--hangup-after", "1"]);
+    assert_eq!(own["status"], 200, "{own}");
+    let _ = caller.wait_with_output();
+    drop(agent);
+    let addr = format!("{}:8080", net.ip(1));
+    let token = h.ops_token();
+    let mut audit = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (_, body) =
+            common::http_send(&addr, "GET", "/api/v1/admin/audit", Some(&token), None).unwrap();
+        audit = serde_json::from_str(&body).unwrap();
+        if audit.to_string().contains("\"call.supervise\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lines = audit["audit"].as_array().cloned().unwrap_or_default();
+    let find = |action: &str, actor: &str| {
+        lines
+            .iter()
+            .find(|l| l["action"] == action && l["actor"] == actor)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let refused = find("call.supervise_refused", "4001");
+    assert_eq!(refused["tenant"], "b", "{audit}");
+    let joined = find("call.supervise", "3001");
+    assert_eq!(joined["tenant"], "a", "{audit}");
+    assert_eq!(joined["detail"]["mode"], "listen", "{audit}");
+}

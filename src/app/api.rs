@@ -112,8 +112,34 @@ pub fn start(
     roster: Arc<dyn crate::api::handles::RosterAdmin>,
 ) -> Result<ApiState, ApiStartError> {
     let path = config.data.dir.join("auth.db");
-    let auth = AuthStore::open(&path)?;
+    let auth = Arc::new(AuthStore::open(&path)?);
     seed_users(config, &auth)?;
+    // Supervisors joining calls from their phones are audited too.
+    let sink = auth.clone();
+    let _ = calls
+        .audit
+        .set(Arc::new(move |line: crate::call::AuditLine| {
+            let auth = sink.clone();
+            tokio::task::spawn_blocking(move || {
+                let actor = crate::auth::Principal {
+                    user: line.actor.clone(),
+                    role: Role::Supervisor,
+                    tenant: line.tenant.clone(),
+                    agent_id: None,
+                };
+                let now = crate::util::unix_now_ms();
+                if let Err(e) = auth.audit_in(
+                    now,
+                    &actor,
+                    &line.tenant,
+                    &line.action,
+                    &line.target,
+                    &line.detail,
+                ) {
+                    tracing::warn!(error = %e, ?line, "audit log write failed");
+                }
+            });
+        }));
     let records = RecordStore::open(outbox.path())?;
     let recordings_dir = config.recording.enabled.then(|| {
         config
@@ -123,7 +149,7 @@ pub fn start(
             .unwrap_or_else(|| config.data.dir.join("recordings"))
     });
     Ok(ApiState {
-        auth: Arc::new(auth),
+        auth,
         records: Arc::new(records),
         outbox,
         recordings_dir,

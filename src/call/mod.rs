@@ -195,6 +195,27 @@ pub struct QueueMedia {
     pub callback_key: Option<char>,
 }
 
+/// A line for the audit log from outside the API (a supervisor joining a
+/// call from their phone, or refused): who (the phone's SIP user), in
+/// which centre, did what to whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditLine {
+    /// The SIP user of the phone that acted.
+    pub actor: String,
+    /// The centre the line is filed under.
+    pub tenant: String,
+    /// What was done (`call.supervise`, `call.supervise_refused`).
+    pub action: String,
+    /// To whom (an agent's job number or SIP user).
+    pub target: String,
+    /// The rest.
+    pub detail: serde_json::Value,
+}
+
+/// Where [`AuditLine`]s go: the audit log, once the composition root has
+/// opened it.
+pub type AuditSink = Arc<dyn Fn(AuditLine) + Send + Sync>;
+
 /// Settings and shared services every call uses.
 pub struct CallContext {
     /// The SIP stack.
@@ -246,9 +267,19 @@ pub struct CallContext {
             tokio::sync::mpsc::UnboundedSender<session::SessionCommand>,
         ),
     >,
+    /// The audit log (set once it is open; until then lines are logged).
+    pub audit: std::sync::OnceLock<AuditSink>,
 }
 
 impl CallContext {
+    /// File `line` in the audit log (or the log, before it is open).
+    pub fn audit(&self, line: AuditLine) {
+        match self.audit.get() {
+            Some(sink) => sink(line),
+            None => warn!(?line, "no audit log yet: audit line only logged"),
+        }
+    }
+
     /// The agent id of the phone `device` (the device itself if unknown).
     pub fn agent_id_of(&self, device: &str) -> String {
         self.roster

@@ -187,14 +187,34 @@ async fn agent_feature_code(
         return;
     }
     if let Some((mode, target)) = feature_codes::parse_supervision(dialled, &router.feature_codes) {
-        let supervisor = ctx
-            .roster
-            .load()
-            .agent_by_user(&user)
-            .is_some_and(|a| a.supervisor);
+        // A supervisor of the agent's own centre only (REQUIREMENTS §9);
+        // every attempt is audited, refused ones too.
+        let roster = ctx.roster.load();
+        let centre = roster.agent_by_user(&user).map(|a| a.tenant.clone());
+        let supervisor = roster.agent_by_user(&user).is_some_and(|a| a.supervisor);
+        let target_centre = roster.agent_by_user(&target).map(|a| a.tenant.clone());
+        let target_id = roster.agent_id_of(&target).unwrap_or(&target).to_string();
+        drop(roster);
+        let audit = |action: &str, outcome: &str| {
+            ctx.audit(call::AuditLine {
+                actor: user.clone(),
+                tenant: centre.clone().unwrap_or_else(|| "default".into()),
+                action: action.into(),
+                target: target_id.clone(),
+                detail: serde_json::json!({ "mode": format!("{mode:?}").to_lowercase(), "from": "phone", "outcome": outcome }),
+            })
+        };
         if !supervisor {
             warn!(%user, %dialled, "not a supervisor: 403");
+            audit("call.supervise_refused", "not a supervisor");
             invite.reject(403, vec![]).await;
+            return;
+        }
+        if target_centre.is_none() || target_centre != centre {
+            // Another centre's agent answers as an unknown one does.
+            warn!(%user, agent = %target, "supervision of an agent of another centre: 404");
+            audit("call.supervise_refused", "another centre's agent");
+            invite.reject(404, vec![]).await;
             return;
         }
         let channel = ctx.live.get(&target).map(|e| e.value().1.clone());
@@ -204,6 +224,7 @@ async fn agent_feature_code(
             return;
         };
         info!(supervisor = %user, agent = %target, ?mode, "supervisor joins");
+        audit("call.supervise", "joined");
         let command = call::SessionCommand::Supervise {
             invite: Box::new(invite),
             mode,

@@ -161,6 +161,7 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         recordings: None,
         shutdown: tokio_util::sync::CancellationToken::new(),
         live: Default::default(),
+        audit: Default::default(),
         records: None,
         roster: Arc::new(LiveRoster::new(Roster::new(
             config.agents.clone(),

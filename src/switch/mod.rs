@@ -324,6 +324,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         recordings,
         shutdown: call_shutdown.clone(),
         live: Default::default(),
+        audit: Default::default(),
         records: Some(events.records.clone()),
         roster: live_roster.clone(),
         utc_offset_minutes: config.recording.utc_offset_minutes,
