@@ -211,3 +211,90 @@ fn the_acd_s_figures_and_callbacks_are_tenant_scoped_role_checked_and_audited() 
         "another centre's audit log does not show them: {audit_b}"
     );
 }
+
+/// A raw HTTP/1.0 request with extra header lines; `(status, head)`.
+fn raw(addr: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok();
+    s.write_all(request.as_bytes()).expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok();
+    let head = out
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head)
+}
+
+/// The ticket platform's pages may call the API from the browser (CORS)
+/// when their origin is configured, and only then; a preflight is
+/// answered without a token, the call itself still needs one.
+#[test]
+fn only_the_configured_origin_may_call_the_api_from_a_browser() {
+    let net = Net(214);
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::config(net, &dir.path().join("var"), SETUP).replacen(
+        "[http]\n",
+        "[http]\ncors_origins = [\"https://tickets.example.gov.cn\"]\n",
+        1,
+    );
+    let h = Hotline::start_with(net, dir, &text);
+    let addr = format!("{}:8080", net.ip(1));
+    let token = h.ops_token();
+    let preflight = |origin: &str| {
+        raw(
+            &addr,
+            &format!(
+                "OPTIONS /api/v1/calls HTTP/1.0\r\nHost: x\r\nOrigin: {origin}\r\n\
+                 Access-Control-Request-Method: GET\r\n\
+                 Access-Control-Request-Headers: authorization\r\n\r\n"
+            ),
+        )
+    };
+    let (code, head) = preflight("https://tickets.example.gov.cn");
+    assert_eq!(code, 204, "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: https://tickets.example.gov.cn"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: authorization, content-type"),
+        "{head}"
+    );
+    let (_, head) = preflight("https://evil.example");
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    // The call itself: the allowed origin is named, with a token; a
+    // stranger's page gets no CORS header (the browser keeps it out).
+    let get = |origin: &str| {
+        raw(
+            &addr,
+            &format!(
+                "GET /api/v1/calls HTTP/1.0\r\nHost: x\r\nOrigin: {origin}\r\n\
+                 Authorization: Bearer {token}\r\n\r\n"
+            ),
+        )
+    };
+    let (code, head) = get("https://tickets.example.gov.cn");
+    assert_eq!(code, 200, "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: https://tickets.example.gov.cn"),
+        "{head}"
+    );
+    let (code, head) = get("https://evil.example");
+    assert_eq!(code, 200, "same-origin tools still work: {head}");
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    // No token, allowed origin: still 401.
+    let (code, _) = raw(
+        &addr,
+        "GET /api/v1/calls HTTP/1.0\r\nHost: x\r\nOrigin: https://tickets.example.gov.cn\r\n\r\n",
+    );
+    assert_eq!(code, 401);
+}

@@ -45,6 +45,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SwitchView,
     api: Router,
+    cors: super::cors::AllowedOrigins,
     stop: CancellationToken,
 ) {
     let app = Router::new()
@@ -57,7 +58,10 @@ pub async fn serve(
         ))
         .layer(axum::middleware::from_fn(
             crate::api::json_errors::json_errors,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            super::cors::cors(cors.clone(), req, next)
+        }));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;

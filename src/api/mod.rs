@@ -18,6 +18,7 @@
 //!   (413 body too large, 405 wrong method);
 //! - [`listener`]: the HTTP listener around all of it: `/healthz`, the
 //!   JSON 404, the body limit;
+//! - [`cors`]: cross-origin calls from the allowed origins only;
 //! - [`handles`]: what the API needs from the switch, as traits the
 //!   composition root (`app`) implements (the API never imports `switch`).
 //!
@@ -27,6 +28,7 @@
 
 pub mod admin;
 pub mod blocklist;
+pub mod cors;
 pub mod cti;
 pub mod error;
 pub mod handles;

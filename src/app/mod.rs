@@ -73,6 +73,7 @@ pub async fn run(file: Config) -> Result<(), AppError> {
         http,
         view,
         crate::api::router(api_state).merge(crate::api::web::router(config.http.web_dir.clone())),
+        crate::api::cors::AllowedOrigins::new(&config.http.cors_origins),
         p.front_stop.clone(),
     ));
     drop(p);

@@ -216,6 +216,30 @@ pub struct HttpConfig {
     /// The reference pages (phone bar, wall-board) served under `/web/`.
     #[serde(default = "default_web_dir")]
     pub web_dir: PathBuf,
+    /// Web origins (`https://tickets.example.gov.cn`) whose pages may call
+    /// the API from a browser (CORS); none by default. Credentials travel
+    /// in the `Authorization` header, never in cookies, so an allowed
+    /// origin still needs a token.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+/// A web origin as browsers send it (RFC 6454 §6.2): `scheme://host` or
+/// `scheme://host:port`, http or https, no path, no wildcard.
+pub fn valid_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => (h, Some(p)),
+        _ => (rest, None),
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
 }
 
 fn default_web_dir() -> PathBuf {
@@ -227,6 +251,7 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             web_dir: default_web_dir(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -723,6 +748,14 @@ impl Config {
                 ));
             }
         }
+        for (i, o) in self.http.cors_origins.iter().enumerate() {
+            if !valid_origin(o) {
+                out.push((
+                    format!("http.cors_origins[{i}]"),
+                    format!("{o:?} is not a web origin; write scheme://host[:port], e.g. \"https://tickets.example.gov.cn\" (no path, no \"*\")"),
+                ));
+            }
+        }
         if self.sip.transports.is_empty() {
             out.push((
                 "sip.transports".into(),
@@ -946,6 +979,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_plain_web_origins() {
+        for good in [
+            "https://tickets.example.gov.cn",
+            "http://10.1.2.3:8443",
+            "https://[2001:db8::1]:443",
+            "http://localhost",
+        ] {
+            assert!(valid_origin(good), "{good}");
+        }
+        for bad in [
+            "*",
+            "tickets.example.gov.cn",
+            "https://tickets.example.gov.cn/app",
+            "ftp://x",
+            "https://",
+            "https://evil.example:0",
+            "https://a b",
+            "null",
+        ] {
+            assert!(!valid_origin(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn embedded_default_is_valid() {
