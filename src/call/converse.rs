@@ -61,7 +61,7 @@ pub(super) async fn converse(
         if !ringer.answered {
             if let Err(e) = ringer.inbound.answer(ringer.a_answer.clone()) {
                 warn!(error = %e, "caller left as the agent answered");
-                connected.leg.bye().await;
+                ringer.drop_answer(connected).await;
                 return Connect::CallerGone;
             }
             ringer.answered = true;

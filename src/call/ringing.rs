@@ -133,6 +133,26 @@ impl Tally {
 }
 
 impl Ringer<'_> {
+    /// An answer that came too late: the caller left (their CANCEL crossed
+    /// the agent's 200). The agent's leg is hung up; the ACD, which has
+    /// the agent talking on the call since the answer, is told the call
+    /// ended (after-call work), so the agent is not left talking; and the
+    /// record, which has the answer, waits for that after-call work as
+    /// after any conversation (or not, for a phone rung directly).
+    pub(super) async fn drop_answer(&self, connected: Connected) {
+        connected.leg.bye().await;
+        if let Some(agent) = &connected.agent {
+            if connected.queued.is_some() {
+                self.record.await_acw(agent);
+            } else {
+                self.record.no_acw(agent);
+            }
+        }
+        if let (Some(call), Some(queues)) = (connected.queued, &self.ctx.queues) {
+            queues.input(Input::CallEnded { call });
+        }
+    }
+
     /// Ring `route` until someone answers (then the carrier is answered) or
     /// everyone failed (then the carrier gets the final status).
     pub async fn ring(&mut self, route: &Route) -> Result<Connected, Outcome> {
@@ -150,7 +170,7 @@ impl Ringer<'_> {
             Ok(connected) => {
                 if let Err(e) = self.inbound.answer(self.a_answer.clone()) {
                     warn!(error = %e, "caller left as the agent answered");
-                    connected.leg.bye().await;
+                    self.drop_answer(connected).await;
                     return Err(Outcome::CallerCancelled);
                 }
                 self.answered = true;
