@@ -90,6 +90,10 @@ impl CallerMedia {
     /// there. (A running relay is told by its owner.)
     pub fn set_remote(&mut self, remote: SocketAddr) {
         self.target.remote = remote;
+        // A signalled move: the next owner latches afresh there.
+        if let Some(c) = self.idle.as_mut() {
+            c.latched = None;
+        }
     }
 
     /// Take the call's recording (opened once, at the first answer).

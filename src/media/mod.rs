@@ -13,6 +13,7 @@ pub mod codec;
 pub mod conference;
 pub mod dtmf;
 pub mod keys;
+pub mod latch;
 pub mod mixer;
 pub mod player;
 pub mod ports;

@@ -23,6 +23,7 @@ use tracing::debug;
 use super::codec::{Codec, G711};
 use super::dtmf::DtmfKey;
 use super::keys::{Holder, KeyReader};
+use super::latch::Peer;
 use super::ports::PortPair;
 use super::prompts::{Playout, PlayoutEvent, Prompt};
 use super::rtp::{write_rtp, OutgoingFrame, OutgoingStream, RtpHeader, SourceTiming};
@@ -75,6 +76,9 @@ pub struct Continuation {
     pub epoch: tokio::time::Instant,
     /// The keys the leg pressed so far.
     pub keys: KeyReader,
+    /// The source the leg's RTP latched to (`media::latch`), kept across
+    /// owners so a hand-over is no window for a stranger.
+    pub latched: Option<SocketAddr>,
 }
 
 impl Continuation {
@@ -85,6 +89,7 @@ impl Continuation {
             stream: OutgoingStream::new(rand::random(), rand::random(), rand::random(), 8000),
             epoch: tokio::time::Instant::now(),
             keys: KeyReader::new(),
+            latched: None,
         }
     }
 }
@@ -211,7 +216,17 @@ async fn run(
         mut stream,
         epoch: started,
         mut keys,
+        latched,
     } = continued.unwrap_or_else(Continuation::fresh);
+    // Prompts go where the caller's RTP comes from (NAT), keys only from
+    // there (strict latching, `media::latch`).
+    let mut peer = Peer::resume(Some(target.remote), latched);
+    if latched.is_none() {
+        // The first owner of the leg's media: what waits on the port came
+        // before the caller was answered (nobody's, or a stranger's).
+        let mut stale = [0u8; 1500];
+        while pair.rtp.try_recv_from(&mut stale).is_ok() {}
+    }
     // Whoever held the media before is done with it: a press it began is
     // its own (KeyReader), a press from now on is ours.
     keys.hand_over(Holder::Reader);
@@ -245,7 +260,8 @@ async fn run(
                     payload_len: payload.len(),
                 });
                 if let Ok(n) = write_rtp(&mut packet, &fields, &payload) {
-                    if let Err(e) = pair.rtp.send_to(&packet[..n], target.remote).await {
+                    let to = peer.rtp.unwrap_or(target.remote);
+                    if let Err(e) = pair.rtp.send_to(&packet[..n], to).await {
                         debug!(error = %e, "prompt RTP send");
                     }
                 }
@@ -271,8 +287,8 @@ async fn run(
             }
             r = pair.rtp.recv_from(&mut buf) => {
                 let Ok((n, from)) = r else { continue };
-                // Only the leg's own address may press keys.
-                if from.ip() != target.remote.ip() {
+                // Only the leg's own source may press keys.
+                if !peer.admit_rtp(from, started.elapsed()) {
                     continue;
                 }
                 let Ok(rtp) = RtpHeader::parse(&buf[..n]) else { continue };
@@ -331,7 +347,7 @@ async fn run(
                 Some(Command::Finish) | None => {
                     // A caller who hangs up after speaking keeps the message.
                     end_recording(recording.take(), &events).await;
-                    return Some(Continuation { stream, epoch: started, keys });
+                    return Some(Continuation { stream, epoch: started, keys, latched: peer.latched() });
                 }
             },
         }

@@ -170,7 +170,6 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         let Some(b) = self.b_ports.take() else {
             return SessionEnd::default();
         };
-        self.media.set_remote(self.a_remote);
         let relay = self.media.bridge(
             b,
             Some(self.b_remote),

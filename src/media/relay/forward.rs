@@ -24,6 +24,7 @@ use super::recording::Recorder;
 use super::{LegFormat, RelayStats};
 use crate::media::codec::transcode_in_place;
 use crate::media::conference::Conference;
+pub(super) use crate::media::latch::Peer;
 use crate::media::mixer::ParticipantId;
 use crate::media::player::Continuation;
 use crate::media::recorder::Channel;
@@ -31,49 +32,6 @@ use crate::media::rtp::{
     write_rr, write_rtp, write_sdes_cname, write_sr, OutgoingFrame, RtpFields, RtpHeader,
     SourceTiming,
 };
-
-pub(super) struct Peer {
-    pub(super) rtp: Option<SocketAddr>,
-    pub(super) rtcp: Option<SocketAddr>,
-    pub(super) latched: bool,
-}
-
-impl Peer {
-    pub(super) fn new(rtp: Option<SocketAddr>) -> Self {
-        Self {
-            rtp,
-            rtcp: rtp.map(rtcp_of),
-            latched: false,
-        }
-    }
-
-    /// Accept `from` as this peer's RTP source? Latches on first packet.
-    pub(super) fn admit_rtp(&mut self, from: SocketAddr) -> bool {
-        if self.latched {
-            return self.rtp == Some(from);
-        }
-        self.latched = true;
-        if self.rtp != Some(from) {
-            self.rtp = Some(from);
-            self.rtcp = Some(rtcp_of(from));
-        }
-        true
-    }
-
-    pub(super) fn admit_rtcp(&mut self, from: SocketAddr) -> bool {
-        match self.rtcp {
-            Some(expected) if self.latched => expected.ip() == from.ip(),
-            _ => {
-                self.rtcp = Some(from);
-                true
-            }
-        }
-    }
-}
-
-pub(super) fn rtcp_of(rtp: SocketAddr) -> SocketAddr {
-    SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
-}
 
 /// The facts of one received RTP packet, copied out of the buffer so it
 /// can be rewritten in place: parsed once per packet.
@@ -235,7 +193,7 @@ impl Hop<'_> {
         mix: &mut Option<Conference>,
         recorder: &mut Option<Recorder>,
     ) -> Verdict {
-        if packet.len() >= MAX_PACKET || !self.from.peer.admit_rtp(source) {
+        if packet.len() >= MAX_PACKET || !self.from.peer.admit_rtp(source, at) {
             return Verdict::Stranger;
         }
         let Some((inbound, rtp)) = Inbound::parse(packet) else {

@@ -75,36 +75,70 @@ fn route(from: &mut Leg, to: &mut Leg, packet: &mut [u8], source: &str, now: Ins
     )
 }
 
+/// Route one packet that arrived `ms` after the relay started.
+fn route_at(
+    from: &mut Leg,
+    to: &mut Leg,
+    packet: &mut [u8],
+    source: &str,
+    now: Instant,
+    ms: u64,
+) -> Verdict {
+    let at = Duration::from_millis(ms);
+    let hop = Hop {
+        from,
+        to,
+        channel: Channel::Caller,
+        id: ParticipantId(0),
+        muted: false,
+        mix_muted: false,
+    };
+    hop.route(packet, addr(source), at, now + at, &mut None, &mut None)
+}
+
 #[test]
-fn the_first_source_latches_and_strangers_are_dropped_until_a_signalled_move() {
+fn the_caller_latches_strangers_are_dropped_and_only_a_signalled_move_re_arms() {
     let now = Instant::now();
     let mut a = leg(CALLER, alaw(), Holder::Relay);
     let mut b = leg(AGENT, alaw(), Holder::Relay);
-    // A NAT'd caller sends from elsewhere than its SDP said: latched.
+    // A NAT'd caller sends from elsewhere than its SDP said: latched after
+    // its probation (media::latch), nothing relayed before.
     let nat = "10.9.9.9:7000";
-    let mut p = rtp(8, 1, 160, 0x1111, &[1; 160]);
+    for i in 0..5u16 {
+        let mut p = rtp(8, i, 160 * u32::from(i), 0x1111, &[1; 160]);
+        let v = route_at(&mut a, &mut b, &mut p, nat, now, 20 * u64::from(i));
+        assert_eq!(v, Verdict::Stranger, "packet {i} is on probation");
+    }
+    let mut p = rtp(8, 5, 800, 0x1111, &[1; 160]);
     assert_eq!(
-        route(&mut a, &mut b, &mut p, nat, now),
+        route_at(&mut a, &mut b, &mut p, nat, now, 100),
         Verdict::Send(addr(AGENT))
     );
     assert_eq!(a.peer.rtp, Some(addr(nat)));
-    // Anybody else, even from the SDP address, with any SSRC: dropped.
-    for stranger in [CALLER, "10.9.9.9:7002", "192.0.2.1:7000"] {
-        let mut p = rtp(8, 2, 320, 0x1111, &[2; 160]);
-        let v = route(&mut a, &mut b, &mut p, stranger, now);
+    // Anybody else, with any SSRC: dropped.
+    for stranger in ["10.9.9.9:7002", "192.0.2.1:7000"] {
+        let mut p = rtp(8, 6, 960, 0x1111, &[2; 160]);
+        let v = route_at(&mut a, &mut b, &mut p, stranger, now, 110);
         assert_eq!(v, Verdict::Stranger, "{stranger}");
         assert!(!v.alive(), "a stranger does not keep the call alive");
     }
-    // A re-INVITE moves the caller: the relay re-arms latching there.
+    // A re-INVITE moves the caller: the relay re-arms latching there, and
+    // the negotiated address latches at once.
     a.peer = Peer::new(Some(addr(CALLER)));
-    let mut p = rtp(8, 3, 480, 0x2222, &[3; 160]);
+    let mut p = rtp(8, 7, 1120, 0x2222, &[3; 160]);
     assert_eq!(
-        route(&mut a, &mut b, &mut p, CALLER, now),
+        route_at(&mut a, &mut b, &mut p, CALLER, now, 120),
         Verdict::Send(addr(AGENT))
     );
-    let mut p = rtp(8, 4, 640, 0x2222, &[4; 160]);
-    assert_eq!(route(&mut a, &mut b, &mut p, nat, now), Verdict::Stranger);
-    assert_eq!(a.quality.received, 2, "only the peer's packets count");
+    let mut p = rtp(8, 8, 1280, 0x2222, &[4; 160]);
+    assert_eq!(
+        route_at(&mut a, &mut b, &mut p, nat, now, 140),
+        Verdict::Stranger
+    );
+    assert_eq!(
+        a.quality.received, 2,
+        "only the latched peer's packets count"
+    );
 }
 
 #[test]

@@ -20,11 +20,13 @@
 //!   onto the same continuous streams. When the last extra party leaves
 //!   the call returns to forwarding.
 //!
-//! A leg's peer address starts as its SDP announced and *latches* to the
-//! source of the first packet that arrives (callers behind NAT); once
-//! latched, packets from any other source are dropped and counted. A
-//! re-INVITE that moves a peer calls [`RelayHandle::set_remote`], which
-//! re-arms latching for that leg.
+//! A leg's peer address starts as its SDP announced and *latches* to where
+//! its RTP really comes from ([`crate::media::latch`]: strict, with a
+//! probation for NAT'd sources; the caller's latch carried over from the
+//! player that had the leg before); once latched, packets from any other
+//! source are dropped and counted. A re-INVITE that moves a peer calls
+//! [`RelayHandle::set_remote`], which re-arms latching for that leg. What
+//! waited on either port before the bridge is dropped.
 //!
 //! RTCP is terminated per leg, as an end system would (hotline rewrites
 //! the streams, so the peers' reports would not describe what the other
@@ -465,13 +467,16 @@ async fn run(
     let b_role = b_role.unwrap_or(Role::Agent);
     // The sockets are the shell's; the legs' state is the pure core's.
     let (a_pair, b_pair) = (a, Arc::new(b));
+    let a_continuation = a_continuation.unwrap_or_else(Continuation::fresh);
     let mut la = Leg {
-        peer: Peer::new(a_remote),
+        // A player learnt where the caller's RTP comes from: no fresh
+        // latch at the hand-over (`media::latch`).
+        peer: Peer::resume(a_remote, a_continuation.latched),
         quality: Quality::default(),
         format: a_format,
         // Side A heard prompts before the bridge: keep its stream continuous
         // and its keys (a press a player took is not the agent's).
-        out: a_continuation.unwrap_or_else(Continuation::fresh),
+        out: a_continuation,
     };
     la.out.keys.hand_over(Holder::Relay);
     let mut lb = Leg {
@@ -517,6 +522,12 @@ async fn run(
     while let Ok((_, _)) = a_pair.rtp.try_recv_from(&mut buf_a) {
         s.dropped.fetch_add(1, Ordering::Relaxed);
     }
+    // Side B's port was offered before it answered: whatever waits there
+    // is not its conversation (a stranger spraying the port would
+    // otherwise be relayed in a burst at the bridge).
+    while let Ok((_, _)) = b_pair.rtp.try_recv_from(&mut buf_b) {
+        s.dropped.fetch_add(1, Ordering::Relaxed);
+    }
     loop {
         tokio::select! {
             r = a_pair.rtp.recv_from(&mut buf_a) => {
@@ -548,7 +559,7 @@ async fn run(
             }
             Some((id, mut data, from)) = next_extra(&mut extra_chan) => {
                 let Some(x) = extras.iter_mut().find(|x| x.id == id) else { continue };
-                if !x.peer.admit_rtp(from) {
+                if !x.peer.admit_rtp(from, started.elapsed()) {
                     s.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -624,6 +635,7 @@ async fn run(
                         (_, None) => (None, None),
                     };
                     let (a, b) = (la.quality.report(), lb.quality.report());
+                    la.out.latched = la.peer.latched();
                     let caller_media = matches!(how, Stop::HandBack(_))
                         .then_some(LegMedia { stream: la.out, recording: kept });
                     reply.send(RelayReport { caller_media, recording, a, b }).ok();
