@@ -23,6 +23,7 @@ const QUEUE: &str = r#"
 id = "general"
 queue_media = true
 ring_timeout_secs = 10
+acw_secs = 1
 
 [[agent]]
 user = "2001"
@@ -216,4 +217,27 @@ fn a_stranger_spraying_the_call_s_ports_reaches_nobody_across_the_hand_over() {
             "the stranger is in the recording (channel {ch})"
         );
     }
+    // The record counts what was refused at the call's ports.
+    let addr = format!("{}:8080", net.ip(1));
+    let token = h.ops_token();
+    let mut record = serde_json::Value::Null;
+    for _ in 0..150 {
+        let (_, body) =
+            common::http_send(&addr, "GET", "/api/v1/calls", Some(&token), None).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        record = v["calls"][0].clone();
+        if v["count"] == 1 && !record["quality"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let refused: u64 = record["quality"]
+        .as_array()
+        .map(|q| q.iter().filter_map(|l| l["refused"].as_u64()).sum())
+        .unwrap_or(0);
+    let (_, last) = common::http_send(&addr, "GET", "/api/v1/calls", Some(&token), None).unwrap();
+    assert!(
+        refused > 0,
+        "the record counts the stranger's packets: {record} / {last}"
+    );
 }

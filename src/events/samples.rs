@@ -53,6 +53,7 @@ pub fn quality(leg: &str) -> LegQuality {
         rtt_ms: Some(41.0),
         rtcp_sent: 40,
         rtcp_received: 39,
+        refused: 0,
     }
 }
 

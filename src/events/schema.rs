@@ -493,6 +493,10 @@ fn leg_quality() -> Value {
             ("rtt_ms", nullable(number("Round-trip time from RTCP, ms."))),
             ("rtcp_sent", ms("RTCP reports sent to the leg.")),
             ("rtcp_received", ms("RTCP reports received from the leg.")),
+            (
+                "refused",
+                ms("Packets refused from other sources than the leg's (strict latching)."),
+            ),
         ],
     )
 }

@@ -119,6 +119,7 @@ fn cdr_quality(leg: &str, q: &relay::LegQuality) -> crate::events::LegQuality {
         rtt_ms: q.rtt_ms,
         rtcp_sent: q.rtcp_sent,
         rtcp_received: q.rtcp_received,
+        refused: q.refused,
     }
 }
 

@@ -220,6 +220,9 @@ pub struct LegQuality {
     pub rtcp_sent: u64,
     /// RTCP reports received from the leg.
     pub rtcp_received: u64,
+    /// RTP and RTCP packets refused from other sources than the leg's
+    /// (strict latching, `media::latch`): a stranger at the call's ports.
+    pub refused: u64,
 }
 
 /// How a relay stops.
@@ -634,7 +637,12 @@ async fn run(
                         (_, Some(r)) => (None, r.finish().await),
                         (_, None) => (None, None),
                     };
-                    let (a, b) = (la.quality.report(), lb.quality.report());
+                    let (mut a, mut b) = (la.quality.report(), lb.quality.report());
+                    a.refused = la.peer.refused();
+                    b.refused = lb.peer.refused();
+                    if a.refused + b.refused > 0 {
+                        tracing::warn!(caller = a.refused, agent = b.refused, "packets from strangers refused at this call's ports");
+                    }
                     la.out.latched = la.peer.latched();
                     let caller_media = matches!(how, Stop::HandBack(_))
                         .then_some(LegMedia { stream: la.out, recording: kept });

@@ -78,6 +78,7 @@ impl Quality {
             rtt_ms: self.rtt.map(|d| d.as_secs_f64() * 1000.0),
             rtcp_sent: self.rtcp_sent,
             rtcp_received: self.rtcp_received,
+            refused: 0,
         }
     }
 }
