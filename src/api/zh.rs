@@ -103,6 +103,7 @@ mod tests {
             include_str!("cti/transfer.rs"),
             include_str!("cti/supervision.rs"),
             include_str!("cti/messages.rs"),
+            include_str!("cti/acd.rs"),
             include_str!("error.rs"),
             include_str!("live.rs"),
             include_str!("records.rs"),
