@@ -81,6 +81,22 @@ enum Command {
         #[command(flatten)]
         media: MediaArgs,
     },
+    /// Print the configuration lines that replace a clear password: an
+    /// argon2id `password_hash` for a `[[user]]` and the SIP digest HA1s
+    /// (`ha1_md5`, `ha1_sha256`) for an `[[agent]]`. The password is read
+    /// from the first line of stdin, e.g. `hotline passwd --user 1001 <
+    /// file`, never from the command line.
+    Passwd {
+        /// The user name (an API user or an agent's SIP user).
+        #[arg(long)]
+        user: String,
+        /// SIP realm of the HA1s (default: `[sip] realm` of the configuration).
+        #[arg(long)]
+        realm: Option<String>,
+        /// Configuration file (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Register as an agent and answer calls; prints a JSON report per call.
     Phone {
         /// Our SIP address (the registered contact).
@@ -464,6 +480,11 @@ fn main() -> ExitCode {
         Command::Report(args) => records_command(args.config.as_ref(), |c, out| {
             hotline::records::cli::report(c, &args, out)
         }),
+        Command::Passwd {
+            user,
+            realm,
+            config,
+        } => passwd(&user, realm, config),
         Command::Dial {
             target,
             proxy,
@@ -560,5 +581,42 @@ fn log_filter(user: &str) -> String {
         user.to_string()
     } else {
         format!("{user},rsipstack=warn")
+    }
+}
+
+/// `hotline passwd`.
+fn passwd(user: &str, realm: Option<String>, config: Option<PathBuf>) -> ExitCode {
+    let realm = match realm {
+        Some(r) => r,
+        None => {
+            let loaded = match &config {
+                Some(p) => hotline::config::Config::load(p),
+                None => hotline::config::Config::embedded_default(),
+            };
+            match loaded {
+                Ok(c) => c.sip.realm.clone(),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let password = match hotline::app::passwd::read_password(std::io::stdin().lock()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot read the password from stdin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match hotline::app::passwd::credential_lines(user, &realm, &password) {
+        Ok(lines) => {
+            print!("{lines}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
     }
 }

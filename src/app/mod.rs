@@ -9,6 +9,7 @@
 
 pub mod api;
 mod handles;
+pub mod passwd;
 
 use std::sync::Arc;
 
