@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{cti, Cti};
+use super::{cti, phone_number, Cti};
 use crate::api::session::json_body;
 use crate::api::{audit, ApiError, ApiResult, ApiState, Caller};
 use crate::auth::{Principal, Role};
@@ -87,12 +87,6 @@ struct CallbackRequest {
     number: String,
     #[serde(default)]
     priority: u8,
-}
-
-/// A phone number a callback may dial: digits, an optional leading `+`.
-fn phone_number(n: &str) -> bool {
-    let digits = n.strip_prefix('+').unwrap_or(n);
-    !digits.is_empty() && digits.len() <= 31 && digits.chars().all(|c| c.is_ascii_digit())
 }
 
 /// `POST /api/v1/acd/callbacks`.

@@ -217,8 +217,11 @@ fn live_call(
         .ok_or_else(|| conflict("no_call", "the agent is not on a call"))
 }
 
+/// A number hotline may dial for an agent or a callback: digits, with an
+/// optional leading `+`, at most 32 characters.
 fn phone_number(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 32 && n.chars().all(|c| c.is_ascii_digit() || c == '+')
+    let digits = n.strip_prefix('+').unwrap_or(n);
+    !digits.is_empty() && n.len() <= 32 && digits.chars().all(|c| c.is_ascii_digit())
 }
 
 /// Where to ring another agent (by id) or an outside number (through the
