@@ -8,11 +8,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use common::api::Api;
+use common::audio::{channel, windows_with};
 use common::{Hotline, Net};
 use serde_json::Value;
 
@@ -48,33 +48,6 @@ username = "sup"
 role = "supervisor"
 password = "sup-password"
 "#;
-
-/// One channel (0 left, 1 right) of a stereo WAV.
-fn channel(path: &Path, ch: usize) -> Vec<i16> {
-    let mut r = hound::WavReader::open(path).expect("the recording opens");
-    assert_eq!(r.spec().channels, 2, "a stereo recording");
-    let all: Vec<i16> = r.samples::<i16>().map(|s| s.expect("sample")).collect();
-    all.chunks_exact(2).map(|f| f[ch]).collect()
-}
-
-/// 20 ms windows of `audio` where `hz` carries most of the energy.
-fn windows_with(audio: &[i16], hz: f64) -> usize {
-    let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
-    audio
-        .chunks_exact(160)
-        .filter(|w| {
-            let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-            for &x in *w {
-                let x = f64::from(x);
-                energy += x * x;
-                let s0 = x + coeff * s1 - s2;
-                s2 = s1;
-                s1 = s0;
-            }
-            energy > 1e3 && (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (80.0 * energy) > 0.5
-        })
-        .count()
-}
 
 /// The test's one call record, once stored (bounded wait).
 fn only_record(api: &Api, token: &str) -> Value {
@@ -143,20 +116,20 @@ fn a_blind_transfer_keeps_one_recording_of_the_whole_call() {
         h.data_files(".wav.part").is_empty(),
         "the recording is finished"
     );
-    let other_side = channel(&wavs[0], 1);
+    let other_side = channel(&wavs[0], 1, 2);
     assert!(
-        windows_with(&other_side, 600.0) > 50,
+        windows_with(&other_side, 600.0, 0.5) > 50,
         "the first agent is recorded"
     );
     assert!(
-        windows_with(&other_side, 900.0) > 50,
+        windows_with(&other_side, 900.0, 0.5) > 50,
         "the second agent, after the transfer, is recorded too"
     );
-    let caller_side = channel(&wavs[0], 0);
+    let caller_side = channel(&wavs[0], 0, 2);
     let secs = caller_side.len() as f64 / 8000.0;
     assert!(secs >= 5.0, "the recording spans both parts, {secs:.1} s");
-    let before = windows_with(&caller_side[..caller_side.len() / 2], 440.0);
-    let after = windows_with(&caller_side[caller_side.len() / 2..], 440.0);
+    let before = windows_with(&caller_side[..caller_side.len() / 2], 440.0, 0.5);
+    let after = windows_with(&caller_side[caller_side.len() / 2..], 440.0, 0.5);
     assert!(
         before > 50 && after > 50,
         "the caller is recorded in both halves ({before}, {after} windows)"
