@@ -65,12 +65,18 @@ impl CallRecording {
         }
     }
 
-    /// Write what is buffered (and silence up to now) and close the file,
-    /// off the async threads.
-    pub async fn finish(mut self) -> Option<RecordingMeta> {
+    /// Write what is buffered, and silence up to now: the writer, ready to
+    /// close.
+    fn close(mut self) -> RecordingHandle {
         self.drain(self.epoch.elapsed());
-        let path = self.handle.path().to_path_buf();
-        match tokio::task::spawn_blocking(move || self.handle.finish()).await {
+        self.handle
+    }
+
+    /// Close the file, off the async threads.
+    pub async fn finish(self) -> Option<RecordingMeta> {
+        let handle = self.close();
+        let path = handle.path().to_path_buf();
+        match tokio::task::spawn_blocking(move || handle.finish()).await {
             Ok(Ok(meta)) => Some(meta),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "recording could not be finished");
@@ -85,10 +91,9 @@ impl CallRecording {
 
     /// Close the file from a synchronous context (a call dropped without
     /// finishing it): on a blocking thread, nobody waiting.
-    pub fn finish_detached(mut self) {
-        self.drain(self.epoch.elapsed());
-        let path = self.handle.path().to_path_buf();
-        let handle = self.handle;
+    pub fn finish_detached(self) {
+        let handle = self.close();
+        let path = handle.path().to_path_buf();
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn_blocking(move || {
