@@ -11,8 +11,10 @@
 //! written down ([`journal`]) so the next start closes the ones a crash left
 //! up ([`recovery`]).
 
+pub mod admit;
 pub mod auth;
 pub mod digest_policy;
+pub mod flood;
 pub mod journal;
 pub mod message;
 mod recovery;
