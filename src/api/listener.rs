@@ -82,6 +82,7 @@ async fn not_found() -> (axum::http::StatusCode, Json<Value>) {
 async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
     let c = &s.counters;
     let metrics = tokio::runtime::Handle::current().metrics();
+    let gate = s.stack.gate_counts();
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -99,6 +100,12 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
         "sip": {
             "dialogs": s.stack.dialog_count(),
             "transactions": s.stack.transaction_count(),
+            // The ingress gate (issue 14 §3, §5).
+            "refused": gate.refused,
+            "malformed_dropped": gate.malformed_dropped,
+            "flood_bans": gate.flood.bans,
+            "flood_dropped": gate.flood.dropped,
+            "banned_now": gate.flood.banned_now,
         },
         "media": { "rtp_port_pairs_in_use": s.ports.in_use() },
         "registrations": s.registrations.count(),

@@ -191,6 +191,57 @@ pub struct SipConfig {
     /// Kernel buffer asked for the SIP UDP socket, in bytes.
     #[serde(default = "default_udp_buffer")]
     pub udp_buffer_bytes: usize,
+    /// Per-source flood limits (`[sip.flood]`).
+    #[serde(default)]
+    pub flood: FloodConfig,
+}
+
+/// `[sip.flood]`: what one source address may send before it is banned
+/// (issue 14 §5). Trunks' `inbound_cidrs` are always exempt.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloodConfig {
+    /// SIP messages per second one address may send on average (0 = no
+    /// limit).
+    #[serde(default = "default_flood_rate")]
+    pub rate: u32,
+    /// Messages one address may send at once after a quiet spell.
+    #[serde(default = "default_flood_burst")]
+    pub burst: u32,
+    /// Seconds a flooding address is ignored.
+    #[serde(default = "default_flood_ban")]
+    pub ban_secs: u64,
+    /// Further addresses never limited (an SBC in front of the agents).
+    #[serde(default)]
+    pub exempt: Vec<IpNet>,
+    /// SIP TCP connections one address may hold at once.
+    #[serde(default = "default_tcp_per_source")]
+    pub tcp_connections_per_source: usize,
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        Self {
+            rate: default_flood_rate(),
+            burst: default_flood_burst(),
+            ban_secs: default_flood_ban(),
+            exempt: Vec::new(),
+            tcp_connections_per_source: default_tcp_per_source(),
+        }
+    }
+}
+
+fn default_flood_rate() -> u32 {
+    50
+}
+fn default_flood_burst() -> u32 {
+    200
+}
+fn default_flood_ban() -> u64 {
+    60
+}
+fn default_tcp_per_source() -> usize {
+    256
 }
 
 fn default_udp_buffer() -> usize {

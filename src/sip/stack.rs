@@ -29,7 +29,6 @@ use rsipstack::dialog::DialogId;
 use rsipstack::sip::{self as rsip, HeadersExt};
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
 use rsipstack::EndpointBuilder;
@@ -37,6 +36,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::flood::FloodPolicy;
+use super::gate::{Gate, GatedUdp};
 use super::journal::DialogJournal;
 use super::message::{to_headers, Request, Responder};
 use super::recovery::{self, Journal};
@@ -83,6 +84,11 @@ pub struct StackConfig {
     /// Where confirmed legs' dialogs are written so the next start can
     /// close the ones a crash left up; `None` keeps nothing.
     pub journal: Option<Arc<dyn DialogJournal>>,
+    /// Per-source flood limits of the ingress gate ([`FloodPolicy::off`]
+    /// for none).
+    pub flood: FloodPolicy,
+    /// TCP connections one address may hold at once.
+    pub tcp_max_per_source: usize,
 }
 
 /// The SIP UDP socket with large kernel buffers: a burst of requests (a
@@ -110,6 +116,44 @@ fn udp_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<tokio::net::Ud
         );
     }
     tokio::net::UdpSocket::from_std(socket.into())
+}
+
+/// The SIP TCP listening socket (address reuse, as servers do).
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    tokio::net::TcpListener::from_std(socket.into())
+}
+
+/// A listener entry naming our TCP address for a TCP-only stack: an
+/// in-memory channel nothing is ever sent on.
+async fn idle_listener(addr: SocketAddr) -> Result<rsipstack::transport::SipConnection, SipError> {
+    let (_feed, incoming) = tokio::sync::mpsc::unbounded_channel();
+    let (outgoing, _drain) = tokio::sync::mpsc::unbounded_channel();
+    // Nothing is fed to it or read from it: rsipstack serves no channel
+    // listener, and only its address is used.
+    rsipstack::transport::channel::ChannelConnection::create_connection(
+        incoming,
+        outgoing,
+        SipAddr::new(rsip::Transport::Tcp, addr.into()),
+        None,
+    )
+    .await
+    .map(Into::into)
+    .map_err(|e| SipError::Bind {
+        transport: "TCP",
+        addr,
+        reason: e.to_string(),
+    })
 }
 
 /// An out-of-dialog request for the switch to decide on.
@@ -600,6 +644,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct SipStack {
     inner: Arc<Inner>,
+    gate: Arc<Gate>,
 }
 
 /// Capacity of the queue of out-of-dialog requests to the switch; beyond it
@@ -611,6 +656,7 @@ impl SipStack {
     pub async fn start(cfg: &StackConfig) -> Result<(Self, mpsc::Receiver<Incoming>), SipError> {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.child_token());
+        let gate = Arc::new(Gate::new(cfg.flood.clone(), &cfg.user_agent));
         if cfg.udp {
             let bind_error = |reason: String| SipError::Bind {
                 transport: "UDP",
@@ -619,22 +665,27 @@ impl SipStack {
             };
             let socket = udp_socket(cfg.listen, cfg.udp_buffer_bytes)
                 .map_err(|e| bind_error(e.to_string()))?;
-            let udp =
-                UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token()))
-                    .await
-                    .map_err(|e| bind_error(e.to_string()))?;
+            let gated = Arc::new(GatedUdp::new(socket, gate.clone()));
+            let udp = UdpConnection::from_socket(gated, None, Some(cancel.child_token()))
+                .await
+                .map_err(|e| bind_error(e.to_string()))?;
             transport.add_transport(udp.into());
         }
-        if cfg.tcp {
-            let tcp = TcpListenerConnection::new(cfg.listen, None)
-                .await
-                .map_err(|e| SipError::Bind {
-                    transport: "TCP",
-                    addr: cfg.listen,
-                    reason: e.to_string(),
-                })?;
-            transport.add_transport(tcp.into());
-        }
+        let tcp = if cfg.tcp {
+            let listener = tcp_listener(cfg.listen).map_err(|e| SipError::Bind {
+                transport: "TCP",
+                addr: cfg.listen,
+                reason: e.to_string(),
+            })?;
+            if !cfg.udp {
+                // Our own Via and Contact name a listener: with no UDP
+                // socket, an idle channel stands in for the TCP one.
+                transport.add_transport(idle_listener(cfg.listen).await?);
+            }
+            Some(listener)
+        } else {
+            None
+        };
         let option = EndpointOption {
             ..Default::default()
         };
@@ -671,8 +722,17 @@ impl SipStack {
                 warn!(error = %e, "SIP endpoint stopped");
             }
         });
+        if let Some(listener) = tcp {
+            tokio::spawn(super::tcp_ingress::serve(
+                listener,
+                gate.clone(),
+                inner.endpoint.inner.clone(),
+                cfg.tcp_max_per_source,
+                inner.cancel.child_token(),
+            ));
+        }
         let (to_switch, from_stack) = mpsc::channel(INCOMING_QUEUE);
-        let stack = SipStack { inner };
+        let stack = SipStack { inner, gate };
         tokio::spawn(dispatch(stack.clone(), incoming, to_switch));
         if let Some((restored, sink)) = restored {
             tokio::spawn(recovery::close_all(
@@ -823,6 +883,11 @@ impl SipStack {
             ),
             target,
         }
+    }
+
+    /// What the ingress gate has refused, dropped and banned.
+    pub fn gate_counts(&self) -> super::gate::GateCounts {
+        self.gate.counts()
     }
 
     /// Dialogs in the stack's table (for leak checks).
