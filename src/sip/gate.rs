@@ -103,6 +103,9 @@ impl Gate {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Screen::KeepAlive;
         }
+        // §7.5: CRLFs before the start line are ignored (the parser
+        // would refuse them; the transports cut them off on Pass).
+        let bytes = &bytes[leading_crlf(bytes)..];
         let refusal = match admit::check(bytes, &self.policy) {
             Verdict::Pass => match rsip::SipMessage::try_from(bytes) {
                 Ok(msg) => return Screen::Pass(Box::new(msg)),
@@ -140,6 +143,14 @@ impl Gate {
     }
 }
 
+/// How many CR/LF bytes precede the start line.
+pub fn leading_crlf(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count()
+}
+
 /// The SIP UDP socket as rsipstack reads it: `recv_from` returns only
 /// datagrams the gate admits (and keep-alives); refusals are answered and
 /// drops skipped inside the call.
@@ -161,7 +172,12 @@ impl rsipstack::platform::net::UdpSocket for GatedUdp {
         loop {
             let (len, source) = self.socket.recv_from(buf).await?;
             match self.gate.screen(&buf[..len], source, "UDP") {
-                Screen::Pass(_) | Screen::KeepAlive => return Ok((len, source)),
+                Screen::Pass(_) => {
+                    let skip = leading_crlf(&buf[..len]);
+                    buf.copy_within(skip..len, 0);
+                    return Ok((len - skip, source));
+                }
+                Screen::KeepAlive => return Ok((len, source)),
                 Screen::Reply(bytes) => {
                     if let Err(e) = self.socket.send_to(&bytes, source).await {
                         debug!(%source, error = %e, "refusal not sent");
