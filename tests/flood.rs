@@ -32,7 +32,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn flood_message(i: usize, me: &str, hotline: &str) -> Vec<u8> {
-    let (method, uri) = if i % 2 == 0 {
+    let (method, uri) = if i.is_multiple_of(2) {
         ("INVITE", format!("sip:12345@{hotline}"))
     } else {
         ("REGISTER", format!("sip:{hotline}"))
