@@ -91,6 +91,7 @@ async fn stack(bind: SocketAddr) -> Result<(SipStack, mpsc::Receiver<Incoming>),
         journal: None,
         flood: crate::sip::flood::FloodPolicy::off(),
         tcp_max_per_source: 1024,
+        tls: None,
     })
     .await?)
 }

@@ -89,6 +89,25 @@ pub struct StackConfig {
     pub flood: FloodPolicy,
     /// TCP connections one address may hold at once.
     pub tcp_max_per_source: usize,
+    /// SIP over TLS: where, and with which certificate.
+    pub tls: Option<StackTls>,
+}
+
+/// SIP over TLS (RFC 3261 §26.2) for [`StackConfig`].
+#[derive(Clone)]
+pub struct StackTls {
+    /// Address of the TLS listener (5061 by custom).
+    pub listen: SocketAddr,
+    /// The server side of rustls: certificate, key, client verification.
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for StackTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackTls")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The SIP UDP socket with large kernel buffers: a burst of requests (a
@@ -134,9 +153,12 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::from_std(socket.into())
 }
 
-/// A listener entry naming our TCP address for a TCP-only stack: an
-/// in-memory channel nothing is ever sent on.
-async fn idle_listener(addr: SocketAddr) -> Result<rsipstack::transport::SipConnection, SipError> {
+/// A listener entry naming our address for a stream transport (TCP in a
+/// stack without UDP, TLS): an in-memory channel nothing is ever sent on.
+async fn idle_listener(
+    addr: SocketAddr,
+    transport: rsip::Transport,
+) -> Result<rsipstack::transport::SipConnection, SipError> {
     let (_feed, incoming) = tokio::sync::mpsc::unbounded_channel();
     let (outgoing, _drain) = tokio::sync::mpsc::unbounded_channel();
     // Nothing is fed to it or read from it: rsipstack serves no channel
@@ -144,13 +166,13 @@ async fn idle_listener(addr: SocketAddr) -> Result<rsipstack::transport::SipConn
     rsipstack::transport::channel::ChannelConnection::create_connection(
         incoming,
         outgoing,
-        SipAddr::new(rsip::Transport::Tcp, addr.into()),
+        SipAddr::new(transport, addr.into()),
         None,
     )
     .await
     .map(Into::into)
     .map_err(|e| SipError::Bind {
-        transport: "TCP",
+        transport: super::message::transport_name(transport),
         addr,
         reason: e.to_string(),
     })
@@ -638,6 +660,9 @@ struct Inner {
     journal: Option<Arc<Journal>>,
     local: SocketAddr,
     cancel: CancellationToken,
+    /// Peers connected over TLS: a stream INVITE to one goes over its TLS
+    /// connection (the one it registered on), not plain TCP.
+    tls_peers: super::tcp_ingress::TlsPeers,
 }
 
 /// The SIP stack: transports, transaction layer, dialog table.
@@ -680,11 +705,28 @@ impl SipStack {
             if !cfg.udp {
                 // Our own Via and Contact name a listener: with no UDP
                 // socket, an idle channel stands in for the TCP one.
-                transport.add_transport(idle_listener(cfg.listen).await?);
+                transport.add_transport(idle_listener(cfg.listen, rsip::Transport::Tcp).await?);
             }
             Some(listener)
         } else {
             None
+        };
+        let tls = match &cfg.tls {
+            None => None,
+            Some(tls) => {
+                let listener = tcp_listener(tls.listen).map_err(|e| SipError::Bind {
+                    transport: "TLS",
+                    addr: tls.listen,
+                    reason: e.to_string(),
+                })?;
+                // Names our TLS address in the Via and Contact of requests
+                // sent over TLS.
+                transport.add_transport(idle_listener(tls.listen, rsip::Transport::Tls).await?);
+                Some((
+                    listener,
+                    tokio_rustls::TlsAcceptor::from(tls.config.clone()),
+                ))
+            }
         };
         let option = EndpointOption {
             ..Default::default()
@@ -715,6 +757,7 @@ impl SipStack {
             journal,
             local: cfg.listen,
             cancel,
+            tls_peers: Default::default(),
         });
         let serve = inner.endpoint.inner.clone();
         tokio::spawn(async move {
@@ -722,9 +765,15 @@ impl SipStack {
                 warn!(error = %e, "SIP endpoint stopped");
             }
         });
-        if let Some(listener) = tcp {
+        let streams = tcp
+            .map(|l| (l, None))
+            .into_iter()
+            .chain(tls.map(|(l, acceptor)| (l, Some(acceptor))));
+        for (listener, acceptor) in streams {
             tokio::spawn(super::tcp_ingress::serve(
                 listener,
+                acceptor,
+                inner.tls_peers.clone(),
                 gate.clone(),
                 inner.endpoint.inner.clone(),
                 cfg.tcp_max_per_source,
@@ -741,7 +790,7 @@ impl SipStack {
                 stack.inner.dialogs.clone(),
             ));
         }
-        info!(listen = %cfg.listen, udp = cfg.udp, tcp = cfg.tcp, "SIP stack listening");
+        info!(listen = %cfg.listen, udp = cfg.udp, tcp = cfg.tcp, tls = ?cfg.tls.as_ref().map(|t| t.listen), "SIP stack listening");
         Ok((stack, from_stack))
     }
 
@@ -790,7 +839,11 @@ impl SipStack {
         let caller_text = format!("sip:{}@{}", inv.from_user, self.inner.local);
         let caller = rsip::Uri::try_from(caller_text.as_str())
             .map_err(|_| SipError::BadUri(caller_text.clone()))?;
-        let transport = if inv.tcp {
+        let over_tls =
+            |dest: &Option<SocketAddr>| dest.is_some_and(|d| self.inner.tls_peers.contains_key(&d));
+        let transport = if inv.tcp && over_tls(&inv.destination) {
+            rsip::Transport::Tls
+        } else if inv.tcp {
             rsip::Transport::Tcp
         } else {
             rsip::Transport::Udp

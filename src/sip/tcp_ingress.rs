@@ -1,5 +1,7 @@
-//! SIP over TCP, framed by hotline (RFC 3261 §18.3) so every message passes
-//! the ingress [`Gate`] before the stack sees it (issue 14 §3, §5).
+//! SIP over TCP and TLS, framed by hotline (RFC 3261 §18.3, §26.2) so every
+//! message passes the ingress [`Gate`] before the stack sees it (issue 14
+//! §3, §4, §5). TLS is rustls ([`tokio_rustls`]); the handshake has 10 s,
+//! then the connection is the same as a TCP one.
 //!
 //! rsipstack's own TCP listener parses inside its reader and closes the
 //! connection on the first message it cannot read, without an answer, so
@@ -26,9 +28,8 @@ use rsipstack::sip as rsip;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::channel::ChannelConnection;
 use rsipstack::transport::{SipAddr, SipConnection, TransportEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -69,94 +70,144 @@ impl PerSource {
     }
 }
 
-/// Accept SIP over TCP on `listener` until `cancel`.
+/// The peers connected over TLS now (remote address → open connections).
+pub(crate) type TlsPeers = Arc<dashmap::DashMap<SocketAddr, usize>>;
+
+/// Accept SIP over TCP on `listener` until `cancel`; with `tls`, each
+/// connection is a TLS server handshake first, and its peer is listed in
+/// `tls_peers` while it is open.
 pub(crate) async fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls_peers: TlsPeers,
     gate: Arc<Gate>,
     endpoint: EndpointInnerRef,
     max_per_source: usize,
     cancel: CancellationToken,
 ) {
     let per_source = Arc::new(PerSource::default());
+    let name = if tls.is_some() { "TLS" } else { "TCP" };
     loop {
         let (stream, remote) = tokio::select! {
             _ = cancel.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    warn!(error = %e, "SIP TCP accept failed");
+                    warn!(error = %e, transport = name, "SIP accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
         if gate.banned(remote) {
-            debug!(%remote, "SIP TCP connection from a banned source closed");
+            debug!(%remote, transport = name, "SIP connection from a banned source closed");
             continue;
         }
         if !per_source.enter(remote.ip(), max_per_source.max(1)) {
-            info!(%remote, max_per_source, "SIP TCP connection refused: too many from this address");
+            info!(%remote, max_per_source, transport = name, "SIP connection refused: too many from this address");
             continue;
         }
         let (gate, endpoint, per_source) = (gate.clone(), endpoint.clone(), per_source.clone());
         let token = cancel.child_token();
+        let tls = tls.clone();
+        let tls_peers = tls_peers.clone();
         tokio::spawn(async move {
-            connection(stream, remote, gate, endpoint, token).await;
+            stream.set_nodelay(true).ok();
+            let link = Link {
+                remote,
+                gate,
+                endpoint,
+                cancel: token,
+            };
+            match tls {
+                None => link.run(stream, rsip::Transport::Tcp).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            *tls_peers.entry(remote).or_insert(0) += 1;
+                            link.run(stream, rsip::Transport::Tls).await;
+                            tls_peers.remove_if_mut(&remote, |_, n| {
+                                *n -= 1;
+                                *n == 0
+                            });
+                        }
+                        Ok(Err(e)) => info!(%remote, error = %e, "SIP TLS handshake failed"),
+                        Err(_) => info!(%remote, "SIP TLS handshake timed out"),
+                    }
+                }
+            }
             per_source.leave(remote.ip());
         });
     }
 }
 
-async fn connection(
-    stream: TcpStream,
+/// How long a TLS client has to finish its handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// One accepted connection, before its stream type is known.
+struct Link {
     remote: SocketAddr,
     gate: Arc<Gate>,
     endpoint: EndpointInnerRef,
     cancel: CancellationToken,
-) {
-    stream.set_nodelay(true).ok();
-    let (read, write) = stream.into_split();
-    let (to_stack, from_peer) = mpsc::unbounded_channel();
-    let (to_writer, from_stack) = mpsc::channel(OUT_QUEUE);
-    let (raw_tx, raw_rx) = mpsc::channel::<Vec<u8>>(16);
-    let peer = SipAddr::new(rsip::Transport::Tcp, remote.into());
-    let channel = match ChannelConnection::create_connection_bounded(
-        from_peer,
-        to_writer,
-        peer.clone(),
-        Some(cancel.clone()),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(%remote, error = %e, "SIP TCP connection not set up");
-            return;
-        }
-    };
-    let connection = SipConnection::Channel(channel);
-    endpoint.transport_layer.add_connection(connection.clone());
-    debug!(%remote, "SIP TCP connection open");
-    let writer = tokio::spawn(write_loop(write, from_stack, raw_rx, cancel.clone()));
-    let reader = Reader {
-        remote,
-        peer,
-        gate,
-        to_stack,
-        replies: raw_tx,
-        connection,
-    };
-    reader.run(read, &cancel).await;
-    // Stop the writer (dropping the write half sends FIN); the channel's
-    // serve loop ends with `to_stack`, and rsipstack retires the
-    // connection so no later request is queued for it.
-    cancel.cancel();
-    writer.await.ok();
-    debug!(%remote, "SIP TCP connection closed");
 }
 
-async fn write_loop(
-    mut write: OwnedWriteHalf,
+impl Link {
+    async fn run<S>(self, stream: S, transport: rsip::Transport)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let Link {
+            remote,
+            gate,
+            endpoint,
+            cancel,
+        } = self;
+        let (read, write) = tokio::io::split(stream);
+        let (to_stack, from_peer) = mpsc::unbounded_channel();
+        let (to_writer, from_stack) = mpsc::channel(OUT_QUEUE);
+        let (raw_tx, raw_rx) = mpsc::channel::<Vec<u8>>(16);
+        let peer = SipAddr::new(transport, remote.into());
+        let channel = match ChannelConnection::create_connection_bounded(
+            from_peer,
+            to_writer,
+            peer.clone(),
+            Some(cancel.clone()),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(%remote, error = %e, "SIP connection not set up");
+                return;
+            }
+        };
+        let connection = SipConnection::Channel(channel);
+        endpoint.transport_layer.add_connection(connection.clone());
+        debug!(%remote, %transport, "SIP connection open");
+        let writer = tokio::spawn(write_loop(write, from_stack, raw_rx, cancel.clone()));
+        let reader = Reader {
+            remote,
+            transport,
+            peer,
+            gate,
+            to_stack,
+            replies: raw_tx,
+            connection,
+        };
+        reader.run(read, &cancel).await;
+        // Stop the writer (shutting the write half down sends FIN or TLS
+        // close_notify); the channel's serve loop ends with `to_stack`, and
+        // rsipstack retires the connection so no later request is queued
+        // for it.
+        cancel.cancel();
+        writer.await.ok();
+        debug!(%remote, %transport, "SIP connection closed");
+    }
+}
+
+async fn write_loop<S: AsyncWrite>(
+    mut write: WriteHalf<S>,
     mut from_stack: mpsc::Receiver<TransportEvent>,
     mut replies: mpsc::Receiver<Vec<u8>>,
     cancel: CancellationToken,
@@ -173,7 +224,7 @@ async fn write_loop(
             else => break,
         };
         if let Err(e) = write.write_all(&bytes).await {
-            debug!(error = %e, "SIP TCP write failed");
+            debug!(error = %e, "SIP stream write failed");
             break;
         }
     }
@@ -188,6 +239,7 @@ async fn write_loop(
 
 struct Reader {
     remote: SocketAddr,
+    transport: rsip::Transport,
     peer: SipAddr,
     gate: Arc<Gate>,
     to_stack: mpsc::UnboundedSender<TransportEvent>,
@@ -261,7 +313,7 @@ fn refusal(code: u16, why: &str) -> admit::Refusal {
 }
 
 impl Reader {
-    async fn run(&self, mut read: OwnedReadHalf, cancel: &CancellationToken) {
+    async fn run<S: AsyncRead>(&self, mut read: ReadHalf<S>, cancel: &CancellationToken) {
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 16 * 1024];
         loop {
@@ -269,7 +321,7 @@ impl Reader {
                 _ = cancel.cancelled() => return,
                 r = tokio::time::timeout(IDLE, read.read(&mut chunk)) => match r {
                     Err(_) => {
-                        info!(remote = %self.remote, "SIP TCP connection idle for 5 minutes: closed");
+                        info!(remote = %self.remote, transport = %self.transport, "SIP connection idle for 5 minutes: closed");
                         return;
                     }
                     Ok(Ok(0)) | Ok(Err(_)) => return,
@@ -295,7 +347,7 @@ impl Reader {
                         }
                     }
                     Frame::Broken(r) => {
-                        info!(remote = %self.remote, code = r.code, why = %r.why, "SIP TCP stream refused and closed");
+                        info!(remote = %self.remote, transport = %self.transport, code = r.code, why = %r.why, "SIP stream refused and closed");
                         if scan::scan(&buf).count("Via") > 0 {
                             self.replies
                                 .send(admit::reply(&buf, &r, self.gate.server()))
@@ -311,19 +363,21 @@ impl Reader {
 
     /// Screen one framed message; `false` closes the connection.
     async fn message(&self, bytes: &[u8]) -> bool {
-        match self.gate.screen(bytes, self.remote, "TCP") {
+        let name = if self.transport == rsip::Transport::Tls {
+            "TLS"
+        } else {
+            "TCP"
+        };
+        match self.gate.screen(bytes, self.remote, name) {
             Screen::Pass(msg) => {
-                let msg = match SipConnection::update_msg_received(
-                    *msg,
-                    self.remote,
-                    rsip::Transport::Tcp,
-                ) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        debug!(remote = %self.remote, error = %e, "Via not updatable: dropped");
-                        return true;
-                    }
-                };
+                let msg =
+                    match SipConnection::update_msg_received(*msg, self.remote, self.transport) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            debug!(remote = %self.remote, error = %e, "Via not updatable: dropped");
+                            return true;
+                        }
+                    };
                 self.to_stack
                     .send(TransportEvent::Incoming(
                         msg,

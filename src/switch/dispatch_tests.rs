@@ -136,6 +136,7 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         journal: None,
         flood: crate::sip::flood::FloodPolicy::off(),
         tcp_max_per_source: 1024,
+        tls: None,
     })
     .await
     .expect("SIP stack");

@@ -79,6 +79,9 @@ pub enum SwitchError {
     /// The ACD refused its configuration, or cannot read what it kept.
     #[error("ACD: {0}")]
     Acd(crate::call::queue::QueuesError),
+    /// The `[tls]` certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::config::tls::TlsError),
 }
 
 /// The live handles of a started switch the composition root wires the
@@ -208,6 +211,15 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         journal: Some(dialog_journal),
         flood: flood_policy(&config),
         tcp_max_per_source: config.sip.flood.tcp_connections_per_source,
+        tls: match &config.tls {
+            Some(tls) if config.sip.transports.contains(&Transport::Tls) => {
+                Some(crate::sip::stack::StackTls {
+                    listen: config.sip.tls_listen(),
+                    config: tls.server_config(&[])?,
+                })
+            }
+            _ => None,
+        },
     })
     .await?;
     let m = &config.media;

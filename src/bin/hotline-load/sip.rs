@@ -28,6 +28,7 @@ pub(crate) async fn stack(
         journal: None,
         flood: hotline::sip::flood::FloodPolicy::off(),
         tcp_max_per_source: 1024,
+        tls: None,
     })
     .await
     .map_err(|e| e.to_string())
