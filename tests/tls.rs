@@ -26,28 +26,29 @@ use common::audio::windows_with;
 use common::baresip::{samples, write_tone, Baresip};
 use common::{Hotline, Net};
 
-/// A self-signed certificate for `ip` (it is its own CA), made by openssl.
-fn certificate(dir: &Path, ip: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-subj", "/CN=hotline.test"])
-        .args([
-            "-addext",
-            &format!("subjectAltName=IP:{ip},DNS:hotline.test"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl is installed (scripts/test installs it)");
-    assert!(ok.success(), "openssl req made a certificate");
-    (cert, key)
+/// A test CA and a server certificate it signed for `ip` (and the name
+/// `hotline.test`), made by openssl: `(ca, cert, key)` PEM files.
+fn certificate(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let path = |name: &str| dir.join(name);
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed (scripts/test installs it)");
+        assert!(ok.success(), "openssl {args:?}");
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=hotline test CA"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "server.csr", "-subj", "/CN=hotline.test"]);
+    std::fs::write(
+        path("server.ext"),
+        format!("subjectAltName=IP:{ip},DNS:hotline.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .expect("extensions");
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "cert.pem", "-extfile", "server.ext"]);
+    (path("ca.pem"), path("cert.pem"), path("key.pem"))
 }
 
 fn tls_section(cert: &Path, key: &Path) -> String {
@@ -130,7 +131,7 @@ queue = "general"
 fn sip_over_tls_is_gated_like_tcp_and_carries_a_call_to_a_tls_phone() {
     let net = Net(230);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = certificate(dir.path(), &net.ip(1));
+    let (ca, cert, key) = certificate(dir.path(), &net.ip(1));
     let base = common::config(
         net,
         &dir.path().join("var"),
@@ -145,12 +146,12 @@ fn sip_over_tls_is_gated_like_tcp_and_carries_a_call_to_a_tls_phone() {
     let h = Hotline::start_with(net, dir, &text);
     let tls_addr = format!("{}:5061", net.ip(1));
 
-    let answer = s_client(&tls_addr, &cert, &options(net, "tls-ok", "2.0"));
+    let answer = s_client(&tls_addr, &ca, &options(net, "tls-ok", "2.0"));
     assert!(
         answer.contains("SIP/2.0 200 OK"),
         "OPTIONS over TLS: {answer}"
     );
-    let answer = s_client(&tls_addr, &cert, &options(net, "tls-v7", "7.0"));
+    let answer = s_client(&tls_addr, &ca, &options(net, "tls-v7", "7.0"));
     assert!(answer.contains("SIP/2.0 505"), "SIP/7.0 over TLS: {answer}");
     // A plain-text client on the TLS port: refused at the handshake.
     let mut plain = TcpStream::connect(&tls_addr).expect("connect");
@@ -168,7 +169,7 @@ fn sip_over_tls_is_gated_like_tcp_and_carries_a_call_to_a_tls_phone() {
     let audio = tempfile::tempdir().expect("tempdir");
     let tone = audio.path().join("agent-1000hz.wav");
     write_tone(&tone, 1000.0, 120);
-    let phone = Baresip::start_with("1501", &net.agent(0), &net.ip(1), &tone, Some(&cert));
+    let phone = Baresip::start_with("1501", &net.agent(0), &net.ip(1), &tone, Some(&ca));
     h.wait_for(
         "baresip to register over TLS",
         Duration::from_secs(20),
@@ -270,7 +271,7 @@ fn curl(args: &[&str]) -> Output {
 fn the_api_is_served_over_https_to_a_client_that_checks_the_certificate() {
     let net = Net(231);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = certificate(dir.path(), &net.ip(1));
+    let (ca, cert, key) = certificate(dir.path(), &net.ip(1));
     let base = common::config(net, &dir.path().join("var"), &tls_section(&cert, &key));
     let http = format!("[http]\nlisten = \"{}:8080\"\n", net.ip(1));
     assert!(base.contains(&http));
@@ -286,7 +287,7 @@ fn the_api_is_served_over_https_to_a_client_that_checks_the_certificate() {
         .spawn()
         .expect("hotline");
     let h = HttpsHotline { child, dir };
-    let ca = cert.to_str().expect("utf-8");
+    let ca = ca.to_str().expect("utf-8");
     let base_url = format!("https://{}:8080", net.ip(1));
     let health = format!("{base_url}/healthz");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -371,4 +372,106 @@ fn the_api_is_served_over_https_to_a_client_that_checks_the_certificate() {
     let out = curl(&["--cacert", ca, &health]);
     assert!(out.status.success(), "still serving HTTPS");
     drop(h);
+}
+
+/// Hotline's user+system CPU time so far, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
+}
+
+/// hotline's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One OPTIONS over a fresh connection (TLS when `tls`), answered 200.
+fn ping(
+    rt: &tokio::runtime::Runtime,
+    addr: &str,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    msg: &[u8],
+) -> Box<dyn std::any::Any> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut buf = vec![0u8; 2048];
+        match tls {
+            Some(c) => {
+                let name = rustls::pki_types::ServerName::try_from("hotline.test").expect("name");
+                let mut s = c.connect(name, tcp).await.expect("TLS handshake");
+                s.write_all(msg).await.expect("write");
+                let n = s.read(&mut buf).await.expect("read");
+                assert!(buf[..n].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+                Box::new(s) as Box<dyn std::any::Any>
+            }
+            None => {
+                let mut s = tcp;
+                s.write_all(msg).await.expect("write");
+                let n = s.read(&mut buf).await.expect("read");
+                assert!(buf[..n].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+                Box::new(s) as Box<dyn std::any::Any>
+            }
+        }
+    })
+}
+
+#[test]
+fn what_tls_costs_per_connection() {
+    // Figures for BENCHMARKS.md (printed, never asserted): hotline's CPU
+    // and memory for 200 phones each holding a SIP connection open, over
+    // TCP and over TLS.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let net = Net(232);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = certificate(dir.path(), &net.ip(1));
+    // 400 connections from one address: no flood limit for this one.
+    let extra = format!("{}\n[sip.flood]\nrate = 0\n", tls_section(&cert, &key));
+    let base = common::config(net, &dir.path().join("var"), &extra);
+    let realm = "realm = \"hotline.test\"\n";
+    let text = base.replace(realm, &format!("{realm}transports = [\"udp\", \"tcp\", \"tls\"]\n"));
+    let h = Hotline::start_with(net, dir, &text);
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&ca).expect("pem") {
+        roots.add(c.expect("cert")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let n = 200;
+    let mut figures = Vec::new();
+    for (name, port, tls) in [("TCP", 5060, None), ("TLS", 5061, Some(&connector))] {
+        let addr = format!("{}:{port}", net.ip(1));
+        let (cpu0, rss0) = (cpu_secs(h.pid()), rss_kib(h.pid()));
+        let held: Vec<_> = (0..n)
+            .map(|i| ping(&rt, &addr, tls, &options(net, &format!("cost-{name}-{i}"), "2.0")))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let (cpu1, rss1) = (cpu_secs(h.pid()), rss_kib(h.pid()));
+        figures.push(format!(
+            "{name}: {:.2} ms CPU per connection + OPTIONS, {:.1} KiB resident per open connection",
+            (cpu1 - cpu0) * 1000.0 / f64::from(n),
+            (rss1.saturating_sub(rss0)) as f64 / f64::from(n)
+        ));
+        drop(held);
+    }
+    eprintln!("tls cost ({n} connections, debug build): {}", figures.join("; "));
+    let v = h.healthz();
+    assert_eq!(v["status"], "ok", "{v}");
 }
