@@ -40,14 +40,55 @@ fn certificate(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
             .expect("openssl is installed (scripts/test installs it)");
         assert!(ok.success(), "openssl {args:?}");
     };
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=hotline test CA"]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "server.csr", "-subj", "/CN=hotline.test"]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=hotline test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=hotline.test",
+    ]);
     std::fs::write(
         path("server.ext"),
         format!("subjectAltName=IP:{ip},DNS:hotline.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
     )
     .expect("extensions");
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "cert.pem", "-extfile", "server.ext"]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "cert.pem",
+        "-extfile",
+        "server.ext",
+    ]);
     (path("ca.pem"), path("cert.pem"), path("key.pem"))
 }
 
@@ -412,14 +453,22 @@ fn ping(
                 let mut s = c.connect(name, tcp).await.expect("TLS handshake");
                 s.write_all(msg).await.expect("write");
                 let n = s.read(&mut buf).await.expect("read");
-                assert!(buf[..n].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+                assert!(
+                    buf[..n].starts_with(b"SIP/2.0 200"),
+                    "{}",
+                    String::from_utf8_lossy(&buf[..n])
+                );
                 Box::new(s) as Box<dyn std::any::Any>
             }
             None => {
                 let mut s = tcp;
                 s.write_all(msg).await.expect("write");
                 let n = s.read(&mut buf).await.expect("read");
-                assert!(buf[..n].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+                assert!(
+                    buf[..n].starts_with(b"SIP/2.0 200"),
+                    "{}",
+                    String::from_utf8_lossy(&buf[..n])
+                );
                 Box::new(s) as Box<dyn std::any::Any>
             }
         }
@@ -439,7 +488,10 @@ fn what_tls_costs_per_connection() {
     let extra = format!("{}\n[sip.flood]\nrate = 0\n", tls_section(&cert, &key));
     let base = common::config(net, &dir.path().join("var"), &extra);
     let realm = "realm = \"hotline.test\"\n";
-    let text = base.replace(realm, &format!("{realm}transports = [\"udp\", \"tcp\", \"tls\"]\n"));
+    let text = base.replace(
+        realm,
+        &format!("{realm}transports = [\"udp\", \"tcp\", \"tls\"]\n"),
+    );
     let h = Hotline::start_with(net, dir, &text);
     let mut roots = rustls::RootCertStore::empty();
     use rustls::pki_types::pem::PemObject;
@@ -460,7 +512,14 @@ fn what_tls_costs_per_connection() {
         let addr = format!("{}:{port}", net.ip(1));
         let (cpu0, rss0) = (cpu_secs(h.pid()), rss_kib(h.pid()));
         let held: Vec<_> = (0..n)
-            .map(|i| ping(&rt, &addr, tls, &options(net, &format!("cost-{name}-{i}"), "2.0")))
+            .map(|i| {
+                ping(
+                    &rt,
+                    &addr,
+                    tls,
+                    &options(net, &format!("cost-{name}-{i}"), "2.0"),
+                )
+            })
             .collect();
         std::thread::sleep(Duration::from_millis(300));
         let (cpu1, rss1) = (cpu_secs(h.pid()), rss_kib(h.pid()));
@@ -471,7 +530,10 @@ fn what_tls_costs_per_connection() {
         ));
         drop(held);
     }
-    eprintln!("tls cost ({n} connections, debug build): {}", figures.join("; "));
+    eprintln!(
+        "tls cost ({n} connections, debug build): {}",
+        figures.join("; ")
+    );
     let v = h.healthz();
     assert_eq!(v["status"], "ok", "{v}");
 }
