@@ -355,6 +355,13 @@ pub struct RegistrarConfig {
     pub auth_failures_before_block: u32,
     /// How long a blocked address stays blocked.
     pub auth_block_secs: u64,
+    /// Failed digest authentications for one user name, from any
+    /// addresses, within a minute before the user is locked out (a
+    /// password-guessing botnet; 0 = off). See `sip::user_lockout`.
+    pub user_failures_before_lockout: u32,
+    /// How long a locked-out user's requests (the right password too) get
+    /// 503 with `Retry-After`; then the user authenticates again.
+    pub user_lockout_secs: u64,
     /// Digest algorithms in use, most preferred first: "MD5", "SHA-256"
     /// (RFC 8760). The first is the realm's default: the one challenge an
     /// agent without a `digest_algorithm` of its own gets (see
@@ -377,6 +384,8 @@ impl Default for RegistrarConfig {
             nonce_ttl_secs: 300,
             auth_failures_before_block: 10,
             auth_block_secs: 60,
+            user_failures_before_lockout: 20,
+            user_lockout_secs: 300,
             digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
             digest_challenge: "single".into(),
         }
@@ -431,6 +440,15 @@ pub struct TrunkConfig {
     pub invite_timeout_secs: u64,
     /// Register to the carrier with these credentials.
     pub register: Option<TrunkRegistration>,
+    /// Most calls in progress from this trunk at once; beyond it a new
+    /// INVITE gets 503 with `Retry-After` (0 = no cap; see
+    /// `switch::admission`).
+    #[serde(default)]
+    pub max_calls: u32,
+    /// Most new calls from this trunk within any one second (CPS); beyond
+    /// it 503 with `Retry-After: 1` (0 = no cap).
+    #[serde(default)]
+    pub max_cps: u32,
 }
 
 fn default_trunk_transport() -> Transport {
@@ -473,6 +491,14 @@ pub struct TenantConfig {
     pub outbound_trunk: Option<String>,
     /// Days this tenant's records are kept (default: `[retention] days`).
     pub retention_days: Option<u32>,
+    /// Most calls in progress for this centre at once, over all trunks;
+    /// beyond it a new INVITE gets 503 with `Retry-After` (0 = no cap).
+    #[serde(default)]
+    pub max_calls: u32,
+    /// Most new calls for this centre within any one second, over all
+    /// trunks; beyond it 503 with `Retry-After: 1` (0 = no cap).
+    #[serde(default)]
+    pub max_cps: u32,
 }
 
 /// `[[agent]]`: an agent's SIP account.

@@ -19,6 +19,7 @@ mod recovery;
 pub mod registrar;
 pub mod stack;
 pub mod trunk;
+pub mod user_lockout;
 
 pub use journal::{DialogJournal, SavedDialog};
 pub use message::{Request, Responder};

@@ -334,6 +334,29 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             .filter_map(|t| Some((t.id.clone(), t.outbound_trunk.clone()?)))
             .collect(),
     });
+    {
+        // A user name locked out (issue 14 §5) is audited once, under the
+        // agent's centre.
+        let calls = Arc::downgrade(&ctx);
+        registrations.on_lockout(Box::new(move |locked, ip| {
+            let Some(ctx) = calls.upgrade() else { return };
+            let tenant = ctx
+                .roster
+                .load()
+                .agent_by_user(&locked.user)
+                .map(|a| a.tenant.clone());
+            ctx.audit(call::AuditLine {
+                actor: ip.to_string(),
+                tenant: tenant.unwrap_or_else(|| "default".into()),
+                action: "sip.user_locked_out".into(),
+                target: locked.user.clone(),
+                detail: serde_json::json!({
+                    "failures": locked.failures,
+                    "until_unix": locked.until.unix_secs(),
+                }),
+            });
+        }));
+    }
     let router = dispatch::Router::new(&config, trunks, ivr_runtime.clone());
     let http_ivr_stop = call_shutdown.clone();
     {
