@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
-use super::handles::{IvrStatus, RegistrationCount};
+use super::handles::{CallCapsStatus, IvrStatus, RegistrationCount};
 use crate::call::CallCounters;
 use crate::media::ports::PortPool;
 use crate::sip::SipStack;
@@ -38,6 +38,8 @@ pub struct SwitchView {
     pub started: tokio::time::Instant,
     /// The live IVR flows.
     pub ivr: Arc<dyn IvrStatus>,
+    /// Calls per trunk and centre against their caps.
+    pub caps: Arc<dyn CallCapsStatus>,
 }
 
 /// Serve until `stop` is cancelled.
@@ -102,6 +104,9 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
         },
         "media": { "rtp_port_pairs_in_use": s.ports.in_use() },
         "registrations": s.registrations.count(),
+        // Per trunk and centre: calls in progress, the caps, what was
+        // admitted and refused at them (issue 14 §5).
+        "caps": s.caps.figures(),
         "ivr": {
             "flows": s.ivr.flows().into_iter().map(|(name, version, dids)| json!({
                 "name": name, "version": version, "dids": dids,

@@ -19,6 +19,7 @@ pub mod admission;
 #[cfg(test)]
 mod admission_tests;
 mod binding_writer;
+pub mod call_load;
 mod dispatch;
 #[cfg(test)]
 mod dispatch_tests;
@@ -116,6 +117,8 @@ pub struct Parts {
     pub blacklist: Arc<std::sync::RwLock<crate::ivr::blacklist::Blacklist>>,
     /// `hotline.db`.
     pub store: Store,
+    /// Calls per trunk and centre against their caps (issue 14 §5).
+    pub call_slots: call_load::CallSlots,
     /// Cancelled when the switch stops serving, before the events are
     /// flushed: what the composition root started beside it (the HTTP
     /// listener, the retention job) stops on it.
@@ -358,6 +361,22 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         }));
     }
     let router = dispatch::Router::new(&config, trunks, ivr_runtime.clone());
+    let call_slots = call_load::CallSlots::new(call_load::CallLoad::new(
+        config.trunks.iter().map(|t| {
+            let caps = call_load::Caps {
+                max_calls: t.max_calls,
+                max_cps: t.max_cps,
+            };
+            (t.name.clone(), caps)
+        }),
+        config.tenants.iter().map(|t| {
+            let caps = call_load::Caps {
+                max_calls: t.max_calls,
+                max_cps: t.max_cps,
+            };
+            (t.id.clone(), caps)
+        }),
+    ));
     let http_ivr_stop = call_shutdown.clone();
     {
         // Callbacks dial citizens through the reserved agent's tenant.
@@ -398,6 +417,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         records: events.records.clone(),
         blacklist,
         store,
+        call_slots,
         front_stop: CancellationToken::new(),
     };
     Ok(Switch {
@@ -438,6 +458,7 @@ impl Switch {
             roster_admin,
             calls: ctx,
             front_stop: http_stop,
+            call_slots,
             ..
         } = parts;
         let housekeeping = {
@@ -469,6 +490,7 @@ impl Switch {
             ctx: ctx.clone(),
             router: Arc::new(router),
             registrations: registrations.clone(),
+            slots: call_slots,
         };
         let mut draining: Option<tokio::time::Instant> = None;
         let grace = Duration::from_secs(config.calls.shutdown_grace_secs);
