@@ -57,4 +57,6 @@ pub trait CallCapsStatus: Send + Sync {
 pub trait RegistrationCount: Send + Sync {
     /// Number of live bindings.
     fn count(&self) -> usize;
+    /// SIP user names locked out now after failed digest attempts.
+    fn locked_out_users(&self) -> usize;
 }

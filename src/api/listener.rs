@@ -101,6 +101,9 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
         "sip": {
             "dialogs": s.stack.dialog_count(),
             "transactions": s.stack.transaction_count(),
+            // User names locked out after failed digest attempts from any
+            // address (issue 14 §5).
+            "locked_out_users": s.registrations.locked_out_users(),
         },
         "media": { "rtp_port_pairs_in_use": s.ports.in_use() },
         "registrations": s.registrations.count(),

@@ -73,4 +73,8 @@ impl RegistrationCount for Registrations {
     fn count(&self) -> usize {
         Registrations::count(self)
     }
+
+    fn locked_out_users(&self) -> usize {
+        Registrations::locked_out_users(self)
+    }
 }

@@ -103,6 +103,14 @@ impl UserLockout {
         self.entries.is_empty()
     }
 
+    /// User names locked out at `now`.
+    pub fn locked_count(&self, now: Time) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.locked_until.is_some_and(|u| u > now))
+            .count()
+    }
+
     /// How long `user` stays locked out from `now`, `None` if not locked.
     pub fn locked_for(&self, user: &str, now: Time) -> Option<Duration> {
         let until = self.entries.get(user)?.locked_until?;
@@ -210,6 +218,8 @@ mod tests {
         assert_eq!(began.user, "1001");
         assert_eq!(began.failures, 3);
         assert_eq!(began.until, at(302_000));
+        assert_eq!(l.locked_count(at(2_000)), 1);
+        assert_eq!(l.locked_count(at(302_000)), 0);
         assert_eq!(
             l.locked_for("1001", at(2_000)),
             Some(Duration::from_secs(300))

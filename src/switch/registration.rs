@@ -233,6 +233,13 @@ impl Registrations {
             .collect()
     }
 
+    /// User names locked out now ([`UserLockout`]).
+    pub fn locked_out_users(&self) -> usize {
+        self.lock()
+            .lockout
+            .locked_count(Time::from_unix_secs(unix_now()))
+    }
+
     /// Number of live bindings.
     pub fn count(&self) -> usize {
         self.lock().registrar.all().len()
