@@ -3,7 +3,8 @@
 //! with 503 + Retry-After while the calls it holds complete with RTP both
 //! ways, and admits again once one ends; a calls-per-second cap
 //! (`max_cps`) refuses a burst beyond it; a centre's cap counts its calls
-//! over two trunks; failed digest attempts for one agent from several
+//! over two trunks; a cancelled call and calls refused after admission
+//! (480, 486) give their place back; failed digest attempts for one agent from several
 //! addresses lock the agent's user name out (503 + Retry-After, the right
 //! password too, audited once) until the configured lockout ends, then
 //! the agent registers again.
@@ -170,6 +171,8 @@ fn a_cps_cap_refuses_a_burst_beyond_it() {
         0,
         "{v}"
     );
+    // The admitted calls, refused later (480), gave their places back.
+    assert_eq!(cap_figure(&v, "trunk", "carrier", "active"), 0, "{v}");
     // Once the second of the burst has passed, a call is admitted again
     // (the window is one second of hotline's clock; the burst is over).
     std::thread::sleep(Duration::from_millis(1100));
@@ -322,4 +325,50 @@ fn failed_passwords_from_several_addresses_lock_the_user_out_for_a_while() {
     }
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["target"], "1001", "{lines:?}");
+}
+
+#[test]
+fn cancelled_and_later_refused_calls_give_their_place_back() {
+    let net = Net(229);
+    // One call at a time: a place that leaked would refuse every next call.
+    let h = start(net, "max_calls = 1", TWO_DIDS);
+    register(&h, "1001", &net.agent(0));
+    // The caller hangs up while the agent's phone rings (CANCEL).
+    let ringing = Sipp::start("agent_noanswer.xml", &net.agent(0), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    carrier(&h, 10, "carrier_cancel.xml", "5001", &[])
+        .wait(T)
+        .assert_ok(&h);
+    ringing.wait(T).assert_ok(&h);
+    idle(&h);
+    // A call refused after admission (its agent, 1002, is not registered).
+    carrier(&h, 10, "carrier_expect_480.xml", "5002", &[])
+        .wait(T)
+        .assert_ok(&h);
+    idle(&h);
+    // The agent's phone is busy: refused after admission with 486.
+    let busy = Sipp::start("agent_busy.xml", &net.agent(0), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    carrier(&h, 10, "carrier_expect_486.xml", "5001", &[])
+        .wait(T)
+        .assert_ok(&h);
+    busy.wait(T).assert_ok(&h);
+    idle(&h);
+    // And an answered call still fits.
+    let answering = Sipp::start("agent_answer.xml", &net.agent(0), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    carrier(&h, 10, "carrier_call.xml", "5001", &[])
+        .wait(T)
+        .assert_ok(&h);
+    answering.wait(T).assert_ok(&h);
+    idle(&h);
+    let v = h.healthz();
+    assert_eq!(cap_figure(&v, "trunk", "carrier", "admitted"), 4, "{v}");
+    assert_eq!(
+        cap_figure(&v, "trunk", "carrier", "refused_calls"),
+        0,
+        "{v}"
+    );
+    assert_eq!(cap_figure(&v, "trunk", "carrier", "active"), 0, "{v}");
+    assert_eq!(cap_figure(&v, "tenant", "default", "active"), 0, "{v}");
 }
