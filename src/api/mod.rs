@@ -39,6 +39,7 @@ pub mod openapi;
 pub mod records;
 pub mod roster;
 pub mod session;
+pub mod tls_listener;
 pub mod web;
 pub mod zh;
 
