@@ -892,6 +892,13 @@ impl Config {
                 ));
             }
         }
+        // A lockout must end (issue 14 §5): at least a second, at most a day.
+        if r.user_failures_before_lockout > 0 && !(1..=86_400).contains(&r.user_lockout_secs) {
+            out.push((
+                "registrar.user_lockout_secs".into(),
+                "must be 1 to 86400 (a day) while user_failures_before_lockout is set (0 turns the lockout off)".into(),
+            ));
+        }
         if crate::sip::digest_policy::ChallengeMode::parse(&r.digest_challenge).is_none() {
             out.push((
                 "registrar.digest_challenge".into(),
@@ -1328,6 +1335,30 @@ backup = "a"
         assert!(
             problems.iter().any(|p| p.contains("outside 1..=10")),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn caps_and_the_user_lockout_parse_and_a_lockout_must_end() {
+        let text = "[sip]\nlisten = \"127.0.0.1:5060\"\n[registrar]\nuser_lockout_secs = 0\n[[trunk]]\nname = \"a\"\nmax_calls = 30\nmax_cps = 5\n[[tenant]]\nid = \"city\"\nmax_calls = 60\n";
+        let ConfigError::Invalid(list) =
+            Config::from_str_at(text, Path::new("h.toml")).unwrap_err()
+        else {
+            panic!()
+        };
+        let got: Vec<_> = list.iter().map(|i| (i.key.clone(), i.line)).collect();
+        assert_eq!(got, [("registrar.user_lockout_secs".to_string(), Some(4))]);
+        let c = Config::from_str_at(
+            &text.replace("user_lockout_secs = 0", "user_failures_before_lockout = 0"),
+            Path::new("h.toml"),
+        )
+        .unwrap();
+        assert_eq!((c.trunks[0].max_calls, c.trunks[0].max_cps), (30, 5));
+        assert_eq!((c.tenants[0].max_calls, c.tenants[0].max_cps), (60, 0));
+        let r = RegistrarConfig::default();
+        assert_eq!(
+            (r.user_failures_before_lockout, r.user_lockout_secs),
+            (20, 300)
         );
     }
 
