@@ -171,6 +171,13 @@ fn a_cps_cap_refuses_a_burst_beyond_it() {
         0,
         "{v}"
     );
+    // Logged once per run of refusals (each run follows an admitted call),
+    // not once per INVITE.
+    let lines = h.log().matches("INVITE beyond a cap: 503 (more").count() as u64;
+    assert!(
+        lines >= 1 && lines <= admitted,
+        "{lines} log lines for {refused} refusals"
+    );
     // The admitted calls, refused later (480), gave their places back.
     assert_eq!(cap_figure(&v, "trunk", "carrier", "active"), 0, "{v}");
     // Once the second of the burst has passed, a call is admitted again

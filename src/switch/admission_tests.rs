@@ -298,7 +298,9 @@ fn admit(w: &World, load: &mut CallLoad, number: &str, now: Time) -> Decision<St
         Decision::Refuse {
             why: Refusal::Cap { scope, cap },
             ..
-        } => load.refused(scope, *cap),
+        } => {
+            load.refused(scope, *cap);
+        }
         _ => {}
     }
     d

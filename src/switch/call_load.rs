@@ -48,6 +48,8 @@ struct ScopeLoad {
     admitted: u64,
     refused_calls: u64,
     refused_cps: u64,
+    /// Refusing since the last admitted call (one log line per episode).
+    refusing: bool,
 }
 
 impl ScopeLoad {
@@ -73,6 +75,7 @@ impl ScopeLoad {
     fn start(&mut self, now: Time) {
         self.active = self.active.saturating_add(1);
         self.admitted += 1;
+        self.refusing = false;
         if self.caps.max_cps > 0 {
             // Drop what left the window, and starts "after" now (a clock
             // that went back).
@@ -185,13 +188,16 @@ impl CallLoad {
         }
     }
 
-    /// Counts an INVITE refused at a cap.
-    pub fn refused(&mut self, scope: &CapScope, cap: admission::Cap) {
+    /// Counts an INVITE refused at a cap; `true` for the first refusal
+    /// since the scope last admitted a call (the shell logs that one, so a
+    /// burst beyond a cap is one log line, not one per INVITE).
+    pub fn refused(&mut self, scope: &CapScope, cap: admission::Cap) -> bool {
         let s = self.scope_mut(scope);
         match cap {
             admission::Cap::Calls(_) => s.refused_calls += 1,
             admission::Cap::Cps(_) => s.refused_cps += 1,
         }
+        !std::mem::replace(&mut s.refusing, true)
     }
 
     /// Every trunk's then every centre's figures, by name.
@@ -371,8 +377,14 @@ mod tests {
     fn refusals_and_figures() {
         let mut l = ledger();
         l.start("carrier", "city", at(0));
-        l.refused(&trunk("carrier"), admission::Cap::Calls(2));
-        l.refused(&trunk("carrier"), admission::Cap::Cps(3));
+        // The first refusal of an episode is reported, the next are not …
+        assert!(l.refused(&trunk("carrier"), admission::Cap::Calls(2)));
+        assert!(!l.refused(&trunk("carrier"), admission::Cap::Cps(3)));
+        assert!(l.refused(&tenant("city"), admission::Cap::Calls(5)));
+        // … until the scope admits a call again.
+        l.start("carrier", "city", at(1));
+        l.end("carrier", "city");
+        assert!(l.refused(&tenant("city"), admission::Cap::Calls(5)));
         l.refused(&tenant("city"), admission::Cap::Calls(5));
         let f = l.figures();
         assert_eq!(f.len(), 2);
@@ -384,14 +396,14 @@ mod tests {
                 active: 1,
                 max_calls: 2,
                 max_cps: 3,
-                admitted: 1,
+                admitted: 2,
                 refused_calls: 1,
                 refused_cps: 1,
             }
         );
         assert_eq!(
             (f[1].scope, f[1].refused_calls, f[1].max_calls),
-            ("tenant", 1, 5)
+            ("tenant", 3, 5)
         );
     }
 

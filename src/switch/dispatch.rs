@@ -130,29 +130,31 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
         source: source.ip(),
     };
     let now = crate::util::now();
-    let (decision, slot) = d.slots.with(|load| {
+    let (decision, slot, first_refusal) = d.slots.with(|load| {
         let decision = admission::decide(&view, &router.tables(draining, &load.at(now)));
-        let slot = match &decision {
+        let (slot, first_refusal) = match &decision {
             Decision::Flow { trunk, tenant, .. } | Decision::Did { trunk, tenant, .. } => {
-                Some(d.slots.start(load, trunk, tenant, now))
+                (Some(d.slots.start(load, trunk, tenant, now)), false)
             }
             Decision::Refuse {
                 why: Refusal::Cap { scope, cap },
                 ..
-            } => {
-                load.refused(scope, *cap);
-                None
-            }
-            _ => None,
+            } => (None, load.refused(scope, *cap)),
+            _ => (None, false),
         };
-        (decision, slot)
+        (decision, slot, first_refusal)
     });
     match decision {
         Decision::Refuse { code, headers, why } => {
             match why {
                 Refusal::Draining => {}
+                // One line per episode; every refusal is counted in
+                // /healthz `caps`.
+                Refusal::Cap { scope, cap } if first_refusal => {
+                    info!(?scope, ?cap, number = %dialled, %source, "INVITE beyond a cap: 503 (more refused until one is admitted: at debug level, counted in /healthz caps)")
+                }
                 Refusal::Cap { scope, cap } => {
-                    info!(?scope, ?cap, number = %dialled, %source, "INVITE beyond a cap: 503")
+                    debug!(?scope, ?cap, number = %dialled, %source, "INVITE beyond a cap: 503")
                 }
                 Refusal::NoTrunk => {
                     warn!(%source, from = invite.request.from_user().unwrap_or_default(), "INVITE from an address no trunk admits: 403")
