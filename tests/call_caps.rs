@@ -275,13 +275,14 @@ fn audited(h: &Hotline, action: &str) -> Vec<serde_json::Value> {
 #[test]
 fn failed_passwords_from_several_addresses_lock_the_user_out_for_a_while() {
     let net = Net(228);
-    // Four failures for one user within a minute lock it for 6 s; one
-    // address alone would need ten to be blocked.
+    // Four failures for one user within a minute lock it for 15 s (room
+    // for the steps below on a busy machine); one address alone would need
+    // ten to be blocked.
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("var");
     let text = common::config(net, &data, "").replace(
         "[registrar]\n",
-        "[registrar]\nuser_failures_before_lockout = 4\nuser_lockout_secs = 6\n",
+        "[registrar]\nuser_failures_before_lockout = 4\nuser_lockout_secs = 15\n",
     );
     let h = Hotline::start_with(net, dir, &text);
     let sip = h.net.sip();
@@ -306,6 +307,16 @@ fn failed_passwords_from_several_addresses_lock_the_user_out_for_a_while() {
     // so is another guess; neither extends the lockout or audits again.
     attempt("agent_register_locked.xml", 40, "pass1001");
     attempt("agent_register_locked.xml", 35, "guess");
+    // A feature code dialled with the agent's right credentials too.
+    Sipp::start(
+        "agent_feature_code_locked.xml",
+        &net.ip(42),
+        &[
+            "-s", "*11", "-key", "agent", "1001", "-au", "1001", "-ap", "pass1001", "-m", "1", &sip,
+        ],
+    )
+    .wait(T)
+    .assert_ok(&h);
     assert_eq!(h.counter("/registrations"), 0);
     // Another agent is not affected.
     register(&h, "1002", &net.ip(41));
