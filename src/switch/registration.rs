@@ -49,7 +49,7 @@ pub enum Authenticated {
     Agent(String),
     /// Answer with this status and these headers (challenge or 403).
     Refused {
-        /// 401, 407 or 403.
+        /// 401, 407, 403 (a blocked address) or 503 (a locked-out user).
         code: u16,
         /// Challenge headers.
         headers: Vec<(String, String)>,
@@ -282,7 +282,7 @@ impl Registrations {
     /// the same challenge, and are locked out alike.
     pub fn authenticate(&self, req: &Request, kind: Challenge) -> Authenticated {
         let ip = req.source().ip();
-        let (answer, began) = self.authenticate_locked(req, kind);
+        let (answer, began) = self.decide_credentials(req, kind);
         if let Some(locked) = began {
             warn!(
                 user = %locked.user,
@@ -300,7 +300,9 @@ impl Registrations {
         answer
     }
 
-    fn authenticate_locked(
+    /// [`Registrations::authenticate`] under the state's lock; also the
+    /// lockout that just began, reported once the lock is released.
+    fn decide_credentials(
         &self,
         req: &Request,
         kind: Challenge,
