@@ -315,7 +315,7 @@ fn refusal(code: u16, why: &str) -> admit::Refusal {
 impl Reader {
     async fn run<S: AsyncRead>(&self, mut read: ReadHalf<S>, cancel: &CancellationToken) {
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
-        let mut chunk = vec![0u8; 16 * 1024];
+        let mut chunk = vec![0u8; 4096];
         loop {
             let n = tokio::select! {
                 _ = cancel.cancelled() => return,
