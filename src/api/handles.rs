@@ -45,8 +45,18 @@ pub trait RosterAdmin: Send + Sync {
     fn ivr(&self) -> Arc<dyn IvrStatus>;
 }
 
+/// The trunks' and centres' calls against their caps (issue 14 §5), as
+/// `/healthz` shows them.
+pub trait CallCapsStatus: Send + Sync {
+    /// One object per trunk, then per centre: `scope`, `name`, `active`,
+    /// `max_calls`, `max_cps`, `admitted`, `refused_calls`, `refused_cps`.
+    fn figures(&self) -> serde_json::Value;
+}
+
 /// The agents' registrations, as `/healthz` counts them.
 pub trait RegistrationCount: Send + Sync {
     /// Number of live bindings.
     fn count(&self) -> usize;
+    /// SIP user names locked out now after failed digest attempts.
+    fn locked_out_users(&self) -> usize;
 }

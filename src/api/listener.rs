@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
-use super::handles::{IvrStatus, RegistrationCount};
+use super::handles::{CallCapsStatus, IvrStatus, RegistrationCount};
 use crate::call::CallCounters;
 use crate::media::ports::PortPool;
 use crate::sip::SipStack;
@@ -38,6 +38,8 @@ pub struct SwitchView {
     pub started: tokio::time::Instant,
     /// The live IVR flows.
     pub ivr: Arc<dyn IvrStatus>,
+    /// Calls per trunk and centre against their caps.
+    pub caps: Arc<dyn CallCapsStatus>,
 }
 
 /// Serve until `stop` is cancelled: HTTPS with `tls`, else plain HTTP.
@@ -120,9 +122,15 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
             "flood_bans": gate.flood.bans,
             "flood_dropped": gate.flood.dropped,
             "banned_now": gate.flood.banned_now,
+            // User names locked out after failed digest attempts from any
+            // address (issue 14 §5).
+            "locked_out_users": s.registrations.locked_out_users(),
         },
         "media": { "rtp_port_pairs_in_use": s.ports.in_use() },
         "registrations": s.registrations.count(),
+        // Per trunk and centre: calls in progress, the caps, what was
+        // admitted and refused at them (issue 14 §5).
+        "caps": s.caps.figures(),
         "ivr": {
             "flows": s.ivr.flows().into_iter().map(|(name, version, dids)| json!({
                 "name": name, "version": version, "dids": dids,

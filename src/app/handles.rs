@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use crate::acd;
-use crate::api::handles::{IvrStatus, RegistrationCount, RosterAdmin};
+use crate::api::handles::{CallCapsStatus, IvrStatus, RegistrationCount, RosterAdmin};
 use crate::config::Config;
 use crate::roster::change::{Edit, ReloadReport, RosterError};
 use crate::roster::seed::{Kind, Origin};
@@ -63,8 +63,18 @@ impl RosterAdmin for SwitchRosterAdmin {
     }
 }
 
+impl CallCapsStatus for crate::switch::call_load::CallSlots {
+    fn figures(&self) -> serde_json::Value {
+        serde_json::to_value(crate::switch::call_load::CallSlots::figures(self)).unwrap_or_default()
+    }
+}
+
 impl RegistrationCount for Registrations {
     fn count(&self) -> usize {
         Registrations::count(self)
+    }
+
+    fn locked_out_users(&self) -> usize {
+        Registrations::locked_out_users(self)
     }
 }

@@ -77,6 +77,7 @@ pub async fn run(file: Config) -> Result<(), AppError> {
         registrations: Arc::new(p.registrations.clone()),
         started: p.started,
         ivr: p.ivr.clone(),
+        caps: Arc::new(p.call_slots.clone()),
     };
     tokio::spawn(crate::api::listener::serve(
         http,

@@ -321,7 +321,17 @@ impl CallContext {
 }
 
 /// Start a call task for a new INVITE routed to `route`.
-pub fn spawn(ctx: Arc<CallContext>, invite: PendingInvite, route: Route, tenant: String) {
+///
+/// `held` is kept by the call task until it ends, however it ends (a
+/// panic or an abort drops it too): the switch's place for the call under
+/// the trunk's and centre's caps.
+pub fn spawn<H: Send + 'static>(
+    ctx: Arc<CallContext>,
+    invite: PendingInvite,
+    route: Route,
+    tenant: String,
+    held: H,
+) {
     let span = tracing::info_span!(
         "call",
         id = %invite.request.call_id(),
@@ -333,6 +343,7 @@ pub fn spawn(ctx: Arc<CallContext>, invite: PendingInvite, route: Route, tenant:
     let counters = ctx.counters.clone();
     tokio::spawn(
         async move {
+            let _held = held;
             let outcome = run(ctx, invite, route, tenant).await;
             match &outcome {
                 Outcome::Answered => counters.answered.fetch_add(1, Ordering::Relaxed),

@@ -427,6 +427,13 @@ pub struct RegistrarConfig {
     pub auth_failures_before_block: u32,
     /// How long a blocked address stays blocked.
     pub auth_block_secs: u64,
+    /// Failed digest authentications for one user name, from any
+    /// addresses, within a minute before the user is locked out (a
+    /// password-guessing botnet; 0 = off). See `sip::user_lockout`.
+    pub user_failures_before_lockout: u32,
+    /// How long a locked-out user's requests (the right password too) get
+    /// 503 with `Retry-After`; then the user authenticates again.
+    pub user_lockout_secs: u64,
     /// Digest algorithms in use, most preferred first: "MD5", "SHA-256"
     /// (RFC 8760). The first is the realm's default: the one challenge an
     /// agent without a `digest_algorithm` of its own gets (see
@@ -449,6 +456,8 @@ impl Default for RegistrarConfig {
             nonce_ttl_secs: 300,
             auth_failures_before_block: 10,
             auth_block_secs: 60,
+            user_failures_before_lockout: 20,
+            user_lockout_secs: 300,
             digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
             digest_challenge: "single".into(),
         }
@@ -503,6 +512,15 @@ pub struct TrunkConfig {
     pub invite_timeout_secs: u64,
     /// Register to the carrier with these credentials.
     pub register: Option<TrunkRegistration>,
+    /// Most calls in progress from this trunk at once; beyond it a new
+    /// INVITE gets 503 with `Retry-After` (0 = no cap; see
+    /// `switch::admission`).
+    #[serde(default)]
+    pub max_calls: u32,
+    /// Most new calls from this trunk within any one second (CPS); beyond
+    /// it 503 with `Retry-After: 1` (0 = no cap).
+    #[serde(default)]
+    pub max_cps: u32,
 }
 
 fn default_trunk_transport() -> Transport {
@@ -545,6 +563,14 @@ pub struct TenantConfig {
     pub outbound_trunk: Option<String>,
     /// Days this tenant's records are kept (default: `[retention] days`).
     pub retention_days: Option<u32>,
+    /// Most calls in progress for this centre at once, over all trunks;
+    /// beyond it a new INVITE gets 503 with `Retry-After` (0 = no cap).
+    #[serde(default)]
+    pub max_calls: u32,
+    /// Most new calls for this centre within any one second, over all
+    /// trunks; beyond it 503 with `Retry-After: 1` (0 = no cap).
+    #[serde(default)]
+    pub max_cps: u32,
 }
 
 /// `[[agent]]`: an agent's SIP account.
@@ -865,6 +891,13 @@ impl Config {
                     format!("unknown digest algorithm {a:?}; supported: \"SHA-256\", \"MD5\""),
                 ));
             }
+        }
+        // A lockout must end (issue 14 §5): at least a second, at most a day.
+        if r.user_failures_before_lockout > 0 && !(1..=86_400).contains(&r.user_lockout_secs) {
+            out.push((
+                "registrar.user_lockout_secs".into(),
+                "must be 1 to 86400 (a day) while user_failures_before_lockout is set (0 turns the lockout off)".into(),
+            ));
         }
         if crate::sip::digest_policy::ChallengeMode::parse(&r.digest_challenge).is_none() {
             out.push((
@@ -1302,6 +1335,30 @@ backup = "a"
         assert!(
             problems.iter().any(|p| p.contains("outside 1..=10")),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn caps_and_the_user_lockout_parse_and_a_lockout_must_end() {
+        let text = "[sip]\nlisten = \"127.0.0.1:5060\"\n[registrar]\nuser_lockout_secs = 0\n[[trunk]]\nname = \"a\"\nmax_calls = 30\nmax_cps = 5\n[[tenant]]\nid = \"city\"\nmax_calls = 60\n";
+        let ConfigError::Invalid(list) =
+            Config::from_str_at(text, Path::new("h.toml")).unwrap_err()
+        else {
+            panic!()
+        };
+        let got: Vec<_> = list.iter().map(|i| (i.key.clone(), i.line)).collect();
+        assert_eq!(got, [("registrar.user_lockout_secs".to_string(), Some(4))]);
+        let c = Config::from_str_at(
+            &text.replace("user_lockout_secs = 0", "user_failures_before_lockout = 0"),
+            Path::new("h.toml"),
+        )
+        .unwrap();
+        assert_eq!((c.trunks[0].max_calls, c.trunks[0].max_cps), (30, 5));
+        assert_eq!((c.tenants[0].max_calls, c.tenants[0].max_cps), (60, 0));
+        let r = RegistrarConfig::default();
+        assert_eq!(
+            (r.user_failures_before_lockout, r.user_lockout_secs),
+            (20, 300)
         );
     }
 

@@ -26,6 +26,7 @@ pub mod registrar;
 pub mod stack;
 mod tcp_ingress;
 pub mod trunk;
+pub mod user_lockout;
 
 pub use journal::{DialogJournal, SavedDialog};
 pub use message::{Request, Responder};

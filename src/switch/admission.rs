@@ -10,7 +10,19 @@
 //!   an agent's feature code (`*…`, authenticated by the shell with a 407
 //!   digest challenge); 403 from an address no trunk admits (trunk ACL,
 //!   [`crate::sip::trunk`]); the called number (DID) claimed by an IVR flow
-//!   (flows first), else by a `[[did]]` entry; else 404.
+//!   (flows first), else by a `[[did]]` entry; else 404; then the caps
+//!   (issue 14 §5): the trunk's, then the centre's, concurrent calls
+//!   (`max_calls`) before new calls per second (`max_cps`), 0 = no cap.
+//!   Beyond one: 503 Service Unavailable (RFC 3261 §21.5.4) with
+//!   `Retry-After` (§20.33: [`CALLS_RETRY_AFTER_SECS`] at a concurrent-call
+//!   cap, [`CPS_RETRY_AFTER_SECS`] at a CPS cap, the window being a second)
+//!   and a `Warning` naming the cap. Short on purpose: a carrier that
+//!   honours `Retry-After` may hold all its traffic to us that long.
+//!
+//! The caps read a [`Load`]: the calls in progress and those started within
+//! the last second per trunk and centre, which the shell counts
+//! ([`super::call_load`]) and reads at the request's arrival time — this
+//! core takes the counts as input and reads no clock.
 //!
 //! The block list is not an admission rule: the flow's `blacklist` node
 //! reads it once the call runs. Nothing here depends on the time of day
@@ -62,6 +74,8 @@ pub struct Tables<'a, F> {
     pub flows: &'a F,
     /// Shutting down: no new calls.
     pub draining: bool,
+    /// The trunks' and centres' load against their caps.
+    pub load: &'a dyn Load,
 }
 
 /// Why a new INVITE is refused (the shell logs each its own way).
@@ -76,6 +90,77 @@ pub enum Refusal {
         /// The trunk it came through.
         trunk: String,
     },
+    /// A trunk's or centre's cap is reached.
+    Cap {
+        /// Whose.
+        scope: CapScope,
+        /// Which.
+        cap: Cap,
+    },
+}
+
+/// Whose cap: a trunk's (by name) or a centre's (tenant id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CapScope {
+    /// `[[trunk]] name`.
+    Trunk(String),
+    /// `[[tenant]] id`.
+    Tenant(String),
+}
+
+/// Which cap, with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// `max_calls`: calls in progress at once.
+    Calls(u32),
+    /// `max_cps`: new calls within a second.
+    Cps(u32),
+}
+
+/// `Retry-After` at a concurrent-call cap.
+pub const CALLS_RETRY_AFTER_SECS: u32 = 5;
+/// `Retry-After` at a calls-per-second cap.
+pub const CPS_RETRY_AFTER_SECS: u32 = 1;
+
+/// One scope's load and caps at the request's arrival.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Calls in progress.
+    pub active: u32,
+    /// Calls started within the last second (counted up to `max_cps`).
+    pub last_second: u32,
+    /// Concurrent-call cap, 0 = none.
+    pub max_calls: u32,
+    /// Calls-per-second cap, 0 = none.
+    pub max_cps: u32,
+}
+
+impl Usage {
+    /// The cap a new call would go beyond, if any (concurrent calls first).
+    pub fn reached(&self) -> Option<Cap> {
+        if self.max_calls > 0 && self.active >= self.max_calls {
+            Some(Cap::Calls(self.max_calls))
+        } else if self.max_cps > 0 && self.last_second >= self.max_cps {
+            Some(Cap::Cps(self.max_cps))
+        } else {
+            None
+        }
+    }
+}
+
+/// The trunks' and centres' load, as the caps read it.
+pub trait Load {
+    /// `scope`'s load and caps now (unknown scopes: no cap).
+    fn usage(&self, scope: &CapScope) -> Usage;
+}
+
+/// No load and no caps (tests, and requests that are no new call).
+pub struct Unlimited;
+
+impl Load for Unlimited {
+    fn usage(&self, _: &CapScope) -> Usage {
+        Usage::default()
+    }
 }
 
 /// What to do with one out-of-dialog request.
@@ -175,25 +260,71 @@ fn admit_invite<F: FlowClaims>(
         };
     };
     let trunk = trunk.name.clone();
-    if let Some((tenant, claim)) = tables.flows.claim(number) {
-        return Decision::Flow {
+    let admitted = if let Some((tenant, claim)) = tables.flows.claim(number) {
+        Decision::Flow {
             trunk,
             number: number.to_string(),
             tenant,
             claim,
+        }
+    } else {
+        match tables.dids.get(number) {
+            Some((tenant, route)) => Decision::Did {
+                trunk,
+                number: number.to_string(),
+                tenant: tenant.clone(),
+                route: route.clone(),
+            },
+            None => {
+                return Decision::Refuse {
+                    code: 404,
+                    headers: vec![],
+                    why: Refusal::UnknownNumber { trunk },
+                }
+            }
+        }
+    };
+    let (Decision::Flow { trunk, tenant, .. } | Decision::Did { trunk, tenant, .. }) = &admitted
+    else {
+        return admitted;
+    };
+    match capped(trunk, tenant, tables.load) {
+        Some(refusal) => refusal,
+        None => admitted,
+    }
+}
+
+/// The 503 for the first cap a new call of `trunk` for `tenant` would go
+/// beyond: the trunk's, then the centre's.
+fn capped<C>(trunk: &str, tenant: &str, load: &dyn Load) -> Option<Decision<C>> {
+    [
+        CapScope::Trunk(trunk.to_string()),
+        CapScope::Tenant(tenant.to_string()),
+    ]
+    .into_iter()
+    .find_map(|scope| {
+        let cap = load.usage(&scope).reached()?;
+        let whose = match &scope {
+            CapScope::Trunk(n) => format!("trunk {n}"),
+            CapScope::Tenant(n) => format!("centre {n}"),
         };
-    }
-    match tables.dids.get(number) {
-        Some((tenant, route)) => Decision::Did {
-            trunk,
-            number: number.to_string(),
-            tenant: tenant.clone(),
-            route: route.clone(),
-        },
-        None => Decision::Refuse {
-            code: 404,
-            headers: vec![],
-            why: Refusal::UnknownNumber { trunk },
-        },
-    }
+        let (retry, text) = match cap {
+            Cap::Calls(n) => (
+                CALLS_RETRY_AFTER_SECS,
+                format!("{whose}: {n} calls in progress, its limit"),
+            ),
+            Cap::Cps(n) => (
+                CPS_RETRY_AFTER_SECS,
+                format!("{whose}: {n} new calls within a second, its limit"),
+            ),
+        };
+        Some(Decision::Refuse {
+            code: 503,
+            headers: vec![
+                ("Retry-After".into(), retry.to_string()),
+                crate::sip::message::warning(&text),
+            ],
+            why: Refusal::Cap { scope, cap },
+        })
+    })
 }

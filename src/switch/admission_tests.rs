@@ -91,6 +91,7 @@ fn decide_in(
             trunks: &w.trunks,
             flows: &w.flows,
             draining,
+            load: &super::admission::Unlimited,
         },
     )
 }
@@ -252,4 +253,263 @@ fn an_unclaimed_number_gets_404() {
         decide_in(&w, "INVITE", "", CARRIER, false),
         Decision::Refuse { code: 404, .. }
     ));
+}
+
+// ---------------------------------------------------------------------------
+// Caps per trunk and per centre (issue 14 §5)
+// ---------------------------------------------------------------------------
+
+use super::admission::{Cap, CapScope, Load, CALLS_RETRY_AFTER_SECS, CPS_RETRY_AFTER_SECS};
+use super::call_load::{CallLoad, Caps};
+use crate::time::Time;
+
+fn caps(max_calls: u32, max_cps: u32) -> Caps {
+    Caps { max_calls, max_cps }
+}
+
+fn decide_loaded(w: &World, number: &str, from: &str, load: &dyn Load) -> Decision<String> {
+    decide(
+        &RequestView {
+            method: "INVITE",
+            uri_user: number,
+            source: from.parse().expect("ip"),
+        },
+        &Tables {
+            dids: &w.dids,
+            trunks: &w.trunks,
+            flows: &w.flows,
+            draining: false,
+            load,
+        },
+    )
+}
+
+fn at(ms: u64) -> Time {
+    Time::from_unix_millis(1_700_000_000_000 + ms)
+}
+
+/// Admit like the shell: decide at `now`, count what is admitted.
+fn admit(w: &World, load: &mut CallLoad, number: &str, now: Time) -> Decision<String> {
+    let d = decide_loaded(w, number, CARRIER, &load.at(now));
+    match &d {
+        Decision::Did { trunk, tenant, .. } | Decision::Flow { trunk, tenant, .. } => {
+            load.start(trunk, tenant, now)
+        }
+        Decision::Refuse {
+            why: Refusal::Cap { scope, cap },
+            ..
+        } => {
+            load.refused(scope, *cap);
+        }
+        _ => {}
+    }
+    d
+}
+
+fn refused_503(d: &Decision<String>) -> Option<(CapScope, Cap, String, String)> {
+    let Decision::Refuse {
+        code: 503,
+        headers,
+        why: Refusal::Cap { scope, cap },
+    } = d
+    else {
+        return None;
+    };
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    Some((scope.clone(), *cap, get("Retry-After"), get("Warning")))
+}
+
+#[test]
+fn a_trunk_at_its_concurrent_call_cap_refuses_503_with_retry_after() {
+    let w = world();
+    let mut load = CallLoad::new([("carrier".to_string(), caps(2, 0))], []);
+    assert!(matches!(
+        admit(&w, &mut load, "12345", at(0)),
+        Decision::Did { .. }
+    ));
+    assert!(matches!(
+        admit(&w, &mut load, "12399", at(1)),
+        Decision::Flow { .. }
+    ));
+    let d = admit(&w, &mut load, "12345", at(2));
+    let (scope, cap, retry, warning) = refused_503(&d).expect("503");
+    assert_eq!(scope, CapScope::Trunk("carrier".into()));
+    assert_eq!(cap, Cap::Calls(2));
+    assert_eq!(retry, CALLS_RETRY_AFTER_SECS.to_string());
+    assert!(
+        warning.starts_with("399 hotline \"trunk carrier: 2 calls"),
+        "{warning}"
+    );
+    // One ends: the next is admitted.
+    load.end("carrier", "default");
+    assert!(matches!(
+        admit(&w, &mut load, "12345", at(3)),
+        Decision::Did { .. }
+    ));
+    let f = load.figures();
+    assert_eq!(
+        (f[0].name.as_str(), f[0].refused_calls, f[0].admitted),
+        ("carrier", 1, 3)
+    );
+}
+
+#[test]
+fn a_trunk_at_its_cps_cap_refuses_until_the_second_has_passed() {
+    let w = world();
+    let mut load = CallLoad::new([("carrier".to_string(), caps(0, 2))], []);
+    assert!(matches!(
+        admit(&w, &mut load, "12345", at(0)),
+        Decision::Did { .. }
+    ));
+    assert!(matches!(
+        admit(&w, &mut load, "12345", at(400)),
+        Decision::Did { .. }
+    ));
+    let (_, cap, retry, _) = refused_503(&admit(&w, &mut load, "12345", at(999))).expect("503");
+    assert_eq!(cap, Cap::Cps(2));
+    assert_eq!(retry, CPS_RETRY_AFTER_SECS.to_string());
+    // The first start leaves the window at 1 000 ms: one more fits.
+    assert!(matches!(
+        admit(&w, &mut load, "12345", at(1_000)),
+        Decision::Did { .. }
+    ));
+    assert!(refused_503(&admit(&w, &mut load, "12345", at(1_001))).is_some());
+    assert_eq!(load.figures()[0].refused_cps, 2);
+}
+
+#[test]
+fn a_centre_cap_counts_its_calls_over_all_trunks() {
+    let w = world();
+    // The trunk has room; the centre "default" has two calls at most.
+    let mut load = CallLoad::new(
+        [("carrier".to_string(), caps(10, 0))],
+        [
+            ("default".to_string(), caps(2, 0)),
+            ("city".to_string(), caps(0, 0)),
+        ],
+    );
+    // A call of another trunk for the same centre counts (the shell
+    // counts calls of every trunk).
+    load.start("other-carrier", "default", at(0));
+    assert!(matches!(
+        admit(&w, &mut load, "12345", at(1)),
+        Decision::Did { .. }
+    ));
+    let (scope, cap, _, warning) = refused_503(&admit(&w, &mut load, "12345", at(2))).expect("503");
+    assert_eq!(scope, CapScope::Tenant("default".into()));
+    assert_eq!(cap, Cap::Calls(2));
+    assert!(warning.contains("centre default"), "{warning}");
+    // Another centre's number on the same trunk is not refused.
+    assert!(matches!(
+        admit(&w, &mut load, "12399", at(3)),
+        Decision::Flow { .. }
+    ));
+}
+
+#[test]
+fn the_trunks_cap_is_named_before_the_centres_and_calls_before_cps() {
+    let w = world();
+    let mut load = CallLoad::new(
+        [("carrier".to_string(), caps(1, 1))],
+        [("default".to_string(), caps(1, 1))],
+    );
+    admit(&w, &mut load, "12345", at(0));
+    let (scope, cap, ..) = refused_503(&admit(&w, &mut load, "12345", at(1))).expect("503");
+    assert_eq!(
+        (scope, cap),
+        (CapScope::Trunk("carrier".into()), Cap::Calls(1))
+    );
+}
+
+#[test]
+fn caps_never_touch_what_is_refused_earlier_or_is_no_call() {
+    let w = world();
+    // Every cap reached.
+    let mut load = CallLoad::new(
+        [("carrier".to_string(), caps(1, 1))],
+        [("default".to_string(), caps(1, 1))],
+    );
+    load.start("carrier", "default", at(0));
+    let l = load.at(at(1));
+    assert!(matches!(
+        decide_loaded(&w, "99999", CARRIER, &l),
+        Decision::Refuse { code: 404, .. }
+    ));
+    assert!(matches!(
+        decide_loaded(&w, "12345", STRANGER, &l),
+        Decision::Refuse { code: 403, .. }
+    ));
+    assert!(matches!(
+        decide_loaded(&w, "*31", STRANGER, &l),
+        Decision::FeatureCode { .. }
+    ));
+}
+
+#[test]
+fn zero_means_no_cap() {
+    let w = world();
+    let mut load = CallLoad::new(
+        [("carrier".to_string(), caps(0, 0))],
+        [("default".to_string(), caps(0, 0))],
+    );
+    for i in 0..500 {
+        assert!(matches!(
+            admit(&w, &mut load, "12345", at(i)),
+            Decision::Did { .. }
+        ));
+    }
+}
+
+/// Seeded: INVITEs at random times, calls ending at random: the calls in
+/// progress never exceed `max_calls`, no second ever admits more than
+/// `max_cps`, and every INVITE refused was refused at a reached cap (none
+/// refused while there was room).
+#[test]
+fn seeded_traffic_never_exceeds_the_caps_and_is_refused_only_at_them() {
+    let w = world();
+    for seed in 1..=20u64 {
+        let (max_calls, max_cps) = (3 + (seed % 4) as u32, 2 + (seed % 3) as u32);
+        let mut load = CallLoad::new([("carrier".to_string(), caps(max_calls, max_cps))], []);
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut now = 0u64;
+        let mut live: Vec<u64> = Vec::new(); // end times
+        let mut admitted: Vec<u64> = Vec::new(); // start times
+        for _ in 0..2_000 {
+            now += next() % 300;
+            // Calls whose time is up end (in the ledger, as a dropped slot).
+            live.retain(|end| {
+                let over = *end <= now;
+                if over {
+                    load.end("carrier", "default");
+                }
+                !over
+            });
+            let in_window = admitted.iter().filter(|t| now - **t < 1_000).count() as u32;
+            let room = (live.len() as u32) < max_calls && in_window < max_cps;
+            match admit(&w, &mut load, "12345", at(now)) {
+                Decision::Did { .. } => {
+                    assert!(room, "seed {seed}: admitted beyond a cap at {now}");
+                    live.push(now + next() % 5_000);
+                    admitted.push(now);
+                }
+                other => {
+                    assert!(refused_503(&other).is_some(), "seed {seed}: {other:?}");
+                    assert!(!room, "seed {seed}: refused with room at {now}");
+                }
+            }
+            assert!(live.len() as u32 <= max_calls);
+        }
+    }
 }

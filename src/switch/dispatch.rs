@@ -13,6 +13,7 @@ use std::time::Duration;
 use tracing::{debug, info, warn};
 
 use super::admission::{self, Decision, Refusal};
+use super::call_load::CallSlots;
 use super::feature_codes::{self, AgentCommand};
 use super::ivr;
 use super::{Authenticated, Challenge, Registrations};
@@ -32,6 +33,8 @@ pub(super) struct Dispatch {
     pub router: Arc<Router>,
     /// Agents' registrations.
     pub registrations: Registrations,
+    /// Calls per trunk and centre, against their caps.
+    pub slots: CallSlots,
 }
 
 impl Dispatch {
@@ -97,19 +100,26 @@ impl Router {
     }
 
     /// The tables admission decides from.
-    fn tables(&self, draining: bool) -> admission::Tables<'_, ivr::IvrRuntime> {
+    fn tables<'a>(
+        &'a self,
+        draining: bool,
+        load: &'a dyn admission::Load,
+    ) -> admission::Tables<'a, ivr::IvrRuntime> {
         admission::Tables {
             dids: &self.dids,
             trunks: &self.trunks,
             flows: &self.ivr,
             draining,
+            load,
         }
     }
 }
 
 /// Admit or refuse a new INVITE ([`admission::decide`]): agents' feature
-/// codes (digest authenticated), then carriers by trunk ACL and the called
-/// number.
+/// codes (digest authenticated), then carriers by trunk ACL, the called
+/// number and the trunk's and centre's caps. An admitted call is counted
+/// against the caps under the same lock it was decided under, and its
+/// [`super::call_load::Slot`] travels with the call task.
 async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
     let (ctx, router) = (&d.ctx, &d.router);
     let source = invite.request.source();
@@ -119,10 +129,33 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
         uri_user: &dialled,
         source: source.ip(),
     };
-    match admission::decide(&view, &router.tables(draining)) {
+    let now = crate::util::now();
+    let (decision, slot, first_refusal) = d.slots.with(|load| {
+        let decision = admission::decide(&view, &router.tables(draining, &load.at(now)));
+        let (slot, first_refusal) = match &decision {
+            Decision::Flow { trunk, tenant, .. } | Decision::Did { trunk, tenant, .. } => {
+                (Some(d.slots.start(load, trunk, tenant, now)), false)
+            }
+            Decision::Refuse {
+                why: Refusal::Cap { scope, cap },
+                ..
+            } => (None, load.refused(scope, *cap)),
+            _ => (None, false),
+        };
+        (decision, slot, first_refusal)
+    });
+    match decision {
         Decision::Refuse { code, headers, why } => {
             match why {
                 Refusal::Draining => {}
+                // One line per episode; every refusal is counted in
+                // /healthz `caps`.
+                Refusal::Cap { scope, cap } if first_refusal => {
+                    info!(?scope, ?cap, number = %dialled, %source, "INVITE beyond a cap: 503 (more refused until one is admitted: at debug level, counted in /healthz caps)")
+                }
+                Refusal::Cap { scope, cap } => {
+                    debug!(?scope, ?cap, number = %dialled, %source, "INVITE beyond a cap: 503")
+                }
                 Refusal::NoTrunk => {
                     warn!(%source, from = invite.request.from_user().unwrap_or_default(), "INVITE from an address no trunk admits: 403")
                 }
@@ -148,7 +181,7 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
             claim,
         } => {
             debug!(%trunk, %number, %tenant, flow = %claim.flow, "new call for a flow");
-            call::spawn(ctx.clone(), invite, Route::Flow(claim), tenant);
+            call::spawn(ctx.clone(), invite, Route::Flow(claim), tenant, slot);
         }
         Decision::Did {
             trunk,
@@ -157,7 +190,7 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
             route,
         } => {
             debug!(%trunk, %number, %tenant, "new call");
-            call::spawn(ctx.clone(), invite, route, tenant);
+            call::spawn(ctx.clone(), invite, route, tenant, slot);
         }
         // Not for an INVITE; answered as decided all the same.
         Decision::Reply { code, headers } => invite.reject(code, headers).await,
@@ -309,26 +342,27 @@ async fn answer_request(d: &Dispatch, req: Request, responder: Responder) {
         source: req.source().ip(),
     };
     // Draining or not: phones keep registering while calls end.
-    let (code, headers) = match admission::decide(&view, &d.router.tables(false)) {
-        Decision::Register => {
-            // Decided here, in arrival order; answered once its write is
-            // kept, in a task of its own (never blocking an INVITE).
-            let registering = d.registrations.begin(&req);
-            tokio::spawn(registering.answer(responder));
-            return;
-        }
-        Decision::Reply { code, headers } => {
-            if code == 501 {
-                debug!(method = %method, "unknown method: 501");
+    let (code, headers) =
+        match admission::decide(&view, &d.router.tables(false, &admission::Unlimited)) {
+            Decision::Register => {
+                // Decided here, in arrival order; answered once its write is
+                // kept, in a task of its own (never blocking an INVITE).
+                let registering = d.registrations.begin(&req);
+                tokio::spawn(registering.answer(responder));
+                return;
             }
-            (code, headers)
-        }
-        // Only an INVITE is admitted or refused as a call.
-        Decision::Refuse { code, headers, .. } => (code, headers),
-        Decision::FeatureCode { .. } | Decision::Flow { .. } | Decision::Did { .. } => {
-            (501, vec![])
-        }
-    };
+            Decision::Reply { code, headers } => {
+                if code == 501 {
+                    debug!(method = %method, "unknown method: 501");
+                }
+                (code, headers)
+            }
+            // Only an INVITE is admitted or refused as a call.
+            Decision::Refuse { code, headers, .. } => (code, headers),
+            Decision::FeatureCode { .. } | Decision::Flow { .. } | Decision::Did { .. } => {
+                (501, vec![])
+            }
+        };
     if let Err(e) = responder.reply(code, headers, None).await {
         debug!(error = %e, "response");
     }

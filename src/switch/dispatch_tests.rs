@@ -177,6 +177,7 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         ctx,
         router: Arc::new(Router::new(&config, trunks, ivr)),
         registrations,
+        slots: Default::default(),
     };
     // The switch's loop, as `Switch::run` runs it.
     let loop_task = tokio::spawn(async move {

@@ -19,6 +19,7 @@ pub mod admission;
 #[cfg(test)]
 mod admission_tests;
 mod binding_writer;
+pub mod call_load;
 mod dispatch;
 #[cfg(test)]
 mod dispatch_tests;
@@ -119,6 +120,8 @@ pub struct Parts {
     pub blacklist: Arc<std::sync::RwLock<crate::ivr::blacklist::Blacklist>>,
     /// `hotline.db`.
     pub store: Store,
+    /// Calls per trunk and centre against their caps (issue 14 §5).
+    pub call_slots: call_load::CallSlots,
     /// Cancelled when the switch stops serving, before the events are
     /// flushed: what the composition root started beside it (the HTTP
     /// listener, the retention job) stops on it.
@@ -348,7 +351,46 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             .filter_map(|t| Some((t.id.clone(), t.outbound_trunk.clone()?)))
             .collect(),
     });
+    {
+        // A user name locked out (issue 14 §5) is audited once, under the
+        // agent's centre.
+        let calls = Arc::downgrade(&ctx);
+        registrations.on_lockout(Box::new(move |locked, ip| {
+            let Some(ctx) = calls.upgrade() else { return };
+            let tenant = ctx
+                .roster
+                .load()
+                .agent_by_user(&locked.user)
+                .map(|a| a.tenant.clone());
+            ctx.audit(call::AuditLine {
+                actor: ip.to_string(),
+                tenant: tenant.unwrap_or_else(|| "default".into()),
+                action: "sip.user_locked_out".into(),
+                target: locked.user.clone(),
+                detail: serde_json::json!({
+                    "failures": locked.failures,
+                    "until_unix": locked.until.unix_secs(),
+                }),
+            });
+        }));
+    }
     let router = dispatch::Router::new(&config, trunks, ivr_runtime.clone());
+    let call_slots = call_load::CallSlots::new(call_load::CallLoad::new(
+        config.trunks.iter().map(|t| {
+            let caps = call_load::Caps {
+                max_calls: t.max_calls,
+                max_cps: t.max_cps,
+            };
+            (t.name.clone(), caps)
+        }),
+        config.tenants.iter().map(|t| {
+            let caps = call_load::Caps {
+                max_calls: t.max_calls,
+                max_cps: t.max_cps,
+            };
+            (t.id.clone(), caps)
+        }),
+    ));
     let http_ivr_stop = call_shutdown.clone();
     {
         // Callbacks dial citizens through the reserved agent's tenant.
@@ -389,6 +431,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         records: events.records.clone(),
         blacklist,
         store,
+        call_slots,
         front_stop: CancellationToken::new(),
     };
     Ok(Switch {
@@ -429,6 +472,7 @@ impl Switch {
             roster_admin,
             calls: ctx,
             front_stop: http_stop,
+            call_slots,
             ..
         } = parts;
         let housekeeping = {
@@ -460,6 +504,7 @@ impl Switch {
             ctx: ctx.clone(),
             router: Arc::new(router),
             registrations: registrations.clone(),
+            slots: call_slots,
         };
         let mut draining: Option<tokio::time::Instant> = None;
         let grace = Duration::from_secs(config.calls.shutdown_grace_secs);

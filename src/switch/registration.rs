@@ -1,7 +1,8 @@
 //! REGISTER handling for agents (RFC 3261 §10.3 with RFC 7616/8760 digest):
 //! the shell around the pure [`Registrar`], [`DigestServer`],
 //! [`DigestPolicy`] (one challenge per request by default, its algorithm
-//! chosen per agent) and [`FailureThrottle`] cores. It parses the request, authenticates it,
+//! chosen per agent), [`FailureThrottle`] (per address) and [`UserLockout`]
+//! (per user name, issue 14 §5) cores. It parses the request, authenticates it,
 //! applies it, answers, and persists the change to SQLite so bindings
 //! survive a restart. Also the call room's [`Directory`] of live contacts.
 //!
@@ -17,13 +18,14 @@ use tracing::{debug, info, warn};
 
 use crate::call::{Contact, Directory};
 use crate::config::{AgentConfig, Config};
-use crate::sip::auth::{DigestAlgorithm, DigestServer, Secret, Verdict};
+use crate::sip::auth::{parse_digest, DigestAlgorithm, DigestServer, Secret, Verdict};
 use crate::sip::digest_policy::{ChallengeMode, DigestAccount, DigestPolicy};
 use crate::sip::message::warning;
 use crate::sip::message::Contacts;
 use crate::sip::registrar::{
     ContactSpec, FailureThrottle, RegisterOutcome, RegisterRequest, Registrar, RegistrarPolicy,
 };
+use crate::sip::user_lockout::{LockedOut, UserLockout};
 use crate::sip::{Request, Responder};
 use crate::store::Store;
 use crate::time::Time;
@@ -47,7 +49,7 @@ pub enum Authenticated {
     Agent(String),
     /// Answer with this status and these headers (challenge or 403).
     Refused {
-        /// 401, 407 or 403.
+        /// 401, 407, 403 (a blocked address) or 503 (a locked-out user).
         code: u16,
         /// Challenge headers.
         headers: Vec<(String, String)>,
@@ -59,6 +61,7 @@ struct State {
     digest: DigestServer,
     policy: DigestPolicy,
     throttle: FailureThrottle,
+    lockout: UserLockout,
 }
 
 /// Agents' registrations: REGISTER in, bindings out.
@@ -68,7 +71,15 @@ pub struct Registrations {
     secrets: Arc<std::sync::RwLock<Arc<HashMap<String, DigestAccount>>>>,
     writer: BindingWriter,
     presence: Arc<Mutex<Option<PresenceHook>>>,
+    lockouts: Arc<Mutex<Option<LockoutHook>>>,
 }
+
+/// Called once when a user name is locked out ([`UserLockout`]), with the
+/// address of the failure that locked it: the switch audits it.
+pub type LockoutHook = Box<dyn Fn(&LockedOut, std::net::IpAddr) + Send + Sync>;
+
+/// Failures for one user name are counted over this window.
+const USER_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Called with `(agent SIP user, registered)` when an agent's first
 /// binding appears (`true`) or its last one goes (`false`): the switch uses
@@ -132,10 +143,16 @@ impl Registrations {
                     .with_algorithms(policy.algorithms().to_vec()),
                 policy,
                 throttle: FailureThrottle::new(r.auth_failures_before_block, 60, r.auth_block_secs),
+                lockout: UserLockout::new(
+                    r.user_failures_before_lockout,
+                    USER_FAILURE_WINDOW,
+                    std::time::Duration::from_secs(r.user_lockout_secs),
+                ),
             })),
             secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
             writer: BindingWriter::start(keeper),
             presence: Arc::new(Mutex::new(None)),
+            lockouts: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -192,6 +209,13 @@ impl Registrations {
         }
     }
 
+    /// Be told once per lockout of a user name.
+    pub fn on_lockout(&self, hook: LockoutHook) {
+        if let Ok(mut l) = self.lockouts.lock() {
+            *l = Some(hook);
+        }
+    }
+
     fn tell_presence(&self, user: &str, registered: bool) -> Option<PresenceKept> {
         let p = self.presence.lock().ok()?;
         p.as_ref().and_then(|hook| hook(user, registered))
@@ -207,6 +231,13 @@ impl Registrations {
             .filter(|b| b.expires_at > now)
             .map(|b| b.aor)
             .collect()
+    }
+
+    /// User names locked out now ([`UserLockout`]).
+    pub fn locked_out_users(&self) -> usize {
+        self.lock()
+            .lockout
+            .locked_count(Time::from_unix_secs(unix_now()))
     }
 
     /// Number of live bindings.
@@ -228,6 +259,7 @@ impl Registrations {
             }
             s.digest.expire(now);
             s.throttle.expire(now);
+            s.lockout.expire(now);
             s.registrar.take_changes()
         };
         for user in gone {
@@ -242,25 +274,74 @@ impl Registrations {
 
     /// Authenticate a request from an agent's phone with digest
     /// (RFC 3261 §22): 401/407 challenges, stale nonces, the per-address
-    /// throttle. One challenge per request by default, in the algorithm
-    /// chosen for the agent named in From ([`DigestPolicy`]); an unknown
-    /// user gets the realm's default, like an agent without a setting.
-    /// Wrong password and unknown user get the same challenge.
+    /// throttle, the per-user lockout (503 with `Retry-After` while it
+    /// lasts, before the credentials are checked). One challenge per
+    /// request by default, in the algorithm chosen for the agent named in
+    /// From ([`DigestPolicy`]); an unknown user gets the realm's default,
+    /// like an agent without a setting. Wrong password and unknown user get
+    /// the same challenge, and are locked out alike.
     pub fn authenticate(&self, req: &Request, kind: Challenge) -> Authenticated {
+        let ip = req.source().ip();
+        let (answer, began) = self.decide_credentials(req, kind);
+        if let Some(locked) = began {
+            warn!(
+                user = %locked.user,
+                %ip,
+                failures = locked.failures,
+                until_unix = locked.until.unix_secs(),
+                "too many failed authentications for this user from any address: user locked out"
+            );
+            if let Ok(hook) = self.lockouts.lock() {
+                if let Some(hook) = hook.as_ref() {
+                    hook(&locked, ip);
+                }
+            }
+        }
+        answer
+    }
+
+    /// [`Registrations::authenticate`] under the state's lock; also the
+    /// lockout that just began, reported once the lock is released.
+    fn decide_credentials(
+        &self,
+        req: &Request,
+        kind: Challenge,
+    ) -> (Authenticated, Option<LockedOut>) {
         let now = Time::from_unix_secs(unix_now());
         let ip = req.source().ip();
         let mut s = self.lock();
         if s.throttle.is_blocked(ip, now) {
             debug!(%ip, method = %req.method(), "request from a blocked address");
-            return Authenticated::Refused {
+            let refused = Authenticated::Refused {
                 code: 403,
                 headers: vec![],
             };
+            return (refused, None);
         }
         let (code, header, credentials) = match kind {
             Challenge::Www => (401, "WWW-Authenticate", req.authorization()),
             Challenge::Proxy => (407, "Proxy-Authenticate", req.header("Proxy-Authorization")),
         };
+        // The user name the credentials claim (what a guesser guesses for).
+        let claimed = credentials
+            .as_deref()
+            .and_then(|c| parse_digest(c).ok())
+            .and_then(|p| p.get("username").map(str::to_string));
+        if let Some(left) = claimed
+            .as_deref()
+            .and_then(|u| s.lockout.locked_for(u, now))
+        {
+            debug!(%ip, user = ?claimed, method = %req.method(), "request for a locked-out user: 503");
+            let retry = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            let refused = Authenticated::Refused {
+                code: 503,
+                headers: vec![
+                    ("Retry-After".into(), retry.max(1).to_string()),
+                    warning("too many failed authentications for this user; try again later"),
+                ],
+            };
+            return (refused, None);
+        }
         let secrets = self.secrets();
         let offered = s
             .policy
@@ -275,7 +356,7 @@ impl Registrations {
             Authenticated::Refused { code, headers }
         };
         let Some(credentials) = credentials else {
-            return challenge(&mut s, false);
+            return (challenge(&mut s, false), None);
         };
         let State { digest, policy, .. } = &mut *s;
         let realm = digest.realm().to_string();
@@ -287,9 +368,10 @@ impl Registrations {
         match verdict {
             Verdict::Authorized { username } => {
                 s.throttle.record_success(ip);
-                Authenticated::Agent(username)
+                s.lockout.record_success(&username);
+                (Authenticated::Agent(username), None)
             }
-            Verdict::Stale => challenge(&mut s, true),
+            Verdict::Stale => (challenge(&mut s, true), None),
             Verdict::Rejected(e) => {
                 s.throttle.record_failure(ip, now);
                 if s.throttle.is_blocked(ip, now) {
@@ -297,7 +379,8 @@ impl Registrations {
                 } else {
                     debug!(%ip, error = %e, method = %req.method(), "authentication failed");
                 }
-                challenge(&mut s, false)
+                let began = claimed.and_then(|u| s.lockout.record_failure(&u, now));
+                (challenge(&mut s, false), began)
             }
         }
     }
