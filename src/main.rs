@@ -97,6 +97,15 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Make a key for encrypting recordings and voicemails at rest
+    /// (`[recording] encryption_key_file`): 32 random bytes written as 64
+    /// hex digits to a new file with mode 0600. Prints the key's
+    /// fingerprint, never the key.
+    Keygen {
+        /// The key file to create (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Register as an agent and answer calls; prints a JSON report per call.
     Phone {
         /// Our SIP address (the registered contact).
@@ -432,6 +441,13 @@ fn main() -> ExitCode {
         }
         Command::Check { config } => match hotline::config::Config::load(&config) {
             Ok(loaded) => {
+                // So is the key recordings are encrypted with.
+                if let Err(e) = hotline::media::at_rest::SealingKey::load_optional(
+                    loaded.recording.encryption_key_file.as_deref(),
+                ) {
+                    eprintln!("{}: {e}", config.display());
+                    return ExitCode::from(2);
+                }
                 // Prompts are part of the configuration: a missing or broken
                 // file is reported now, not as silence in a live call.
                 if loaded.groups.iter().any(|g| g.queue_media) {
@@ -480,6 +496,20 @@ fn main() -> ExitCode {
         Command::Report(args) => records_command(args.config.as_ref(), |c, out| {
             hotline::records::cli::report(c, &args, out)
         }),
+        Command::Keygen { out } => match hotline::media::at_rest::SealingKey::generate_file(&out) {
+            Ok(key) => {
+                println!(
+                    "{}: new recording key, fingerprint {}",
+                    out.display(),
+                    key.fingerprint_hex()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hotline keygen: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Passwd {
             user,
             realm,

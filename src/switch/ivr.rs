@@ -163,6 +163,16 @@ pub fn load(
     } else {
         None
     };
+    // Voicemails are sealed like recordings (issue 14 §6).
+    let voicemail_seal = match crate::media::at_rest::SealingKey::load_optional(
+        config.recording.encryption_key_file.as_deref(),
+    ) {
+        Ok(k) => k,
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
+    };
     let calendars = match calendars {
         Some(c) => c,
         None => return Err(problems),
@@ -211,6 +221,7 @@ pub fn load(
             utc_offset_minutes: config.recording.utc_offset_minutes,
         }),
         voicemail_dir,
+        voicemail_seal,
         utc_offset_minutes: config.recording.utc_offset_minutes,
     }))
 }

@@ -48,6 +48,8 @@ impl PartialEq for SealingKey {
     }
 }
 
+impl Eq for SealingKey {}
+
 impl SealingKey {
     /// A key from its 32 bytes.
     pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
