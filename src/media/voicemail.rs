@@ -725,4 +725,36 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_sealed_voicemail_is_encrypted_and_an_empty_one_still_deleted() {
+        use crate::media::at_rest::{file_is_sealed, SealedFile, SealingKey};
+        use std::io::Read;
+        let key = SealingKey::from_bytes([9; 32]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t/2026/vm-sealed.wav");
+        let options = VoicemailOptions::new(ms(60_000), ms(1000)).sealed_with(Some(key.clone()));
+        let mut rec = VoicemailRecorder::start(&path, options.clone()).expect("start");
+        let mut t = Duration::ZERO;
+        feed(&mut rec, &mut t, &tone(50, 0));
+        feed(&mut rec, &mut t, &silence(60));
+        let meta = rec.finish().expect("finish").expect("kept");
+        assert!(file_is_sealed(&path).expect("read"));
+        let mut wav = Vec::new();
+        SealedFile::open(&path, &key)
+            .expect("open")
+            .read_to_end(&mut wav)
+            .expect("authenticates");
+        assert_eq!(meta.bytes(), wav.len() as u64);
+        let r = hound::WavReader::new(std::io::Cursor::new(&wav)).expect("a WAV inside");
+        assert_eq!(r.spec(), VOICEMAIL_WAV_SPEC);
+        assert!(r.duration() >= 50 * FRAME as u32);
+
+        let short = dir.path().join("t/2026/vm-short.wav");
+        let mut rec = VoicemailRecorder::start(&short, options).expect("start");
+        feed(&mut rec, &mut t, &silence(10));
+        assert_eq!(rec.finish().expect("finish"), None);
+        assert!(!short.exists());
+        assert!(!crate::media::at_rest::sealing_path(&short).exists());
+    }
 }

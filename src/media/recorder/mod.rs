@@ -87,6 +87,8 @@ mod seal;
 mod writer;
 
 #[cfg(test)]
+mod seal_tests;
+#[cfg(test)]
 mod tests;
 
 pub use aligner::{AlignerStats, Channel, ChannelAligner};
@@ -97,5 +99,6 @@ pub use repair::{
     repair_unfinished, repair_unfinished_with, DeleteReason, RepairOutcome, RepairReport,
 };
 pub use writer::{
-    describe_finished, describe_finished_with, Backpressure, RecordingHandle, RecordingMeta, RecordingWriter, WriterOptions,
+    describe_finished, describe_finished_with, Backpressure, RecordingHandle, RecordingMeta,
+    RecordingWriter, WriterOptions,
 };

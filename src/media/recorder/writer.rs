@@ -453,7 +453,9 @@ pub fn describe_finished_with(
                 path: path.to_path_buf(),
                 source: crate::media::at_rest::SealError::BadHeader {
                     path: path.to_path_buf(),
-                    reason: "the file is encrypted and no [recording] encryption_key_file is configured".into(),
+                    reason:
+                        "the file is encrypted and no [recording] encryption_key_file is configured"
+                            .into(),
                 },
             }),
         };
