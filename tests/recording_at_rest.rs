@@ -411,3 +411,95 @@ fn another_key_cannot_read_the_archive() {
         h.tail_log()
     );
 }
+
+const AFTER_HOURS: &str = r#"
+name = "test-line"
+dids = ["12399"]
+entry = "hours"
+[nodes.hours]
+kind = "hours"
+schedule = "never"
+open = "bye"
+closed = "vm"
+[nodes.vm]
+kind = "voicemail"
+prompts = ["ivr_no_input"]
+max_secs = 30
+silence_secs = 3
+next = "bye"
+[nodes.bye]
+kind = "hangup"
+prompt = "ivr_goodbye"
+"#;
+
+#[test]
+fn a_voicemail_is_sealed_on_disk_and_downloads_as_the_exact_wav() {
+    let net = Net(224);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flows = dir.path().join("flows");
+    let sched = dir.path().join("cal/schedules");
+    std::fs::create_dir_all(&flows).expect("mkdir");
+    std::fs::create_dir_all(&sched).expect("mkdir");
+    std::fs::write(sched.join("never.toml"), "[weekly]\n").expect("write");
+    std::fs::write(flows.join("line.toml"), AFTER_HOURS).expect("write");
+    let key = dir.path().join("recording.key");
+    keygen(&key);
+    let ivr = format!(
+        "\n[ivr]\nflows_dir = \"{}\"\ncalendars_dir = \"{}\"\n",
+        flows.display(),
+        dir.path().join("cal").display()
+    );
+    let text = common::config(
+        net,
+        &dir.path().join("var"),
+        &format!("{}{ivr}", extra(&key)),
+    );
+    let h = Hotline::start_with(net, dir, &text);
+    // A short prompt and the beep, then ~4 s of "speech" (a 440 Hz tone).
+    let report = common::report(
+        &common::dial(net, "12399", &["--tone", "440", "--hangup-after", "7"])
+            .output()
+            .expect("dial"),
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    h.wait_for("the voicemail to be saved", Duration::from_secs(10), |_| {
+        h.log().contains("voicemail saved")
+    });
+    let files = h.data_files(".wav");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(h.data_files(".part").is_empty());
+    let on_disk = std::fs::read(&files[0]).expect("read");
+    assert_eq!(&on_disk[..8], b"HLSEALED");
+    assert!(!on_disk.windows(4).any(|w| w == b"RIFF" || w == b"WAVE"));
+
+    let api = Api::new(net);
+    let sup = api.login("sup", "sup-password-1");
+    // The voicemail's path below the voicemail root, as records show it
+    // (taken from the disk: a caller who hangs up while recording gets a
+    // record without it, a gap reported separately).
+    let path = files[0]
+        .strip_prefix(h.dir.path().join("var").join("voicemail"))
+        .expect("under the voicemail root")
+        .to_string_lossy()
+        .into_owned();
+    let url = format!("/api/v1/voicemails/{path}");
+    let whole = get(&api, &url, Some(&sup), None);
+    assert_eq!(
+        whole.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&whole.body)
+    );
+    assert_eq!(&whole.body[..4], b"RIFF");
+    let wav = h.dir.path().join("vm.wav");
+    std::fs::write(&wav, &whole.body).expect("write");
+    let voice = channel(&wav, 0, 1);
+    assert!(voice.len() >= 8000 * 2, "{} samples", voice.len());
+    assert!(windows_with(&voice, 440.0, 0.5) > 75, "the caller's tone");
+    let part = get(&api, &url, Some(&sup), Some("bytes=40-99"));
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, whole.body[40..100]);
+    assert_eq!(get(&api, &url, None, None).status, 401);
+    let other = api.login("sup-elsewhere", "sup-elsewhere-password");
+    assert_eq!(get(&api, &url, Some(&other), None).status, 404);
+}
