@@ -43,8 +43,14 @@ fn at_rest(c: &mut Criterion) {
         let mut out = Vec::with_capacity(sealed.len());
         b.iter(|| {
             out.clear();
-            seal_stream(&key, DEFAULT_CHUNK_LOG2, black_box(&wav[..]), &mut out, name)
-                .expect("seal")
+            seal_stream(
+                &key,
+                DEFAULT_CHUNK_LOG2,
+                black_box(&wav[..]),
+                &mut out,
+                name,
+            )
+            .expect("seal")
         })
     });
     g.bench_function("open_and_read_whole", |b| {
