@@ -24,7 +24,7 @@ pub enum Opened {
     /// A plain file and its length.
     Plain(File, u64),
     /// A sealed file (its plaintext length is `plain_len()`).
-    Sealed(SealedFile<File>),
+    Sealed(Box<SealedFile<File>>),
 }
 
 /// Opens `path` for download (blocking: call it on a blocking thread).
@@ -58,7 +58,7 @@ pub fn open(path: &Path, key: Option<&SealingKey>) -> Result<Opened, ApiError> {
         )));
     };
     SealedFile::new(file, len, path, key)
-        .map(Opened::Sealed)
+        .map(|f| Opened::Sealed(Box::new(f)))
         .map_err(ApiError::internal)
 }
 
@@ -78,7 +78,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// The body of `count` plaintext bytes from `start` of a sealed file:
 /// decrypted on a blocking thread, at most a few chunks ahead of the
 /// client.
-pub fn body(mut sealed: SealedFile<File>, start: u64, count: u64, path: PathBuf) -> Body {
+pub fn body(mut sealed: Box<SealedFile<File>>, start: u64, count: u64, path: PathBuf) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::task::spawn_blocking(move || {
         let sent = sealed.for_range(start, count, |piece| {
