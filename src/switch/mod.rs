@@ -219,7 +219,12 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             .collect();
         info!(?flows, prompts = s.prompts.len(), "IVR flows loaded");
     }
-    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(snapshot, blacklist.clone(), &config));
+    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(
+        snapshot,
+        blacklist.clone(),
+        &config,
+        seal.clone(),
+    ));
     let registrations = Registrations::new(&config, store.clone())?;
     // Confirmed legs are written down; the ones the last run left up (a
     // crash) get their BYE as the stack starts.
