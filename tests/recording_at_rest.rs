@@ -195,6 +195,40 @@ fn a_recorded_call_is_sealed_on_disk_and_downloads_as_the_exact_wav() {
         );
     }
 
+    // Offline, `hotline unseal` gives the same WAV; a damaged copy is
+    // refused, naming the chunk, and leaves no partial output.
+    let out = h.dir.path().join("unsealed.wav");
+    let o = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["unseal", "--key"])
+        .arg(&key)
+        .arg("--out")
+        .arg(&out)
+        .arg(&files[0])
+        .output()
+        .expect("unseal");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&out).expect("read"), whole.body);
+    let mut damaged = on_disk.clone();
+    damaged[64 + 65_552 + 7] ^= 0x10; // inside chunk 1
+    let copy = h.dir.path().join("damaged.wav");
+    std::fs::write(&copy, &damaged).expect("write");
+    let out2 = h.dir.path().join("unsealed2.wav");
+    let o = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["unseal", "--key"])
+        .arg(&key)
+        .arg("--out")
+        .arg(&out2)
+        .arg(&copy)
+        .output()
+        .expect("unseal");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("chunk 1 of") && err.contains("damaged.wav"),
+        "{err}"
+    );
+    assert!(!out2.exists(), "no partial plaintext left");
+
     // Ranges over plaintext offsets, across the 64 KiB chunk boundaries.
     let path = format!("/api/v1/recordings/{id}");
     for (range, start, end) in [

@@ -52,9 +52,10 @@ pub struct RecordingMeta {
     pub duration: Duration,
     /// Frames of audio (one sample per channel each).
     pub frames: u64,
-    /// Size of the final file in bytes.
+    /// Size of the WAV in bytes (of the plaintext when the file is sealed
+    /// at rest: what a download delivers).
     pub bytes: u64,
-    /// SHA-256 of the final file, lowercase hex.
+    /// SHA-256 of the WAV (of the plaintext when sealed), lowercase hex.
     pub sha256: String,
     /// Chunks dropped because the queue was full or the writer had stopped
     /// (each a gap in the file: the audio after it is early by its length),
@@ -248,7 +249,9 @@ impl RecordingHandle {
     }
 
     /// Ends the recording: waits for the queue to be written, finalises the
-    /// header, fsyncs, renames `.part` to `.wav` and hashes the final file.
+    /// header, fsyncs, renames `.part` to `.wav` (or with
+    /// [`WriterOptions::seal`] seals it into `.wav` and deletes the `.part`)
+    /// and hashes the WAV.
     /// Blocks on disk I/O (call it from a blocking context). On error the
     /// `.part` file is left for [`repair_unfinished`](super::repair_unfinished).
     pub fn finish(mut self) -> Result<RecordingMeta, RecorderError> {
