@@ -119,8 +119,9 @@ impl<R: Read + Seek> SealedFile<R> {
 
     fn decrypt(&mut self, i: u64) -> Result<Vec<u8>, SealError> {
         let chunks = self.layout.chunks;
+        let path = self.path.clone();
         let tampered = |why| SealError::Tampered {
-            path: self.path.clone(),
+            path: path.clone(),
             chunk: i,
             chunks,
             why,
@@ -128,17 +129,9 @@ impl<R: Read + Seek> SealedFile<R> {
         if i >= chunks {
             return Err(tampered("no such chunk"));
         }
-        let (at, len) = self.layout.chunk_at(i);
-        let mut buf = vec![0u8; len];
-        self.src
-            .seek(SeekFrom::Start(at))
-            .map_err(io_err(&self.path, "seek"))?;
-        self.src
-            .read_exact(&mut buf)
-            .map_err(io_err(&self.path, "read chunk"))?;
         let position = u32::try_from(i).map_err(|_| tampered("chunk index past 2^32"))?;
         let last = i + 1 == chunks;
-        let sealed = buf.clone();
+        let mut buf = self.read_sealed(i)?;
         if self
             .stream
             .decrypt_in_place(position, last, &self.aad, &mut buf)
@@ -148,7 +141,8 @@ impl<R: Read + Seek> SealedFile<R> {
         }
         // Tell a cut-off file from an altered one: the chunk now last
         // opens as a middle chunk only if the chunks after it are gone.
-        let mut again = sealed;
+        // (Read again: a failed decryption leaves no promise about `buf`.)
+        let mut again = self.read_sealed(i)?;
         let why = if last
             && self
                 .stream
@@ -160,6 +154,19 @@ impl<R: Read + Seek> SealedFile<R> {
             "the file was altered or its chunks reordered, or it was sealed with another key"
         };
         Err(tampered(why))
+    }
+
+    /// The sealed bytes of chunk `i` (ciphertext and tag).
+    fn read_sealed(&mut self, i: u64) -> Result<Vec<u8>, SealError> {
+        let (at, len) = self.layout.chunk_at(i);
+        let mut buf = vec![0u8; len];
+        self.src
+            .seek(SeekFrom::Start(at))
+            .map_err(io_err(&self.path, "seek"))?;
+        self.src
+            .read_exact(&mut buf)
+            .map_err(io_err(&self.path, "read chunk"))?;
+        Ok(buf)
     }
 
     /// Calls `each` with the plaintext of `[start, start + count)` piece by
