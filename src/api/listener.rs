@@ -40,9 +40,10 @@ pub struct SwitchView {
     pub ivr: Arc<dyn IvrStatus>,
 }
 
-/// Serve until `stop` is cancelled.
+/// Serve until `stop` is cancelled: HTTPS with `tls`, else plain HTTP.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: SwitchView,
     api: Router,
     cors: super::cors::AllowedOrigins,
@@ -62,9 +63,22 @@ pub async fn serve(
         .layer(axum::middleware::from_fn(move |req, next| {
             super::cors::cors(cors.clone(), req, next)
         }));
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
+    let shutdown = stop.clone();
+    let result = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        }
+        Some(config) => match super::tls_listener::TlsListener::new(listener, config, stop) {
+            Ok(listener) => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+    };
     if let Err(e) = result {
         tracing::warn!(error = %e, "HTTP server stopped");
     }
@@ -82,6 +96,7 @@ async fn not_found() -> (axum::http::StatusCode, Json<Value>) {
 async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
     let c = &s.counters;
     let metrics = tokio::runtime::Handle::current().metrics();
+    let gate = s.stack.gate_counts();
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -99,6 +114,12 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
         "sip": {
             "dialogs": s.stack.dialog_count(),
             "transactions": s.stack.transaction_count(),
+            // The ingress gate (issue 14 §3, §5).
+            "refused": gate.refused,
+            "malformed_dropped": gate.malformed_dropped,
+            "flood_bans": gate.flood.bans,
+            "flood_dropped": gate.flood.dropped,
+            "banned_now": gate.flood.banned_now,
         },
         "media": { "rtp_port_pairs_in_use": s.ports.in_use() },
         "registrations": s.registrations.count(),

@@ -40,6 +40,7 @@ pub mod records;
 pub mod roster;
 pub mod sealed_download;
 pub mod session;
+pub mod tls_listener;
 pub mod web;
 pub mod zh;
 

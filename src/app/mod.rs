@@ -35,6 +35,9 @@ pub enum AppError {
         /// OS error.
         source: std::io::Error,
     },
+    /// The `[tls]` certificate or key cannot be used for HTTPS.
+    #[error("HTTPS: {0}")]
+    Tls(#[from] crate::config::tls::TlsError),
 }
 
 /// Run `hotline serve` until SIGINT/SIGTERM.
@@ -48,6 +51,11 @@ pub async fn run(file: Config) -> Result<(), AppError> {
             addr: config.http.listen,
             source,
         })?;
+    // HTTPS with the [tls] certificate when `[http] tls` (validated at load).
+    let https = match (&config.tls, config.http.tls) {
+        (Some(tls), true) => Some(tls.server_config(&[b"http/1.1"])?),
+        _ => None,
+    };
     let roster_admin: Arc<dyn crate::api::handles::RosterAdmin> = p.roster_admin.clone();
     let api_state = api::start(
         config,
@@ -61,7 +69,7 @@ pub async fn run(file: Config) -> Result<(), AppError> {
         roster_admin,
     )?;
     api::spawn_retention(config, &api_state, p.front_stop.clone());
-    info!(listen = %config.http.listen, "HTTP API listening");
+    info!(listen = %config.http.listen, https = https.is_some(), "HTTP API listening");
     let view = crate::api::listener::SwitchView {
         counters: p.counters.clone(),
         stack: p.stack.clone(),
@@ -72,6 +80,7 @@ pub async fn run(file: Config) -> Result<(), AppError> {
     };
     tokio::spawn(crate::api::listener::serve(
         http,
+        https,
         view,
         crate::api::router(api_state).merge(crate::api::web::router(config.http.web_dir.clone())),
         crate::api::cors::AllowedOrigins::new(&config.http.cors_origins),

@@ -14,6 +14,7 @@ pub mod api;
 pub mod events;
 pub mod ivr;
 mod locate;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -92,6 +93,9 @@ pub struct Config {
     /// HTTP API listener.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The certificate of SIP over TLS and HTTPS.
+    #[serde(default)]
+    pub tls: Option<tls::TlsSettings>,
     /// Where state lives.
     #[serde(default)]
     pub data: DataConfig,
@@ -171,6 +175,8 @@ pub enum Transport {
     Udp,
     /// RFC 3261 §18 over TCP, framed by Content-Length.
     Tcp,
+    /// RFC 3261 §26.2 over TLS (on `tls_listen`, certificate from `[tls]`).
+    Tls,
 }
 
 /// `[sip]`
@@ -191,6 +197,68 @@ pub struct SipConfig {
     /// Kernel buffer asked for the SIP UDP socket, in bytes.
     #[serde(default = "default_udp_buffer")]
     pub udp_buffer_bytes: usize,
+    /// Address of SIP over TLS (default: `listen`'s address, port 5061).
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    /// Per-source flood limits (`[sip.flood]`).
+    #[serde(default)]
+    pub flood: FloodConfig,
+}
+
+impl SipConfig {
+    /// Where SIP over TLS listens: `tls_listen`, else `listen` on 5061.
+    pub fn tls_listen(&self) -> SocketAddr {
+        self.tls_listen
+            .unwrap_or_else(|| SocketAddr::new(self.listen.ip(), 5061))
+    }
+}
+
+/// `[sip.flood]`: what one source address may send before it is banned
+/// (issue 14 §5). Trunks' `inbound_cidrs` are always exempt.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloodConfig {
+    /// SIP messages per second one address may send on average (0 = no
+    /// limit).
+    #[serde(default = "default_flood_rate")]
+    pub rate: u32,
+    /// Messages one address may send at once after a quiet spell.
+    #[serde(default = "default_flood_burst")]
+    pub burst: u32,
+    /// Seconds a flooding address is ignored.
+    #[serde(default = "default_flood_ban")]
+    pub ban_secs: u64,
+    /// Further addresses never limited (an SBC in front of the agents).
+    #[serde(default)]
+    pub exempt: Vec<IpNet>,
+    /// SIP TCP connections one address may hold at once.
+    #[serde(default = "default_tcp_per_source")]
+    pub tcp_connections_per_source: usize,
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        Self {
+            rate: default_flood_rate(),
+            burst: default_flood_burst(),
+            ban_secs: default_flood_ban(),
+            exempt: Vec::new(),
+            tcp_connections_per_source: default_tcp_per_source(),
+        }
+    }
+}
+
+fn default_flood_rate() -> u32 {
+    50
+}
+fn default_flood_burst() -> u32 {
+    200
+}
+fn default_flood_ban() -> u64 {
+    60
+}
+fn default_tcp_per_source() -> usize {
+    256
 }
 
 fn default_udp_buffer() -> usize {
@@ -222,6 +290,9 @@ pub struct HttpConfig {
     /// origin still needs a token.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Serve HTTPS (with the `[tls]` certificate) instead of HTTP.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// A web origin as browsers send it (RFC 6454 §6.2): `scheme://host` or
@@ -252,6 +323,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             web_dir: default_web_dir(),
             cors_origins: Vec::new(),
+            tls: false,
         }
     }
 }
@@ -725,6 +797,20 @@ impl Config {
 
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        if self.tls.is_none() {
+            if self.sip.transports.contains(&Transport::Tls) {
+                out.push((
+                    "sip.transports".into(),
+                    "\"tls\" needs a [tls] section with cert_file and key_file".into(),
+                ));
+            }
+            if self.http.tls {
+                out.push((
+                    "http.tls".into(),
+                    "HTTPS needs a [tls] section with cert_file and key_file".into(),
+                ));
+            }
+        }
         let m = &self.media;
         if m.rtp_port_min >= m.rtp_port_max || m.rtp_port_max - m.rtp_port_min < 3 {
             out.push((

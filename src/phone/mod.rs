@@ -89,6 +89,9 @@ async fn stack(bind: SocketAddr) -> Result<(SipStack, mpsc::Receiver<Incoming>),
         user_agent: format!("hotline-phone/{}", env!("CARGO_PKG_VERSION")),
         udp_buffer_bytes: 0,
         journal: None,
+        flood: crate::sip::flood::FloodPolicy::off(),
+        tcp_max_per_source: 1024,
+        tls: None,
     })
     .await?)
 }

@@ -1,5 +1,8 @@
 //! The SIP room: transports, transactions and dialogs (rsipstack, wrapped in
-//! [`stack`] so no other room sees its types), plus our own pure cores for
+//! [`stack`] so no other room sees its types), behind an ingress [`gate`]
+//! every message passes first (RFC 3261 admission in [`admit`], per-source
+//! flood limits in [`flood`], TCP framed by [`tcp_ingress`]), plus our own
+//! pure cores for
 //! digest authentication ([`auth`], with the per-agent challenge choice in
 //! [`digest_policy`]), agent registrations ([`registrar`]) and
 //! trunk selection ([`trunk`]).
@@ -11,13 +14,17 @@
 //! written down ([`journal`]) so the next start closes the ones a crash left
 //! up ([`recovery`]).
 
+pub mod admit;
 pub mod auth;
 pub mod digest_policy;
+pub mod flood;
+pub mod gate;
 pub mod journal;
 pub mod message;
 mod recovery;
 pub mod registrar;
 pub mod stack;
+mod tcp_ingress;
 pub mod trunk;
 
 pub use journal::{DialogJournal, SavedDialog};

@@ -29,7 +29,6 @@ use rsipstack::dialog::DialogId;
 use rsipstack::sip::{self as rsip, HeadersExt};
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
 use rsipstack::EndpointBuilder;
@@ -37,6 +36,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::flood::FloodPolicy;
+use super::gate::{Gate, GatedUdp};
 use super::journal::DialogJournal;
 use super::message::{to_headers, Request, Responder};
 use super::recovery::{self, Journal};
@@ -83,6 +84,30 @@ pub struct StackConfig {
     /// Where confirmed legs' dialogs are written so the next start can
     /// close the ones a crash left up; `None` keeps nothing.
     pub journal: Option<Arc<dyn DialogJournal>>,
+    /// Per-source flood limits of the ingress gate ([`FloodPolicy::off`]
+    /// for none).
+    pub flood: FloodPolicy,
+    /// TCP connections one address may hold at once.
+    pub tcp_max_per_source: usize,
+    /// SIP over TLS: where, and with which certificate.
+    pub tls: Option<StackTls>,
+}
+
+/// SIP over TLS (RFC 3261 §26.2) for [`StackConfig`].
+#[derive(Clone)]
+pub struct StackTls {
+    /// Address of the TLS listener (5061 by custom).
+    pub listen: SocketAddr,
+    /// The server side of rustls: certificate, key, client verification.
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for StackTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackTls")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The SIP UDP socket with large kernel buffers: a burst of requests (a
@@ -110,6 +135,47 @@ fn udp_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<tokio::net::Ud
         );
     }
     tokio::net::UdpSocket::from_std(socket.into())
+}
+
+/// The SIP TCP listening socket (address reuse, as servers do).
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    tokio::net::TcpListener::from_std(socket.into())
+}
+
+/// A listener entry naming our address for a stream transport (TCP in a
+/// stack without UDP, TLS): an in-memory channel nothing is ever sent on.
+async fn idle_listener(
+    addr: SocketAddr,
+    transport: rsip::Transport,
+) -> Result<rsipstack::transport::SipConnection, SipError> {
+    let (_feed, incoming) = tokio::sync::mpsc::unbounded_channel();
+    let (outgoing, _drain) = tokio::sync::mpsc::unbounded_channel();
+    // Nothing is fed to it or read from it: rsipstack serves no channel
+    // listener, and only its address is used.
+    rsipstack::transport::channel::ChannelConnection::create_connection(
+        incoming,
+        outgoing,
+        SipAddr::new(transport, addr.into()),
+        None,
+    )
+    .await
+    .map(Into::into)
+    .map_err(|e| SipError::Bind {
+        transport: super::message::transport_name(transport),
+        addr,
+        reason: e.to_string(),
+    })
 }
 
 /// An out-of-dialog request for the switch to decide on.
@@ -594,12 +660,16 @@ struct Inner {
     journal: Option<Arc<Journal>>,
     local: SocketAddr,
     cancel: CancellationToken,
+    /// Peers connected over TLS: a stream INVITE to one goes over its TLS
+    /// connection (the one it registered on), not plain TCP.
+    tls_peers: super::tcp_ingress::TlsPeers,
 }
 
 /// The SIP stack: transports, transaction layer, dialog table.
 #[derive(Clone)]
 pub struct SipStack {
     inner: Arc<Inner>,
+    gate: Arc<Gate>,
 }
 
 /// Capacity of the queue of out-of-dialog requests to the switch; beyond it
@@ -611,6 +681,7 @@ impl SipStack {
     pub async fn start(cfg: &StackConfig) -> Result<(Self, mpsc::Receiver<Incoming>), SipError> {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.child_token());
+        let gate = Arc::new(Gate::new(cfg.flood.clone(), &cfg.user_agent));
         if cfg.udp {
             let bind_error = |reason: String| SipError::Bind {
                 transport: "UDP",
@@ -619,22 +690,44 @@ impl SipStack {
             };
             let socket = udp_socket(cfg.listen, cfg.udp_buffer_bytes)
                 .map_err(|e| bind_error(e.to_string()))?;
-            let udp =
-                UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token()))
-                    .await
-                    .map_err(|e| bind_error(e.to_string()))?;
+            let gated = Arc::new(GatedUdp::new(socket, gate.clone()));
+            let udp = UdpConnection::from_socket(gated, None, Some(cancel.child_token()))
+                .await
+                .map_err(|e| bind_error(e.to_string()))?;
             transport.add_transport(udp.into());
         }
-        if cfg.tcp {
-            let tcp = TcpListenerConnection::new(cfg.listen, None)
-                .await
-                .map_err(|e| SipError::Bind {
-                    transport: "TCP",
-                    addr: cfg.listen,
+        let tcp = if cfg.tcp {
+            let listener = tcp_listener(cfg.listen).map_err(|e| SipError::Bind {
+                transport: "TCP",
+                addr: cfg.listen,
+                reason: e.to_string(),
+            })?;
+            if !cfg.udp {
+                // Our own Via and Contact name a listener: with no UDP
+                // socket, an idle channel stands in for the TCP one.
+                transport.add_transport(idle_listener(cfg.listen, rsip::Transport::Tcp).await?);
+            }
+            Some(listener)
+        } else {
+            None
+        };
+        let tls = match &cfg.tls {
+            None => None,
+            Some(tls) => {
+                let listener = tcp_listener(tls.listen).map_err(|e| SipError::Bind {
+                    transport: "TLS",
+                    addr: tls.listen,
                     reason: e.to_string(),
                 })?;
-            transport.add_transport(tcp.into());
-        }
+                // Names our TLS address in the Via and Contact of requests
+                // sent over TLS.
+                transport.add_transport(idle_listener(tls.listen, rsip::Transport::Tls).await?);
+                Some((
+                    listener,
+                    tokio_rustls::TlsAcceptor::from(tls.config.clone()),
+                ))
+            }
+        };
         let option = EndpointOption {
             ..Default::default()
         };
@@ -664,6 +757,7 @@ impl SipStack {
             journal,
             local: cfg.listen,
             cancel,
+            tls_peers: Default::default(),
         });
         let serve = inner.endpoint.inner.clone();
         tokio::spawn(async move {
@@ -671,8 +765,23 @@ impl SipStack {
                 warn!(error = %e, "SIP endpoint stopped");
             }
         });
+        let streams = tcp
+            .map(|l| (l, None))
+            .into_iter()
+            .chain(tls.map(|(l, acceptor)| (l, Some(acceptor))));
+        for (listener, acceptor) in streams {
+            tokio::spawn(super::tcp_ingress::serve(
+                listener,
+                acceptor,
+                inner.tls_peers.clone(),
+                gate.clone(),
+                inner.endpoint.inner.clone(),
+                cfg.tcp_max_per_source,
+                inner.cancel.child_token(),
+            ));
+        }
         let (to_switch, from_stack) = mpsc::channel(INCOMING_QUEUE);
-        let stack = SipStack { inner };
+        let stack = SipStack { inner, gate };
         tokio::spawn(dispatch(stack.clone(), incoming, to_switch));
         if let Some((restored, sink)) = restored {
             tokio::spawn(recovery::close_all(
@@ -681,7 +790,7 @@ impl SipStack {
                 stack.inner.dialogs.clone(),
             ));
         }
-        info!(listen = %cfg.listen, udp = cfg.udp, tcp = cfg.tcp, "SIP stack listening");
+        info!(listen = %cfg.listen, udp = cfg.udp, tcp = cfg.tcp, tls = ?cfg.tls.as_ref().map(|t| t.listen), "SIP stack listening");
         Ok((stack, from_stack))
     }
 
@@ -730,7 +839,11 @@ impl SipStack {
         let caller_text = format!("sip:{}@{}", inv.from_user, self.inner.local);
         let caller = rsip::Uri::try_from(caller_text.as_str())
             .map_err(|_| SipError::BadUri(caller_text.clone()))?;
-        let transport = if inv.tcp {
+        let over_tls =
+            |dest: &Option<SocketAddr>| dest.is_some_and(|d| self.inner.tls_peers.contains_key(&d));
+        let transport = if inv.tcp && over_tls(&inv.destination) {
+            rsip::Transport::Tls
+        } else if inv.tcp {
             rsip::Transport::Tcp
         } else {
             rsip::Transport::Udp
@@ -823,6 +936,11 @@ impl SipStack {
             ),
             target,
         }
+    }
+
+    /// What the ingress gate has refused, dropped and banned.
+    pub fn gate_counts(&self) -> super::gate::GateCounts {
+        self.gate.counts()
     }
 
     /// Dialogs in the stack's table (for leak checks).

@@ -27,8 +27,9 @@ use crate::sip::trunk::TrunkTable;
 
 use super::feature_codes;
 
-/// Methods we implement, for `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
+/// Methods we implement, for `Allow` (RFC 3261 §20.5); the SIP ingress
+/// answers 501 with the same list.
+pub use crate::sip::admit::ALLOW;
 
 /// What admission reads of a request.
 #[derive(Debug, Clone, Copy)]

@@ -134,6 +134,9 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         user_agent: "hotline-test".into(),
         udp_buffer_bytes: 0,
         journal: None,
+        flood: crate::sip::flood::FloodPolicy::off(),
+        tcp_max_per_source: 1024,
+        tls: None,
     })
     .await
     .expect("SIP stack");

@@ -82,6 +82,9 @@ pub enum SwitchError {
     /// `[recording] encryption_key_file` cannot be used (issue 14 §6).
     #[error(transparent)]
     RecordingKey(#[from] crate::media::at_rest::KeyError),
+    /// The `[tls]` certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::config::tls::TlsError),
 }
 
 /// The live handles of a started switch the composition root wires the
@@ -237,6 +240,17 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         user_agent: config.sip.user_agent.clone(),
         udp_buffer_bytes: config.sip.udp_buffer_bytes,
         journal: Some(dialog_journal),
+        flood: flood_policy(&config),
+        tcp_max_per_source: config.sip.flood.tcp_connections_per_source,
+        tls: match &config.tls {
+            Some(tls) if config.sip.transports.contains(&Transport::Tls) => {
+                Some(crate::sip::stack::StackTls {
+                    listen: config.sip.tls_listen(),
+                    config: tls.server_config(&[])?,
+                })
+            }
+            _ => None,
+        },
     })
     .await?;
     let m = &config.media;
@@ -546,5 +560,26 @@ impl Switch {
         stack.shutdown();
         info!("hotline stopped");
         Ok(())
+    }
+}
+
+/// The ingress gate's flood policy: `[sip.flood]`, with every trunk's
+/// inbound CIDRs exempt (a carrier is never banned for its volume, nor
+/// because a flooder forged its address).
+fn flood_policy(config: &Config) -> crate::sip::flood::FloodPolicy {
+    let f = &config.sip.flood;
+    let mut exempt = f.exempt.clone();
+    exempt.extend(
+        config
+            .trunks
+            .iter()
+            .flat_map(|t| t.inbound_cidrs.iter().copied()),
+    );
+    crate::sip::flood::FloodPolicy {
+        rate: f.rate,
+        burst: f.burst,
+        ban: Duration::from_secs(f.ban_secs),
+        exempt,
+        max_sources: 100_000,
     }
 }

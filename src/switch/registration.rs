@@ -458,7 +458,10 @@ impl Directory for Registrations {
             .map(|b| Contact {
                 uri: b.contact,
                 source: b.source,
-                tcp: b.transport.eq_ignore_ascii_case("TCP"),
+                // A stream transport: TCP, or TLS (the stack sends over
+                // the TLS connection the phone registered on).
+                tcp: b.transport.eq_ignore_ascii_case("TCP")
+                    || b.transport.eq_ignore_ascii_case("TLS"),
             })
             .collect()
     }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod baresip;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};

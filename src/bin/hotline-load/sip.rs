@@ -26,6 +26,9 @@ pub(crate) async fn stack(
         user_agent: format!("hotline-load/{}", env!("CARGO_PKG_VERSION")),
         udp_buffer_bytes: 4 * 1024 * 1024,
         journal: None,
+        flood: hotline::sip::flood::FloodPolicy::off(),
+        tcp_max_per_source: 1024,
+        tls: None,
     })
     .await
     .map_err(|e| e.to_string())

@@ -1,0 +1,140 @@
+//! A real soft-phone for tests: Debian's baresip 1.0 as an agent, with its
+//! own config directory, sending a WAV file and dumping what it decodes;
+//! over UDP, or over TLS checking hotline's certificate against a CA file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// baresip with its own config directory, stopped by PID when dropped
+/// (also when the test panics).
+pub struct Baresip {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Baresip {
+    /// Start baresip as agent `user` (password `pass<user>`) bound to
+    /// `bind`, registering at `registrar` (an IP address), sending
+    /// `source` (a WAV file) and dumping what it hears under its directory.
+    pub fn start(user: &str, bind: &str, registrar: &str, source: &Path) -> Self {
+        Self::start_with(user, bind, registrar, source, None)
+    }
+
+    /// As [`Baresip::start`], over TLS to `registrar:5061` when `tls_ca`
+    /// names the CA file that hotline's certificate must chain to.
+    pub fn start_with(
+        user: &str,
+        bind: &str,
+        registrar: &str,
+        source: &Path,
+        tls_ca: Option<&Path>,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dump = dir.path().join("dump");
+        std::fs::create_dir(&dump).expect("dump dir");
+        // baresip 1.0: `aufile` is a source only; `sndfile` writes the
+        // encoded and decoded audio of each call to WAV files; `aubridge`
+        // stands in for a sound card; `menu` answers `answermode=auto` calls.
+        let config = format!(
+            "poll_method\tepoll\n\
+             sip_listen\t{bind}:5060\n\
+             call_local_timeout\t120\n\
+             audio_player\taubridge,nil\n\
+             audio_source\taufile,{source}\n\
+             audio_alert\taubridge,nil\n\
+             ausrc_format\ts16\n\
+             auplay_format\ts16\n\
+             auenc_format\ts16\n\
+             audec_format\ts16\n\
+             jitter_buffer_delay\t5-10\n\
+             module_path\t/usr/lib/baresip/modules\n\
+             module\tg711.so\n\
+             module\taufile.so\n\
+             module\taubridge.so\n\
+             module\tsndfile.so\n\
+             module_tmp\taccount.so\n\
+             module_app\tmenu.so\n\
+             snd_path\t{dump}\n\
+             {ca}",
+            source = source.display(),
+            dump = dump.display(),
+            ca = tls_ca.map_or(String::new(), |ca| format!(
+                "sip_cafile\t{}\n",
+                ca.display()
+            )),
+        );
+        let registrar = match tls_ca {
+            Some(_) => format!("{registrar}:5061;transport=tls"),
+            None => registrar.to_string(),
+        };
+        std::fs::write(dir.path().join("config"), config).expect("baresip config");
+        std::fs::write(
+            dir.path().join("accounts"),
+            format!(
+                "<sip:{user}@{registrar}>;auth_pass=pass{user};answermode=auto;\
+                 audio_codecs=PCMA,PCMU;regint=600\n"
+            ),
+        )
+        .expect("baresip accounts");
+        let log = std::fs::File::create(dir.path().join("baresip.log")).expect("log");
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("baresip is installed (scripts/test installs Debian's baresip)");
+        Self { child, dir }
+    }
+
+    /// What baresip logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
+    }
+
+    /// The WAV file baresip wrote of the audio it decoded, once complete.
+    pub fn heard(&self) -> Option<PathBuf> {
+        std::fs::read_dir(self.dir.path().join("dump"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        if std::thread::panicking() {
+            eprintln!("--- baresip log ---\n{}", self.log());
+        }
+    }
+}
+
+/// A 8 kHz mono WAV of a `hz` sine, `secs` long (baresip 1.0 hangs up
+/// when its source file ends, so the file outlasts the call).
+pub fn write_tone(path: &Path, hz: f64, secs: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("tone wav");
+    for n in 0..secs * 8000 {
+        let t = f64::from(n) / 8000.0;
+        let s = (2.0 * std::f64::consts::PI * hz * t).sin() * 8000.0;
+        w.write_sample(s as i16).expect("tone sample");
+    }
+    w.finalize().expect("tone wav");
+}
+
+/// Samples of a WAV file, or `None` while it is incomplete.
+pub fn samples(path: &Path) -> Option<(u16, Vec<i16>)> {
+    let mut r = hound::WavReader::open(path).ok()?;
+    let channels = r.spec().channels;
+    let s: Result<Vec<i16>, _> = r.samples::<i16>().collect();
+    s.ok().filter(|s| !s.is_empty()).map(|s| (channels, s))
+}

@@ -1,0 +1,374 @@
+//! Encryption in transit from outside (issue 14 §4): SIP over TLS and
+//! HTTPS with a certificate made by `openssl req`, tried with real TLS
+//! clients.
+//!
+//! - `openssl s_client` sends OPTIONS over TLS (checking hotline's
+//!   certificate) and gets 200; a hostile message over TLS gets the same
+//!   verdict as over UDP/TCP (505); a plain-text client on the TLS port is
+//!   refused at the handshake and hotline keeps serving.
+//! - baresip registers over TLS (verifying the certificate against the CA
+//!   file), auto-answers a queued carrier call that hotline sends it over
+//!   that TLS connection, and audio flows both ways.
+//! - curl reaches `/healthz` and the authenticated API over HTTPS with the
+//!   CA file; plain HTTP to the HTTPS port gets nothing.
+
+#![allow(clippy::disallowed_methods)] // test shell: reads the clock
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::audio::windows_with;
+use common::baresip::{samples, write_tone, Baresip};
+use common::{Hotline, Net};
+
+/// A self-signed certificate for `ip` (it is its own CA), made by openssl.
+fn certificate(dir: &Path, ip: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", "/CN=hotline.test"])
+        .args([
+            "-addext",
+            &format!("subjectAltName=IP:{ip},DNS:hotline.test"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is installed (scripts/test installs it)");
+    assert!(ok.success(), "openssl req made a certificate");
+    (cert, key)
+}
+
+fn tls_section(cert: &Path, key: &Path) -> String {
+    format!(
+        "\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        cert.display(),
+        key.display()
+    )
+}
+
+/// Send `message` over TLS to `addr` with `openssl s_client` (checking the
+/// certificate against `ca`); everything it printed of the answer.
+fn s_client(addr: &str, ca: &Path, message: &[u8]) -> String {
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            addr,
+            "-quiet",
+            "-no_ign_eof",
+            "-verify_return_error",
+        ])
+        .arg("-CAfile")
+        .arg(ca)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(message).expect("write");
+    // Keep stdin open long enough for the answer, then close it: s_client
+    // exits on EOF.
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().ok();
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out).ok();
+    }
+    child.wait().ok();
+    out
+}
+
+fn options(net: Net, branch: &str, version: &str) -> Vec<u8> {
+    format!(
+        "OPTIONS sip:{sip} SIP/{version}\r\nVia: SIP/2.0/TLS {me}:5099;branch=z9hG4bK-{branch}\r\nMax-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=1\r\nTo: <sip:{sip}>\r\nCall-ID: {branch}@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        sip = net.sip(),
+        me = net.ip(50),
+    )
+    .into_bytes()
+}
+
+const AGENT: &str = r#"
+[[group]]
+id = "general"
+ring_timeout_secs = 10
+acw_secs = 1
+
+[[agent]]
+user = "1501"
+password = "pass1501"
+job_number = "A1501"
+skills = { general = 5 }
+auto_login = true
+
+[[did]]
+number = "12399"
+queue = "general"
+"#;
+
+#[test]
+fn sip_over_tls_is_gated_like_tcp_and_carries_a_call_to_a_tls_phone() {
+    let net = Net(230);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = certificate(dir.path(), &net.ip(1));
+    let base = common::config(
+        net,
+        &dir.path().join("var"),
+        &format!("{AGENT}{}", tls_section(&cert, &key)),
+    );
+    let realm = "realm = \"hotline.test\"\n";
+    assert!(base.contains(realm));
+    let text = base.replace(
+        realm,
+        &format!("{realm}transports = [\"udp\", \"tcp\", \"tls\"]\n"),
+    );
+    let h = Hotline::start_with(net, dir, &text);
+    let tls_addr = format!("{}:5061", net.ip(1));
+
+    let answer = s_client(&tls_addr, &cert, &options(net, "tls-ok", "2.0"));
+    assert!(
+        answer.contains("SIP/2.0 200 OK"),
+        "OPTIONS over TLS: {answer}"
+    );
+    let answer = s_client(&tls_addr, &cert, &options(net, "tls-v7", "7.0"));
+    assert!(answer.contains("SIP/2.0 505"), "SIP/7.0 over TLS: {answer}");
+    // A plain-text client on the TLS port: refused at the handshake.
+    let mut plain = TcpStream::connect(&tls_addr).expect("connect");
+    plain.set_read_timeout(Some(Duration::from_secs(3))).ok();
+    plain.write_all(&options(net, "plain", "2.0")).ok();
+    let mut buf = [0u8; 512];
+    let got = plain.read(&mut buf).unwrap_or(0);
+    assert!(
+        !String::from_utf8_lossy(&buf[..got]).contains("SIP/2.0"),
+        "no SIP answer to plain text on the TLS port"
+    );
+    drop(plain);
+
+    // baresip over TLS, checking hotline's certificate.
+    let audio = tempfile::tempdir().expect("tempdir");
+    let tone = audio.path().join("agent-1000hz.wav");
+    write_tone(&tone, 1000.0, 120);
+    let phone = Baresip::start_with("1501", &net.agent(0), &net.ip(1), &tone, Some(&cert));
+    h.wait_for(
+        "baresip to register over TLS",
+        Duration::from_secs(20),
+        |v| v["registrations"] == 1,
+    );
+
+    let carrier_heard = audio.path().join("carrier-heard.wav");
+    let heard = carrier_heard.to_str().expect("utf-8 path");
+    let mut report = serde_json::Value::Null;
+    // Auto-login may lag the registration by a moment: dial until queued
+    // and answered (at most three tries).
+    for _ in 0..3 {
+        let out = common::dial(
+            net,
+            "12399",
+            &["--tone", "440", "--hangup-after", "6", "--record", heard],
+        )
+        .stderr(Stdio::null())
+        .output()
+        .expect("hotline dial");
+        report = common::report(&out);
+        if report["status"] == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(
+        report["status"],
+        200,
+        "the call to the TLS phone is answered: {report}\n{}",
+        phone.log()
+    );
+    // baresip → carrier, over the TLS-signalled call.
+    let (_, carrier) = samples(&carrier_heard).expect("the carrier's recording");
+    let n = windows_with(&carrier, 1000.0, 0.6);
+    assert!(
+        n >= 100,
+        "the carrier heard the TLS phone's 1000 Hz in {n} windows"
+    );
+    // Carrier → baresip.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let heard = loop {
+        if let Some((_, s)) = phone.heard().as_deref().and_then(samples) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "baresip's dump of the call");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let n = windows_with(&heard, 440.0, 0.6);
+    assert!(
+        n >= 100,
+        "the TLS phone heard the carrier's 440 Hz in {n} windows"
+    );
+    // The phone registered from its TLS connection's address, and the
+    // INVITE went to that address: nothing else listens there (it is the
+    // phone's client port), so the call could only travel that connection.
+    let log = h.log();
+    let source = log
+        .lines()
+        .find(|l| l.contains("registered agent=1501"))
+        .and_then(|l| l.split("source=").nth(1))
+        .map(|s| s.trim().to_string())
+        .expect("the registration's source in the log");
+    assert!(
+        log.contains(&format!(
+            "SIP connection open remote={source} transport=TLS"
+        )),
+        "the phone registered over TLS from {source}"
+    );
+}
+
+/// hotline with HTTPS on `[http] listen`, stopped when dropped.
+struct HttpsHotline {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for HttpsHotline {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("hotline.log")).unwrap_or_default();
+            eprintln!("--- hotline log ---\n{log}");
+        }
+    }
+}
+
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-s", "--max-time", "5"])
+        .args(args)
+        .output()
+        .expect("curl is installed (scripts/test installs it)")
+}
+
+#[test]
+fn the_api_is_served_over_https_to_a_client_that_checks_the_certificate() {
+    let net = Net(231);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = certificate(dir.path(), &net.ip(1));
+    let base = common::config(net, &dir.path().join("var"), &tls_section(&cert, &key));
+    let http = format!("[http]\nlisten = \"{}:8080\"\n", net.ip(1));
+    assert!(base.contains(&http));
+    let text = base.replace(&http, &format!("{http}tls = true\n"));
+    let cfg = dir.path().join("hotline.toml");
+    std::fs::write(&cfg, text).expect("config");
+    let log = std::fs::File::create(dir.path().join("hotline.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("hotline");
+    let h = HttpsHotline { child, dir };
+    let ca = cert.to_str().expect("utf-8");
+    let base_url = format!("https://{}:8080", net.ip(1));
+    let health = format!("{base_url}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let out = curl(&["--cacert", ca, &health]);
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "hotline answers over HTTPS");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["status"], "ok", "{v}");
+
+    // The authenticated API over HTTPS.
+    let login = format!(
+        "{{\"username\":\"{}\",\"password\":\"{}\"}}",
+        common::OPS_USER,
+        common::OPS_PASSWORD
+    );
+    let out = curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &login,
+        &format!("{base_url}/api/v1/login"),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("login JSON");
+    let token = v["token"].as_str().expect("a token").to_string();
+    let out = curl(&[
+        "--cacert",
+        ca,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!("{base_url}/api/v1/acd/stats"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "an authenticated call over HTTPS"
+    );
+    let out = curl(&[
+        "--cacert",
+        ca,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{base_url}/api/v1/acd/stats"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "401",
+        "anonymous is still refused"
+    );
+
+    // Plain HTTP to the HTTPS port gets no HTTP answer, and hotline goes on.
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://{}:8080/healthz", net.ip(1)),
+    ]);
+    assert_ne!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "plain HTTP is not served"
+    );
+    // A client that does not trust the certificate refuses it.
+    let out = curl(&[&health]);
+    assert!(
+        !out.status.success(),
+        "an unknown certificate is refused by a checking client"
+    );
+    let out = curl(&["--cacert", ca, &health]);
+    assert!(out.status.success(), "still serving HTTPS");
+    drop(h);
+}
