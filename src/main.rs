@@ -97,6 +97,28 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Make a key for encrypting recordings and voicemails at rest
+    /// (`[recording] encryption_key_file`): 32 random bytes written as 64
+    /// hex digits to a new file with mode 0600. Prints the key's
+    /// fingerprint, never the key.
+    Keygen {
+        /// The key file to create (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Decrypt a recording or voicemail encrypted at rest into a plain WAV
+    /// (e.g. for evidence handed over offline); every chunk is
+    /// authenticated, and a damaged file is refused, naming the chunk.
+    Unseal {
+        /// The key file (`[recording] encryption_key_file`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The WAV to write (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// The encrypted recording.
+        file: PathBuf,
+    },
     /// Register as an agent and answer calls; prints a JSON report per call.
     Phone {
         /// Our SIP address (the registered contact).
@@ -432,6 +454,13 @@ fn main() -> ExitCode {
         }
         Command::Check { config } => match hotline::config::Config::load(&config) {
             Ok(loaded) => {
+                // So is the key recordings are encrypted with.
+                if let Err(e) = hotline::media::at_rest::SealingKey::load_optional(
+                    loaded.recording.encryption_key_file.as_deref(),
+                ) {
+                    eprintln!("{}: {e}", config.display());
+                    return ExitCode::from(2);
+                }
                 // Prompts are part of the configuration: a missing or broken
                 // file is reported now, not as silence in a live call.
                 if loaded.groups.iter().any(|g| g.queue_media) {
@@ -480,6 +509,21 @@ fn main() -> ExitCode {
         Command::Report(args) => records_command(args.config.as_ref(), |c, out| {
             hotline::records::cli::report(c, &args, out)
         }),
+        Command::Keygen { out } => match hotline::media::at_rest::SealingKey::generate_file(&out) {
+            Ok(key) => {
+                println!(
+                    "{}: new recording key, fingerprint {}",
+                    out.display(),
+                    key.fingerprint_hex()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hotline keygen: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Unseal { key, out, file } => unseal(&key, &file, &out),
         Command::Passwd {
             user,
             realm,
@@ -581,6 +625,51 @@ fn log_filter(user: &str) -> String {
         user.to_string()
     } else {
         format!("{user},rsipstack=warn")
+    }
+}
+
+/// `hotline unseal`: the plaintext written to a new file, removed again if
+/// any chunk fails.
+fn unseal(key: &std::path::Path, file: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    use hotline::media::at_rest::{SealedFile, SealingKey};
+    let result = (|| -> Result<u64, String> {
+        let key = SealingKey::load(key).map_err(|e| e.to_string())?;
+        let mut sealed = SealedFile::open(file, &key).map_err(|e| e.to_string())?;
+        let dest = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(out)
+            .map_err(|e| format!("{}: create (it must not exist): {e}", out.display()))?;
+        let mut w = std::io::BufWriter::new(dest);
+        let len = sealed.plain_len();
+        let copied = sealed.for_range(0, len, |piece| {
+            std::io::Write::write_all(&mut w, piece).map_err(|source| {
+                hotline::media::at_rest::SealError::Io {
+                    path: out.to_path_buf(),
+                    op: "write",
+                    source,
+                }
+            })
+        });
+        let flushed = copied.map_err(|e| e.to_string()).and_then(|()| {
+            std::io::Write::flush(&mut w).map_err(|e| format!("{}: {e}", out.display()))
+        });
+        if let Err(e) = flushed {
+            drop(w);
+            let _ = std::fs::remove_file(out);
+            return Err(e);
+        }
+        Ok(len)
+    })();
+    match result {
+        Ok(bytes) => {
+            println!("{}: {bytes} bytes decrypted", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hotline unseal: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

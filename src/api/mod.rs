@@ -38,6 +38,7 @@ pub mod live;
 pub mod openapi;
 pub mod records;
 pub mod roster;
+pub mod sealed_download;
 pub mod session;
 pub mod tls_listener;
 pub mod web;
@@ -87,6 +88,9 @@ pub struct ApiState {
     pub recordings_dir: Option<PathBuf>,
     /// Voicemail root.
     pub voicemail_dir: PathBuf,
+    /// The key recordings and voicemails are sealed with (issue 14 §6):
+    /// downloads of sealed files are decrypted with it.
+    pub sealing_key: Option<crate::media::at_rest::SealingKey>,
     /// Local time offset for reports and dates in queries.
     pub utc_offset_minutes: i32,
     /// How long a login token lives.

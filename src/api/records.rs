@@ -270,7 +270,7 @@ pub async fn recording(
     if !p.may_access_tenant(&tenant) {
         return Err(ApiError::not_found("no such recording"));
     }
-    let resp = serve_file(&path, &headers, "audio/wav").await?;
+    let resp = serve_file(&path, &headers, "audio/wav", s.sealing_key.clone()).await?;
     audit_download(&s, &p, &tenant, "recording.download", &id, &headers);
     Ok(resp)
 }
@@ -287,7 +287,7 @@ pub async fn voicemail(
     if !p.may_access_tenant(&tenant) {
         return Err(ApiError::not_found("no such voicemail"));
     }
-    let resp = serve_file(&path, &headers, "audio/wav").await?;
+    let resp = serve_file(&path, &headers, "audio/wav", s.sealing_key.clone()).await?;
     audit_download(&s, &p, &tenant, "voicemail.download", &rel, &headers);
     Ok(resp)
 }
@@ -338,21 +338,25 @@ pub fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, Unsatisf
     Ok(Some(range))
 }
 
-/// Stream a file (or the asked range of it).
-async fn serve_file(path: &Path, headers: &HeaderMap, mime: &'static str) -> ApiResult<Response> {
+/// Stream a file (or the asked range of it); a file sealed at rest is
+/// decrypted on the way, its ranges in plaintext offsets
+/// ([`super::sealed_download`]).
+async fn serve_file(
+    path: &Path,
+    headers: &HeaderMap,
+    mime: &'static str,
+    key: Option<crate::media::at_rest::SealingKey>,
+) -> ApiResult<Response> {
+    use super::sealed_download::{self, Opened};
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::not_found("no such file"))
-        }
-        Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
-    };
-    let len = file
-        .metadata()
+    let owned = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || sealed_download::open(&owned, key.as_ref()))
         .await
-        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?
-        .len();
+        .map_err(ApiError::internal)??;
+    let len = match &opened {
+        Opened::Plain(_, len) => *len,
+        Opened::Sealed(s) => s.plain_len(),
+    };
     let asked = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -377,10 +381,16 @@ async fn serve_file(path: &Path, headers: &HeaderMap, mime: &'static str) -> Api
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
         None => (StatusCode::OK, 0, len),
     };
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let body = match opened {
+        Opened::Plain(file, _) => {
+            let mut file = tokio::fs::File::from_std(file);
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+            Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)))
+        }
+        Opened::Sealed(sealed) => sealed_download::body(sealed, start, count, path.to_path_buf()),
+    };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();

@@ -32,6 +32,9 @@ pub enum ApiStartError {
         /// Why.
         source: Box<AuthError>,
     },
+    /// `[recording] encryption_key_file` cannot be used.
+    #[error(transparent)]
+    RecordingKey(#[from] crate::media::at_rest::KeyError),
     /// The records store.
     #[error(transparent)]
     Records(#[from] RecordsError),
@@ -154,6 +157,9 @@ pub fn start(
         outbox,
         recordings_dir,
         voicemail_dir: config.ivr.voicemail_dir(&config.data.dir),
+        sealing_key: crate::media::at_rest::SealingKey::load_optional(
+            config.recording.encryption_key_file.as_deref(),
+        )?,
         utc_offset_minutes: config.recording.utc_offset_minutes,
         token_ttl: Duration::from_secs(config.api.token_hours.max(1) * 3600),
         login_slots: Arc::new(tokio::sync::Semaphore::new(

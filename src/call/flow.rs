@@ -48,6 +48,8 @@ pub struct IvrSnapshot {
     pub voicemail_dir: std::path::PathBuf,
     /// Local time offset for voicemail date folders.
     pub utc_offset_minutes: i32,
+    /// Seal saved voicemails with this key (issue 14 §6); None: plain WAV.
+    pub voicemail_seal: Option<crate::media::at_rest::SealingKey>,
 }
 
 /// A call routed to a flow, pinned to the snapshot it arrived under.
@@ -578,7 +580,8 @@ fn start_voicemail(
             crate::media::voicemail::VoicemailOptions::new(
                 Duration::from_secs(u64::from(max_secs)),
                 Duration::from_secs(u64::from(silence_secs)),
-            ),
+            )
+            .sealed_with(ivr.voicemail_seal.clone()),
             beep,
         );
     }

@@ -130,6 +130,8 @@ pub struct RecordingSettings {
     pub dir: std::path::PathBuf,
     /// Offset of local time from UTC for the date folders, in minutes.
     pub utc_offset_minutes: i32,
+    /// Seal finished recordings with this key (issue 14 §6); None: plain WAV.
+    pub seal: Option<crate::media::at_rest::SealingKey>,
 }
 
 /// Open the stereo recording of a call (caller left, other side right).
@@ -139,14 +141,20 @@ pub(crate) async fn open_recording(
     call_id: &str,
     record: &record::CallRecord,
 ) -> Option<crate::media::recorder::RecordingHandle> {
-    use crate::media::recorder::{recording_path, RecordingWriter, CALL_WAV_SPEC};
+    use crate::media::recorder::{recording_path, RecordingWriter, WriterOptions, CALL_WAV_SPEC};
     let settings = ctx.recordings.as_ref()?;
     let date = crate::util::local_date(crate::util::unix_now(), settings.utc_offset_minutes);
     let path = recording_path(&settings.dir, tenant, date, call_id);
     let id = recording_id(settings, &path);
     let shown = recording_rel_path(settings, &path);
-    let opened =
-        tokio::task::spawn_blocking(move || RecordingWriter::start(&path, CALL_WAV_SPEC)).await;
+    let options = WriterOptions {
+        seal: settings.seal.clone(),
+        ..WriterOptions::default()
+    };
+    let opened = tokio::task::spawn_blocking(move || {
+        RecordingWriter::start_with(&path, CALL_WAV_SPEC, options)
+    })
+    .await;
     match opened {
         Ok(Ok(handle)) => {
             record.note("recording started", |b| b.recording_started(&id, &shown));

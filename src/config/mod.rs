@@ -399,6 +399,9 @@ pub struct RecordingConfig {
     pub dir: Option<PathBuf>,
     /// Local time offset for the date folders (China Standard Time: 480).
     pub utc_offset_minutes: i32,
+    /// Encrypt recordings and voicemails at rest with the key in this file
+    /// (64 hex digits; `hotline keygen --out FILE`). Unset: plain WAV.
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 impl Default for RecordingConfig {
@@ -407,6 +410,7 @@ impl Default for RecordingConfig {
             enabled: true,
             dir: None,
             utc_offset_minutes: 480,
+            encryption_key_file: None,
         }
     }
 }

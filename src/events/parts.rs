@@ -103,9 +103,10 @@ pub struct RecordingInfo {
     pub path: String,
     /// Length of the audio, in ms.
     pub duration_ms: u64,
-    /// File size in bytes.
+    /// Size of the WAV in bytes (as a download delivers it: decrypted when
+    /// the file is encrypted at rest).
     pub bytes: u64,
-    /// SHA-256 of the file, lowercase hex.
+    /// SHA-256 of the WAV (as downloaded), lowercase hex.
     pub sha256: String,
     /// Audio chunks lost while recording (each a gap).
     pub dropped_chunks: u64,

@@ -8,6 +8,7 @@
 //! mixing) replaces it behind the same seam.
 
 pub mod announcement;
+pub mod at_rest;
 pub mod caller;
 pub mod codec;
 pub mod conference;

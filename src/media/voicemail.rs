@@ -56,13 +56,19 @@
 //! [`crate::media::recorder`]), so a crash leaves a file that
 //! [`repair_unfinished`](crate::media::recorder::repair_unfinished) makes
 //! playable.
+//! With [`VoicemailOptions::seal`] the finished file is sealed
+//! (encrypted at rest, issue 14 §6) under the same name, as recordings
+//! are; a message too short to keep is deleted after it.
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::recorder::{RecorderError, RecordingHandle, RecordingMeta, RecordingWriter};
+use super::at_rest::SealingKey;
+use super::recorder::{
+    RecorderError, RecordingHandle, RecordingMeta, RecordingWriter, WriterOptions,
+};
 
 /// Sample rate of voicemail audio (Hz).
 pub const SAMPLE_RATE: u32 = 8000;
@@ -110,7 +116,7 @@ fn duration_of(n: u64) -> Duration {
 }
 
 /// How the voicemail node records.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VoicemailOptions {
     /// Longest message (media time from the start of recording).
     pub max: Duration,
@@ -121,6 +127,9 @@ pub struct VoicemailOptions {
     /// [`DEFAULT_SILENCE_THRESHOLD_DBFS`] unless tuned. A NaN makes every
     /// frame silence.
     pub silence_threshold_dbfs: f32,
+    /// Seal the saved file with this key (encryption at rest, issue 14
+    /// §6; see [`crate::media::at_rest`]); `None`: a plain WAV.
+    pub seal: Option<SealingKey>,
 }
 
 impl Default for VoicemailOptions {
@@ -138,7 +147,14 @@ impl VoicemailOptions {
             max,
             silence_end,
             silence_threshold_dbfs: DEFAULT_SILENCE_THRESHOLD_DBFS,
+            seal: None,
         }
+    }
+
+    /// These options, the file sealed with `key` when there is one.
+    pub fn sealed_with(mut self, key: Option<SealingKey>) -> Self {
+        self.seal = key;
+        self
     }
 
     /// Mean square (in `i16` units²) at and above which a frame is speech.
@@ -243,11 +259,15 @@ impl VoicemailRecorder {
     /// on the file system: call it from call setup (or `spawn_blocking`),
     /// not the packet path. Fails if the file already exists.
     pub fn start(path: &Path, options: VoicemailOptions) -> Result<Self, RecorderError> {
-        let handle = RecordingWriter::start(path, VOICEMAIL_WAV_SPEC)?;
+        let writer = WriterOptions {
+            seal: options.seal.clone(),
+            ..WriterOptions::default()
+        };
+        let handle = RecordingWriter::start_with(path, VOICEMAIL_WAV_SPEC, writer)?;
         Ok(VoicemailRecorder {
             handle,
-            options,
             threshold_ms: options.threshold_mean_square(),
+            options,
             pending: Vec::with_capacity(CHUNK_SAMPLES * 2),
             held: Vec::new(),
             run_written: 0,
@@ -704,5 +724,37 @@ mod tests {
                 None => prop_assert!(!path.exists()),
             }
         }
+    }
+
+    #[test]
+    fn a_sealed_voicemail_is_encrypted_and_an_empty_one_still_deleted() {
+        use crate::media::at_rest::{file_is_sealed, SealedFile, SealingKey};
+        use std::io::Read;
+        let key = SealingKey::from_bytes([9; 32]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t/2026/vm-sealed.wav");
+        let options = VoicemailOptions::new(ms(60_000), ms(1000)).sealed_with(Some(key.clone()));
+        let mut rec = VoicemailRecorder::start(&path, options.clone()).expect("start");
+        let mut t = Duration::ZERO;
+        feed(&mut rec, &mut t, &tone(50, 0));
+        feed(&mut rec, &mut t, &silence(60));
+        let meta = rec.finish().expect("finish").expect("kept");
+        assert!(file_is_sealed(&path).expect("read"));
+        let mut wav = Vec::new();
+        SealedFile::open(&path, &key)
+            .expect("open")
+            .read_to_end(&mut wav)
+            .expect("authenticates");
+        assert_eq!(meta.bytes(), wav.len() as u64);
+        let r = hound::WavReader::new(std::io::Cursor::new(&wav)).expect("a WAV inside");
+        assert_eq!(r.spec(), VOICEMAIL_WAV_SPEC);
+        assert!(r.duration() >= 50 * FRAME as u32);
+
+        let short = dir.path().join("t/2026/vm-short.wav");
+        let mut rec = VoicemailRecorder::start(&short, options).expect("start");
+        feed(&mut rec, &mut t, &silence(10));
+        assert_eq!(rec.finish().expect("finish"), None);
+        assert!(!short.exists());
+        assert!(!crate::media::at_rest::sealing_path(&short).exists());
     }
 }

@@ -146,6 +146,7 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         None,
         Arc::new(RwLock::new(Blacklist::new())),
         &config,
+        None,
     ));
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),

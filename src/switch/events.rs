@@ -28,7 +28,7 @@ use crate::events::outbox::{NewEvent, Outbox, OutboxError};
 use crate::events::replay;
 use crate::events::webhook::WebhookSink;
 use crate::events::IdGenerator;
-use crate::media::recorder::{describe_finished, recording_path};
+use crate::media::recorder::{describe_finished_with, recording_path};
 
 /// The running event store.
 pub struct EventsRuntime {
@@ -171,7 +171,7 @@ fn find_recording(
         let p = recording_path(&settings.dir, &call.tenant, date, &call.call_id);
         p.is_file().then_some(p)
     })?;
-    match describe_finished(&path) {
+    match describe_finished_with(&path, settings.seal.as_ref()) {
         Ok(meta) => Some(crate::call::recording_info(settings, &meta)),
         Err(e) => {
             warn!(call = %call.call_id, error = %e, "recording of a cut-off call not linked");

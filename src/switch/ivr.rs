@@ -211,6 +211,8 @@ pub fn load(
             utc_offset_minutes: config.recording.utc_offset_minutes,
         }),
         voicemail_dir,
+        // The key read at start, set by the runtime (see `IvrRuntime::new`).
+        voicemail_seal: None,
         utc_offset_minutes: config.recording.utc_offset_minutes,
     }))
 }
@@ -278,17 +280,28 @@ pub struct IvrRuntime {
     calendars: RwLock<Option<Arc<Calendars>>>,
     /// The coverage warnings logged last (each is logged once).
     logged_warnings: Mutex<Vec<String>>,
+    /// The key voicemails are sealed with (issue 14 §6): read once at
+    /// start, like the recordings' and the API's, so a reload never seals
+    /// with a key the API cannot open.
+    voicemail_seal: Option<crate::media::at_rest::SealingKey>,
 }
 
 impl IvrRuntime {
     /// A runtime serving `snapshot`, with `config`'s calendars checked for
-    /// coverage (gaps logged now).
+    /// coverage (gaps logged now); voicemails sealed with `voicemail_seal`
+    /// (this and every reloaded snapshot).
     pub fn new(
         snapshot: Option<IvrSnapshot>,
         blacklist: Arc<RwLock<Blacklist>>,
         config: &Config,
+        voicemail_seal: Option<crate::media::at_rest::SealingKey>,
     ) -> Self {
+        let snapshot = snapshot.map(|mut s| {
+            s.voicemail_seal = voicemail_seal.clone();
+            s
+        });
         let rt = Self {
+            voicemail_seal,
             current: RwLock::new(snapshot.map(Arc::new)),
             problems: RwLock::new(Vec::new()),
             blacklist,
@@ -374,6 +387,10 @@ impl IvrRuntime {
         self.log_calendar_warnings();
         match load(config, self.blacklist.clone()) {
             Ok(snapshot) => {
+                let snapshot = snapshot.map(|mut s| {
+                    s.voicemail_seal = self.voicemail_seal.clone();
+                    s
+                });
                 let flows: Vec<String> = snapshot
                     .as_ref()
                     .map(|s| {

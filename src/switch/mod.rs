@@ -80,6 +80,9 @@ pub enum SwitchError {
     /// The ACD refused its configuration, or cannot read what it kept.
     #[error("ACD: {0}")]
     Acd(crate::call::queue::QueuesError),
+    /// `[recording] encryption_key_file` cannot be used (issue 14 §6).
+    #[error(transparent)]
+    RecordingKey(#[from] crate::media::at_rest::KeyError),
     /// The `[tls]` certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::config::tls::TlsError),
@@ -177,11 +180,34 @@ fn persisted_blacklist(
     Ok(list)
 }
 
+/// Repairs (and with a key, seals) the unfinished recordings a crash left
+/// under `dir`, before any new one opens.
+async fn repair_at_start(dir: &std::path::Path, seal: Option<&crate::media::at_rest::SealingKey>) {
+    let scan = dir.to_path_buf();
+    let seal = seal.cloned();
+    let reports = tokio::task::spawn_blocking(move || {
+        crate::media::recorder::repair_unfinished_with(&scan, seal.as_ref())
+    })
+    .await
+    .unwrap_or_default();
+    for r in reports {
+        warn!(path = %r.path.display(), outcome = ?r.outcome, sealed = r.sealed, "unfinished recording found at start");
+    }
+}
+
 /// Start the switch: everything but the loop that serves (see
 /// [`Switch::run`]).
 pub async fn start(file: Config) -> Result<Switch, SwitchError> {
     let stop_signal = signal::StopSignal::install().map_err(SwitchError::Signal)?;
     let reload_signal = signal::ReloadSignal::install().map_err(SwitchError::Signal)?;
+    // The at-rest key before anything is recorded (issue 14 §6): a wrong
+    // one stops the start, naming the file.
+    let seal = crate::media::at_rest::SealingKey::load_optional(
+        file.recording.encryption_key_file.as_deref(),
+    )?;
+    if let Some(k) = &seal {
+        info!(key = %k.fingerprint_hex(), "recordings and voicemails are encrypted at rest");
+    }
     // The IVR first: a broken flow stops the start before anything binds.
     let seeds = ivr::seed_blacklist(&file).map_err(SwitchError::Ivr)?;
     let store = Store::open(&file.data.dir)?;
@@ -199,7 +225,12 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             .collect();
         info!(?flows, prompts = s.prompts.len(), "IVR flows loaded");
     }
-    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(snapshot, blacklist.clone(), &config));
+    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(
+        snapshot,
+        blacklist.clone(),
+        &config,
+        seal.clone(),
+    ));
     let registrations = Registrations::new(&config, store.clone())?;
     // Confirmed legs are written down; the ones the last run left up (a
     // crash) get their BYE as the stack starts.
@@ -289,21 +320,21 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             warn!(dir = %dir.display(), error = %e, "cannot create the recordings directory");
         }
-        let scan = dir.clone();
-        let reports =
-            tokio::task::spawn_blocking(move || crate::media::recorder::repair_unfinished(&scan))
-                .await
-                .unwrap_or_default();
-        for r in reports {
-            warn!(path = %r.path.display(), outcome = ?r.outcome, "unfinished recording found at start");
-        }
+        repair_at_start(&dir, seal.as_ref()).await;
         Some(call::RecordingSettings {
             dir,
             utc_offset_minutes: config.recording.utc_offset_minutes,
+            seal: seal.clone(),
         })
     } else {
         None
     };
+    // Voicemails are written like recordings: what a crash left is
+    // repaired (and sealed) too.
+    let voicemails = config.ivr.voicemail_dir(&config.data.dir);
+    if voicemails.is_dir() {
+        repair_at_start(&voicemails, seal.as_ref()).await;
+    }
     let events_stop = CancellationToken::new();
     let events = events::start(
         &config,

@@ -51,6 +51,16 @@ pub enum RecorderError {
         /// The recording's path.
         path: PathBuf,
     },
+    /// Encrypting a finished recording, or reading an encrypted one back,
+    /// failed (issue 14 §6).
+    #[error("recording {}: encryption at rest: {source}", path.display())]
+    Seal {
+        /// The recording.
+        path: PathBuf,
+        /// The cause (names the file and what is wrong with it).
+        #[source]
+        source: crate::media::at_rest::SealError,
+    },
     /// An unfinished file whose header this recorder cannot understand; it
     /// is left untouched.
     #[error("recording {}: cannot repair: {reason}", path.display())]

@@ -61,18 +61,33 @@
 //! * A WAV data chunk is limited to 4 GiB (about 37 h of 8 kHz stereo);
 //!   audio past that is dropped and counted.
 //!
+//! # Encryption at rest (issue 14 §6)
+//!
+//! With a key ([`WriterOptions::seal`], `[recording]
+//! encryption_key_file`), the finished `.wav.part` is sealed into `.wav`
+//! (see [`crate::media::at_rest`]) and the plaintext deleted; repair seals
+//! what it repairs ([`repair_unfinished_with`]), and deletes a `.part`
+//! whose sealed `.wav` is already complete and any `.wav.sealing` a crash
+//! left. [`RecordingMeta::bytes`] and [`RecordingMeta::sha256`] always
+//! describe the WAV itself (what a download delivers), sealed or not.
+//! Plaintext exists only while the call is recorded (`.wav.part`) and
+//! until it is sealed at its end.
+//!
 //! Files: `aligner` (the pure core), `writer` (the thread and the
 //! file), `repair` (unfinished files at startup), `path` (where a
 //! recording goes), `format` (the WAV spec, `.part` names, sample ↔ time,
-//! hashing) and `error`.
+//! hashing), `seal` (sealing finished files) and `error`.
 
 mod aligner;
 mod error;
 mod format;
 mod path;
 mod repair;
+mod seal;
 mod writer;
 
+#[cfg(test)]
+mod seal_tests;
 #[cfg(test)]
 mod tests;
 
@@ -80,7 +95,10 @@ pub use aligner::{AlignerStats, Channel, ChannelAligner};
 pub use error::RecorderError;
 pub use format::{CALL_WAV_SPEC, PART_SUFFIX};
 pub use path::recording_path;
-pub use repair::{repair_unfinished, DeleteReason, RepairOutcome, RepairReport};
+pub use repair::{
+    repair_unfinished, repair_unfinished_with, DeleteReason, RepairOutcome, RepairReport,
+};
 pub use writer::{
-    describe_finished, Backpressure, RecordingHandle, RecordingMeta, RecordingWriter, WriterOptions,
+    describe_finished, describe_finished_with, Backpressure, RecordingHandle, RecordingMeta,
+    RecordingWriter, WriterOptions,
 };

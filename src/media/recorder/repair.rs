@@ -2,7 +2,11 @@
 //! playable file: … any unfinished file is repaired at the next start"):
 //! every `*.wav.part` gets header sizes that cover the whole frames on disk
 //! and is renamed to `.wav`; one without audio is deleted
-//! ([`repair_unfinished`], one [`RepairReport`] per file).
+//! ([`repair_unfinished`], one [`RepairReport`] per file). With a key
+//! ([`repair_unfinished_with`], issue 14 §6) the repaired file is sealed
+//! instead of renamed, a `.part` whose sealed `.wav` is complete is a
+//! leftover plaintext and is deleted, and a `.wav.sealing` (a sealing cut
+//! short) is deleted whatever the key.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -11,6 +15,8 @@ use std::time::Duration;
 
 use super::error::{io_err, RecorderError};
 use super::format::{index_to_time, sync_parent_dir};
+use super::seal::{delete, is_complete_sealed, seal_finished};
+use crate::media::at_rest::{file_is_sealed, SealingKey, SEALING_SUFFIX};
 
 /// Why an unfinished file was deleted rather than repaired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +25,12 @@ pub enum DeleteReason {
     Empty,
     /// The file ended inside the WAV header: it held no audio.
     TruncatedHeader,
+    /// A plaintext left beside its complete sealed `.wav` (a crash
+    /// between sealing and deleting it).
+    SealedCopyExists,
+    /// A `.wav.sealing`: a sealed copy cut short (its plaintext is still
+    /// there and is repaired and sealed again).
+    UnfinishedSealing,
 }
 
 /// What [`repair_unfinished`] did with one file.
@@ -48,6 +60,8 @@ pub struct RepairReport {
     pub path: PathBuf,
     /// What was done with it.
     pub outcome: RepairOutcome,
+    /// Whether the repaired file was sealed (encrypted at rest).
+    pub sealed: bool,
 }
 
 /// Repairs every unfinished recording (`*.wav.part`) under `dir`, at any
@@ -56,6 +70,12 @@ pub struct RepairReport {
 /// one. Finished `.wav` files are not read. Directories that cannot be read
 /// are reported as `Failed`.
 pub fn repair_unfinished(dir: &Path) -> Vec<RepairReport> {
+    repair_unfinished_with(dir, None)
+}
+
+/// [`repair_unfinished`], sealing what it repairs with `key` (see the
+/// module docs).
+pub fn repair_unfinished_with(dir: &Path, key: Option<&SealingKey>) -> Vec<RepairReport> {
     let mut reports = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -65,6 +85,7 @@ pub fn repair_unfinished(dir: &Path) -> Vec<RepairReport> {
                 reports.push(RepairReport {
                     outcome: RepairOutcome::Failed(io_err(&d, "read directory")(e)),
                     path: d,
+                    sealed: false,
                 });
                 continue;
             }
@@ -79,11 +100,23 @@ pub fn repair_unfinished(dir: &Path) -> Vec<RepairReport> {
                 stack.push(p);
             } else if kind.is_file() && is_unfinished_name(&p) {
                 files.push(p);
+            } else if kind.is_file() && is_unfinished_sealing(&p) {
+                let outcome = match delete(&p, "delete unfinished sealed copy") {
+                    Ok(()) => RepairOutcome::Deleted(DeleteReason::UnfinishedSealing),
+                    Err(e) => RepairOutcome::Failed(e),
+                };
+                tracing::info!(path = %p.display(), "deleted a sealed copy cut short");
+                reports.push(RepairReport {
+                    path: p,
+                    outcome,
+                    sealed: false,
+                });
             }
         }
         files.sort();
         for p in files {
-            let outcome = repair_one(&p);
+            let outcome = repair_one(&p, key);
+            let sealed = key.is_some() && matches!(outcome, RepairOutcome::Repaired { .. });
             match &outcome {
                 RepairOutcome::Repaired { wav, frames, .. } => {
                     tracing::info!(path = %wav.display(), frames, "repaired unfinished recording")
@@ -95,10 +128,21 @@ pub fn repair_unfinished(dir: &Path) -> Vec<RepairReport> {
                     tracing::warn!(error = %e, "could not repair unfinished recording")
                 }
             }
-            reports.push(RepairReport { path: p, outcome });
+            reports.push(RepairReport {
+                path: p,
+                outcome,
+                sealed,
+            });
         }
     }
     reports
+}
+
+fn is_unfinished_sealing(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(SEALING_SUFFIX))
+        .is_some_and(|n| n.len() > ".wav".len() && n.ends_with(".wav"))
 }
 
 fn is_unfinished_name(p: &Path) -> bool {
@@ -187,14 +231,22 @@ fn parse_layout(head: &[u8], whole_file: bool) -> Result<Option<WavLayout>, Stri
     }
 }
 
-fn repair_one(part: &Path) -> RepairOutcome {
-    match try_repair(part) {
+fn repair_one(part: &Path, key: Option<&SealingKey>) -> RepairOutcome {
+    match try_repair(part, key) {
         Ok(outcome) => outcome,
         Err(e) => RepairOutcome::Failed(e),
     }
 }
 
-fn try_repair(part: &Path) -> Result<RepairOutcome, RecorderError> {
+fn try_repair(part: &Path, key: Option<&SealingKey>) -> Result<RepairOutcome, RecorderError> {
+    let wav = part.with_extension(""); // strips ".part"
+    if let Some(key) = key {
+        if file_is_sealed(&wav).unwrap_or(false) && is_complete_sealed(&wav, key) {
+            delete(part, "delete plaintext already sealed")?;
+            sync_parent_dir(part);
+            return Ok(RepairOutcome::Deleted(DeleteReason::SealedCopyExists));
+        }
+    }
     let len = fs::metadata(part).map_err(io_err(part, "stat"))?.len();
     if len == 0 {
         fs::remove_file(part).map_err(io_err(part, "delete empty file"))?;
@@ -238,7 +290,6 @@ fn try_repair(part: &Path) -> Result<RepairOutcome, RecorderError> {
         d - d % layout.block_align
     };
     let discarded = len - layout.data_offset - data_len;
-    let wav = part.with_extension(""); // strips ".part"
     if fs::symlink_metadata(&wav).is_ok() {
         return Err(RecorderError::AlreadyExists { path: wav });
     }
@@ -256,8 +307,15 @@ fn try_repair(part: &Path) -> Result<RepairOutcome, RecorderError> {
     }
     file.sync_all().map_err(io_err(part, "fsync"))?;
     drop(file);
-    fs::rename(part, &wav).map_err(io_err(&wav, "rename from .part"))?;
-    sync_parent_dir(&wav);
+    match key {
+        Some(key) => {
+            seal_finished(part, &wav, key)?;
+        }
+        None => {
+            fs::rename(part, &wav).map_err(io_err(&wav, "rename from .part"))?;
+            sync_parent_dir(&wav);
+        }
+    }
     let frames = data_len / layout.block_align;
     Ok(RepairOutcome::Repaired {
         duration: index_to_time(frames, layout.sample_rate),

@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use super::error::{io_err, wav_err, RecorderError};
 use super::format::{hash_file, index_to_time, part_path, sync_parent_dir, time_to_index};
+use super::seal::{describe_sealed, seal_finished};
+use crate::media::at_rest::{file_is_sealed, SealingKey};
 
 /// Tuning of a [`RecordingWriter`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {
     /// Capacity of the queue to the writer thread, in chunks (at least 1).
     /// With 20 ms chunks, 256 is about 5 s of disk stall absorbed.
@@ -26,6 +28,9 @@ pub struct WriterOptions {
     /// How much audio is written between header patches (the most a crash
     /// leaves outside the header before repair).
     pub header_interval: Duration,
+    /// Seal the finished file with this key (issue 14 §6); `None`: the
+    /// file stays a plain WAV.
+    pub seal: Option<SealingKey>,
 }
 
 impl Default for WriterOptions {
@@ -33,6 +38,7 @@ impl Default for WriterOptions {
         WriterOptions {
             queue_chunks: 256,
             header_interval: Duration::from_secs(1),
+            seal: None,
         }
     }
 }
@@ -46,9 +52,10 @@ pub struct RecordingMeta {
     pub duration: Duration,
     /// Frames of audio (one sample per channel each).
     pub frames: u64,
-    /// Size of the final file in bytes.
+    /// Size of the WAV in bytes (of the plaintext when the file is sealed
+    /// at rest: what a download delivers).
     pub bytes: u64,
-    /// SHA-256 of the final file, lowercase hex.
+    /// SHA-256 of the WAV (of the plaintext when sealed), lowercase hex.
     pub sha256: String,
     /// Chunks dropped because the queue was full or the writer had stopped
     /// (each a gap in the file: the audio after it is early by its length),
@@ -166,6 +173,7 @@ impl RecordingWriter {
             sync_handle,
             header_every,
             max_frames,
+            seal: options.seal,
         };
         let thread = std::thread::Builder::new()
             .name("recorder".into())
@@ -241,7 +249,9 @@ impl RecordingHandle {
     }
 
     /// Ends the recording: waits for the queue to be written, finalises the
-    /// header, fsyncs, renames `.part` to `.wav` and hashes the final file.
+    /// header, fsyncs, renames `.part` to `.wav` (or with
+    /// [`WriterOptions::seal`] seals it into `.wav` and deletes the `.part`)
+    /// and hashes the WAV.
     /// Blocks on disk I/O (call it from a blocking context). On error the
     /// `.part` file is left for [`repair_unfinished`](super::repair_unfinished).
     pub fn finish(mut self) -> Result<RecordingMeta, RecorderError> {
@@ -317,6 +327,7 @@ struct WriterJob {
     sync_handle: File,
     header_every: u64,
     max_frames: u64,
+    seal: Option<SealingKey>,
 }
 
 impl WriterJob {
@@ -394,16 +405,22 @@ impl WriterJob {
             spec,
             wav,
             sync_handle,
+            seal,
             ..
         } = self;
         wav.finalize().map_err(wav_err(&part, "finalise header"))?;
         sync_handle.sync_all().map_err(io_err(&part, "fsync"))?;
-        if fs::symlink_metadata(&path).is_ok() {
-            return Err(RecorderError::AlreadyExists { path });
-        }
-        fs::rename(&part, &path).map_err(io_err(&path, "rename from .part"))?;
-        sync_parent_dir(&path);
-        let (bytes, sha256) = hash_file(&path)?;
+        let (bytes, sha256) = match &seal {
+            Some(key) => seal_finished(&part, &path, key)?,
+            None => {
+                if fs::symlink_metadata(&path).is_ok() {
+                    return Err(RecorderError::AlreadyExists { path });
+                }
+                fs::rename(&part, &path).map_err(io_err(&path, "rename from .part"))?;
+                sync_parent_dir(&path);
+                hash_file(&path)?
+            }
+        };
         Ok(RecordingMeta {
             duration: index_to_time(frames, spec.sample_rate),
             path,
@@ -421,6 +438,31 @@ impl WriterJob {
 /// header, size and SHA-256 of the file. Chunks the writer dropped before
 /// the crash are not known from the file: `dropped_chunks` is 0.
 pub fn describe_finished(path: &Path) -> Result<RecordingMeta, RecorderError> {
+    describe_finished_with(path, None)
+}
+
+/// [`describe_finished`] of a file that may be sealed (issue 14 §6): a
+/// sealed one is read with `key` (length, size and SHA-256 of the WAV
+/// inside, every chunk authenticated); without a key it is an error that
+/// says so.
+pub fn describe_finished_with(
+    path: &Path,
+    key: Option<&SealingKey>,
+) -> Result<RecordingMeta, RecorderError> {
+    if file_is_sealed(path).map_err(io_err(path, "open"))? {
+        return match key {
+            Some(key) => describe_sealed(path, key),
+            None => Err(RecorderError::Seal {
+                path: path.to_path_buf(),
+                source: crate::media::at_rest::SealError::BadHeader {
+                    path: path.to_path_buf(),
+                    reason:
+                        "the file is encrypted and no [recording] encryption_key_file is configured"
+                            .into(),
+                },
+            }),
+        };
+    }
     let reader = hound::WavReader::open(path).map_err(wav_err(path, "read header"))?;
     let frames = u64::from(reader.duration());
     let rate = reader.spec().sample_rate;
