@@ -448,6 +448,38 @@ fn after_hours_the_caller_leaves_a_voicemail() {
     let r = hound::WavReader::open(&files[0]).unwrap();
     let secs = r.duration() as f64 / 8000.0;
     assert!(secs >= 2.0, "voicemail of {secs:.1} s");
+    // The caller hung up while recording: the call's record still names
+    // the message (it used to say `"voicemail": null`).
+    let cfg = h.dir.path().join("hotline.toml");
+    let record = (0..100)
+        .find_map(|_| {
+            let out = hotline(&[
+                "records",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--format",
+                "json",
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let found = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .next();
+            if found.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            found
+        })
+        .expect("the call's record");
+    let vm = &record["voicemail"];
+    assert!(!vm.is_null(), "the record names the voicemail: {record}");
+    assert_eq!(record["outcome"], "voicemail", "not abandoned: {record}");
+    assert!(
+        files[0]
+            .to_string_lossy()
+            .ends_with(vm["path"].as_str().unwrap_or("?")),
+        "{vm} vs {files:?}"
+    );
 }
 
 fn hotline(args: &[&str]) -> std::process::Output {

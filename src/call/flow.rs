@@ -308,14 +308,7 @@ pub(super) async fn drive(
                 }
                 Some(PlayerEvent::Voicemail { path, secs }) => Some(match path {
                     Some(path) => {
-                        let p = std::path::Path::new(&path);
-                        let shown = p
-                            .strip_prefix(&ivr.voicemail_dir)
-                            .unwrap_or(p)
-                            .to_string_lossy()
-                            .into_owned();
-                        let ms = (f64::from(secs) * 1000.0) as u64;
-                        ringer.record.fact("voicemail", |b, t| b.voicemail_saved(t, &shown, ms));
+                        note_voicemail(ringer, &ivr, &path, secs);
                         Event::VoicemailSaved { path, secs }
                     }
                     None => Event::VoicemailEmpty,
@@ -327,6 +320,13 @@ pub(super) async fn drive(
                     info!("caller hung up in the flow");
                     interp.handle(Event::CallerHungUp, moment(), env.as_ref());
                     reclaim(ringer, &mut voice).await;
+                    // A caller who hangs up while recording leaves the
+                    // message: the player reported it as it stopped.
+                    while let Ok(ev) = player_rx.try_recv() {
+                        if let PlayerEvent::Voicemail { path: Some(path), secs } = ev {
+                            note_voicemail(ringer, &ivr, &path, secs);
+                        }
+                    }
                     ringer.inbound.forget();
                     break Outcome::CallerCancelled;
                 }
@@ -409,6 +409,21 @@ fn ensure_player(ringer: &mut Ringer<'_>, voice: &mut Voice) -> bool {
 }
 
 /// Stop the player and give the caller's media back to its session.
+/// The call's record names a saved voicemail (its path below the
+/// voicemail root, as the API serves it).
+fn note_voicemail(ringer: &mut Ringer<'_>, ivr: &IvrSnapshot, path: &str, secs: u32) {
+    let p = std::path::Path::new(path);
+    let shown = p
+        .strip_prefix(&ivr.voicemail_dir)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .into_owned();
+    let ms = u64::from(secs) * 1000;
+    ringer
+        .record
+        .fact("voicemail", |b, t| b.voicemail_saved(t, &shown, ms));
+}
+
 async fn reclaim(ringer: &mut Ringer<'_>, voice: &mut Voice) {
     voice.left = 0;
     if let Some(p) = voice.player.take() {
