@@ -14,6 +14,7 @@ use aes_gcm::Aes256Gcm;
 use super::error::{io_err, SealError};
 use super::format::{Header, Layout, HEADER_LEN};
 use super::key::SealingKey;
+use super::seal::fill;
 
 /// A sealed file opened for reading; see the module docs.
 pub struct SealedFile<R> {
@@ -53,7 +54,7 @@ impl<R: Read + Seek> SealedFile<R> {
     pub fn new(mut src: R, len: u64, path: &Path, key: &SealingKey) -> Result<Self, SealError> {
         let mut aad = [0u8; HEADER_LEN];
         src.seek(SeekFrom::Start(0)).map_err(io_err(path, "seek"))?;
-        let n = read_up_to(&mut src, &mut aad).map_err(io_err(path, "read header"))?;
+        let n = fill(&mut src, &mut aad).map_err(io_err(path, "read header"))?;
         let header = Header::parse(&aad[..n]).map_err(|reason| match reason {
             None => SealError::NotSealed {
                 path: path.to_path_buf(),
@@ -204,19 +205,6 @@ impl<R: Read + Seek> SealedFile<R> {
         }
         Ok(())
     }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 impl<R: Read + Seek> Read for SealedFile<R> {

@@ -27,7 +27,7 @@ pub struct Sealed {
 }
 
 /// Reads up to `buf.len()` bytes, stopping early only at end of input.
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
