@@ -13,7 +13,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::baresip::{samples, write_tone, Baresip};
+use common::audio::windows_with;
+use common::baresip::{samples, write_tone, Baresip, QUEUED_AGENT};
 use common::{Hotline, Net};
 
 /// The `[registrar]` block of the shipped `config/hotline.toml`, verbatim.
@@ -28,50 +29,12 @@ fn shipped_registrar() -> String {
     rest[..end].to_string()
 }
 
-const SETUP: &str = r#"
-[[group]]
-id = "general"
-ring_timeout_secs = 10
-acw_secs = 1
-
-[[agent]]
-user = "1501"
-password = "pass1501"
-job_number = "A1501"
-skills = { general = 5 }
-auto_login = true
-
-[[did]]
-number = "12399"
-queue = "general"
-"#;
-
 fn channel(all: &[i16], channels: u16, which: usize) -> Vec<i16> {
     all.iter()
         .skip(which)
         .step_by(usize::from(channels))
         .copied()
         .collect()
-}
-
-/// Windows (20 ms) of `audio` where `hz` carries more than `min` of the
-/// energy (Goertzel).
-fn windows_with(audio: &[i16], hz: f64, min: f64) -> usize {
-    let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
-    audio
-        .chunks_exact(160)
-        .filter(|w| {
-            let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-            for &x in *w {
-                let x = f64::from(x);
-                energy += x * x;
-                let s0 = x + coeff * s1 - s2;
-                s2 = s1;
-                s1 = s0;
-            }
-            energy > 1e3 && (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (80.0 * energy) > min
-        })
-        .count()
 }
 
 fn agent_state(h: &Hotline, agent: &str) -> serde_json::Value {
@@ -100,7 +63,7 @@ fn baresip_registers_with_the_shipped_config_auto_answers_a_queued_call_and_audi
 {
     let net = Net(150);
     let dir = tempfile::tempdir().unwrap();
-    let base = common::config(net, &dir.path().join("var"), SETUP);
+    let base = common::config(net, &dir.path().join("var"), QUEUED_AGENT);
     let test_registrar =
         "[registrar]\nmin_expires = 60\ndigest_algorithms = [\"MD5\", \"SHA-256\"]\n";
     assert!(base.contains(test_registrar), "the test config's registrar");

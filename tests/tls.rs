@@ -23,7 +23,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::audio::windows_with;
-use common::baresip::{samples, write_tone, Baresip};
+use common::baresip::{samples, write_tone, Baresip, QUEUED_AGENT};
 use common::{Hotline, Net};
 
 /// A test CA and a server certificate it signed for `ip` (and the name
@@ -150,24 +150,6 @@ fn options(net: Net, branch: &str, version: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-const AGENT: &str = r#"
-[[group]]
-id = "general"
-ring_timeout_secs = 10
-acw_secs = 1
-
-[[agent]]
-user = "1501"
-password = "pass1501"
-job_number = "A1501"
-skills = { general = 5 }
-auto_login = true
-
-[[did]]
-number = "12399"
-queue = "general"
-"#;
-
 #[test]
 fn sip_over_tls_is_gated_like_tcp_and_carries_a_call_to_a_tls_phone() {
     let net = Net(230);
@@ -176,7 +158,7 @@ fn sip_over_tls_is_gated_like_tcp_and_carries_a_call_to_a_tls_phone() {
     let base = common::config(
         net,
         &dir.path().join("var"),
-        &format!("{AGENT}{}", tls_section(&cert, &key)),
+        &format!("{QUEUED_AGENT}{}", tls_section(&cert, &key)),
     );
     let realm = "realm = \"hotline.test\"\n";
     assert!(base.contains(realm));

@@ -5,6 +5,26 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// One agent (1501, job number A1501, auto-login) in group `general`, which
+/// number 12399 queues for: what a baresip test phone signs in as.
+pub const QUEUED_AGENT: &str = r#"
+[[group]]
+id = "general"
+ring_timeout_secs = 10
+acw_secs = 1
+
+[[agent]]
+user = "1501"
+password = "pass1501"
+job_number = "A1501"
+skills = { general = 5 }
+auto_login = true
+
+[[did]]
+number = "12399"
+queue = "general"
+"#;
+
 /// baresip with its own config directory, stopped by PID when dropped
 /// (also when the test panics).
 pub struct Baresip {
