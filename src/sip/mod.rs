@@ -23,6 +23,7 @@ pub mod journal;
 pub mod message;
 mod recovery;
 pub mod registrar;
+mod sockets;
 pub mod stack;
 mod tcp_ingress;
 pub mod trunk;
