@@ -41,6 +41,7 @@ fn offer_answer(c: &mut Criterion) {
         codecs: vec![AudioCodec::Pcma, AudioCodec::Pcmu],
         telephone_event: true,
         direction: Direction::SendRecv,
+        sdes: hotline::media::sdp::Sdes::OFF,
     };
     let mut g = c.benchmark_group("sdp");
     g.throughput(Throughput::Elements(1));

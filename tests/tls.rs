@@ -18,87 +18,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::audio::windows_with;
 use common::baresip::{samples, write_tone, Baresip, QUEUED_AGENT};
+use common::tls::{certificate, tls_section};
 use common::{Hotline, Net};
-
-/// A test CA and a server certificate it signed for `ip` (and the name
-/// `hotline.test`), made by openssl: `(ca, cert, key)` PEM files.
-fn certificate(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let path = |name: &str| dir.join(name);
-    let run = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl is installed (scripts/test installs it)");
-        assert!(ok.success(), "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=hotline test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=hotline.test",
-    ]);
-    std::fs::write(
-        path("server.ext"),
-        format!("subjectAltName=IP:{ip},DNS:hotline.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
-    )
-    .expect("extensions");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-out",
-        "cert.pem",
-        "-extfile",
-        "server.ext",
-    ]);
-    (path("ca.pem"), path("cert.pem"), path("key.pem"))
-}
-
-fn tls_section(cert: &Path, key: &Path) -> String {
-    format!(
-        "\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-        cert.display(),
-        key.display()
-    )
-}
 
 /// Send `message` over TLS to `addr` with `openssl s_client` (checking the
 /// certificate against `ca`); everything it printed of the answer.

@@ -30,6 +30,7 @@ mod reach;
 mod recall;
 pub mod record;
 mod ringing;
+pub mod secure;
 mod session;
 
 pub use session::{PartyTarget, SessionCommand, Supervision};
@@ -277,6 +278,8 @@ pub struct CallContext {
     >,
     /// The audit log (set once it is open; until then lines are logged).
     pub audit: std::sync::OnceLock<AuditSink>,
+    /// Which legs are SRTP.
+    pub srtp: secure::SrtpPolicy,
 }
 
 impl CallContext {
@@ -476,7 +479,12 @@ async fn run_call(
             return Outcome::Rejected(503);
         }
     };
-    let a_local = local_media(&ctx, a_ports.port(), ctx.codecs.clone());
+    let a_local = LocalMedia {
+        sdes: ctx
+            .srtp
+            .for_source(&ctx.trunks, invite.request.source().ip()),
+        ..local_media(&ctx, a_ports.port(), ctx.codecs.clone())
+    };
     let (a_answer, a_neg) = match sdp::negotiate_answer(&offer, &a_local) {
         Ok(x) => x,
         Err(e) => {
@@ -501,6 +509,10 @@ async fn run_call(
     b_codecs.extend(ctx.codecs.iter().filter(|c| **c != a_neg.codec));
     let b_local = LocalMedia {
         telephone_event: a_neg.telephone_event.is_some(),
+        sdes: match &route {
+            Route::External { trunk, .. } => ctx.srtp.toward_trunk(Some(trunk)),
+            _ => ctx.srtp.toward_phones(),
+        },
         ..local_media(&ctx, b_ports.port(), b_codecs)
     };
     let mut b_offer = sdp::build_offer(&b_local);
@@ -620,6 +632,7 @@ fn local_media(ctx: &CallContext, port: u16, codecs: Vec<AudioCodec>) -> LocalMe
         codecs,
         telephone_event: true,
         direction: Direction::SendRecv,
+        sdes: ctx.srtp.toward_phones(),
     }
 }
 

@@ -132,7 +132,7 @@ pub(super) async fn reach(
                     match (leg, read(agent_offer, answers.remove(&k).flatten())) {
                         (Some(leg), Some(neg)) => {
                             agent_answered();
-                            citizen_offer = Some(citizen_media(ctx, &neg, dial.port));
+                            citizen_offer = Some(citizen_media(ctx, &neg, dial.port, dial.trunk));
                             agent = Some((leg, neg));
                             m.agent_ready(clock.now());
                         }
@@ -261,8 +261,12 @@ fn citizen_media(
     ctx: &CallContext,
     agent: &Negotiated,
     port: u16,
+    trunk: Option<&str>,
 ) -> (LocalMedia, SessionDescription) {
-    let local = local_media(ctx, port, vec![agent.codec]);
+    let local = LocalMedia {
+        sdes: ctx.srtp.toward_trunk(trunk),
+        ..local_media(ctx, port, vec![agent.codec])
+    };
     let mut offer = sdp::build_offer(&LocalMedia {
         telephone_event: agent.telephone_event.is_some(),
         ..local.clone()

@@ -46,7 +46,7 @@ pub(super) struct Transferor {
 /// How ringing a transfer's target ended.
 enum Reach {
     /// Someone answered.
-    Answered(Connected),
+    Answered(Box<Connected>),
     /// The caller hung up.
     CallerGone,
     /// Not reached: the caller goes back.
@@ -102,7 +102,7 @@ impl Ringer<'_> {
         let (reason, sip_code) = match reached {
             Reach::Answered(c) => {
                 self.end_music(music).await;
-                return Ok(c);
+                return Ok(*c);
             }
             Reach::CallerGone => {
                 self.end_music(music).await;
@@ -199,7 +199,7 @@ impl Ringer<'_> {
                 }
                 self.end_music(music.take()).await;
                 return match self.ring_queue(group, 0, group_wait).await {
-                    Ok(c) => Reach::Answered(c),
+                    Ok(c) => Reach::Answered(Box::new(c)),
                     Err(Outcome::CallerCancelled) => Reach::CallerGone,
                     Err(other) => Reach::Over(other),
                 };
@@ -213,7 +213,7 @@ impl Ringer<'_> {
             }
         };
         match attempt {
-            Ok(c) => Reach::Answered(c),
+            Ok(c) => Reach::Answered(Box::new(c)),
             Err(Outcome::CallerCancelled) => Reach::CallerGone,
             Err(other) => {
                 let (reason, code) = failure_of(&other);

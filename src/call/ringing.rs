@@ -85,7 +85,7 @@ pub(super) struct QueuePlace {
 }
 
 enum Attempt {
-    Answered(Connected),
+    Answered(Box<Connected>),
     CallerGone,
     /// Every fork answered with a final error (their codes).
     Failed(Vec<u16>),
@@ -228,7 +228,7 @@ impl Ringer<'_> {
                             c.queued = q.direct_answered(agent, &self.caller).await;
                         }
                     }
-                    return Ok(c);
+                    return Ok(*c);
                 }
                 Attempt::CallerGone => return Err(Outcome::CallerCancelled),
                 Attempt::Failed(codes) => tally.add(&codes),
@@ -262,7 +262,7 @@ impl Ringer<'_> {
                     self.record.fact("transferred", |b, t| {
                         b.transferred(t, TransferKind::Number, number, TransferMode::Blind)
                     });
-                    return Ok(c);
+                    return Ok(*c);
                 }
                 Attempt::CallerGone => return Err(Outcome::CallerCancelled),
                 Attempt::Failed(codes) if codes.iter().all(|c| trunk::fails_over(*c)) => {
@@ -607,13 +607,13 @@ impl Ringer<'_> {
                             Ok(neg) => {
                                 let device = devices.remove(&key);
                                 let agent = device.as_deref().map(|d| self.ctx.agent_id_of(d));
-                                Attempt::Answered(Connected {
+                                Attempt::Answered(Box::new(Connected {
                                     leg,
                                     neg,
                                     queued: None,
                                     agent,
                                     device,
-                                })
+                                }))
                             }
                             Err(e) => {
                                 warn!(error = %e, "unusable answer from the callee");

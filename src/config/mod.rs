@@ -15,6 +15,7 @@ pub mod events;
 pub mod ivr;
 mod listen;
 mod locate;
+pub mod srtp;
 pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +27,7 @@ use serde::Deserialize;
 pub use acd::{AcdSettings, GroupConfig, NextStep, StrategyName};
 pub use listen::{valid_origin, FloodConfig, HttpConfig, SipConfig, Transport};
 pub use locate::locate;
+pub use srtp::SrtpMode;
 
 /// The configuration shipped with the repository, embedded so `hotline serve`
 /// works from any working directory.
@@ -206,6 +208,9 @@ pub struct MediaConfig {
     /// Play `moh` from `sounds_dir` to a caller the agent puts on hold.
     #[serde(default = "default_true")]
     pub music_on_hold: bool,
+    /// SRTP (SDES) in our offers to agents' and supervisors' phones.
+    #[serde(default)]
+    pub srtp_agents: SrtpMode,
 }
 
 fn default_true() -> bool {
@@ -226,6 +231,7 @@ impl Default for MediaConfig {
             codecs: vec!["PCMA".into(), "PCMU".into()],
             sounds_dir: default_sounds_dir(),
             music_on_hold: true,
+            srtp_agents: SrtpMode::Off,
         }
     }
 }
@@ -366,6 +372,10 @@ pub struct TrunkConfig {
     /// it 503 with `Retry-After: 1` (0 = no cap).
     #[serde(default)]
     pub max_cps: u32,
+    /// SRTP (SDES) toward this carrier: our offers (callbacks, outbound
+    /// calls) and, when `required`, plain offers from it refused with 488.
+    #[serde(default)]
+    pub srtp: SrtpMode,
 }
 
 fn default_trunk_transport() -> Transport {

@@ -59,6 +59,7 @@ impl CallerMedia {
     /// The caller's media on `ports`, sending to `target` (what its SDP
     /// negotiated), with a fresh stream and no keys seen.
     pub fn new(ports: PortPair, target: Target) -> Self {
+        super::relay::key_leg(&ports, target.srtp.as_ref(), "caller");
         Self {
             ports: Arc::new(ports),
             target,
@@ -83,6 +84,7 @@ impl CallerMedia {
             law: self.target.law,
             payload_type: self.target.payload_type,
             telephone_event: self.target.telephone_event,
+            srtp: self.target.srtp,
         }
     }
 

@@ -29,6 +29,7 @@ async fn session(pool: &PortPool, caller: &UdpSocket) -> (CallerMedia, SocketAdd
     let ports = pool.allocate().await.expect("ports");
     let ours = SocketAddr::new(ports.address(), ports.port());
     let target = Target {
+        srtp: None,
         remote: caller.local_addr().expect("addr"),
         law: G711::Alaw,
         payload_type: 8,

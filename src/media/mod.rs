@@ -1,5 +1,6 @@
-//! The media room: SDP offer/answer ([`sdp`]), the RTP port pool
-//! ([`ports`]) and the RTP relay that anchors a call's audio ([`relay`]).
+//! The media room: SDP offer/answer ([`sdp`], SDES keys included), the RTP
+//! port pool ([`ports`], each pair applying its leg's SRTP: [`srtp`]) and
+//! the RTP relay that anchors a call's audio ([`relay`]).
 //!
 //! The relay is the signalling core's simple anchor: it forwards RTP and
 //! RTCP between two legs, latches to where packets really come from
@@ -23,4 +24,5 @@ pub mod recorder;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 pub mod voicemail;

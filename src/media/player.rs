@@ -113,6 +113,8 @@ pub struct Target {
     pub payload_type: u8,
     /// Negotiated telephone-event payload type.
     pub telephone_event: Option<u8>,
+    /// SRTP keys when the leg is SRTP (its sockets are keyed with them).
+    pub srtp: Option<super::sdp::SrtpKeys>,
 }
 
 impl Target {
@@ -124,6 +126,7 @@ impl Target {
             law: format.law,
             payload_type: format.payload_type,
             telephone_event: format.telephone_event,
+            srtp: format.srtp,
         }
     }
 }
@@ -218,6 +221,7 @@ async fn run(
         mut keys,
         latched,
     } = continued.unwrap_or_else(Continuation::fresh);
+    super::relay::key_leg(&pair, target.srtp.as_ref(), "player");
     // Prompts go where the caller's RTP comes from (NAT), keys only from
     // there (strict latching, `media::latch`).
     let mut peer = Peer::resume(Some(target.remote), latched);
@@ -225,7 +229,7 @@ async fn run(
         // The first owner of the leg's media: what waits on the port came
         // before the caller was answered (nobody's, or a stranger's).
         let mut stale = [0u8; 1500];
-        while pair.rtp.try_recv_from(&mut stale).is_ok() {}
+        while pair.discard_rtp(&mut stale).is_ok() {}
     }
     // Whoever held the media before is done with it: a press it began is
     // its own (KeyReader), a press from now on is ours.
@@ -261,7 +265,7 @@ async fn run(
                 });
                 if let Ok(n) = write_rtp(&mut packet, &fields, &payload) {
                     let to = peer.rtp.unwrap_or(target.remote);
-                    if let Err(e) = pair.rtp.send_to(&packet[..n], to).await {
+                    if let Err(e) = pair.send_rtp(&packet[..n], to).await {
                         debug!(error = %e, "prompt RTP send");
                     }
                 }
@@ -285,7 +289,7 @@ async fn run(
                     }
                 }
             }
-            r = pair.rtp.recv_from(&mut buf) => {
+            r = pair.recv_rtp(&mut buf) => {
                 let Ok((n, from)) = r else { continue };
                 // Only the leg's own source may press keys.
                 if !peer.admit_rtp(from, started.elapsed()) {

@@ -1,6 +1,12 @@
 //! The RTP port pool: even RTP ports with RTCP on the next odd port
 //! (RFC 3550 §11), taken from the configured range, bound at allocation and
 //! returned to the pool when the [`PortPair`] drops, so no call leaks ports.
+//!
+//! A pair's sockets are private: every datagram goes through
+//! [`PortPair::send_rtp`] / [`PortPair::recv_rtp`] (and the RTCP pair),
+//! which apply the leg's SRTP once it is keyed ([`PortPair::secure`]), so
+//! no task lending the sockets can send an SRTP leg plaintext or hand on
+//! a packet that failed authentication.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -8,6 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::UdpSocket;
+
+use super::sdp::SrtpKeys;
+use super::srtp::{SecureLeg, SrtpError, Transformed};
 
 /// Pool errors.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +50,12 @@ pub struct PortPool {
 /// A bound RTP/RTCP socket pair; returns its ports to the pool on drop.
 pub struct PortPair {
     /// The RTP socket (even port).
-    pub rtp: UdpSocket,
+    rtp: UdpSocket,
     /// The RTCP socket (RTP port + 1).
-    pub rtcp: UdpSocket,
+    rtcp: UdpSocket,
     port: u16,
     pool: Arc<PoolInner>,
+    srtp: SecureLeg,
 }
 
 impl PortPair {
@@ -57,6 +67,90 @@ impl PortPair {
     /// Bound address.
     pub fn address(&self) -> IpAddr {
         self.pool.address
+    }
+
+    /// Key the leg with SRTP once its offer/answer settled on it (the same
+    /// keys again change nothing; `None` changes nothing either: a leg
+    /// once SRTP stays SRTP, see [`SecureLeg::key`]).
+    pub fn secure(&self, keys: Option<&SrtpKeys>) -> Result<(), SrtpError> {
+        match keys {
+            Some(k) => self.srtp.key(k),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the leg is SRTP.
+    pub fn is_secure(&self) -> bool {
+        self.srtp.is_keyed()
+    }
+
+    /// Received SRTP/SRTCP packets refused (failed authentication, replays).
+    pub fn srtp_refused(&self) -> u64 {
+        self.srtp.refused()
+    }
+
+    /// Send an RTP packet to `to` (as SRTP on a keyed leg).
+    pub async fn send_rtp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        match self.srtp.outgoing_rtp(packet) {
+            Transformed::Plain => self.rtp.send_to(packet, to).await,
+            Transformed::Secure(p) => self.rtp.send_to(&p, to).await,
+            Transformed::Refused => Err(std::io::Error::other("SRTP could not protect a packet")),
+        }
+    }
+
+    /// Send an RTCP packet to `to` (as SRTCP on a keyed leg).
+    pub async fn send_rtcp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        match self.srtp.outgoing_rtcp(packet) {
+            Transformed::Plain => self.rtcp.send_to(packet, to).await,
+            Transformed::Secure(p) => self.rtcp.send_to(&p, to).await,
+            Transformed::Refused => Err(std::io::Error::other("SRTCP could not protect a packet")),
+        }
+    }
+
+    /// The next RTP packet into `buf` (decrypted on a keyed leg; packets
+    /// that fail authentication are counted and skipped). Cancel-safe.
+    pub async fn recv_rtp(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.rtp.recv_from(buf).await?;
+            if let Some(m) = open(self.srtp.incoming_rtp(&buf[..n]), buf, n) {
+                return Ok((m, from));
+            }
+        }
+    }
+
+    /// The next RTCP packet into `buf` (as [`Self::recv_rtp`]).
+    pub async fn recv_rtcp(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.rtcp.recv_from(buf).await?;
+            if let Some(m) = open(self.srtp.incoming_rtcp(&buf[..n]), buf, n) {
+                return Ok((m, from));
+            }
+        }
+    }
+
+    /// A queued RTP datagram, raw, to throw away (what piled up while
+    /// nobody read the leg); `Err` when none is queued.
+    pub fn discard_rtp(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.rtp.try_recv_from(buf).map(|(n, _)| n)
+    }
+
+    /// The RTP socket's local address.
+    pub fn rtp_local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.rtp.local_addr()
+    }
+}
+
+/// Where a received packet ends up in `buf`: its length after the leg's
+/// transform, `None` when refused.
+fn open(t: Transformed, buf: &mut [u8], n: usize) -> Option<usize> {
+    match t {
+        Transformed::Plain => Some(n),
+        Transformed::Secure(p) => {
+            let m = p.len().min(buf.len());
+            buf[..m].copy_from_slice(&p[..m]);
+            Some(m)
+        }
+        Transformed::Refused => None,
     }
 }
 
@@ -119,6 +213,7 @@ impl PortPool {
                         rtcp,
                         port,
                         pool: self.inner.clone(),
+                        srtp: SecureLeg::default(),
                     });
                 }
                 _ => {

@@ -210,7 +210,7 @@ impl Session {
                             ssrc,
                         };
                         if let Ok(n) = write_rtp(&mut packet, &fields, &body) {
-                            if sock.rtp.send_to(&packet[..n], remote).await.is_ok() {
+                            if sock.send_rtp(&packet[..n], remote).await.is_ok() {
                                 s.sent.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -238,7 +238,7 @@ impl Session {
                             ssrc,
                         };
                         if let Ok(n) = write_rtp(&mut packet, &fields, &payload) {
-                            if sock.rtp.send_to(&packet[..n], remote).await.is_ok() {
+                            if sock.send_rtp(&packet[..n], remote).await.is_ok() {
                                 s.sent.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -257,7 +257,7 @@ impl Session {
             let started = tokio::time::Instant::now();
             let mut last_seq: Option<u16> = None;
             loop {
-                let Ok((n, _)) = sock.rtp.recv_from(&mut buf).await else {
+                let Ok((n, _)) = sock.recv_rtp(&mut buf).await else {
                     continue;
                 };
                 let Ok(rtp) = RtpHeader::parse(&buf[..n]) else {

@@ -109,6 +109,7 @@ fn local_media(bind: SocketAddr, port: u16) -> LocalMedia {
         codecs: vec![AudioCodec::Pcma, AudioCodec::Pcmu],
         telephone_event: true,
         direction: Direction::SendRecv,
+        sdes: crate::media::sdp::Sdes::OFF,
     }
 }
 

@@ -173,6 +173,7 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         ))),
         utc_offset_minutes: 480,
         tenant_trunks: Default::default(),
+        srtp: Default::default(),
     });
     let dispatch = Dispatch {
         ctx,

@@ -381,6 +381,14 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             .iter()
             .filter_map(|t| Some((t.id.clone(), t.outbound_trunk.clone()?)))
             .collect(),
+        srtp: call::secure::SrtpPolicy {
+            agents: m.srtp_agents,
+            trunks: config
+                .trunks
+                .iter()
+                .map(|t| (t.name.clone(), t.srtp))
+                .collect(),
+        },
     });
     {
         // A user name locked out (issue 14 §5) is audited once, under the

@@ -25,6 +25,31 @@ number = "12399"
 queue = "general"
 "#;
 
+/// How a [`Baresip`] runs beyond the defaults (UDP, registered, plain RTP).
+pub struct Options<'a> {
+    /// Over TLS to `registrar:5061`, checking hotline's certificate
+    /// against this CA file.
+    pub tls_ca: Option<&'a Path>,
+    /// baresip's media encryption (`srtp`: best effort, `srtp-mand`:
+    /// RTP/SAVP only).
+    pub mediaenc: Option<&'a str>,
+    /// Register (an agent) or not (a carrier's caller).
+    pub register: bool,
+    /// Dial this SIP URI at start (a caller).
+    pub dial: Option<&'a str>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Self {
+            tls_ca: None,
+            mediaenc: None,
+            register: true,
+            dial: None,
+        }
+    }
+}
+
 /// baresip with its own config directory, stopped by PID when dropped
 /// (also when the test panics).
 pub struct Baresip {
@@ -49,6 +74,27 @@ impl Baresip {
         source: &Path,
         tls_ca: Option<&Path>,
     ) -> Self {
+        Self::start_opts(
+            user,
+            bind,
+            registrar,
+            source,
+            &Options {
+                tls_ca,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// As [`Baresip::start`], with `options`.
+    pub fn start_opts(
+        user: &str,
+        bind: &str,
+        registrar: &str,
+        source: &Path,
+        options: &Options<'_>,
+    ) -> Self {
+        let tls_ca = options.tls_ca;
         let dir = tempfile::tempdir().expect("tempdir");
         let dump = dir.path().join("dump");
         std::fs::create_dir(&dump).expect("dump dir");
@@ -72,6 +118,7 @@ impl Baresip {
              module\taufile.so\n\
              module\taubridge.so\n\
              module\tsndfile.so\n\
+             module\tsrtp.so\n\
              module_tmp\taccount.so\n\
              module_app\tmenu.so\n\
              snd_path\t{dump}\n\
@@ -92,14 +139,21 @@ impl Baresip {
             dir.path().join("accounts"),
             format!(
                 "<sip:{user}@{registrar}>;auth_pass=pass{user};answermode=auto;\
-                 audio_codecs=PCMA,PCMU;regint=600\n"
+                 audio_codecs=PCMA,PCMU;regint={regint}{mediaenc}\n",
+                regint = if options.register { 600 } else { 0 },
+                mediaenc = options
+                    .mediaenc
+                    .map_or(String::new(), |m| format!(";mediaenc={m}")),
             ),
         )
         .expect("baresip accounts");
         let log = std::fs::File::create(dir.path().join("baresip.log")).expect("log");
-        let child = Command::new("baresip")
-            .arg("-f")
-            .arg(dir.path())
+        let mut command = Command::new("baresip");
+        command.arg("-f").arg(dir.path());
+        if let Some(uri) = options.dial {
+            command.arg("-e").arg(format!("/dial {uri}"));
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

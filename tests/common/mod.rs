@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audio;
 pub mod baresip;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};

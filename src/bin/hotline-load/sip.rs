@@ -43,6 +43,7 @@ pub(crate) fn local_media(ip: Ipv4Addr, port: u16) -> LocalMedia {
         codecs: vec![AudioCodec::Pcma],
         telephone_event: false,
         direction: Direction::SendRecv,
+        sdes: hotline::media::sdp::Sdes::OFF,
     }
 }
 

@@ -21,6 +21,7 @@ pub const REFRESH: Duration = Duration::from_secs(900);
 /// Our media on one side.
 fn ours(port: u16) -> LocalMedia {
     LocalMedia {
+        sdes: crate::media::sdp::Sdes::OFF,
         address: "198.51.100.1".parse().expect("address"),
         port,
         session_id: 7,
@@ -36,6 +37,7 @@ fn ours(port: u16) -> LocalMedia {
 pub fn phone_sdp(addr: &str, direction: Direction, version: u64) -> String {
     let addr: SocketAddr = addr.parse().expect("socket address");
     sdp::build_offer(&LocalMedia {
+        sdes: crate::media::sdp::Sdes::OFF,
         address: addr.ip(),
         port: addr.port(),
         session_id: 99,
@@ -52,6 +54,7 @@ pub fn phone_answer(offer: &[u8], addr: &str, direction: Direction) -> Vec<u8> {
     let offer = SessionDescription::parse(&String::from_utf8_lossy(offer)).expect("our offer");
     let addr: SocketAddr = addr.parse().expect("socket address");
     let local = LocalMedia {
+        sdes: crate::media::sdp::Sdes::OFF,
         address: addr.ip(),
         port: addr.port(),
         session_id: 99,

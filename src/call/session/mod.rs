@@ -389,8 +389,8 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     fn setup(&self) -> fsm::Setup {
         let refresh = self.ctx.session_refresh;
         fsm::Setup {
-            a_local: self.a_local.clone(),
-            b_local: self.b_local.clone(),
+            a_local: crate::call::secure::settled(&self.a_local, &self.a_neg),
+            b_local: crate::call::secure::settled(&self.b_local, &self.b_neg),
             a_format: fsm::LegFormat {
                 codec: self.a_neg.codec,
                 telephone_event: self.a_neg.telephone_event,

@@ -68,6 +68,7 @@ pub(super) fn join(
         c
     });
     c.join(p.id, p.role, p.format.law)?;
+    super::key_leg(&p.pair, p.format.srtp.as_ref(), "party");
     let pair = Arc::new(p.pair);
     let rx_pair = pair.clone();
     let tx = extra_tx.clone();
@@ -75,7 +76,7 @@ pub(super) fn join(
     let receiver = tokio::spawn(async move {
         let mut buf = [0u8; MAX_PACKET];
         loop {
-            let Ok((n, from)) = rx_pair.rtp.recv_from(&mut buf).await else {
+            let Ok((n, from)) = rx_pair.recv_rtp(&mut buf).await else {
                 continue;
             };
             if n >= MAX_PACKET {

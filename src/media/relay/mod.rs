@@ -73,7 +73,7 @@ use super::ports::PortPair;
 use super::prompts::{Playout, Prompt};
 use super::recorder::{Channel, RecordingMeta};
 use super::rtp::RtpHeader;
-use super::sdp::{AudioCodec, Negotiated};
+use super::sdp::{AudioCodec, Negotiated, SrtpKeys};
 
 mod forward;
 mod mix;
@@ -141,6 +141,9 @@ pub struct LegFormat {
     pub payload_type: u8,
     /// RFC 4733 telephone-event payload type on this leg.
     pub telephone_event: Option<u8>,
+    /// SRTP keys when the leg is SRTP (RFC 4568 SDES); its sockets are
+    /// keyed with them when a task starts on the leg.
+    pub srtp: Option<SrtpKeys>,
 }
 
 impl Default for LegFormat {
@@ -149,6 +152,7 @@ impl Default for LegFormat {
             law: G711::Alaw,
             payload_type: 8,
             telephone_event: None,
+            srtp: None,
         }
     }
 }
@@ -163,7 +167,16 @@ impl LegFormat {
             },
             payload_type: n.payload_type,
             telephone_event: n.telephone_event,
+            srtp: n.srtp,
         }
+    }
+}
+
+/// Key `pair` with SRTP when `format` says the leg is SRTP (a failure is
+/// logged; the leg then refuses its packets rather than go plaintext).
+pub(crate) fn key_leg(pair: &PortPair, srtp: Option<&SrtpKeys>, leg: &str) {
+    if let Err(e) = pair.secure(srtp) {
+        tracing::error!(error = %e, leg, "cannot key the leg's SRTP: its media is refused");
     }
 }
 
@@ -187,7 +200,7 @@ enum Control {
     Stop(tokio::sync::oneshot::Sender<RelayReport>, Stop),
     MusicOnHold(Option<Prompt>),
     Join(
-        Participant,
+        Box<Participant>,
         tokio::sync::oneshot::Sender<Result<(), MixerError>>,
     ),
     Leave(ParticipantId),
@@ -306,7 +319,7 @@ impl RelayHandle {
     pub async fn join(&self, participant: Participant) -> Result<(), MixerError> {
         let id = participant.id;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.control.send(Control::Join(participant, tx)).is_err() {
+        if self.control.send(Control::Join(Box::new(participant), tx)).is_err() {
             return Err(MixerError::NotJoined(id));
         }
         rx.await.unwrap_or(Err(MixerError::NotJoined(id)))
@@ -423,7 +436,7 @@ async fn execute(
 ) -> bool {
     match verdict {
         Verdict::Send(to) => {
-            if pair.rtp.send_to(packet, to).await.is_ok() {
+            if pair.send_rtp(packet, to).await.is_ok() {
                 sent.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -470,6 +483,8 @@ async fn run(
     let b_role = b_role.unwrap_or(Role::Agent);
     // The sockets are the shell's; the legs' state is the pure core's.
     let (a_pair, b_pair) = (a, Arc::new(b));
+    key_leg(&a_pair, a_format.srtp.as_ref(), "caller");
+    key_leg(&b_pair, b_format.srtp.as_ref(), "agent");
     let a_continuation = a_continuation.unwrap_or_else(Continuation::fresh);
     let mut la = Leg {
         // A player learnt where the caller's RTP comes from: no fresh
@@ -522,18 +537,18 @@ async fn run(
     // the queue's player → this relay) are stale: a key already handled,
     // words said to nobody. Relaying them a second late would replay a
     // DTMF event to the agent, so they are dropped.
-    while let Ok((_, _)) = a_pair.rtp.try_recv_from(&mut buf_a) {
+    while a_pair.discard_rtp(&mut buf_a).is_ok() {
         s.dropped.fetch_add(1, Ordering::Relaxed);
     }
     // Side B's port was offered before it answered: whatever waits there
     // is not its conversation (a stranger spraying the port would
     // otherwise be relayed in a burst at the bridge).
-    while let Ok((_, _)) = b_pair.rtp.try_recv_from(&mut buf_b) {
+    while b_pair.discard_rtp(&mut buf_b).is_ok() {
         s.dropped.fetch_add(1, Ordering::Relaxed);
     }
     loop {
         tokio::select! {
-            r = a_pair.rtp.recv_from(&mut buf_a) => {
+            r = a_pair.recv_rtp(&mut buf_a) => {
                 let Ok((n, from)) = r else { continue };
                 let now = Instant::now();
                 let hop = Hop { from: &mut la, to: &mut lb, channel: Channel::Caller, id: CALLER, muted: false, mix_muted: caller_muted };
@@ -542,7 +557,7 @@ async fn run(
                     last_rtp = now;
                 }
             }
-            r = b_pair.rtp.recv_from(&mut buf_b) => {
+            r = b_pair.recv_rtp(&mut buf_b) => {
                 let Ok((n, from)) = r else { continue };
                 let now = Instant::now();
                 // While B holds, A hears music instead.
@@ -552,11 +567,11 @@ async fn run(
                     last_rtp = now;
                 }
             }
-            r = a_pair.rtcp.recv_from(&mut buf_c) => {
+            r = a_pair.recv_rtcp(&mut buf_c) => {
                 let Ok((n, from)) = r else { continue };
                 la.receive_rtcp(&buf_c[..n], from, started.elapsed(), &s);
             }
-            r = b_pair.rtcp.recv_from(&mut buf_d) => {
+            r = b_pair.recv_rtcp(&mut buf_d) => {
                 let Ok((n, from)) = r else { continue };
                 lb.receive_rtcp(&buf_d[..n], from, started.elapsed(), &s);
             }
@@ -606,7 +621,7 @@ async fn run(
                 }
                 Some(Control::Join(p, reply)) => {
                     let tx = extra_chan.get_or_insert_with(|| mpsc::channel(256)).0.clone();
-                    let result = join(&mut conference, &mut extras, p, (la.format.law, lb.format.law), b_role, &tx);
+                    let result = join(&mut conference, &mut extras, *p, (la.format.law, lb.format.law), b_role, &tx);
                     if result.is_ok() {
                         pace.reset();
                     }
@@ -659,7 +674,7 @@ async fn run(
                     payload.clear();
                     la.format.law.encode(&frame, &mut payload);
                     if let Some(n) = local_packet(&mut la.out, la.format.payload_type, &payload, &mut packet, Instant::now()) {
-                        if a_pair.rtp.send_to(&packet[..n], to).await.is_ok() {
+                        if a_pair.send_rtp(&packet[..n], to).await.is_ok() {
                             s.b_to_a.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -685,7 +700,7 @@ async fn run(
                     };
                     let body = if o.id == CALLER && music.is_some() { &payload[..] } else { &o.payload[..] };
                     let (Some(to), Some(n)) = (to, local_packet(leg_out, pt, body, &mut packet, Instant::now())) else { continue };
-                    if pair.rtp.send_to(&packet[..n], to).await.is_ok() {
+                    if pair.send_rtp(&packet[..n], to).await.is_ok() {
                         if let Some(counter) = counter {
                             counter.fetch_add(1, Ordering::Relaxed);
                         }
@@ -697,7 +712,7 @@ async fn run(
                 let (now, ntp) = (Instant::now(), ntp_now());
                 for (leg, pair) in [(&mut la, &a_pair), (&mut lb, &b_pair)] {
                     let Some((n, to)) = leg.rtcp_report(now - started, now, ntp, &cname, &mut buf_c) else { continue };
-                    if pair.rtcp.send_to(&buf_c[..n], to).await.is_ok() {
+                    if pair.send_rtcp(&buf_c[..n], to).await.is_ok() {
                         leg.quality.rtcp_sent += 1;
                         s.rtcp.fetch_add(1, Ordering::Relaxed);
                     }

@@ -11,6 +11,8 @@
 //!   `a=inactive`, plus the legacy RFC 2543 `c=0.0.0.0` form).
 //! * **RFC 4733** (RTP payload for DTMF digits, telephony tones and
 //!   signals) — `telephone-event/8000` on a dynamic payload type.
+//! * **RFC 4568** (SDES) — `a=crypto` keys for SRTP on `RTP/SAVP` or,
+//!   best effort, on `RTP/AVP` (`crypto`).
 //! * **RFC 3551** (RTP/AVP profile) — static payload types, so that
 //!   `m=audio ... 0 8` without `a=rtpmap` lines is still understood as
 //!   PCMU and PCMA.
@@ -26,14 +28,19 @@
 //! Files:
 //! - `model`: the session and media descriptions, directions, codecs;
 //! - `parse`: the text form, parse and print (RFC 4566);
-//! - `offer_answer`: answer, offer and read-answer (RFC 3264).
+//! - `offer_answer`: answer, offer and read-answer (RFC 3264);
+//! - `crypto`: SDES keys and suites (RFC 4568, RFC 6188).
 
+mod crypto;
 mod model;
 mod offer_answer;
 mod parse;
 #[cfg(test)]
 mod tests;
 
+pub use crypto::{
+    is_secure_proto, parse_crypto, CryptoLine, CryptoSuite, MasterKey, Sdes, SrtpKeys,
+};
 pub use model::{
     static_payload_type, AudioCodec, Direction, MediaDescription, RtpMap, SessionDescription,
 };

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::crypto::{self, CryptoLine, Sdes, SrtpKeys, OFFERED_SUITE, OFFERED_TAG};
 use super::model::{AudioCodec, Direction, MediaDescription, RtpMap, SessionDescription};
 
 /// Default packetisation time (ms) when neither side says otherwise.
@@ -35,9 +36,20 @@ pub enum NegotiationError {
     /// The audio stream has no usable connection address.
     #[error("audio stream has no connection address")]
     NoConnection,
-    /// The audio stream uses a transport we cannot terminate (e.g. SRTP).
+    /// The audio stream uses a transport we cannot terminate.
     #[error("unsupported audio transport protocol {proto:?}")]
     UnsupportedTransport { proto: String },
+    /// `RTP/SAVP` (or an answer to our SRTP offer) without an `a=crypto`
+    /// line we support (RFC 4568 §7.1.2).
+    #[error("no usable a=crypto line for {proto} (we support AES_CM_128/AES_256_CM with HMAC_SHA1_80/_32, no MKI, no session parameters)")]
+    NoUsableCrypto { proto: String },
+    /// SRTP is required on this leg and the peer offered or answered
+    /// plain RTP.
+    #[error("SRTP is required on this leg; the peer offered or answered plain {proto}")]
+    SrtpRequired { proto: String },
+    /// The answer's `a=crypto` names a tag or suite we did not offer.
+    #[error("answer's a=crypto (tag {tag}) does not match our offer")]
+    CryptoNotOffered { tag: u32 },
 }
 
 impl NegotiationError {
@@ -60,6 +72,8 @@ pub struct Negotiated {
     /// Our direction on this leg (what we may send/receive).
     pub direction: Direction,
     pub ptime: u32,
+    /// SRTP keys when the leg is SRTP (RFC 4568), else plain RTP.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// Our side's media parameters.
@@ -75,6 +89,8 @@ pub struct LocalMedia {
     pub telephone_event: bool,
     /// The most we want to do (e.g. `SendOnly` when we put the peer on hold).
     pub direction: Direction,
+    /// Whether and how we do SRTP on the leg (SDES, RFC 4568).
+    pub sdes: Sdes,
 }
 
 fn local_session(local: &LocalMedia, media: Vec<MediaDescription>) -> SessionDescription {
@@ -92,7 +108,9 @@ fn local_session(local: &LocalMedia, media: Vec<MediaDescription>) -> SessionDes
 }
 
 fn supported_proto(proto: &str) -> bool {
-    proto.eq_ignore_ascii_case("RTP/AVP") || proto.eq_ignore_ascii_case("RTP/AVPF")
+    proto.eq_ignore_ascii_case("RTP/AVP")
+        || proto.eq_ignore_ascii_case("RTP/AVPF")
+        || crypto::is_secure_proto(proto)
 }
 
 /// RFC 3264 §6: answer an offer.
@@ -114,6 +132,7 @@ pub fn negotiate_answer(
             proto: offered.proto.clone(),
         });
     }
+    let chosen_crypto = answer_crypto(offered, &local.sdes)?;
     let (codec, payload_type) = offered
         .codecs()
         .into_iter()
@@ -158,6 +177,14 @@ pub fn negotiate_answer(
     }
     audio.ptime = Some(ptime);
     audio.direction = Some(direction);
+    let srtp = chosen_crypto.map(|(theirs, ours)| {
+        audio.other_attributes.push(ours.attribute());
+        SrtpKeys {
+            suite: theirs.suite,
+            local: ours.key,
+            remote: theirs.key,
+        }
+    });
 
     let media = offer
         .media
@@ -181,15 +208,52 @@ pub fn negotiate_answer(
             remote,
             direction,
             ptime,
+            srtp,
         },
     ))
+}
+
+/// RFC 4568 §7.1.2 for an offer's audio stream: the offer's first usable
+/// `a=crypto` line and our answering line (its tag and suite, our key),
+/// or `None` for plain RTP; an error when SRTP is offered as mandatory
+/// (`RTP/SAVP`) and we cannot, or required by us and not offered.
+fn answer_crypto(
+    offered: &MediaDescription,
+    sdes: &Sdes,
+) -> Result<Option<(CryptoLine, CryptoLine)>, NegotiationError> {
+    let secure = crypto::is_secure_proto(&offered.proto);
+    let usable = crypto::crypto_lines(&offered.other_attributes)
+        .into_iter()
+        .find_map(|theirs| {
+            let key = sdes.key?.for_suite(theirs.suite)?;
+            Some((theirs, CryptoLine { key, ..theirs }))
+        });
+    match usable {
+        Some(pair) => Ok(Some(pair)),
+        None if secure => Err(NegotiationError::NoUsableCrypto {
+            proto: offered.proto.clone(),
+        }),
+        None if sdes.required => Err(NegotiationError::SrtpRequired {
+            proto: offered.proto.clone(),
+        }),
+        None => Ok(None),
+    }
 }
 
 /// Build an offer from our side (B2BUA's outbound leg): our codecs in
 /// order on their static PTs, then `telephone-event/8000` as PT 101 with
 /// `fmtp 0-16` if enabled, `a=ptime:20` and our direction.
+///
+/// With a key in `local.sdes`, the offer carries our one `a=crypto` line
+/// (RFC 4568, `AES_CM_128_HMAC_SHA1_80`, tag 1) on `RTP/SAVP` when SRTP
+/// is required, else on `RTP/AVP` (best effort).
 pub fn build_offer(local: &LocalMedia) -> SessionDescription {
-    let mut audio = MediaDescription::new("audio", local.port, "RTP/AVP", Vec::new());
+    let proto = if local.sdes.required && local.sdes.key.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    let mut audio = MediaDescription::new("audio", local.port, proto, Vec::new());
     for codec in &local.codecs {
         if audio
             .rtpmaps
@@ -215,7 +279,22 @@ pub fn build_offer(local: &LocalMedia) -> SessionDescription {
     }
     audio.ptime = Some(DEFAULT_PTIME);
     audio.direction = Some(local.direction);
+    if let Some(line) = offered_crypto(&local.sdes) {
+        audio.other_attributes.push(line.attribute());
+    }
     local_session(local, vec![audio])
+}
+
+/// Our one offered `a=crypto` line, if we offer SRTP on the leg.
+fn offered_crypto(sdes: &Sdes) -> Option<CryptoLine> {
+    if !sdes.offer && !sdes.required {
+        return None;
+    }
+    Some(CryptoLine {
+        tag: OFFERED_TAG,
+        suite: OFFERED_SUITE,
+        key: sdes.key?.for_suite(OFFERED_SUITE)?,
+    })
 }
 
 /// Read an answer to an offer we built. The answer's first codec must be
@@ -271,6 +350,7 @@ pub fn read_answer(
         .reverse()
         .intersect(offer.audio_direction());
     let ptime = answered.ptime.or(offered.ptime).unwrap_or(DEFAULT_PTIME);
+    let srtp = answered_crypto(offered, answered)?;
     Ok(Negotiated {
         codec,
         payload_type,
@@ -278,5 +358,48 @@ pub fn read_answer(
         remote,
         direction,
         ptime,
+        srtp,
     })
+}
+
+/// RFC 4568 §7.1.3 for the answer to our offer: the answer's `a=crypto`
+/// must carry one of our tags with its suite; an answer without one is
+/// plain RTP, which only a best-effort (`RTP/AVP`) offer accepts.
+fn answered_crypto(
+    offered: &MediaDescription,
+    answered: &MediaDescription,
+) -> Result<Option<SrtpKeys>, NegotiationError> {
+    let ours = crypto::crypto_lines(&offered.other_attributes);
+    if ours.is_empty() {
+        // We offered plain RTP: a plain answer, whatever it mentions.
+        return if crypto::is_secure_proto(&answered.proto) {
+            Err(NegotiationError::UnsupportedTransport {
+                proto: answered.proto.clone(),
+            })
+        } else {
+            Ok(None)
+        };
+    }
+    match crypto::crypto_lines(&answered.other_attributes).first() {
+        Some(theirs) => {
+            let mine = ours
+                .iter()
+                .find(|o| o.tag == theirs.tag && o.suite == theirs.suite)
+                .ok_or(NegotiationError::CryptoNotOffered { tag: theirs.tag })?;
+            Ok(Some(SrtpKeys {
+                suite: theirs.suite,
+                local: mine.key,
+                remote: theirs.key,
+            }))
+        }
+        None if crypto::is_secure_proto(&offered.proto)
+            || crypto::is_secure_proto(&answered.proto)
+            || crypto::mentions_crypto(&answered.other_attributes) =>
+        {
+            Err(NegotiationError::NoUsableCrypto {
+                proto: answered.proto.clone(),
+            })
+        }
+        None => Ok(None),
+    }
 }

@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 fn local() -> LocalMedia {
     LocalMedia {
+        sdes: super::Sdes::OFF,
         address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
         port: 30000,
         session_id: 42,

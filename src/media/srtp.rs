@@ -1,0 +1,262 @@
+//! SRTP and SRTCP on one leg (RFC 3711), keyed by SDES (RFC 4568, see
+//! [`crate::media::sdp::SrtpKeys`]): [`LegCrypto`] protects what we send
+//! with our key and authenticates and decrypts what we receive with the
+//! peer's, one cryptographic context per direction as RFC 3711 §3.2
+//! requires, with the rollover counters and the replay window (§3.3.2)
+//! kept for the leg's whole life.
+//!
+//! The transforms are webrtc-rs's sans-IO `rtc-srtp` contexts on ring,
+//! the SRTP code the Rust WebRTC stacks share; SDES keys go in as the
+//! master key and salt. [`SecureLeg`] is what a leg's
+//! [`PortPair`](super::ports::PortPair) holds: installed once the leg's
+//! offer/answer settles on SRTP, kept across every task that lends the
+//! leg's sockets (player, relay), so prompts, the bridge and music on
+//! hold continue one SRTP stream.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rtc_srtp::context::Context;
+use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
+use rtc_srtp::protection_profile::ProtectionProfile;
+
+use super::sdp::{CryptoSuite, SrtpKeys};
+
+/// The shortest SRTP packet: an RTP header and a 32-bit tag. Anything
+/// shorter (phones send tiny datagrams to keep NAT bindings open) is
+/// dropped without counting as a refusal.
+const MIN_SRTP: usize = 12 + 4;
+/// The shortest SRTCP packet: an RTCP header with the sender's SSRC, the
+/// E flag and index (RFC 3711 §3.4), and an 80-bit tag.
+const MIN_SRTCP: usize = 8 + 4 + 10;
+
+/// Replay window for received SRTP/SRTCP (RFC 3711 §3.3.2 asks at least 64).
+const REPLAY_WINDOW: usize = 128;
+
+/// Why SRTP could not be set up or a packet was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SrtpError {
+    /// The crypto provider is missing (a build without ring).
+    #[error("no SRTP crypto provider: {0}")]
+    Provider(String),
+    /// A context could not be built from the keys.
+    #[error("SRTP {direction} context for {suite}: {reason}")]
+    Context {
+        /// `inbound` or `outbound`.
+        direction: &'static str,
+        /// The suite.
+        suite: &'static str,
+        /// What the library said.
+        reason: String,
+    },
+    /// A packet failed authentication, was a replay, or was malformed.
+    #[error("SRTP: {0}")]
+    Packet(String),
+}
+
+fn profile(suite: CryptoSuite) -> ProtectionProfile {
+    match suite {
+        CryptoSuite::AesCm128HmacSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
+        CryptoSuite::AesCm128HmacSha1_32 => ProtectionProfile::Aes128CmHmacSha1_32,
+        CryptoSuite::AesCm256HmacSha1_80 => ProtectionProfile::Aes256CmHmacSha1_80,
+        CryptoSuite::AesCm256HmacSha1_32 => ProtectionProfile::Aes256CmHmacSha1_32,
+    }
+}
+
+/// One leg's two SRTP contexts.
+pub struct LegCrypto {
+    keys: SrtpKeys,
+    outbound: Context,
+    inbound: Context,
+}
+
+impl std::fmt::Debug for LegCrypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegCrypto")
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+impl LegCrypto {
+    /// Contexts for `keys`: ours to send, the peer's to receive.
+    pub fn new(keys: &SrtpKeys) -> Result<Self, SrtpError> {
+        let provider =
+            rtc_srtp::crypto::default_provider().map_err(|e| SrtpError::Provider(e.to_string()))?;
+        let suite = keys.suite;
+        let build = |direction: &'static str, key: &super::sdp::MasterKey, replay: bool| {
+            let (srtp, srtcp) = if replay {
+                (
+                    Some(srtp_replay_protection(REPLAY_WINDOW)),
+                    Some(srtcp_replay_protection(REPLAY_WINDOW)),
+                )
+            } else {
+                (None, None)
+            };
+            Context::new(
+                key.key(suite),
+                key.salt(suite),
+                profile(suite),
+                srtp,
+                srtcp,
+                provider.crypto(),
+            )
+            .map_err(|e| SrtpError::Context {
+                direction,
+                suite: suite.name(),
+                reason: e.to_string(),
+            })
+        };
+        Ok(Self {
+            keys: *keys,
+            outbound: build("outbound", &keys.local, false)?,
+            inbound: build("inbound", &keys.remote, true)?,
+        })
+    }
+
+    /// The keys these contexts use.
+    pub fn keys(&self) -> &SrtpKeys {
+        &self.keys
+    }
+
+    /// An RTP packet as SRTP (encrypted payload, authentication tag).
+    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.outbound
+            .encrypt_rtp(packet)
+            .map(|b| b.to_vec())
+            .map_err(|e| SrtpError::Packet(e.to_string()))
+    }
+
+    /// An SRTP packet authenticated and decrypted (refused when its tag
+    /// is wrong or it is a replay).
+    pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.inbound
+            .decrypt_rtp(packet)
+            .map(|b| b.to_vec())
+            .map_err(|e| SrtpError::Packet(e.to_string()))
+    }
+
+    /// An RTCP compound packet as SRTCP.
+    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.outbound
+            .encrypt_rtcp(packet)
+            .map(|b| b.to_vec())
+            .map_err(|e| SrtpError::Packet(e.to_string()))
+    }
+
+    /// An SRTCP packet authenticated and decrypted.
+    pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.inbound
+            .decrypt_rtcp(packet)
+            .map(|b| b.to_vec())
+            .map_err(|e| SrtpError::Packet(e.to_string()))
+    }
+}
+
+/// What a leg's sockets hold: its SRTP contexts once keyed, and the count
+/// of received packets refused (failed authentication or replays).
+#[derive(Debug, Default)]
+pub struct SecureLeg {
+    keyed: AtomicBool,
+    crypto: Mutex<Option<LegCrypto>>,
+    refused: AtomicU64,
+}
+
+/// What to do with a packet on a leg.
+#[derive(Debug)]
+pub enum Transformed {
+    /// The leg is plain RTP: use the packet as it is.
+    Plain,
+    /// The transformed packet.
+    Secure(Vec<u8>),
+    /// Refused (failed authentication, replay, or could not be protected).
+    Refused,
+}
+
+impl SecureLeg {
+    /// Key the leg with `keys`. The same keys again keep the contexts
+    /// (their rollover counters and replay windows); new keys replace
+    /// them (a re-INVITE that rekeys). Never unkeyed: a leg negotiated as
+    /// SRTP stays SRTP for its life, so no task can send it plaintext.
+    pub fn key(&self, keys: &SrtpKeys) -> Result<(), SrtpError> {
+        let mut slot = self.lock();
+        if slot.as_ref().is_some_and(|c| c.keys() == keys) {
+            return Ok(());
+        }
+        // Keyed even when the contexts cannot be built: the leg then
+        // refuses every packet rather than fall back to plaintext.
+        self.keyed.store(true, Ordering::Release);
+        *slot = None;
+        *slot = Some(LegCrypto::new(keys)?);
+        Ok(())
+    }
+
+    /// Whether the leg is SRTP.
+    pub fn is_keyed(&self) -> bool {
+        self.keyed.load(Ordering::Acquire)
+    }
+
+    /// Received packets refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<LegCrypto>> {
+        match self.crypto.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn apply(
+        &self,
+        packet: &[u8],
+        outgoing: bool,
+        f: impl FnOnce(&mut LegCrypto, &[u8]) -> Result<Vec<u8>, SrtpError>,
+    ) -> Transformed {
+        if !self.is_keyed() {
+            return Transformed::Plain;
+        }
+        let mut slot = self.lock();
+        let Some(crypto) = slot.as_mut() else {
+            return Transformed::Refused; // keyed, but the keys were unusable
+        };
+        match f(crypto, packet) {
+            Ok(p) => Transformed::Secure(p),
+            Err(e) => {
+                if !outgoing && self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(error = %e, "SRTP packet refused (further refusals on this leg are counted, not logged)");
+                } else if outgoing {
+                    tracing::debug!(error = %e, "SRTP could not protect a packet");
+                }
+                Transformed::Refused
+            }
+        }
+    }
+
+    /// An RTP packet we send.
+    pub fn outgoing_rtp(&self, packet: &[u8]) -> Transformed {
+        self.apply(packet, true, LegCrypto::protect_rtp)
+    }
+
+    /// An RTP packet we received.
+    pub fn incoming_rtp(&self, packet: &[u8]) -> Transformed {
+        if self.is_keyed() && packet.len() < MIN_SRTP {
+            return Transformed::Refused; // a NAT keep-alive, not media
+        }
+        self.apply(packet, false, LegCrypto::unprotect_rtp)
+    }
+
+    /// An RTCP packet we send.
+    pub fn outgoing_rtcp(&self, packet: &[u8]) -> Transformed {
+        self.apply(packet, true, LegCrypto::protect_rtcp)
+    }
+
+    /// An RTCP packet we received.
+    pub fn incoming_rtcp(&self, packet: &[u8]) -> Transformed {
+        if self.is_keyed() && packet.len() < MIN_SRTCP {
+            return Transformed::Refused; // a NAT keep-alive, not a report
+        }
+        self.apply(packet, false, LegCrypto::unprotect_rtcp)
+    }
+}
