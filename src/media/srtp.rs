@@ -260,3 +260,114 @@ impl SecureLeg {
         self.apply(packet, false, LegCrypto::unprotect_rtcp)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::sdp::MasterKey;
+
+    fn keys(local: u8, remote: u8) -> SrtpKeys {
+        SrtpKeys {
+            suite: CryptoSuite::AesCm128HmacSha1_80,
+            local: MasterKey::from_slice(&[local; 30]).expect("key"),
+            remote: MasterKey::from_slice(&[remote; 30]).expect("key"),
+        }
+    }
+
+    fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![
+            0x80,
+            8,
+            (seq >> 8) as u8,
+            seq as u8,
+            0,
+            0,
+            0,
+            160,
+            1,
+            2,
+            3,
+            4,
+        ];
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn what_one_side_protects_the_other_opens_and_a_stranger_cannot_forge() {
+        let alice = SecureLeg::default();
+        let bob = SecureLeg::default();
+        alice.key(&keys(1, 2)).expect("keyed");
+        bob.key(&keys(2, 1)).expect("keyed");
+        let payload = [0x55u8; 160];
+        let Transformed::Secure(wire) = alice.outgoing_rtp(&rtp(1, &payload)) else {
+            panic!("protected");
+        };
+        assert_eq!(wire.len(), 12 + 160 + 10, "header, payload, 80-bit tag");
+        assert!(
+            !wire.windows(8).any(|w| w == [0x55; 8]),
+            "payload encrypted"
+        );
+        let Transformed::Secure(plain) = bob.incoming_rtp(&wire) else {
+            panic!("opened");
+        };
+        assert_eq!(plain, rtp(1, &payload));
+        // The same packet again is a replay.
+        assert!(matches!(bob.incoming_rtp(&wire), Transformed::Refused));
+        // One bit flipped: refused.
+        let Transformed::Secure(mut wire) = alice.outgoing_rtp(&rtp(2, &payload)) else {
+            panic!("protected");
+        };
+        wire[20] ^= 1;
+        assert!(matches!(bob.incoming_rtp(&wire), Transformed::Refused));
+        // Plain RTP at an SRTP leg: refused; a NAT keep-alive: dropped.
+        assert!(matches!(
+            bob.incoming_rtp(&rtp(3, &payload)),
+            Transformed::Refused
+        ));
+        assert!(matches!(bob.incoming_rtcp(&[0; 4]), Transformed::Refused));
+        assert_eq!(
+            bob.refused(),
+            3,
+            "replay, forgery, plain; not the keep-alive"
+        );
+        // RTCP both ways.
+        let sr = [
+            0x80, 200, 0, 6, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let Transformed::Secure(wire) = alice.outgoing_rtcp(&sr) else {
+            panic!("protected");
+        };
+        let Transformed::Secure(opened) = bob.incoming_rtcp(&wire) else {
+            panic!("opened");
+        };
+        assert_eq!(opened, sr);
+    }
+
+    #[test]
+    fn a_plain_leg_passes_packets_untouched_and_a_keyed_one_never_unkeys() {
+        let leg = SecureLeg::default();
+        assert!(matches!(
+            leg.outgoing_rtp(&rtp(1, &[1; 10])),
+            Transformed::Plain
+        ));
+        leg.key(&keys(1, 2)).expect("keyed");
+        assert!(leg.is_keyed());
+        assert!(matches!(
+            leg.outgoing_rtp(&rtp(2, &[1; 10])),
+            Transformed::Secure(_)
+        ));
+        // The same keys again keep the contexts (the replay window holds).
+        let bob = SecureLeg::default();
+        bob.key(&keys(2, 1)).expect("keyed");
+        let Transformed::Secure(wire) = bob.outgoing_rtp(&rtp(9, &[1; 10])) else {
+            panic!("protected");
+        };
+        assert!(matches!(leg.incoming_rtp(&wire), Transformed::Secure(_)));
+        leg.key(&keys(1, 2)).expect("same keys");
+        assert!(
+            matches!(leg.incoming_rtp(&wire), Transformed::Refused),
+            "still a replay"
+        );
+    }
+}

@@ -319,7 +319,11 @@ impl RelayHandle {
     pub async fn join(&self, participant: Participant) -> Result<(), MixerError> {
         let id = participant.id;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.control.send(Control::Join(Box::new(participant), tx)).is_err() {
+        if self
+            .control
+            .send(Control::Join(Box::new(participant), tx))
+            .is_err()
+        {
             return Err(MixerError::NotJoined(id));
         }
         rx.await.unwrap_or(Err(MixerError::NotJoined(id)))

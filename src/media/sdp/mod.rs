@@ -32,6 +32,8 @@
 //! - `crypto`: SDES keys and suites (RFC 4568, RFC 6188).
 
 mod crypto;
+#[cfg(test)]
+mod crypto_tests;
 mod model;
 mod offer_answer;
 mod parse;

@@ -371,11 +371,20 @@ a=rtpmap:96 TELEPHONE-EVENT/8000\r\n";
 
 #[test]
 fn unsupported_transport_rejected() {
-    let text = "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 8000 RTP/SAVP 0\r\n";
+    let text = "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 8000 UDP/TLS/RTP/SAVPF 0\r\n";
     let offer = SessionDescription::parse(text).unwrap();
     assert_eq!(
         negotiate_answer(&offer, &local()).unwrap_err(),
         NegotiationError::UnsupportedTransport {
+            proto: "UDP/TLS/RTP/SAVPF".into()
+        }
+    );
+    // SRTP without a key we could use (here: none at all).
+    let text = "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 8000 RTP/SAVP 0\r\n";
+    let offer = SessionDescription::parse(text).unwrap();
+    assert_eq!(
+        negotiate_answer(&offer, &local()).unwrap_err(),
+        NegotiationError::NoUsableCrypto {
             proto: "RTP/SAVP".into()
         }
     );
