@@ -38,6 +38,7 @@ STAT_SECS=${STAT_SECS:-5}              # perf stat (syscalls, context switches p
 CALLGRIND_CALLS=${CALLGRIND_CALLS:-20} # calls of the (slow) callgrind run
 WAV_CHECK=${WAV_CHECK:-3}              # recordings per step checked with sox
 RECORDING=${RECORDING:-1}              # 0: hotline records nothing (to see what recording costs)
+SRTP=${SRTP:-0}                        # 1: every leg SRTP only (hotline requires it, the generator encrypts)
 BUILD=${BUILD:-1}                      # 1: cargo build first (a no-op when fresh; a stale binary would measure old code); auto: only if missing; 0: never
 HOTLINE_BIN=${HOTLINE_BIN:-$ROOT/target/release/hotline}
 HOTLINE_REV=${HOTLINE_REV:-}           # label for binaries not built from ROOT's tree (e.g. a clean export)
@@ -195,6 +196,7 @@ rtp_port_min = 20000
 rtp_port_max = 40000
 rtp_timeout_secs = 0
 codecs = ["PCMA", "PCMU"]
+srtp_agents = "$([[ $SRTP == 1 ]] && echo required || echo off)"
 
 [recording]
 enabled = $([[ $RECORDING == 1 ]] && echo true || echo false)
@@ -213,6 +215,7 @@ session_expires_secs = 0
 name = "carrier"
 inbound_cidrs = ["$NET.8/29"]
 proxy = "$NET.10:5060"
+srtp = "$([[ $SRTP == 1 ]] && echo required || echo off)"
 EOF
         for ((i = 0; i < AGENTS; i++)); do
             u=$((1001 + i))
@@ -287,7 +290,7 @@ run_step() {
     nice -n "$NICE" "$LOAD_BIN" --hotline "$SIP" --calls "$calls" --ramp-per-sec "$RAMP" --hold-secs "$hold" \
         --agents "$AGENTS" --agent-ip "$NET.21" --callers "$CALLERS" --caller-ip "$NET.10" \
         --threads "$THREADS" --phases "$PHASES" --late-ms "$LATE_MS" --watch-pid "$HOTLINE_PID" \
-        --steady-file "$dir/steady" --max-secs "$((step_max - 5))" \
+        --steady-file "$dir/steady" --max-secs "$((step_max - 5))" $([[ $SRTP == 1 ]] && echo --srtp) \
         > "$dir/load.json" 2> "$dir/load.err" &
     local gen=$!
     PIDS+=("$gen")
@@ -558,9 +561,9 @@ fi
     echo
     echo "Most concurrent $([[ $RECORDING == 1 ]] && echo "recorded calls" || echo "calls (recording OFF)") with < $MAX_LOSS_PCT % loss and no packet > $LATE_MS ms late: **$best** (stopped: $stop_reason)."
     echo
-    echo "Command: \`STEPS=\"$STEPS\" RAMP=$RAMP HOLD_SECS=$HOLD_SECS AGENTS=$AGENTS THREADS=$THREADS PHASES=$PHASES RECORDING=$RECORDING NICE=$NICE bench/load/recorded.sh\`" \
+    echo "Command: \`STEPS=\"$STEPS\" RAMP=$RAMP HOLD_SECS=$HOLD_SECS AGENTS=$AGENTS THREADS=$THREADS PHASES=$PHASES RECORDING=$RECORDING SRTP=$SRTP NICE=$NICE bench/load/recorded.sh\`" \
          "— hotline $git_rev (${git_dirty} modified tracked files in the tree the script ran from), binaries \`$HOTLINE_BIN\`, \`$LOAD_BIN\`, \`--log $LOG_LEVEL\`," \
-         "UDP, $AGENTS agents (one DID each), recording $([[ $RECORDING == 1 ]] && echo on || echo OFF), $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average before the run: ${LOADAVG0:-?}."
+         "UDP, $AGENTS agents (one DID each), recording $([[ $RECORDING == 1 ]] && echo on || echo OFF), SRTP $([[ $SRTP == 1 ]] && echo "on every leg" || echo off), $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average before the run: ${LOADAVG0:-?}."
     echo
     echo "| concurrent calls | answered / failed | loss % (lost of expected) | late > ${LATE_MS} ms (max ms) | late in ramp / steady / hang-ups | max transit ms | hotline CPU % of one core | CPU % per call | CPU-s per call-s | hotline RSS MiB | KiB per call | hotline threads | generator CPU % (ticker max lag ms) | UDP rcvbuf drops (system) | RTP rx backlog KiB mean / max (sockets): hotline · generator | machine CPU % of ${NCPU}00 / other processes % / CPU pressure % | WAVs (checked ok) | verdict |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"

@@ -131,6 +131,10 @@ struct Args {
     /// (1: every packet of a period in one burst).
     #[arg(long, default_value_t = 10)]
     phases: usize,
+    /// Every leg SRTP only (`RTP/SAVP`, SDES keys): hotline must be set to
+    /// require it (`[media] srtp_agents`, the trunk's `srtp`).
+    #[arg(long)]
+    srtp: bool,
     /// Kernel receive buffer per RTP socket, bytes (0: system default).
     #[arg(long, default_value_t = 0)]
     rtp_rcvbuf: usize,
@@ -180,6 +184,7 @@ async fn run(args: Args) -> Result<String, String> {
         cmds: cmd_tx.clone(),
         late_ns: (args.late_ms * 1_000_000) as i64,
         rcvbuf: args.rtp_rcvbuf,
+        srtp: args.srtp,
     });
     let n = args.calls;
     let k = args.agents.max(1);

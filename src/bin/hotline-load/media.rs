@@ -7,6 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hotline::media::sdp::Negotiated;
+use hotline::media::srtp::LegCrypto;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,6 +30,8 @@ pub(crate) struct Media {
     pub(crate) cmds: mpsc::UnboundedSender<Cmd>,
     pub(crate) late_ns: i64,
     pub(crate) rcvbuf: usize,
+    /// Every leg SRTP only (SDES keys in the SDP).
+    pub(crate) srtp: bool,
 }
 
 impl Media {
@@ -42,14 +46,16 @@ impl Media {
         Ok(Arc::new(UdpSocket::from_std(s.into())?))
     }
 
-    /// Start sending to `remote` from `socket` (as `side`) and receiving on it.
-    pub(crate) fn start(
-        &self,
-        socket: Arc<UdpSocket>,
-        remote: SocketAddr,
-        pt: u8,
-        side: Side,
-    ) -> LegMedia {
+    /// Start sending to what `neg` settled on from `socket` (as `side`;
+    /// encrypted when it settled on SRTP) and receiving on it (headers
+    /// only: sequence and timing, which SRTP leaves in clear).
+    pub(crate) fn start(&self, socket: Arc<UdpSocket>, neg: &Negotiated, side: Side) -> LegMedia {
+        let (remote, pt) = (neg.remote, neg.payload_type);
+        let crypto = neg
+            .srtp
+            .as_ref()
+            .and_then(|k| LegCrypto::new(k).ok())
+            .map(Box::new);
         let ssrc = self.shared.next_ssrc.fetch_add(1, Ordering::Relaxed) as u32;
         let times = Arc::new(SendTimes::new());
         self.shared.send_times.insert(ssrc, times.clone());
@@ -76,6 +82,7 @@ impl Media {
                 sent: 0,
                 errors: 0,
                 times,
+                crypto,
             })))
             .ok();
         LegMedia {

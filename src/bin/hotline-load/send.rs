@@ -29,6 +29,8 @@ pub(crate) struct SendStream {
     pub(crate) sent: u64,
     pub(crate) errors: u64,
     pub(crate) times: Arc<SendTimes>,
+    /// The leg's SRTP, when it settled on it.
+    pub(crate) crypto: Option<Box<hotline::media::srtp::LegCrypto>>,
 }
 
 pub(crate) enum Cmd {
@@ -139,7 +141,12 @@ pub(crate) async fn ticker(
             };
             if let Ok(n) = write_rtp(&mut packet, &fields, payload) {
                 s.times.store(s.seq, clock.ns());
-                match s.socket.try_send_to(&packet[..n], s.remote) {
+                let protected = s
+                    .crypto
+                    .as_mut()
+                    .and_then(|c| c.protect_rtp(&packet[..n]).ok());
+                let wire = protected.as_deref().unwrap_or(&packet[..n]);
+                match s.socket.try_send_to(wire, s.remote) {
                     Ok(_) => s.sent += 1,
                     Err(_) => s.errors += 1,
                 }

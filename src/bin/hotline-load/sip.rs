@@ -34,7 +34,9 @@ pub(crate) async fn stack(
     .map_err(|e| e.to_string())
 }
 
-pub(crate) fn local_media(ip: Ipv4Addr, port: u16) -> LocalMedia {
+/// Our media on a leg: PCMA only; SRTP only (`RTP/SAVP` with a fresh
+/// SDES key) when `srtp`.
+pub(crate) fn local_media(ip: Ipv4Addr, port: u16, srtp: bool) -> LocalMedia {
     LocalMedia {
         address: IpAddr::V4(ip),
         port,
@@ -43,7 +45,11 @@ pub(crate) fn local_media(ip: Ipv4Addr, port: u16) -> LocalMedia {
         codecs: vec![AudioCodec::Pcma],
         telephone_event: false,
         direction: Direction::SendRecv,
-        sdes: hotline::media::sdp::Sdes::OFF,
+        sdes: if srtp {
+            hotline::media::sdp::Sdes::required(hotline::media::sdp::MasterKey::random())
+        } else {
+            hotline::media::sdp::Sdes::OFF
+        },
     }
 }
 
@@ -87,7 +93,7 @@ pub(crate) async fn agent(
         let offer = SessionDescription::parse(&String::from_utf8_lossy(invite.request.body()));
         let Some((answer, neg)) = offer
             .ok()
-            .and_then(|o| sdp::negotiate_answer(&o, &local_media(ip, port)).ok())
+            .and_then(|o| sdp::negotiate_answer(&o, &local_media(ip, port, media.srtp)).ok())
         else {
             shared.agent_rejected.fetch_add(1, Ordering::Relaxed);
             invite.reject(488, vec![]).await;
@@ -110,7 +116,7 @@ pub(crate) async fn agent(
         active.fetch_add(1, Ordering::Relaxed);
         shared.agent_active.fetch_add(1, Ordering::Relaxed);
         shared.agent_answered.fetch_add(1, Ordering::Relaxed);
-        let m = media.start(socket, neg.remote, neg.payload_type, Side::Agent);
+        let m = media.start(socket, &neg, Side::Agent);
         let (media, active) = (media.clone(), active.clone());
         tokio::spawn(async move {
             loop {
@@ -158,7 +164,7 @@ pub(crate) async fn call(
         }
     };
     let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
-    let offer = sdp::build_offer(&local_media(ip, port));
+    let offer = sdp::build_offer(&local_media(ip, port, media.srtp));
     let (events_tx, mut events) = stack.leg_channel();
     let t0 = Instant::now();
     let leg = match stack.invite(
@@ -222,7 +228,7 @@ pub(crate) async fn call(
     shared.answered.fetch_add(1, Ordering::Relaxed);
     shared.live.fetch_add(1, Ordering::Relaxed);
     shared.settled.fetch_add(1, Ordering::Relaxed);
-    let m = media.start(socket, neg.remote, neg.payload_type, Side::Caller);
+    let m = media.start(socket, &neg, Side::Caller);
     let body = offer.to_string().into_bytes();
     let remote_ended = async {
         loop {
