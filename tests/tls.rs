@@ -446,3 +446,134 @@ fn what_tls_costs_per_connection() {
     let v = h.healthz();
     assert_eq!(v["status"], "ok", "{v}");
 }
+
+/// `openssl s_server` on `addr` with `cert`/`key`: a carrier's TLS port
+/// that prints what it receives into `out`; stopped when dropped.
+struct TlsCarrier(Child);
+
+impl TlsCarrier {
+    fn start(addr: &str, cert: &Path, key: &Path, out: &Path) -> Self {
+        let child = Command::new("openssl")
+            .args(["s_server", "-accept", addr, "-quiet"])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(out).expect("s_server output"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        Self(child)
+    }
+}
+
+impl Drop for TlsCarrier {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[test]
+fn a_trunk_dialled_over_tls_gets_its_invite_on_a_verified_connection_and_never_in_the_clear() {
+    let net = Net(234);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    let stranger = dir.path().join("stranger");
+    for d in [&ours, &theirs, &stranger] {
+        std::fs::create_dir(d).expect("dir");
+    }
+    let (_, cert, key) = certificate(&ours, &net.ip(1));
+    let (carrier_ca, carrier_cert, carrier_key) = certificate(&theirs, &net.carrier());
+    // A second carrier whose certificate no configured CA signed.
+    let (_, stranger_cert, stranger_key) = certificate(&stranger, &net.ip(11));
+    let out = dir.path().join("carrier.txt");
+    let stranger_out = dir.path().join("stranger.txt");
+    let _carrier = TlsCarrier::start(
+        &format!("{}:5061", net.carrier()),
+        &carrier_cert,
+        &carrier_key,
+        &out,
+    );
+    let _stranger = TlsCarrier::start(
+        &format!("{}:5061", net.ip(11)),
+        &stranger_cert,
+        &stranger_key,
+        &stranger_out,
+    );
+    let trunks = format!(
+        "\n[[trunk]]\nname = \"secure\"\ntransport = \"tls\"\nproxy = \"{carrier}:5061\"\n\
+         tls_ca_file = \"{ca}\"\n\n\
+         [[trunk]]\nname = \"untrusted\"\ntransport = \"tls\"\nproxy = \"{stranger}:5061\"\n\
+         tls_ca_file = \"{ca}\"\n\n\
+         [[did]]\nnumber = \"12377\"\nforward_to = \"13900000001\"\nforward_trunk = \"secure\"\n\n\
+         [[did]]\nnumber = \"12378\"\nforward_to = \"13900000002\"\nforward_trunk = \"untrusted\"\n",
+        carrier = net.carrier(),
+        stranger = net.ip(11),
+        ca = carrier_ca.display(),
+    );
+    let base = common::config(
+        net,
+        &dir.path().join("var"),
+        &format!("{}{trunks}", tls_section(&cert, &key)),
+    );
+    let realm = "realm = \"hotline.test\"\n";
+    let text = base.replace(
+        realm,
+        &format!("{realm}transports = [\"udp\", \"tcp\", \"tls\"]\n"),
+    );
+    let h = Hotline::start_with(net, dir, &text);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !h.log().contains("SIP over TLS to the trunk: connected") {
+        assert!(Instant::now() < deadline, "the TLS trunk connects");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A call forwarded through the TLS trunk: its INVITE arrives on the
+    // verified connection (s_server prints what it decrypted).
+    let dialled = common::dial(net, "12377", &["--hangup-after", "1"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("hotline dial");
+    let report = common::report(&dialled);
+    assert_ne!(
+        report["status"], 200,
+        "nobody answers at s_server: {report}"
+    );
+    let got = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        got.contains("INVITE sip:13900000001@"),
+        "the carrier got the INVITE over TLS: {got:?}\n{}",
+        h.log()
+    );
+    assert!(
+        got.contains("Via: SIP/2.0/TLS"),
+        "sent over TLS, and says so: {got}"
+    );
+
+    // The trunk whose certificate does not verify: no connection, and its
+    // call fails without a byte of SIP in the clear.
+    let dialled = common::dial(net, "12378", &["--hangup-after", "1"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("hotline dial");
+    let report = common::report(&dialled);
+    assert_ne!(report["status"], 200, "{report}");
+    let log = h.log();
+    assert!(
+        log.contains("SIP over TLS to the trunk failed") && log.contains("untrusted"),
+        "the failed handshake is logged, naming the trunk"
+    );
+    let got = std::fs::read_to_string(&stranger_out).unwrap_or_default();
+    assert!(
+        !got.contains("INVITE"),
+        "nothing sent to the untrusted trunk: {got}"
+    );
+    assert!(
+        log.contains("no TLS connection to the trunk"),
+        "the call to it failed at once"
+    );
+    h.healthz();
+}

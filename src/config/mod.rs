@@ -376,6 +376,14 @@ pub struct TrunkConfig {
     /// calls) and, when `required`, plain offers from it refused with 488.
     #[serde(default)]
     pub srtp: SrtpMode,
+    /// With `transport = "tls"`: the name sent as SNI and required in the
+    /// carrier's certificate (default: the proxy's IP address).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// With `transport = "tls"`: PEM CA certificates the carrier's
+    /// certificate must chain to (default: the system's roots).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 fn default_trunk_transport() -> Transport {
@@ -799,6 +807,21 @@ impl Config {
                     "registration needs `proxy` (the registrar address)".into(),
                 ));
             }
+            if t.transport == Transport::Tls {
+                if t.proxy.is_none() {
+                    out.push((
+                        format!("trunk[{i}].transport"),
+                        "\"tls\" needs `proxy` (the carrier's TLS address, port 5061 by custom)"
+                            .into(),
+                    ));
+                }
+                if !self.sip.transports.contains(&Transport::Tls) {
+                    out.push((
+                        format!("trunk[{i}].transport"),
+                        "\"tls\" to a trunk needs \"tls\" in [sip] transports (our TLS address goes in Via and Contact)".into(),
+                    ));
+                }
+            }
         }
 
         let mut tenants = std::collections::HashSet::new();
@@ -1023,6 +1046,29 @@ agents = ["1001", "9999"]
             list[0].to_string(),
             "h.toml:10: did[0].agents[1]: no agent \"9999\""
         );
+    }
+
+    #[test]
+    fn a_tls_trunk_needs_a_proxy_and_our_tls_transport() {
+        let text = r#"[sip]
+listen = "127.0.0.1:5060"
+[[trunk]]
+name = "carrier"
+transport = "tls"
+srtp = "required"
+"#;
+        let err = Config::from_str_at(text, Path::new("h.toml")).unwrap_err();
+        let ConfigError::Invalid(list) = err else {
+            panic!("expected semantic error")
+        };
+        let keys: Vec<_> = list.iter().map(|i| i.to_string()).collect();
+        assert_eq!(list.len(), 2, "{keys:?}");
+        assert!(keys[0].contains("trunk[0].transport") && keys[0].contains("proxy"));
+        assert!(keys[1].contains("[sip] transports"), "{keys:?}");
+        // An unknown SRTP mode is a parse error naming the value.
+        let bad = "[sip]\nlisten = \"127.0.0.1:5060\"\n[media]\nsrtp_agents = \"sometimes\"\n";
+        let err = Config::from_str_at(bad, Path::new("h.toml")).unwrap_err();
+        assert!(err.to_string().contains("sometimes"), "{err}");
     }
 
     #[test]

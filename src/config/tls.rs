@@ -1,6 +1,9 @@
 //! `[tls]`: the certificate hotline serves SIP over TLS (RFC 3261 §26.2,
 //! RFC 5630) and HTTPS with (issue 14 §4), and optionally the CA whose
-//! client certificates it verifies (mutual TLS for trunks' SBCs).
+//! client certificates it verifies (mutual TLS for trunks' SBCs); and the
+//! client side for trunks dialled over TLS (`trunk_client_config`: their
+//! CA or the system's roots via `rustls-native-certs`, our certificate as
+//! the client's).
 //!
 //! rustls (with the process-wide ring provider `main` installs) builds the
 //! server configuration; certificates and keys are PEM files read with
@@ -57,6 +60,14 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
+        reason: String,
+    },
+    /// A trunk's TLS settings are unusable.
+    #[error("trunk {trunk:?}: {reason}")]
+    Trunk {
+        /// The trunk.
+        trunk: String,
+        /// What is wrong (naming the file or the name).
         reason: String,
     },
     /// rustls refused the combination (e.g. the key does not match).
@@ -126,6 +137,67 @@ impl TlsSettings {
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
     }
+}
+
+/// A rustls client configuration for SIP over TLS to the trunk `trunk`:
+/// its certificate checked against `ca_file` (or the system's roots), and
+/// `ours` (the `[tls]` certificate, if any) presented as our client
+/// certificate.
+pub fn trunk_client_config(
+    trunk: &str,
+    ca_file: Option<&Path>,
+    ours: Option<&TlsSettings>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let fail = |reason: String| TlsError::Trunk {
+        trunk: trunk.to_string(),
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = certificates(path)
+                .map_err(|r| fail(format!("tls_ca_file {}: {r}", path.display())))?;
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| fail(format!("tls_ca_file {}: {e}", path.display())))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                roots.add(cert).ok();
+            }
+            if roots.is_empty() {
+                return Err(fail(
+                    "no tls_ca_file and no system CA certificates to check the carrier's certificate"
+                        .into(),
+                ));
+            }
+        }
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let config = match ours {
+        None => builder.with_no_client_auth(),
+        Some(t) => {
+            let chain = certificates(&t.cert_file).map_err(|reason| TlsError::Cert {
+                path: t.cert_file.clone(),
+                reason,
+            })?;
+            let key = PrivateKeyDer::from_pem_file(&t.key_file).map_err(|e| TlsError::Key {
+                path: t.key_file.clone(),
+                reason: e.to_string(),
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| TlsError::Pair {
+                    cert: t.cert_file.clone(),
+                    key: t.key_file.clone(),
+                    reason: e.to_string(),
+                })?
+        }
+    };
+    Ok(Arc::new(config))
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub mod registrar;
 mod sockets;
 pub mod stack;
 mod tcp_ingress;
+pub mod tls_client;
 pub mod trunk;
 pub mod user_lockout;
 

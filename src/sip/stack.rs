@@ -587,22 +587,24 @@ impl OutboundRegistration {
     }
 }
 
-struct Inner {
-    endpoint: rsipstack::transaction::Endpoint,
+pub(super) struct Inner {
+    pub(super) endpoint: rsipstack::transaction::Endpoint,
     dialogs: Arc<DialogLayer>,
     journal: Option<Arc<Journal>>,
     local: SocketAddr,
-    cancel: CancellationToken,
+    pub(super) cancel: CancellationToken,
     /// Peers connected over TLS: a stream INVITE to one goes over its TLS
     /// connection (the one it registered on), not plain TCP.
-    tls_peers: super::tcp_ingress::TlsPeers,
+    pub(super) tls_peers: super::tcp_ingress::TlsPeers,
+    /// Trunks' proxies reached only over TLS (`tls_client`).
+    pub(super) tls_only: Arc<dashmap::DashSet<SocketAddr>>,
 }
 
 /// The SIP stack: transports, transaction layer, dialog table.
 #[derive(Clone)]
 pub struct SipStack {
-    inner: Arc<Inner>,
-    gate: Arc<Gate>,
+    pub(super) inner: Arc<Inner>,
+    pub(super) gate: Arc<Gate>,
 }
 
 /// Capacity of the queue of out-of-dialog requests to the switch; beyond it
@@ -691,6 +693,7 @@ impl SipStack {
             local: cfg.listen,
             cancel,
             tls_peers: Default::default(),
+            tls_only: Default::default(),
         });
         let serve = inner.endpoint.inner.clone();
         tokio::spawn(async move {
@@ -774,6 +777,13 @@ impl SipStack {
             .map_err(|_| SipError::BadUri(caller_text.clone()))?;
         let over_tls =
             |dest: &Option<SocketAddr>| dest.is_some_and(|d| self.inner.tls_peers.contains_key(&d));
+        if let Some(d) = inv.destination.filter(|d| self.inner.tls_only.contains(d)) {
+            if !over_tls(&inv.destination) {
+                return Err(SipError::Send(format!(
+                    "no TLS connection to the trunk at {d} (never sent in the clear)"
+                )));
+            }
+        }
         let transport = if inv.tcp && over_tls(&inv.destination) {
             rsip::Transport::Tls
         } else if inv.tcp {

@@ -144,16 +144,20 @@ pub(crate) async fn serve(
 /// How long a TLS client has to finish its handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
-/// One accepted connection, before its stream type is known.
-struct Link {
-    remote: SocketAddr,
-    gate: Arc<Gate>,
-    endpoint: EndpointInnerRef,
-    cancel: CancellationToken,
+/// One connection (accepted, or opened by `tls_client`), before its
+/// stream type is known.
+pub(crate) struct Link {
+    pub(crate) remote: SocketAddr,
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) endpoint: EndpointInnerRef,
+    pub(crate) cancel: CancellationToken,
 }
 
 impl Link {
-    async fn run<S>(self, stream: S, transport: rsip::Transport)
+    /// Serve the connection until it closes: what the peer sends is framed
+    /// and gated, what the stack sends to `remote` over `transport` goes
+    /// out on it.
+    pub(crate) async fn run<S>(self, stream: S, transport: rsip::Transport)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {

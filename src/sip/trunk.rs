@@ -22,7 +22,8 @@ pub struct Trunk {
     pub inbound: Vec<IpNet>,
     /// Where outbound requests go.
     pub proxy: Option<SocketAddr>,
-    /// Outbound over TCP.
+    /// Outbound over a stream: TCP, or TLS when the stack keeps a TLS
+    /// connection to `proxy` (`sip::tls_client`).
     pub tcp: bool,
     /// Next trunk on failure.
     pub backup: Option<String>,

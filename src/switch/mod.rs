@@ -143,6 +143,40 @@ pub struct Switch {
     events_stop: CancellationToken,
 }
 
+/// Open and keep the TLS connection of every trunk dialled over TLS
+/// (`sip::tls_client`); unusable settings (a CA file, a name) stop the start.
+fn keep_trunks_tls(config: &Config, stack: &SipStack) -> Result<(), SwitchError> {
+    for t in config
+        .trunks
+        .iter()
+        .filter(|t| t.transport == Transport::Tls)
+    {
+        let Some(dest) = t.proxy else { continue }; // validation requires it
+        let tls_config = crate::config::tls::trunk_client_config(
+            &t.name,
+            t.tls_ca_file.as_deref(),
+            config.tls.as_ref(),
+        )?;
+        let name = t
+            .tls_server_name
+            .clone()
+            .unwrap_or_else(|| dest.ip().to_string());
+        let server_name = rustls::pki_types::ServerName::try_from(name.clone()).map_err(|e| {
+            crate::config::tls::TlsError::Trunk {
+                trunk: t.name.clone(),
+                reason: format!("tls_server_name {name:?}: {e}"),
+            }
+        })?;
+        stack.keep_trunk_tls(crate::sip::tls_client::TrunkTls {
+            trunk: t.name.clone(),
+            dest,
+            server_name,
+            config: tls_config,
+        });
+    }
+    Ok(())
+}
+
 fn trunk_table(config: &Config) -> TrunkTable {
     TrunkTable::new(
         config
@@ -152,7 +186,7 @@ fn trunk_table(config: &Config) -> TrunkTable {
                 name: t.name.clone(),
                 inbound: t.inbound_cidrs.clone(),
                 proxy: t.proxy,
-                tcp: t.transport == Transport::Tcp,
+                tcp: t.transport != Transport::Udp,
                 backup: t.backup.clone(),
                 invite_timeout_secs: t.invite_timeout_secs,
             })
@@ -256,6 +290,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         },
     })
     .await?;
+    keep_trunks_tls(&config, &stack)?;
     let m = &config.media;
     let ports = PortPool::new(m.address, m.rtp_port_min, m.rtp_port_max);
     let trunks = Arc::new(trunk_table(&config));
