@@ -1,6 +1,7 @@
 //! Media hot paths, per 20 ms of one call: G.711 encode/decode/transcode,
 //! the relay's per-packet work (parse, continue the stream, rewrite), an
-//! N-party mix tick, and in-band DTMF detection. Run: `cargo bench --bench media`.
+//! N-party mix tick, in-band DTMF detection, and SRTP per packet. Run:
+//! `cargo bench --bench media`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -129,5 +130,53 @@ fn dtmf(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, relay_packet, mixing, dtmf);
+/// SRTP (AES_CM_128_HMAC_SHA1_80) on one 20 ms PCMA packet: what a leg
+/// keyed by SDES adds per packet in each direction.
+fn srtp(c: &mut Criterion) {
+    use hotline::media::sdp::{CryptoSuite, MasterKey, SrtpKeys};
+    use hotline::media::srtp::LegCrypto;
+    let keys = |l: u8, r: u8| SrtpKeys {
+        suite: CryptoSuite::AesCm128HmacSha1_80,
+        local: MasterKey::from_slice(&[l; 30]).expect("key"),
+        remote: MasterKey::from_slice(&[r; 30]).expect("key"),
+    };
+    let mut alice = LegCrypto::new(&keys(1, 2)).expect("contexts");
+    let mut bob = LegCrypto::new(&keys(2, 1)).expect("contexts");
+    let mut packet = [0u8; 172];
+    let mut seq = 0u16;
+    let mut g = c.benchmark_group("srtp_20ms");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("protect_rtp", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            let fields = RtpFields {
+                marker: false,
+                payload_type: 8,
+                sequence: seq,
+                timestamp: u32::from(seq) * 160,
+                ssrc: 7,
+            };
+            let n = write_rtp(&mut packet, &fields, &[0x55; 160]).expect("packet");
+            black_box(alice.protect_rtp(&packet[..n]).expect("protected"))
+        })
+    });
+    g.bench_function("protect_and_unprotect_rtp", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            let fields = RtpFields {
+                marker: false,
+                payload_type: 8,
+                sequence: seq,
+                timestamp: u32::from(seq) * 160,
+                ssrc: 9,
+            };
+            let n = write_rtp(&mut packet, &fields, &[0x55; 160]).expect("packet");
+            let wire = alice.protect_rtp(&packet[..n]).expect("protected");
+            black_box(bob.unprotect_rtp(&wire).expect("opened"))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec, relay_packet, mixing, dtmf, srtp);
 criterion_main!(benches);
