@@ -9,10 +9,12 @@
 //! commands other tasks send are `command`.
 
 mod command;
+mod connect;
 mod control;
 mod parties;
 
 pub use command::{PartyTarget, SessionCommand, Supervision};
+pub(super) use connect::{AgentSide, Rules, SessionParts, SideMedia};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,58 +38,59 @@ use crate::sip::{Leg, LegEvent, LegEvents};
 use parties::Parties;
 
 /// The connected call between side A (the caller: the carrier's leg, or the
-/// citizen dialled back) and side B (the agent or external party).
+/// citizen dialled back) and side B (the agent or external party). Built
+/// by [`Session::connect`].
 pub(super) struct Session<'a, A: Leg, B: Leg> {
-    pub ctx: &'a CallContext,
-    pub a: &'a A,
-    pub b: B,
+    ctx: &'a CallContext,
+    a: &'a A,
+    b: B,
     pub events: LegEvents,
     /// The caller's media session (ports, stream, keys, the call's
     /// recording): lent to this conversation's relay, handed back when the
     /// caller goes on.
-    pub media: &'a mut CallerMedia,
-    pub b_ports: Option<PortPair>,
-    pub a_remote: SocketAddr,
-    pub b_remote: SocketAddr,
-    pub a_local: LocalMedia,
-    pub b_local: LocalMedia,
+    media: &'a mut CallerMedia,
+    b_ports: Option<PortPair>,
+    a_remote: SocketAddr,
+    b_remote: SocketAddr,
+    a_local: LocalMedia,
+    b_local: LocalMedia,
     /// What side A's offer/answer negotiated.
-    pub a_neg: Negotiated,
+    a_neg: Negotiated,
     /// What side B's offer/answer negotiated (may differ: the relay
     /// transcodes).
-    pub b_neg: Negotiated,
-    pub a_answer_sdp: SessionDescription,
+    b_neg: Negotiated,
+    a_answer_sdp: SessionDescription,
     /// When the agent hangs up first, keep the caller on the line and hand
     /// its media back (an IVR flow goes on, e.g. to the survey).
-    pub keep_caller: bool,
+    keep_caller: bool,
     /// Whoever runs the call puts the caller through a blind transfer
     /// (inbound calls); outbound calls and callbacks refuse one rather than
     /// leave the citizen's leg up with nobody on it.
-    pub blind_transfer: bool,
+    blind_transfer: bool,
     /// The SIP user of the agent's phone on side B: supervisors reach the
     /// call through it (`*31`/`*32`/`*33` + user).
-    pub agent_device: Option<String>,
+    agent_device: Option<String>,
     /// The sender of this call's leg events (new legs, e.g. supervisors,
     /// report on it).
-    pub events_tx: Option<LegEventSender>,
+    events_tx: Option<LegEventSender>,
     /// The call's record: told about holds and how the conversation ended.
-    pub record: &'a CallRecord,
+    record: &'a CallRecord,
     /// The agent on side B (ACD agent id, or the phone's user when rung
     /// directly; `None` for an external number).
-    pub agent: Option<String>,
+    agent: Option<String>,
     /// The agent came from the ACD: their after-call work ends the record.
-    pub acd: bool,
+    acd: bool,
     /// The phone of the agent being consulted (attended transfer).
-    pub consult_device: Option<String>,
+    consult_device: Option<String>,
     /// The ACD's id of this call (queued calls): an attended transfer
     /// releases the first agent in the ACD at once.
-    pub acd_call: Option<crate::acd::CallId>,
+    acd_call: Option<crate::acd::CallId>,
     /// The ACD's id of the call once an attended transfer handed it to
     /// another agent directly: that agent is busy in the ACD until it ends.
-    pub direct_call: Option<crate::acd::CallId>,
+    direct_call: Option<crate::acd::CallId>,
     /// The citizen's number (a consultation of a skill group queues with
     /// it, as the queued caller).
-    pub caller: String,
+    caller: String,
 }
 
 /// How a connected call ended, for whoever runs the call on.
