@@ -8,13 +8,18 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Command, Fsm, Input, LegFormat, Media, Now, Output, ReqId, Setup, Side, TxId};
+use super::{
+    Command, Fsm, Input, LegFormat, Media, Now, Output, ReqId, Setup, Side, SupId, Supervision,
+    SupervisorAction, SupervisorEvent, TxId,
+};
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
 
 /// The carrier's phone's media address.
 pub const CARRIER_RTP: &str = "192.0.2.10:4000";
 /// The agent's phone's media address.
 pub const AGENT_RTP: &str = "192.0.2.20:5000";
+/// The SDP a supervisor's phone has of us (opaque to the machine).
+pub const SUPERVISOR_ANSWER: &[u8] = b"v=0 (our answer to the supervisor)";
 /// How often the kit's calls refresh their legs.
 pub const REFRESH: Duration = Duration::from_secs(900);
 
@@ -141,6 +146,50 @@ impl Call {
         (tx, self.input(Input::Info { side, tx }))
     }
 
+    /// Something happens to supervisor `sup`'s leg; what hotline does.
+    pub fn supervisor(&mut self, sup: SupId, event: SupervisorEvent) -> Vec<Output> {
+        self.input(Input::Supervisor { sup, event })
+    }
+
+    /// Supervisor `sup` (user `user`) dials in as `mode` and is answered.
+    pub fn dial_in(&mut self, sup: SupId, user: &str, mode: Supervision) -> Vec<Output> {
+        let event = SupervisorEvent::DialledIn {
+            user: user.into(),
+            mode,
+            answer: SUPERVISOR_ANSWER.to_vec(),
+        };
+        self.supervisor(sup, event)
+    }
+
+    /// hotline rings supervisor `sup`'s phone (user `user`) for `mode`.
+    pub fn ring_supervisor(&mut self, sup: SupId, user: &str, mode: Supervision) -> Vec<Output> {
+        let event = SupervisorEvent::Rung {
+            user: user.into(),
+            mode,
+        };
+        self.supervisor(sup, event)
+    }
+
+    /// Supervisor `sup`'s phone answers (usable SDP).
+    pub fn supervisor_answers(&mut self, sup: SupId) -> Vec<Output> {
+        let event = SupervisorEvent::Answered {
+            answer: SUPERVISOR_ANSWER.to_vec(),
+        };
+        self.supervisor(sup, event)
+    }
+
+    /// Supervisor `sup`'s phone sends an INFO carrying `key`.
+    pub fn supervisor_info(&mut self, sup: SupId, key: Option<char>) -> (TxId, Vec<Output>) {
+        let tx = self.tx();
+        (tx, self.supervisor(sup, SupervisorEvent::Info { tx, key }))
+    }
+
+    /// Supervisor `sup`'s phone sends a re-INVITE.
+    pub fn supervisor_reoffer(&mut self, sup: SupId) -> (TxId, Vec<Output>) {
+        let tx = self.tx();
+        (tx, self.supervisor(sup, SupervisorEvent::Reoffer { tx }))
+    }
+
     /// A command; its outcome and what hotline does.
     pub fn command(&mut self, command: Command) -> (Result<(), String>, Vec<Output>) {
         let r = self.fsm.handle_command(command);
@@ -237,4 +286,14 @@ pub fn direction_of(body: &[u8]) -> Direction {
     SessionDescription::parse(&String::from_utf8_lossy(body))
         .expect("SDP")
         .audio_direction()
+}
+
+/// What hotline does to supervisors' legs among `out`, in order.
+pub fn sup_actions(out: &[Output]) -> Vec<(SupId, SupervisorAction)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Supervisor { sup, action } => Some((*sup, *action)),
+            _ => None,
+        })
+        .collect()
 }

@@ -618,7 +618,191 @@ fn a_consultation_of_a_held_caller_records_no_second_hold() {
     assert!(facts(&call.drain()).is_empty());
 }
 
+// ---- the survey hand-over ----
+
+#[test]
+fn the_survey_hand_over_answers_a_pending_caller_reinvite_487_and_keeps_the_caller() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    let (tx, _, _) = reflected(&mut call, Side::A, Direction::SendOnly);
+    let (r, out) = call.command(Command::ToSurvey);
+    assert_eq!(r, Ok(()));
+    assert_eq!(response_to(&out, tx).0, 487);
+    assert_eq!(byes(&out), [Side::B]);
+    assert!(call.fsm.keeps_caller());
+}
+
+#[test]
+fn the_caller_hanging_up_during_the_survey_is_the_flows_news_not_the_calls() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    assert_eq!(call.command(Command::ToSurvey).0, Ok(()));
+    // The caller is the flow's again: their BYE changes nothing here and
+    // gets no BYE from the call.
+    assert!(call.input(Input::Ended { side: Side::A }).is_empty());
+    assert_eq!(call.fsm.end(), Some(&End::AgentHungUp));
+    assert!(call.fsm.keeps_caller());
+    // Nor do late answers to the legs' refreshes.
+    assert!(call.advance(REFRESH * 2).is_empty());
+}
+
+#[test]
+fn the_caller_hanging_up_before_the_survey_hand_over_leaves_no_survey() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    assert_eq!(byes(&call.input(Input::Ended { side: Side::A })), [Side::B]);
+    let (r, out) = call.command(Command::ToSurvey);
+    assert_eq!(r, Err("the call is over".into()));
+    assert!(out.is_empty());
+    assert!(!call.fsm.keeps_caller());
+}
+
+#[test]
+fn the_survey_hand_over_during_a_consultation_byes_the_agent_and_keeps_the_caller() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    call.fsm.begin_consult("A02", false).expect("consulting");
+    call.drain();
+    let (r, out) = call.command(Command::ToSurvey);
+    assert_eq!(r, Ok(()));
+    assert_eq!(byes(&out), [Side::B]);
+    assert!(call.fsm.keeps_caller());
+    // The consulted party's news comes too late to change anything.
+    assert!(!call.fsm.consult_failed("A02"));
+    assert!(call.drain().is_empty());
+}
+
+#[test]
+fn the_survey_hand_over_is_one_bye_to_the_agent_even_when_its_bye_crosses() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    let (_, out) = call.command(Command::ToSurvey);
+    assert_eq!(byes(&out), [Side::B]);
+    assert!(call.input(Input::Ended { side: Side::B }).is_empty());
+    assert_eq!(
+        call.command(Command::ToSurvey).0,
+        Err("the call is over".into())
+    );
+}
+
 // ---- randomized interleavings ----
+
+/// Where a supervisor's phone stands, as the phone sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phone {
+    /// hotline rings it.
+    Ringing,
+    /// hotline cancelled it (its 200 may still cross the CANCEL).
+    Cancelled,
+    /// Its dialog is up (answered, or it dialled in).
+    Up,
+    /// Its dialog is over (BYE either way, or a final error).
+    Done,
+    /// It took the call over: the caller's party now, not a supervisor.
+    Member,
+}
+
+/// One random event on a supervisor's leg, as its phone could send it:
+/// the event, and the phone's state after it.
+fn supervisor_event(
+    rng: &mut Rng,
+    call: &mut Call,
+    phones: &mut std::collections::BTreeMap<SupId, Phone>,
+    next_sup: &mut u64,
+    open_tx: &mut Vec<TxId>,
+) -> (Option<(SupId, Option<char>)>, Vec<Output>) {
+    const KEYS: [char; 6] = ['1', '2', '3', '4', '#', '*'];
+    let modes = [
+        Supervision::Listen,
+        Supervision::Whisper,
+        Supervision::Barge,
+    ];
+    let mode = modes[rng.below(3) as usize];
+    if phones.is_empty() || rng.below(4) == 0 {
+        *next_sup += 1;
+        let sup = SupId(*next_sup);
+        let user = format!("S{}", sup.0);
+        if rng.below(2) == 0 {
+            phones.insert(sup, Phone::Ringing);
+            return (None, call.ring_supervisor(sup, &user, mode));
+        }
+        phones.insert(sup, Phone::Up);
+        let mut out = call.dial_in(sup, &user, mode);
+        if rng.below(8) == 0
+            && out.iter().any(|o| {
+                matches!(
+                    o,
+                    Output::Supervisor {
+                        action: SupervisorAction::Join(_),
+                        ..
+                    }
+                )
+            })
+        {
+            out.extend(call.supervisor(sup, SupervisorEvent::JoinFailed));
+        }
+        return (None, out);
+    }
+    let ids: Vec<SupId> = phones.keys().copied().collect();
+    let sup = ids[rng.below(ids.len() as u64) as usize];
+    let key = KEYS[rng.below(KEYS.len() as u64) as usize];
+    match phones[&sup] {
+        Phone::Ringing | Phone::Cancelled => match rng.below(6) {
+            0..=2 => {
+                phones.insert(sup, Phone::Up);
+                let mut out = call.supervisor_answers(sup);
+                if rng.below(8) == 0
+                    && out.iter().any(|o| {
+                        matches!(
+                            o,
+                            Output::Supervisor {
+                                action: SupervisorAction::Join(_),
+                                ..
+                            }
+                        )
+                    })
+                {
+                    out.extend(call.supervisor(sup, SupervisorEvent::JoinFailed));
+                }
+                (None, out)
+            }
+            3 => {
+                phones.insert(sup, Phone::Up);
+                (None, call.supervisor(sup, SupervisorEvent::Unusable))
+            }
+            4 => {
+                phones.insert(sup, Phone::Done);
+                (None, call.supervisor(sup, SupervisorEvent::NotReached))
+            }
+            _ => {
+                phones.insert(sup, Phone::Done);
+                (None, call.supervisor(sup, SupervisorEvent::Ended))
+            }
+        },
+        Phone::Up => match rng.below(6) {
+            0 | 1 => (
+                Some((sup, Some(key))),
+                call.supervisor(sup, SupervisorEvent::Key(key)),
+            ),
+            2 => {
+                let key = (rng.below(2) == 0).then_some(key);
+                let (tx, out) = call.supervisor_info(sup, key);
+                open_tx.push(tx);
+                (Some((sup, key)), out)
+            }
+            3 => {
+                let (tx, out) = call.supervisor_reoffer(sup);
+                open_tx.push(tx);
+                (None, out)
+            }
+            _ => {
+                phones.insert(sup, Phone::Done);
+                (None, call.supervisor(sup, SupervisorEvent::Ended))
+            }
+        },
+        // A key from a leg that is over, or from the party who took the
+        // call over: it changes nothing.
+        Phone::Done | Phone::Member => (
+            Some((sup, Some(key))),
+            call.supervisor(sup, SupervisorEvent::Key(key)),
+        ),
+    }
+}
 
 /// A tiny deterministic generator (xorshift64*): the runs repeat exactly.
 struct Rng(u64);
@@ -661,9 +845,15 @@ fn run(seed: u64) {
     let mut byes_seen: Vec<Side> = Vec::new();
     let mut last_fact: Option<Fact> = None;
     let mut version = 2;
+    let mut phones = std::collections::BTreeMap::new();
+    let mut next_sup = 0;
+    // The key a supervisor pressed this step, and whether it must switch
+    // their mode (one press, one switch).
+    let mut press: Option<(SupId, bool)>;
     for step in 0..60 {
         let ended_before = call.fsm.end().is_some();
-        let out = match rng.below(14) {
+        press = None;
+        let out = match rng.below(17) {
             0..=3 => {
                 let side = if rng.below(2) == 0 { Side::A } else { Side::B };
                 version += 1;
@@ -736,16 +926,84 @@ fn run(seed: u64) {
                 }
                 call.drain()
             }
+            13 | 14 => {
+                let joined = |call: &Call, sup: SupId| {
+                    call.fsm.end().is_none()
+                        && call.fsm.supervisors().get(&sup).map(|s| s.stage) == Some(Stage::Joined)
+                };
+                // Whether a key now would switch a mode is decided before it.
+                let before: Vec<SupId> = phones
+                    .keys()
+                    .copied()
+                    .filter(|s| joined(&call, *s))
+                    .collect();
+                let (pressed, out) = supervisor_event(
+                    &mut rng,
+                    &mut call,
+                    &mut phones,
+                    &mut next_sup,
+                    &mut open_tx,
+                );
+                if let Some((sup, key)) = pressed {
+                    let switches =
+                        before.contains(&sup) && key.is_some_and(|k| ('1'..='3').contains(&k));
+                    press = Some((sup, switches));
+                }
+                out
+            }
+            15 => {
+                // A supervisor on the call takes it over, or the party who
+                // took it hangs up.
+                let joined: Vec<SupId> = phones
+                    .iter()
+                    .filter(|(_, p)| **p == Phone::Up)
+                    .map(|(s, _)| *s)
+                    .collect();
+                if let (false, Some(sup)) = (rng.below(3) == 0, joined.first()) {
+                    let label = format!("S{}", sup.0);
+                    if let Ok(s) = call.fsm.take_over_check(&label) {
+                        assert_eq!(s, *sup);
+                        if call.fsm.supervisor_takes_over(s, &label).is_ok() {
+                            phones.insert(s, Phone::Member);
+                        }
+                    }
+                } else if let Some((sup, _)) = phones.iter().find(|(_, p)| **p == Phone::Member) {
+                    let label = format!("S{}", sup.0);
+                    let sup = *sup;
+                    call.fsm.party_left(&label);
+                    phones.insert(sup, Phone::Done);
+                }
+                call.drain()
+            }
             _ => Vec::new(),
         };
         if ended_before {
-            // After the end, only answers to late requests.
+            // After the end, only answers to late requests, and a BYE to a
+            // supervisor's phone answering late.
             for o in &out {
                 assert!(
-                    matches!(o, Output::Respond { code: 481, .. }),
+                    matches!(
+                        o,
+                        Output::Respond { code: 481, .. }
+                            | Output::Supervisor {
+                                action: SupervisorAction::Bye | SupervisorAction::Cancel,
+                                ..
+                            }
+                    ),
                     "seed {seed} step {step}: {o:?} after the end"
                 );
             }
+        }
+        if let Some((sup, switches)) = press {
+            let n = out
+                .iter()
+                .filter(|o| matches!(o, Output::Supervisor { sup: s, action: SupervisorAction::SetMode(_) } if *s == sup))
+                .count();
+            assert_eq!(
+                n,
+                usize::from(switches),
+                "seed {seed} step {step}: one press, one switch: {out:?}"
+            );
         }
         for o in out {
             match o {
@@ -777,6 +1035,41 @@ fn run(seed: u64) {
                     last_fact = Some(f);
                 }
                 Output::Media(_) => {}
+                Output::Supervisor { sup, action } => {
+                    let phone = phones.get(&sup).copied();
+                    let ok = match action {
+                        SupervisorAction::Join(_) | SupervisorAction::SetMode(_) => {
+                            phone == Some(Phone::Up)
+                        }
+                        SupervisorAction::Bye => phone == Some(Phone::Up),
+                        SupervisorAction::Cancel => phone == Some(Phone::Ringing),
+                        // Only once their phone hung up.
+                        SupervisorAction::Leave => phone == Some(Phone::Done),
+                    };
+                    assert!(
+                        ok,
+                        "seed {seed} step {step}: {action:?} to {sup:?} whose phone is {phone:?}"
+                    );
+                    match action {
+                        SupervisorAction::Bye => {
+                            phones.insert(sup, Phone::Done);
+                        }
+                        SupervisorAction::Cancel => {
+                            phones.insert(sup, Phone::Cancelled);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if call.fsm.end().is_some() {
+            // Every supervisor's leg ended with a BYE, a CANCEL or its
+            // own final response or BYE.
+            for (sup, phone) in &phones {
+                assert!(
+                    !matches!(phone, Phone::Ringing | Phone::Up),
+                    "seed {seed} step {step}: {sup:?}'s phone left {phone:?}"
+                );
             }
         }
         // At most one of our re-INVITEs is out while the call lasts.

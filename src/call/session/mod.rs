@@ -1,17 +1,19 @@
 //! The shell of a connected call (DESIGN.md "call::task"): it feeds the
 //! pure [`Fsm`] (`call::fsm`: re-INVITEs, hold, refresh, who hangs up,
-//! the API's commands) from the call's SIP legs, its media relay and the
-//! API, and executes what the machine decides: in-dialog responses, our
-//! re-INVITEs and refreshes (spawned, their outcomes coming back as
-//! inputs, so a pending re-INVITE never blocks a BYE, RTP silence or a
-//! command), BYEs, relay changes and record facts. The extra parties of a
-//! call (supervisors, three-way, consultations) are `parties`; the
-//! commands other tasks send are `command`.
+//! supervision, the API's commands) from the call's SIP legs, its media
+//! relay and the API, and executes what the machine decides: in-dialog
+//! responses, our re-INVITEs and refreshes (spawned, their outcomes coming
+//! back as inputs, so a pending re-INVITE never blocks a BYE, RTP silence
+//! or a command), BYEs, relay changes, supervisors' legs and record
+//! facts. It is built by `connect`; supervisors' legs are `supervisors`,
+//! the other extra parties (three-way, consultations) `parties`; the
+//! commands other tasks send are `command`, carried out by `control`.
 
 mod command;
 mod connect;
 mod control;
 mod parties;
+mod supervisors;
 
 pub use command::{PartyTarget, SessionCommand, Supervision};
 pub(super) use connect::{AgentSide, Rules, SessionParts, SideMedia};
@@ -208,11 +210,13 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else {
                         fsm.handle_input(now(), Input::Shutdown);
-                        self.apply(&mut fsm, &relay, &mut io).await;
+                        self.apply(&mut fsm, &clock, &relay, &mut io, &mut p).await;
                         break;
                     };
-                    if let Some(i) = p.sups.iter().position(|s| s.leg.key() == &key) {
-                        if let Some(left) = self.supervisor_event(&relay, &mut p.sups, i, ev).await {
+                    if let Some(sup) = p.supervisors.by_key(&key) {
+                        self.supervisor_leg_event(&mut fsm, now(), &mut p.supervisors, &mut io, sup, ev);
+                    } else if let Some(i) = p.members.iter().position(|s| s.leg.key() == &key) {
+                        if let Some(left) = self.member_event(&relay, &mut p.members, i, ev).await {
                             let completed = matches!(fsm.consultation(), fsm::Consultation::Completed { .. });
                             if !completed && p.group.as_ref().and_then(|g| g.answered.as_ref()) == Some(&left) {
                                 // The group's agent hung up during the
@@ -226,19 +230,19 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             fsm.party_left(&left);
                         }
                     } else if let Some(g) = p.group.as_mut().filter(|g| g.offers.contains(&key)) {
-                        if let Some((s, device)) = self.group_leg_event(&relay, g, &key, ev, p.sups.len()).await {
+                        if let Some((s, device)) = self.group_leg_event(&relay, g, &key, ev, p.members.len()).await {
                             if let Some(agent) = &s.party {
                                 fsm.group_agent_answered(agent);
                             }
                             self.consult_device = device;
-                            p.sups.push(s);
+                            p.members.push(s);
                         }
                     } else if let Some(i) = p.dialing.iter().position(|d| d.leg.key() == &key) {
-                        if let Some(s) = self.dialing_event(&relay, &mut fsm, &mut p.dialing, i, ev, p.sups.len()).await {
+                        if let Some(s) = self.dialing_event(&relay, &mut fsm, &mut p.dialing, i, ev, p.members.len()).await {
                             let joined = s.party.clone();
-                            p.sups.push(s);
+                            p.members.push(s);
                             if let Some(label) = joined.filter(|l| !fsm.consulted_party_answered(l)) {
-                                self.conference_changed(crate::events::model::ConferenceChange::Joined, &label, &p.sups);
+                                self.conference_changed(crate::events::model::ConferenceChange::Joined, &label, &p.members);
                             }
                         }
                     } else {
@@ -274,8 +278,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     match ev {
                         Some(RelayEvent::Silent) => fsm.handle_input(now(), Input::Silent),
                         Some(RelayEvent::Key { participant, key }) => {
-                            if let Some(s) = p.sups.iter().find(|s| s.id == participant) {
-                                parties::switch_mode(&relay, s, key).await;
+                            if let Some(sup) = p.supervisors.by_participant(participant) {
+                                let event = fsm::SupervisorEvent::Key(key);
+                                fsm.handle_input(now(), Input::Supervisor { sup, event });
                             }
                         }
                         None => {}
@@ -294,11 +299,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 }
                 _ = sleep_until(deadline) => fsm.handle_timeout(now()),
                 Some(cmd) = next_command(&mut commands) => {
-                    self.command(cmd, &mut fsm, &relay, &mut p, registration.as_mut()).await;
+                    self.command(cmd, &mut fsm, now(), &relay, &mut p, registration.as_mut()).await;
                 }
                 _ = self.ctx.shutdown.cancelled() => fsm.handle_input(now(), Input::Shutdown),
             }
-            self.apply(&mut fsm, &relay, &mut io).await;
+            self.apply(&mut fsm, &clock, &relay, &mut io, &mut p).await;
             if fsm.end().is_some() {
                 break;
             }
@@ -313,7 +318,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         for d in p.dialing.drain(..) {
             d.leg.hang_up().await;
         }
-        for s in p.sups.drain(..) {
+        // The machine said BYE to every supervisor; none is left.
+        for s in p.supervisors.drain() {
+            s.hang_up().await;
+        }
+        for s in p.members.drain(..) {
             info!(supervisor = %s.user, "call over: supervisor leaves");
             s.leg.bye().await;
             s.leg.forget();
@@ -419,7 +428,14 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     }
 
     /// Do what the machine decided.
-    async fn apply(&mut self, fsm: &mut Fsm, relay: &RelayHandle, io: &mut Io) {
+    async fn apply(
+        &mut self,
+        fsm: &mut Fsm,
+        clock: &super::ShellClock,
+        relay: &RelayHandle,
+        io: &mut Io,
+        p: &mut Parties,
+    ) {
         while let Some(out) = fsm.poll_output() {
             match out {
                 Output::Respond {
@@ -474,6 +490,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 },
                 Output::Fact(Fact::Held) => self.record.fact("held", |b, t| b.held(t)),
                 Output::Fact(Fact::Resumed) => self.record.fact("resumed", |b, t| b.resumed(t)),
+                Output::Supervisor { sup, action } => {
+                    let sups = &mut p.supervisors;
+                    self.supervisor_action(fsm, clock.now(), relay, sups, sup, action)
+                        .await
+                }
             }
         }
     }
