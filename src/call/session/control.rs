@@ -111,7 +111,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                                 Err(e) => Err(e),
                                 Ok(()) => {
                                     // Their leg is now the caller's party's.
-                                    if let Some(m) = p.supervisors.into_member(sup, label.clone()) {
+                                    if let Some(m) = p.supervisors.take_member(sup, label.clone()) {
                                         p.members.push(m);
                                     }
                                     self.consult_device = Some(device);

@@ -75,7 +75,7 @@ impl Supervisors {
 
     /// Supervisor `sup` took the call over as `label`: their leg is now
     /// the caller's party's.
-    pub(super) fn into_member(&mut self, sup: SupId, label: String) -> Option<Member> {
+    pub(super) fn take_member(&mut self, sup: SupId, label: String) -> Option<Member> {
         let s = self.legs.remove(&sup)?;
         Some(Member {
             leg: s.leg,
