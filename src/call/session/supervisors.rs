@@ -316,6 +316,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     _ => Err("no media to join with".into()),
                 };
                 match joined {
+                    Ok(()) if matches!(s.leg, SupLeg::Out(_)) => {
+                        info!(supervisor = %s.user, mode = ?how, "supervisor joined the call (API)")
+                    }
                     Ok(()) => {
                         info!(supervisor = %s.user, mode = ?how, "supervisor joined the call")
                     }
