@@ -23,32 +23,49 @@ pub const SUPERVISOR_ANSWER: &[u8] = b"v=0 (our answer to the supervisor)";
 /// How often the kit's calls refresh their legs.
 pub const REFRESH: Duration = Duration::from_secs(900);
 
+/// Media at `addr` (the one `LocalMedia` literal of the kit: a field
+/// added to it is added here).
+pub fn media_at(
+    addr: SocketAddr,
+    session_id: u64,
+    session_version: u64,
+    codecs: Vec<AudioCodec>,
+    direction: Direction,
+) -> LocalMedia {
+    LocalMedia {
+        address: addr.ip(),
+        port: addr.port(),
+        session_id,
+        session_version,
+        codecs,
+        telephone_event: true,
+        direction,
+    }
+}
+
 /// Our media on one side.
 fn ours(port: u16) -> LocalMedia {
-    LocalMedia {
-        address: "198.51.100.1".parse().expect("address"),
-        port,
-        session_id: 7,
-        session_version: 1,
-        codecs: vec![AudioCodec::Pcma, AudioCodec::Pcmu],
-        telephone_event: true,
-        direction: Direction::SendRecv,
-    }
+    let addr = SocketAddr::new("198.51.100.1".parse().expect("address"), port);
+    media_at(
+        addr,
+        7,
+        1,
+        vec![AudioCodec::Pcma, AudioCodec::Pcmu],
+        Direction::SendRecv,
+    )
 }
 
 /// A phone's SDP offer: PCMA + telephone-event from `addr` with
 /// `direction`, version `version`.
 pub fn phone_sdp(addr: &str, direction: Direction, version: u64) -> String {
     let addr: SocketAddr = addr.parse().expect("socket address");
-    sdp::build_offer(&LocalMedia {
-        address: addr.ip(),
-        port: addr.port(),
-        session_id: 99,
-        session_version: version,
-        codecs: vec![AudioCodec::Pcma],
-        telephone_event: true,
+    sdp::build_offer(&media_at(
+        addr,
+        99,
+        version,
+        vec![AudioCodec::Pcma],
         direction,
-    })
+    ))
     .to_string()
 }
 
@@ -56,15 +73,7 @@ pub fn phone_sdp(addr: &str, direction: Direction, version: u64) -> String {
 pub fn phone_answer(offer: &[u8], addr: &str, direction: Direction) -> Vec<u8> {
     let offer = SessionDescription::parse(&String::from_utf8_lossy(offer)).expect("our offer");
     let addr: SocketAddr = addr.parse().expect("socket address");
-    let local = LocalMedia {
-        address: addr.ip(),
-        port: addr.port(),
-        session_id: 99,
-        session_version: 2,
-        codecs: vec![AudioCodec::Pcma],
-        telephone_event: true,
-        direction,
-    };
+    let local = media_at(addr, 99, 2, vec![AudioCodec::Pcma], direction);
     let (answer, _) = sdp::negotiate_answer(&offer, &local).expect("answerable");
     answer.to_string().into_bytes()
 }

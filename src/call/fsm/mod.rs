@@ -49,6 +49,8 @@ mod consult;
 #[cfg(test)]
 mod consult_tests;
 #[cfg(test)]
+mod interleavings_tests;
+#[cfg(test)]
 mod kit;
 mod reoffer;
 mod supervise;
