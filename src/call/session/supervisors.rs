@@ -94,9 +94,9 @@ impl Supervisors {
 }
 
 impl SupervisorLeg {
-    /// Hang up what is left of this leg.
+    /// Hang up what is left of this leg (CANCEL while ringing, else BYE).
     pub(super) async fn hang_up(self) {
-        info!(supervisor = %self.user, "call over: supervisor leaves");
+        info!(supervisor = %self.user, "call over: supervisor's phone hung up");
         match &self.leg {
             SupLeg::Out(l) => l.hang_up().await,
             SupLeg::In(l) => {
