@@ -1,7 +1,8 @@
 //! A test kit that runs one connected call's [`Fsm`] in virtual time with
-//! scripted legs: the tests say what the carrier's and the agent's phones
-//! send and read back exactly what hotline would send them, which media
-//! changes it makes and which facts it records (in the style of
+//! scripted legs: the tests say what the carrier's, the agent's and
+//! supervisors' phones send and read back exactly what hotline would send
+//! them, which media changes it makes, what it does to supervisors' legs
+//! and which facts it records (in the style of
 //! quinn-proto's `Pair` tests and the ACD's `sim.rs`). No sockets, no
 //! sleeps.
 
