@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::recall::Transferor;
 use super::ringing::{Connected, IvrWait, Ringer};
-use super::session::{Session, SessionEnd};
+use super::session::{AgentSide, Rules, Session, SessionEnd, SessionParts, SideMedia};
 use super::{CallContext, Outcome};
 use crate::ivr::{QueueOutcome, TransferTarget};
 use crate::media::ports::PortPair;
@@ -82,32 +82,32 @@ pub(super) async fn converse(
             device: connected.device.clone(),
         };
         let mut events = std::mem::replace(&mut ringer.events, ctx.stack.leg_channel().1);
-        let mut session = Session {
+        let mut session = Session::connect(SessionParts {
             ctx,
             a: ringer.inbound,
             b: connected.leg,
             events,
+            events_tx: ringer.events_tx.clone(),
             media: &mut ringer.media,
-            b_ports: parts.b_ports.take(),
-            a_remote: ringer.a_neg.remote,
-            b_remote: connected.neg.remote,
-            a_local: parts.a_local.clone(),
-            b_local: parts.b_local.clone(),
-            a_neg: ringer.a_neg,
-            b_neg: connected.neg,
-            a_answer_sdp: parts.a_answer.clone(),
-            keep_caller,
-            blind_transfer: true,
-            agent_device: connected.device.clone(),
-            events_tx: Some(ringer.events_tx.clone()),
             record: ringer.record,
-            agent: connected.agent.clone(),
-            acd: queue_call.is_some(),
-            consult_device: None,
-            acd_call: queue_call,
-            direct_call: None,
+            a_side: SideMedia {
+                local: parts.a_local.clone(),
+                neg: ringer.a_neg,
+            },
+            a_answer: parts.a_answer.clone(),
+            b_side: SideMedia {
+                local: parts.b_local.clone(),
+                neg: connected.neg,
+            },
+            b_ports: parts.b_ports.take(),
             caller: ringer.caller.clone(),
-        };
+            agent: AgentSide::answered(
+                connected.agent.clone(),
+                connected.device.clone(),
+                queue_call,
+            ),
+            rules: Rules::inbound(keep_caller),
+        });
         let mut end = session.run().await;
         events = session.events;
         ringer.events = events;

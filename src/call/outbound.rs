@@ -174,31 +174,27 @@ async fn talk(
     if let Some(r) = super::open_recording(ctx, &order.tenant, call_id, record).await {
         media.record(r);
     }
-    let mut session = session::Session {
+    let mut session = session::Session::connect(session::SessionParts {
         ctx,
         a: &citizen_leg,
         b: agent_leg,
         events,
+        events_tx: events_tx.clone(),
         media: &mut media,
-        b_ports: Some(b_ports),
-        a_remote: a_neg.remote,
-        b_remote: b_neg.remote,
-        a_local,
-        b_local,
-        a_neg,
-        b_neg,
-        a_answer_sdp: a_offer,
-        keep_caller: false,
-        blind_transfer: false,
-        agent_device: Some(order.device.clone()),
-        events_tx: Some(events_tx.clone()),
         record,
-        agent: Some(order.agent.clone()),
-        acd: false,
-        consult_device: None,
-        acd_call: None,
-        direct_call: None,
+        a_side: session::SideMedia {
+            local: a_local,
+            neg: a_neg,
+        },
+        a_answer: a_offer,
+        b_side: session::SideMedia {
+            local: b_local,
+            neg: b_neg,
+        },
+        b_ports: Some(b_ports),
         caller: order.number.clone(),
-    };
+        agent: session::AgentSide::outbound(order.agent.clone(), order.device.clone()),
+        rules: session::Rules::AGENT_FIRST,
+    });
     session.run().await;
 }

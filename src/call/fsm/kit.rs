@@ -1,51 +1,73 @@
 //! A test kit that runs one connected call's [`Fsm`] in virtual time with
-//! scripted legs: the tests say what the carrier's and the agent's phones
-//! send and read back exactly what hotline would send them, which media
-//! changes it makes and which facts it records (in the style of
+//! scripted legs: the tests say what the carrier's, the agent's and
+//! supervisors' phones send and read back exactly what hotline would send
+//! them, which media changes it makes, what it does to supervisors' legs
+//! and which facts it records (in the style of
 //! quinn-proto's `Pair` tests and the ACD's `sim.rs`). No sockets, no
 //! sleeps.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Command, Fsm, Input, LegFormat, Media, Now, Output, ReqId, Setup, Side, TxId};
+use super::{
+    Command, Fsm, Input, LegFormat, Media, Now, Output, ReqId, Setup, Side, SupId, Supervision,
+    SupervisorAction, SupervisorEvent, TxId,
+};
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
 
 /// The carrier's phone's media address.
 pub const CARRIER_RTP: &str = "192.0.2.10:4000";
 /// The agent's phone's media address.
 pub const AGENT_RTP: &str = "192.0.2.20:5000";
+/// The SDP a supervisor's phone has of us (opaque to the machine).
+pub const SUPERVISOR_ANSWER: &[u8] = b"v=0 (our answer to the supervisor)";
 /// How often the kit's calls refresh their legs.
 pub const REFRESH: Duration = Duration::from_secs(900);
 
+/// Media at `addr` (the one `LocalMedia` literal of the kit: a field
+/// added to it is added here).
+pub fn media_at(
+    addr: SocketAddr,
+    session_id: u64,
+    session_version: u64,
+    codecs: Vec<AudioCodec>,
+    direction: Direction,
+) -> LocalMedia {
+    LocalMedia {
+        address: addr.ip(),
+        port: addr.port(),
+        session_id,
+        session_version,
+        codecs,
+        telephone_event: true,
+        direction,
+        sdes: crate::media::sdp::Sdes::OFF,
+    }
+}
+
 /// Our media on one side.
 fn ours(port: u16) -> LocalMedia {
-    LocalMedia {
-        sdes: crate::media::sdp::Sdes::OFF,
-        address: "198.51.100.1".parse().expect("address"),
-        port,
-        session_id: 7,
-        session_version: 1,
-        codecs: vec![AudioCodec::Pcma, AudioCodec::Pcmu],
-        telephone_event: true,
-        direction: Direction::SendRecv,
-    }
+    let addr = SocketAddr::new("198.51.100.1".parse().expect("address"), port);
+    media_at(
+        addr,
+        7,
+        1,
+        vec![AudioCodec::Pcma, AudioCodec::Pcmu],
+        Direction::SendRecv,
+    )
 }
 
 /// A phone's SDP offer: PCMA + telephone-event from `addr` with
 /// `direction`, version `version`.
 pub fn phone_sdp(addr: &str, direction: Direction, version: u64) -> String {
     let addr: SocketAddr = addr.parse().expect("socket address");
-    sdp::build_offer(&LocalMedia {
-        sdes: crate::media::sdp::Sdes::OFF,
-        address: addr.ip(),
-        port: addr.port(),
-        session_id: 99,
-        session_version: version,
-        codecs: vec![AudioCodec::Pcma],
-        telephone_event: true,
+    sdp::build_offer(&media_at(
+        addr,
+        99,
+        version,
+        vec![AudioCodec::Pcma],
         direction,
-    })
+    ))
     .to_string()
 }
 
@@ -53,16 +75,7 @@ pub fn phone_sdp(addr: &str, direction: Direction, version: u64) -> String {
 pub fn phone_answer(offer: &[u8], addr: &str, direction: Direction) -> Vec<u8> {
     let offer = SessionDescription::parse(&String::from_utf8_lossy(offer)).expect("our offer");
     let addr: SocketAddr = addr.parse().expect("socket address");
-    let local = LocalMedia {
-        sdes: crate::media::sdp::Sdes::OFF,
-        address: addr.ip(),
-        port: addr.port(),
-        session_id: 99,
-        session_version: 2,
-        codecs: vec![AudioCodec::Pcma],
-        telephone_event: true,
-        direction,
-    };
+    let local = media_at(addr, 99, 2, vec![AudioCodec::Pcma], direction);
     let (answer, _) = sdp::negotiate_answer(&offer, &local).expect("answerable");
     answer.to_string().into_bytes()
 }
@@ -142,6 +155,50 @@ impl Call {
     pub fn info(&mut self, side: Side) -> (TxId, Vec<Output>) {
         let tx = self.tx();
         (tx, self.input(Input::Info { side, tx }))
+    }
+
+    /// Something happens to supervisor `sup`'s leg; what hotline does.
+    pub fn supervisor(&mut self, sup: SupId, event: SupervisorEvent) -> Vec<Output> {
+        self.input(Input::Supervisor { sup, event })
+    }
+
+    /// Supervisor `sup` (user `user`) dials in as `mode` and is answered.
+    pub fn dial_in(&mut self, sup: SupId, user: &str, mode: Supervision) -> Vec<Output> {
+        let event = SupervisorEvent::DialledIn {
+            user: user.into(),
+            mode,
+            answer: SUPERVISOR_ANSWER.to_vec(),
+        };
+        self.supervisor(sup, event)
+    }
+
+    /// hotline rings supervisor `sup`'s phone (user `user`) for `mode`.
+    pub fn ring_supervisor(&mut self, sup: SupId, user: &str, mode: Supervision) -> Vec<Output> {
+        let event = SupervisorEvent::Rung {
+            user: user.into(),
+            mode,
+        };
+        self.supervisor(sup, event)
+    }
+
+    /// Supervisor `sup`'s phone answers (usable SDP).
+    pub fn supervisor_answers(&mut self, sup: SupId) -> Vec<Output> {
+        let event = SupervisorEvent::Answered {
+            answer: SUPERVISOR_ANSWER.to_vec(),
+        };
+        self.supervisor(sup, event)
+    }
+
+    /// Supervisor `sup`'s phone sends an INFO carrying `key`.
+    pub fn supervisor_info(&mut self, sup: SupId, key: Option<char>) -> (TxId, Vec<Output>) {
+        let tx = self.tx();
+        (tx, self.supervisor(sup, SupervisorEvent::Info { tx, key }))
+    }
+
+    /// Supervisor `sup`'s phone sends a re-INVITE.
+    pub fn supervisor_reoffer(&mut self, sup: SupId) -> (TxId, Vec<Output>) {
+        let tx = self.tx();
+        (tx, self.supervisor(sup, SupervisorEvent::Reoffer { tx }))
     }
 
     /// A command; its outcome and what hotline does.
@@ -240,4 +297,14 @@ pub fn direction_of(body: &[u8]) -> Direction {
     SessionDescription::parse(&String::from_utf8_lossy(body))
         .expect("SDP")
         .audio_direction()
+}
+
+/// What hotline does to supervisors' legs among `out`, in order.
+pub fn sup_actions(out: &[Output]) -> Vec<(SupId, SupervisorAction)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Supervisor { sup, action } => Some((*sup, *action)),
+            _ => None,
+        })
+        .collect()
 }

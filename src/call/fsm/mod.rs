@@ -34,10 +34,14 @@
 //!   caller's hold while the agent consults, the caller back when the
 //!   target fails or hangs up, the consulted party taking the agent's
 //!   place, a supervisor's take-over.
+//! - **supervision** (`supervise`): a supervisor rung or dialling in
+//!   joining the mix, listen / whisper / barge by key, their hang-up, a
+//!   BYE to each when the call ends, the take-over.
 //!
 //! The extra parties' legs and media (supervisors, three-way calls,
-//! consulted agents) are kept by the shell (`call::session::parties`),
-//! which tells this machine what happened to them. The ringing, IVR and
+//! consulted agents) are kept by the shell (`call::session::parties`,
+//! `call::session::supervisors`), which tells this machine what happened
+//! to them. The ringing, IVR and
 //! queue phases of a call are async drivers that hand over to this
 //! machine once a call is connected (issue 13 goes on from here).
 
@@ -45,8 +49,13 @@ mod consult;
 #[cfg(test)]
 mod consult_tests;
 #[cfg(test)]
+mod interleavings_tests;
+#[cfg(test)]
 mod kit;
 mod reoffer;
+mod supervise;
+#[cfg(test)]
+mod supervise_tests;
 #[cfg(test)]
 mod tests;
 
@@ -58,6 +67,7 @@ use crate::media::sdp::{AudioCodec, LocalMedia, SessionDescription};
 
 pub use crate::media::relay::Side;
 pub use consult::Consultation;
+pub use supervise::{Stage, SupId, Supervision, Supervisor, SupervisorAction, SupervisorEvent};
 
 /// The time of the pure cores (`time::Time`, Unix milliseconds).
 pub use crate::time::Time as Now;
@@ -157,6 +167,13 @@ pub enum Input {
     Silent,
     /// hotline is shutting down.
     Shutdown,
+    /// Something happened to a supervisor's leg.
+    Supervisor {
+        /// Which supervisor.
+        sup: SupId,
+        /// What happened.
+        event: SupervisorEvent,
+    },
 }
 
 /// What other tasks ask of the call (the API, supervisors).
@@ -239,6 +256,13 @@ pub enum Output {
     Media(Media),
     /// Tell the record.
     Fact(Fact),
+    /// Do something to a supervisor's leg.
+    Supervisor {
+        /// Which supervisor.
+        sup: SupId,
+        /// What.
+        action: SupervisorAction,
+    },
 }
 
 /// Why the connected call ended.
@@ -293,6 +317,8 @@ pub struct Fsm {
     held: bool,
     /// Where an attended transfer stands.
     consultation: Consultation,
+    /// The supervisors on the call or being rung.
+    supervisors: supervise::Supervisors,
     reflecting: Option<Reflecting>,
     refresh_every: Option<Duration>,
     next_refresh: Option<Now>,
@@ -320,6 +346,7 @@ impl Fsm {
             blind_transfer: setup.blind_transfer,
             held: false,
             consultation: Consultation::Idle,
+            supervisors: supervise::Supervisors::new(),
             reflecting: None,
             refresh_every: setup.refresh_every,
             next_refresh: setup.refresh_every.map(|every| now + every),
@@ -333,9 +360,12 @@ impl Fsm {
     /// Something happened to the call.
     pub fn handle_input(&mut self, now: Now, input: Input) {
         if self.end.is_some() {
-            // Over: a late request still gets its answer.
-            if let Input::Reoffer { tx, .. } | Input::Info { tx, .. } = input {
-                self.respond(tx, 481, None);
+            // Over: a late request still gets its answer, a supervisor's
+            // answer crossing the end its BYE.
+            match input {
+                Input::Reoffer { tx, .. } | Input::Info { tx, .. } => self.respond(tx, 481, None),
+                Input::Supervisor { sup, event } => self.supervisor_event(sup, event),
+                _ => {}
             }
             return;
         }
@@ -359,6 +389,7 @@ impl Fsm {
             }
             Input::Silent => self.finish(End::Silence),
             Input::Shutdown => self.finish(End::Shutdown),
+            Input::Supervisor { sup, event } => self.supervisor_event(sup, event),
         }
     }
 
@@ -519,6 +550,7 @@ impl Fsm {
         for side in byes {
             self.push(Output::Bye { side: *side });
         }
+        self.supervisors_leave();
         self.end = Some(end);
     }
 

@@ -1,9 +1,8 @@
 //! Scenarios of a connected call in virtual time (issue 13 §4): each names
 //! a path or a race and asserts the exact SIP requests and responses,
-//! media changes and record facts hotline produces; then a randomized
-//! interleaving test checks the invariants over many seeded runs.
-
-use std::time::Duration;
+//! media changes and record facts hotline produces. The randomized
+//! interleaving test is `interleavings_tests`, supervision's scenarios
+//! `supervise_tests`, attended transfers' `consult_tests`.
 
 use super::kit::*;
 use super::*;
@@ -618,210 +617,64 @@ fn a_consultation_of_a_held_caller_records_no_second_hold() {
     assert!(facts(&call.drain()).is_empty());
 }
 
-// ---- randomized interleavings ----
+// ---- the survey hand-over ----
 
-/// A tiny deterministic generator (xorshift64*): the runs repeat exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// One seeded run: random requests from both phones, answers to our
-/// re-INVITEs and refreshes in any order (some late, some never), time,
-/// commands and ends. The invariants hold after every step.
-fn run(seed: u64) {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut call = Call::with(|s| {
-        s.keep_caller = seed.is_multiple_of(3);
-        s.music_loaded = !seed.is_multiple_of(5);
-        s.blind_transfer = !seed.is_multiple_of(7);
-    });
-    let dirs = [
-        Direction::SendRecv,
-        Direction::SendOnly,
-        Direction::RecvOnly,
-        Direction::Inactive,
-    ];
-    // Requests from the phones waiting for an answer.
-    let mut open_tx: Vec<TxId> = Vec::new();
-    // Our requests the phones have not answered: (req, side, sdp).
-    let mut open_reinvites: Vec<(ReqId, Side, Vec<u8>)> = Vec::new();
-    let mut open_refreshes: Vec<(ReqId, Side)> = Vec::new();
-    let mut answered_tx = std::collections::HashSet::new();
-    let mut byes_seen: Vec<Side> = Vec::new();
-    let mut last_fact: Option<Fact> = None;
-    let mut version = 2;
-    for step in 0..60 {
-        let ended_before = call.fsm.end().is_some();
-        let out = match rng.below(14) {
-            0..=3 => {
-                let side = if rng.below(2) == 0 { Side::A } else { Side::B };
-                version += 1;
-                let addr = if side == Side::A {
-                    CARRIER_RTP
-                } else {
-                    AGENT_RTP
-                };
-                let sdp = if rng.below(10) == 0 {
-                    String::new()
-                } else {
-                    phone_sdp(addr, dirs[rng.below(4) as usize], version)
-                };
-                let (tx, out) = call.reoffer(side, &sdp);
-                open_tx.push(tx);
-                out
-            }
-            4 if !open_reinvites.is_empty() => {
-                let i = rng.below(open_reinvites.len() as u64) as usize;
-                let (req, side, sdp) = open_reinvites.remove(i);
-                let addr = if side == Side::A {
-                    CARRIER_RTP
-                } else {
-                    AGENT_RTP
-                };
-                let result = match rng.below(4) {
-                    0 => Err("timeout".to_string()),
-                    1 => Ok((488, Vec::new())),
-                    _ => Ok((200, phone_answer(&sdp, addr, dirs[rng.below(4) as usize]))),
-                };
-                call.input(Input::ReinviteDone { req, result })
-            }
-            5 if !open_refreshes.is_empty() => {
-                let i = rng.below(open_refreshes.len() as u64) as usize;
-                let (req, side) = open_refreshes.remove(i);
-                let result = if rng.below(8) == 0 { Ok(481) } else { Ok(200) };
-                call.input(Input::RefreshDone { side, req, result })
-            }
-            6 => call.advance(Duration::from_secs(rng.below(1200))),
-            7 => {
-                let side = if rng.below(2) == 0 { Side::A } else { Side::B };
-                let (tx, out) = call.info(side);
-                open_tx.push(tx);
-                out
-            }
-            8 => call.command(Command::Hold(rng.below(2) == 0)).1,
-            9 if rng.below(4) == 0 => {
-                let side = if rng.below(2) == 0 { Side::A } else { Side::B };
-                call.input(Input::Ended { side })
-            }
-            10 if rng.below(6) == 0 => call.input(Input::Silent),
-            11 if rng.below(6) == 0 => {
-                let target = crate::ivr::TransferTarget::Group("general".into());
-                call.command(Command::Transfer(target)).1
-            }
-            12 => {
-                match rng.below(4) {
-                    0 => call
-                        .fsm
-                        .begin_consult("A02", false)
-                        .map(|_| ())
-                        .unwrap_or(()),
-                    1 => call.fsm.cancel_consult().map(|_| ()).unwrap_or(()),
-                    2 => {
-                        call.fsm.consulted_party_answered("A02");
-                    }
-                    _ => {
-                        call.fsm.consult_failed("A02");
-                    }
-                }
-                call.drain()
-            }
-            _ => Vec::new(),
-        };
-        if ended_before {
-            // After the end, only answers to late requests.
-            for o in &out {
-                assert!(
-                    matches!(o, Output::Respond { code: 481, .. }),
-                    "seed {seed} step {step}: {o:?} after the end"
-                );
-            }
-        }
-        for o in out {
-            match o {
-                Output::Respond { code, .. } if code < 200 => {}
-                Output::Respond { tx, .. } => {
-                    assert!(
-                        answered_tx.insert(tx),
-                        "seed {seed} step {step}: {tx:?} answered twice"
-                    );
-                    open_tx.retain(|t| *t != tx);
-                }
-                Output::Reinvite { side, req, sdp } => {
-                    open_reinvites.push((req, side, sdp));
-                }
-                Output::Refresh { side, req } => open_refreshes.push((req, side)),
-                Output::Bye { side } => {
-                    assert!(
-                        !byes_seen.contains(&side),
-                        "seed {seed} step {step}: two BYEs on {side:?}"
-                    );
-                    byes_seen.push(side);
-                }
-                Output::Fact(f) => {
-                    assert_ne!(
-                        Some(f),
-                        last_fact,
-                        "seed {seed} step {step}: {f:?} twice in a row"
-                    );
-                    last_fact = Some(f);
-                }
-                Output::Media(_) => {}
-            }
-        }
-        // At most one of our re-INVITEs is out while the call lasts.
-        if call.fsm.end().is_none() {
-            assert!(
-                open_reinvites.len() <= 1 + usize::from(ended_before),
-                "seed {seed} step {step}: {} re-INVITEs out",
-                open_reinvites.len()
-            );
-            // Only a reflected re-INVITE is left open, and then exactly
-            // one phone request waits for it.
-            assert!(
-                open_tx.len() <= open_reinvites.len(),
-                "seed {seed} step {step}: {open_tx:?} left unanswered"
-            );
-        }
-        if call.fsm.end().is_some() && !ended_before {
-            // Every request the phones sent is answered by the end.
-            assert!(
-                open_tx.is_empty(),
-                "seed {seed} step {step}: {open_tx:?} never answered"
-            );
-            let end = call.fsm.end().cloned().expect("ended");
-            let keeps = call.fsm.keeps_caller();
-            match end {
-                End::CallerHungUp => assert!(!byes_seen.contains(&Side::A)),
-                End::AgentHungUp if keeps => assert!(!byes_seen.contains(&Side::A)),
-                End::AgentHungUp => assert_eq!(byes_seen, [Side::A]),
-                End::Transfer(_) => assert_eq!(byes_seen, [Side::B]),
-                _ => assert_eq!(byes_seen, [Side::A, Side::B]),
-            }
-            assert_eq!(call.fsm.poll_timeout(), None);
-            // Answers to what was still out change nothing now.
-            open_reinvites.clear();
-            open_refreshes.clear();
-        }
-        if call.fsm.end().is_some() {
-            assert!(call.drain().is_empty());
-        }
-    }
+#[test]
+fn the_survey_hand_over_answers_a_pending_caller_reinvite_487_and_keeps_the_caller() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    let (tx, _, _) = reflected(&mut call, Side::A, Direction::SendOnly);
+    let (r, out) = call.command(Command::ToSurvey);
+    assert_eq!(r, Ok(()));
+    assert_eq!(response_to(&out, tx).0, 487);
+    assert_eq!(byes(&out), [Side::B]);
+    assert!(call.fsm.keeps_caller());
 }
 
 #[test]
-fn random_interleavings_keep_every_invariant() {
-    for seed in 0..10_000 {
-        run(seed);
-    }
+fn the_caller_hanging_up_during_the_survey_is_the_flows_news_not_the_calls() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    assert_eq!(call.command(Command::ToSurvey).0, Ok(()));
+    // The caller is the flow's again: their BYE changes nothing here and
+    // gets no BYE from the call.
+    assert!(call.input(Input::Ended { side: Side::A }).is_empty());
+    assert_eq!(call.fsm.end(), Some(&End::AgentHungUp));
+    assert!(call.fsm.keeps_caller());
+    // Nor do late answers to the legs' refreshes.
+    assert!(call.advance(REFRESH * 2).is_empty());
+}
+
+#[test]
+fn the_caller_hanging_up_before_the_survey_hand_over_leaves_no_survey() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    assert_eq!(byes(&call.input(Input::Ended { side: Side::A })), [Side::B]);
+    let (r, out) = call.command(Command::ToSurvey);
+    assert_eq!(r, Err("the call is over".into()));
+    assert!(out.is_empty());
+    assert!(!call.fsm.keeps_caller());
+}
+
+#[test]
+fn the_survey_hand_over_during_a_consultation_byes_the_agent_and_keeps_the_caller() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    call.fsm.begin_consult("A02", false).expect("consulting");
+    call.drain();
+    let (r, out) = call.command(Command::ToSurvey);
+    assert_eq!(r, Ok(()));
+    assert_eq!(byes(&out), [Side::B]);
+    assert!(call.fsm.keeps_caller());
+    // The consulted party's news comes too late to change anything.
+    assert!(!call.fsm.consult_failed("A02"));
+    assert!(call.drain().is_empty());
+}
+
+#[test]
+fn the_survey_hand_over_is_one_bye_to_the_agent_even_when_its_bye_crosses() {
+    let mut call = Call::with(|s| s.keep_caller = true);
+    let (_, out) = call.command(Command::ToSurvey);
+    assert_eq!(byes(&out), [Side::B]);
+    assert!(call.input(Input::Ended { side: Side::B }).is_empty());
+    assert_eq!(
+        call.command(Command::ToSurvey).0,
+        Err("the call is over".into())
+    );
 }

@@ -15,16 +15,8 @@ pub(super) type Registration = (
     tokio::sync::mpsc::UnboundedSender<SessionCommand>,
 );
 
-/// How a supervisor joins an agent's call (REQUIREMENTS §3 monitoring).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Supervision {
-    /// Hear both sides, heard by nobody (监听).
-    Listen,
-    /// Heard by the agent only (耳语).
-    Whisper,
-    /// Heard by everyone (强插).
-    Barge,
-}
+/// How a supervisor joins an agent's call (the call's machine keeps it).
+pub use crate::call::fsm::Supervision;
 
 impl Supervision {
     /// The mixer mode (whispers go to side B, the agent).
@@ -35,16 +27,6 @@ impl Supervision {
                 to: relay::OTHER_SIDE,
             },
             Supervision::Barge => Mode::Barge,
-        }
-    }
-
-    /// The key a supervisor presses to switch: 1 listen, 2 whisper, 3 barge.
-    pub(super) fn from_key(key: char) -> Option<Self> {
-        match key {
-            '1' => Some(Supervision::Listen),
-            '2' => Some(Supervision::Whisper),
-            '3' => Some(Supervision::Barge),
-            _ => None,
         }
     }
 }

@@ -1,14 +1,15 @@
 //! How the shell of a connected call carries out a [`SessionCommand`]:
 //! hang-up, hold, blind transfer and the survey go to the call's [`Fsm`];
-//! supervision, three-way calls and attended transfers to its `parties`
-//! (the `Fsm` deciding what an attended transfer may do when).
+//! supervisors to its `supervisors`, three-way calls and attended
+//! transfers to its `parties` (the `Fsm` deciding what supervision and
+//! an attended transfer may do when).
 
 use tracing::info;
 
 use super::command::{Registration, SessionCommand};
 use super::parties::Parties;
 use super::Session;
-use crate::call::fsm::{Command, Consultation, Fsm};
+use crate::call::fsm::{Command, Fsm, Now};
 use crate::media::mixer::Mode;
 use crate::media::relay::RelayHandle;
 use crate::sip::Leg;
@@ -19,6 +20,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         &mut self,
         cmd: SessionCommand,
         fsm: &mut Fsm,
+        now: Now,
         relay: &RelayHandle,
         p: &mut Parties,
         registration: Option<&mut Registration>,
@@ -29,12 +31,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 mode,
                 supervisor,
             } => {
-                if let Some(s) = self
-                    .supervise(relay, *invite, mode, supervisor, p.sups.len())
-                    .await
-                {
-                    p.sups.push(s);
-                }
+                let sups = &mut p.supervisors;
+                self.supervise(fsm, now, sups, *invite, mode, supervisor)
+                    .await;
             }
             SessionCommand::Transfer { target, by, reply } => {
                 let r = fsm.handle_command(Command::Transfer(target.clone()));
@@ -78,8 +77,12 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     if let Some(g) = p.group.take() {
                         g.withdraw();
                     }
-                    if let Some(i) = p.sups.iter().position(|s| s.party.as_ref() == Some(label)) {
-                        let s = p.sups.remove(i);
+                    if let Some(i) = p
+                        .members
+                        .iter()
+                        .position(|s| s.party.as_ref() == Some(label))
+                    {
+                        let s = p.members.remove(i);
                         relay.leave(s.id);
                         s.leg.bye().await;
                         s.leg.forget();
@@ -98,25 +101,25 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 device,
                 reply,
             } => {
-                let idle = matches!(fsm.consultation(), Consultation::Idle);
-                let r = match p
-                    .sups
-                    .iter_mut()
-                    .find(|s| s.user == supervisor && s.party.is_none())
-                {
-                    None => Err(format!("{supervisor} is not on the call")),
-                    Some(_) if !idle => Err("a transfer is in progress".to_string()),
-                    Some(s) => match relay.set_mode(s.id, Mode::Barge).await {
-                        Ok(()) => match fsm.take_over(&label) {
-                            Ok(()) => {
-                                s.party = Some(label.clone());
-                                self.consult_device = Some(device);
-                                self.transferred(label, None, registration).await;
-                                Ok(())
-                            }
-                            Err(e) => Err(e),
+                let r = match fsm.take_over_check(&supervisor) {
+                    Err(e) => Err(e),
+                    Ok(sup) => match p.supervisors.participant(sup) {
+                        None => Err(format!("{supervisor} is not on the call")),
+                        Some(id) => match relay.set_mode(id, Mode::Barge).await {
+                            Err(e) => Err(e.to_string()),
+                            Ok(()) => match fsm.supervisor_takes_over(sup, &label) {
+                                Err(e) => Err(e),
+                                Ok(()) => {
+                                    // Their leg is now the caller's party's.
+                                    if let Some(m) = p.supervisors.take_member(sup, label.clone()) {
+                                        p.members.push(m);
+                                    }
+                                    self.consult_device = Some(device);
+                                    self.transferred(label, None, registration).await;
+                                    Ok(())
+                                }
+                            },
                         },
-                        Err(e) => Err(e.to_string()),
                     },
                 };
                 if r.is_ok() {
@@ -145,19 +148,19 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             }
             SessionCommand::DropParty { label, reply } => {
                 match p
-                    .sups
+                    .members
                     .iter()
                     .position(|s| s.party.as_deref() == Some(label.as_str()))
                 {
                     Some(i) => {
-                        let s = p.sups.remove(i);
+                        let s = p.members.remove(i);
                         relay.leave(s.id);
                         s.leg.bye().await;
                         s.leg.forget();
                         self.conference_changed(
                             crate::events::model::ConferenceChange::Left,
                             &label,
-                            &p.sups,
+                            &p.members,
                         );
                         reply.send(Ok(())).ok();
                     }
@@ -172,8 +175,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 supervisor,
                 reply,
             } => {
-                let r = self.dial_supervisor(contacts, mode, supervisor).await;
-                reply.send(r.map(|d| p.dialing.push(d))).ok();
+                let sups = &mut p.supervisors;
+                let r = self
+                    .dial_supervisor(fsm, now, sups, contacts, mode, supervisor)
+                    .await;
+                reply.send(r).ok();
             }
         }
     }

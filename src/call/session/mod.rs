@@ -1,18 +1,22 @@
 //! The shell of a connected call (DESIGN.md "call::task"): it feeds the
 //! pure [`Fsm`] (`call::fsm`: re-INVITEs, hold, refresh, who hangs up,
-//! the API's commands) from the call's SIP legs, its media relay and the
-//! API, and executes what the machine decides: in-dialog responses, our
-//! re-INVITEs and refreshes (spawned, their outcomes coming back as
-//! inputs, so a pending re-INVITE never blocks a BYE, RTP silence or a
-//! command), BYEs, relay changes and record facts. The extra parties of a
-//! call (supervisors, three-way, consultations) are `parties`; the
-//! commands other tasks send are `command`.
+//! supervision, the API's commands) from the call's SIP legs, its media
+//! relay and the API, and executes what the machine decides: in-dialog
+//! responses, our re-INVITEs and refreshes (spawned, their outcomes coming
+//! back as inputs, so a pending re-INVITE never blocks a BYE, RTP silence
+//! or a command), BYEs, relay changes, supervisors' legs and record
+//! facts. It is built by `connect`; supervisors' legs are `supervisors`,
+//! the other extra parties (three-way, consultations) `parties`; the
+//! commands other tasks send are `command`, carried out by `control`.
 
 mod command;
+mod connect;
 mod control;
 mod parties;
+mod supervisors;
 
 pub use command::{PartyTarget, SessionCommand, Supervision};
+pub(super) use connect::{AgentSide, Rules, SessionParts, SideMedia};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,58 +40,59 @@ use crate::sip::{Leg, LegEvent, LegEvents};
 use parties::Parties;
 
 /// The connected call between side A (the caller: the carrier's leg, or the
-/// citizen dialled back) and side B (the agent or external party).
+/// citizen dialled back) and side B (the agent or external party). Built
+/// by [`Session::connect`].
 pub(super) struct Session<'a, A: Leg, B: Leg> {
-    pub ctx: &'a CallContext,
-    pub a: &'a A,
-    pub b: B,
+    ctx: &'a CallContext,
+    a: &'a A,
+    b: B,
     pub events: LegEvents,
     /// The caller's media session (ports, stream, keys, the call's
     /// recording): lent to this conversation's relay, handed back when the
     /// caller goes on.
-    pub media: &'a mut CallerMedia,
-    pub b_ports: Option<PortPair>,
-    pub a_remote: SocketAddr,
-    pub b_remote: SocketAddr,
-    pub a_local: LocalMedia,
-    pub b_local: LocalMedia,
+    media: &'a mut CallerMedia,
+    b_ports: Option<PortPair>,
+    a_remote: SocketAddr,
+    b_remote: SocketAddr,
+    a_local: LocalMedia,
+    b_local: LocalMedia,
     /// What side A's offer/answer negotiated.
-    pub a_neg: Negotiated,
+    a_neg: Negotiated,
     /// What side B's offer/answer negotiated (may differ: the relay
     /// transcodes).
-    pub b_neg: Negotiated,
-    pub a_answer_sdp: SessionDescription,
+    b_neg: Negotiated,
+    a_answer_sdp: SessionDescription,
     /// When the agent hangs up first, keep the caller on the line and hand
     /// its media back (an IVR flow goes on, e.g. to the survey).
-    pub keep_caller: bool,
+    keep_caller: bool,
     /// Whoever runs the call puts the caller through a blind transfer
     /// (inbound calls); outbound calls and callbacks refuse one rather than
     /// leave the citizen's leg up with nobody on it.
-    pub blind_transfer: bool,
+    blind_transfer: bool,
     /// The SIP user of the agent's phone on side B: supervisors reach the
     /// call through it (`*31`/`*32`/`*33` + user).
-    pub agent_device: Option<String>,
+    agent_device: Option<String>,
     /// The sender of this call's leg events (new legs, e.g. supervisors,
     /// report on it).
-    pub events_tx: Option<LegEventSender>,
+    events_tx: Option<LegEventSender>,
     /// The call's record: told about holds and how the conversation ended.
-    pub record: &'a CallRecord,
+    record: &'a CallRecord,
     /// The agent on side B (ACD agent id, or the phone's user when rung
     /// directly; `None` for an external number).
-    pub agent: Option<String>,
+    agent: Option<String>,
     /// The agent came from the ACD: their after-call work ends the record.
-    pub acd: bool,
+    acd: bool,
     /// The phone of the agent being consulted (attended transfer).
-    pub consult_device: Option<String>,
+    consult_device: Option<String>,
     /// The ACD's id of this call (queued calls): an attended transfer
     /// releases the first agent in the ACD at once.
-    pub acd_call: Option<crate::acd::CallId>,
+    acd_call: Option<crate::acd::CallId>,
     /// The ACD's id of the call once an attended transfer handed it to
     /// another agent directly: that agent is busy in the ACD until it ends.
-    pub direct_call: Option<crate::acd::CallId>,
+    direct_call: Option<crate::acd::CallId>,
     /// The citizen's number (a consultation of a skill group queues with
     /// it, as the queued caller).
-    pub caller: String,
+    caller: String,
 }
 
 /// How a connected call ended, for whoever runs the call on.
@@ -205,11 +210,13 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else {
                         fsm.handle_input(now(), Input::Shutdown);
-                        self.apply(&mut fsm, &relay, &mut io).await;
+                        self.apply(&mut fsm, &clock, &relay, &mut io, &mut p).await;
                         break;
                     };
-                    if let Some(i) = p.sups.iter().position(|s| s.leg.key() == &key) {
-                        if let Some(left) = self.supervisor_event(&relay, &mut p.sups, i, ev).await {
+                    if let Some(sup) = p.supervisors.by_key(&key) {
+                        self.supervisor_leg_event(&mut fsm, now(), &mut p.supervisors, &mut io, sup, ev);
+                    } else if let Some(i) = p.members.iter().position(|s| s.leg.key() == &key) {
+                        if let Some(left) = self.member_event(&relay, &mut p.members, i, ev).await {
                             let completed = matches!(fsm.consultation(), fsm::Consultation::Completed { .. });
                             if !completed && p.group.as_ref().and_then(|g| g.answered.as_ref()) == Some(&left) {
                                 // The group's agent hung up during the
@@ -223,19 +230,19 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             fsm.party_left(&left);
                         }
                     } else if let Some(g) = p.group.as_mut().filter(|g| g.offers.contains(&key)) {
-                        if let Some((s, device)) = self.group_leg_event(&relay, g, &key, ev, p.sups.len()).await {
+                        if let Some((s, device)) = self.group_leg_event(&relay, g, &key, ev, p.members.len()).await {
                             if let Some(agent) = &s.party {
                                 fsm.group_agent_answered(agent);
                             }
                             self.consult_device = device;
-                            p.sups.push(s);
+                            p.members.push(s);
                         }
                     } else if let Some(i) = p.dialing.iter().position(|d| d.leg.key() == &key) {
-                        if let Some(s) = self.dialing_event(&relay, &mut fsm, &mut p.dialing, i, ev, p.sups.len()).await {
+                        if let Some(s) = self.dialing_event(&relay, &mut fsm, &mut p.dialing, i, ev, p.members.len()).await {
                             let joined = s.party.clone();
-                            p.sups.push(s);
+                            p.members.push(s);
                             if let Some(label) = joined.filter(|l| !fsm.consulted_party_answered(l)) {
-                                self.conference_changed(crate::events::model::ConferenceChange::Joined, &label, &p.sups);
+                                self.conference_changed(crate::events::model::ConferenceChange::Joined, &label, &p.members);
                             }
                         }
                     } else {
@@ -271,8 +278,9 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     match ev {
                         Some(RelayEvent::Silent) => fsm.handle_input(now(), Input::Silent),
                         Some(RelayEvent::Key { participant, key }) => {
-                            if let Some(s) = p.sups.iter().find(|s| s.id == participant) {
-                                parties::switch_mode(&relay, s, key).await;
+                            if let Some(sup) = p.supervisors.by_participant(participant) {
+                                let event = fsm::SupervisorEvent::Key(key);
+                                fsm.handle_input(now(), Input::Supervisor { sup, event });
                             }
                         }
                         None => {}
@@ -291,11 +299,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 }
                 _ = sleep_until(deadline) => fsm.handle_timeout(now()),
                 Some(cmd) = next_command(&mut commands) => {
-                    self.command(cmd, &mut fsm, &relay, &mut p, registration.as_mut()).await;
+                    self.command(cmd, &mut fsm, now(), &relay, &mut p, registration.as_mut()).await;
                 }
                 _ = self.ctx.shutdown.cancelled() => fsm.handle_input(now(), Input::Shutdown),
             }
-            self.apply(&mut fsm, &relay, &mut io).await;
+            self.apply(&mut fsm, &clock, &relay, &mut io, &mut p).await;
             if fsm.end().is_some() {
                 break;
             }
@@ -310,7 +318,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         for d in p.dialing.drain(..) {
             d.leg.hang_up().await;
         }
-        for s in p.sups.drain(..) {
+        // The machine said BYE to every supervisor; none is left.
+        for s in p.supervisors.drain() {
+            s.hang_up().await;
+        }
+        for s in p.members.drain(..) {
             info!(supervisor = %s.user, "call over: supervisor leaves");
             s.leg.bye().await;
             s.leg.forget();
@@ -416,7 +428,14 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     }
 
     /// Do what the machine decided.
-    async fn apply(&mut self, fsm: &mut Fsm, relay: &RelayHandle, io: &mut Io) {
+    async fn apply(
+        &mut self,
+        fsm: &mut Fsm,
+        clock: &super::ShellClock,
+        relay: &RelayHandle,
+        io: &mut Io,
+        p: &mut Parties,
+    ) {
         while let Some(out) = fsm.poll_output() {
             match out {
                 Output::Respond {
@@ -471,6 +490,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 },
                 Output::Fact(Fact::Held) => self.record.fact("held", |b, t| b.held(t)),
                 Output::Fact(Fact::Resumed) => self.record.fact("resumed", |b, t| b.resumed(t)),
+                Output::Supervisor { sup, action } => {
+                    let sups = &mut p.supervisors;
+                    self.supervisor_action(fsm, clock.now(), relay, sups, sup, action)
+                        .await
+                }
             }
         }
     }

@@ -1,17 +1,17 @@
-//! The extra parties of a connected call (REQUIREMENTS §3: monitoring
-//! and three-way calls; §4 transfers): supervisors who dial in
-//! (`*31`/`*32`/`*33`) or are rung from the API and join the mix as
-//! listen / whisper / barge (keys 1/2/3 switch), third parties of a
-//! three-way call, and attended transfers (咨询转) to an agent, a number
-//! or a skill group — the consultation queued in the ACD and its offers
-//! rung — completed by the consulted party taking the agent's place.
-//! The caller's hold during a consultation and the agent's replacement
-//! are told to the call's [`Fsm`].
+//! The extra parties of a connected call (REQUIREMENTS §3 three-way
+//! calls; §4 transfers): third parties of a three-way call, and attended
+//! transfers (咨询转) to an agent, a number or a skill group — the
+//! consultation queued in the ACD and its offers rung — completed by the
+//! consulted party taking the agent's place (or by a supervisor's
+//! take-over: their leg then becomes a member here). The caller's hold
+//! during a consultation and the agent's replacement are told to the
+//! call's [`Fsm`]. Supervisors' legs are `supervisors`.
 
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::command::{PartyTarget, SessionCommand, Supervision};
+use super::supervisors::Supervisors;
 use super::Session;
 use crate::call::fsm::Fsm;
 use crate::events::model::{ConferenceChange, Party, PartyRole};
@@ -19,14 +19,15 @@ use crate::media::mixer::{ParticipantId, Role};
 use crate::media::ports::PortPair;
 use crate::media::relay::{self, LegFormat, RelayHandle};
 use crate::media::sdp::{self, SessionDescription};
-use crate::sip::stack::PendingInvite;
 use crate::sip::{InboundLeg, Leg, LegEvent, OutboundLeg};
 
 /// The extra parties of a call and the state of its transfers.
 #[derive(Default)]
 pub(super) struct Parties {
-    /// Supervisors and third parties on the call.
-    pub sups: Vec<Supervisor>,
+    /// Third parties and consulted parties on the call.
+    pub members: Vec<Member>,
+    /// The supervisors' legs.
+    pub supervisors: Supervisors,
     /// Parties being rung.
     pub dialing: Vec<Dialing>,
     /// A consultation of a skill group.
@@ -83,7 +84,8 @@ pub(super) async fn group_news(
     }
 }
 
-/// A supervisor's leg: they dialled in (`*31`…), or hotline rang them (API).
+/// An extra party's leg: a supervisor who dialled in (`*31`…), or a
+/// phone hotline rang.
 pub(super) enum SupLeg {
     In(Box<InboundLeg>),
     Out(OutboundLeg),
@@ -112,115 +114,27 @@ impl SupLeg {
     }
 }
 
-/// A supervisor's phone (or a third party) hotline is ringing.
+/// A phone hotline is ringing (a third party, a consulted party, a
+/// supervisor).
 pub(super) struct Dialing {
     pub(super) leg: OutboundLeg,
     pub(super) ports: PortPair,
     pub(super) offer: SessionDescription,
-    /// `None`: a third party joining as an ordinary member.
-    pub(super) mode: Option<Supervision>,
     pub(super) user: String,
 }
 
-/// A supervisor on the call.
-pub(super) struct Supervisor {
+/// An extra party on the call.
+pub(super) struct Member {
     pub(super) leg: SupLeg,
     pub(super) id: ParticipantId,
     pub(super) user: String,
     pub(super) answer: Vec<u8>,
-    /// A conferenced party (three-way call), not a supervisor: its number
-    /// or agent id.
+    /// Its number or agent id (a conferenced or consulted party, or the
+    /// supervisor who took the call over).
     pub(super) party: Option<String>,
 }
 
-/// A supervisor pressed a key: 1 listen, 2 whisper, 3 barge.
-pub(super) async fn switch_mode(relay: &RelayHandle, s: &Supervisor, key: char) {
-    let Some(how) = Supervision::from_key(key) else {
-        return;
-    };
-    match relay.set_mode(s.id, how.mode()).await {
-        Ok(()) => info!(supervisor = %s.user, mode = ?how, "supervisor mode"),
-        Err(e) => warn!(error = %e, "supervisor mode change refused"),
-    }
-}
-
 impl<A: Leg, B: Leg> Session<'_, A, B> {
-    /// A supervisor's INVITE: answer it on fresh ports and join the mix.
-    pub(super) async fn supervise(
-        &mut self,
-        relay: &RelayHandle,
-        invite: PendingInvite,
-        how: Supervision,
-        user: String,
-        index: usize,
-    ) -> Option<Supervisor> {
-        let Some(events_tx) = self.events_tx.clone() else {
-            invite.reject(480, vec![]).await;
-            return None;
-        };
-        let text = String::from_utf8_lossy(invite.request.body()).into_owned();
-        let offer = match SessionDescription::parse(&text) {
-            Ok(o) => o,
-            Err(e) => {
-                warn!(error = %e, supervisor = %user, "unusable SDP from the supervisor: 488");
-                invite.reject(488, vec![]).await;
-                return None;
-            }
-        };
-        let Ok(ports) = self.ctx.ports.allocate().await else {
-            invite.reject(503, vec![]).await;
-            return None;
-        };
-        let local = crate::call::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
-        let (answer, neg) = match sdp::negotiate_answer(&offer, &local) {
-            Ok(x) => x,
-            Err(e) => {
-                invite.reject(e.sip_status(), vec![]).await;
-                return None;
-            }
-        };
-        let leg = match invite.into_leg(&self.ctx.stack, &events_tx) {
-            Ok(l) => l,
-            Err(e) => {
-                warn!(error = %e, "supervisor dialog");
-                return None;
-            }
-        };
-        let answer = answer.to_string().into_bytes();
-        if leg.answer(answer.clone()).is_err() {
-            return None;
-        }
-        // Ids 0 and 1 are the caller and the agent.
-        let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
-        let joined = relay
-            .join(relay::Participant {
-                id,
-                role: Role::Supervisor,
-                pair: ports,
-                remote: neg.remote,
-                format: LegFormat::from_negotiated(&neg),
-            })
-            .await;
-        let mode = match joined {
-            Ok(()) => relay.set_mode(id, how.mode()).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = mode {
-            warn!(error = %e, supervisor = %user, "supervisor could not join");
-            leg.bye().await;
-            leg.forget();
-            return None;
-        }
-        info!(supervisor = %user, mode = ?how, "supervisor joined the call");
-        Some(Supervisor {
-            leg: SupLeg::In(Box::new(leg)),
-            id,
-            user,
-            answer,
-            party: None,
-        })
-    }
-
     /// Attended transfer, step 1: the caller on hold and out of the mix,
     /// `target` rung.
     pub(super) async fn consult(
@@ -355,7 +269,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         key: &crate::sip::LegKey,
         ev: LegEvent,
         index: usize,
-    ) -> Option<(Supervisor, Option<String>)> {
+    ) -> Option<(Member, Option<String>)> {
         let (call, queues) = (g.call, g.queues.clone());
         match ev {
             LegEvent::Final { code, sdp: body } if (200..300).contains(&code) => {
@@ -398,7 +312,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     return None;
                 }
                 info!(%call, %agent, "the group's agent answered the consultation");
-                let s = Supervisor {
+                let s = Member {
                     leg: SupLeg::Out(leg),
                     id,
                     user: agent.clone(),
@@ -476,7 +390,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         &self,
         change: ConferenceChange,
         label: &str,
-        sups: &[Supervisor],
+        sups: &[Member],
     ) {
         let party = |role, id: &str| Party {
             role,
@@ -495,21 +409,6 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         self.record.fact("conference changed", |b, t| {
             b.conference_changed(t, change, who, members)
         });
-    }
-
-    /// Ring a supervisor's phone on fresh ports.
-    pub(super) async fn dial_supervisor(
-        &mut self,
-        contacts: Vec<crate::call::Contact>,
-        mode: Supervision,
-        user: String,
-    ) -> Result<Dialing, String> {
-        let contact = contacts
-            .into_iter()
-            .next()
-            .ok_or("the supervisor's phone is not registered")?;
-        let via = (contact.source, contact.tcp);
-        self.dial(&contact.uri, via, Some(mode), user).await
     }
 
     /// Ring `uri` at `via` on fresh ports: a supervisor (`mode`) or a third
@@ -553,12 +452,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             leg,
             ports,
             offer,
-            mode,
             user,
         })
     }
 
-    /// News from a supervisor's phone being rung: joined on answer.
+    /// News from a party's phone being rung: joined on answer.
     pub(super) async fn dialing_event(
         &mut self,
         relay: &RelayHandle,
@@ -567,7 +465,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         i: usize,
         ev: LegEvent,
         index: usize,
-    ) -> Option<Supervisor> {
+    ) -> Option<Member> {
         match ev {
             LegEvent::Final { code, sdp: body } if (200..300).contains(&code) => {
                 let d = dialing.remove(i);
@@ -579,50 +477,35 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 let neg = match neg {
                     Ok(n) => n,
                     Err(e) => {
-                        warn!(error = %e, supervisor = %d.user, "unusable answer from the supervisor");
+                        warn!(error = %e, party = %d.user, "unusable answer from the party");
                         d.leg.bye().await;
                         fsm.consult_failed(&d.user);
                         return None;
                     }
                 };
                 let id = ParticipantId(2 + index as u64 + rand::random::<u32>() as u64 * 16);
-                let role = if d.mode.is_some() {
-                    Role::Supervisor
-                } else {
-                    Role::External
-                };
                 let joined = relay
                     .join(relay::Participant {
                         id,
-                        role,
+                        role: Role::External,
                         pair: d.ports,
                         remote: neg.remote,
                         format: LegFormat::from_negotiated(&neg),
                     })
                     .await;
-                let mode = match (joined, d.mode) {
-                    (Ok(()), Some(m)) => relay.set_mode(id, m.mode()).await,
-                    (other, _) => other,
-                };
-                if let Err(e) = mode {
+                if let Err(e) = joined {
                     warn!(error = %e, party = %d.user, "extra party could not join");
                     d.leg.bye().await;
                     fsm.consult_failed(&d.user);
                     return None;
                 }
-                let party = d.mode.is_none().then(|| d.user.clone());
-                match d.mode {
-                    Some(m) => {
-                        info!(supervisor = %d.user, mode = ?m, "supervisor joined the call (API)")
-                    }
-                    None => info!(party = %d.user, "third party joined the call"),
-                }
-                Some(Supervisor {
+                info!(party = %d.user, "third party joined the call");
+                Some(Member {
                     leg: SupLeg::Out(d.leg),
                     id,
+                    party: Some(d.user.clone()),
                     user: d.user,
                     answer: d.offer.to_string().into_bytes(),
-                    party,
                 })
             }
             LegEvent::Final { code, .. } => {
@@ -642,12 +525,12 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         }
     }
 
-    /// Something happened on a supervisor's (or an extra party's) leg;
-    /// the label of a party who left.
-    pub(super) async fn supervisor_event(
+    /// Something happened on an extra party's leg; the label of a party
+    /// who left.
+    pub(super) async fn member_event(
         &mut self,
         relay: &RelayHandle,
-        sups: &mut Vec<Supervisor>,
+        sups: &mut Vec<Member>,
         i: usize,
         ev: LegEvent,
     ) -> Option<String> {
@@ -662,21 +545,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 }
                 return s.party;
             }
-            LegEvent::Info {
-                content_type,
-                body,
-                responder,
-            } => {
+            // Keys are no mode switch: a party is not a supervisor.
+            LegEvent::Info { responder, .. } => {
                 responder.respond(200, vec![], None).await;
-                let parsed = crate::media::dtmf::parse_info_body(
-                    content_type.as_deref().unwrap_or(""),
-                    &String::from_utf8_lossy(&body),
-                );
-                if let Ok(info) = parsed {
-                    switch_mode(relay, &sups[i], info.key.to_char()).await;
-                }
             }
-            // Hold or a new address from the supervisor's phone: keep our
+            // Hold or a new address from the party's phone: keep our
             // answer (the mix goes on).
             LegEvent::Reoffer { responder, .. } => {
                 let answer = sups[i].answer.clone();
