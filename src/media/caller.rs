@@ -98,6 +98,13 @@ impl CallerMedia {
         }
     }
 
+    /// The caller's SRTP keys changed (a re-INVITE that rekeyed): the
+    /// ports use them now, and whoever sends next keys with them.
+    pub fn set_keys(&mut self, keys: super::sdp::SrtpKeys) {
+        self.target.srtp = Some(keys);
+        super::relay::key_leg(&self.ports, Some(&keys), "caller");
+    }
+
     /// Take the call's recording (opened once, at the first answer).
     pub fn record(&mut self, recording: RecordingHandle) {
         if let Some(old) = self.recording.replace(CallRecording::new(recording)) {

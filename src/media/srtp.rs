@@ -114,6 +114,14 @@ impl LegCrypto {
         })
     }
 
+    /// The peer's new key, ours unchanged: a fresh inbound context only.
+    fn rekey_inbound(&mut self, keys: &SrtpKeys) -> Result<(), SrtpError> {
+        let fresh = Self::new(keys)?;
+        self.inbound = fresh.inbound;
+        self.keys = *keys;
+        Ok(())
+    }
+
     /// The keys these contexts use.
     pub fn keys(&self) -> &SrtpKeys {
         &self.keys
@@ -182,6 +190,14 @@ impl SecureLeg {
         let mut slot = self.lock();
         if slot.as_ref().is_some_and(|c| c.keys() == keys) {
             return Ok(());
+        }
+        if let Some(crypto) = slot
+            .as_mut()
+            .filter(|c| c.keys.suite == keys.suite && c.keys.local == keys.local)
+        {
+            // Only the peer rekeyed: our sending context (its rollover
+            // counter) goes on; theirs starts afresh with the new key.
+            return crypto.rekey_inbound(keys);
         }
         // Keyed even when the contexts cannot be built: the leg then
         // refuses every packet rather than fall back to plaintext.
@@ -369,5 +385,35 @@ mod tests {
             matches!(leg.incoming_rtp(&wire), Transformed::Refused),
             "still a replay"
         );
+    }
+
+    #[test]
+    fn a_peer_that_rekeys_is_opened_with_its_new_key_and_our_stream_goes_on() {
+        let us = SecureLeg::default();
+        let peer = SecureLeg::default();
+        us.key(&keys(1, 2)).expect("keyed");
+        peer.key(&keys(2, 1)).expect("keyed");
+        let Transformed::Secure(first) = us.outgoing_rtp(&rtp(10, &[7; 20])) else {
+            panic!("protected");
+        };
+        assert!(matches!(peer.incoming_rtp(&first), Transformed::Secure(_)));
+        // The peer's re-INVITE brings key 3; ours stays 1.
+        us.key(&keys(1, 3)).expect("rekeyed");
+        let rekeyed = SecureLeg::default();
+        rekeyed.key(&keys(3, 1)).expect("keyed");
+        let Transformed::Secure(wire) = rekeyed.outgoing_rtp(&rtp(1, &[9; 20])) else {
+            panic!("protected");
+        };
+        assert!(matches!(us.incoming_rtp(&wire), Transformed::Secure(_)));
+        // The old key no longer opens anything.
+        let Transformed::Secure(old) = peer.outgoing_rtp(&rtp(2, &[9; 20])) else {
+            panic!("protected");
+        };
+        assert!(matches!(us.incoming_rtp(&old), Transformed::Refused));
+        // Our sending context went on: the peer still opens what we send.
+        let Transformed::Secure(next) = us.outgoing_rtp(&rtp(11, &[7; 20])) else {
+            panic!("protected");
+        };
+        assert!(matches!(peer.incoming_rtp(&next), Transformed::Secure(_)));
     }
 }

@@ -53,6 +53,8 @@ mod interleavings_tests;
 #[cfg(test)]
 mod kit;
 mod reoffer;
+#[cfg(test)]
+mod srtp_tests;
 mod supervise;
 #[cfg(test)]
 mod supervise_tests;
@@ -205,6 +207,15 @@ pub enum Media {
     MusicOnHold(bool),
     /// The caller is kept out of the mix (a consultation) or back in it.
     MuteCaller(bool),
+    /// `side`'s SRTP keys as its latest offer/answer settled them (a
+    /// re-INVITE may carry a new key, RFC 4568 §7.1.4; the same keys again
+    /// change nothing).
+    SetKeys {
+        /// Which leg.
+        side: Side,
+        /// The keys.
+        keys: crate::media::sdp::SrtpKeys,
+    },
 }
 
 /// A fact for the call's record.

@@ -107,6 +107,11 @@ impl Fsm {
                 match SessionDescription::parse(&String::from_utf8_lossy(&answer)) {
                     Ok(ans) => {
                         self.move_remote(other, &ans);
+                        // The answer to our re-offer may carry a new key.
+                        let ours = self.current_offer(other);
+                        if let Ok(neg) = sdp::read_answer(&ours, &ans) {
+                            self.set_keys(other, &neg);
+                        }
                         ans.audio_direction()
                     }
                     Err(_) => offered.reverse(),
@@ -129,7 +134,8 @@ impl Fsm {
         mine.direction = agreed;
         let local = mine.clone();
         match sdp::negotiate_answer(&pending.offer, &local) {
-            Ok((answer, _)) => {
+            Ok((answer, neg)) => {
+                self.set_keys(pending.from, &neg);
                 let body = answer.to_string().into_bytes();
                 if pending.from == Side::A {
                     self.a_answer = answer;
@@ -158,7 +164,10 @@ impl Fsm {
         self.b_local.session_version += 1;
         self.b_local.direction = Direction::SendRecv;
         match sdp::negotiate_answer(offer, &self.b_local) {
-            Ok((answer, _)) => self.respond(tx, 200, Some(answer.to_string().into_bytes())),
+            Ok((answer, neg)) => {
+                self.set_keys(Side::B, &neg);
+                self.respond(tx, 200, Some(answer.to_string().into_bytes()))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "hold offer not acceptable: 488");
                 self.respond(tx, 488, None);
@@ -178,6 +187,14 @@ impl Fsm {
         if *current != addr {
             *current = addr;
             self.push(Output::Media(Media::SetRemote { side, addr }));
+        }
+    }
+
+    /// `side` settled on SRTP keys: its media uses them (a phone that
+    /// rekeys in a re-INVITE is decrypted with its new key).
+    fn set_keys(&mut self, side: Side, neg: &sdp::Negotiated) {
+        if let Some(keys) = neg.srtp {
+            self.push(Output::Media(Media::SetKeys { side, keys }));
         }
     }
 

@@ -482,6 +482,13 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         }
                         relay.set_remote(side, addr)
                     }
+                    Media::SetKeys { side, keys } => {
+                        if side == Side::A {
+                            // Prompts after this conversation use them too.
+                            self.media.set_keys(keys);
+                        }
+                        relay.set_keys(side, keys)
+                    }
                     Media::SetHold(on) => relay.set_hold(on),
                     Media::MusicOnHold(on) => {
                         relay.music_on_hold(if on { self.music() } else { None })
