@@ -1,12 +1,13 @@
-//! Fuzz target: SDP parsing and offer/answer negotiation must never panic,
-//! and printing a parsed SDP must give SDP that parses back to the same value.
+//! Fuzz target: SDP parsing and offer/answer negotiation (SDES `a=crypto`
+//! lines included) must never panic, and printing a parsed SDP must give
+//! SDP that parses back to the same value.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use hotline::media::sdp::{
-    build_offer, negotiate_answer, read_answer, AudioCodec, Direction, LocalMedia,
-    SessionDescription,
+    build_offer, negotiate_answer, read_answer, AudioCodec, Direction, LocalMedia, MasterKey,
+    Sdes, SessionDescription,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -29,6 +30,8 @@ fuzz_target!(|data: &[u8]| {
             codecs: vec![AudioCodec::Pcma, AudioCodec::Pcmu],
             telephone_event: true,
             direction: Direction::SendRecv,
+            // SDES on: the input's a=crypto lines are read and answered.
+            sdes: Sdes::optional(MasterKey::from_slice(&[7; 46]).expect("46 octets")),
         };
         if let Ok((answer, _negotiated)) = negotiate_answer(&offer, &local) {
             let answer_text = answer.to_string();
