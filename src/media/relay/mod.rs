@@ -234,8 +234,10 @@ pub struct LegQuality {
     pub rtcp_sent: u64,
     /// RTCP reports received from the leg.
     pub rtcp_received: u64,
-    /// RTP and RTCP packets refused from other sources than the leg's
-    /// (strict latching, `media::latch`): a stranger at the call's ports.
+    /// RTP and RTCP packets refused: from other sources than the leg's
+    /// (strict latching, `media::latch`), or, on an SRTP leg, failing
+    /// authentication or replayed (`media::srtp`): a stranger at the
+    /// call's ports.
     pub refused: u64,
 }
 
@@ -665,8 +667,8 @@ async fn run(
                         (_, None) => (None, None),
                     };
                     let (mut a, mut b) = (la.quality.report(), lb.quality.report());
-                    a.refused = la.peer.refused();
-                    b.refused = lb.peer.refused();
+                    a.refused = la.peer.refused() + a_pair.srtp_refused();
+                    b.refused = lb.peer.refused() + b_pair.srtp_refused();
                     if a.refused + b.refused > 0 {
                         tracing::warn!(caller = a.refused, agent = b.refused, "packets from strangers refused at this call's ports");
                     }
