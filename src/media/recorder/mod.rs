@@ -24,11 +24,12 @@
 //!   gaps (loss, hold, a side that sends nothing) are silence, samples for a
 //!   span already drained are dropped and counted, overlapping samples
 //!   overwrite.
-//! * [`RecordingWriter`] — the **shell**: one dedicated `std::thread` per
-//!   recording fed by a bounded [`std::sync::mpsc::sync_channel`].
-//!   [`RecordingHandle::try_send`] never blocks: when the queue is full
+//! * [`RecordingWriter`] — the **shell**: a small pool of writer threads
+//!   (`pool`: one per core, at most four) serves every recording, each
+//!   recording with its own bound on chunks in flight.
+//!   [`RecordingHandle::try_send`] never blocks: when the bound is reached
 //!   (disk stalled) the chunk is dropped and counted, so the call's audio is
-//!   never delayed. The thread writes `<name>.wav.part` with hound, patches
+//!   never delayed. The pool writes `<name>.wav.part` with hound, patches
 //!   the RIFF/data sizes every [`WriterOptions::header_interval`] of audio
 //!   (hound's `flush`), and on [`RecordingHandle::finish`] finalises the
 //!   header, fsyncs, renames to `<name>.wav` and returns [`RecordingMeta`]
@@ -73,8 +74,8 @@
 //! Plaintext exists only while the call is recorded (`.wav.part`) and
 //! until it is sealed at its end.
 //!
-//! Files: `aligner` (the pure core), `writer` (the thread and the
-//! file), `repair` (unfinished files at startup), `path` (where a
+//! Files: `aligner` (the pure core), `writer` (the file and the handle),
+//! `pool` (the writer threads), `repair` (unfinished files at startup), `path` (where a
 //! recording goes), `format` (the WAV spec, `.part` names, sample ↔ time,
 //! hashing), `seal` (sealing finished files) and `error`.
 
@@ -82,6 +83,7 @@ mod aligner;
 mod error;
 mod format;
 mod path;
+mod pool;
 mod repair;
 mod seal;
 mod writer;

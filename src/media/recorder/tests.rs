@@ -279,6 +279,54 @@ fn writer_end_to_end_stereo_8khz_with_sha256() {
 }
 
 #[test]
+fn many_recordings_share_the_pool_each_whole_and_in_order() {
+    // 40 calls recorded at once from 4 threads (as relay tasks would),
+    // their chunks interleaved in the few writer threads: every file is
+    // its own chunks, in order, nothing dropped.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let handles: Vec<_> = (0..40)
+        .map(|k| {
+            let path = dir.path().join(format!("call-{k}.wav"));
+            RecordingWriter::start(&path, CALL_WAV_SPEC).expect("start")
+        })
+        .collect();
+    let handles = std::sync::Arc::new(handles);
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let handles = handles.clone();
+            std::thread::spawn(move || {
+                for seq in 0..50u64 {
+                    for (k, h) in handles.iter().enumerate().filter(|(k, _)| k % 4 == t) {
+                        let mut c = chunk(seq);
+                        c[0] = k as i16; // whose chunk it is
+                        h.try_send(c).expect("queued");
+                    }
+                    if seq % 10 == 9 {
+                        handles[t].barrier(); // stay within each bound
+                    }
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().expect("sender");
+    }
+    let handles = std::sync::Arc::try_unwrap(handles).expect("one owner");
+    for (k, h) in handles.into_iter().enumerate() {
+        let path = dir.path().join(format!("call-{k}.wav"));
+        let meta = h.finish().expect("finish");
+        assert_eq!(meta.dropped_chunks, 0, "call {k}");
+        assert_eq!(meta.frames, 50 * 160, "call {k}");
+        let (_, samples) = reader_samples(&path);
+        for (seq, c) in samples.chunks(320).enumerate() {
+            let mut want = chunk(seq as u64);
+            want[0] = k as i16;
+            assert_eq!(c, &want[..], "call {k}, chunk {seq}");
+        }
+    }
+}
+
+#[test]
 fn writer_patches_header_while_still_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("c1.wav");

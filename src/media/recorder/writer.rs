@@ -1,29 +1,32 @@
-//! The recording's shell: [`RecordingWriter`] starts one writer thread per
-//! recording, fed through a bounded queue that never blocks the call's
-//! audio ([`RecordingHandle::try_send`] drops and counts when the disk
-//! stalls); the thread writes `<name>.wav.part`, patches the header at
-//! intervals, and on [`RecordingHandle::finish`] finalises, fsyncs, renames
-//! and hashes the file ([`RecordingMeta`]). [`describe_finished`] reads the
-//! same metadata back from a file a crash left (call recording issue).
+//! The recording's shell: [`RecordingWriter`] hands each recording to the
+//! writer pool (`pool`: a few threads for all recordings), fed through a
+//! bounded count of chunks in flight that never blocks the call's audio
+//! ([`RecordingHandle::try_send`] drops and counts when the disk stalls);
+//! the pool writes `<name>.wav.part` and patches the header at intervals,
+//! and [`RecordingHandle::finish`] finalises, fsyncs, renames and hashes
+//! the file ([`RecordingMeta`]) on the finishing thread. [`describe_finished`]
+//! reads the same metadata back from a file a crash left (call recording
+//! issue).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{io_err, wav_err, RecorderError};
 use super::format::{hash_file, index_to_time, part_path, sync_parent_dir, time_to_index};
+use super::pool::{pool, Msg};
 use super::seal::{describe_sealed, seal_finished};
 use crate::media::at_rest::{file_is_sealed, SealingKey};
 
 /// Tuning of a [`RecordingWriter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {
-    /// Capacity of the queue to the writer thread, in chunks (at least 1).
-    /// With 20 ms chunks, 256 is about 5 s of disk stall absorbed.
+    /// Chunks of this recording queued for the writer pool at most (at
+    /// least 1). With 20 ms chunks, 256 is about 5 s of disk stall absorbed.
     pub queue_chunks: usize,
     /// How much audio is written between header patches (the most a crash
     /// leaves outside the header before repair).
@@ -84,25 +87,6 @@ pub enum Backpressure {
     },
 }
 
-enum Msg {
-    Chunk(Vec<i16>),
-    #[cfg(test)]
-    Barrier(SyncSender<()>),
-    #[cfg(test)]
-    Stall {
-        stalled: SyncSender<()>,
-        release: Receiver<()>,
-    },
-    #[cfg(test)]
-    Crash,
-}
-
-enum Done {
-    Finished(RecordingMeta),
-    #[cfg(test)]
-    Crashed,
-}
-
 /// Starts recordings; see [`RecordingHandle`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecordingWriter;
@@ -160,7 +144,6 @@ impl RecordingWriter {
         let wav = hound::WavWriter::new(BufWriter::new(file), spec)
             .map_err(wav_err(&part, "write header"))?;
 
-        let (tx, rx) = mpsc::sync_channel(options.queue_chunks.max(1));
         let block_align = u64::from(spec.channels) * 2;
         let header_bytes = 44u64; // hound's PCMWAVEFORMAT header for <= 2 channels, 16-bit
         let max_frames = (u64::from(u32::MAX) - header_bytes) / block_align;
@@ -174,17 +157,22 @@ impl RecordingWriter {
             header_every,
             max_frames,
             seal: options.seal,
+            limit_warned: false,
         };
-        let thread = std::thread::Builder::new()
-            .name("recorder".into())
-            .stack_size(256 * 1024)
-            .spawn(move || job.run(rx))
-            .map_err(io_err(&part, "spawn writer thread"))?;
+        let inflight = Arc::new(AtomicUsize::new(0));
+        let spawn_failed = |reason: String| io_err(&part, "start writer")(io::Error::other(reason));
+        let (id, worker) = pool()
+            .map_err(spawn_failed)?
+            .submit(job, inflight.clone())
+            .map_err(spawn_failed)?;
         Ok(RecordingHandle {
             path: path.to_path_buf(),
             channels: spec.channels,
-            tx: Some(tx),
-            thread: Some(thread),
+            id,
+            worker,
+            inflight,
+            capacity: options.queue_chunks.max(1),
+            open: true,
             dropped: AtomicU64::new(0),
         })
     }
@@ -193,21 +181,37 @@ impl RecordingWriter {
 /// A recording in progress. Feed it with [`Self::try_send`] (never blocks)
 /// and end it with [`Self::finish`]. Dropping it without `finish` still
 /// finalises the file in the background, but the metadata is lost.
-#[derive(Debug)]
 pub struct RecordingHandle {
     path: PathBuf,
     channels: u16,
-    tx: Option<SyncSender<Msg>>,
-    thread: Option<JoinHandle<Result<(Done, u64), RecorderError>>>,
+    /// Its id in the pool.
+    id: u64,
+    /// Its worker's queue.
+    worker: Sender<Msg>,
+    /// Chunks sent and not yet written.
+    inflight: Arc<AtomicUsize>,
+    /// The most chunks in flight ([`WriterOptions::queue_chunks`]).
+    capacity: usize,
+    /// Not yet finished (a drop then finishes it in the pool).
+    open: bool,
     dropped: AtomicU64,
 }
 
-impl std::fmt::Debug for Msg {
+impl std::fmt::Debug for RecordingHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Msg::Chunk(v) => write!(f, "Chunk({} samples)", v.len()),
-            #[cfg(test)]
-            _ => write!(f, "TestHook"),
+        f.debug_struct("RecordingHandle")
+            .field("path", &self.path)
+            .field("id", &self.id)
+            .field("inflight", &self.inflight.load(Ordering::Relaxed))
+            .field("dropped", &self.dropped_chunks())
+            .finish()
+    }
+}
+
+impl Drop for RecordingHandle {
+    fn drop(&mut self) {
+        if self.open {
+            self.worker.send(Msg::Abandon(self.id)).ok();
         }
     }
 }
@@ -233,14 +237,7 @@ impl RecordingHandle {
                 channels: self.channels,
             })
         } else {
-            match &self.tx {
-                Some(tx) => match tx.try_send(Msg::Chunk(interleaved)) {
-                    Ok(()) => Ok(()),
-                    Err(TrySendError::Full(_)) => Err(Backpressure::Full),
-                    Err(TrySendError::Disconnected(_)) => Err(Backpressure::WriterGone),
-                },
-                None => Err(Backpressure::WriterGone),
-            }
+            self.queue(interleaved)
         };
         if result.is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -255,39 +252,43 @@ impl RecordingHandle {
     /// Blocks on disk I/O (call it from a blocking context). On error the
     /// `.part` file is left for [`repair_unfinished`](super::repair_unfinished).
     pub fn finish(mut self) -> Result<RecordingMeta, RecorderError> {
-        match self.join()? {
-            (Done::Finished(mut meta), overflow) => {
-                meta.dropped_chunks = self.dropped_chunks() + overflow;
-                Ok(meta)
-            }
-            #[cfg(test)]
-            (Done::Crashed, _) => Err(RecorderError::WriterPanicked {
-                path: self.path.clone(),
-            }),
-        }
+        self.open = false;
+        let (reply, done) = mpsc::sync_channel(1);
+        let gone = || RecorderError::WriterPanicked {
+            path: self.path.clone(),
+        };
+        self.worker
+            .send(Msg::Finish(self.id, reply))
+            .map_err(|_| gone())?;
+        let (job, frames, overflow) = done.recv().map_err(|_| gone())??;
+        let mut meta = job.complete(frames)?;
+        meta.dropped_chunks = self.dropped_chunks() + overflow;
+        Ok(meta)
     }
 
-    fn join(&mut self) -> Result<(Done, u64), RecorderError> {
-        drop(self.tx.take());
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| RecorderError::WriterPanicked {
-                path: self.path.clone(),
-            })?,
-            None => Err(RecorderError::WriterPanicked {
-                path: self.path.clone(),
-            }),
-        }
+    /// One chunk to the worker, within this recording's bound.
+    fn queue(&self, interleaved: Vec<i16>) -> Result<(), Backpressure> {
+        let capacity = self.capacity;
+        self.inflight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < capacity).then_some(n + 1)
+            })
+            .map_err(|_| Backpressure::Full)?;
+        self.worker
+            .send(Msg::Chunk(self.id, interleaved))
+            .map_err(|_| {
+                self.inflight.fetch_sub(1, Ordering::AcqRel);
+                Backpressure::WriterGone
+            })
     }
 
     #[cfg(test)]
     fn send_hook(&self, msg: Msg) {
-        if let Some(tx) = &self.tx {
-            tx.send(msg).ok();
-        }
+        self.worker.send(msg).ok();
     }
 
-    /// Test hook: returns once the writer thread has processed everything
-    /// queued before this call.
+    /// Test hook: returns once the writer has processed everything queued
+    /// before this call.
     #[cfg(test)]
     pub(super) fn barrier(&self) {
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
@@ -295,10 +296,10 @@ impl RecordingHandle {
         ack_rx.recv().ok();
     }
 
-    /// Test hook: stalls the writer thread (as a hung disk would) until the
-    /// returned sender is dropped; returns once the thread is stalled.
+    /// Test hook: stalls the recording's worker (as a hung disk would)
+    /// until the returned sender is dropped; returns once it is stalled.
     #[cfg(test)]
-    pub(super) fn stall(&self) -> SyncSender<()> {
+    pub(super) fn stall(&self) -> mpsc::SyncSender<()> {
         let (stalled_tx, stalled_rx) = mpsc::sync_channel(1);
         let (release_tx, release_rx) = mpsc::sync_channel(1);
         self.send_hook(Msg::Stall {
@@ -309,17 +310,19 @@ impl RecordingHandle {
         release_tx
     }
 
-    /// Test hook: the writer thread dies as under `kill -9`: the hound
-    /// writer is leaked without finalising (its buffered bytes are lost)
-    /// and the `.part` file stays.
+    /// Test hook: the recording dies as under `kill -9`: the hound writer
+    /// is leaked without finalising (its buffered bytes are lost) and the
+    /// `.part` file stays.
     #[cfg(test)]
     pub(super) fn crash(mut self) {
-        self.send_hook(Msg::Crash);
-        let _ = self.join();
+        self.open = false;
+        let (ack, acked) = mpsc::sync_channel(1);
+        self.send_hook(Msg::Crash(self.id, ack));
+        acked.recv().ok();
     }
 }
 
-struct WriterJob {
+pub(super) struct WriterJob {
     path: PathBuf,
     part: PathBuf,
     spec: hound::WavSpec,
@@ -328,60 +331,54 @@ struct WriterJob {
     header_every: u64,
     max_frames: u64,
     seal: Option<SealingKey>,
+    limit_warned: bool,
 }
 
 impl WriterJob {
-    /// The writer thread. Returns what it did and the chunks it dropped past
-    /// the WAV size limit.
-    fn run(mut self, rx: Receiver<Msg>) -> Result<(Done, u64), RecorderError> {
-        let channels = u64::from(self.spec.channels);
-        let mut frames = 0u64;
-        let mut since_patch = 0u64;
-        let mut overflow = 0u64;
-        while let Ok(msg) = rx.recv() {
-            match msg {
-                Msg::Chunk(samples) => {
-                    let n = samples.len() as u64 / channels;
-                    if frames + n > self.max_frames {
-                        if overflow == 0 {
-                            tracing::warn!(path = %self.part.display(), "recording reached the 4 GiB WAV limit; further audio dropped");
-                        }
-                        overflow += 1;
-                        continue;
-                    }
-                    if let Err(e) = self.write(&samples) {
-                        tracing::error!(path = %self.part.display(), error = %e, "recording write failed; recording stopped");
-                        return Err(e);
-                    }
-                    frames += n;
-                    since_patch += n;
-                    if since_patch >= self.header_every {
-                        since_patch = 0;
-                        // Patch RIFF/data sizes and push the buffer to the OS.
-                        self.wav
-                            .flush()
-                            .map_err(wav_err(&self.part, "patch header"))?;
-                    }
-                }
-                #[cfg(test)]
-                Msg::Barrier(ack) => {
-                    ack.send(()).ok();
-                }
-                #[cfg(test)]
-                Msg::Stall { stalled, release } => {
-                    stalled.send(()).ok();
-                    release.recv().ok();
-                }
-                #[cfg(test)]
-                Msg::Crash => {
-                    std::mem::forget(self.wav);
-                    return Ok((Done::Crashed, overflow));
-                }
+    /// The final path.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file being written.
+    pub(super) fn part(&self) -> &Path {
+        &self.part
+    }
+
+    /// Write one chunk of interleaved samples, counting `frames` and
+    /// patching the header every `header_every` frames; `Ok(false)` when
+    /// the chunk is past the 4 GiB WAV limit (dropped, warned once).
+    pub(super) fn write_chunk(
+        &mut self,
+        samples: &[i16],
+        frames: &mut u64,
+        since_patch: &mut u64,
+    ) -> Result<bool, RecorderError> {
+        let n = samples.len() as u64 / u64::from(self.spec.channels);
+        if *frames + n > self.max_frames {
+            if !self.limit_warned {
+                self.limit_warned = true;
+                tracing::warn!(path = %self.part.display(), "recording reached the 4 GiB WAV limit; further audio dropped");
             }
+            return Ok(false);
         }
-        let meta = self.complete(frames)?;
-        tracing::debug!(path = %meta.path.display(), frames, "recording finished");
-        Ok((Done::Finished(meta), overflow))
+        self.write(samples)?;
+        *frames += n;
+        *since_patch += n;
+        if *since_patch >= self.header_every {
+            *since_patch = 0;
+            // Patch RIFF/data sizes and push the buffer to the OS.
+            self.wav
+                .flush()
+                .map_err(wav_err(&self.part, "patch header"))?;
+        }
+        Ok(true)
+    }
+
+    /// Test hook: die as under `kill -9` (the hound writer leaked unfinalised).
+    #[cfg(test)]
+    pub(super) fn crash(self) {
+        std::mem::forget(self.wav);
     }
 
     fn write(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
@@ -398,7 +395,8 @@ impl WriterJob {
         Ok(())
     }
 
-    fn complete(self, frames: u64) -> Result<RecordingMeta, RecorderError> {
+    /// Finalise the header, fsync, rename (or seal) and hash.
+    pub(super) fn complete(self, frames: u64) -> Result<RecordingMeta, RecorderError> {
         let WriterJob {
             path,
             part,
