@@ -39,6 +39,8 @@ RECORDING=${RECORDING:-1}              # hotline's [recording] enabled
 KEEP_WAVS=${KEEP_WAVS:-0}              # 0: delete a step's recordings once counted and checked (disk)
 INSTALL=${INSTALL:-1}                  # apt-get install what is missing
 OUT=${OUT:-$HERE/peer-twin-results-$(date +%Y-%m-%d).md}
+QUIET_LOAD=${QUIET_LOAD:-}             # e.g. 1.0: before each step wait (at most QUIET_WAIT_S) for the 1-min load average to drop below it
+QUIET_WAIT_S=${QUIET_WAIT_S:-300}
 # RMEM_DEFAULT=N (opt-in): raise net.core.rmem_default for the run (SIPp's
 # echo socket drops above ~800 calls at the default); restored on exit.
 
@@ -256,6 +258,7 @@ drive() {
     tmo=$(( RAMP_S + HOLD_MS / 1000 + 30 ))
     win=$(( HOLD_MS / 1000 - 6 )); ((win < 3)) && win=3
     iptables -w -Z $CH
+    R_LOAD=$(cut -d' ' -f1 /proc/loadavg)
     R_RSS0=$(rss_kib "$MEDIA_PID")
     cd "$d" || return 1   # sipp writes its *_errors.log into the cwd
     timeout $((tmo + 10)) sipp -sf "$S/uas_agent.xml" -i $UAS -p 5070 -mi $UAS -mp $UAS_MP -bind_local -rtp_echo \
@@ -274,7 +277,6 @@ drive() {
     local m0 s0 c0 u0 b0 i0 m1 s1 c1 u1 b1 i1
     m0=$(ticks "$MEDIA_PID"); s0=$( [[ -n $SIG_PID ]] && ticks "$SIG_PID" || echo 0); c0=$(ticks $uac); u0=$(ticks $uas)
     read -r b0 i0 < <(sys_busy)
-    R_LOAD=$(cut -d' ' -f1 /proc/loadavg)
     if [[ -n $HOTLINE_PID ]]; then R_UP=$(hotline_active); else R_UP=$(peer_up); fi
     sleep $win
     m1=$(ticks "$MEDIA_PID"); s1=$( [[ -n $SIG_PID ]] && ticks "$SIG_PID" || echo 0); c1=$(ticks $uac); u1=$(ticks $uas)
@@ -316,11 +318,18 @@ row() { # N system note
 # ------------------------------------------------------------ the steps
 counters_setup
 git_rev=${HOTLINE_REV:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')}
-HEADER="| N | system | ok / failed | calls up | RTP in from UAC | loss UAC→switch→UAS % | loss at UAS echo % | loss UAS→switch→UAC % | **end-to-end loss %** | media process CPU % | signalling process CPU % | **switch CPU % of one core** | % per call | SIPp UAC / UAS CPU % | machine busy % of 200 / other jobs % of one core | load avg (1 min) | media process RSS MiB (growth) | **KiB per call** | WAVs | note |"
+HEADER="| N | system | ok / failed | calls up | RTP in from UAC | loss UAC→switch→UAS % | loss at UAS echo % | loss UAS→switch→UAC % | **end-to-end loss %** | media process CPU % | signalling process CPU % | **switch CPU % of one core** | % per call | SIPp UAC / UAS CPU % | machine busy % of 200 / other jobs % of one core | load avg (1 min) before | media process RSS MiB (growth) | **KiB per call** | WAVs | note |"
 SEP="|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 echo "$HEADER"; echo "$SEP"
 
 for N in $STEPS; do
+    if [[ -n $QUIET_LOAD ]]; then
+        for _ in $(seq 1 $((QUIET_WAIT_S / 5))); do
+            awk -v q="$QUIET_LOAD" '{exit !($1 < q)}' /proc/loadavg && break
+            sleep 5
+        done
+        log "step $N: load average $(cut -d' ' -f1-3 /proc/loadavg) (QUIET_LOAD=$QUIET_LOAD)"
+    fi
     for sys in $SYSTEMS; do
         d=$WORK/step_${N}_$sys; mkdir -p "$d"
         R_WAVS=; R_SIGTXT=
@@ -374,7 +383,7 @@ done
 {
     echo "## hotline side by side with Kamailio + rtpengine (bench/load/peer_twin.sh, $(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
-    echo "Command: \`HOLD_MS=$HOLD_MS RAMP_S=$RAMP_S RECORDING=$RECORDING SYSTEMS=\"$SYSTEMS\" ${RMEM_DEFAULT:+RMEM_DEFAULT=$RMEM_DEFAULT }HOTLINE_BIN=$HOTLINE_BIN${HOTLINE_REV:+ HOTLINE_REV=$HOTLINE_REV} bench/load/peer_twin.sh $STEPS\`"
+    echo "Command: \`${QUIET_LOAD:+QUIET_LOAD=$QUIET_LOAD QUIET_WAIT_S=$QUIET_WAIT_S }HOLD_MS=$HOLD_MS RAMP_S=$RAMP_S RECORDING=$RECORDING SYSTEMS=\"$SYSTEMS\" ${RMEM_DEFAULT:+RMEM_DEFAULT=$RMEM_DEFAULT }HOTLINE_BIN=$HOTLINE_BIN${HOTLINE_REV:+ HOTLINE_REV=$HOTLINE_REV} bench/load/peer_twin.sh $STEPS\`"
     echo
     echo "hotline $git_rev, release binary \`$HOTLINE_BIN\`, \`--log $LOG_LEVEL\`; $(kamailio -v 2>/dev/null | awk 'NR==1{print $2, $3}'); rtpengine $(dpkg-query -W -f '${Version}' rtpengine-daemon 2>/dev/null) (userspace, 2 threads); SIPp $(dpkg-query -W -f '${Version}' sip-tester 2>/dev/null); $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')); load average before the run: $LOADAVG0; net.core.rmem_default $(sysctl -n net.core.rmem_default)."
     echo
