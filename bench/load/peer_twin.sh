@@ -288,6 +288,7 @@ drive() {
     read -r R_C1 R_C2 R_C3 R_C4 < <(counters)
     R_OK=$(awk -F'|' '/Successful call/{gsub(/ /,"",$3); print $3}' "$d/uac_screen.log" 2>/dev/null | tail -1)
     R_FAIL=$(awk -F'|' '/Failed call/{gsub(/ /,"",$3); print $3}' "$d/uac_screen.log" 2>/dev/null | tail -1)
+    R_UFAIL=$(awk -F'|' '/Failed call/{gsub(/ /,"",$3); print $3}' "$d/uas_screen.log" 2>/dev/null | tail -1)
     local den=$(( win * HZ ))
     pc() { awk -v t="$1" -v d="$den" 'BEGIN{printf "%.1f", 100*t/d}'; }
     R_MEDIA=$(pc $((m1 - m0))); R_SIG=$(pc $((s1 - s0))); R_SW=$(pc $((m1 - m0 + s1 - s0)))
@@ -309,7 +310,7 @@ row() { # N system note
     rssg=$(awk -v a="${R_RSS1:-0}" -v b="${R_RSS0:-0}" 'BEGIN{printf "%.1f", (a-b)/1024}')
     kib=$(awk -v a="${R_RSS1:-0}" -v b="${R_RSS0:-0}" -v n="$N" 'BEGIN{printf "%.0f", (a-b)/n}')
     percall=$(awk -v p="$R_SW" -v n="$N" 'BEGIN{printf "%.3f", p/n}')
-    local r="| $N | $sys | ${R_OK:-?} / ${R_FAIL:-?} | ${R_UP:-?} | $R_C1 | $(pct "$R_C1" "$R_C2") | $(pct "$R_C2" "$R_C3") | $(pct "$R_C3" "$R_C4") | **$(pct "$R_C1" "$R_C4")** | $R_MEDIA | ${R_SIGTXT:-$R_SIG} | **$R_SW** | $percall | $R_UAC / $R_UASC | $R_BUSY / $R_OTHER | $R_LOAD | $(awk -v k="${R_RSS0:-0}" 'BEGIN{printf "%.0f", k/1024}') → $(awk -v k="${R_RSS1:-0}" 'BEGIN{printf "%.0f", k/1024}') (+$rssg) | **$kib** | ${R_WAVS:--} | $note |"
+    local r="| $N | $sys | ${R_OK:-?} / ${R_FAIL:-?} · ${R_UFAIL:-?} | ${R_UP:-?} | $R_C1 | $(pct "$R_C1" "$R_C2") | $(pct "$R_C2" "$R_C3") | $(pct "$R_C3" "$R_C4") | **$(pct "$R_C1" "$R_C4")** | $R_MEDIA | ${R_SIGTXT:-$R_SIG} | **$R_SW** | $percall | $R_UAC / $R_UASC | $R_BUSY / $R_OTHER | $R_LOAD | $(awk -v k="${R_RSS0:-0}" 'BEGIN{printf "%.0f", k/1024}') → $(awk -v k="${R_RSS1:-0}" 'BEGIN{printf "%.0f", k/1024}') (+$rssg) | **$kib** | ${R_WAVS:--} | $note |"
     ROWS+=("$r")
     echo "$r"
     KIB=$kib
@@ -318,7 +319,7 @@ row() { # N system note
 # ------------------------------------------------------------ the steps
 counters_setup
 git_rev=${HOTLINE_REV:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')}
-HEADER="| N | system | ok / failed | calls up | RTP in from UAC | loss UAC→switch→UAS % | loss at UAS echo % | loss UAS→switch→UAC % | **end-to-end loss %** | media process CPU % | signalling process CPU % | **switch CPU % of one core** | % per call | SIPp UAC / UAS CPU % | machine busy % of 200 / other jobs % of one core | load avg (1 min) before | media process RSS MiB (growth) | **KiB per call** | WAVs | note |"
+HEADER="| N | system | UAC ok / failed · UAS failed | calls up | RTP in from UAC | loss UAC→switch→UAS % | loss at UAS echo % | loss UAS→switch→UAC % | **end-to-end loss %** | media process CPU % | signalling process CPU % | **switch CPU % of one core** | % per call | SIPp UAC / UAS CPU % | machine busy % of 200 / other jobs % of one core | load avg (1 min) before | media process RSS MiB (growth) | **KiB per call** | WAVs | note |"
 SEP="|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 echo "$HEADER"; echo "$SEP"
 
@@ -399,7 +400,7 @@ done
     echo
     echo "Load (the same for both): SIPp UAC \`bench/load/peer/sipp/uac_ivr_load.xml\` on $UAC (looped A-law speech via rtp_stream, one RFC 4733 key at 2 s via play_pcap_audio) → switch → SIPp UAS \`uas_agent.xml -rtp_echo\` on $UAS:5070; N calls started over $RAMP_S s, each held $HOLD_MS ms. Peer: Kamailio on $PEER_IP:5080 + rtpengine (relay only). hotline: $HOT_IP:5060, DID $DID rings agent $AGENT (the UAS, registered first with \`register_agent.xml\`), recording $([[ $RECORDING == 1 ]] && echo on || echo off). Each system is started fresh for each step."
     echo
-    echo "Columns: CPU = utime+stime from /proc over the window where all N calls are up (ramp + 3 s to 3 s before the first BYE), in % of ONE core; switch = rtpengine + Kamailio (and its children) for the peer, the hotline process for hotline; calls up = rtpengine sessions / hotline's \`/healthz\` calls.active at the window's start. Loss = iptables INPUT counters on lo (packets, RTP ports only): UAC→switch = in from the UAC but not out to the UAS, at UAS echo = reached the UAS but not echoed (SIPp drops), UAS→switch→UAC = echoed but not out to the UAC, end-to-end = sent by the UAC but never back to it. ok / failed = SIPp UAC successful / failed calls. RSS = VmRSS of the media process (rtpengine / hotline) before the first call (hotline: agent registered) and at the window's end; KiB per call = growth / N. Machine busy = whole machine over the window (% of all cores); other jobs = busy CPU not used by the switch or SIPp, in % of one core (other work on this shared machine)."
+    echo "Columns: CPU = utime+stime from /proc over the window where all N calls are up (ramp + 3 s to 3 s before the first BYE), in % of ONE core; switch = rtpengine + Kamailio (and its children) for the peer, the hotline process for hotline; calls up = rtpengine sessions / hotline's \`/healthz\` calls.active at the window's start. Loss = iptables INPUT counters on lo (packets, RTP ports only): UAC→switch = in from the UAC but not out to the UAS, at UAS echo = reached the UAS but not echoed (SIPp drops), UAS→switch→UAC = echoed but not out to the UAC, end-to-end = sent by the UAC but never back to it. ok / failed = SIPp UAC successful / failed calls; UAS failed = calls the agent's SIPp aborted (it aborts on an INVITE retransmission while it waits for the ACK). RSS = VmRSS of the media process (rtpengine / hotline) before the first call (hotline: agent registered) and at the window's end; KiB per call = growth / N. Machine busy = whole machine over the window (% of all cores); other jobs = busy CPU not used by the switch or SIPp, in % of one core (other work on this shared machine)."
 } > "$WORK/report.md"
 echo
 cat "$WORK/report.md"
