@@ -286,6 +286,7 @@ drive() {
     wait_pid $uas 20
     cd "$HERE" || true
     read -r R_C1 R_C2 R_C3 R_C4 < <(counters)
+    echo "uac_to_switch=$R_C1 switch_to_uas=$R_C2 uas_echo_to_switch=$R_C3 switch_to_uac=$R_C4" > "$d/counters.txt"
     R_OK=$(awk -F'|' '/Successful call/{gsub(/ /,"",$3); print $3}' "$d/uac_screen.log" 2>/dev/null | tail -1)
     R_FAIL=$(awk -F'|' '/Failed call/{gsub(/ /,"",$3); print $3}' "$d/uac_screen.log" 2>/dev/null | tail -1)
     R_UFAIL=$(awk -F'|' '/Failed call/{gsub(/ /,"",$3); print $3}' "$d/uas_screen.log" 2>/dev/null | tail -1)
@@ -310,7 +311,7 @@ row() { # N system note
     rssg=$(awk -v a="${R_RSS1:-0}" -v b="${R_RSS0:-0}" 'BEGIN{printf "%.1f", (a-b)/1024}')
     kib=$(awk -v a="${R_RSS1:-0}" -v b="${R_RSS0:-0}" -v n="$N" 'BEGIN{printf "%.0f", (a-b)/n}')
     percall=$(awk -v p="$R_SW" -v n="$N" 'BEGIN{printf "%.3f", p/n}')
-    local r="| $N | $sys | ${R_OK:-?} / ${R_FAIL:-?} · ${R_UFAIL:-?} | ${R_UP:-?} | $R_C1 | $(pct "$R_C1" "$R_C2") | $(pct "$R_C2" "$R_C3") | $(pct "$R_C3" "$R_C4") | **$(pct "$R_C1" "$R_C4")** | $R_MEDIA | ${R_SIGTXT:-$R_SIG} | **$R_SW** | $percall | $R_UAC / $R_UASC | $R_BUSY / $R_OTHER | $R_LOAD | $(awk -v k="${R_RSS0:-0}" 'BEGIN{printf "%.0f", k/1024}') → $(awk -v k="${R_RSS1:-0}" 'BEGIN{printf "%.0f", k/1024}') (+$rssg) | **$kib** | ${R_WAVS:--} | $note |"
+    local r="| $N | $sys | ${R_OK:-?} / ${R_FAIL:-?} · ${R_UFAIL:-?} | ${R_UP:-?} | $R_C1 | **$(pct "$R_C1" "$R_C2")** | $(pct "$R_C2" "$R_C3") | **$(pct "$R_C3" "$R_C4")** | $(pct "$R_C1" "$R_C4") | $R_MEDIA | ${R_SIGTXT:-$R_SIG} | **$R_SW** | $percall | $R_UAC / $R_UASC | $R_BUSY / $R_OTHER | $R_LOAD | $(awk -v k="${R_RSS0:-0}" 'BEGIN{printf "%.0f", k/1024}') → $(awk -v k="${R_RSS1:-0}" 'BEGIN{printf "%.0f", k/1024}') (+$rssg) | **$kib** | ${R_WAVS:--} | $note |"
     ROWS+=("$r")
     echo "$r"
     KIB=$kib
@@ -319,7 +320,7 @@ row() { # N system note
 # ------------------------------------------------------------ the steps
 counters_setup
 git_rev=${HOTLINE_REV:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')}
-HEADER="| N | system | UAC ok / failed · UAS failed | calls up | RTP in from UAC | loss UAC→switch→UAS % | loss at UAS echo % | loss UAS→switch→UAC % | **end-to-end loss %** | media process CPU % | signalling process CPU % | **switch CPU % of one core** | % per call | SIPp UAC / UAS CPU % | machine busy % of 200 / other jobs % of one core | load avg (1 min) before | media process RSS MiB (growth) | **KiB per call** | WAVs | note |"
+HEADER="| N | system | UAC ok / failed · UAS failed | calls up | RTP in from UAC | **switch loss UAC→UAS %** | SIPp UAS echo drop % | **switch loss UAS→UAC %** | end-to-end loss % (SIPp's drops included) | media process CPU % | signalling process CPU % | **switch CPU % of one core** | % per call | SIPp UAC / UAS CPU % | machine busy % of 200 / other jobs % of one core | load avg (1 min) before | media process RSS MiB (growth) | **KiB per call** | WAVs | note |"
 SEP="|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 echo "$HEADER"; echo "$SEP"
 
@@ -400,7 +401,7 @@ done
     echo
     echo "Load (the same for both): SIPp UAC \`bench/load/peer/sipp/uac_ivr_load.xml\` on $UAC (looped A-law speech via rtp_stream, one RFC 4733 key at 2 s via play_pcap_audio) → switch → SIPp UAS \`uas_agent.xml -rtp_echo\` on $UAS:5070; N calls started over $RAMP_S s, each held $HOLD_MS ms. Peer: Kamailio on $PEER_IP:5080 + rtpengine (relay only). hotline: $HOT_IP:5060, DID $DID rings agent $AGENT (the UAS, registered first with \`register_agent.xml\`), recording $([[ $RECORDING == 1 ]] && echo on || echo off). Each system is started fresh for each step."
     echo
-    echo "Columns: CPU = utime+stime from /proc over the window where all N calls are up (ramp + 3 s to 3 s before the first BYE), in % of ONE core; switch = rtpengine + Kamailio (and its children) for the peer, the hotline process for hotline; calls up = rtpengine sessions / hotline's \`/healthz\` calls.active at the window's start. Loss = iptables INPUT counters on lo (packets, RTP ports only): UAC→switch = in from the UAC but not out to the UAS, at UAS echo = reached the UAS but not echoed (SIPp drops), UAS→switch→UAC = echoed but not out to the UAC, end-to-end = sent by the UAC but never back to it. ok / failed = SIPp UAC successful / failed calls; UAS failed = calls the agent's SIPp aborted (it aborts on an INVITE retransmission while it waits for the ACK). RSS = VmRSS of the media process (rtpengine / hotline) before the first call (hotline: agent registered) and at the window's end; KiB per call = growth / N. Machine busy = whole machine over the window (% of all cores); other jobs = busy CPU not used by the switch or SIPp, in % of one core (other work on this shared machine)."
+    echo "Columns: CPU = utime+stime from /proc over the window where all N calls are up (ramp + 3 s to 3 s before the first BYE), in % of ONE core; switch = rtpengine + Kamailio (and its children) for the peer, the hotline process for hotline; calls up = rtpengine sessions / hotline's \`/healthz\` calls.active at the window's start. Loss = iptables INPUT counters on lo (packets to and from the two SIPp RTP ports): switch loss UAC→UAS = in from the UAC but not out to the UAS, UAS→UAC = echoed by the UAS but not out to the UAC (these two are the switch's); SIPp UAS echo drop = reached the UAS but not echoed (SIPp's single echo socket overflowing: the load generator's loss, not the switch's); end-to-end = sent by the UAC but never back to it (all three). ok / failed = SIPp UAC successful / failed calls; UAS failed = calls the agent's SIPp aborted (it aborts on an INVITE retransmission while it waits for the ACK). RSS = VmRSS of the media process (rtpengine / hotline) before the first call (hotline: agent registered) and at the window's end; KiB per call = growth / N. Machine busy = whole machine over the window (% of all cores); other jobs = busy CPU not used by the switch or SIPp, in % of one core (other work on this shared machine)."
 } > "$WORK/report.md"
 echo
 cat "$WORK/report.md"
