@@ -79,11 +79,6 @@ impl PortPair {
         }
     }
 
-    /// Whether the leg is SRTP.
-    pub fn is_secure(&self) -> bool {
-        self.srtp.is_keyed()
-    }
-
     /// Received SRTP/SRTCP packets refused (failed authentication, replays).
     pub fn srtp_refused(&self) -> u64 {
         self.srtp.refused()
@@ -132,11 +127,6 @@ impl PortPair {
     /// nobody read the leg); `Err` when none is queued.
     pub fn discard_rtp(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.rtp.try_recv_from(buf).map(|(n, _)| n)
-    }
-
-    /// The RTP socket's local address.
-    pub fn rtp_local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.rtp.local_addr()
     }
 }
 
