@@ -92,9 +92,10 @@ pub struct LegQuality {
     pub rtcp_sent: u64,
     /// RTCP reports received from the leg.
     pub rtcp_received: u64,
-    /// Packets refused from other sources than the leg's (strict
-    /// latching): someone else sent to the call's ports. 0 in records
-    /// written before it was counted.
+    /// Packets refused: from other sources than the leg's (strict
+    /// latching), or failing SRTP authentication on an SRTP leg; someone
+    /// else sent to the call's ports. 0 in records written before it was
+    /// counted.
     #[serde(default)]
     pub refused: u64,
 }

@@ -495,7 +495,7 @@ fn leg_quality() -> Value {
             ("rtcp_received", ms("RTCP reports received from the leg.")),
             (
                 "refused",
-                ms("Packets refused from other sources than the leg's (strict latching)."),
+                ms("Packets refused: from other sources than the leg's (strict latching), or failing SRTP authentication on an SRTP leg."),
             ),
         ],
     )
