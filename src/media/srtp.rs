@@ -153,7 +153,24 @@ impl LegCrypto {
     }
 
     /// An SRTCP packet authenticated and decrypted.
+    ///
+    /// Only encrypted SRTCP (the E flag set) is taken: we never agree to
+    /// `UNENCRYPTED_SRTCP` (RFC 4568 §6.3.2), and `rtc-srtp` 0.21.1 hands
+    /// an E=0 packet back *without checking its authentication tag*
+    /// (found by `fuzz/fuzz_targets/srtp_unprotect.rs`), which would let
+    /// anyone inject RTCP at an SRTP leg.
     pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        let tag = profile(self.keys.suite).rtcp_auth_tag_len();
+        let e_flag = packet
+            .len()
+            .checked_sub(tag + 4)
+            .and_then(|at| packet.get(at))
+            .is_some_and(|b| b & 0x80 != 0);
+        if !e_flag {
+            return Err(SrtpError::Packet(
+                "SRTCP without the E flag (unencrypted SRTCP is never agreed)".into(),
+            ));
+        }
         self.inbound
             .decrypt_rtcp(packet)
             .map(|b| b.to_vec())
@@ -168,6 +185,24 @@ pub struct SecureLeg {
     keyed: AtomicBool,
     crypto: Mutex<Option<LegCrypto>>,
     refused: AtomicU64,
+    /// Whether a refused RTP / RTCP packet was logged (once each per leg).
+    logged: [AtomicBool; 2],
+}
+
+/// A received packet's kind, for the log.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Rtp = 0,
+    Rtcp = 1,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Rtp => "RTP",
+            Kind::Rtcp => "RTCP",
+        }
+    }
 }
 
 /// What to do with a packet on a leg.
@@ -227,7 +262,7 @@ impl SecureLeg {
     fn apply(
         &self,
         packet: &[u8],
-        outgoing: bool,
+        incoming: Option<Kind>,
         f: impl FnOnce(&mut LegCrypto, &[u8]) -> Result<Vec<u8>, SrtpError>,
     ) -> Transformed {
         if !self.is_keyed() {
@@ -240,10 +275,14 @@ impl SecureLeg {
         match f(crypto, packet) {
             Ok(p) => Transformed::Secure(p),
             Err(e) => {
-                if !outgoing && self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
-                    tracing::warn!(error = %e, "SRTP packet refused (further refusals on this leg are counted, not logged)");
-                } else if outgoing {
-                    tracing::debug!(error = %e, "SRTP could not protect a packet");
+                match incoming {
+                    Some(kind) => {
+                        self.refused.fetch_add(1, Ordering::Relaxed);
+                        if !self.logged[kind as usize].swap(true, Ordering::Relaxed) {
+                            tracing::warn!(kind = %kind.name(), error = %e, "SRTP packet refused (further refusals of this kind on this leg are counted, not logged)");
+                        }
+                    }
+                    None => tracing::debug!(error = %e, "SRTP could not protect a packet"),
                 }
                 Transformed::Refused
             }
@@ -252,7 +291,7 @@ impl SecureLeg {
 
     /// An RTP packet we send.
     pub fn outgoing_rtp(&self, packet: &[u8]) -> Transformed {
-        self.apply(packet, true, LegCrypto::protect_rtp)
+        self.apply(packet, None, LegCrypto::protect_rtp)
     }
 
     /// An RTP packet we received.
@@ -260,12 +299,12 @@ impl SecureLeg {
         if self.is_keyed() && packet.len() < MIN_SRTP {
             return Transformed::Refused; // a NAT keep-alive, not media
         }
-        self.apply(packet, false, LegCrypto::unprotect_rtp)
+        self.apply(packet, Some(Kind::Rtp), LegCrypto::unprotect_rtp)
     }
 
     /// An RTCP packet we send.
     pub fn outgoing_rtcp(&self, packet: &[u8]) -> Transformed {
-        self.apply(packet, true, LegCrypto::protect_rtcp)
+        self.apply(packet, None, LegCrypto::protect_rtcp)
     }
 
     /// An RTCP packet we received.
@@ -273,7 +312,7 @@ impl SecureLeg {
         if self.is_keyed() && packet.len() < MIN_SRTCP {
             return Transformed::Refused; // a NAT keep-alive, not a report
         }
-        self.apply(packet, false, LegCrypto::unprotect_rtcp)
+        self.apply(packet, Some(Kind::Rtcp), LegCrypto::unprotect_rtcp)
     }
 }
 
@@ -358,6 +397,12 @@ mod tests {
             panic!("opened");
         };
         assert_eq!(opened, sr);
+        // The same report with the E flag cleared and a made-up tag: an
+        // "unencrypted SRTCP" packet nobody authenticated. Refused.
+        let mut forged = sr.to_vec();
+        forged.extend_from_slice(&[0, 0, 0, 9]); // E=0, index 9
+        forged.extend_from_slice(&[0xAB; 10]); // not a tag
+        assert!(matches!(bob.incoming_rtcp(&forged), Transformed::Refused));
     }
 
     #[test]
