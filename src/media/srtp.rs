@@ -16,6 +16,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use rtc_shared::marshal::{MarshalSize, Unmarshal};
 use rtc_srtp::context::Context;
 use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
 use rtc_srtp::protection_profile::ProtectionProfile;
@@ -60,6 +61,21 @@ fn profile(suite: CryptoSuite) -> ProtectionProfile {
         CryptoSuite::AesCm128HmacSha1_32 => ProtectionProfile::Aes128CmHmacSha1_32,
         CryptoSuite::AesCm256HmacSha1_80 => ProtectionProfile::Aes256CmHmacSha1_80,
         CryptoSuite::AesCm256HmacSha1_32 => ProtectionProfile::Aes256CmHmacSha1_32,
+    }
+}
+
+/// Run one `rtc-srtp` transform, its buffer as a `Vec`; a panic inside
+/// the library (a malformed packet it did not expect) refuses the packet
+/// instead of ending the task that serves the leg.
+fn guarded(
+    f: impl FnOnce() -> Result<bytes::BytesMut, rtc_shared::error::Error>,
+) -> Result<Vec<u8>, SrtpError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(b)) => Ok(b.to_vec()),
+        Ok(Err(e)) => Err(SrtpError::Packet(e.to_string())),
+        Err(_) => Err(SrtpError::Packet(
+            "the SRTP library panicked on a malformed packet".into(),
+        )),
     }
 }
 
@@ -128,28 +144,34 @@ impl LegCrypto {
     }
 
     /// An RTP packet as SRTP (encrypted payload, authentication tag).
+    ///
+    /// A packet whose header, as `rtc-srtp` re-reads it (CSRCs, header
+    /// extensions and their padding), is longer than the packet is
+    /// refused first: `rtc-srtp` 0.21.1's `encrypt_rtp` slices past the
+    /// end of such a packet and panics (found by
+    /// `fuzz/fuzz_targets/srtp_unprotect.rs`), and a relayed packet's
+    /// header comes from the other leg's peer.
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.outbound
-            .encrypt_rtp(packet)
-            .map(|b| b.to_vec())
-            .map_err(|e| SrtpError::Packet(e.to_string()))
+        let mut reader = packet;
+        let header = rtc_rtp::header::Header::unmarshal(&mut reader)
+            .map_err(|e| SrtpError::Packet(format!("RTP header: {e}")))?;
+        if header.marshal_size() > packet.len() {
+            return Err(SrtpError::Packet(
+                "RTP header (with its extensions) longer than the packet".into(),
+            ));
+        }
+        guarded(|| self.outbound.encrypt_rtp_with_header(packet, &header))
     }
 
     /// An SRTP packet authenticated and decrypted (refused when its tag
     /// is wrong or it is a replay).
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.inbound
-            .decrypt_rtp(packet)
-            .map(|b| b.to_vec())
-            .map_err(|e| SrtpError::Packet(e.to_string()))
+        guarded(|| self.inbound.decrypt_rtp(packet))
     }
 
     /// An RTCP compound packet as SRTCP.
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.outbound
-            .encrypt_rtcp(packet)
-            .map(|b| b.to_vec())
-            .map_err(|e| SrtpError::Packet(e.to_string()))
+        guarded(|| self.outbound.encrypt_rtcp(packet))
     }
 
     /// An SRTCP packet authenticated and decrypted.
@@ -171,10 +193,7 @@ impl LegCrypto {
                 "SRTCP without the E flag (unencrypted SRTCP is never agreed)".into(),
             ));
         }
-        self.inbound
-            .decrypt_rtcp(packet)
-            .map(|b| b.to_vec())
-            .map_err(|e| SrtpError::Packet(e.to_string()))
+        guarded(|| self.inbound.decrypt_rtcp(packet))
     }
 }
 
@@ -430,6 +449,18 @@ mod tests {
             matches!(leg.incoming_rtp(&wire), Transformed::Refused),
             "still a replay"
         );
+    }
+
+    #[test]
+    fn what_the_fuzzer_found_is_refused_without_a_panic() {
+        let leg = SecureLeg::default();
+        leg.key(&keys(1, 2)).expect("keyed");
+        // A header whose extensions, as rtc-srtp re-reads them, end past
+        // the packet: rtc-srtp 0.21.1 would panic encrypting it.
+        let hostile = hex::decode("933d3d3d033d3d3d313d7980808080118080800100000000100000101010101010101010101010101010101010101010101010100e0000000000000010101010010010001600001001103316000000a10000000000f6800000000000001010101010d7").expect("hex");
+        assert!(matches!(leg.outgoing_rtp(&hostile), Transformed::Refused));
+        assert!(matches!(leg.incoming_rtp(&hostile), Transformed::Refused));
+        assert!(matches!(leg.incoming_rtcp(&hostile), Transformed::Refused));
     }
 
     #[test]
