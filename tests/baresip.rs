@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::audio::windows_with;
 use common::baresip::{samples, write_tone, Baresip, QUEUED_AGENT};
-use common::{Hotline, Net};
+use common::{wait_until, Hotline, Net};
 
 /// The `[registrar]` block of the shipped `config/hotline.toml`, verbatim.
 fn shipped_registrar() -> String {
@@ -35,27 +35,6 @@ fn channel(all: &[i16], channels: u16, which: usize) -> Vec<i16> {
         .step_by(usize::from(channels))
         .copied()
         .collect()
-}
-
-fn agent_state(h: &Hotline, agent: &str) -> serde_json::Value {
-    let body = h.acd_stats().expect("ACD stats");
-    let stats: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    stats["stats"]["agents"]
-        .as_array()
-        .and_then(|a| a.iter().find(|a| a["agent"] == agent).cloned())
-        .unwrap_or(serde_json::Value::Null)
-}
-
-/// Poll `f` every 100 ms until it returns `Some`, at most `within` worth of
-/// polls (then panic).
-fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..within.as_millis().div_ceil(100) {
-        if let Some(v) = f() {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]
@@ -80,7 +59,7 @@ fn baresip_registers_with_the_shipped_config_auto_answers_a_queued_call_and_audi
     });
     // Auto-login: registering the phone signed the agent in.
     wait_until("auto-login", Duration::from_secs(10), || {
-        (agent_state(&h, "A1501")["state"] == "idle").then_some(())
+        (h.agent_state("A1501")["state"] == "idle").then_some(())
     });
 
     let carrier_heard = audio.path().join("carrier-heard.wav");
@@ -107,7 +86,7 @@ fn baresip_registers_with_the_shipped_config_auto_answers_a_queued_call_and_audi
 
     // baresip answered it by itself, as the agent the ACD offered it to.
     let agent = wait_until("the agent's call to end", Duration::from_secs(20), || {
-        let a = agent_state(&h, "A1501");
+        let a = h.agent_state("A1501");
         (a["counters"]["answered"] == 1).then_some(a)
     });
     assert_eq!(agent["counters"]["offered"], 1, "{agent}");

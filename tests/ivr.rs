@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::flows::{setup, AFTER_HOURS};
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -38,26 +40,6 @@ reload_check_secs = 1
         flows = dir.join("flows").display(),
         cal = dir.join("cal").display(),
     )
-}
-
-/// A temp dir with `flows/` holding `files` and `cal/schedules/` holding
-/// an always-open and a never-open schedule.
-fn setup(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
-    let sched = dir.path().join("cal/schedules");
-    std::fs::create_dir_all(&sched).unwrap();
-    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-    let always: String = days
-        .iter()
-        .map(|d| format!("{d} = [\"00:00-24:00\"]\n"))
-        .collect();
-    std::fs::write(sched.join("always.toml"), format!("[weekly]\n{always}")).unwrap();
-    std::fs::write(sched.join("never.toml"), "[weekly]\n").unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join("flows").join(name), text).unwrap();
-    }
-    dir
 }
 
 fn start(net: Net, dir: tempfile::TempDir, more: &str) -> Hotline {
@@ -403,26 +385,6 @@ fn a_blocked_caller_is_refused_and_others_pass() {
     let report = common::report(&ok);
     assert_eq!(report["status"], 200, "{report}");
 }
-
-const AFTER_HOURS: &str = r#"
-name = "test-line"
-dids = ["12399"]
-entry = "hours"
-[nodes.hours]
-kind = "hours"
-schedule = "never"
-open = "bye"
-closed = "vm"
-[nodes.vm]
-kind = "voicemail"
-prompts = ["ivr_no_input"]
-max_secs = 30
-silence_secs = 3
-next = "bye"
-[nodes.bye]
-kind = "hangup"
-prompt = "ivr_goodbye"
-"#;
 
 #[test]
 fn after_hours_the_caller_leaves_a_voicemail() {

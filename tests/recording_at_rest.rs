@@ -447,36 +447,11 @@ fn another_key_cannot_read_the_archive() {
     );
 }
 
-const AFTER_HOURS: &str = r#"
-name = "test-line"
-dids = ["12399"]
-entry = "hours"
-[nodes.hours]
-kind = "hours"
-schedule = "never"
-open = "bye"
-closed = "vm"
-[nodes.vm]
-kind = "voicemail"
-prompts = ["ivr_no_input"]
-max_secs = 30
-silence_secs = 3
-next = "bye"
-[nodes.bye]
-kind = "hangup"
-prompt = "ivr_goodbye"
-"#;
-
 #[test]
 fn a_voicemail_is_sealed_on_disk_and_downloads_as_the_exact_wav() {
     let net = Net(224);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::flows::setup(&[("line.toml", common::flows::AFTER_HOURS)]);
     let flows = dir.path().join("flows");
-    let sched = dir.path().join("cal/schedules");
-    std::fs::create_dir_all(&flows).expect("mkdir");
-    std::fs::create_dir_all(&sched).expect("mkdir");
-    std::fs::write(sched.join("never.toml"), "[weekly]\n").expect("write");
-    std::fs::write(flows.join("line.toml"), AFTER_HOURS).expect("write");
     let key = dir.path().join("recording.key");
     keygen(&key);
     let ivr = format!(

@@ -23,8 +23,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::audio::windows_with;
-use common::baresip::{samples, write_tone, Baresip, QUEUED_AGENT};
-use common::tls::{certificate, tls_section};
+use common::baresip::{samples, write_tone, Baresip};
+use common::tls::{certificate, queued_agent_over_tls, tls_section};
 use common::{Hotline, Net};
 
 /// Send `message` over TLS to `addr` with `openssl s_client` (checking the
@@ -81,18 +81,7 @@ fn options(net: Net, branch: &str, version: &str) -> Vec<u8> {
 fn sip_over_tls_is_gated_like_tcp_and_carries_a_call_to_a_tls_phone() {
     let net = Net(230);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ca, cert, key) = certificate(dir.path(), &net.ip(1));
-    let base = common::config(
-        net,
-        &dir.path().join("var"),
-        &format!("{QUEUED_AGENT}{}", tls_section(&cert, &key)),
-    );
-    let realm = "realm = \"hotline.test\"\n";
-    assert!(base.contains(realm));
-    let text = base.replace(
-        realm,
-        &format!("{realm}transports = [\"udp\", \"tcp\", \"tls\"]\n"),
-    );
+    let (ca, text) = queued_agent_over_tls(net, dir.path(), "");
     let h = Hotline::start_with(net, dir, &text);
     let tls_addr = format!("{}:5061", net.ip(1));
 

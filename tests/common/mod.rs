@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audio;
 pub mod baresip;
+pub mod flows;
 pub mod tls;
 
 use std::io::{Read, Write};
@@ -327,6 +328,17 @@ impl Hotline {
         (code == 200).then_some(body)
     }
 
+    /// Agent `agent`'s entry (by job number) in the ACD's statistics, or
+    /// `Null` while it has none.
+    pub fn agent_state(&self, agent: &str) -> serde_json::Value {
+        let body = self.acd_stats().expect("ACD stats");
+        let stats: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        stats["stats"]["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["agent"] == agent).cloned())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
     /// POST `json` to `path` as the test admin; `(status, body)`.
     pub fn post_as_ops(&self, path: &str, json: &str) -> Option<(u16, String)> {
         let addr = format!("{}:8080", self.net.ip(1));
@@ -630,4 +642,16 @@ pub fn headers<'a>(resp: &'a str, name: &str) -> Vec<&'a str> {
             n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
         })
         .collect()
+}
+
+/// Poll `f` every 100 ms until it returns `Some`, at most `within` worth of
+/// polls (then panic naming `what`).
+pub fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..within.as_millis().div_ceil(100) {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
 }

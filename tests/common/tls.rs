@@ -78,3 +78,28 @@ pub fn tls_section(cert: &Path, key: &Path) -> String {
         key.display()
     )
 }
+
+/// A test configuration on `net` (data under `dir`) with the queued baresip
+/// agent (`baresip::QUEUED_AGENT`), SIP over TLS on port 5061 with a
+/// certificate a fresh CA signed for hotline's address, and `extra`; the CA
+/// file phones check it against.
+pub fn queued_agent_over_tls(net: super::Net, dir: &Path, extra: &str) -> (PathBuf, String) {
+    let (ca, cert, key) = certificate(dir, &net.ip(1));
+    let base = super::config(
+        net,
+        &dir.join("var"),
+        &format!(
+            "{}{}{extra}",
+            super::baresip::QUEUED_AGENT,
+            tls_section(&cert, &key)
+        ),
+    );
+    let realm = "realm = \"hotline.test\"\n";
+    assert!(base.contains(realm), "the test config's realm");
+    let text = base.replacen(
+        realm,
+        &format!("{realm}transports = [\"udp\", \"tcp\", \"tls\"]\n"),
+        1,
+    );
+    (ca, text)
+}
