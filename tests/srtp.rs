@@ -5,10 +5,13 @@
 //!   `RTP/SAVP` and drops any packet that fails SRTP authentication); the
 //!   agent is baresip registered over TLS with `srtp-mand`, reached with
 //!   hotline's own `RTP/SAVP` offer (`[media] srtp_agents = "required"`).
-//!   Each phone hears the other's tone, which it could only decode from
-//!   SRTP that hotline encrypted with the keys each negotiated, and the
-//!   call's recording holds both tones in clear: hotline decrypted each
-//!   leg before recording and re-encrypted for the other.
+//!   The caller comes through the IVR: a welcome prompt (our player
+//!   encrypting), then the queue and the agent (the relay continuing the
+//!   same SRTP stream). Each phone hears the other's tone, which it could
+//!   only decode from SRTP that hotline encrypted with the keys each
+//!   negotiated, and the call's recording holds both tones in clear:
+//!   hotline decrypted each leg before recording and re-encrypted for the
+//!   other.
 //! - The trunk says `srtp = "required"`: a plain `RTP/AVP` offer from it
 //!   gets 488, and so does `RTP/SAVP` with only a suite hotline does not
 //!   do; hotline keeps serving.
@@ -17,32 +20,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::audio::windows_with;
-use common::baresip::{samples, write_tone, Baresip, Options, QUEUED_AGENT};
-use common::tls::{certificate, tls_section};
-use common::{status, Hotline, Net, RawSip};
-
-fn wait_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn agent_state(h: &Hotline, agent: &str) -> serde_json::Value {
-    let body = h.acd_stats().expect("ACD stats");
-    let stats: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    stats["stats"]["agents"]
-        .as_array()
-        .and_then(|a| a.iter().find(|a| a["agent"] == agent).cloned())
-        .unwrap_or(serde_json::Value::Null)
-}
+use common::baresip::{samples, write_tone, Baresip, Options};
+use common::tls::queued_agent_over_tls;
+use common::{status, wait_until, Hotline, Net, RawSip};
 
 /// An INVITE from the carrier with `sdp` as its body.
 fn invite(net: Net, local: &str, call_id: &str, sdp: &str) -> Vec<u8> {
@@ -67,21 +50,35 @@ fn sdp(net: Net, proto: &str, crypto: &str) -> String {
     )
 }
 
+/// 12398: a welcome prompt, then the queue of the baresip agent.
+const WELCOME_THEN_QUEUE: &str = r#"
+name = "srtp-line"
+dids = ["12398"]
+entry = "welcome"
+[nodes.welcome]
+kind = "play"
+prompts = ["ivr_12345_welcome"]
+next = "q"
+[nodes.q]
+kind = "queue"
+group = "general"
+on_timeout = "bye"
+[nodes.bye]
+kind = "hangup"
+prompt = "ivr_goodbye"
+"#;
+
 #[test]
 fn srtp_only_phones_on_both_legs_hear_each_other_and_the_recording_is_clear() {
     let net = Net(233);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (ca, cert, key) = certificate(dir.path(), &net.ip(1));
-    let base = common::config(
-        net,
-        &dir.path().join("var"),
-        &format!("{QUEUED_AGENT}{}", tls_section(&cert, &key)),
+    let dir = common::flows::setup(&[("line.toml", WELCOME_THEN_QUEUE)]);
+    let ivr = format!(
+        "\n[ivr]\nflows_dir = \"{}\"\ncalendars_dir = \"{}\"\n",
+        dir.path().join("flows").display(),
+        dir.path().join("cal").display()
     );
+    let (ca, base) = queued_agent_over_tls(net, dir.path(), &ivr);
     let edits = [
-        (
-            "realm = \"hotline.test\"\n",
-            "realm = \"hotline.test\"\ntransports = [\"udp\", \"tcp\", \"tls\"]\n",
-        ),
         (
             "codecs = [\"PCMA\", \"PCMU\"]\n",
             "codecs = [\"PCMA\", \"PCMU\"]\nsrtp_agents = \"required\"\n",
@@ -140,10 +137,10 @@ fn srtp_only_phones_on_both_legs_hear_each_other_and_the_recording_is_clear() {
 
     // The carrier's caller: SRTP only, from the trunk's address.
     let caller_tone = audio.path().join("caller-440hz.wav");
-    write_tone(&caller_tone, 440.0, 8);
-    let uri = format!("sip:12399@{}", net.sip());
+    write_tone(&caller_tone, 440.0, 14);
+    let uri = format!("sip:12398@{}", net.sip());
     wait_until("auto-login", Duration::from_secs(15), || {
-        (agent_state(&h, "A1501")["state"] == "idle").then_some(())
+        (h.agent_state("A1501")["state"] == "idle").then_some(())
     });
     let caller = Baresip::start_opts(
         "13800000000",
@@ -158,7 +155,7 @@ fn srtp_only_phones_on_both_legs_hear_each_other_and_the_recording_is_clear() {
         },
     );
 
-    // The caller's source ends after 8 s and it hangs up; both phones
+    // The caller's source ends after 14 s and it hangs up; both phones
     // then have a complete dump of what they decoded.
     let (_, agent_heard) = wait_until("the agent's dump", Duration::from_secs(40), || {
         agent.heard().as_deref().and_then(samples)
@@ -194,11 +191,15 @@ fn srtp_only_phones_on_both_legs_hear_each_other_and_the_recording_is_clear() {
     assert!(n >= 100, "the caller's 440 Hz on the left in {n} windows");
     let n = windows_with(&right, 1000.0, 0.6);
     assert!(n >= 100, "the agent's 1000 Hz on the right in {n} windows");
+    let log = h.log();
+    assert!(
+        log.contains("flow starts flow=srtp-line") && log.contains("node=welcome"),
+        "the caller came through the IVR's welcome prompt"
+    );
     // No media packet failed authentication. (baresip may send its first
     // RTCP report before its own SRTP is up: that one is refused, as it
     // should be, and logged with kind=RTCP.)
-    let media_refused = h
-        .log()
+    let media_refused = log
         .lines()
         .any(|l| l.contains("SRTP packet refused") && l.contains("kind=RTP "));
     assert!(
