@@ -142,35 +142,32 @@ fn srtp(c: &mut Criterion) {
     };
     let mut alice = LegCrypto::new(&keys(1, 2)).expect("contexts");
     let mut bob = LegCrypto::new(&keys(2, 1)).expect("contexts");
-    let mut packet = [0u8; 172];
+    // The next 20 ms PCMA packet of stream `ssrc`.
     let mut seq = 0u16;
+    let mut next = move |ssrc: u32| {
+        seq = seq.wrapping_add(1);
+        let fields = RtpFields {
+            marker: false,
+            payload_type: 8,
+            sequence: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc,
+        };
+        let mut packet = [0u8; 172];
+        let n = write_rtp(&mut packet, &fields, &[0x55; 160]).expect("packet");
+        (packet, n)
+    };
     let mut g = c.benchmark_group("srtp_20ms");
     g.throughput(Throughput::Elements(1));
     g.bench_function("protect_rtp", |b| {
         b.iter(|| {
-            seq = seq.wrapping_add(1);
-            let fields = RtpFields {
-                marker: false,
-                payload_type: 8,
-                sequence: seq,
-                timestamp: u32::from(seq) * 160,
-                ssrc: 7,
-            };
-            let n = write_rtp(&mut packet, &fields, &[0x55; 160]).expect("packet");
+            let (packet, n) = next(7);
             black_box(alice.protect_rtp(&packet[..n]).expect("protected"))
         })
     });
     g.bench_function("protect_and_unprotect_rtp", |b| {
         b.iter(|| {
-            seq = seq.wrapping_add(1);
-            let fields = RtpFields {
-                marker: false,
-                payload_type: 8,
-                sequence: seq,
-                timestamp: u32::from(seq) * 160,
-                ssrc: 9,
-            };
-            let n = write_rtp(&mut packet, &fields, &[0x55; 160]).expect("packet");
+            let (packet, n) = next(9);
             let wire = alice.protect_rtp(&packet[..n]).expect("protected");
             black_box(bob.unprotect_rtp(&wire).expect("opened"))
         })

@@ -16,6 +16,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use bytes::BytesMut;
 use rtc_shared::marshal::{MarshalSize, Unmarshal};
 use rtc_srtp::context::Context;
 use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
@@ -64,14 +65,14 @@ fn profile(suite: CryptoSuite) -> ProtectionProfile {
     }
 }
 
-/// Run one `rtc-srtp` transform, its buffer as a `Vec`; a panic inside
+/// Run one `rtc-srtp` transform (its own buffer, no copy); a panic inside
 /// the library (a malformed packet it did not expect) refuses the packet
 /// instead of ending the task that serves the leg.
 fn guarded(
-    f: impl FnOnce() -> Result<bytes::BytesMut, rtc_shared::error::Error>,
-) -> Result<Vec<u8>, SrtpError> {
+    f: impl FnOnce() -> Result<BytesMut, rtc_shared::error::Error>,
+) -> Result<BytesMut, SrtpError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(Ok(b)) => Ok(b.to_vec()),
+        Ok(Ok(b)) => Ok(b),
         Ok(Err(e)) => Err(SrtpError::Packet(e.to_string())),
         Err(_) => Err(SrtpError::Packet(
             "the SRTP library panicked on a malformed packet".into(),
@@ -151,7 +152,7 @@ impl LegCrypto {
     /// end of such a packet and panics (found by
     /// `fuzz/fuzz_targets/srtp_unprotect.rs`), and a relayed packet's
     /// header comes from the other leg's peer.
-    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<BytesMut, SrtpError> {
         let mut reader = packet;
         let header = rtc_rtp::header::Header::unmarshal(&mut reader)
             .map_err(|e| SrtpError::Packet(format!("RTP header: {e}")))?;
@@ -165,12 +166,12 @@ impl LegCrypto {
 
     /// An SRTP packet authenticated and decrypted (refused when its tag
     /// is wrong or it is a replay).
-    pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+    pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<BytesMut, SrtpError> {
         guarded(|| self.inbound.decrypt_rtp(packet))
     }
 
     /// An RTCP compound packet as SRTCP.
-    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<BytesMut, SrtpError> {
         guarded(|| self.outbound.encrypt_rtcp(packet))
     }
 
@@ -181,7 +182,7 @@ impl LegCrypto {
     /// an E=0 packet back *without checking its authentication tag*
     /// (found by `fuzz/fuzz_targets/srtp_unprotect.rs`), which would let
     /// anyone inject RTCP at an SRTP leg.
-    pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+    pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<BytesMut, SrtpError> {
         let tag = profile(self.keys.suite).rtcp_auth_tag_len();
         let e_flag = packet
             .len()
@@ -230,7 +231,7 @@ pub enum Transformed {
     /// The leg is plain RTP: use the packet as it is.
     Plain,
     /// The transformed packet.
-    Secure(Vec<u8>),
+    Secure(BytesMut),
     /// Refused (failed authentication, replay, or could not be protected).
     Refused,
 }
@@ -282,7 +283,7 @@ impl SecureLeg {
         &self,
         packet: &[u8],
         incoming: Option<Kind>,
-        f: impl FnOnce(&mut LegCrypto, &[u8]) -> Result<Vec<u8>, SrtpError>,
+        f: impl FnOnce(&mut LegCrypto, &[u8]) -> Result<BytesMut, SrtpError>,
     ) -> Transformed {
         if !self.is_keyed() {
             return Transformed::Plain;
@@ -415,7 +416,7 @@ mod tests {
         let Transformed::Secure(opened) = bob.incoming_rtcp(&wire) else {
             panic!("opened");
         };
-        assert_eq!(opened, sr);
+        assert_eq!(&opened[..], &sr[..]);
         // The same report with the E flag cleared and a made-up tag: an
         // "unencrypted SRTCP" packet nobody authenticated. Refused.
         let mut forged = sr.to_vec();
