@@ -25,9 +25,8 @@ use super::writer::WriterJob;
 pub(super) const MAX_WORKERS: usize = 4;
 
 /// What a finished recording hands back to the thread that finishes it:
-/// the job (file still open), its frames, and the chunks it dropped past
-/// the WAV limit or after a write error.
-pub(super) type Finished = Result<(Box<WriterJob>, u64, u64), RecorderError>;
+/// the job (file still open, its frames and dropped chunks counted).
+pub(super) type Finished = Result<Box<WriterJob>, RecorderError>;
 
 /// A message to a worker.
 pub(super) enum Msg {
@@ -109,10 +108,6 @@ impl Pool {
 /// One recording as its worker holds it.
 struct Slot {
     job: Box<WriterJob>,
-    frames: u64,
-    since_patch: u64,
-    /// Chunks dropped here: past the WAV limit, or after a write error.
-    overflow: u64,
     inflight: Arc<AtomicUsize>,
     failed: Option<RecorderError>,
 }
@@ -132,9 +127,6 @@ fn handle(slots: &mut HashMap<u64, Slot>, msg: Msg) {
                 id,
                 Slot {
                     job,
-                    frames: 0,
-                    since_patch: 0,
-                    overflow: 0,
                     inflight,
                     failed: None,
                 },
@@ -146,16 +138,12 @@ fn handle(slots: &mut HashMap<u64, Slot>, msg: Msg) {
             };
             slot.inflight.fetch_sub(1, Ordering::AcqRel);
             if slot.failed.is_some() {
-                slot.overflow += 1;
+                slot.job.overflow += 1;
                 return;
             }
-            let written = catch_unwind(AssertUnwindSafe(|| {
-                slot.job
-                    .write_chunk(&samples, &mut slot.frames, &mut slot.since_patch)
-            }));
+            let written = catch_unwind(AssertUnwindSafe(|| slot.job.write_chunk(&samples)));
             match written {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => slot.overflow += 1,
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::error!(path = %slot.job.part().display(), error = %e, "recording write failed; recording stopped");
                     slot.failed = Some(e);
@@ -174,7 +162,7 @@ fn handle(slots: &mut HashMap<u64, Slot>, msg: Msg) {
             };
             let done = match slot.failed {
                 Some(e) => Err(e),
-                None => Ok((slot.job, slot.frames, slot.overflow)),
+                None => Ok(slot.job),
             };
             reply.send(done).ok();
         }
@@ -184,7 +172,7 @@ fn handle(slots: &mut HashMap<u64, Slot>, msg: Msg) {
             };
             if slot.failed.is_none() {
                 let path = slot.job.path().to_path_buf();
-                let completed = catch_unwind(AssertUnwindSafe(|| slot.job.complete(slot.frames)));
+                let completed = catch_unwind(AssertUnwindSafe(|| slot.job.complete()));
                 match completed {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {

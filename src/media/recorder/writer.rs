@@ -157,7 +157,9 @@ impl RecordingWriter {
             header_every,
             max_frames,
             seal: options.seal,
-            limit_warned: false,
+            frames: 0,
+            since_patch: 0,
+            overflow: 0,
         };
         let inflight = Arc::new(AtomicUsize::new(0));
         let spawn_failed = |reason: String| io_err(&part, "start writer")(io::Error::other(reason));
@@ -260,8 +262,9 @@ impl RecordingHandle {
         self.worker
             .send(Msg::Finish(self.id, reply))
             .map_err(|_| gone())?;
-        let (job, frames, overflow) = done.recv().map_err(|_| gone())??;
-        let mut meta = job.complete(frames)?;
+        let job = done.recv().map_err(|_| gone())??;
+        let overflow = job.overflow;
+        let mut meta = job.complete()?;
         meta.dropped_chunks = self.dropped_chunks() + overflow;
         Ok(meta)
     }
@@ -331,7 +334,13 @@ pub(super) struct WriterJob {
     header_every: u64,
     max_frames: u64,
     seal: Option<SealingKey>,
-    limit_warned: bool,
+    /// Frames written.
+    frames: u64,
+    /// Frames written since the header was last patched.
+    since_patch: u64,
+    /// Chunks dropped here: past the 4 GiB WAV limit, or after a write
+    /// error (counted by the pool).
+    pub(super) overflow: u64,
 }
 
 impl WriterJob {
@@ -345,34 +354,29 @@ impl WriterJob {
         &self.part
     }
 
-    /// Write one chunk of interleaved samples, counting `frames` and
-    /// patching the header every `header_every` frames; `Ok(false)` when
-    /// the chunk is past the 4 GiB WAV limit (dropped, warned once).
-    pub(super) fn write_chunk(
-        &mut self,
-        samples: &[i16],
-        frames: &mut u64,
-        since_patch: &mut u64,
-    ) -> Result<bool, RecorderError> {
+    /// Write one chunk of interleaved samples, patching the header every
+    /// `header_every` frames; a chunk past the 4 GiB WAV limit is dropped
+    /// and counted (warned once).
+    pub(super) fn write_chunk(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
         let n = samples.len() as u64 / u64::from(self.spec.channels);
-        if *frames + n > self.max_frames {
-            if !self.limit_warned {
-                self.limit_warned = true;
+        if self.frames + n > self.max_frames {
+            if self.overflow == 0 {
                 tracing::warn!(path = %self.part.display(), "recording reached the 4 GiB WAV limit; further audio dropped");
             }
-            return Ok(false);
+            self.overflow += 1;
+            return Ok(());
         }
         self.write(samples)?;
-        *frames += n;
-        *since_patch += n;
-        if *since_patch >= self.header_every {
-            *since_patch = 0;
+        self.frames += n;
+        self.since_patch += n;
+        if self.since_patch >= self.header_every {
+            self.since_patch = 0;
             // Patch RIFF/data sizes and push the buffer to the OS.
             self.wav
                 .flush()
                 .map_err(wav_err(&self.part, "patch header"))?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Test hook: die as under `kill -9` (the hound writer leaked unfinalised).
@@ -396,7 +400,8 @@ impl WriterJob {
     }
 
     /// Finalise the header, fsync, rename (or seal) and hash.
-    pub(super) fn complete(self, frames: u64) -> Result<RecordingMeta, RecorderError> {
+    pub(super) fn complete(self) -> Result<RecordingMeta, RecorderError> {
+        let frames = self.frames;
         let WriterJob {
             path,
             part,
