@@ -141,8 +141,8 @@ pub(crate) async fn serve(
     }
 }
 
-/// How long a TLS client has to finish its handshake.
-const HANDSHAKE: Duration = Duration::from_secs(10);
+/// How long a TLS handshake may take (either side's).
+pub(crate) const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// One connection (accepted, or opened by `tls_client`), before its
 /// stream type is known.

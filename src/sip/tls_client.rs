@@ -26,12 +26,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::gate::Gate;
-use super::tcp_ingress::{Link, TlsPeers};
+use super::tcp_ingress::{Link, TlsPeers, HANDSHAKE};
 
 /// A TCP connect to the trunk gives up after this.
 const CONNECT: Duration = Duration::from_secs(5);
-/// The TLS handshake gives up after this.
-const HANDSHAKE: Duration = Duration::from_secs(10);
 /// First wait before reconnecting; doubles per failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait between attempts.
