@@ -482,13 +482,16 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                         }
                         relay.set_remote(side, addr)
                     }
-                    Media::SetKeys { side, keys } => {
-                        if side == Side::A {
-                            // Prompts after this conversation use them too.
-                            self.media.set_keys(keys);
-                        }
-                        relay.set_keys(side, keys)
-                    }
+                    // The caller's ports are its media session's (shared with
+                    // the relay); the agent's are the relay's own.
+                    Media::SetKeys {
+                        side: Side::A,
+                        keys,
+                    } => self.media.set_keys(keys),
+                    Media::SetKeys {
+                        side: Side::B,
+                        keys,
+                    } => relay.set_agent_keys(keys),
                     Media::SetHold(on) => relay.set_hold(on),
                     Media::MusicOnHold(on) => {
                         relay.music_on_hold(if on { self.music() } else { None })

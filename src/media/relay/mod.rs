@@ -196,7 +196,7 @@ pub struct Participant {
 
 enum Control {
     Remote(Side, SocketAddr),
-    Keys(Side, Box<SrtpKeys>),
+    AgentKeys(Box<SrtpKeys>),
     Hold(bool),
     Stop(tokio::sync::oneshot::Sender<RelayReport>, Stop),
     MusicOnHold(Option<Prompt>),
@@ -297,9 +297,10 @@ impl RelayHandle {
         self.control.send(Control::Remote(side, addr)).ok();
     }
 
-    /// `side`'s SRTP keys changed (a re-INVITE that rekeyed).
-    pub fn set_keys(&self, side: Side, keys: SrtpKeys) {
-        self.control.send(Control::Keys(side, Box::new(keys))).ok();
+    /// Side B's SRTP keys changed (a re-INVITE that rekeyed). Side A's
+    /// ports belong to the caller's media session, which keys them.
+    pub fn set_agent_keys(&self, keys: SrtpKeys) {
+        self.control.send(Control::AgentKeys(Box::new(keys))).ok();
     }
 
     /// Suspend (or resume) the silence timeout while a leg is on hold.
@@ -612,8 +613,7 @@ async fn run(
             c = control_rx.recv() => match c {
                 Some(Control::Remote(Side::A, addr)) => la.peer = Peer::new(Some(addr)),
                 Some(Control::Remote(Side::B, addr)) => lb.peer = Peer::new(Some(addr)),
-                Some(Control::Keys(Side::A, keys)) => key_leg(&a_pair, Some(&keys), "caller"),
-                Some(Control::Keys(Side::B, keys)) => key_leg(&b_pair, Some(&keys), "agent"),
+                Some(Control::AgentKeys(keys)) => key_leg(&b_pair, Some(&keys), "agent"),
                 Some(Control::Hold(h)) => {
                     on_hold = h;
                     last_rtp = Instant::now();
