@@ -14,6 +14,7 @@ pub mod caller;
 pub mod codec;
 pub mod conference;
 pub mod dtmf;
+pub mod io;
 pub mod keys;
 pub mod latch;
 pub mod mixer;

@@ -215,6 +215,13 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<PlayerEvent>,
 ) -> Option<Continuation> {
+    let io = match pair.attach() {
+        Ok(io) => io,
+        Err(e) => {
+            tracing::error!(error = %e, port = pair.port(), "the player cannot read the caller's port");
+            return continued;
+        }
+    };
     let Continuation {
         mut stream,
         epoch: started,
@@ -265,7 +272,7 @@ async fn run(
                 });
                 if let Ok(n) = write_rtp(&mut packet, &fields, &payload) {
                     let to = peer.rtp.unwrap_or(target.remote);
-                    if let Err(e) = pair.send_rtp(&packet[..n], to).await {
+                    if let Err(e) = io.send_rtp(&packet[..n], to) {
                         debug!(error = %e, "prompt RTP send");
                     }
                 }
@@ -289,7 +296,7 @@ async fn run(
                     }
                 }
             }
-            r = pair.recv_rtp(&mut buf) => {
+            r = io.recv_rtp(&mut buf) => {
                 let Ok((n, from)) = r else { continue };
                 // Only the leg's own source may press keys.
                 if !peer.admit_rtp(from, started.elapsed()) {

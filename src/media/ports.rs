@@ -3,17 +3,27 @@
 //! returned to the pool when the [`PortPair`] drops, so no call leaks ports.
 //!
 //! A pair's sockets are private: every datagram goes through
-//! [`PortPair::send_rtp`] / [`PortPair::recv_rtp`] (and the RTCP pair),
-//! which apply the leg's SRTP once it is keyed ([`PortPair::secure`]), so
-//! no task lending the sockets can send an SRTP leg plaintext or hand on
-//! a packet that failed authentication.
+//! [`PortPair::send_rtp`] / [`Attached::recv_rtp`] (and the RTCP pair),
+//! or, in the shared media IO workers ([`crate::media::io`]), through
+//! [`PortPair::recv_batch`] and [`PortPair::open`], which apply the leg's
+//! SRTP once it is keyed ([`PortPair::secure`]), so no task lending the
+//! sockets can send an SRTP leg plaintext or hand on a packet that failed
+//! authentication.
+//!
+//! The sockets are plain non-blocking sockets, registered with nobody by
+//! default: a connected call's relay reads them from an IO worker's poll
+//! (no tokio wake-up per packet); a task that reads them itself (a
+//! player, the test phone) [`attaches`](PortPair::attach) them to its
+//! tokio reactor for as long as it runs. Sending never waits: a datagram
+//! the kernel cannot take at once is dropped, as the network would.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::io::IoSliceMut;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::net::UdpSocket;
+use quinn_udp::{RecvMeta, UdpSocketState};
 
 use super::sdp::SrtpKeys;
 use super::srtp::{SecureLeg, SrtpError, Transformed};
@@ -53,9 +63,62 @@ pub struct PortPair {
     rtp: UdpSocket,
     /// The RTCP socket (RTP port + 1).
     rtcp: UdpSocket,
+    /// Batched receive state of each (quinn-udp: recvmmsg, GRO).
+    rtp_io: UdpSocketState,
+    rtcp_io: UdpSocketState,
     port: u16,
     pool: Arc<PoolInner>,
     srtp: SecureLeg,
+}
+
+/// Which socket of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The RTP socket.
+    Rtp,
+    /// The RTCP socket.
+    Rtcp,
+}
+
+/// A pair attached to the current tokio reactor, for a task that reads it
+/// itself (see the module docs): tokio sockets on duplicates of the pair's
+/// descriptors (same sockets). Dropping it detaches them.
+pub struct Attached<'a> {
+    pair: &'a PortPair,
+    rtp: tokio::net::UdpSocket,
+    rtcp: tokio::net::UdpSocket,
+}
+
+impl Attached<'_> {
+    /// The next RTP packet into `buf` (decrypted on a keyed leg; packets
+    /// that fail authentication are counted and skipped). Cancel-safe.
+    pub async fn recv_rtp(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        self.recv(&self.rtp, Channel::Rtp, buf).await
+    }
+
+    /// The next RTCP packet into `buf` (as [`Self::recv_rtp`]).
+    pub async fn recv_rtcp(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        self.recv(&self.rtcp, Channel::Rtcp, buf).await
+    }
+
+    async fn recv(
+        &self,
+        socket: &tokio::net::UdpSocket,
+        channel: Channel,
+        buf: &mut [u8],
+    ) -> std::io::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = socket.recv_from(buf).await?;
+            if let Some(m) = self.pair.open(channel, buf, n) {
+                return Ok((m, from));
+            }
+        }
+    }
+
+    /// Send an RTP packet (see [`PortPair::send_rtp`]).
+    pub fn send_rtp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        self.pair.send_rtp(packet, to)
+    }
 }
 
 impl PortPair {
@@ -84,49 +147,84 @@ impl PortPair {
         self.srtp.refused()
     }
 
-    /// Send an RTP packet to `to` (as SRTP on a keyed leg).
-    pub async fn send_rtp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+    /// Send an RTP packet to `to` (as SRTP on a keyed leg), without
+    /// waiting: a full socket buffer drops it (`WouldBlock`).
+    pub fn send_rtp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
         match self.srtp.outgoing_rtp(packet) {
-            Transformed::Plain => self.rtp.send_to(packet, to).await,
-            Transformed::Secure(p) => self.rtp.send_to(&p, to).await,
+            Transformed::Plain => self.rtp.send_to(packet, to),
+            Transformed::Secure(p) => self.rtp.send_to(&p, to),
             Transformed::Refused => Err(std::io::Error::other("SRTP could not protect a packet")),
         }
     }
 
-    /// Send an RTCP packet to `to` (as SRTCP on a keyed leg).
-    pub async fn send_rtcp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+    /// Send an RTCP packet to `to` (as SRTCP on a keyed leg), as
+    /// [`Self::send_rtp`].
+    pub fn send_rtcp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
         match self.srtp.outgoing_rtcp(packet) {
-            Transformed::Plain => self.rtcp.send_to(packet, to).await,
-            Transformed::Secure(p) => self.rtcp.send_to(&p, to).await,
+            Transformed::Plain => self.rtcp.send_to(packet, to),
+            Transformed::Secure(p) => self.rtcp.send_to(&p, to),
             Transformed::Refused => Err(std::io::Error::other("SRTCP could not protect a packet")),
         }
     }
 
-    /// The next RTP packet into `buf` (decrypted on a keyed leg; packets
-    /// that fail authentication are counted and skipped). Cancel-safe.
-    pub async fn recv_rtp(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
-        loop {
-            let (n, from) = self.rtp.recv_from(buf).await?;
-            if let Some(m) = open(self.srtp.incoming_rtp(&buf[..n]), buf, n) {
-                return Ok((m, from));
-            }
+    /// Attach the sockets to the current tokio reactor for a task that
+    /// reads them itself, until the [`Attached`] drops.
+    ///
+    /// # Errors
+    /// Not inside a tokio runtime, or out of file descriptors.
+    pub fn attach(&self) -> std::io::Result<Attached<'_>> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(std::io::Error::other("RTP ports attached outside a tokio runtime"));
+        }
+        let rtp = tokio::net::UdpSocket::from_std(self.rtp.try_clone()?)?;
+        let rtcp = tokio::net::UdpSocket::from_std(self.rtcp.try_clone()?)?;
+        Ok(Attached {
+            pair: self,
+            rtp,
+            rtcp,
+        })
+    }
+
+    /// One socket of the pair (to register it with an IO worker's poll).
+    pub(crate) fn socket(&self, channel: Channel) -> &UdpSocket {
+        match channel {
+            Channel::Rtp => &self.rtp,
+            Channel::Rtcp => &self.rtcp,
         }
     }
 
-    /// The next RTCP packet into `buf` (as [`Self::recv_rtp`]).
-    pub async fn recv_rtcp(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
-        loop {
-            let (n, from) = self.rtcp.recv_from(buf).await?;
-            if let Some(m) = open(self.srtp.incoming_rtcp(&buf[..n]), buf, n) {
-                return Ok((m, from));
-            }
-        }
+    /// Read what waits on one socket, up to `bufs.len()` datagrams in one
+    /// system call (recvmmsg); with GRO a buffer may hold several
+    /// datagrams of `meta.stride` bytes each. The datagrams are raw:
+    /// [`Self::open`] each before use. `WouldBlock` when none waits.
+    pub(crate) fn recv_batch(
+        &self,
+        channel: Channel,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> std::io::Result<usize> {
+        let (socket, state) = match channel {
+            Channel::Rtp => (&self.rtp, &self.rtp_io),
+            Channel::Rtcp => (&self.rtcp, &self.rtcp_io),
+        };
+        state.recv(socket.into(), bufs, meta)
+    }
+
+    /// A raw datagram of `n` bytes received on `channel`, opened in
+    /// place: its length after the leg's SRTP (decrypted and
+    /// authenticated on a keyed leg), `None` when refused (counted).
+    pub(crate) fn open(&self, channel: Channel, buf: &mut [u8], n: usize) -> Option<usize> {
+        let t = match channel {
+            Channel::Rtp => self.srtp.incoming_rtp(&buf[..n]),
+            Channel::Rtcp => self.srtp.incoming_rtcp(&buf[..n]),
+        };
+        open(t, buf, n)
     }
 
     /// A queued RTP datagram, raw, to throw away (what piled up while
     /// nobody read the leg); `Err` when none is queued.
     pub fn discard_rtp(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.rtp.try_recv_from(buf).map(|(n, _)| n)
+        self.rtp.recv_from(buf).map(|(n, _)| n)
     }
 }
 
@@ -193,14 +291,16 @@ impl PortPool {
                 free.pop_front()
             };
             let Some(port) = port else { break };
-            let rtp = UdpSocket::bind(SocketAddr::new(self.inner.address, port)).await;
-            let rtcp = UdpSocket::bind(SocketAddr::new(self.inner.address, port + 1)).await;
+            let rtp = bind(SocketAddr::new(self.inner.address, port));
+            let rtcp = bind(SocketAddr::new(self.inner.address, port + 1));
             match (rtp, rtcp) {
-                (Ok(rtp), Ok(rtcp)) => {
+                (Ok((rtp, rtp_io)), Ok((rtcp, rtcp_io))) => {
                     self.inner.in_use.fetch_add(1, Ordering::Relaxed);
                     return Ok(PortPair {
                         rtp,
                         rtcp,
+                        rtp_io,
+                        rtcp_io,
                         port,
                         pool: self.inner.clone(),
                         srtp: SecureLeg::default(),
@@ -219,6 +319,14 @@ impl PortPool {
             max: self.inner.max,
         })
     }
+}
+
+/// A non-blocking UDP socket on `addr`, set up for batched reads.
+fn bind(addr: SocketAddr) -> std::io::Result<(UdpSocket, UdpSocketState)> {
+    let socket = UdpSocket::bind(addr)?;
+    let state = UdpSocketState::new((&socket).into())?;
+    socket.set_nonblocking(true)?;
+    Ok((socket, state))
 }
 
 #[cfg(test)]

@@ -210,7 +210,7 @@ impl Session {
                             ssrc,
                         };
                         if let Ok(n) = write_rtp(&mut packet, &fields, &body) {
-                            if sock.send_rtp(&packet[..n], remote).await.is_ok() {
+                            if sock.send_rtp(&packet[..n], remote).is_ok() {
                                 s.sent.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -238,7 +238,7 @@ impl Session {
                             ssrc,
                         };
                         if let Ok(n) = write_rtp(&mut packet, &fields, &payload) {
-                            if sock.send_rtp(&packet[..n], remote).await.is_ok() {
+                            if sock.send_rtp(&packet[..n], remote).is_ok() {
                                 s.sent.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -256,8 +256,15 @@ impl Session {
             let mut keys = Rfc4733Receiver::new(8000);
             let started = tokio::time::Instant::now();
             let mut last_seq: Option<u16> = None;
+            let io = match sock.attach() {
+                Ok(io) => io,
+                Err(e) => {
+                    tracing::error!(error = %e, "the phone cannot read its RTP port");
+                    return;
+                }
+            };
             loop {
-                let Ok((n, _)) = sock.recv_rtp(&mut buf).await else {
+                let Ok((n, _)) = io.recv_rtp(&mut buf).await else {
                     continue;
                 };
                 let Ok(rtp) = RtpHeader::parse(&buf[..n]) else {

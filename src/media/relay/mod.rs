@@ -57,24 +57,22 @@
 //! recording side.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
-use super::codec::{Codec, G711};
-use super::conference::{Conference, Output};
-use super::keys::Holder;
+use super::codec::G711;
+use super::io::{self, MediaIo, TaskHandle};
 use super::mixer::{MixerError, Mode, ParticipantId, Role};
 use super::player::Continuation;
 use super::ports::PortPair;
-use super::prompts::{Playout, Prompt};
-use super::recorder::{Channel, RecordingMeta};
-use super::rtp::RtpHeader;
+use super::prompts::Prompt;
+use super::recorder::RecordingMeta;
 use super::sdp::{AudioCodec, Negotiated, SrtpKeys};
 
+mod core;
 mod forward;
 mod mix;
 mod quality;
@@ -82,11 +80,8 @@ mod recording;
 #[cfg(test)]
 mod tests;
 
-use forward::{local_packet, Hop, Leg, Peer, Verdict, MAX_PACKET};
-use mix::{join, next_extra, Extra, ExtraChannel};
-use quality::ntp_now;
-use quality::Quality;
-use recording::{Recorder, RECORD_DELAY};
+use self::core::Stopped;
+use self::core::RelayCore;
 
 pub use recording::CallRecording;
 
@@ -194,11 +189,12 @@ pub struct Participant {
     pub format: LegFormat,
 }
 
-enum Control {
+/// What a [`RelayHandle`] tells its relay.
+pub enum Control {
     Remote(Side, SocketAddr),
     AgentKeys(Box<SrtpKeys>),
     Hold(bool),
-    Stop(tokio::sync::oneshot::Sender<RelayReport>, Stop),
+    Stop(tokio::sync::oneshot::Sender<Stopped>, Stop),
     MusicOnHold(Option<Prompt>),
     Join(
         Box<Participant>,
@@ -243,7 +239,7 @@ pub struct LegQuality {
 
 /// How a relay stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub enum Stop {
     /// The call is over: finish the recording.
     Finish,
     /// The caller goes on: hand side A's stream back, and the recording
@@ -285,40 +281,44 @@ pub struct RelayReport {
 
 /// Controls a running relay; dropping it stops the relay.
 pub struct RelayHandle {
-    control: mpsc::UnboundedSender<Control>,
+    /// The relay on its IO worker (`None`: the workers could not start).
+    task: Option<TaskHandle<RelayCore>>,
     /// Live counters.
     pub stats: Arc<RelayStats>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl RelayHandle {
+    fn send(&self, control: Control) -> bool {
+        self.task.as_ref().is_some_and(|t| t.send(control))
+    }
+
     /// The peer of `side` moved (re-INVITE): send there and re-latch.
     pub fn set_remote(&self, side: Side, addr: SocketAddr) {
-        self.control.send(Control::Remote(side, addr)).ok();
+        self.send(Control::Remote(side, addr));
     }
 
     /// Side B's SRTP keys changed (a re-INVITE that rekeyed). Side A's
     /// ports belong to the caller's media session, which keys them.
     pub fn set_agent_keys(&self, keys: SrtpKeys) {
-        self.control.send(Control::AgentKeys(Box::new(keys))).ok();
+        self.send(Control::AgentKeys(Box::new(keys)));
     }
 
     /// Suspend (or resume) the silence timeout while a leg is on hold.
     pub fn set_hold(&self, on_hold: bool) {
-        self.control.send(Control::Hold(on_hold)).ok();
+        self.send(Control::Hold(on_hold));
     }
 
     /// Play `prompt` (looped) to side A instead of B's audio while B holds;
     /// `None` resumes B.
     pub fn music_on_hold(&self, moh: Option<Prompt>) {
-        self.control.send(Control::MusicOnHold(moh)).ok();
+        self.send(Control::MusicOnHold(moh));
     }
 
     /// Keep side A's (the caller's) audio out of the mix while `muted`: the
     /// agent consults a third party and the caller, on hold, must not be
     /// heard by them (attended transfer). Only the mix is affected.
     pub fn mute_caller(&self, muted: bool) {
-        self.control.send(Control::MuteCaller(muted)).ok();
+        self.send(Control::MuteCaller(muted));
     }
 
     /// Add an extra party to the call's mix (the call switches to mixing).
@@ -328,11 +328,7 @@ impl RelayHandle {
     pub async fn join(&self, participant: Participant) -> Result<(), MixerError> {
         let id = participant.id;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self
-            .control
-            .send(Control::Join(Box::new(participant), tx))
-            .is_err()
-        {
+        if !self.send(Control::Join(Box::new(participant), tx)) {
             return Err(MixerError::NotJoined(id));
         }
         rx.await.unwrap_or(Err(MixerError::NotJoined(id)))
@@ -340,7 +336,7 @@ impl RelayHandle {
 
     /// Remove an extra party (its ports are released).
     pub fn leave(&self, id: ParticipantId) {
-        self.control.send(Control::Leave(id)).ok();
+        self.send(Control::Leave(id));
     }
 
     /// Change a supervisor's mode.
@@ -349,7 +345,7 @@ impl RelayHandle {
     /// See [`super::mixer::Mixer::set_mode`].
     pub async fn set_mode(&self, id: ParticipantId, mode: Mode) -> Result<(), MixerError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.control.send(Control::Mode(id, mode, tx)).is_err() {
+        if !self.send(Control::Mode(id, mode, tx)) {
             return Err(MixerError::NotJoined(id));
         }
         rx.await.unwrap_or(Err(MixerError::NotJoined(id)))
@@ -368,17 +364,22 @@ impl RelayHandle {
     }
 
     async fn stop_with(self, how: Stop) -> RelayReport {
+        let Some(task) = self.task else {
+            return RelayReport::default();
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.control.send(Control::Stop(tx, how)).is_err() {
+        if !task.send(Control::Stop(tx, how)) {
             return RelayReport::default();
         }
-        rx.await.unwrap_or_default()
-    }
-}
-
-impl Drop for RelayHandle {
-    fn drop(&mut self) {
-        self.task.abort();
+        // The relay answers and ends: nothing more to send it.
+        task.finished();
+        let Ok(Stopped { mut report, finish }) = rx.await else {
+            return RelayReport::default();
+        };
+        if let Some(r) = finish {
+            report.recording = r.finish().await;
+        }
+        report
     }
 }
 
@@ -409,7 +410,8 @@ pub struct RelayOptions {
 }
 
 /// Start relaying between `a` (peer `a_remote`; the caller's ports, which
-/// its media session keeps) and `b` (peer `b_remote`).
+/// its media session keeps) and `b` (peer `b_remote`), served by the
+/// process's media IO workers ([`crate::media::io`]).
 pub fn start(
     a: Arc<PortPair>,
     a_remote: Option<SocketAddr>,
@@ -419,331 +421,44 @@ pub fn start(
     events: mpsc::UnboundedSender<RelayEvent>,
 ) -> RelayHandle {
     let stats = Arc::new(RelayStats::default());
-    let (control, control_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(
-        a,
-        a_remote,
-        b,
-        b_remote,
-        options,
-        events,
-        control_rx,
-        stats.clone(),
-    ));
+    let core = RelayCore::new(a, a_remote, b, b_remote, options, events, stats.clone());
     RelayHandle {
-        control,
+        task: workers().map(|io| io.adopt(core)),
         stats,
-        task,
     }
 }
 
-/// Send what the forwarding core decided for a datagram (`verdict`) from
-/// `pair` (the other leg's sockets), counting it; `true` when it came from
-/// the latched peer (the call is alive).
-async fn execute(
-    verdict: Verdict,
-    pair: &PortPair,
-    packet: &[u8],
-    s: &RelayStats,
-    sent: &AtomicU64,
-) -> bool {
-    match verdict {
-        Verdict::Send(to) => {
-            if pair.send_rtp(packet, to).await.is_ok() {
-                sent.fetch_add(1, Ordering::Relaxed);
+/// The process's media IO workers for relays, started at the first call
+/// ([`configure_workers`] sets how many; one per core by default).
+fn workers() -> Option<&'static MediaIo<RelayCore>> {
+    static WORKERS: OnceLock<Option<MediaIo<RelayCore>>> = OnceLock::new();
+    WORKERS
+        .get_or_init(|| {
+            let count = match WORKER_COUNT.load(Ordering::Relaxed) {
+                0 => io::default_workers(),
+                n => n,
+            };
+            match MediaIo::start("hotline-media", count) {
+                Ok(io) => Some(io),
+                Err(e) => {
+                    tracing::error!(error = %e, "the media IO workers cannot start: calls get no media");
+                    None
+                }
             }
-        }
-        Verdict::Stranger | Verdict::Kept { dropped: true } => {
-            s.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        Verdict::Kept { dropped: false } => {}
-    }
-    verdict.alive()
+        })
+        .as_ref()
 }
 
-/// Next RTCP report time: the mean interval randomised over 0.5–1.5×.
-fn next_rtcp(mean: Duration) -> Instant {
-    let factor = 0.5 + rand::random::<f64>();
-    Instant::now() + mean.mul_f64(factor)
+static WORKER_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many media IO workers serve relays (`[media] io_workers`; zero:
+/// one per core, at most [`io::MAX_WORKERS`]). Takes effect if called
+/// before the first call is bridged.
+pub fn configure_workers(count: usize) {
+    WORKER_COUNT.store(count, Ordering::Relaxed);
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    a: Arc<PortPair>,
-    a_remote: Option<SocketAddr>,
-    b: PortPair,
-    b_remote: Option<SocketAddr>,
-    options: RelayOptions,
-    events: mpsc::UnboundedSender<RelayEvent>,
-    mut control_rx: mpsc::UnboundedReceiver<Control>,
-    s: Arc<RelayStats>,
-) {
-    let RelayOptions {
-        silence,
-        recording,
-        a_continuation,
-        a_format,
-        b_format,
-        b_role,
-        cname,
-        rtcp_interval,
-    } = options;
-    let rtcp_interval = if rtcp_interval.is_zero() {
-        RTCP_INTERVAL
-    } else {
-        rtcp_interval
-    };
-    let b_role = b_role.unwrap_or(Role::Agent);
-    // The sockets are the shell's; the legs' state is the pure core's.
-    let (a_pair, b_pair) = (a, Arc::new(b));
-    key_leg(&a_pair, a_format.srtp.as_ref(), "caller");
-    key_leg(&b_pair, b_format.srtp.as_ref(), "agent");
-    let a_continuation = a_continuation.unwrap_or_else(Continuation::fresh);
-    let mut la = Leg {
-        // A player learnt where the caller's RTP comes from: no fresh
-        // latch at the hand-over (`media::latch`).
-        peer: Peer::resume(a_remote, a_continuation.latched),
-        quality: Quality::default(),
-        format: a_format,
-        // Side A heard prompts before the bridge: keep its stream continuous
-        // and its keys (a press a player took is not the agent's).
-        out: a_continuation,
-    };
-    la.out.keys.hand_over(Holder::Relay);
-    let mut lb = Leg {
-        peer: Peer::new(b_remote),
-        quality: Quality::default(),
-        format: b_format,
-        out: Continuation::fresh(),
-    };
-    let mut buf_a = [0u8; MAX_PACKET];
-    let mut buf_b = [0u8; MAX_PACKET];
-    let mut buf_c = [0u8; MAX_PACKET];
-    let mut buf_d = [0u8; MAX_PACKET];
-    let mut last_rtp = Instant::now();
-    let mut on_hold = false;
-    let mut reported = false;
-    let check_every = if silence.is_zero() {
-        Duration::from_secs(3600)
-    } else {
-        (silence / 4).max(Duration::from_millis(100))
-    };
-    let mut ticker = tokio::time::interval(check_every);
-    let started = Instant::now();
-    let mut recorder = recording.map(|r| Recorder::lend(r, started, [a_format, b_format]));
-    let mut drain_tick = tokio::time::interval(Duration::from_millis(100));
-    let mut moh: Option<Playout> = None;
-    let mut caller_muted = false;
-    // One 20 ms pacer for music on hold and the mix.
-    let mut pace = tokio::time::interval(Duration::from_millis(20));
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut payload = Vec::with_capacity(160);
-    let mut packet = [0u8; 12 + 160];
-    let mut rtcp_at = next_rtcp(rtcp_interval);
-    // Mixing state: present while extra parties are on the call.
-    let mut conference: Option<Conference> = None;
-    let mut extras: Vec<Extra> = Vec::new();
-    let mut outputs: Vec<Output> = Vec::new();
-    // Extra parties' packets (made at the first join: most calls never mix).
-    let mut extra_chan: Option<ExtraChannel> = None;
-    // Packets the caller sent while its ports changed hands (the IVR's or
-    // the queue's player → this relay) are stale: a key already handled,
-    // words said to nobody. Relaying them a second late would replay a
-    // DTMF event to the agent, so they are dropped.
-    while a_pair.discard_rtp(&mut buf_a).is_ok() {
-        s.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-    // Side B's port was offered before it answered: whatever waits there
-    // is not its conversation (a stranger spraying the port would
-    // otherwise be relayed in a burst at the bridge).
-    while b_pair.discard_rtp(&mut buf_b).is_ok() {
-        s.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-    loop {
-        tokio::select! {
-            r = a_pair.recv_rtp(&mut buf_a) => {
-                let Ok((n, from)) = r else { continue };
-                let now = Instant::now();
-                let hop = Hop { from: &mut la, to: &mut lb, channel: Channel::Caller, id: CALLER, muted: false, mix_muted: caller_muted };
-                let verdict = hop.route(&mut buf_a[..n], from, now - started, now, &mut conference, &mut recorder);
-                if execute(verdict, &b_pair, &buf_a[..n], &s, &s.a_to_b).await {
-                    last_rtp = now;
-                }
-            }
-            r = b_pair.recv_rtp(&mut buf_b) => {
-                let Ok((n, from)) = r else { continue };
-                let now = Instant::now();
-                // While B holds, A hears music instead.
-                let hop = Hop { from: &mut lb, to: &mut la, channel: Channel::Agent, id: OTHER_SIDE, muted: moh.is_some(), mix_muted: false };
-                let verdict = hop.route(&mut buf_b[..n], from, now - started, now, &mut conference, &mut recorder);
-                if execute(verdict, &a_pair, &buf_b[..n], &s, &s.b_to_a).await {
-                    last_rtp = now;
-                }
-            }
-            r = a_pair.recv_rtcp(&mut buf_c) => {
-                let Ok((n, from)) = r else { continue };
-                la.receive_rtcp(&buf_c[..n], from, started.elapsed(), &s);
-            }
-            r = b_pair.recv_rtcp(&mut buf_d) => {
-                let Ok((n, from)) = r else { continue };
-                lb.receive_rtcp(&buf_d[..n], from, started.elapsed(), &s);
-            }
-            Some((id, mut data, from)) = next_extra(&mut extra_chan) => {
-                let Some(x) = extras.iter_mut().find(|x| x.id == id) else { continue };
-                if !x.peer.admit_rtp(from, started.elapsed()) {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                let Ok(rtp) = RtpHeader::parse(&data) else {
-                    s.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                if rtp.payload_type == x.format.payload_type {
-                    if let Some(c) = conference.as_mut() {
-                        c.push_payload(id, rtp.payload);
-                    }
-                } else if Some(rtp.payload_type) == x.format.telephone_event {
-                    let digits = x.keys.on_packet(started.elapsed(), rtp.timestamp, rtp.marker, rtp.payload);
-                    for d in digits.into_iter().flatten() {
-                        events.send(RelayEvent::Key { participant: id, key: d.key.to_char() }).ok();
-                    }
-                }
-                data.clear();
-            }
-            c = control_rx.recv() => match c {
-                Some(Control::Remote(Side::A, addr)) => la.peer = Peer::new(Some(addr)),
-                Some(Control::Remote(Side::B, addr)) => lb.peer = Peer::new(Some(addr)),
-                Some(Control::AgentKeys(keys)) => key_leg(&b_pair, Some(&keys), "agent"),
-                Some(Control::Hold(h)) => {
-                    on_hold = h;
-                    last_rtp = Instant::now();
-                }
-                Some(Control::MusicOnHold(Some(prompt))) => {
-                    let mut p = Playout::new();
-                    p.play(prompt);
-                    p.set_loop(true);
-                    moh = Some(p);
-                    on_hold = true;
-                    // The pacer idled while nothing played: no burst of
-                    // missed ticks, start pacing now.
-                    pace.reset();
-                }
-                Some(Control::MusicOnHold(None)) => {
-                    moh = None;
-                    on_hold = false;
-                    last_rtp = Instant::now();
-                }
-                Some(Control::Join(p, reply)) => {
-                    let tx = extra_chan.get_or_insert_with(|| mpsc::channel(256)).0.clone();
-                    let result = join(&mut conference, &mut extras, *p, (la.format.law, lb.format.law), b_role, &tx);
-                    if result.is_ok() {
-                        pace.reset();
-                    }
-                    reply.send(result).ok();
-                }
-                Some(Control::MuteCaller(m)) => caller_muted = m,
-                Some(Control::Leave(id)) => {
-                    extras.retain(|x| x.id != id);
-                    if let Some(c) = conference.as_mut() {
-                        let _ = c.leave(id);
-                    }
-                    if extras.is_empty() {
-                        conference = None;
-                        tracing::debug!("back to forwarding");
-                    }
-                }
-                Some(Control::Mode(id, mode, reply)) => {
-                    let result = match conference.as_mut() {
-                        Some(c) => c.set_mode(id, mode),
-                        None => Err(MixerError::NotJoined(id)),
-                    };
-                    reply.send(result).ok();
-                }
-                Some(Control::Stop(reply, how)) => {
-                    let open = recorder.take().map(|r| r.give_back(started.elapsed()));
-                    let (kept, recording) = match (how, open) {
-                        (Stop::HandBack(true), open) => (open, None),
-                        (_, Some(r)) => (None, r.finish().await),
-                        (_, None) => (None, None),
-                    };
-                    let (mut a, mut b) = (la.quality.report(), lb.quality.report());
-                    a.refused = la.peer.refused() + a_pair.srtp_refused();
-                    b.refused = lb.peer.refused() + b_pair.srtp_refused();
-                    if a.refused + b.refused > 0 {
-                        tracing::warn!(caller = a.refused, agent = b.refused, "packets from strangers refused at this call's ports");
-                    }
-                    la.out.latched = la.peer.latched();
-                    let caller_media = matches!(how, Stop::HandBack(_))
-                        .then_some(LegMedia { stream: la.out, recording: kept });
-                    reply.send(RelayReport { caller_media, recording, a, b }).ok();
-                    break;
-                }
-                None => break,
-            },
-            _ = pace.tick(), if moh.is_some() || conference.is_some() => {
-                let music = moh.as_mut().map(|p| p.next_frame().unwrap_or([0; 160]));
-                let Some(c) = conference.as_mut() else {
-                    // Forwarding with B on hold: music to A.
-                    let (Some(frame), Some(to)) = (music, la.peer.rtp) else { continue };
-                    payload.clear();
-                    la.format.law.encode(&frame, &mut payload);
-                    if let Some(n) = local_packet(&mut la.out, la.format.payload_type, &payload, &mut packet, Instant::now()) {
-                        if a_pair.send_rtp(&packet[..n], to).await.is_ok() {
-                            s.b_to_a.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    continue;
-                };
-                let rec = c.tick(&mut outputs);
-                if let Some(r) = recorder.as_mut() {
-                    r.push_mixed(started.elapsed(), rec);
-                }
-                for o in &outputs {
-                    let (leg_out, pt, pair, to, counter) = if o.id == CALLER {
-                        if let Some(frame) = music {
-                            payload.clear();
-                            la.format.law.encode(&frame, &mut payload);
-                        }
-                        (&mut la.out, la.format.payload_type, &*a_pair, la.peer.rtp, Some(&s.b_to_a))
-                    } else if o.id == OTHER_SIDE {
-                        (&mut lb.out, lb.format.payload_type, &*b_pair, lb.peer.rtp, Some(&s.a_to_b))
-                    } else if let Some(x) = extras.iter_mut().find(|x| x.id == o.id) {
-                        (&mut x.out, x.format.payload_type, &*x.pair, x.peer.rtp, None)
-                    } else {
-                        continue;
-                    };
-                    let body = if o.id == CALLER && music.is_some() { &payload[..] } else { &o.payload[..] };
-                    let (Some(to), Some(n)) = (to, local_packet(leg_out, pt, body, &mut packet, Instant::now())) else { continue };
-                    if pair.send_rtp(&packet[..n], to).await.is_ok() {
-                        if let Some(counter) = counter {
-                            counter.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-            _ = tokio::time::sleep_until(rtcp_at) => {
-                rtcp_at = next_rtcp(rtcp_interval);
-                let (now, ntp) = (Instant::now(), ntp_now());
-                for (leg, pair) in [(&mut la, &a_pair), (&mut lb, &b_pair)] {
-                    let Some((n, to)) = leg.rtcp_report(now - started, now, ntp, &cname, &mut buf_c) else { continue };
-                    if pair.send_rtcp(&buf_c[..n], to).await.is_ok() {
-                        leg.quality.rtcp_sent += 1;
-                        s.rtcp.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            _ = drain_tick.tick(), if recorder.is_some() => {
-                let up_to = started.elapsed().saturating_sub(RECORD_DELAY);
-                if let Some(r) = recorder.as_mut() {
-                    r.drain(up_to);
-                }
-            }
-            _ = ticker.tick() => {
-                if !silence.is_zero() && !on_hold && !reported && last_rtp.elapsed() >= silence {
-                    reported = true;
-                    events.send(RelayEvent::Silent).ok();
-                }
-            }
-        }
-    }
+/// Relays being served now (for `/healthz` and the leak tests).
+pub fn running() -> usize {
+    workers().map_or(0, MediaIo::tasks)
 }

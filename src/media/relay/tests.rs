@@ -2,7 +2,9 @@
 //! RTCP, mixing, recording.
 
 use super::*;
+use crate::media::codec::Codec;
 use crate::media::ports::PortPool;
+use crate::media::rtp::RtpHeader;
 use crate::media::rtp::{parse_rtcp, write_rr, RtcpReport};
 use tokio::net::UdpSocket;
 
