@@ -211,6 +211,19 @@ pub struct MediaConfig {
     /// SRTP (SDES) in our offers to agents' and supervisors' phones.
     #[serde(default)]
     pub srtp_agents: SrtpMode,
+    /// Media IO worker threads serving connected calls (0: one per core,
+    /// at most 8).
+    #[serde(default)]
+    pub io_workers: usize,
+    /// How long a media IO worker lets datagrams gather before it reads
+    /// them again after a busy pass, in microseconds (0: read at once).
+    /// Fewer wake-ups under load for at most this much added delay.
+    #[serde(default = "default_io_coalesce_us")]
+    pub io_coalesce_us: u64,
+}
+
+fn default_io_coalesce_us() -> u64 {
+    0
 }
 
 fn default_true() -> bool {
@@ -232,6 +245,8 @@ impl Default for MediaConfig {
             sounds_dir: default_sounds_dir(),
             music_on_hold: true,
             srtp_agents: SrtpMode::Off,
+            io_workers: 0,
+            io_coalesce_us: default_io_coalesce_us(),
         }
     }
 }

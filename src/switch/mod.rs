@@ -293,6 +293,10 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
     keep_trunks_tls(&config, &stack)?;
     let m = &config.media;
     let ports = PortPool::new(m.address, m.rtp_port_min, m.rtp_port_max);
+    crate::media::relay::configure_workers(
+        m.io_workers,
+        std::time::Duration::from_micros(m.io_coalesce_us),
+    );
     let trunks = Arc::new(trunk_table(&config));
     let counters = Arc::new(CallCounters::default());
     let call_shutdown = CancellationToken::new();

@@ -6,7 +6,12 @@
 //! reads every ready socket in batches (quinn-udp: `recvmmsg`, GRO): one
 //! system call reads all that waits, and a short batch proves the socket
 //! empty, so there is no second, empty read per packet as with tokio's
-//! readiness model, no futex and no task switch per packet. Timers are the
+//! readiness model, no futex and no task switch per packet. Optionally a
+//! worker that has just read something sleeps a moment (`coalesce`,
+//! `[media] io_coalesce_us`, off by default: 1 ms measured no gain on a
+//! saturated 2-core box, BENCHMARKS.md) before it polls again, so one
+//! wake-up serves many calls' packets; that adds at most that much delay
+//! to a packet. Timers are the
 //! worker's, not the call's: one 20 ms tick per worker drives every call's
 //! pacing (music on hold, the mix), recording drain, RTCP reports and
 //! silence check.
@@ -33,6 +38,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -44,7 +50,10 @@ pub use worker::Registrar;
 pub const MAX_WORKERS: usize = 8;
 
 /// The pacing tick every worker drives its tasks with (one G.711 frame).
-pub const TICK: std::time::Duration = std::time::Duration::from_millis(20);
+pub const TICK: Duration = Duration::from_millis(20);
+
+/// The longest a worker lets datagrams gather (a quarter of a frame).
+pub const MAX_COALESCE: Duration = Duration::from_millis(5);
 
 /// What a task tells its worker after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,15 +169,20 @@ impl<T: MediaTask> Drop for TaskHandle<T> {
 
 impl<T: MediaTask> MediaIo<T> {
     /// Start `workers` worker threads (at least one, at most
-    /// [`MAX_WORKERS`]) named `name-N`.
+    /// [`MAX_WORKERS`]) named `name-N`, each letting datagrams gather for
+    /// `coalesce` after a pass that read some (at most [`MAX_COALESCE`]).
     ///
     /// # Errors
     /// The poll or a thread could not be created.
-    pub fn start(name: &str, workers: usize) -> std::io::Result<Self> {
+    pub fn start(name: &str, workers: usize, coalesce: Duration) -> std::io::Result<Self> {
         let count = workers.clamp(1, MAX_WORKERS);
+        let coalesce = coalesce.min(MAX_COALESCE);
         let mut refs = Vec::with_capacity(count);
         for i in 0..count {
-            refs.push(Arc::new(worker::spawn::<T>(&format!("{name}-{i}"))?));
+            refs.push(Arc::new(worker::spawn::<T>(
+                &format!("{name}-{i}"),
+                coalesce,
+            )?));
         }
         Ok(Self {
             workers: refs,

@@ -121,7 +121,7 @@ const WAIT: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn every_datagram_reaches_its_task_once_and_in_order_bursts_included() {
     let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42100, 42140);
-    let io = MediaIo::<Echo>::start("test-io", 2).unwrap();
+    let io = MediaIo::<Echo>::start("test-io", 2, Duration::from_millis(1)).unwrap();
     let r = rig(&pool).await;
     let handle = io.adopt(r.task);
     let p = peer();
@@ -160,7 +160,7 @@ async fn every_datagram_reaches_its_task_once_and_in_order_bursts_included() {
 #[tokio::test]
 async fn a_dropped_handle_abandons_its_task_and_the_port_can_be_attached() {
     let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42150, 42170);
-    let io = MediaIo::<Echo>::start("test-io", 1).unwrap();
+    let io = MediaIo::<Echo>::start("test-io", 1, Duration::ZERO).unwrap();
     let r = rig(&pool).await;
     let handle = io.adopt(r.task);
     let p = peer();
@@ -183,7 +183,7 @@ async fn a_dropped_handle_abandons_its_task_and_the_port_can_be_attached() {
 #[tokio::test]
 async fn a_task_that_panics_is_dropped_and_its_worker_serves_the_others() {
     let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42180, 42200);
-    let io = MediaIo::<Echo>::start("test-io", 1).unwrap();
+    let io = MediaIo::<Echo>::start("test-io", 1, Duration::ZERO).unwrap();
     let (a, b, c) = (rig(&pool).await, rig(&pool).await, rig(&pool).await);
     let (ha, hb, hc) = (io.adopt(a.task), io.adopt(b.task), io.adopt(c.task));
     let p = peer();

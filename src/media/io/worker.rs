@@ -16,6 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -84,7 +85,10 @@ impl Registrar<'_> {
 }
 
 /// Start a worker thread.
-pub(super) fn spawn<T: MediaTask>(name: &str) -> std::io::Result<WorkerRef<T>> {
+pub(super) fn spawn<T: MediaTask>(
+    name: &str,
+    coalesce: Duration,
+) -> std::io::Result<WorkerRef<T>> {
     let poll = Poll::new()?;
     let waker = mio::Waker::new(poll.registry(), WAKE)?;
     let (jobs, rx) = mpsc::channel();
@@ -93,6 +97,7 @@ pub(super) fn spawn<T: MediaTask>(name: &str) -> std::io::Result<WorkerRef<T>> {
         poll,
         jobs: rx,
         load: load.clone(),
+        coalesce,
         tasks: Vec::new(),
         free: Vec::new(),
         index: HashMap::new(),
@@ -107,6 +112,8 @@ struct Worker<T: MediaTask> {
     poll: Poll,
     jobs: Receiver<Job<T>>,
     load: Arc<AtomicUsize>,
+    /// How long to let datagrams gather after a pass that read some.
+    coalesce: Duration,
     /// Tasks by slot, with their ids.
     tasks: Vec<Option<(u64, Box<T>)>>,
     free: Vec<usize>,
@@ -137,10 +144,12 @@ impl<T: MediaTask> Worker<T> {
                 continue;
             }
             let now = Instant::now();
+            let mut read_some = false;
             for event in events.iter() {
                 if event.token() == WAKE {
                     continue;
                 }
+                read_some = true;
                 let (slot, tag, channel) = untoken(event.token());
                 self.read(slot, tag, channel, now, &mut bufs);
             }
@@ -161,6 +170,12 @@ impl<T: MediaTask> Worker<T> {
                     // Late by more than a tick: no burst, pace from now.
                     next_tick = now + TICK;
                 }
+            }
+            if read_some && !self.coalesce.is_zero() {
+                // Let the next datagrams of many calls gather: one wake-up
+                // for all of them, not one each.
+                let until = (Instant::now() + self.coalesce).min(next_tick);
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
             }
         }
     }

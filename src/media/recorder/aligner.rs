@@ -143,16 +143,21 @@ impl ChannelAligner {
         ) else {
             return;
         };
+        let Some(src) = samples.get(skip..skip + count) else {
+            return;
+        };
         let buf = &mut self.chans[channel.index()];
-        if buf.len() < needed {
-            buf.resize(needed, 0);
+        // A gap before the samples is silence.
+        if buf.len() < offset {
+            buf.resize(offset, 0);
         }
-        for (slot, sample) in buf
-            .range_mut(offset..needed)
-            .zip(samples.iter().skip(skip).take(count))
-        {
+        // What overlaps samples already placed (reordering, a re-anchor)
+        // is overwritten; the rest, the common case, is appended.
+        let overlap = buf.len().min(needed).saturating_sub(offset);
+        for (slot, sample) in buf.range_mut(offset..offset + overlap).zip(src) {
             *slot = *sample;
         }
+        buf.extend(&src[overlap..]);
     }
 
     /// Emits every stereo frame (`[caller, agent]`) before `up_to` that has
@@ -171,13 +176,17 @@ impl ChannelAligner {
         let Ok(n) = usize::try_from(target - self.drained) else {
             return Vec::new();
         };
-        let mut out = Vec::with_capacity(n);
+        // Silence where a channel has nothing yet.
+        let mut out = vec![[0i16; 2]; n];
         let [left, right] = &mut self.chans;
         let ln = n.min(left.len());
         let rn = n.min(right.len());
-        let l = left.drain(..ln).chain(std::iter::repeat(0));
-        let r = right.drain(..rn).chain(std::iter::repeat(0));
-        out.extend(l.zip(r).take(n).map(|(a, b)| [a, b]));
+        for (frame, sample) in out.iter_mut().zip(left.drain(..ln)) {
+            frame[0] = sample;
+        }
+        for (frame, sample) in out.iter_mut().zip(right.drain(..rn)) {
+            frame[1] = sample;
+        }
 
         // Silence the paused spans that overlap [drained, target).
         let base = self.drained;

@@ -438,7 +438,8 @@ fn workers() -> Option<&'static MediaIo<RelayCore>> {
                 0 => io::default_workers(),
                 n => n,
             };
-            match MediaIo::start("hotline-media", count) {
+            let coalesce = Duration::from_micros(COALESCE_US.load(Ordering::Relaxed));
+            match MediaIo::start("hotline-media", count, coalesce) {
                 Ok(io) => Some(io),
                 Err(e) => {
                     tracing::error!(error = %e, "the media IO workers cannot start: calls get no media");
@@ -450,12 +451,18 @@ fn workers() -> Option<&'static MediaIo<RelayCore>> {
 }
 
 static WORKER_COUNT: AtomicUsize = AtomicUsize::new(0);
+static COALESCE_US: AtomicU64 = AtomicU64::new(0);
 
 /// How many media IO workers serve relays (`[media] io_workers`; zero:
-/// one per core, at most [`io::MAX_WORKERS`]). Takes effect if called
-/// before the first call is bridged.
-pub fn configure_workers(count: usize) {
+/// one per core, at most [`io::MAX_WORKERS`]) and how long they let
+/// datagrams gather after a busy pass (`[media] io_coalesce_us`). Takes
+/// effect if called before the first call is bridged.
+pub fn configure_workers(count: usize, coalesce: Duration) {
     WORKER_COUNT.store(count, Ordering::Relaxed);
+    COALESCE_US.store(
+        u64::try_from(coalesce.as_micros()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
 }
 
 /// Relays being served now (for `/healthz` and the leak tests).
