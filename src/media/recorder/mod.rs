@@ -82,12 +82,17 @@
 mod aligner;
 mod error;
 mod format;
+mod ogg;
+mod opus;
 mod path;
 mod pool;
 mod repair;
 mod seal;
+mod wav;
 mod writer;
 
+#[cfg(test)]
+mod formats_tests;
 #[cfg(test)]
 mod seal_tests;
 #[cfg(test)]
@@ -95,8 +100,9 @@ mod tests;
 
 pub use aligner::{AlignerStats, Channel, ChannelAligner};
 pub use error::RecorderError;
-pub use format::{CALL_WAV_SPEC, PART_SUFFIX};
-pub use path::recording_path;
+pub use format::{content_type_of, RecordingFormat, CALL_WAV_SPEC, PART_SUFFIX};
+pub use opus::{OPUS_BITRATE_BPS, OPUS_COMPLEXITY};
+pub use path::{recording_path, recording_path_as};
 pub use repair::{
     repair_unfinished, repair_unfinished_with, DeleteReason, RepairOutcome, RepairReport,
 };
