@@ -286,6 +286,18 @@ fn opus_is_an_ogg_opus_file_a_decoder_plays_back_with_each_side_on_its_channel()
     );
     assert!(tone_share(&left, 500.0) < 0.1);
 
+    // libopus's own tools accept it (when opus-tools is installed).
+    if let Ok(out) = std::process::Command::new("opusinfo")
+        .arg(&meta.path)
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "opusinfo: {text}");
+        assert!(!text.contains("WARNING"), "{text}");
+        assert!(text.contains("Channels: 2"), "{text}");
+        assert!(text.contains("Playback length: 0m:05"), "{text}");
+    }
+
     let described = describe_finished(&meta.path).expect("describe");
     assert_eq!(described.frames, 40_000);
     assert_eq!(described.sha256, meta.sha256);
