@@ -1021,19 +1021,18 @@ mod tests {
     #[test]
     fn recording_format_is_read_and_an_unknown_one_names_its_line() {
         use crate::media::recorder::RecordingFormat;
-        let c = Config::from_str_at("", Path::new("x.toml")).unwrap();
-        assert_eq!(c.recording.format, RecordingFormat::Pcm16);
+        let base = "[sip]\nlisten = \"127.0.0.1:5060\"\n";
+        let at = |extra: &str| Config::from_str_at(&format!("{base}{extra}"), Path::new("x.toml"));
+        assert_eq!(at("").unwrap().recording.format, RecordingFormat::Pcm16);
         for f in RecordingFormat::ALL {
-            let text = format!("[recording]\nformat = \"{}\"\n", f.name());
-            let c = Config::from_str_at(&text, Path::new("x.toml")).unwrap();
+            let c = at(&format!("[recording]\nformat = \"{}\"\n", f.name())).unwrap();
             assert_eq!(c.recording.format, f);
         }
-        let text = "[recording]\nenabled = true\nformat = \"mp3\"\n";
-        let msg = Config::from_str_at(text, Path::new("x.toml"))
+        let msg = at("[recording]\nenabled = true\nformat = \"mp3\"\n")
             .unwrap_err()
             .to_string();
         assert!(msg.contains("x.toml"), "{msg}");
-        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("line 5"), "{msg}");
         assert!(msg.contains("format"), "{msg}");
         assert!(
             msg.contains("pcm16") && msg.contains("alaw") && msg.contains("opus"),

@@ -65,9 +65,9 @@ fn encoder_err(e: opus_pure::Error) -> OpusSinkError {
     OpusSinkError::Encoder(e.to_string())
 }
 
-/// An Ogg Opus file being written.
-pub(super) struct OpusSink {
-    file: BufWriter<File>,
+/// An Ogg Opus file being written (to a [`File`], or any writer).
+pub(super) struct OpusSink<W: Write = File> {
+    file: BufWriter<W>,
     encoder: OpusEncoder,
     channels: usize,
     /// Frames (per channel) in one Opus packet.
@@ -90,10 +90,10 @@ pub(super) struct OpusSink {
     frames_in: u64,
 }
 
-impl OpusSink {
+impl<W: Write> OpusSink<W> {
     /// Starts the stream in `file`: the `OpusHead` and `OpusTags` pages,
     /// flushed to the OS.
-    pub(super) fn new(file: File, channels: u16, rate: u32) -> Result<Self, OpusSinkError> {
+    pub(super) fn new(file: W, channels: u16, rate: u32) -> Result<Self, OpusSinkError> {
         let rate_i32 = i32::try_from(rate).map_err(|_| OpusSinkError::Encoder("rate".into()))?;
         let mut encoder = OpusEncoder::new(rate_i32, usize::from(channels), Application::Voip)
             .map_err(encoder_err)?;
@@ -207,6 +207,13 @@ impl OpusSink {
         self.page.push(&self.packet[..n]);
         self.granule += self.packet_48k;
         Ok(())
+    }
+
+    /// The writer, flushed (after [`Self::finish`]).
+    pub(super) fn into_inner(self) -> Result<W, OpusSinkError> {
+        self.file
+            .into_inner()
+            .map_err(|e| OpusSinkError::Io(e.into_error()))
     }
 
     /// Writes the gathered page into the output buffer.
