@@ -73,6 +73,38 @@ fn encode_all(format: RecordingFormat, audio: &[i16]) -> Vec<u8> {
     enc.finish().expect("finish")
 }
 
+/// Decodes an Ogg Opus stream (pre-skip and end-trim applied).
+fn decode_opus(bytes: &[u8]) -> Vec<i16> {
+    let mut reader = opus_pure::OggOpusReader::new(bytes).expect("Ogg Opus");
+    let head = reader.head().clone();
+    let mut decoder = opus_pure::OpusDecoder::new(8000, 2).expect("decoder");
+    let mut trim = opus_pure::Trim::new(&head, 8000, 2).expect("trim");
+    let mut pcm = vec![0i16; 960 * 2];
+    let mut out = Vec::new();
+    while let Some(packet) = reader.read_packet().expect("packet") {
+        if packet.data.is_empty() {
+            continue;
+        }
+        let n = decoder
+            .decode_s16(&packet.data, 960, &mut pcm)
+            .expect("decode");
+        out.extend_from_slice(trim.keep(&packet, &pcm[..n * 2]));
+    }
+    out
+}
+
+/// Signal-to-noise ratio of `decoded` against `original`, in dB: a
+/// waveform measure (a perceptual codec scores lower on it than it
+/// sounds), for comparing settings.
+fn snr_db(original: &[i16], decoded: &[i16]) -> f64 {
+    let (mut signal, mut noise) = (0.0f64, 0.0f64);
+    for (&a, &b) in original.iter().zip(decoded) {
+        signal += f64::from(a) * f64::from(a);
+        noise += (f64::from(a) - f64::from(b)).powi(2);
+    }
+    10.0 * (signal / noise.max(1.0)).log10()
+}
+
 fn recording_formats(c: &mut Criterion) {
     let turns = conversation(60, false);
     let both = conversation(60, true);
@@ -84,6 +116,18 @@ fn recording_formats(c: &mut Criterion) {
             encode_all(format, &both).len()
         );
     }
+    let alaw: Vec<i16> = both
+        .iter()
+        .map(|&s| G711::Alaw.decode_sample(G711::Alaw.encode_sample(s)))
+        .collect();
+    let opus = decode_opus(&encode_all(RecordingFormat::Opus, &both));
+    println!(
+        "waveform SNR against the input (both speaking): alaw {:.1} dB, opus {:.1} dB ({} frames decoded of {})",
+        snr_db(&both, &alaw),
+        snr_db(&both, &opus),
+        opus.len() / 2,
+        both.len() / 2
+    );
     let mut g = c.benchmark_group("recording_1s_stereo");
     g.throughput(Throughput::Elements(1));
     for (label, audio) in [("turns", &turns), ("both", &both)] {

@@ -43,9 +43,11 @@ use super::ogg::{opus_head, opus_tags, PageBuilder, FLAG_BOS, FLAG_EOS};
 /// Target bitrate of an Opus recording, both channels together.
 pub const OPUS_BITRATE_BPS: i32 = 24_000;
 
-/// The encoder's effort (0–10): 5 keeps a call's encoding well under a
-/// percent of a core (BENCHMARKS.md) at a quality loss speech does not show.
-pub const OPUS_COMPLEXITY: i32 = 5;
+/// The encoder's effort (0–10; libopus's default is 9): measured with
+/// `bench/recording_formats/run.sh`, 2 costs about a quarter of 5's and 9's
+/// CPU (≈ 0.3–0.6 % of a core per call) with the same bytes and the same
+/// waveform SNR on speech (BENCHMARKS.md, "Recording formats").
+pub const OPUS_COMPLEXITY: i32 = 2;
 
 /// Opus frame length: 20 ms.
 const FRAME_MS: u32 = 20;
