@@ -51,8 +51,9 @@ fn conversation(secs: usize, both: bool) -> Vec<i16> {
     }
     let mut turn = 0usize;
     while out.len() < frames * 2 {
-        for &s in if turn % 2 == 0 { &caller } else { &agent } {
-            out.extend_from_slice(&if turn % 2 == 0 { [s, 0] } else { [0, s] });
+        let caller_turn = turn.is_multiple_of(2);
+        for &s in if caller_turn { &caller } else { &agent } {
+            out.extend_from_slice(&if caller_turn { [s, 0] } else { [0, s] });
         }
         turn += 1;
     }

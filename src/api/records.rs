@@ -276,22 +276,27 @@ pub async fn recording(
 /// `….opus`), else the id with the extension of whichever format it was
 /// recorded in (issue 16 item 3: `.wav` first, then `.opus`).
 fn recording_file(path: PathBuf) -> PathBuf {
-    let named = path.extension().is_some_and(|e| e == "wav" || e == "opus");
-    if named {
-        return path;
-    }
     let with = |ext: &str| {
         let mut s = path.as_os_str().to_owned();
         s.push(".");
         s.push(ext);
         PathBuf::from(s)
     };
-    let formats = crate::media::recorder::RecordingFormat::ALL;
-    formats
-        .iter()
-        .map(|f| with(f.extension()))
+    let named = path.extension().is_some_and(|e| e == "wav" || e == "opus");
+    let mut candidates = Vec::with_capacity(3);
+    if named {
+        candidates.push(path.clone());
+    }
+    candidates.extend(
+        crate::media::recorder::RecordingFormat::ALL
+            .iter()
+            .map(|f| with(f.extension())),
+    );
+    let first = candidates[0].clone();
+    candidates
+        .into_iter()
         .find(|p| p.is_file())
-        .unwrap_or_else(|| with("wav"))
+        .unwrap_or(first)
 }
 
 /// `GET /api/v1/voicemails/{path}` (as in the record): like recordings.

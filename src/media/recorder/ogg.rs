@@ -76,7 +76,7 @@ pub(super) struct PageBuilder {
 impl PageBuilder {
     /// Whether `len` more bytes fit as one more packet on this page.
     pub(super) fn fits(&self, len: usize) -> bool {
-        self.lacing.len() + len / 255 + 1 <= MAX_SEGMENTS
+        self.lacing.len() + len / 255 < MAX_SEGMENTS
     }
 
     /// Adds a packet (the caller checked [`Self::fits`]).
