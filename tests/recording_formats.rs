@@ -73,9 +73,10 @@ fn header<'a>(g: &'a Got, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// The one call's record, once it names its recording (bounded: 15 s).
+/// The one call's record, once it names its recording (bounded: 30 s, for
+/// a loaded machine).
 fn recorded_call(api: &Api, token: &str) -> Value {
-    for _ in 0..75 {
+    for _ in 0..150 {
         let (_, v) = api.get("/api/v1/calls", token);
         if v["count"] == 1 && !v["calls"][0]["recording"].is_null() {
             return v["calls"][0].clone();
