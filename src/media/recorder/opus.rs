@@ -45,7 +45,7 @@ pub const OPUS_BITRATE_BPS: i32 = 24_000;
 
 /// The encoder's effort (0–10; libopus's default is 9): measured with
 /// `bench/recording_formats/run.sh`, 2 costs about a quarter of 5's and 9's
-/// CPU (≈ 0.3–0.6 % of a core per call) with the same bytes and the same
+/// CPU (≈ 0.3–0.9 % of a core per call) with the same bytes and the same
 /// waveform SNR on speech (BENCHMARKS.md, "Recording formats").
 pub const OPUS_COMPLEXITY: i32 = 2;
 
