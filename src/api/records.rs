@@ -248,7 +248,7 @@ fn below(root: &Path, rel: &str) -> ApiResult<(PathBuf, String)> {
 }
 
 /// `GET /api/v1/recordings/{id}` (id as in the record: `tenant/y/m/d/call`):
-/// the WAV, with `Range: bytes=…` support (206); supervisors and admins;
+/// the file (`audio/wav`, or `audio/ogg` for Ogg Opus), with `Range: bytes=…` support (206); supervisors and admins;
 /// every download is audited.
 pub async fn recording(
     State(s): State<ApiState>,
@@ -261,18 +261,42 @@ pub async fn recording(
         .recordings_dir
         .clone()
         .ok_or_else(|| ApiError::not_found("recording is off"))?;
-    let rel = if id.ends_with(".wav") {
-        id.clone()
-    } else {
-        format!("{id}.wav")
-    };
-    let (path, tenant) = below(&root, &rel)?;
+    let (path, tenant) = below(&root, &id)?;
     if !p.may_access_tenant(&tenant) {
         return Err(ApiError::not_found("no such recording"));
     }
-    let resp = serve_file(&path, &headers, "audio/wav", s.sealing_key.clone()).await?;
+    let path = recording_file(path);
+    let content_type = crate::media::recorder::content_type_of(&path);
+    let resp = serve_file(&path, &headers, content_type, s.sealing_key.clone()).await?;
     audit_download(&s, &p, &tenant, "recording.download", &id, &headers);
     Ok(resp)
+}
+
+/// The file of a recording id: the id itself when it names one (`….wav`,
+/// `….opus`), else the id with the extension of whichever format it was
+/// recorded in (issue 16 item 3: `.wav` first, then `.opus`).
+fn recording_file(path: PathBuf) -> PathBuf {
+    let with = |ext: &str| {
+        let mut s = path.as_os_str().to_owned();
+        s.push(".");
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    let named = path.extension().is_some_and(|e| e == "wav" || e == "opus");
+    let mut candidates = Vec::with_capacity(3);
+    if named {
+        candidates.push(path.clone());
+    }
+    candidates.extend(
+        crate::media::recorder::RecordingFormat::ALL
+            .iter()
+            .map(|f| with(f.extension())),
+    );
+    let first = candidates[0].clone();
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or(first)
 }
 
 /// `GET /api/v1/voicemails/{path}` (as in the record): like recordings.

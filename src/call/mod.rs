@@ -127,12 +127,14 @@ pub struct CallCounters {
 /// Where and how calls are recorded.
 #[derive(Debug, Clone)]
 pub struct RecordingSettings {
-    /// Root directory (tenant/yyyy/mm/dd/call-id.wav below it).
+    /// Root directory (tenant/yyyy/mm/dd/call-id.wav, or .opus, below it).
     pub dir: std::path::PathBuf,
     /// Offset of local time from UTC for the date folders, in minutes.
     pub utc_offset_minutes: i32,
-    /// Seal finished recordings with this key (issue 14 §6); None: plain WAV.
+    /// Seal finished recordings with this key (issue 14 §6); None: plain files.
     pub seal: Option<crate::media::at_rest::SealingKey>,
+    /// How calls are stored (`[recording] format`, issue 16 item 3).
+    pub format: crate::media::recorder::RecordingFormat,
 }
 
 /// Open the stereo recording of a call (caller left, other side right).
@@ -142,14 +144,17 @@ pub(crate) async fn open_recording(
     call_id: &str,
     record: &record::CallRecord,
 ) -> Option<crate::media::recorder::RecordingHandle> {
-    use crate::media::recorder::{recording_path, RecordingWriter, WriterOptions, CALL_WAV_SPEC};
+    use crate::media::recorder::{
+        recording_path_as, RecordingWriter, WriterOptions, CALL_WAV_SPEC,
+    };
     let settings = ctx.recordings.as_ref()?;
     let date = crate::util::local_date(crate::util::unix_now(), settings.utc_offset_minutes);
-    let path = recording_path(&settings.dir, tenant, date, call_id);
+    let path = recording_path_as(&settings.dir, tenant, date, call_id, settings.format);
     let id = recording_id(settings, &path);
     let shown = recording_rel_path(settings, &path);
     let options = WriterOptions {
         seal: settings.seal.clone(),
+        format: settings.format,
         ..WriterOptions::default()
     };
     let opened = tokio::task::spawn_blocking(move || {
@@ -170,6 +175,7 @@ pub(crate) async fn open_recording(
 }
 
 /// A recording's id: its path below the recordings root, without `.wav`
+/// or `.opus`
 /// (`tenant/yyyy/mm/dd/call-id`): unique, stable and enough to find it.
 pub(crate) fn recording_id(settings: &RecordingSettings, path: &std::path::Path) -> String {
     let rel = path.strip_prefix(&settings.dir).unwrap_or(path);

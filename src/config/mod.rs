@@ -251,7 +251,8 @@ impl Default for MediaConfig {
     }
 }
 
-/// `[recording]`: every bridged call as one stereo WAV (caller left, agent right).
+/// `[recording]`: every bridged call as one stereo file (caller left, agent
+/// right), WAV or Ogg Opus by `format`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordingConfig {
@@ -262,8 +263,12 @@ pub struct RecordingConfig {
     /// Local time offset for the date folders (China Standard Time: 480).
     pub utc_offset_minutes: i32,
     /// Encrypt recordings and voicemails at rest with the key in this file
-    /// (64 hex digits; `hotline keygen --out FILE`). Unset: plain WAV.
+    /// (64 hex digits; `hotline keygen --out FILE`). Unset: plain files.
     pub encryption_key_file: Option<PathBuf>,
+    /// How calls are stored (issue 16 item 3): `pcm16` (WAV, 16-bit
+    /// linear), `alaw` (WAV, G.711 A-law, half the bytes) or `opus` (Ogg
+    /// Opus, about a tenth: the archive format). Voicemails stay PCM16.
+    pub format: crate::media::recorder::RecordingFormat,
 }
 
 impl Default for RecordingConfig {
@@ -273,6 +278,7 @@ impl Default for RecordingConfig {
             dir: None,
             utc_offset_minutes: 480,
             encryption_key_file: None,
+            format: crate::media::recorder::RecordingFormat::Pcm16,
         }
     }
 }
@@ -1025,6 +1031,28 @@ mod tests {
         assert_eq!(c.ivr.flows_dir, Path::new("./ivr-flows"));
         assert_eq!(c.blacklist.len(), 1);
         assert_eq!(c.sip.listen.port(), 5060);
+    }
+
+    #[test]
+    fn recording_format_is_read_and_an_unknown_one_names_its_line() {
+        use crate::media::recorder::RecordingFormat;
+        let base = "[sip]\nlisten = \"127.0.0.1:5060\"\n";
+        let at = |extra: &str| Config::from_str_at(&format!("{base}{extra}"), Path::new("x.toml"));
+        assert_eq!(at("").unwrap().recording.format, RecordingFormat::Pcm16);
+        for f in RecordingFormat::ALL {
+            let c = at(&format!("[recording]\nformat = \"{}\"\n", f.name())).unwrap();
+            assert_eq!(c.recording.format, f);
+        }
+        let msg = at("[recording]\nenabled = true\nformat = \"mp3\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("x.toml"), "{msg}");
+        assert!(msg.contains("line 5"), "{msg}");
+        assert!(msg.contains("format"), "{msg}");
+        assert!(
+            msg.contains("pcm16") && msg.contains("alaw") && msg.contains("opus"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::events::outbox::{NewEvent, Outbox, OutboxError};
 use crate::events::replay;
 use crate::events::webhook::WebhookSink;
 use crate::events::IdGenerator;
-use crate::media::recorder::{describe_finished_with, recording_path};
+use crate::media::recorder::{describe_finished_with, recording_path_as, RecordingFormat};
 
 /// The running event store.
 pub struct EventsRuntime {
@@ -148,7 +148,7 @@ pub fn start(
 }
 
 /// The recording of a cut-off call, if the crash left one: the file its
-/// call opened (`recording_path` of its tenant, call id and the local date
+/// call opened (`recording_path_as` of its tenant, call id and the local date
 /// it connected on — or started or was last heard of, around midnight),
 /// repaired at this start.
 fn find_recording(
@@ -167,9 +167,19 @@ fn find_recording(
             dates.push(date);
         }
     }
+    // The configured format first; a call recorded before the format was
+    // changed is found under its own extension.
+    let mut formats = vec![settings.format];
+    formats.extend(
+        RecordingFormat::ALL
+            .iter()
+            .filter(|f| **f != settings.format),
+    );
     let path = dates.into_iter().find_map(|date| {
-        let p = recording_path(&settings.dir, &call.tenant, date, &call.call_id);
-        p.is_file().then_some(p)
+        formats.iter().find_map(|&format| {
+            let p = recording_path_as(&settings.dir, &call.tenant, date, &call.call_id, format);
+            p.is_file().then_some(p)
+        })
     })?;
     match describe_finished_with(&path, settings.seal.as_ref()) {
         Ok(meta) => Some(crate::call::recording_info(settings, &meta)),

@@ -364,6 +364,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             dir,
             utc_offset_minutes: config.recording.utc_offset_minutes,
             seal: seal.clone(),
+            format: config.recording.format,
         })
     } else {
         None

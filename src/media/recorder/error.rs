@@ -44,6 +44,24 @@ pub enum RecorderError {
         #[source]
         source: hound::Error,
     },
+    /// The Opus encoder refused (issue 16 item 3).
+    #[error("recording {}: Ogg Opus {op}: {reason}", path.display())]
+    Opus {
+        /// The file being written.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The encoder's reason.
+        reason: String,
+    },
+    /// A finished file that is not a recording this recorder reads.
+    #[error("recording {}: {reason}", path.display())]
+    NotARecording {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The writer thread panicked (a bug); the `.part` file is left for
     /// [`repair_unfinished`](super::repair_unfinished).
     #[error("recording {}: writer thread panicked", path.display())]

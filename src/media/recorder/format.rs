@@ -1,8 +1,8 @@
 //! The recording file's format and what the writer and the repair share:
-//! the WAV spec (8 kHz 16-bit stereo), the `.part` name of a file still
-//! being written, sample index ↔ media time, a durable rename and the
-//! file's SHA-256 (call recording issue: "metadata (path, duration, bytes,
-//! sha256) handed to the call").
+//! the [`RecordingFormat`] (from `kind`), the WAV spec (8 kHz 16-bit stereo), the `.part`
+//! name of a file still being written, sample index ↔ media time, a
+//! durable rename and the file's SHA-256 (call recording issue: "metadata
+//! (path, duration, bytes, sha256) handed to the call").
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -12,6 +12,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::error::{io_err, RecorderError};
+pub(super) use super::kind::is_ogg_path;
+pub use super::kind::{content_type_of, RecordingFormat};
 
 /// The recording format: 8 kHz, 16-bit signed PCM, stereo (caller left,
 /// agent/other party right).

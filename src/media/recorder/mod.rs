@@ -1,5 +1,5 @@
-//! Call recording: one stereo WAV per call, kept true to wall-clock time and
-//! safe against crashes.
+//! Call recording: one stereo file per call (WAV, or Ogg Opus), kept true
+//! to wall-clock time and safe against crashes.
 //!
 //! Requirement (call recording issue): "one stereo WAV per call (caller
 //! left, agent/other party right; 8 kHz 16-bit PCM via hound), aligned in
@@ -11,6 +11,21 @@
 //! start. Path by tenant/date/call id; metadata (path, duration, bytes,
 //! sha256) handed to the call for its events. Recording can be
 //! paused/resumed for sensitive moments." (Retention is handled elsewhere.)
+//!
+//! # Formats (issue 16 item 3)
+//!
+//! `[recording] format` ([`RecordingFormat`], [`WriterOptions::format`]):
+//! `pcm16` (the requirement's WAV, written by hound), `alaw` (a WAV with
+//! format tag 6: the aligned frames encoded with G.711's table in the
+//! writer, half the bytes; `wav`) and `opus` (Ogg Opus, about a tenth of
+//! PCM16 at [`OPUS_BITRATE_BPS`]: the archive format; `opus` says why this
+//! one, `ogg` frames its pages). The aligner works on linear PCM whatever
+//! the format. The writer, repair, sealing and [`describe_finished`] handle
+//! every format: a WAV has its header sizes patched every header interval
+//! and repaired to the whole frames on disk; an Ogg Opus file has a page
+//! ended every header interval and is repaired by keeping its whole pages
+//! (CRC checked) and marking the last one end-of-stream. Ogg Opus files are
+//! `<call_id>.opus` ([`recording_path_as`]).
 //!
 //! The module has four parts:
 //!
@@ -76,27 +91,38 @@
 //!
 //! Files: `aligner` (the pure core), `writer` (the file and the handle),
 //! `pool` (the writer threads), `repair` (unfinished files at startup), `path` (where a
-//! recording goes), `format` (the WAV spec, `.part` names, sample ↔ time,
-//! hashing), `seal` (sealing finished files) and `error`.
+//! recording goes), `kind` (the formats), `format` (the WAV spec, `.part` names,
+//! sample ↔ time, hashing), `wav` (the A-law writer, the WAV header
+//! parser), `opus` (the Ogg Opus writer), `ogg` (Ogg pages), `encode` (a
+//! format's bytes in memory), `seal` (sealing finished files) and `error`.
 
 mod aligner;
+mod encode;
 mod error;
 mod format;
+mod kind;
+mod ogg;
+mod opus;
 mod path;
 mod pool;
 mod repair;
 mod seal;
+mod wav;
 mod writer;
 
+#[cfg(test)]
+mod formats_tests;
 #[cfg(test)]
 mod seal_tests;
 #[cfg(test)]
 mod tests;
 
 pub use aligner::{AlignerStats, Channel, ChannelAligner};
+pub use encode::FormatEncoder;
 pub use error::RecorderError;
-pub use format::{CALL_WAV_SPEC, PART_SUFFIX};
-pub use path::recording_path;
+pub use format::{content_type_of, RecordingFormat, CALL_WAV_SPEC, PART_SUFFIX};
+pub use opus::{OpusSinkError, OPUS_BITRATE_BPS, OPUS_COMPLEXITY};
+pub use path::{recording_path, recording_path_as};
 pub use repair::{
     repair_unfinished, repair_unfinished_with, DeleteReason, RepairOutcome, RepairReport,
 };

@@ -1,10 +1,12 @@
 //! Where a recording is stored: `root/<tenant>/<yyyy>/<mm>/<dd>/<call_id>.wav`
-//! with every component sanitised (call recording issue: "path by
-//! tenant/date/call id").
+//! (`.opus` for Ogg Opus, [`recording_path_as`]) with every component
+//! sanitised (call recording issue: "path by tenant/date/call id").
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use super::format::RecordingFormat;
 
 /// Longest sanitised component, in bytes (file systems allow 255; room is
 /// left for the hash suffix and `.wav.part`).
@@ -22,13 +24,29 @@ pub(super) const MAX_COMPONENT_BYTES: usize = 160;
 /// share a file. The date comes from the shell's clock and is formatted as
 /// given.
 pub fn recording_path(root: &Path, tenant: &str, date: (i32, u8, u8), call_id: &str) -> PathBuf {
+    recording_path_as(root, tenant, date, call_id, RecordingFormat::Pcm16)
+}
+
+/// [`recording_path`] with the extension of `format`
+/// ([`RecordingFormat::extension`]: `.wav` or `.opus`).
+pub fn recording_path_as(
+    root: &Path,
+    tenant: &str,
+    date: (i32, u8, u8),
+    call_id: &str,
+    format: RecordingFormat,
+) -> PathBuf {
     let (year, month, day) = date;
     let mut p = root.to_path_buf();
     p.push(sanitize_component(tenant));
     p.push(format!("{year:04}"));
     p.push(format!("{month:02}"));
     p.push(format!("{day:02}"));
-    p.push(format!("{}.wav", sanitize_component(call_id)));
+    p.push(format!(
+        "{}.{}",
+        sanitize_component(call_id),
+        format.extension()
+    ));
     p
 }
 

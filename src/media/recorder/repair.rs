@@ -1,7 +1,10 @@
 //! Repair at startup (call recording issue: "a crash or `kill -9` leaves a
 //! playable file: … any unfinished file is repaired at the next start"):
-//! every `*.wav.part` gets header sizes that cover the whole frames on disk
-//! and is renamed to `.wav`; one without audio is deleted
+//! every `*.wav.part` (PCM16 or A-law) gets header sizes that cover the
+//! whole frames on disk and is renamed to `.wav`; every `*.opus.part` (Ogg
+//! Opus, issue 16 item 3) is cut after its last whole page (CRC checked),
+//! that page is marked end-of-stream, and it is renamed to `.opus`; one
+//! without audio is deleted
 //! ([`repair_unfinished`], one [`RepairReport`] per file). With a key
 //! ([`repair_unfinished_with`], issue 14 §6) the repaired file is sealed
 //! instead of renamed, a `.part` whose sealed `.wav` is complete is a
@@ -14,8 +17,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{io_err, RecorderError};
-use super::format::{index_to_time, sync_parent_dir};
+use super::format::{index_to_time, is_ogg_path, sync_parent_dir};
+use super::ogg::{scan, FLAG_EOS};
 use super::seal::{delete, is_complete_sealed, seal_finished};
+use super::wav::parse_layout;
 use crate::media::at_rest::{file_is_sealed, SealingKey, SEALING_SUFFIX};
 
 /// Why an unfinished file was deleted rather than repaired.
@@ -23,7 +28,8 @@ use crate::media::at_rest::{file_is_sealed, SealingKey, SEALING_SUFFIX};
 pub enum DeleteReason {
     /// The file was empty.
     Empty,
-    /// The file ended inside the WAV header: it held no audio.
+    /// The file ended inside the WAV header (or before an Ogg Opus file's
+    /// first audio page): it held no audio.
     TruncatedHeader,
     /// A plaintext left beside its complete sealed `.wav` (a crash
     /// between sealing and deleting it).
@@ -38,7 +44,7 @@ pub enum DeleteReason {
 pub enum RepairOutcome {
     /// The header now covers the audio on disk and the file was renamed.
     Repaired {
-        /// The `.wav` it now is.
+        /// The finished file it now is (`.wav`, or `.opus` for Ogg Opus).
         wav: PathBuf,
         /// Whole frames of audio kept.
         frames: u64,
@@ -64,7 +70,7 @@ pub struct RepairReport {
     pub sealed: bool,
 }
 
-/// Repairs every unfinished recording (`*.wav.part`) under `dir`, at any
+/// Repairs every unfinished recording (`*.wav.part`, `*.opus.part`) under `dir`, at any
 /// depth (symbolic links are not followed). Run it at startup **before any
 /// recording starts**: a `.part` being written would be taken for a crashed
 /// one. Finished `.wav` files are not read. Directories that cannot be read
@@ -138,97 +144,27 @@ pub fn repair_unfinished_with(dir: &Path, key: Option<&SealingKey>) -> Vec<Repai
     reports
 }
 
+/// The extensions of finished recordings (every format's).
+const EXTENSIONS: [&str; 2] = [".wav", ".opus"];
+
+fn is_recording_name(name: &str) -> bool {
+    EXTENSIONS
+        .iter()
+        .any(|ext| name.len() > ext.len() && name.ends_with(ext))
+}
+
 fn is_unfinished_sealing(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(SEALING_SUFFIX))
-        .is_some_and(|n| n.len() > ".wav".len() && n.ends_with(".wav"))
+        .is_some_and(is_recording_name)
 }
 
 fn is_unfinished_name(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.len() > ".wav.part".len() && n.ends_with(".wav.part"))
-}
-
-/// Header facts needed to repair a WAV file.
-struct WavLayout {
-    /// Offset of the first data byte.
-    data_offset: u64,
-    /// Bytes per frame.
-    block_align: u64,
-    /// Frames per second.
-    sample_rate: u32,
-}
-
-fn le_u32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at + 4)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn le_u16(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at + 2)?;
-    Some(u16::from_le_bytes([s[0], s[1]]))
-}
-
-/// Parses the RIFF header in `head` (the first bytes of the file, all of
-/// it if `whole_file`): `Ok(None)` if the file ends before the data chunk
-/// starts (truncated header), `Err` if it is not a WAV file this recorder
-/// can repair.
-fn parse_layout(head: &[u8], whole_file: bool) -> Result<Option<WavLayout>, String> {
-    let truncated = || {
-        if whole_file {
-            Ok(None)
-        } else {
-            Err(format!("no data chunk in the first {} bytes", head.len()))
-        }
-    };
-    if head.len() < 12 {
-        return if b"RIFF".starts_with(&head[..head.len().min(4)]) {
-            Ok(None)
-        } else {
-            Err("not a RIFF file".into())
-        };
-    }
-    if &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
-        return Err("not a RIFF/WAVE file".into());
-    }
-    let mut pos = 12usize;
-    let mut fmt: Option<(u16, u32)> = None; // (block_align, sample_rate)
-    loop {
-        let (Some(id), Some(size)) = (head.get(pos..pos + 4), le_u32(head, pos + 4)) else {
-            return truncated();
-        };
-        let body = pos + 8;
-        if id == b"data" {
-            let Some((block_align, sample_rate)) = fmt else {
-                return Err("data chunk before fmt chunk".into());
-            };
-            if block_align == 0 || sample_rate == 0 {
-                return Err("fmt chunk has zero block align or sample rate".into());
-            }
-            return Ok(Some(WavLayout {
-                data_offset: body as u64,
-                block_align: u64::from(block_align),
-                sample_rate,
-            }));
-        }
-        if id == b"fmt " {
-            let (Some(rate), Some(align)) = (le_u32(head, body + 4), le_u16(head, body + 12))
-            else {
-                return truncated();
-            };
-            fmt = Some((align, rate));
-        }
-        // Chunks are word-aligned.
-        let Some(next) = usize::try_from(size)
-            .ok()
-            .and_then(|s| body.checked_add(s)?.checked_add(s & 1))
-        else {
-            return Err("chunk size out of range".into());
-        };
-        pos = next;
-    }
+        .and_then(|n| n.strip_suffix(".part"))
+        .is_some_and(is_recording_name)
 }
 
 fn repair_one(part: &Path, key: Option<&SealingKey>) -> RepairOutcome {
@@ -251,6 +187,9 @@ fn try_repair(part: &Path, key: Option<&SealingKey>) -> Result<RepairOutcome, Re
     if len == 0 {
         fs::remove_file(part).map_err(io_err(part, "delete empty file"))?;
         return Ok(RepairOutcome::Deleted(DeleteReason::Empty));
+    }
+    if is_ogg_path(part) {
+        return repair_ogg(part, &wav, len, key);
     }
     let mut file = OpenOptions::new()
         .read(true)
@@ -307,15 +246,7 @@ fn try_repair(part: &Path, key: Option<&SealingKey>) -> Result<RepairOutcome, Re
     }
     file.sync_all().map_err(io_err(part, "fsync"))?;
     drop(file);
-    match key {
-        Some(key) => {
-            seal_finished(part, &wav, key)?;
-        }
-        None => {
-            fs::rename(part, &wav).map_err(io_err(&wav, "rename from .part"))?;
-            sync_parent_dir(&wav);
-        }
-    }
+    put_in_place(part, &wav, key)?;
     let frames = data_len / layout.block_align;
     Ok(RepairOutcome::Repaired {
         duration: index_to_time(frames, layout.sample_rate),
@@ -323,4 +254,87 @@ fn try_repair(part: &Path, key: Option<&SealingKey>) -> Result<RepairOutcome, Re
         frames,
         discarded_bytes: discarded,
     })
+}
+
+/// The repaired `part` becomes `target`: renamed, or sealed with `key`.
+fn put_in_place(part: &Path, target: &Path, key: Option<&SealingKey>) -> Result<(), RecorderError> {
+    match key {
+        Some(key) => {
+            seal_finished(part, target, key)?;
+        }
+        None => {
+            fs::rename(part, target).map_err(io_err(target, "rename from .part"))?;
+            sync_parent_dir(target);
+        }
+    }
+    Ok(())
+}
+
+/// An Ogg Opus `.part`: kept up to its last whole page with a good CRC
+/// (each page holds whole packets, so every kept page decodes), that page
+/// marked end-of-stream (its granule already counts the audio up to it);
+/// deleted if no audio page survived.
+fn repair_ogg(
+    part: &Path,
+    target: &Path,
+    len: u64,
+    key: Option<&SealingKey>,
+) -> Result<RepairOutcome, RecorderError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(part)
+        .map_err(io_err(part, "open"))?;
+    let summary = scan(&mut io::BufReader::new(&mut file)).map_err(io_err(part, "read pages"))?;
+    // The OpusHead and OpusTags pages come first: audio starts at page 3.
+    let (Some((_, _, rate)), Some((last_at, last_len))) = (summary.head, summary.last_page) else {
+        return delete_unplayable(part, file);
+    };
+    if summary.pages < 3 {
+        return delete_unplayable(part, file);
+    }
+    if fs::symlink_metadata(target).is_ok() {
+        return Err(RecorderError::AlreadyExists {
+            path: target.to_path_buf(),
+        });
+    }
+    if !summary.ended {
+        file.seek(SeekFrom::Start(last_at))
+            .map_err(io_err(part, "seek to the last page"))?;
+        let mut page = vec![0u8; usize::try_from(last_len).unwrap_or(0)];
+        file.read_exact(&mut page)
+            .map_err(io_err(part, "read the last page"))?;
+        let read =
+            super::ogg::read_page(&mut &page[..]).map_err(io_err(part, "read the last page"))?;
+        let Some(read) = read else {
+            return Err(RecorderError::Unrepairable {
+                path: part.to_path_buf(),
+                reason: "the last page changed while repairing".into(),
+            });
+        };
+        let header = read.header_with_flags(FLAG_EOS);
+        file.seek(SeekFrom::Start(last_at))
+            .and_then(|_| file.write_all(&header))
+            .map_err(io_err(part, "mark the last page end-of-stream"))?;
+    }
+    if summary.whole_bytes < len {
+        file.set_len(summary.whole_bytes)
+            .map_err(io_err(part, "truncate after the last whole page"))?;
+    }
+    file.sync_all().map_err(io_err(part, "fsync"))?;
+    drop(file);
+    put_in_place(part, target, key)?;
+    let frames = summary.frames_at(rate);
+    Ok(RepairOutcome::Repaired {
+        duration: index_to_time(frames, rate),
+        wav: target.to_path_buf(),
+        frames,
+        discarded_bytes: len - summary.whole_bytes,
+    })
+}
+
+fn delete_unplayable(part: &Path, file: File) -> Result<RepairOutcome, RecorderError> {
+    drop(file);
+    fs::remove_file(part).map_err(io_err(part, "delete truncated file"))?;
+    Ok(RepairOutcome::Deleted(DeleteReason::TruncatedHeader))
 }

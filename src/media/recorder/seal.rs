@@ -3,7 +3,9 @@
 //! into `<name>.wav` and the plaintext deleted ([`seal_finished`]); a
 //! sealed file is read back through
 //! [`SealedFile`](crate::media::at_rest::SealedFile)
-//! ([`describe_sealed`]). See [`crate::media::at_rest`] for the format.
+//! ([`describe_sealed`]). An Ogg Opus recording (`<name>.opus`) is sealed
+//! the same way: the sealing does not look inside. See
+//! [`crate::media::at_rest`] for the format.
 //!
 //! Crash safety: the sealed copy is written as `<name>.wav.sealing` and
 //! renamed to `<name>.wav` only when complete and fsynced, then the `.part`
@@ -16,9 +18,9 @@ use std::fs;
 use std::io::BufReader;
 use std::path::Path;
 
-use super::error::{io_err, wav_err, RecorderError};
+use super::error::{io_err, RecorderError};
 use super::format::{index_to_time, sync_parent_dir};
-use super::writer::RecordingMeta;
+use super::writer::{read_length, RecordingMeta};
 use crate::media::at_rest::{seal_file, SealedFile, SealingKey};
 
 /// Seals the finished plaintext `part` into `path` and deletes `part`;
@@ -53,7 +55,7 @@ pub(super) fn seal_finished(
 }
 
 /// The metadata of a sealed finished recording: length from the WAV
-/// header inside, size and SHA-256 of the plaintext WAV (every chunk
+/// header (or the Ogg pages) inside, size and SHA-256 of the plaintext WAV (every chunk
 /// authenticated on the way).
 pub(super) fn describe_sealed(
     path: &Path,
@@ -64,11 +66,7 @@ pub(super) fn describe_sealed(
         source,
     };
     let mut sealed = SealedFile::open(path, key).map_err(seal_err)?;
-    let (frames, rate) = {
-        let reader = hound::WavReader::new(BufReader::new(&mut sealed))
-            .map_err(wav_err(path, "read header"))?;
-        (u64::from(reader.duration()), reader.spec().sample_rate)
-    };
+    let (frames, rate) = read_length(path, &mut BufReader::new(&mut sealed))?;
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
     let len = sealed.plain_len();

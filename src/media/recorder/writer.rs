@@ -2,14 +2,16 @@
 //! writer pool (`pool`: a few threads for all recordings), fed through a
 //! bounded count of chunks in flight that never blocks the call's audio
 //! ([`RecordingHandle::try_send`] drops and counts when the disk stalls);
-//! the pool writes `<name>.wav.part` and patches the header at intervals,
+//! the pool writes `<name>.wav.part` (or `.opus.part`, per
+//! [`WriterOptions::format`]) and patches the header (or ends an Ogg page)
+//! at intervals,
 //! and [`RecordingHandle::finish`] finalises, fsyncs, renames and hashes
 //! the file ([`RecordingMeta`]) on the finishing thread. [`describe_finished`]
 //! reads the same metadata back from a file a crash left (call recording
 //! issue).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -17,9 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{io_err, wav_err, RecorderError};
-use super::format::{hash_file, index_to_time, part_path, sync_parent_dir, time_to_index};
+use super::format::{
+    hash_file, index_to_time, is_ogg_path, part_path, sync_parent_dir, time_to_index,
+    RecordingFormat,
+};
+use super::ogg::scan;
+use super::opus::{OpusSink, OpusSinkError};
 use super::pool::{pool, Msg};
 use super::seal::{describe_sealed, seal_finished};
+use super::wav::{parse_layout, AlawWav, ALAW_HEADER_LEN};
 use crate::media::at_rest::{file_is_sealed, SealingKey};
 
 /// Tuning of a [`RecordingWriter`].
@@ -32,8 +40,11 @@ pub struct WriterOptions {
     /// leaves outside the header before repair).
     pub header_interval: Duration,
     /// Seal the finished file with this key (issue 14 §6); `None`: the
-    /// file stays a plain WAV.
+    /// file stays as written.
     pub seal: Option<SealingKey>,
+    /// How the audio is stored (issue 16 item 3). The path's extension
+    /// should be the format's ([`RecordingFormat::extension`]).
+    pub format: RecordingFormat,
 }
 
 impl Default for WriterOptions {
@@ -42,6 +53,7 @@ impl Default for WriterOptions {
             queue_chunks: 256,
             header_interval: Duration::from_secs(1),
             seal: None,
+            format: RecordingFormat::Pcm16,
         }
     }
 }
@@ -49,16 +61,16 @@ impl Default for WriterOptions {
 /// What a finished recording is, for the call's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingMeta {
-    /// The final `.wav` file.
+    /// The final file (`.wav`, or `.opus` for Ogg Opus).
     pub path: PathBuf,
     /// Length of the audio.
     pub duration: Duration,
     /// Frames of audio (one sample per channel each).
     pub frames: u64,
-    /// Size of the WAV in bytes (of the plaintext when the file is sealed
+    /// Size of the file in bytes (of the plaintext when the file is sealed
     /// at rest: what a download delivers).
     pub bytes: u64,
-    /// SHA-256 of the WAV (of the plaintext when sealed), lowercase hex.
+    /// SHA-256 of the file (of the plaintext when sealed), lowercase hex.
     pub sha256: String,
     /// Chunks dropped because the queue was full or the writer had stopped
     /// (each a gap in the file: the audio after it is early by its length),
@@ -99,9 +111,10 @@ impl RecordingWriter {
     /// Creates the parent directories and the file on the calling thread
     /// (blocking file-system calls: call it from call setup, not the packet
     /// path). Fails if `path` or its `.part` exists. `path` should end in
-    /// `.wav` (as [`recording_path`](super::recording_path) does):
+    /// `.wav` (as [`recording_path`](super::recording_path) does), or
+    /// `.opus` for [`RecordingFormat::Opus`]:
     /// [`repair_unfinished`](super::repair_unfinished) looks for
-    /// `*.wav.part`.
+    /// `*.wav.part` and `*.opus.part`.
     pub fn start(path: &Path, spec: hound::WavSpec) -> Result<RecordingHandle, RecorderError> {
         Self::start_with(path, spec, WriterOptions::default())
     }
@@ -141,18 +154,19 @@ impl RecordingWriter {
             Err(e) => return Err(io_err(&part, "create")(e)),
         };
         let sync_handle = file.try_clone().map_err(io_err(&part, "clone handle"))?;
-        let wav = hound::WavWriter::new(BufWriter::new(file), spec)
-            .map_err(wav_err(&part, "write header"))?;
-
-        let block_align = u64::from(spec.channels) * 2;
-        let header_bytes = 44u64; // hound's PCMWAVEFORMAT header for <= 2 channels, 16-bit
-        let max_frames = (u64::from(u32::MAX) - header_bytes) / block_align;
+        let (sink, max_frames) = match open_sink(options.format, file, spec, &part) {
+            Ok(opened) => opened,
+            Err(e) => {
+                fs::remove_file(&part).ok();
+                return Err(e);
+            }
+        };
         let header_every = time_to_index(options.header_interval, spec.sample_rate).max(1);
         let job = WriterJob {
             path: path.to_path_buf(),
             part: part.clone(),
             spec,
-            wav,
+            sink,
             sync_handle,
             header_every,
             max_frames,
@@ -219,7 +233,7 @@ impl Drop for RecordingHandle {
 }
 
 impl RecordingHandle {
-    /// The final path of the recording (`.wav`, without `.part`).
+    /// The final path of the recording (without `.part`).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -313,8 +327,8 @@ impl RecordingHandle {
         release_tx
     }
 
-    /// Test hook: the recording dies as under `kill -9`: the hound writer
-    /// is leaked without finalising (its buffered bytes are lost) and the
+    /// Test hook: the recording dies as under `kill -9`: the writer is
+    /// leaked without finalising (its buffered bytes are lost) and the
     /// `.part` file stays.
     #[cfg(test)]
     pub(super) fn crash(mut self) {
@@ -325,11 +339,66 @@ impl RecordingHandle {
     }
 }
 
+/// The file being written, by format.
+enum Sink {
+    /// PCM16 WAV, written by hound.
+    Pcm16(hound::WavWriter<BufWriter<File>>),
+    /// A-law WAV.
+    Alaw(AlawWav),
+    /// Ogg Opus.
+    Opus(Box<OpusSink>),
+}
+
+/// Opens the format's writer on the new file: the sink and the most frames
+/// it can hold (a WAV's 4 GiB).
+fn open_sink(
+    format: RecordingFormat,
+    file: File,
+    spec: hound::WavSpec,
+    part: &Path,
+) -> Result<(Sink, u64), RecorderError> {
+    let wav_limit = |header: u64, block_align: u64| (u64::from(u32::MAX) - header) / block_align;
+    match format {
+        RecordingFormat::Pcm16 => {
+            let wav = hound::WavWriter::new(BufWriter::new(file), spec)
+                .map_err(wav_err(part, "write header"))?;
+            // hound's PCMWAVEFORMAT header for <= 2 channels, 16-bit.
+            let max = wav_limit(44, u64::from(spec.channels) * 2);
+            Ok((Sink::Pcm16(wav), max))
+        }
+        RecordingFormat::Alaw => {
+            let wav = AlawWav::new(file, spec.channels, spec.sample_rate)
+                .map_err(io_err(part, "write header"))?;
+            let max = wav_limit(ALAW_HEADER_LEN, u64::from(spec.channels));
+            Ok((Sink::Alaw(wav), max))
+        }
+        RecordingFormat::Opus => {
+            let sink = OpusSink::new(file, spec.channels, spec.sample_rate)
+                .map_err(opus_err(part, "start the Ogg Opus stream"))?;
+            Ok((Sink::Opus(Box::new(sink)), u64::MAX))
+        }
+    }
+}
+
+fn opus_err<'a>(
+    path: &'a Path,
+    op: &'static str,
+) -> impl FnOnce(OpusSinkError) -> RecorderError + 'a {
+    move |e| match e {
+        OpusSinkError::Io(source) => io_err(path, op)(source),
+        OpusSinkError::Encoder(reason) => RecorderError::Opus {
+            path: path.to_path_buf(),
+            op,
+            reason,
+        },
+    }
+}
+
 pub(super) struct WriterJob {
     path: PathBuf,
     part: PathBuf,
     spec: hound::WavSpec,
-    wav: hound::WavWriter<BufWriter<File>>,
+    sink: Sink,
     sync_handle: File,
     header_every: u64,
     max_frames: u64,
@@ -371,26 +440,41 @@ impl WriterJob {
         self.since_patch += n;
         if self.since_patch >= self.header_every {
             self.since_patch = 0;
-            // Patch RIFF/data sizes and push the buffer to the OS.
-            self.wav
-                .flush()
-                .map_err(wav_err(&self.part, "patch header"))?;
+            // Patch RIFF/data sizes (end the Ogg page) and push the buffer
+            // to the OS.
+            match &mut self.sink {
+                Sink::Pcm16(wav) => wav.flush().map_err(wav_err(&self.part, "patch header"))?,
+                Sink::Alaw(wav) => wav.patch().map_err(io_err(&self.part, "patch header"))?,
+                Sink::Opus(ogg) => ogg
+                    .checkpoint()
+                    .map_err(opus_err(&self.part, "write page"))?,
+            }
         }
         Ok(())
     }
 
-    /// Test hook: die as under `kill -9` (the hound writer leaked unfinalised).
+    /// Test hook: die as under `kill -9` (the writer leaked unfinalised,
+    /// its buffered bytes lost).
     #[cfg(test)]
     pub(super) fn crash(self) {
-        std::mem::forget(self.wav);
+        std::mem::forget(self.sink);
     }
 
     fn write(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
+        let wav = match &mut self.sink {
+            Sink::Pcm16(wav) => wav,
+            Sink::Alaw(wav) => {
+                return wav
+                    .write(samples)
+                    .map_err(io_err(&self.part, "write samples"))
+            }
+            Sink::Opus(ogg) => return ogg.write(samples).map_err(opus_err(&self.part, "encode")),
+        };
         // Bounded sub-chunks keep hound's sample buffer small and the count
         // within u32.
         for piece in samples.chunks(1 << 15) {
             let count = u32::try_from(piece.len()).unwrap_or(u32::MAX);
-            let mut w = self.wav.get_i16_writer(count);
+            let mut w = wav.get_i16_writer(count);
             for &s in piece {
                 w.write_sample(s);
             }
@@ -406,12 +490,16 @@ impl WriterJob {
             path,
             part,
             spec,
-            wav,
+            sink,
             sync_handle,
             seal,
             ..
         } = self;
-        wav.finalize().map_err(wav_err(&part, "finalise header"))?;
+        match sink {
+            Sink::Pcm16(wav) => wav.finalize().map_err(wav_err(&part, "finalise header"))?,
+            Sink::Alaw(mut wav) => wav.patch().map_err(io_err(&part, "finalise header"))?,
+            Sink::Opus(mut ogg) => ogg.finish().map_err(opus_err(&part, "end the stream"))?,
+        }
         sync_handle.sync_all().map_err(io_err(&part, "fsync"))?;
         let (bytes, sha256) = match &seal {
             Some(key) => seal_finished(&part, &path, key)?,
@@ -466,10 +554,9 @@ pub fn describe_finished_with(
             }),
         };
     }
-    let reader = hound::WavReader::open(path).map_err(wav_err(path, "read header"))?;
-    let frames = u64::from(reader.duration());
-    let rate = reader.spec().sample_rate;
-    drop(reader);
+    let mut file = File::open(path).map_err(io_err(path, "open"))?;
+    let (frames, rate) = read_length(path, &mut file)?;
+    drop(file);
     let (bytes, sha256) = hash_file(path)?;
     Ok(RecordingMeta {
         path: path.to_path_buf(),
@@ -479,4 +566,35 @@ pub fn describe_finished_with(
         sha256,
         dropped_chunks: 0,
     })
+}
+
+/// `(frames, sample rate)` of a finished recording read from `r`: the WAV
+/// header's data size (PCM16 or A-law), or an Ogg Opus file's last granule
+/// position less its pre-skip, at the input rate its `OpusHead` names.
+pub(super) fn read_length(path: &Path, r: &mut impl io::Read) -> Result<(u64, u32), RecorderError> {
+    if is_ogg_path(path) {
+        let summary = scan(r).map_err(io_err(path, "read Ogg pages"))?;
+        let Some((_, _, rate)) = summary.head else {
+            return Err(RecorderError::NotARecording {
+                path: path.to_path_buf(),
+                reason: "not an Ogg Opus file",
+            });
+        };
+        return Ok((summary.frames_at(rate), rate));
+    }
+    let mut head = Vec::with_capacity(4096);
+    r.by_ref()
+        .take(4096)
+        .read_to_end(&mut head)
+        .map_err(io_err(path, "read header"))?;
+    match parse_layout(&head, false) {
+        Ok(Some(layout)) => Ok((
+            u64::from(layout.data_size) / layout.block_align,
+            layout.sample_rate,
+        )),
+        Ok(None) | Err(_) => Err(RecorderError::NotARecording {
+            path: path.to_path_buf(),
+            reason: "not a WAV file this recorder wrote",
+        }),
+    }
 }
