@@ -174,7 +174,9 @@ impl PortPair {
     /// Not inside a tokio runtime, or out of file descriptors.
     pub fn attach(&self) -> std::io::Result<Attached<'_>> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(std::io::Error::other("RTP ports attached outside a tokio runtime"));
+            return Err(std::io::Error::other(
+                "RTP ports attached outside a tokio runtime",
+            ));
         }
         let rtp = tokio::net::UdpSocket::from_std(self.rtp.try_clone()?)?;
         let rtcp = tokio::net::UdpSocket::from_std(self.rtcp.try_clone()?)?;

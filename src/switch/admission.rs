@@ -18,6 +18,9 @@
 //!   cap, [`CPS_RETRY_AFTER_SECS`] at a CPS cap, the window being a second)
 //!   and a `Warning` naming the cap. Short on purpose: a carrier that
 //!   honours `Retry-After` may hold all its traffic to us that long.
+//!   Last, 503 with `Retry-After` ([`MEDIA_RETRY_AFTER_SECS`]) while the
+//!   media IO workers are near their limit (issue 16: overload refuses new
+//!   calls before calls in progress lose packets).
 //!
 //! The caps read a [`Load`]: the calls in progress and those started within
 //! the last second per trunk and centre, which the shell counts
@@ -76,6 +79,10 @@ pub struct Tables<'a, F> {
     pub draining: bool,
     /// The trunks' and centres' load against their caps.
     pub load: &'a dyn Load,
+    /// The media IO workers are near their limit (`[media]
+    /// overload_percent`, `media::io::Pressure`): calls in progress keep
+    /// their packets, new ones wait.
+    pub media_overloaded: bool,
 }
 
 /// Why a new INVITE is refused (the shell logs each its own way).
@@ -90,6 +97,8 @@ pub enum Refusal {
         /// The trunk it came through.
         trunk: String,
     },
+    /// The media IO workers are near their limit.
+    MediaOverload,
     /// A trunk's or centre's cap is reached.
     Cap {
         /// Whose.
@@ -121,6 +130,9 @@ pub enum Cap {
 pub const CALLS_RETRY_AFTER_SECS: u32 = 5;
 /// `Retry-After` at a calls-per-second cap.
 pub const CPS_RETRY_AFTER_SECS: u32 = 1;
+/// `Retry-After` while the media workers are near their limit (their
+/// figures cover a second).
+pub const MEDIA_RETRY_AFTER_SECS: u32 = 2;
 
 /// One scope's load and caps at the request's arrival.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -288,10 +300,20 @@ fn admit_invite<F: FlowClaims>(
     else {
         return admitted;
     };
-    match capped(trunk, tenant, tables.load) {
-        Some(refusal) => refusal,
-        None => admitted,
+    if let Some(refusal) = capped(trunk, tenant, tables.load) {
+        return refusal;
     }
+    if tables.media_overloaded {
+        return Decision::Refuse {
+            code: 503,
+            headers: vec![
+                ("Retry-After".into(), MEDIA_RETRY_AFTER_SECS.to_string()),
+                crate::sip::message::warning("media near its limit: calls in progress first"),
+            ],
+            why: Refusal::MediaOverload,
+        };
+    }
+    admitted
 }
 
 /// The 503 for the first cap a new call of `trunk` for `tenant` would go

@@ -92,6 +92,7 @@ fn decide_in(
             flows: &w.flows,
             draining,
             load: &super::admission::Unlimited,
+            media_overloaded: false,
         },
     )
 }
@@ -280,6 +281,7 @@ fn decide_loaded(w: &World, number: &str, from: &str, load: &dyn Load) -> Decisi
             flows: &w.flows,
             draining: false,
             load,
+            media_overloaded: false,
         },
     )
 }
@@ -512,4 +514,54 @@ fn seeded_traffic_never_exceeds_the_caps_and_is_refused_only_at_them() {
             assert!(live.len() as u32 <= max_calls);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Media near its limit (issue 16: overload refuses new calls first)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn while_the_media_workers_are_near_their_limit_a_new_call_gets_503_and_others_pass() {
+    use super::admission::MEDIA_RETRY_AFTER_SECS;
+    let w = world();
+    let decide_media = |method: &str, number: &str| {
+        decide(
+            &RequestView {
+                method,
+                uri_user: number,
+                source: CARRIER.parse().expect("ip"),
+            },
+            &Tables {
+                dids: &w.dids,
+                trunks: &w.trunks,
+                flows: &w.flows,
+                draining: false,
+                load: &super::admission::Unlimited,
+                media_overloaded: true,
+            },
+        )
+    };
+    let Decision::Refuse {
+        code: 503,
+        headers,
+        why: Refusal::MediaOverload,
+    } = decide_media("INVITE", "12345")
+    else {
+        panic!("a new call while the media is near its limit is refused");
+    };
+    assert!(headers.contains(&("Retry-After".into(), MEDIA_RETRY_AFTER_SECS.to_string())));
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "Warning" && v.contains("media")));
+    // What would be refused anyway keeps its own answer; what is not a new
+    // call (an agent's registration, a carrier's OPTIONS ping) passes.
+    assert!(matches!(
+        decide_media("INVITE", "99999"),
+        Decision::Refuse { code: 404, .. }
+    ));
+    assert_eq!(decide_media("REGISTER", "1001"), Decision::Register);
+    assert!(matches!(
+        decide_media("OPTIONS", ""),
+        Decision::Reply { code: 200, .. }
+    ));
 }

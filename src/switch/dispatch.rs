@@ -62,6 +62,9 @@ pub(super) struct Router {
     trunks: Arc<TrunkTable>,
     feature_codes: crate::config::acd::FeatureCodes,
     not_ready_reasons: Vec<String>,
+    /// `[media] overload_percent`: new calls wait while the media IO
+    /// workers are this busy.
+    media_overload_percent: u32,
 }
 
 impl Router {
@@ -96,6 +99,7 @@ impl Router {
             trunks,
             feature_codes: config.acd.feature_codes.clone(),
             not_ready_reasons: config.acd.not_ready_reasons.clone(),
+            media_overload_percent: config.media.overload_percent,
         }
     }
 
@@ -111,6 +115,7 @@ impl Router {
             flows: &self.ivr,
             draining,
             load,
+            media_overloaded: crate::media::relay::overloaded(self.media_overload_percent),
         }
     }
 }
@@ -148,6 +153,9 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
         Decision::Refuse { code, headers, why } => {
             match why {
                 Refusal::Draining => {}
+                Refusal::MediaOverload => {
+                    debug!(number = %dialled, %source, "INVITE while the media workers are near their limit: 503")
+                }
                 // One line per episode; every refusal is counted in
                 // /healthz `caps`.
                 Refusal::Cap { scope, cap } if first_refusal => {

@@ -31,6 +31,7 @@
 //! not available under every container's seccomp profile; the batched
 //! reads take most of its gain here.
 
+mod pressure;
 mod worker;
 
 use std::marker::PhantomData;
@@ -44,6 +45,7 @@ use tokio::time::Instant;
 
 use super::ports::{Channel, PortPair};
 
+pub use pressure::Pressure;
 pub use worker::Registrar;
 
 /// Most IO workers, whatever the core count.
@@ -119,6 +121,8 @@ pub(crate) struct WorkerRef<T: MediaTask> {
     waker: mio::Waker,
     /// Tasks it serves (the worker counts them down).
     load: Arc<AtomicUsize>,
+    /// How hard it worked in its last window.
+    pressure: Arc<pressure::Published>,
 }
 
 impl<T: MediaTask> WorkerRef<T> {
@@ -201,6 +205,15 @@ impl<T: MediaTask> MediaIo<T> {
             .iter()
             .map(|w| w.load.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// The busiest worker's figures over its last window (see
+    /// [`Pressure::overloaded`]).
+    pub fn pressure(&self) -> Pressure {
+        self.workers
+            .iter()
+            .map(|w| w.pressure.get())
+            .fold(Pressure::default(), Pressure::max)
     }
 
     /// Serve `task` on the worker with the fewest tasks.

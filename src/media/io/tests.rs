@@ -22,6 +22,8 @@ struct Echo {
 
 enum EchoCommand {
     Note(u8),
+    /// Work this long (a worker with more to do than it has time).
+    Spin(Duration),
     End(Sender<()>),
     Panic,
 }
@@ -70,6 +72,13 @@ impl MediaTask for Echo {
                 Flow::Done
             }
             EchoCommand::Panic => panic!("a task that fails on a command"),
+            EchoCommand::Spin(d) => {
+                let until = std::time::Instant::now() + d;
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                Flow::Continue
+            }
         }
     }
 
@@ -132,7 +141,10 @@ async fn every_datagram_reaches_its_task_once_and_in_order_bursts_included() {
         p.send_to(&(i as u32).to_be_bytes(), to(&r.pair)).unwrap();
     }
     for i in 0..burst {
-        let got = r.seen.recv_timeout(WAIT).expect("a datagram reached the task");
+        let got = r
+            .seen
+            .recv_timeout(WAIT)
+            .expect("a datagram reached the task");
         assert_eq!(got, (i as u32).to_be_bytes());
     }
     let mut echo = [0u8; 16];
@@ -149,7 +161,10 @@ async fn every_datagram_reaches_its_task_once_and_in_order_bursts_included() {
     handle.finished();
     ended.recv_timeout(WAIT).unwrap();
     wait(|| io.tasks() == 0);
-    assert!(r.ticks.load(Ordering::Relaxed) > 0, "the worker ticked its task");
+    assert!(
+        r.ticks.load(Ordering::Relaxed) > 0,
+        "the worker ticked its task"
+    );
     // The port went back to its owner: nobody reads it now.
     p.send_to(b"late", to(&r.pair)).unwrap();
     assert!(r.seen.recv_timeout(Duration::from_millis(200)).is_err());
@@ -195,6 +210,27 @@ async fn a_task_that_panics_is_dropped_and_its_worker_serves_the_others() {
     assert!(a.seen.try_recv().is_err());
     drop((ha, hb, hc));
     wait(|| io.tasks() == 0);
+}
+
+#[tokio::test]
+async fn a_worker_with_more_work_than_time_reports_its_pressure_and_an_idle_one_none() {
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 42210, 42220);
+    let io = MediaIo::<Echo>::start("test-io", 1, Duration::ZERO).unwrap();
+    let r = rig(&pool).await;
+    let handle = io.adopt(r.task);
+    // Idle for a whole window: hardly busy.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(io.pressure().busy_permille < 500, "{:?}", io.pressure());
+    // Three seconds of work queued at once: the window that ends with it
+    // is at least three quarters busy (however the machine schedules the
+    // worker, busy time only grows when it is starved), and its ticks
+    // ran seconds late.
+    for _ in 0..60 {
+        assert!(handle.send(EchoCommand::Spin(Duration::from_millis(50))));
+    }
+    wait(|| io.pressure().busy_permille >= 700);
+    assert!(io.pressure().overloaded(70, TICK), "{:?}", io.pressure());
+    drop(handle);
 }
 
 /// Wait (bounded) until `f` holds.

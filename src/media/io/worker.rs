@@ -23,6 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use quinn_udp::RecvMeta;
 use tokio::time::Instant;
 
+use super::pressure::{Published, Window};
 use super::{Flow, Job, MediaTask, WorkerRef, TICK};
 use crate::media::ports::{Channel, PortPair};
 
@@ -85,15 +86,14 @@ impl Registrar<'_> {
 }
 
 /// Start a worker thread.
-pub(super) fn spawn<T: MediaTask>(
-    name: &str,
-    coalesce: Duration,
-) -> std::io::Result<WorkerRef<T>> {
+pub(super) fn spawn<T: MediaTask>(name: &str, coalesce: Duration) -> std::io::Result<WorkerRef<T>> {
     let poll = Poll::new()?;
     let waker = mio::Waker::new(poll.registry(), WAKE)?;
     let (jobs, rx) = mpsc::channel();
     let load = Arc::new(AtomicUsize::new(0));
+    let pressure = Arc::new(Published::default());
     let worker = Worker {
+        pressure: pressure.clone(),
         poll,
         jobs: rx,
         load: load.clone(),
@@ -105,13 +105,20 @@ pub(super) fn spawn<T: MediaTask>(
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || worker.run())?;
-    Ok(WorkerRef { jobs, waker, load })
+    Ok(WorkerRef {
+        jobs,
+        waker,
+        load,
+        pressure,
+    })
 }
 
 struct Worker<T: MediaTask> {
     poll: Poll,
     jobs: Receiver<Job<T>>,
     load: Arc<AtomicUsize>,
+    /// Where the last window's figures go.
+    pressure: Arc<Published>,
     /// How long to let datagrams gather after a pass that read some.
     coalesce: Duration,
     /// Tasks by slot, with their ids.
@@ -134,6 +141,7 @@ impl<T: MediaTask> Worker<T> {
             meta: [RecvMeta::default(); BATCH],
         };
         let mut next_tick = Instant::now() + TICK;
+        let mut window = Window::new(Instant::now());
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
@@ -162,6 +170,7 @@ impl<T: MediaTask> Worker<T> {
                 }
             }
             if now >= next_tick {
+                window.tick(next_tick, now);
                 for slot in 0..self.tasks.len() {
                     self.guarded(slot, |task, _| task.on_tick(now));
                 }
@@ -170,6 +179,11 @@ impl<T: MediaTask> Worker<T> {
                     // Late by more than a tick: no burst, pace from now.
                     next_tick = now + TICK;
                 }
+            }
+            let served = Instant::now();
+            window.busy(now, served);
+            if let Some(p) = window.close(served) {
+                self.pressure.set(p);
             }
             if read_some && !self.coalesce.is_zero() {
                 // Let the next datagrams of many calls gather: one wake-up

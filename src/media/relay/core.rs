@@ -229,7 +229,14 @@ impl RelayCore {
                     muted: false,
                     mix_muted: self.caller_muted,
                 };
-                let v = hop.route(packet, from, at, now, &mut self.conference, &mut self.recorder);
+                let v = hop.route(
+                    packet,
+                    from,
+                    at,
+                    now,
+                    &mut self.conference,
+                    &mut self.recorder,
+                );
                 (v, &self.b_pair, &self.stats.a_to_b)
             }
             Side::B => {
@@ -242,7 +249,14 @@ impl RelayCore {
                     muted: self.moh.is_some(),
                     mix_muted: false,
                 };
-                let v = hop.route(packet, from, at, now, &mut self.conference, &mut self.recorder);
+                let v = hop.route(
+                    packet,
+                    from,
+                    at,
+                    now,
+                    &mut self.conference,
+                    &mut self.recorder,
+                );
                 (v, &*self.a_pair, &self.stats.b_to_a)
             }
         };
@@ -270,9 +284,7 @@ impl RelayCore {
                 c.push_payload(x.id, rtp.payload);
             }
         } else if Some(rtp.payload_type) == x.format.telephone_event {
-            let digits = x
-                .keys
-                .on_packet(at, rtp.timestamp, rtp.marker, rtp.payload);
+            let digits = x.keys.on_packet(at, rtp.timestamp, rtp.marker, rtp.payload);
             for d in digits.into_iter().flatten() {
                 self.events
                     .send(RelayEvent::Key {
@@ -342,7 +354,8 @@ impl RelayCore {
             } else {
                 &o.payload[..]
             };
-            let (Some(to), Some(n)) = (to, local_packet(leg_out, pt, body, &mut packet, now)) else {
+            let (Some(to), Some(n)) = (to, local_packet(leg_out, pt, body, &mut packet, now))
+            else {
                 continue;
             };
             if pair.send_rtp(&packet[..n], to).is_ok() {
@@ -395,8 +408,7 @@ impl RelayCore {
             );
         }
         let caller_media = matches!(how, Stop::HandBack(_)).then(|| {
-            let mut stream =
-                std::mem::replace(&mut self.la.out, Continuation::fresh());
+            let mut stream = std::mem::replace(&mut self.la.out, Continuation::fresh());
             stream.latched = self.la.peer.latched();
             LegMedia {
                 stream,
@@ -452,7 +464,12 @@ impl MediaTask for RelayCore {
         }
     }
 
-    fn on_command(&mut self, command: Control, now: Instant, registrar: &mut Registrar<'_>) -> Flow {
+    fn on_command(
+        &mut self,
+        command: Control,
+        now: Instant,
+        registrar: &mut Registrar<'_>,
+    ) -> Flow {
         match command {
             Control::Remote(Side::A, addr) => self.la.peer = Peer::new(Some(addr)),
             Control::Remote(Side::B, addr) => self.lb.peer = Peer::new(Some(addr)),
@@ -476,7 +493,14 @@ impl MediaTask for RelayCore {
             Control::Join(p, reply) => {
                 let tag = self.next_tag;
                 let laws = (self.la.format.law, self.lb.format.law);
-                let result = join(&mut self.conference, &mut self.extras, *p, laws, self.b_role, tag);
+                let result = join(
+                    &mut self.conference,
+                    &mut self.extras,
+                    *p,
+                    laws,
+                    self.b_role,
+                    tag,
+                );
                 if result.is_ok() {
                     self.next_tag = self.next_tag.checked_add(1).unwrap_or(FIRST_EXTRA);
                     if let Some(x) = self.extras.last() {

@@ -80,8 +80,8 @@ mod recording;
 #[cfg(test)]
 mod tests;
 
-use self::core::Stopped;
 use self::core::RelayCore;
+use self::core::Stopped;
 
 pub use recording::CallRecording;
 
@@ -463,6 +463,14 @@ pub fn configure_workers(count: usize, coalesce: Duration) {
         u64::try_from(coalesce.as_micros()).unwrap_or(u64::MAX),
         Ordering::Relaxed,
     );
+}
+
+/// Whether the media IO workers are near their limit (`limit_percent`
+/// busy, or their ticks falling behind; see [`io::Pressure::overloaded`]):
+/// admission then refuses new calls so the calls in progress keep their
+/// packets.
+pub fn overloaded(limit_percent: u32) -> bool {
+    workers().is_some_and(|io| io.pressure().overloaded(limit_percent, io::TICK))
 }
 
 /// Relays being served now (for `/healthz` and the leak tests).
