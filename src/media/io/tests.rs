@@ -73,8 +73,8 @@ impl MediaTask for Echo {
             }
             EchoCommand::Panic => panic!("a task that fails on a command"),
             EchoCommand::Spin(d) => {
-                let until = std::time::Instant::now() + d;
-                while std::time::Instant::now() < until {
+                let until = Instant::now() + d;
+                while Instant::now() < until {
                     std::hint::spin_loop();
                 }
                 Flow::Continue
