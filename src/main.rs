@@ -397,7 +397,7 @@ const HEAP_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// the burst's peak for good. Every [`HEAP_TRIM_EVERY`] a thread of its own
 /// asks glibc to give free pages back (`malloc_trim(0)`), so RSS follows the
 /// load down (issue 16 item 4; cost and effect in BENCHMARKS.md,
-/// "Signalling memory"). Other allocators return memory themselves.
+/// "Signalling memory"). Off glibc there is nothing to call.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn start_heap_trimmer() {
     let spawned = std::thread::Builder::new()

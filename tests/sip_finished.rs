@@ -165,7 +165,10 @@ fn retransmissions_after_the_call_get_the_same_answers_and_nothing_waits_for_tim
     let bye = carrier_request(&h, "BYE", 2, "z9hG4bK-fin-bye", &to_tag);
     carrier.send(bye.as_bytes());
     let (agent_bye, _) = agent.recv_starting("BYE ").expect("BYE to the agent");
-    agent.send(&answer(&agent_bye, "200 OK", "agent-1", &contact, ""), hotline);
+    agent.send(
+        &answer(&agent_bye, "200 OK", "agent-1", &contact, ""),
+        hotline,
+    );
     let bye_ok = carrier.recv_final().expect("200 to the BYE");
     assert_eq!(status(&bye_ok), 200, "{bye_ok}");
     h.wait_for("the call to end", Duration::from_secs(20), |v| {
@@ -186,13 +189,19 @@ fn retransmissions_after_the_call_get_the_same_answers_and_nothing_waits_for_tim
     assert_eq!(again, bye_ok, "a retransmitted BYE gets the identical 200");
     carrier.send(invite.as_bytes());
     let again = carrier.recv_final().expect("the INVITE's 200 again");
-    assert_eq!(again, invite_ok, "a retransmitted INVITE gets the identical 200");
+    assert_eq!(
+        again, invite_ok,
+        "a retransmitted INVITE gets the identical 200"
+    );
     carrier.send(ack.as_bytes()); // absorbed (§17.2.1)
 
     // The agent retransmits its 2xx: the identical ACK, no BYE, no call.
     agent.send(&agent_ok, hotline);
     let (again, _) = agent.recv_starting("ACK ").expect("the ACK again");
-    assert_eq!(again, ack_to_agent, "a retransmitted 2xx gets the identical ACK");
+    assert_eq!(
+        again, ack_to_agent,
+        "a retransmitted 2xx gets the identical ACK"
+    );
     let stray: Vec<String> = agent
         .drain()
         .into_iter()

@@ -35,7 +35,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip as rsip;
 use rsipstack::transaction::endpoint::{EndpointInner, EndpointInnerRef};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::TransactionEvent;
@@ -66,7 +66,9 @@ pub(super) struct AcceptedInvite {
 
 impl std::fmt::Debug for AcceptedInvite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("AcceptedInvite").field(&*self.slot()).finish()
+        f.debug_tuple("AcceptedInvite")
+            .field(&*self.slot())
+            .finish()
     }
 }
 
@@ -83,19 +85,16 @@ impl AcceptedInvite {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The INVITE of `dialog` got its final response `code`. A 2xx leaves
-    /// the transaction in Accepted: remember it, or end it now if the leg
-    /// is already over (a 2xx crossing our CANCEL, which rsipstack BYEs).
-    pub(super) fn on_final(&self, code: u16, dialog: &InviteDialog) {
+    /// The INVITE got its final response `code`; `invite` gives the
+    /// request that got it (the dialog's initial request: after a digest
+    /// challenge, the re-sent INVITE). A 2xx leaves the transaction in
+    /// Accepted: remember it, or end it now if the leg is already over (a
+    /// 2xx crossing our CANCEL, which rsipstack BYEs).
+    pub(super) fn on_final(&self, code: u16, invite: impl FnOnce() -> rsip::Request) {
         if !(200..300).contains(&code) {
             return;
         }
-        // After a digest challenge the dialog's initial request is the
-        // re-sent INVITE: the transaction that got the 2xx.
-        let key = match TransactionKey::from_request(
-            &dialog.initial_request(),
-            TransactionRole::Client,
-        ) {
+        let key = match TransactionKey::from_request(&invite(), TransactionRole::Client) {
             Ok(key) => key,
             Err(e) => {
                 debug!(error = %e, "no key for the answered INVITE: it waits out Timer M");
@@ -133,5 +132,80 @@ fn end(endpoint: &EndpointInner, key: TransactionKey) {
             }
         }
         None => debug!(%key, "accepted INVITE transaction already gone"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rsipstack::transaction::transaction::Transaction;
+    use rsipstack::EndpointBuilder;
+
+    use super::*;
+
+    fn invite() -> rsip::Request {
+        let text = "INVITE sip:1001@127.0.0.21:5060 SIP/2.0\r\n\
+                    Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-linger-1\r\n\
+                    From: <sip:12345@127.0.0.1>;tag=hl-1\r\n\
+                    To: <sip:1001@127.0.0.21>\r\n\
+                    Call-ID: hl-linger-1\r\n\
+                    CSeq: 1 INVITE\r\n\
+                    Content-Length: 0\r\n\r\n";
+        match rsip::SipMessage::try_from(text) {
+            Ok(rsip::SipMessage::Request(r)) => r,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    /// An endpoint with our INVITE's client transaction attached, as the
+    /// dialog layer leaves it while Timer M runs.
+    fn accepted_transaction() -> (rsipstack::transaction::Endpoint, Transaction) {
+        let endpoint = EndpointBuilder::new().build();
+        let request = invite();
+        let key = TransactionKey::from_request(&request, TransactionRole::Client).expect("key");
+        let tx = Transaction::new_client(key, request, endpoint.inner.clone(), None);
+        (endpoint, tx)
+    }
+
+    fn terminated(tx: &mut Transaction) -> bool {
+        matches!(
+            tx.tu_receiver.try_recv(),
+            Ok(TransactionEvent::Terminate(_))
+        )
+    }
+
+    #[test]
+    fn an_answered_invite_ends_with_its_leg() {
+        let (endpoint, mut tx) = accepted_transaction();
+        let accepted = AcceptedInvite::new(endpoint.inner.clone());
+        accepted.on_final(200, invite);
+        assert!(!terminated(&mut tx), "not before the leg ends");
+        accepted.leg_ended();
+        assert!(terminated(&mut tx));
+        accepted.leg_ended();
+        assert!(!terminated(&mut tx), "once");
+    }
+
+    #[test]
+    fn a_2xx_after_the_leg_ended_ends_the_transaction_at_once() {
+        let (endpoint, mut tx) = accepted_transaction();
+        let accepted = AcceptedInvite::new(endpoint.inner.clone());
+        accepted.leg_ended();
+        assert!(!terminated(&mut tx));
+        accepted.on_final(200, invite);
+        assert!(terminated(&mut tx));
+    }
+
+    #[test]
+    fn an_invite_without_a_2xx_is_left_to_rsipstack() {
+        // A CANCELled or refused INVITE still needs its transaction (487,
+        // the ACK of a non-2xx, Timer D).
+        let (endpoint, mut tx) = accepted_transaction();
+        let accepted = AcceptedInvite::new(endpoint.inner.clone());
+        accepted.on_final(486, || panic!("no key needed for a non-2xx"));
+        accepted.leg_ended();
+        assert!(!terminated(&mut tx));
+        let never = AcceptedInvite::new(endpoint.inner.clone());
+        never.leg_ended();
+        assert!(!terminated(&mut tx), "a leg with no final at all");
     }
 }

@@ -849,7 +849,7 @@ impl SipStack {
                 },
             };
             if let LegEvent::Final { code, .. } = &event {
-                answered.on_final(*code, &invite);
+                answered.on_final(*code, || invite.initial_request());
             }
             finals.send((k, event)).ok();
         });
