@@ -29,9 +29,10 @@
 //!
 //! Weighed and not done, by the same measurement: answering retransmitted
 //! requests of finished server transactions from a compact byte cache in
-//! the gate. rsipstack's own entries already cost ≈ 1 KB each (under the
-//! 2 KB the issue allows), so a second cache would save little and add a
-//! second source of truth for §17.2 retransmissions.
+//! the gate. rsipstack's own entries cost ≈ 1.1 KB each (under the 2 KB the
+//! issue allows; ≈ 3.3 KB per ended call for its three); bytes would
+//! roughly halve that, at the price of a second source of truth for §17.2
+//! retransmissions beside rsipstack's (BENCHMARKS.md, "Signalling memory").
 
 use std::sync::{Arc, Mutex, PoisonError};
 
