@@ -389,6 +389,36 @@ fn records_command(
     }
 }
 
+/// How often the switch hands freed heap pages back to the system.
+const HEAP_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// glibc keeps the memory a program frees in its arenas, so after a burst
+/// of calls (their transactions linger 64×T1 and then go) RSS would stay at
+/// the burst's peak for good. Every [`HEAP_TRIM_EVERY`] a thread of its own
+/// asks glibc to give free pages back (`malloc_trim(0)`), so RSS follows the
+/// load down (issue 16 item 4; cost and effect in BENCHMARKS.md,
+/// "Signalling memory"). Off glibc there is nothing to call.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn start_heap_trimmer() {
+    let spawned = std::thread::Builder::new()
+        .name("heap-trim".into())
+        .spawn(|| loop {
+            std::thread::sleep(HEAP_TRIM_EVERY);
+            // SAFETY: malloc_trim takes no pointers and touches only glibc's
+            // own free lists, which it locks while it runs.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("hotline: no heap trimmer thread: {e}");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn start_heap_trimmer() {}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -444,6 +474,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            start_heap_trimmer();
             match runtime.block_on(hotline::app::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -33,6 +33,7 @@ NET=${NET:-127.0.1}                 # hotline .1, carrier .10, agent .21
 OUT=${OUT:-$HERE/results-$(date +%Y-%m-%d).md}
 KEEP=${KEEP:-1}                     # keep the work directory (logs, CSVs); 0 deletes it
 SETTLE_SECS=${SETTLE_SECS:-40}         # after the last step, wait this long at most for hotline to drain
+AFTER_SECS=${AFTER_SECS:-0}            # then, if > 0, sample RSS until this many seconds after the last step (does memory go back?)
 
 HOTLINE_IP=$NET.1
 CARRIER_IP=$NET.10
@@ -395,6 +396,14 @@ while (( $(date +%s) - settle_start < SETTLE_SECS )); do
     sleep 1
 done
 settle_secs=$(( $(date +%s) - settle_start ))
+# Memory after the load: RSS once every lingering transaction (64xT1 at
+# most) has expired, sampled until AFTER_SECS after the last step.
+after_line=""
+if (( AFTER_SECS > 0 )); then
+    while (( $(date +%s) - settle_start < AFTER_SECS )); do sleep 1; done
+    after_kib=$(rss_kib "$HOTLINE_PID")
+    after_line="hotline RSS ${AFTER_SECS} s after the last step: $(( ${after_kib:-0} / 1024 )) MiB."
+fi
 sed "s/\x1b\\[[0-9;]*m//g" "$WORK/hotline.log" > "$WORK/hotline.plain.log" || true
 err_lines=$(grep -m 20 -E " (ERROR|WARN) " "$WORK/hotline.plain.log" || true)
 n_err=$(grep -c " ERROR " "$WORK/hotline.plain.log" || true)
@@ -416,6 +425,7 @@ n_warn=$(grep -c " WARN " "$WORK/hotline.plain.log" || true)
     echo "CPU % = (utime+stime) over the step's wall time (traffic + tail), 100 = one core."
     echo "Setup = SIPp rtd from INVITE sent to 200 received (1 ms clock). Achieved cps = answered calls / time between first and last answer."
     echo "hotline ${settle_secs} s after the last step: \`$(jq -c '{calls, sip, media, tasks, rss_bytes}' <<<"$final_hz" 2>/dev/null || echo '?')\`"
+    [[ -n $after_line ]] && echo "$after_line"
     echo "hotline log: $n_err ERROR, $n_warn WARN lines."
     if [[ -n $err_lines ]]; then
         echo

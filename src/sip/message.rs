@@ -288,6 +288,23 @@ pub fn parse_for_inspection(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
+/// The status a failed rsipstack request stands for (its dialog error's
+/// code, 503 for a transport failure, 408 otherwise).
+pub(super) fn error_status(e: &rsipstack::Error) -> u16 {
+    match e {
+        rsipstack::Error::DialogError(_, _, code) => code.code(),
+        rsipstack::Error::TransportLayerError(_, _) => 503,
+        _ => 408,
+    }
+}
+
+/// A fresh random Call-ID for a leg we originate.
+pub(super) fn new_call_id() -> String {
+    use rand::Rng;
+    let n: u128 = rand::rng().random();
+    format!("hl-{n:032x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,8 @@
 //! [`InboundLeg`] / [`OutboundLeg`] (one dialog each, driven by the `call`
 //! room) and [`LegEvent`] (what happened on a leg). Confirmed legs can be
 //! written down ([`journal`]) so the next start closes the ones a crash left
-//! up ([`recovery`]).
+//! up ([`recovery`]). An answered outbound leg's INVITE transaction ends
+//! with the leg rather than lingering for Timer M (`linger`).
 
 pub mod admit;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod digest_policy;
 pub mod flood;
 pub mod gate;
 pub mod journal;
+mod linger;
 pub mod message;
 mod recovery;
 pub mod registrar;

@@ -39,7 +39,8 @@ use tracing::{debug, info, warn};
 use super::flood::FloodPolicy;
 use super::gate::{Gate, GatedUdp};
 use super::journal::DialogJournal;
-use super::message::{to_headers, Request, Responder};
+use super::linger::AcceptedInvite;
+use super::message::{error_status, new_call_id, to_headers, Request, Responder};
 use super::recovery::{self, Journal};
 use super::sockets::{idle_listener, tcp_listener, udp_socket};
 
@@ -388,6 +389,8 @@ pub struct OutboundLeg {
     dialog: InviteDialog,
     dialogs: Arc<DialogLayer>,
     journal: Option<Arc<Journal>>,
+    /// Its INVITE transaction, ended with the leg rather than at Timer M.
+    accepted: AcceptedInvite,
 }
 
 /// The carrier's leg (we are UAS).
@@ -468,7 +471,7 @@ impl LegRequests {
 }
 
 macro_rules! common_leg_ops {
-    ($t:ty) => {
+    ($t:ty $(, $accepted:ident)?) => {
         impl Leg for $t {
             fn key(&self) -> &LegKey {
                 &self.key
@@ -497,6 +500,7 @@ macro_rules! common_leg_ops {
             }
 
             fn forget(&self) {
+                $(self.$accepted.leg_ended();)?
                 let id = self.dialog.id();
                 self.dialogs.remove_dialog(&id);
                 if let Some(journal) = &self.journal {
@@ -514,7 +518,7 @@ macro_rules! common_leg_ops {
 }
 
 common_leg_ops!(InboundLeg);
-common_leg_ops!(OutboundLeg);
+common_leg_ops!(OutboundLeg, accepted);
 
 impl InboundLeg {
     /// Send 180 Ringing, or 183 Session Progress when `sdp` is given.
@@ -820,6 +824,8 @@ impl SipStack {
         let key = LegKey(call_id);
         let finals = events.finals.clone();
         let k = key.clone();
+        let accepted = AcceptedInvite::new(self.inner.dialogs.endpoint.clone());
+        let (answered, invite) = (accepted.clone(), dialog.clone());
         tokio::spawn(async move {
             let event = match outcome.await {
                 Ok(Ok((_, Some(resp)))) => LegEvent::Final {
@@ -842,6 +848,9 @@ impl SipStack {
                     sdp: None,
                 },
             };
+            if let LegEvent::Final { code, .. } = &event {
+                answered.on_final(*code, || invite.initial_request());
+            }
             finals.send((k, event)).ok();
         });
         Ok(OutboundLeg {
@@ -849,6 +858,7 @@ impl SipStack {
             dialog,
             dialogs: self.inner.dialogs.clone(),
             journal: self.inner.journal.clone(),
+            accepted,
         })
     }
 
@@ -913,20 +923,6 @@ impl SipStack {
     pub fn shutdown(&self) {
         self.inner.cancel.cancel();
     }
-}
-
-fn error_status(e: &rsipstack::Error) -> u16 {
-    match e {
-        rsipstack::Error::DialogError(_, _, code) => code.code(),
-        rsipstack::Error::TransportLayerError(_, _) => 503,
-        _ => 408,
-    }
-}
-
-fn new_call_id() -> String {
-    use rand::Rng;
-    let n: u128 = rand::rng().random();
-    format!("hl-{n:032x}")
 }
 
 /// Route every new server transaction: in-dialog requests to their dialog,
