@@ -36,6 +36,7 @@ HOTLINE_BIN=${HOTLINE_BIN:-$ROOT/target/release/hotline}
 HOTLINE_REV=${HOTLINE_REV:-}           # label for a binary not built from this tree
 LOG_LEVEL=${LOG_LEVEL:-warn}           # hotline --log
 RECORDING=${RECORDING:-1}              # hotline's [recording] enabled
+RECORDING_FORMAT=${RECORDING_FORMAT:-pcm16}  # its [recording] format: pcm16, alaw, opus
 KEEP_WAVS=${KEEP_WAVS:-0}              # 0: delete a step's recordings once counted and checked (disk)
 INSTALL=${INSTALL:-1}                  # apt-get install what is missing
 OUT=${OUT:-$HERE/peer-twin-results-$(date +%Y-%m-%d).md}
@@ -200,6 +201,7 @@ sounds_dir = "$ROOT/sounds"
 
 [recording]
 enabled = $([[ $RECORDING == 1 ]] && echo true || echo false)
+format = "$RECORDING_FORMAT"
 
 [registrar]
 min_expires = 60
@@ -359,16 +361,17 @@ for N in $STEPS; do
             for _ in $(seq 1 100); do [[ $(hotline_active) == 0 ]] && break; sleep 0.1; done
             left=$(hotline_active)
             stop_pid "$HOTLINE_PID" 8
-            wavs=$(find "$d/var" -name '*.wav' 2>/dev/null | wc -l)
-            parts=$(find "$d/var" -name '*.wav.part' 2>/dev/null | wc -l)
+            ext=wav; [[ $RECORDING_FORMAT == opus ]] && ext=opus
+            wavs=$(find "$d/var" -name "*.$ext" 2>/dev/null | wc -l)
+            parts=$(find "$d/var" -name "*.$ext.part" 2>/dev/null | wc -l)
             chk=""
-            f=$(find "$d/var" -name '*.wav' 2>/dev/null | sort | head -1)
-            if [[ -n $f ]] && command -v soxi >/dev/null; then
+            f=$(find "$d/var" -name "*.$ext" 2>/dev/null | sort | head -1)
+            if [[ -n $f && $ext == wav ]] && command -v soxi >/dev/null; then
                 chk=", first: $(soxi -c "$f") ch $(soxi -D "$f" | cut -d. -f1) s"
             fi
             R_WAVS="$wavs$( ((parts)) && echo " (+$parts .part)")$chk"
             ((KEEP_WAVS)) || rm -rf "$d/var/recordings"
-            row "$N" "hotline $git_rev (B2BUA + $([[ $RECORDING == 1 ]] && echo "stereo WAV" || echo "NO recording") + events)" \
+            row "$N" "hotline $git_rev (B2BUA + $([[ $RECORDING == 1 ]] && echo "stereo $RECORDING_FORMAT recording" || echo "NO recording") + events)" \
                 "rc=$R_RC, window ${R_WIN} s, calls left after: ${left:-?}, log: $(grep -c ' ERROR ' "$d/hotline.log") ERROR / $(grep -c ' WARN ' "$d/hotline.log") WARN"
             HOTLINE_PID=
             if [[ -n ${PEER_SW[$N]:-} ]]; then
@@ -385,7 +388,7 @@ done
 {
     echo "## hotline side by side with Kamailio + rtpengine (bench/load/peer_twin.sh, $(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
-    echo "Command: \`${QUIET_LOAD:+QUIET_LOAD=$QUIET_LOAD QUIET_WAIT_S=$QUIET_WAIT_S }HOLD_MS=$HOLD_MS RAMP_S=$RAMP_S RECORDING=$RECORDING SYSTEMS=\"$SYSTEMS\" ${RMEM_DEFAULT:+RMEM_DEFAULT=$RMEM_DEFAULT }HOTLINE_BIN=$HOTLINE_BIN${HOTLINE_REV:+ HOTLINE_REV=$HOTLINE_REV} bench/load/peer_twin.sh $STEPS\`"
+    echo "Command: \`${QUIET_LOAD:+QUIET_LOAD=$QUIET_LOAD QUIET_WAIT_S=$QUIET_WAIT_S }HOLD_MS=$HOLD_MS RAMP_S=$RAMP_S RECORDING=$RECORDING RECORDING_FORMAT=$RECORDING_FORMAT SYSTEMS=\"$SYSTEMS\" ${RMEM_DEFAULT:+RMEM_DEFAULT=$RMEM_DEFAULT }HOTLINE_BIN=$HOTLINE_BIN${HOTLINE_REV:+ HOTLINE_REV=$HOTLINE_REV} bench/load/peer_twin.sh $STEPS\`"
     echo
     echo "hotline $git_rev, release binary \`$HOTLINE_BIN\`, \`--log $LOG_LEVEL\`; $(kamailio -v 2>/dev/null | awk 'NR==1{print $2, $3}'); rtpengine $(dpkg-query -W -f '${Version}' rtpengine-daemon 2>/dev/null) (userspace, 2 threads); SIPp $(dpkg-query -W -f '${Version}' sip-tester 2>/dev/null); $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')); load average before the run: $LOADAVG0; net.core.rmem_default $(sysctl -n net.core.rmem_default)."
     echo

@@ -220,8 +220,8 @@ pub struct MediaConfig {
     /// Fewer wake-ups under load for at most this much added delay.
     #[serde(default = "default_io_coalesce_us")]
     pub io_coalesce_us: u64,
-    /// New calls get 503 while the busiest media IO worker was busy this
-    /// share of the last second, in percent, or its 20 ms ticks ran a
+    /// New calls get 503 while the busiest media IO worker ran on a core
+    /// this share of the last second, in percent, or its 20 ms ticks ran a
     /// whole tick late on average (0: never).
     #[serde(default = "default_overload_percent")]
     pub overload_percent: u32,

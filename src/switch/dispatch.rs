@@ -120,6 +120,10 @@ impl Router {
     }
 }
 
+/// A media-overload episode is under way (its first refusal was logged);
+/// the next admitted call ends it.
+static MEDIA_EPISODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Admit or refuse a new INVITE ([`admission::decide`]): agents' feature
 /// codes (digest authenticated), then carriers by trunk ACL, the called
 /// number and the trunk's and centre's caps. An admitted call is counted
@@ -139,6 +143,7 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
         let decision = admission::decide(&view, &router.tables(draining, &load.at(now)));
         let (slot, first_refusal) = match &decision {
             Decision::Flow { trunk, tenant, .. } | Decision::Did { trunk, tenant, .. } => {
+                MEDIA_EPISODE.store(false, std::sync::atomic::Ordering::Relaxed);
                 (Some(d.slots.start(load, trunk, tenant, now)), false)
             }
             Decision::Refuse {
@@ -154,7 +159,12 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
             match why {
                 Refusal::Draining => {}
                 Refusal::MediaOverload => {
-                    debug!(number = %dialled, %source, "INVITE while the media workers are near their limit: 503")
+                    let pressure = crate::media::relay::pressure().unwrap_or_default();
+                    if !MEDIA_EPISODE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        warn!(cpu_permille = pressure.cpu_permille, mean_tick_late_us = pressure.mean_late_us, "media workers near their limit: new calls get 503 until they are not (more at debug level)")
+                    } else {
+                        debug!(number = %dialled, %source, cpu_permille = pressure.cpu_permille, "INVITE while the media workers are near their limit: 503")
+                    }
                 }
                 // One line per episode; every refusal is counted in
                 // /healthz `caps`.

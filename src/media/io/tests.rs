@@ -218,18 +218,16 @@ async fn a_worker_with_more_work_than_time_reports_its_pressure_and_an_idle_one_
     let io = MediaIo::<Echo>::start("test-io", 1, Duration::ZERO).unwrap();
     let r = rig(&pool).await;
     let handle = io.adopt(r.task);
-    // Idle for a whole window: hardly busy.
+    // Idle for a whole window: hardly on a CPU, ticks on time.
     std::thread::sleep(Duration::from_millis(1200));
-    assert!(io.pressure().busy_permille < 500, "{:?}", io.pressure());
+    assert!(!io.pressure().overloaded(90, TICK), "{:?}", io.pressure());
     // Three seconds of work queued at once: the window that ends with it
-    // is at least three quarters busy (however the machine schedules the
-    // worker, busy time only grows when it is starved), and its ticks
-    // ran seconds late.
+    // saw its tick run seconds late (and the worker on a CPU as much as
+    // the machine let it).
     for _ in 0..60 {
         assert!(handle.send(EchoCommand::Spin(Duration::from_millis(50))));
     }
-    wait(|| io.pressure().busy_permille >= 700);
-    assert!(io.pressure().overloaded(70, TICK), "{:?}", io.pressure());
+    wait(|| io.pressure().overloaded(90, TICK));
     drop(handle);
 }
 

@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use quinn_udp::RecvMeta;
 use tokio::time::Instant;
 
-use super::pressure::{Published, Window};
+use super::pressure::{thread_cpu, Published, Window};
 use super::{Flow, Job, MediaTask, WorkerRef, TICK};
 use crate::media::ports::{Channel, PortPair};
 
@@ -141,7 +141,7 @@ impl<T: MediaTask> Worker<T> {
             meta: [RecvMeta::default(); BATCH],
         };
         let mut next_tick = Instant::now() + TICK;
-        let mut window = Window::new(Instant::now());
+        let mut window = Window::new(Instant::now(), thread_cpu());
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
@@ -181,9 +181,10 @@ impl<T: MediaTask> Worker<T> {
                 }
             }
             let served = Instant::now();
-            window.busy(now, served);
-            if let Some(p) = window.close(served) {
-                self.pressure.set(p);
+            if window.due(served) {
+                if let Some(p) = window.close(served, thread_cpu()) {
+                    self.pressure.set(p);
+                }
             }
             if read_some && !self.coalesce.is_zero() {
                 // Let the next datagrams of many calls gather: one wake-up

@@ -473,6 +473,12 @@ pub fn overloaded(limit_percent: u32) -> bool {
     workers().is_some_and(|io| io.pressure().overloaded(limit_percent, io::TICK))
 }
 
+/// The busiest media IO worker's figures over its last second (`None`:
+/// the workers could not start).
+pub fn pressure() -> Option<io::Pressure> {
+    workers().map(MediaIo::pressure)
+}
+
 /// Relays being served now (for `/healthz` and the leak tests).
 pub fn running() -> usize {
     workers().map_or(0, MediaIo::tasks)
