@@ -126,7 +126,17 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
             // address (issue 14 §5).
             "locked_out_users": s.registrations.locked_out_users(),
         },
-        "media": { "rtp_port_pairs_in_use": s.ports.in_use() },
+        "media": {
+            "rtp_port_pairs_in_use": s.ports.in_use(),
+            // Connected calls' relays on the media IO workers, and the
+            // busiest worker's last second (issue 16: overload refuses
+            // new calls before calls in progress lose packets).
+            "relays": crate::media::relay::running(),
+            "io": crate::media::relay::pressure().map(|p| json!({
+                "cpu_permille": p.cpu_permille,
+                "mean_tick_late_us": p.mean_late_us,
+            })),
+        },
         "registrations": s.registrations.count(),
         // Per trunk and centre: calls in progress, the caps, what was
         // admitted and refused at them (issue 14 §5).
