@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::api::Api;
 use common::audio::{channel, windows_with};
+use common::recorded::{get, header, keygen, one_call, recorded_call};
 use common::{Hotline, Net};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const USERS: &str = r#"
@@ -41,80 +41,11 @@ agent_id = "A01"
 password = "agent-password-1"
 "#;
 
-fn keygen(out: &Path) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["keygen", "--out"])
-        .arg(out)
-        .output()
-        .expect("run keygen");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 fn extra(key: &Path) -> String {
     format!(
         "{USERS}\n[recording]\nencryption_key_file = \"{}\"\n",
         key.display()
     )
-}
-
-/// A raw GET: status, headers, body.
-struct Got {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-fn get(api: &Api, path: &str, token: Option<&str>, range: Option<&str>) -> Got {
-    api.rt.block_on(async {
-        let mut req = reqwest::Client::new().get(format!("{}{path}", api.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(r) = range {
-            req = req.header("range", r);
-        }
-        let r = req.send().await.expect("request");
-        Got {
-            status: r.status().as_u16(),
-            headers: r.headers().clone(),
-            body: r.bytes().await.expect("body").to_vec(),
-        }
-    })
-}
-
-fn header<'a>(g: &'a Got, name: &str) -> &'a str {
-    g.headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// The one call's record, once it names its recording (bounded: 15 s).
-fn recorded_call(api: &Api, token: &str) -> Value {
-    for _ in 0..75 {
-        let (_, v) = api.get("/api/v1/calls", token);
-        if v["count"] == 1 && !v["calls"][0]["recording"].is_null() {
-            return v["calls"][0].clone();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("no recorded call: {}", api.get("/api/v1/calls", token).1);
-}
-
-/// One call: the agent's phone sends 600 Hz, the caller 440 Hz.
-fn one_call(h: &Hotline, secs: &str) {
-    let mut phone = common::start_phone(h, 0, "1001", &["--tone", "600", "--answer-after", "0.2"]);
-    let caller = common::dial(h.net, "12345", &["--tone", "440", "--hangup-after", secs])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dial");
-    let out = caller.wait_with_output().expect("caller");
-    let report = common::report(&out);
-    assert_eq!(report["status"], 200, "{report}");
-    phone.kill().ok();
-    phone.wait().ok();
 }
 
 /// Checks that `wav` (a downloaded recording) is the call: caller 440 Hz

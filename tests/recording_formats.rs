@@ -10,11 +10,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::api::Api;
 use common::audio::windows_with;
+use common::recorded::{get, header, keygen, one_call, recorded_call};
 use common::{Hotline, Net};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -31,74 +32,6 @@ fn extra(format: &str, key: Option<&Path>) -> String {
         .map(|k| format!("encryption_key_file = \"{}\"\n", k.display()))
         .unwrap_or_default();
     format!("{USERS}\n[recording]\nformat = \"{format}\"\n{key}")
-}
-
-fn keygen(out: &Path) {
-    let o = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["keygen", "--out"])
-        .arg(out)
-        .output()
-        .expect("run keygen");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// A raw GET: status, headers, body.
-struct Got {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-fn get(api: &Api, path: &str, token: &str, range: Option<&str>) -> Got {
-    api.rt.block_on(async {
-        let mut req = reqwest::Client::new()
-            .get(format!("{}{path}", api.base))
-            .bearer_auth(token);
-        if let Some(r) = range {
-            req = req.header("range", r);
-        }
-        let r = req.send().await.expect("request");
-        Got {
-            status: r.status().as_u16(),
-            headers: r.headers().clone(),
-            body: r.bytes().await.expect("body").to_vec(),
-        }
-    })
-}
-
-fn header<'a>(g: &'a Got, name: &str) -> &'a str {
-    g.headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// The one call's record, once it names its recording (bounded: 30 s, for
-/// a loaded machine).
-fn recorded_call(api: &Api, token: &str) -> Value {
-    for _ in 0..150 {
-        let (_, v) = api.get("/api/v1/calls", token);
-        if v["count"] == 1 && !v["calls"][0]["recording"].is_null() {
-            return v["calls"][0].clone();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("no recorded call: {}", api.get("/api/v1/calls", token).1);
-}
-
-/// One call: the agent's phone sends 600 Hz, the caller 440 Hz.
-fn one_call(h: &Hotline, secs: &str) {
-    let mut phone = common::start_phone(h, 0, "1001", &["--tone", "600", "--answer-after", "0.2"]);
-    let caller = common::dial(h.net, "12345", &["--tone", "440", "--hangup-after", secs])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dial");
-    let out = caller.wait_with_output().expect("caller");
-    let report = common::report(&out);
-    assert_eq!(report["status"], 200, "{report}");
-    phone.kill().ok();
-    phone.wait().ok();
 }
 
 /// The interleaved 8 kHz stereo samples of an A-law WAV, decoded by
@@ -168,7 +101,7 @@ fn assert_is_the_call(samples: &[i16], min_secs: usize) {
 fn download(api: &Api, sup: &str, rec: &Value, content_type: &str) -> Vec<u8> {
     let id = rec["id"].as_str().expect("recording id");
     let path = format!("/api/v1/recordings/{id}");
-    let whole = get(api, &path, sup, None);
+    let whole = get(api, &path, Some(sup), None);
     assert_eq!(
         whole.status,
         200,
@@ -180,7 +113,7 @@ fn download(api: &Api, sup: &str, rec: &Value, content_type: &str) -> Vec<u8> {
     let len = whole.body.len();
     assert_eq!(rec["bytes"], len as u64, "{rec}");
     assert_eq!(rec["sha256"], hex::encode(Sha256::digest(&whole.body)));
-    let part = get(api, &path, sup, Some("bytes=100-1099"));
+    let part = get(api, &path, Some(sup), Some("bytes=100-1099"));
     assert_eq!(part.status, 206);
     assert_eq!(
         header(&part, "content-range"),
@@ -189,7 +122,7 @@ fn download(api: &Api, sup: &str, rec: &Value, content_type: &str) -> Vec<u8> {
     assert_eq!(part.body, whole.body[100..1100]);
     // The id with its file's extension names the same file.
     let named = rec["path"].as_str().expect("path");
-    let again = get(api, &format!("/api/v1/recordings/{named}"), sup, None);
+    let again = get(api, &format!("/api/v1/recordings/{named}"), Some(sup), None);
     assert_eq!(again.status, 200, "{named}");
     assert_eq!(again.body, whole.body);
     whole.body

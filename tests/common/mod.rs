@@ -10,6 +10,7 @@ pub mod api;
 pub mod audio;
 pub mod baresip;
 pub mod flows;
+pub mod recorded;
 pub mod tls;
 
 use std::io::{Read, Write};
