@@ -131,8 +131,8 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
             // Connected calls' relays on the media IO workers, and the
             // busiest worker's last second (issue 16: overload refuses
             // new calls before calls in progress lose packets).
-            "relays": crate::media::relay::running(),
-            "io": crate::media::relay::pressure().map(|p| json!({
+            "relays": crate::media::session::running(),
+            "io": crate::media::session::pressure().map(|p| json!({
                 "cpu_permille": p.cpu_permille,
                 "mean_tick_late_us": p.mean_late_us,
             })),

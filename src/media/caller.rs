@@ -1,24 +1,25 @@
-//! The caller's media session (issue 13 §3 "one media session per call"):
-//! one object per call owns the caller leg's RTP ports from the first SDP
-//! answer to the call's end, together with what must survive every
-//! hand-over of that leg:
+//! The caller's media session as the call holds it (issue 13 §3 "one
+//! media session per call"): the handle of the call's
+//! [`CallerSession`](super::session::CallerSession), which owns the caller
+//! leg's RTP ports on a shared IO worker from the first SDP answer to the
+//! call's end, together with what must survive every hand-over of that
+//! leg:
 //!
 //! * our outgoing RTP stream toward the caller (one SSRC, continuous
 //!   sequence numbers and timestamps: RFC 3550 §5.1, so the phone never
 //!   drops audio when prompts give way to an agent and back);
 //! * the caller's keys ([`KeyReader`](super::keys::KeyReader)): each press
-//!   detected and de-duplicated once, whichever task read its packets
+//!   detected and de-duplicated once, whichever mode read its packets
 //!   (a key pressed in the IVR is never read again by the queue);
 //! * the call's recording ([`CallRecording`]): one file from the first
-//!   answer to the end, across blind transfers (REQUIREMENTS §4 "全程录音").
+//!   answer to the end, across blind transfers (REQUIREMENTS §4 "全程录音"),
+//!   kept here between conversations and lent to each relay.
 //!
-//! The session lends these, never the ports themselves, to whoever sends
-//! to the caller: a [`Player`] (IVR prompts, queue music, voicemail) via
-//! [`CallerMedia::play`] / [`CallerMedia::end_play`], or the call's relay
-//! via [`CallerMedia::bridge`] / [`CallerMedia::unbridge`]. The ports are
-//! shared with the running task (`Arc`), so no path can lose them: a task
-//! that died without handing back its stream costs a fresh stream (a new
-//! SSRC, logged), never the call.
+//! The call switches the session between playing ([`CallerMedia::play`] /
+//! [`CallerMedia::end_play`]: IVR prompts, queue music, voicemail) and
+//! bridged ([`CallerMedia::bridge`] / [`CallerMedia::unbridge`]); the
+//! stream, keys and latch pass between the modes inside the session, so no
+//! path can lose them or the ports.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,17 +30,15 @@ use tracing::warn;
 use super::player::{Continuation, Player, PlayerEvent, Target};
 use super::ports::PortPair;
 use super::recorder::{RecordingHandle, RecordingMeta};
-use super::relay::{
-    self, CallRecording, LegFormat, RelayEvent, RelayHandle, RelayOptions, RelayReport,
-};
+use super::relay::{CallRecording, LegFormat, RelayEvent, RelayHandle, RelayOptions, RelayReport};
+use super::session::{CallerSession, Command, Link};
 
 /// The caller leg's media for the whole call. See the module docs.
 pub struct CallerMedia {
     ports: Arc<PortPair>,
     target: Target,
-    /// The stream and keys while nobody sends to the caller; `None` while a
-    /// player or the relay holds them.
-    idle: Option<Continuation>,
+    /// The session on its IO worker (`None`: the workers could not start).
+    link: Option<Link>,
     /// The call's recording while no relay holds it.
     recording: Option<CallRecording>,
 }
@@ -49,7 +48,6 @@ impl std::fmt::Debug for CallerMedia {
         f.debug_struct("CallerMedia")
             .field("port", &self.ports.port())
             .field("remote", &self.target.remote)
-            .field("lent", &self.idle.is_none())
             .field("recording", &self.recording)
             .finish()
     }
@@ -60,10 +58,12 @@ impl CallerMedia {
     /// negotiated), with a fresh stream and no keys seen.
     pub fn new(ports: PortPair, target: Target) -> Self {
         super::relay::key_leg(&ports, target.srtp.as_ref(), "caller");
+        let ports = Arc::new(ports);
+        let link = CallerSession::start(ports.clone(), target, Continuation::fresh());
         Self {
-            ports: Arc::new(ports),
+            ports,
             target,
-            idle: Some(Continuation::fresh()),
+            link,
             recording: None,
         }
     }
@@ -88,13 +88,12 @@ impl CallerMedia {
         }
     }
 
-    /// The caller's media moved (a re-INVITE): whoever sends next sends
-    /// there. (A running relay is told by its owner.)
+    /// The caller's media moved (a re-INVITE): the session sends there
+    /// and latches afresh, whatever it is doing.
     pub fn set_remote(&mut self, remote: SocketAddr) {
         self.target.remote = remote;
-        // A signalled move: the next owner latches afresh there.
-        if let Some(c) = self.idle.as_mut() {
-            c.latched = None;
+        if let Some(l) = &self.link {
+            l.send(Command::Remote(remote));
         }
     }
 
@@ -118,35 +117,22 @@ impl CallerMedia {
         self.recording.is_some()
     }
 
-    /// The stream and keys, for whoever sends next.
-    fn lend_stream(&mut self) -> Continuation {
-        self.idle.take().unwrap_or_else(|| {
-            warn!(
-                port = self.port(),
-                "the caller's RTP stream was not handed back: starting a new one"
-            );
-            Continuation::fresh()
-        })
-    }
-
-    /// Start a player on the caller's leg (comfort silence until told to
-    /// play), continuing the stream and the keys. Give it back with
-    /// [`Self::end_play`].
+    /// Play to the caller (comfort silence until told to play), continuing
+    /// the stream and the keys. Stop with [`Self::end_play`].
     pub fn play(&mut self, events: mpsc::UnboundedSender<PlayerEvent>) -> Player {
-        let stream = self.lend_stream();
-        Player::resume(self.ports.clone(), Some(stream), self.target, events)
+        Player::start(self.link.clone(), events)
     }
 
-    /// Stop `player` at once and take the stream and keys back.
+    /// Stop `player` at once; the session keeps the stream and keys.
     pub async fn end_play(&mut self, player: Player) {
-        self.idle = player.finish().await;
+        player.finish().await;
     }
 
-    /// Bridge the caller to `b` (peer `b_remote`): the relay gets the
-    /// caller's ports, stream, keys and the call's recording; `options`
-    /// says the rest (its caller-side fields are filled in here). Give it
-    /// back with [`Self::unbridge`] when the caller goes on; when the call
-    /// ends, [`RelayHandle::stop`] finishes the recording.
+    /// Bridge the caller to `b` (peer `b_remote`): the relay continues the
+    /// caller's stream and keys, and records into the call's recording;
+    /// `options` says the rest (its caller-side fields are filled in here).
+    /// Give it back with [`Self::unbridge`] when the caller goes on; when
+    /// the call ends, [`RelayHandle::stop`] finishes the recording.
     pub fn bridge(
         &mut self,
         b: PortPair,
@@ -154,28 +140,24 @@ impl CallerMedia {
         mut options: RelayOptions,
         events: mpsc::UnboundedSender<RelayEvent>,
     ) -> RelayHandle {
-        options.a_continuation = Some(self.lend_stream());
         options.a_format = self.format();
         options.recording = self.recording.take();
-        relay::start(
-            self.ports.clone(),
+        RelayHandle::bridge(
+            self.link.clone(),
             Some(self.target.remote),
-            b,
-            b_remote,
+            (b, b_remote),
             options,
             events,
         )
     }
 
-    /// Stop `relay` and take the stream and keys back: the caller goes on
-    /// (a survey, the next agent). With `keep_recording` the recording
-    /// stays open for the next conversation; otherwise it is finished and
-    /// in the report.
+    /// Stop `relay`: the caller goes on (a survey, the next agent). With
+    /// `keep_recording` the recording stays open for the next
+    /// conversation; otherwise it is finished and in the report.
     pub async fn unbridge(&mut self, relay: RelayHandle, keep_recording: bool) -> RelayReport {
         let mut report = relay.hand_back(keep_recording).await;
-        if let Some(m) = report.caller_media.take() {
-            self.idle = Some(m.stream);
-            self.recording = m.recording;
+        if let Some(r) = report.open_recording.take() {
+            self.recording = Some(r);
         }
         report
     }

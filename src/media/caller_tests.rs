@@ -100,7 +100,7 @@ async fn the_caller_hears_one_stream_across_prompts_an_agent_and_prompts_again()
     assert_eq!(payload, vec![0x11; 160]);
     let report = media.unbridge(relay, false).await;
     assert!(
-        report.caller_media.is_none(),
+        report.open_recording.is_none(),
         "the session took its media back"
     );
     let (events, _rx) = mpsc::unbounded_channel();
@@ -115,6 +115,13 @@ async fn the_caller_hears_one_stream_across_prompts_an_agent_and_prompts_again()
         .await
         .expect("send");
     drop(media);
+    // The session's worker lets the ports go when it drops the session.
+    for _ in 0..100 {
+        if pool.in_use() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(pool.in_use(), 0, "every port back in the pool");
 }
 

@@ -1,6 +1,9 @@
 //! The media room: SDP offer/answer ([`sdp`], SDES keys included), the RTP
-//! port pool ([`ports`], each pair applying its leg's SRTP: [`srtp`]) and
-//! the RTP relay that anchors a call's audio ([`relay`]).
+//! port pool ([`ports`], each pair applying its leg's SRTP: [`srtp`]), one
+//! media session per call ([`session`]: the caller's ports from the first
+//! answer to the end, playing ([`player`]) or bridged ([`relay`]), served
+//! by the shared IO workers ([`io`])) and the relay that anchors a call's
+//! audio.
 //!
 //! The relay is the signalling core's simple anchor: it forwards RTP and
 //! RTCP between two legs, latches to where packets really come from
@@ -25,5 +28,6 @@ pub mod recorder;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;
+pub mod session;
 pub mod srtp;
 pub mod voicemail;

@@ -115,7 +115,7 @@ impl Router {
             flows: &self.ivr,
             draining,
             load,
-            media_overloaded: crate::media::relay::overloaded(self.media_overload_percent),
+            media_overloaded: crate::media::session::overloaded(self.media_overload_percent),
         }
     }
 }
@@ -159,7 +159,7 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
             match why {
                 Refusal::Draining => {}
                 Refusal::MediaOverload => {
-                    let pressure = crate::media::relay::pressure().unwrap_or_default();
+                    let pressure = crate::media::session::pressure().unwrap_or_default();
                     if !MEDIA_EPISODE.swap(true, std::sync::atomic::Ordering::Relaxed) {
                         warn!(cpu_permille = pressure.cpu_permille, mean_tick_late_us = pressure.mean_late_us, "media workers near their limit: new calls get 503 until they are not (more at debug level)")
                     } else {

@@ -293,7 +293,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
     keep_trunks_tls(&config, &stack)?;
     let m = &config.media;
     let ports = PortPool::new(m.address, m.rtp_port_min, m.rtp_port_max);
-    crate::media::relay::configure_workers(
+    crate::media::session::configure_workers(
         m.io_workers,
         std::time::Duration::from_micros(m.io_coalesce_us),
     );

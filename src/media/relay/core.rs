@@ -1,8 +1,11 @@
-//! A running relay as the shared media IO workers serve it
-//! ([`crate::media::io`], issue 16 item 1): the relay's state and its
-//! reactions to datagrams, commands and the worker's 20 ms tick, with no
-//! task, no channel read and no wait of its own. Sending never waits
-//! (a full socket buffer drops the datagram, as the network would).
+//! A running relay, the bridged mode of the caller's media session
+//! ([`crate::media::session`], served by the shared media IO workers,
+//! issue 16 item 1): the relay's state and its reactions to datagrams,
+//! commands and the worker's 20 ms tick, with no task, no channel read and
+//! no wait of its own. Sending never waits (a full socket buffer drops the
+//! datagram, as the network would). The caller's ports are the session's:
+//! the relay watches only its own (the other side, extra parties) and
+//! hands the caller's stream back when it stops.
 //!
 //! What a datagram of the two main legs becomes is decided by the pure
 //! forwarding core ([`super::forward`]); this file holds the per-call
@@ -23,12 +26,12 @@ use super::mix::{join, Extra};
 use super::quality::{ntp_now, Quality};
 use super::recording::{Recorder, RECORD_DELAY};
 use super::{
-    key_leg, CallRecording, Control, LegMedia, RelayEvent, RelayOptions, RelayReport, RelayStats,
-    Side, Stop, CALLER, OTHER_SIDE, RTCP_INTERVAL,
+    key_leg, CallRecording, Control, RelayEvent, RelayOptions, RelayReport, RelayStats, Side, Stop,
+    CALLER, OTHER_SIDE, RTCP_INTERVAL,
 };
 use crate::media::codec::Codec;
 use crate::media::conference::{Conference, Output};
-use crate::media::io::{Flow, MediaTask, Registrar};
+use crate::media::io::Registrar;
 use crate::media::keys::Holder;
 use crate::media::mixer::{MixerError, Role};
 use crate::media::player::Continuation;
@@ -37,8 +40,8 @@ use crate::media::prompts::Playout;
 use crate::media::recorder::Channel;
 use crate::media::rtp::RtpHeader;
 
-/// The caller's ports' tag.
-const TAG_A: u16 = 0;
+/// The caller's ports' tag (the session watches them).
+pub(crate) const TAG_A: u16 = 0;
 /// The other side's ports' tag.
 const TAG_B: u16 = 1;
 /// The first extra party's tag.
@@ -50,8 +53,8 @@ const DRAIN_EVERY: Duration = Duration::from_millis(100);
 /// What a stopped relay hands its handle: the report, and the recording
 /// to finish (off the worker: finishing writes to disk).
 pub struct Stopped {
-    pub(super) report: RelayReport,
-    pub(super) finish: Option<CallRecording>,
+    pub(crate) report: RelayReport,
+    pub(crate) finish: Option<CallRecording>,
 }
 
 /// A connected call's relay (see the module docs).
@@ -120,20 +123,21 @@ fn execute(
 
 impl RelayCore {
     /// A relay between `a` (peer `a_remote`; the caller's ports, which its
-    /// media session keeps) and `b` (peer `b_remote`), starting now.
-    pub(super) fn new(
+    /// media session keeps and reads) and `b` (peer `b_remote`), starting
+    /// now, continuing the caller's stream, keys and latch (`a_stream`).
+    pub(crate) fn new(
         a: Arc<PortPair>,
         a_remote: Option<SocketAddr>,
-        b: PortPair,
-        b_remote: Option<SocketAddr>,
+        (b, b_remote): (PortPair, Option<SocketAddr>),
         options: RelayOptions,
+        a_stream: Continuation,
         events: mpsc::UnboundedSender<RelayEvent>,
         stats: Arc<RelayStats>,
     ) -> Self {
         let RelayOptions {
             silence,
             recording,
-            a_continuation,
+            a_continuation: _,
             a_format,
             b_format,
             b_role,
@@ -147,17 +151,16 @@ impl RelayCore {
         };
         key_leg(&a, a_format.srtp.as_ref(), "caller");
         key_leg(&b, b_format.srtp.as_ref(), "agent");
-        let a_continuation = a_continuation.unwrap_or_else(Continuation::fresh);
         let mut la = Leg {
             // A player learnt where the caller's RTP comes from: no fresh
             // latch at the hand-over (`media::latch`).
-            peer: Peer::resume(a_remote, a_continuation.latched),
+            peer: Peer::resume(a_remote, a_stream.latched),
             quality: Quality::default(),
             format: a_format,
             // Side A heard prompts before the bridge: keep its stream
             // continuous and its keys (a press a player took is not the
             // agent's).
-            out: a_continuation,
+            out: a_stream,
         };
         la.out.keys.hand_over(Holder::Relay);
         let lb = Leg {
@@ -166,20 +169,11 @@ impl RelayCore {
             format: b_format,
             out: Continuation::fresh(),
         };
-        let mut stale = [0u8; MAX_PACKET];
-        // Packets the caller sent while its ports changed hands (the IVR's
-        // or the queue's player → this relay) are stale: a key already
-        // handled, words said to nobody. Relaying them a second late would
-        // replay a DTMF event to the agent, so they are dropped.
-        while a.discard_rtp(&mut stale).is_ok() {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        // Side B's port was offered before it answered: whatever waits
-        // there is not its conversation (a stranger spraying the port
-        // would otherwise be relayed in a burst at the bridge).
-        while b.discard_rtp(&mut stale).is_ok() {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        // What the caller sent while nobody played to it was dropped as it
+        // came (the session reads the caller's ports from the first answer
+        // on): a key already handled is never replayed to the agent. What
+        // waited on side B's port before the bridge was dropped by
+        // [`super::RelayHandle::bridge`].
         let started = Instant::now();
         let check_every = if silence.is_zero() {
             Duration::from_secs(3600)
@@ -381,14 +375,16 @@ impl RelayCore {
         }
     }
 
-    /// Stop: stop watching every port, give back or finish the recording,
-    /// report the legs' quality.
-    fn stop(&mut self, how: Stop, now: Instant, registrar: &mut Registrar<'_>) -> Stopped {
+    /// Stop: stop watching the relay's own ports (the caller's stay with
+    /// the session), give back or finish the recording, report the legs'
+    /// quality, and hand the caller's stream, keys and latch back.
+    pub(crate) fn stop(
+        &mut self,
+        how: Stop,
+        now: Instant,
+        registrar: &mut Registrar<'_>,
+    ) -> (Stopped, Continuation) {
         self.abandon(registrar);
-        registrar.unwatch(&self.b_pair);
-        for x in &self.extras {
-            registrar.unwatch(&x.pair);
-        }
         let open = self
             .recorder
             .take()
@@ -407,35 +403,27 @@ impl RelayCore {
                 "packets from strangers refused at this call's ports"
             );
         }
-        let caller_media = matches!(how, Stop::HandBack(_)).then(|| {
-            let mut stream = std::mem::replace(&mut self.la.out, Continuation::fresh());
-            stream.latched = self.la.peer.latched();
-            LegMedia {
-                stream,
-                recording: kept,
-            }
-        });
-        Stopped {
+        let mut stream = std::mem::replace(&mut self.la.out, Continuation::fresh());
+        stream.latched = self.la.peer.latched();
+        let stopped = Stopped {
             report: RelayReport {
-                caller_media,
+                open_recording: kept,
                 recording: None,
                 a,
                 b,
             },
             finish,
-        }
+        };
+        (stopped, stream)
     }
-}
 
-impl MediaTask for RelayCore {
-    type Command = Control;
-
-    fn watch(&mut self, registrar: &mut Registrar<'_>) {
-        registrar.watch(TAG_A, &self.a_pair);
+    /// Watch the relay's own ports (the caller's are the session's).
+    pub(crate) fn watch(&mut self, registrar: &mut Registrar<'_>) {
         registrar.watch(TAG_B, &self.b_pair);
     }
 
-    fn port(&self, tag: u16) -> Option<&PortPair> {
+    /// The ports behind `tag` (the caller's: [`TAG_A`]).
+    pub(crate) fn port(&self, tag: u16) -> Option<&PortPair> {
         match tag {
             TAG_A => Some(&self.a_pair),
             TAG_B => Some(&self.b_pair),
@@ -443,7 +431,8 @@ impl MediaTask for RelayCore {
         }
     }
 
-    fn on_datagram(
+    /// A datagram on one of the call's ports (opened: SRTP removed).
+    pub(crate) fn on_datagram(
         &mut self,
         tag: u16,
         channel: Socket,
@@ -464,12 +453,13 @@ impl MediaTask for RelayCore {
         }
     }
 
-    fn on_command(
+    /// A command from the relay's handle.
+    pub(crate) fn on_command(
         &mut self,
         command: Control,
         now: Instant,
         registrar: &mut Registrar<'_>,
-    ) -> Flow {
+    ) {
         match command {
             Control::Remote(Side::A, addr) => self.la.peer = Peer::new(Some(addr)),
             Control::Remote(Side::B, addr) => self.lb.peer = Peer::new(Some(addr)),
@@ -530,15 +520,11 @@ impl MediaTask for RelayCore {
                 };
                 reply.send(result).ok();
             }
-            Control::Stop(reply, how) => {
-                reply.send(self.stop(how, now, registrar)).ok();
-                return Flow::Done;
-            }
         }
-        Flow::Continue
     }
 
-    fn on_tick(&mut self, now: Instant) {
+    /// The worker's tick.
+    pub(crate) fn on_tick(&mut self, now: Instant) {
         if self.moh.is_some() || self.conference.is_some() {
             self.pace(now);
         }
@@ -568,9 +554,12 @@ impl MediaTask for RelayCore {
         }
     }
 
-    fn abandon(&mut self, registrar: &mut Registrar<'_>) {
-        // The caller's ports outlive the relay (its media session keeps
-        // them); the rest close with the relay.
-        registrar.unwatch(&self.a_pair);
+    /// Stop watching the relay's own ports (they close with it); the
+    /// caller's outlive it (its media session keeps them).
+    pub(crate) fn abandon(&mut self, registrar: &mut Registrar<'_>) {
+        registrar.unwatch(&self.b_pair);
+        for x in &self.extras {
+            registrar.unwatch(&x.pair);
+        }
     }
 }

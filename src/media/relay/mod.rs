@@ -50,21 +50,21 @@
 //! [`RelayHandle::hand_back`] gives it back open when the call goes on (a
 //! blind transfer) with side A's stream.
 //!
-//! Files: this one holds the handle, the options and the relay task (the
-//! socket shell); `forward` the pure core of the two main legs (latching,
+//! Files: this one holds the handle and the options; `core` the relay's
+//! state as the caller's media session runs it on an IO worker
+//! ([`crate::media::session`]); `forward` the pure core of the two main legs (latching,
 //! forwarding decisions and rewriting, RTCP), `mix` the
 //! extra parties, `quality` the receive statistics, `recording` the
 //! recording side.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::codec::G711;
-use super::io::{self, MediaIo, TaskHandle};
 use super::mixer::{MixerError, Mode, ParticipantId, Role};
 use super::player::Continuation;
 use super::ports::PortPair;
@@ -72,7 +72,7 @@ use super::prompts::Prompt;
 use super::recorder::RecordingMeta;
 use super::sdp::{AudioCodec, Negotiated, SrtpKeys};
 
-mod core;
+pub(crate) mod core;
 mod forward;
 mod mix;
 mod quality;
@@ -80,8 +80,9 @@ mod recording;
 #[cfg(test)]
 mod tests;
 
-use self::core::RelayCore;
 use self::core::Stopped;
+use super::player::Target;
+use super::session::{Bridge, CallerSession, Command, Link};
 
 pub use recording::CallRecording;
 
@@ -194,7 +195,6 @@ pub enum Control {
     Remote(Side, SocketAddr),
     AgentKeys(Box<SrtpKeys>),
     Hold(bool),
-    Stop(tokio::sync::oneshot::Sender<Stopped>, Stop),
     MusicOnHold(Option<Prompt>),
     Join(
         Box<Participant>,
@@ -247,30 +247,13 @@ pub enum Stop {
     HandBack(bool),
 }
 
-/// Side A's media state handed back when the relay stops so the call can
-/// go on with that leg (an IVR survey after the agent hung up, a blind
-/// transfer to the next agent).
-pub struct LegMedia {
-    /// Our RTP stream toward the leg (and its keys), to be continued.
-    pub stream: Continuation,
-    /// The call's recording, still open (a blind transfer: the next
-    /// conversation is recorded into the same file).
-    pub recording: Option<CallRecording>,
-}
-
-impl std::fmt::Debug for LegMedia {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LegMedia")
-            .field("recording", &self.recording)
-            .finish()
-    }
-}
-
 /// What a relay leaves behind when it stops.
 #[derive(Debug, Default)]
 pub struct RelayReport {
-    /// Side A's media, when asked to hand it back ([`RelayHandle::hand_back`]).
-    pub caller_media: Option<LegMedia>,
+    /// The call's recording, still open, when asked to hand it back
+    /// ([`RelayHandle::hand_back`] with `keep_recording`: a blind transfer
+    /// records the next conversation into the same file).
+    pub open_recording: Option<CallRecording>,
     /// The finished recording, if the call was recorded.
     pub recording: Option<RecordingMeta>,
     /// Side A (caller) quality.
@@ -279,17 +262,72 @@ pub struct RelayReport {
     pub b: LegQuality,
 }
 
-/// Controls a running relay; dropping it stops the relay.
+/// Controls a running relay, a mode of the caller's media session
+/// ([`crate::media::session`]); dropping it stops the relay (the session
+/// goes on).
 pub struct RelayHandle {
-    /// The relay on its IO worker (`None`: the workers could not start).
-    task: Option<TaskHandle<RelayCore>>,
+    /// The session (`None`: the media workers could not start).
+    link: Option<Link>,
+    /// Stopped (or handed back): dropping sends nothing more.
+    done: bool,
     /// Live counters.
     pub stats: Arc<RelayStats>,
 }
 
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Some(l) = &self.link {
+                l.send(Command::Unbridged);
+            }
+        }
+    }
+}
+
 impl RelayHandle {
+    /// Bridge the caller of the session behind `link` (peer `a_remote`) to
+    /// `b` (peer `b_remote`).
+    pub(crate) fn bridge(
+        link: Option<Link>,
+        a_remote: Option<SocketAddr>,
+        (b, b_remote): (PortPair, Option<SocketAddr>),
+        options: RelayOptions,
+        events: mpsc::UnboundedSender<RelayEvent>,
+    ) -> Self {
+        let stats = Arc::new(RelayStats::default());
+        // Side B's port was offered before it answered: whatever waits
+        // there now is not its conversation (a stranger spraying the port
+        // would otherwise be relayed in a burst at the bridge). What comes
+        // from now on waits for the session's worker.
+        let mut stale = [0u8; 2048];
+        while b.discard_rtp(&mut stale).is_ok() {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        let handle = Self {
+            link,
+            done: false,
+            stats: stats.clone(),
+        };
+        let sent = handle.link.as_ref().is_some_and(|l| {
+            l.send(Command::Bridge(Box::new(Bridge {
+                a_remote,
+                b,
+                b_remote,
+                options,
+                events,
+                stats,
+            })))
+        });
+        if !sent {
+            tracing::error!("the call's media session is gone: the bridge carries no media");
+        }
+        handle
+    }
+
     fn send(&self, control: Control) -> bool {
-        self.task.as_ref().is_some_and(|t| t.send(control))
+        self.link
+            .as_ref()
+            .is_some_and(|l| l.send(Command::Relay(control)))
     }
 
     /// The peer of `side` moved (re-INVITE): send there and re-latch.
@@ -356,23 +394,22 @@ impl RelayHandle {
         self.stop_with(Stop::Finish).await
     }
 
-    /// Stop relaying and hand side A's stream back in the report (the
-    /// caller goes on), with the recording still open when
-    /// `keep_recording` (else finished, as [`Self::stop`]).
+    /// Stop relaying (the session keeps side A's stream for whoever sends
+    /// next: the caller goes on), with the recording still open in the
+    /// report when `keep_recording` (else finished, as [`Self::stop`]).
     pub async fn hand_back(self, keep_recording: bool) -> RelayReport {
         self.stop_with(Stop::HandBack(keep_recording)).await
     }
 
-    async fn stop_with(self, how: Stop) -> RelayReport {
-        let Some(task) = self.task else {
+    async fn stop_with(mut self, how: Stop) -> RelayReport {
+        self.done = true;
+        let Some(link) = self.link.take() else {
             return RelayReport::default();
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if !task.send(Control::Stop(tx, how)) {
+        if !link.send(Command::Unbridge(tx, how)) {
             return RelayReport::default();
         }
-        // The relay answers and ends: nothing more to send it.
-        task.finished();
         let Ok(Stopped { mut report, finish }) = rx.await else {
             return RelayReport::default();
         };
@@ -395,7 +432,8 @@ pub struct RelayOptions {
     /// Record the call (stereo WAV: A left, B right), into the call's
     /// recording (lent: it may have recorded an earlier conversation).
     pub recording: Option<CallRecording>,
-    /// Continue side A's outgoing stream (it heard prompts before).
+    /// Continue side A's outgoing stream (it heard prompts before); only
+    /// [`start`] reads it (a call's session keeps the caller's stream).
     pub a_continuation: Option<Continuation>,
     /// Side A's negotiated format.
     pub a_format: LegFormat,
@@ -409,77 +447,31 @@ pub struct RelayOptions {
     pub rtcp_interval: Duration,
 }
 
-/// Start relaying between `a` (peer `a_remote`; the caller's ports, which
-/// its media session keeps) and `b` (peer `b_remote`), served by the
-/// process's media IO workers ([`crate::media::io`]).
+/// Start relaying between `a` (peer `a_remote`; ports no session has yet)
+/// and `b` (peer `b_remote`): a media session for `a` that starts bridged,
+/// continuing `options.a_continuation` (or a fresh stream). It ends when
+/// the relay stops. Calls bridge through their
+/// [`CallerMedia`](super::caller::CallerMedia) instead.
 pub fn start(
     a: Arc<PortPair>,
     a_remote: Option<SocketAddr>,
     b: PortPair,
     b_remote: Option<SocketAddr>,
-    options: RelayOptions,
+    mut options: RelayOptions,
     events: mpsc::UnboundedSender<RelayEvent>,
 ) -> RelayHandle {
-    let stats = Arc::new(RelayStats::default());
-    let core = RelayCore::new(a, a_remote, b, b_remote, options, events, stats.clone());
-    RelayHandle {
-        task: workers().map(|io| io.adopt(core)),
-        stats,
-    }
-}
-
-/// The process's media IO workers for relays, started at the first call
-/// ([`configure_workers`] sets how many; one per core by default).
-fn workers() -> Option<&'static MediaIo<RelayCore>> {
-    static WORKERS: OnceLock<Option<MediaIo<RelayCore>>> = OnceLock::new();
-    WORKERS
-        .get_or_init(|| {
-            let count = match WORKER_COUNT.load(Ordering::Relaxed) {
-                0 => io::default_workers(),
-                n => n,
-            };
-            let coalesce = Duration::from_micros(COALESCE_US.load(Ordering::Relaxed));
-            match MediaIo::start("hotline-media", count, coalesce) {
-                Ok(io) => Some(io),
-                Err(e) => {
-                    tracing::error!(error = %e, "the media IO workers cannot start: calls get no media");
-                    None
-                }
-            }
-        })
-        .as_ref()
-}
-
-static WORKER_COUNT: AtomicUsize = AtomicUsize::new(0);
-static COALESCE_US: AtomicU64 = AtomicU64::new(0);
-
-/// How many media IO workers serve relays (`[media] io_workers`; zero:
-/// one per core, at most [`io::MAX_WORKERS`]) and how long they let
-/// datagrams gather after a busy pass (`[media] io_coalesce_us`). Takes
-/// effect if called before the first call is bridged.
-pub fn configure_workers(count: usize, coalesce: Duration) {
-    WORKER_COUNT.store(count, Ordering::Relaxed);
-    COALESCE_US.store(
-        u64::try_from(coalesce.as_micros()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
-}
-
-/// Whether the media IO workers are near their limit (`limit_percent`
-/// busy, or their ticks falling behind; see [`io::Pressure::overloaded`]):
-/// admission then refuses new calls so the calls in progress keep their
-/// packets.
-pub fn overloaded(limit_percent: u32) -> bool {
-    workers().is_some_and(|io| io.pressure().overloaded(limit_percent, io::TICK))
-}
-
-/// The busiest media IO worker's figures over its last second (`None`:
-/// the workers could not start).
-pub fn pressure() -> Option<io::Pressure> {
-    workers().map(MediaIo::pressure)
-}
-
-/// Relays being served now (for `/healthz` and the leak tests).
-pub fn running() -> usize {
-    workers().map_or(0, MediaIo::tasks)
+    let target = Target {
+        remote: a_remote.unwrap_or_else(|| SocketAddr::new(a.address(), 0)),
+        law: options.a_format.law,
+        payload_type: options.a_format.payload_type,
+        telephone_event: options.a_format.telephone_event,
+        srtp: options.a_format.srtp,
+    };
+    key_leg(&a, options.a_format.srtp.as_ref(), "caller");
+    let stream = options
+        .a_continuation
+        .take()
+        .unwrap_or_else(Continuation::fresh);
+    let link = CallerSession::start(a, target, stream);
+    RelayHandle::bridge(link, a_remote, (b, b_remote), options, events)
 }

@@ -6,6 +6,7 @@ use crate::media::codec::Codec;
 use crate::media::ports::PortPool;
 use crate::media::rtp::RtpHeader;
 use crate::media::rtp::{parse_rtcp, write_rr, RtcpReport};
+use std::sync::atomic::Ordering;
 use tokio::net::UdpSocket;
 
 async fn setup(
@@ -107,6 +108,14 @@ async fn forwards_both_ways_on_continuous_streams_and_drops_strangers() {
         .unwrap();
     let (n, _) = agent.recv_from(&mut buf).await.unwrap();
     assert_eq!(RtpHeader::parse(&buf[..n]).unwrap().payload, &[42; 160][..]);
+    // The worker counts a packet once its send returned: after the agent
+    // may already have it.
+    for _ in 0..100 {
+        if relay.stats.a_to_b.load(Ordering::Relaxed) == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(relay.stats.a_to_b.load(Ordering::Relaxed), 6);
     assert_eq!(relay.stats.b_to_a.load(Ordering::Relaxed), 5);
     assert_eq!(relay.stats.dropped.load(Ordering::Relaxed), 2);
