@@ -28,7 +28,7 @@ fn assert_idle(h: &Hotline) {
         v["calls"]["active"] == 0
             && v["sip"]["dialogs"] == 0
             && v["media"]["rtp_port_pairs_in_use"] == 0
-            && v["media"]["relays"] == 0
+            && v["media"]["sessions"] == 0
     });
 }
 

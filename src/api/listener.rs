@@ -128,10 +128,11 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
         },
         "media": {
             "rtp_port_pairs_in_use": s.ports.in_use(),
-            // Connected calls' relays on the media IO workers, and the
-            // busiest worker's last second (issue 16: overload refuses
+            // Calls' media sessions on the media IO workers (one per call
+            // from its first answer to its end), and the busiest worker's
+            // last second (issue 16: overload refuses
             // new calls before calls in progress lose packets).
-            "relays": crate::media::session::running(),
+            "sessions": crate::media::session::running(),
             "io": crate::media::session::pressure().map(|p| json!({
                 "cpu_permille": p.cpu_permille,
                 "mean_tick_late_us": p.mean_late_us,

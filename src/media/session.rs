@@ -401,3 +401,7 @@ pub fn pressure() -> Option<io::Pressure> {
 pub fn running() -> usize {
     workers().map_or(0, MediaIo::tasks)
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

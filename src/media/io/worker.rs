@@ -152,6 +152,17 @@ impl<T: MediaTask> Worker<T> {
                 continue;
             }
             let now = Instant::now();
+            // Commands first: one sent before a datagram was (a bridge
+            // before the caller's next packet) is carried out before that
+            // datagram is read.
+            loop {
+                match self.jobs.try_recv() {
+                    Ok(job) => self.job(job, now),
+                    Err(TryRecvError::Empty) => break,
+                    // The pool is gone: so is every handle.
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
             let mut read_some = false;
             for event in events.iter() {
                 if event.token() == WAKE {
@@ -160,14 +171,6 @@ impl<T: MediaTask> Worker<T> {
                 read_some = true;
                 let (slot, tag, channel) = untoken(event.token());
                 self.read(slot, tag, channel, now, &mut bufs);
-            }
-            loop {
-                match self.jobs.try_recv() {
-                    Ok(job) => self.job(job, now),
-                    Err(TryRecvError::Empty) => break,
-                    // The pool is gone: so is every handle.
-                    Err(TryRecvError::Disconnected) => return,
-                }
             }
             if now >= next_tick {
                 window.tick(next_tick, now);
