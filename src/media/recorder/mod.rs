@@ -101,11 +101,13 @@ mod encode;
 mod error;
 mod format;
 mod kind;
+mod media_time;
 mod ogg;
 mod opus;
 mod path;
 mod pool;
 mod repair;
+mod sample;
 mod seal;
 mod wav;
 mod writer;
@@ -123,6 +125,7 @@ pub use error::RecorderError;
 pub use format::{content_type_of, RecordingFormat, CALL_WAV_SPEC, PART_SUFFIX};
 pub use opus::{OpusSinkError, OPUS_BITRATE_BPS, OPUS_COMPLEXITY};
 pub use path::{recording_path, recording_path_as};
+pub use sample::{Chunk, Sample};
 pub use repair::{
     repair_unfinished, repair_unfinished_with, DeleteReason, RepairOutcome, RepairReport,
 };
