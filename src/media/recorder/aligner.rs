@@ -222,10 +222,11 @@ impl<S: Sample> ChannelAligner<S> {
             let head = &head[..take.min(head.len())];
             let tail = &tail[..take - head.len()];
             let mut pairs = frames.chunks_exact_mut(2);
-            for (pair, &sample) in (&mut pairs).zip(head) {
+            // The samples first: `zip` then takes no frame past the last.
+            for (&sample, pair) in head.iter().zip(&mut pairs) {
                 pair[c] = sample;
             }
-            for (pair, &sample) in pairs.zip(tail) {
+            for (&sample, pair) in tail.iter().zip(pairs) {
                 pair[c] = sample;
             }
             chan.drain(..take);

@@ -113,6 +113,8 @@ mod wav;
 mod writer;
 
 #[cfg(test)]
+mod alaw_tests;
+#[cfg(test)]
 mod formats_tests;
 #[cfg(test)]
 mod seal_tests;

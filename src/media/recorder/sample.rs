@@ -66,7 +66,7 @@ impl Sample for u8 {
 }
 
 /// Interleaved frames for a recording
-/// ([`RecordingHandle::try_send`](super::RecordingHandle::try_send)), of
+/// ([`RecordingHandle::try_send_chunk`](super::RecordingHandle::try_send_chunk)), of
 /// either kind: a writer stores its own format's kind as it is and converts
 /// the other (so `alaw` chunks into an `alaw` file are copied, nothing
 /// else).

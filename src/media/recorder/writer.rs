@@ -262,14 +262,19 @@ impl RecordingHandle {
             .unwrap_or_default()
     }
 
-    /// Queues interleaved samples (whole frames) for writing, without ever
-    /// blocking: if the queue is full or the writer has stopped, the chunk
-    /// is dropped and counted. Either kind of [`Chunk`] goes into any
-    /// format; the recording's own kind (A-law bytes for
-    /// [`RecordingFormat::Alaw`], linear PCM for the others) is written
-    /// with no conversion.
-    pub fn try_send(&self, interleaved: impl Into<Chunk>) -> Result<(), Backpressure> {
-        let interleaved = interleaved.into();
+    /// Queues interleaved linear samples (whole frames) for writing,
+    /// without ever blocking: if the queue is full or the writer has
+    /// stopped, the chunk is dropped and counted. ([`Self::try_send_chunk`]
+    /// with [`Chunk::Linear`].)
+    pub fn try_send(&self, interleaved: Vec<i16>) -> Result<(), Backpressure> {
+        self.try_send_chunk(Chunk::Linear(interleaved))
+    }
+
+    /// Queues a chunk of either kind (whole frames) as [`Self::try_send`]
+    /// does. Any kind goes into any format; the recording's own kind (A-law
+    /// bytes for [`RecordingFormat::Alaw`], linear PCM for the others) is
+    /// written with no conversion.
+    pub fn try_send_chunk(&self, interleaved: Chunk) -> Result<(), Backpressure> {
         let result = if !interleaved.len().is_multiple_of(usize::from(self.channels)) {
             Err(Backpressure::PartialFrame {
                 samples: interleaved.len(),

@@ -138,7 +138,7 @@ fn drain_to<S: Sample>(aligner: &mut ChannelAligner<S>, handle: &RecordingHandle
     let mut chunk = handle.spare_buffer::<S>();
     if aligner.drain_into(up_to, &mut chunk) > 0 {
         // A full queue drops the chunk (counted), never the call audio.
-        let _ = handle.try_send(S::into_chunk(chunk));
+        let _ = handle.try_send_chunk(S::into_chunk(chunk));
     }
 }
 
