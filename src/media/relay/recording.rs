@@ -268,3 +268,7 @@ impl Recorder {
         self.recording
     }
 }
+
+#[cfg(test)]
+#[path = "recording_tests.rs"]
+mod tests;
