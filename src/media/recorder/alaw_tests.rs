@@ -201,7 +201,8 @@ fn alaw_chunks_into_a_pcm16_wav_are_decoded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let h = start(dir.path(), RecordingFormat::Pcm16);
     let chunk = every_byte(512, 1);
-    h.try_send_chunk(Chunk::Alaw(chunk.clone())).expect("queued");
+    h.try_send_chunk(Chunk::Alaw(chunk.clone()))
+        .expect("queued");
     let meta = h.finish().expect("finish");
     let mut r = hound::WavReader::open(&meta.path).expect("open");
     let samples: Vec<i16> = r.samples::<i16>().map(|s| s.expect("sample")).collect();

@@ -135,10 +135,10 @@ pub use error::RecorderError;
 pub use format::{content_type_of, RecordingFormat, CALL_WAV_SPEC, PART_SUFFIX};
 pub use opus::{OpusSinkError, OPUS_BITRATE_BPS, OPUS_COMPLEXITY};
 pub use path::{recording_path, recording_path_as};
-pub use sample::{Chunk, Sample};
 pub use repair::{
     repair_unfinished, repair_unfinished_with, DeleteReason, RepairOutcome, RepairReport,
 };
+pub use sample::{Chunk, Sample};
 pub use writer::{
     describe_finished, describe_finished_with, Backpressure, RecordingHandle, RecordingMeta,
     RecordingWriter, WriterOptions,

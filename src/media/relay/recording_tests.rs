@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::media::codec::{transcode_in_place, G711};
-use crate::media::recorder::{
-    recording_path_as, RecordingWriter, WriterOptions, CALL_WAV_SPEC,
-};
+use crate::media::recorder::{recording_path_as, RecordingWriter, WriterOptions, CALL_WAV_SPEC};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -118,9 +116,8 @@ fn eventful_call(dir: &Path, format: RecordingFormat, laws: [G711; 2]) -> Vec<u8
     for (step, &seq) in seqs.iter().enumerate() {
         let jitter = Duration::from_micros([0, 3000, 7000, 1000][step % 4]);
         let arrival = ms(20 * step as u64) + jitter;
-        for side in 0..2 {
-            let bytes = payload(side, seq);
-            push(&mut r, side, laws[side], seq as u16, arrival, &bytes);
+        for (side, &law) in laws.iter().enumerate() {
+            push(&mut r, side, law, seq as u16, arrival, &payload(side, seq));
         }
         if step % 5 == 4 {
             r.drain(arrival.saturating_sub(RECORD_DELAY));
@@ -138,8 +135,8 @@ fn eventful_call(dir: &Path, format: RecordingFormat, laws: [G711; 2]) -> Vec<u8
     }
     for seq in 50..75usize {
         let arrival = ms(2000 + 20 * (seq as u64 - 50));
-        for side in 0..2 {
-            push(&mut r, side, laws[side], seq as u16, arrival, &payload(side, seq));
+        for (side, &law) in laws.iter().enumerate() {
+            push(&mut r, side, law, seq as u16, arrival, &payload(side, seq));
         }
     }
     let header = match format {
