@@ -184,8 +184,9 @@ const DRAIN_EVERY: usize = 5;
 const RECORD_DELAY: Duration = Duration::from_millis(200);
 
 /// One second of an A-law call into an `alaw` recording the old way: each
-/// packet decoded into the linear aligner, the drained frames encoded to
-/// A-law by the writer.
+/// packet decoded into the linear aligner, each drain into a new buffer,
+/// the frames encoded to A-law by the writer (the old steps, on today's
+/// aligner).
 fn alaw_path_decoded(
     aligner: &mut ChannelAligner<i16>,
     enc: &mut FormatEncoder,
@@ -201,7 +202,9 @@ fn alaw_path_decoded(
         }
         if seq % DRAIN_EVERY == DRAIN_EVERY - 1 {
             let up_to = (at + Duration::from_millis(20)).saturating_sub(RECORD_DELAY);
-            let frames = aligner.drain_frames(up_to).into_flattened();
+            // A new buffer each drain, as before the pool handed them back.
+            let mut frames = Vec::new();
+            aligner.drain_into(up_to, &mut frames);
             enc.write(&frames).expect("encode");
         }
     }

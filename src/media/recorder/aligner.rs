@@ -216,21 +216,31 @@ impl<S: Sample> ChannelAligner<S> {
         // Silence where a channel has nothing yet.
         out.resize(end, S::SILENCE);
         let frames = &mut out[start..];
-        for (c, chan) in self.chans.iter_mut().enumerate() {
-            let take = n.min(chan.len());
-            let (head, tail) = chan.as_slices();
-            let head = &head[..take.min(head.len())];
-            let tail = &tail[..take - head.len()];
-            let mut pairs = frames.chunks_exact_mut(2);
-            // The samples first: `zip` then takes no frame past the last.
-            for (&sample, pair) in head.iter().zip(&mut pairs) {
-                pair[c] = sample;
+        let [left, right] = &mut self.chans;
+        let (ln, rn) = (n.min(left.len()), n.min(right.len()));
+        {
+            // One slice a channel (moves the samples only when the ring
+            // has wrapped), so the frames are written in one pass.
+            let (l, r) = (
+                &left.make_contiguous()[..ln],
+                &right.make_contiguous()[..rn],
+            );
+            let both = ln.min(rn);
+            let (paired, single) = frames.split_at_mut(2 * both);
+            for ((frame, &a), &b) in paired.chunks_exact_mut(2).zip(l).zip(r) {
+                frame[0] = a;
+                frame[1] = b;
             }
-            for (&sample, pair) in tail.iter().zip(pairs) {
-                pair[c] = sample;
+            // Past the shorter channel, one side only.
+            for (frame, &a) in single.chunks_exact_mut(2).zip(&l[both..]) {
+                frame[0] = a;
             }
-            chan.drain(..take);
+            for (frame, &b) in single.chunks_exact_mut(2).zip(&r[both..]) {
+                frame[1] = b;
+            }
         }
+        left.drain(..ln);
+        right.drain(..rn);
 
         // Silence the paused spans that overlap [drained, target).
         let base = self.drained;
