@@ -1,19 +1,34 @@
 //! The recording formats (issue 16 item 3): one second of a call's
 //! stereo audio encoded in each `[recording] format`, as the writer pool
 //! encodes it (20 ms chunks, an Ogg page a second), and each format's bytes
-//! per minute of a conversation (printed before the benches). Run:
+//! per minute of a conversation (printed before the benches); and an
+//! `alaw` recording's whole path for one second of an A-law call (both
+//! legs' packets placed in the aligner, drained every 100 ms, written),
+//! the old way (each payload decoded, the frames encoded again) and the
+//! wire-exact way (the payload bytes as they are). Run:
 //! `bench/recording_formats/run.sh` (the formats' code alone, optimised),
 //! or `cargo bench --bench recording_formats`.
 
 use std::hint::black_box;
 
+use std::time::Duration;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use hotline::media::codec::G711;
-use hotline::media::recorder::{FormatEncoder, RecordingFormat};
+use hotline::media::codec::{Codec, G711};
+use hotline::media::recorder::{Channel, ChannelAligner, FormatEncoder, RecordingFormat};
 
 /// A mono 8 kHz prompt from `sounds/` (Mandarin speech, an A-law WAV),
 /// decoded to linear PCM.
 fn speech(name: &str) -> Vec<i16> {
+    alaw_speech(name)
+        .iter()
+        .map(|&b| G711::Alaw.decode_sample(b))
+        .collect()
+}
+
+/// A mono 8 kHz prompt from `sounds/` as its A-law bytes (what a PCMA
+/// leg carries).
+fn alaw_speech(name: &str) -> Vec<u8> {
     let mut path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds");
     if !path.exists() {
         // Built by bench/recording_formats/run.sh outside the repository.
@@ -32,7 +47,7 @@ fn speech(name: &str) -> Vec<i16> {
         6,
         "{name}: A-law"
     );
-    data.iter().map(|&b| G711::Alaw.decode_sample(b)).collect()
+    data.to_vec()
 }
 
 /// `secs` of a conversation, interleaved stereo: the caller (left) and
@@ -164,5 +179,105 @@ fn recording_formats(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, recording_formats);
+/// How the relay drains a recording: every 100 ms, 200 ms behind.
+const DRAIN_EVERY: usize = 5;
+const RECORD_DELAY: Duration = Duration::from_millis(200);
+
+/// One second of an A-law call into an `alaw` recording the old way: each
+/// packet decoded into the linear aligner, each drain into a new buffer,
+/// the frames encoded to A-law by the writer (the old steps, on today's
+/// aligner).
+fn alaw_path_decoded(
+    aligner: &mut ChannelAligner<i16>,
+    enc: &mut FormatEncoder,
+    packets: &[(Vec<u8>, Vec<u8>)],
+) {
+    let mut pcm = Vec::with_capacity(160);
+    for (seq, (caller, agent)) in packets.iter().enumerate() {
+        let at = Duration::from_millis(20 * seq as u64);
+        for (channel, payload) in [(Channel::Caller, caller), (Channel::Agent, agent)] {
+            pcm.clear();
+            G711::Alaw.decode(black_box(payload), &mut pcm);
+            aligner.push(channel, at, &pcm);
+        }
+        if seq % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            let up_to = (at + Duration::from_millis(20)).saturating_sub(RECORD_DELAY);
+            // A new buffer each drain, as before the pool handed them back.
+            let mut frames = Vec::new();
+            aligner.drain_into(up_to, &mut frames);
+            enc.write(&frames).expect("encode");
+        }
+    }
+}
+
+/// The same second the wire-exact way: the payload bytes into the A-law
+/// aligner, drained into a reused buffer, copied into the file.
+fn alaw_path_wire(
+    aligner: &mut ChannelAligner<u8>,
+    enc: &mut FormatEncoder,
+    chunk: &mut Vec<u8>,
+    packets: &[(Vec<u8>, Vec<u8>)],
+) {
+    for (seq, (caller, agent)) in packets.iter().enumerate() {
+        let at = Duration::from_millis(20 * seq as u64);
+        aligner.push(Channel::Caller, at, black_box(caller));
+        aligner.push(Channel::Agent, at, black_box(agent));
+        if seq % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            let up_to = (at + Duration::from_millis(20)).saturating_sub(RECORD_DELAY);
+            chunk.clear();
+            aligner.drain_into(up_to, chunk);
+            enc.write_alaw(chunk).expect("write");
+        }
+    }
+}
+
+fn alaw_path(c: &mut Criterion) {
+    // One second of both sides talking: 50 packets a side.
+    let caller = alaw_speech("ivr_12345_menu.wav");
+    let agent = alaw_speech("ivr_12328_closed.wav");
+    let packets: Vec<(Vec<u8>, Vec<u8>)> = (0..50)
+        .map(|i| {
+            let take = |s: &[u8]| (0..160).map(|j| s[(i * 160 + j) % s.len()]).collect();
+            (take(&caller), take(&agent))
+        })
+        .collect();
+    // Both ways write the same bytes.
+    let (mut a, mut b) = (ChannelAligner::new(8000), ChannelAligner::new_alaw(8000));
+    let mut old = FormatEncoder::new(RecordingFormat::Alaw).expect("encoder");
+    let mut new = FormatEncoder::new(RecordingFormat::Alaw).expect("encoder");
+    alaw_path_decoded(&mut a, &mut old, &packets);
+    alaw_path_wire(&mut b, &mut new, &mut Vec::new(), &packets);
+    let (old, new) = (old.finish().expect("bytes"), new.finish().expect("bytes"));
+    assert_eq!(old, new, "the wire-exact path writes what the old one did");
+
+    let mut g = c.benchmark_group("recording_alaw_path_1s");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decoded_then_encoded", |bench| {
+        bench.iter_batched_ref(
+            || {
+                let enc = FormatEncoder::new(RecordingFormat::Alaw).expect("encoder");
+                (ChannelAligner::new(8000), enc)
+            },
+            |(aligner, enc)| alaw_path_decoded(aligner, enc, &packets),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("wire_exact", |bench| {
+        bench.iter_batched_ref(
+            || {
+                let enc = FormatEncoder::new(RecordingFormat::Alaw).expect("encoder");
+                (
+                    ChannelAligner::new_alaw(8000),
+                    enc,
+                    Vec::with_capacity(1600),
+                )
+            },
+            |(aligner, enc, chunk)| alaw_path_wire(aligner, enc, chunk, &packets),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, recording_formats, alaw_path);
 criterion_main!(benches);

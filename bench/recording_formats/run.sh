@@ -2,7 +2,8 @@
 # The cost of each recording format (issue 16 item 3), optimised: runs
 # benches/recording_formats.rs against the formats' code compiled alone in
 # release mode (codec.rs and the recorder's kind/ogg/opus/encode files, with
-# opus-pure), instead of a release build of all of hotline. The harness is
+# opus-pure, and its aligner with sample/media_time for the alaw path),
+# instead of a release build of all of hotline. The harness is
 # a tiny crate named `hotline` whose lib is just those files.
 #
 #   bench/recording_formats/run.sh [criterion args]   (e.g. -- --measurement-time 5)
@@ -52,6 +53,14 @@ pub mod media {
         mod opus;
         #[path = "$repo/src/media/recorder/encode.rs"]
         mod encode;
+        #[path = "$repo/src/media/recorder/media_time.rs"]
+        mod media_time;
+        #[path = "$repo/src/media/recorder/sample.rs"]
+        mod sample;
+        #[path = "$repo/src/media/recorder/aligner.rs"]
+        mod aligner;
+        pub use aligner::{Channel, ChannelAligner};
+        pub use sample::{Chunk, Sample};
         pub use encode::FormatEncoder;
         pub use kind::RecordingFormat;
         pub const OPUS_BITRATE_BPS: i32 = opus::OPUS_BITRATE_BPS;

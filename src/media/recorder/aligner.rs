@@ -3,11 +3,18 @@
 //! and transfers (gaps are silence, late samples dropped and counted),
 //! pauses included (call recording issue; see the room's docs). No clock,
 //! no I/O: media time comes in with every push and drain.
+//!
+//! Generic over the [`Sample`] kind (issue 16 item 3): linear PCM for
+//! `pcm16` and `opus` recordings ([`ChannelAligner::new`]), A-law bytes as
+//! they came off the wire for `alaw` ones ([`ChannelAligner::new_alaw`]);
+//! only the silence differs. [`ChannelAligner::drain_into`] appends the
+//! interleaved frames to a buffer the caller reuses.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::format::{index_to_time, time_to_index};
+use super::media_time::{index_to_time, time_to_index};
+use super::sample::Sample;
 
 /// Which side of the call a sample belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,12 +56,13 @@ pub struct AlignerStats {
 /// See the module docs. All positions are sample indices at the aligner's
 /// rate, counted from media time zero (recording start); `drained` is the
 /// first frame not yet emitted, and each channel buffers the samples from
-/// `drained` on (unwritten positions hold silence).
+/// `drained` on (unwritten positions hold silence). `S` is the kind of
+/// sample: `i16` linear PCM, or `u8` A-law bytes.
 #[derive(Debug, Clone)]
-pub struct ChannelAligner {
+pub struct ChannelAligner<S: Sample = i16> {
     rate: u32,
     drained: u64,
-    chans: [VecDeque<i16>; 2],
+    chans: [VecDeque<S>; 2],
     /// Closed paused spans `[start, end)`, not yet fully drained.
     pauses: Vec<(u64, u64)>,
     /// Start of the pause in force, if any.
@@ -63,15 +71,29 @@ pub struct ChannelAligner {
     stats: AlignerStats,
 }
 
-impl ChannelAligner {
+impl ChannelAligner<i16> {
+    /// A linear-PCM aligner (`pcm16` and `opus` recordings) for
+    /// `sample_rate` Hz (8000 for [`CALL_WAV_SPEC`](super::CALL_WAV_SPEC)),
+    /// at media time zero, not paused.
+    pub fn new(sample_rate: u32) -> Self {
+        Self::empty(sample_rate)
+    }
+}
+
+impl ChannelAligner<u8> {
+    /// An A-law aligner (`alaw` recordings: G.711 A-law bytes, silence
+    /// `0xD5`), otherwise as [`ChannelAligner::new`].
+    pub fn new_alaw(sample_rate: u32) -> Self {
+        Self::empty(sample_rate)
+    }
+}
+
+impl<S: Sample> ChannelAligner<S> {
     /// Default limit on how far ahead of the drained position a channel may
     /// buffer audio: 60 s. Bounds memory against a bogus timestamp jump.
     pub const DEFAULT_MAX_AHEAD: Duration = Duration::from_secs(60);
 
-    /// An aligner for `sample_rate` Hz (8000 for
-    /// [`CALL_WAV_SPEC`](super::CALL_WAV_SPEC)), at media time zero, not
-    /// paused.
-    pub fn new(sample_rate: u32) -> Self {
+    fn empty(sample_rate: u32) -> Self {
         ChannelAligner {
             rate: sample_rate,
             drained: 0,
@@ -121,7 +143,7 @@ impl ChannelAligner {
     /// counted as late; samples more than [`Self::max_ahead`] beyond it are
     /// dropped and counted as future; samples over a span already pushed
     /// overwrite it (a duplicate packet is harmless).
-    pub fn push(&mut self, channel: Channel, media_time: Duration, samples: &[i16]) {
+    pub fn push(&mut self, channel: Channel, media_time: Duration, samples: &[S]) {
         let len = samples.len() as u64;
         let start = time_to_index(media_time, self.rate);
         let end = start.saturating_add(len);
@@ -149,7 +171,7 @@ impl ChannelAligner {
         let buf = &mut self.chans[channel.index()];
         // A gap before the samples is silence.
         if buf.len() < offset {
-            buf.resize(offset, 0);
+            buf.resize(offset, S::SILENCE);
         }
         // What overlaps samples already placed (reordering, a re-anchor)
         // is overwritten; the rest, the common case, is appended.
@@ -164,29 +186,61 @@ impl ChannelAligner {
     /// not been emitted yet — typically `up_to` = now minus a jitter
     /// allowance (e.g. 100 ms). Missing audio is silence, paused spans are
     /// silence; both channels advance together. Returns nothing if `up_to`
-    /// is not past [`Self::position`]. Use `Vec::into_flattened` for the
-    /// interleaved samples
+    /// is not past [`Self::position`]. [`Self::drain_into`] does the same
+    /// into a buffer of interleaved samples (what
     /// [`RecordingHandle::try_send`](super::RecordingHandle::try_send)
-    /// takes.
-    pub fn drain_frames(&mut self, up_to: Duration) -> Vec<[i16; 2]> {
+    /// takes) without a new allocation.
+    pub fn drain_frames(&mut self, up_to: Duration) -> Vec<[S; 2]> {
+        let mut interleaved = Vec::new();
+        self.drain_into(up_to, &mut interleaved);
+        interleaved
+            .chunks_exact(2)
+            .map(|pair| [pair[0], pair[1]])
+            .collect()
+    }
+
+    /// [`Self::drain_frames`], the frames appended to `out` interleaved
+    /// (caller, agent, caller, …); returns how many frames were appended.
+    pub fn drain_into(&mut self, up_to: Duration, out: &mut Vec<S>) -> usize {
         let target = time_to_index(up_to, self.rate);
         if target <= self.drained {
-            return Vec::new();
+            return 0;
         }
         let Ok(n) = usize::try_from(target - self.drained) else {
-            return Vec::new();
+            return 0;
+        };
+        let start = out.len();
+        let Some(end) = n.checked_mul(2).and_then(|len| len.checked_add(start)) else {
+            return 0;
         };
         // Silence where a channel has nothing yet.
-        let mut out = vec![[0i16; 2]; n];
+        out.resize(end, S::SILENCE);
+        let frames = &mut out[start..];
         let [left, right] = &mut self.chans;
-        let ln = n.min(left.len());
-        let rn = n.min(right.len());
-        for (frame, sample) in out.iter_mut().zip(left.drain(..ln)) {
-            frame[0] = sample;
+        let (ln, rn) = (n.min(left.len()), n.min(right.len()));
+        {
+            // One slice a channel (moves the samples only when the ring
+            // has wrapped), so the frames are written in one pass.
+            let (l, r) = (
+                &left.make_contiguous()[..ln],
+                &right.make_contiguous()[..rn],
+            );
+            let both = ln.min(rn);
+            let (paired, single) = frames.split_at_mut(2 * both);
+            for ((frame, &a), &b) in paired.chunks_exact_mut(2).zip(l).zip(r) {
+                frame[0] = a;
+                frame[1] = b;
+            }
+            // Past the shorter channel, one side only.
+            for (frame, &a) in single.chunks_exact_mut(2).zip(&l[both..]) {
+                frame[0] = a;
+            }
+            for (frame, &b) in single.chunks_exact_mut(2).zip(&r[both..]) {
+                frame[1] = b;
+            }
         }
-        for (frame, sample) in out.iter_mut().zip(right.drain(..rn)) {
-            frame[1] = sample;
-        }
+        left.drain(..ln);
+        right.drain(..rn);
 
         // Silence the paused spans that overlap [drained, target).
         let base = self.drained;
@@ -201,8 +255,8 @@ impl ChannelAligner {
             let (Ok(a), Ok(b)) = (usize::try_from(from - base), usize::try_from(to - base)) else {
                 continue;
             };
-            if let Some(span) = out.get_mut(a..b) {
-                span.fill([0, 0]);
+            if let Some(span) = frames.get_mut(2 * a..2 * b) {
+                span.fill(S::SILENCE);
                 silenced += (b - a) as u64;
             }
         }
@@ -210,7 +264,7 @@ impl ChannelAligner {
         self.drained = target;
         self.stats.frames_drained += n as u64;
         self.stats.paused_frames += silenced;
-        out
+        n
     }
 
     /// Pauses recording at `at`: from then on frames are silence until

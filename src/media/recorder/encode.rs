@@ -1,8 +1,11 @@
 //! A recording format's bytes in memory ([`FormatEncoder`]): what the
 //! writer pool does to each chunk of aligned frames, without the file, so
 //! the cost of each format (issue 16 item 3: "CPU per call for each") is
-//! measured on exactly the code that records (`benches/media.rs`), and
-//! tools can turn audio into a recording's bytes.
+//! measured on exactly the code that records (`benches/recording_formats.rs`),
+//! and tools can turn audio into a recording's bytes. Chunks come as linear
+//! PCM ([`FormatEncoder::write`]) or as A-law bytes
+//! ([`FormatEncoder::write_alaw`], what an `alaw` call recording's writer
+//! takes: copied as they are into `alaw`, decoded for the others).
 
 use super::kind::RecordingFormat;
 use super::opus::{OpusSink, OpusSinkError};
@@ -59,6 +62,18 @@ impl FormatEncoder {
             }
             Inner::Opus(sink) => sink.write(interleaved),
         }
+    }
+
+    /// Encodes one chunk of interleaved A-law bytes: into `alaw` as they
+    /// are (as the writer pool does with an `alaw` call recording's
+    /// chunks), decoded into the other formats.
+    pub fn write_alaw(&mut self, alaw: &[u8]) -> Result<(), OpusSinkError> {
+        if let Inner::Alaw(out) = &mut self.inner {
+            out.extend_from_slice(alaw);
+            return Ok(());
+        }
+        let linear: Vec<i16> = alaw.iter().map(|&b| G711::Alaw.decode_sample(b)).collect();
+        self.write(&linear)
     }
 
     /// The header interval: an Opus page ends here.

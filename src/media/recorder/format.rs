@@ -1,19 +1,20 @@
 //! The recording file's format and what the writer and the repair share:
-//! the [`RecordingFormat`] (from `kind`), the WAV spec (8 kHz 16-bit stereo), the `.part`
-//! name of a file still being written, sample index ↔ media time, a
-//! durable rename and the file's SHA-256 (call recording issue: "metadata
-//! (path, duration, bytes, sha256) handed to the call").
+//! the [`RecordingFormat`] (from `kind`), the WAV spec (8 kHz 16-bit
+//! stereo), the `.part` name of a file still being written, sample index ↔
+//! media time (from `media_time`), a durable rename and the file's SHA-256
+//! (call recording issue: "metadata (path, duration, bytes, sha256) handed
+//! to the call").
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use super::error::{io_err, RecorderError};
 pub(super) use super::kind::is_ogg_path;
 pub use super::kind::{content_type_of, RecordingFormat};
+pub(super) use super::media_time::{index_to_time, time_to_index};
 
 /// The recording format: 8 kHz, 16-bit signed PCM, stereo (caller left,
 /// agent/other party right).
@@ -26,28 +27,6 @@ pub const CALL_WAV_SPEC: hound::WavSpec = hound::WavSpec {
 
 /// Suffix of a recording still being written (or left by a crash).
 pub const PART_SUFFIX: &str = ".part";
-
-const NANOS_PER_SEC: u128 = 1_000_000_000;
-
-/// Sample index (at `rate` Hz) of a media time, rounded to the nearest
-/// sample so arrival-time jitter below half a sample does not shift audio.
-pub(super) fn time_to_index(t: Duration, rate: u32) -> u64 {
-    let scaled = t.as_nanos() * u128::from(rate) + NANOS_PER_SEC / 2;
-    u64::try_from(scaled / NANOS_PER_SEC).unwrap_or(u64::MAX)
-}
-
-/// Media time of a sample index at `rate` Hz (exact to the nanosecond, floor).
-pub(super) fn index_to_time(index: u64, rate: u32) -> Duration {
-    if rate == 0 {
-        return Duration::ZERO;
-    }
-    let rate = u64::from(rate);
-    let secs = index / rate;
-    let rem = u128::from(index % rate);
-    let nanos = rem * NANOS_PER_SEC / u128::from(rate);
-    // `rem < rate`, so `nanos < 1e9`: the conversion cannot fail.
-    Duration::from_secs(secs) + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
-}
 
 /// `path` + [`PART_SUFFIX`].
 pub(super) fn part_path(path: &Path) -> PathBuf {

@@ -16,11 +16,15 @@
 //!
 //! `[recording] format` ([`RecordingFormat`], [`WriterOptions::format`]):
 //! `pcm16` (the requirement's WAV, written by hound), `alaw` (a WAV with
-//! format tag 6: the aligned frames encoded with G.711's table in the
-//! writer, half the bytes; `wav`) and `opus` (Ogg Opus, about a tenth of
-//! PCM16 at [`OPUS_BITRATE_BPS`]: the archive format; `opus` says why this
-//! one, `ogg` frames its pages). The aligner works on linear PCM whatever
-//! the format. The writer, repair, sealing and [`describe_finished`] handle
+//! format tag 6, half the bytes: "wire-exact G.711 stereo WAV, no decode on
+//! the hot path"; `wav`) and `opus` (Ogg Opus, about a tenth of PCM16 at
+//! [`OPUS_BITRATE_BPS`]: the archive format; `opus` says why this one,
+//! `ogg` frames its pages). The aligner and the writer's chunks carry the
+//! recording's own kind of [`Sample`] (`sample`): linear PCM for `pcm16`
+//! and `opus`, A-law bytes for `alaw` (an A-law leg's payloads placed as
+//! they came and copied into the file, nothing decoded or encoded; a chunk
+//! of the other kind is converted by the writer). The writer, repair,
+//! sealing and [`describe_finished`] handle
 //! every format: a WAV has its header sizes patched every header interval
 //! and repaired to the whole frames on disk; an Ogg Opus file has a page
 //! ended every header interval and is repaired by keeping its whole pages
@@ -30,7 +34,8 @@
 //! The module has four parts:
 //!
 //! * [`ChannelAligner`] — a **pure core** (no clock, no I/O). The shell
-//!   pushes each leg's decoded PCM with its *media time* (position on the
+//!   pushes each leg's samples (decoded PCM, or A-law bytes for an `alaw`
+//!   recording) with its *media time* (position on the
 //!   call's wall clock since recording started, from arrival time or the RTP
 //!   timestamp; after a transfer or an SSRC change the shell re-anchors that
 //!   mapping) and periodically drains stereo frames up to "now minus a
@@ -42,7 +47,8 @@
 //! * [`RecordingWriter`] — the **shell**: a small pool of writer threads
 //!   (`pool`: one per core, at most four) serves every recording, each
 //!   recording with its own bound on chunks in flight.
-//!   [`RecordingHandle::try_send`] never blocks: when the bound is reached
+//!   [`RecordingHandle::try_send`] (linear PCM) and
+//!   [`RecordingHandle::try_send_chunk`] (either kind) never block: when the bound is reached
 //!   (disk stalled) the chunk is dropped and counted, so the call's audio is
 //!   never delayed. The pool writes `<name>.wav.part` with hound, patches
 //!   the RIFF/data sizes every [`WriterOptions::header_interval`] of audio
@@ -89,10 +95,12 @@
 //! Plaintext exists only while the call is recorded (`.wav.part`) and
 //! until it is sealed at its end.
 //!
-//! Files: `aligner` (the pure core), `writer` (the file and the handle),
-//! `pool` (the writer threads), `repair` (unfinished files at startup), `path` (where a
-//! recording goes), `kind` (the formats), `format` (the WAV spec, `.part` names,
-//! sample ↔ time, hashing), `wav` (the A-law writer, the WAV header
+//! Files: `aligner` (the pure core), `sample` (its two kinds of sample and
+//! the writer's chunks), `media_time` (sample index ↔ media time), `writer`
+//! (the file and the handle), `pool` (the writer threads, handing written
+//! chunks' buffers back), `repair` (unfinished files at startup), `path`
+//! (where a recording goes), `kind` (the formats), `format` (the WAV spec,
+//! `.part` names, hashing), `wav` (the A-law writer, the WAV header
 //! parser), `opus` (the Ogg Opus writer), `ogg` (Ogg pages), `encode` (a
 //! format's bytes in memory), `seal` (sealing finished files) and `error`.
 
@@ -101,15 +109,19 @@ mod encode;
 mod error;
 mod format;
 mod kind;
+mod media_time;
 mod ogg;
 mod opus;
 mod path;
 mod pool;
 mod repair;
+mod sample;
 mod seal;
 mod wav;
 mod writer;
 
+#[cfg(test)]
+mod alaw_tests;
 #[cfg(test)]
 mod formats_tests;
 #[cfg(test)]
@@ -126,6 +138,7 @@ pub use path::{recording_path, recording_path_as};
 pub use repair::{
     repair_unfinished, repair_unfinished_with, DeleteReason, RepairOutcome, RepairReport,
 };
+pub use sample::{Chunk, Sample};
 pub use writer::{
     describe_finished, describe_finished_with, Backpressure, RecordingHandle, RecordingMeta,
     RecordingWriter, WriterOptions,

@@ -11,18 +11,61 @@
 //! [`RecordingHandle::finish`](super::RecordingHandle::finish), so a long
 //! recording's hash never holds up other calls' writes. A panic while
 //! handling one recording fails that recording only.
+//!
+//! A written chunk's buffer goes back to its recording ([`Shared`]) for
+//! the next drain to fill, so a recording's steady state allocates no
+//! chunk buffers (issue 16 item 3).
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::error::RecorderError;
+use super::sample::Chunk;
 use super::writer::WriterJob;
 
 /// Most worker threads, whatever the core count.
 pub(super) const MAX_WORKERS: usize = 4;
+
+/// Written chunks' buffers a recording keeps for reuse, at most: with a
+/// drain every 100 ms and a worker that keeps up, one is in use at a time.
+const MAX_SPARES: usize = 4;
+
+/// Samples in a chunk whose buffer is kept for reuse, at most (a second of
+/// 8 kHz stereo; a recording's drains are a tenth of that).
+const MAX_SPARE_SAMPLES: usize = 16_000;
+
+/// What a recording's handle and its worker share.
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    /// Chunks sent and not yet written.
+    pub(super) inflight: AtomicUsize,
+    /// Buffers of written chunks, emptied, for the handle to fill again.
+    spares: Mutex<Vec<Chunk>>,
+}
+
+impl Shared {
+    /// Keep a written chunk's buffer for reuse (unless enough are kept, or
+    /// the handle holds the lock: never waits).
+    fn give_back(&self, mut chunk: Chunk) {
+        if chunk.len() > MAX_SPARE_SAMPLES {
+            return;
+        }
+        chunk.clear();
+        if let Ok(mut spares) = self.spares.try_lock() {
+            if spares.len() < MAX_SPARES {
+                spares.push(chunk);
+            }
+        }
+    }
+
+    /// A written chunk's buffer, emptied, if one is kept (never waits).
+    pub(super) fn take_spare(&self) -> Option<Chunk> {
+        self.spares.try_lock().ok()?.pop()
+    }
+}
 
 /// What a finished recording hands back to the thread that finishes it:
 /// the job (file still open, its frames and dropped chunks counted).
@@ -30,10 +73,10 @@ pub(super) type Finished = Result<Box<WriterJob>, RecorderError>;
 
 /// A message to a worker.
 pub(super) enum Msg {
-    /// A new recording `id`, with its in-flight counter.
-    Start(u64, Box<WriterJob>, Arc<AtomicUsize>),
+    /// A new recording `id`, with what its handle shares.
+    Start(u64, Box<WriterJob>, Arc<Shared>),
     /// Interleaved samples of recording `id`.
-    Chunk(u64, Vec<i16>),
+    Chunk(u64, Chunk),
     /// Hand recording `id` back for finishing.
     Finish(u64, SyncSender<Finished>),
     /// The handle was dropped without `finish`: finish it here.
@@ -94,12 +137,12 @@ impl Pool {
     pub(super) fn submit(
         &self,
         job: WriterJob,
-        inflight: Arc<AtomicUsize>,
+        shared: Arc<Shared>,
     ) -> Result<(u64, Sender<Msg>), String> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let worker = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         let tx = self.workers[worker].clone();
-        tx.send(Msg::Start(id, Box::new(job), inflight))
+        tx.send(Msg::Start(id, Box::new(job), shared))
             .map_err(|_| "the recording writer thread has stopped".to_string())?;
         Ok((id, tx))
     }
@@ -108,7 +151,7 @@ impl Pool {
 /// One recording as its worker holds it.
 struct Slot {
     job: Box<WriterJob>,
-    inflight: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     failed: Option<RecorderError>,
 }
 
@@ -122,26 +165,27 @@ fn work(rx: Receiver<Msg>) {
 
 fn handle(slots: &mut HashMap<u64, Slot>, msg: Msg) {
     match msg {
-        Msg::Start(id, job, inflight) => {
+        Msg::Start(id, job, shared) => {
             slots.insert(
                 id,
                 Slot {
                     job,
-                    inflight,
+                    shared,
                     failed: None,
                 },
             );
         }
-        Msg::Chunk(id, samples) => {
+        Msg::Chunk(id, chunk) => {
             let Some(slot) = slots.get_mut(&id) else {
                 return;
             };
-            slot.inflight.fetch_sub(1, Ordering::AcqRel);
+            slot.shared.inflight.fetch_sub(1, Ordering::AcqRel);
             if slot.failed.is_some() {
                 slot.job.overflow += 1;
                 return;
             }
-            let written = catch_unwind(AssertUnwindSafe(|| slot.job.write_chunk(&samples)));
+            let written = catch_unwind(AssertUnwindSafe(|| slot.job.write_chunk(&chunk)));
+            slot.shared.give_back(chunk);
             match written {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {

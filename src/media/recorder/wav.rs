@@ -15,9 +15,10 @@ const FORMAT_ALAW: u16 = 6;
 /// Bytes before the A-law data: RIFF (12) + fmt (8 + 18) + data header (8).
 pub(super) const ALAW_HEADER_LEN: u64 = 46;
 
-/// An A-law WAV being written: samples are encoded with G.711's table as
-/// they arrive; [`Self::patch`] sets the RIFF and data sizes to what is
-/// written and hands the buffer to the OS.
+/// An A-law WAV being written: A-law bytes (a call's wire audio, issue 16
+/// item 3) are appended as they are ([`Self::write_alaw`]), linear samples
+/// encoded with G.711's table ([`Self::write`]); [`Self::patch`] sets the
+/// RIFF and data sizes to what is written and hands the buffer to the OS.
 pub(super) struct AlawWav {
     file: BufWriter<File>,
     data_bytes: u64,
@@ -51,13 +52,20 @@ impl AlawWav {
         })
     }
 
-    /// Encodes and appends interleaved samples.
+    /// Encodes and appends interleaved linear samples.
     pub(super) fn write(&mut self, samples: &[i16]) -> io::Result<()> {
-        self.encoded.clear();
-        self.encoded
-            .extend(samples.iter().map(|&s| G711::Alaw.encode_sample(s)));
-        self.file.write_all(&self.encoded)?;
-        self.data_bytes += self.encoded.len() as u64;
+        let mut encoded = std::mem::take(&mut self.encoded);
+        encoded.clear();
+        encoded.extend(samples.iter().map(|&s| G711::Alaw.encode_sample(s)));
+        let written = self.write_alaw(&encoded);
+        self.encoded = encoded;
+        written
+    }
+
+    /// Appends interleaved A-law bytes as they are.
+    pub(super) fn write_alaw(&mut self, alaw: &[u8]) -> io::Result<()> {
+        self.file.write_all(alaw)?;
+        self.data_bytes += alaw.len() as u64;
         Ok(())
     }
 

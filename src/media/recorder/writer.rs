@@ -13,7 +13,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,8 @@ use super::format::{
 };
 use super::ogg::scan;
 use super::opus::{OpusSink, OpusSinkError};
-use super::pool::{pool, Msg};
+use super::pool::{pool, Msg, Shared};
+use super::sample::{Chunk, Sample};
 use super::seal::{describe_sealed, seal_finished};
 use super::wav::{parse_layout, AlawWav, ALAW_HEADER_LEN};
 use crate::media::at_rest::{file_is_sealed, SealingKey};
@@ -174,19 +175,21 @@ impl RecordingWriter {
             frames: 0,
             since_patch: 0,
             overflow: 0,
+            linear: Vec::new(),
         };
-        let inflight = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared::default());
         let spawn_failed = |reason: String| io_err(&part, "start writer")(io::Error::other(reason));
         let (id, worker) = pool()
             .map_err(spawn_failed)?
-            .submit(job, inflight.clone())
+            .submit(job, shared.clone())
             .map_err(spawn_failed)?;
         Ok(RecordingHandle {
             path: path.to_path_buf(),
             channels: spec.channels,
+            format: options.format,
             id,
             worker,
-            inflight,
+            shared,
             capacity: options.queue_chunks.max(1),
             open: true,
             dropped: AtomicU64::new(0),
@@ -200,12 +203,13 @@ impl RecordingWriter {
 pub struct RecordingHandle {
     path: PathBuf,
     channels: u16,
+    format: RecordingFormat,
     /// Its id in the pool.
     id: u64,
     /// Its worker's queue.
     worker: Sender<Msg>,
-    /// Chunks sent and not yet written.
-    inflight: Arc<AtomicUsize>,
+    /// Chunks sent and not yet written, written chunks' buffers.
+    shared: Arc<Shared>,
     /// The most chunks in flight ([`WriterOptions::queue_chunks`]).
     capacity: usize,
     /// Not yet finished (a drop then finishes it in the pool).
@@ -218,7 +222,7 @@ impl std::fmt::Debug for RecordingHandle {
         f.debug_struct("RecordingHandle")
             .field("path", &self.path)
             .field("id", &self.id)
-            .field("inflight", &self.inflight.load(Ordering::Relaxed))
+            .field("inflight", &self.shared.inflight.load(Ordering::Relaxed))
             .field("dropped", &self.dropped_chunks())
             .finish()
     }
@@ -238,15 +242,39 @@ impl RecordingHandle {
         &self.path
     }
 
+    /// How the audio is stored ([`WriterOptions::format`]).
+    pub fn format(&self) -> RecordingFormat {
+        self.format
+    }
+
     /// Chunks dropped so far.
     pub fn dropped_chunks(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Queues interleaved samples (whole frames) for writing, without ever
-    /// blocking: if the queue is full or the writer has stopped, the chunk
-    /// is dropped and counted.
+    /// An empty buffer for the next chunk: a written chunk's, handed back
+    /// by the writer (so a recording's steady state allocates none), or a
+    /// new one. Never blocks.
+    pub fn spare_buffer<S: Sample>(&self) -> Vec<S> {
+        self.shared
+            .take_spare()
+            .and_then(S::from_chunk)
+            .unwrap_or_default()
+    }
+
+    /// Queues interleaved linear samples (whole frames) for writing,
+    /// without ever blocking: if the queue is full or the writer has
+    /// stopped, the chunk is dropped and counted. ([`Self::try_send_chunk`]
+    /// with [`Chunk::Linear`].)
     pub fn try_send(&self, interleaved: Vec<i16>) -> Result<(), Backpressure> {
+        self.try_send_chunk(Chunk::Linear(interleaved))
+    }
+
+    /// Queues a chunk of either kind (whole frames) as [`Self::try_send`]
+    /// does. Any kind goes into any format; the recording's own kind (A-law
+    /// bytes for [`RecordingFormat::Alaw`], linear PCM for the others) is
+    /// written with no conversion.
+    pub fn try_send_chunk(&self, interleaved: Chunk) -> Result<(), Backpressure> {
         let result = if !interleaved.len().is_multiple_of(usize::from(self.channels)) {
             Err(Backpressure::PartialFrame {
                 samples: interleaved.len(),
@@ -284,9 +312,10 @@ impl RecordingHandle {
     }
 
     /// One chunk to the worker, within this recording's bound.
-    fn queue(&self, interleaved: Vec<i16>) -> Result<(), Backpressure> {
+    fn queue(&self, interleaved: Chunk) -> Result<(), Backpressure> {
         let capacity = self.capacity;
-        self.inflight
+        self.shared
+            .inflight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < capacity).then_some(n + 1)
             })
@@ -294,7 +323,7 @@ impl RecordingHandle {
         self.worker
             .send(Msg::Chunk(self.id, interleaved))
             .map_err(|_| {
-                self.inflight.fetch_sub(1, Ordering::AcqRel);
+                self.shared.inflight.fetch_sub(1, Ordering::AcqRel);
                 Backpressure::WriterGone
             })
     }
@@ -380,6 +409,25 @@ fn open_sink(
     }
 }
 
+/// Linear PCM into a PCM16 WAV with hound.
+fn write_pcm16(
+    wav: &mut hound::WavWriter<BufWriter<File>>,
+    samples: &[i16],
+    part: &Path,
+) -> Result<(), RecorderError> {
+    // Bounded sub-chunks keep hound's sample buffer small and the count
+    // within u32.
+    for piece in samples.chunks(1 << 15) {
+        let count = u32::try_from(piece.len()).unwrap_or(u32::MAX);
+        let mut w = wav.get_i16_writer(count);
+        for &s in piece {
+            w.write_sample(s);
+        }
+        w.flush().map_err(wav_err(part, "write samples"))?;
+    }
+    Ok(())
+}
+
 fn opus_err<'a>(
     path: &'a Path,
     op: &'static str,
@@ -410,6 +458,9 @@ pub(super) struct WriterJob {
     /// Chunks dropped here: past the 4 GiB WAV limit, or after a write
     /// error (counted by the pool).
     pub(super) overflow: u64,
+    /// A chunk of the other kind as linear PCM (an A-law chunk for a
+    /// `pcm16` or `opus` file), reused.
+    linear: Vec<i16>,
 }
 
 impl WriterJob {
@@ -426,7 +477,7 @@ impl WriterJob {
     /// Write one chunk of interleaved samples, patching the header every
     /// `header_every` frames; a chunk past the 4 GiB WAV limit is dropped
     /// and counted (warned once).
-    pub(super) fn write_chunk(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
+    pub(super) fn write_chunk(&mut self, samples: &Chunk) -> Result<(), RecorderError> {
         let n = samples.len() as u64 / u64::from(self.spec.channels);
         if self.frames + n > self.max_frames {
             if self.overflow == 0 {
@@ -460,27 +511,22 @@ impl WriterJob {
         std::mem::forget(self.sink);
     }
 
-    fn write(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
-        let wav = match &mut self.sink {
-            Sink::Pcm16(wav) => wav,
-            Sink::Alaw(wav) => {
-                return wav
-                    .write(samples)
-                    .map_err(io_err(&self.part, "write samples"))
+    /// The chunk into the file: A-law bytes into an A-law WAV as they
+    /// are, linear PCM encoded into it; any chunk into the other formats as
+    /// linear PCM.
+    fn write(&mut self, chunk: &Chunk) -> Result<(), RecorderError> {
+        let part = &self.part;
+        match &mut self.sink {
+            Sink::Alaw(wav) => match chunk {
+                Chunk::Alaw(bytes) => wav.write_alaw(bytes),
+                Chunk::Linear(samples) => wav.write(samples),
             }
-            Sink::Opus(ogg) => return ogg.write(samples).map_err(opus_err(&self.part, "encode")),
-        };
-        // Bounded sub-chunks keep hound's sample buffer small and the count
-        // within u32.
-        for piece in samples.chunks(1 << 15) {
-            let count = u32::try_from(piece.len()).unwrap_or(u32::MAX);
-            let mut w = wav.get_i16_writer(count);
-            for &s in piece {
-                w.write_sample(s);
-            }
-            w.flush().map_err(wav_err(&self.part, "write samples"))?;
+            .map_err(io_err(part, "write samples")),
+            Sink::Opus(ogg) => ogg
+                .write(chunk.linear(&mut self.linear))
+                .map_err(opus_err(part, "encode")),
+            Sink::Pcm16(wav) => write_pcm16(wav, chunk.linear(&mut self.linear), part),
         }
-        Ok(())
     }
 
     /// Finalise the header, fsync, rename (or seal) and hash.

@@ -40,7 +40,7 @@
 //! either main leg for the configured time (unless a leg is on hold), and
 //! RFC 4733 keys pressed by extra parties (a supervisor switching modes).
 //!
-//! With a recording, the relay decodes the audio into the recorder's
+//! With a recording, the relay places the audio (decoded; A-law bytes as they came for `alaw`) in the recorder's
 //! [`ChannelAligner`](super::recorder::ChannelAligner) (caller left; the other side right — in mixing mode
 //! what the caller heard, never a whisper) placed by media time so both
 //! channels keep wall-clock time through loss and hold, and hands 100 ms

@@ -1,8 +1,19 @@
-//! The recording side of a running relay: each main leg's audio decoded
-//! into the call recording's [`ChannelAligner`] (caller left, the other
-//! side right) placed by media time, drained [`RECORD_DELAY`] behind
-//! arrival so jittered packets land in place, and handed to the writer
-//! thread.
+//! The recording side of a running relay: each main leg's audio placed
+//! in the call recording's [`ChannelAligner`] (caller left, the other
+//! side right) by media time, drained [`RECORD_DELAY`] behind arrival so
+//! jittered packets land in place, and handed to the writer pool in a
+//! buffer the pool hands back.
+//!
+//! What is placed is the recording's own kind of sample (issue 16 item 3:
+//! `alaw` recordings are "wire-exact G.711 stereo WAV, half the bytes, no
+//! decode on the hot path"): for `pcm16` and `opus`, each packet decoded to
+//! linear PCM; for `alaw`, an A-law leg's payload bytes as they came (the
+//! file's data is the wire's bytes), a μ-law leg's bytes through
+//! `media::codec`'s μ→A table, and the mix (supervision, three-way calls)
+//! A-law-encoded once as it is placed. Why a table for μ-law: one lookup a
+//! byte instead of a decode and an encode, and the table is built (at
+//! compile time) from the same decode and encode, so the file is byte for
+//! byte what decoding to linear and encoding to A-law would have written.
 //!
 //! A call has one recording from its first answer to its end
 //! (REQUIREMENTS §4 "全程录音"), but may pass through several relays (a
@@ -17,9 +28,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::LegFormat;
-use crate::media::codec::Codec;
+use crate::media::codec::{transcode_in_place, Codec, G711};
 use crate::media::mixer::Frame;
-use crate::media::recorder::{Channel, ChannelAligner, RecordingHandle, RecordingMeta};
+use crate::media::recorder::{
+    Channel, ChannelAligner, RecordingFormat, RecordingHandle, RecordingMeta, Sample,
+};
 use crate::media::rtp::RtpHeader;
 
 /// How far behind arrival time the recording is drained, so jittered
@@ -30,8 +43,16 @@ pub(super) const RECORD_DELAY: Duration = Duration::from_millis(200);
 /// is media time zero. Lent to a relay, finished once when the call ends.
 pub struct CallRecording {
     handle: RecordingHandle,
-    aligner: ChannelAligner,
+    track: Track,
     epoch: Instant,
+}
+
+/// The aligner of the recording's kind of sample.
+enum Track {
+    /// `pcm16` and `opus`: linear PCM.
+    Linear(ChannelAligner<i16>),
+    /// `alaw`: A-law bytes, the wire's own.
+    Alaw(ChannelAligner<u8>),
 }
 
 impl std::fmt::Debug for CallRecording {
@@ -45,9 +66,15 @@ impl std::fmt::Debug for CallRecording {
 impl CallRecording {
     /// A recording whose media time zero is now.
     pub fn new(handle: RecordingHandle) -> Self {
+        let track = match handle.format() {
+            RecordingFormat::Alaw => Track::Alaw(ChannelAligner::new_alaw(8000)),
+            RecordingFormat::Pcm16 | RecordingFormat::Opus => {
+                Track::Linear(ChannelAligner::new(8000))
+            }
+        };
         Self {
             handle,
-            aligner: ChannelAligner::new(8000),
+            track,
             epoch: Instant::now(),
         }
     }
@@ -58,10 +85,9 @@ impl CallRecording {
     }
 
     fn drain(&mut self, up_to: Duration) {
-        let frames = self.aligner.drain_frames(up_to);
-        if !frames.is_empty() {
-            // A full queue drops the chunk (counted), never the call audio.
-            let _ = self.handle.try_send(frames.into_flattened());
+        match &mut self.track {
+            Track::Linear(aligner) => drain_to(aligner, &self.handle, up_to),
+            Track::Alaw(aligner) => drain_to(aligner, &self.handle, up_to),
         }
     }
 
@@ -107,12 +133,24 @@ impl CallRecording {
     }
 }
 
+/// What is older than `up_to` to the writer, in a buffer it handed back.
+fn drain_to<S: Sample>(aligner: &mut ChannelAligner<S>, handle: &RecordingHandle, up_to: Duration) {
+    let mut chunk = handle.spare_buffer::<S>();
+    if aligner.drain_into(up_to, &mut chunk) > 0 {
+        // A full queue drops the chunk (counted), never the call audio.
+        let _ = handle.try_send_chunk(S::into_chunk(chunk));
+    }
+}
+
 /// The recording side of a running relay: the call's recording lent to it.
 pub(super) struct Recorder {
     recording: CallRecording,
     /// The caller's and the other side's formats.
     formats: [LegFormat; 2],
+    /// A packet decoded (linear recordings).
     pcm: Vec<i16>,
+    /// A μ-law packet or a mixed frame as A-law (`alaw` recordings).
+    alaw: Vec<u8>,
     /// Per channel: `(ssrc, rtp timestamp, call time)` the placement of
     /// packets is anchored to.
     anchors: [Option<(u32, u32, Duration)>; 2],
@@ -139,6 +177,7 @@ impl Recorder {
             recording,
             formats,
             pcm: Vec::with_capacity(160),
+            alaw: Vec::with_capacity(160),
             anchors: [None, None],
             offset,
         }
@@ -179,17 +218,40 @@ impl Recorder {
                 arrival
             }
         };
-        self.pcm.clear();
-        format.law.decode(rtp.payload, &mut self.pcm);
-        self.recording.aligner.push(channel, at, &self.pcm);
+        match (&mut self.recording.track, format.law) {
+            (Track::Linear(aligner), law) => {
+                self.pcm.clear();
+                law.decode(rtp.payload, &mut self.pcm);
+                aligner.push(channel, at, &self.pcm);
+            }
+            // Wire-exact: the payload is the file's data.
+            (Track::Alaw(aligner), G711::Alaw) => aligner.push(channel, at, rtp.payload),
+            (Track::Alaw(aligner), G711::Ulaw) => {
+                self.alaw.clear();
+                self.alaw.extend_from_slice(rtp.payload);
+                transcode_in_place(G711::Ulaw, G711::Alaw, &mut self.alaw);
+                aligner.push(channel, at, &self.alaw);
+            }
+        }
     }
 
     /// A mixed tick (time since the relay started): the caller's voice and
     /// what the caller heard.
     pub(super) fn push_mixed(&mut self, at: Duration, (left, right): (Frame, Frame)) {
         let at = at + self.offset;
-        self.recording.aligner.push(Channel::Caller, at, &left);
-        self.recording.aligner.push(Channel::Agent, at, &right);
+        match &mut self.recording.track {
+            Track::Linear(aligner) => {
+                aligner.push(Channel::Caller, at, &left);
+                aligner.push(Channel::Agent, at, &right);
+            }
+            Track::Alaw(aligner) => {
+                for (channel, frame) in [(Channel::Caller, &left), (Channel::Agent, &right)] {
+                    self.alaw.clear();
+                    G711::Alaw.encode(frame, &mut self.alaw);
+                    aligner.push(channel, at, &self.alaw);
+                }
+            }
+        }
         // Packets after the mix re-anchor to arrival time.
         self.anchors = [None, None];
     }
@@ -206,3 +268,7 @@ impl Recorder {
         self.recording
     }
 }
+
+#[cfg(test)]
+#[path = "recording_tests.rs"]
+mod tests;
