@@ -18,7 +18,9 @@
 //! the legs a crash left up are restored and sent BYE at the next start
 //! (see [`super::recovery`]).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, TerminatedReason};
@@ -129,11 +131,21 @@ pub struct PendingInvite {
 
 impl PendingInvite {
     /// Reject with a final status, optionally with extra headers.
-    pub async fn reject(self, code: u16, headers: Vec<(String, String)>) {
+    ///
+    /// The future is boxed at once (rsipstack's reply is over 6 KiB with
+    /// the INVITE): a call's task that may reject would otherwise carry
+    /// that room for the whole call (issue 16, "Memory per call").
+    pub fn reject(
+        self,
+        code: u16,
+        headers: Vec<(String, String)>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let responder = Responder { tx: self.tx };
-        if let Err(e) = responder.reply(code, headers, None).await {
-            debug!(error = %e, "reject INVITE");
-        }
+        Box::pin(async move {
+            if let Err(e) = responder.reply(code, headers, None).await {
+                debug!(error = %e, "reject INVITE");
+            }
+        })
     }
 
     /// Create the UAS dialog; its events go to `events`.

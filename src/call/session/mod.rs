@@ -299,7 +299,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 }
                 _ = sleep_until(deadline) => fsm.handle_timeout(now()),
                 Some(cmd) = next_command(&mut commands) => {
-                    self.command(cmd, &mut fsm, now(), &relay, &mut p, registration.as_mut()).await;
+                    // Boxed: a command's future (consultations, dial-outs)
+                    // is most of this loop's size and rare (issue 16,
+                    // "Memory per call").
+                    Box::pin(self.command(cmd, &mut fsm, now(), &relay, &mut p, registration.as_mut())).await;
                 }
                 _ = self.ctx.shutdown.cancelled() => fsm.handle_input(now(), Input::Shutdown),
             }
@@ -502,7 +505,8 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 Output::Fact(Fact::Resumed) => self.record.fact("resumed", |b, t| b.resumed(t)),
                 Output::Supervisor { sup, action } => {
                     let sups = &mut p.supervisors;
-                    self.supervisor_action(fsm, clock.now(), relay, sups, sup, action)
+                    // Boxed: rare, and larger than the rest of `apply`.
+                    Box::pin(self.supervisor_action(fsm, clock.now(), relay, sups, sup, action))
                         .await
                 }
             }
