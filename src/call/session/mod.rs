@@ -46,7 +46,7 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     ctx: &'a CallContext,
     a: &'a A,
     b: B,
-    pub events: LegEvents,
+    events: &'a mut LegEvents,
     /// The caller's media session (ports, stream, keys, the call's
     /// recording): lent to this conversation's relay, handed back when the
     /// caller goes on.
