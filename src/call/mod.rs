@@ -35,7 +35,7 @@ mod ringing;
 pub mod secure;
 mod session;
 
-pub use session::{PartyTarget, SessionCommand, Supervision};
+pub use session::{CommandSender, PartyTarget, SessionCommand, Supervision};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -277,13 +277,7 @@ pub struct CallContext {
     pub utc_offset_minutes: i32,
     /// Connected calls by the SIP user of the agent's phone, for
     /// supervisors: (session id, command channel).
-    pub live: dashmap::DashMap<
-        String,
-        (
-            u64,
-            tokio::sync::mpsc::UnboundedSender<session::SessionCommand>,
-        ),
-    >,
+    pub live: dashmap::DashMap<String, (u64, CommandSender)>,
     /// The audit log (set once it is open; until then lines are logged).
     pub audit: std::sync::OnceLock<AuditSink>,
     /// Which legs are SRTP.

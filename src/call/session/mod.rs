@@ -15,7 +15,7 @@ mod control;
 mod parties;
 mod supervisors;
 
-pub use command::{PartyTarget, SessionCommand, Supervision};
+pub use command::{CommandSender, PartyTarget, SessionCommand, Supervision};
 pub(super) use connect::{AgentSide, Rules, SessionParts, SideMedia};
 
 use std::collections::HashMap;
@@ -129,11 +129,9 @@ fn cdr_quality(leg: &str, q: &relay::LegQuality) -> crate::events::LegQuality {
 }
 
 /// The next command, or never when the call takes none.
-async fn next_command(
-    commands: &mut Option<mpsc::UnboundedReceiver<SessionCommand>>,
-) -> Option<SessionCommand> {
+async fn next_command(commands: &mut Option<command::CommandReceiver>) -> Option<SessionCommand> {
     match commands {
-        Some(rx) => rx.recv().await,
+        Some(rx) => rx.recv().await.map(|c| *c),
         None => std::future::pending().await,
     }
 }
@@ -196,7 +194,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         let mut commands = None;
         let mut registration: Option<command::Registration> =
             self.agent_device.clone().map(|device| {
-                let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+                let (cmd_tx, cmd_rx) = command::CommandSender::channel();
                 commands = Some(cmd_rx);
                 let id: u64 = rand::random();
                 self.ctx.live.insert(device.clone(), (id, cmd_tx.clone()));
