@@ -29,7 +29,7 @@ fn a_calls_task_stays_under_12_kib() {
             unreachable!();
         run(ctx, invite, route, tenant)
     });
-    // 30 KiB before the rare branches were boxed.
+    // 29.5 KiB before the rare branches were boxed.
     assert!(size <= 12 * 1024, "call::run's future is {size} bytes");
 }
 
@@ -45,13 +45,13 @@ fn a_conversation_stays_under_12_kib() {
         ) = unreachable!();
         converse::converse(ctx, ringer, parts, connected, String::new(), false, None)
     });
-    // 15.8 KiB before.
+    // 15.5 KiB before.
     assert!(size <= 12 * 1024, "converse's future is {size} bytes");
     let size = future_size(|| {
         let s: &'static mut session::Session<'static, InboundLeg, OutboundLeg> = unreachable!();
         s.run()
     });
-    // 13.4 KiB before: a command (consultations, dial-outs) awaited in place.
+    // 13.1 KiB before: a command (consultations, dial-outs) awaited in place.
     assert!(size <= 8 * 1024, "Session::run's future is {size} bytes");
 }
 
@@ -67,12 +67,12 @@ fn a_flow_stays_under_8_kib() {
         ) = unreachable!();
         flow::drive(ctx, ringer, route, parts)
     });
-    // 19.2 KiB before.
+    // 18.7 KiB before.
     assert!(size <= 8 * 1024, "flow::drive's future is {size} bytes");
 }
 
 /// Rejecting an INVITE is boxed at once: a task that may reject does not
-/// carry rsipstack's reply (6 KiB) until it does.
+/// carry rsipstack's reply (6.3 KiB) until it does.
 #[test]
 fn a_rejection_is_boxed() {
     let size = future_size(|| {
