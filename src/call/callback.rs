@@ -176,7 +176,7 @@ async fn run(ctx: Arc<CallContext>, mut order: CallbackOrder, dialout: Option<Di
         ctx: &ctx,
         a: &citizen_leg,
         b: agent_leg,
-        events,
+        events: &mut events,
         events_tx: events_tx.clone(),
         media: &mut media,
         record: &record,

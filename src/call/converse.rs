@@ -81,12 +81,11 @@ pub(super) async fn converse(
             agent: connected.agent.clone(),
             device: connected.device.clone(),
         };
-        let mut events = std::mem::replace(&mut ringer.events, ctx.stack.leg_channel().1);
         let mut session = Session::connect(SessionParts {
             ctx,
             a: ringer.inbound,
             b: connected.leg,
-            events,
+            events: &mut ringer.events,
             events_tx: ringer.events_tx.clone(),
             media: &mut ringer.media,
             record: ringer.record,
@@ -109,8 +108,6 @@ pub(super) async fn converse(
             rules: Rules::inbound(keep_caller),
         });
         let mut end = session.run().await;
-        events = session.events;
-        ringer.events = events;
         if let (Some(call), Some(queues), false) = (queue_call, &ctx.queues, end.acd_released) {
             queues.input(crate::acd::Input::CallEnded { call });
         }

@@ -559,7 +559,9 @@ async fn connect(
             return Connect::Failed(QueueOutcome::Timeout);
         }
     };
-    converse(
+    // Boxed: the conversation is most of a flow's future and only one
+    // stage of it (issue 16, "Memory per call").
+    Box::pin(converse(
         ctx,
         ringer,
         parts,
@@ -567,7 +569,7 @@ async fn connect(
         who,
         keep_caller,
         Some(IvrWait::default()),
-    )
+    ))
     .await
 }
 

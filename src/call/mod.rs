@@ -21,6 +21,8 @@ pub mod agent_first;
 pub mod callback;
 mod converse;
 pub mod flow;
+#[cfg(test)]
+mod footprint_tests;
 pub mod forks;
 pub mod fsm;
 pub mod outbound;
@@ -33,7 +35,7 @@ mod ringing;
 pub mod secure;
 mod session;
 
-pub use session::{PartyTarget, SessionCommand, Supervision};
+pub use session::{CommandSender, PartyTarget, SessionCommand, Supervision};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -275,13 +277,7 @@ pub struct CallContext {
     pub utc_offset_minutes: i32,
     /// Connected calls by the SIP user of the agent's phone, for
     /// supervisors: (session id, command channel).
-    pub live: dashmap::DashMap<
-        String,
-        (
-            u64,
-            tokio::sync::mpsc::UnboundedSender<session::SessionCommand>,
-        ),
-    >,
+    pub live: dashmap::DashMap<String, (u64, CommandSender)>,
     /// The audit log (set once it is open; until then lines are logged).
     pub audit: std::sync::OnceLock<AuditSink>,
     /// Which legs are SRTP.
@@ -358,6 +354,10 @@ pub fn spawn<H: Send + 'static>(
     ctx.counters.started.fetch_add(1, Ordering::Relaxed);
     ctx.counters.active.fetch_add(1, Ordering::Relaxed);
     let counters = ctx.counters.clone();
+    // The INVITE (over 1 KiB) is boxed: an async fn keeps room for its
+    // arguments for its whole life, and each level below would carry its
+    // own copy (issue 16, "Memory per call").
+    let invite = Box::new(invite);
     tokio::spawn(
         async move {
             let _held = held;
@@ -399,7 +399,7 @@ pub enum Outcome {
 /// Drive one call to its end, with its record.
 pub async fn run(
     ctx: Arc<CallContext>,
-    invite: PendingInvite,
+    invite: Box<PendingInvite>,
     route: Route,
     tenant: String,
 ) -> Outcome {
@@ -462,7 +462,7 @@ fn end_record(record: &record::CallRecord, outcome: &Outcome) {
 
 async fn run_call(
     ctx: Arc<CallContext>,
-    invite: PendingInvite,
+    invite: Box<PendingInvite>,
     route: Route,
     tenant: String,
     record: &record::CallRecord,
@@ -569,7 +569,9 @@ async fn run_call(
         called,
     };
     let outcome = if let Route::Flow(f) = &route {
-        flow::drive(&ctx, &mut call, f, parts).await
+        // Boxed, as the conversation below: a call's task holds only the
+        // stage it is in (issue 16, "Memory per call").
+        Box::pin(flow::drive(&ctx, &mut call, f, parts)).await
     } else {
         // 3./4. Talk until someone hangs up; a blind transfer rings the
         // next party with the caller kept, and they talk again.
@@ -578,7 +580,11 @@ async fn run_call(
             Err(outcome) => return outcome,
         };
         let who = connected.agent.clone().unwrap_or_default();
-        match converse::converse(&ctx, &mut call, &mut parts, connected, who, false, None).await {
+        match Box::pin(converse::converse(
+            &ctx, &mut call, &mut parts, connected, who, false, None,
+        ))
+        .await
+        {
             converse::Connect::Failed(why) => {
                 info!(?why, "nobody took the caller back: hanging up");
                 let no_ports = matches!(why, crate::ivr::QueueOutcome::Overflow);

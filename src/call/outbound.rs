@@ -178,7 +178,7 @@ async fn talk(
         ctx,
         a: &citizen_leg,
         b: agent_leg,
-        events,
+        events: &mut events,
         events_tx: events_tx.clone(),
         media: &mut media,
         record,

@@ -281,13 +281,11 @@ async fn agent_feature_code(
             mode,
             supervisor: user,
         };
-        if let Err(tokio::sync::mpsc::error::SendError(call::SessionCommand::Supervise {
-            invite,
-            ..
-        })) = channel.send(command)
-        {
-            // The call ended in the meantime.
-            invite.reject(480, vec![]).await;
+        if let Err(tokio::sync::mpsc::error::SendError(command)) = channel.send(command) {
+            if let call::SessionCommand::Supervise { invite, .. } = *command {
+                // The call ended in the meantime.
+                invite.reject(480, vec![]).await;
+            }
         }
         return;
     }

@@ -206,10 +206,7 @@ async fn ask(
 }
 
 /// The command channel of the call `agent` is on.
-fn live_call(
-    cti: &Cti,
-    info: &AgentInfo,
-) -> ApiResult<tokio::sync::mpsc::UnboundedSender<SessionCommand>> {
+fn live_call(cti: &Cti, info: &AgentInfo) -> ApiResult<crate::call::CommandSender> {
     cti.calls
         .live
         .get(&info.device)

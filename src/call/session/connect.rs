@@ -106,8 +106,9 @@ pub(in crate::call) struct SessionParts<'a, A: Leg, B: Leg> {
     pub a: &'a A,
     /// Side B's leg (the agent or an external party).
     pub b: B,
-    /// The call's leg events.
-    pub events: LegEvents,
+    /// The call's leg events, lent: whoever runs the call keeps them
+    /// across its conversations (a new channel would cost 13 KiB).
+    pub events: &'a mut LegEvents,
     /// Their sender (extra parties' legs report on it).
     pub events_tx: LegEventSender,
     /// The caller's media session.

@@ -15,7 +15,7 @@ mod control;
 mod parties;
 mod supervisors;
 
-pub use command::{PartyTarget, SessionCommand, Supervision};
+pub use command::{CommandSender, PartyTarget, SessionCommand, Supervision};
 pub(super) use connect::{AgentSide, Rules, SessionParts, SideMedia};
 
 use std::collections::HashMap;
@@ -46,7 +46,7 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     ctx: &'a CallContext,
     a: &'a A,
     b: B,
-    pub events: LegEvents,
+    events: &'a mut LegEvents,
     /// The caller's media session (ports, stream, keys, the call's
     /// recording): lent to this conversation's relay, handed back when the
     /// caller goes on.
@@ -129,11 +129,9 @@ fn cdr_quality(leg: &str, q: &relay::LegQuality) -> crate::events::LegQuality {
 }
 
 /// The next command, or never when the call takes none.
-async fn next_command(
-    commands: &mut Option<mpsc::UnboundedReceiver<SessionCommand>>,
-) -> Option<SessionCommand> {
+async fn next_command(commands: &mut Option<command::CommandReceiver>) -> Option<SessionCommand> {
     match commands {
-        Some(rx) => rx.recv().await,
+        Some(rx) => rx.recv().await.map(|c| *c),
         None => std::future::pending().await,
     }
 }
@@ -196,7 +194,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         let mut commands = None;
         let mut registration: Option<command::Registration> =
             self.agent_device.clone().map(|device| {
-                let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+                let (cmd_tx, cmd_rx) = command::CommandSender::channel();
                 commands = Some(cmd_rx);
                 let id: u64 = rand::random();
                 self.ctx.live.insert(device.clone(), (id, cmd_tx.clone()));
@@ -299,7 +297,10 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 }
                 _ = sleep_until(deadline) => fsm.handle_timeout(now()),
                 Some(cmd) = next_command(&mut commands) => {
-                    self.command(cmd, &mut fsm, now(), &relay, &mut p, registration.as_mut()).await;
+                    // Boxed: a command's future (consultations, dial-outs)
+                    // is most of this loop's size and rare (issue 16,
+                    // "Memory per call").
+                    Box::pin(self.command(cmd, &mut fsm, now(), &relay, &mut p, registration.as_mut())).await;
                 }
                 _ = self.ctx.shutdown.cancelled() => fsm.handle_input(now(), Input::Shutdown),
             }
@@ -502,7 +503,8 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 Output::Fact(Fact::Resumed) => self.record.fact("resumed", |b, t| b.resumed(t)),
                 Output::Supervisor { sup, action } => {
                     let sups = &mut p.supervisors;
-                    self.supervisor_action(fsm, clock.now(), relay, sups, sup, action)
+                    // Boxed: rare, and larger than the rest of `apply`.
+                    Box::pin(self.supervisor_action(fsm, clock.now(), relay, sups, sup, action))
                         .await
                 }
             }

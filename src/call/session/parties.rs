@@ -10,7 +10,7 @@
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::command::{PartyTarget, SessionCommand, Supervision};
+use super::command::{PartyTarget, Supervision};
 use super::supervisors::Supervisors;
 use super::Session;
 use crate::call::fsm::Fsm;
@@ -342,7 +342,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         &mut self,
         label: String,
         to_group: Option<String>,
-        registration: Option<&mut (String, u64, mpsc::UnboundedSender<SessionCommand>)>,
+        registration: Option<&mut super::command::Registration>,
     ) {
         let agent_target = self.consult_device.is_some();
         use crate::events::model::TransferKind;
