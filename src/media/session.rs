@@ -75,7 +75,7 @@ pub(crate) struct Bridge {
 }
 
 enum Mode {
-    Idle(Continuation),
+    Idle(Box<Continuation>),
     Playing(Box<PlayerCore>),
     Bridged(Box<RelayCore>),
     /// Only while a transition runs.
@@ -101,7 +101,7 @@ impl CallerSession {
         let session = Self {
             pair,
             target,
-            mode: Mode::Idle(stream),
+            mode: Mode::Idle(Box::new(stream)),
             runtime: tokio::runtime::Handle::try_current().ok(),
         };
         workers().map(|io| Arc::new(io.adopt(session)))
@@ -112,7 +112,7 @@ impl CallerSession {
     /// too).
     fn take_stream(&mut self, now: Instant, registrar: &mut Registrar<'_>) -> Continuation {
         match std::mem::replace(&mut self.mode, Mode::Moving) {
-            Mode::Idle(stream) => stream,
+            Mode::Idle(stream) => *stream,
             Mode::Playing(player) => {
                 let events = player.events();
                 let (stream, open) = player.finish();
@@ -236,7 +236,7 @@ impl MediaTask for CallerSession {
                 };
                 let events = player.events();
                 let (stream, open) = player.finish();
-                self.mode = Mode::Idle(stream);
+                self.mode = Mode::Idle(Box::new(stream));
                 match reply {
                     Some(reply) => {
                         if let Err(open) = reply.send(open) {
@@ -279,11 +279,11 @@ impl MediaTask for CallerSession {
                     // Not bridged (the relay never started): the reply
                     // drops, its handle reports nothing.
                     let stream = self.take_stream(now, registrar);
-                    self.mode = Mode::Idle(stream);
+                    self.mode = Mode::Idle(Box::new(stream));
                     return Flow::Continue;
                 };
                 let (stopped, stream) = relay.stop(how, now, registrar);
-                self.mode = Mode::Idle(stream);
+                self.mode = Mode::Idle(Box::new(stream));
                 if let Err(stopped) = reply.send(stopped) {
                     self.finish_recording(stopped.finish);
                     self.finish_recording(stopped.report.open_recording);
@@ -296,7 +296,7 @@ impl MediaTask for CallerSession {
                         return Flow::Continue;
                     };
                     let (stopped, stream) = relay.stop(Stop::Finish, now, registrar);
-                    self.mode = Mode::Idle(stream);
+                    self.mode = Mode::Idle(Box::new(stream));
                     self.finish_recording(stopped.finish);
                 }
             }
