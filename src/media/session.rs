@@ -138,6 +138,38 @@ impl CallerSession {
         }
     }
 
+    /// The running player, the session left moving (`None`, untouched,
+    /// when it is not playing).
+    fn take_player(&mut self) -> Option<Box<PlayerCore>> {
+        match std::mem::replace(&mut self.mode, Mode::Moving) {
+            Mode::Playing(player) => Some(player),
+            other => {
+                self.mode = other;
+                None
+            }
+        }
+    }
+
+    /// Stop the relay, if bridged, and go idle on the caller's stream.
+    fn unbridge(
+        &mut self,
+        how: Stop,
+        now: Instant,
+        registrar: &mut Registrar<'_>,
+    ) -> Option<Stopped> {
+        match std::mem::replace(&mut self.mode, Mode::Moving) {
+            Mode::Bridged(mut relay) => {
+                let (stopped, stream) = relay.stop(how, now, registrar);
+                self.mode = Mode::Idle(Box::new(stream));
+                Some(stopped)
+            }
+            other => {
+                self.mode = other;
+                None
+            }
+        }
+    }
+
     fn finish_voicemail(
         &self,
         open: Option<Box<VoicemailRecorder>>,
@@ -207,15 +239,11 @@ impl MediaTask for CallerSession {
         match command {
             Command::Play(events) => {
                 let stream = self.take_stream(now, registrar);
-                let runtime = self
-                    .runtime
-                    .clone()
-                    .or_else(|| tokio::runtime::Handle::try_current().ok());
                 self.mode = Mode::Playing(Box::new(PlayerCore::resume(
                     stream,
                     self.target,
                     events,
-                    runtime,
+                    self.runtime.clone(),
                 )));
             }
             Command::Player(c) => {
@@ -224,14 +252,11 @@ impl MediaTask for CallerSession {
                 }
             }
             Command::EndPlay(reply) => {
-                if !matches!(self.mode, Mode::Playing(_)) {
+                let Some(player) = self.take_player() else {
                     // Already ended (a bridge took over): nothing is open.
                     if let Some(reply) = reply {
                         reply.send(None).ok();
                     }
-                    return Flow::Continue;
-                }
-                let Mode::Playing(player) = std::mem::replace(&mut self.mode, Mode::Moving) else {
                     return Flow::Continue;
                 };
                 let events = player.events();
@@ -274,29 +299,17 @@ impl MediaTask for CallerSession {
                 }
             }
             Command::Unbridge(reply, how) => {
-                let Mode::Bridged(mut relay) = std::mem::replace(&mut self.mode, Mode::Moving)
-                else {
-                    // Not bridged (the relay never started): the reply
-                    // drops, its handle reports nothing.
-                    let stream = self.take_stream(now, registrar);
-                    self.mode = Mode::Idle(Box::new(stream));
-                    return Flow::Continue;
-                };
-                let (stopped, stream) = relay.stop(how, now, registrar);
-                self.mode = Mode::Idle(Box::new(stream));
-                if let Err(stopped) = reply.send(stopped) {
-                    self.finish_recording(stopped.finish);
-                    self.finish_recording(stopped.report.open_recording);
+                // Not bridged (a later play stopped the relay already): the
+                // reply drops and the session goes on as it is.
+                if let Some(stopped) = self.unbridge(how, now, registrar) {
+                    if let Err(stopped) = reply.send(stopped) {
+                        self.finish_recording(stopped.finish);
+                        self.finish_recording(stopped.report.open_recording);
+                    }
                 }
             }
             Command::Unbridged => {
-                if matches!(self.mode, Mode::Bridged(_)) {
-                    let Mode::Bridged(mut relay) = std::mem::replace(&mut self.mode, Mode::Moving)
-                    else {
-                        return Flow::Continue;
-                    };
-                    let (stopped, stream) = relay.stop(Stop::Finish, now, registrar);
-                    self.mode = Mode::Idle(Box::new(stream));
+                if let Some(stopped) = self.unbridge(Stop::Finish, now, registrar) {
                     self.finish_recording(stopped.finish);
                 }
             }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::media::caller::CallerMedia;
 use crate::media::codec::{Codec, G711};
-use crate::media::player::{PlayerEvent, Target};
+use crate::media::player::{Player, PlayerEvent, Target};
 use crate::media::ports::PortPool;
 use crate::media::relay::{LegFormat, RelayOptions};
 use crate::media::rtp::RtpHeader;
@@ -75,18 +75,29 @@ async fn next_voicemail(rx: &mut mpsc::UnboundedReceiver<PlayerEvent>) -> Player
     }
 }
 
+/// A caller in a session on `pool` leaves a voicemail at `path`, speaking
+/// for `packets` × 20 ms (the message still open).
+async fn leave_voicemail(
+    pool: &PortPool,
+    path: &std::path::Path,
+    packets: u16,
+) -> (CallerMedia, Player, mpsc::UnboundedReceiver<PlayerEvent>) {
+    let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let (mut media, ours) = session(pool, &caller).await;
+    let (events, rx) = mpsc::unbounded_channel();
+    let player = media.play(events);
+    let options = VoicemailOptions::new(Duration::from_secs(60), Duration::from_secs(10));
+    player.record_voicemail(path.to_path_buf(), options, false);
+    speak(&caller, ours, packets).await;
+    (media, player, rx)
+}
+
 #[tokio::test]
 async fn a_caller_who_hangs_up_while_leaving_a_voicemail_keeps_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("vm.wav");
     let pool = PortPool::new("127.0.0.1".parse().expect("ip"), 43600, 43700);
-    let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let (mut media, ours) = session(&pool, &caller).await;
-    let (events, mut rx) = mpsc::unbounded_channel();
-    let player = media.play(events);
-    let options = VoicemailOptions::new(Duration::from_secs(60), Duration::from_secs(10));
-    player.record_voicemail(path.clone(), options, false);
-    speak(&caller, ours, 50).await;
+    let (media, player, mut rx) = leave_voicemail(&pool, &path, 50).await;
     // The caller hangs up: the call drops its media without a word.
     drop(player);
     drop(media);
@@ -104,13 +115,7 @@ async fn finish_returns_after_the_voicemail_is_saved_and_reported() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("vm.wav");
     let pool = PortPool::new("127.0.0.1".parse().expect("ip"), 43700, 43800);
-    let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let (mut media, ours) = session(&pool, &caller).await;
-    let (events, mut rx) = mpsc::unbounded_channel();
-    let player = media.play(events);
-    let options = VoicemailOptions::new(Duration::from_secs(60), Duration::from_secs(10));
-    player.record_voicemail(path.clone(), options, false);
-    speak(&caller, ours, 40).await;
+    let (mut media, player, mut rx) = leave_voicemail(&pool, &path, 40).await;
     media.end_play(player).await;
     let mut saved = None;
     while let Ok(ev) = rx.try_recv() {
@@ -214,4 +219,36 @@ async fn a_relay_dropped_without_stopping_leaves_the_caller_on_its_stream() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(pool.in_use(), 0, "the agent's and the caller's ports back");
+}
+
+#[tokio::test]
+async fn a_relay_stopped_after_the_caller_went_back_to_prompts_leaves_the_prompts_playing() {
+    let pool = PortPool::new("127.0.0.1".parse().expect("ip"), 44000, 44100);
+    let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let (mut media, _) = session(&pool, &caller).await;
+    let b = pool.allocate().await.expect("ports");
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let relay = media.bridge(
+        b,
+        Some(agent.local_addr().expect("addr")),
+        RelayOptions {
+            b_format: LegFormat::default(),
+            ..Default::default()
+        },
+        tx,
+    );
+    // The call plays to the caller before it stops the relay …
+    let (events, _rx) = mpsc::unbounded_channel();
+    let player = media.play(events);
+    let (ssrc, _, _) = next_rtp(&caller).await;
+    // … and stops it late: the prompts go on, on the same stream.
+    media.unbridge(relay, false).await;
+    // What was sent before the unbridge is thrown away; what comes next
+    // was sent after it.
+    let mut buf = [0u8; 512];
+    while caller.try_recv_from(&mut buf).is_ok() {}
+    let (s, _, _) = next_rtp(&caller).await;
+    assert_eq!(s, ssrc, "the player still plays, on one stream");
+    media.end_play(player).await;
 }
