@@ -316,18 +316,6 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         if let Some((device, id, _)) = &registration {
             self.ctx.live.remove_if(device, |_, (i, _)| i == id);
         }
-        for d in p.dialing.drain(..) {
-            d.leg.hang_up().await;
-        }
-        // The machine said BYE to every supervisor; none is left.
-        for s in p.supervisors.drain() {
-            s.hang_up().await;
-        }
-        for s in p.members.drain(..) {
-            info!(supervisor = %s.user, "call over: supervisor leaves");
-            s.leg.bye().await;
-            s.leg.forget();
-        }
         let stats = &relay.stats;
         use std::sync::atomic::Ordering::Relaxed;
         let counters = &self.ctx.counters;
@@ -347,30 +335,33 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         if matches!(end, End::Silence) {
             warn!("no RTP for the timeout: clearing the call");
         }
-        let bye_a = io.byes.contains(&Side::A);
-        let bye_b = io.byes.contains(&Side::B);
-        tokio::join!(
-            async {
-                if bye_a {
-                    self.a.bye().await
-                }
-            },
-            async {
-                if bye_b {
-                    self.b.bye().await
-                }
-            }
-        );
-        if !keep {
-            self.a.forget();
-        }
-        self.b.forget();
+        // The media stops and the record is told with the call, while the
+        // phones are hung up: a phone that vanished leaves its BYE
+        // unanswered for 64*T1 (RFC 3261 §17.1.2.2), and the recording
+        // would hold that much silence and the record wait for it.
+        let a = io.byes.contains(&Side::A).then_some(self.a);
+        let b = io.byes.contains(&Side::B).then_some(&self.b);
+        let hang_ups = p.take_phones().hang_up(a, b);
+        tokio::pin!(hang_ups);
+        let mut hung_up = false;
         // A blind transfer records the next conversation into the same file.
         let transferred = matches!(end, End::Transfer(_));
-        let mut report = if keep {
-            self.media.unbridge(relay, transferred).await
-        } else {
-            relay.stop().await
+        let mut report = {
+            let media = &mut self.media;
+            let stop = async move {
+                if keep {
+                    media.unbridge(relay, transferred).await
+                } else {
+                    relay.stop().await
+                }
+            };
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    report = &mut stop => break report,
+                    () = &mut hang_ups, if !hung_up => hung_up = true,
+                }
+            }
         };
         info!(caller = ?report.a, agent = ?report.b, "rtp quality");
         let meta = report.recording.take();
@@ -387,6 +378,13 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         if let (Some(call), Some(q)) = (self.direct_call.take(), &self.ctx.queues) {
             q.input(crate::acd::Input::CallEnded { call });
         }
+        if !hung_up {
+            hang_ups.await;
+        }
+        if !keep {
+            self.a.forget();
+        }
+        self.b.forget();
         SessionEnd {
             recording: meta,
             caller_continues: keep,

@@ -37,6 +37,56 @@ pub(super) struct Parties {
     pub acd_released: bool,
 }
 
+impl Parties {
+    /// The phones still on the call, to hang up when it ends (the
+    /// consultation and the ACD bookkeeping stay).
+    pub(super) fn take_phones(&mut self) -> Phones {
+        Phones {
+            dialing: std::mem::take(&mut self.dialing),
+            supervisors: std::mem::take(&mut self.supervisors),
+            members: std::mem::take(&mut self.members),
+        }
+    }
+}
+
+/// The extra parties' phones of an ended call.
+pub(super) struct Phones {
+    dialing: Vec<Dialing>,
+    supervisors: Supervisors,
+    members: Vec<Member>,
+}
+
+impl Phones {
+    /// Hang them all up, and the call's own legs `a` and `b` where given
+    /// (those the call's machine said BYE to), all at once: one phone that
+    /// vanished (its BYE unanswered for 64*T1) holds up no other.
+    pub(super) async fn hang_up<A: Leg, B: Leg>(mut self, a: Option<&A>, b: Option<&B>) {
+        let dialing = futures::future::join_all(
+            self.dialing
+                .drain(..)
+                .map(|d| async move { d.leg.hang_up().await }),
+        );
+        // The machine said BYE to every supervisor; none is left.
+        let supervisors = futures::future::join_all(self.supervisors.drain().map(|s| s.hang_up()));
+        let members = futures::future::join_all(self.members.drain(..).map(|s| async move {
+            info!(supervisor = %s.user, "call over: supervisor leaves");
+            s.leg.bye().await;
+            s.leg.forget();
+        }));
+        let own = async {
+            if let Some(a) = a {
+                a.bye().await;
+            }
+        };
+        let other = async {
+            if let Some(b) = b {
+                b.bye().await;
+            }
+        };
+        tokio::join!(dialing, supervisors, members, own, other);
+    }
+}
+
 /// An attended transfer to a skill group: the consultation waits in the
 /// group's ACD queue like a caller, and the agents the ACD offers it to
 /// are rung (all on one set of ports) until one answers and joins as the
