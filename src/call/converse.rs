@@ -34,9 +34,6 @@ pub(super) struct Parts {
 pub(super) enum Connect {
     /// The caller hung up (the call is over).
     CallerGone,
-    /// The caller chose to be called back in the queue and was told so
-    /// and hung up: the call is over, the ACD keeps its place.
-    CallbackRequested,
     /// Nobody was reached: the flow goes on.
     Failed(QueueOutcome),
     /// Someone answered and the conversation is over;

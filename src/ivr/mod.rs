@@ -41,7 +41,7 @@ pub mod tomlfile;
 pub mod validate;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use error::{FlowError, Problem};
 pub use flow::{Flow, Node, NodeKind, TransferTarget};
