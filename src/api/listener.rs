@@ -136,6 +136,7 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
             "io": crate::media::session::pressure().map(|p| json!({
                 "cpu_permille": p.cpu_permille,
                 "mean_tick_late_us": p.mean_late_us,
+                "late_tick_permille": p.late_permille,
             })),
         },
         "registrations": s.registrations.count(),

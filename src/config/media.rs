@@ -43,8 +43,8 @@ pub struct MediaConfig {
     #[serde(default = "default_io_coalesce_us")]
     pub io_coalesce_us: u64,
     /// New calls get 503 while the busiest media IO worker ran on a core
-    /// this share of the last second, in percent, or its 20 ms ticks ran a
-    /// whole tick late on average (0: never).
+    /// this share of the last second, in percent, or at least half of its
+    /// 20 ms ticks ran half a tick late (0: never).
     #[serde(default = "default_overload_percent")]
     pub overload_percent: u32,
 }

@@ -401,7 +401,7 @@ pub fn configure_workers(count: usize, coalesce: Duration) {
 /// admission then refuses new calls so the calls in progress keep their
 /// packets.
 pub fn overloaded(limit_percent: u32) -> bool {
-    workers().is_some_and(|io| io.pressure().overloaded(limit_percent, io::TICK))
+    workers().is_some_and(|io| io.pressure().overloaded(limit_percent))
 }
 
 /// The busiest media IO worker's figures over its last second (`None`:

@@ -161,7 +161,7 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
                 Refusal::MediaOverload => {
                     let pressure = crate::media::session::pressure().unwrap_or_default();
                     if !MEDIA_EPISODE.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                        warn!(cpu_permille = pressure.cpu_permille, mean_tick_late_us = pressure.mean_late_us, "media workers near their limit: new calls get 503 until they are not (more at debug level)")
+                        warn!(cpu_permille = pressure.cpu_permille, mean_tick_late_us = pressure.mean_late_us, late_tick_permille = pressure.late_permille, "media workers near their limit: new calls get 503 until they are not (more at debug level)")
                     } else {
                         debug!(number = %dialled, %source, cpu_permille = pressure.cpu_permille, "INVITE while the media workers are near their limit: 503")
                     }

@@ -220,14 +220,14 @@ async fn a_worker_with_more_work_than_time_reports_its_pressure_and_an_idle_one_
     let handle = io.adopt(r.task);
     // Idle for a whole window: hardly on a CPU, ticks on time.
     std::thread::sleep(Duration::from_millis(1200));
-    assert!(!io.pressure().overloaded(90, TICK), "{:?}", io.pressure());
+    assert!(!io.pressure().overloaded(90), "{:?}", io.pressure());
     // Three seconds of work queued at once: the window that ends with it
     // saw its tick run seconds late (and the worker on a CPU as much as
     // the machine let it).
     for _ in 0..60 {
         assert!(handle.send(EchoCommand::Spin(Duration::from_millis(50))));
     }
-    wait(|| io.pressure().overloaded(90, TICK));
+    wait(|| io.pressure().overloaded(90));
     drop(handle);
 }
 
