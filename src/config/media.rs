@@ -44,7 +44,7 @@ pub struct MediaConfig {
     pub io_coalesce_us: u64,
     /// New calls get 503 while the busiest media IO worker ran on a core
     /// this share of the last second, in percent, or at least half of its
-    /// 20 ms ticks ran half a tick late (0: never).
+    /// 20 ms ticks ran a whole tick late (0: never).
     #[serde(default = "default_overload_percent")]
     pub overload_percent: u32,
 }
