@@ -207,3 +207,56 @@ fn broken_import_circles_stay_broken() {
         broken.join("\n")
     );
 }
+
+/// The call's pure machines (DESIGN.md: "pure decision cores … driven by
+/// injected time"), whose tests live in files of their own: what they may
+/// not name outside comments — an async runtime, channels, sockets,
+/// files, a clock.
+const PURE_CORES: &[&str] = &[
+    "src/call/fsm/mod.rs",
+    "src/call/fsm/consult.rs",
+    "src/call/fsm/reoffer.rs",
+    "src/call/fsm/supervise.rs",
+    "src/call/forks.rs",
+    "src/call/agent_first.rs",
+    "src/call/flow/core.rs",
+    "src/call/queue_wait.rs",
+];
+
+/// What a pure core never names.
+const IMPURE: &[&str] = &[
+    "tokio::",
+    "async fn",
+    ".await",
+    "std::net::UdpSocket",
+    "std::net::TcpStream",
+    "std::fs",
+    "Instant::now",
+    "SystemTime",
+    "unix_now",
+    "mpsc::",
+];
+
+#[test]
+fn the_calls_pure_machines_stay_pure() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for place in PURE_CORES {
+        let file = root.join(place);
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for word in IMPURE {
+                if code.contains(word) {
+                    found.push(format!("{place}:{}: names {word}", i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a pure machine does I/O or reads a clock:\n{}",
+        found.join("\n")
+    );
+}

@@ -28,6 +28,7 @@ pub mod fsm;
 pub mod outbound;
 pub mod queue;
 mod queue_store;
+pub mod queue_wait;
 mod reach;
 mod recall;
 pub mod record;

@@ -15,14 +15,16 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::flow::core::Prompts;
 use super::forks::{Forks, Outcome as ForkOutcome, Output as ForkOutput, Response};
-use super::queue::QueueNews;
+use super::queue_wait::{
+    Fact as WaitFact, Input as WaitInput, Output as WaitOutput, QueueWait, Waited,
+};
 use super::{sleep_until, CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
 use crate::events::model::{TransferKind, TransferMode};
-use crate::media::announcement::announcement;
 use crate::media::caller::CallerMedia;
-use crate::media::player::{Player, PlayerEvent};
+use crate::media::player::Player;
 use crate::media::prompts::{Prompt, PromptLibrary};
 use crate::media::sdp::{self, Negotiated, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
@@ -328,79 +330,110 @@ impl Ringer<'_> {
         self.record.fact("queued", |b, t| {
             b.queued(t, group, name.as_deref(), priority)
         });
-        let (player_tx, mut player_rx) = mpsc::unbounded_channel();
-        let mut waiting = match self.start_queue_media(group, player_tx) {
-            Some(w) => Some(w),
-            None => {
-                self.inbound.progress(None);
-                None
-            }
+        // The queue's media: the group plays it and the prompts are loaded.
+        let library = self.ctx.prompts.clone();
+        let media = match (self.ctx.queue_media(group), &library) {
+            (Some(m), Some(_)) => Some(m.callback_key),
+            _ => None,
         };
-        // The phones rung for the ACD's offers.
+        let prompts: Arc<dyn Prompts> = match &library {
+            Some(l) => l.clone(),
+            None => Arc::new(PromptLibrary::default()),
+        };
+        let mut wait = QueueWait::new(call, ivr.is_some(), media, self.answered, prompts);
+        let (player_tx, mut player_rx) = mpsc::unbounded_channel();
+        let mut player: Option<Player> = None;
+        // The phones rung for the ACD's offers, and the one that answered.
         let mut forks = AcdOffers::new(call, queues.clone());
         let template = self.invite_to(String::new(), None, false);
+        let mut answered: Option<Connected> = None;
         loop {
-            tokio::select! {
-                n = news.recv() => match n {
-                    Some(QueueNews::Offer { agent, device }) => {
+            while let Some(output) = wait.poll_output() {
+                match output {
+                    WaitOutput::Answer => {
+                        let ok = match self.inbound.answer(self.a_answer.clone()) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                warn!(error = %e, "cannot answer the queued caller");
+                                false
+                            }
+                        };
+                        self.answered |= ok;
+                        wait.handle_input(WaitInput::Answered(ok));
+                    }
+                    WaitOutput::Progress => self.inbound.progress(None),
+                    WaitOutput::StartPlayer => player = Some(self.media.play(player_tx.clone())),
+                    WaitOutput::Say {
+                        prompts,
+                        interruptible,
+                    } => {
+                        if let (Some(p), Some(library)) = (&player, &library) {
+                            p.set_loop(false);
+                            p.interrupt_on_key(interruptible);
+                            let mut loaded = prompts.iter().filter_map(|n| library.get(n));
+                            if let Some(first) = loaded.next() {
+                                p.play(first);
+                            }
+                            for next in loaded {
+                                p.queue(next);
+                            }
+                        }
+                    }
+                    WaitOutput::Music => {
+                        if let (Some(p), Some(moh)) =
+                            (&player, library.as_ref().and_then(|l| l.get("moh")))
+                        {
+                            p.play(moh);
+                            p.set_loop(true);
+                        }
+                    }
+                    WaitOutput::InfoKey(key) => {
+                        if let Some(p) = &player {
+                            p.info_key(key);
+                        }
+                    }
+                    WaitOutput::Ring { agent, device } => {
                         if forks.ring(self.ctx, &self.events_tx, &agent, &device, &template) {
                             self.record.fact("offered", |b, t| b.offered(t, &agent));
                         }
                     }
-                    Some(QueueNews::Cancel { agent }) => {
-                        self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
-                        forks.stop(Some(&agent));
-                    }
-                    Some(QueueNews::Announce { position, estimated_wait }) => {
-                        if let Some(w) = waiting.as_mut() {
-                            w.announce(position, estimated_wait);
+                    WaitOutput::StopRinging(agent) => forks.stop(agent.as_deref()),
+                    WaitOutput::Acd(input) => queues.input(input),
+                    WaitOutput::Record(fact) => self.record_wait(fact),
+                    WaitOutput::EndPlay => {
+                        if let Some(p) = player.take() {
+                            self.media.end_play(p).await;
                         }
                     }
-                    Some(QueueNews::Timeout { reason, .. }) if ivr.is_some() => {
-                        forks.stop(None);
-                        if let Some(w) = waiting.take() {
-                            self.media.end_play(w.player).await;
-                        }
-                        let full = reason == crate::acd::TimeoutReason::QueueFull;
-                        self.record.fact("queue timed out", |b, t| b.queue_timed_out(t));
-                        info!(%call, full, "queue wait over: back to the flow");
-                        return Err(Outcome::QueueEnded { full });
-                    }
-                    Some(QueueNews::Timeout { next, .. }) => {
-                        forks.stop(None);
-                        let callback = next == crate::acd::NextStep::Callback;
-                        if callback {
-                            self.record.fact("callback", |b, t| b.callback_requested(t));
-                        } else {
-                            self.record.fact("queue timed out", |b, t| b.queue_timed_out(t));
-                        }
-                        match waiting.take() {
-                            // Answered and listening: say why, then hang up.
-                            Some(w) => {
-                                info!(%call, ?next, "queue timeout: telling the caller");
-                                let prompt = if callback { "queue_callback_confirmed" } else { "queue_sorry" };
-                                w.farewell(prompt, self.inbound, &mut self.events).await;
-                                return Err(if callback { Outcome::CallbackRequested } else { Outcome::NotAnswered(480) });
-                            }
-                            // Voicemail needs the recorder in the call: until
-                            // then the caller is told nobody can answer (the
-                            // ACD has the call on its missed list).
-                            None => {
-                                info!(%call, ?next, "queue timeout: 480");
-                                return Err(Outcome::NotAnswered(480));
-                            }
+                    WaitOutput::Farewell(prompt) => {
+                        if let Some(p) = player.take() {
+                            let last = library.as_ref().and_then(|l| l.get(prompt));
+                            farewell(p, last, self.inbound, &mut self.events).await;
                         }
                     }
-                    None => {
-                        forks.stop(None);
-                        return Err(Outcome::NotAnswered(480));
+                    WaitOutput::Bye => self.inbound.bye().await,
+                    WaitOutput::Reject(code) => self.inbound.reject(code),
+                }
+            }
+            match wait.waited() {
+                Some(Waited::Connected(_)) => {
+                    if let Some(c) = answered.take() {
+                        return Ok(c);
                     }
-                },
+                    return Err(Outcome::NotAnswered(480));
+                }
+                Some(Waited::Ended(outcome)) => return Err(outcome.clone()),
+                None => {}
+            }
+            tokio::select! {
+                n = news.recv() => wait.handle_input(match n {
+                    Some(n) => WaitInput::News(n),
+                    None => WaitInput::AcdGone,
+                }),
                 ev = self.events.recv() => {
                     let Some((key, ev)) = ev else {
-                        forks.stop(None);
-                        queues.input(Input::CallerHungUp { call });
-                        return Err(Outcome::CallerCancelled);
+                        wait.handle_input(WaitInput::CallerHungUp);
+                        continue;
                     };
                     if &key == self.inbound.key() {
                         if let LegEvent::Info { content_type, body, responder } = ev {
@@ -410,16 +443,12 @@ impl Ringer<'_> {
                                 &String::from_utf8_lossy(&body),
                             );
                             responder.respond(200, vec![], None).await;
-                            if let (Ok(info), Some(w)) = (parsed, waiting.as_ref()) {
-                                w.player.info_key(info.key);
+                            if let Ok(info) = parsed {
+                                wait.handle_input(WaitInput::InfoKey(info.key));
                             }
-                            continue;
-                        }
-                        if let LegEvent::Ended(end) = ev {
+                        } else if let LegEvent::Ended(end) = ev {
                             info!(%call, ?end, "caller hung up in the queue");
-                            queues.input(Input::CallerHungUp { call });
-                            forks.stop(None);
-                            return Err(Outcome::CallerCancelled);
+                            wait.handle_input(WaitInput::CallerHungUp);
                         }
                         continue;
                     }
@@ -431,13 +460,8 @@ impl Ringer<'_> {
                             let Some((agent, device, leg)) = forks.answered(&key) else { continue };
                             match self.read_answer(sdp.as_deref()) {
                                 Ok(neg) => {
-                                    self.record.fact("answered", |b, t| b.answered(t, &agent));
-                                    queues.input(Input::OfferAnswered { call, agent: agent.clone() });
-                                    if let Some(w) = waiting.take() {
-                                        // The agent answered: cut the prompt at once.
-                                        self.media.end_play(w.player).await;
-                                    }
-                                    return Ok(Connected { leg, neg, queued: Some(call), agent: Some(agent), device });
+                                    answered = Some(Connected { leg, neg, queued: Some(call), agent: Some(agent.clone()), device });
+                                    wait.handle_input(WaitInput::AgentAnswered { agent });
                                 }
                                 Err(e) => {
                                     warn!(error = %e, %agent, "unusable answer from the agent");
@@ -448,74 +472,30 @@ impl Ringer<'_> {
                         }
                         LegEvent::Final { code, .. } => {
                             if let Some(agent) = forks.failed(&key, code) {
-                                self.record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
+                                wait.handle_input(WaitInput::OfferEnded { agent });
                             }
                         }
                         _ => {}
                     }
                 }
-                ev = player_rx.recv(), if waiting.is_some() => {
-                    let (Some(w), Some(ev)) = (waiting.as_mut(), ev) else { continue };
-                    match ev {
-                        PlayerEvent::Key(key) if w.callback_key == Some(key) => {
-                            info!(%call, %key, "caller pressed a key");
-                            info!(%call, %key, "caller asked to be called back");
-                            queues.input(Input::RequestCallback { call, number: None });
-                            self.record.fact("callback", |b, t| b.callback_requested(t));
-                            forks.stop(None);
-                            if let Some(w) = waiting.take() {
-                                w.farewell("queue_callback_confirmed", self.inbound, &mut self.events).await;
-                            }
-                            return Err(Outcome::CallbackRequested);
-                        }
-                        PlayerEvent::Key(key) => info!(%call, %key, "caller pressed a key"),
-                        PlayerEvent::Finished(name) => w.finished(&name),
-                        PlayerEvent::Interrupted(_) => w.finished(""),
-                        PlayerEvent::Voicemail { .. } => {}
-                    }
-                }
-                _ = self.ctx.shutdown.cancelled() => {
-                    forks.stop(None);
-                    queues.input(Input::CallerHungUp { call });
-                    self.record.end_by_system("shutdown", None, false);
-                    if self.answered {
-                        self.inbound.bye().await;
-                    } else {
-                        self.inbound.reject(503);
-                    }
-                    return Err(Outcome::CallerCancelled);
-                }
+                Some(ev) = player_rx.recv(), if player.is_some() => wait.handle_input(WaitInput::Player(ev)),
+                _ = self.ctx.shutdown.cancelled() => wait.handle_input(WaitInput::Shutdown),
             }
         }
     }
 
-    /// Answer a queued caller and start the welcome and music on hold, if
-    /// the group plays queue media and the prompts are loaded.
-    fn start_queue_media(
-        &mut self,
-        group: &str,
-        events: mpsc::UnboundedSender<PlayerEvent>,
-    ) -> Option<Waiting> {
-        let settings = self.ctx.queue_media(group)?;
-        let library = self.ctx.prompts.clone()?;
-        // An IVR flow answered already; otherwise answer now.
-        if !self.answered {
-            if let Err(e) = self.inbound.answer(self.a_answer.clone()) {
-                warn!(error = %e, "cannot answer the queued caller");
-                return None;
+    /// A queue wait's fact for the call's record.
+    fn record_wait(&self, fact: WaitFact) {
+        let record = self.record;
+        match fact {
+            WaitFact::OfferCancelled(agent) => {
+                record.fact("offer cancelled", |b, t| b.offer_cancelled(t, &agent));
             }
-            self.answered = true;
+            WaitFact::Answered(agent) => record.fact("answered", |b, t| b.answered(t, &agent)),
+            WaitFact::TimedOut => record.fact("queue timed out", |b, t| b.queue_timed_out(t)),
+            WaitFact::Callback => record.fact("callback", |b, t| b.callback_requested(t)),
+            WaitFact::Shutdown => record.end_by_system("shutdown", None, false),
         }
-        let player = self.media.play(events);
-        let mut w = Waiting {
-            player,
-            library,
-            callback_key: settings.callback_key,
-            pending: 0,
-            announcing: false,
-        };
-        w.say(&["queue_welcome"]);
-        Some(w)
     }
 
     /// An INVITE to an agent's phone (auto-answer headers for agents
@@ -674,100 +654,30 @@ impl Ringer<'_> {
     }
 }
 
-/// A queued caller listening to prompts: announcements interrupt the music
-/// on hold, which resumes when they end.
-struct Waiting {
+/// Play `last` (a last prompt) to the caller, then hang up (bounded: 20 s,
+/// or the caller hanging up first).
+async fn farewell(
     player: Player,
-    library: Arc<PromptLibrary>,
-    callback_key: Option<char>,
-    /// Announcements still to play before the music resumes.
-    pending: usize,
-    /// A position announcement is playing (the next one waits its turn).
-    announcing: bool,
-}
-
-impl Waiting {
-    /// Play these prompts (then the callback offer, then music).
-    fn say(&mut self, names: &[&str]) {
-        let mut prompts: Vec<Prompt> = names.iter().filter_map(|n| self.library.get(n)).collect();
-        if self.callback_key.is_some() {
-            prompts.extend(self.library.get("queue_callback_offer"));
-        }
-        self.player.set_loop(false);
-        self.player.interrupt_on_key(self.callback_key.is_some());
-        let mut it = prompts.into_iter();
-        if let Some(first) = it.next() {
-            self.player.play(first);
-            self.pending = 1;
-        }
-        for p in it {
-            self.player.queue(p);
-            self.pending += 1;
-        }
-        if self.pending == 0 {
-            self.music();
-        }
-    }
-
-    fn music(&mut self) {
-        if let Some(moh) = self.library.get("moh") {
-            self.player.play(moh);
-            self.player.set_loop(true);
-        }
-    }
-
-    /// Position announcement (ACD `Announce`): the place and the wait
-    /// the ACD estimates, in Mandarin ([`announcement`]).
-    /// One still playing is not cut: this one is skipped (the next
-    /// tick brings a fresh one).
-    fn announce(&mut self, position: usize, estimated_wait: Option<Duration>) {
-        if self.announcing && self.pending > 0 {
-            debug!(position, "the last announcement still plays: skipped");
-            return;
-        }
-        let prompts = announcement(position, estimated_wait);
-        info!(
-            position,
-            estimated_wait_secs = estimated_wait.map(|w| w.as_secs()),
-            ?prompts,
-            "position announcement"
-        );
-        self.say(&prompts);
-        self.announcing = self.pending > 0;
-    }
-
-    /// A prompt ended (or was cut by a key): music when nothing else waits.
-    fn finished(&mut self, name: &str) {
-        if name == "moh" {
-            return;
-        }
-        self.pending = self.pending.saturating_sub(1);
-        if self.pending == 0 {
-            self.announcing = false;
-            self.music();
-        }
-    }
-
-    /// Play a last prompt, then hang up (bounded: 20 s, or the caller
-    /// hanging up first).
-    async fn farewell(self, prompt: &str, inbound: &InboundLeg, events: &mut LegEvents) {
-        if let Some(p) = self.library.get(prompt) {
-            self.player.set_loop(false);
-            self.player.interrupt_on_key(false);
-            self.player.play(p.clone());
-            let wait = p.duration() + Duration::from_millis(300);
-            let _ = tokio::time::timeout(wait.min(Duration::from_secs(20)), async {
-                while let Some((key, ev)) = events.recv().await {
-                    if &key == inbound.key() && matches!(ev, LegEvent::Ended(_)) {
-                        return;
-                    }
+    last: Option<Prompt>,
+    inbound: &InboundLeg,
+    events: &mut LegEvents,
+) {
+    if let Some(p) = last {
+        player.set_loop(false);
+        player.interrupt_on_key(false);
+        let wait = p.duration() + Duration::from_millis(300);
+        player.play(p);
+        let _ = tokio::time::timeout(wait.min(Duration::from_secs(20)), async {
+            while let Some((key, ev)) = events.recv().await {
+                if &key == inbound.key() && matches!(ev, LegEvent::Ended(_)) {
+                    return;
                 }
-            })
-            .await;
-        }
-        drop(self.player);
-        inbound.bye().await;
+            }
+        })
+        .await;
     }
+    drop(player);
+    inbound.bye().await;
 }
 
 /// The phones rung for one ACD call's offers (a queued caller, or an
