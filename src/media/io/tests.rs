@@ -221,13 +221,19 @@ async fn a_worker_with_more_work_than_time_reports_its_pressure_and_an_idle_one_
     // Idle for a whole window: hardly on a CPU, ticks on time.
     std::thread::sleep(Duration::from_millis(1200));
     assert!(!io.pressure().overloaded(90), "{:?}", io.pressure());
-    // Three seconds of work queued at once: the window that ends with it
-    // saw its tick run seconds late (and the worker on a CPU as much as
-    // the machine let it).
-    for _ in 0..60 {
-        assert!(handle.send(EchoCommand::Spin(Duration::from_millis(50))));
+    // More work than time, steadily: 30 ms of work every 20 ms, so every
+    // tick runs a frame late (one burst would be one late tick, a stall,
+    // not an overload). Bounded: at most 10 s of it.
+    let mut seen = false;
+    for _ in 0..500 {
+        assert!(handle.send(EchoCommand::Spin(Duration::from_millis(30))));
+        std::thread::sleep(Duration::from_millis(20));
+        if io.pressure().overloaded(90) {
+            seen = true;
+            break;
+        }
     }
-    wait(|| io.pressure().overloaded(90));
+    assert!(seen, "never overloaded: {:?}", io.pressure());
     drop(handle);
 }
 

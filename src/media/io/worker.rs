@@ -35,6 +35,10 @@ const BUF: usize = 2048;
 const MAX_BATCHES: usize = 16;
 /// The waker's token.
 const WAKE: Token = Token(usize::MAX);
+/// Commands carried out in one pass at most: a stream of them never
+/// starves the reads and the tick (the rest wait for the next pass, which
+/// does not sleep).
+const JOBS_PER_PASS: usize = 256;
 
 /// Token layout: slot, then the tag (16 bits), then the channel (1 bit).
 fn token(slot: usize, tag: u16, channel: Channel) -> Token {
@@ -142,8 +146,12 @@ impl<T: MediaTask> Worker<T> {
         };
         let mut next_tick = Instant::now() + TICK;
         let mut window = Window::new(Instant::now(), thread_cpu());
+        let mut backlog = false;
         loop {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
+            let timeout = match backlog {
+                true => Duration::ZERO,
+                false => next_tick.saturating_duration_since(Instant::now()),
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
                     tracing::error!(error = %e, "media IO poll failed");
@@ -155,10 +163,14 @@ impl<T: MediaTask> Worker<T> {
             // Commands first: one sent before a datagram was (a bridge
             // before the caller's next packet) is carried out before that
             // datagram is read.
-            loop {
+            backlog = true;
+            for _ in 0..JOBS_PER_PASS {
                 match self.jobs.try_recv() {
                     Ok(job) => self.job(job, now),
-                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Empty) => {
+                        backlog = false;
+                        break;
+                    }
                     // The pool is gone: so is every handle.
                     Err(TryRecvError::Disconnected) => return,
                 }
@@ -173,7 +185,9 @@ impl<T: MediaTask> Worker<T> {
                 self.read(slot, tag, channel, now, &mut bufs);
             }
             if now >= next_tick {
-                window.tick(next_tick, now);
+                // Late by when the tick runs, after the commands and reads
+                // before it: a worker busy with them is as late as that.
+                window.tick(next_tick, Instant::now());
                 for slot in 0..self.tasks.len() {
                     self.guarded(slot, |task, _| task.on_tick(now));
                 }
