@@ -221,12 +221,13 @@ async fn a_worker_with_more_work_than_time_reports_its_pressure_and_an_idle_one_
     // Idle for a whole window: hardly on a CPU, ticks on time.
     std::thread::sleep(Duration::from_millis(1200));
     assert!(!io.pressure().overloaded(90), "{:?}", io.pressure());
-    // More work than time, steadily: 30 ms of work every 20 ms, so every
-    // tick runs a frame late (one burst would be one late tick, a stall,
-    // not an overload). Bounded: at most 10 s of it.
+    // More work than time, steadily: 40 ms of work (wall time, however
+    // the machine schedules the worker) every 20 ms, so the commands pile
+    // up and every tick runs at least a frame late (one burst would be one
+    // late tick, a stall, not an overload). Bounded: at most 300 commands.
     let mut seen = false;
-    for _ in 0..500 {
-        assert!(handle.send(EchoCommand::Spin(Duration::from_millis(30))));
+    for _ in 0..300 {
+        assert!(handle.send(EchoCommand::Spin(Duration::from_millis(40))));
         std::thread::sleep(Duration::from_millis(20));
         if io.pressure().overloaded(90) {
             seen = true;

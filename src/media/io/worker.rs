@@ -35,9 +35,10 @@ const BUF: usize = 2048;
 const MAX_BATCHES: usize = 16;
 /// The waker's token.
 const WAKE: Token = Token(usize::MAX);
-/// Commands carried out in one pass at most: a stream of them never
-/// starves the reads and the tick (the rest wait for the next pass, which
-/// does not sleep).
+/// Commands carried out in one pass at most; a pass also stops taking
+/// them once the tick is due. A stream of commands never starves the
+/// reads and the tick: the rest wait for the next pass, which does not
+/// sleep.
 const JOBS_PER_PASS: usize = 256;
 
 /// Token layout: slot, then the tag (16 bits), then the channel (1 bit).
@@ -165,6 +166,9 @@ impl<T: MediaTask> Worker<T> {
             // datagram is read.
             backlog = true;
             for _ in 0..JOBS_PER_PASS {
+                if Instant::now() >= next_tick {
+                    break;
+                }
                 match self.jobs.try_recv() {
                     Ok(job) => self.job(job, now),
                     Err(TryRecvError::Empty) => {
