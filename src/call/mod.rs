@@ -34,6 +34,8 @@ mod recall;
 pub mod record;
 mod ringing;
 pub mod secure;
+#[cfg(test)]
+pub(crate) mod seeded;
 mod session;
 
 pub use session::{CommandSender, PartyTarget, SessionCommand, Supervision};

@@ -133,7 +133,6 @@ pub enum Waited {
 /// The queue's prompts as they play.
 #[derive(Debug)]
 struct Voice {
-    callback_key: Option<char>,
     /// Prompts still to play before the music resumes.
     pending: usize,
     /// A position announcement is playing (the next one waits its turn).
@@ -150,7 +149,7 @@ pub struct QueueWait {
     answered: bool,
     /// The queue plays to the caller (answered, player started).
     voice: Option<Voice>,
-    /// The queue's media settings until the answer is in.
+    /// The key that asks for a callback while the queue plays.
     callback_key: Option<char>,
     asked_answer: bool,
     outputs: VecDeque<Output>,
@@ -315,14 +314,14 @@ impl QueueWait {
     }
 
     fn player_news(&mut self, event: PlayerEvent) {
-        let Some(voice) = &mut self.voice else {
+        if self.voice.is_none() {
             return;
-        };
+        }
         if let PlayerEvent::Key(key) = event {
             tracing::info!(call = %self.call, %key, "caller pressed a key");
         }
         match event {
-            PlayerEvent::Key(key) if voice.callback_key == Some(key) => {
+            PlayerEvent::Key(key) if self.callback_key == Some(key) => {
                 tracing::info!(call = %self.call, %key, "caller asked to be called back");
                 self.voice = None;
                 self.push(Output::Acd(acd::Input::RequestCallback {
@@ -343,7 +342,6 @@ impl QueueWait {
 
     fn start_voice(&mut self) {
         self.voice = Some(Voice {
-            callback_key: self.callback_key,
             pending: 0,
             announcing: false,
         });
@@ -353,13 +351,15 @@ impl QueueWait {
 
     /// Play these prompts (then the callback offer, then music).
     fn say(&mut self, names: &[&str]) {
-        let Some(voice) = &self.voice else { return };
+        if self.voice.is_none() {
+            return;
+        }
         let mut prompts: Vec<String> = names
             .iter()
             .filter(|n| self.prompts.has(n))
             .map(|n| (*n).to_string())
             .collect();
-        let interruptible = voice.callback_key.is_some();
+        let interruptible = self.callback_key.is_some();
         if interruptible && self.prompts.has("queue_callback_offer") {
             prompts.push("queue_callback_offer".into());
         }

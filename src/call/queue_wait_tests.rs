@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::acd::{NextStep, TimeoutReason};
+use crate::call::seeded::Rng;
 
 const CALL: CallId = CallId(7);
 
@@ -363,18 +364,6 @@ fn shutdown_says_bye_to_an_answered_caller_and_503_to_a_ringing_one() {
     assert_eq!(w.waited(), Some(&Waited::Ended(Outcome::CallerCancelled)));
 }
 
-/// A deterministic generator (xorshift64*), so a failing seed replays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// Thousands of seeded waits with random news, each checked against what
 /// the shell may see: one answer asked, prompts only with a player, the
 /// player given back once, the ACD told the caller left exactly when the
@@ -384,7 +373,7 @@ impl Rng {
 fn random_news_never_breaks_the_shells_rules() {
     let mut ends = std::collections::BTreeSet::new();
     for seed in 1..=5_000u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::seeded(seed);
         let media = match rng.below(3) {
             0 => None,
             1 => Some(None),

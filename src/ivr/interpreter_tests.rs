@@ -7,7 +7,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::ivr::testkit::{flow, sample_set, set_of, TestEnv};
+use crate::ivr::testkit::{flow, sample_set, set_of, TestEnv, TRANSFER};
 
 /// 2024-06-03 10:00 Beijing time, a Monday.
 const MONDAY_10AM: u64 = 1_717_380_000;
@@ -522,21 +522,7 @@ group = "g"
 
 #[test]
 fn transfer_fail_and_success() {
-    let set = set_of(&[(
-        "t",
-        r#"
-name = "t"
-entry = "police"
-[nodes.police]
-kind = "transfer"
-number = "110"
-trunk = "carrier"
-on_fail = "agent"
-[nodes.agent]
-kind = "transfer"
-agent = "1001"
-"#,
-    )]);
+    let set = set_of(&[("t", TRANSFER)]);
     let (mut call, a) = Call::on(set, "t", TestEnv::default());
     assert_eq!(
         a.last(),

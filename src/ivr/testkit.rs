@@ -165,6 +165,21 @@ prompt = "survey_resolution"
 keys = { "1" = 5, "2" = 1 }
 "#;
 
+/// A flow that transfers to 110 through a trunk, then to an agent when
+/// that fails.
+pub const TRANSFER: &str = r#"
+name = "t"
+entry = "police"
+[nodes.police]
+kind = "transfer"
+number = "110"
+trunk = "carrier"
+on_fail = "agent"
+[nodes.agent]
+kind = "transfer"
+agent = "1001"
+"#;
+
 /// Parses `text` as `ivr-flows/NAME.toml`, panicking with the errors.
 pub fn flow(file: &str, text: &str) -> Flow {
     match Flow::parse(Path::new(&format!("ivr-flows/{file}.toml")), text) {

@@ -14,7 +14,7 @@ use crate::media::caller::CallerMedia;
 use crate::media::codec::{Codec, G711};
 use crate::media::player::{Player, PlayerEvent, Target};
 use crate::media::ports::PortPool;
-use crate::media::relay::{LegFormat, RelayOptions};
+use crate::media::relay::{LegFormat, RelayHandle, RelayOptions};
 use crate::media::rtp::RtpHeader;
 use crate::media::voicemail::VoicemailOptions;
 
@@ -151,6 +151,23 @@ async fn a_voicemail_that_cannot_be_created_is_reported_empty_at_once() {
     media.end_play(player).await;
 }
 
+/// Bridge the session to a fresh agent's socket (plain, default format).
+async fn bridge_to_an_agent(pool: &PortPool, media: &mut CallerMedia) -> (RelayHandle, UdpSocket) {
+    let b = pool.allocate().await.expect("ports");
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let relay = media.bridge(
+        b,
+        Some(agent.local_addr().expect("addr")),
+        RelayOptions {
+            b_format: LegFormat::default(),
+            ..Default::default()
+        },
+        tx,
+    );
+    (relay, agent)
+}
+
 /// The next RTP packet `sock` receives (bounded wait).
 async fn next_rtp(sock: &UdpSocket) -> (u32, u16, Vec<u8>) {
     let mut buf = [0u8; 512];
@@ -174,18 +191,7 @@ async fn a_relay_dropped_without_stopping_leaves_the_caller_on_its_stream() {
     // Words said while nobody listens are said to nobody …
     caller.send_to(&voice(900, true), ours).await.expect("send");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let b = pool.allocate().await.expect("ports");
-    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let relay = media.bridge(
-        b,
-        Some(agent.local_addr().expect("addr")),
-        RelayOptions {
-            b_format: LegFormat::default(),
-            ..Default::default()
-        },
-        tx,
-    );
+    let (relay, agent) = bridge_to_an_agent(&pool, &mut media).await;
     caller.send_to(&voice(1, false), ours).await.expect("send");
     let mut buf = [0u8; 512];
     let (n, _) = tokio::time::timeout(WAIT, agent.recv_from(&mut buf))
@@ -226,18 +232,7 @@ async fn a_relay_stopped_after_the_caller_went_back_to_prompts_leaves_the_prompt
     let pool = PortPool::new("127.0.0.1".parse().expect("ip"), 44000, 44100);
     let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let (mut media, _) = session(&pool, &caller).await;
-    let b = pool.allocate().await.expect("ports");
-    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let relay = media.bridge(
-        b,
-        Some(agent.local_addr().expect("addr")),
-        RelayOptions {
-            b_format: LegFormat::default(),
-            ..Default::default()
-        },
-        tx,
-    );
+    let (relay, _agent) = bridge_to_an_agent(&pool, &mut media).await;
     // The call plays to the caller before it stops the relay …
     let (events, _rx) = mpsc::unbounded_channel();
     let player = media.play(events);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::ivr::testkit::{sample_set, set_of, TestEnv, MAIN, SURVEY};
+use crate::call::seeded::Rng;
+use crate::ivr::testkit::{sample_set, set_of, TestEnv, MAIN, SURVEY, TRANSFER};
 use crate::ivr::{CallFacts, FlowSet};
 
 /// 2024-06-03 10:00 Beijing time, a Monday.
@@ -454,21 +455,7 @@ group = "general"
 
 #[test]
 fn a_transfer_that_fails_goes_to_the_flows_on_fail_without_an_answer() {
-    let set = set_of(&[(
-        "t",
-        r#"
-name = "t"
-entry = "police"
-[nodes.police]
-kind = "transfer"
-number = "110"
-trunk = "carrier"
-on_fail = "agent"
-[nodes.agent]
-kind = "transfer"
-agent = "1001"
-"#,
-    )]);
+    let set = set_of(&[("t", TRANSFER)]);
     let (mut call, out) = Call::on(set, "t", TestEnv::default());
     assert!(!out.contains(&Output::Answer));
     assert!(
@@ -564,19 +551,6 @@ fn shutdown_in_a_prompt_gives_the_player_back_and_says_bye() {
     assert_eq!(call.outcome(), Some(&Outcome::CallerCancelled));
 }
 
-/// A small deterministic generator (xorshift64*), so a failing seed
-/// replays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// What the shell is holding for the core, checked against its outputs.
 #[derive(Default)]
 struct Shell {
@@ -668,7 +642,7 @@ fn random_news_never_breaks_the_shells_rules() {
     let mut covered = std::collections::BTreeSet::new();
     let mut outcomes = std::collections::BTreeSet::new();
     for seed in 1..=3_000u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::seeded(seed);
         let env = TestEnv {
             open: rng.below(4) != 0,
             blocked: rng.below(10) == 0,

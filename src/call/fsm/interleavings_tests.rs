@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::kit::*;
 use super::*;
+use crate::call::seeded::Rng;
 use crate::media::sdp::Direction;
 
 /// Where a supervisor's phone stands, as the phone sees it.
@@ -136,27 +137,11 @@ fn supervisor_event(
     }
 }
 
-/// A tiny deterministic generator (xorshift64*): the runs repeat exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// One seeded run: random requests from both phones, answers to our
 /// re-INVITEs and refreshes in any order (some late, some never), time,
 /// commands and ends. The invariants hold after every step.
 fn run(seed: u64) {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::seeded(seed);
     let mut call = Call::with(|s| {
         s.keep_caller = seed.is_multiple_of(3);
         s.music_loaded = !seed.is_multiple_of(5);
