@@ -221,6 +221,7 @@ const PURE_CORES: &[&str] = &[
     "src/call/agent_first.rs",
     "src/call/flow/core.rs",
     "src/call/queue_wait.rs",
+    "src/call/converse/core.rs",
 ];
 
 /// What a pure core never names.

@@ -19,7 +19,7 @@
 
 pub mod agent_first;
 pub mod callback;
-mod converse;
+pub mod converse;
 pub mod flow;
 #[cfg(test)]
 mod footprint_tests;
@@ -30,7 +30,6 @@ pub mod queue;
 mod queue_store;
 pub mod queue_wait;
 mod reach;
-mod recall;
 pub mod record;
 mod ringing;
 pub mod secure;
