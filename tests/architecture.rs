@@ -222,6 +222,7 @@ const PURE_CORES: &[&str] = &[
     "src/call/flow/core.rs",
     "src/call/queue_wait.rs",
     "src/call/converse/core.rs",
+    "src/call/machine.rs",
 ];
 
 /// What a pure core never names.

@@ -25,6 +25,7 @@ pub mod flow;
 mod footprint_tests;
 pub mod forks;
 pub mod fsm;
+pub mod machine;
 pub mod outbound;
 pub mod queue;
 mod queue_store;
@@ -36,6 +37,7 @@ pub mod secure;
 #[cfg(test)]
 pub(crate) mod seeded;
 mod session;
+mod task;
 
 pub use session::{CommandSender, PartyTarget, SessionCommand, Supervision};
 
@@ -48,13 +50,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
 use crate::media::caller::CallerMedia;
-use crate::media::player::Target;
 use crate::media::ports::PortPool;
 use crate::media::sdp::{self, AudioCodec, Direction, LocalMedia, SessionDescription};
-use crate::sip::message::warning;
 use crate::sip::stack::PendingInvite;
 use crate::sip::trunk::TrunkTable;
-use crate::sip::{Leg, SipStack};
+use crate::sip::SipStack;
 
 /// Where a registered agent can be reached.
 #[derive(Debug, Clone, PartialEq)]
@@ -398,7 +398,8 @@ pub enum Outcome {
     FlowEnded(String),
 }
 
-/// Drive one call to its end, with its record.
+/// Drive one call to its end, with its record (`task::inbound`, the
+/// shell of the call's [`machine::Machine`]).
 pub async fn run(
     ctx: Arc<CallContext>,
     invite: Box<PendingInvite>,
@@ -406,10 +407,7 @@ pub async fn run(
     tenant: String,
 ) -> Outcome {
     let record = start_record(&ctx, &invite, &route, &tenant);
-    let outcome = run_call(ctx, invite, route, tenant, &record).await;
-    end_record(&record, &outcome);
-    record.finish();
-    outcome
+    task::inbound::run(ctx, invite, route, tenant, record).await
 }
 
 /// The call's record and its `call.started`.
@@ -445,162 +443,6 @@ fn start_record(
         called: invite.request.uri_user().unwrap_or_default(),
         caller_area,
     })
-}
-
-/// Tell the record how the call ended, unless the call's parts already did
-/// (a connected call's session, a flow's hang-up).
-fn end_record(record: &record::CallRecord, outcome: &Outcome) {
-    use crate::events::HangupParty;
-    match outcome {
-        Outcome::CallerCancelled => record.ended(HangupParty::Caller, Default::default()),
-        Outcome::Rejected(code) => record.end_by_system("rejected", Some(*code), *code >= 500),
-        Outcome::NotAnswered(code) => record.end_by_system("not-answered", Some(*code), false),
-        Outcome::CallbackRequested => record.end_by_system("callback", None, false),
-        Outcome::FlowEnded(reason) => record.end_by_system(reason, None, false),
-        Outcome::QueueEnded { .. } => record.end_by_system("queue-ended", None, false),
-        Outcome::Answered => record.end_by_system("normal", None, false),
-    }
-}
-
-async fn run_call(
-    ctx: Arc<CallContext>,
-    invite: Box<PendingInvite>,
-    route: Route,
-    tenant: String,
-    record: &record::CallRecord,
-) -> Outcome {
-    // 1. The carrier's offer.
-    let offer_text = String::from_utf8_lossy(invite.request.body()).into_owned();
-    let offer = match SessionDescription::parse(&offer_text) {
-        Ok(o) => o,
-        Err(e) => {
-            warn!(error = %e, "unusable SDP offer: 488");
-            invite.reject(488, vec![warning(&e.to_string())]).await;
-            return Outcome::Rejected(488);
-        }
-    };
-    let a_ports = match ctx.ports.allocate().await {
-        Ok(p) => p,
-        Err(e) => {
-            warn!(error = %e, "no RTP ports: 503");
-            invite.reject(503, vec![]).await;
-            return Outcome::Rejected(503);
-        }
-    };
-    let a_local = LocalMedia {
-        sdes: ctx
-            .srtp
-            .for_source(&ctx.trunks, invite.request.source().ip()),
-        ..local_media(&ctx, a_ports.port(), ctx.codecs.clone())
-    };
-    let (a_answer, a_neg) = match sdp::negotiate_answer(&offer, &a_local) {
-        Ok(x) => x,
-        Err(e) => {
-            warn!(error = %e, "SDP negotiation failed");
-            let code = e.sip_status();
-            invite.reject(code, vec![warning(&e.to_string())]).await;
-            return Outcome::Rejected(code);
-        }
-    };
-    let b_ports = match ctx.ports.allocate().await {
-        Ok(p) => p,
-        Err(e) => {
-            warn!(error = %e, "no RTP ports: 503");
-            invite.reject(503, vec![]).await;
-            return Outcome::Rejected(503);
-        }
-    };
-    // Offer the agent side the carrier's codec first (and its DTMF payload
-    // type), so packets usually pass without transcoding; the others too,
-    // so a phone without it still connects (the relay transcodes).
-    let mut b_codecs = vec![a_neg.codec];
-    b_codecs.extend(ctx.codecs.iter().filter(|c| **c != a_neg.codec));
-    let b_local = LocalMedia {
-        telephone_event: a_neg.telephone_event.is_some(),
-        sdes: match &route {
-            Route::External { trunk, .. } => ctx.srtp.toward_trunk(Some(trunk)),
-            _ => ctx.srtp.toward_phones(),
-        },
-        ..local_media(&ctx, b_ports.port(), b_codecs)
-    };
-    let mut b_offer = sdp::build_offer(&b_local);
-    if let Some(pt) = a_neg.telephone_event {
-        retarget_telephone_event(&mut b_offer, pt);
-    }
-
-    let call_id = invite.request.call_id();
-    let (events_tx, events) = ctx.stack.leg_channel();
-    let caller = invite
-        .request
-        .from_user()
-        .unwrap_or_else(|| "anonymous".into());
-    let caller_name = invite.request.from_display_name();
-    let called = invite.request.uri_user().unwrap_or_default();
-    let inbound = match invite.into_leg(&ctx.stack, &events_tx) {
-        Ok(l) => l,
-        Err(e) => {
-            warn!(error = %e, "cannot create the inbound dialog");
-            return Outcome::Rejected(500);
-        }
-    };
-
-    // 2. Ring.
-    let mut call = ringing::Ringer {
-        ctx: &ctx,
-        inbound: &inbound,
-        events,
-        events_tx,
-        b_offer: b_offer.to_string().into_bytes(),
-        b_offer_sdp: b_offer,
-        a_answer: a_answer.to_string().into_bytes(),
-        caller,
-        caller_name,
-        media: CallerMedia::new(a_ports, Target::from_negotiated(&a_neg)),
-        a_neg,
-        answered: false,
-        record,
-        queue_place: None,
-    };
-    let mut parts = converse::Parts {
-        a_local,
-        b_local,
-        b_ports: Some(b_ports),
-        a_answer,
-        call_id,
-        tenant,
-        called,
-    };
-    let outcome = if let Route::Flow(f) = &route {
-        // Boxed, as the conversation below: a call's task holds only the
-        // stage it is in (issue 16, "Memory per call").
-        Box::pin(flow::drive(&ctx, &mut call, f, parts)).await
-    } else {
-        // 3./4. Talk until someone hangs up; a blind transfer rings the
-        // next party with the caller kept, and they talk again.
-        let connected = match call.ring(&route).await {
-            Ok(c) => c,
-            Err(outcome) => return outcome,
-        };
-        let who = connected.agent.clone().unwrap_or_default();
-        match Box::pin(converse::converse(
-            &ctx, &mut call, &mut parts, connected, who, false, None,
-        ))
-        .await
-        {
-            converse::Connect::Failed(why) => {
-                info!(?why, "nobody took the caller back: hanging up");
-                let no_ports = matches!(why, crate::ivr::QueueOutcome::Overflow);
-                record.end_by_system("transfer-failed", None, no_ports);
-                end_recording(&ctx, record, &mut call.media).await;
-                inbound.bye().await;
-                Outcome::Answered
-            }
-            _ => Outcome::Answered,
-        }
-    };
-    // A blind transfer nobody took kept the recording open.
-    end_recording(&ctx, record, &mut call.media).await;
-    outcome
 }
 
 /// The call ends between conversations (a blind transfer nobody took):

@@ -155,38 +155,16 @@ impl Ringer<'_> {
         }
     }
 
-    /// Ring `route` until someone answers (then the carrier is answered) or
-    /// everyone failed (then the carrier gets the final status).
-    pub async fn ring(&mut self, route: &Route) -> Result<Connected, Outcome> {
-        let attempt = match route {
+    /// Ring `route` until someone answers or everyone failed (answering
+    /// or refusing the carrier is the call's machine's: `call::machine`).
+    pub(super) async fn ring_route(&mut self, route: &Route) -> Result<Connected, Outcome> {
+        match route {
             Route::Agents { ringing, agents } => self.ring_agents(*ringing, agents).await,
             Route::External { number, trunk } => self.ring_external(number, trunk).await,
             Route::Queue { group, priority } => self.ring_queue(group, *priority, None).await,
             Route::Flow(_) => {
                 warn!("a flow route reached the ringer");
                 Err(Outcome::Rejected(500))
-            }
-        };
-        match attempt {
-            Ok(connected) if self.answered => Ok(connected),
-            Ok(connected) => {
-                if let Err(e) = self.inbound.answer(self.a_answer.clone()) {
-                    warn!(error = %e, "caller left as the agent answered");
-                    self.drop_answer(connected).await;
-                    return Err(Outcome::CallerCancelled);
-                }
-                self.answered = true;
-                Ok(connected)
-            }
-            Err(Outcome::NotAnswered(code)) if !self.answered => {
-                info!(code, "nobody answered");
-                self.inbound.reject(code);
-                self.inbound.forget();
-                Err(Outcome::NotAnswered(code))
-            }
-            Err(other) => {
-                self.inbound.forget();
-                Err(other)
             }
         }
     }
