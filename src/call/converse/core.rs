@@ -24,6 +24,10 @@
 //! transfer to a skill group that queues is the group's from then on: its
 //! own wait, overflow and timeout steps apply, as for any caller.
 //!
+//! An IVR flow's connection starts here too ([`Conversations::dial`]):
+//! its destination (a queue, an agent, a number) is rung first, and a
+//! destination not reached hands the caller back to the flow.
+//!
 //! Sans-IO in the style of [`crate::call::flow::core::FlowCore`]: the
 //! shell (`call::converse`) carries out each [`Output`] (answer, talk,
 //! ring, music, a question to the ACD) and feeds its result back as an
@@ -35,6 +39,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::acd::AgentState;
+use crate::call::flow::core::Dest;
 use crate::call::Outcome;
 use crate::events::model::{TransferFailureReason, TransferKind, TransferReturn};
 use crate::ivr::{QueueOutcome, TransferTarget};
@@ -61,6 +66,16 @@ pub struct Party {
 pub enum Ring {
     /// The transfer's target agent (their phone's SIP user).
     Agent(String),
+    /// A flow's queue: `group` at `priority`, waiting at most `max_wait`
+    /// (else the group's longest wait) before the flow goes on.
+    Queue {
+        /// The group.
+        group: String,
+        /// 0-255, higher first.
+        priority: u8,
+        /// The flow's longest wait.
+        max_wait: Option<std::time::Duration>,
+    },
     /// The transfer's skill group, through its queue (with the flow's
     /// wait when the call came from a flow).
     Group(String),
@@ -80,7 +95,8 @@ pub enum Ring {
 /// What the machine asks the shell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Question {
-    /// Is anyone of group `0` signed in? ([`Answer::Staffed`])
+    /// Is anyone of group `0` signed in? ([`Answer::Staffed`]; a switch
+    /// without an ACD says no one is)
     Staffed(String),
     /// What is agent `0` doing? ([`Answer::AgentState`])
     AgentState(String),
@@ -184,6 +200,9 @@ pub enum Output {
 pub enum End {
     /// The caller hung up (the call is over).
     CallerGone,
+    /// The caller, waiting in a flow's queue, chose to be called back
+    /// (the call is over).
+    CallbackRequested,
     /// Nobody took the caller: their owner (the flow, or the call) goes on.
     Failed(QueueOutcome),
     /// The last conversation is over; the caller is still on the line when
@@ -199,6 +218,12 @@ pub enum End {
 /// Where the machine is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
+    /// Waiting for [`Input::Ports`] before ringing a flow's destination.
+    Dialing(Dest),
+    /// Waiting for [`Answer::Staffed`] of a flow's queue.
+    DialStaffing(Dest),
+    /// Ringing a flow's destination.
+    DialRinging(Dest),
     /// Waiting for [`Input::Answered`].
     Answering,
     /// Waiting for [`Input::Talked`].
@@ -273,6 +298,15 @@ fn named(target: &TransferTarget) -> String {
     }
 }
 
+/// How the log names a flow's destination.
+fn dest_named(dest: &Dest) -> String {
+    match dest {
+        Dest::Queue { group, .. } => format!("group {group}"),
+        Dest::Agent(a) => a.clone(),
+        Dest::Number { number, .. } => number.clone(),
+    }
+}
+
 /// What a queue's end means for the owner.
 fn queue_end(outcome: &Outcome) -> QueueOutcome {
     match outcome {
@@ -308,6 +342,33 @@ impl Conversations {
         c
     }
 
+    /// An IVR flow connects the caller to `dest`: fresh ports, then
+    /// `dest` is rung (a queue only when someone of its group is signed
+    /// in; a number through the flow's or the tenant's trunk), and
+    /// whoever answers talks with the caller; a destination not reached
+    /// hands the caller back to the flow (no way back to an agent: nobody
+    /// transferred).
+    pub fn dial(
+        roster: Arc<dyn Roster>,
+        tenant_trunk: Option<String>,
+        dest: Dest,
+        answered: bool,
+    ) -> Self {
+        let mut c = Conversations {
+            roster,
+            tenant_trunk,
+            state: State::Dialing(dest.clone()),
+            answered,
+            music: false,
+            party: Party::default(),
+            who: dest_named(&dest),
+            out: VecDeque::new(),
+            end: None,
+        };
+        c.out.push_back(Output::FreshPorts);
+        c
+    }
+
     /// The next thing to do.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
@@ -323,6 +384,36 @@ impl Conversations {
     pub fn handle_input(&mut self, input: Input) {
         let state = std::mem::replace(&mut self.state, State::Done);
         match (state, input) {
+            (State::Dialing(_), Input::Ports(false)) => {
+                self.finish(End::Failed(QueueOutcome::Overflow));
+            }
+            (State::Dialing(dest), Input::Ports(true)) => self.dial_ring(dest),
+            (State::DialStaffing(dest), Input::Answer(Answer::Staffed(staffed))) => {
+                if staffed == Some(false) {
+                    self.finish(End::Failed(QueueOutcome::Closed));
+                } else if let Dest::Queue {
+                    group,
+                    priority,
+                    max_wait,
+                } = &dest
+                {
+                    self.out.push_back(Output::Ring(Ring::Queue {
+                        group: group.clone(),
+                        priority: *priority,
+                        max_wait: *max_wait,
+                    }));
+                    self.state = State::DialRinging(dest);
+                }
+            }
+            (State::DialRinging(dest), Input::Rang(rang)) => match rang {
+                Rang::Answered(party) => {
+                    self.who = dest_named(&dest);
+                    self.connect(party);
+                }
+                Rang::CallerGone => self.finish(End::CallerGone),
+                Rang::Failed(Outcome::CallbackRequested) => self.finish(End::CallbackRequested),
+                Rang::Failed(outcome) => self.finish(End::Failed(queue_end(&outcome))),
+            },
             (State::Answering, Input::Answered(true)) => {
                 self.answered = true;
                 self.talk();
@@ -397,6 +488,33 @@ impl Conversations {
                 }
             },
             (state, _) => self.state = state,
+        }
+    }
+
+    /// Ring a flow's destination (the ports made).
+    fn dial_ring(&mut self, dest: Dest) {
+        match &dest {
+            Dest::Queue { group, .. } => {
+                self.out
+                    .push_back(Output::Ask(Question::Staffed(group.clone())));
+                self.state = State::DialStaffing(dest);
+            }
+            Dest::Agent(agent) => {
+                self.out.push_back(Output::Ring(Ring::Agent(agent.clone())));
+                self.state = State::DialRinging(dest);
+            }
+            Dest::Number { number, trunk } => {
+                match trunk.clone().or_else(|| self.tenant_trunk.clone()) {
+                    Some(trunk) => {
+                        self.out.push_back(Output::Ring(Ring::Number {
+                            number: number.clone(),
+                            trunk,
+                        }));
+                        self.state = State::DialRinging(dest);
+                    }
+                    None => self.finish(End::Failed(QueueOutcome::Closed)),
+                }
+            }
         }
     }
 

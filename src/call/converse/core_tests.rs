@@ -59,6 +59,18 @@ impl Talks {
         (t, out)
     }
 
+    /// A flow connects the caller to `dest`: the ports are asked for.
+    fn dial(dest: Dest, answered: bool, trunk: Option<&str>) -> (Self, Vec<Output>) {
+        let mut t = Talks(Conversations::dial(
+            phones(),
+            trunk.map(str::to_string),
+            dest,
+            answered,
+        ));
+        let out = t.outputs();
+        (t, out)
+    }
+
     /// A01 talking, who transfers to `target`: the ports are made.
     fn transferring(target: TransferTarget) -> (Self, Vec<Output>) {
         let (mut t, out) = Talks::with_a01();
@@ -121,6 +133,34 @@ fn talked_over(caller_continues: bool) -> Input {
         transfer: None,
         caller_continues,
     }
+}
+
+/// The flow's queue g1 at priority 5, waiting a minute at most.
+fn queue_g1() -> Dest {
+    Dest::Queue {
+        group: "g1".into(),
+        priority: 5,
+        max_wait: Some(std::time::Duration::from_secs(60)),
+    }
+}
+
+/// A flow's caller, answered, whose queue g1 rings (someone is signed in).
+fn dialing_g1() -> Talks {
+    let (mut t, out) = Talks::dial(queue_g1(), true, None);
+    assert_eq!(out, [Output::FreshPorts]);
+    assert_eq!(
+        t.input(Input::Ports(true)),
+        [Output::Ask(Question::Staffed("g1".into()))]
+    );
+    assert_eq!(
+        t.answer(Answer::Staffed(Some(true))),
+        [Output::Ring(Ring::Queue {
+            group: "g1".into(),
+            priority: 5,
+            max_wait: Some(std::time::Duration::from_secs(60))
+        })]
+    );
+    t
 }
 
 /// 110 through the tenant's trunk.
@@ -556,6 +596,121 @@ fn failures_are_named_from_the_targets_status() {
     assert_eq!(failure_of(&Outcome::CallerCancelled), (Failed, None));
 }
 
+#[test]
+fn a_flows_queue_rings_and_the_agent_it_offers_talks_with_the_caller() {
+    let mut t = dialing_g1();
+    assert_eq!(t.rang(Rang::Answered(agent("A02", "1002"))), [Output::Talk]);
+    t.input(talked_over(true));
+    assert_eq!(
+        t.end(),
+        Some(End::Talked {
+            who: "A02".into(),
+            caller_continues: true
+        })
+    );
+}
+
+#[test]
+fn a_flows_caller_not_yet_answered_is_answered_when_the_agent_answers() {
+    let (mut t, _) = Talks::dial(Dest::Agent("1002".into()), false, None);
+    assert_eq!(
+        t.input(Input::Ports(true)),
+        [Output::Ring(Ring::Agent("1002".into()))]
+    );
+    assert_eq!(
+        t.rang(Rang::Answered(agent("1002", "1002"))),
+        [Output::AnswerCaller]
+    );
+    assert_eq!(t.input(Input::Answered(true)), [Output::Talk]);
+}
+
+#[test]
+fn a_flows_queue_with_nobody_signed_in_is_closed() {
+    let (mut t, _) = Talks::dial(queue_g1(), true, None);
+    t.input(Input::Ports(true));
+    assert_eq!(t.answer(Answer::Staffed(Some(false))), []);
+    assert_eq!(t.end(), Some(End::Failed(QueueOutcome::Closed)));
+}
+
+#[test]
+fn a_flows_connection_without_ports_is_an_overflow() {
+    let (mut t, _) = Talks::dial(queue_g1(), true, None);
+    assert_eq!(t.input(Input::Ports(false)), []);
+    assert_eq!(t.end(), Some(End::Failed(QueueOutcome::Overflow)));
+}
+
+#[test]
+fn a_flows_number_goes_through_its_trunk_or_the_tenants_or_is_closed() {
+    let (mut t, _) = Talks::dial(
+        Dest::Number {
+            number: "110".into(),
+            trunk: Some("trunk-b".into()),
+        },
+        true,
+        Some("trunk-a"),
+    );
+    assert_eq!(
+        t.input(Input::Ports(true)),
+        [Output::Ring(Ring::Number {
+            number: "110".into(),
+            trunk: "trunk-b".into()
+        })]
+    );
+    let (mut t, _) = Talks::dial(
+        Dest::Number {
+            number: "110".into(),
+            trunk: None,
+        },
+        true,
+        None,
+    );
+    assert_eq!(t.input(Input::Ports(true)), []);
+    assert_eq!(t.end(), Some(End::Failed(QueueOutcome::Closed)));
+}
+
+#[test]
+fn a_caller_who_asks_for_a_callback_in_a_flows_queue_ends_the_connection() {
+    let mut t = dialing_g1();
+    assert_eq!(t.rang(Rang::Failed(Outcome::CallbackRequested)), []);
+    assert_eq!(t.end(), Some(End::CallbackRequested));
+}
+
+#[test]
+fn a_flows_queue_that_is_full_or_waited_out_hands_the_caller_back() {
+    let mut t = dialing_g1();
+    t.rang(Rang::Failed(Outcome::QueueEnded { full: true }));
+    assert_eq!(t.end(), Some(End::Failed(QueueOutcome::Overflow)));
+    let mut t = dialing_g1();
+    t.rang(Rang::Failed(Outcome::QueueEnded { full: false }));
+    assert_eq!(t.end(), Some(End::Failed(QueueOutcome::Timeout)));
+}
+
+#[test]
+fn a_flows_agent_not_reached_hands_the_caller_back_without_a_transfer_failure() {
+    let (mut t, _) = Talks::dial(Dest::Agent("1002".into()), true, None);
+    t.input(Input::Ports(true));
+    assert_eq!(t.rang(busy()), []);
+    assert_eq!(t.end(), Some(End::Failed(QueueOutcome::Timeout)));
+}
+
+#[test]
+fn a_flows_caller_who_hangs_up_while_the_queue_rings_is_the_flows_to_end() {
+    let mut t = dialing_g1();
+    assert_eq!(t.rang(Rang::CallerGone), []);
+    assert_eq!(t.end(), Some(End::CallerGone));
+}
+
+#[test]
+fn an_agent_reached_through_a_flow_can_transfer_and_take_the_caller_back() {
+    let mut t = dialing_g1();
+    t.rang(Rang::Answered(agent("A01", "1001")));
+    t.transfer(TransferTarget::Agent("1002".into()));
+    assert_eq!(
+        t.rang(busy()),
+        [Output::Ask(Question::AgentState("A01".into()))]
+    );
+}
+
 /// The shell's side of a random run: answers every question and ring at
 /// random, and checks the rules a shell relies on.
 fn random_run(seed: u64) -> (End, usize) {
@@ -564,11 +719,21 @@ fn random_run(seed: u64) -> (End, usize) {
     let devices = ["1001", "1002", "1003"];
     let pick = |rng: &mut Rng| devices[rng.below(3) as usize];
     let first = pick(&mut rng);
-    let (mut t, mut pending) = Talks::start(
-        agent(&roster.agent_id_of(first), first),
-        rng.below(4) != 0,
-        (rng.below(2) == 0).then_some("trunk-a"),
-    );
+    let answered = rng.below(4) != 0;
+    let trunk = (rng.below(2) == 0).then_some("trunk-a");
+    let (mut t, mut pending) = if rng.below(2) == 0 {
+        Talks::start(agent(&roster.agent_id_of(first), first), answered, trunk)
+    } else {
+        let dest = match rng.below(3) {
+            0 => queue_g1(),
+            1 => Dest::Agent(first.into()),
+            _ => Dest::Number {
+                number: "110".into(),
+                trunk: None,
+            },
+        };
+        Talks::dial(dest, answered, trunk)
+    };
     let mut music = false;
     let mut talks = 0;
     let mut transfer_failed = false;
@@ -627,13 +792,16 @@ fn random_run(seed: u64) -> (End, usize) {
                     (rng.below(2) == 0).then(|| "g1".into()),
                 ))),
                 Output::Ring(ring) => {
-                    if let Ring::Agent(d) | Ring::Back(d) = &ring {
+                    // A transfer's target and the way back are rung
+                    // only when registered (a flow's agent is rung as
+                    // it is: the ringing says it is not there).
+                    if let (Ring::Agent(d), 1..) | (Ring::Back(d), _) = (&ring, talks) {
                         assert!(
                             roster.registered(d),
                             "seed {seed}: rang {d}, not registered"
                         );
                     }
-                    if matches!(ring, Ring::Group(_)) {
+                    if matches!(ring, Ring::Group(_) | Ring::Queue { .. }) {
                         assert!(!music, "seed {seed}: music over a queue's media");
                     }
                     if matches!(ring, Ring::Back(_) | Ring::QueueAtPlace) {
@@ -648,8 +816,12 @@ fn random_run(seed: u64) -> (End, usize) {
                             let d = pick(&mut rng);
                             Rang::Answered(agent(&roster.agent_id_of(d), d))
                         }
-                        3 => Rang::Failed(Outcome::QueueEnded {
-                            full: rng.below(2) == 0,
+                        3 => Rang::Failed(if rng.below(4) == 0 {
+                            Outcome::CallbackRequested
+                        } else {
+                            Outcome::QueueEnded {
+                                full: rng.below(2) == 0,
+                            }
                         }),
                         _ => Rang::Failed(Outcome::NotAnswered(
                             [486, 480, 503, 408][rng.below(4) as usize],
@@ -686,6 +858,7 @@ fn ten_thousand_seeded_runs_end_once_with_the_music_off_and_every_path_taken() {
         let (end, talks) = random_run(seed);
         let kind = match end {
             End::CallerGone => "gone",
+            End::CallbackRequested => "callback",
             End::Failed(QueueOutcome::Overflow) => "overflow",
             End::Failed(_) => "failed",
             End::Talked {
@@ -699,7 +872,14 @@ fn ten_thousand_seeded_runs_end_once_with_the_music_off_and_every_path_taken() {
             transfers_chained += 1;
         }
     }
-    for kind in ["gone", "overflow", "failed", "continues", "talked"] {
+    for kind in [
+        "gone",
+        "callback",
+        "overflow",
+        "failed",
+        "continues",
+        "talked",
+    ] {
         assert!(
             ends.get(kind).copied().unwrap_or(0) > 0,
             "no run ended {kind}: {ends:?}"

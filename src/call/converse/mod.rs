@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
+use super::flow::core::Dest;
 use super::ringing::{Connected, IvrWait, Ringer};
 use super::session::{AgentSide, Rules, Session, SessionEnd, SessionParts, SideMedia};
 use super::{CallContext, Directory, Outcome, Ringing};
@@ -39,6 +40,8 @@ pub(super) struct Parts {
 pub(super) enum Connect {
     /// The caller hung up (the call is over).
     CallerGone,
+    /// The caller, in a flow's queue, chose to be called back.
+    CallbackRequested,
     /// Nobody was reached: the flow goes on.
     Failed(QueueOutcome),
     /// Someone answered and the conversation is over;
@@ -91,18 +94,14 @@ pub(super) async fn converse(
     keep_caller: bool,
     wait: Option<IvrWait>,
 ) -> Connect {
-    let roster = Arc::new(Registrations {
-        directory: ctx.directory.clone(),
-        roster: ctx.roster.clone(),
-    });
-    let mut core = Conversations::start(
-        roster,
+    let core = Conversations::start(
+        registrations(ctx),
         ctx.tenant_trunk(&parts.tenant),
         party_of(&connected),
         who,
         ringer.answered,
     );
-    let mut shell = Shell {
+    let shell = Shell {
         ctx,
         ringer,
         parts,
@@ -112,6 +111,47 @@ pub(super) async fn converse(
         music: None,
         last: None,
     };
+    drive(core, shell).await
+}
+
+/// An IVR flow connects the caller to `dest` (the caller kept for the
+/// flow after the talk when `keep_caller`), then as [`converse`].
+pub(super) async fn dial(
+    ctx: &Arc<CallContext>,
+    ringer: &mut Ringer<'_>,
+    parts: &mut Parts,
+    dest: Dest,
+    keep_caller: bool,
+) -> Connect {
+    let core = Conversations::dial(
+        registrations(ctx),
+        ctx.tenant_trunk(&parts.tenant),
+        dest,
+        ringer.answered,
+    );
+    let shell = Shell {
+        ctx,
+        ringer,
+        parts,
+        keep_caller,
+        wait: Some(IvrWait::default()),
+        party: None,
+        music: None,
+        last: None,
+    };
+    drive(core, shell).await
+}
+
+/// The switch's registrations and roster, for the machine.
+fn registrations(ctx: &CallContext) -> Arc<Registrations> {
+    Arc::new(Registrations {
+        directory: ctx.directory.clone(),
+        roster: ctx.roster.clone(),
+    })
+}
+
+/// Carry out the machine's outputs until it ends.
+async fn drive(mut core: Conversations, mut shell: Shell<'_, '_>) -> Connect {
     while let Some(output) = core.poll_output() {
         if let Some(input) = shell.execute(output).await {
             core.handle_input(input);
@@ -119,6 +159,7 @@ pub(super) async fn converse(
     }
     match core.end().cloned() {
         Some(End::CallerGone) => Connect::CallerGone,
+        Some(End::CallbackRequested) => Connect::CallbackRequested,
         Some(End::Failed(why)) => {
             info!(?why, "nobody took the caller");
             Connect::Failed(why)
@@ -290,10 +331,13 @@ impl Shell<'_, '_> {
             Question::Staffed(group) => {
                 let staffed = match queues {
                     Some(q) => q.staffed(&group).await,
-                    None => None,
+                    None => {
+                        warn!(%group, "a queue without an ACD");
+                        Some(false)
+                    }
                 };
                 if staffed == Some(false) {
-                    info!(%group, "nobody of the transfer's group is signed in");
+                    info!(%group, "nobody of the group is signed in");
                 }
                 Answer::Staffed(staffed)
             }
@@ -321,6 +365,14 @@ impl Shell<'_, '_> {
                 ringer
                     .ring_agents(Ringing::Sequential, std::slice::from_ref(&device))
                     .await
+            }
+            Ring::Queue {
+                group,
+                priority,
+                max_wait,
+            } => {
+                let wait = IvrWait { max_wait };
+                ringer.ring_queue(&group, priority, Some(wait)).await
             }
             Ring::Group(group) => ringer.ring_queue(&group, 0, self.wait).await,
             Ring::Number { number, trunk } => ringer.ring_external(&number, &trunk).await,
@@ -350,7 +402,10 @@ impl Shell<'_, '_> {
                 Rang::Answered(party)
             }
             Err(Outcome::CallerCancelled) => Rang::CallerGone,
-            Err(other) => Rang::Failed(other),
+            Err(other) => {
+                info!(?other, "not reached");
+                Rang::Failed(other)
+            }
         }
     }
 

@@ -22,10 +22,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::converse::{converse, Connect, Parts};
-use super::ringing::{IvrWait, Ringer};
-use super::{sleep_until, CallContext, Outcome, Ringing, ShellClock};
-use crate::ivr::{CallFacts, Environment, FlowSet, Interpreter, QueueOutcome};
+use super::converse::{dial, Connect, Parts};
+use super::ringing::Ringer;
+use super::{sleep_until, CallContext, Outcome, ShellClock};
+use crate::ivr::{CallFacts, Environment, FlowSet, Interpreter};
 use crate::media::player::{Player, PlayerEvent};
 use crate::media::prompts::PromptLibrary;
 use crate::sip::{Leg, LegEvent};
@@ -335,7 +335,7 @@ impl Shell<'_, '_> {
 }
 
 /// Ring `dest` (the caller's media given back to its session), then
-/// bridge whoever answers until the conversation is over.
+/// bridge whoever answers until the conversation is over (`converse`).
 async fn connect(
     ctx: &Arc<CallContext>,
     ringer: &mut Ringer<'_>,
@@ -343,74 +343,11 @@ async fn connect(
     dest: Dest,
     keep_caller: bool,
 ) -> Connected {
-    if let Err(e) = super::converse::fresh_b_side(ctx, ringer, parts).await {
-        warn!(error = %e, "no RTP ports to connect the caller");
-        return Connected::Failed(QueueOutcome::Overflow);
-    }
-    let (attempt, who) = match dest {
-        Dest::Queue {
-            group,
-            priority,
-            max_wait,
-        } => {
-            let Some(queues) = &ctx.queues else {
-                return Connected::Failed(QueueOutcome::Closed);
-            };
-            // Nobody of the group signed in: the flow's on_closed.
-            if queues.staffed(&group).await == Some(false) {
-                info!(%group, "nobody of the group is signed in");
-                return Connected::Failed(QueueOutcome::Closed);
-            }
-            let wait = IvrWait { max_wait };
-            (
-                ringer.ring_queue(&group, priority, Some(wait)).await,
-                format!("group {group}"),
-            )
-        }
-        Dest::Agent(agent) => (
-            ringer
-                .ring_agents(Ringing::Sequential, std::slice::from_ref(&agent))
-                .await,
-            agent,
-        ),
-        Dest::Number { number, trunk } => {
-            let Some(trunk) = trunk.or_else(|| ctx.tenant_trunk(&parts.tenant)) else {
-                warn!(%number, "no trunk to transfer through");
-                return Connected::Failed(QueueOutcome::Closed);
-            };
-            (ringer.ring_external(&number, &trunk).await, number)
-        }
-    };
-    let connected = match attempt {
-        Ok(c) => c,
-        Err(Outcome::CallerCancelled) => return Connected::CallerGone,
-        Err(Outcome::CallbackRequested) => return Connected::CallbackRequested,
-        Err(Outcome::QueueEnded { full }) => {
-            return Connected::Failed(if full {
-                QueueOutcome::Overflow
-            } else {
-                QueueOutcome::Timeout
-            })
-        }
-        Err(other) => {
-            info!(?other, %who, "not reached");
-            return Connected::Failed(QueueOutcome::Timeout);
-        }
-    };
     // Boxed: the conversation is most of a flow's future and only one
     // stage of it (issue 16, "Memory per call").
-    let talked = Box::pin(converse(
-        ctx,
-        ringer,
-        parts,
-        connected,
-        who,
-        keep_caller,
-        Some(IvrWait::default()),
-    ))
-    .await;
-    match talked {
+    match Box::pin(dial(ctx, ringer, parts, dest, keep_caller)).await {
         Connect::CallerGone => Connected::CallerGone,
+        Connect::CallbackRequested => Connected::CallbackRequested,
         Connect::Failed(q) => Connected::Failed(q),
         Connect::Talked { agent, end } => {
             info!(

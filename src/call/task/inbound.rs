@@ -317,7 +317,8 @@ impl Shell<'_, '_> {
                 ))
                 .await;
                 Some(Input::Conversed(match talked {
-                    Connect::CallerGone => Conversed::CallerGone,
+                    // A callback is asked for only in a flow's queue.
+                    Connect::CallerGone | Connect::CallbackRequested => Conversed::CallerGone,
                     Connect::Failed(why) => {
                         info!(?why, "nobody took the caller back: hanging up");
                         Conversed::Failed(why)
