@@ -223,6 +223,7 @@ const PURE_CORES: &[&str] = &[
     "src/call/queue_wait.rs",
     "src/call/converse/core.rs",
     "src/call/machine.rs",
+    "src/call/hunt.rs",
 ];
 
 /// What a pure core never names.

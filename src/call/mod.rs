@@ -25,6 +25,7 @@ pub mod flow;
 mod footprint_tests;
 pub mod forks;
 pub mod fsm;
+pub mod hunt;
 pub mod machine;
 pub mod outbound;
 pub mod queue;

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::flow::core::Prompts;
 use super::forks::{Forks, Outcome as ForkOutcome, Output as ForkOutput, Response};
+use super::hunt::{Attempted, Hunt, Hunted};
 use super::queue_wait::{
     Fact as WaitFact, Input as WaitInput, Output as WaitOutput, QueueWait, Waited,
 };
@@ -28,7 +29,7 @@ use crate::media::player::Player;
 use crate::media::prompts::{Prompt, PromptLibrary};
 use crate::media::sdp::{self, Negotiated, SessionDescription};
 use crate::sip::stack::{LegEventSender, OutboundInvite};
-use crate::sip::{trunk, InboundLeg, Leg, LegEvent, LegEvents, LegKey, OutboundLeg};
+use crate::sip::{InboundLeg, Leg, LegEvent, LegEvents, LegKey, OutboundLeg};
 use crate::time::Time;
 
 /// A queue wait an IVR flow asked for.
@@ -97,40 +98,18 @@ enum Attempt {
     NoProvisional,
 }
 
-/// What the unanswered attempts add up to, for the caller's final status.
-#[derive(Default)]
-struct Tally {
-    busy: u32,
-    no_answer: u32,
-    unregistered: u32,
-    other: Vec<u16>,
-}
-
-impl Tally {
-    fn add(&mut self, codes: &[u16]) {
-        for &c in codes {
-            match c {
-                486 | 600 => self.busy += 1,
-                408 | 480 => self.no_answer += 1,
-                c => self.other.push(c),
-            }
+/// One attempt's end for the [`Hunt`]; an answer's leg is kept in
+/// `answered`.
+fn attempted(attempt: Attempt, answered: &mut Option<Connected>) -> Attempted {
+    match attempt {
+        Attempt::Answered(c) => {
+            *answered = Some(*c);
+            Attempted::Answered
         }
-    }
-
-    /// 486 when agents were busy and none merely failed to answer, 480 when
-    /// nobody answered or nobody was registered (RFC 3261 §21.4.18).
-    fn final_code(&self) -> u16 {
-        if self.busy > 0 && self.no_answer == 0 {
-            486
-        } else if self.no_answer > 0 || self.unregistered > 0 {
-            480
-        } else {
-            self.other
-                .first()
-                .copied()
-                .filter(|c| *c >= 400)
-                .unwrap_or(480)
-        }
+        Attempt::CallerGone => Attempted::CallerGone,
+        Attempt::Failed(codes) => Attempted::Failed(codes),
+        Attempt::NoAnswer => Attempted::NoAnswer,
+        Attempt::NoProvisional => Attempted::NoProvisional,
     }
 }
 
@@ -169,6 +148,8 @@ impl Ringer<'_> {
         }
     }
 
+    /// Ring `agents` in turn or at once, as the pure [`Hunt`] orders
+    /// (which also names the caller's final status).
     pub(super) async fn ring_agents(
         &mut self,
         ringing: Ringing,
@@ -178,14 +159,16 @@ impl Ringer<'_> {
             Ringing::Sequential => agents.iter().map(|a| vec![a]).collect(),
             Ringing::Simultaneous => vec![agents.iter().collect()],
         };
-        let mut tally = Tally::default();
-        for round in rounds {
+        let mut hunt = Hunt::agents(rounds.len());
+        let mut answered = None;
+        while let Some(at) = hunt.poll_attempt() {
             let mut invites = Vec::new();
-            for agent in round {
+            let mut unregistered = 0;
+            for agent in rounds.get(at).into_iter().flatten() {
                 let contacts = self.ctx.directory.contacts(agent);
                 if contacts.is_empty() {
                     debug!(%agent, "not registered");
-                    tally.unregistered += 1;
+                    unregistered += 1;
                 }
                 for c in contacts {
                     let invite = self.invite_to_agent(agent, &c);
@@ -193,31 +176,34 @@ impl Ringer<'_> {
                 }
             }
             if invites.is_empty() {
+                hunt.attempted(Attempted::Nobody { unregistered });
                 continue;
             }
-            match self
+            let attempt = self
                 .attempt(invites, Some(self.ctx.no_response_timeout))
-                .await
-            {
-                Attempt::Answered(mut c) => {
-                    if let Some(agent) = &c.agent {
-                        self.record.fact("answered", |b, t| b.answered(t, agent));
-                        // An ACD agent on this call is busy for the queue
-                        // too, and does after-call work when it ends.
-                        if let Some(q) = &self.ctx.queues {
-                            c.queued = q.direct_answered(agent, &self.caller).await;
-                        }
-                    }
-                    return Ok(*c);
-                }
-                Attempt::CallerGone => return Err(Outcome::CallerCancelled),
-                Attempt::Failed(codes) => tally.add(&codes),
-                Attempt::NoAnswer | Attempt::NoProvisional => tally.no_answer += 1,
-            }
+                .await;
+            hunt.attempted(attempted(attempt, &mut answered));
         }
-        Err(Outcome::NotAnswered(tally.final_code()))
+        match (hunt.end(), answered) {
+            (Some(Hunted::Answered(_)), Some(mut c)) => {
+                if let Some(agent) = &c.agent {
+                    self.record.fact("answered", |b, t| b.answered(t, agent));
+                    // An ACD agent on this call is busy for the queue
+                    // too, and does after-call work when it ends.
+                    if let Some(q) = &self.ctx.queues {
+                        c.queued = q.direct_answered(agent, &self.caller).await;
+                    }
+                }
+                Ok(c)
+            }
+            (Some(Hunted::CallerGone), _) => Err(Outcome::CallerCancelled),
+            (Some(Hunted::NotAnswered(code)), _) => Err(Outcome::NotAnswered(code)),
+            _ => Err(Outcome::NotAnswered(480)),
+        }
     }
 
+    /// Dial `number` through the trunk `first`, then its backups, as the
+    /// pure [`Hunt`] orders.
     pub(super) async fn ring_external(
         &mut self,
         number: &str,
@@ -233,32 +219,43 @@ impl Ringer<'_> {
                     .map(|p| (t.name.clone(), p, t.tcp, t.invite_timeout_secs))
             })
             .collect();
-        for (name, proxy, tcp, invite_timeout) in order {
+        let mut hunt = Hunt::trunks(order.len());
+        let mut answered = None;
+        while let Some(at) = hunt.poll_attempt() {
+            let Some((name, proxy, tcp, invite_timeout)) = order.get(at) else {
+                break;
+            };
             let target = format!("sip:{number}@{proxy}");
-            let invite = self.invite_to(target, Some(proxy), tcp);
-            let wait = Some(Duration::from_secs(invite_timeout.max(1)));
-            match self.attempt(vec![(invite, None)], wait).await {
-                Attempt::Answered(c) => {
-                    self.record.fact("transferred", |b, t| {
-                        b.transferred(t, TransferKind::Number, number, TransferMode::Blind)
-                    });
-                    return Ok(*c);
+            let invite = self.invite_to(target, Some(*proxy), *tcp);
+            let wait = Some(Duration::from_secs((*invite_timeout).max(1)));
+            let attempt = self.attempt(vec![(invite, None)], wait).await;
+            let how = attempted(attempt, &mut answered);
+            let silent = how == Attempted::NoProvisional;
+            let failed = format!("{how:?}");
+            hunt.attempted(how);
+            match (hunt.end(), silent) {
+                (None, true) => warn!(trunk = %name, "trunk did not respond; trying the backup"),
+                (None, false) => {
+                    warn!(trunk = %name, attempt = %failed, "trunk failed; trying the backup")
                 }
-                Attempt::CallerGone => return Err(Outcome::CallerCancelled),
-                Attempt::Failed(codes) if codes.iter().all(|c| trunk::fails_over(*c)) => {
-                    warn!(trunk = %name, ?codes, "trunk failed; trying the backup");
-                }
-                Attempt::NoProvisional => {
-                    warn!(trunk = %name, "trunk did not respond; trying the backup");
-                }
-                Attempt::Failed(codes) => {
-                    return Err(Outcome::NotAnswered(codes.first().copied().unwrap_or(480)))
-                }
-                Attempt::NoAnswer => return Err(Outcome::NotAnswered(480)),
+                _ => {}
             }
         }
-        warn!(trunk = %first, "every trunk failed");
-        Err(Outcome::NotAnswered(503))
+        match (hunt.end(), answered) {
+            (Some(Hunted::Answered(_)), Some(c)) => {
+                self.record.fact("transferred", |b, t| {
+                    b.transferred(t, TransferKind::Number, number, TransferMode::Blind)
+                });
+                Ok(c)
+            }
+            (Some(Hunted::CallerGone), _) => Err(Outcome::CallerCancelled),
+            (Some(Hunted::NotAnswered(503)), _) => {
+                warn!(trunk = %first, "every trunk failed");
+                Err(Outcome::NotAnswered(503))
+            }
+            (Some(Hunted::NotAnswered(code)), _) => Err(Outcome::NotAnswered(code)),
+            _ => Err(Outcome::NotAnswered(503)),
+        }
     }
 
     /// Queue the call and ring whichever agent the ACD offers it to; the
