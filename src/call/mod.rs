@@ -5,17 +5,18 @@
 //! carrier's dialog ([`crate::sip::InboundLeg`]) and our own dialog(s) to
 //! the agent or an external number ([`crate::sip::OutboundLeg`]) are
 //! independent; SDP is negotiated per leg (RFC 3264) with our own RTP ports
-//! on each side, and the relay joins them. [`run`] drives one call from the
-//! INVITE to the last BYE:
+//! on each side, and the media session joins them.
 //!
-//! 1. negotiate the carrier's offer (no common codec → 488) and reserve ports;
-//! 2. ring the targets ([`Route`]): agents sequentially or simultaneously
-//!    (forking to every registered contact), or an external number through a
-//!    trunk and its backups; relay 180/183; cancel the losers;
-//! 3. answer the carrier when a target answers; relay re-INVITEs (hold,
-//!    address change) from either side to the other;
-//! 4. tear both legs down on BYE from either side, on RTP silence, on a
-//!    failed session refresh, or on shutdown.
+//! Every kind of call is one pure [`machine::Machine`] whose states are the
+//! call's phases, run by its one shell, `task` ([`spawn`] / [`run`] for a
+//! carrier's INVITE, [`callback::spawn`], [`outbound::spawn`]). Each phase
+//! is a pure machine of its own with its shell: the IVR flow
+//! ([`flow::core`], `flow::drive`), ringing agents and numbers
+//! ([`hunt`], [`forks`], `ringing`), a queue's wait ([`queue_wait`],
+//! `ringing::ring_queue_at`), agent-first ringing ([`agent_first`],
+//! `reach`), the conversations and blind transfers ([`converse::core`],
+//! `converse`) and the connected call ([`fsm`], `session`). The shells
+//! hold no call logic; the machines no IO.
 
 pub mod agent_first;
 pub mod callback;
