@@ -984,3 +984,56 @@ password = "agent-password"
         "{v}"
     );
 }
+
+/// Number 12399 says its (6.6 s) welcome and hangs up.
+const GOODBYE: &str = r#"
+name = "goodbye-line"
+dids = ["12399"]
+entry = "bye"
+[nodes.bye]
+kind = "hangup"
+prompt = "ivr_12345_welcome"
+"#;
+
+/// The caller's phone vanishes (killed) while the flow's goodbye plays:
+/// the flow's BYE goes unanswered until its transaction times out (64*T1,
+/// RFC 3261 §17.1.2.2). The call's record ends with the call, not with
+/// that timeout: the ticket platform gets `call.ended` while the BYE still
+/// waits, and the call is gone once it has timed out.
+#[test]
+fn a_caller_gone_during_the_goodbye_does_not_hold_up_the_calls_record() {
+    let net = Net(246);
+    let dir = setup(&[("line.toml", GOODBYE)]);
+    let jsonl = dir.path().join("events");
+    let h = start(
+        net,
+        dir,
+        &format!("\n[events]\njsonl_dir = \"{}\"\n", jsonl.display()),
+    );
+    let mut caller = common::dial(net, "12399", &["--tone", "440", "--hangup-after", "30"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until("the goodbye to play", Duration::from_secs(20), || {
+        h.log().contains("node=bye").then_some(())
+    });
+    caller.kill().ok();
+    caller.wait().ok();
+    // The goodbye ends and the BYE goes out to nobody; the record does not
+    // wait for its answer (it would come 32 s later).
+    common::wait_until("call.ended", Duration::from_secs(20), || {
+        jsonl_events(&jsonl)
+            .iter()
+            .any(|e| e["type"] == "call.ended")
+            .then_some(())
+    });
+    let health = h.healthz();
+    assert_eq!(
+        health["calls"]["active"], 1,
+        "the BYE is still unanswered: {health}"
+    );
+    h.wait_for("the call to end", Duration::from_secs(60), |v| {
+        v["calls"]["active"] == 0
+    });
+}

@@ -75,6 +75,11 @@ pub(super) struct Ringer<'a> {
     /// Where the call first queued (a caller whose blind transfer fails
     /// goes back there).
     pub queue_place: Option<QueuePlace>,
+    /// The call hung up the caller: our BYE is sent once the call's record
+    /// is (a caller whose phone vanished leaves it unanswered until its
+    /// transaction times out, 64*T1 = 32 s, and the record must not wait
+    /// for that).
+    pub bye_owed: bool,
 }
 
 /// A call's place in a queue: its group, priority and arrival on the

@@ -259,7 +259,7 @@ impl Shell<'_, '_> {
                 let result = connect(self.ctx, ringer, self.parts, dest, keep_caller).await;
                 core.handle_input(self.clock.now(), Input::Connected(result));
             }
-            Output::Bye => ringer.inbound.bye().await,
+            Output::Bye => ringer.bye_owed = true,
             Output::Reject(code) => ringer.inbound.reject(code),
             Output::Forget => ringer.inbound.forget(),
             Output::Record(fact) => self.record(fact),

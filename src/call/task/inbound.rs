@@ -113,6 +113,7 @@ pub(in crate::call) async fn run(
             answered: false,
             record: &record,
             queue_place: None,
+            bye_owed: false,
         };
         let mut shell = Shell {
             ctx: &ctx,
@@ -129,12 +130,21 @@ pub(in crate::call) async fn run(
             }
         }
         finish |= shell.finish;
+        // The record is sent before the caller's BYE is waited for.
+        let bye_owed = ringer.bye_owed;
+        drop(ringer);
+        if std::mem::take(&mut finish) {
+            record.finish();
+        }
+        if bye_owed {
+            s.inbound.bye().await;
+        }
+        return m.outcome().cloned().unwrap_or(Outcome::Rejected(500));
     }
-    let outcome = m.outcome().cloned().unwrap_or(Outcome::Rejected(500));
     if finish {
         record.finish();
     }
-    outcome
+    m.outcome().cloned().unwrap_or(Outcome::Rejected(500))
 }
 
 /// Negotiate the carrier's offer and reserve the ports; the dialog.
@@ -336,7 +346,7 @@ impl Shell<'_, '_> {
                 None
             }
             Output::Bye => {
-                self.ringer.inbound.bye().await;
+                self.ringer.bye_owed = true;
                 None
             }
             Output::EndRecording => {
