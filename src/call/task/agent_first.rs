@@ -158,6 +158,8 @@ impl Shell<'_> {
                 }
                 None
             }
+            // Carried out by `run` (it lends the machine to `reach`).
+            Output::Reach => None,
             // Not an agent-first call's.
             Output::Reject(_)
             | Output::Forget
@@ -167,8 +169,7 @@ impl Shell<'_> {
             | Output::DropAnswer
             | Output::Converse
             | Output::Bye
-            | Output::EndRecording
-            | Output::Reach => None,
+            | Output::EndRecording => None,
         }
     }
 
