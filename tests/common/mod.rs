@@ -356,6 +356,40 @@ impl Drop for Hotline {
         }
         if std::thread::panicking() {
             eprintln!("--- hotline log (tail) ---\n{}", self.tail_log());
+            kill_test_phones(self.net);
+        }
+    }
+}
+
+/// A failed test's `hotline phone` and `hotline dial` processes on `net`
+/// (a panic skips the test's own kill): killed, so they do not hold the
+/// net's addresses for the next run on this machine. Found by their
+/// command line (`/proc/PID/cmdline`: this build's binary, `phone` or
+/// `dial`, an address on `net`).
+fn kill_test_phones(net: Net) {
+    let bin = env!("CARGO_BIN_EXE_hotline");
+    let prefix = format!("127.{}.0.", net.0);
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in procs.filter_map(|e| e.ok()) {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.parse::<u32>().is_err() {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let ours = args.first().map(String::as_str) == Some(bin)
+            && matches!(args.get(1).map(String::as_str), Some("phone" | "dial"))
+            && args.iter().any(|a| a.starts_with(&prefix));
+        if ours {
+            eprintln!("killing the failed test's {}", args.join(" "));
+            Command::new("kill").args(["-9", &pid]).status().ok();
         }
     }
 }
