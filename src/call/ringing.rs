@@ -139,6 +139,21 @@ impl Ringer<'_> {
         }
     }
 
+    /// Answer the caller's leg (someone answered for them); `false` when
+    /// the caller left first.
+    pub(super) fn answer_caller(&mut self) -> bool {
+        match self.inbound.answer(self.a_answer.clone()) {
+            Ok(()) => {
+                self.answered = true;
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "caller left as the agent answered");
+                false
+            }
+        }
+    }
+
     /// Ring `route` until someone answers or everyone failed (answering
     /// or refusing the carrier is the call's machine's: `call::machine`).
     pub(super) async fn ring_route(&mut self, route: &Route) -> Result<Connected, Outcome> {

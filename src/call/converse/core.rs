@@ -503,19 +503,24 @@ impl Conversations {
                 self.out.push_back(Output::Ring(Ring::Agent(agent.clone())));
                 self.state = State::DialRinging(dest);
             }
-            Dest::Number { number, trunk } => {
-                match trunk.clone().or_else(|| self.tenant_trunk.clone()) {
-                    Some(trunk) => {
-                        self.out.push_back(Output::Ring(Ring::Number {
-                            number: number.clone(),
-                            trunk,
-                        }));
-                        self.state = State::DialRinging(dest);
-                    }
-                    None => self.finish(End::Failed(QueueOutcome::Closed)),
+            Dest::Number { number, trunk } => match self.number_ring(number, trunk) {
+                Some(ring) => {
+                    self.out.push_back(Output::Ring(ring));
+                    self.state = State::DialRinging(dest);
                 }
-            }
+                None => self.finish(End::Failed(QueueOutcome::Closed)),
+            },
         }
+    }
+
+    /// How an outside number is rung: through the `trunk` named, else the
+    /// tenant's; `None` with neither.
+    fn number_ring(&self, number: &str, trunk: &Option<String>) -> Option<Ring> {
+        let trunk = trunk.clone().or_else(|| self.tenant_trunk.clone())?;
+        Some(Ring::Number {
+            number: number.to_string(),
+            trunk,
+        })
     }
 
     /// The caller is connected with `party`: answered first if need be,
@@ -556,18 +561,13 @@ impl Conversations {
                     .push_back(Output::Ask(Question::Staffed(group.clone())));
                 self.state = State::Staffing(target);
             }
-            TransferTarget::Number { number, trunk } => {
-                match trunk.clone().or_else(|| self.tenant_trunk.clone()) {
-                    Some(trunk) => {
-                        self.out.push_back(Output::Ring(Ring::Number {
-                            number: number.clone(),
-                            trunk,
-                        }));
-                        self.state = State::Reaching(target);
-                    }
-                    None => self.not_reached(target, TransferFailureReason::Unreachable, None),
+            TransferTarget::Number { number, trunk } => match self.number_ring(number, trunk) {
+                Some(ring) => {
+                    self.out.push_back(Output::Ring(ring));
+                    self.state = State::Reaching(target);
                 }
-            }
+                None => self.not_reached(target, TransferFailureReason::Unreachable, None),
+            },
         }
     }
 

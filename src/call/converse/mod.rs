@@ -101,17 +101,11 @@ pub(super) async fn converse(
         who,
         ringer.answered,
     );
-    let shell = Shell {
-        ctx,
-        ringer,
-        parts,
-        keep_caller,
-        wait,
-        party: Some(connected),
-        music: None,
-        last: None,
-    };
-    drive(core, shell).await
+    drive(
+        core,
+        Shell::new(ctx, ringer, parts, keep_caller, wait, Some(connected)),
+    )
+    .await
 }
 
 /// An IVR flow connects the caller to `dest` (the caller kept for the
@@ -129,17 +123,12 @@ pub(super) async fn dial(
         dest,
         ringer.answered,
     );
-    let shell = Shell {
-        ctx,
-        ringer,
-        parts,
-        keep_caller,
-        wait: Some(IvrWait::default()),
-        party: None,
-        music: None,
-        last: None,
-    };
-    drive(core, shell).await
+    let wait = Some(IvrWait::default());
+    drive(
+        core,
+        Shell::new(ctx, ringer, parts, keep_caller, wait, None),
+    )
+    .await
 }
 
 /// The switch's registrations and roster, for the machine.
@@ -196,21 +185,31 @@ struct Shell<'s, 'r> {
     last: Option<SessionEnd>,
 }
 
-impl Shell<'_, '_> {
+impl<'s, 'r> Shell<'s, 'r> {
+    fn new(
+        ctx: &'s Arc<CallContext>,
+        ringer: &'s mut Ringer<'r>,
+        parts: &'s mut Parts,
+        keep_caller: bool,
+        wait: Option<IvrWait>,
+        party: Option<Connected>,
+    ) -> Self {
+        Shell {
+            ctx,
+            ringer,
+            parts,
+            keep_caller,
+            wait,
+            party,
+            music: None,
+            last: None,
+        }
+    }
+
     /// Carry out `output`; the news it waits for, if any.
     async fn execute(&mut self, output: Output) -> Option<Input> {
         match output {
-            Output::AnswerCaller => {
-                let ok = match self.ringer.inbound.answer(self.ringer.a_answer.clone()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        warn!(error = %e, "caller left as the agent answered");
-                        false
-                    }
-                };
-                self.ringer.answered |= ok;
-                Some(Input::Answered(ok))
-            }
+            Output::AnswerCaller => Some(Input::Answered(self.ringer.answer_caller())),
             Output::DropAnswer => {
                 if let Some(c) = self.party.take() {
                     self.ringer.drop_answer(c).await;

@@ -293,17 +293,7 @@ impl Shell<'_, '_> {
                     answered: self.ringer.answered,
                 })
             }
-            Output::AnswerCaller => {
-                let ok = match self.ringer.inbound.answer(self.ringer.a_answer.clone()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        warn!(error = %e, "caller left as the agent answered");
-                        false
-                    }
-                };
-                self.ringer.answered |= ok;
-                Some(Input::Answered(ok))
-            }
+            Output::AnswerCaller => Some(Input::Answered(self.ringer.answer_caller())),
             Output::DropAnswer => {
                 if let Some(c) = self.connected.take() {
                     self.ringer.drop_answer(c).await;
