@@ -27,6 +27,7 @@ fn assert_idle(h: &Hotline) {
     h.wait_for("the switch to be idle", Duration::from_secs(20), |v| {
         v["calls"]["active"] == 0
             && v["sip"]["dialogs"] == 0
+            && v["sip"]["legs_routed"] == 0
             && v["media"]["rtp_port_pairs_in_use"] == 0
             && v["media"]["sessions"] == 0
     });

@@ -297,3 +297,74 @@ fn hostile_rtp_neither_crashes_nor_leaks_into_the_call() {
     });
     assert_eq!(v["calls"]["answered"], 1, "{v}");
 }
+
+/// The stack routes each dialog's events to its call by Call-ID (issue 16,
+/// one stack-wide dialog-state channel): a second INVITE with the Call-ID
+/// of a call in progress (a looped or merged request, RFC 3261 §8.2.2.2)
+/// gets 482 instead of being routed to the first call, and the first call
+/// is unaffected: its CANCEL still reaches it and ends it (487), and its
+/// agent's ringing is cancelled.
+#[test]
+fn an_invite_reusing_a_live_calls_call_id_gets_482_and_the_first_call_goes_on() {
+    let h = Hotline::start(Net(248), "");
+    register(&h, "1001", &h.net.agent(0));
+    let agent = Sipp::start("agent_noanswer.xml", &h.net.agent(0), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let raw = RawSip::new(&h.net.carrier(), &h.net.sip());
+    let me = raw.local();
+    let hotline = h.net.ip(1);
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n";
+    let request = |method: &str, tag: &str, branch: &str, body: &str| {
+        format!(
+            "{method} sip:12345@{hotline} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:+8613800000000@{me}>;tag={tag}\r\nTo: <sip:12345@{hotline}>\r\nCall-ID: twice@carrier\r\nCSeq: 1 {method}\r\nContact: <sip:+8613800000000@{me}>\r\n{}Content-Length: {}\r\n\r\n{body}",
+            if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" },
+            body.len()
+        )
+    };
+    let first = request("INVITE", "first", "z9hG4bK-first", sdp);
+    raw.send(first.as_bytes());
+    // The first call rings its agent (180 relayed): its leg is live.
+    let mut buf = vec![0u8; 65536];
+    let ringing = (0..20).find_map(|_| {
+        let (n, _) = raw.sock.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        text.starts_with("SIP/2.0 180").then_some(text)
+    });
+    assert!(ringing.is_some(), "the first call rings\n{}", h.tail_log());
+
+    raw.send(request("INVITE", "second", "z9hG4bK-second", sdp).as_bytes());
+    let refused = raw
+        .recv_final()
+        .expect("a final response to the second INVITE");
+    assert_eq!(status(&refused), 482, "{refused}");
+    assert!(refused.contains("z9hG4bK-second"), "{refused}");
+
+    // The first call still hears its own dialog: its CANCEL ends it.
+    raw.send(request("CANCEL", "first", "z9hG4bK-first", "").as_bytes());
+    let mut finals = Vec::new();
+    for _ in 0..2 {
+        let resp = raw
+            .recv_final()
+            .expect("the CANCEL's and the INVITE's finals");
+        finals.push((status(&resp), resp.contains("CANCEL")));
+    }
+    finals.sort();
+    assert_eq!(finals, vec![(200, true), (487, false)], "{}", h.tail_log());
+    raw.send(
+        format!(
+            "ACK sip:12345@{hotline} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-first\r\nMax-Forwards: 70\r\nFrom: <sip:+8613800000000@{me}>;tag=first\r\nTo: <sip:12345@{hotline}>\r\nCall-ID: twice@carrier\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    agent.wait(Duration::from_secs(40)).assert_ok(&h);
+    h.wait_for("the switch to be idle", Duration::from_secs(20), |v| {
+        v["calls"]["active"] == 0 && v["sip"]["dialogs"] == 0 && v["sip"]["legs_routed"] == 0
+    });
+    let log = h.log();
+    assert_eq!(
+        log.matches("INVITE with a live leg's Call-ID: 482").count(),
+        1,
+        "{}",
+        h.tail_log()
+    );
+}

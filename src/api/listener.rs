@@ -115,6 +115,7 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
         },
         "sip": {
             "dialogs": s.stack.dialog_count(),
+            "legs_routed": s.stack.routed_leg_count(),
             "transactions": s.stack.transaction_count(),
             // The ingress gate (issue 14 §3, §5).
             "refused": gate.refused,

@@ -21,6 +21,7 @@ pub mod digest_policy;
 pub mod flood;
 pub mod gate;
 pub mod journal;
+mod leg_events;
 mod linger;
 pub mod message;
 mod recovery;

@@ -22,12 +22,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog::{Dialog, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::dialog::DialogId;
-use rsipstack::sip::{self as rsip, HeadersExt};
+use rsipstack::sip as rsip;
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
@@ -40,6 +39,10 @@ use tracing::{debug, info, warn};
 use super::flood::FloodPolicy;
 use super::gate::{Gate, GatedUdp};
 use super::journal::DialogJournal;
+use super::leg_events::{self, LegRouter, Registration};
+pub use super::leg_events::{
+    CallIdInUse, InDialogResponder, LegEnd, LegEvent, LegEventSender, LegEvents, LegKey,
+};
 use super::linger::AcceptedInvite;
 use super::message::{error_status, new_call_id, to_headers, Request, Responder};
 use super::recovery::{self, Journal};
@@ -68,6 +71,9 @@ pub enum SipError {
     /// A URI we built or were given does not parse.
     #[error("invalid SIP URI {0:?}")]
     BadUri(String),
+    /// A new INVITE's Call-ID is a live leg's (refused with 482).
+    #[error(transparent)]
+    CallIdInUse(#[from] CallIdInUse),
 }
 
 /// What to bind.
@@ -147,6 +153,18 @@ impl PendingInvite {
         stack: &SipStack,
         events: &LegEventSender,
     ) -> Result<InboundLeg, SipError> {
+        let key = LegKey(self.request.call_id());
+        let route = match stack.inner.router.register(&key, events) {
+            Ok(route) => route,
+            Err(in_use) => {
+                // RFC 3261 §8.2.2.2: the same Call-ID as a live leg is a
+                // merged or looped request as far as routing goes.
+                warn!(call_id = %key, "INVITE with a live leg's Call-ID: 482");
+                let responder = Responder { tx: self.tx };
+                tokio::spawn(async move { responder.reply(482, vec![], None).await.ok() });
+                return Err(in_use.into());
+            }
+        };
         let mut tx = self.tx;
         let dialog = stack
             .inner
@@ -163,208 +181,13 @@ impl PendingInvite {
             }
         });
         Ok(InboundLeg {
-            key: LegKey(self.request.call_id()),
+            key,
+            _route: route,
             dialog,
             dialogs: stack.inner.dialogs.clone(),
             journal: stack.inner.journal.clone(),
             request: self.request,
         })
-    }
-}
-
-/// Identifies a leg within a call: the leg's Call-ID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LegKey(pub String);
-
-impl std::fmt::Display for LegKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// How a leg ended, as far as SIP tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LegEnd {
-    /// The remote side sent BYE.
-    RemoteBye,
-    /// The remote side cancelled its INVITE.
-    RemoteCancel,
-    /// We ended it (BYE, CANCEL or reject).
-    Local,
-    /// A transaction timed out (no ACK, no response).
-    Timeout,
-    /// A final error status on the INVITE (busy, not found …).
-    Status(u16),
-}
-
-/// Something that happened on one leg.
-#[derive(Debug)]
-pub enum LegEvent {
-    /// 180 or 183; `sdp` when the provisional response carries a body.
-    Progress {
-        /// Status code (180, 183 …).
-        code: u16,
-        /// Early SDP.
-        sdp: Option<Vec<u8>>,
-    },
-    /// Final response to our INVITE: 2xx (with its SDP) or an error code.
-    Final {
-        /// Status code.
-        code: u16,
-        /// Answer SDP for a 2xx.
-        sdp: Option<Vec<u8>>,
-    },
-    /// The leg is confirmed (ACK received/sent).
-    Confirmed,
-    /// A re-INVITE or UPDATE from the remote side, to answer via `responder`.
-    Reoffer {
-        /// The offered SDP (may be empty: an offerless re-INVITE).
-        sdp: Vec<u8>,
-        /// Reply handle.
-        responder: InDialogResponder,
-    },
-    /// INFO (e.g. `application/dtmf-relay`), answered 200 already unless
-    /// the call answers otherwise.
-    Info {
-        /// Content-Type.
-        content_type: Option<String>,
-        /// Body.
-        body: Vec<u8>,
-        /// Reply handle.
-        responder: InDialogResponder,
-    },
-    /// The dialog ended.
-    Ended(LegEnd),
-}
-
-/// Reply handle for an in-dialog request surfaced as a [`LegEvent`].
-#[derive(Debug)]
-pub struct InDialogResponder {
-    handle: rsipstack::dialog::dialog::TransactionHandle,
-}
-
-impl InDialogResponder {
-    /// Respond with status, headers and optional body (SDP).
-    pub async fn respond(&self, code: u16, headers: Vec<(String, String)>, body: Option<Vec<u8>>) {
-        let mut headers = to_headers(headers);
-        if body.is_some() {
-            headers.push(rsip::Header::ContentType("application/sdp".into()));
-        }
-        if let Err(e) = self
-            .handle
-            .respond(rsip::StatusCode::from(code), Some(headers), body)
-            .await
-        {
-            debug!(error = %e, "in-dialog response dropped");
-        }
-    }
-}
-
-/// The sending half of a call's event channel (cloned into each leg). Our
-/// events travel boxed: a channel's first block is 32 slots, 256 bytes of
-/// boxes instead of 2.5 KiB of events (issue 16, "Memory per call").
-#[derive(Clone)]
-pub struct LegEventSender {
-    states: rsipstack::dialog::dialog::DialogStateSender,
-    finals: mpsc::UnboundedSender<Box<(LegKey, LegEvent)>>,
-}
-
-/// The receiving half: one per call.
-pub struct LegEvents {
-    states: DialogStateReceiver,
-    finals: mpsc::UnboundedReceiver<Box<(LegKey, LegEvent)>>,
-    finals_open: bool,
-    journal: Option<Arc<Journal>>,
-}
-
-impl LegEvents {
-    /// Next event of any leg of this call; `None` once every sender is gone.
-    pub async fn recv(&mut self) -> Option<(LegKey, LegEvent)> {
-        loop {
-            tokio::select! {
-                state = self.states.recv() => {
-                    let state = state?;
-                    if let Some(journal) = &self.journal {
-                        journal.on_state(&state);
-                    }
-                    if let Some(ev) = translate(state) {
-                        return Some(ev);
-                    }
-                }
-                fin = self.finals.recv(), if self.finals_open => match fin {
-                    Some(ev) => return Some(*ev),
-                    // Our sender dropped: dialog states may still come.
-                    None => self.finals_open = false,
-                },
-            }
-        }
-    }
-}
-
-fn key_of(id: &DialogId) -> LegKey {
-    LegKey(id.call_id.clone())
-}
-
-/// Map rsipstack's dialog state to our event; `None` for states the call
-/// does not act on.
-fn translate(state: DialogState) -> Option<(LegKey, LegEvent)> {
-    match state {
-        DialogState::Early(id, resp) => {
-            let sdp = (!resp.body.is_empty()).then(|| resp.body.clone());
-            Some((
-                key_of(&id),
-                LegEvent::Progress {
-                    code: resp.status_code.code(),
-                    sdp,
-                },
-            ))
-        }
-        DialogState::Confirmed(id, _) => Some((key_of(&id), LegEvent::Confirmed)),
-        DialogState::Updated(id, req, handle) => Some((
-            key_of(&id),
-            LegEvent::Reoffer {
-                sdp: req.body.clone(),
-                responder: InDialogResponder { handle },
-            },
-        )),
-        DialogState::Info(id, req, handle) => Some((
-            key_of(&id),
-            LegEvent::Info {
-                content_type: req.header_value("Content-Type"),
-                body: req.body.clone(),
-                responder: InDialogResponder { handle },
-            },
-        )),
-        DialogState::Options(_, _, handle) => {
-            tokio::spawn(async move {
-                handle.reply(rsip::StatusCode::OK).await.ok();
-            });
-            None
-        }
-        DialogState::Terminated(id, reason) => {
-            let end = match reason {
-                TerminatedReason::UacBye | TerminatedReason::UasBye => LegEnd::RemoteBye,
-                TerminatedReason::UacCancel => LegEnd::RemoteCancel,
-                TerminatedReason::Timeout => LegEnd::Timeout,
-                TerminatedReason::UacBusy | TerminatedReason::UasBusy => LegEnd::Status(486),
-                TerminatedReason::UasDecline => LegEnd::Status(603),
-                TerminatedReason::ProxyAuthRequired => LegEnd::Status(407),
-                TerminatedReason::ProxyError(c)
-                | TerminatedReason::UacOther(c)
-                | TerminatedReason::UasOther(c) => LegEnd::Status(c.code()),
-            };
-            Some((key_of(&id), LegEvent::Ended(end)))
-        }
-        DialogState::Notify(_, _, handle)
-        | DialogState::Refer(_, _, handle)
-        | DialogState::Message(_, _, handle)
-        | DialogState::Publish(_, _, handle) => {
-            tokio::spawn(async move {
-                handle.reply(rsip::StatusCode::NotImplemented).await.ok();
-            });
-            None
-        }
-        DialogState::Calling(_) | DialogState::Trying(_) | DialogState::WaitAck(_, _) => None,
     }
 }
 
@@ -393,6 +216,8 @@ pub struct OutboundInvite {
 /// Our UAC leg (INVITE sent to an agent or trunk).
 pub struct OutboundLeg {
     key: LegKey,
+    /// Routes its dialog's states to the call (ends with the leg).
+    _route: Registration,
     dialog: InviteDialog,
     dialogs: Arc<DialogLayer>,
     journal: Option<Arc<Journal>>,
@@ -403,6 +228,8 @@ pub struct OutboundLeg {
 /// The carrier's leg (we are UAS).
 pub struct InboundLeg {
     key: LegKey,
+    /// Routes its dialog's states to the call (ends with the leg).
+    _route: Registration,
     dialog: InviteDialog,
     dialogs: Arc<DialogLayer>,
     journal: Option<Arc<Journal>>,
@@ -602,6 +429,10 @@ pub(super) struct Inner {
     pub(super) endpoint: rsipstack::transaction::Endpoint,
     dialogs: Arc<DialogLayer>,
     journal: Option<Arc<Journal>>,
+    /// Every dialog's states, routed to the calls by Call-ID.
+    router: Arc<LegRouter>,
+    /// The sender every dialog reports its states on.
+    states: DialogStateSender,
     local: SocketAddr,
     pub(super) cancel: CancellationToken,
     /// Peers connected over TLS: a stream INVITE to one goes over its TLS
@@ -697,10 +528,13 @@ impl SipStack {
             .journal
             .as_ref()
             .map(|sink| Arc::new(Journal::new(sink.clone(), dialogs.clone())));
+        let (router, states) = LegRouter::start(&dialogs, journal.clone());
         let inner = Arc::new(Inner {
             endpoint,
             dialogs,
             journal,
+            router,
+            states,
             local: cfg.listen,
             cancel,
             tls_peers: Default::default(),
@@ -759,20 +593,7 @@ impl SipStack {
 
     /// A new event channel for one call.
     pub fn leg_channel(&self) -> (LegEventSender, LegEvents) {
-        let (states_tx, states_rx) = self.inner.dialogs.new_dialog_state_channel();
-        let (finals_tx, finals_rx) = mpsc::unbounded_channel();
-        (
-            LegEventSender {
-                states: states_tx,
-                finals: finals_tx,
-            },
-            LegEvents {
-                states: states_rx,
-                finals: finals_rx,
-                finals_open: true,
-                journal: self.inner.journal.clone(),
-            },
-        )
+        leg_events::channel(self.inner.states.clone())
     }
 
     /// Send an INVITE; progress and the final response arrive on `events`.
@@ -803,6 +624,8 @@ impl SipStack {
             rsip::Transport::Udp
         };
         let call_id = new_call_id();
+        let key = LegKey(call_id.clone());
+        let route = self.inner.router.register(&key, events)?;
         let option = InviteOption {
             caller_display_name: inv.from_display.clone(),
             caller,
@@ -828,8 +651,7 @@ impl SipStack {
             .dialogs
             .do_invite_async(option, events.states.clone())
             .map_err(|e| SipError::Dialog(e.to_string()))?;
-        let key = LegKey(call_id);
-        let finals = events.finals.clone();
+        let finals = events.route.clone();
         let k = key.clone();
         let accepted = AcceptedInvite::new(self.inner.dialogs.endpoint.clone());
         let (answered, invite) = (accepted.clone(), dialog.clone());
@@ -862,6 +684,7 @@ impl SipStack {
         });
         Ok(OutboundLeg {
             key,
+            _route: route,
             dialog,
             dialogs: self.inner.dialogs.clone(),
             journal: self.inner.journal.clone(),
@@ -906,6 +729,12 @@ impl SipStack {
     /// Dialogs in the stack's table (for leak checks).
     pub fn dialog_count(&self) -> usize {
         self.inner.dialogs.len()
+    }
+
+    /// Legs whose dialog states are routed to a call (for leak checks: a
+    /// leg's route ends when the leg is dropped).
+    pub fn routed_leg_count(&self) -> usize {
+        self.inner.router.len()
     }
 
     /// Live transactions (for leak checks).
