@@ -214,7 +214,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     if let Some(sup) = p.supervisors.by_key(&key) {
                         self.supervisor_leg_event(&mut fsm, now(), &mut p.supervisors, &mut io, sup, ev);
                     } else if let Some(i) = p.members.iter().position(|s| s.leg.key() == &key) {
-                        if let Some(left) = self.member_event(&relay, &mut p.members, i, ev).await {
+                        if let Some(left) = Box::pin(self.member_event(&relay, &mut p.members, i, ev)).await {
                             let completed = matches!(fsm.consultation(), fsm::Consultation::Completed { .. });
                             if !completed && p.group.as_ref().and_then(|g| g.answered.as_ref()) == Some(&left) {
                                 // The group's agent hung up during the
@@ -228,7 +228,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             fsm.party_left(&left);
                         }
                     } else if let Some(g) = p.group.as_mut().filter(|g| g.offers.contains(&key)) {
-                        if let Some((s, device)) = self.group_leg_event(&relay, g, &key, ev, p.members.len()).await {
+                        if let Some((s, device)) = Box::pin(self.group_leg_event(&relay, g, &key, ev, p.members.len())).await {
                             if let Some(agent) = &s.party {
                                 fsm.group_agent_answered(agent);
                             }
@@ -236,7 +236,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             p.members.push(s);
                         }
                     } else if let Some(i) = p.dialing.iter().position(|d| d.leg.key() == &key) {
-                        if let Some(s) = self.dialing_event(&relay, &mut fsm, &mut p.dialing, i, ev, p.members.len()).await {
+                        if let Some(s) = Box::pin(self.dialing_event(&relay, &mut fsm, &mut p.dialing, i, ev, p.members.len())).await {
                             let joined = s.party.clone();
                             p.members.push(s);
                             if let Some(label) = joined.filter(|l| !fsm.consulted_party_answered(l)) {
@@ -316,6 +316,22 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         if let Some((device, id, _)) = &registration {
             self.ctx.live.remove_if(device, |_, (i, _)| i == id);
         }
+        // Boxed: the hang-ups and the relay's report are larger than the
+        // loop above and run once, at the end (issue 16, "Memory per
+        // call").
+        Box::pin(self.finish(end, keep, relay, io, p)).await
+    }
+
+    /// The call is over: count its RTP, stop the media while the phones
+    /// are hung up, tell the record and the ACD.
+    async fn finish(
+        &mut self,
+        end: End,
+        keep: bool,
+        relay: RelayHandle,
+        io: Io,
+        mut p: Parties,
+    ) -> SessionEnd {
         let stats = &relay.stats;
         use std::sync::atomic::Ordering::Relaxed;
         let counters = &self.ctx.counters;
@@ -443,12 +459,14 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                     headers,
                     sdp,
                 } => {
+                    // Boxed: rsipstack's reply is a large future, and an
+                    // in-dialog request is rare beside the call's life.
                     if code < 200 {
                         if let Some(r) = io.responders.get(&tx) {
-                            r.respond(code, headers, sdp).await;
+                            Box::pin(r.respond(code, headers, sdp)).await;
                         }
                     } else if let Some(r) = io.responders.remove(&tx) {
-                        r.respond(code, headers, sdp).await;
+                        Box::pin(r.respond(code, headers, sdp)).await;
                     }
                 }
                 Output::Reinvite { side, req, sdp } => {
