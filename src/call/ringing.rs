@@ -80,6 +80,9 @@ pub(super) struct Ringer<'a> {
     /// transaction times out, 64*T1 = 32 s, and the record must not wait
     /// for that).
     pub bye_owed: bool,
+    /// The relay of the conversation the caller is being answered for,
+    /// bridged before the answer ([`super::converse::answer_bridged`]).
+    pub bridged: Option<super::session::Bridged>,
 }
 
 /// A call's place in a queue: its group, priority and arrival on the

@@ -209,7 +209,10 @@ impl<'s, 'r> Shell<'s, 'r> {
     /// Carry out `output`; the news it waits for, if any.
     async fn execute(&mut self, output: Output) -> Option<Input> {
         match output {
-            Output::AnswerCaller => Some(Input::Answered(self.ringer.answer_caller())),
+            Output::AnswerCaller => Some(Input::Answered(match self.party.as_ref() {
+                Some(party) => answer_bridged(self.ctx, self.ringer, self.parts, party).await,
+                None => self.ringer.answer_caller(),
+            })),
             Output::DropAnswer => {
                 if let Some(c) = self.party.take() {
                     self.ringer.drop_answer(c).await;
@@ -281,12 +284,9 @@ impl<'s, 'r> Shell<'s, 'r> {
             };
         };
         let (ctx, ringer, parts) = (self.ctx, &mut *self.ringer, &mut *self.parts);
-        if !ringer.media.is_recording() {
-            if let Some(r) =
-                super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await
-            {
-                ringer.media.record(r);
-            }
+        if ringer.bridged.is_none() {
+            // (A relay bridged before the answer has the recording.)
+            open_recording(ctx, ringer, parts).await;
         }
         let queue_call = connected.queued;
         let mut session = Session::connect(SessionParts {
@@ -307,6 +307,7 @@ impl<'s, 'r> Shell<'s, 'r> {
                 neg: connected.neg,
             },
             b_ports: parts.b_ports.take(),
+            bridged: ringer.bridged.take(),
             caller: ringer.caller.clone(),
             agent: AgentSide::answered(connected.agent, connected.device, queue_call),
             rules: Rules::inbound(self.keep_caller),
@@ -425,6 +426,42 @@ impl<'s, 'r> Shell<'s, 'r> {
             self.ringer.media.end_play(p).await;
         }
     }
+}
+
+/// The call's one recording, opened at its first conversation.
+async fn open_recording(ctx: &CallContext, ringer: &mut Ringer<'_>, parts: &Parts) {
+    if !ringer.media.is_recording() {
+        if let Some(r) =
+            super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await
+        {
+            ringer.media.record(r);
+        }
+    }
+}
+
+/// Answer the caller for the conversation with `party`, the caller's
+/// media bridged to the party's (and the recording opened) first, so the
+/// caller's first words after the 200 reach the party
+/// ([`super::session::bridge`]); `false` when the caller left first (the relay
+/// is stopped).
+pub(super) async fn answer_bridged(
+    ctx: &CallContext,
+    ringer: &mut Ringer<'_>,
+    parts: &mut Parts,
+    party: &Connected,
+) -> bool {
+    open_recording(ctx, ringer, parts).await;
+    if let Some(b) = parts.b_ports.take() {
+        let bridged = super::session::bridge(ctx, &mut ringer.media, b, &party.neg, &parts.a_local);
+        ringer.bridged = Some(bridged);
+    }
+    let answered = ringer.answer_caller();
+    if !answered {
+        if let Some(bridged) = ringer.bridged.take() {
+            bridged.abandon(ctx, ringer.record).await;
+        }
+    }
+    answered
 }
 
 /// New ports for the next party and an offer that names them.

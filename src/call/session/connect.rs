@@ -123,6 +123,9 @@ pub(in crate::call) struct SessionParts<'a, A: Leg, B: Leg> {
     pub b_side: SideMedia,
     /// Side B's ports (the relay takes them).
     pub b_ports: Option<PortPair>,
+    /// The relay, when the caller was bridged before being answered
+    /// ([`super::bridge`]); `b_ports` are then unused.
+    pub bridged: Option<super::Bridged>,
     /// The citizen's number.
     pub caller: String,
     /// Who is on side B.
@@ -146,6 +149,7 @@ impl<'a, A: Leg, B: Leg> Session<'a, A, B> {
             a_answer,
             b_side,
             b_ports,
+            bridged,
             caller,
             agent,
             rules,
@@ -157,6 +161,7 @@ impl<'a, A: Leg, B: Leg> Session<'a, A, B> {
             events,
             media,
             b_ports,
+            bridged,
             a_remote: a_side.neg.remote,
             b_remote: b_side.neg.remote,
             a_local: a_side.local,

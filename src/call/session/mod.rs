@@ -52,6 +52,8 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     /// caller goes on.
     media: &'a mut CallerMedia,
     b_ports: Option<PortPair>,
+    /// The relay, when the caller was bridged before being answered.
+    bridged: Option<Bridged>,
     a_remote: SocketAddr,
     b_remote: SocketAddr,
     a_local: LocalMedia,
@@ -167,24 +169,65 @@ impl Io {
     }
 }
 
+/// A conversation's relay and its events.
+pub(in crate::call) struct Bridged {
+    relay: RelayHandle,
+    events: mpsc::UnboundedReceiver<RelayEvent>,
+}
+
+/// Bridge the caller's media to side B's ports `b` (the party's answer
+/// `b_neg`), the caller's side being `a_local`. A caller answered for this
+/// conversation is bridged **before** the answer goes out: the caller's
+/// media session drops what it hears while idle, and a phone speaks as soon
+/// as it has the 200 (the IO worker carries out a command before it reads
+/// the datagrams that came after it).
+pub(in crate::call) fn bridge(
+    ctx: &CallContext,
+    media: &mut CallerMedia,
+    b: PortPair,
+    b_neg: &Negotiated,
+    a_local: &LocalMedia,
+) -> Bridged {
+    let (relay_tx, events) = mpsc::unbounded_channel();
+    let relay = media.bridge(
+        b,
+        Some(b_neg.remote),
+        relay::RelayOptions {
+            silence: ctx.rtp_timeout,
+            b_format: LegFormat::from_negotiated(b_neg),
+            cname: format!("hotline@{}", a_local.address),
+            ..Default::default()
+        },
+        relay_tx,
+    );
+    Bridged { relay, events }
+}
+
+impl Bridged {
+    /// The caller never got the answer: the relay stops, and the
+    /// recording opened for the conversation is finished and kept, the
+    /// record told (a few milliseconds of the party, but nothing recorded
+    /// is thrown away).
+    pub(in crate::call) async fn abandon(self, ctx: &CallContext, record: &CallRecord) {
+        let report = self.relay.stop().await;
+        if let Some(meta) = &report.recording {
+            super::recording_ready(ctx, record, meta);
+        }
+    }
+}
+
 impl<A: Leg, B: Leg> Session<'_, A, B> {
     /// Run until the call ends.
     pub async fn run(&mut self) -> SessionEnd {
-        let (relay_tx, mut relay_rx) = mpsc::unbounded_channel();
-        let Some(b) = self.b_ports.take() else {
-            return SessionEnd::default();
+        let bridged = match (self.bridged.take(), self.b_ports.take()) {
+            (Some(bridged), _) => bridged,
+            (None, Some(b)) => bridge(self.ctx, self.media, b, &self.b_neg, &self.a_local),
+            (None, None) => return SessionEnd::default(),
         };
-        let relay = self.media.bridge(
-            b,
-            Some(self.b_remote),
-            relay::RelayOptions {
-                silence: self.ctx.rtp_timeout,
-                b_format: LegFormat::from_negotiated(&self.b_neg),
-                cname: format!("hotline@{}", self.a_local.address),
-                ..Default::default()
-            },
-            relay_tx,
-        );
+        let Bridged {
+            relay,
+            events: mut relay_rx,
+        } = bridged;
         info!(caller_rtp = %self.a_remote, agent_rtp = %self.b_remote, "connected");
         let clock = super::ShellClock::start();
         let mut fsm = Fsm::new(self.setup(), clock.now());

@@ -276,6 +276,7 @@ impl Shell<'_> {
                 neg: b_neg,
             },
             b_ports: Some(b_ports),
+            bridged: None,
             caller: call.number.clone(),
             agent,
             rules: session::Rules::AGENT_FIRST,

@@ -128,6 +128,7 @@ pub(in crate::call) async fn run(
             record: &record,
             queue_place: None,
             bye_owed: false,
+            bridged: None,
         };
         let mut shell = Shell {
             ctx: &ctx,
@@ -307,7 +308,15 @@ impl Shell<'_, '_> {
                     answered: self.ringer.answered,
                 })
             }
-            Output::AnswerCaller => Some(Input::Answered(self.ringer.answer_caller())),
+            Output::AnswerCaller => {
+                let answered = match (self.parts.as_mut(), self.connected.as_ref()) {
+                    (Some(parts), Some(connected)) => {
+                        converse::answer_bridged(ctx, self.ringer, parts, connected).await
+                    }
+                    _ => self.ringer.answer_caller(),
+                };
+                Some(Input::Answered(answered))
+            }
             Output::DropAnswer => {
                 if let Some(c) = self.connected.take() {
                     Box::pin(self.ringer.drop_answer(c)).await;
