@@ -135,6 +135,17 @@ ticks() { # utime+stime of the given pids and their child processes (threads are
     done
     echo $t
 }
+sys_ticks() { # stime alone (time in the kernel: syscalls, the UDP stack) of the given pids and their children
+    local t=0 p q s
+    for p in "$@"; do
+        for q in $p $(pgrep -P "$p" 2>/dev/null); do
+            s=$(cat "/proc/$q/stat" 2>/dev/null) || continue
+            s=${s##*) }; set -- $s
+            t=$((t + ${13}))
+        done
+    done
+    echo $t
+}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 sys_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6}' /proc/stat; }   # busy idle (jiffies, all CPUs)
 
@@ -278,10 +289,12 @@ drive() {
     sleep $((RAMP_S + 3))
     local m0 s0 c0 u0 b0 i0 m1 s1 c1 u1 b1 i1
     m0=$(ticks "$MEDIA_PID"); s0=$( [[ -n $SIG_PID ]] && ticks "$SIG_PID" || echo 0); c0=$(ticks $uac); u0=$(ticks $uas)
+    local k0 k1; k0=$(sys_ticks "$MEDIA_PID" $SIG_PID)
     read -r b0 i0 < <(sys_busy)
     if [[ -n $HOTLINE_PID ]]; then R_UP=$(hotline_active); else R_UP=$(peer_up); fi
     sleep $win
     m1=$(ticks "$MEDIA_PID"); s1=$( [[ -n $SIG_PID ]] && ticks "$SIG_PID" || echo 0); c1=$(ticks $uac); u1=$(ticks $uas)
+    k1=$(sys_ticks "$MEDIA_PID" $SIG_PID)
     read -r b1 i1 < <(sys_busy)
     R_RSS1=$(rss_kib "$MEDIA_PID")
     wait_pid $uac $((tmo + 15)); R_RC=$WAIT_RC
@@ -294,7 +307,7 @@ drive() {
     R_UFAIL=$(awk -F'|' '/Failed call/{gsub(/ /,"",$3); print $3}' "$d/uas_screen.log" 2>/dev/null | tail -1)
     local den=$(( win * HZ ))
     pc() { awk -v t="$1" -v d="$den" 'BEGIN{printf "%.1f", 100*t/d}'; }
-    R_MEDIA=$(pc $((m1 - m0))); R_SIG=$(pc $((s1 - s0))); R_SW=$(pc $((m1 - m0 + s1 - s0)))
+    R_MEDIA=$(pc $((m1 - m0))); R_SIG=$(pc $((s1 - s0))); R_SW=$(pc $((m1 - m0 + s1 - s0))); R_KERN=$(pc $((k1 - k0)))
     R_UAC=$(pc $((c1 - c0))); R_UASC=$(pc $((u1 - u0)))
     R_BUSY=$(awk -v b=$((b1 - b0)) -v i=$((i1 - i0)) 'BEGIN{printf "%.0f", 100*b/(b+i)}')
     # what the machine did beside the switch and SIPp, in % of one core (other engineers' jobs)
@@ -313,7 +326,7 @@ row() { # N system note
     rssg=$(awk -v a="${R_RSS1:-0}" -v b="${R_RSS0:-0}" 'BEGIN{printf "%.1f", (a-b)/1024}')
     kib=$(awk -v a="${R_RSS1:-0}" -v b="${R_RSS0:-0}" -v n="$N" 'BEGIN{printf "%.0f", (a-b)/n}')
     percall=$(awk -v p="$R_SW" -v n="$N" 'BEGIN{printf "%.3f", p/n}')
-    local r="| $N | $sys | ${R_OK:-?} / ${R_FAIL:-?} · ${R_UFAIL:-?} | ${R_UP:-?} | $R_C1 | **$(pct "$R_C1" "$R_C2")** | $(pct "$R_C2" "$R_C3") | **$(pct "$R_C3" "$R_C4")** | $(pct "$R_C1" "$R_C4") | $R_MEDIA | ${R_SIGTXT:-$R_SIG} | **$R_SW** | $percall | $R_UAC / $R_UASC | $R_BUSY / $R_OTHER | $R_LOAD | $(awk -v k="${R_RSS0:-0}" 'BEGIN{printf "%.0f", k/1024}') → $(awk -v k="${R_RSS1:-0}" 'BEGIN{printf "%.0f", k/1024}') (+$rssg) | **$kib** | ${R_WAVS:--} | $note |"
+    local r="| $N | $sys | ${R_OK:-?} / ${R_FAIL:-?} · ${R_UFAIL:-?} | ${R_UP:-?} | $R_C1 | **$(pct "$R_C1" "$R_C2")** | $(pct "$R_C2" "$R_C3") | **$(pct "$R_C3" "$R_C4")** | $(pct "$R_C1" "$R_C4") | $R_MEDIA | ${R_SIGTXT:-$R_SIG} | **$R_SW** | $R_KERN | $percall | $R_UAC / $R_UASC | $R_BUSY / $R_OTHER | $R_LOAD | $(awk -v k="${R_RSS0:-0}" 'BEGIN{printf "%.0f", k/1024}') → $(awk -v k="${R_RSS1:-0}" 'BEGIN{printf "%.0f", k/1024}') (+$rssg) | **$kib** | ${R_WAVS:--} | $note |"
     ROWS+=("$r")
     echo "$r"
     KIB=$kib
@@ -322,8 +335,8 @@ row() { # N system note
 # ------------------------------------------------------------ the steps
 counters_setup
 git_rev=${HOTLINE_REV:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')}
-HEADER="| N | system | UAC ok / failed · UAS failed | calls up | RTP in from UAC | **switch loss UAC→UAS %** | SIPp UAS echo drop % | **switch loss UAS→UAC %** | end-to-end loss % (SIPp's drops included) | media process CPU % | signalling process CPU % | **switch CPU % of one core** | % per call | SIPp UAC / UAS CPU % | machine busy % of 200 / other jobs % of one core | load avg (1 min) before | media process RSS MiB (growth) | **KiB per call** | WAVs | note |"
-SEP="|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+HEADER="| N | system | UAC ok / failed · UAS failed | calls up | RTP in from UAC | **switch loss UAC→UAS %** | SIPp UAS echo drop % | **switch loss UAS→UAC %** | end-to-end loss % (SIPp's drops included) | media process CPU % | signalling process CPU % | **switch CPU % of one core** | of which in the kernel (stime) % | % per call | SIPp UAC / UAS CPU % | machine busy % of 200 / other jobs % of one core | load avg (1 min) before | media process RSS MiB (growth) | **KiB per call** | WAVs | note |"
+SEP="|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 echo "$HEADER"; echo "$SEP"
 
 for N in $STEPS; do
@@ -404,7 +417,7 @@ done
     echo
     echo "Load (the same for both): SIPp UAC \`bench/load/peer/sipp/uac_ivr_load.xml\` on $UAC (looped A-law speech via rtp_stream, one RFC 4733 key at 2 s via play_pcap_audio) → switch → SIPp UAS \`uas_agent.xml -rtp_echo\` on $UAS:5070; N calls started over $RAMP_S s, each held $HOLD_MS ms. Peer: Kamailio on $PEER_IP:5080 + rtpengine (relay only). hotline: $HOT_IP:5060, DID $DID rings agent $AGENT (the UAS, registered first with \`register_agent.xml\`), recording $([[ $RECORDING == 1 ]] && echo on || echo off). Each system is started fresh for each step."
     echo
-    echo "Columns: CPU = utime+stime from /proc over the window where all N calls are up (ramp + 3 s to 3 s before the first BYE), in % of ONE core; switch = rtpengine + Kamailio (and its children) for the peer, the hotline process for hotline; calls up = rtpengine sessions / hotline's \`/healthz\` calls.active at the window's start. Loss = iptables INPUT counters on lo (packets to and from the two SIPp RTP ports): switch loss UAC→UAS = in from the UAC but not out to the UAS, UAS→UAC = echoed by the UAS but not out to the UAC (these two are the switch's); SIPp UAS echo drop = reached the UAS but not echoed (SIPp's single echo socket overflowing: the load generator's loss, not the switch's); end-to-end = sent by the UAC but never back to it (all three). ok / failed = SIPp UAC successful / failed calls; UAS failed = calls the agent's SIPp aborted (it aborts on an INVITE retransmission while it waits for the ACK). RSS = VmRSS of the media process (rtpengine / hotline) before the first call (hotline: agent registered) and at the window's end; KiB per call = growth / N. Machine busy = whole machine over the window (% of all cores); other jobs = busy CPU not used by the switch or SIPp, in % of one core (other work on this shared machine)."
+    echo "Columns: CPU = utime+stime from /proc over the window where all N calls are up (ramp + 3 s to 3 s before the first BYE), in % of ONE core (and the part of it in the kernel, stime alone); switch = rtpengine + Kamailio (and its children) for the peer, the hotline process for hotline; calls up = rtpengine sessions / hotline's \`/healthz\` calls.active at the window's start. Loss = iptables INPUT counters on lo (packets to and from the two SIPp RTP ports): switch loss UAC→UAS = in from the UAC but not out to the UAS, UAS→UAC = echoed by the UAS but not out to the UAC (these two are the switch's); SIPp UAS echo drop = reached the UAS but not echoed (SIPp's single echo socket overflowing: the load generator's loss, not the switch's); end-to-end = sent by the UAC but never back to it (all three). ok / failed = SIPp UAC successful / failed calls; UAS failed = calls the agent's SIPp aborted (it aborts on an INVITE retransmission while it waits for the ACK). RSS = VmRSS of the media process (rtpengine / hotline) before the first call (hotline: agent registered) and at the window's end; KiB per call = growth / N. Machine busy = whole machine over the window (% of all cores); other jobs = busy CPU not used by the switch or SIPp, in % of one core (other work on this shared machine)."
 } > "$WORK/report.md"
 echo
 cat "$WORK/report.md"
