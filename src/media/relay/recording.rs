@@ -193,8 +193,10 @@ impl Recorder {
         Self {
             recording,
             formats,
-            pcm: Vec::with_capacity(160),
-            alaw: Vec::with_capacity(160),
+            // Grown at first use: an A-law recording of A-law legs uses
+            // neither (issue 16 "Media at the limit").
+            pcm: Vec::new(),
+            alaw: Vec::new(),
             anchors: [None, None],
             offset,
         }
