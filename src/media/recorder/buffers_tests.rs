@@ -327,3 +327,26 @@ fn a_stalled_disk_bounds_the_filled_chunks_by_the_audio_they_carry() {
     assert_eq!(meta.frames, 4 * 2048);
     assert_eq!(meta.dropped_chunks, 2);
 }
+
+#[test]
+fn a_fill_of_the_other_kind_sends_the_chunk_being_filled_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, mut h) = start(dir.path(), RecordingFormat::Alaw);
+    h.fill(frames_of(0x55, 100));
+    // Linear samples into the A-law recording: the A-law chunk goes first,
+    // whole, then the linear one (encoded by the writer) at the finish.
+    h.fill(|chunk: &mut Vec<i16>, room| {
+        let n = room.min(50);
+        chunk.extend(std::iter::repeat_n(0i16, 2 * n));
+        n
+    });
+    let meta = h.finish().expect("finish");
+    assert_eq!(meta.frames, 150);
+    let bytes = fs::read(&path).expect("read");
+    let data = &bytes[ALAW_HEADER_LEN as usize..];
+    assert!(data[..200].iter().all(|&b| b == 0x55));
+    assert!(
+        data[200..].iter().all(|&b| b == 0xD5),
+        "linear 0 is A-law 0xD5"
+    );
+}

@@ -322,15 +322,14 @@ impl RecordingHandle {
     /// counted as [`Self::try_send_chunk`] does.
     pub fn fill<S: Sample>(&mut self, mut fill: impl FnMut(&mut Vec<S>, usize) -> usize) {
         let channels = usize::from(self.channels);
+        if self.filling.as_ref().is_some_and(|c| !S::is_kind(c)) {
+            // A chunk of the other kind (the caller changed kinds): it goes
+            // as it is.
+            self.flush();
+        }
         loop {
-            let mut buffer = match self.filling.take().map(S::from_chunk) {
-                Some(Some(buffer)) => buffer,
-                Some(None) => {
-                    // A chunk of the other kind (a format's caller changed
-                    // kinds): it goes as it is.
-                    self.flush();
-                    self.fresh_buffer()
-                }
+            let mut buffer = match self.filling.take().and_then(S::from_chunk) {
+                Some(buffer) => buffer,
                 None => self.fresh_buffer(),
             };
             let room = if self.batch == 0 {
