@@ -9,6 +9,13 @@
 //! the file ([`RecordingMeta`]) on the finishing thread. [`describe_finished`]
 //! reads the same metadata back from a file a crash left (call recording
 //! issue).
+//!
+//! A call's recording fills one chunk at a time ([`RecordingHandle::fill`])
+//! and sends it once it holds [`WriterOptions::write_every`] of audio: the
+//! chunk is the write buffer, written with one `write`, so a recording
+//! holds no `BufWriter` and no spare buffers of its own (issue 16 "Media at
+//! the limit": RSS growth ≤ 64 KiB per call; at 256 ms about four writes a
+//! call a second, and one `pwrite` of the header).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
