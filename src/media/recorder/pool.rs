@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::error::RecorderError;
 use super::sample::{Chunk, Sample};
-use super::writer::{Scratch, WriterJob};
+use super::writer::{Filling, Scratch, WriterJob};
 
 /// Most worker threads, whatever the core count.
 pub(super) const MAX_WORKERS: usize = 4;
@@ -84,6 +84,8 @@ pub(super) struct Shared {
     pub(super) inflight: AtomicUsize,
     /// The worker's free list.
     pub(super) free: Arc<FreeList>,
+    /// The chunk the handle is filling (only the handle locks it).
+    pub(super) filling: Mutex<Filling>,
 }
 
 /// What a finished recording hands back to the thread that finishes it:
@@ -156,13 +158,18 @@ impl Pool {
 
     /// Hand `job` to a worker: its id, the worker's queue and what the
     /// handle shares with the worker.
-    pub(super) fn submit(&self, job: WriterJob) -> Result<(u64, Sender<Msg>, Arc<Shared>), String> {
+    pub(super) fn submit(
+        &self,
+        job: WriterJob,
+        filling: Filling,
+    ) -> Result<(u64, Sender<Msg>, Arc<Shared>), String> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let worker = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         let (tx, free) = &self.workers[worker];
         let shared = Arc::new(Shared {
             inflight: AtomicUsize::new(0),
             free: free.clone(),
+            filling: Mutex::new(filling),
         });
         tx.send(Msg::Start(id, Box::new(job), shared.clone()))
             .map_err(|_| "the recording writer thread has stopped".to_string())?;

@@ -198,11 +198,6 @@ impl RecordingWriter {
             since_patch: 0,
             overflow: 0,
         };
-        let spawn_failed = |reason: String| io_err(&part, "start writer")(io::Error::other(reason));
-        let (id, worker, shared) = pool()
-            .map_err(spawn_failed)?
-            .submit(job)
-            .map_err(spawn_failed)?;
         // A whole number of frames, and a buffer the free list keeps.
         let channels = usize::from(spec.channels);
         let batch = match options.format {
@@ -221,6 +216,16 @@ impl RecordingWriter {
             RecordingFormat::Opus => capacity,
             RecordingFormat::Pcm16 | RecordingFormat::Alaw => capacity.div_ceil(per_chunk),
         };
+        let filling = Filling {
+            chunk: None,
+            batch,
+            capacity: fill_capacity,
+        };
+        let spawn_failed = |reason: String| io_err(&part, "start writer")(io::Error::other(reason));
+        let (id, worker, shared) = pool()
+            .map_err(spawn_failed)?
+            .submit(job, filling)
+            .map_err(spawn_failed)?;
         Ok(RecordingHandle {
             path: path.to_path_buf(),
             channels: spec.channels,
@@ -231,9 +236,6 @@ impl RecordingWriter {
             capacity,
             open: true,
             dropped: AtomicU64::new(0),
-            filling: None,
-            batch,
-            fill_capacity,
         })
     }
 }
@@ -256,16 +258,23 @@ pub struct RecordingHandle {
     /// Not yet finished (a drop then finishes it in the pool).
     open: bool,
     dropped: AtomicU64,
-    /// The chunk [`Self::fill`] is filling: the recording's write buffer.
-    filling: Option<Chunk>,
-    /// Samples a chunk carries before [`Self::fill`] sends it (0: every
-    /// fill is sent).
+}
+
+/// The chunk [`RecordingHandle::fill`] is filling, kept with what the
+/// handle shares with its worker (behind the `Arc`, so the handle, which
+/// a call's future holds in several of its states, stays as small as it
+/// was; only the handle touches it).
+#[derive(Debug)]
+pub(super) struct Filling {
+    /// The recording's write buffer.
+    chunk: Option<Chunk>,
+    /// Samples a chunk carries before it is sent (0: every fill is sent).
     batch: usize,
-    /// The most of [`Self::fill`]'s chunks in flight: the bound counts a
-    /// chunk once per 100 ms it carries, so what a stalled disk holds per
-    /// call stays what it was with the relay's 100 ms chunks (256: ≈ 26 s,
-    /// ≈ 400 KiB of A-law).
-    fill_capacity: usize,
+    /// The most filled chunks in flight: the bound counts a chunk once per
+    /// 100 ms it carries, so what a stalled disk holds per call stays what
+    /// it was with the relay's 100 ms chunks (256: ≈ 26 s, ≈ 400 KiB of
+    /// A-law).
+    capacity: usize,
 }
 
 impl std::fmt::Debug for RecordingHandle {
@@ -315,7 +324,15 @@ impl RecordingHandle {
     /// it; 0 when every fill is sent
     /// ([`WriterOptions::write_every`]).
     pub fn chunk_samples(&self) -> usize {
-        self.batch
+        self.filling().batch
+    }
+
+    /// The chunk being filled (only the handle locks it: never waits).
+    fn filling(&self) -> std::sync::MutexGuard<'_, Filling> {
+        self.shared
+            .filling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Appends frames to the chunk being filled (the recording's write
@@ -329,31 +346,32 @@ impl RecordingHandle {
     /// counted as [`Self::try_send_chunk`] does.
     pub fn fill<S: Sample>(&mut self, mut fill: impl FnMut(&mut Vec<S>, usize) -> usize) {
         let channels = usize::from(self.channels);
-        if self.filling.as_ref().is_some_and(|c| !S::is_kind(c)) {
+        let mut filling = self.filling();
+        let (batch, capacity) = (filling.batch, filling.capacity);
+        if filling.chunk.as_ref().is_some_and(|c| !S::is_kind(c)) {
             // A chunk of the other kind (the caller changed kinds): it goes
             // as it is.
-            self.flush();
+            if let Some(chunk) = filling.chunk.take() {
+                self.send_filled(chunk, capacity);
+            }
         }
         loop {
-            let mut buffer = match self.filling.take().and_then(S::from_chunk) {
+            let mut buffer = match filling.chunk.take().and_then(S::from_chunk) {
                 Some(buffer) => buffer,
-                None => self.fresh_buffer(),
+                None => self.fresh_buffer(batch),
             };
-            let room = if self.batch == 0 {
+            let room = if batch == 0 {
                 usize::MAX
             } else {
-                self.batch.saturating_sub(buffer.len()) / channels
+                batch.saturating_sub(buffer.len()) / channels
             };
             let added = fill(&mut buffer, room);
-            let full = self.batch == 0 || buffer.len() >= self.batch;
-            if buffer.is_empty() {
-                self.shared.free.give_back(S::into_chunk(buffer));
-            } else if full {
-                let _ = self.send_within(S::into_chunk(buffer), self.fill_capacity);
+            if batch == 0 || buffer.len() >= batch || buffer.is_empty() {
+                self.send_filled(S::into_chunk(buffer), capacity);
             } else {
-                self.filling = Some(S::into_chunk(buffer));
+                filling.chunk = Some(S::into_chunk(buffer));
             }
-            if self.batch == 0 || added < room || added == 0 {
+            if batch == 0 || added < room || added == 0 {
                 return;
             }
         }
@@ -362,20 +380,27 @@ impl RecordingHandle {
     /// Sends the chunk being filled, full or not (the end of the
     /// recording).
     pub fn flush(&mut self) {
-        if let Some(chunk) = self.filling.take() {
-            if chunk.is_empty() {
-                self.shared.free.give_back(chunk);
-            } else {
-                let _ = self.send_within(chunk, self.fill_capacity);
-            }
+        let mut filling = self.filling();
+        if let Some(chunk) = filling.chunk.take() {
+            self.send_filled(chunk, filling.capacity);
+        }
+    }
+
+    /// A filled chunk to the writer (dropped and counted past `capacity`
+    /// in flight), an empty one back to the free list.
+    fn send_filled(&self, chunk: Chunk, capacity: usize) {
+        if chunk.is_empty() {
+            self.shared.free.give_back(chunk);
+        } else {
+            let _ = self.send_within(chunk, capacity);
         }
     }
 
     /// A buffer for a chunk to fill: from the free list (grown to a whole
-    /// chunk once), or a new one of a whole chunk.
-    fn fresh_buffer<S: Sample>(&self) -> Vec<S> {
+    /// chunk of `batch` samples once), or a new one of a whole chunk.
+    fn fresh_buffer<S: Sample>(&self, batch: usize) -> Vec<S> {
         let mut buffer: Vec<S> = self.shared.free.take().unwrap_or_default();
-        buffer.reserve_exact(self.batch);
+        buffer.reserve_exact(batch);
         buffer
     }
 
@@ -484,7 +509,7 @@ impl RecordingHandle {
     #[cfg(test)]
     pub(super) fn crash(mut self) {
         self.open = false;
-        self.filling = None; // lost with the process
+        self.filling().chunk = None; // lost with the process
         let (ack, acked) = mpsc::sync_channel(1);
         self.send_hook(Msg::Crash(self.id, ack));
         acked.recv().ok();
