@@ -77,8 +77,9 @@ pub struct ChannelAligner<S: Sample = i16> {
     paused_since: Option<u64>,
     max_ahead: u64,
     /// Samples per channel the queues are sized for (0: they grow as a
-    /// `VecDeque` does, by doubling).
-    hold: usize,
+    /// `VecDeque` does, by doubling); `u32` packs it beside `rate`, so the
+    /// aligner, which a call's future holds, is no bigger than it was.
+    hold: u32,
     stats: AlignerStats,
 }
 
@@ -130,7 +131,7 @@ impl<S: Sample> ChannelAligner<S> {
     /// and shrinks back after a drain once it holds no more than `hold`.
     /// Without it the queues grow by doubling and never shrink.
     pub fn with_hold(mut self, hold: Duration) -> Self {
-        self.hold = usize::try_from(time_to_index(hold, self.rate)).unwrap_or(0);
+        self.hold = u32::try_from(time_to_index(hold, self.rate)).unwrap_or(u32::MAX);
         self
     }
 
@@ -196,11 +197,12 @@ impl<S: Sample> ChannelAligner<S> {
             return;
         };
         let buf = &mut self.chans[channel.index()];
-        if self.hold > 0 && buf.capacity() < needed {
-            let target = if needed <= self.hold {
-                self.hold
+        let hold = self.hold as usize;
+        if hold > 0 && buf.capacity() < needed {
+            let target = if needed <= hold {
+                hold
             } else {
-                needed + self.hold / 4
+                needed + hold / 4
             };
             buf.reserve_exact(target - buf.len());
         }
@@ -285,10 +287,11 @@ impl<S: Sample> ChannelAligner<S> {
         }
         left.drain(..ln);
         right.drain(..rn);
-        if self.hold > 0 {
+        let hold = self.hold as usize;
+        if hold > 0 {
             for queue in [left, right] {
-                if queue.capacity() > 2 * self.hold && queue.len() <= self.hold {
-                    queue.shrink_to(self.hold);
+                if queue.capacity() > 2 * hold && queue.len() <= hold {
+                    queue.shrink_to(hold);
                 }
             }
         }
