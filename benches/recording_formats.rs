@@ -231,6 +231,40 @@ fn alaw_path_wire(
     }
 }
 
+/// The same second as the relay writes it since issue 16 "Media at the
+/// limit": the aligner's queues sized for 400 ms, each drain into the
+/// recording's 4 KiB chunk (no more than its room), the chunk written once
+/// full.
+fn alaw_path_chunked(
+    aligner: &mut ChannelAligner<u8>,
+    enc: &mut FormatEncoder,
+    chunk: &mut Vec<u8>,
+    packets: &[(Vec<u8>, Vec<u8>)],
+) {
+    for (seq, (caller, agent)) in packets.iter().enumerate() {
+        let at = Duration::from_millis(20 * seq as u64);
+        aligner.push(Channel::Caller, at, black_box(caller));
+        aligner.push(Channel::Agent, at, black_box(agent));
+        if seq % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            let up_to = (at + Duration::from_millis(20)).saturating_sub(RECORD_DELAY);
+            loop {
+                let room = (CHUNK - chunk.len()) / 2;
+                let n = aligner.drain_at_most(up_to, room, chunk);
+                if chunk.len() == CHUNK {
+                    enc.write_alaw(chunk).expect("write");
+                    chunk.clear();
+                }
+                if n < room {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The recording's chunk: 256 ms of A-law stereo.
+const CHUNK: usize = 4096;
+
 fn alaw_path(c: &mut Criterion) {
     // One second of both sides talking: 50 packets a side.
     let caller = alaw_speech("ivr_12345_menu.wav");
@@ -273,6 +307,20 @@ fn alaw_path(c: &mut Criterion) {
                 )
             },
             |(aligner, enc, chunk)| alaw_path_wire(aligner, enc, chunk, &packets),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("wire_exact_sized_chunked", |bench| {
+        bench.iter_batched_ref(
+            || {
+                let enc = FormatEncoder::new(RecordingFormat::Alaw).expect("encoder");
+                (
+                    ChannelAligner::new_alaw(8000).with_hold(Duration::from_millis(400)),
+                    enc,
+                    Vec::with_capacity(CHUNK),
+                )
+            },
+            |(aligner, enc, chunk)| alaw_path_chunked(aligner, enc, chunk, &packets),
             BatchSize::LargeInput,
         )
     });

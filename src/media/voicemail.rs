@@ -98,8 +98,10 @@ pub const MIN_SPEECH: Duration = Duration::from_millis(500);
 /// (30 s, about 480 KB); beyond it the oldest held silence is written.
 pub const MAX_HELD_SILENCE: Duration = Duration::from_secs(30);
 
-/// Samples handed to the writer at a time (100 ms).
-const CHUNK_SAMPLES: usize = 800;
+/// Samples handed to the writer at a time (256 ms, 4 KiB): each chunk is
+/// one `write` to the file, the writer keeping no buffer of its own (issue
+/// 16 "Media at the limit").
+const CHUNK_SAMPLES: usize = 2048;
 
 /// RMS of a full-scale sine in `i16` units (the 0 dBFS reference).
 const FULL_SCALE_SINE_RMS: f64 = 32767.0 / std::f64::consts::SQRT_2;

@@ -2,8 +2,8 @@
 //! with no decode on the hot path): the aligner over A-law bytes (gaps,
 //! pauses and silent sides are A-law silence; late and future samples
 //! counted as for linear PCM; the same placement as the linear aligner,
-//! byte for byte its encoding), chunks of either kind into every format,
-//! and the chunk buffers the pool hands back.
+//! byte for byte its encoding) and chunks of either kind into every
+//! format (the chunk buffers the pool hands back: `buffers_tests`).
 
 use std::fs;
 use std::path::Path;
@@ -223,25 +223,4 @@ fn an_alaw_chunk_of_a_partial_frame_is_dropped_and_counted() {
     );
     let meta = h.finish().expect("finish");
     assert_eq!((meta.frames, meta.dropped_chunks), (0, 1));
-}
-
-#[test]
-fn written_chunks_buffers_come_back_for_the_next_drain() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let h = start(dir.path(), RecordingFormat::Alaw);
-    let fresh: Vec<u8> = h.spare_buffer();
-    assert_eq!(fresh.capacity(), 0, "nothing written yet: a new buffer");
-    let mut chunk = h.spare_buffer::<u8>();
-    chunk.extend_from_slice(&[SILENCE; 1600]);
-    h.try_send_chunk(Chunk::Alaw(chunk)).expect("queued");
-    h.barrier();
-    let again: Vec<u8> = h.spare_buffer();
-    assert!(again.is_empty());
-    assert!(again.capacity() >= 1600, "the written chunk's buffer");
-    // A buffer of the other kind is not handed out as this one.
-    h.try_send(vec![0i16; 1600]).expect("queued");
-    h.barrier();
-    let other: Vec<u8> = h.spare_buffer();
-    assert_eq!(other.capacity(), 0);
-    h.finish().expect("finish");
 }

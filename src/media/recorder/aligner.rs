@@ -8,7 +8,15 @@
 //! `pcm16` and `opus` recordings ([`ChannelAligner::new`]), A-law bytes as
 //! they came off the wire for `alaw` ones ([`ChannelAligner::new_alaw`]);
 //! only the silence differs. [`ChannelAligner::drain_into`] appends the
-//! interleaved frames to a buffer the caller reuses.
+//! interleaved frames to a buffer the caller reuses
+//! ([`ChannelAligner::drain_at_most`]: no more than the room a chunk has).
+//!
+//! A recording's queues hold the jitter allowance plus a drain interval:
+//! [`ChannelAligner::with_hold`] sizes them for that (issue 16 "Media at
+//! the limit": grown by doubling they held 4,096 samples each for ≈ 2,600
+//! used); audio beyond it (a timestamp jump, a late drain) grows a queue
+//! to what it needs plus a quarter, and a drain shrinks a queue back once
+//! it holds no more than that again.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -68,6 +76,10 @@ pub struct ChannelAligner<S: Sample = i16> {
     /// Start of the pause in force, if any.
     paused_since: Option<u64>,
     max_ahead: u64,
+    /// Samples per channel the queues are sized for (0: they grow as a
+    /// `VecDeque` does, by doubling); `u32` packs it beside `rate`, so the
+    /// aligner, which a call's future holds, is no bigger than it was.
+    hold: u32,
     stats: AlignerStats,
 }
 
@@ -101,6 +113,7 @@ impl<S: Sample> ChannelAligner<S> {
             pauses: Vec::new(),
             paused_since: None,
             max_ahead: time_to_index(Self::DEFAULT_MAX_AHEAD, sample_rate),
+            hold: 0,
             stats: AlignerStats::default(),
         }
     }
@@ -110,6 +123,21 @@ impl<S: Sample> ChannelAligner<S> {
     pub fn with_max_ahead(mut self, max_ahead: Duration) -> Self {
         self.max_ahead = time_to_index(max_ahead, self.rate);
         self
+    }
+
+    /// Sizes each channel's queue for `hold` of audio (the jitter allowance
+    /// plus a drain interval): it is allocated at that at the first push,
+    /// grows past it only to what a push needs plus a quarter of `hold`,
+    /// and shrinks back after a drain once it holds no more than `hold`.
+    /// Without it the queues grow by doubling and never shrink.
+    pub fn with_hold(mut self, hold: Duration) -> Self {
+        self.hold = u32::try_from(time_to_index(hold, self.rate)).unwrap_or(u32::MAX);
+        self
+    }
+
+    /// Samples a channel's queue has room for (for tests and benches).
+    pub fn queue_capacity(&self, channel: Channel) -> usize {
+        self.chans[channel.index()].capacity()
     }
 
     /// The buffering limit set by [`Self::with_max_ahead`].
@@ -169,6 +197,15 @@ impl<S: Sample> ChannelAligner<S> {
             return;
         };
         let buf = &mut self.chans[channel.index()];
+        let hold = self.hold as usize;
+        if hold > 0 && buf.capacity() < needed {
+            let target = if needed <= hold {
+                hold
+            } else {
+                needed + hold / 4
+            };
+            buf.reserve_exact(target - buf.len());
+        }
         // A gap before the samples is silence.
         if buf.len() < offset {
             buf.resize(offset, S::SILENCE);
@@ -202,7 +239,16 @@ impl<S: Sample> ChannelAligner<S> {
     /// [`Self::drain_frames`], the frames appended to `out` interleaved
     /// (caller, agent, caller, …); returns how many frames were appended.
     pub fn drain_into(&mut self, up_to: Duration, out: &mut Vec<S>) -> usize {
-        let target = time_to_index(up_to, self.rate);
+        self.drain_at_most(up_to, usize::MAX, out)
+    }
+
+    /// [`Self::drain_into`], but no more than `max_frames` frames (the room
+    /// left in a chunk); the rest stays for the next drain.
+    pub fn drain_at_most(&mut self, up_to: Duration, max_frames: usize, out: &mut Vec<S>) -> usize {
+        let limit = self
+            .drained
+            .saturating_add(u64::try_from(max_frames).unwrap_or(u64::MAX));
+        let target = time_to_index(up_to, self.rate).min(limit);
         if target <= self.drained {
             return 0;
         }
@@ -241,6 +287,14 @@ impl<S: Sample> ChannelAligner<S> {
         }
         left.drain(..ln);
         right.drain(..rn);
+        let hold = self.hold as usize;
+        if hold > 0 {
+            for queue in [left, right] {
+                if queue.capacity() > 2 * hold && queue.len() <= hold {
+                    queue.shrink_to(hold);
+                }
+            }
+        }
 
         // Silence the paused spans that overlap [drained, target).
         let base = self.drained;

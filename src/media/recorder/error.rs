@@ -100,14 +100,3 @@ pub(super) fn io_err<'a>(
         source,
     }
 }
-
-pub(super) fn wav_err<'a>(
-    path: &'a Path,
-    op: &'static str,
-) -> impl FnOnce(hound::Error) -> RecorderError + 'a {
-    move |source| RecorderError::Wav {
-        path: path.to_path_buf(),
-        op,
-        source,
-    }
-}

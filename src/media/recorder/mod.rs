@@ -15,7 +15,9 @@
 //! # Formats (issue 16 item 3)
 //!
 //! `[recording] format` ([`RecordingFormat`], [`WriterOptions::format`]):
-//! `pcm16` (the requirement's WAV, written by hound), `alaw` (a WAV with
+//! `pcm16` (the requirement's WAV, hound's header byte for byte, written
+//! by `wav` without hound's buffer since issue 16 "Media at the limit"),
+//! `alaw` (a WAV with
 //! format tag 6, half the bytes: "wire-exact G.711 stereo WAV, no decode on
 //! the hot path"; `wav`) and `opus` (Ogg Opus, about a tenth of PCM16 at
 //! [`OPUS_BITRATE_BPS`]: the archive format; `opus` says why this one,
@@ -50,11 +52,18 @@
 //!   [`RecordingHandle::try_send`] (linear PCM) and
 //!   [`RecordingHandle::try_send_chunk`] (either kind) never block: when the bound is reached
 //!   (disk stalled) the chunk is dropped and counted, so the call's audio is
-//!   never delayed. The pool writes `<name>.wav.part` with hound, patches
-//!   the RIFF/data sizes every [`WriterOptions::header_interval`] of audio
-//!   (hound's `flush`), and on [`RecordingHandle::finish`] finalises the
-//!   header, fsyncs, renames to `<name>.wav` and returns [`RecordingMeta`]
-//!   (path, duration, bytes, SHA-256 of the final file, dropped chunks).
+//!   never delayed. A call's recording fills one chunk at a time
+//!   ([`RecordingHandle::fill`], [`WriterOptions::write_every`]: 256 ms,
+//!   4 KiB of A-law) and sends it once full: the chunk is the write
+//!   buffer, written by the pool with one `write` straight to
+//!   `<name>.wav.part` (no `BufWriter` per recording, issue 16 "Media at
+//!   the limit"), and its buffer goes to the worker's free list for the
+//!   next chunk of any recording. The pool patches the RIFF/data sizes
+//!   every [`WriterOptions::header_interval`] of audio (one `pwrite` of
+//!   the header), and on [`RecordingHandle::finish`] (the last partial
+//!   chunk sent first) finalises the header, fsyncs, renames to
+//!   `<name>.wav` and returns [`RecordingMeta`] (path, duration, bytes,
+//!   SHA-256 of the final file, dropped chunks).
 //! * [`repair_unfinished`] — run **at startup, before any writer starts**:
 //!   every `*.wav.part` under a directory is an unfinished recording (a
 //!   finished one is always renamed to `.wav` after its header is final and
@@ -76,8 +85,10 @@
 //! * **Crash safety is against process death** (`kill -9`, panic, OOM
 //!   kill): the data written reaches the OS page cache, and the header
 //!   covers all but the last [`WriterOptions::header_interval`]; repair
-//!   then recovers everything up to the last hound buffer (≈ 8 KiB, a
-//!   quarter second). Power loss is covered only for finished files
+//!   then recovers every chunk written: all but the chunk being filled
+//!   (at most [`WriterOptions::write_every`]) and the aligner's jitter
+//!   allowance and drain interval (≈ 0.3 s), about half a second in all.
+//!   Power loss is covered only for finished files
 //!   (fsynced before the rename); fsyncing every open recording every second
 //!   would cost too much with hundreds of concurrent calls.
 //! * A WAV data chunk is limited to 4 GiB (about 37 h of 8 kHz stereo);
@@ -97,11 +108,11 @@
 //!
 //! Files: `aligner` (the pure core), `sample` (its two kinds of sample and
 //! the writer's chunks), `media_time` (sample index ↔ media time), `writer`
-//! (the file and the handle), `pool` (the writer threads, handing written
-//! chunks' buffers back), `repair` (unfinished files at startup), `path`
-//! (where a recording goes), `kind` (the formats), `format` (the WAV spec,
-//! `.part` names, hashing), `wav` (the A-law writer, the WAV header
-//! parser), `opus` (the Ogg Opus writer), `ogg` (Ogg pages), `encode` (a
+//! (the file and the handle, whose chunk is the write buffer), `pool` (the
+//! writer threads, each with a free list of written chunks' buffers),
+//! `repair` (unfinished files at startup), `path` (where a recording goes),
+//! `kind` (the formats), `format` (the WAV spec, `.part` names, hashing),
+//! `wav` (the PCM16 and A-law writer, the WAV header parser), `opus` (the Ogg Opus writer), `ogg` (Ogg pages), `encode` (a
 //! format's bytes in memory), `seal` (sealing finished files) and `error`.
 
 mod aligner;
@@ -122,6 +133,8 @@ mod writer;
 
 #[cfg(test)]
 mod alaw_tests;
+#[cfg(test)]
+mod buffers_tests;
 #[cfg(test)]
 mod formats_tests;
 #[cfg(test)]

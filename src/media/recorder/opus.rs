@@ -34,7 +34,7 @@
 //! is, and silence (one side listening, hold) costs next to nothing.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 use opus_pure::{Application, OpusEncoder, MAX_PACKET_BYTES};
 
@@ -69,7 +69,10 @@ fn encoder_err(e: opus_pure::Error) -> OpusSinkError {
 
 /// An Ogg Opus file being written (to a [`File`], or any writer).
 pub(super) struct OpusSink<W: Write = File> {
-    file: BufWriter<W>,
+    /// Written to only at a checkpoint, one `write` of the pages gathered
+    /// in `out` (no `BufWriter`: it was 16 KiB per recording for nothing,
+    /// issue 16 "Media at the limit").
+    file: W,
     encoder: OpusEncoder,
     channels: usize,
     /// Frames (per channel) in one Opus packet.
@@ -105,7 +108,7 @@ impl<W: Write> OpusSink<W> {
         let scale_48k = u64::from(48_000 / rate.max(1));
         let pre_skip = u16::try_from(encoder.lookahead() as u64 * scale_48k).unwrap_or(u16::MAX);
         let mut sink = OpusSink {
-            file: BufWriter::with_capacity(16 * 1024, file),
+            file,
             encoder,
             channels: usize::from(channels),
             frame_len,
@@ -117,7 +120,7 @@ impl<W: Write> OpusSink<W> {
             pending: Vec::with_capacity(frame_len * usize::from(channels)),
             page: PageBuilder::default(),
             packet: vec![0u8; MAX_PACKET_BYTES],
-            out: Vec::with_capacity(8 * 1024),
+            out: Vec::new(),
             granule: 0,
             frames_in: 0,
         };
@@ -164,8 +167,10 @@ impl<W: Write> OpusSink<W> {
         if self.page.packets() > 0 {
             self.emit(0, self.granule);
         }
-        self.file.write_all(&self.out)?;
-        self.out.clear();
+        if !self.out.is_empty() {
+            self.file.write_all(&self.out)?;
+            self.out.clear();
+        }
         self.file.flush()?;
         Ok(())
     }
@@ -213,9 +218,7 @@ impl<W: Write> OpusSink<W> {
 
     /// The writer, flushed (after [`Self::finish`]).
     pub(super) fn into_inner(self) -> Result<W, OpusSinkError> {
-        self.file
-            .into_inner()
-            .map_err(|e| OpusSinkError::Io(e.into_error()))
+        Ok(self.file)
     }
 
     /// Writes the gathered page into the output buffer.

@@ -12,9 +12,13 @@
 //! recording's hash never holds up other calls' writes. A panic while
 //! handling one recording fails that recording only.
 //!
-//! A written chunk's buffer goes back to its recording ([`Shared`]) for
-//! the next drain to fill, so a recording's steady state allocates no
-//! chunk buffers (issue 16 item 3).
+//! A written chunk's buffer goes back to its worker's free list
+//! ([`FreeList`]) for any of the worker's recordings to fill again, so a
+//! recording's steady state allocates no chunk buffers (issue 16 item 3),
+//! and a call holds only the chunk it is filling, not spares of its own
+//! (issue 16 "Media at the limit": RSS growth ≤ 64 KiB per call). The
+//! worker converts what needs converting (PCM16's bytes, another kind's
+//! samples) in its own [`Scratch`], not one per recording.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,48 +27,65 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::error::RecorderError;
-use super::sample::Chunk;
-use super::writer::WriterJob;
+use super::sample::{Chunk, Sample};
+use super::writer::{Filling, Scratch, WriterJob};
 
 /// Most worker threads, whatever the core count.
 pub(super) const MAX_WORKERS: usize = 4;
 
-/// Written chunks' buffers a recording keeps for reuse, at most: with a
-/// drain every 100 ms and a worker that keeps up, one is in use at a time.
-const MAX_SPARES: usize = 4;
+/// Written chunks' buffers a worker keeps for reuse, at most: chunks are
+/// written as they come, so only the few in flight at a time come back
+/// (after a stalled disk, the queued ones beyond this are freed).
+pub(super) const MAX_FREE: usize = 16;
 
-/// Samples in a chunk whose buffer is kept for reuse, at most (a second of
-/// 8 kHz stereo; a recording's drains are a tenth of that).
-const MAX_SPARE_SAMPLES: usize = 16_000;
+/// Samples a buffer kept for reuse may hold, at most (a second of 8 kHz
+/// stereo; a recording's chunks are a quarter of that).
+pub(super) const MAX_SPARE_SAMPLES: usize = 16_000;
 
-/// What a recording's handle and its worker share.
+/// Emptied buffers of written chunks, shared by a worker's recordings.
 #[derive(Debug, Default)]
-pub(super) struct Shared {
-    /// Chunks sent and not yet written.
-    pub(super) inflight: AtomicUsize,
-    /// Buffers of written chunks, emptied, for the handle to fill again.
-    spares: Mutex<Vec<Chunk>>,
+pub(super) struct FreeList {
+    buffers: Mutex<Vec<Chunk>>,
 }
 
-impl Shared {
-    /// Keep a written chunk's buffer for reuse (unless enough are kept, or
-    /// the handle holds the lock: never waits).
-    fn give_back(&self, mut chunk: Chunk) {
-        if chunk.len() > MAX_SPARE_SAMPLES {
+impl FreeList {
+    /// Keep a written chunk's buffer for reuse (unless enough are kept, it
+    /// is too big, or another thread holds the lock: never waits).
+    pub(super) fn give_back(&self, mut chunk: Chunk) {
+        if chunk.capacity() > MAX_SPARE_SAMPLES || chunk.capacity() == 0 {
             return;
         }
         chunk.clear();
-        if let Ok(mut spares) = self.spares.try_lock() {
-            if spares.len() < MAX_SPARES {
-                spares.push(chunk);
+        if let Ok(mut buffers) = self.buffers.try_lock() {
+            if buffers.len() < MAX_FREE {
+                buffers.push(chunk);
             }
         }
     }
 
-    /// A written chunk's buffer, emptied, if one is kept (never waits).
-    pub(super) fn take_spare(&self) -> Option<Chunk> {
-        self.spares.try_lock().ok()?.pop()
+    /// An emptied buffer of kind `S`, if one is kept (never waits).
+    pub(super) fn take<S: Sample>(&self) -> Option<Vec<S>> {
+        let mut buffers = self.buffers.try_lock().ok()?;
+        let at = buffers.iter().rposition(S::is_kind)?;
+        S::from_chunk(buffers.swap_remove(at))
     }
+
+    /// Buffers kept.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.buffers.lock().map(|b| b.len()).unwrap_or(0)
+    }
+}
+
+/// What a recording's handle and its worker share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    /// Chunks sent and not yet written.
+    pub(super) inflight: AtomicUsize,
+    /// The worker's free list.
+    pub(super) free: Arc<FreeList>,
+    /// The chunk the handle is filling (only the handle locks it).
+    pub(super) filling: Mutex<Filling>,
 }
 
 /// What a finished recording hands back to the thread that finishes it:
@@ -98,7 +119,7 @@ pub(super) enum Msg {
 
 /// The process's writer pool.
 pub(super) struct Pool {
-    workers: Vec<Sender<Msg>>,
+    workers: Vec<(Sender<Msg>, Arc<FreeList>)>,
     next: AtomicUsize,
     ids: AtomicU64,
 }
@@ -119,12 +140,14 @@ impl Pool {
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
             let (tx, rx) = mpsc::channel();
+            let free = Arc::new(FreeList::default());
+            let theirs = free.clone();
             std::thread::Builder::new()
                 .name(format!("recorder-{i}"))
                 .stack_size(256 * 1024)
-                .spawn(move || work(rx))
+                .spawn(move || work(rx, &theirs))
                 .map_err(|e| format!("spawn recording writer thread: {e}"))?;
-            workers.push(tx);
+            workers.push((tx, free));
         }
         Ok(Pool {
             workers,
@@ -133,18 +156,24 @@ impl Pool {
         })
     }
 
-    /// Hand `job` to a worker: its id and the worker's queue.
+    /// Hand `job` to a worker: its id, the worker's queue and what the
+    /// handle shares with the worker.
     pub(super) fn submit(
         &self,
         job: WriterJob,
-        shared: Arc<Shared>,
-    ) -> Result<(u64, Sender<Msg>), String> {
+        filling: Filling,
+    ) -> Result<(u64, Sender<Msg>, Arc<Shared>), String> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let worker = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        let tx = self.workers[worker].clone();
-        tx.send(Msg::Start(id, Box::new(job), shared))
+        let (tx, free) = &self.workers[worker];
+        let shared = Arc::new(Shared {
+            inflight: AtomicUsize::new(0),
+            free: free.clone(),
+            filling: Mutex::new(filling),
+        });
+        tx.send(Msg::Start(id, Box::new(job), shared.clone()))
             .map_err(|_| "the recording writer thread has stopped".to_string())?;
-        Ok((id, tx))
+        Ok((id, tx.clone(), shared))
     }
 }
 
@@ -156,14 +185,15 @@ struct Slot {
 }
 
 /// A worker: every message in order, until the pool's senders are gone.
-fn work(rx: Receiver<Msg>) {
+fn work(rx: Receiver<Msg>, free: &FreeList) {
     let mut slots: HashMap<u64, Slot> = HashMap::new();
+    let mut scratch = Scratch::default();
     while let Ok(msg) = rx.recv() {
-        handle(&mut slots, msg);
+        handle(&mut slots, &mut scratch, free, msg);
     }
 }
 
-fn handle(slots: &mut HashMap<u64, Slot>, msg: Msg) {
+fn handle(slots: &mut HashMap<u64, Slot>, scratch: &mut Scratch, free: &FreeList, msg: Msg) {
     match msg {
         Msg::Start(id, job, shared) => {
             slots.insert(
@@ -182,10 +212,12 @@ fn handle(slots: &mut HashMap<u64, Slot>, msg: Msg) {
             slot.shared.inflight.fetch_sub(1, Ordering::AcqRel);
             if slot.failed.is_some() {
                 slot.job.overflow += 1;
+                free.give_back(chunk);
                 return;
             }
-            let written = catch_unwind(AssertUnwindSafe(|| slot.job.write_chunk(&chunk)));
-            slot.shared.give_back(chunk);
+            let written = catch_unwind(AssertUnwindSafe(|| slot.job.write_chunk(&chunk, scratch)));
+            free.give_back(chunk);
+            scratch.trim();
             match written {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {

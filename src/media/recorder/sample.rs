@@ -30,6 +30,9 @@ pub trait Sample: Copy + Send + Sync + 'static + sealed::Sealed {
     /// The buffer of a chunk of this kind (a written chunk handed back for
     /// reuse), `None` for the other kind.
     fn from_chunk(chunk: Chunk) -> Option<Vec<Self>>;
+
+    /// Whether `chunk` is of this kind.
+    fn is_kind(chunk: &Chunk) -> bool;
 }
 
 impl Sample for i16 {
@@ -44,6 +47,10 @@ impl Sample for i16 {
             Chunk::Linear(v) => Some(v),
             Chunk::Alaw(_) => None,
         }
+    }
+
+    fn is_kind(chunk: &Chunk) -> bool {
+        matches!(chunk, Chunk::Linear(_))
     }
 }
 
@@ -62,6 +69,10 @@ impl Sample for u8 {
             Chunk::Alaw(v) => Some(v),
             Chunk::Linear(_) => None,
         }
+    }
+
+    fn is_kind(chunk: &Chunk) -> bool {
+        matches!(chunk, Chunk::Alaw(_))
     }
 }
 
@@ -90,6 +101,14 @@ impl Chunk {
     /// Whether the chunk has no samples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Samples the chunk's buffer holds without growing.
+    pub(super) fn capacity(&self) -> usize {
+        match self {
+            Chunk::Linear(v) => v.capacity(),
+            Chunk::Alaw(v) => v.capacity(),
+        }
     }
 
     /// Empties the chunk, keeping its buffer.

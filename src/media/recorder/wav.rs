@@ -1,85 +1,132 @@
-//! The WAV side of the recordings that hound does not do: the A-law
-//! writer ([`AlawWav`], `[recording] format = "alaw"`, issue 16 item 3: a
-//! RIFF/WAVE file with format tag 6, G.711 A-law, 8 bits a sample, the
-//! `WAVEFORMATEX` of 18 bytes and no `fact` chunk) and the header parser
-//! ([`parse_layout`]) the repair and `describe_finished` read both PCM16 and
-//! A-law files with.
+//! The WAV files the recorder writes itself ([`WavFile`]): the A-law
+//! recording (`[recording] format = "alaw"`, issue 16 item 3: a RIFF/WAVE
+//! file with format tag 6, G.711 A-law, 8 bits a sample, the
+//! `WAVEFORMATEX` of 18 bytes and no `fact` chunk) and the PCM16 one (the
+//! call recording issue's WAV, the header byte for byte what hound writes
+//! for 16-bit PCM), and the header parser ([`parse_layout`]) the repair and
+//! `describe_finished` read both with.
+//!
+//! Why not hound and a `BufWriter` (issue 16 "Media at the limit": RSS
+//! growth ≤ 64 KiB per call): the buffer was 8 KiB per recording, and a
+//! header patch through it was three writes and three seeks. The writer
+//! pool's chunks are the write buffer now (a recording's handle fills one
+//! to [`WriterOptions::write_every`](super::WriterOptions) before sending
+//! it), so a chunk is one `write` straight to the file, and a patch is one
+//! `pwrite` of the whole header at offset 0.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 
-use crate::media::codec::G711;
-
+/// `WAVE_FORMAT_PCM`.
+const FORMAT_PCM: u16 = 1;
 /// `WAVE_FORMAT_ALAW`.
 const FORMAT_ALAW: u16 = 6;
 /// Bytes before the A-law data: RIFF (12) + fmt (8 + 18) + data header (8).
 pub(super) const ALAW_HEADER_LEN: u64 = 46;
+/// Bytes before the PCM16 data: RIFF (12) + fmt (8 + 16) + data header (8).
+pub(super) const PCM16_HEADER_LEN: u64 = 44;
 
-/// An A-law WAV being written: A-law bytes (a call's wire audio, issue 16
-/// item 3) are appended as they are ([`Self::write_alaw`]), linear samples
-/// encoded with G.711's table ([`Self::write`]); [`Self::patch`] sets the
-/// RIFF and data sizes to what is written and hands the buffer to the OS.
-pub(super) struct AlawWav {
-    file: BufWriter<File>,
-    data_bytes: u64,
-    encoded: Vec<u8>,
+/// What a [`WavFile`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WavKind {
+    /// 16-bit little-endian linear PCM (`PCMWAVEFORMAT`, as hound writes).
+    Pcm16,
+    /// G.711 A-law bytes (`WAVEFORMATEX`, cbSize 0).
+    Alaw,
 }
 
-impl AlawWav {
-    /// Writes the header (sizes 0 until the first patch).
-    pub(super) fn new(file: File, channels: u16, rate: u32) -> io::Result<Self> {
-        let mut file = BufWriter::with_capacity(8 * 1024, file);
-        let block_align = channels;
-        let mut h = Vec::with_capacity(ALAW_HEADER_LEN as usize);
-        h.extend_from_slice(b"RIFF");
-        h.extend_from_slice(&(ALAW_HEADER_LEN as u32 - 8).to_le_bytes());
-        h.extend_from_slice(b"WAVEfmt ");
-        h.extend_from_slice(&18u32.to_le_bytes());
-        h.extend_from_slice(&FORMAT_ALAW.to_le_bytes());
-        h.extend_from_slice(&channels.to_le_bytes());
-        h.extend_from_slice(&rate.to_le_bytes());
-        h.extend_from_slice(&(rate * u32::from(block_align)).to_le_bytes());
-        h.extend_from_slice(&block_align.to_le_bytes());
-        h.extend_from_slice(&8u16.to_le_bytes());
-        h.extend_from_slice(&0u16.to_le_bytes()); // cbSize
-        h.extend_from_slice(b"data");
-        h.extend_from_slice(&0u32.to_le_bytes());
-        file.write_all(&h)?;
-        Ok(AlawWav {
+impl WavKind {
+    /// Bytes before the data.
+    pub(super) fn header_len(self) -> u64 {
+        match self {
+            WavKind::Pcm16 => PCM16_HEADER_LEN,
+            WavKind::Alaw => ALAW_HEADER_LEN,
+        }
+    }
+
+    /// Bytes per sample.
+    pub(super) fn sample_bytes(self) -> u16 {
+        match self {
+            WavKind::Pcm16 => 2,
+            WavKind::Alaw => 1,
+        }
+    }
+}
+
+/// A WAV being written: data bytes are appended with one `write` each
+/// ([`Self::append`]); [`Self::patch`] sets the RIFF and data sizes to
+/// what is written with one `pwrite` of the header.
+pub(super) struct WavFile {
+    file: File,
+    kind: WavKind,
+    channels: u16,
+    rate: u32,
+    data_bytes: u64,
+}
+
+impl WavFile {
+    /// Writes the header (no data until the first patch).
+    pub(super) fn new(file: File, kind: WavKind, channels: u16, rate: u32) -> io::Result<Self> {
+        let mut wav = WavFile {
             file,
+            kind,
+            channels,
+            rate,
             data_bytes: 0,
-            encoded: Vec::new(),
-        })
+        };
+        let header = wav.header(0);
+        wav.file.write_all(&header)?;
+        Ok(wav)
     }
 
-    /// Encodes and appends interleaved linear samples.
-    pub(super) fn write(&mut self, samples: &[i16]) -> io::Result<()> {
-        let mut encoded = std::mem::take(&mut self.encoded);
-        encoded.clear();
-        encoded.extend(samples.iter().map(|&s| G711::Alaw.encode_sample(s)));
-        let written = self.write_alaw(&encoded);
-        self.encoded = encoded;
-        written
+    /// The header for `data` bytes of data.
+    fn header(&self, data: u64) -> Vec<u8> {
+        let len = self.kind.header_len();
+        let riff = u32::try_from(len - 8 + data).unwrap_or(u32::MAX);
+        let data = u32::try_from(data).unwrap_or(u32::MAX);
+        let bytes = self.kind.sample_bytes();
+        let block_align = self.channels * bytes;
+        let mut h = Vec::with_capacity(len as usize);
+        h.extend_from_slice(b"RIFF");
+        h.extend_from_slice(&riff.to_le_bytes());
+        h.extend_from_slice(b"WAVEfmt ");
+        match self.kind {
+            WavKind::Pcm16 => {
+                h.extend_from_slice(&16u32.to_le_bytes());
+                h.extend_from_slice(&FORMAT_PCM.to_le_bytes());
+            }
+            WavKind::Alaw => {
+                h.extend_from_slice(&18u32.to_le_bytes());
+                h.extend_from_slice(&FORMAT_ALAW.to_le_bytes());
+            }
+        }
+        h.extend_from_slice(&self.channels.to_le_bytes());
+        h.extend_from_slice(&self.rate.to_le_bytes());
+        h.extend_from_slice(&(self.rate * u32::from(block_align)).to_le_bytes());
+        h.extend_from_slice(&block_align.to_le_bytes());
+        h.extend_from_slice(&(bytes * 8).to_le_bytes());
+        if self.kind == WavKind::Alaw {
+            h.extend_from_slice(&0u16.to_le_bytes()); // cbSize
+        }
+        h.extend_from_slice(b"data");
+        h.extend_from_slice(&data.to_le_bytes());
+        h
     }
 
-    /// Appends interleaved A-law bytes as they are.
-    pub(super) fn write_alaw(&mut self, alaw: &[u8]) -> io::Result<()> {
-        self.file.write_all(alaw)?;
-        self.data_bytes += alaw.len() as u64;
+    /// Appends data bytes (whole samples of the file's kind) with one
+    /// `write_all`.
+    pub(super) fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)?;
+        self.data_bytes += data.len() as u64;
         Ok(())
     }
 
-    /// Sets the RIFF and data sizes to the data written and flushes to the
-    /// OS (the header interval, and the end).
+    /// Sets the RIFF and data sizes to the data written (the header
+    /// interval, and the end): one `pwrite` at offset 0; the data's own
+    /// writes went to the OS as they were made.
     pub(super) fn patch(&mut self) -> io::Result<()> {
-        let data = u32::try_from(self.data_bytes).unwrap_or(u32::MAX);
-        let riff = u32::try_from(ALAW_HEADER_LEN - 8 + self.data_bytes).unwrap_or(u32::MAX);
-        self.file.seek(SeekFrom::Start(4))?;
-        self.file.write_all(&riff.to_le_bytes())?;
-        self.file.seek(SeekFrom::Start(ALAW_HEADER_LEN - 4))?;
-        self.file.write_all(&data.to_le_bytes())?;
-        self.file.seek(SeekFrom::End(0))?;
-        self.file.flush()
+        self.file.write_all_at(&self.header(self.data_bytes), 0)
     }
 }
 

@@ -9,33 +9,43 @@
 //! the file ([`RecordingMeta`]) on the finishing thread. [`describe_finished`]
 //! reads the same metadata back from a file a crash left (call recording
 //! issue).
+//!
+//! A call's recording fills one chunk at a time ([`RecordingHandle::fill`])
+//! and sends it once it holds [`WriterOptions::write_every`] of audio: the
+//! chunk is the write buffer, written with one `write`, so a recording
+//! holds no `BufWriter` and no spare buffers of its own (issue 16 "Media at
+//! the limit": RSS growth ≤ 64 KiB per call; at 256 ms about four writes a
+//! call a second, and one `pwrite` of the header).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::{io_err, wav_err, RecorderError};
+use super::error::{io_err, RecorderError};
 use super::format::{
     hash_file, index_to_time, is_ogg_path, part_path, sync_parent_dir, time_to_index,
     RecordingFormat,
 };
 use super::ogg::scan;
 use super::opus::{OpusSink, OpusSinkError};
-use super::pool::{pool, Msg, Shared};
+use super::pool::{pool, Msg, Shared, MAX_SPARE_SAMPLES};
 use super::sample::{Chunk, Sample};
 use super::seal::{describe_sealed, seal_finished};
-use super::wav::{parse_layout, AlawWav, ALAW_HEADER_LEN};
+use super::wav::{parse_layout, WavFile, WavKind};
 use crate::media::at_rest::{file_is_sealed, SealingKey};
+use crate::media::codec::G711;
 
 /// Tuning of a [`RecordingWriter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {
     /// Chunks of this recording queued for the writer pool at most (at
-    /// least 1). With 20 ms chunks, 256 is about 5 s of disk stall absorbed.
+    /// least 1). With 20 ms chunks, 256 is about 5 s of disk stall
+    /// absorbed; [`RecordingHandle::fill`]'s chunks count once per 100 ms
+    /// they carry (256: ≈ 26 s).
     pub queue_chunks: usize,
     /// How much audio is written between header patches (the most a crash
     /// leaves outside the header before repair).
@@ -46,7 +56,18 @@ pub struct WriterOptions {
     /// How the audio is stored (issue 16 item 3). The path's extension
     /// should be the format's ([`RecordingFormat::extension`]).
     pub format: RecordingFormat,
+    /// How much audio a WAV recording's chunk carries before
+    /// [`RecordingHandle::fill`] sends it (issue 16 "Media at the limit"):
+    /// the chunk is the recording's write buffer, written with one
+    /// `write`, so this sets the writes per call per second (256 ms: about
+    /// four, 4 KiB each for A-law, 8 KiB for PCM16) and what a crash loses
+    /// beyond the aligner's jitter allowance. Opus recordings send every
+    /// fill (the encoder gathers a page per header interval itself).
+    pub write_every: Duration,
 }
+
+/// [`WriterOptions::write_every`]'s default: 4 KiB of A-law stereo.
+pub const DEFAULT_WRITE_EVERY: Duration = Duration::from_millis(256);
 
 impl Default for WriterOptions {
     fn default() -> Self {
@@ -55,6 +76,7 @@ impl Default for WriterOptions {
             header_interval: Duration::from_secs(1),
             seal: None,
             format: RecordingFormat::Pcm16,
+            write_every: DEFAULT_WRITE_EVERY,
         }
     }
 }
@@ -175,13 +197,34 @@ impl RecordingWriter {
             frames: 0,
             since_patch: 0,
             overflow: 0,
-            linear: Vec::new(),
         };
-        let shared = Arc::new(Shared::default());
+        // A whole number of frames, and a buffer the free list keeps.
+        let channels = usize::from(spec.channels);
+        let batch = match options.format {
+            RecordingFormat::Opus => 0,
+            RecordingFormat::Pcm16 | RecordingFormat::Alaw => {
+                let frames = time_to_index(options.write_every, spec.sample_rate).max(1);
+                let frames = usize::try_from(frames).unwrap_or(usize::MAX);
+                (frames.min(MAX_SPARE_SAMPLES / channels).max(1)) * channels
+            }
+        };
+        let capacity = options.queue_chunks.max(1);
+        let per_chunk = usize::try_from(options.write_every.as_millis() / 100)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let fill_capacity = match options.format {
+            RecordingFormat::Opus => capacity,
+            RecordingFormat::Pcm16 | RecordingFormat::Alaw => capacity.div_ceil(per_chunk),
+        };
+        let filling = Filling {
+            chunk: None,
+            batch,
+            capacity: fill_capacity,
+        };
         let spawn_failed = |reason: String| io_err(&part, "start writer")(io::Error::other(reason));
-        let (id, worker) = pool()
+        let (id, worker, shared) = pool()
             .map_err(spawn_failed)?
-            .submit(job, shared.clone())
+            .submit(job, filling)
             .map_err(spawn_failed)?;
         Ok(RecordingHandle {
             path: path.to_path_buf(),
@@ -190,7 +233,7 @@ impl RecordingWriter {
             id,
             worker,
             shared,
-            capacity: options.queue_chunks.max(1),
+            capacity,
             open: true,
             dropped: AtomicU64::new(0),
         })
@@ -217,6 +260,23 @@ pub struct RecordingHandle {
     dropped: AtomicU64,
 }
 
+/// The chunk [`RecordingHandle::fill`] is filling, kept with what the
+/// handle shares with its worker (behind the `Arc`, so the handle, which
+/// a call's future holds in several of its states, stays as small as it
+/// was; only the handle touches it).
+#[derive(Debug)]
+pub(super) struct Filling {
+    /// The recording's write buffer.
+    chunk: Option<Chunk>,
+    /// Samples a chunk carries before it is sent (0: every fill is sent).
+    batch: usize,
+    /// The most filled chunks in flight: the bound counts a chunk once per
+    /// 100 ms it carries, so what a stalled disk holds per call stays what
+    /// it was with the relay's 100 ms chunks (256: ≈ 26 s, ≈ 400 KiB of
+    /// A-law).
+    capacity: usize,
+}
+
 impl std::fmt::Debug for RecordingHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecordingHandle")
@@ -231,6 +291,7 @@ impl std::fmt::Debug for RecordingHandle {
 impl Drop for RecordingHandle {
     fn drop(&mut self) {
         if self.open {
+            self.flush();
             self.worker.send(Msg::Abandon(self.id)).ok();
         }
     }
@@ -253,13 +314,94 @@ impl RecordingHandle {
     }
 
     /// An empty buffer for the next chunk: a written chunk's, handed back
-    /// by the writer (so a recording's steady state allocates none), or a
-    /// new one. Never blocks.
+    /// by the writer to its free list (so a recording's steady state
+    /// allocates none), or a new one. Never blocks.
     pub fn spare_buffer<S: Sample>(&self) -> Vec<S> {
+        self.shared.free.take().unwrap_or_default()
+    }
+
+    /// Samples (all channels) a chunk carries before [`Self::fill`] sends
+    /// it; 0 when every fill is sent
+    /// ([`WriterOptions::write_every`]).
+    pub fn chunk_samples(&self) -> usize {
+        self.filling().batch
+    }
+
+    /// The chunk being filled (only the handle locks it: never waits).
+    fn filling(&self) -> std::sync::MutexGuard<'_, Filling> {
         self.shared
-            .take_spare()
-            .and_then(S::from_chunk)
-            .unwrap_or_default()
+            .filling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends frames to the chunk being filled (the recording's write
+    /// buffer, issue 16 "Media at the limit") and sends each chunk once it
+    /// holds [`Self::chunk_samples`]: `fill(buffer, room)` appends at most
+    /// `room` interleaved frames to `buffer` and returns how many it
+    /// appended; it is called again with a new chunk while it fills the
+    /// one it was given. A chunk not yet full stays for the next fill (an
+    /// Opus recording's is sent at once), an empty one goes back to the
+    /// free list. Never blocks; a chunk the queue refuses is dropped and
+    /// counted as [`Self::try_send_chunk`] does.
+    pub fn fill<S: Sample>(&mut self, mut fill: impl FnMut(&mut Vec<S>, usize) -> usize) {
+        let channels = usize::from(self.channels);
+        let mut filling = self.filling();
+        let (batch, capacity) = (filling.batch, filling.capacity);
+        if filling.chunk.as_ref().is_some_and(|c| !S::is_kind(c)) {
+            // A chunk of the other kind (the caller changed kinds): it goes
+            // as it is.
+            if let Some(chunk) = filling.chunk.take() {
+                self.send_filled(chunk, capacity);
+            }
+        }
+        loop {
+            let mut buffer = match filling.chunk.take().and_then(S::from_chunk) {
+                Some(buffer) => buffer,
+                None => self.fresh_buffer(batch),
+            };
+            let room = if batch == 0 {
+                usize::MAX
+            } else {
+                batch.saturating_sub(buffer.len()) / channels
+            };
+            let added = fill(&mut buffer, room);
+            if batch == 0 || buffer.len() >= batch || buffer.is_empty() {
+                self.send_filled(S::into_chunk(buffer), capacity);
+            } else {
+                filling.chunk = Some(S::into_chunk(buffer));
+            }
+            if batch == 0 || added < room || added == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Sends the chunk being filled, full or not (the end of the
+    /// recording).
+    pub fn flush(&mut self) {
+        let mut filling = self.filling();
+        if let Some(chunk) = filling.chunk.take() {
+            self.send_filled(chunk, filling.capacity);
+        }
+    }
+
+    /// A filled chunk to the writer (dropped and counted past `capacity`
+    /// in flight), an empty one back to the free list.
+    fn send_filled(&self, chunk: Chunk, capacity: usize) {
+        if chunk.is_empty() {
+            self.shared.free.give_back(chunk);
+        } else {
+            let _ = self.send_within(chunk, capacity);
+        }
+    }
+
+    /// A buffer for a chunk to fill: from the free list (grown to a whole
+    /// chunk of `batch` samples once), or a new one of a whole chunk.
+    fn fresh_buffer<S: Sample>(&self, batch: usize) -> Vec<S> {
+        let mut buffer: Vec<S> = self.shared.free.take().unwrap_or_default();
+        buffer.reserve_exact(batch);
+        buffer
     }
 
     /// Queues interleaved linear samples (whole frames) for writing,
@@ -275,13 +417,18 @@ impl RecordingHandle {
     /// bytes for [`RecordingFormat::Alaw`], linear PCM for the others) is
     /// written with no conversion.
     pub fn try_send_chunk(&self, interleaved: Chunk) -> Result<(), Backpressure> {
+        self.send_within(interleaved, self.capacity)
+    }
+
+    /// [`Self::try_send_chunk`] within `capacity` chunks in flight.
+    fn send_within(&self, interleaved: Chunk, capacity: usize) -> Result<(), Backpressure> {
         let result = if !interleaved.len().is_multiple_of(usize::from(self.channels)) {
             Err(Backpressure::PartialFrame {
                 samples: interleaved.len(),
                 channels: self.channels,
             })
         } else {
-            self.queue(interleaved)
+            self.queue(interleaved, capacity)
         };
         if result.is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -296,6 +443,7 @@ impl RecordingHandle {
     /// Blocks on disk I/O (call it from a blocking context). On error the
     /// `.part` file is left for [`repair_unfinished`](super::repair_unfinished).
     pub fn finish(mut self) -> Result<RecordingMeta, RecorderError> {
+        self.flush();
         self.open = false;
         let (reply, done) = mpsc::sync_channel(1);
         let gone = || RecorderError::WriterPanicked {
@@ -312,8 +460,7 @@ impl RecordingHandle {
     }
 
     /// One chunk to the worker, within this recording's bound.
-    fn queue(&self, interleaved: Chunk) -> Result<(), Backpressure> {
-        let capacity = self.capacity;
+    fn queue(&self, interleaved: Chunk, capacity: usize) -> Result<(), Backpressure> {
         self.shared
             .inflight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -362,6 +509,7 @@ impl RecordingHandle {
     #[cfg(test)]
     pub(super) fn crash(mut self) {
         self.open = false;
+        self.filling().chunk = None; // lost with the process
         let (ack, acked) = mpsc::sync_channel(1);
         self.send_hook(Msg::Crash(self.id, ack));
         acked.recv().ok();
@@ -370,10 +518,10 @@ impl RecordingHandle {
 
 /// The file being written, by format.
 enum Sink {
-    /// PCM16 WAV, written by hound.
-    Pcm16(hound::WavWriter<BufWriter<File>>),
+    /// PCM16 WAV.
+    Pcm16(WavFile),
     /// A-law WAV.
-    Alaw(AlawWav),
+    Alaw(WavFile),
     /// Ogg Opus.
     Opus(Box<OpusSink>),
 }
@@ -388,18 +536,22 @@ fn open_sink(
 ) -> Result<(Sink, u64), RecorderError> {
     let wav_limit = |header: u64, block_align: u64| (u64::from(u32::MAX) - header) / block_align;
     match format {
-        RecordingFormat::Pcm16 => {
-            let wav = hound::WavWriter::new(BufWriter::new(file), spec)
-                .map_err(wav_err(part, "write header"))?;
-            // hound's PCMWAVEFORMAT header for <= 2 channels, 16-bit.
-            let max = wav_limit(44, u64::from(spec.channels) * 2);
-            Ok((Sink::Pcm16(wav), max))
-        }
-        RecordingFormat::Alaw => {
-            let wav = AlawWav::new(file, spec.channels, spec.sample_rate)
+        RecordingFormat::Pcm16 | RecordingFormat::Alaw => {
+            let kind = match format {
+                RecordingFormat::Alaw => WavKind::Alaw,
+                _ => WavKind::Pcm16,
+            };
+            let wav = WavFile::new(file, kind, spec.channels, spec.sample_rate)
                 .map_err(io_err(part, "write header"))?;
-            let max = wav_limit(ALAW_HEADER_LEN, u64::from(spec.channels));
-            Ok((Sink::Alaw(wav), max))
+            let block_align = u64::from(spec.channels) * u64::from(kind.sample_bytes());
+            let max = wav_limit(kind.header_len(), block_align);
+            Ok((
+                match kind {
+                    WavKind::Alaw => Sink::Alaw(wav),
+                    WavKind::Pcm16 => Sink::Pcm16(wav),
+                },
+                max,
+            ))
         }
         RecordingFormat::Opus => {
             let sink = OpusSink::new(file, spec.channels, spec.sample_rate)
@@ -407,25 +559,6 @@ fn open_sink(
             Ok((Sink::Opus(Box::new(sink)), u64::MAX))
         }
     }
-}
-
-/// Linear PCM into a PCM16 WAV with hound.
-fn write_pcm16(
-    wav: &mut hound::WavWriter<BufWriter<File>>,
-    samples: &[i16],
-    part: &Path,
-) -> Result<(), RecorderError> {
-    // Bounded sub-chunks keep hound's sample buffer small and the count
-    // within u32.
-    for piece in samples.chunks(1 << 15) {
-        let count = u32::try_from(piece.len()).unwrap_or(u32::MAX);
-        let mut w = wav.get_i16_writer(count);
-        for &s in piece {
-            w.write_sample(s);
-        }
-        w.flush().map_err(wav_err(part, "write samples"))?;
-    }
-    Ok(())
 }
 
 fn opus_err<'a>(
@@ -458,9 +591,32 @@ pub(super) struct WriterJob {
     /// Chunks dropped here: past the 4 GiB WAV limit, or after a write
     /// error (counted by the pool).
     pub(super) overflow: u64,
-    /// A chunk of the other kind as linear PCM (an A-law chunk for a
-    /// `pcm16` or `opus` file), reused.
+}
+
+/// A writer thread's conversion buffers, shared by its recordings (not
+/// one per recording): a chunk's bytes for a PCM16 file or A-law ones for
+/// a linear chunk, and a chunk of the other kind as linear PCM (an A-law
+/// chunk for a `pcm16` or `opus` file).
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    bytes: Vec<u8>,
     linear: Vec<i16>,
+}
+
+impl Scratch {
+    /// Most bytes kept between chunks (a test's or a voicemail's big
+    /// chunk does not stay).
+    const KEEP: usize = 64 * 1024;
+
+    /// Frees what a big chunk grew.
+    pub(super) fn trim(&mut self) {
+        if self.bytes.capacity() > Self::KEEP {
+            self.bytes = Vec::new();
+        }
+        if self.linear.capacity() * 2 > Self::KEEP {
+            self.linear = Vec::new();
+        }
+    }
 }
 
 impl WriterJob {
@@ -477,7 +633,11 @@ impl WriterJob {
     /// Write one chunk of interleaved samples, patching the header every
     /// `header_every` frames; a chunk past the 4 GiB WAV limit is dropped
     /// and counted (warned once).
-    pub(super) fn write_chunk(&mut self, samples: &Chunk) -> Result<(), RecorderError> {
+    pub(super) fn write_chunk(
+        &mut self,
+        samples: &Chunk,
+        scratch: &mut Scratch,
+    ) -> Result<(), RecorderError> {
         let n = samples.len() as u64 / u64::from(self.spec.channels);
         if self.frames + n > self.max_frames {
             if self.overflow == 0 {
@@ -486,7 +646,7 @@ impl WriterJob {
             self.overflow += 1;
             return Ok(());
         }
-        self.write(samples)?;
+        self.write(samples, scratch)?;
         self.frames += n;
         self.since_patch += n;
         if self.since_patch >= self.header_every {
@@ -494,8 +654,9 @@ impl WriterJob {
             // Patch RIFF/data sizes (end the Ogg page) and push the buffer
             // to the OS.
             match &mut self.sink {
-                Sink::Pcm16(wav) => wav.flush().map_err(wav_err(&self.part, "patch header"))?,
-                Sink::Alaw(wav) => wav.patch().map_err(io_err(&self.part, "patch header"))?,
+                Sink::Pcm16(wav) | Sink::Alaw(wav) => {
+                    wav.patch().map_err(io_err(&self.part, "patch header"))?
+                }
                 Sink::Opus(ogg) => ogg
                     .checkpoint()
                     .map_err(opus_err(&self.part, "write page"))?,
@@ -514,18 +675,27 @@ impl WriterJob {
     /// The chunk into the file: A-law bytes into an A-law WAV as they
     /// are, linear PCM encoded into it; any chunk into the other formats as
     /// linear PCM.
-    fn write(&mut self, chunk: &Chunk) -> Result<(), RecorderError> {
+    fn write(&mut self, chunk: &Chunk, scratch: &mut Scratch) -> Result<(), RecorderError> {
         let part = &self.part;
+        let Scratch { bytes, linear } = scratch;
         match &mut self.sink {
             Sink::Alaw(wav) => match chunk {
-                Chunk::Alaw(bytes) => wav.write_alaw(bytes),
-                Chunk::Linear(samples) => wav.write(samples),
+                Chunk::Alaw(alaw) => wav.append(alaw),
+                Chunk::Linear(samples) => {
+                    bytes.clear();
+                    bytes.extend(samples.iter().map(|&s| G711::Alaw.encode_sample(s)));
+                    wav.append(bytes)
+                }
             }
             .map_err(io_err(part, "write samples")),
             Sink::Opus(ogg) => ogg
-                .write(chunk.linear(&mut self.linear))
+                .write(chunk.linear(linear))
                 .map_err(opus_err(part, "encode")),
-            Sink::Pcm16(wav) => write_pcm16(wav, chunk.linear(&mut self.linear), part),
+            Sink::Pcm16(wav) => {
+                bytes.clear();
+                bytes.extend(chunk.linear(linear).iter().flat_map(|s| s.to_le_bytes()));
+                wav.append(bytes).map_err(io_err(part, "write samples"))
+            }
         }
     }
 
@@ -542,8 +712,9 @@ impl WriterJob {
             ..
         } = self;
         match sink {
-            Sink::Pcm16(wav) => wav.finalize().map_err(wav_err(&part, "finalise header"))?,
-            Sink::Alaw(mut wav) => wav.patch().map_err(io_err(&part, "finalise header"))?,
+            Sink::Pcm16(mut wav) | Sink::Alaw(mut wav) => {
+                wav.patch().map_err(io_err(&part, "finalise header"))?
+            }
             Sink::Opus(mut ogg) => ogg.finish().map_err(opus_err(&part, "end the stream"))?,
         }
         sync_handle.sync_all().map_err(io_err(&part, "fsync"))?;

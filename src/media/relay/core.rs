@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::forward::{local_packet, Hop, Leg, Peer, Verdict, MAX_PACKET};
 use super::mix::{join, Extra};
 use super::quality::{ntp_now, Quality};
-use super::recording::{Recorder, RECORD_DELAY};
+use super::recording::{Recorder, DRAIN_EVERY, RECORD_DELAY};
 use super::{
     key_leg, CallRecording, Control, RelayEvent, RelayOptions, RelayReport, RelayStats, Side, Stop,
     CALLER, OTHER_SIDE, RTCP_INTERVAL,
@@ -46,9 +46,6 @@ pub(crate) const TAG_A: u16 = 0;
 const TAG_B: u16 = 1;
 /// The first extra party's tag.
 const FIRST_EXTRA: u16 = 2;
-
-/// How often the recording is drained to its writer.
-const DRAIN_EVERY: Duration = Duration::from_millis(100);
 
 /// What a stopped relay hands its handle: the report, and the recording
 /// to finish (off the worker: finishing writes to disk).

@@ -1,8 +1,10 @@
 //! The recording side of a running relay: each main leg's audio placed
 //! in the call recording's [`ChannelAligner`] (caller left, the other
 //! side right) by media time, drained [`RECORD_DELAY`] behind arrival so
-//! jittered packets land in place, and handed to the writer pool in a
-//! buffer the pool hands back.
+//! jittered packets land in place, into the recording's chunk, which goes
+//! to the writer pool once it holds a write's worth (issue 16 "Media at
+//! the limit": the aligner's queues are sized for what they hold,
+//! [`QUEUE_HOLD`], and the chunk is the recording's only write buffer).
 //!
 //! What is placed is the recording's own kind of sample (issue 16 item 3:
 //! `alaw` recordings are "wire-exact G.711 stereo WAV, half the bytes, no
@@ -39,6 +41,16 @@ use crate::media::rtp::RtpHeader;
 /// packets still land in place.
 pub(super) const RECORD_DELAY: Duration = Duration::from_millis(200);
 
+/// How often the recording is drained to its writer.
+pub(super) const DRAIN_EVERY: Duration = Duration::from_millis(100);
+
+/// What the aligner's queues are sized for ([`ChannelAligner::with_hold`],
+/// issue 16 "Media at the limit"): just before a drain they hold the
+/// jitter allowance, a drain interval and the packet that just came
+/// (≈ 320 ms); the rest is room for a late drain tick or packets placed a
+/// little ahead of arrival. Past it a queue grows to what it needs.
+pub(super) const QUEUE_HOLD: Duration = Duration::from_millis(400);
+
 /// A call's open recording: the writer, the aligner and the instant that
 /// is media time zero. Lent to a relay, finished once when the call ends.
 pub struct CallRecording {
@@ -67,9 +79,11 @@ impl CallRecording {
     /// A recording whose media time zero is now.
     pub fn new(handle: RecordingHandle) -> Self {
         let track = match handle.format() {
-            RecordingFormat::Alaw => Track::Alaw(ChannelAligner::new_alaw(8000)),
+            RecordingFormat::Alaw => {
+                Track::Alaw(ChannelAligner::new_alaw(8000).with_hold(QUEUE_HOLD))
+            }
             RecordingFormat::Pcm16 | RecordingFormat::Opus => {
-                Track::Linear(ChannelAligner::new(8000))
+                Track::Linear(ChannelAligner::new(8000).with_hold(QUEUE_HOLD))
             }
         };
         Self {
@@ -86,15 +100,16 @@ impl CallRecording {
 
     fn drain(&mut self, up_to: Duration) {
         match &mut self.track {
-            Track::Linear(aligner) => drain_to(aligner, &self.handle, up_to),
-            Track::Alaw(aligner) => drain_to(aligner, &self.handle, up_to),
+            Track::Linear(aligner) => drain_to(aligner, &mut self.handle, up_to),
+            Track::Alaw(aligner) => drain_to(aligner, &mut self.handle, up_to),
         }
     }
 
-    /// Write what is buffered, and silence up to now: the writer, ready to
-    /// close.
+    /// Write what is buffered, and silence up to now, the last chunk
+    /// sent full or not: the writer, ready to close.
     fn close(mut self) -> RecordingHandle {
         self.drain(self.epoch.elapsed());
+        self.handle.flush();
         self.handle
     }
 
@@ -133,13 +148,15 @@ impl CallRecording {
     }
 }
 
-/// What is older than `up_to` to the writer, in a buffer it handed back.
-fn drain_to<S: Sample>(aligner: &mut ChannelAligner<S>, handle: &RecordingHandle, up_to: Duration) {
-    let mut chunk = handle.spare_buffer::<S>();
-    if aligner.drain_into(up_to, &mut chunk) > 0 {
-        // A full queue drops the chunk (counted), never the call audio.
-        let _ = handle.try_send_chunk(S::into_chunk(chunk));
-    }
+/// What is older than `up_to` into the recording's chunk, which goes to
+/// the writer once full (a full queue drops it, counted, never the call
+/// audio).
+fn drain_to<S: Sample>(
+    aligner: &mut ChannelAligner<S>,
+    handle: &mut RecordingHandle,
+    up_to: Duration,
+) {
+    handle.fill::<S>(|chunk, room| aligner.drain_at_most(up_to, room, chunk));
 }
 
 /// The recording side of a running relay: the call's recording lent to it.
@@ -176,8 +193,10 @@ impl Recorder {
         Self {
             recording,
             formats,
-            pcm: Vec::with_capacity(160),
-            alaw: Vec::with_capacity(160),
+            // Grown at first use: an A-law recording of A-law legs uses
+            // neither (issue 16 "Media at the limit").
+            pcm: Vec::new(),
+            alaw: Vec::new(),
             anchors: [None, None],
             offset,
         }
