@@ -210,7 +210,9 @@ impl<'s, 'r> Shell<'s, 'r> {
     async fn execute(&mut self, output: Output) -> Option<Input> {
         match output {
             Output::AnswerCaller => Some(Input::Answered(match self.party.as_ref() {
-                Some(party) => answer_bridged(self.ctx, self.ringer, self.parts, party).await,
+                Some(party) => {
+                    Box::pin(answer_bridged(self.ctx, self.ringer, self.parts, party)).await
+                }
                 None => self.ringer.answer_caller(),
             })),
             Output::DropAnswer => {

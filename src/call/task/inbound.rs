@@ -311,7 +311,9 @@ impl Shell<'_, '_> {
             Output::AnswerCaller => {
                 let answered = match (self.parts.as_mut(), self.connected.as_ref()) {
                     (Some(parts), Some(connected)) => {
-                        converse::answer_bridged(ctx, self.ringer, parts, connected).await
+                        // Boxed: once a call, and larger than the rest of
+                        // this shell's steps.
+                        Box::pin(converse::answer_bridged(ctx, self.ringer, parts, connected)).await
                     }
                     _ => self.ringer.answer_caller(),
                 };
