@@ -6,10 +6,14 @@
 //! call, nearly all of it held by one thing: our **client INVITE
 //! transaction** to the agent, which rsipstack keeps in the Accepted state
 //! until Timer M (64×T1 = 32 s) on a task that also holds a clone of the
-//! whole dialog. That pins the transaction's event channel (one 32-slot
+//! whole dialog. That pinned the transaction's event channel (one 32-slot
 //! block, ≈ 8.8 KB), the dialog's state channel of the ended call (≈ 7.8 KB:
 //! the dialog keeps a sender), the task itself (≈ 3.8 KB) and the dialog's
-//! copies of the INVITE and responses. Everything else a finished call
+//! copies of the INVITE and responses. (Since then the dialogs report on
+//! one stack-wide state channel, `super::leg_events`, and a dialog no
+//! longer holds its INVITE transaction's channel, `vendor/rsipstack`'s
+//! patch; the task and the dialog's copies are what ending the
+//! transaction early still saves.) Everything else a finished call
 //! leaves is small: rsipstack's finished-transaction entries (the last
 //! response of a server transaction for Timer J/L, the ACK of a client
 //! INVITE) are a parsed message of ≈ 0.5–1 KB plus their key and timer.
