@@ -3,7 +3,9 @@
 //! transactions still gets the identical final response, a retransmitted
 //! 2xx from the agent still gets the identical ACK, neither starts a second
 //! call or BYE — and the call's INVITE transaction towards the agent does
-//! not wait out Timer M (64×T1 = 32 s) holding the ended dialog.
+//! not wait out Timer M (64×T1 = 32 s) holding the ended dialog: sent
+//! straight to the agent's registered phone, it ends at the answer, and a
+//! 2xx retransmitted during the call is ACKed the same.
 //!
 //! Both ends are raw UDP peers (the carrier and agent 1001), so the test
 //! sees every byte and can send the very same datagram twice.
@@ -160,6 +162,25 @@ fn retransmissions_after_the_call_get_the_same_answers_and_nothing_waits_for_tim
     let to_tag = tag_of(headers(&invite_ok, "To")[0]);
     let ack = carrier_request(&h, "ACK", 1, "z9hG4bK-fin-ack", &to_tag);
     carrier.send(ack.as_bytes());
+
+    // While the call is up: the INVITE to the agent's registered phone
+    // ended at its answer (nothing between could fork it, so no Timer M),
+    // and a 2xx the phone retransmits still gets the identical ACK, the
+    // call going on.
+    h.wait_for(
+        "the call up with no running transaction (well before Timer M)",
+        Duration::from_secs(16),
+        |v| v["calls"]["active"] == 1 && v["sip"]["transactions"] == 0,
+    );
+    agent.send(&agent_ok, hotline);
+    let (again, _) = agent
+        .recv_starting("ACK ")
+        .expect("the ACK again, mid-call");
+    assert_eq!(
+        again, ack_to_agent,
+        "the identical ACK while the call is up"
+    );
+    assert_eq!(h.healthz()["calls"]["active"], 1, "the call goes on");
 
     // The carrier hangs up; hotline sends BYE to the agent.
     let bye = carrier_request(&h, "BYE", 2, "z9hG4bK-fin-bye", &to_tag);

@@ -66,6 +66,7 @@ pub(super) fn invite(
         sdp: offer.to_string().into_bytes(),
         headers: vec![],
         credential: None,
+        direct: false,
     }
 }
 

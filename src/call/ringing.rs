@@ -518,6 +518,7 @@ impl Ringer<'_> {
             sdp: self.b_offer.clone(),
             headers: vec![],
             credential: None,
+            direct: false,
         }
     }
 
@@ -825,6 +826,8 @@ fn invite_to_agent(
     invite.target = c.uri.clone();
     invite.destination = Some(c.source);
     invite.tcp = c.tcp;
+    // Straight to the phone's registered address: nothing between can fork.
+    invite.direct = true;
     if ctx.auto_answers(device) {
         let host = ctx.media_address;
         invite

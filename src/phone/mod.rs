@@ -137,6 +137,7 @@ pub async fn dial(
             sdp: offer.to_string().into_bytes(),
             headers: vec![],
             credential,
+            direct: false,
         },
         &events_tx,
     )?;

@@ -20,7 +20,12 @@
 //!
 //! So the one change is here: when an answered outbound leg ends (BYE sent
 //! or received, or the leg dropped), its INVITE transaction is ended at
-//! once instead of at Timer M. Ending it goes through rsipstack's own path
+//! once instead of at Timer M. An INVITE sent straight to an agent's
+//! registered phone (`OutboundInvite::direct`: no proxy between, so no
+//! forked 2xx can follow) ends at its answer: its transaction's event
+//! channel (≈ 11 KiB) and task (≈ 5 KiB) were most of what a connected
+//! call held in rsipstack for its first 32 s, and what glibc could not
+//! give back after (BENCHMARKS.md "A leaner call"). Ending it goes through rsipstack's own path
 //! (a `Terminate` event to the transaction), which moves the ACK it sent
 //! into the endpoint's finished-transaction table for 64×T1: a 2xx the
 //! agent retransmits after that still gets the same ACK (RFC 3261
@@ -58,6 +63,8 @@ enum Slot {
     Accepted(TransactionKey),
     /// The leg ended; a 2xx arriving after that ends its transaction at once.
     LegEnded,
+    /// A direct INVITE's transaction, ended at its answer.
+    Ended,
 }
 
 /// The client INVITE transaction of one outbound leg, ended when the leg
@@ -67,6 +74,9 @@ enum Slot {
 pub(super) struct AcceptedInvite {
     endpoint: EndpointInnerRef,
     slot: Arc<Mutex<Slot>>,
+    /// Sent straight to a registered phone: no fork can follow the 2xx, so
+    /// the transaction ends at the answer.
+    direct: bool,
 }
 
 impl std::fmt::Debug for AcceptedInvite {
@@ -78,11 +88,13 @@ impl std::fmt::Debug for AcceptedInvite {
 }
 
 impl AcceptedInvite {
-    /// For an INVITE about to be sent through `endpoint`.
-    pub(super) fn new(endpoint: EndpointInnerRef) -> Self {
+    /// For an INVITE about to be sent through `endpoint`; `direct` when
+    /// it goes straight to a registered phone.
+    pub(super) fn new(endpoint: EndpointInnerRef, direct: bool) -> Self {
         Self {
             endpoint,
             slot: Arc::default(),
+            direct,
         }
     }
 
@@ -112,14 +124,27 @@ impl AcceptedInvite {
                 drop(slot);
                 end(&self.endpoint, key);
             }
+            // Nothing can fork a direct INVITE: a retransmitted 2xx is
+            // re-ACKed from the finished table, as after the leg's end.
+            Slot::Open | Slot::Accepted(_) if self.direct => {
+                *slot = Slot::Ended;
+                drop(slot);
+                end(&self.endpoint, key);
+            }
             Slot::Open | Slot::Accepted(_) => *slot = Slot::Accepted(key),
+            Slot::Ended => {}
         }
     }
 
     /// The leg ended: end its INVITE transaction if it is waiting in
     /// Accepted. Idempotent.
     pub(super) fn leg_ended(&self) {
-        let previous = std::mem::replace(&mut *self.slot(), Slot::LegEnded);
+        let mut slot = self.slot();
+        if matches!(*slot, Slot::Ended) {
+            return;
+        }
+        let previous = std::mem::replace(&mut *slot, Slot::LegEnded);
+        drop(slot);
         if let Slot::Accepted(key) = previous {
             end(&self.endpoint, key);
         }
@@ -179,9 +204,22 @@ mod tests {
     }
 
     #[test]
+    fn a_direct_invite_to_a_phone_ends_at_its_answer_once() {
+        let (endpoint, mut tx) = accepted_transaction();
+        let accepted = AcceptedInvite::new(endpoint.inner.clone(), true);
+        accepted.on_final(180, invite);
+        assert!(!terminated(&mut tx), "not on a provisional");
+        accepted.on_final(200, invite);
+        assert!(terminated(&mut tx), "at the answer");
+        accepted.leg_ended();
+        accepted.on_final(200, invite);
+        assert!(!terminated(&mut tx), "once");
+    }
+
+    #[test]
     fn an_answered_invite_ends_with_its_leg() {
         let (endpoint, mut tx) = accepted_transaction();
-        let accepted = AcceptedInvite::new(endpoint.inner.clone());
+        let accepted = AcceptedInvite::new(endpoint.inner.clone(), false);
         accepted.on_final(200, invite);
         assert!(!terminated(&mut tx), "not before the leg ends");
         accepted.leg_ended();
@@ -193,7 +231,7 @@ mod tests {
     #[test]
     fn a_2xx_after_the_leg_ended_ends_the_transaction_at_once() {
         let (endpoint, mut tx) = accepted_transaction();
-        let accepted = AcceptedInvite::new(endpoint.inner.clone());
+        let accepted = AcceptedInvite::new(endpoint.inner.clone(), false);
         accepted.leg_ended();
         assert!(!terminated(&mut tx));
         accepted.on_final(200, invite);
@@ -205,11 +243,11 @@ mod tests {
         // A CANCELled or refused INVITE still needs its transaction (487,
         // the ACK of a non-2xx, Timer D).
         let (endpoint, mut tx) = accepted_transaction();
-        let accepted = AcceptedInvite::new(endpoint.inner.clone());
+        let accepted = AcceptedInvite::new(endpoint.inner.clone(), false);
         accepted.on_final(486, || panic!("no key needed for a non-2xx"));
         accepted.leg_ended();
         assert!(!terminated(&mut tx));
-        let never = AcceptedInvite::new(endpoint.inner.clone());
+        let never = AcceptedInvite::new(endpoint.inner.clone(), false);
         never.leg_ended();
         assert!(!terminated(&mut tx), "a leg with no final at all");
     }

@@ -211,6 +211,10 @@ pub struct OutboundInvite {
     pub headers: Vec<(String, String)>,
     /// Answer a 401/407 challenge with this (user, password).
     pub credential: Option<(String, String)>,
+    /// Sent straight to the callee's registered contact, with no proxy
+    /// between that could fork it: its transaction ends at the answer
+    /// instead of waiting out Timer M for a forked 2xx (`sip::linger`).
+    pub direct: bool,
 }
 
 /// Our UAC leg (INVITE sent to an agent or trunk).
@@ -653,7 +657,7 @@ impl SipStack {
             .map_err(|e| SipError::Dialog(e.to_string()))?;
         let finals = events.route.clone();
         let k = key.clone();
-        let accepted = AcceptedInvite::new(self.inner.dialogs.endpoint.clone());
+        let accepted = AcceptedInvite::new(self.inner.dialogs.endpoint.clone(), inv.direct);
         let (answered, invite) = (accepted.clone(), dialog.clone());
         tokio::spawn(async move {
             let event = match outcome.await {

@@ -177,6 +177,7 @@ pub(crate) async fn call(
             sdp: offer.to_string().into_bytes(),
             headers: vec![],
             credential: None,
+            direct: false,
         },
         &events_tx,
     ) {

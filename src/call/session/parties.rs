@@ -249,6 +249,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             sdp: offer.to_string().into_bytes(),
             headers: vec![],
             credential: None,
+            direct: false,
         };
         Ok(GroupConsult {
             offers: crate::call::ringing::AcdOffers::new(call, queues.clone()),
@@ -491,6 +492,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             sdp: offer.to_string().into_bytes(),
             headers: vec![],
             credential: None,
+            direct: false,
         };
         let leg = self
             .ctx
