@@ -210,6 +210,26 @@ fn alaw_path_decoded(
     }
 }
 
+/// One second of `packets` pushed into the A-law aligner, `drain` called
+/// with the aligner and how far to drain at each drain interval.
+fn alaw_second(
+    aligner: &mut ChannelAligner<u8>,
+    packets: &[(Vec<u8>, Vec<u8>)],
+    mut drain: impl FnMut(&mut ChannelAligner<u8>, Duration),
+) {
+    for (seq, (caller, agent)) in packets.iter().enumerate() {
+        let at = Duration::from_millis(20 * seq as u64);
+        aligner.push(Channel::Caller, at, black_box(caller));
+        aligner.push(Channel::Agent, at, black_box(agent));
+        if seq % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            drain(
+                aligner,
+                (at + Duration::from_millis(20)).saturating_sub(RECORD_DELAY),
+            );
+        }
+    }
+}
+
 /// The same second the wire-exact way: the payload bytes into the A-law
 /// aligner, drained into a reused buffer, copied into the file.
 fn alaw_path_wire(
@@ -218,17 +238,11 @@ fn alaw_path_wire(
     chunk: &mut Vec<u8>,
     packets: &[(Vec<u8>, Vec<u8>)],
 ) {
-    for (seq, (caller, agent)) in packets.iter().enumerate() {
-        let at = Duration::from_millis(20 * seq as u64);
-        aligner.push(Channel::Caller, at, black_box(caller));
-        aligner.push(Channel::Agent, at, black_box(agent));
-        if seq % DRAIN_EVERY == DRAIN_EVERY - 1 {
-            let up_to = (at + Duration::from_millis(20)).saturating_sub(RECORD_DELAY);
-            chunk.clear();
-            aligner.drain_into(up_to, chunk);
-            enc.write_alaw(chunk).expect("write");
-        }
-    }
+    alaw_second(aligner, packets, |aligner, up_to| {
+        chunk.clear();
+        aligner.drain_into(up_to, chunk);
+        enc.write_alaw(chunk).expect("write");
+    });
 }
 
 /// The same second as the relay writes it since issue 16 "Media at the
@@ -241,25 +255,17 @@ fn alaw_path_chunked(
     chunk: &mut Vec<u8>,
     packets: &[(Vec<u8>, Vec<u8>)],
 ) {
-    for (seq, (caller, agent)) in packets.iter().enumerate() {
-        let at = Duration::from_millis(20 * seq as u64);
-        aligner.push(Channel::Caller, at, black_box(caller));
-        aligner.push(Channel::Agent, at, black_box(agent));
-        if seq % DRAIN_EVERY == DRAIN_EVERY - 1 {
-            let up_to = (at + Duration::from_millis(20)).saturating_sub(RECORD_DELAY);
-            loop {
-                let room = (CHUNK - chunk.len()) / 2;
-                let n = aligner.drain_at_most(up_to, room, chunk);
-                if chunk.len() == CHUNK {
-                    enc.write_alaw(chunk).expect("write");
-                    chunk.clear();
-                }
-                if n < room {
-                    break;
-                }
-            }
+    alaw_second(aligner, packets, |aligner, up_to| loop {
+        let room = (CHUNK - chunk.len()) / 2;
+        let n = aligner.drain_at_most(up_to, room, chunk);
+        if chunk.len() == CHUNK {
+            enc.write_alaw(chunk).expect("write");
+            chunk.clear();
         }
-    }
+        if n < room {
+            break;
+        }
+    });
 }
 
 /// The recording's chunk: 256 ms of A-law stereo.
