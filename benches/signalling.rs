@@ -109,6 +109,7 @@ fn registrar(c: &mut Criterion) {
                 cseq: 1,
                 source,
                 transport: "UDP".into(),
+                path: vec![],
             },
         );
     }

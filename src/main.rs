@@ -17,8 +17,21 @@ struct Cli {
     /// unless the filter names it.
     #[arg(long, global = true, default_value = "info", env = "HOTLINE_LOG")]
     log: String,
+    /// Log lines as `text` (for people) or `json` (one object per line,
+    /// for a log collector: timestamp, level, message and fields).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "HOTLINE_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -441,16 +454,20 @@ fn main() -> ExitCode {
     // rustls user before any TLS is set up (two providers would panic).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(log_filter(&cli.log))
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
         // Colours only on a terminal: log files and pipes get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
     match cli.command {
         Command::Serve { config } => {
             let loaded = match &config {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{Hotline, Net};
 use hotline::events::model::RecordingInfo;
-use hotline::events::outbox::{NewEvent, Outbox};
+use hotline::events::outbox::{NewEvent, OutboxConfig};
 use hotline::events::{CallStart, CdrBuilder, EndCause, HangupParty, IdGenerator, IdSource};
 use serde_json::{json, Value};
 
@@ -102,7 +102,7 @@ fn start(call: &str, tenant: &str, caller: &str, confidential: bool) -> CallStar
 /// a2 (tenant a, abandoned in the queue), b1 (tenant b, answered by B01).
 fn store_calls(data: &std::path::Path) {
     std::fs::create_dir_all(data).unwrap();
-    let outbox = Outbox::open(&data.join("events.db")).unwrap();
+    let outbox = common::open_outbox(data, OutboxConfig::default());
     outbox
         .register_sink("webhook:tickets", Default::default())
         .unwrap();

@@ -24,7 +24,7 @@ use std::time::Duration;
 use browser_support::{js_str, Artifacts, Browser, Page};
 use common::{Hotline, Net, Sipp};
 use hotline::events::model::RecordingInfo;
-use hotline::events::outbox::{NewEvent, Outbox};
+use hotline::events::outbox::{NewEvent, OutboxConfig};
 use hotline::events::{CallStart, CdrBuilder, EndCause, HangupParty, IdGenerator, IdSource};
 
 /// What the SIPp carrier scenarios send as the caller (their `From`).
@@ -91,7 +91,7 @@ fn config(net: Net, data: &Path) -> String {
 /// screen pop has a history row.
 fn store_history(data: &Path) {
     std::fs::create_dir_all(data).unwrap();
-    let outbox = Outbox::open(&data.join("events.db")).unwrap();
+    let outbox = common::open_outbox(data, OutboxConfig::default());
     let ids: Arc<dyn IdSource> = Arc::new(IdGenerator::new("pre", 0));
     let t0 = 1_795_300_000_000;
     let start = CallStart {

@@ -56,29 +56,18 @@ fn records(h: &Hotline) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Event types stored for `call` in events.db.
+/// Event types stored for `call` in the outbox (either backend).
 fn stored_kinds(h: &Hotline, call: &str) -> Vec<String> {
-    let db = h.dir.path().join("var/events.db");
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open events.db");
-    let mut stmt = conn
-        .prepare("SELECT kind FROM outbox_event WHERE call_id = ?1 ORDER BY seq")
-        .expect("prepare");
-    let rows = stmt
-        .query_map([call], |r| r.get::<_, String>(0))
-        .expect("query");
-    rows.map(|r| r.expect("row")).collect()
+    common::stored_events(&h.dir.path().join("var"))
+        .into_iter()
+        .filter(|(_, c, _)| c == call)
+        .map(|(_, _, kind)| kind)
+        .collect()
 }
 
-/// Dialog rows hotline.db still holds (`None`: no such table).
+/// Dialog rows the store still holds (`None`: no such table).
 fn persisted_legs(h: &Hotline) -> Option<i64> {
-    let db = h.dir.path().join("var/hotline.db");
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .ok()?;
-    conn.query_row("SELECT COUNT(*) FROM dialog_leg", [], |r| r.get(0))
-        .ok()
+    common::stored_rows(&h.dir.path().join("var"), "dialog_leg")
 }
 
 /// Restart `h` on its own data directory after a `kill -9`.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::api::{code, Api};
 use common::{Hotline, Net};
-use hotline::events::outbox::{NewEvent, Outbox};
+use hotline::events::outbox::{NewEvent, OutboxConfig};
 use hotline::events::{CallStart, CdrBuilder, EndCause, HangupParty, IdGenerator, IdSource};
 use serde_json::{json, Value};
 
@@ -80,7 +80,7 @@ password = "sup-b-password"
 /// The caller's earlier call, for the screen pop's history.
 fn store_history(data: &Path) {
     std::fs::create_dir_all(data).unwrap();
-    let outbox = Outbox::open(&data.join("events.db")).unwrap();
+    let outbox = common::open_outbox(data, OutboxConfig::default());
     let ids: Arc<dyn IdSource> = Arc::new(IdGenerator::new("pre", 0));
     let t0 = 1_795_300_000_000;
     let start = CallStart {

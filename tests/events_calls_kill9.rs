@@ -40,20 +40,6 @@ kind = "hangup"
 prompt = "ivr_goodbye"
 "#;
 
-/// Every event id in hotline's outbox, with its call and type.
-fn outbox_events(db: &std::path::Path) -> Vec<(String, String, String)> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open events.db");
-    let mut stmt = conn
-        .prepare("SELECT id, COALESCE(call_id, ''), kind FROM outbox_event ORDER BY seq")
-        .expect("prepare");
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .expect("query");
-    rows.map(|r| r.expect("row")).collect()
-}
-
 #[test]
 fn every_event_of_200_sipp_calls_arrives_through_webhook_failures_and_a_kill_9() {
     let net = Net(115);
@@ -133,10 +119,11 @@ max_attempts = 1000
     });
 
     // Everything the outbox holds reaches the receiver (bounded wait).
-    let db = h.dir.path().join("var/events.db");
-    let mut stored = outbox_events(&db);
+    let data = h.dir.path().join("var");
+    let db = data.join("events.db");
+    let mut stored = common::stored_events(&data);
     for _ in 0..600 {
-        stored = outbox_events(&db);
+        stored = common::stored_events(&data);
         let got: HashSet<String> = rx.receipts().into_iter().map(|r| r.id).collect();
         if stored.iter().all(|(id, _, _)| got.contains(id)) {
             break;

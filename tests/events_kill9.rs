@@ -3,21 +3,25 @@
 //! prints each id once `append` returned; the parent SIGKILLs it mid-stream
 //! and checks every acknowledged id is in the reopened outbox.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use hotline::events::backoff::RetryPolicy;
-use hotline::events::outbox::{NewEvent, Outbox};
+use hotline::events::outbox::{NewEvent, OutboxConfig};
 
-const CHILD_ENV: &str = "OUTBOX_KILL9_CHILD_DB";
+/// The data directory the child appends in (its `events.db`, or its
+/// PostgreSQL database when the suite runs on PostgreSQL).
+const CHILD_ENV: &str = "OUTBOX_KILL9_CHILD_DATA";
 
 /// The child's half: does nothing unless run by `kill_9_loses_no_acknowledged_append`.
 #[test]
 fn kill9_child() {
-    let Ok(path) = std::env::var(CHILD_ENV) else {
+    let Ok(data) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let ob = Outbox::open(std::path::Path::new(&path)).expect("child open");
+    let ob = common::open_outbox(std::path::Path::new(&data), OutboxConfig::default());
     ob.register_sink("webhook", RetryPolicy::default())
         .expect("register");
     // Bounded: the parent kills it long before the end.
@@ -37,11 +41,11 @@ fn kill9_child() {
 #[test]
 fn kill_9_loses_no_acknowledged_append() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("events.db");
+    let data = dir.path();
     let exe = std::env::current_exe().expect("test binary");
     let mut child = Command::new(exe)
         .args(["kill9_child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, &db)
+        .env(CHILD_ENV, data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -61,7 +65,7 @@ fn kill_9_loses_no_acknowledged_append() {
     let _ = child.wait();
     assert_eq!(acked.len(), 2_000, "child stopped early");
 
-    let ob = Outbox::open(&db).expect("reopen after kill -9");
+    let ob = common::open_outbox(data, OutboxConfig::default());
     ob.register_sink("webhook", RetryPolicy::default())
         .expect("register");
     let st = ob.stats(0).expect("stats");

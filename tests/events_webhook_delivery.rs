@@ -3,6 +3,7 @@
 //! while it fails (500s, timeouts, connection refused) and recovers; a
 //! crash (no graceful close) and restart delivers the rest.
 
+mod common;
 #[path = "events_support/mod.rs"]
 mod support;
 
@@ -27,15 +28,16 @@ fn fast_policy() -> RetryPolicy {
     }
 }
 
-fn open(path: &std::path::Path, policy: RetryPolicy) -> Arc<Outbox> {
-    let ob = Outbox::open_with(
-        path,
+/// The outbox in `data` (`events.db`, or PostgreSQL when the suite runs
+/// on it: `common::open_outbox`).
+fn open(data: &std::path::Path, policy: RetryPolicy) -> Arc<Outbox> {
+    let ob = common::open_outbox(
+        data,
         OutboxConfig {
             lease_ms: 5_000,
             ..OutboxConfig::default()
         },
-    )
-    .expect("open outbox");
+    );
     ob.register_sink(SINK, policy).expect("register");
     Arc::new(ob)
 }
@@ -71,7 +73,7 @@ async fn every_event_once_in_order_through_500s_timeouts_and_refusals() {
     const CALLS: usize = 200;
     const PER_CALL: u32 = 6;
     let dir = tempfile::tempdir().expect("tempdir");
-    let ob = open(&dir.path().join("events.db"), fast_policy());
+    let ob = open(dir.path(), fast_policy());
     let rx = Receiver::new(SECRET);
     rx.fail_after.store(150, Ordering::SeqCst);
     let mut server = Server::start(Arc::clone(&rx)).await;
@@ -135,11 +137,11 @@ async fn crash_without_close_then_restart_delivers_the_rest() {
     const CALLS: usize = 50;
     const PER_CALL: u32 = 4;
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("events.db");
+    let path = dir.path();
     let rx = Receiver::new(SECRET);
     let mut server = Server::start(Arc::clone(&rx)).await;
 
-    let ob = open(&path, fast_policy());
+    let ob = open(path, fast_policy());
     append_step(&ob, CALLS, 0..PER_CALL);
     let stop = CancellationToken::new();
     let run = tokio::spawn(sink(server.url()).run(Arc::clone(&ob), stop.clone()));
@@ -149,9 +151,10 @@ async fn crash_without_close_then_restart_delivers_the_rest() {
     run.abort();
     let _ = run.await;
     std::mem::forget(ob);
+    common::store_sessions_died(path);
     let before = rx.receipts().len();
 
-    let ob = open(&path, fast_policy());
+    let ob = open(path, fast_policy());
     let st = stat(&ob);
     assert!(st.delivered > 0 && st.delivered < 200, "{st:?}");
     let stop = CancellationToken::new();
@@ -175,7 +178,7 @@ async fn crash_without_close_then_restart_delivers_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_event_is_dead_lettered_the_call_goes_on_and_replay_delivers_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ob = open(&dir.path().join("events.db"), fast_policy());
+    let ob = open(dir.path(), fast_policy());
     let rx = Receiver::new(SECRET);
     rx.refuse.lock().expect("refuse").insert("c1-e1".into());
     let mut server = Server::start(Arc::clone(&rx)).await;
@@ -228,7 +231,7 @@ async fn refused_event_is_dead_lettered_the_call_goes_on_and_replay_delivers_it(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_secret_fails_verification_and_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ob = open(&dir.path().join("events.db"), fast_policy());
+    let ob = open(dir.path(), fast_policy());
     let rx = Receiver::new(b"the receiver's secret");
     let mut server = Server::start(Arc::clone(&rx)).await;
     ob.append(&[event(0, 0)]).expect("append");
@@ -256,7 +259,7 @@ async fn retries_run_out_into_a_dead_letter_while_the_receiver_is_down() {
         cap_ms: 20,
         max_attempts: 3,
     };
-    let ob = open(&dir.path().join("events.db"), policy);
+    let ob = open(dir.path(), policy);
     let rx = Receiver::new(SECRET);
     let mut server = Server::start(Arc::clone(&rx)).await;
     let url = server.url();

@@ -33,6 +33,7 @@ NET=${NET:-127.0.1}                 # hotline .1, carrier .10, agent .21
 OUT=${OUT:-$HERE/results-$(date +%Y-%m-%d).md}
 KEEP=${KEEP:-1}                     # keep the work directory (logs, CSVs); 0 deletes it
 SETTLE_SECS=${SETTLE_SECS:-40}         # after the last step, wait this long at most for hotline to drain
+STORE_URL=${STORE_URL:-}             # postgres://…: run on the shared PostgreSQL store ([store] url)
 AFTER_SECS=${AFTER_SECS:-0}            # then, if > 0, sample RSS until this many seconds after the last step (does memory go back?)
 
 HOTLINE_IP=$NET.1
@@ -59,16 +60,16 @@ PIDS=()            # every process we started, killed on exit
 WORK=$(mktemp -d /tmp/hotline-cps.XXXXXX)
 
 cleanup() {
-    local rc=$? p i alive
+    local rc=$? p alive
     trap - EXIT INT TERM
     # Carrier SIPp first (its PID is in a file written by its wrapper).
     for f in "$WORK"/step-*/sipp.pid; do
         [[ -f $f ]] || continue
         p=$(cat "$f" 2>/dev/null || true)
-        [[ -n $p ]] && kill -TERM "$p" 2>/dev/null || true
+        if [[ -n $p ]]; then kill -TERM "$p" 2>/dev/null || true; fi
     done
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for i in $(seq 1 30); do
+    for _ in $(seq 1 30); do
         alive=0
         for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
         ((alive)) || break
@@ -83,113 +84,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Remove a PID from PIDS once the process has been reaped (no PID reuse risk).
-forget() {
-    local p keep=()
-    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-}
-
 # ------------------------------------------------------------- /proc helpers
-# utime+stime of a live process (clock ticks), or empty.
-proc_ticks() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    echo $(( ${12} + ${13} ))
-}
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
-# "busy total" jiffies of the whole machine (all CPUs).
-machine_ticks() {
-    awk '/^cpu / {t=0; for (i=2; i<=NF; i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat
-}
+# proc_ticks, rss_kib, machine_ticks, hexaddr, udp_drops, udp_rcvbuf_errors,
+# stat_col, rtt_summary, run_carrier_step, hotline_toml: see lib.sh.
+# shellcheck source=bench/load/lib.sh
+source "$HERE/lib.sh"
 healthz() { curl -s --max-time 2 "http://$HTTP/healthz" || true; }
-# Kernel receive-buffer drops of the UDP socket(s) bound to IP:PORT
-# (/proc/net/udp "drops" column), and the system-wide Udp RcvbufErrors.
-hexaddr() {
-    local IFS=. a b c d
-    read -r a b c d <<<"$1"
-    printf '%02X%02X%02X%02X:%04X' "$d" "$c" "$b" "$a" "$2"
-}
-udp_drops() { awk -v a="$1" '$2 == a { d += $NF } END { print d + 0 }' /proc/net/udp; }
-udp_rcvbuf_errors() { awk '/^Udp:/ { n++; if (n == 2) print $6 }' /proc/net/snmp; }
 
 # ---------------------------------------------------------------- preflight
-for addr in "$SIP" "$HTTP" "$CARRIER_IP:5060" "$AGENT_IP:5060"; do
-    if ss -Hlnu "( sport = :${addr##*:} )" 2>/dev/null | grep -q "${addr%:*}:" ||
-       ss -Hlnt "( sport = :${addr##*:} )" 2>/dev/null | grep -q "${addr%:*}:"; then
-        die "$addr is already in use (another harness or test running?)"
-    fi
-done
+require_free "$SIP" "$HTTP" "$CARRIER_IP:5060" "$AGENT_IP:5060"
 
-case $BUILD in
-    1) log "cargo build --release"; (cd "$ROOT" && cargo build --release) ;;
-    auto) if [[ ! -x $HOTLINE_BIN ]]; then
-              log "cargo build --release (no $HOTLINE_BIN)"
-              (cd "$ROOT" && cargo build --release)
-          fi ;;
-    0) ;;
-    *) die "BUILD must be auto, 1 or 0" ;;
-esac
-[[ -x $HOTLINE_BIN ]] || die "no hotline binary at $HOTLINE_BIN"
+build_hotline
 
 # ------------------------------------------------------------------ hotline
 mkdir -p "$WORK/var" "$WORK/register" "$WORK/agent"
-cat > "$WORK/hotline.toml" <<EOF
-# Written by bench/load/cps.sh
-[sip]
-listen = "$SIP"
-transports = ["udp"]
-realm = "hotline.bench"
-
-# The load generator registers every agent from one address: it is
-# trusted, like an SBC in front of the agents would be.
-[sip.flood]
-exempt = ["127.0.0.0/8"]
-
-[http]
-listen = "$HTTP"
-
-[data]
-dir = "$WORK/var"
-
-# No IVR: the repository's ivr-flows/ would claim numbers and need groups.
-[ivr]
-flows_dir = "$WORK/no-flows"
-
-[media]
-address = "$HOTLINE_IP"
-rtp_port_min = 20000
-rtp_port_max = 39999
-rtp_timeout_secs = 0
-codecs = ["PCMA", "PCMU"]
-
-[registrar]
-min_expires = 60
-digest_algorithms = ["MD5"]
-
-[calls]
-ring_timeout_secs = 10
-no_response_secs = 5
-shutdown_grace_secs = 2
-session_expires_secs = 0
-
-[[trunk]]
-name = "carrier"
-inbound_cidrs = ["$CARRIER_IP/32"]
-proxy = "$CARRIER_IP:5060"
-
-[[agent]]
-user = "$AGENT_USER"
-password = "pass$AGENT_USER"
-
-[[did]]
-number = "$DID"
-ring = "sequential"
-agents = ["$AGENT_USER"]
-EOF
+hotline_toml bench/load/cps.sh "$SIP" "$HTTP" "$HOTLINE_IP" "$WORK" "$CARRIER_IP/32" "$CARRIER_IP:5060" \
+    "$AGENT_USER" "$DID" "$STORE_URL" > "$WORK/hotline.toml"
 
 log "starting $HOTLINE_BIN (log level $LOG_LEVEL), work dir $WORK"
 NO_COLOR=1 "$HOTLINE_BIN" serve --config "$WORK/hotline.toml" --log "$LOG_LEVEL" \
@@ -225,12 +135,6 @@ PIDS+=("$AGENT_PID")
 sleep 0.5
 kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent/sipp.out" >&2; die "agent SIPp exited"; }
 
-# Column $name of the last line of a SIPp -trace_stat CSV.
-stat_col() {
-    awk -F';' -v want="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == want) c = i; next }
-                           { last = $c } END { print (c && last != "") ? last : 0 }' "$1" 2>/dev/null || echo 0
-}
-
 # ---------------------------------------------------------------- the steps
 HOTLINE_HEX=$(hexaddr "$HOTLINE_IP" 5060)
 AGENT_HEX=$(hexaddr "$AGENT_IP" 5060)
@@ -238,7 +142,7 @@ ROWS=()
 best=0
 stop_reason="all steps clean"
 git_rev=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')
-git_dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -c . || true)
+git_dirty=$(cd "$ROOT" && { git status --porcelain --untracked-files=no 2>/dev/null | grep -c . || true; })
 
 for rate in $STEPS; do
     calls=$(( rate * STEP_SECS ))
@@ -258,25 +162,15 @@ for rate in $STEPS; do
     h0=$(proc_ticks "$HOTLINE_PID"); a0=$(proc_ticks "$AGENT_PID")
     read -r mb0 mt0 < <(machine_ticks)
     hd0=$(udp_drops "$HOTLINE_HEX"); ad0=$(udp_drops "$AGENT_HEX"); sd0=$(udp_rcvbuf_errors)
-    agent_fail0=$(stat_col "$WORK/agent/agent_stats.csv" 'FailedCall(C)')
     t0=$(date +%s%N)
 
-    # The wrapper bash reaps SIPp and then reads its own cutime/cstime
-    # (fields 16/17 of /proc/self/stat) = SIPp's CPU, which /proc cannot
-    # give once SIPp has exited.
-    bash -c '
-        cd "$1"; shift
-        "$@" > sipp.out 2>&1 &
-        echo $! > sipp.pid
-        wait $!; rc=$?
-        s=$(cat /proc/$$/stat); s=${s##*) }; set -- $s
-        echo "$(( ${14} + ${15} ))" > sipp.cpu
-        exit $rc' wrapper "$dir" \
+    # SIPp's CPU: see run_carrier_step in lib.sh.
+    run_carrier_step "$dir" \
         sipp -sf "$HERE/carrier_short.xml" -i "$CARRIER_IP" -bind_local -p 5060 -s "$DID" \
             -r "$rate" -rp 1000 -l "$limit" -m "$calls" -d "$HOLD_MS" \
             -timeout "${step_max}s" -timeout_error -nostdin \
             -trace_err -max_log_size 2000000 -trace_stat -fd 1 -stf stats.csv \
-            -trace_rtt -rtt_freq 1 "$SIP" &
+            -trace_rtt -rtt_freq 1 "$SIP"
     WRAP_PID=$!
     PIDS+=("$WRAP_PID")
 
@@ -326,24 +220,10 @@ for rate in $STEPS; do
     agent_fail1=$(stat_col "$WORK/agent/agent_stats.csv" 'FailedCall(C)')
     done_calls=$(( ok + failed ))
     wall_ms=$(( (t1 - t0) / 1000000 ))
-    rtt=$(ls "$dir"/*_rtt.csv 2>/dev/null | head -1 || true)
+    rtt=$(find "$dir" -maxdepth 1 -name '*_rtt.csv' | head -1)
     # p50/p95/max setup (INVITE -> 200, ms, SIPp's 1 ms clock) and achieved
     # rate (answered calls between the first and the last answer).
-    read -r p50 p95 pmax achieved < <(
-        if [[ -n $rtt ]]; then
-            awk -F';' 'NR > 1 && $2 != "" { n++; v[n] = $2 + 0; t = $1 + 0; if (n == 1) f = t; l = t }
-                END {
-                    if (n == 0) { print "- - - 0"; exit }
-                    # insertion sort is too slow for 8000 values: use asort-free counting on ms
-                    for (i = 1; i <= n; i++) { k = int(v[i]); c[k]++; if (k > mx) mx = k }
-                    a = 0; p50 = p95 = -1
-                    for (k = 0; k <= mx; k++) { a += c[k]; if (p50 < 0 && a >= 0.50 * n) p50 = k; if (p95 < 0 && a >= 0.95 * n) p95 = k }
-                    rate = (n > 1 && l > f) ? (n - 1) * 1000 / (l - f) : 0
-                    printf "%d %d %d %.1f\n", p50, p95, mx, rate
-                }' "$rtt"
-        else
-            echo "- - - 0"
-        fi)
+    read -r p50 p95 pmax achieved < <(rtt_summary "$rtt")
 
     hot_pct=$(awk -v d=$(( h1 - h0 )) -v hz="$CLK_TCK" -v ms="$wall_ms" 'BEGIN { printf "%.1f", d * 100000 / hz / ms }')
     ms_per_call=$(awk -v d=$(( h1 - h0 )) -v hz="$CLK_TCK" -v n="$done_calls" 'BEGIN { if (n) printf "%.2f", d * 1000 / hz / n; else print "-" }')

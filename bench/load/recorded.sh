@@ -40,9 +40,9 @@ WAV_CHECK=${WAV_CHECK:-3}              # recordings per step checked with sox
 RECORDING=${RECORDING:-1}              # 0: hotline records nothing (to see what recording costs)
 SRTP=${SRTP:-0}                        # 1: every leg SRTP only (hotline requires it, the generator encrypts)
 BUILD=${BUILD:-1}                      # 1: cargo build first (a no-op when fresh; a stale binary would measure old code); auto: only if missing; 0: never
-HOTLINE_BIN=${HOTLINE_BIN:-$ROOT/target/release/hotline}
+HOTLINE_BIN=${HOTLINE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/hotline}
 HOTLINE_REV=${HOTLINE_REV:-}           # label for binaries not built from ROOT's tree (e.g. a clean export)
-LOAD_BIN=${LOAD_BIN:-$ROOT/target/release/hotline-load}
+LOAD_BIN=${LOAD_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/hotline-load}
 LOG_LEVEL=${LOG_LEVEL:-warn}
 NET=${NET:-127.0.5}                    # hotline .1, callers .10+, agents .21+
 OUT=${OUT:-$HERE/media-results-$(date +%Y-%m-%d).md}
@@ -65,6 +65,12 @@ for tool in curl jq awk ss; do
 done
 HAVE_SOX=0
 command -v soxi >/dev/null && command -v sox >/dev/null && HAVE_SOX=1
+
+# proc_ticks, machine_ticks, udp_rcvbuf_errors, forget, stop_pid,
+# require_free, build_hotline, cpu_pressure_us, rx_backlog, media_toml,
+# count_wavs, check_wavs, read_load_json, media_verdict, fmt: see lib.sh.
+# shellcheck source=bench/load/lib.sh
+source "$HERE/lib.sh"
 
 # ---------------------------------------------------------------- processes
 PIDS=()
@@ -89,76 +95,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-forget() {
-    local p keep=()
-    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-}
-
-# Stop a process we started: TERM, up to $2 s, then KILL; reap it.
-stop_pid() {
-    local p=$1 secs=${2:-5} i
-    kill -TERM "$p" 2>/dev/null || true
-    for i in $(seq 1 $((secs * 10))); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-    forget "$p"
-}
-
-# ------------------------------------------------------------- /proc helpers
-proc_ticks() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    echo $(( ${12} + ${13} ))
-}
-machine_ticks() {
-    awk '/^cpu / {t=0; for (i=2; i<=NF; i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat
-}
-# Total µs some task waited for a CPU (PSI), or 0.
-cpu_pressure_us() { awk '/^some/ { sub("total=", "", $5); print $5; exit }' /proc/pressure/cpu 2>/dev/null || echo 0; }
-udp_rcvbuf_errors() { awk '/^Udp:/ { n++; if (n == 2) print $6 }' /proc/net/snmp; }
 healthz() { curl -s --max-time 2 "http://$HTTP/healthz" || true; }
-# Packets waiting in UDP receive queues right now (/proc/net/udp rx_queue,
-# bytes of skb truesize; ~1 KiB per RTP packet here): "hotline_bytes
-# hotline_sockets generator_bytes generator_sockets" - hotline = sockets on
-# $HOTLINE_IP, generator = the other sockets on $NET.x. Tells who is behind.
-NET_HEX=$(IFS=.; set -- $NET; printf '%02X%02X%02X' "$3" "$2" "$1")
-HOTLINE_HEX=$(IFS=.; set -- $HOTLINE_IP; printf '%02X%02X%02X%02X' "$4" "$3" "$2" "$1")
-rx_backlog() {
-    awk -v net="$NET_HEX" -v hot="$HOTLINE_HEX" '
-        function hex(s,   i, v) { v = 0; s = toupper(s); for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789ABCDEF", substr(s, i, 1)) - 1; return v }
-        NR > 1 {
-            split($2, a, ":"); ip = a[1]
-            if (substr(ip, 3) != net) next
-            split($5, q, ":"); rx = hex(q[2])
-            if (rx == 0) next
-            if (ip == hot) { hb += rx; hs++ } else { gb += rx; gs++ }
-        }
-        END { printf "%d %d %d %d\n", hb, hs, gb, gs }' /proc/net/udp 2>/dev/null || echo "0 0 0 0"
-}
 
 # ---------------------------------------------------------------- preflight
-for addr in "$SIP" "$HTTP" "$NET.10:5060" "$NET.21:5060"; do
-    if ss -Hlnu "( sport = :${addr##*:} )" 2>/dev/null | grep -q "${addr%:*}:" ||
-       ss -Hlnt "( sport = :${addr##*:} )" 2>/dev/null | grep -q "${addr%:*}:"; then
-        die "$addr is already in use (another harness or test running?)"
-    fi
-done
-
-case $BUILD in
-    1) log "cargo build --release --bins"; (cd "$ROOT" && cargo build --release --bins) ;;
-    auto) if [[ ! -x $HOTLINE_BIN || ! -x $LOAD_BIN ]]; then
-              log "cargo build --release --bins (a binary is missing)"
-              (cd "$ROOT" && cargo build --release --bins)
-          fi ;;
-    0) ;;
-    *) die "BUILD must be auto, 1 or 0" ;;
-esac
-[[ -x $HOTLINE_BIN ]] || die "no hotline binary at $HOTLINE_BIN"
-[[ -x $LOAD_BIN ]] || die "no hotline-load binary at $LOAD_BIN"
+require_free "$SIP" "$HTTP" "$NET.10:5060" "$NET.21:5060"
+build_hotline
 
 if (( NICE < 0 )) && [[ $(id -u) != 0 ]]; then die "NICE=$NICE needs root"; fi
 max_step=0
@@ -167,62 +108,8 @@ for n in $STEPS; do (( n > max_step )) && max_step=$n; done
 
 # Config: one DID per agent (12345000 -> 1001, 12345001 -> 1002 ...).
 write_config() { # dir
-    {
-        cat <<EOF
-# Written by bench/load/recorded.sh
-[sip]
-listen = "$SIP"
-realm = "hotline.bench"
-transports = ["udp"]
-
-# The load generator registers every agent from one address: it is
-# trusted, like an SBC in front of the agents would be.
-[sip.flood]
-exempt = ["127.0.0.0/8"]
-
-[http]
-listen = "$HTTP"
-
-[data]
-dir = "$1/var"
-
-# No IVR: the repository's ivr-flows/ would claim numbers and need groups.
-[ivr]
-flows_dir = "$1/no-flows"
-
-[media]
-address = "$HOTLINE_IP"
-rtp_port_min = 20000
-rtp_port_max = 40000
-rtp_timeout_secs = 0
-codecs = ["PCMA", "PCMU"]
-srtp_agents = "$([[ $SRTP == 1 ]] && echo required || echo off)"
-
-[recording]
-enabled = $([[ $RECORDING == 1 ]] && echo true || echo false)
-
-[registrar]
-min_expires = 60
-digest_algorithms = ["MD5"]
-
-[calls]
-ring_timeout_secs = 10
-no_response_secs = 5
-shutdown_grace_secs = 2
-session_expires_secs = 0
-
-[[trunk]]
-name = "carrier"
-inbound_cidrs = ["$NET.8/29"]
-proxy = "$NET.10:5060"
-srtp = "$([[ $SRTP == 1 ]] && echo required || echo off)"
-EOF
-        for ((i = 0; i < AGENTS; i++)); do
-            u=$((1001 + i))
-            printf '\n[[agent]]\nuser = "%s"\npassword = "pass%s"\n\n[[did]]\nnumber = "12345%03d"\nring = "sequential"\nagents = ["%s"]\n' \
-                "$u" "$u" "$i" "$u"
-        done
-    } > "$1/hotline.toml"
+    media_toml bench/load/recorded.sh "$SIP" "$HTTP" "$HOTLINE_IP" "$1" "$NET.8/29" "$NET.10:5060" \
+        "$AGENTS" "$RECORDING" "$SRTP" > "$1/hotline.toml"
 }
 
 HOTLINE_PID=
@@ -241,30 +128,6 @@ start_hotline() { # dir [wrapper...]
         sleep 0.1
     done
     ((up)) || { tail -20 "$dir/hotline.log" >&2; die "hotline did not answer /healthz within 30 s"; }
-}
-
-# Check up to WAV_CHECK recordings: stereo, >= HOLD_SECS long, caller tone
-# (400 Hz) left and agent tone (1 kHz) right. Prints "ok/checked" and notes.
-check_wavs() { # dir
-    local f ok=0 n=0 ch dur l r lf rf notes=""
-    wav_ok=0; wav_n=0
-    ((HAVE_SOX)) || { wav_check="- (no sox)"; return; }
-    while IFS= read -r f; do
-        [[ -n $f ]] || continue
-        n=$((n + 1))
-        ch=$(soxi -c "$f" 2>/dev/null || echo 0)
-        dur=$(soxi -D "$f" 2>/dev/null || echo 0)
-        read -r l lf < <(sox "$f" -n remix 1 stat 2>&1 | awk '/^RMS +amplitude/ {r=$3} /^Rough +frequency/ {q=$3} END {print r+0, q+0}')
-        read -r r rf < <(sox "$f" -n remix 2 stat 2>&1 | awk '/^RMS +amplitude/ {r=$3} /^Rough +frequency/ {q=$3} END {print r+0, q+0}')
-        if [[ $ch == 2 ]] && awk -v d="$dur" -v h="$HOLD_SECS" -v l="$l" -v r="$r" -v lf="$lf" -v rf="$rf" \
-            'BEGIN { exit !(d >= h && l > 0.1 && r > 0.1 && lf > 300 && lf < 500 && rf > 850 && rf < 1150) }'; then
-            ok=$((ok + 1))
-        else
-            notes+=" $(basename "$f"): ch=$ch dur=${dur}s L rms=$l ${lf}Hz R rms=$r ${rf}Hz;"
-        fi
-    done < <(find "$1/var/recordings" -name '*.wav' 2>/dev/null | sort | head -n "$WAV_CHECK")
-    wav_ok=$ok; wav_n=$n
-    wav_check="$ok/$n$notes"
 }
 
 # ---------------------------------------------------------------- one step
@@ -287,10 +150,12 @@ run_step() {
     ud0=$(udp_rcvbuf_errors)
     ps0=$(cpu_pressure_us); ps0=${ps0:-0}
     t0=$(date +%s%N)
+    local srtp_arg=()
+    [[ $SRTP == 1 ]] && srtp_arg=(--srtp)
     nice -n "$NICE" "$LOAD_BIN" --hotline "$SIP" --calls "$calls" --ramp-per-sec "$RAMP" --hold-secs "$hold" \
         --agents "$AGENTS" --agent-ip "$NET.21" --callers "$CALLERS" --caller-ip "$NET.10" \
         --threads "$THREADS" --phases "$PHASES" --late-ms "$LATE_MS" --watch-pid "$HOTLINE_PID" \
-        --steady-file "$dir/steady" --max-secs "$((step_max - 5))" $([[ $SRTP == 1 ]] && echo --srtp) \
+        --steady-file "$dir/steady" --max-secs "$((step_max - 5))" "${srtp_arg[@]}" \
         > "$dir/load.json" 2> "$dir/load.err" &
     local gen=$!
     PIDS+=("$gen")
@@ -320,7 +185,7 @@ run_step() {
                 touch "$dir/steady_end"
             fi
             if [[ ! -f $dir/steady_end ]]; then
-                read -r hb hs gb gs < <(rx_backlog)
+                read -r hb hs gb gs < <(rx_backlog "$NET" "$HOTLINE_IP")
                 bl_n=$((bl_n + 1)); bl_hot_sum=$((bl_hot_sum + hb)); bl_gen_sum=$((bl_gen_sum + gb))
                 (( hb > bl_hot_max )) && bl_hot_max=$hb
                 (( hs > bl_hot_socks_max )) && bl_hot_socks_max=$hs
@@ -349,7 +214,6 @@ run_step() {
         [[ $(healthz | jq -r '.calls.active // 0' 2>/dev/null) == 0 ]] && break
         sleep 0.5
     done
-    final_hz=$(healthz)
     local t1 h1 mb1 mt1
     t1=$(date +%s%N)
     h1=$(proc_ticks "$HOTLINE_PID"); h1=${h1:-$h0}
@@ -362,22 +226,17 @@ run_step() {
     mach_pct=$(awk -v b=$((mb1 - mb0)) -v t=$((mt1 - mt0)) -v c="$NCPU" 'BEGIN { printf "%.0f", t ? b * 100 * c / t : 0 }')
     pressure_pct=$(awk -v d=$((ps1 - ps0)) -v ms="$step_wall_ms" 'BEGIN { printf "%.0f", ms ? d / 10 / ms : 0 }')
     stop_pid "$HOTLINE_PID" 8
-    wavs=0; parts=0
-    if [[ -d $dir/var/recordings ]]; then
-        wavs=$(find "$dir/var/recordings" -name '*.wav' | wc -l)
-        parts=$(find "$dir/var/recordings" -name '*.wav.part' | wc -l)
-    fi
+    count_wavs "$dir"
     if [[ $RECORDING == 1 ]]; then check_wavs "$dir"; else wav_ok=0; wav_n=0; wav_check="-"; fi
 }
 
 # ---------------------------------------------------------------- the steps
 ROWS=()
-NOTES=()
 best=0
 best_dir=
 stop_reason="all steps clean"
 git_rev=${HOTLINE_REV:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')}
-git_dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -c . || true)
+git_dirty=$(cd "$ROOT" && { git status --porcelain --untracked-files=no 2>/dev/null | grep -c . || true; })
 [[ -n $HOTLINE_REV ]] && git_dirty="clean export of $HOTLINE_REV: 0"
 
 for n in $STEPS; do
@@ -400,50 +259,14 @@ for n in $STEPS; do
     dir=$WORK/step-$n; (( attempt > 0 )) && dir=$WORK/step-$n-retry$attempt
     log "step $n concurrent calls (ramp $RAMP cps, hold $HOLD_SECS s)$( (( attempt > 0 )) && echo ", retry $attempt")"
     run_step "$n" "$dir"
-    j=$dir/load.json
-    if ! jq -e . "$j" >/dev/null 2>&1; then
-        echo '{}' > "$j"
-    fi
-    q() { jq -r "$1 // empty" "$j" 2>/dev/null; }
-    answered=$(q '.calls.answered'); answered=${answered:-0}
-    failed=$(q '.calls.failed'); failed=${failed:-0}
-    dropped=$(q '.calls.dropped_early'); dropped=${dropped:-0}
-    loss=$(q '.loss_pct'); loss=${loss:-100}
-    late=$(q '.late_packets'); late=${late:-0}
-    max_late=$(q '.max_late_ms'); max_late=${max_late:-0}
-    max_transit=$(q '.max_transit_ms'); max_transit=${max_transit:-0}
-    lost=$(jq -r '(.packets.caller_to_agent.lost // 0) + (.packets.agent_to_caller.lost // 0)' "$j")
-    expected=$(jq -r '(.packets.caller_to_agent.expected // 0) + (.packets.agent_to_caller.expected // 0)' "$j")
-    hot_pct=$(q '.steady.hotline_cpu_pct_of_core')
-    live=$(q '.steady.live_calls_min'); live=${live:-0}
-    rss_b=$(q '.steady.hotline_rss_kib_before'); rss_b=${rss_b:-0}
-    rss_e=$(q '.steady.hotline_rss_kib_end'); rss_e=${rss_e:-0}
-    threads=$(q '.steady.hotline_threads')
-    gen_pct=$(q '.steady.generator_cpu_pct_of_core')
-    gen_all=$(q '.generator.cpu_pct_of_core'); gen_all=${gen_all:-0}
+    read_load_json "$dir/load.json"
     rest_pct=$(awk -v m="$mach_pct" -v h="$step_hot_pct" -v g="$gen_all" 'BEGIN { r = m - h - g; printf "%.0f", r < 0 ? 0 : r }')
-    lag=$(q '.ticker.max_lag_ms')
-    timed_out=$(q '.timed_out')
-    late_phase=$(jq -r '.late_by_phase | "\(.ramp // 0) / \(.steady // 0) / \(.tail // 0)"' "$j" 2>/dev/null || echo -)
     per_call_pct=$(awk -v p="${hot_pct:-0}" -v n="$live" 'BEGIN { if (n) printf "%.4f", p / n; else print "-" }')
     cpu_s_per_call_s=$(awk -v p="${hot_pct:-0}" -v n="$live" 'BEGIN { if (n) printf "%.6f", p / 100 / n; else print "-" }')
     rss_mib=$(awk -v k="$rss_e" 'BEGIN { printf "%.1f", k / 1024 }')
     kib_call=$(awk -v a="$rss_e" -v b="$rss_b" -v n="$live" 'BEGIN { if (n && a) printf "%.0f", (a - b) / n; else print "-" }')
-    fmt() { awk -v x="${1:-0}" -v d="$2" 'BEGIN { printf "%." d "f", x }'; }
 
-    reason=""
-    if ((!hotline_alive)); then reason="hotline exited"
-    elif (( gen_rc != 0 )); then reason="generator exit $gen_rc ($(tail -1 "$dir/load.err" | cut -c1-120))"
-    elif [[ $timed_out == true ]]; then reason="generator timed out"
-    elif (( answered < n )); then reason="only $answered of $n calls answered"
-    elif (( failed > 0 || dropped > 0 )); then reason="$failed failed, $dropped dropped early"
-    elif awk -v l="$loss" -v m="$MAX_LOSS_PCT" 'BEGIN { exit !(l >= m) }'; then reason="loss $(fmt "$loss" 3) % >= $MAX_LOSS_PCT %"
-    elif (( late > 0 )); then reason="$late packets late > $LATE_MS ms"
-    elif (( live < n )); then reason="only $live calls up together in the steady window"
-    elif [[ $RECORDING == 1 ]] && (( wavs < answered || parts > 0 )); then reason="$wavs WAVs (+$parts .part) for $answered calls"
-    elif [[ $RECORDING == 1 ]] && ((HAVE_SOX)) && [[ ${wav_check%% *} != "$wav_ok/$wav_n" || $wav_ok != "$wav_n" || $wav_n == 0 ]]; then
-        reason="recording check failed: $wav_check"
-    fi
+    media_verdict "$n" "$( ((hotline_alive)) || echo "hotline exited")" "$dir"
     verdict=${reason:-clean}
     # Only timing (loss/lateness) failures are retried: the machine is shared.
     retry=0
@@ -542,7 +365,7 @@ if [[ $mode != 0 ]] && (( best > 0 )); then
         pdir=$WORK/profile
         log "profile: callgrind, $CALLGRIND_CALLS calls held $phold s"
         run_step "$CALLGRIND_CALLS" "$pdir" callgrind "$CALLGRIND_CALLS" "$phold"
-        out=$(ls "$pdir"/callgrind.out* 2>/dev/null | head -1 || true)
+        out=$(find "$pdir" -maxdepth 1 -name 'callgrind.out*' 2>/dev/null | head -1 || true)
         if [[ -n $out ]]; then
             callgrind_annotate --inclusive=no "$out" 2>/dev/null | head -45 > "$pdir/annotate.txt" || true
             PROFILE_MD=$(

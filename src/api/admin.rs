@@ -62,7 +62,7 @@ pub async fn dead_letters(
             .any(|s| s.sink == sink);
         if !known {
             return Err(crate::events::outbox::OutboxError::UnknownSink {
-                path: ob.path().to_path_buf(),
+                db: ob.database().to_string(),
                 sink,
             });
         }

@@ -60,3 +60,10 @@ pub trait RegistrationCount: Send + Sync {
     /// SIP user names locked out now after failed digest attempts.
     fn locked_out_users(&self) -> usize;
 }
+
+/// Whether this node should get new work (docs/ha.md §6): `/readyz`.
+pub trait Readiness: Send + Sync {
+    /// Each check by name: `Ok` or why not. Blocking (the store is
+    /// queried): the listener calls it on the blocking pool.
+    fn checks(&self) -> Vec<(&'static str, Result<(), String>)>;
+}

@@ -1,4 +1,5 @@
-//! The HTTP listener: `GET /healthz` (version, uptime, the live counters a
+//! The HTTP listener: `GET /livez` and `GET /readyz` (liveness and
+//! readiness, docs/ha.md §6), `GET /metrics` (Prometheus, [`super::metrics`]), `GET /healthz` (version, uptime, the live counters a
 //! test or an operator uses to see that nothing leaks — calls, dialogs,
 //! transactions, RTP ports, tasks, memory — and `warnings`, such as a
 //! holiday calendar that has run out), and the `/api/v1` routes of
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
-use super::handles::{CallCapsStatus, IvrStatus, RegistrationCount};
+use super::handles::{CallCapsStatus, IvrStatus, Readiness, RegistrationCount};
 use crate::call::CallCounters;
 use crate::media::ports::PortPool;
 use crate::sip::SipStack;
@@ -40,6 +41,14 @@ pub struct SwitchView {
     pub ivr: Arc<dyn IvrStatus>,
     /// Calls per trunk and centre against their caps.
     pub caps: Arc<dyn CallCapsStatus>,
+    /// Whether this node should get new work.
+    pub readiness: Arc<dyn Readiness>,
+    /// The ACD, when groups are configured (`/metrics`).
+    pub queues: Option<crate::call::queue::Queues>,
+    /// The events outbox (`/metrics`: backlog and dead letters).
+    pub outbox: Arc<crate::events::outbox::Outbox>,
+    /// The other nodes sharing the store (`/metrics`).
+    pub cluster: Arc<crate::store::cluster::ClusterStatus>,
 }
 
 /// Serve until `stop` is cancelled: HTTPS with `tls`, else plain HTTP.
@@ -53,6 +62,9 @@ pub async fn serve(
 ) {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(super::metrics::metrics))
         .with_state(state)
         .merge(api)
         .fallback(not_found)
@@ -92,6 +104,48 @@ async fn not_found() -> (axum::http::StatusCode, Json<Value>) {
         axum::http::StatusCode::NOT_FOUND,
         "not_found",
         "no such endpoint".into(),
+    )
+}
+
+/// Liveness: the process and its HTTP runtime answer (a supervisor
+/// restarts a node that stops answering this).
+async fn livez(State(s): State<SwitchView>) -> Json<Value> {
+    Json(json!({
+        "status": "alive",
+        "uptime_secs": s.started.elapsed().as_secs(),
+    }))
+}
+
+/// Readiness (docs/ha.md §6): 200 when this node should get new work —
+/// not draining, its store answering — else 503 with the failing checks,
+/// so a load balancer in front of the HTTP side moves browsers elsewhere.
+async fn readyz(State(s): State<SwitchView>) -> (axum::http::StatusCode, Json<Value>) {
+    let readiness = s.readiness.clone();
+    let checks = tokio::task::spawn_blocking(move || readiness.checks())
+        .await
+        .unwrap_or_else(|e| vec![("checks", Err(format!("readiness checks failed: {e}")))]);
+    let ready = checks.iter().all(|(_, r)| r.is_ok());
+    let shown: serde_json::Map<String, Value> = checks
+        .into_iter()
+        .map(|(name, r)| {
+            let v = match r {
+                Ok(()) => Value::from("ok"),
+                Err(why) => Value::from(why),
+            };
+            (name.to_string(), v)
+        })
+        .collect();
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "checks": shown,
+        })),
     )
 }
 

@@ -65,7 +65,7 @@ pub async fn events(
         .token
         .or(header_token)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing token"))?;
-    let p = s.auth.authenticate(&token, crate::util::unix_now_ms())?;
+    let p = super::session::authenticate(&s.auth, &token).await?;
     let ws = ws.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
     let records = s.records_live.clone().ok_or_else(|| {
         ApiError::new(
@@ -201,7 +201,7 @@ async fn stream(
             },
             _ = recheck.tick() => {
                 // A logged-out or expired token ends the stream.
-                if s.auth.authenticate(&token, crate::util::unix_now_ms()).is_err() {
+                if super::session::authenticate(&s.auth, &token).await.is_err() {
                     let _ = socket.send(Message::Close(None)).await;
                     return;
                 }

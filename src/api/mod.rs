@@ -35,7 +35,9 @@ pub mod handles;
 pub mod json_errors;
 pub mod listener;
 pub mod live;
+pub mod metrics;
 pub mod openapi;
+pub mod peer_download;
 pub mod records;
 pub mod roster;
 pub mod sealed_download;
@@ -106,6 +108,9 @@ pub struct ApiState {
     pub blocks: Option<Arc<blocklist::BlockAdmin>>,
     /// Agents, skill groups and configuration reload.
     pub roster: Option<Arc<dyn handles::RosterAdmin>>,
+    /// The store, when several nodes share it: a recording made on
+    /// another node is fetched from it (`peer_download`).
+    pub cluster: Option<crate::store::Store>,
 }
 
 /// The `/api/v1` routes.

@@ -21,6 +21,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiQuery;
+use super::peer_download::from_peers;
 use super::{ApiError, ApiResult, ApiState, Caller};
 use crate::auth::{Principal, Role};
 use crate::events::cdr::Cdr;
@@ -254,6 +255,7 @@ pub async fn recording(
     State(s): State<ApiState>,
     Caller(p): Caller,
     UrlPath(id): UrlPath<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     p.require(Role::Supervisor)?;
@@ -266,6 +268,11 @@ pub async fn recording(
         return Err(ApiError::not_found("no such recording"));
     }
     let path = recording_file(path);
+    if !path.is_file() {
+        if let Some(resp) = from_peers(s.cluster.as_ref(), &path_and_query(&uri), &headers).await {
+            return Ok(resp);
+        }
+    }
     let content_type = crate::media::recorder::content_type_of(&path);
     let resp = serve_file(&path, &headers, content_type, s.sealing_key.clone()).await?;
     audit_download(&s, &p, &tenant, "recording.download", &id, &headers);
@@ -304,6 +311,7 @@ pub async fn voicemail(
     State(s): State<ApiState>,
     Caller(p): Caller,
     UrlPath(rel): UrlPath<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     p.require(Role::Supervisor)?;
@@ -311,9 +319,21 @@ pub async fn voicemail(
     if !p.may_access_tenant(&tenant) {
         return Err(ApiError::not_found("no such voicemail"));
     }
+    if !path.is_file() {
+        if let Some(resp) = from_peers(s.cluster.as_ref(), &path_and_query(&uri), &headers).await {
+            return Ok(resp);
+        }
+    }
     let resp = serve_file(&path, &headers, "audio/wav", s.sealing_key.clone()).await?;
     audit_download(&s, &p, &tenant, "voicemail.download", &rel, &headers);
     Ok(resp)
+}
+
+/// The request's own path and query, to ask another node the same.
+fn path_and_query(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string())
 }
 
 /// Audit a download in the file's tenant, with the range asked for.

@@ -40,9 +40,21 @@ impl FromRequestParts<ApiState> for Caller {
                 "missing Authorization: Bearer <token>",
             )
         })?;
-        let principal = state.auth.authenticate(token, crate::util::unix_now_ms())?;
+        let principal = authenticate(&state.auth, token).await?;
         Ok(Caller(principal))
     }
+}
+
+/// Check a token on the blocking pool: with a shared store (PostgreSQL)
+/// it is a database round trip, which must not hold a tokio worker.
+pub(crate) async fn authenticate(
+    auth: &std::sync::Arc<crate::auth::AuthStore>,
+    token: &str,
+) -> Result<crate::auth::Principal, AuthError> {
+    let (auth, token) = (auth.clone(), token.to_string());
+    tokio::task::spawn_blocking(move || auth.authenticate(&token, crate::util::unix_now_ms()))
+        .await
+        .unwrap_or_else(|e| Err(AuthError::Task(e.to_string())))
 }
 
 #[derive(serde::Deserialize)]
@@ -84,7 +96,7 @@ pub async fn login(State(s): State<ApiState>, body: axum::body::Bytes) -> ApiRes
 /// `POST /api/v1/logout`: the token stops working at once.
 pub async fn logout(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult<StatusCode> {
     let token = bearer(&headers).ok_or(AuthError::Unauthorized)?;
-    s.auth.authenticate(token, crate::util::unix_now_ms())?;
+    authenticate(&s.auth, token).await?;
     s.auth.logout(token)?;
     Ok(StatusCode::NO_CONTENT)
 }

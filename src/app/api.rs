@@ -114,8 +114,12 @@ pub fn start(
     blocks: crate::api::blocklist::BlockAdmin,
     roster: Arc<dyn crate::api::handles::RosterAdmin>,
 ) -> Result<ApiState, ApiStartError> {
-    let path = config.data.dir.join("auth.db");
-    let auth = Arc::new(AuthStore::open(&path)?);
+    // `[store] url` set: the shared PostgreSQL database, so a token issued
+    // by one node is accepted by every other; else `[data] dir`/auth.db.
+    let auth = Arc::new(AuthStore::configured(
+        config.store.url.as_deref(),
+        &config.data.dir,
+    )?);
     seed_users(config, &auth)?;
     // Supervisors joining calls from their phones are audited too.
     let sink = auth.clone();
@@ -143,7 +147,7 @@ pub fn start(
                 }
             });
         }));
-    let records = RecordStore::open(outbox.path())?;
+    let records = RecordStore::configured(config.store.url.as_deref(), &config.events_db_path())?;
     let recordings_dir = config.recording.enabled.then(|| {
         config
             .recording
@@ -151,6 +155,8 @@ pub fn start(
             .clone()
             .unwrap_or_else(|| config.data.dir.join("recordings"))
     });
+    // With a shared store, downloads of files another node made go to it.
+    let cluster = blocks.store.is_shared().then(|| blocks.store.clone());
     Ok(ApiState {
         auth,
         records: Arc::new(records),
@@ -174,6 +180,7 @@ pub fn start(
         records_live: Some(live),
         blocks: Some(Arc::new(blocks)),
         roster: Some(roster),
+        cluster,
     })
 }
 

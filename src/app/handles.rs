@@ -78,3 +78,25 @@ impl RegistrationCount for Registrations {
         Registrations::locked_out_users(self)
     }
 }
+
+/// `/readyz`: not draining, and the store answers.
+pub struct NodeReadiness {
+    /// Set by the switch at SIGTERM.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The store (shared PostgreSQL or the embedded database).
+    pub store: crate::store::Store,
+}
+
+impl crate::api::handles::Readiness for NodeReadiness {
+    fn checks(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let draining = if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            Err("draining: SIGTERM received, calls in progress are finishing".to_string())
+        } else {
+            Ok(())
+        };
+        vec![
+            ("draining", draining),
+            ("store", self.store.ping().map_err(|e| e.to_string())),
+        ]
+    }
+}

@@ -78,6 +78,13 @@ pub async fn run(file: Config) -> Result<(), AppError> {
         started: p.started,
         ivr: p.ivr.clone(),
         caps: Arc::new(p.call_slots.clone()),
+        readiness: Arc::new(handles::NodeReadiness {
+            draining: p.draining.clone(),
+            store: p.store.clone(),
+        }),
+        queues: p.queues.clone(),
+        outbox: p.outbox.clone(),
+        cluster: p.cluster.clone(),
     };
     tokio::spawn(crate::api::listener::serve(
         http,

@@ -2,15 +2,19 @@
 //!
 //! Each variant maps to one HTTP status ([`AuthError::status`]) and one
 //! stable machine-readable code ([`AuthError::code`]) for the API's error
-//! body. Internal failures (SQLite, a corrupt row, the RNG) name the
-//! database file and the row at fault in their `Display`, for the log; the
-//! client only ever sees `internal` and [`AuthError::public_message`].
+//! body. Internal failures (SQLite, PostgreSQL, a corrupt row, the RNG)
+//! name the database (the SQLite file, or PostgreSQL's `host:port/database
+//! as user`, never a password) and the row at fault in their `Display`, for
+//! the log; the client only ever sees `internal` and
+//! [`AuthError::public_message`].
 //!
 //! Login never says *why* credentials were refused: an unknown user, a
 //! wrong password and a disabled account are all [`AuthError::Unauthorized`]
 //! with the same message, so the API does not reveal which usernames exist.
 
 use std::path::PathBuf;
+
+use crate::store::pg::PgError;
 
 /// An authentication or authorisation failure.
 #[derive(Debug, thiserror::Error)]
@@ -53,21 +57,30 @@ pub enum AuthError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed or could not be reached (the error names the
+    /// database).
+    #[error("auth {op}: {source}")]
+    Postgres {
+        /// What the store was doing.
+        op: &'static str,
+        /// The client's or server's error.
+        source: PgError,
+    },
     /// The database was written by a newer hotline.
-    #[error("{path}: auth schema version {found} is newer than this hotline's {supported}")]
+    #[error("{database}: auth schema version {found} is newer than this hotline's {supported}")]
     SchemaTooNew {
-        /// Database file.
-        path: PathBuf,
+        /// The database file, or PostgreSQL's `host:port/database as user`.
+        database: String,
         /// `user_version` found.
         found: i64,
         /// Highest version this build understands.
         supported: i64,
     },
     /// A row holds a value this build cannot read (edited by hand?).
-    #[error("{path}: table {table}, row {key:?}: {message}")]
+    #[error("{database}: table {table}, row {key:?}: {message}")]
     Corrupt {
-        /// Database file.
-        path: PathBuf,
+        /// The database file, or PostgreSQL's `host:port/database as user`.
+        database: String,
         /// Table at fault.
         table: &'static str,
         /// Primary key of the row at fault.
@@ -78,6 +91,10 @@ pub enum AuthError {
     /// Hashing or the system RNG failed.
     #[error("password hashing: {0}")]
     Crypto(String),
+    /// A store call on the blocking pool did not finish (panicked or
+    /// cancelled).
+    #[error("auth store task failed: {0}")]
+    Task(String),
 }
 
 fn retry_after_secs(ms: i64) -> i64 {
@@ -96,9 +113,11 @@ impl AuthError {
             AuthError::NotFound(_) => 404,
             AuthError::Conflict(_) => 409,
             AuthError::Sqlite { .. }
+            | AuthError::Postgres { .. }
             | AuthError::SchemaTooNew { .. }
             | AuthError::Corrupt { .. }
-            | AuthError::Crypto(_) => 500,
+            | AuthError::Crypto(_)
+            | AuthError::Task(_) => 500,
         }
     }
 
@@ -113,9 +132,11 @@ impl AuthError {
             AuthError::NotFound(_) => "not_found",
             AuthError::Conflict(_) => "conflict",
             AuthError::Sqlite { .. }
+            | AuthError::Postgres { .. }
             | AuthError::SchemaTooNew { .. }
             | AuthError::Corrupt { .. }
-            | AuthError::Crypto(_) => "internal",
+            | AuthError::Crypto(_)
+            | AuthError::Task(_) => "internal",
         }
     }
 
@@ -163,18 +184,23 @@ mod tests {
                 op: "login",
                 source: rusqlite::Error::QueryReturnedNoRows,
             },
+            AuthError::Postgres {
+                op: "login",
+                source: PgError::Stopped("db:5432/h as u".into()),
+            },
             AuthError::SchemaTooNew {
-                path: "a.db".into(),
+                database: "a.db".into(),
                 found: 9,
                 supported: 1,
             },
             AuthError::Corrupt {
-                path: "a.db".into(),
+                database: "a.db".into(),
                 table: "user",
                 key: "bob".into(),
                 message: "bad role".into(),
             },
             AuthError::Crypto("rng".into()),
+            AuthError::Task("cancelled".into()),
         ]
     }
 
@@ -191,6 +217,8 @@ mod tests {
                 (400, "bad_request"),
                 (404, "not_found"),
                 (409, "conflict"),
+                (500, "internal"),
+                (500, "internal"),
                 (500, "internal"),
                 (500, "internal"),
                 (500, "internal"),

@@ -12,8 +12,9 @@
 //!   (role minimum, tenant, own agent, user management);
 //! - [`password`]: argon2id PHC hashing, constant-time verification and the
 //!   dummy verification that keeps unknown usernames from being timed;
-//! - [`store`]: [`AuthStore`], SQLite: users, hashed session tokens, login
-//!   lockout and the append-only audit log;
+//! - [`store`]: [`AuthStore`], SQLite (`auth.db`) or the shared PostgreSQL
+//!   database (`[store] url`, issue 15 §1): users, hashed session tokens,
+//!   login lockout and the append-only audit log;
 //! - [`error`]: [`AuthError`], each variant with its HTTP status and a
 //!   stable code.
 //!

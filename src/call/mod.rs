@@ -18,6 +18,8 @@
 //! `converse`) and the connected call ([`fsm`], `session`). The shells
 //! hold no call logic; the machines no IO.
 
+#[cfg(feature = "nats")]
+pub mod acd_cluster;
 pub mod agent_first;
 pub mod callback;
 pub mod converse;
@@ -67,6 +69,10 @@ pub struct Contact {
     pub source: SocketAddr,
     /// Registered over TCP.
     pub tcp: bool,
+    /// The `Path` it registered through (RFC 3327): requests to it carry
+    /// these as their route, and go to `source` (that proxy). Empty when
+    /// the phone registered with this node directly.
+    pub route: Vec<String>,
 }
 
 /// Looks up agents' live registrations (implemented by the switch over the

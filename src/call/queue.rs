@@ -34,7 +34,8 @@ use crate::time::Time;
 const BATCH: usize = 64;
 
 /// What the queue tells one waiting call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum QueueNews {
     /// Ring this agent's device.
     Offer {
@@ -68,7 +69,9 @@ pub enum QueueNews {
 /// Sent when the ACD has reserved an agent for a callback.
 pub use super::callback::CallbackOrder;
 
-enum Message {
+/// What the handle sends the actor (or, with several nodes, the
+/// `acd_cluster` router that passes it to the leader's actor).
+pub(super) enum Message {
     Enqueue {
         input: Input,
         call: CallId,
@@ -85,9 +88,15 @@ enum Message {
     /// An input whose refusal the sender wants to hear (the CTI API).
     Try(Input, oneshot::Sender<Result<(), String>>),
     Stats(oneshot::Sender<serde_json::Value>),
+    Snapshot(oneshot::Sender<acd::Stats>),
     /// An agent's state, if the ACD knows the agent.
     AgentState(String, oneshot::Sender<Option<acd::AgentState>>),
-    Watch(AgentStateWatcher),
+    /// A watcher and where it runs (a node's own ACD runs every one; the
+    /// scope matters to several nodes' router, `acd_cluster`).
+    Watch(
+        AgentStateWatcher,
+        #[cfg_attr(not(feature = "nats"), allow(dead_code))] WatchScope,
+    ),
     /// New agents and groups (admin API, config reload).
     Reconfigure(
         acd::AcdConfig,
@@ -95,6 +104,9 @@ enum Message {
     ),
     /// Answered once everything before it is kept.
     Kept(oneshot::Sender<()>),
+    /// The node stops: a leader of several nodes' one ACD gives its lease
+    /// up (answered once it has); a node's own ACD just keeps.
+    Stop(oneshot::Sender<()>),
     /// Seed the engine from what was kept; `registered` are the SIP users
     /// whose phones are registered now.
     Restore {
@@ -103,8 +115,20 @@ enum Message {
     },
 }
 
+/// Where a watcher of agents' states runs when several nodes share one
+/// ACD (`acd_cluster`); a node's own ACD runs every watcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchScope {
+    /// Once for the hotline, on the node leading the ACD (the
+    /// `agent.state` events).
+    Once,
+    /// On every node (what each node keeps of its own calls: their
+    /// records wait for the agent's after-call work to end).
+    EveryNode,
+}
+
 /// An agent entered a state (the ACD's `AgentState` output).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentStateNotice {
     /// Agent id (job number).
     pub agent: String,
@@ -151,6 +175,9 @@ pub enum QueuesError {
     /// What was kept cannot be read.
     #[error("the ACD's kept state: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The nodes' one ACD cannot start (NATS, the store's call ids).
+    #[error("the one ACD of several nodes: {0}")]
+    Cluster(String),
 }
 
 impl Queues {
@@ -163,52 +190,31 @@ impl Queues {
         durable: Option<AcdDurability>,
     ) -> Result<(Self, mpsc::UnboundedReceiver<CallbackOrder>), QueuesError> {
         let clock = ShellClock::start();
-        let within = config.previous_service.map(|p| p.within);
-        let mut engine = Engine::new(config, clock.now())?;
-        let (kept, store, offset) = match durable {
-            Some(d) => {
-                engine.track_changes();
-                let kept = queue_store::load(&d.store)?;
-                (kept, Some(d.store), d.utc_offset_minutes)
-            }
-            None => (
-                Kept::default(),
-                None,
-                crate::ivr::calendar::DEFAULT_UTC_OFFSET_MINUTES,
-            ),
-        };
-        let next_call = kept.next_call.max(1);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (orders_tx, orders_rx) = mpsc::unbounded_channel();
-        let next = Arc::new(AtomicU64::new(next_call));
-        let actor = Actor {
-            engine,
-            clock,
-            offset,
-            orders: orders_tx,
-            calls: HashMap::new(),
-            watchers: Vec::new(),
-            numbers: kept.numbers,
-            kept: Some(kept.snapshot),
-            served_within: within,
-            journal: store.map(|store| Journal {
-                store,
-                pending: Vec::new(),
-                next_call_written: next_call,
-                failing: false,
-            }),
+        let (orders, orders_rx) = mpsc::unbounded_channel();
+        let next = Arc::new(AtomicU64::new(0));
+        let tx = spawn_actor(ActorSetup {
+            config,
+            durable,
+            fence: None,
+            orders,
             next_call: next.clone(),
-            replies: Vec::new(),
-        };
-        tokio::spawn(actor.run(rx));
-        Ok((
-            Self {
-                tx,
-                next_call: next,
-                clock,
-            },
-            orders_rx,
-        ))
+            clock,
+        })?;
+        Ok((Self::from_parts(tx, next, clock), orders_rx))
+    }
+
+    /// A handle whose messages go to `tx` (an actor, or the router of
+    /// several nodes), numbering calls from `next_call`.
+    pub(super) fn from_parts(
+        tx: mpsc::UnboundedSender<Message>,
+        next_call: Arc<AtomicU64>,
+        clock: ShellClock,
+    ) -> Self {
+        Self {
+            tx,
+            next_call,
+            clock,
+        }
     }
 
     /// Seed the ACD from what was kept (once, at start, after the
@@ -392,6 +398,16 @@ impl Queues {
         }
     }
 
+    /// The node stops (after its calls): everything sent before is kept
+    /// and, leading several nodes' one ACD, the lease is given up so the
+    /// next leader takes over at once (bounded: 3 s).
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Message::Stop(tx)).is_ok() {
+            tokio::time::timeout(Duration::from_secs(3), rx).await.ok();
+        }
+    }
+
     /// The state agent `agent` (job number) is in; `None` when the ACD
     /// does not know the agent (or is gone).
     pub async fn agent_state(&self, agent: &str) -> Option<acd::AgentState> {
@@ -403,8 +419,8 @@ impl Queues {
     }
 
     /// Tell `watcher` about every agent state change from now on.
-    pub fn watch_agent_states(&self, watcher: AgentStateWatcher) {
-        self.tx.send(Message::Watch(watcher)).ok();
+    pub fn watch_agent_states(&self, watcher: AgentStateWatcher, scope: WatchScope) {
+        self.tx.send(Message::Watch(watcher, scope)).ok();
     }
 
     /// Put new agents and groups in force without dropping a call; `Err`
@@ -418,6 +434,13 @@ impl Queues {
             .unwrap_or_else(|_| Err("the ACD is not running".to_string()))
     }
 
+    /// Live statistics (per group and agent), typed (`/metrics`).
+    pub async fn snapshot(&self) -> Option<acd::Stats> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Message::Snapshot(tx)).ok()?;
+        rx.await.ok()
+    }
+
     /// Live statistics (per group and agent) as JSON.
     pub async fn stats(&self) -> Option<serde_json::Value> {
         let (tx, rx) = oneshot::channel();
@@ -426,12 +449,85 @@ impl Queues {
     }
 }
 
+/// What an ACD actor starts from.
+pub(super) struct ActorSetup {
+    pub config: acd::AcdConfig,
+    pub durable: Option<AcdDurability>,
+    /// The leader's lease epoch its writes are fenced with (several
+    /// nodes); `None` on a single node.
+    pub fence: Option<i64>,
+    pub orders: mpsc::UnboundedSender<CallbackOrder>,
+    /// The node's call counter: set here from what was kept on a single
+    /// node; several nodes number from their block (`acd_cluster`).
+    pub next_call: Arc<AtomicU64>,
+    pub clock: ShellClock,
+}
+
+/// Start an ACD actor: the engine with `setup.config`, what was kept read
+/// back from the store (applied by [`Message::Restore`]).
+pub(super) fn spawn_actor(
+    setup: ActorSetup,
+) -> Result<mpsc::UnboundedSender<Message>, QueuesError> {
+    let ActorSetup {
+        config,
+        durable,
+        fence,
+        orders,
+        next_call,
+        clock,
+    } = setup;
+    let within = config.previous_service.map(|p| p.within);
+    let mut engine = Engine::new(config, clock.now())?;
+    let (kept, store, offset) = match durable {
+        Some(d) => {
+            engine.track_changes();
+            let kept = queue_store::load(&d.store)?;
+            (kept, Some(d.store), d.utc_offset_minutes)
+        }
+        None => (
+            Kept::default(),
+            None,
+            crate::ivr::calendar::DEFAULT_UTC_OFFSET_MINUTES,
+        ),
+    };
+    if fence.is_none() {
+        next_call.store(kept.next_call.max(1), Ordering::Relaxed);
+    }
+    let written = next_call.load(Ordering::Relaxed);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let actor = Actor {
+        engine,
+        clock,
+        offset,
+        orders,
+        calls: HashMap::new(),
+        watchers: Vec::new(),
+        numbers: kept.numbers,
+        kept: Some(kept.snapshot),
+        served_within: within,
+        journal: store.map(|store| Journal {
+            store,
+            pending: Vec::new(),
+            next_call_written: written,
+            fence,
+            failing: false,
+        }),
+        next_call,
+        replies: Vec::new(),
+    };
+    tokio::spawn(actor.run(rx));
+    Ok(tx)
+}
+
 /// The ACD's store and what was last written to it.
 struct Journal {
     store: Store,
     /// Writes of the actor's own, committed with the next batch.
     pending: Vec<crate::store::AcdWrite>,
     next_call_written: u64,
+    /// The lease epoch every write is fenced with (several nodes: their
+    /// call ids come from blocks, not from a kept counter).
+    fence: Option<i64>,
     /// The last commit failed (logged once until one succeeds again).
     failing: bool,
 }
@@ -445,7 +541,8 @@ impl Journal {
         }
         let store = self.store.clone();
         let n = writes.len();
-        let r = tokio::task::spawn_blocking(move || store.save_acd(&writes)).await;
+        let fence = self.fence;
+        let r = tokio::task::spawn_blocking(move || store.save_acd_fenced(&writes, fence)).await;
         let failed = match r {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.to_string()),
@@ -554,14 +651,20 @@ impl Actor {
                     reply.send(value).ok();
                 }));
             }
+            Message::Snapshot(reply) => {
+                let stats = self.engine.stats(now);
+                self.replies.push(Box::new(move || {
+                    reply.send(stats).ok();
+                }));
+            }
             Message::AgentState(agent, reply) => {
                 let state = self.engine.agent_state(&agent).map(|(s, _)| s);
                 self.replies.push(Box::new(move || {
                     reply.send(state).ok();
                 }));
             }
-            Message::Watch(w) => self.watchers.push(w),
-            Message::Kept(reply) => self.replies.push(Box::new(move || {
+            Message::Watch(w, _) => self.watchers.push(w),
+            Message::Kept(reply) | Message::Stop(reply) => self.replies.push(Box::new(move || {
                 reply.send(()).ok();
             })),
             Message::Reconfigure(config, reply) => {
@@ -659,7 +762,7 @@ impl Actor {
                 &self.numbers,
             ));
             let next_call = self.next_call.load(Ordering::Relaxed);
-            if next_call != journal.next_call_written {
+            if journal.fence.is_none() && next_call != journal.next_call_written {
                 writes.push(crate::store::AcdWrite::NextCall(next_call));
                 journal.next_call_written = next_call;
             }

@@ -67,6 +67,7 @@ pub(super) fn invite(
         headers: vec![],
         credential: None,
         direct: false,
+        route: vec![],
     }
 }
 

@@ -519,6 +519,7 @@ impl Ringer<'_> {
             headers: vec![],
             credential: None,
             direct: false,
+            route: vec![],
         }
     }
 
@@ -826,7 +827,10 @@ fn invite_to_agent(
     invite.target = c.uri.clone();
     invite.destination = Some(c.source);
     invite.tcp = c.tcp;
-    // Straight to the phone's registered address: nothing between can fork.
+    invite.route = c.route.clone();
+    // Straight to the phone's registered address, or through the edge it
+    // registered through, which relays to that one contact: nothing
+    // between can fork.
     invite.direct = true;
     if ctx.auto_answers(device) {
         let host = ctx.media_address;

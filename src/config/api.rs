@@ -2,7 +2,8 @@
 //! records are kept, and the API's users (CTI issue §2; events issue §5).
 //!
 //! Users from the file are *seeds*: they are written to the users database
-//! (`<data.dir>/auth.db`) at start, passwords hashed with argon2id; give
+//! (`<data.dir>/auth.db`, or the shared PostgreSQL database when
+//! `[store] url` is set) at start, passwords hashed with argon2id; give
 //! `password_hash` (an argon2id PHC string) instead of `password` in
 //! production so no plain password sits in the file.
 

@@ -105,6 +105,9 @@ pub struct Config {
     /// Where state lives.
     #[serde(default)]
     pub data: DataConfig,
+    /// The shared store of several nodes (absent: SQLite in `[data] dir`).
+    #[serde(default)]
+    pub store: StoreConfig,
     /// RTP ports, codecs, timeouts.
     #[serde(default)]
     pub media: MediaConfig,
@@ -187,6 +190,27 @@ impl Default for DataConfig {
             dir: PathBuf::from("./var"),
         }
     }
+}
+
+/// `[store]` (docs/ha.md §1).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database`: registrations, the
+    /// roster, the block list, the ACD's state, live legs, the events
+    /// outbox and the call records in one PostgreSQL database shared by
+    /// every node. Absent: the embedded SQLite databases `[data]
+    /// dir`/hotline.db and the events database (`[events] db`).
+    pub url: Option<String>,
+    /// This node's name among the nodes sharing the store (the owner of
+    /// the calls' legs it anchors). Default: its `[sip] listen` address.
+    pub node: Option<String>,
+    /// `nats://host:port[,nats://…]`: the nodes sharing `url` run one ACD
+    /// (docs/ha.md §3): the node holding the store's lease leads it, the
+    /// others send it their callers and agents' inputs over NATS. Needs
+    /// `url` and a build with the `nats` feature. Absent: each node queues
+    /// its own callers.
+    pub nats: Option<String>,
 }
 
 /// `[registrar]`
@@ -456,7 +480,8 @@ fn default_ring() -> RingStrategy {
 
 impl Config {
     /// The events (and call records) database: `[events] db`, else
-    /// `<data.dir>/events.db`.
+    /// `<data.dir>/events.db` (not used when `[store] url` is set: the
+    /// outbox is in PostgreSQL then).
     pub fn events_db_path(&self) -> PathBuf {
         self.events
             .db
@@ -607,6 +632,30 @@ impl Config {
         out
     }
 
+    /// This node's name among the nodes sharing a store: `[store] node`, or
+    /// its `[sip] listen` address.
+    pub fn node_id(&self) -> String {
+        self.store
+            .node
+            .clone()
+            .unwrap_or_else(|| self.sip.listen.to_string())
+    }
+
+    /// Where the other nodes reach this node's HTTP API (a recording
+    /// made here, asked of another node, is fetched from it): `[http]
+    /// listen`, with `[media] address` as the host when it listens on
+    /// every address; `https` with `[http] tls`.
+    pub fn node_http_url(&self) -> String {
+        let scheme = if self.http.tls { "https" } else { "http" };
+        let ip = if self.http.listen.ip().is_unspecified() {
+            self.media.address
+        } else {
+            self.http.listen.ip()
+        };
+        let host = std::net::SocketAddr::new(ip, self.http.listen.port());
+        format!("{scheme}://{host}")
+    }
+
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if self.tls.is_none() {
@@ -620,6 +669,33 @@ impl Config {
                 out.push((
                     "http.tls".into(),
                     "HTTPS needs a [tls] section with cert_file and key_file".into(),
+                ));
+            }
+        }
+        if let Some(url) = &self.store.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                out.push((
+                    "store.url".into(),
+                    "must be a PostgreSQL URL, postgres://user:password@host:port/database (leave it out for the embedded SQLite store)".into(),
+                ));
+            }
+        }
+        if let Some(nats) = &self.store.nats {
+            if self.store.url.is_none() {
+                out.push((
+                    "store.nats".into(),
+                    "one ACD for several nodes needs their shared store: set store.url too".into(),
+                ));
+            } else if !nats.split(',').all(|u| u.trim().starts_with("nats://")) {
+                out.push((
+                    "store.nats".into(),
+                    "must be nats://host:port (several separated by commas)".into(),
+                ));
+            } else if !cfg!(feature = "nats") {
+                out.push((
+                    "store.nats".into(),
+                    "this hotline was built without the nats feature (cargo build --features nats)"
+                        .into(),
                 ));
             }
         }
@@ -1111,6 +1187,56 @@ priority = 9
             err.contains("h.toml:4: acd.utc_offset_minutes: 900 is outside -720..=840"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_store_url_that_is_not_postgres_is_refused_with_its_line() {
+        let text = "[sip]\nlisten = \"127.0.0.1:5060\"\n[store]\nurl = \"mysql://db/h\"\n";
+        let err = Config::from_str_at(text, Path::new("h.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("h.toml:4: store.url: must be a PostgreSQL URL"),
+            "{err}"
+        );
+        let ok =
+            "[sip]\nlisten = \"127.0.0.1:5060\"\n[store]\nurl = \"postgres://h@127.0.0.1/h\"\n";
+        let c = Config::from_str_at(ok, Path::new("h.toml")).unwrap();
+        assert_eq!(c.store.url.as_deref(), Some("postgres://h@127.0.0.1/h"));
+    }
+
+    #[test]
+    fn one_acd_over_nats_needs_the_shared_store_and_a_nats_url() {
+        let lone =
+            "[sip]\nlisten = \"127.0.0.1:5060\"\n[store]\nnats = \"nats://127.0.0.1:4222\"\n";
+        let err = Config::from_str_at(lone, Path::new("h.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "h.toml:4: store.nats: one ACD for several nodes needs their shared store"
+            ),
+            "{err}"
+        );
+        let wrong = "[sip]\nlisten = \"127.0.0.1:5060\"\n[store]\nurl = \"postgres://h@127.0.0.1/h\"\nnats = \"127.0.0.1:4222\"\n";
+        let err = Config::from_str_at(wrong, Path::new("h.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("h.toml:5: store.nats: must be nats://host:port"),
+            "{err}"
+        );
+        let ok = "[sip]\nlisten = \"127.0.0.1:5060\"\n[store]\nurl = \"postgres://h@127.0.0.1/h\"\nnats = \"nats://127.0.0.1:4222\"\n";
+        let built = Config::from_str_at(ok, Path::new("h.toml"));
+        if cfg!(feature = "nats") {
+            let c = built.expect("accepted with the nats feature");
+            assert_eq!(c.store.nats.as_deref(), Some("nats://127.0.0.1:4222"));
+        } else {
+            let e = built
+                .expect_err("refused without the nats feature")
+                .to_string();
+            assert!(e.contains("built without the nats feature"), "{e}");
+        }
     }
 
     #[test]

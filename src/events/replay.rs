@@ -114,6 +114,17 @@ pub fn close_interrupted(
     events: &[Event],
     recording: Option<RecordingInfo>,
 ) -> Result<Closing, ReplayError> {
+    close_interrupted_because(ids, events, recording, "hotline-restart")
+}
+
+/// [`close_interrupted`] with the `hangup_reason` to record: `node-failure`
+/// when a surviving node closes the calls of a dead one (docs/ha.md §4).
+pub fn close_interrupted_because(
+    ids: Arc<dyn IdSource>,
+    events: &[Event],
+    recording: Option<RecordingInfo>,
+    reason: &str,
+) -> Result<Closing, ReplayError> {
     let facts = cut_off(events)?;
     let Some(first) = events.first() else {
         return Err(ReplayError::NoStart(String::new()));
@@ -194,7 +205,7 @@ pub fn close_interrupted(
     }
     let cause = EndCause {
         sip_code: None,
-        reason: Some("hotline-restart".into()),
+        reason: Some(reason.into()),
         fault: true,
     };
     let seq = b.last_seq();

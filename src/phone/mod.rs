@@ -138,6 +138,7 @@ pub async fn dial(
             headers: vec![],
             credential,
             direct: false,
+            route: vec![],
         },
         &events_tx,
     )?;

@@ -1,6 +1,7 @@
 //! `hotline records` and `hotline report` (issue 7 §4, §6): the operators'
 //! command line over the stored records, reading the events database of a
-//! configuration (running or not: the store only reads).
+//! configuration (running or not: the store only reads): `events.db`, or
+//! the PostgreSQL store's outbox tables when `[store] url` is set.
 //!
 //! ```text
 //! hotline records --from 2026-11-23 --missed --format table
@@ -129,6 +130,9 @@ fn query(config: &Config, f: &Filters) -> Result<CallQuery, CliError> {
 }
 
 fn open(config: &Config) -> Result<RecordStore, CliError> {
+    if let Some(url) = &config.store.url {
+        return RecordStore::connect(url).map_err(err);
+    }
     let path = config.events_db_path();
     if !path.exists() {
         return Err(CliError(format!(

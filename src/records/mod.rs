@@ -5,10 +5,13 @@
 //!   the KPIs of §8 (pure: no clock, no I/O);
 //! - [`export`]: a report as CSV or XLSX, call records as CSV (masked);
 //! - [`store`]: the stored records (the `call.ended` events in the outbox
-//!   database) by tenant, time, caller, DID, agent, group and outcome.
+//!   database: `events.db`, or the PostgreSQL store's outbox tables) by
+//!   tenant, time, caller, DID, agent, group and outcome; `query` their
+//!   SQL in each backend's dialect.
 
 pub mod cli;
 pub mod export;
+mod query;
 pub mod report;
 pub mod retention;
 pub mod store;

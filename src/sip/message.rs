@@ -150,6 +150,54 @@ impl Request {
         ))
     }
 
+    /// The `Path` of a REGISTER (RFC 3327 §4): every value of every `Path`
+    /// header, first proxy first, as route entries (`<sip:…;lr>`).
+    pub fn path(&self) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        for h in self.inner.headers.iter() {
+            if h.name().eq_ignore_ascii_case("Path") {
+                let routes = rsip::typed::Route::parse_header_list(h.value())
+                    .map_err(|e| format!("Path: {e}"))?;
+                out.extend(routes.into_iter().map(String::from));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The phone's own address as the proxy nearest to it wrote in its
+    /// `Path` entry (`;received=sip:IP:PORT`, Kamailio's
+    /// `add_path_received`): the last entry is the first proxy passed.
+    /// Trust it only from a proxy you trust.
+    pub fn path_received(&self) -> Option<SocketAddr> {
+        let path = self.path().ok()?;
+        received_of(path.last()?)
+    }
+
+    /// The client a proxy relayed this request from: the second `Via`
+    /// (the first is the proxy's own), at its `received`/`rport` address
+    /// when the proxy stamped one (RFC 3261 §18.2.1, RFC 3581 §4), else its
+    /// sent-by. Trust it only from a proxy you trust.
+    pub fn proxied_client(&self) -> Option<SocketAddr> {
+        let vias: Vec<String> = self
+            .inner
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("Via") || h.name() == "v")
+            .flat_map(|h| {
+                h.value()
+                    .split(',')
+                    .map(|v| v.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        via_address(vias.get(1)?)
+    }
+
+    /// Whether the request lists `option` in `Supported` (RFC 3261 §20.37).
+    pub fn supports(&self, option: &str) -> bool {
+        self.inner.header_contains_token("Supported", option)
+    }
+
     /// `Authorization` header value (raw).
     pub fn authorization(&self) -> Option<String> {
         self.inner
@@ -260,6 +308,60 @@ pub(crate) fn to_headers(headers: Vec<(String, String)>) -> Vec<rsip::Header> {
         .collect()
 }
 
+/// The address one `Via` value names: `received` and `rport` when set,
+/// else its sent-by (port 5060 when it has none).
+fn via_address(via: &str) -> Option<SocketAddr> {
+    let mut parts = via.split(';');
+    let sent_by = parts.next()?.split_whitespace().nth(1)?;
+    let (mut host, mut port) = match sent_by.parse::<SocketAddr>() {
+        Ok(a) => (a.ip(), a.port()),
+        Err(_) => (sent_by.trim_matches(['[', ']']).parse().ok()?, 5060),
+    };
+    for p in parts {
+        let (name, value) = p.split_once('=').unwrap_or((p, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "received" => host = value.trim().trim_matches(['[', ']']).parse().ok()?,
+            "rport" => {
+                if let Ok(n) = value.trim().parse() {
+                    port = n;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(SocketAddr::new(host, port))
+}
+
+/// The `received` parameter of a route entry, `sip:IP:PORT` (or a bare
+/// `IP:PORT`), as an address.
+fn received_of(entry: &str) -> Option<SocketAddr> {
+    let at = entry.find(";received=")? + ";received=".len();
+    let value = entry[at..]
+        .split([';', '>', ',', '%'])
+        .next()?
+        .trim_matches('"');
+    let hostport = value
+        .strip_prefix("sips:")
+        .or_else(|| value.strip_prefix("sip:"))
+        .unwrap_or(value);
+    hostport.parse().ok()
+}
+
+/// A stored route (a binding's `Path`, RFC 3327) as the `Route` entries
+/// of a request we originate; a value that does not parse is the URI at
+/// fault.
+pub(super) fn route_set(
+    route: &[String],
+) -> Result<Vec<rsip::typed::Route>, super::stack::SipError> {
+    let mut out = Vec::with_capacity(route.len());
+    for r in route {
+        let parsed = rsip::typed::Route::parse_header_list(r)
+            .map_err(|_| super::stack::SipError::BadUri(r.clone()))?;
+        out.extend(parsed);
+    }
+    Ok(out)
+}
+
 /// Parse one SIP datagram or stream frame the way the stack does
 /// (rsipstack's parser) and read it through [`Request`]'s accessors;
 /// for fuzzing and for tests of malformed input. Returns the method of a
@@ -278,6 +380,10 @@ pub fn parse_for_inspection(bytes: &[u8]) -> Result<String, String> {
             let _ = request.cseq();
             let _ = request.expires();
             let _ = request.contacts();
+            let _ = request.path();
+            let _ = request.supports("path");
+            let _ = request.path_received();
+            let _ = request.proxied_client();
             let _ = request.authorization();
             let _ = request.body();
             let _ = request.source();
@@ -308,6 +414,44 @@ pub(super) fn new_call_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_via_names_its_received_and_rport_address_else_its_sent_by() {
+        let at = |v: &str| via_address(v);
+        assert_eq!(
+            at("SIP/2.0/UDP 127.22.0.21:5060;branch=z9hG4bK-1"),
+            Some("127.22.0.21:5060".parse().expect("addr"))
+        );
+        assert_eq!(
+            at("SIP/2.0/UDP 10.0.0.7:5060;rport=40123;received=198.51.100.9;branch=z"),
+            Some("198.51.100.9:40123".parse().expect("addr"))
+        );
+        assert_eq!(
+            at("SIP/2.0/TCP 192.0.2.4;branch=z"),
+            Some("192.0.2.4:5060".parse().expect("addr"))
+        );
+        assert_eq!(at("SIP/2.0/UDP phone.example;branch=z"), None);
+        assert_eq!(at("garbage"), None);
+    }
+
+    #[test]
+    fn the_phones_address_is_read_from_the_received_parameter_of_its_path() {
+        let at = |e: &str| received_of(e);
+        assert_eq!(
+            at("<sip:127.22.0.5;lr;received=sip:127.22.0.21:5060>"),
+            Some("127.22.0.21:5060".parse().expect("addr"))
+        );
+        assert_eq!(
+            at("<sip:edge;lr;received=sip:10.1.2.3:5070%3Btransport%3Dtcp>"),
+            Some("10.1.2.3:5070".parse().expect("addr"))
+        );
+        assert_eq!(
+            at("<sip:edge;received=\"sip:[2001:db8::7]:5060\";lr>"),
+            Some("[2001:db8::7]:5060".parse().expect("addr"))
+        );
+        assert_eq!(at("<sip:edge;lr>"), None);
+        assert_eq!(at("<sip:edge;lr;received=nonsense>"), None);
+    }
 
     const INVITE: &str = "INVITE sip:1001@example.com SIP/2.0\r\n\
         Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds\r\n\

@@ -157,6 +157,11 @@ pub(super) struct Journal {
 }
 
 impl Journal {
+    /// Where the legs are written.
+    pub(super) fn sink(&self) -> &Arc<dyn DialogJournal> {
+        &self.sink
+    }
+
     pub(super) fn new(sink: Arc<dyn DialogJournal>, dialogs: Arc<DialogLayer>) -> Self {
         Self {
             sink,
@@ -219,9 +224,20 @@ impl Journal {
     }
 }
 
-/// Legs the last run left up, back in the dialog table.
+/// Whose legs are being closed.
+#[derive(Debug, Clone)]
+pub(super) enum Orphans {
+    /// This node's last run (a crash, or a stop that could not end them).
+    LastStop,
+    /// Another node that died; the shared store gave its legs to this one
+    /// (docs/ha.md §4).
+    DeadNode(String),
+}
+
+/// Legs left up, back in the dialog table.
 pub(super) struct Restored {
     legs: Vec<(SavedDialog, DialogId)>,
+    whose: Orphans,
     /// Keeps the restored dialogs' state channel open.
     _states: rsipstack::dialog::dialog::DialogStateReceiver,
 }
@@ -229,7 +245,6 @@ pub(super) struct Restored {
 /// Put every leftover dialog back into `dialogs`. Run before the stack
 /// dispatches requests, so an in-dialog request for one is matched.
 pub(super) fn restore(sink: &Arc<dyn DialogJournal>, dialogs: &DialogLayer) -> Restored {
-    let (states, receiver) = dialogs.new_dialog_state_channel();
     let leftovers = match sink.leftovers() {
         Ok(l) => l,
         Err(e) => {
@@ -237,6 +252,17 @@ pub(super) fn restore(sink: &Arc<dyn DialogJournal>, dialogs: &DialogLayer) -> R
             Vec::new()
         }
     };
+    restore_legs(leftovers, Orphans::LastStop, sink, dialogs)
+}
+
+/// Put `leftovers` (whose legs they are: `whose`) into `dialogs`.
+pub(super) fn restore_legs(
+    leftovers: Vec<SavedDialog>,
+    whose: Orphans,
+    sink: &Arc<dyn DialogJournal>,
+    dialogs: &DialogLayer,
+) -> Restored {
+    let (states, receiver) = dialogs.new_dialog_state_channel();
     let mut legs = Vec::with_capacity(leftovers.len());
     for saved in leftovers {
         let key = saved.key();
@@ -261,13 +287,21 @@ pub(super) fn restore(sink: &Arc<dyn DialogJournal>, dialogs: &DialogLayer) -> R
         }
     }
     if !legs.is_empty() {
-        warn!(
-            legs = legs.len(),
-            "legs of calls the last stop cut off: sending BYE"
-        );
+        match &whose {
+            Orphans::LastStop => warn!(
+                legs = legs.len(),
+                "legs of calls the last stop cut off: sending BYE"
+            ),
+            Orphans::DeadNode(node) => warn!(
+                legs = legs.len(),
+                %node,
+                "legs of calls a dead node anchored: sending BYE"
+            ),
+        }
     }
     Restored {
         legs,
+        whose,
         _states: receiver,
     }
 }
@@ -303,10 +337,18 @@ pub(super) async fn close_all(
     sink: Arc<dyn DialogJournal>,
     dialogs: Arc<DialogLayer>,
 ) {
-    let Restored { legs, _states } = restored;
+    let Restored {
+        legs,
+        whose,
+        _states,
+    } = restored;
     let mut tasks = tokio::task::JoinSet::new();
     for (saved, id) in legs {
         let (sink, dialogs) = (sink.clone(), dialogs.clone());
+        let dead_node = match &whose {
+            Orphans::LastStop => None,
+            Orphans::DeadNode(node) => Some(node.clone()),
+        };
         tasks.spawn(async move {
             let outcome = match dialogs.get_dialog(&id) {
                 Some(Dialog::Invite(d)) => close_one(&d).await,
@@ -323,7 +365,8 @@ pub(super) async fn close_all(
                 cseq = saved.recovery_cseq(),
                 %outcome,
                 peer_bye,
-                "leg cut off by the last stop closed"
+                dead_node = dead_node.as_deref().unwrap_or(""),
+                "leg left up by the last stop or a dead node closed"
             );
             dialogs.remove_dialog(&id);
             sink.remove(&saved.key());

@@ -75,6 +75,9 @@ pub struct RegisterRequest {
     pub source: SocketAddr,
     /// "UDP" / "TCP" ...
     pub transport: String,
+    /// The REGISTER's `Path` (RFC 3327), first proxy first: the route to
+    /// reach the contacts through (empty when the phone registered directly).
+    pub path: Vec<String>,
 }
 
 /// One registered contact of an AOR.
@@ -89,6 +92,9 @@ pub struct Binding {
     pub call_id: String,
     pub cseq: u32,
     pub q: Option<f32>,
+    /// The `Path` it was registered through (RFC 3327 §5.3): requests to
+    /// the contact carry it as their route set.
+    pub path: Vec<String>,
 }
 
 /// A change to persist.
@@ -288,6 +294,7 @@ impl Registrar {
                     call_id: req.call_id.clone(),
                     cseq: req.cseq,
                     q: c.q,
+                    path: req.path.clone(),
                 });
             }
         }
@@ -355,6 +362,30 @@ impl Registrar {
                 self.changes.push(Self::removed(&old));
             }
         }
+    }
+
+    /// `aor`'s bindings as another node left them in the shared store
+    /// (docs/ha.md §1): they replace this table's, expired ones dropped,
+    /// and nothing is reported to persist (they are stored already).
+    /// Whether the AOR had a live binding before, and has one now.
+    pub fn replace_aor(&mut self, now: Time, aor: &str, bindings: Vec<Binding>) -> (bool, bool) {
+        let before = !self.lookup(now, aor).is_empty();
+        let mut list: Vec<Binding> = bindings
+            .into_iter()
+            .filter(|b| b.aor == aor && b.expires_at > now)
+            .collect();
+        list.sort_by_key(|b| b.expires_at);
+        let excess = list
+            .len()
+            .saturating_sub(self.policy.max_contacts_per_aor.max(1));
+        list.drain(..excess);
+        let after = !list.is_empty();
+        if after {
+            self.aors.insert(aor.to_string(), list);
+        } else {
+            self.aors.remove(aor);
+        }
+        (before, after)
     }
 
     /// Every stored binding (by AOR, least recently updated first).
@@ -558,6 +589,7 @@ mod tests {
             cseq,
             source: src(),
             transport: "UDP".into(),
+            path: vec![],
         }
     }
 
@@ -946,7 +978,66 @@ mod tests {
             call_id: "c".into(),
             cseq: 1,
             q: None,
+            path: vec![],
         }
+    }
+
+    #[test]
+    fn a_binding_keeps_the_path_it_came_through() {
+        let mut r = Registrar::new(policy());
+        let path = vec!["<sip:10.0.0.1;lr;received=sip:192.0.2.7:5060>".to_string()];
+        let RegisterOutcome::Updated { current } = r.register(
+            at(0),
+            RegisterRequest {
+                path: path.clone(),
+                ..req("1001", vec![contact("sip:a@h", None)], None, "c", 1)
+            },
+        ) else {
+            panic!("not updated");
+        };
+        assert_eq!(current[0].path, path);
+        assert_eq!(r.lookup(at(1), "1001")[0].path, path);
+        // A refresh straight to this node (no Path) forgets it.
+        r.register(
+            at(2),
+            req("1001", vec![contact("sip:a@h", None)], None, "c", 2),
+        );
+        assert!(r.lookup(at(3), "1001")[0].path.is_empty());
+    }
+
+    #[test]
+    fn another_nodes_bindings_replace_an_aor_without_changes_to_persist() {
+        let mut r = Registrar::new(policy());
+        r.register(
+            at(0),
+            req("1001", vec![contact("sip:a@h", None)], None, "c", 1),
+        );
+        r.take_changes();
+        // Another node refreshed it with a second contact; one row expired.
+        let (before, after) = r.replace_aor(
+            at(10),
+            "1001",
+            vec![
+                binding("1001", "sip:a@h", at(100)),
+                binding("1001", "sip:b@h", at(200)),
+                binding("1001", "sip:gone@h", at(5)),
+                binding("1002", "sip:not-this-aor@h", at(300)),
+            ],
+        );
+        assert_eq!((before, after), (true, true));
+        let now: Vec<String> = r
+            .lookup(at(10), "1001")
+            .into_iter()
+            .map(|b| b.contact)
+            .collect();
+        assert_eq!(now, ["sip:b@h", "sip:a@h"]);
+        assert!(r.lookup(at(10), "1002").is_empty());
+        assert!(r.take_changes().is_empty());
+        // ... and unregistered it there.
+        assert_eq!(r.replace_aor(at(11), "1001", vec![]), (true, false));
+        assert!(r.lookup(at(11), "1001").is_empty());
+        assert_eq!(r.poll_timeout(), None);
+        assert!(r.take_changes().is_empty());
     }
 
     #[test]

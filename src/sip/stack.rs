@@ -44,7 +44,7 @@ pub use super::leg_events::{
     CallIdInUse, InDialogResponder, LegEnd, LegEvent, LegEventSender, LegEvents, LegKey,
 };
 use super::linger::AcceptedInvite;
-use super::message::{error_status, new_call_id, to_headers, Request, Responder};
+use super::message::{error_status, new_call_id, route_set, to_headers, Request, Responder};
 use super::recovery::{self, Journal};
 use super::sockets::{idle_listener, tcp_listener, udp_socket};
 
@@ -215,6 +215,10 @@ pub struct OutboundInvite {
     /// between that could fork it: its transaction ends at the answer
     /// instead of waiting out Timer M for a forked 2xx (`sip::linger`).
     pub direct: bool,
+    /// Pre-loaded route (RFC 3261 §8.1.2): the `Path` the callee registered
+    /// through (RFC 3327 §5.3), one `Route` each, first hop first; sent to
+    /// `destination`, the address that hop's REGISTER came from.
+    pub route: Vec<String>,
 }
 
 /// Our UAC leg (INVITE sent to an agent or trunk).
@@ -640,6 +644,7 @@ impl SipStack {
             contact: self.contact(),
             headers: (!inv.headers.is_empty()).then(|| to_headers(inv.headers)),
             call_id: Some(call_id.clone()),
+            route_set: route_set(&inv.route)?,
             credential: inv.credential.map(|(username, password)| {
                 rsipstack::dialog::authenticate::Credential {
                     username,
@@ -749,6 +754,28 @@ impl SipStack {
             .get_running_transactions()
             .map(|t| t.len())
             .unwrap_or(0)
+    }
+
+    /// Close the legs a dead node anchored (docs/ha.md §4): put them in the
+    /// dialog table (so the peers' own BYEs are answered 200) and send each
+    /// a BYE from its saved state, in the background; each is logged once
+    /// and removed from the store when done. Without a journal, nothing.
+    pub fn close_legs_of(&self, node: &str, legs: Vec<crate::sip::journal::SavedDialog>) {
+        let Some(journal) = &self.inner.journal else {
+            return;
+        };
+        let sink = journal.sink().clone();
+        let restored = recovery::restore_legs(
+            legs,
+            recovery::Orphans::DeadNode(node.to_string()),
+            &sink,
+            &self.inner.dialogs,
+        );
+        tokio::spawn(recovery::close_all(
+            restored,
+            sink,
+            self.inner.dialogs.clone(),
+        ));
     }
 
     /// Wait until the dialog journal has written everything so far (at

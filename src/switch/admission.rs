@@ -3,10 +3,14 @@
 //!
 //! - REGISTER goes to the registrar shell ([`super::Registrations`]);
 //! - OPTIONS is answered 200 with `Allow` and `Accept` (carriers ping with
-//!   it as a health check, RFC 3261 §11); in-dialog methods outside any
+//!   it as a health check, RFC 3261 §11), but 503 with `Retry-After` while
+//!   draining (issue 15: a SIP edge such as Kamailio's dispatcher probes
+//!   every node with OPTIONS, so a node shutting down leaves the rotation
+//!   while its calls finish, RFC 3261 §21.5.4); in-dialog methods outside any
 //!   dialog get 481 (§12.2.2); methods we do not serve get 405 or 501 with
 //!   `Allow` (§8.2.1, §20.5);
-//! - a new INVITE, in this order: 503 with `Retry-After` while draining;
+//! - a new INVITE, in this order: 503 with `Retry-After`
+//!   ([`DRAINING_RETRY_AFTER_SECS`]) while draining;
 //!   an agent's feature code (`*…`, authenticated by the shell with a 407
 //!   digest challenge); 403 from an address no trunk admits (trunk ACL,
 //!   [`crate::sip::trunk`]); the called number (DID) claimed by an IVR flow
@@ -126,6 +130,9 @@ pub enum Cap {
     Cps(u32),
 }
 
+/// `Retry-After` while draining (a new INVITE, an OPTIONS probe): about
+/// how long a node takes to restart.
+pub const DRAINING_RETRY_AFTER_SECS: u32 = 30;
 /// `Retry-After` at a concurrent-call cap.
 pub const CALLS_RETRY_AFTER_SECS: u32 = 5;
 /// `Retry-After` at a calls-per-second cap.
@@ -230,12 +237,20 @@ fn allow() -> Vec<(String, String)> {
     vec![("Allow".to_string(), ALLOW.to_string())]
 }
 
+fn draining_retry_after() -> Vec<(String, String)> {
+    vec![(
+        "Retry-After".to_string(),
+        DRAINING_RETRY_AFTER_SECS.to_string(),
+    )]
+}
+
 /// Decide what to do with one out-of-dialog request.
 pub fn decide<F: FlowClaims>(req: &RequestView<'_>, tables: &Tables<'_, F>) -> Decision<F::Claim> {
     let reply = |code, headers| Decision::Reply { code, headers };
     match req.method {
         "INVITE" => admit_invite(req, tables),
         "REGISTER" => Decision::Register,
+        "OPTIONS" if tables.draining => reply(503, draining_retry_after()),
         "OPTIONS" => {
             let mut h = allow();
             h.push(("Accept".into(), "application/sdp".into()));
@@ -254,7 +269,7 @@ fn admit_invite<F: FlowClaims>(
     if tables.draining {
         return Decision::Refuse {
             code: 503,
-            headers: vec![("Retry-After".into(), "30".into())],
+            headers: draining_retry_after(),
             why: Refusal::Draining,
         };
     }

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::admission::{decide, Decision, FlowClaims, Refusal, RequestView, Tables, ALLOW};
+use super::admission::{
+    decide, Decision, FlowClaims, Refusal, RequestView, Tables, ALLOW, DRAINING_RETRY_AFTER_SECS,
+};
 use crate::call::{Ringing, Route};
 use crate::sip::trunk::{Trunk, TrunkTable};
 
@@ -123,6 +125,30 @@ fn options_is_answered_200_with_allow_and_accept() {
         Decision::Reply {
             code: 200,
             headers: vec![allow(), ("Accept".into(), "application/sdp".into())],
+        }
+    );
+}
+
+#[test]
+fn a_draining_switch_answers_options_503_with_retry_after() {
+    let w = world();
+    // An edge's OPTIONS probe (Kamailio's dispatcher) takes the node out
+    // of its rotation while the node's calls finish.
+    for from in [CARRIER, STRANGER] {
+        assert_eq!(
+            decide_in(&w, "OPTIONS", "", from, true),
+            Decision::Reply {
+                code: 503,
+                headers: vec![("Retry-After".into(), DRAINING_RETRY_AFTER_SECS.to_string())],
+            }
+        );
+    }
+    // Nothing else out of dialog changes.
+    assert_eq!(
+        decide_in(&w, "BYE", "1001", CARRIER, true),
+        Decision::Reply {
+            code: 481,
+            headers: vec![]
         }
     );
 }

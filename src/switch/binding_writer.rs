@@ -71,6 +71,13 @@ impl BindingWriter {
         }
         Written(rx)
     }
+
+    /// Resolves once every change queued before it is kept.
+    pub fn flush(&self) -> Written {
+        let (done, rx) = oneshot::channel();
+        self.jobs.send((Vec::new(), done)).ok();
+        Written(rx)
+    }
 }
 
 /// Resolves once the changes handed to [`BindingWriter::write`] are kept.

@@ -42,7 +42,9 @@ impl Dispatch {
     pub async fn dispatch(&self, item: Incoming, draining: bool) {
         match item {
             Incoming::Invite(invite) => admit(self, invite, draining).await,
-            Incoming::Request(req, responder) => answer_request(self, req, responder).await,
+            Incoming::Request(req, responder) => {
+                answer_request(self, req, responder, draining).await
+            }
         }
     }
 }
@@ -349,7 +351,7 @@ async fn agent_feature_code(
 }
 
 /// Out-of-dialog requests other than INVITE ([`admission::decide`]).
-async fn answer_request(d: &Dispatch, req: Request, responder: Responder) {
+async fn answer_request(d: &Dispatch, req: Request, responder: Responder, draining: bool) {
     let method = req.method();
     let uri_user = req.uri_user().unwrap_or_default();
     let view = admission::RequestView {
@@ -357,9 +359,10 @@ async fn answer_request(d: &Dispatch, req: Request, responder: Responder) {
         uri_user: &uri_user,
         source: req.source().ip(),
     };
-    // Draining or not: phones keep registering while calls end.
+    // While draining, phones keep registering while calls end; OPTIONS
+    // gets 503 (an edge's probe takes the node out of its rotation).
     let (code, headers) =
-        match admission::decide(&view, &d.router.tables(false, &admission::Unlimited)) {
+        match admission::decide(&view, &d.router.tables(draining, &admission::Unlimited)) {
             Decision::Register => {
                 // Decided here, in arrival order; answered once its write is
                 // kept, in a task of its own (never blocking an INVITE).

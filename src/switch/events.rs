@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::call::queue::{AgentStateNotice, Queues};
+use crate::call::queue::{AgentStateNotice, Queues, WatchScope};
 use crate::call::record::CallRecords;
 use crate::call::RecordingSettings;
 use crate::config::Config;
@@ -72,9 +72,13 @@ pub fn start(
             warn!(dir = %parent.display(), error = %e, "cannot create the events directory");
         }
     }
-    let outbox = Arc::new(Outbox::open(&path)?);
+    let outbox = Arc::new(Outbox::configured_as(
+        config.store.url.as_deref(),
+        &config.node_id(),
+        &path,
+    )?);
     let appender = Appender::start(outbox.clone()).map_err(|e| OutboxError::Io {
-        path: path.clone(),
+        db: outbox.database().to_string(),
         source: e,
     })?;
     let (bus, _) = tokio::sync::broadcast::channel(4096);
@@ -133,13 +137,9 @@ pub fn start(
         tokio::spawn(sink.run(outbox.clone(), shutdown));
     }
     if let Some(q) = queues {
-        q.watch_agent_states(agent_state_watcher(
-            config,
-            appender.clone(),
-            records.clone(),
-        ));
+        watch_agent_states(q, config, appender.clone(), records.clone());
     }
-    info!(db = %path.display(), webhooks = config.webhooks.len(), "events outbox open");
+    info!(db = %outbox.database(), webhooks = config.webhooks.len(), "events outbox open");
     Ok(EventsRuntime {
         outbox,
         appender,
@@ -194,13 +194,37 @@ fn find_recording(
 /// fault) before any new call starts (events issue §2), with the recording
 /// the crash left linked (issue 12 item 4).
 fn close_interrupted_calls(outbox: &Outbox, recordings: Option<&RecordingSettings>) {
-    let calls = match outbox.unended_calls(2_000_000) {
+    let calls = match outbox.unended_calls(UNENDED_WINDOW) {
         Ok(c) => c,
         Err(e) => {
             warn!(error = %e, "cannot look for calls cut off by a crash");
             return;
         }
     };
+    close_calls(outbox, &calls, recordings, "hotline-restart");
+}
+
+/// How many of the last stored events are searched for calls left open.
+const UNENDED_WINDOW: i64 = 2_000_000;
+
+/// The records of the calls a dead node anchored (docs/ha.md §4), closed
+/// by the survivor that took its legs over: `call.ended` incomplete, a
+/// system fault, `hangup_reason = "node-failure"` (its recordings are on
+/// the dead node's disk: not linked). Blocking.
+pub fn close_dead_nodes_calls(outbox: &Outbox, node: &str) {
+    match outbox.unended_calls_of(node, UNENDED_WINDOW) {
+        Ok(calls) => close_calls(outbox, &calls, None, "node-failure"),
+        Err(e) => warn!(%node, error = %e, "cannot look for a dead node's open calls"),
+    }
+}
+
+/// Close the records of `calls` (their stored events), recording why.
+fn close_calls(
+    outbox: &Outbox,
+    calls: &[(String, Vec<String>)],
+    recordings: Option<&RecordingSettings>,
+    reason: &str,
+) {
     if calls.is_empty() {
         return;
     }
@@ -210,7 +234,7 @@ fn close_interrupted_calls(outbox: &Outbox, recordings: Option<&RecordingSetting
     ));
     let mut closed = Vec::new();
     let mut linked = 0usize;
-    for (call, bodies) in &calls {
+    for (call, bodies) in calls {
         let events: Vec<crate::events::Event> =
             match bodies.iter().map(|b| serde_json::from_str(b)).collect() {
                 Ok(evs) => evs,
@@ -225,13 +249,14 @@ fn close_interrupted_calls(outbox: &Outbox, recordings: Option<&RecordingSetting
             }
             _ => None,
         };
-        let closing = match replay::close_interrupted(ids.clone(), &events, recording) {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(%call, error = %e, "record of a cut-off call not closed");
-                continue;
-            }
-        };
+        let closing =
+            match replay::close_interrupted_because(ids.clone(), &events, recording, reason) {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(%call, error = %e, "record of a cut-off call not closed");
+                    continue;
+                }
+            };
         let mut out = Vec::with_capacity(closing.events.len());
         for ev in &closing.events {
             match serde_json::to_string(ev) {
@@ -250,21 +275,80 @@ fn close_interrupted_calls(outbox: &Outbox, recordings: Option<&RecordingSetting
         }
     }
     match outbox.append(&closed) {
-        Ok(()) => warn!(
+        Ok(()) if reason == "hotline-restart" => warn!(
             calls = closed.len() - linked,
             recordings_linked = linked,
             "records of calls cut off by the last stop closed (incomplete, hotline-restart)"
+        ),
+        Ok(()) => warn!(
+            calls = closed.len() - linked,
+            reason, "records of a dead node's calls closed (incomplete, a system fault)"
         ),
         Err(e) => warn!(error = %e, "records of cut-off calls not closed"),
     }
 }
 
-/// The ACD watcher that appends `agent.state` events.
-fn agent_state_watcher(
+/// Where agents' state changes go: `agent.state` events in the outbox
+/// and on the live bus, and the call records waiting for an agent's
+/// after-call work to end. With one ACD for several nodes the events are
+/// written once (on the leader, [`WatchScope::Once`]) and every node keeps
+/// its own records and tells its own live clients
+/// ([`WatchScope::EveryNode`]; their event ids are the node's own).
+fn watch_agent_states(q: &Queues, config: &Config, appender: Appender, records: Arc<CallRecords>) {
+    let make = agent_state_events(config);
+    let in_acw = |n: &AgentStateNotice| n.state == crate::acd::AgentState::AfterCallWork;
+    if config.store.nats.is_none() {
+        q.watch_agent_states(
+            Box::new(move |n| {
+                records.agent_state(&n.agent, in_acw(n));
+                if let Some((event, body)) = make(n) {
+                    live(&records, &event);
+                    outbox(&appender, n, &event, body);
+                }
+            }),
+            WatchScope::Once,
+        );
+        return;
+    }
+    q.watch_agent_states(
+        Box::new(move |n| {
+            if let Some((event, body)) = make(n) {
+                outbox(&appender, n, &event, body);
+            }
+        }),
+        WatchScope::Once,
+    );
+    let make = agent_state_events(config);
+    q.watch_agent_states(
+        Box::new(move |n| {
+            records.agent_state(&n.agent, in_acw(n));
+            if let Some((event, _)) = make(n) {
+                live(&records, &event);
+            }
+        }),
+        WatchScope::EveryNode,
+    );
+}
+
+fn live(records: &CallRecords, event: &crate::events::Event) {
+    if records.bus().receiver_count() > 0 {
+        let _ = records.bus().send(Arc::new(event.clone()));
+    }
+}
+
+fn outbox(appender: &Appender, n: &AgentStateNotice, event: &crate::events::Event, body: String) {
+    appender.send(vec![NewEvent {
+        id: event.id.clone(),
+        call_id: Some(format!("agent:{}", n.agent)),
+        kind: "agent.state".into(),
+        body_json: body,
+    }]);
+}
+
+/// The `agent.state` event of a change, and its JSON.
+fn agent_state_events(
     config: &Config,
-    appender: Appender,
-    records: Arc<CallRecords>,
-) -> crate::call::queue::AgentStateWatcher {
+) -> impl Fn(&AgentStateNotice) -> Option<(crate::events::Event, String)> + Send + 'static {
     // Ids stay unique across restarts: the counter starts at boot time (ms).
     let ids = Arc::new(IdGenerator::new(
         "hotline",
@@ -279,13 +363,12 @@ fn agent_state_watcher(
             (id, a.tenant.clone())
         })
         .collect();
-    Box::new(move |n: &AgentStateNotice| {
-        records.agent_state(&n.agent, n.state == crate::acd::AgentState::AfterCallWork);
+    move |n: &AgentStateNotice| {
         let Ok(state) =
             serde_json::to_value(n.state).and_then(serde_json::from_value::<AgentStateName>)
         else {
             warn!(state = ?n.state, "agent state without an event name");
-            return;
+            return None;
         };
         let tenant = tenants.get(&n.agent).map_or("default", String::as_str);
         let call = n.call.map(|c| c.0.to_string());
@@ -300,39 +383,27 @@ fn agent_state_watcher(
             }),
             state,
         };
-        let event = match builder.lock() {
-            Ok(mut b) => b.numbered(
-                crate::util::unix_now_ms(),
-                tenant,
-                &n.agent,
-                change,
-                n.reason.as_deref(),
-                call.as_deref(),
-            ),
-            Err(_) => return,
-        };
+        let event = builder.lock().ok()?.numbered(
+            crate::util::unix_now_ms(),
+            tenant,
+            &n.agent,
+            change,
+            n.reason.as_deref(),
+            call.as_deref(),
+        );
         let event = match event {
             Ok(e) => e,
             Err(e) => {
                 warn!(error = %e, agent = %n.agent, "agent.state event");
-                return;
+                return None;
             }
         };
-        let body = match serde_json::to_string(&event) {
-            Ok(b) => b,
+        match serde_json::to_string(&event) {
+            Ok(body) => Some((event, body)),
             Err(e) => {
                 warn!(error = %e, "agent.state event");
-                return;
+                None
             }
-        };
-        if records.bus().receiver_count() > 0 {
-            let _ = records.bus().send(Arc::new(event.clone()));
         }
-        appender.send(vec![NewEvent {
-            id: event.id.clone(),
-            call_id: Some(format!("agent:{}", n.agent)),
-            kind: "agent.state".into(),
-            body_json: body,
-        }]);
-    })
+    }
 }

@@ -25,10 +25,13 @@ mod dispatch;
 mod dispatch_tests;
 pub mod events;
 pub mod feature_codes;
+mod follow;
 pub mod ivr;
+mod queues;
 mod registration;
 pub mod roster;
 mod signal;
+mod takeover;
 mod trunk_registration;
 
 use std::sync::atomic::Ordering;
@@ -125,6 +128,11 @@ pub struct Parts {
     pub store: Store,
     /// Calls per trunk and centre against their caps (issue 14 §5).
     pub call_slots: call_load::CallSlots,
+    /// Set once SIGTERM/SIGINT starts the drain (`/readyz` reads it).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The other nodes sharing the store, as this one sees them
+    /// (`/metrics`).
+    pub cluster: Arc<crate::store::cluster::ClusterStatus>,
     /// Cancelled when the switch stops serving, before the events are
     /// flushed: what the composition root started beside it (the HTTP
     /// listener, the retention job) stops on it.
@@ -205,6 +213,14 @@ fn persisted_blacklist(
             store.seed_blacklist_entry(tenant, e)?;
         }
     }
+    Ok(stored_blacklist(store)?)
+}
+
+/// Every entry the store holds, as a block list (an entry that no longer
+/// passes the checks is skipped and logged).
+fn stored_blacklist(
+    store: &Store,
+) -> Result<crate::ivr::blacklist::Blacklist, crate::store::StoreError> {
     let mut list = crate::ivr::blacklist::Blacklist::new();
     for (tenant, e) in store.load_blacklist()? {
         if let Err(err) = list.insert(&tenant, e.clone()) {
@@ -244,7 +260,12 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
     }
     // The IVR first: a broken flow stops the start before anything binds.
     let seeds = ivr::seed_blacklist(&file).map_err(SwitchError::Ivr)?;
-    let store = Store::open(&file.data.dir)?;
+    let node = file.node_id();
+    let store = Store::configured(file.store.url.as_deref(), &node, &file.data.dir)?;
+    let cluster = Arc::new(crate::store::cluster::ClusterStatus::default());
+    if store.is_shared() {
+        cluster.set_shared();
+    }
     // Agents and groups: the stored roster with the file's seeds merged.
     // Everything below runs on the result.
     let boot = roster::boot(&file, &store).map_err(SwitchError::Roster)?;
@@ -303,12 +324,9 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
     // The ACD runs even without groups: an admin may add them. What it
     // kept before the last stop is read now and applied below, once the
     // agent state events are wired.
-    let durable = crate::call::queue::AcdDurability {
-        store: store.clone(),
-        utc_offset_minutes: config.acd_utc_offset_minutes(),
-    };
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (queues, callback_orders) =
-        Queues::start(roster::acd_config(&config), Some(durable)).map_err(SwitchError::Acd)?;
+        queues::start(&config, &store, &registrations, &draining, &cluster).await?;
     let needed = config.required_prompts();
     let roster_admin = Arc::new(roster::RosterAdmin::new(
         boot,
@@ -511,6 +529,8 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         blacklist,
         store,
         call_slots,
+        draining,
+        cluster,
         front_stop: CancellationToken::new(),
     };
     Ok(Switch {
@@ -552,6 +572,12 @@ impl Switch {
             calls: ctx,
             front_stop: http_stop,
             call_slots,
+            draining: draining_flag,
+            store,
+            outbox,
+            blacklist,
+            cluster: cluster_status,
+            queues,
             ..
         } = parts;
         let housekeeping = {
@@ -565,6 +591,25 @@ impl Switch {
             })
         };
 
+        // With a shared store: the other nodes' registrations heard as they
+        // change, heartbeats, and the legs of dead nodes closed.
+        let _following = follow::spawn(
+            store.clone(),
+            follow::Owners {
+                registrations: registrations.clone(),
+                roster: roster_admin.clone(),
+                blacklist: blacklist.clone(),
+                runtime: tokio::runtime::Handle::current(),
+                cluster: cluster_status.clone(),
+            },
+        )?;
+        let cluster = takeover::spawn(
+            store,
+            stack.clone(),
+            outbox.clone(),
+            config.node_http_url(),
+            cluster_status,
+        );
         let trunk_stop = CancellationToken::new();
         let trunk_tasks: Vec<_> = config
             .trunks
@@ -611,9 +656,11 @@ impl Switch {
                     });
                 }
                 _ = &mut stop, if draining.is_none() => {
+                    // The flag first: once the log says so, OPTIONS answers 503.
+                    draining_flag.store(true, Ordering::Relaxed);
+                    draining = Some(tokio::time::Instant::now() + grace);
                     let active = counters.active.load(Ordering::Relaxed);
                     info!(active_calls = active, grace_secs = grace.as_secs(), "shutting down: no new calls");
-                    draining = Some(tokio::time::Instant::now() + grace);
                 }
                 _ = tokio::time::sleep(Duration::from_millis(100)), if draining.is_some() => {
                     let active = counters.active.load(Ordering::Relaxed);
@@ -632,11 +679,19 @@ impl Switch {
                 }
             }
         }
+        // The ACD's last state kept; a leader of several nodes' one ACD
+        // hands it over now rather than when its lease expires.
+        if let Some(q) = &queues {
+            q.stop().await;
+        }
         trunk_stop.cancel();
         for t in trunk_tasks {
             t.await.ok();
         }
         housekeeping.abort();
+        if let Some(t) = cluster {
+            t.abort();
+        }
         registrations.housekeeping().await;
         http_stop.cancel();
         // Records still waiting for after-call work go out now (incomplete),

@@ -12,6 +12,7 @@
 //! own ([`Registering::answer`]), so no INVITE waits behind SQLite.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tracing::{debug, info, warn};
@@ -62,6 +63,28 @@ struct State {
     policy: DigestPolicy,
     throttle: FailureThrottle,
     lockout: UserLockout,
+    /// Counts this node's own changes to the bindings ...
+    local_seq: u64,
+    /// ... and the count at each AOR's last one: a reload from the shared
+    /// store started before it is older than what this node holds.
+    changed_at: HashMap<String, u64>,
+}
+
+impl State {
+    /// The registrar's changes to persist, noted as this node's own.
+    fn take_local_changes(&mut self) -> Vec<crate::sip::registrar::BindingChange> {
+        use crate::sip::registrar::BindingChange;
+        let changes = self.registrar.take_changes();
+        for c in &changes {
+            let aor = match c {
+                BindingChange::Upserted(b) => &b.aor,
+                BindingChange::Removed { aor, .. } => aor,
+            };
+            self.local_seq += 1;
+            self.changed_at.insert(aor.clone(), self.local_seq);
+        }
+        changes
+    }
 }
 
 /// Agents' registrations: REGISTER in, bindings out.
@@ -72,6 +95,9 @@ pub struct Registrations {
     writer: BindingWriter,
     presence: Arc<Mutex<Option<PresenceHook>>>,
     lockouts: Arc<Mutex<Option<LockoutHook>>>,
+    /// Trusted proxies (the trunks' source networks: the SIP edge is one):
+    /// a REGISTER they relay names the phone's own address in its `Path`.
+    proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 /// Called once when a user name is locked out ([`UserLockout`]), with the
@@ -148,12 +174,36 @@ impl Registrations {
                     USER_FAILURE_WINDOW,
                     std::time::Duration::from_secs(r.user_lockout_secs),
                 ),
+                local_seq: 0,
+                changed_at: HashMap::new(),
             })),
             secrets: Arc::new(std::sync::RwLock::new(Arc::new(secrets))),
             writer: BindingWriter::start(keeper),
             presence: Arc::new(Mutex::new(None)),
             lockouts: Arc::new(Mutex::new(None)),
+            proxies: Arc::new(
+                config
+                    .trunks
+                    .iter()
+                    .flat_map(|t| t.inbound_cidrs.iter().copied())
+                    .collect(),
+            ),
         })
+    }
+
+    /// The address a request is from, for the per-address throttle: the
+    /// phone's own, as a trusted proxy (the edge) wrote it in the `Path`
+    /// of a REGISTER or stamped it on the phone's `Via` of an INVITE, so
+    /// one phone's failures behind the edge do not block every phone
+    /// behind it; else the request's source.
+    fn client_ip(&self, req: &Request) -> IpAddr {
+        let source = req.source().ip();
+        if self.proxies.iter().any(|n| n.contains(&source)) {
+            if let Some(phone) = req.path_received().or_else(|| req.proxied_client()) {
+                return phone.ip();
+            }
+        }
+        source
     }
 
     fn secrets(&self) -> Arc<HashMap<String, DigestAccount>> {
@@ -187,7 +237,7 @@ impl Registrations {
                     unregistered.push(user.clone());
                 }
             }
-            s.registrar.take_changes()
+            s.take_local_changes()
         };
         for user in unregistered {
             drop(self.tell_presence(&user, false));
@@ -240,6 +290,53 @@ impl Registrations {
             .locked_count(Time::from_unix_secs(unix_now()))
     }
 
+    /// Where this node's own changes stand, and once every one made so far
+    /// is in the store: take it before reloading from the shared store,
+    /// and hand it to [`Self::adopt`], which then keeps what this node
+    /// changed since (newer than the reload).
+    pub async fn settled_mark(&self) -> u64 {
+        let mark = self.lock().local_seq;
+        self.writer.flush().wait().await;
+        mark
+    }
+
+    /// Another node changed `aor`'s bindings in the shared store
+    /// (docs/ha.md §1): this node's table takes them as stored (read after
+    /// `mark`, [`Self::settled_mark`]), so it rings the agent's phones
+    /// wherever they registered (through their `Path`); unless this node
+    /// changed them itself since `mark`, which is newer. The ACD's sign-in
+    /// is not touched: it follows the node that took the REGISTER.
+    pub fn adopt(&self, mark: u64, aor: &str, bindings: Vec<crate::sip::registrar::Binding>) {
+        let now = Time::from_unix_secs(unix_now());
+        let mut s = self.lock();
+        if s.changed_at.get(aor).is_some_and(|&at| at > mark) {
+            debug!(agent = %aor, "registration changed here since the reload began: kept");
+            return;
+        }
+        let (before, after) = s.registrar.replace_aor(now, aor, bindings);
+        drop(s);
+        if before != after {
+            info!(agent = %aor, registered = after, "registration changed on another node");
+        } else {
+            debug!(agent = %aor, "registration refreshed on another node");
+        }
+    }
+
+    /// Take every stored binding (read after `mark`), after changes may
+    /// have been missed.
+    pub fn adopt_all(&self, mark: u64, bindings: Vec<crate::sip::registrar::Binding>) {
+        let mut by_aor: HashMap<String, Vec<crate::sip::registrar::Binding>> = HashMap::new();
+        for b in self.lock().registrar.all() {
+            by_aor.entry(b.aor).or_default();
+        }
+        for b in bindings {
+            by_aor.entry(b.aor.clone()).or_default().push(b);
+        }
+        for (aor, list) in by_aor {
+            self.adopt(mark, &aor, list);
+        }
+    }
+
     /// Number of live bindings.
     pub fn count(&self) -> usize {
         self.lock().registrar.all().len()
@@ -260,7 +357,7 @@ impl Registrations {
             s.digest.expire(now);
             s.throttle.expire(now);
             s.lockout.expire(now);
-            s.registrar.take_changes()
+            s.take_local_changes()
         };
         for user in gone {
             drop(self.tell_presence(&user, false));
@@ -281,8 +378,12 @@ impl Registrations {
     /// like an agent without a setting. Wrong password and unknown user get
     /// the same challenge, and are locked out alike.
     pub fn authenticate(&self, req: &Request, kind: Challenge) -> Authenticated {
-        let ip = req.source().ip();
-        let (answer, began) = self.decide_credentials(req, kind);
+        self.authenticate_from(req, kind, self.client_ip(req))
+    }
+
+    /// [`Self::authenticate`] for a request from the phone at `ip`.
+    fn authenticate_from(&self, req: &Request, kind: Challenge, ip: IpAddr) -> Authenticated {
+        let (answer, began) = self.decide_credentials(req, kind, ip);
         if let Some(locked) = began {
             warn!(
                 user = %locked.user,
@@ -306,9 +407,9 @@ impl Registrations {
         &self,
         req: &Request,
         kind: Challenge,
+        ip: IpAddr,
     ) -> (Authenticated, Option<LockedOut>) {
         let now = Time::from_unix_secs(unix_now());
-        let ip = req.source().ip();
         let mut s = self.lock();
         if s.throttle.is_blocked(ip, now) {
             debug!(%ip, method = %req.method(), "request from a blocked address");
@@ -409,11 +510,11 @@ impl Registrations {
 
     fn decide(&self, req: &Request) -> Decision {
         let now = Time::from_unix_secs(unix_now());
-        let username = match self.authenticate(req, Challenge::Www) {
+        let ip = self.client_ip(req);
+        let username = match self.authenticate_from(req, Challenge::Www, ip) {
             Authenticated::Agent(u) => u,
             Authenticated::Refused { code, headers } => return Decision::reply(code, headers),
         };
-        let ip = req.source().ip();
         let mut s = self.lock();
         let aor = req.to_user().unwrap_or_default();
         if aor != username {
@@ -434,6 +535,13 @@ impl Registrations {
             ),
             Err(e) => return Decision::reply(400, vec![warning(&e)]),
         };
+        // Registered through a proxy (the edge, docs/ha.md §2): requests to
+        // these contacts go back through it (RFC 3327 §5.3).
+        let path = match req.path() {
+            Ok(p) => p,
+            Err(e) => return Decision::reply(400, vec![warning(&e)]),
+        };
+        let path_supported = req.supports("path");
         let was_present = !s.registrar.lookup(now, &aor).is_empty();
         let outcome = s.registrar.register(
             now,
@@ -446,12 +554,13 @@ impl Registrations {
                 cseq: req.cseq().unwrap_or(0),
                 source: req.source(),
                 transport: req.transport().to_string(),
+                path: path.clone(),
             },
         );
-        let changes = s.registrar.take_changes();
+        let changes = s.take_local_changes();
         match outcome {
             RegisterOutcome::Updated { current } => {
-                let headers = current
+                let mut headers: Vec<(String, String)> = current
                     .iter()
                     .map(|b| {
                         (
@@ -464,6 +573,12 @@ impl Registrations {
                         )
                     })
                     .collect();
+                // RFC 3327 §5.3: the Path stored is echoed to a UA that
+                // supports the extension; for one that does not it is
+                // kept and used all the same, not shown.
+                if path_supported && !current.is_empty() {
+                    headers.extend(path.iter().map(|p| ("Path".to_string(), p.clone())));
+                }
                 info!(agent = %aor, contacts = current.len(), source = %req.source(), "registered");
                 let present = !current.is_empty();
                 Decision {
@@ -545,6 +660,7 @@ impl Directory for Registrations {
                 // the TLS connection the phone registered on).
                 tcp: b.transport.eq_ignore_ascii_case("TCP")
                     || b.transport.eq_ignore_ascii_case("TLS"),
+                route: b.path,
             })
             .collect()
     }
@@ -570,3 +686,7 @@ fn secrets_of(agents: &[AgentConfig]) -> HashMap<String, DigestAccount> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "registration_tests.rs"]
+mod tests;

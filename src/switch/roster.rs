@@ -374,6 +374,13 @@ impl RosterAdmin {
             return Err(e.into());
         }
         *rows = next_rows;
+        self.swap_in(next, &report, "roster changed").await;
+        Ok(report)
+    }
+
+    /// Step 5: the roster, the registrar's credentials and the
+    /// configuration in force become `next`.
+    async fn swap_in(&self, next: Config, report: &acd::Reconfigured, what: &str) {
         self.roster
             .replace(Roster::new(next.agents.clone(), next.groups.clone()));
         self.registrations.set_agents(&next.agents).await;
@@ -382,9 +389,36 @@ impl RosterAdmin {
             added = ?(&report.agents_added, &report.groups_added),
             changed = ?(&report.agents_changed, &report.groups_changed),
             removed = ?(&report.agents_removed, &report.groups_removed),
-            "roster changed"
+            "{what}"
         );
-        Ok(report)
+    }
+
+    /// Another node changed the stored roster (docs/ha.md §1): the rows
+    /// as stored are taken with an edit's steps but the write (that node
+    /// checked the flows and wrote them). `None` when nothing differs; an
+    /// error, and nothing changed here, when they do not fit this node
+    /// (the ACD here still has a removed agent signed in).
+    pub async fn adopt_stored(&self) -> Result<Option<acd::Reconfigured>, RosterError> {
+        let store = self.store.clone();
+        let stored = match tokio::task::spawn_blocking(move || store.load_roster()).await {
+            Ok(r) => r?,
+            Err(e) => return Err(StoreError::Task(e.to_string()).into()),
+        };
+        let mut rows = self.rows.lock().await;
+        if *rows == stored {
+            return Ok(None);
+        }
+        let file = self.file.load();
+        let next = in_force(&file, &stored)?;
+        let report = self
+            .queues
+            .reconfigure(acd_config(&next))
+            .await
+            .map_err(RosterError::InUse)?;
+        *rows = stored;
+        self.swap_in(next, &report, "roster changed on another node")
+            .await;
+        Ok(Some(report))
     }
 
     /// The flows must still find every group and agent they name. Problems

@@ -10,6 +10,8 @@ pub mod api;
 pub mod audio;
 pub mod baresip;
 pub mod flows;
+pub mod kamailio;
+pub mod nats;
 pub mod recorded;
 pub mod tls;
 
@@ -40,6 +42,182 @@ impl Net {
     pub fn agent(&self, i: u8) -> String {
         self.ip(21 + i)
     }
+}
+
+/// The throw-away PostgreSQL server `./scripts/test` starts
+/// (`HOTLINE_TEST_PG_URL`, an admin URL), for tests that need one of their
+/// own. Without it the test should say so and pass, unless
+/// `HOTLINE_TEST_PG_REQUIRED` is set: then this fails.
+pub fn pg_admin_url() -> Option<String> {
+    match std::env::var("HOTLINE_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("HOTLINE_TEST_PG_REQUIRED").is_none(),
+                "HOTLINE_TEST_PG_REQUIRED is set but HOTLINE_TEST_PG_URL is not"
+            );
+            eprintln!("skipped: HOTLINE_TEST_PG_URL is not set");
+            None
+        }
+    }
+}
+
+/// Run `sql` (statements, one transaction block each) as the admin.
+pub fn pg_admin(admin: &str, sql: &str) {
+    postgres::Client::connect(admin, postgres::NoTls)
+        .expect("admin connection")
+        .batch_execute(sql)
+        .expect(sql);
+}
+
+/// A fresh, empty database `db` on the server of `admin`; its URL.
+pub fn pg_fresh_database(admin: &str, db: &str) -> String {
+    pg_admin(admin, &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    pg_admin(admin, &format!("CREATE DATABASE {db}"));
+    let base = admin.split('?').next().unwrap_or(admin);
+    let cut = base.rfind('/').expect("admin URL names a database");
+    format!("{}/{db}", &base[..cut])
+}
+
+/// A fresh database `<test>_<pid>` on the throw-away server for nodes
+/// that share one store (its URL), or `None` (said) when there is no
+/// server and none is required.
+pub fn shared_store_url(test: &str) -> Option<String> {
+    let admin = pg_admin_url()?;
+    Some(pg_fresh_database(
+        &admin,
+        &format!("{test}_{}", std::process::id()),
+    ))
+}
+
+/// `[store]` for a test's hotline when the suite runs on PostgreSQL
+/// (`HOTLINE_TEST_STORE_PG`: an admin URL of the server `./scripts/test`
+/// started): one database per data directory, created on first use, so a
+/// hotline restarted on the same directory finds its state again. Empty
+/// otherwise (the embedded store).
+pub fn store_section(data: &Path) -> String {
+    let Ok(admin) = std::env::var("HOTLINE_TEST_STORE_PG") else {
+        return String::new();
+    };
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    let db = format!("it_{:016x}", h.finish());
+    let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("PostgreSQL admin");
+    let exists = c
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+        .expect("pg_database")
+        .is_some();
+    if !exists {
+        c.batch_execute(&format!("CREATE DATABASE {db}"))
+            .expect("create test database");
+    }
+    let base = admin.split('?').next().unwrap_or(&admin);
+    let cut = base.rfind('/').expect("admin URL names a database");
+    format!("[store]\nurl = \"{}/{db}\"\n", &base[..cut])
+}
+
+/// Rows of `table` in the store of the hotline whose data directory is
+/// `data` (`None`: no such table or database yet), whichever backend the
+/// suite runs on.
+pub fn stored_rows(data: &Path, table: &str) -> Option<i64> {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    if std::env::var_os("HOTLINE_TEST_STORE_PG").is_some() {
+        let section = store_section(data);
+        let url = section.split('"').nth(1)?;
+        let mut c = postgres::Client::connect(url, postgres::NoTls).ok()?;
+        return c.query_one(&sql, &[]).ok()?.try_get(0).ok();
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        data.join("hotline.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    conn.query_row(&sql, [], |r| r.get(0)).ok()
+}
+
+/// The `[store] url` of the hotline whose data directory is `data`, when
+/// the suite runs on PostgreSQL (`store_section`). Callable from async
+/// tests: the synchronous PostgreSQL client, which must not run on a tokio
+/// worker, runs on a thread of its own.
+pub fn store_url(data: &Path) -> Option<String> {
+    std::thread::scope(|s| {
+        s.spawn(|| store_section(data))
+            .join()
+            .expect("store_section")
+    })
+    .split('"')
+    .nth(1)
+    .map(str::to_string)
+}
+
+/// The events outbox of the hotline whose data directory is `data`: its
+/// `events.db`, or the outbox tables of its PostgreSQL database when the
+/// suite runs on PostgreSQL.
+pub fn open_outbox(
+    data: &Path,
+    config: hotline::events::outbox::OutboxConfig,
+) -> hotline::events::outbox::Outbox {
+    use hotline::events::outbox::Outbox;
+    match store_url(data) {
+        Some(url) => Outbox::connect_with(&url, config),
+        None => Outbox::open_with(&data.join("events.db"), config),
+    }
+    .expect("open the events outbox")
+}
+
+/// What a process's death does to its store beyond what an in-process
+/// "crash" (`std::mem::forget`) does: PostgreSQL ends the dead process's
+/// sessions, and with them its locks (a sink's delivery lock among them).
+/// Nothing for the embedded store.
+pub fn store_sessions_died(data: &Path) {
+    let Some(url) = store_url(data) else {
+        return;
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("PostgreSQL");
+            c.batch_execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .expect("end the dead process's sessions");
+        })
+        .join()
+        .expect("store_sessions_died")
+    });
+}
+
+/// Every event stored by the hotline whose data directory is `data`, in
+/// append order: (id, call id or "", type), whichever backend the suite
+/// runs on. Empty when there is no outbox yet.
+pub fn stored_events(data: &Path) -> Vec<(String, String, String)> {
+    let sql = "SELECT id, COALESCE(call_id, ''), kind FROM outbox_event ORDER BY seq";
+    if let Some(url) = store_url(data) {
+        let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) else {
+            return Vec::new();
+        };
+        return c
+            .query(sql, &[])
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        data.join("events.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = conn.prepare(sql) else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .unwrap_or_default()
 }
 
 /// The default test configuration for `net`, plus `extra` TOML appended.
@@ -110,6 +288,7 @@ number = "12328"
 ring = "simultaneous"
 agents = ["1001", "1002"]
 {ivr}
+{store}
 {extra}
 "#,
         sip = net.sip(),
@@ -117,7 +296,27 @@ agents = ["1001", "1002"]
         carrier = net.carrier(),
         data = data.display(),
         ops = ops_user(),
+        store = if extra.contains("[store]") {
+            String::new()
+        } else {
+            store_section(data)
+        },
     )
+}
+
+/// A skill group `general` that number 12399 queues into (longest wait
+/// 300 s) and the agents `(user, job number)` in it, signed in by their
+/// phones' registration (password `pass<user>`).
+pub fn general_queue(ring_timeout_secs: u32, acw_secs: u32, agents: &[(&str, &str)]) -> String {
+    let mut text = format!(
+        "\n[[group]]\nid = \"general\"\nring_timeout_secs = {ring_timeout_secs}\nacw_secs = {acw_secs}\nmax_wait_secs = 300\n\n[[did]]\nnumber = \"12399\"\nqueue = \"general\"\n"
+    );
+    for (user, job) in agents {
+        text.push_str(&format!(
+            "\n[[agent]]\nuser = \"{user}\"\npassword = \"pass{user}\"\njob_number = \"{job}\"\nskills = {{ general = 5 }}\nauto_login = true\n"
+        ));
+    }
+    text
 }
 
 /// The `[[user]]` of the test admin ([`OPS_USER`]), for configs a test
@@ -156,6 +355,16 @@ impl Hotline {
 
     /// Start with exactly `config_text`.
     pub fn start_with(net: Net, dir: tempfile::TempDir, config_text: &str) -> Self {
+        Self::start_with_args(net, dir, config_text, &[])
+    }
+
+    /// [`Hotline::start_with`], with more command-line arguments.
+    pub fn start_with_args(
+        net: Net,
+        dir: tempfile::TempDir,
+        config_text: &str,
+        args: &[&str],
+    ) -> Self {
         let cfg = dir.path().join("hotline.toml");
         std::fs::write(&cfg, config_text).expect("write config");
         // Appended: a restarted hotline's log follows the first one's.
@@ -168,6 +377,7 @@ impl Hotline {
             .args(["serve", "--config"])
             .arg(&cfg)
             .args(["--log", "debug"])
+            .args(args)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -529,6 +739,11 @@ impl Sipp {
             dir,
             name: scenario_name.to_string(),
         }
+    }
+
+    /// Whether SIPp has exited (its result is then [`Self::wait`]'s).
+    pub fn finished(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Wait for SIPp to finish; its exit code (0: every call succeeded).

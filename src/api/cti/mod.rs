@@ -251,6 +251,7 @@ fn party_target(
                 uri: c.uri,
                 destination: c.source,
                 tcp: c.tcp,
+                route: c.route,
             }
         }
         (None, Some(n)) if phone_number(n) => {
@@ -275,6 +276,7 @@ fn party_target(
                 uri: format!("sip:{n}@{proxy}"),
                 destination: proxy,
                 tcp,
+                route: vec![],
             }
         }
         _ => {

@@ -1,8 +1,7 @@
 //! The append-only audit log: writing rows and reading a tenant's page.
 
-use rusqlite::params;
-
-use super::{lock, AuditRecord, AuthStore, MAX_AUDIT_PAGE};
+use super::backend::NewAudit;
+use super::{AuditRecord, AuthStore, MAX_AUDIT_PAGE};
 use crate::auth::{AuthError, Principal};
 
 impl AuthStore {
@@ -46,21 +45,18 @@ impl AuthStore {
         if action.is_empty() {
             return Err(AuthError::BadRequest("audit action is empty".into()));
         }
-        let conn = lock(&self.conn);
-        conn.execute(
-            "INSERT INTO audit (at_ms, actor, tenant, action, target, detail_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                at_ms,
-                actor.user,
-                tenant,
-                action,
-                target,
-                detail.to_string()
-            ],
-        )
-        .map_err(self.sqlite("audit"))?;
-        Ok(conn.last_insert_rowid())
+        // PostgreSQL text cannot hold NUL; a row must never be lost for it
+        // (that would let a caller dodge the log), so on both backends it
+        // is stored as U+FFFD. (`detail` is JSON: NUL is escaped there.)
+        let clean = |s: &str| s.replace('\0', "\u{fffd}");
+        self.db.append_audit(&NewAudit {
+            at_ms,
+            actor: &clean(&actor.user),
+            tenant: &clean(tenant),
+            action: &clean(action),
+            target: &clean(target),
+            detail_json: detail.to_string(),
+        })
     }
 
     /// Audit rows, newest first: of `tenant` (every tenant for `None`: pass
@@ -73,41 +69,22 @@ impl AuthStore {
         before_id: Option<i64>,
     ) -> Result<Vec<AuditRecord>, AuthError> {
         let limit = i64::try_from(limit.min(MAX_AUDIT_PAGE)).unwrap_or(0);
-        let conn = lock(&self.conn);
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, at_ms, actor, tenant, action, target, detail_json FROM audit
-                 WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR id < ?2)
-                 ORDER BY id DESC LIMIT ?3",
-            )
-            .map_err(self.sqlite("audit log"))?;
-        let rows = stmt
-            .query_map(params![tenant, before_id, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })
-            .map_err(self.sqlite("audit log"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.sqlite("audit log"))?;
+        if tenant.is_some_and(|t| t.contains('\0')) {
+            return Ok(Vec::new()); // never stored (see `append_audit`)
+        }
+        let rows = self.db.audit_log(tenant, limit, before_id)?;
         rows.into_iter()
-            .map(|(id, at_ms, actor, tenant, action, target, detail)| {
-                let detail = serde_json::from_str(&detail).map_err(|e| {
-                    self.corrupt("audit", &id.to_string(), format!("detail_json: {e}"))
+            .map(|r| {
+                let detail = serde_json::from_str(&r.detail_json).map_err(|e| {
+                    self.corrupt("audit", &r.id.to_string(), format!("detail_json: {e}"))
                 })?;
                 Ok(AuditRecord {
-                    id,
-                    at_ms,
-                    actor,
-                    tenant,
-                    action,
-                    target,
+                    id: r.id,
+                    at_ms: r.at_ms,
+                    actor: r.actor,
+                    tenant: r.tenant,
+                    action: r.action,
+                    target: r.target,
                     detail,
                 })
             })

@@ -1,4 +1,9 @@
-//! Users, sessions, login throttling and the audit log, in SQLite (WAL).
+//! Users, sessions, login throttling and the audit log, in SQLite
+//! (`[data] dir`/auth.db) or, when `[store] url` names one, in the shared
+//! PostgreSQL database (issue 15 §1: "everything hotline persists goes
+//! through one store interface with the embedded SQLite backend and a
+//! PostgreSQL backend"), so that a token issued by one node is accepted by
+//! every other and users, lockouts and the audit log are shared.
 //!
 //! # Users
 //! Seeded from configuration or managed by admins through
@@ -48,32 +53,44 @@
 //! lock, but still takes tens of milliseconds: call `login` and
 //! `upsert_user` from a blocking thread.
 //!
-//! The store lives in its own database file (it owns `user_version`;
-//! opening and schema: `store::sqlite`).
+//! # Backends
+//! [`AuthStore::open`]: its own SQLite file (it owns `user_version`;
+//! opening and schema: `store::sqlite`). [`AuthStore::connect`]: tables
+//! prefixed `auth_` in the store's PostgreSQL database, with their own
+//! migration table (`auth_migration`) and advisory lock; every
+//! read-then-write is one transaction holding the rows it read, so nodes
+//! logging in and out at once stay correct. [`AuthStore::configured`]
+//! chooses as `[store] url` says. Both pass the same tests (`auth::tests`).
 //!
 //! Files: this one has the types, opening and the checks of names;
 //! [`users`](self::users) the user rows, [`sessions`](self::sessions)
-//! login, tokens and the lockout, [`audit`](self::audit) the audit log.
+//! login, tokens and the lockout, [`audit`](self::audit) the audit log —
+//! the rules, the same for both backends; [`backend`](self::backend) what
+//! a database does, [`sqlite`](self::sqlite) and
+//! [`postgres`](self::postgres) doing it.
 
 mod audit;
+mod backend;
+mod postgres;
 mod sessions;
+mod sqlite;
 mod users;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::Connection;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::password;
 use super::principal::ALL_TENANTS;
 use super::{AuthError, Principal, Role};
-use crate::store::sqlite::{self, MigrateError, AUTH};
+use backend::Backend;
+use postgres::Shared;
+use sqlite::Embedded;
 
-/// Schema version stored in `PRAGMA user_version` (the schema:
+/// Schema version stored in `PRAGMA user_version` of `auth.db` (the schema:
 /// `store::sqlite::auth_schema`).
-pub const SCHEMA_VERSION: i64 = AUTH.version();
+pub const SCHEMA_VERSION: i64 = crate::store::sqlite::AUTH.version();
 
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME: usize = 128;
@@ -241,24 +258,19 @@ pub struct AuditRecord {
 
 /// The store. Share it as `Arc<AuthStore>`; every method takes `&self`.
 pub struct AuthStore {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    db: Box<dyn Backend>,
+    /// The SQLite file (`None` on PostgreSQL).
+    path: Option<PathBuf>,
     lockout: LockoutPolicy,
 }
 
 impl std::fmt::Debug for AuthStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthStore")
-            .field("path", &self.path)
+            .field("database", &self.db.name())
             .field("lockout", &self.lockout)
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves SQLite consistent (an open
-    // transaction rolls back on drop), so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Validate a username and return its stored (lower-case) form.
@@ -326,61 +338,43 @@ fn is_token_shaped(token: &str) -> bool {
 }
 
 /// The stored user row needed by login.
-struct Account {
-    password_hash: String,
-    disabled: bool,
-    role: String,
-    tenant: String,
-    agent_id: Option<String>,
-}
-
 impl AuthStore {
-    /// Open (creating) the auth database at `path`.
+    /// Open (creating) the auth database at `path` (SQLite).
     pub fn open(path: &Path) -> Result<Self, AuthError> {
-        let conn = sqlite::connect(path, sqlite::Mode::ReadWrite(sqlite::Synchronous::Normal))
-            .map_err(|source| AuthError::Sqlite {
-                path: path.to_path_buf(),
-                op: "open",
-                source,
-            })?;
-        Self::init(path.to_path_buf(), conn)
+        Ok(Self::with(Box::new(Embedded::open(path)?), Some(path)))
     }
 
     /// A private in-memory store (tests, `hotline` without a data dir).
     pub fn open_in_memory() -> Result<Self, AuthError> {
-        let path = PathBuf::from(":memory:");
-        let conn = sqlite::connect_in_memory().map_err(|source| AuthError::Sqlite {
-            path: path.clone(),
-            op: "open",
-            source,
-        })?;
-        Self::init(path, conn)
+        Ok(Self::with(
+            Box::new(Embedded::open_in_memory()?),
+            Some(Path::new(":memory:")),
+        ))
     }
 
-    fn init(path: PathBuf, conn: Connection) -> Result<Self, AuthError> {
-        match sqlite::migrate(&conn, &AUTH) {
-            Ok(()) => {}
-            Err(MigrateError::Sqlite(source)) => {
-                return Err(AuthError::Sqlite {
-                    path,
-                    op: "migrate",
-                    source,
-                })
-            }
-            Err(MigrateError::TooNew { found, supported }) => {
-                return Err(AuthError::SchemaTooNew {
-                    path,
-                    found,
-                    supported,
-                })
-            }
+    /// Connect to the shared PostgreSQL database at `url` (the store's,
+    /// `[store] url`) and bring the auth tables up to date; fails if the
+    /// server cannot be reached now.
+    pub fn connect(url: &str) -> Result<Self, AuthError> {
+        Ok(Self::with(Box::new(Shared::connect(url)?), None))
+    }
+
+    /// The store `[store]` and `[data]` name: PostgreSQL when a URL is
+    /// set, else `dir/auth.db`.
+    pub fn configured(url: Option<&str>, dir: &Path) -> Result<Self, AuthError> {
+        match url {
+            Some(url) => Self::connect(url),
+            None => Self::open(&dir.join("auth.db")),
         }
+    }
+
+    fn with(db: Box<dyn Backend>, path: Option<&Path>) -> Self {
         password::warm_up();
-        Ok(Self {
-            path,
-            conn: Mutex::new(conn),
+        Self {
+            db,
+            path: path.map(Path::to_path_buf),
             lockout: LockoutPolicy::default(),
-        })
+        }
     }
 
     /// Replace the login lockout policy (default 5 failures in 5 min lock
@@ -390,22 +384,21 @@ impl AuthStore {
         self
     }
 
-    /// The database file (`:memory:` for an in-memory store).
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The SQLite file (`:memory:` for an in-memory store); `None` on
+    /// PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
-    fn sqlite(&self, op: &'static str) -> impl Fn(rusqlite::Error) -> AuthError + '_ {
-        move |source| AuthError::Sqlite {
-            path: self.path.clone(),
-            op,
-            source,
-        }
+    /// The database, for messages: the SQLite file or PostgreSQL's
+    /// `host:port/database as user` (never a password).
+    pub fn database(&self) -> &str {
+        self.db.name()
     }
 
     fn corrupt(&self, table: &'static str, key: &str, message: String) -> AuthError {
         AuthError::Corrupt {
-            path: self.path.clone(),
+            database: self.db.name().to_owned(),
             table,
             key: key.to_owned(),
             message,
@@ -434,6 +427,4 @@ impl AuthStore {
             agent_id,
         })
     }
-
-    // ----- users -------------------------------------------------------
 }

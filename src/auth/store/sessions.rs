@@ -3,10 +3,10 @@
 
 use rand::rngs::OsRng;
 use rand::TryRngCore;
-use rusqlite::{params, OptionalExtension};
 
+use super::backend::{NewSession, SessionRefused};
 use super::{
-    is_token_shaped, lock, normalize_username, token_hash, AuthStore, Login, Purged, Token,
+    is_token_shaped, normalize_username, token_hash, AuthStore, Login, Purged, Token,
     LAST_SEEN_RESOLUTION_MS, TOKEN_BYTES,
 };
 use crate::auth::{password, AuthError, Principal};
@@ -32,7 +32,7 @@ impl AuthStore {
             return Err(AuthError::Unauthorized);
         };
         self.check_not_locked(&username, now_ms)?;
-        let account = self.account(&username)?;
+        let account = self.db.account(&username)?;
         let verified = match &account {
             Some(a) => {
                 // Verify even for a disabled user: same time, same answer.
@@ -62,71 +62,31 @@ impl AuthStore {
         let token = hex::encode(raw);
         let expires_ms = now_ms.saturating_add(ttl_ms);
 
-        let mut conn = lock(&self.conn);
-        let tx = conn.transaction().map_err(self.sqlite("login"))?;
-        // Re-read under the lock: the user may have been disabled, had its
-        // password changed or been locked out while we were hashing.
-        let still: Option<(String, bool)> = tx
-            .query_row(
-                "SELECT password_hash, disabled FROM user WHERE username = ?1",
-                params![principal.user],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(self.sqlite("login"))?;
-        if still != Some((account.password_hash.clone(), false)) {
-            return Err(AuthError::Unauthorized);
-        }
-        let locked_until: Option<i64> = tx
-            .query_row(
-                "SELECT locked_until_ms FROM login_attempt WHERE username = ?1",
-                params![principal.user],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sqlite("login"))?;
-        if let Some(until) = locked_until.filter(|&until| until > now_ms) {
-            return Err(AuthError::Locked {
-                retry_after_ms: until - now_ms,
-            });
-        }
-        tx.execute(
-            "DELETE FROM login_attempt WHERE username = ?1",
-            params![principal.user],
-        )
-        .map_err(self.sqlite("login"))?;
-        if let Some(hash) = upgraded {
-            tx.execute(
-                "UPDATE user SET password_hash = ?2 WHERE username = ?1",
-                params![principal.user, hash],
-            )
-            .map_err(self.sqlite("login"))?;
-        }
-        tx.execute(
-            "INSERT INTO session (token_hash, username, created_ms, expires_ms, last_seen_ms)
-             VALUES (?1, ?2, ?3, ?4, ?3)",
-            params![token_hash(&token), principal.user, now_ms, expires_ms],
-        )
-        .map_err(self.sqlite("login"))?;
-        tx.commit().map_err(self.sqlite("login"))?;
-        Ok(Login {
-            token: Token(token),
-            principal,
+        // The user may have been disabled, had its password changed or been
+        // locked out while we were hashing: checked again in the transaction.
+        let refused = self.db.start_session(&NewSession {
+            username: principal.user.clone(),
+            verified_hash: account.password_hash,
+            upgraded_hash: upgraded,
+            token_hash: token_hash(&token),
+            now_ms,
             expires_ms,
-        })
+        })?;
+        match refused {
+            Ok(()) => Ok(Login {
+                token: Token(token),
+                principal,
+                expires_ms,
+            }),
+            Err(SessionRefused::UserChanged) => Err(AuthError::Unauthorized),
+            Err(SessionRefused::Locked(until)) => Err(AuthError::Locked {
+                retry_after_ms: until - now_ms,
+            }),
+        }
     }
 
     fn check_not_locked(&self, username: &str, now_ms: i64) -> Result<(), AuthError> {
-        let conn = lock(&self.conn);
-        let until: Option<i64> = conn
-            .query_row(
-                "SELECT locked_until_ms FROM login_attempt WHERE username = ?1",
-                params![username],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sqlite("login"))?;
-        match until {
+        match self.db.locked_until(username)? {
             Some(until) if until > now_ms => Err(AuthError::Locked {
                 retry_after_ms: until - now_ms,
             }),
@@ -135,49 +95,9 @@ impl AuthStore {
     }
 
     /// Count a failed login; the error to return: `Unauthorized`, or
-    /// `Locked` when this failure reached the limit.
+    /// `Locked` when this failure reached the limit (or another had).
     fn record_failure(&self, username: &str, now_ms: i64) -> Result<AuthError, AuthError> {
-        let policy = self.lockout;
-        let mut conn = lock(&self.conn);
-        let tx = conn.transaction().map_err(self.sqlite("login"))?;
-        let row: Option<(i64, i64, i64)> = tx
-            .query_row(
-                "SELECT window_start_ms, failures, locked_until_ms
-                 FROM login_attempt WHERE username = ?1",
-                params![username],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(self.sqlite("login"))?;
-        let (window_start, failures, locked_until) = match row {
-            // Locked meanwhile by a concurrent failure: stays as it is.
-            Some((_, _, until)) if until > now_ms => {
-                return Ok(AuthError::Locked {
-                    retry_after_ms: until - now_ms,
-                })
-            }
-            Some((start, n, until))
-                if until == 0 && now_ms.saturating_sub(start) < policy.window_ms =>
-            {
-                (start, n.saturating_add(1), 0)
-            }
-            // No row, an old window, or a lock that is over: start afresh.
-            _ => (now_ms, 1, 0),
-        };
-        let locked_until = if failures >= i64::from(policy.max_failures) {
-            now_ms.saturating_add(policy.lock_ms)
-        } else {
-            locked_until
-        };
-        tx.execute(
-            "INSERT INTO login_attempt (username, window_start_ms, failures, locked_until_ms)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (username) DO UPDATE SET window_start_ms = ?2, failures = ?3,
-                                                  locked_until_ms = ?4",
-            params![username, window_start, failures, locked_until],
-        )
-        .map_err(self.sqlite("login"))?;
-        tx.commit().map_err(self.sqlite("login"))?;
+        let locked_until = self.db.record_failure(username, now_ms, self.lockout)?;
         Ok(if locked_until > now_ms {
             AuthError::Locked {
                 retry_after_ms: locked_until - now_ms,
@@ -195,47 +115,19 @@ impl AuthStore {
             return Err(AuthError::Unauthorized);
         }
         let hash = token_hash(token);
-        let conn = lock(&self.conn);
-        let row = conn
-            .query_row(
-                "SELECT s.expires_ms, s.last_seen_ms, u.username, u.role, u.tenant,
-                        u.agent_id, u.disabled
-                 FROM session s JOIN user u ON u.username = s.username
-                 WHERE s.token_hash = ?1",
-                params![hash],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, bool>(6)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(self.sqlite("authenticate"))?;
-        let Some((expires_ms, last_seen_ms, username, role, tenant, agent_id, disabled)) = row
-        else {
+        let Some(row) = self.db.session(&hash)? else {
             return Err(AuthError::Unauthorized);
         };
-        if disabled {
+        if row.disabled {
             return Err(AuthError::Unauthorized);
         }
-        if now_ms >= expires_ms {
+        if now_ms >= row.expires_ms {
             return Err(AuthError::Expired);
         }
-        if now_ms.saturating_sub(last_seen_ms) >= LAST_SEEN_RESOLUTION_MS {
-            conn.execute(
-                "UPDATE session SET last_seen_ms = ?2 WHERE token_hash = ?1",
-                params![hash, now_ms],
-            )
-            .map_err(self.sqlite("authenticate"))?;
+        if now_ms.saturating_sub(row.last_seen_ms) >= LAST_SEEN_RESOLUTION_MS {
+            self.db.touch_session(&hash, now_ms)?;
         }
-        drop(conn);
-        self.principal(username, &role, tenant, agent_id)
+        self.principal(row.username, &row.role, row.tenant, row.agent_id)
     }
 
     /// End the session of `token`; `false` if there was none (logging out
@@ -244,49 +136,19 @@ impl AuthStore {
         if !is_token_shaped(token) {
             return Ok(false);
         }
-        let conn = lock(&self.conn);
-        let n = conn
-            .execute(
-                "DELETE FROM session WHERE token_hash = ?1",
-                params![token_hash(token)],
-            )
-            .map_err(self.sqlite("logout"))?;
-        Ok(n > 0)
+        self.db.end_session(&token_hash(token))
     }
 
     /// End every session of a user (an admin's "log out everywhere");
     /// returns how many there were.
     pub fn revoke_sessions(&self, username: &str) -> Result<usize, AuthError> {
         let username = normalize_username(username)?;
-        let conn = lock(&self.conn);
-        conn.execute("DELETE FROM session WHERE username = ?1", params![username])
-            .map_err(self.sqlite("revoke sessions"))
+        self.db.end_sessions(&username)
     }
 
     /// Delete expired sessions and finished failed-login counters. Run it
     /// now and then (e.g. hourly); correctness never depends on it.
     pub fn purge_expired(&self, now_ms: i64) -> Result<Purged, AuthError> {
-        let mut conn = lock(&self.conn);
-        let tx = conn.transaction().map_err(self.sqlite("purge"))?;
-        let sessions = tx
-            .execute(
-                "DELETE FROM session WHERE expires_ms <= ?1",
-                params![now_ms],
-            )
-            .map_err(self.sqlite("purge"))?;
-        let login_attempts = tx
-            .execute(
-                "DELETE FROM login_attempt
-                 WHERE locked_until_ms <= ?1 AND window_start_ms + ?2 <= ?1",
-                params![now_ms, self.lockout.window_ms],
-            )
-            .map_err(self.sqlite("purge"))?;
-        tx.commit().map_err(self.sqlite("purge"))?;
-        Ok(Purged {
-            sessions,
-            login_attempts,
-        })
+        self.db.purge(now_ms, self.lockout.window_ms)
     }
-
-    // ----- audit -------------------------------------------------------
 }

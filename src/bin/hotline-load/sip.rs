@@ -178,6 +178,7 @@ pub(crate) async fn call(
             headers: vec![],
             credential: None,
             direct: false,
+            route: vec![],
         },
         &events_tx,
     ) {

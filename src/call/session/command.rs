@@ -182,4 +182,6 @@ pub struct PartyTarget {
     pub destination: std::net::SocketAddr,
     /// Over TCP.
     pub tcp: bool,
+    /// Its pre-loaded route: an agent's registered `Path` (RFC 3327).
+    pub route: Vec<String>,
 }

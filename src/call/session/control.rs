@@ -140,7 +140,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 reply.send(r).ok();
             }
             SessionCommand::AddParty { target, reply } => {
-                let via = (target.destination, target.tcp);
+                let via = (target.destination, target.tcp, target.route.clone());
                 let r = self
                     .dial(&target.uri, via, None, target.label.clone())
                     .await;

@@ -195,7 +195,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
         if let Some(why) = fsm.consult_refusal() {
             return Err(why);
         }
-        let via = (target.destination, target.tcp);
+        let via = (target.destination, target.tcp, target.route.clone());
         let d = self
             .dial(&target.uri, via, None, target.label.clone())
             .await?;
@@ -250,6 +250,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             headers: vec![],
             credential: None,
             direct: false,
+            route: vec![],
         };
         Ok(GroupConsult {
             offers: crate::call::ringing::AcdOffers::new(call, queues.clone()),
@@ -467,7 +468,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     pub(super) async fn dial(
         &mut self,
         uri: &str,
-        (destination, tcp): (std::net::SocketAddr, bool),
+        (destination, tcp, route): (std::net::SocketAddr, bool, Vec<String>),
         mode: Option<Supervision>,
         user: String,
     ) -> Result<Dialing, String> {
@@ -493,6 +494,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             headers: vec![],
             credential: None,
             direct: false,
+            route,
         };
         let leg = self
             .ctx

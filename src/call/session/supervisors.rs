@@ -187,7 +187,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             .into_iter()
             .next()
             .ok_or("the supervisor's phone is not registered")?;
-        let via = (contact.source, contact.tcp);
+        let via = (contact.source, contact.tcp, contact.route.clone());
         let d = self.dial(&contact.uri, via, Some(mode), user).await?;
         let answer = d.offer.to_string().into_bytes();
         let sup = sups.add(SupervisorLeg {

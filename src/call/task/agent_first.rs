@@ -27,6 +27,7 @@ use crate::media::player::Target;
 use crate::media::ports::PortPair;
 use crate::media::sdp::{self, LocalMedia};
 use crate::sip::stack::LegEventSender;
+use crate::sip::stack::OutboundInvite;
 use crate::sip::LegEvents;
 
 /// Who calls whom, and how.
@@ -188,7 +189,10 @@ impl Shell<'_> {
         let invites = call
             .contacts
             .iter()
-            .map(|c| invite(c.uri.clone(), Some(c.source), c.tcp, &call.number, &b_offer))
+            .map(|c| OutboundInvite {
+                route: c.route.clone(),
+                ..invite(c.uri.clone(), Some(c.source), c.tcp, &call.number, &b_offer)
+            })
             .collect();
         let dial = Dial {
             number: &call.number,

@@ -4,7 +4,7 @@
 //! delivery resumes on restart").
 //!
 //! # Model
-//! - [`Outbox::append`] commits a batch of events in one SQLite transaction
+//! - [`Outbox::append`] commits a batch of events in one transaction
 //!   and, in the same transaction, one *delivery* row per registered sink.
 //!   Once it returns `Ok`, the events survive `kill -9` (WAL; with
 //!   [`Durability::Full`] they also survive a power cut).
@@ -38,28 +38,38 @@
 //! Files: this one has the model, opening and appends; [`delivery`] the
 //! sinks' side (work, acknowledgements, failures, dead letters, replay,
 //! statistics); [`calls`] the queries on a call's stored events (restart
-//! repair, retention).
-//!
-//! The outbox lives in its own database file (it owns `user_version`;
-//! opening and schema: `store::sqlite`). Two connections: one for appends,
-//! one for the sinks, so a slow delivery query never delays a call task's
-//! append.
+//! repair, retention). The SQL lives in the two backends behind
+//! [`backend::Backend`] (issue 15 §1: everything hotline persists has an
+//! embedded SQLite backend and a PostgreSQL one):
+//! - [`sqlite`]: its own database file, `events.db` (it owns
+//!   `user_version`; opening and schema: `store::sqlite`). Two
+//!   connections: one for appends, one for the sinks, so a slow delivery
+//!   query never delays a call task's append.
+//! - [`postgres`]: the `outbox_*` tables of the store's PostgreSQL
+//!   database (`[store] url`; schema: `store::pg::events_schema`), two
+//!   connections likewise. A committed append is in PostgreSQL's WAL
+//!   (survives `kill -9` of hotline and of the server); [`Durability`]
+//!   does not apply. The leases stay in this process's memory, so one
+//!   node delivers a database's events (docs/ha.md §4).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
-
+mod backend;
 mod calls;
 mod delivery;
+mod postgres;
+mod sqlite;
 
 use super::backoff::{FailOutcome, RetryPolicy};
-use crate::store::sqlite::{self, MigrateError, Synchronous, EVENTS};
+use crate::store::pg::PgError;
+use backend::Backend;
+pub use sqlite::append_in;
 
-/// Schema version stored in `PRAGMA user_version` (the schema and its
-/// migrations: `store::sqlite::events_schema`).
-pub const SCHEMA_VERSION: i64 = EVENTS.version();
+/// Schema version of `events.db` (`PRAGMA user_version`; the schema and
+/// its migrations: `store::sqlite::events_schema`).
+pub const SCHEMA_VERSION: i64 = crate::store::sqlite::EVENTS.version();
 
 const STATE_DEAD: i64 = 2;
 
@@ -96,34 +106,43 @@ impl Default for OutboxConfig {
     }
 }
 
-/// Outbox errors, naming the database file and the sink or event involved.
+/// Outbox errors, naming the database (the file, or the PostgreSQL server
+/// and database, never a password) and the sink or event involved.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     /// SQLite failed.
-    #[error("{path}: outbox {op}: {source}")]
+    #[error("{db}: outbox {op}: {source}")]
     Sqlite {
         /// Database file.
-        path: PathBuf,
+        db: String,
         /// What the outbox was doing.
         op: &'static str,
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed or could not be reached (the error names it).
+    #[error("outbox {op}: {source}")]
+    Postgres {
+        /// What the outbox was doing.
+        op: &'static str,
+        /// The error, naming the server and database.
+        source: PgError,
+    },
     /// The database was written by a newer hotline.
-    #[error("{path}: outbox schema version {found} is newer than this hotline's {supported}")]
+    #[error("{db}: outbox schema version {found} is newer than this hotline's {supported}")]
     SchemaTooNew {
-        /// Database file.
-        path: PathBuf,
-        /// `user_version` found.
+        /// The database.
+        db: String,
+        /// Version found.
         found: i64,
         /// Highest version this build understands.
         supported: i64,
     },
     /// An event id was appended twice (ids are the receivers' idempotency key).
-    #[error("{path}: event {id} is already in the outbox")]
+    #[error("{db}: event {id} is already in the outbox")]
     DuplicateEvent {
-        /// Database file.
-        path: PathBuf,
+        /// The database.
+        db: String,
         /// The event id.
         id: String,
     },
@@ -138,18 +157,18 @@ pub enum OutboxError {
         source: serde_json::Error,
     },
     /// The outbox's writer thread could not start.
-    #[error("{path}: cannot start the outbox writer: {source}")]
+    #[error("{db}: cannot start the outbox writer: {source}")]
     Io {
-        /// Database file.
-        path: PathBuf,
+        /// The database.
+        db: String,
         /// The OS error.
         source: std::io::Error,
     },
     /// A sink name not registered with [`Outbox::register_sink`].
-    #[error("{path}: unknown sink {sink:?}")]
+    #[error("{db}: unknown sink {sink:?}")]
     UnknownSink {
-        /// Database file.
-        path: PathBuf,
+        /// The database.
+        db: String,
         /// The sink.
         sink: String,
     },
@@ -242,10 +261,12 @@ pub struct SinkStats {
 
 /// The outbox. Share it as `Arc<Outbox>`; every method takes `&self`.
 pub struct Outbox {
-    path: PathBuf,
+    /// The database, as errors name it.
+    db: String,
+    /// The file, for the embedded backend.
+    path: Option<PathBuf>,
     config: OutboxConfig,
-    writer: Mutex<Connection>,
-    delivery: Mutex<Connection>,
+    backend: Box<dyn Backend>,
     /// sink → (seq → lease expiry, unix ms). In memory on purpose: a
     /// restart releases every lease.
     leases: Mutex<HashMap<String, HashMap<i64, i64>>>,
@@ -256,13 +277,13 @@ pub struct Outbox {
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbox").field("path", &self.path).finish()
+        f.debug_struct("Outbox").field("db", &self.db).finish()
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves SQLite consistent (an open
-    // transaction rolls back on drop), so a poisoned lock is still usable.
+    // A panic while holding the lock leaves the database consistent (an
+    // open transaction rolls back), so a poisoned lock is still usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -274,51 +295,99 @@ impl Outbox {
 
     /// Open (creating) the outbox database at `path`.
     pub fn open_with(path: &Path, config: OutboxConfig) -> Result<Self, OutboxError> {
-        let writer = connect(path, config.durability)?;
-        migrate(path, &writer)?;
-        // Appends never run a WAL checkpoint (a few ms every 1000 pages):
-        // the delivery connection's commits do, and `checkpoint` when no
-        // sink runs.
-        writer
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(|source| OutboxError::Sqlite {
-                path: path.to_path_buf(),
-                op: "open",
-                source,
-            })?;
-        let delivery = connect(path, config.durability)?;
-        let (appended, _) = tokio::sync::watch::channel(0);
-        Ok(Self {
-            path: path.to_path_buf(),
+        let backend = sqlite::Embedded::open(path, config.durability)?;
+        Ok(Self::with(
+            path.display().to_string(),
+            Some(path.to_path_buf()),
             config,
-            writer: Mutex::new(writer),
-            delivery: Mutex::new(delivery),
+            Box::new(backend),
+        ))
+    }
+
+    /// Connect to the outbox in the PostgreSQL database at `url` (the
+    /// store's, `[store] url`) with default settings, bringing its schema
+    /// up to date; fails if the server cannot be reached now.
+    pub fn connect(url: &str) -> Result<Self, OutboxError> {
+        Self::connect_with(url, OutboxConfig::default())
+    }
+
+    /// [`Outbox::connect`] as the node `node` (docs/ha.md §4): each event
+    /// it appends names the node, and [`Outbox::unended_calls`] finds only
+    /// this node's calls (another live node's calls are not cut off).
+    pub fn connect_as(url: &str, node: &str) -> Result<Self, OutboxError> {
+        Self::connect_as_with(url, node, OutboxConfig::default())
+    }
+
+    /// [`Outbox::connect`] with settings (`durability` does not apply:
+    /// PostgreSQL's commit is durable as its server is configured).
+    pub fn connect_with(url: &str, config: OutboxConfig) -> Result<Self, OutboxError> {
+        Self::connect_as_with(url, "", config)
+    }
+
+    /// [`Outbox::connect_as`] with settings.
+    pub fn connect_as_with(
+        url: &str,
+        node: &str,
+        config: OutboxConfig,
+    ) -> Result<Self, OutboxError> {
+        let backend = postgres::Shared::connect(url, node)?;
+        Ok(Self::with(
+            backend.database(),
+            None,
+            config,
+            Box::new(backend),
+        ))
+    }
+
+    /// The outbox `[store] url` and `[events] db` name: in PostgreSQL when
+    /// a URL is set, else in the file `path`.
+    pub fn configured(url: Option<&str>, path: &Path) -> Result<Self, OutboxError> {
+        Self::configured_as(url, "", path)
+    }
+
+    /// [`Outbox::configured`] as the node `node` (PostgreSQL only).
+    pub fn configured_as(url: Option<&str>, node: &str, path: &Path) -> Result<Self, OutboxError> {
+        match url {
+            Some(url) => Self::connect_as(url, node),
+            None => Self::open(path),
+        }
+    }
+
+    fn with(
+        db: String,
+        path: Option<PathBuf>,
+        config: OutboxConfig,
+        backend: Box<dyn Backend>,
+    ) -> Self {
+        let (appended, _) = tokio::sync::watch::channel(0);
+        Self {
+            db,
+            path,
+            config,
+            backend,
             leases: Mutex::new(HashMap::new()),
             policies: Mutex::new(HashMap::new()),
             appended,
-        })
+        }
     }
 
     /// Copy the WAL back into the database file (passive: never waits for
     /// readers). The sinks' acknowledgements do this on their own; call it
-    /// periodically only when no sink is running, to bound the WAL.
+    /// periodically only when no sink is running, to bound the WAL. Nothing
+    /// to do on PostgreSQL.
     pub fn checkpoint(&self) -> Result<(), OutboxError> {
-        let conn = lock(&self.delivery);
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            .map_err(self.sqlite("checkpoint"))
+        self.backend.checkpoint()
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database file (None on PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
-    fn sqlite(&self, op: &'static str) -> impl Fn(rusqlite::Error) -> OutboxError + '_ {
-        move |source| OutboxError::Sqlite {
-            path: self.path.clone(),
-            op,
-            source,
-        }
+    /// The database as errors name it: the file, or the PostgreSQL server
+    /// and database (never a password).
+    pub fn database(&self) -> &str {
+        &self.db
     }
 
     /// Append events atomically: all or none, in slice order (events of one
@@ -330,59 +399,10 @@ impl Outbox {
         for ev in events {
             check_body(ev)?;
         }
-        let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.sqlite("append"))?;
-        insert_events(&tx, events).map_err(|e| self.append_error(e, events))?;
-        tx.commit().map_err(self.sqlite("append"))?;
-        drop(conn);
+        self.backend.append(events)?;
         self.appended.send_modify(|g| *g = g.wrapping_add(1));
         Ok(())
     }
-
-    fn append_error(&self, e: rusqlite::Error, events: &[NewEvent]) -> OutboxError {
-        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
-            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("outbox_event.id")
-            {
-                // Name the offending id: the first one already stored.
-                let conn = lock(&self.delivery);
-                let id = events
-                    .iter()
-                    .find(|ev| {
-                        conn.query_row(
-                            "SELECT 1 FROM outbox_event WHERE id = ?1",
-                            params![ev.id],
-                            |_| Ok(()),
-                        )
-                        .is_ok()
-                    })
-                    .or_else(|| duplicate_within(events))
-                    .map(|ev| ev.id.clone())
-                    .unwrap_or_default();
-                return OutboxError::DuplicateEvent {
-                    path: self.path.clone(),
-                    id,
-                };
-            }
-        }
-        self.sqlite("append")(e)
-    }
-}
-
-/// Append `events` inside a caller's transaction on a database that holds
-/// the outbox schema: for committing events together with the state change
-/// they describe when that state lives in the same database. Sinks are not
-/// woken: they find the events at their next poll.
-pub fn append_in(tx: &Transaction<'_>, events: &[NewEvent]) -> Result<(), OutboxError> {
-    for ev in events {
-        check_body(ev)?;
-    }
-    insert_events(tx, events).map_err(|source| OutboxError::Sqlite {
-        path: tx.path().map(PathBuf::from).unwrap_or_default(),
-        op: "append",
-        source,
-    })
 }
 
 fn check_body(ev: &NewEvent) -> Result<(), OutboxError> {
@@ -395,52 +415,15 @@ fn check_body(ev: &NewEvent) -> Result<(), OutboxError> {
         })
 }
 
-fn duplicate_within(events: &[NewEvent]) -> Option<&NewEvent> {
+/// The id a refused append names: the first of `events` whose id is not
+/// among the `fresh` ones inserted, or repeats an earlier one.
+fn first_duplicate<'a>(events: &'a [NewEvent], fresh: &[String]) -> Option<&'a str> {
+    let fresh: std::collections::HashSet<&str> = fresh.iter().map(String::as_str).collect();
     let mut seen = std::collections::HashSet::new();
-    events.iter().find(|ev| !seen.insert(ev.id.as_str()))
-}
-
-fn insert_events(tx: &Transaction<'_>, events: &[NewEvent]) -> Result<(), rusqlite::Error> {
-    let mut ins = tx.prepare_cached(
-        "INSERT INTO outbox_event (id, call_id, kind, body) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut fan = tx.prepare_cached(
-        "INSERT INTO outbox_delivery (sink, seq, call_id)
-         SELECT name, ?1, ?2 FROM outbox_sink",
-    )?;
-    for ev in events {
-        ins.execute(params![ev.id, ev.call_id, ev.kind, ev.body_json])?;
-        let seq = tx.last_insert_rowid();
-        fan.execute(params![seq, ev.call_id])?;
-    }
-    Ok(())
-}
-
-fn connect(path: &Path, durability: Durability) -> Result<Connection, OutboxError> {
-    let sync = match durability {
-        Durability::Normal => Synchronous::Normal,
-        Durability::Full => Synchronous::Full,
-    };
-    sqlite::connect(path, sqlite::Mode::ReadWrite(sync)).map_err(|source| OutboxError::Sqlite {
-        path: path.to_path_buf(),
-        op: "open",
-        source,
-    })
-}
-
-fn migrate(path: &Path, conn: &Connection) -> Result<(), OutboxError> {
-    sqlite::migrate(conn, &EVENTS).map_err(|e| match e {
-        MigrateError::Sqlite(source) => OutboxError::Sqlite {
-            path: path.to_path_buf(),
-            op: "migrate",
-            source,
-        },
-        MigrateError::TooNew { found, supported } => OutboxError::SchemaTooNew {
-            path: path.to_path_buf(),
-            found,
-            supported,
-        },
-    })
+    events
+        .iter()
+        .find(|ev| !fresh.contains(ev.id.as_str()) || !seen.insert(ev.id.as_str()))
+        .map(|ev| ev.id.as_str())
 }
 
 #[cfg(test)]

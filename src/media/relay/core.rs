@@ -393,6 +393,8 @@ impl RelayCore {
         let (mut a, mut b) = (self.la.quality.report(), self.lb.quality.report());
         a.refused = self.la.peer.refused() + self.a_pair.srtp_refused();
         b.refused = self.lb.peer.refused() + self.b_pair.srtp_refused();
+        super::histograms::observe(&a);
+        super::histograms::observe(&b);
         if a.refused + b.refused > 0 {
             tracing::warn!(
                 caller = a.refused,

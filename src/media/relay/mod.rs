@@ -74,6 +74,7 @@ use super::sdp::{AudioCodec, Negotiated, SrtpKeys};
 
 pub(crate) mod core;
 mod forward;
+pub mod histograms;
 mod mix;
 mod quality;
 mod recording;

@@ -1,15 +1,16 @@
-//! The roster on disk (CTI issue §6 "agents, skill groups … persisted in
-//! SQLite"): one row per agent (keyed by SIP user) and per skill group,
+//! The roster in hotline.db (CTI issue §6 "agents, skill groups …
+//! persisted"): one row per agent (keyed by SIP user) and per skill group,
 //! the entry as JSON, who owns it (the config file or the API) and the file
 //! entry it was seeded from; the merge rules are in [`crate::roster::seed`].
 //! A change is written in one transaction.
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::Embedded;
 use crate::roster::seed::{Kind, Origin, Row, RowChange};
+use crate::store::StoreError;
 
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS roster (
     kind       TEXT NOT NULL CHECK (kind IN ('agent', 'group')),
     key        TEXT NOT NULL,
@@ -21,14 +22,9 @@ CREATE TABLE IF NOT EXISTS roster (
 );
 ";
 
-impl Store {
-    fn roster_table(&self) -> Result<(), StoreError> {
-        self.lock().execute_batch(SCHEMA).map_err(|e| self.err(e))
-    }
-
+impl Embedded {
     /// Every stored roster row, tombstones included, in (kind, key) order.
     pub fn load_roster(&self) -> Result<Vec<Row>, StoreError> {
-        self.roster_table()?;
         let conn = self.lock();
         let mut stmt = conn
             .prepare("SELECT kind, key, body, origin, seed FROM roster ORDER BY kind, key")
@@ -63,9 +59,7 @@ impl Store {
     }
 
     /// Write `changes` in one transaction.
-    pub fn save_roster(&self, changes: &[RowChange]) -> Result<(), StoreError> {
-        self.roster_table()?;
-        let now = crate::util::unix_now() as i64;
+    pub fn save_roster(&self, changes: &[RowChange], now: i64) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         for c in changes {
@@ -90,40 +84,5 @@ impl Store {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_and_tombstones_survive_a_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = Store::open(dir.path()).expect("open");
-        let row = |key: &str, body: Option<&str>, origin| Row {
-            kind: Kind::Agent,
-            key: key.into(),
-            body: body.map(str::to_string),
-            origin,
-            seed: Some("{}".into()),
-        };
-        s.save_roster(&[
-            RowChange::Put(row("1001", Some("{\"a\":1}"), Origin::Config)),
-            RowChange::Put(row("1002", None, Origin::Api)),
-            RowChange::Put(row("1003", Some("{}"), Origin::Config)),
-        ])
-        .expect("save");
-        s.save_roster(&[RowChange::Remove(Kind::Agent, "1003".into())])
-            .expect("remove");
-        drop(s);
-        let s = Store::open(dir.path()).expect("reopen");
-        assert_eq!(
-            s.load_roster().expect("load"),
-            vec![
-                row("1001", Some("{\"a\":1}"), Origin::Config),
-                row("1002", None, Origin::Api)
-            ]
-        );
     }
 }
