@@ -427,6 +427,14 @@ pub enum TransferTarget {
     },
 }
 
+/// A number hotline may dial for an agent, a callback or a phone's
+/// transfer key: digits, with an optional leading `+`, at most 32
+/// characters.
+pub fn dialable(n: &str) -> bool {
+    let digits = n.strip_prefix('+').unwrap_or(n);
+    !digits.is_empty() && n.len() <= 32 && digits.chars().all(|c| c.is_ascii_digit())
+}
+
 /// `transfer`: hand the call over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {

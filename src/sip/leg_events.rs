@@ -95,8 +95,38 @@ pub enum LegEvent {
         /// Reply handle.
         responder: InDialogResponder,
     },
+    /// REFER (RFC 3515): a phone's transfer key. Answered by whoever
+    /// takes it; one that is dropped unanswered is declined (603).
+    Refer {
+        /// The `Refer-To` header's value, if it had one.
+        refer_to: Option<String>,
+        /// Reply handle.
+        responder: ReferResponder,
+    },
     /// The dialog ended.
     Ended(LegEnd),
+}
+
+/// The reply handle of a REFER: a call that does not take transfers from
+/// this leg (still ringing, a supervisor's leg) drops it, and the phone
+/// gets 603 Decline rather than retransmitting into silence.
+#[derive(Debug)]
+pub struct ReferResponder(Option<InDialogResponder>);
+
+impl ReferResponder {
+    /// The handle, to answer the REFER (always there until taken).
+    pub fn take(mut self) -> Option<InDialogResponder> {
+        self.0.take()
+    }
+}
+
+impl Drop for ReferResponder {
+    fn drop(&mut self) {
+        let Some(r) = self.0.take() else { return };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { r.respond(603, vec![], None).await });
+        }
+    }
 }
 
 /// Reply handle for an in-dialog request surfaced as a [`LegEvent`].
@@ -311,8 +341,14 @@ fn translate(state: DialogState) -> Option<(LegKey, LegEvent)> {
             };
             Some((key_of(&id), LegEvent::Ended(end)))
         }
+        DialogState::Refer(id, req, handle) => Some((
+            key_of(&id),
+            LegEvent::Refer {
+                refer_to: req.header_value("Refer-To"),
+                responder: ReferResponder(Some(InDialogResponder { handle })),
+            },
+        )),
         DialogState::Notify(_, _, handle)
-        | DialogState::Refer(_, _, handle)
         | DialogState::Message(_, _, handle)
         | DialogState::Publish(_, _, handle) => {
             tokio::spawn(async move {

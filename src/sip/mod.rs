@@ -25,6 +25,7 @@ mod leg_events;
 mod linger;
 pub mod message;
 mod recovery;
+pub mod refer;
 pub mod registrar;
 mod sockets;
 pub mod stack;

@@ -42,6 +42,7 @@ use super::journal::DialogJournal;
 use super::leg_events::{self, LegRouter, Registration};
 pub use super::leg_events::{
     CallIdInUse, InDialogResponder, LegEnd, LegEvent, LegEventSender, LegEvents, LegKey,
+    ReferResponder,
 };
 use super::linger::AcceptedInvite;
 use super::message::{error_status, new_call_id, route_set, to_headers, Request, Responder};
@@ -295,6 +296,30 @@ impl LegRequests {
     /// the status code (408/481 mean the peer is gone).
     pub async fn refresh(self) -> Result<u16, SipError> {
         let result = self.dialog.update(None, None).await;
+        self.touch();
+        match result {
+            Ok(Some(resp)) => Ok(resp.status_code.code()),
+            Ok(None) => Err(SipError::Dialog("dialog not confirmed".into())),
+            Err(e) => Err(SipError::Dialog(e.to_string())),
+        }
+    }
+
+    /// Tell the transferor how its REFER went (RFC 3515 §2.4.5): a NOTIFY
+    /// of the implicit `refer` subscription whose `message/sipfrag` body
+    /// is the status line `code reason`; the last one (`done`) ends the
+    /// subscription. The status the phone answered it with.
+    pub async fn notify_refer(self, code: u16, reason: &str, done: bool) -> Result<u16, SipError> {
+        let state = match done {
+            true => "terminated;reason=noresource",
+            false => "active;expires=60",
+        };
+        let headers = vec![
+            rsip::Header::Event("refer".into()),
+            rsip::Header::SubscriptionState(state.into()),
+            rsip::Header::ContentType("message/sipfrag;version=2.0".into()),
+        ];
+        let body = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
+        let result = self.dialog.notify(Some(headers), Some(body)).await;
         self.touch();
         match result {
             Ok(Some(resp)) => Ok(resp.status_code.code()),

@@ -214,12 +214,7 @@ fn live_call(cti: &Cti, info: &AgentInfo) -> ApiResult<crate::call::CommandSende
         .ok_or_else(|| conflict("no_call", "the agent is not on a call"))
 }
 
-/// A number hotline may dial for an agent or a callback: digits, with an
-/// optional leading `+`, at most 32 characters.
-fn phone_number(n: &str) -> bool {
-    let digits = n.strip_prefix('+').unwrap_or(n);
-    !digits.is_empty() && n.len() <= 32 && digits.chars().all(|c| c.is_ascii_digit())
-}
+use crate::ivr::flow::dialable as phone_number;
 
 /// Where to ring another agent (by id) or an outside number (through the
 /// tenant's trunk) for a three-way call or a consultation.

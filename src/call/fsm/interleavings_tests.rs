@@ -158,6 +158,11 @@ fn run(seed: u64) {
     // Our requests the phones have not answered: (req, side, sdp).
     let mut open_reinvites: Vec<(ReqId, Side, Vec<u8>)> = Vec::new();
     let mut open_refreshes: Vec<(ReqId, Side)> = Vec::new();
+    // Our NOTIFYs of a REFER not yet answered.
+    let mut open_notifies: Vec<ReqId> = Vec::new();
+    let mut next_refer = 5000;
+    // The agent's phone hung up after a REFER's 202 (it gets no BYE).
+    let mut b_hung_up = false;
     let mut answered_tx = std::collections::HashSet::new();
     let mut byes_seen: Vec<Side> = Vec::new();
     let mut last_fact: Option<Fact> = None;
@@ -170,7 +175,7 @@ fn run(seed: u64) {
     for step in 0..60 {
         let ended_before = call.fsm.end().is_some();
         press = None;
-        let out = match rng.below(17) {
+        let out = match rng.below(18) {
             0..=3 => {
                 let side = if rng.below(2) == 0 { Side::A } else { Side::B };
                 version += 1;
@@ -219,7 +224,10 @@ fn run(seed: u64) {
             8 => call.command(Command::Hold(rng.below(2) == 0)).1,
             9 if rng.below(4) == 0 => {
                 let side = if rng.below(2) == 0 { Side::A } else { Side::B };
-                call.input(Input::Ended { side })
+                let out = call.input(Input::Ended { side });
+                // Its hang-up itself ended the call in a transfer.
+                b_hung_up |= !ended_before && matches!(call.fsm.end(), Some(End::Transfer(_)));
+                out
             }
             10 if rng.below(6) == 0 => call.input(Input::Silent),
             11 if rng.below(6) == 0 => {
@@ -292,8 +300,31 @@ fn run(seed: u64) {
                 }
                 call.drain()
             }
+            16 if !open_notifies.is_empty() && rng.below(2) == 0 => {
+                let req = open_notifies.remove(0);
+                call.input(Input::ReferNotified { req })
+            }
+            16 => {
+                // A phone's transfer key, to a target that exists or not.
+                let side = if rng.below(4) == 0 { Side::A } else { Side::B };
+                let target = match rng.below(4) {
+                    0 => Err(ReferRefusal {
+                        code: 404,
+                        reason: "nobody".into(),
+                    }),
+                    _ => Ok(crate::ivr::TransferTarget::Group("general".into())),
+                };
+                next_refer += 1;
+                let tx = TxId(next_refer);
+                open_tx.push(tx);
+                call.input(Input::Refer { side, tx, target })
+            }
             _ => Vec::new(),
         };
+        // `TRACE_SEED=n` prints seed n's steps (to follow a failure).
+        if std::env::var("TRACE_SEED").ok() == Some(seed.to_string()) {
+            eprintln!("step {step}: {out:?} end={:?}", call.fsm.end());
+        }
         if ended_before {
             // After the end, only answers to late requests, and a BYE to a
             // supervisor's phone answering late.
@@ -336,6 +367,18 @@ fn run(seed: u64) {
                     open_reinvites.push((req, side, sdp));
                 }
                 Output::Refresh { side, req } => open_refreshes.push((req, side)),
+                Output::NotifyRefer { side, req, .. } => {
+                    assert_eq!(
+                        side,
+                        Side::B,
+                        "seed {seed} step {step}: a NOTIFY to the caller"
+                    );
+                    assert!(
+                        !byes_seen.contains(&Side::B),
+                        "seed {seed} step {step}: a NOTIFY after the agent's BYE"
+                    );
+                    open_notifies.push(req);
+                }
                 Output::Bye { side } => {
                     assert!(
                         !byes_seen.contains(&side),
@@ -415,6 +458,10 @@ fn run(seed: u64) {
                 End::CallerHungUp => assert!(!byes_seen.contains(&Side::A)),
                 End::AgentHungUp if keeps => assert!(!byes_seen.contains(&Side::A)),
                 End::AgentHungUp => assert_eq!(byes_seen, [Side::A]),
+                End::Transfer(_) if b_hung_up => assert!(
+                    byes_seen.is_empty(),
+                    "seed {seed} step {step}: {byes_seen:?}"
+                ),
                 End::Transfer(_) => assert_eq!(byes_seen, [Side::B]),
                 _ => assert_eq!(byes_seen, [Side::A, Side::B]),
             }

@@ -52,6 +52,9 @@ mod consult_tests;
 mod interleavings_tests;
 #[cfg(test)]
 mod kit;
+mod refer;
+#[cfg(test)]
+mod refer_tests;
 mod reoffer;
 #[cfg(test)]
 mod srtp_tests;
@@ -69,6 +72,7 @@ use crate::media::sdp::{AudioCodec, LocalMedia, SessionDescription};
 
 pub use crate::media::relay::Side;
 pub use consult::Consultation;
+pub use refer::ReferRefusal;
 pub use supervise::{Stage, SupId, Supervision, Supervisor, SupervisorAction, SupervisorEvent};
 
 /// The time of the pure cores (`time::Time`, Unix milliseconds).
@@ -165,6 +169,22 @@ pub enum Input {
         /// Status, or the error.
         result: Result<u16, String>,
     },
+    /// A REFER from `side` (a phone's transfer key, RFC 3515), its
+    /// target already looked up by the shell (or why it names nobody).
+    Refer {
+        /// Which leg.
+        side: Side,
+        /// Its transaction.
+        tx: TxId,
+        /// Where the transferor wants the caller put through.
+        target: Result<crate::ivr::TransferTarget, ReferRefusal>,
+    },
+    /// The transferor's phone answered our NOTIFY `req` of a REFER (or
+    /// did not in time): the transfer goes ahead either way.
+    ReferNotified {
+        /// Which NOTIFY.
+        req: ReqId,
+    },
     /// No RTP from either side for the media timeout.
     Silent,
     /// hotline is shutting down.
@@ -258,6 +278,21 @@ pub enum Output {
         /// Its id.
         req: ReqId,
     },
+    /// Tell `side` how its REFER went: a NOTIFY whose sipfrag is the
+    /// status line `code reason`; `done` ends the implicit subscription.
+    /// Its outcome comes back as [`Input::ReferNotified`].
+    NotifyRefer {
+        /// Which leg.
+        side: Side,
+        /// Its id.
+        req: ReqId,
+        /// The sipfrag's status code.
+        code: u16,
+        /// Its reason phrase.
+        reason: &'static str,
+        /// The last NOTIFY.
+        done: bool,
+    },
     /// Send BYE on `side`.
     Bye {
         /// Which leg.
@@ -328,6 +363,8 @@ pub struct Fsm {
     held: bool,
     /// Where an attended transfer stands.
     consultation: Consultation,
+    /// A REFER accepted: its NOTIFY and where the caller goes.
+    referred: Option<(ReqId, crate::ivr::TransferTarget)>,
     /// The supervisors on the call or being rung.
     supervisors: supervise::Supervisors,
     reflecting: Option<Reflecting>,
@@ -357,6 +394,7 @@ impl Fsm {
             blind_transfer: setup.blind_transfer,
             held: false,
             consultation: Consultation::Idle,
+            referred: None,
             supervisors: supervise::Supervisors::new(),
             reflecting: None,
             refresh_every: setup.refresh_every,
@@ -374,7 +412,9 @@ impl Fsm {
             // Over: a late request still gets its answer, a supervisor's
             // answer crossing the end its BYE.
             match input {
-                Input::Reoffer { tx, .. } | Input::Info { tx, .. } => self.respond(tx, 481, None),
+                Input::Reoffer { tx, .. } | Input::Info { tx, .. } | Input::Refer { tx, .. } => {
+                    self.respond(tx, 481, None)
+                }
                 Input::Supervisor { sup, event } => self.supervisor_event(sup, event),
                 _ => {}
             }
@@ -384,6 +424,7 @@ impl Fsm {
             Input::Reoffer { side, tx, sdp } => self.reoffer(now, side, tx, &sdp),
             Input::Info { tx, .. } => self.respond(tx, 200, None),
             Input::Ended { side: Side::A } => self.finish(End::CallerHungUp),
+            Input::Ended { side: Side::B } if self.referred.is_some() => self.refer_done(true),
             Input::Ended { side: Side::B } if self.agent_replaced() => {}
             Input::Ended { side: Side::B } => self.finish(End::AgentHungUp),
             Input::ReinviteDone { req, result } => self.reinvite_done(req, result),
@@ -396,6 +437,12 @@ impl Fsm {
                 };
                 if gone && !(side == Side::B && self.agent_replaced()) {
                     self.finish(End::RefreshFailed);
+                }
+            }
+            Input::Refer { side, tx, target } => self.refer(side, tx, target),
+            Input::ReferNotified { req } => {
+                if self.referred.as_ref().is_some_and(|(r, _)| *r == req) {
+                    self.refer_done(false);
                 }
             }
             Input::Silent => self.finish(End::Silence),

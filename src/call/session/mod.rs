@@ -13,6 +13,7 @@ mod command;
 mod connect;
 mod control;
 mod parties;
+mod refer;
 mod supervisors;
 
 pub use command::{CommandSender, PartyTarget, SessionCommand, Supervision};
@@ -96,6 +97,10 @@ pub(super) struct Session<'a, A: Leg, B: Leg> {
     /// it, as the queued caller).
     caller: String,
 }
+
+/// How long the agent's leg waits for its phone to answer the NOTIFY of
+/// its transfer key before the transfer goes on (and the BYE follows).
+const REFER_NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How a connected call ended, for whoever runs the call on.
 #[derive(Debug, Default)]
@@ -305,6 +310,14 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                                 LegEvent::Info { responder, .. } => Some(Input::Info {
                                     side,
                                     tx: io.name(responder),
+                                }),
+                                LegEvent::Refer { refer_to, responder } => responder.take().map(|r| {
+                                    let target = refer::target(&self.ctx.roster.load(), self.agent.as_deref(), refer_to.as_deref());
+                                    match &target {
+                                        Ok(t) => info!(?side, ?t, "transfer key (REFER)"),
+                                        Err(e) => info!(?side, refer_to, code = e.code, reason = %e.reason, "transfer key (REFER) refused"),
+                                    }
+                                    Input::Refer { side, tx: io.name(r), target }
                                 }),
                                 _ => None,
                             };
@@ -527,6 +540,22 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             warn!(?side, ?result, "session refresh failed: clearing the call");
                         }
                         Input::RefreshDone { side, req, result }
+                    });
+                }
+                Output::NotifyRefer {
+                    side,
+                    req,
+                    code,
+                    reason,
+                    done,
+                } => {
+                    let leg = self.requests(side);
+                    io.requests.spawn(async move {
+                        let told = tokio::time::timeout(REFER_NOTIFY_WAIT, leg.notify_refer(code, reason, done)).await;
+                        if !matches!(told, Ok(Ok(200..=299))) {
+                            info!(?told, "the transferor's phone did not take its NOTIFY: transferring anyway");
+                        }
+                        Input::ReferNotified { req }
                     });
                 }
                 Output::Bye { side } => {

@@ -1,0 +1,95 @@
+//! A phone's transfer key (issue 17 §4; RFC 3515): the agent's phone sends
+//! REFER on its leg and hotline carries out a blind transfer (盲转) as the
+//! API's would, answering the phone the way RFC 3515 asks.
+//!
+//! - The REFER is accepted with 202 only from side B (the agent, while
+//!   nobody has taken their place), for a call whose driver can put the caller through (an outbound call or a
+//!   callback cannot: 403), one at a time (491 while one is under way), and
+//!   when its target names somebody (the shell looked it up: 404, 400, 501
+//!   otherwise, §2.4.2).
+//! - Then one NOTIFY (§2.4.4–2.4.5) whose `message/sipfrag` is `200 OK`
+//!   ends the implicit subscription: hotline took the caller, whatever
+//!   happens at the target is hotline's to handle (a failed transfer goes
+//!   where the flow's transfers go). The BYE to the agent follows the
+//!   NOTIFY's answer (or the shell's bound on waiting for it), so the
+//!   phone learns the outcome before its dialog ends; a phone that hangs
+//!   up first (many do once they have the 202) ends it the same way, the
+//!   caller still put through.
+
+use super::{End, Fsm, Output, Side, TxId};
+use crate::ivr::TransferTarget;
+
+/// Why a REFER's target names nobody hotline can put the caller through
+/// to: the final status and a Warning text (RFC 3261 §20.43).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferRefusal {
+    /// 400, 403, 404, 501 …
+    pub code: u16,
+    /// Why, for the phone's display and the log.
+    pub reason: String,
+}
+
+impl Fsm {
+    /// A REFER from `side`.
+    pub(super) fn refer(
+        &mut self,
+        side: Side,
+        tx: TxId,
+        target: Result<TransferTarget, ReferRefusal>,
+    ) {
+        let refused = |code: u16, reason: &str| ReferRefusal {
+            code,
+            reason: reason.to_string(),
+        };
+        let accepted = match target {
+            _ if side == Side::A => Err(refused(403, "only the agent's side can transfer")),
+            _ if self.agent_replaced() => Err(refused(403, "the agent has left this call")),
+            _ if self.referred.is_some() => Err(refused(491, "a transfer is under way")),
+            _ if !self.blind_transfer => Err(refused(
+                403,
+                "an outbound call or a callback cannot be blind-transferred",
+            )),
+            Err(r) => Err(r),
+            Ok(t) => Ok(t),
+        };
+        match accepted {
+            Err(r) => self.push(Output::Respond {
+                tx,
+                code: r.code,
+                headers: vec![("Warning".into(), warning(&r.reason))],
+                sdp: None,
+            }),
+            Ok(target) => {
+                self.respond(tx, 202, None);
+                let req = self.req();
+                self.push(Output::NotifyRefer {
+                    side: Side::B,
+                    req,
+                    code: 200,
+                    reason: "OK",
+                    done: true,
+                });
+                self.referred = Some((req, target));
+            }
+        }
+    }
+
+    /// The transferor was told (or its leg is gone: `b_gone`): the caller
+    /// goes to the target and the agent leaves.
+    pub(super) fn refer_done(&mut self, b_gone: bool) {
+        let Some((_, target)) = self.referred.take() else {
+            return;
+        };
+        self.finish(End::Transfer(target));
+        if b_gone {
+            self.outputs.retain(|o| *o != Output::Bye { side: Side::B });
+        }
+    }
+}
+
+/// A Warning header value (RFC 3261 §20.43: code 399, our agent name, the
+/// text quoted; quotes and backslashes in it escaped).
+fn warning(text: &str) -> String {
+    let text = text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("399 hotline \"{text}\"")
+}

@@ -1,0 +1,113 @@
+//! A desk phone's transfer key (issue 17 §4: "REFER (blind transfer from
+//! the phone's key) … with NOTIFY sipfrag progress"): a carrier's call
+//! queued through skill group `general` reaches agent A01's phone, whose
+//! transfer key sends REFER to the extension 2002; hotline answers 202,
+//! tells the phone with a NOTIFY (sipfrag 200, subscription terminated),
+//! ends A01's leg and rings agent A02's phone, which answers and later
+//! hangs up; the caller's call ends then. The record names both agents
+//! and the transfer. A REFER that names nobody is refused 404 with a
+//! Warning and the call goes on.
+//!
+//! Real clients: SIPp as the carrier and as both agents' phones
+//! (`agent_refer.xml` sends the REFER as a phone's key does).
+
+mod common;
+
+use std::time::Duration;
+
+use common::api::Api;
+use common::{general_queue, register, Hotline, Net, Sipp};
+use serde_json::Value;
+
+const NET: Net = Net(67);
+const T: Duration = Duration::from_secs(40);
+
+fn setup() -> String {
+    let mut text = general_queue(8, 1, &[("2001", "A01")]);
+    text.push_str("\n[[agent]]\nuser = \"2002\"\npassword = \"pass2002\"\njob_number = \"A02\"\n");
+    text
+}
+
+/// The call records, once `n` are stored (bounded wait).
+fn records(api: &Api, token: &str, n: u64) -> Value {
+    for _ in 0..100 {
+        let (_, v) = api.get("/api/v1/calls", token);
+        if v["count"] == n {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    api.get("/api/v1/calls", token).1
+}
+
+#[test]
+fn the_transfer_key_puts_the_caller_through_and_a_refer_to_nobody_is_refused() {
+    let h = Hotline::start(NET, &setup());
+    let api = Api::new(NET);
+    let ops = h.ops_token();
+    register(&h, "2001", &NET.agent(0));
+    register(&h, "2002", &NET.agent(1));
+    let sip = NET.sip();
+
+    // 1. The key names extension 2002 (agent A02, outside the group).
+    let first = Sipp::start(
+        "agent_refer.xml",
+        &NET.agent(0),
+        &["-m", "1", "-key", "refer_to", "2002"],
+    );
+    let second = Sipp::start("agent_answer_then_bye.xml", &NET.agent(1), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let caller = Sipp::start(
+        "carrier_call_wait_bye.xml",
+        &NET.carrier(),
+        &["-s", "12399", "-m", "1", &sip],
+    );
+    first.wait(T).assert_ok(&h);
+    second.wait(T).assert_ok(&h);
+    caller.wait(T).assert_ok(&h);
+    let v = records(&api, &ops, 1);
+    let record = &v["calls"][0];
+    assert_eq!(record["agents"], serde_json::json!(["A01", "A02"]), "{v}");
+    let transfer = &record["transfers"][0];
+    assert_eq!(
+        (
+            &transfer["from_agent"],
+            &transfer["target"],
+            &transfer["mode"]
+        ),
+        (
+            &Value::from("A01"),
+            &Value::from("A02"),
+            &Value::from("blind")
+        ),
+        "the record tells of the transfer: {v}"
+    );
+    assert!(transfer["failure"].is_null(), "{v}");
+    assert!(h.log().contains("transfer key (REFER)"), "{}", h.tail_log());
+
+    // 2. A key that names nobody: 404 with a Warning, the call goes on
+    // until the agent hangs up.
+    h.wait_for("A01 idle again", Duration::from_secs(20), |_| {
+        h.agent_state("A01")["state"] == "idle"
+    });
+    let first = Sipp::start(
+        "agent_refer_refused.xml",
+        &NET.agent(0),
+        &["-m", "1", "-key", "refer_to", "nobody"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let caller = Sipp::start(
+        "carrier_call_wait_bye.xml",
+        &NET.carrier(),
+        &["-s", "12399", "-m", "1", &sip],
+    );
+    first.wait(T).assert_ok(&h);
+    caller.wait(T).assert_ok(&h);
+    assert!(
+        h.log().contains("transfer key (REFER) refused"),
+        "{}",
+        h.tail_log()
+    );
+    let v = records(&api, &ops, 2);
+    assert_eq!(v["count"], 2, "{v}");
+}
