@@ -103,6 +103,14 @@ pub enum LegEvent {
         /// Reply handle.
         responder: ReferResponder,
     },
+    /// A SUBSCRIBE within a subscription's dialog (RFC 6665 §4.2.1.1):
+    /// a refresh, or an unsubscribe with `Expires: 0`.
+    Resubscribe {
+        /// Its `Expires`, if it had one.
+        expires: Option<u32>,
+        /// Reply handle.
+        responder: InDialogResponder,
+    },
     /// The dialog ended.
     Ended(LegEnd),
 }
@@ -306,6 +314,15 @@ fn translate(state: DialogState) -> Option<(LegKey, LegEvent)> {
             ))
         }
         DialogState::Confirmed(id, _) => Some((key_of(&id), LegEvent::Confirmed)),
+        DialogState::Updated(id, req, handle) if req.method == rsip::Method::Subscribe => Some((
+            key_of(&id),
+            LegEvent::Resubscribe {
+                expires: req
+                    .header_value("Expires")
+                    .and_then(|v| v.trim().parse().ok()),
+                responder: InDialogResponder { handle },
+            },
+        )),
         DialogState::Updated(id, req, handle) => Some((
             key_of(&id),
             LegEvent::Reoffer {

@@ -71,6 +71,11 @@ impl Request {
         self.inner.uri.to_string()
     }
 
+    /// Host (and port, if any) of the Request-URI.
+    pub fn uri_host(&self) -> String {
+        self.inner.uri.host_with_port.to_string()
+    }
+
     /// User part of the Request-URI (the dialled number for an INVITE).
     pub fn uri_user(&self) -> Option<String> {
         self.inner.uri.user().map(str::to_string)

@@ -17,6 +17,7 @@
 
 pub mod admit;
 pub mod auth;
+pub mod dialog_info;
 pub mod digest_policy;
 pub mod flood;
 pub mod gate;
@@ -29,6 +30,7 @@ pub mod refer;
 pub mod registrar;
 mod sockets;
 pub mod stack;
+pub mod subscription;
 mod tcp_ingress;
 pub mod tls_client;
 pub mod trunk;

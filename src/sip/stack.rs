@@ -460,10 +460,10 @@ impl OutboundRegistration {
 
 pub(super) struct Inner {
     pub(super) endpoint: rsipstack::transaction::Endpoint,
-    dialogs: Arc<DialogLayer>,
+    pub(super) dialogs: Arc<DialogLayer>,
     journal: Option<Arc<Journal>>,
     /// Every dialog's states, routed to the calls by Call-ID.
-    router: Arc<LegRouter>,
+    pub(super) router: Arc<LegRouter>,
     /// The sender every dialog reports its states on.
     states: DialogStateSender,
     local: SocketAddr,
@@ -843,6 +843,14 @@ async fn dispatch(
                     tokio::spawn(async move {
                         if let Err(e) = dialog.handle(&mut tx).await {
                             debug!(error = %e, "in-dialog request");
+                        }
+                    });
+                }
+                // A phone refreshing or ending its BLF subscription.
+                Some(Dialog::ServerSubscription(mut dialog)) => {
+                    tokio::spawn(async move {
+                        if let Err(e) = dialog.handle(&mut tx).await {
+                            debug!(error = %e, "in-dialog SUBSCRIBE");
                         }
                     });
                 }

@@ -195,6 +195,8 @@ pub enum Decision<C> {
     },
     /// A REGISTER: the registrar shell authenticates and applies it.
     Register,
+    /// A SUBSCRIBE: the BLF service (`blf`) authenticates and serves it.
+    Subscribe,
     /// An INVITE refused with `code` and `headers`.
     Refuse {
         /// Status code.
@@ -257,7 +259,8 @@ pub fn decide<F: FlowClaims>(req: &RequestView<'_>, tables: &Tables<'_, F>) -> D
             reply(200, h)
         }
         "BYE" | "INFO" | "UPDATE" | "PRACK" => reply(481, vec![]),
-        "SUBSCRIBE" | "NOTIFY" | "PUBLISH" | "MESSAGE" | "REFER" => reply(405, allow()),
+        "SUBSCRIBE" => Decision::Subscribe,
+        "NOTIFY" | "PUBLISH" | "MESSAGE" | "REFER" => reply(405, allow()),
         _ => reply(501, allow()),
     }
 }

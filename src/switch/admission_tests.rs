@@ -171,7 +171,12 @@ fn in_dialog_methods_outside_a_dialog_get_481() {
 #[test]
 fn methods_we_do_not_serve_get_405_and_unknown_ones_501() {
     let w = world();
-    for m in ["SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"] {
+    // SUBSCRIBE is the BLF service's; a REFER outside a call is nobody's.
+    assert_eq!(
+        decide_in(&w, "SUBSCRIBE", "1001", CARRIER, false),
+        Decision::Subscribe
+    );
+    for m in ["NOTIFY", "PUBLISH", "MESSAGE", "REFER"] {
         assert_eq!(
             decide_in(&w, m, "1001", CARRIER, false),
             Decision::Reply {

@@ -35,6 +35,8 @@ pub(super) struct Dispatch {
     pub registrations: Registrations,
     /// Calls per trunk and centre, against their caps.
     pub slots: CallSlots,
+    /// BLF subscriptions.
+    pub blf: super::blf::Blf,
 }
 
 impl Dispatch {
@@ -214,7 +216,7 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
         }
         // Not for an INVITE; answered as decided all the same.
         Decision::Reply { code, headers } => invite.reject(code, headers).await,
-        Decision::Register => invite.reject(501, vec![]).await,
+        Decision::Register | Decision::Subscribe => invite.reject(501, vec![]).await,
     }
 }
 
@@ -368,6 +370,13 @@ async fn answer_request(d: &Dispatch, req: Request, responder: Responder, draini
                 // kept, in a task of its own (never blocking an INVITE).
                 let registering = d.registrations.begin(&req);
                 tokio::spawn(registering.answer(responder));
+                return;
+            }
+            Decision::Subscribe => {
+                let d = d.clone();
+                tokio::spawn(
+                    async move { d.blf.subscribe(&d.registrations, req, responder).await },
+                );
                 return;
             }
             Decision::Reply { code, headers } => {

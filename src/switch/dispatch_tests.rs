@@ -175,11 +175,18 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         tenant_trunks: Default::default(),
         srtp: Default::default(),
     });
+    let blf = super::blf::Blf::new(
+        ctx.stack.clone(),
+        ctx.roster.clone(),
+        None,
+        ctx.shutdown.clone(),
+    );
     let dispatch = Dispatch {
         ctx,
         router: Arc::new(Router::new(&config, trunks, ivr)),
         registrations,
         slots: Default::default(),
+        blf,
     };
     // The switch's loop, as `Switch::run` runs it.
     let loop_task = tokio::spawn(async move {

@@ -19,6 +19,7 @@ pub mod admission;
 #[cfg(test)]
 mod admission_tests;
 mod binding_writer;
+mod blf;
 pub mod call_load;
 mod dispatch;
 #[cfg(test)]
@@ -629,6 +630,12 @@ impl Switch {
             router: Arc::new(router),
             registrations: registrations.clone(),
             slots: call_slots,
+            blf: blf::Blf::new(
+                ctx.stack.clone(),
+                ctx.roster.clone(),
+                ctx.queues.clone(),
+                ctx.shutdown.clone(),
+            ),
         };
         let mut draining: Option<tokio::time::Instant> = None;
         let grace = Duration::from_secs(config.calls.shutdown_grace_secs);

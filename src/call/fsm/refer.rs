@@ -56,7 +56,7 @@ impl Fsm {
             Err(r) => self.push(Output::Respond {
                 tx,
                 code: r.code,
-                headers: vec![("Warning".into(), warning(&r.reason))],
+                headers: vec![crate::sip::message::warning(&r.reason)],
                 sdp: None,
             }),
             Ok(target) => {
@@ -85,11 +85,4 @@ impl Fsm {
             self.outputs.retain(|o| *o != Output::Bye { side: Side::B });
         }
     }
-}
-
-/// A Warning header value (RFC 3261 §20.43: code 399, our agent name, the
-/// text quoted; quotes and backslashes in it escaped).
-fn warning(text: &str) -> String {
-    let text = text.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("399 hotline \"{text}\"")
 }

@@ -38,7 +38,8 @@ pub mod scan;
 use scan::{is_token, scan, truncate, Scanned, StartLine};
 
 /// Methods hotline implements, for `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE";
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, SUBSCRIBE";
 
 /// Methods rsipstack can carry (its closed method enum). Any other method
 /// is refused here with 501, since the stack could not even parse it.

@@ -1,0 +1,264 @@
+//! BLF lamps (issue 17 §4: "SUBSCRIBE/NOTIFY for the dialog event package
+//! (RFC 4235) so supervisors' phones show agents' BLF lamps, scoped by
+//! tenant"). A phone of the tenant's agents or supervisors subscribes to
+//! `sip:<agent>@hotline` (phone user or job number) with
+//! `Event: dialog`; hotline authenticates it like a REGISTER (401), and
+//! NOTIFYs a full dialog-info document at once and on every change of
+//! that agent's ACD state: ringing is `early`, talking, on hold or on an
+//! outbound call `confirmed`, anything else (free, not ready, after-call
+//! work, signed out) no dialog.
+//!
+//! Subscriptions follow RFC 6665: `Expires` defaults to an hour, at most
+//! an hour, at least a minute (423 with `Min-Expires` below it, §4.2.1.1);
+//! `Expires: 0` fetches the state once; a refresh gets 200 and a NOTIFY;
+//! an unsubscribe, the end of the term or hotline's shutdown a final
+//! NOTIFY `terminated`; a phone that stops answering NOTIFYs (481, 408, no
+//! answer) ends its subscription. Another event package gets 489 with
+//! `Allow-Events`; another tenant's agent or nobody 404.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::registration::{Authenticated, Challenge, Registrations};
+use crate::acd::AgentState;
+use crate::call::queue::{AgentStateNotice, Queues, WatchScope};
+use crate::roster::{agent_id, LiveRoster};
+use crate::sip::dialog_info::{self, Lamp};
+use crate::sip::subscription::Subscription;
+use crate::sip::{LegEvent, Request, Responder, SipStack};
+
+/// The one event package served.
+const PACKAGE: &str = "dialog";
+/// A subscription's term when the phone names none, and the longest.
+const DEFAULT_EXPIRES: u32 = 3600;
+/// The shortest term (RFC 6665 §4.2.1.1: 423 below it).
+const MIN_EXPIRES: u32 = 60;
+/// Agents' state changes queued for the subscriptions before the slowest
+/// one skips ahead (it then asks for the state again).
+const STATE_BACKLOG: usize = 1024;
+
+/// The BLF service: what every subscription needs.
+#[derive(Clone)]
+pub(super) struct Blf {
+    stack: SipStack,
+    roster: Arc<LiveRoster>,
+    queues: Option<Queues>,
+    states: broadcast::Sender<AgentStateNotice>,
+    shutdown: CancellationToken,
+}
+
+impl Blf {
+    /// The service, watching every agent state change on this node.
+    pub fn new(
+        stack: SipStack,
+        roster: Arc<LiveRoster>,
+        queues: Option<Queues>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (states, _) = broadcast::channel(STATE_BACKLOG);
+        if let Some(q) = &queues {
+            let tx = states.clone();
+            q.watch_agent_states(
+                Box::new(move |n| {
+                    let _ = tx.send(n.clone());
+                }),
+                WatchScope::EveryNode,
+            );
+        }
+        Self {
+            stack,
+            roster,
+            queues,
+            states,
+            shutdown,
+        }
+    }
+
+    /// An out-of-dialog SUBSCRIBE: refused with its reason, or accepted
+    /// and served until it ends.
+    pub async fn subscribe(
+        &self,
+        registrations: &Registrations,
+        req: Request,
+        responder: Responder,
+    ) {
+        let package = req.header("Event").unwrap_or_default();
+        let package = package
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if package != PACKAGE {
+            debug!(%package, "SUBSCRIBE to another event package: 489");
+            return refuse(
+                responder,
+                489,
+                vec![("Allow-Events".into(), PACKAGE.into())],
+            )
+            .await;
+        }
+        let user = match registrations.authenticate(&req, Challenge::Www) {
+            Authenticated::Agent(user) => user,
+            Authenticated::Refused { code, headers } => {
+                return refuse(responder, code, headers).await
+            }
+        };
+        let watched = req.uri_user().unwrap_or_default();
+        let (agent, entity) = {
+            let roster = self.roster.load();
+            let tenant = roster.agent_by_user(&user).map(|a| a.tenant.clone());
+            let target = roster
+                .agent_by_user(&watched)
+                .or_else(|| roster.agent(&watched))
+                .filter(|a| Some(&a.tenant) == tenant.as_ref());
+            match target {
+                Some(a) => (
+                    agent_id(a).to_string(),
+                    format!("sip:{}@{}", a.user, req.uri_host()),
+                ),
+                None => {
+                    info!(%user, %watched, "BLF SUBSCRIBE for nobody in the subscriber's centre: 404");
+                    return refuse(responder, 404, vec![]).await;
+                }
+            }
+        };
+        let expires = match req.expires().unwrap_or(DEFAULT_EXPIRES) {
+            0 => 0,
+            e if e < MIN_EXPIRES => {
+                return refuse(
+                    responder,
+                    423,
+                    vec![("Min-Expires".into(), MIN_EXPIRES.to_string())],
+                )
+                .await
+            }
+            e => e.min(DEFAULT_EXPIRES),
+        };
+        let headers = vec![
+            ("Expires".into(), expires.to_string()),
+            ("Event".into(), PACKAGE.into()),
+        ];
+        let sub = match self.stack.accept_subscription(&req, responder, headers) {
+            Ok(s) => s,
+            Err(e) => {
+                info!(error = %e, %user, "BLF SUBSCRIBE not accepted");
+                return;
+            }
+        };
+        info!(%user, %agent, expires, "BLF subscription");
+        let this = self.clone();
+        tokio::spawn(async move { this.serve(sub, agent, entity, expires).await });
+    }
+
+    /// One subscription, from its first NOTIFY to its last.
+    async fn serve(self, mut sub: Subscription, agent: String, entity: String, mut expires: u32) {
+        let mut states = self.states.subscribe();
+        let mut lamp = self.lamp_now(&agent).await;
+        let mut version = 0u32;
+        let mut until = tokio::time::Instant::now() + Duration::from_secs(expires.into());
+        let mut fresh = true;
+        loop {
+            if fresh {
+                fresh = false;
+                let state = match expires {
+                    0 => "terminated;reason=timeout".to_string(),
+                    _ => format!("active;expires={}", remaining(until)),
+                };
+                if !notify(&sub, &state, &entity, version, lamp).await || expires == 0 {
+                    break;
+                }
+                version += 1;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {
+                    notify(&sub, "terminated;reason=timeout", &entity, version, lamp).await;
+                    break;
+                }
+                _ = self.shutdown.cancelled() => {
+                    notify(&sub, "terminated;reason=deactivated", &entity, version, lamp).await;
+                    break;
+                }
+                change = states.recv() => {
+                    let now = match change {
+                        Ok(n) if n.agent == agent => lamp_of(n.state),
+                        Ok(_) => continue,
+                        Err(broadcast::error::RecvError::Lagged(_)) => self.lamp_now(&agent).await,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    };
+                    fresh = now != lamp;
+                    lamp = now;
+                }
+                ev = sub.events.recv() => match ev {
+                    Some((_, LegEvent::Resubscribe { expires: asked, responder })) => {
+                        expires = match asked.unwrap_or(DEFAULT_EXPIRES) {
+                            0 => 0,
+                            e => e.clamp(MIN_EXPIRES, DEFAULT_EXPIRES),
+                        };
+                        let headers = vec![("Expires".into(), expires.to_string())];
+                        responder.respond(200, headers, None).await;
+                        until = tokio::time::Instant::now() + Duration::from_secs(expires.into());
+                        fresh = true;
+                    }
+                    Some((_, LegEvent::Ended(_))) | None => break,
+                    Some(_) => {}
+                },
+            }
+        }
+        debug!(%agent, "BLF subscription over");
+    }
+
+    /// The agent's lamp as the ACD has it now.
+    async fn lamp_now(&self, agent: &str) -> Lamp {
+        match &self.queues {
+            Some(q) => q.agent_state(agent).await.map_or(Lamp::Idle, lamp_of),
+            None => Lamp::Idle,
+        }
+    }
+}
+
+/// Answer a SUBSCRIBE that is not served.
+async fn refuse(responder: Responder, code: u16, headers: Vec<(String, String)>) {
+    if let Err(e) = responder.reply(code, headers, None).await {
+        debug!(error = %e, "SUBSCRIBE response");
+    }
+}
+
+/// Seconds left until `until`, at least one.
+fn remaining(until: tokio::time::Instant) -> u64 {
+    until
+        .saturating_duration_since(tokio::time::Instant::now())
+        .as_secs()
+        .max(1)
+}
+
+/// Send one NOTIFY; whether the phone took it (2xx).
+async fn notify(sub: &Subscription, state: &str, entity: &str, version: u32, lamp: Lamp) -> bool {
+    let body = dialog_info::document(entity, version, lamp).into_bytes();
+    let sent = sub
+        .notify(PACKAGE, state, "application/dialog-info+xml", body)
+        .await;
+    match sent {
+        Ok(200..=299) => true,
+        other => {
+            info!(?other, %entity, "BLF NOTIFY not taken: the subscription ends");
+            false
+        }
+    }
+}
+
+/// What an agent's ACD state shows on a lamp.
+fn lamp_of(state: AgentState) -> Lamp {
+    match state {
+        AgentState::Ringing => Lamp::Ringing,
+        AgentState::Talking | AgentState::OnHold | AgentState::Outbound => Lamp::Busy,
+        AgentState::LoggedOut
+        | AgentState::Idle
+        | AgentState::NotReady
+        | AgentState::AfterCallWork => Lamp::Idle,
+    }
+}
