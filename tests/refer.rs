@@ -9,14 +9,17 @@
 //! Warning and the call goes on.
 //!
 //! Real clients: SIPp as the carrier and as both agents' phones
-//! (`agent_refer.xml` sends the REFER as a phone's key does).
+//! (`agent_refer.xml` sends the REFER as a phone's key does), and
+//! Debian's baresip as the transferring agent, its `/transfer` command
+//! typed on its console as a person presses the key.
 
 mod common;
 
 use std::time::Duration;
 
 use common::api::Api;
-use common::{general_queue, register, Hotline, Net, Sipp};
+use common::baresip::{write_tone, Baresip, Options, QUEUED_AGENT};
+use common::{general_queue, register, wait_until, Hotline, Net, Sipp};
 use serde_json::Value;
 
 const NET: Net = Net(67);
@@ -110,4 +113,60 @@ fn the_transfer_key_puts_the_caller_through_and_a_refer_to_nobody_is_refused() {
     );
     let v = records(&api, &ops, 2);
     assert_eq!(v["count"], 2, "{v}");
+}
+
+#[test]
+fn baresips_transfer_command_puts_the_caller_through_to_another_agent() {
+    let net = Net(69);
+    let mut setup = QUEUED_AGENT.to_string();
+    setup.push_str("\n[[agent]]\nuser = \"2002\"\npassword = \"pass2002\"\njob_number = \"A02\"\n");
+    let h = Hotline::start(net, &setup);
+    let api = Api::new(net);
+    let ops = h.ops_token();
+    let audio = tempfile::tempdir().unwrap();
+    let tone = audio.path().join("agent-1000hz.wav");
+    write_tone(&tone, 1000.0, 60);
+    let phone = Baresip::start_opts(
+        "1501",
+        &net.agent(0),
+        &net.ip(1),
+        &tone,
+        &Options {
+            console: true,
+            ..Options::default()
+        },
+    );
+    wait_until("baresip signed in", Duration::from_secs(20), || {
+        (h.agent_state("A1501")["state"] == "idle").then_some(())
+    });
+    register(&h, "2002", &net.agent(1));
+    let second = Sipp::start("agent_answer_then_bye.xml", &net.agent(1), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let sip = net.sip();
+    let caller = Sipp::start(
+        "carrier_call_wait_bye.xml",
+        &net.carrier(),
+        &["-s", "12399", "-m", "1", &sip],
+    );
+    wait_until("baresip on the call", Duration::from_secs(20), || {
+        (h.agent_state("A1501")["state"] == "talking").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    phone.command(&net.agent(0), &format!("/transfer sip:2002@{}", net.ip(1)));
+    second.wait(T).assert_ok(&h);
+    caller.wait(T).assert_ok(&h);
+    let v = records(&api, &ops, 1);
+    let transfer = &v["calls"][0]["transfers"][0];
+    assert_eq!(
+        (&transfer["from_agent"], &transfer["target"]),
+        (&Value::from("A1501"), &Value::from("A02")),
+        "{v}\n--- baresip ---\n{}",
+        phone.log()
+    );
+    assert!(h.log().contains("transfer key (REFER)"), "{}", h.tail_log());
+    let said = phone.log();
+    assert!(
+        said.contains("transferring call") && !said.contains("transfer failure"),
+        "{said}"
+    );
 }

@@ -25,6 +25,9 @@ number = "12399"
 queue = "general"
 "#;
 
+/// The UDP port of baresip's console (`cons.so`), on its SIP address.
+const CONSOLE_PORT: u16 = 5555;
+
 /// How a [`Baresip`] runs beyond the defaults (UDP, registered, plain RTP).
 pub struct Options<'a> {
     /// Over TLS to `registrar:5061`, checking hotline's certificate
@@ -37,6 +40,9 @@ pub struct Options<'a> {
     pub register: bool,
     /// Dial this SIP URI at start (a caller).
     pub dial: Option<&'a str>,
+    /// Take menu commands (`/transfer …`) on UDP `bind:5555`
+    /// ([`Baresip::command`]), as a person's keys on the phone.
+    pub console: bool,
 }
 
 impl Default for Options<'_> {
@@ -46,6 +52,7 @@ impl Default for Options<'_> {
             mediaenc: None,
             register: true,
             dial: None,
+            console: false,
         }
     }
 }
@@ -122,9 +129,15 @@ impl Baresip {
              module_tmp\taccount.so\n\
              module_app\tmenu.so\n\
              snd_path\t{dump}\n\
+             {console}\
              {ca}",
             source = source.display(),
             dump = dump.display(),
+            console = if options.console {
+                format!("module\tcons.so\ncons_listen\t{bind}:{CONSOLE_PORT}\n")
+            } else {
+                String::new()
+            },
             ca = tls_ca.map_or(String::new(), |ca| format!(
                 "sip_cafile\t{}\n",
                 ca.display()
@@ -160,6 +173,17 @@ impl Baresip {
             .spawn()
             .expect("baresip is installed (scripts/test installs Debian's baresip)");
         Self { child, dir }
+    }
+
+    /// Type menu command `cmd` (e.g. `/transfer sip:2002@…`) on the
+    /// console of a baresip started with [`Options::console`] at `bind`.
+    pub fn command(&self, bind: &str, cmd: &str) {
+        let sock = std::net::UdpSocket::bind(format!("{bind}:0")).expect("console socket");
+        sock.send_to(
+            format!("{cmd}\n").as_bytes(),
+            format!("{bind}:{CONSOLE_PORT}"),
+        )
+        .expect("console command");
     }
 
     /// What baresip logged.
