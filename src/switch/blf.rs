@@ -14,11 +14,13 @@
 //! an unsubscribe, the end of the term or hotline's shutdown a final
 //! NOTIFY `terminated`; a phone that stops answering NOTIFYs (481, 408, no
 //! answer) ends its subscription. Another event package gets 489 with
-//! `Allow-Events`; another tenant's agent or nobody 404.
+//! `Allow-Events`; another tenant's agent or nobody 404; a phone user
+//! holding [`PER_USER`] subscriptions already 403.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use dashmap::DashMap;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -37,6 +39,10 @@ const PACKAGE: &str = "dialog";
 const DEFAULT_EXPIRES: u32 = 3600;
 /// The shortest term (RFC 6665 §4.2.1.1: 423 below it).
 const MIN_EXPIRES: u32 = 60;
+/// Subscriptions one phone user may hold at once (a supervisor's phone
+/// with expansion modules has about a hundred BLF keys); more get 403.
+const PER_USER: usize = 200;
+
 /// Agents' state changes queued for the subscriptions before the slowest
 /// one skips ahead (it then asks for the state again).
 const STATE_BACKLOG: usize = 1024;
@@ -49,6 +55,44 @@ pub(super) struct Blf {
     queues: Option<Queues>,
     states: broadcast::Sender<AgentStateNotice>,
     shutdown: CancellationToken,
+    /// Live subscriptions per subscribing phone user.
+    quota: Quota,
+}
+
+/// Live subscriptions per phone user, against [`PER_USER`].
+#[derive(Clone, Default)]
+struct Quota {
+    held: Arc<DashMap<String, usize>>,
+}
+
+impl Quota {
+    /// Count one more subscription of `user`, unless they hold `limit`.
+    fn hold(&self, user: &str, limit: usize) -> Option<Held> {
+        let mut n = self.held.entry(user.to_string()).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(Held {
+            held: self.held.clone(),
+            user: user.to_string(),
+        })
+    }
+}
+
+/// One subscription counted against its phone user while it lives.
+struct Held {
+    held: Arc<DashMap<String, usize>>,
+    user: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.held.remove_if_mut(&self.user, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
 }
 
 impl Blf {
@@ -75,6 +119,7 @@ impl Blf {
             queues,
             states,
             shutdown,
+            quota: Quota::default(),
         }
     }
 
@@ -139,6 +184,11 @@ impl Blf {
             }
             e => e.min(DEFAULT_EXPIRES),
         };
+        let Some(held) = self.quota.hold(&user, PER_USER) else {
+            info!(%user, limit = PER_USER, "BLF SUBSCRIBE beyond the phone's limit: 403");
+            let why = crate::sip::message::warning("too many BLF subscriptions from this phone");
+            return refuse(responder, 403, vec![why]).await;
+        };
         let headers = vec![
             ("Expires".into(), expires.to_string()),
             ("Event".into(), PACKAGE.into()),
@@ -152,7 +202,10 @@ impl Blf {
         };
         info!(%user, %agent, expires, "BLF subscription");
         let this = self.clone();
-        tokio::spawn(async move { this.serve(sub, agent, entity, expires).await });
+        tokio::spawn(async move {
+            this.serve(sub, agent, entity, expires).await;
+            drop(held);
+        });
     }
 
     /// One subscription, from its first NOTIFY to its last.
@@ -260,5 +313,42 @@ fn lamp_of(state: AgentState) -> Lamp {
         | AgentState::Idle
         | AgentState::NotReady
         | AgentState::AfterCallWork => Lamp::Idle,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phone_holds_at_most_its_quota_and_each_ended_subscription_frees_one() {
+        let q = Quota::default();
+        let mut held: Vec<Held> = (0..3).map(|_| q.hold("2003", 3).expect("room")).collect();
+        assert!(q.hold("2003", 3).is_none(), "a fourth is refused");
+        assert!(q.hold("2004", 3).is_some(), "another phone has its own");
+        held.pop();
+        assert!(q.hold("2003", 3).is_some(), "one ended, one more fits");
+        drop(held);
+        assert!(q.held.get("2003").is_none() && q.held.get("2004").is_none());
+    }
+
+    #[test]
+    fn lamps_show_the_phone_not_the_agents_availability() {
+        assert_eq!(lamp_of(AgentState::Ringing), Lamp::Ringing);
+        for s in [
+            AgentState::Talking,
+            AgentState::OnHold,
+            AgentState::Outbound,
+        ] {
+            assert_eq!(lamp_of(s), Lamp::Busy, "{s:?}");
+        }
+        for s in [
+            AgentState::Idle,
+            AgentState::NotReady,
+            AgentState::AfterCallWork,
+            AgentState::LoggedOut,
+        ] {
+            assert_eq!(lamp_of(s), Lamp::Idle, "{s:?}");
+        }
     }
 }
