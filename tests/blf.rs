@@ -6,7 +6,8 @@
 //! follows: free, ringing (`early`), talking (`confirmed`), free again,
 //! each a NOTIFY with the next version; then the phone unsubscribes and
 //! gets a last NOTIFY `terminated`. Another centre's agent is nobody to
-//! this phone (404); another event package gets 489.
+//! this phone (404); another event package gets 489, a term below a
+//! minute 423.
 //!
 //! Real clients: SIPp as the supervisor's phone (`supervisor_blf.xml`,
 //! digest-authenticated like a REGISTER), the carrier and A01's phone.
@@ -59,6 +60,19 @@ fn a_supervisors_lamp_follows_an_agent_through_a_call_and_only_in_its_centre() {
     let resp = raw.recv_final().expect("a response to SUBSCRIBE");
     assert_eq!(status(&resp), 489, "{resp}");
     assert_eq!(headers(&resp, "Allow-Events"), ["dialog"], "{resp}");
+    // A term below a minute: 423 naming the shortest.
+    raw.send(
+        format!(
+            "SUBSCRIBE sip:2001@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-blf423\r\n\
+             From: <sip:2003@{sip}>;tag=b\r\nTo: <sip:2001@{sip}>\r\nCall-ID: blf423@test\r\n\
+             CSeq: 1 SUBSCRIBE\r\nContact: <sip:2003@{local}>\r\nEvent: dialog\r\nExpires: 5\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let resp = raw.recv_final().expect("a response to SUBSCRIBE");
+    assert_eq!(status(&resp), 423, "{resp}");
+    assert_eq!(headers(&resp, "Min-Expires"), ["60"], "{resp}");
 
     // The lamp through a call.
     let mut args = me.to_vec();

@@ -195,4 +195,17 @@ mod tests {
         assert!(parse(Some("<sip:%ff%fe@h>")).is_ok());
         assert!(parse(Some("<sip:1002@h")).is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever a phone sends, the parse answers (never panics), and a
+        /// target it finds is never empty.
+        #[test]
+        fn any_refer_to_is_parsed_or_refused(v in "\\PC{0,80}", user in "[0-9a-zA-Z%]{0,8}") {
+            for value in [v.clone(), format!("<sip:{user}@h?Replaces={v}>"), format!("sip:{v}")] {
+                if let Ok(to) = parse(Some(&value)) {
+                    proptest::prop_assert!(!to.user.is_empty());
+                }
+            }
+        }
+    }
 }

@@ -147,6 +147,18 @@ impl Blf {
             )
             .await;
         }
+        let expires = match req.expires().unwrap_or(DEFAULT_EXPIRES) {
+            0 => 0,
+            e if e < MIN_EXPIRES => {
+                return refuse(
+                    responder,
+                    423,
+                    vec![("Min-Expires".into(), MIN_EXPIRES.to_string())],
+                )
+                .await
+            }
+            e => e.min(DEFAULT_EXPIRES),
+        };
         let user = match registrations.authenticate(&req, Challenge::Www) {
             Authenticated::Agent(user) => user,
             Authenticated::Refused { code, headers } => {
@@ -171,18 +183,6 @@ impl Blf {
                     return refuse(responder, 404, vec![]).await;
                 }
             }
-        };
-        let expires = match req.expires().unwrap_or(DEFAULT_EXPIRES) {
-            0 => 0,
-            e if e < MIN_EXPIRES => {
-                return refuse(
-                    responder,
-                    423,
-                    vec![("Min-Expires".into(), MIN_EXPIRES.to_string())],
-                )
-                .await
-            }
-            e => e.min(DEFAULT_EXPIRES),
         };
         let Some(held) = self.quota.hold(&user, PER_USER) else {
             info!(%user, limit = PER_USER, "BLF SUBSCRIBE beyond the phone's limit: 403");
