@@ -31,6 +31,22 @@ fn setup() -> String {
     text
 }
 
+/// An unauthenticated SUBSCRIBE to A01's lamp for `event` with `expires`;
+/// hotline's final response.
+fn raw_subscribe(raw: &RawSip, event: &str, expires: u32) -> String {
+    let (sip, local) = (&raw.to, raw.local());
+    raw.send(
+        format!(
+            "SUBSCRIBE sip:2001@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{event}{expires}\r\n\
+             From: <sip:2003@{sip}>;tag=a\r\nTo: <sip:2001@{sip}>\r\nCall-ID: {event}{expires}@test\r\n\
+             CSeq: 1 SUBSCRIBE\r\nContact: <sip:2003@{local}>\r\nEvent: {event}\r\nExpires: {expires}\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    raw.recv_final().expect("a response to SUBSCRIBE")
+}
+
 #[test]
 fn a_supervisors_lamp_follows_an_agent_through_a_call_and_only_in_its_centre() {
     let h = Hotline::start(NET, &setup());
@@ -45,32 +61,13 @@ fn a_supervisors_lamp_follows_an_agent_through_a_call_and_only_in_its_centre() {
         .wait(T)
         .assert_ok(&h);
 
-    // Another event package: 489 naming the one served.
+    // Another event package: 489 naming the one served; a term below a
+    // minute: 423 naming the shortest.
     let raw = RawSip::new(&NET.ip(31), &sip);
-    let local = raw.local();
-    raw.send(
-        format!(
-            "SUBSCRIBE sip:2001@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-blf489\r\n\
-             From: <sip:2003@{sip}>;tag=a\r\nTo: <sip:2001@{sip}>\r\nCall-ID: blf489@test\r\n\
-             CSeq: 1 SUBSCRIBE\r\nContact: <sip:2003@{local}>\r\nEvent: presence\r\nExpires: 600\r\n\
-             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    let resp = raw.recv_final().expect("a response to SUBSCRIBE");
+    let resp = raw_subscribe(&raw, "presence", 600);
     assert_eq!(status(&resp), 489, "{resp}");
     assert_eq!(headers(&resp, "Allow-Events"), ["dialog"], "{resp}");
-    // A term below a minute: 423 naming the shortest.
-    raw.send(
-        format!(
-            "SUBSCRIBE sip:2001@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-blf423\r\n\
-             From: <sip:2003@{sip}>;tag=b\r\nTo: <sip:2001@{sip}>\r\nCall-ID: blf423@test\r\n\
-             CSeq: 1 SUBSCRIBE\r\nContact: <sip:2003@{local}>\r\nEvent: dialog\r\nExpires: 5\r\n\
-             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    let resp = raw.recv_final().expect("a response to SUBSCRIBE");
+    let resp = raw_subscribe(&raw, "dialog", 5);
     assert_eq!(status(&resp), 423, "{resp}");
     assert_eq!(headers(&resp, "Min-Expires"), ["60"], "{resp}");
 

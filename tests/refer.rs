@@ -31,6 +31,16 @@ fn setup() -> String {
     text
 }
 
+/// A carrier's call to 12399 (queued in `general`) that the far end ends.
+fn call_12399(net: Net) -> Sipp {
+    let sip = net.sip();
+    Sipp::start(
+        "carrier_call_wait_bye.xml",
+        &net.carrier(),
+        &["-s", "12399", "-m", "1", &sip],
+    )
+}
+
 /// The call records, once `n` are stored (bounded wait).
 fn records(api: &Api, token: &str, n: u64) -> Value {
     for _ in 0..100 {
@@ -50,7 +60,6 @@ fn the_transfer_key_puts_the_caller_through_and_a_refer_to_nobody_is_refused() {
     let ops = h.ops_token();
     register(&h, "2001", &NET.agent(0));
     register(&h, "2002", &NET.agent(1));
-    let sip = NET.sip();
 
     // 1. The key names extension 2002 (agent A02, outside the group).
     let first = Sipp::start(
@@ -60,11 +69,7 @@ fn the_transfer_key_puts_the_caller_through_and_a_refer_to_nobody_is_refused() {
     );
     let second = Sipp::start("agent_answer_then_bye.xml", &NET.agent(1), &["-m", "1"]);
     std::thread::sleep(Duration::from_millis(300));
-    let caller = Sipp::start(
-        "carrier_call_wait_bye.xml",
-        &NET.carrier(),
-        &["-s", "12399", "-m", "1", &sip],
-    );
+    let caller = call_12399(NET);
     first.wait(T).assert_ok(&h);
     second.wait(T).assert_ok(&h);
     caller.wait(T).assert_ok(&h);
@@ -99,11 +104,7 @@ fn the_transfer_key_puts_the_caller_through_and_a_refer_to_nobody_is_refused() {
         &["-m", "1", "-key", "refer_to", "nobody"],
     );
     std::thread::sleep(Duration::from_millis(300));
-    let caller = Sipp::start(
-        "carrier_call_wait_bye.xml",
-        &NET.carrier(),
-        &["-s", "12399", "-m", "1", &sip],
-    );
+    let caller = call_12399(NET);
     first.wait(T).assert_ok(&h);
     caller.wait(T).assert_ok(&h);
     assert!(
@@ -142,12 +143,7 @@ fn baresips_transfer_command_puts_the_caller_through_to_another_agent() {
     register(&h, "2002", &net.agent(1));
     let second = Sipp::start("agent_answer_then_bye.xml", &net.agent(1), &["-m", "1"]);
     std::thread::sleep(Duration::from_millis(300));
-    let sip = net.sip();
-    let caller = Sipp::start(
-        "carrier_call_wait_bye.xml",
-        &net.carrier(),
-        &["-s", "12399", "-m", "1", &sip],
-    );
+    let caller = call_12399(net);
     wait_until("baresip on the call", Duration::from_secs(20), || {
         (h.agent_state("A1501")["state"] == "talking").then_some(())
     });
