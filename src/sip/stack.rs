@@ -667,7 +667,14 @@ impl SipStack {
             content_type: Some("application/sdp".into()),
             offer: Some(inv.sdp),
             contact: self.contact(),
-            headers: (!inv.headers.is_empty()).then(|| to_headers(inv.headers)),
+            // RFC 3261 §20.5: what the peer may send us in the dialog
+            // (a desk phone offers its transfer key when REFER is allowed).
+            headers: Some(to_headers(
+                inv.headers
+                    .into_iter()
+                    .chain([("Allow".to_string(), super::admit::ALLOW.to_string())])
+                    .collect(),
+            )),
             call_id: Some(call_id.clone()),
             route_set: route_set(&inv.route)?,
             credential: inv.credential.map(|(username, password)| {
