@@ -364,7 +364,7 @@ pub struct Fsm {
     /// Where an attended transfer stands.
     consultation: Consultation,
     /// A REFER accepted: its NOTIFY and where the caller goes.
-    referred: Option<(ReqId, crate::ivr::TransferTarget)>,
+    referred: Option<refer::Referred>,
     /// The supervisors on the call or being rung.
     supervisors: supervise::Supervisors,
     reflecting: Option<Reflecting>,
@@ -440,11 +440,7 @@ impl Fsm {
                 }
             }
             Input::Refer { side, tx, target } => self.refer(side, tx, target),
-            Input::ReferNotified { req } => {
-                if self.referred.as_ref().is_some_and(|(r, _)| *r == req) {
-                    self.refer_done(false);
-                }
-            }
+            Input::ReferNotified { req } => self.refer_notified(req),
             Input::Silent => self.finish(End::Silence),
             Input::Shutdown => self.finish(End::Shutdown),
             Input::Supervisor { sup, event } => self.supervisor_event(sup, event),

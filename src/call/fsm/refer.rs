@@ -7,16 +7,17 @@
 //!   callback cannot: 403), one at a time (491 while one is under way), and
 //!   when its target names somebody (the shell looked it up: 404, 400, 501
 //!   otherwise, §2.4.2).
-//! - Then one NOTIFY (§2.4.4–2.4.5) whose `message/sipfrag` is `200 OK`
-//!   ends the implicit subscription: hotline took the caller, whatever
-//!   happens at the target is hotline's to handle (a failed transfer goes
-//!   where the flow's transfers go). The BYE to the agent follows the
-//!   NOTIFY's answer (or the shell's bound on waiting for it), so the
-//!   phone learns the outcome before its dialog ends; a phone that hangs
-//!   up first (many do once they have the 202) ends it the same way, the
-//!   caller still put through.
+//! - Then the implicit subscription's NOTIFYs (§2.4.4–2.4.5), one after
+//!   the other's answer: `100 Trying` (active), then `200 OK`, which ends
+//!   it: hotline took the caller, whatever happens at the target is
+//!   hotline's to handle (a failed transfer goes where the flow's
+//!   transfers go). The BYE to the agent follows the last NOTIFY's answer
+//!   (or the shell's bound on waiting for each), so the phone learns the
+//!   outcome before its dialog ends; a phone that hangs up first (many do
+//!   once they have the 202) ends it the same way, the caller still put
+//!   through.
 
-use super::{End, Fsm, Output, Side, TxId};
+use super::{End, Fsm, Output, ReqId, Side, TxId};
 use crate::ivr::TransferTarget;
 
 /// Why a REFER's target names nobody hotline can put the caller through
@@ -27,6 +28,17 @@ pub struct ReferRefusal {
     pub code: u16,
     /// Why, for the phone's display and the log.
     pub reason: String,
+}
+
+/// A REFER accepted and being told.
+#[derive(Debug)]
+pub(super) struct Referred {
+    /// The NOTIFY out.
+    req: ReqId,
+    /// It is the last one (`200 OK`).
+    last: bool,
+    /// Where the caller goes.
+    target: TransferTarget,
 }
 
 impl Fsm {
@@ -61,23 +73,49 @@ impl Fsm {
             }),
             Ok(target) => {
                 self.respond(tx, 202, None);
-                let req = self.req();
-                self.push(Output::NotifyRefer {
-                    side: Side::B,
+                let req = self.notify_refer(100, "Trying", false);
+                self.referred = Some(Referred {
                     req,
-                    code: 200,
-                    reason: "OK",
-                    done: true,
+                    last: false,
+                    target,
                 });
-                self.referred = Some((req, target));
             }
         }
+    }
+
+    /// The phone answered NOTIFY `req` (or the shell gave up waiting): the
+    /// next one, or the transfer.
+    pub(super) fn refer_notified(&mut self, req: ReqId) {
+        let Some(r) = self.referred.as_mut().filter(|r| r.req == req) else {
+            return;
+        };
+        if r.last {
+            return self.refer_done(false);
+        }
+        let next = self.notify_refer(200, "OK", true);
+        if let Some(r) = self.referred.as_mut() {
+            r.req = next;
+            r.last = true;
+        }
+    }
+
+    /// Push a NOTIFY of the REFER's outcome so far; its id.
+    fn notify_refer(&mut self, code: u16, reason: &'static str, done: bool) -> ReqId {
+        let req = self.req();
+        self.push(Output::NotifyRefer {
+            side: Side::B,
+            req,
+            code,
+            reason,
+            done,
+        });
+        req
     }
 
     /// The transferor was told (or its leg is gone: `b_gone`): the caller
     /// goes to the target and the agent leaves.
     pub(super) fn refer_done(&mut self, b_gone: bool) {
-        let Some((_, target)) = self.referred.take() else {
+        let Some(Referred { target, .. }) = self.referred.take() else {
             return;
         };
         self.finish(End::Transfer(target));

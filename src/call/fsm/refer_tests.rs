@@ -1,5 +1,5 @@
 //! A phone's transfer key in virtual time (`refer`): what hotline answers a
-//! REFER, the NOTIFY, and who gets a BYE, whichever of the phone's answer,
+//! REFER, the NOTIFYs, and who gets a BYE, whichever of the phone's answer,
 //! its hang-up or the caller's comes first.
 
 use super::kit::*;
@@ -52,13 +52,20 @@ fn the_agents_refer_is_accepted_notified_and_then_the_agent_leaves() {
     let (tx, out) = refer(&mut call, 1, Side::B, Ok(group()));
     assert_eq!(response_to(&out, tx).0, 202);
     let (req, code, done) = notify(&out).expect("a NOTIFY");
-    assert_eq!((code, done), (200, true));
+    assert_eq!(
+        (code, done),
+        (100, false),
+        "first Trying, the subscription active"
+    );
     assert!(
         byes(&out).is_empty(),
-        "no BYE before the phone heard the NOTIFY"
+        "no BYE before the phone heard the NOTIFYs"
     );
-    assert!(call.fsm.end().is_none());
     let out = call.input(Input::ReferNotified { req });
+    let (last, code, done) = notify(&out).expect("the last NOTIFY");
+    assert_eq!((code, done), (200, true), "then OK, the subscription over");
+    assert!(byes(&out).is_empty() && call.fsm.end().is_none());
+    let out = call.input(Input::ReferNotified { req: last });
     assert_eq!(byes(&out), [Side::B]);
     assert_eq!(call.fsm.end(), Some(&End::Transfer(group())));
     assert!(call.fsm.keeps_caller());
@@ -131,7 +138,9 @@ fn a_second_refer_during_a_transfer_gets_491_and_one_after_the_end_481() {
             req: ReqId(req.0 + 100)
         })
         .is_empty());
-    call.input(Input::ReferNotified { req });
+    let out = call.input(Input::ReferNotified { req });
+    let (last, _, _) = notify(&out).expect("the last NOTIFY");
+    call.input(Input::ReferNotified { req: last });
     let (tx, out) = refer(&mut call, 3, Side::B, Ok(group()));
     assert_eq!(response_to(&out, tx).0, 481);
 }
