@@ -588,6 +588,12 @@ impl Fsm {
     /// The call ends: BYE to whoever must get one, and a pending
     /// re-INVITE answered 487 (RFC 3261 §15.1.2).
     fn finish(&mut self, end: End) {
+        self.finish_with_gone(end, None);
+    }
+
+    /// [`Fsm::finish`] when side `gone` already ended its dialog: it gets
+    /// no BYE.
+    fn finish_with_gone(&mut self, end: End, gone: Option<Side>) {
         if let Some(r) = self.reflecting.take() {
             self.respond(r.tx, 487, None);
         }
@@ -601,7 +607,7 @@ impl Fsm {
                 &[Side::A, Side::B]
             }
         };
-        for side in byes {
+        for side in byes.iter().filter(|s| Some(**s) != gone) {
             self.push(Output::Bye { side: *side });
         }
         self.supervisors_leave();

@@ -118,9 +118,6 @@ impl Fsm {
         let Some(Referred { target, .. }) = self.referred.take() else {
             return;
         };
-        self.finish(End::Transfer(target));
-        if b_gone {
-            self.outputs.retain(|o| *o != Output::Bye { side: Side::B });
-        }
+        self.finish_with_gone(End::Transfer(target), b_gone.then_some(Side::B));
     }
 }
