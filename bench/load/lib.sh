@@ -89,7 +89,7 @@ edge_cleanup() {
 # toml_head WRITER SIP_ADDR HTTP_ADDR DATA_DIR
 # prints what every harness's hotline configuration begins with: UDP SIP
 # with the generator's loopback exempt from flood limits, the HTTP
-# address, the data directory, no IVR flows.
+# address, the data directory, no IVR flows, MD5 digest, call timers.
 toml_head() {
     cat <<TOML
 # Written by $1
@@ -113,7 +113,25 @@ dir = "$4/var"
 [ivr]
 flows_dir = "$4/no-flows"
 
+[registrar]
+min_expires = 60
+digest_algorithms = ["MD5"]
+
+[calls]
+ring_timeout_secs = 10
+no_response_secs = 5
+shutdown_grace_secs = 2
+session_expires_secs = 0
+
 TOML
+}
+
+# toml_store [STORE_URL]: the shared PostgreSQL store's [store] section
+# (instead of hotline.db) when STORE_URL is given, else nothing.
+toml_store() {
+    if [[ -n ${1:-} ]]; then
+        printf '\n[store]\nurl = "%s"\n' "$1"
+    fi
 }
 
 # hotline_toml WRITER SIP_ADDR HTTP_ADDR MEDIA_IP DATA_DIR TRUNK_CIDR TRUNK_PROXY AGENT DID [STORE_URL]
@@ -131,16 +149,6 @@ rtp_port_max = 39999
 rtp_timeout_secs = 0
 codecs = ["PCMA", "PCMU"]
 
-[registrar]
-min_expires = 60
-digest_algorithms = ["MD5"]
-
-[calls]
-ring_timeout_secs = 10
-no_response_secs = 5
-shutdown_grace_secs = 2
-session_expires_secs = 0
-
 [[trunk]]
 name = "carrier"
 inbound_cidrs = ["$cidr"]
@@ -155,10 +163,7 @@ number = "$did"
 ring = "sequential"
 agents = ["$agent"]
 TOML
-    # STORE_URL=postgres://…: the shared PostgreSQL store instead of hotline.db.
-    if [[ -n $store ]]; then
-        printf '\n[store]\nurl = "%s"\n' "$store"
-    fi
+    toml_store "$store"
 }
 
 # Remove a PID from PIDS once the process has been reaped (no PID reuse
@@ -368,16 +373,6 @@ srtp_agents = "$srtp_mode"
 [recording]
 enabled = $([[ $rec == 1 ]] && echo true || echo false)
 
-[registrar]
-min_expires = 60
-digest_algorithms = ["MD5"]
-
-[calls]
-ring_timeout_secs = 10
-no_response_secs = 5
-shutdown_grace_secs = 2
-session_expires_secs = 0
-
 [[trunk]]
 name = "carrier"
 inbound_cidrs = ["$cidr"]
@@ -389,9 +384,7 @@ EOT
         printf '\n[[agent]]\nuser = "%s"\npassword = "pass%s"\n\n[[did]]\nnumber = "12345%03d"\nring = "sequential"\nagents = ["%s"]\n' \
             "$u" "$u" "$i" "$u"
     done
-    if [[ -n $store ]]; then
-        printf '\n[store]\nurl = "%s"\n' "$store"
-    fi
+    toml_store "$store"
 }
 
 # count_wavs DIR...: finished recordings (wavs) and unfinished ones
