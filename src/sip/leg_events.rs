@@ -381,6 +381,25 @@ fn translate(state: DialogState) -> Option<(LegKey, LegEvent)> {
 mod tests {
     use super::*;
 
+    /// A REFER nobody takes (a ringing phone's, a supervisor's leg) is
+    /// declined, not left for the phone to retransmit into silence; one
+    /// taken is the taker's to answer.
+    #[tokio::test]
+    async fn a_refer_dropped_unanswered_is_declined_and_a_taken_one_is_not() {
+        use rsipstack::dialog::dialog::{TransactionCommand, TransactionHandle};
+        let (handle, mut rx) = TransactionHandle::new();
+        drop(ReferResponder(Some(InDialogResponder { handle })));
+        let Some(TransactionCommand::Respond { status, .. }) = rx.recv().await else {
+            panic!("no answer to the dropped REFER");
+        };
+        assert_eq!(status.code(), 603);
+        let (handle, mut rx) = TransactionHandle::new();
+        let taken = ReferResponder(Some(InDialogResponder { handle })).take();
+        assert!(taken.is_some());
+        tokio::task::yield_now().await;
+        assert!(rx.try_recv().is_err(), "nothing sent on the taker's behalf");
+    }
+
     fn router() -> Arc<LegRouter> {
         Arc::new(LegRouter {
             routes: DashMap::new(),
