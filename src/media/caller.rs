@@ -85,6 +85,7 @@ impl CallerMedia {
             payload_type: self.target.payload_type,
             telephone_event: self.target.telephone_event,
             srtp: self.target.srtp,
+            dtls: None,
         }
     }
 

@@ -31,3 +31,4 @@ pub mod sdp;
 pub mod session;
 pub mod srtp;
 pub mod voicemail;
+pub mod webrtc;

@@ -21,12 +21,13 @@ use std::collections::VecDeque;
 use std::io::IoSliceMut;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use quinn_udp::{RecvMeta, UdpSocketState};
 
 use super::sdp::SrtpKeys;
 use super::srtp::{SecureLeg, SrtpError, Transformed};
+use super::webrtc::{Class, DtlsError, Fingerprint, IceCredentials, WebRtcTransport};
 
 /// Pool errors.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,9 @@ pub struct PortPair {
     port: u16,
     pool: Arc<PoolInner>,
     srtp: SecureLeg,
+    /// A browser's leg: ICE-lite, DTLS-SRTP and RTCP on the RTP port
+    /// (`media::webrtc`), from the offer that made it one.
+    web: OnceLock<Mutex<WebRtcTransport>>,
 }
 
 /// Which socket of a pair.
@@ -109,8 +113,12 @@ impl Attached<'_> {
     ) -> std::io::Result<(usize, SocketAddr)> {
         loop {
             let (n, from) = socket.recv_from(buf).await?;
-            if let Some(m) = self.pair.open(channel, buf, n) {
-                return Ok((m, from));
+            let now = tokio::time::Instant::now().into_std();
+            // A browser's muxed RTCP is not what a reader of RTP asked for.
+            if let Some((m, got)) = self.pair.open(channel, buf, n, from, now) {
+                if got == channel {
+                    return Ok((m, from));
+                }
             }
         }
     }
@@ -142,6 +150,60 @@ impl PortPair {
         }
     }
 
+    /// Make the leg a browser's (WebRTC): our ICE credentials for its
+    /// offer (the same ones on every call).
+    pub fn webrtc_credentials(&self) -> IceCredentials {
+        lock(self.webrtc()).credentials().clone()
+    }
+
+    fn webrtc(&self) -> &Mutex<WebRtcTransport> {
+        self.web.get_or_init(|| {
+            let local = SocketAddr::new(self.pool.address, self.port);
+            Mutex::new(WebRtcTransport::new(local))
+        })
+    }
+
+    /// The browser answered with its certificate's `peer` fingerprint:
+    /// from now on the leg is SRTP keyed by DTLS (nothing plaintext is
+    /// sent or taken meanwhile). Again with the same leg: nothing.
+    pub fn arm_webrtc(&self, now: std::time::Instant, peer: Fingerprint) -> Result<(), DtlsError> {
+        self.srtp.expect_keys();
+        let received = lock(self.webrtc()).arm(now, peer)?;
+        self.carry_out(received.replies, received.keys.as_ref());
+        Ok(())
+    }
+
+    /// Whether the leg is a browser's whose answer came.
+    pub fn is_webrtc(&self) -> bool {
+        self.web.get().is_some_and(|w| lock(w).is_armed())
+    }
+
+    fn carry_out(&self, replies: Vec<(SocketAddr, Vec<u8>)>, keys: Option<&SrtpKeys>) {
+        for (to, datagram) in replies {
+            let _ = self.rtp.send_to(&datagram, to);
+        }
+        if let Some(k) = keys {
+            if let Err(e) = self.srtp.key(k) {
+                tracing::error!(error = %e, "cannot key a WebRTC leg's SRTP: its media is refused");
+            }
+        }
+    }
+
+    /// Where a browser's leg sends (the address that passed its ICE
+    /// check), `to` for other legs; `None`: not yet known.
+    fn destination(&self, to: SocketAddr) -> Option<SocketAddr> {
+        match self.web.get() {
+            Some(w) => {
+                let w = lock(w);
+                match w.is_armed() {
+                    true => w.remote(),
+                    false => Some(to),
+                }
+            }
+            None => Some(to),
+        }
+    }
+
     /// Received SRTP/SRTCP packets refused (failed authentication, replays).
     pub fn srtp_refused(&self) -> u64 {
         self.srtp.refused()
@@ -150,6 +212,11 @@ impl PortPair {
     /// Send an RTP packet to `to` (as SRTP on a keyed leg), without
     /// waiting: a full socket buffer drops it (`WouldBlock`).
     pub fn send_rtp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        let Some(to) = self.destination(to) else {
+            return Err(std::io::Error::other(
+                "no checked address on the WebRTC leg yet",
+            ));
+        };
         match self.srtp.outgoing_rtp(packet) {
             Transformed::Plain => self.rtp.send_to(packet, to),
             Transformed::Secure(p) => self.rtp.send_to(&p, to),
@@ -160,9 +227,19 @@ impl PortPair {
     /// Send an RTCP packet to `to` (as SRTCP on a keyed leg), as
     /// [`Self::send_rtp`].
     pub fn send_rtcp(&self, packet: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        let Some(to) = self.destination(to) else {
+            return Err(std::io::Error::other(
+                "no checked address on the WebRTC leg yet",
+            ));
+        };
+        // A browser's leg muxes RTCP on the RTP port (RFC 5761).
+        let socket = match self.is_webrtc() {
+            true => &self.rtp,
+            false => &self.rtcp,
+        };
         match self.srtp.outgoing_rtcp(packet) {
-            Transformed::Plain => self.rtcp.send_to(packet, to),
-            Transformed::Secure(p) => self.rtcp.send_to(&p, to),
+            Transformed::Plain => socket.send_to(packet, to),
+            Transformed::Secure(p) => socket.send_to(&p, to),
             Transformed::Refused => Err(std::io::Error::other("SRTCP could not protect a packet")),
         }
     }
@@ -215,18 +292,47 @@ impl PortPair {
     /// A raw datagram of `n` bytes received on `channel`, opened in
     /// place: its length after the leg's SRTP (decrypted and
     /// authenticated on a keyed leg), `None` when refused (counted).
-    pub(crate) fn open(&self, channel: Channel, buf: &mut [u8], n: usize) -> Option<usize> {
+    /// On a browser's leg the RTP port also carries its ICE checks and
+    /// DTLS (answered here, never handed on) and its RTCP: the channel
+    /// returned is what the packet is.
+    pub(crate) fn open(
+        &self,
+        channel: Channel,
+        buf: &mut [u8],
+        n: usize,
+        from: SocketAddr,
+        now: std::time::Instant,
+    ) -> Option<(usize, Channel)> {
+        let channel = match self.web.get() {
+            Some(w) => {
+                let received = lock(w).receive(now, from, &buf[..n]);
+                let media = received.media;
+                self.carry_out(received.replies, received.keys.as_ref());
+                match media? {
+                    Class::Rtcp => Channel::Rtcp,
+                    _ => Channel::Rtp,
+                }
+            }
+            None => channel,
+        };
         let t = match channel {
             Channel::Rtp => self.srtp.incoming_rtp(&buf[..n]),
             Channel::Rtcp => self.srtp.incoming_rtcp(&buf[..n]),
         };
-        open(t, buf, n)
+        open(t, buf, n).map(|m| (m, channel))
     }
 
     /// A queued RTP datagram, raw, to throw away (what piled up while
     /// nobody read the leg); `Err` when none is queued.
     pub fn discard_rtp(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.rtp.recv_from(buf).map(|(n, _)| n)
+    }
+}
+
+fn lock(w: &Mutex<WebRtcTransport>) -> std::sync::MutexGuard<'_, WebRtcTransport> {
+    match w.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
@@ -306,6 +412,7 @@ impl PortPool {
                         port,
                         pool: self.inner.clone(),
                         srtp: SecureLeg::default(),
+                        web: OnceLock::new(),
                     });
                 }
                 _ => {

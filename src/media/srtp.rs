@@ -262,6 +262,13 @@ impl SecureLeg {
         Ok(())
     }
 
+    /// The leg will be SRTP with keys not known yet (DTLS-SRTP before its
+    /// handshake completes): until [`Self::key`], every packet either
+    /// way is refused, never sent or taken as plaintext.
+    pub fn expect_keys(&self) {
+        self.keyed.store(true, Ordering::Release);
+    }
+
     /// Whether the leg is SRTP.
     pub fn is_keyed(&self) -> bool {
         self.keyed.load(Ordering::Acquire)

@@ -264,10 +264,12 @@ impl<T: MediaTask> Worker<T> {
                     let len = stride.min(meta.len - at);
                     let datagram = &mut buf[at..at + len];
                     at += len;
-                    let opened = task.port(tag).and_then(|p| p.open(channel, datagram, len));
-                    let Some(m) = opened else { continue };
+                    let opened = task
+                        .port(tag)
+                        .and_then(|p| p.open(channel, datagram, len, meta.addr, now.into_std()));
+                    let Some((m, what)) = opened else { continue };
                     let outcome = catch_unwind(AssertUnwindSafe(|| {
-                        task.on_datagram(tag, channel, &mut datagram[..m], meta.addr, now);
+                        task.on_datagram(tag, what, &mut datagram[..m], meta.addr, now);
                     }));
                     if outcome.is_err() {
                         self.failed(slot);

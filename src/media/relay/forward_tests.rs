@@ -22,6 +22,7 @@ fn addr(s: &str) -> SocketAddr {
 fn alaw() -> LegFormat {
     LegFormat {
         srtp: None,
+        dtls: None,
         law: G711::Alaw,
         payload_type: 8,
         telephone_event: Some(101),
@@ -31,6 +32,7 @@ fn alaw() -> LegFormat {
 fn ulaw() -> LegFormat {
     LegFormat {
         srtp: None,
+        dtls: None,
         law: G711::Ulaw,
         payload_type: 0,
         telephone_event: Some(96),

@@ -71,6 +71,7 @@ use super::ports::PortPair;
 use super::prompts::Prompt;
 use super::recorder::RecordingMeta;
 use super::sdp::{AudioCodec, Negotiated, SrtpKeys};
+use super::webrtc::Fingerprint;
 
 pub(crate) mod core;
 mod forward;
@@ -141,6 +142,9 @@ pub struct LegFormat {
     /// SRTP keys when the leg is SRTP (RFC 4568 SDES); its sockets are
     /// keyed with them when a task starts on the leg.
     pub srtp: Option<SrtpKeys>,
+    /// A browser's leg (DTLS-SRTP): its certificate's fingerprint; its
+    /// sockets run ICE-lite and DTLS, and are keyed by the handshake.
+    pub dtls: Option<Fingerprint>,
 }
 
 impl Default for LegFormat {
@@ -150,6 +154,7 @@ impl Default for LegFormat {
             payload_type: 8,
             telephone_event: None,
             srtp: None,
+            dtls: None,
         }
     }
 }
@@ -165,6 +170,7 @@ impl LegFormat {
             payload_type: n.payload_type,
             telephone_event: n.telephone_event,
             srtp: n.srtp,
+            dtls: n.dtls,
         }
     }
 }
@@ -174,6 +180,17 @@ impl LegFormat {
 pub(crate) fn key_leg(pair: &PortPair, srtp: Option<&SrtpKeys>, leg: &str) {
     if let Err(e) = pair.secure(srtp) {
         tracing::error!(error = %e, leg, "cannot key the leg's SRTP: its media is refused");
+    }
+}
+
+/// Make `pair` a browser's leg when `format` says it is one (DTLS-SRTP
+/// with this peer certificate); a failure is logged and the leg then
+/// refuses its packets.
+pub(crate) fn arm_leg(pair: &PortPair, format: &LegFormat, leg: &str) {
+    let Some(peer) = format.dtls else { return };
+    let now = tokio::time::Instant::now().into_std();
+    if let Err(e) = pair.arm_webrtc(now, peer) {
+        tracing::error!(error = %e, leg, "cannot set up DTLS on a WebRTC leg: its media is refused");
     }
 }
 

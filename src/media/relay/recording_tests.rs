@@ -24,6 +24,7 @@ fn leg(law: G711) -> LegFormat {
         },
         telephone_event: Some(101),
         srtp: None,
+        dtls: None,
     }
 }
 

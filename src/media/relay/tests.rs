@@ -150,12 +150,14 @@ async fn transcodes_between_laws_and_maps_payload_types() {
         RelayOptions {
             a_format: LegFormat {
                 srtp: None,
+                dtls: None,
                 law: G711::Alaw,
                 payload_type: 8,
                 telephone_event: Some(101),
             },
             b_format: LegFormat {
                 srtp: None,
+                dtls: None,
                 law: G711::Ulaw,
                 payload_type: 0,
                 telephone_event: Some(96),
@@ -218,6 +220,7 @@ async fn a_key_a_player_took_never_reaches_the_agent() {
     let agent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let format = LegFormat {
         srtp: None,
+        dtls: None,
         law: G711::Alaw,
         payload_type: 8,
         telephone_event: Some(101),

@@ -39,6 +39,7 @@ mod offer_answer;
 mod parse;
 #[cfg(test)]
 mod tests;
+pub mod webrtc;
 
 pub use crypto::{
     is_secure_proto, parse_crypto, CryptoLine, CryptoSuite, MasterKey, Sdes, SrtpKeys,

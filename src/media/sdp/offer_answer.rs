@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::crypto::{self, CryptoLine, Sdes, SrtpKeys, OFFERED_SUITE, OFFERED_TAG};
 use super::model::{AudioCodec, Direction, MediaDescription, RtpMap, SessionDescription};
+use crate::media::webrtc::Fingerprint;
 
 /// Default packetisation time (ms) when neither side says otherwise.
 pub const DEFAULT_PTIME: u32 = 20;
@@ -50,6 +51,13 @@ pub enum NegotiationError {
     /// The answer's `a=crypto` names a tag or suite we did not offer.
     #[error("answer's a=crypto (tag {tag}) does not match our offer")]
     CryptoNotOffered { tag: u32 },
+    /// A DTLS-SRTP answer without a usable `a=fingerprint` (RFC 8122: we
+    /// take `sha-256`).
+    #[error("DTLS-SRTP answer without a sha-256 a=fingerprint")]
+    NoFingerprint,
+    /// A DTLS-SRTP answer that wants a role other than the client's.
+    #[error("DTLS-SRTP answer with a=setup:{setup}; hotline is the DTLS server, the answerer must be active")]
+    DtlsRole { setup: String },
 }
 
 impl NegotiationError {
@@ -74,6 +82,9 @@ pub struct Negotiated {
     pub ptime: u32,
     /// SRTP keys when the leg is SRTP (RFC 4568), else plain RTP.
     pub srtp: Option<SrtpKeys>,
+    /// A browser's answer (DTLS-SRTP, RFC 5763): its certificate's
+    /// fingerprint; the leg's keys come from the handshake.
+    pub dtls: Option<Fingerprint>,
 }
 
 /// Our side's media parameters.
@@ -209,6 +220,7 @@ pub fn negotiate_answer(
             direction,
             ptime,
             srtp,
+            dtls: None,
         },
     ))
 }
@@ -345,12 +357,23 @@ pub fn read_answer(
     let remote = answer
         .audio_endpoint()
         .ok_or(NegotiationError::NoConnection)?;
-    let direction = answer
-        .audio_direction()
-        .reverse()
-        .intersect(offer.audio_direction());
+    let dtls = super::webrtc::answered_dtls(answer, answered)?;
+    // A browser's `c=0.0.0.0` says nothing (ICE finds the address), so
+    // only its attributes say the direction.
+    let declared = match dtls {
+        Some(_) => answered
+            .direction
+            .or(answer.direction)
+            .unwrap_or(Direction::SendRecv),
+        None => answer.audio_direction(),
+    };
+    let direction = declared.reverse().intersect(offer.audio_direction());
     let ptime = answered.ptime.or(offered.ptime).unwrap_or(DEFAULT_PTIME);
-    let srtp = answered_crypto(offered, answered)?;
+    // DTLS keys a browser's leg (RFC 8827 §6.5): no SDES with it.
+    let srtp = match dtls {
+        Some(_) => None,
+        None => answered_crypto(offered, answered)?,
+    };
     Ok(Negotiated {
         codec,
         payload_type,
@@ -359,6 +382,7 @@ pub fn read_answer(
         direction,
         ptime,
         srtp,
+        dtls,
     })
 }
 
