@@ -16,7 +16,12 @@
 //! - `{"type": "message", "from_user", "to_agent", "text", …}`: a text
 //!   message from another agent or a supervisor (`POST /api/v1/messages`);
 //! - `{"type": "lagged", "skipped": n}` if this client fell behind (the
-//!   outbox keeps every event; `GET /api/v1/calls/{id}` re-reads a call).
+//!   outbox keeps every event; `GET /api/v1/calls/{id}` re-reads a call);
+//! - `phone.*`: an agent's page that registered as their phone (issue 17
+//!   §2, `api::live_phone`): offers, hang-ups and re-offers of its calls.
+//!
+//! The page may send `phone.*` messages (its phone's answers); anything
+//! else it sends is ignored.
 //!
 //! Who sees what: supervisors and admins every event of their tenant(s);
 //! an agent their own `agent.state` and the events of calls offered to
@@ -33,6 +38,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiQuery;
+use super::live_phone::PagePhone;
 use super::{ApiError, ApiResult, ApiState};
 use crate::auth::{Principal, Role};
 use crate::events::{Event, EventData};
@@ -161,8 +167,15 @@ async fn stream(
     };
     let mut recheck = tokio::time::interval(std::time::Duration::from_secs(30));
     let mut messages = s.cti.as_ref().map(|c| c.messages.subscribe());
+    let mut phone = PagePhone::default();
     loop {
         tokio::select! {
+            m = phone.next() => {
+                let Some(m) = m else { return };
+                if socket.send(Message::Text(m.to_string().into())).await.is_err() {
+                    return;
+                }
+            },
             m = next_message(&mut messages) => {
                 if let Some(m) = m.filter(|m| view.admit_message(m)) {
                     if socket.send(Message::Text(m.to_string().into())).await.is_err() {
@@ -197,6 +210,13 @@ async fn stream(
             },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(reply) = phone.on_page_message(&s, &view.p, &text) {
+                        if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
                 _ => {}
             },
             _ = recheck.tick() => {

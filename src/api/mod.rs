@@ -35,6 +35,7 @@ pub mod handles;
 pub mod json_errors;
 pub mod listener;
 pub mod live;
+mod live_phone;
 pub mod metrics;
 pub mod openapi;
 pub mod peer_download;

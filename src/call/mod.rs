@@ -42,6 +42,7 @@ pub mod secure;
 pub(crate) mod seeded;
 mod session;
 mod task;
+pub mod web_phone;
 
 pub use session::{CommandSender, PartyTarget, SessionCommand, Supervision};
 
@@ -73,6 +74,9 @@ pub struct Contact {
     /// these as their route, and go to `source` (that proxy). Empty when
     /// the phone registered with this node directly.
     pub route: Vec<String>,
+    /// A browser phone (`call::web_phone`): its id; rung over its page's
+    /// WebSocket, not SIP.
+    pub web: Option<u64>,
 }
 
 /// Looks up agents' live registrations (implemented by the switch over the
@@ -292,6 +296,8 @@ pub struct CallContext {
     pub audit: std::sync::OnceLock<AuditSink>,
     /// Which legs are SRTP.
     pub srtp: secure::SrtpPolicy,
+    /// Agents' browser phones (WebRTC), rung as contacts of their phone.
+    pub web_phones: Arc<web_phone::WebPhones>,
 }
 
 impl CallContext {

@@ -109,7 +109,7 @@ pub(super) async fn reach(
     let mut legs: HashMap<LegKey, OutboundLeg> = HashMap::new();
     let mut answers: HashMap<LegKey, Option<Vec<u8>>> = HashMap::new();
     for inv in agent_invites {
-        match ctx.stack.invite(inv, events_tx) {
+        match super::web_phone::dial(&ctx.stack, &ctx.web_phones, inv, events_tx) {
             Ok(leg) => {
                 m.agent_sent(leg.key().clone());
                 legs.insert(leg.key().clone(), leg);
@@ -162,7 +162,7 @@ pub(super) async fn reach(
                     };
                     let target = format!("sip:{}@{proxy}", dial.number);
                     let inv = invite(target, Some(proxy), t.tcp, dial.caller_id, offer);
-                    match ctx.stack.invite(inv, events_tx) {
+                    match super::web_phone::dial(&ctx.stack, &ctx.web_phones, inv, events_tx) {
                         Ok(leg) => {
                             m.citizen_sent(leg.key().clone());
                             legs.insert(leg.key().clone(), leg);

@@ -21,6 +21,7 @@ use super::hunt::{Attempted, Hunt, Hunted};
 use super::queue_wait::{
     Fact as WaitFact, Input as WaitInput, Output as WaitOutput, QueueWait, Waited,
 };
+use super::web_phone::dial;
 use super::{sleep_until, CallContext, Outcome, Ringing, Route};
 use crate::acd::{CallId, Input};
 use crate::events::model::{TransferKind, TransferMode};
@@ -60,6 +61,8 @@ pub(super) struct Ringer<'a> {
     pub events_tx: LegEventSender,
     pub b_offer: Vec<u8>,
     pub b_offer_sdp: SessionDescription,
+    /// `b_offer` as a browser phone's offer (`call::web_phone`).
+    pub b_web_offer: Option<Vec<u8>>,
     pub a_answer: Vec<u8>,
     pub caller: String,
     pub caller_name: Option<String>,
@@ -194,8 +197,9 @@ impl Ringer<'_> {
                     unregistered += 1;
                 }
                 for c in contacts {
-                    let invite = self.invite_to_agent(agent, &c);
-                    invites.push((invite, Some(agent.to_string())));
+                    if let Some(invite) = self.invite_to_agent(agent, &c) {
+                        invites.push((invite, Some(agent.to_string())));
+                    }
                 }
             }
             if invites.is_empty() {
@@ -391,7 +395,9 @@ impl Ringer<'_> {
                         }
                     }
                     WaitOutput::Ring { agent, device } => {
-                        if forks.ring(self.ctx, &self.events_tx, &agent, &device, &template) {
+                        let web = self.b_web_offer.as_deref();
+                        if forks.ring(self.ctx, &self.events_tx, &agent, &device, (&template, web))
+                        {
                             self.record.fact("offered", |b, t| b.offered(t, &agent));
                         }
                     }
@@ -498,9 +504,9 @@ impl Ringer<'_> {
 
     /// An INVITE to an agent's phone (auto-answer headers for agents
     /// who have them).
-    fn invite_to_agent(&self, device: &str, c: &super::Contact) -> OutboundInvite {
+    fn invite_to_agent(&self, device: &str, c: &super::Contact) -> Option<OutboundInvite> {
         let template = self.invite_to(String::new(), None, false);
-        invite_to_agent(self.ctx, device, c, template)
+        invite_to_agent(self.ctx, device, c, template, self.b_web_offer.as_deref())
     }
 
     fn invite_to(
@@ -537,7 +543,12 @@ impl Ringer<'_> {
         let mut legs: HashMap<LegKey, OutboundLeg> = HashMap::new();
         let mut devices: HashMap<LegKey, String> = HashMap::new();
         for (invite, device) in invites {
-            match self.ctx.stack.invite(invite, &self.events_tx) {
+            match dial(
+                &self.ctx.stack,
+                &self.ctx.web_phones,
+                invite,
+                &self.events_tx,
+            ) {
                 Ok(leg) => {
                     if let Some(d) = &device {
                         devices.insert(leg.key().clone(), d.clone());
@@ -714,12 +725,14 @@ impl AcdOffers {
         events_tx: &LegEventSender,
         agent: &str,
         device: &str,
-        template: &OutboundInvite,
+        (template, web_offer): (&OutboundInvite, Option<&[u8]>),
     ) -> bool {
         let mut keys = Vec::new();
         for c in ctx.directory.contacts(device) {
-            let invite = invite_to_agent(ctx, device, &c, template.clone());
-            match ctx.stack.invite(invite, events_tx) {
+            let Some(invite) = invite_to_agent(ctx, device, &c, template.clone(), web_offer) else {
+                continue;
+            };
+            match dial(&ctx.stack, &ctx.web_phones, invite, events_tx) {
                 Ok(leg) => {
                     keys.push(leg.key().clone());
                     self.legs
@@ -818,12 +831,20 @@ struct Executed {
 /// to the phone where supported"): `Call-Info: …;answer-after=0`
 /// (Polycom, Yealink, baresip …) and `Alert-Info: …;info=alert-autoanswer`
 /// (Grandstream, Linphone, Yealink …). Phones that know neither ring.
+///
+/// A browser phone's invite carries `web_offer`, the WebRTC form of the
+/// offer (`None`: this call cannot ring browsers, and the contact is
+/// skipped).
 fn invite_to_agent(
     ctx: &CallContext,
     device: &str,
     c: &super::Contact,
     mut invite: OutboundInvite,
-) -> OutboundInvite {
+    web_offer: Option<&[u8]>,
+) -> Option<OutboundInvite> {
+    if c.web.is_some() {
+        invite.sdp = web_offer?.to_vec();
+    }
     invite.target = c.uri.clone();
     invite.destination = Some(c.source);
     invite.tcp = c.tcp;
@@ -842,5 +863,5 @@ fn invite_to_agent(
             format!("<http://{host}/>;info=alert-autoanswer"),
         ));
     }
-    invite
+    Some(invite)
 }

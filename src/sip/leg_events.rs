@@ -174,6 +174,15 @@ pub struct LegEventSender {
     pub(super) route: Route,
 }
 
+impl LegEventSender {
+    /// Put an event of a leg that is not a SIP dialog (a
+    /// [`ForeignLeg`](super::ForeignLeg)'s) on the call's channel; `false`
+    /// once the call is gone.
+    pub fn deliver(&self, key: LegKey, event: LegEvent) -> bool {
+        self.route.send(Box::new((key, event))).is_ok()
+    }
+}
+
 /// The receiving half: one per call.
 pub struct LegEvents {
     events: mpsc::UnboundedReceiver<Box<(LegKey, LegEvent)>>,

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod dialog_info;
 pub mod digest_policy;
 pub mod flood;
+mod foreign;
 pub mod gate;
 pub mod journal;
 mod leg_events;
@@ -39,6 +40,7 @@ pub mod user_lockout;
 pub use journal::{DialogJournal, SavedDialog};
 pub use message::{Request, Responder};
 pub use stack::{
-    InboundLeg, Incoming, Leg, LegEvent, LegEvents, LegKey, LegRequests, OutboundInvite,
-    OutboundLeg, OutboundRegistration, SipError, SipStack, StackConfig,
+    AnyLegRequests, ForeignLeg, InboundLeg, Incoming, Leg, LegEvent, LegEvents, LegKey,
+    LegRequests, OutboundInvite, OutboundLeg, OutboundRegistration, SipError, SipStack,
+    StackConfig,
 };

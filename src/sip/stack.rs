@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::flood::FloodPolicy;
+pub use super::foreign::{ForeignLeg, OutboundLeg};
 use super::gate::{Gate, GatedUdp};
 use super::journal::DialogJournal;
 use super::leg_events::{self, LegRouter, Registration};
@@ -223,7 +224,7 @@ pub struct OutboundInvite {
 }
 
 /// Our UAC leg (INVITE sent to an agent or trunk).
-pub struct OutboundLeg {
+pub(super) struct SipOutbound {
     key: LegKey,
     /// Routes its dialog's states to the call (ends with the leg).
     _route: Registration,
@@ -267,7 +268,7 @@ pub trait Leg: Send + Sync {
     /// A handle that sends this leg's in-dialog requests from another
     /// task (the call never awaits a re-INVITE inline: its outcome comes
     /// back as an event).
-    fn requests(&self) -> LegRequests;
+    fn requests(&self) -> AnyLegRequests;
 }
 
 /// Sends in-dialog requests on a leg from anywhere (`'static`, cheap to
@@ -277,6 +278,42 @@ pub trait Leg: Send + Sync {
 pub struct LegRequests {
     dialog: InviteDialog,
     journal: Option<Arc<Journal>>,
+}
+
+/// A leg's request handle, whatever the leg ([`Leg::requests`]).
+#[derive(Clone)]
+pub enum AnyLegRequests {
+    /// A SIP dialog's.
+    Sip(LegRequests),
+    /// A leg that is not a SIP dialog (a browser's).
+    Foreign(Arc<dyn super::foreign::ForeignLeg>),
+}
+
+impl AnyLegRequests {
+    /// Send a re-offer with `sdp`; the status and answer body.
+    pub async fn reinvite(self, sdp: Vec<u8>) -> Result<(u16, Vec<u8>), SipError> {
+        match self {
+            Self::Sip(r) => r.reinvite(sdp).await,
+            Self::Foreign(f) => f.reinvite(sdp).await,
+        }
+    }
+
+    /// Refresh the session; the status (408/481: the peer is gone).
+    pub async fn refresh(self) -> Result<u16, SipError> {
+        match self {
+            Self::Sip(r) => r.refresh().await,
+            Self::Foreign(f) => f.refresh().await,
+        }
+    }
+
+    /// See [`LegRequests::notify_refer`]; a leg that is not SIP sends no
+    /// REFER, so has nothing to be told.
+    pub async fn notify_refer(self, code: u16, reason: &str, done: bool) -> Result<u16, SipError> {
+        match self {
+            Self::Sip(r) => r.notify_refer(code, reason, done).await,
+            Self::Foreign(_) => Err(SipError::Dialog("not a SIP leg: no REFER to notify".into())),
+        }
+    }
 }
 
 impl LegRequests {
@@ -345,18 +382,18 @@ macro_rules! common_leg_ops {
             }
 
             async fn reinvite(&self, sdp: Vec<u8>) -> Result<(u16, Vec<u8>), SipError> {
-                self.requests().reinvite(sdp).await
+                Leg::requests(self).reinvite(sdp).await
             }
 
             async fn refresh(&self) -> Result<u16, SipError> {
-                self.requests().refresh().await
+                Leg::requests(self).refresh().await
             }
 
-            fn requests(&self) -> LegRequests {
-                LegRequests {
+            fn requests(&self) -> AnyLegRequests {
+                AnyLegRequests::Sip(LegRequests {
                     dialog: self.dialog.clone(),
                     journal: self.journal.clone(),
-                }
+                })
             }
 
             async fn bye(&self) {
@@ -385,7 +422,7 @@ macro_rules! common_leg_ops {
 }
 
 common_leg_ops!(InboundLeg);
-common_leg_ops!(OutboundLeg, accepted);
+common_leg_ops!(SipOutbound, accepted);
 
 impl InboundLeg {
     /// Send 180 Ringing, or 183 Session Progress when `sdp` is given.
@@ -424,9 +461,9 @@ impl InboundLeg {
     }
 }
 
-impl OutboundLeg {
+impl SipOutbound {
     /// Cancel while ringing, or BYE once answered.
-    pub async fn hang_up(&self) {
+    pub(super) async fn hang_up(&self) {
         if let Err(e) = self.dialog.hangup().await {
             debug!(leg = %self.key, error = %e, "hang up");
         }
@@ -723,14 +760,14 @@ impl SipStack {
             }
             finals.send(Box::new((k, event))).ok();
         });
-        Ok(OutboundLeg {
+        Ok(OutboundLeg::sip(SipOutbound {
             key,
             _route: route,
             dialog,
             dialogs: self.inner.dialogs.clone(),
             journal: self.inner.journal.clone(),
             accepted,
-        })
+        }))
     }
 
     /// A client registration to a carrier's registrar (RFC 3261 §10.2),

@@ -148,6 +148,7 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         &config,
         None,
     ));
+    let web_phones = crate::call::web_phone::WebPhones::new(crate::call::web_phone::DEFAULT_GRACE);
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: PortPool::new("127.0.0.1".parse().expect("ip"), 42000, 42099),
@@ -157,7 +158,11 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
         ring_timeout: Duration::from_secs(30),
         no_response_timeout: Duration::from_secs(30),
         session_refresh: Duration::from_secs(900),
-        directory: Arc::new(registrations.clone()),
+        directory: Arc::new(crate::call::web_phone::WithBrowsers {
+            sip: Arc::new(registrations.clone()),
+            web: web_phones.clone(),
+        }),
+        web_phones,
         trunks: trunks.clone(),
         counters: Arc::new(CallCounters::default()),
         queues: None,

@@ -406,6 +406,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         // they were; the others are signed out (and told as agent.state).
         q.restore(registrations.registered_users()).await;
     }
+    let web_phones = crate::call::web_phone::WebPhones::new(crate::call::web_phone::DEFAULT_GRACE);
     let ctx = Arc::new(CallContext {
         stack: stack.clone(),
         ports: ports.clone(),
@@ -423,7 +424,11 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
         no_response_timeout: Duration::from_secs(config.calls.no_response_secs.max(1)),
         session_refresh: Duration::from_secs(config.calls.session_expires_secs / 2),
-        directory: Arc::new(registrations.clone()),
+        directory: Arc::new(crate::call::web_phone::WithBrowsers {
+            sip: Arc::new(registrations.clone()),
+            web: web_phones.clone(),
+        }),
+        web_phones,
         trunks: trunks.clone(),
         counters: counters.clone(),
         queues: queues.clone(),

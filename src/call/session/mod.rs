@@ -600,7 +600,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
     }
 
     /// The request handle of `side`'s leg.
-    fn requests(&self, side: Side) -> crate::sip::stack::LegRequests {
+    fn requests(&self, side: Side) -> crate::sip::AnyLegRequests {
         match side {
             Side::A => self.a.requests(),
             Side::B => self.b.requests(),

@@ -101,6 +101,8 @@ pub(super) struct GroupConsult {
     pub(super) offers: crate::call::ringing::AcdOffers,
     /// The INVITE every offered phone gets (the consultation's offer).
     pub(super) template: crate::sip::stack::OutboundInvite,
+    /// Its offer to browser phones.
+    pub(super) web_offer: Option<Vec<u8>>,
     pub(super) offer: SessionDescription,
     /// The consultation's ports, until a phone answers.
     pub(super) ports: Option<PortPair>,
@@ -258,6 +260,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             call,
             queues,
             news: Some(news),
+            web_offer: crate::call::web_phone::offer_for(&offer, &ports),
             template,
             offer,
             ports: Some(ports),
@@ -279,9 +282,13 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 let Some(events_tx) = &self.events_tx else {
                     return true;
                 };
-                if g.offers
-                    .ring(self.ctx, events_tx, &agent, &device, &g.template)
-                {
+                if g.offers.ring(
+                    self.ctx,
+                    events_tx,
+                    &agent,
+                    &device,
+                    (&g.template, g.web_offer.as_deref()),
+                ) {
                     info!(call = %g.call, %agent, "consultation offered");
                     self.record.fact("offered", |b, t| b.offered(t, &agent));
                 }
@@ -484,23 +491,27 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
             .map_err(|e| format!("no RTP ports: {e}"))?;
         let local = crate::call::local_media(self.ctx, ports.port(), self.ctx.codecs.clone());
         let offer = sdp::build_offer(&local);
+        // A browser phone gets the WebRTC form of the offer.
+        let body = match crate::call::web_phone::phone_of(uri) {
+            Some(_) => crate::call::web_phone::offer_for(&offer, &ports)
+                .ok_or("no DTLS certificate to ring a browser")?,
+            None => offer.to_string().into_bytes(),
+        };
         let invite = crate::sip::stack::OutboundInvite {
             target: uri.to_string(),
             destination: Some(destination),
             tcp,
             from_user: "hotline".into(),
             from_display: mode.map(|m| format!("{m:?}")),
-            sdp: offer.to_string().into_bytes(),
+            sdp: body,
             headers: vec![],
             credential: None,
             direct: false,
             route,
         };
-        let leg = self
-            .ctx
-            .stack
-            .invite(invite, &events_tx)
-            .map_err(|e| format!("cannot ring {user}: {e}"))?;
+        let leg =
+            crate::call::web_phone::dial(&self.ctx.stack, &self.ctx.web_phones, invite, &events_tx)
+                .map_err(|e| format!("cannot ring {user}: {e}"))?;
         info!(party = %user, ?mode, "ringing an extra party");
         Ok(Dialing {
             leg,

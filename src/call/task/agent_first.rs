@@ -186,12 +186,25 @@ impl Shell<'_> {
         let b_offer = sdp::build_offer(&b_local);
         let mut news = self.call.news.take();
         let call = &self.call;
+        // A browser phone among the agent's contacts gets the WebRTC form.
+        let web_offer = call
+            .contacts
+            .iter()
+            .any(|c| c.web.is_some())
+            .then(|| crate::call::web_phone::offer_for(&b_offer, b_ports))
+            .flatten();
         let invites = call
             .contacts
             .iter()
-            .map(|c| OutboundInvite {
-                route: c.route.clone(),
-                ..invite(c.uri.clone(), Some(c.source), c.tcp, &call.number, &b_offer)
+            .filter_map(|c| {
+                let mut inv = OutboundInvite {
+                    route: c.route.clone(),
+                    ..invite(c.uri.clone(), Some(c.source), c.tcp, &call.number, &b_offer)
+                };
+                if c.web.is_some() {
+                    inv.sdp = web_offer.clone()?;
+                }
+                Some(inv)
             })
             .collect();
         let dial = Dial {

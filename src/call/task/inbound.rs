@@ -35,6 +35,8 @@ struct Setup {
     events: LegEvents,
     events_tx: LegEventSender,
     b_offer: SessionDescription,
+    /// `b_offer` for browser phones.
+    b_web_offer: Option<Vec<u8>>,
     a_neg: Negotiated,
     caller: String,
     caller_name: Option<String>,
@@ -106,6 +108,7 @@ pub(in crate::call) async fn run(
             events,
             events_tx,
             b_offer,
+            b_web_offer,
             a_neg,
             caller,
             caller_name,
@@ -118,6 +121,7 @@ pub(in crate::call) async fn run(
             events,
             events_tx,
             b_offer: b_offer.to_string().into_bytes(),
+            b_web_offer,
             b_offer_sdp: b_offer,
             a_answer: parts.a_answer.to_string().into_bytes(),
             caller,
@@ -227,6 +231,7 @@ async fn prepare(
     if let Some(pt) = a_neg.telephone_event {
         retarget_telephone_event(&mut b_offer, pt);
     }
+    let b_web_offer = crate::call::web_phone::offer_for(&b_offer, &b_ports);
     let call_id = invite.request.call_id();
     let (events_tx, events) = ctx.stack.leg_channel();
     let caller = invite
@@ -251,6 +256,7 @@ async fn prepare(
         events,
         events_tx,
         b_offer,
+        b_web_offer,
         caller,
         caller_name,
         media: CallerMedia::new(a_ports, Target::from_negotiated(&a_neg)),
