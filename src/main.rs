@@ -669,11 +669,16 @@ fn target_addr(uri: &str) -> Option<SocketAddr> {
 /// The user's filter, with the SIP library's per-packet logs held at `warn`
 /// unless the user mentions it.
 fn log_filter(user: &str) -> String {
-    if user.contains("rsipstack") {
-        user.to_string()
-    } else {
-        format!("{user},rsipstack=warn")
+    // The libraries' own chatter, unless asked for: rsipstack's per
+    // transaction, rtc-dtls's per handshake (a browser's ClientHello
+    // offers extensions it does not know, each a warning).
+    let mut filter = user.to_string();
+    for (library, level) in [("rsipstack", "warn"), ("rtc_dtls", "error")] {
+        if !user.contains(library) {
+            filter.push_str(&format!(",{library}={level}"));
+        }
     }
+    filter
 }
 
 /// `hotline unseal`: the plaintext written to a new file, removed again if

@@ -130,6 +130,12 @@ export function connectEvents(session, onMessage, onStatus) {
       clearTimeout(timer);
       if (ws) ws.close();
     },
+    /** Send a message (the browser phone's); false while disconnected. */
+    send(obj) {
+      if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+      ws.send(JSON.stringify(obj));
+      return true;
+    },
   };
 }
 

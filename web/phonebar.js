@@ -21,11 +21,13 @@
 //   #ivr-vars, #wait, #history tbody tr (td: time, agent, outcome, recording)
 //   #call-log li (the current call's events), #messages li,
 //   #msg-to, #msg-text, #btn-send
+//   the browser phone's (#phone-…, #btn-answer 接听 …): web/webphone.js
 //
 // The agent's state is shown from the WebSocket's `hello` (the state now)
 // and then its `agent.state` events of this agent.
 
 import { Session, connectEvents, STATES, REASONS, OUTCOMES, label, h, duration, localTime, showError } from "./api.js";
+import { WebPhone } from "./webphone.js";
 
 const $ = (sel) => document.querySelector(sel);
 const session = new Session("phonebar");
@@ -33,6 +35,8 @@ let live = null;
 let me = null;
 let stateSince = null;
 let currentCall = null;
+/** The browser phone (web/webphone.js): this page answers calls itself. */
+const phone = new WebPhone((m) => live !== null && live.send(m));
 
 // ----- login ---------------------------------------------------------------
 
@@ -71,11 +75,15 @@ function start(user) {
   $("#login-form").classList.add("hidden");
   $("#bar").classList.remove("hidden");
   $("#btn-logout").classList.remove("hidden");
-  live = connectEvents(session, onEvent, (up) => { $("#ws-status").dataset.connected = String(up); });
+  live = connectEvents(session, onEvent, (up) => {
+    $("#ws-status").dataset.connected = String(up);
+    if (up) phone.online(); else phone.offline();
+  });
   loadTransferTargets();
 }
 
 function stop() {
+  phone.disable();
   if (live) live.close();
   live = null;
   me = null;
@@ -231,6 +239,7 @@ const EVENT_LABELS = {
 
 function onEvent(m) {
   if (!me) return;
+  if (phone.onMessage(m)) return;
   switch (m.type) {
     case "hello":
       if (m.agent_state && m.agent_state.state) {
@@ -257,6 +266,7 @@ function onEvent(m) {
 }
 
 function showState(d, at) {
+  phone.agentState(d.state);
   const el = $("#state");
   el.dataset.state = d.state;
   el.replaceChildren(label(STATES[d.state], d.state));

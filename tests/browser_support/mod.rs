@@ -93,6 +93,12 @@ pub struct Browser {
 impl Browser {
     /// Start chromium and connect to its DevTools endpoint.
     pub fn launch(artifacts: Arc<Artifacts>) -> Self {
+        Self::launch_with(artifacts, &[])
+    }
+
+    /// [`Self::launch`] with `extra` command-line switches (e.g. a fake
+    /// microphone playing a file).
+    pub fn launch_with(artifacts: Arc<Artifacts>, extra: &[String]) -> Self {
         let exe = chromium();
         let profile = tempfile::tempdir().expect("profile dir");
         let mut child = Command::new(&exe)
@@ -114,6 +120,7 @@ impl Browser {
                 "--lang=zh-CN",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
             .arg("about:blank")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

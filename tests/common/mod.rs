@@ -13,6 +13,7 @@ pub mod flows;
 pub mod kamailio;
 pub mod nats;
 pub mod recorded;
+pub mod shipped;
 pub mod tls;
 
 use std::io::{Read, Write};

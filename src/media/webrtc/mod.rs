@@ -11,8 +11,11 @@
 //! pair answers ICE checks ([`ice`]), runs the DTLS handshake ([`dtls`])
 //! and keys the leg's SRTP with what it exports. Every task that lends
 //! the pair (relay, player) goes through it, so none needs to know the
-//! leg is a browser's. Media is sent only to, and taken only from, the
-//! address that passed an ICE check with our password.
+//! leg is a browser's. Media is taken only from addresses that passed an
+//! ICE check with our password, and sent to the one the browser uses: its
+//! latest nomination, or the checked address its media comes from (a
+//! browser may switch its selected pair without nominating again, e.g.
+//! from a loopback to an interface address).
 
 pub mod dtls;
 pub mod ice;
@@ -28,6 +31,10 @@ use crate::media::sdp::SrtpKeys;
 /// How many DTLS datagrams that arrived before the answer (a fast
 /// browser) are kept to replay once the leg is armed.
 const EARLY_DTLS: usize = 4;
+
+/// How many checked addresses a leg remembers (a browser checks one pair
+/// per local interface; the oldest is forgotten first).
+const CHECKED: usize = 8;
 
 /// The RFC 7983 class of a datagram on a WebRTC port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,10 +84,12 @@ pub struct WebRtcTransport {
     dtls: Option<dtls::DtlsServer>,
     /// DTLS that came before the answer armed the leg.
     early: Vec<(SocketAddr, Vec<u8>)>,
-    /// The address that passed an ICE check (nominated, or the latest
-    /// until one is).
+    /// Where media goes: the browser's nominated address, or the latest
+    /// checked one its media came from.
     remote: Option<SocketAddr>,
     nominated: bool,
+    /// Addresses that passed an ICE check, newest last.
+    checked: Vec<SocketAddr>,
     /// Why a datagram was refused, logged once per leg.
     logged: bool,
 }
@@ -95,6 +104,7 @@ impl WebRtcTransport {
             early: Vec::new(),
             remote: None,
             nominated: false,
+            checked: Vec::new(),
             logged: false,
         }
     }
@@ -140,8 +150,13 @@ impl WebRtcTransport {
                     response,
                     nominated,
                 } => {
-                    // A nominated pair sticks until another is nominated
-                    // (an ICE restart or a new network path).
+                    self.checked.retain(|a| *a != from);
+                    if self.checked.len() == CHECKED {
+                        self.checked.remove(0);
+                    }
+                    self.checked.push(from);
+                    // A nominated pair is where media goes until another
+                    // is nominated or the media moves.
                     if nominated || !self.nominated {
                         self.remote = Some(from);
                         self.nominated |= nominated;
@@ -175,6 +190,8 @@ impl WebRtcTransport {
             }
             class @ (Class::Rtp | Class::Rtcp) => {
                 if self.checked(from) {
+                    // The browser switched pairs: answer where it speaks.
+                    self.remote = Some(from);
                     out.media = Some(class);
                 } else {
                     self.refused(from, "media from an address that passed no ICE check");
@@ -186,7 +203,7 @@ impl WebRtcTransport {
     }
 
     fn checked(&self, from: SocketAddr) -> bool {
-        self.remote == Some(from)
+        self.checked.contains(&from)
     }
 
     fn refused(&mut self, from: SocketAddr, why: &str) {

@@ -195,7 +195,7 @@ fn media_and_dtls_from_an_unchecked_address_are_refused() {
 }
 
 #[test]
-fn a_nominated_pair_is_kept_until_another_is_nominated() {
+fn media_goes_to_the_nominated_pair_or_where_the_browsers_media_comes_from() {
     let mut t = WebRtcTransport::new(ours());
     let other: SocketAddr = "127.0.0.1:50002".parse().expect("addr");
     t.receive(Instant::now(), browser_addr(), &check(&t, true));
@@ -215,6 +215,17 @@ fn a_nominated_pair_is_kept_until_another_is_nominated() {
         Some(other),
         "a new nomination (ICE restart) moves it"
     );
+    // The browser's media from the first checked pair: answered there.
+    let rtp = [0x80, 0x08, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4, 0xd5];
+    assert_eq!(
+        t.receive(Instant::now(), browser_addr(), &rtp).media,
+        Some(Class::Rtp)
+    );
+    assert_eq!(t.remote(), Some(browser_addr()));
+    // A stranger's media moves nothing.
+    let stranger: SocketAddr = "127.0.0.9:50000".parse().expect("addr");
+    assert_eq!(t.receive(Instant::now(), stranger, &rtp).media, None);
+    assert_eq!(t.remote(), Some(browser_addr()));
 }
 
 #[test]
