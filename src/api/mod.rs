@@ -31,6 +31,7 @@ pub mod blocklist;
 pub mod cors;
 pub mod cti;
 pub mod error;
+pub mod forecast;
 pub mod handles;
 pub mod json_errors;
 pub mod listener;
@@ -138,6 +139,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/supervise", post(cti::supervise))
         .route("/api/v1/supervise/take-over", post(cti::take_over))
         .route("/api/v1/wallboard", get(cti::wallboard))
+        .route("/api/v1/forecast", get(forecast::forecast_endpoint))
         .route("/api/v1/acd/stats", get(cti::acd_stats))
         .route("/api/v1/acd/callbacks", post(cti::schedule_callback))
         .route("/api/v1/agent/call/transfer", post(cti::transfer))

@@ -81,24 +81,33 @@ pub struct Interval {
 }
 
 /// `bins` intervals of `bin` ending at `end` (oldest first): the calls of
-/// `group` that asked in each, and their 20 s answer rate by the report.
-pub fn history(cdrs: &[Cdr], group: &str, end: Time, bin: Duration, bins: usize) -> Vec<Interval> {
+/// `group` that asked in each (stored records and calls in progress,
+/// `live`), and the 20 s answer rate of the stored ones by the report (a
+/// call in progress has no verdict yet).
+pub fn history(
+    finished: &[Cdr],
+    live: &[Cdr],
+    group: &str,
+    end: Time,
+    bin: Duration,
+    bins: usize,
+) -> Vec<Interval> {
     let start = end
         .checked_sub(bin * bins as u32)
         .unwrap_or(Time::UNIX_EPOCH);
+    let within = |c: &&Cdr, from: Time, to: Time| {
+        group_of(c) == Some(group) && asked_at(c).is_some_and(|t| t >= from && t < to)
+    };
     (0..bins)
         .map(|k| {
             let from = start + bin * k as u32;
             let to = from + bin;
-            let inside: Vec<&Cdr> = cdrs
-                .iter()
-                .filter(|c| group_of(c) == Some(group))
-                .filter(|c| asked_at(c).is_some_and(|t| t >= from && t < to))
-                .collect();
+            let done: Vec<&Cdr> = finished.iter().filter(|c| within(c, from, to)).collect();
+            let going = live.iter().filter(|c| within(c, from, to)).count();
             Interval {
                 from,
-                arrivals: inside.len() as u64,
-                answer_rate_20s: answer_rate_20s(inside),
+                arrivals: (done.len() + going) as u64,
+                answer_rate_20s: answer_rate_20s(done),
             }
         })
         .collect()
@@ -108,6 +117,10 @@ pub fn history(cdrs: &[Cdr], group: &str, end: Time, bin: Duration, bins: usize)
 pub fn answer_rate_20s<'a>(cdrs: impl IntoIterator<Item = &'a Cdr>) -> Option<f64> {
     build_report(cdrs, ReportBy::Group, 0).total.answer_rate_20s
 }
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;
 
 /// A call still in progress (the live record's snapshot) as an
 /// observation at `now`: it asked, so it counts as an arrival, and its
