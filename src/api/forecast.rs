@@ -39,7 +39,8 @@ pub const CHART_BIN: Duration = Duration::from_secs(30 * 60);
 pub struct Sources {
     /// The stored call records.
     pub records: Arc<RecordStore>,
-    /// The calls in progress (their records so far).
+    /// The records not yet stored (calls in progress, or waiting for
+    /// after-call work): their callers count as arrivals.
     pub live: Option<Arc<crate::call::record::CallRecords>>,
     /// The ACD (agents by state).
     pub queues: Option<crate::call::queue::Queues>,
@@ -141,7 +142,11 @@ pub async fn compute(
         .await
         .map_err(|e| ForecastError::Records(e.to_string()))?
         .map_err(ForecastError::Records)?;
-    let live: Vec<Cdr> = sources.live.as_ref().map(|l| l.live()).unwrap_or_default();
+    let live: Vec<Cdr> = sources
+        .live
+        .as_ref()
+        .map(|l| l.unfinished())
+        .unwrap_or_default();
     Ok(groups
         .into_iter()
         .map(|group| {
