@@ -15,7 +15,8 @@
 //! agents answer after a ring of 2–6 s and miss 2 % of offers (the
 //! engine's ring timeout puts the caller back); after-call work as the
 //! group's setting; agents signed in by a roster planned on the profile
-//! (a thinner lunch). The same weekday of `weeks` past weeks is simulated
+//! (a thinner lunch), each half hour's taking over five minutes before it
+//! (those leaving sign out once free). The same weekday of `weeks` past weeks is simulated
 //! first (other draws) as the forecast's prior. Deterministic for a seed;
 //! no clock, no IO: `hotline forecast-day` prints [`table`].
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::erlang::{erlang_a_rate, Load};
 use super::group::{forecast, Forecast, Settings};
 use super::records::{answer_rate_20s, asked_at, group_of, inputs};
 use crate::acd::{
@@ -83,6 +85,11 @@ const GROUPS: [GroupPlan; 2] = [
 const TALK_SIGMA: f64 = 0.6;
 /// Offers an agent lets ring out.
 const MISSED_OFFER: f64 = 0.02;
+/// A half hour's roster takes over this long before it begins: its new
+/// agents sign in, and those it no longer has sign out once free (as
+/// agents do around a shift change), so the forecast at the half hour sees
+/// the roster, not the agents still finishing a call before they leave.
+const SHIFT_LEAD: Duration = Duration::from_secs(5 * 60);
 /// How long an agent who let an offer ring out stays not ready.
 const NOT_READY_AFTER_MISS: Duration = Duration::from_secs(10);
 /// How long an offer rings before the engine takes it back.
@@ -107,6 +114,13 @@ pub struct Row {
     pub actual_per_hour: f64,
     /// Their 20 s answer rate (§8), `None` without calls.
     pub measured_20s: Option<f64>,
+    /// Callers already waiting when the half hour began (a backlog the
+    /// stationary models do not see).
+    pub waiting_at_start: usize,
+    /// Erlang A's 20 s rate had the arrivals been known (the actual
+    /// ones, with the forecast's handle time, patience and agents): what
+    /// is left of the error is the model's and the half hour's chance.
+    pub hindsight_a: f64,
 }
 
 /// The error of one group's predictions over the half hours with at least
@@ -125,7 +139,17 @@ pub struct Errors {
     pub arrivals_mape: f64,
     /// Half hours where the verdict "meets 90 %" agreed (Erlang A).
     pub verdict_agrees: usize,
+    /// Of the scored half hours, those that began with at most
+    /// [`CALM_START`] callers waiting, and Erlang A's mean absolute error
+    /// over them.
+    pub calm_half_hours: usize,
+    pub mae_a_calm: f64,
+    /// Erlang A's mean absolute error with the arrivals known.
+    pub mae_a_hindsight: f64,
 }
+
+/// A half hour "begins calm" with at most this many callers waiting.
+pub const CALM_START: usize = 2;
 
 /// Half hours with fewer callers are shown but not scored.
 pub const MIN_CALLS: u64 = 20;
@@ -155,6 +179,10 @@ impl DayResult {
             .filter_map(|r| r.measured_20s.map(|m| (r, m)))
             .collect();
         let n = rows.len().max(1) as f64;
+        let calm: Vec<&(&Row, f64)> = rows
+            .iter()
+            .filter(|(r, _)| r.waiting_at_start <= CALM_START)
+            .collect();
         let mean =
             |f: &dyn Fn(&Row, f64) -> f64| rows.iter().map(|(r, m)| f(r, *m)).sum::<f64>() / n;
         Errors {
@@ -170,6 +198,13 @@ impl DayResult {
                 .iter()
                 .filter(|(r, m)| (r.forecast.erlang_a.rate_20s_signed_in >= 0.9) == (*m >= 0.9))
                 .count(),
+            mae_a_hindsight: mean(&|r, m| (r.hindsight_a - m).abs() * 100.0),
+            calm_half_hours: calm.len(),
+            mae_a_calm: calm
+                .iter()
+                .map(|(r, m)| (r.forecast.erlang_a.rate_20s_signed_in - m).abs() * 100.0)
+                .sum::<f64>()
+                / calm.len().max(1) as f64,
         }
     }
 }
@@ -269,8 +304,10 @@ fn config() -> AcdConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
-    /// Half hour `k` begins: the roster, then the forecasts.
+    /// Half hour `k` begins: the forecasts.
     Boundary(usize),
+    /// Half hour `k`'s roster takes over, [`SHIFT_LEAD`] before it begins.
+    Roster(usize),
     Arrive(usize),
     Answer(CallId, u64),
     Patience(CallId),
@@ -353,7 +390,13 @@ impl<'a> Day<'a> {
             refused: 0,
         };
         for k in 0..48 {
-            day.at(start + HALF_HOUR * k as u32, Ev::Boundary(k));
+            let begins = start + HALF_HOUR * k as u32;
+            let roster = begins
+                .checked_sub(SHIFT_LEAD)
+                .filter(|_| k > 0)
+                .unwrap_or(begins);
+            day.at(roster, Ev::Roster(k));
+            day.at(begins, Ev::Boundary(k));
         }
         for i in 0..day.arrivals.len() {
             let when = day.arrivals[i].0;
@@ -629,8 +672,8 @@ impl<'a> Day<'a> {
                     self.agenda.remove(&key);
                     self.now = self.now.max(key.0);
                     match ev {
+                        Ev::Roster(k) => self.apply_roster(k),
                         Ev::Boundary(k) => {
-                            self.apply_roster(k);
                             if boundary == Some(k) {
                                 return;
                             }
@@ -707,13 +750,21 @@ pub fn run(options: DayOptions) -> DayResult {
         refused += day.refused;
     }
     let past = records.len();
-    let mut forecasts: Vec<(usize, usize, Forecast)> = Vec::new();
+    let mut forecasts: Vec<(usize, usize, Forecast, usize)> = Vec::new();
     let mut day = Day::new(options.seed, start, &mut records);
     for k in 0..48 {
         day.run_until(Some(k));
         let now = day.now;
         let live = day.live();
         let agents: Vec<(u32, u32)> = (0..GROUPS.len()).map(|g| day.agents(g)).collect();
+        let stats = day.e.stats(now);
+        let waiting = |id: &str| {
+            stats
+                .groups
+                .iter()
+                .find(|s| s.group == id)
+                .map_or(0, |s| s.calls_waiting)
+        };
         let finished: Vec<Cdr> = day
             .records
             .iter()
@@ -723,7 +774,7 @@ pub fn run(options: DayOptions) -> DayResult {
         for (g, plan) in GROUPS.iter().enumerate() {
             let (ready, signed_in) = agents[g];
             let i = inputs(&settings, now, plan.id, &finished, &live, ready, signed_in);
-            forecasts.push((k, g, forecast(&settings, &i)));
+            forecasts.push((k, g, forecast(&settings, &i), waiting(plan.id)));
         }
     }
     day.run_until(None);
@@ -732,7 +783,7 @@ pub fn run(options: DayOptions) -> DayResult {
     let today: Vec<Cdr> = records[past..].iter().map(|(_, c)| c.clone()).collect();
     let rows = forecasts
         .into_iter()
-        .map(|(k, g, forecast)| {
+        .map(|(k, g, forecast, waiting_at_start)| {
             let from = start + HALF_HOUR * k as u32;
             let to = from + HALF_HOUR;
             let inside: Vec<&Cdr> = today
@@ -740,12 +791,16 @@ pub fn run(options: DayOptions) -> DayResult {
                 .filter(|c| group_of(c) == Some(GROUPS[g].id))
                 .filter(|c| asked_at(c).is_some_and(|t| t >= from && t < to))
                 .collect();
+            let inside_count = inside.len();
+            let hindsight_a = hindsight(&forecast, inside_count as f64 * 2.0);
             Row {
                 group: GROUPS[g].id,
                 from: format!("{:02}:{:02}", k / 2, (k % 2) * 30),
                 forecast,
                 actual_per_hour: inside.len() as f64 * 2.0,
                 measured_20s: answer_rate_20s(inside),
+                waiting_at_start,
+                hindsight_a,
             }
         })
         .collect();
@@ -757,6 +812,17 @@ pub fn run(options: DayOptions) -> DayResult {
         day_20s: answer_rate_20s(&today),
         refused,
     }
+}
+
+/// Erlang A's 20 s rate for `per_hour` arrivals with the rest of a
+/// forecast (its handle time, patience, ring and agents signed in).
+fn hindsight(f: &Forecast, per_hour: f64) -> f64 {
+    let load = Load {
+        arrivals_per_sec: per_hour / 3_600.0,
+        handle_secs: f.handle_secs,
+        patience_secs: f.patience_secs,
+    };
+    erlang_a_rate(&load, f.signed_in, (20.0 - f.ring_secs).max(0.0))
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -776,14 +842,14 @@ pub fn table(r: &DayResult) -> String {
     );
     for plan in &GROUPS {
         out.push_str(&format!(
-            "\n### Group `{}` ({} seats)\n\n| half hour | calls/h forecast | calls/h actual | AHT s | patience s | needed C | needed A | signed in | 20 s forecast C % | 20 s forecast A % | 20 s measured % |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "\n### Group `{}` ({} seats)\n\n| half hour | calls/h forecast | calls/h actual | AHT s | patience s | needed C | needed A | signed in | waiting at start | 20 s forecast C % | 20 s forecast A % | 20 s A, calls known % | 20 s measured % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             plan.id, plan.seats
         ));
         for row in r.rows.iter().filter(|x| x.group == plan.id) {
             let f = &row.forecast;
             let need = |n: Option<u32>| n.map_or(">max".into(), |n| n.to_string());
             out.push_str(&format!(
-                "| {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {} |\n",
+                "| {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |\n",
                 row.from,
                 f.arrivals_per_hour,
                 row.actual_per_hour,
@@ -792,15 +858,17 @@ pub fn table(r: &DayResult) -> String {
                 need(f.erlang_c.needed),
                 need(f.erlang_a.needed),
                 f.signed_in,
+                row.waiting_at_start,
                 f.erlang_c.rate_20s_signed_in * 100.0,
                 f.erlang_a.rate_20s_signed_in * 100.0,
+                row.hindsight_a * 100.0,
                 pct(row.measured_20s),
             ));
         }
         let e = r.errors(plan.id);
         out.push_str(&format!(
-            "\nScored half hours (≥ {MIN_CALLS} calls): {}. 20 s rate, mean absolute error: Erlang A {:.1} points, Erlang C {:.1} points; bias (forecast − measured): A {:+.1}, C {:+.1}. Arrivals: mean absolute percentage error {:.1} %. \"Meets 90 %\" verdict (A) right in {} of {}.\n",
-            e.half_hours, e.mae_a, e.mae_c, e.bias_a, e.bias_c, e.arrivals_mape, e.verdict_agrees, e.half_hours
+            "\nScored half hours (≥ {MIN_CALLS} calls): {}. 20 s rate, mean absolute error: Erlang A {:.1} points, Erlang C {:.1} points; bias (forecast − measured): A {:+.1}, C {:+.1}. Arrivals: mean absolute percentage error {:.1} %. \"Meets 90 %\" verdict (A) right in {} of {}. Half hours beginning with ≤ {CALM_START} callers waiting: {}, Erlang A's mean absolute error over them {:.1} points. Erlang A with the calls known: mean absolute error {:.1} points.\n",
+            e.half_hours, e.mae_a, e.mae_c, e.bias_a, e.bias_c, e.arrivals_mape, e.verdict_agrees, e.half_hours, e.calm_half_hours, e.mae_a_calm, e.mae_a_hindsight
         ));
     }
     out
