@@ -126,7 +126,7 @@ async function refresh() {
     showCalls(active.calls || []);
     if (Date.now() - forecastAt >= FORECAST_EVERY_MS) {
       forecastAt = Date.now();
-      showForecast((await session.get("/api/v1/forecast")).groups || []);
+      refreshForecast();
     }
     $("#updated").textContent = `更新 ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`;
     if ($("#error").dataset.from === "poll") showError($("#error"), null);
@@ -330,6 +330,18 @@ function chart(g) {
     "aria-label": `来话量与 20 秒接通率 arrivals and 20 s rate, ${g.group_id}`,
     dataset: { arrivals: hist.map((b) => b.arrivals).join(",") },
   }, ...parts);
+}
+
+/** The forecast on its own: its failure (no ACD, records unreadable) is
+ *  shown in its panel and leaves the rest of the board alone. */
+async function refreshForecast() {
+  try {
+    showForecast((await session.get("/api/v1/forecast")).groups || []);
+  } catch (err) {
+    const box = h("div", { class: "error", role: "status" });
+    showError(box, err);
+    $("#forecast").replaceChildren(box);
+  }
 }
 
 function showForecast(groups) {
