@@ -9,6 +9,8 @@
 //! - [`admin`]: dead letters (list, replay), the audit log, users, storage;
 //! - [`openapi`]: the OpenAPI document at `/api/v1/openapi.json`;
 //! - [`cti`]: agent and supervisor operations, the wall-board;
+//! - [`forecast`]: the agents each skill group needs in the next half hour
+//!   (the `forecast` core on the records and the ACD), shared with `/metrics`;
 //! - [`live`]: the WebSocket event stream with screen pops;
 //! - [`web`]: the reference pages under `/web/`;
 //! - [`blocklist`]: block-list CRUD (persisted);
