@@ -167,3 +167,66 @@ fn the_answer_rate_excludes_callers_who_hung_up_within_the_threshold() {
     };
     close(r.answer_rate(), 0.8, 1e-12);
 }
+
+/// An M/M/n+M queue simulated caller by caller (first come, first served:
+/// a caller is answered at the earliest time a server is free unless
+/// their patience runs out first; one who hangs up takes no server).
+/// Returns (P(wait > 0), P(hang up), P(answered within t), P(hung up
+/// within t)) over `callers` after a warm-up.
+fn simulated(load: &Load, n: u32, t: f64, callers: usize, seed: u64) -> [f64; 4] {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut exp = |mean: f64| -mean * (1.0 - rng.random::<f64>()).ln();
+    // Server free times in ms, as integers for the heap.
+    let mut free: BinaryHeap<Reverse<u64>> = (0..n).map(|_| Reverse(0)).collect();
+    let mut now = 0.0;
+    let warm = callers / 10;
+    let mut counts = [0usize; 4];
+    for i in 0..callers + warm {
+        now += exp(1.0 / load.arrivals_per_sec);
+        let patience = load.patience_secs.map_or(f64::INFINITY, &mut exp);
+        let service = exp(load.handle_secs);
+        let earliest = free.peek().map_or(0.0, |r| r.0 as f64 / 1000.0);
+        let start = now.max(earliest);
+        let wait = start - now;
+        let answered = wait <= patience;
+        if answered {
+            free.pop();
+            free.push(Reverse(((start + service) * 1000.0) as u64));
+        }
+        if i < warm {
+            continue;
+        }
+        counts[0] += usize::from(wait > 0.0);
+        counts[1] += usize::from(!answered);
+        counts[2] += usize::from(answered && wait <= t);
+        counts[3] += usize::from(!answered && patience <= t);
+    }
+    counts.map(|c| c as f64 / callers as f64)
+}
+
+#[test]
+fn erlang_a_agrees_with_a_simulated_queue() {
+    // Under, at and over capacity, patient and impatient callers. With
+    // 400,000 callers the simulation's own spread is a few thousandths
+    // (at 3,000,000 every figure agreed within 0.003).
+    for (calls, aht, patience, n, seed) in [
+        (100.0, 180.0, 60.0, 10, 1),
+        (100.0, 180.0, 120.0, 9, 2),
+        (400.0, 240.0, 90.0, 52, 3),
+        (300.0, 300.0, 200.0, 45, 4),
+    ] {
+        let l = load(calls, aht, Some(patience));
+        let a = erlang_a(&l, n, 20.0);
+        let [wait, gone, within, gone_within] = simulated(&l, n, 20.0, 400_000, seed);
+        let what = format!("{calls}/30 min, {aht} s, patience {patience} s, {n} agents: {a:?}");
+        close(a.p_wait, wait, 0.012);
+        close(a.p_abandon, gone, 0.012);
+        close(a.answered_within, within, 0.012);
+        close(a.abandoned_within, gone_within, 0.012);
+        assert!(a.p_wait > 0.05, "{what}");
+    }
+}
