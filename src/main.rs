@@ -123,8 +123,9 @@ enum Command {
         /// Seed of the day's draws (the run is deterministic for it).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Past weeks' same weekday simulated first, as the prior.
-        #[arg(long, default_value_t = 3)]
+        /// Past weeks' same weekday simulated first, as the prior (the
+        /// forecast looks back at most four).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=4))]
         weeks: u32,
     },
     Keygen {
