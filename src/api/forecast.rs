@@ -265,3 +265,46 @@ pub async fn forecast_endpoint(
         "groups": rows,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acd::{GroupCounters, GroupStats, ServiceLevel};
+
+    #[test]
+    fn ready_agents_are_the_signed_in_ones_free_for_queue_calls() {
+        let group = GroupStats {
+            group: "general".into(),
+            calls_waiting: 0,
+            callbacks_pending: 0,
+            longest_wait: None,
+            agents_by_state: vec![
+                (AgentState::LoggedOut, 7),
+                (AgentState::Idle, 3),
+                (AgentState::NotReady, 2),
+                (AgentState::Ringing, 1),
+                (AgentState::Talking, 4),
+                (AgentState::OnHold, 1),
+                (AgentState::AfterCallWork, 2),
+                (AgentState::Outbound, 1),
+            ],
+            counters: GroupCounters::default(),
+            answer_rate_20: None,
+            answer_rate_30: None,
+            asa: None,
+            aht: None,
+            average_acw: None,
+        };
+        let stats = Stats {
+            at: Time::UNIX_EPOCH,
+            groups: vec![group],
+            agents: Vec::new(),
+            sl20: ServiceLevel::default(),
+            sl30: ServiceLevel::default(),
+        };
+        // Ready: idle, ringing, talking, on hold, after-call work (11);
+        // signed in: all but the logged out (14).
+        assert_eq!(agents(&stats, "general"), (11, 14));
+        assert_eq!(agents(&stats, "other"), (0, 0));
+    }
+}
