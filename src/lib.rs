@@ -15,6 +15,8 @@
 //! - [`events`]: call events and records, the durable outbox and its sinks
 //!   (webhook with HMAC signature, JSONL, NATS), started by `switch::events`;
 //! - [`records`]: stored call records, KPI reports, retention;
+//! - [`forecast`]: agents needed per skill group in the next half hour
+//!   (Erlang C and A, smoothed arrivals; pure) and its simulated check day;
 //! - [`auth`]: API users, roles, tenants, sessions, the audit log;
 //! - [`api`]: the `/api/v1` endpoints (records, CTI, admin, live events);
 //! - [`store`]: SQLite persistence;
@@ -36,6 +38,7 @@ pub mod auth;
 pub mod call;
 pub mod config;
 pub mod events;
+pub mod forecast;
 pub mod ivr;
 pub mod media;
 pub mod phone;

@@ -114,6 +114,20 @@ enum Command {
     /// (`[recording] encryption_key_file`): 32 random bytes written as 64
     /// hex digits to a new file with mode 0600. Prints the key's
     /// fingerprint, never the key.
+    /// Check the agent forecast against a simulated 12345 day (issue 19):
+    /// 140 seats in two skill groups, the ACD engine in virtual time, past
+    /// weeks as the prior; prints, per half hour, the forecast made at its
+    /// start against the 20 s answer rate measured, and the errors
+    /// (Markdown, as in BENCHMARKS.md).
+    ForecastDay {
+        /// Seed of the day's draws (the run is deterministic for it).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Past weeks' same weekday simulated first, as the prior (the
+        /// forecast looks back at most four).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=4))]
+        weeks: u32,
+    },
     Keygen {
         /// The key file to create (it must not exist).
         #[arg(long)]
@@ -557,6 +571,12 @@ fn main() -> ExitCode {
         Command::Report(args) => records_command(args.config.as_ref(), |c, out| {
             hotline::records::cli::report(c, &args, out)
         }),
+        Command::ForecastDay { seed, weeks } => {
+            let day =
+                hotline::forecast::day::run(hotline::forecast::day::DayOptions { seed, weeks });
+            print!("{}", hotline::forecast::day::table(&day));
+            ExitCode::SUCCESS
+        }
         Command::Keygen { out } => match hotline::media::at_rest::SealingKey::generate_file(&out) {
             Ok(key) => {
                 println!(

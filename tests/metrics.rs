@@ -2,8 +2,9 @@
 //! SIPp callers that speak at the answer, a SIPp agent phone echoing —
 //! Prometheus's text format carries the calls, the group's queue and its
 //! agents by state, the relayed legs' RTP loss and jitter histograms, the
-//! outbox per sink, the store's latency and readiness; every sample line is
-//! well-formed and no caller number appears.
+//! outbox per sink, the store's latency and readiness, the group's agent
+//! forecast (issue 19); every sample line is well-formed and no caller
+//! number appears.
 
 mod common;
 
@@ -134,6 +135,24 @@ fn metrics_after_calls_through_a_group() {
         "no loss on loopback: {text}"
     );
     assert!(get("hotline_store_latency_seconds_count") > 0.0, "{text}");
+    // The forecast (issue 19): two callers within the last quarter hour
+    // make a rate, and someone must answer them; 2001 is ready.
+    assert_eq!(
+        get("hotline_forecast_agents_ready{group=\"general\"}"),
+        1.0,
+        "{text}"
+    );
+    assert!(get("hotline_forecast_arrivals_per_hour{group=\"general\"}") > 0.0);
+    for model in ["erlang_a", "erlang_c"] {
+        let needed = get(&format!(
+            "hotline_forecast_agents_needed{{group=\"general\",model=\"{model}\"}}"
+        ));
+        assert!(needed >= 1.0, "{model}: {text}");
+        let rate = get(&format!(
+            "hotline_forecast_answer_rate_20s{{group=\"general\",model=\"{model}\"}}"
+        ));
+        assert!((0.0..=1.0).contains(&rate), "{model}: {text}");
+    }
     // The JSONL sink: every event delivered, none dead.
     assert!(
         get("hotline_outbox_delivered_total{sink=\"jsonl\"}") > 0.0,

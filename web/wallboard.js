@@ -13,6 +13,14 @@
 //     .btn-release 强拆 (only while the agent is on a call)
 //   #queues tbody tr[data-group] (group, waiting, longest wait, 20 s, 30 s, ASA)
 //   #active-calls tbody tr[data-call-id]
+//   #forecast > #forecast-<group id>.forecast-group[data-short="true|false"]
+//     [data-needed][data-ready] (GET /api/v1/forecast, every 5 s and after
+//     events): .name, .needed-ready ("需要 N / 就绪 M"), .detail (Erlang A
+//     and C needs, calls/h expected, handle time, expected 20 s rate),
+//     svg.chart[data-arrivals="a,b,…"] with rect.arrivals[data-arrivals]
+//     per half hour, rect.forecast-bar (the next half hour expected),
+//     polyline.rate and circle.rate-point[data-rate] (20 s answer rate),
+//     line.target (90 %)
 //
 // The shown state is the ACD's, except that an agent whose phone is on a
 // call (`on_call`) is shown talking even if the ACD does not know it: a
@@ -100,6 +108,10 @@ function startedMs(t) {
   return typeof t === "number" ? t : Date.parse(t);
 }
 
+/** When the forecast was last asked for (ms); it reads the records. */
+let forecastAt = 0;
+const FORECAST_EVERY_MS = 5000;
+
 let refreshing = false;
 async function refresh() {
   if (refreshing || !session.token) return;
@@ -112,6 +124,10 @@ async function refresh() {
     showAgents(board.agents || []);
     showQueues(board.groups || []);
     showCalls(active.calls || []);
+    if (Date.now() - forecastAt >= FORECAST_EVERY_MS) {
+      forecastAt = Date.now();
+      refreshForecast();
+    }
     $("#updated").textContent = `更新 ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`;
     if ($("#error").dataset.from === "poll") showError($("#error"), null);
   } catch (err) {
@@ -131,6 +147,7 @@ function onEvent(m) {
     }
   }
   if (m.type !== "hello") {
+    forecastAt = 0;
     clearTimeout(refreshSoon);
     refreshSoon = setTimeout(refresh, 300);
   }
@@ -250,6 +267,109 @@ function showQueues(groups) {
     h("td", {}, percent(g.answer_rate_20)),
     h("td", {}, percent(g.answer_rate_30)),
     h("td", {}, g.asa ? `${(ms(g.asa) / 1000).toFixed(1)} s` : "—"))));
+}
+
+// ----- forecast (issue 19) ---------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null) continue;
+    if (k === "dataset") Object.assign(e.dataset, v);
+    else e.setAttribute(k, String(v));
+  }
+  e.append(...children);
+  return e;
+}
+
+/** The chart: arrivals per half hour as bars (the forecast dashed), the
+ *  20 s answer rate as a line over them, the 90 % target dashed. */
+function chart(g) {
+  const W = 320, H = 110, top = 8, bottom = 18, left = 4, right = 28;
+  const hist = g.history || [];
+  const expected = (g.arrivals_per_hour || 0) / 2;
+  const max = Math.max(1, expected, ...hist.map((b) => b.arrivals));
+  const n = hist.length + 1;
+  const slot = (W - left - right) / n;
+  const y = (v) => top + (H - top - bottom) * (1 - v / max);
+  const yRate = (r) => top + (H - top - bottom) * (1 - r);
+  const parts = [];
+  hist.forEach((b, i) => {
+    const x = left + i * slot + 2;
+    parts.push(svg("rect", { class: "arrivals", x, y: y(b.arrivals), width: slot - 4,
+      height: H - bottom - y(b.arrivals), dataset: { arrivals: String(b.arrivals) } },
+      svg("title", {}, `${b.arrivals} 通 calls`)));
+    const at = new Date(b.from);
+    if (i % 2 === 0) {
+      parts.push(svg("text", { x, y: H - 5 },
+        at.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false })));
+    }
+  });
+  const fx = left + hist.length * slot + 2;
+  parts.push(svg("rect", { class: "forecast-bar", x: fx, y: y(expected), width: slot - 4,
+    height: H - bottom - y(expected), dataset: { expected: expected.toFixed(1) } },
+    svg("title", {}, `预测 forecast ${expected.toFixed(1)} 通 calls`)));
+  parts.push(svg("text", { x: fx, y: H - 5 }, "预测"));
+  parts.push(svg("line", { class: "target", x1: left, x2: W - right, y1: yRate(0.9), y2: yRate(0.9) }));
+  parts.push(svg("text", { x: W - right + 2, y: yRate(0.9) + 3 }, "90%"));
+  const points = [];
+  hist.forEach((b, i) => {
+    if (b.answer_rate_20s === null || b.answer_rate_20s === undefined) return;
+    const cx = left + i * slot + slot / 2;
+    const cy = yRate(b.answer_rate_20s);
+    points.push(`${cx.toFixed(1)},${cy.toFixed(1)}`);
+    parts.push(svg("circle", { class: "rate-point", cx, cy, r: 2.5,
+      dataset: { rate: String(b.answer_rate_20s) } },
+      svg("title", {}, `20 秒接通率 ${percent(b.answer_rate_20s)}`)));
+  });
+  parts.unshift(svg("polyline", { class: "rate", points: points.join(" ") }));
+  return svg("svg", {
+    class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img",
+    "aria-label": `来话量与 20 秒接通率 arrivals and 20 s rate, ${g.group_id}`,
+    dataset: { arrivals: hist.map((b) => b.arrivals).join(",") },
+  }, ...parts);
+}
+
+/** The forecast on its own: its failure (no ACD, records unreadable) is
+ *  shown in its panel and leaves the rest of the board alone. */
+async function refreshForecast() {
+  try {
+    showForecast((await session.get("/api/v1/forecast")).groups || []);
+  } catch (err) {
+    const box = h("div", { class: "error", role: "status" });
+    showError(box, err);
+    $("#forecast").replaceChildren(box);
+  }
+}
+
+function showForecast(groups) {
+  const cards = groups.map((g) => {
+    const needed = g.agents_needed;
+    const shown = needed === null || needed === undefined ? "—" : String(needed);
+    const a = g.erlang_a || {};
+    const c = g.erlang_c || {};
+    return h("article", {
+      id: `forecast-${g.group_id}`,
+      class: "forecast-group",
+      "aria-label": `预测 forecast ${g.group_id}`,
+      dataset: { short: String(!!g.short), needed: shown, ready: String(g.agents_ready) },
+    },
+      h("div", { class: "name" }, g.name || g.group_id, " ", h("small", {}, g.group_id)),
+      h("div", { class: "needed-ready" }, `需要 ${shown} / 就绪 ${g.agents_ready}`,
+        " ", h("small", {}, "needed / ready")),
+      h("div", { class: "detail" },
+        `Erlang A 需 ${a.agents_needed ?? "—"} · Erlang C 需 ${c.agents_needed ?? "—"} 人 `,
+        h("small", {}, "needed"), h("br"),
+        `预计来话 ${g.arrivals_per_hour} 通/小时 · 平均处理 ${g.handle_secs} 秒 `,
+        h("small", {}, "calls/h expected · handle time s"), h("br"),
+        `已签入 ${g.agents_signed_in} 人预计 20 秒接通率 A ${percent(a.answer_rate_20s_signed_in)} / C ${percent(c.answer_rate_20s_signed_in)} `,
+        h("small", {}, "20 s rate expected with those signed in")),
+      chart(g));
+  });
+  if (!cards.length) cards.push(h("p", { class: "empty" }, "无技能组 no groups"));
+  $("#forecast").replaceChildren(...cards);
 }
 
 const CALL_STATES = { talking: ["通话", "talking"], queued: ["排队", "queued"], ivr: ["IVR", "in the IVR"] };

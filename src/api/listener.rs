@@ -49,6 +49,8 @@ pub struct SwitchView {
     pub outbox: Arc<crate::events::outbox::Outbox>,
     /// The other nodes sharing the store (`/metrics`).
     pub cluster: Arc<crate::store::cluster::ClusterStatus>,
+    /// The agent forecast's inputs (`/metrics`: `hotline_forecast_*`).
+    pub forecast: Option<super::forecast::Sources>,
 }
 
 /// Serve until `stop` is cancelled: HTTPS with `tls`, else plain HTTP.

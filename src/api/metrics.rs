@@ -5,7 +5,10 @@
 //! and media sessions, each skill group's waiting callers and longest wait,
 //! agents by state, the RTP loss and jitter of relayed legs (histograms),
 //! the events outbox's backlog and dead letters per sink, the store's
-//! latency (histogram) and whether this node is ready.
+//! latency (histogram), whether this node is ready, and each group's
+//! agent forecast for the next half hour (issue 19: agents needed under
+//! Erlang A and C, ready now, arrivals expected, the 20 s rate expected
+//! with the agents signed in; `api::forecast`).
 //!
 //! Values are read when scraped (a fresh registry per scrape, encoded by
 //! the Prometheus project's `prometheus-client`), so nothing here sits on
@@ -56,6 +59,11 @@ pub(super) async fn metrics(State(s): State<SwitchView>) -> impl IntoResponse {
     if let Some(queues) = &s.queues {
         if let Some(stats) = queues.snapshot().await {
             acd(&mut r, &stats);
+        }
+    }
+    if let Some(sources) = &s.forecast {
+        if let Ok(groups) = super::forecast::compute(sources, crate::util::now(), |_| true).await {
+            forecast(&mut r, &groups);
         }
     }
     media(&mut r);
@@ -229,6 +237,49 @@ fn acd(r: &mut Registry, stats: &crate::acd::Stats) {
     );
     r.register("group_agents", "A group's members by state", members);
     r.register("agents", "Agents by state", agents);
+}
+
+fn forecast(r: &mut Registry, groups: &[super::forecast::GroupForecast]) {
+    type F64Gauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+    let needed = Family::<Labels, Gauge>::default();
+    let ready = Family::<Labels, Gauge>::default();
+    let arrivals = Family::<Labels, F64Gauge>::default();
+    let rate = Family::<Labels, F64Gauge>::default();
+    for g in groups {
+        let f = &g.forecast;
+        let l = label("group", g.group.clone());
+        for (model, m) in [("erlang_a", &f.erlang_a), ("erlang_c", &f.erlang_c)] {
+            let mut l = l.clone();
+            l.push(("model".into(), model.into()));
+            // More than the search's ceiling shows as that ceiling.
+            needed.get_or_create(&l).set(i64::from(
+                m.needed.unwrap_or(crate::forecast::erlang::MAX_AGENTS),
+            ));
+            rate.get_or_create(&l).set(m.rate_20s_signed_in);
+        }
+        ready.get_or_create(&l).set(i64::from(f.ready));
+        arrivals.get_or_create(&l).set(f.arrivals_per_hour);
+    }
+    r.register(
+        "forecast_agents_needed",
+        "Ready agents the next 30 minutes need for 90 % within 20 s and 95 % within 30 s, per group and model",
+        needed,
+    );
+    r.register(
+        "forecast_agents_ready",
+        "A group's members ready for calls now (idle, ringing, talking, holding, after-call work)",
+        ready,
+    );
+    r.register(
+        "forecast_arrivals_per_hour",
+        "Callers per hour a group expects over the next 30 minutes",
+        arrivals,
+    );
+    r.register(
+        "forecast_answer_rate_20s",
+        "The 20 s answer rate expected with the agents signed in now, per group and model",
+        rate,
+    );
 }
 
 fn media(r: &mut Registry) {

@@ -9,6 +9,8 @@
 //! - [`admin`]: dead letters (list, replay), the audit log, users, storage;
 //! - [`openapi`]: the OpenAPI document at `/api/v1/openapi.json`;
 //! - [`cti`]: agent and supervisor operations, the wall-board;
+//! - [`forecast`]: the agents each skill group needs in the next half hour
+//!   (the `forecast` core on the records and the ACD), shared with `/metrics`;
 //! - [`live`]: the WebSocket event stream with screen pops;
 //! - [`web`]: the reference pages under `/web/`;
 //! - [`blocklist`]: block-list CRUD (persisted);
@@ -31,6 +33,7 @@ pub mod blocklist;
 pub mod cors;
 pub mod cti;
 pub mod error;
+pub mod forecast;
 pub mod handles;
 pub mod json_errors;
 pub mod listener;
@@ -139,6 +142,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/supervise", post(cti::supervise))
         .route("/api/v1/supervise/take-over", post(cti::take_over))
         .route("/api/v1/wallboard", get(cti::wallboard))
+        .route("/api/v1/forecast", get(forecast::forecast_endpoint))
         .route("/api/v1/acd/stats", get(cti::acd_stats))
         .route("/api/v1/acd/callbacks", post(cti::schedule_callback))
         .route("/api/v1/agent/call/transfer", post(cti::transfer))

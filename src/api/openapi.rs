@@ -86,6 +86,7 @@ fn cti_paths() -> Value {
             "/api/v1/supervise": { "post": op("Listen, whisper or barge: rings the supervisor's phone {agent_id, mode}", "supervisor", &[]) },
             "/api/v1/supervise/take-over": { "post": op("Take over the agent's call (the supervisor joined by API); audited", "supervisor", &[]) },
             "/api/v1/wallboard": { "get": op("Agents by state, queues, service levels", "supervisor", &[]) },
+            "/api/v1/forecast": { "get": op("Per skill group: ready agents the next 30 min needs for 90 % within 20 s and 95 % within 30 s (Erlang C and Erlang A), agents ready and signed in, the expected 20 s rate, the last hours' arrivals and 20 s rate", "supervisor", &[]) },
             "/api/v1/calls/active": { "get": op("Calls in progress", "supervisor", &[]) },
             "/api/v1/messages": { "post": op("Text message to an agent {to_agent, text}", "any", &[]) },
             "/api/v1/events": { "get": op("WebSocket: live events, screen pops, messages (token in the query)", "any", &["token"]) }

@@ -35,6 +35,7 @@ pub fn message_zh(code: &str, status: u16) -> &'static str {
         "no_acd" => "未配置技能组，排队功能未启用",
         "no_groups" => "未配置技能组",
         "acd_unavailable" => "排队系统（ACD）未运行",
+        "records_unavailable" => "通话记录暂时无法读取，无法做话务预测",
         "unknown_group" => "技能组不存在",
         "no_phone" => "该用户没有绑定话机（工号）",
         "busy" => "坐席正在通话中",

@@ -85,6 +85,11 @@ pub async fn run(file: Config) -> Result<(), AppError> {
         queues: p.queues.clone(),
         outbox: p.outbox.clone(),
         cluster: p.cluster.clone(),
+        forecast: Some(crate::api::forecast::Sources {
+            records: api_state.records.clone(),
+            live: api_state.records_live.clone(),
+            queues: p.queues.clone(),
+        }),
     };
     tokio::spawn(crate::api::listener::serve(
         http,

@@ -83,6 +83,20 @@ impl CallRecords {
             .collect()
     }
 
+    /// The records not yet stored: calls in progress and calls ended but
+    /// waiting for after-call work or the recording, as known now (the
+    /// forecast counts their callers among the arrivals).
+    pub fn unfinished(&self) -> Vec<crate::events::Cdr> {
+        let open: Vec<Arc<Mutex<CdrBuilder>>> =
+            self.open.iter().map(|e| e.value().clone()).collect();
+        open.iter()
+            .filter_map(|b| {
+                let b = b.lock().ok()?;
+                (!b.is_closed()).then(|| b.snapshot())
+            })
+            .collect()
+    }
+
     /// What the record of `call_id` knows now, if the call is open.
     pub fn peek<T>(&self, call_id: &str, f: impl FnOnce(&CdrBuilder) -> T) -> Option<T> {
         let b = self.open.get(call_id)?.clone();
