@@ -123,52 +123,10 @@ pub fn answer(ours: &IceCredentials, datagram: &[u8], from: SocketAddr) -> Bindi
     }
 }
 
-/// Building a browser's checks, for the tests.
-#[cfg(test)]
-pub(crate) mod tests_support {
-    use rtc_stun::attributes::{ATTR_PRIORITY, ATTR_USERNAME, ATTR_USE_CANDIDATE};
-    use rtc_stun::fingerprint::FINGERPRINT;
-    use rtc_stun::integrity::MessageIntegrity;
-    use rtc_stun::message::{Message, Setter, TransactionId, BINDING_REQUEST};
-    use rtc_stun::textattrs::TextAttribute;
-
-    /// A browser's check: USERNAME, PRIORITY, (USE-CANDIDATE), signed.
-    pub fn check(user: &str, pwd: &str, nominate: bool) -> Vec<u8> {
-        let provider = rtc_stun::crypto::default_provider().expect("provider");
-        let mut m = Message::new();
-        let mut setters: Vec<Box<dyn Setter + '_>> = vec![
-            Box::new(BINDING_REQUEST),
-            Box::new(TransactionId::new()),
-            Box::new(TextAttribute::new(ATTR_USERNAME, user.to_string())),
-            Box::new(rtc_stun::attributes::RawAttribute {
-                typ: ATTR_PRIORITY,
-                length: 4,
-                value: 1_845_501_695u32.to_be_bytes().to_vec(),
-            }),
-        ];
-        if nominate {
-            setters.push(Box::new(rtc_stun::attributes::RawAttribute {
-                typ: ATTR_USE_CANDIDATE,
-                length: 0,
-                value: vec![],
-            }));
-        }
-        setters.push(Box::new(
-            MessageIntegrity::new_short_term_integrity_with_provider(
-                pwd.to_string(),
-                provider.crypto(),
-            ),
-        ));
-        setters.push(Box::new(FINGERPRINT));
-        m.build(&setters).expect("build");
-        m.raw
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::tests_support::check;
     use super::*;
+    use crate::media::webrtc::peer::check_as as check;
 
     fn creds() -> IceCredentials {
         IceCredentials {

@@ -19,6 +19,7 @@
 
 pub mod dtls;
 pub mod ice;
+pub mod peer;
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -5,17 +5,10 @@
 // The browser here is a shell of its own: it reads the clock.
 #![allow(clippy::disallowed_methods)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use rtc_dtls::config::{ConfigBuilder, ExtendedMasterSecretType};
-use rtc_dtls::crypto::Certificate;
-use rtc_dtls::endpoint::{Endpoint, EndpointEvent};
-use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
-
+use super::peer::BrowserPeer as Browser;
 use super::*;
-use crate::media::sdp::{CryptoSuite, MasterKey};
 
 fn ours() -> SocketAddr {
     "127.0.0.1:40000".parse().expect("addr")
@@ -25,110 +18,19 @@ fn browser_addr() -> SocketAddr {
     "127.0.0.1:50000".parse().expect("addr")
 }
 
-struct Browser {
-    endpoint: Endpoint,
-    fingerprint: Fingerprint,
-}
-
-impl Browser {
-    fn new() -> Self {
-        let provider = rtc_dtls::crypto_provider::default_provider().expect("provider");
-        let cert = Certificate::generate_self_signed(vec!["browser".into()], provider.crypto())
-            .expect("certificate");
-        let fingerprint = Fingerprint::of(cert.certificate[0].as_ref());
-        let config = ConfigBuilder::default()
-            .with_crypto_provider(provider)
-            .with_certificates(vec![cert])
-            .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
-            .with_extended_master_secret(ExtendedMasterSecretType::Require)
-            .with_insecure_skip_verify(true)
-            .build(true, Some(ours()))
-            .expect("client config");
-        let mut endpoint = Endpoint::new(browser_addr(), rtc_shared::TransportProtocol::UDP, None);
-        endpoint
-            .connect(Instant::now(), ours(), Arc::new(config), None)
-            .expect("connect");
-        Self {
-            endpoint,
-            fingerprint,
-        }
-    }
-
-    fn flight(&mut self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        while let Some(t) = self.endpoint.poll_transmit() {
-            out.push(t.message.to_vec());
-        }
-        out
-    }
-
-    /// Feed our replies; true once the browser's handshake completed.
-    fn take(&mut self, replies: Vec<(SocketAddr, Vec<u8>)>) -> bool {
-        let mut done = false;
-        for (to, d) in replies {
-            assert_eq!(to, browser_addr(), "replies go to the checked browser");
-            if classify(&d) != Class::Dtls {
-                continue;
-            }
-            // A refused handshake ends in our alert, an error here.
-            let Ok(events) =
-                self.endpoint
-                    .read(Instant::now(), ours(), None, BytesMut::from(&d[..]))
-            else {
-                continue;
-            };
-            done |= events
-                .iter()
-                .any(|e| matches!(e, EndpointEvent::HandshakeComplete));
-        }
-        done
-    }
-
-    /// The browser's view of the SRTP keys (it is the client).
-    fn keys(&self) -> SrtpKeys {
-        let state = self
-            .endpoint
-            .get_connection_state(ours())
-            .expect("association");
-        let m = state
-            .export_keying_material("EXTRACTOR-dtls_srtp", &[], 60)
-            .expect("keys");
-        let m = m.as_ref();
-        let key = |k: &[u8], s: &[u8]| MasterKey::from_slice(&[k, s].concat()).expect("key");
-        SrtpKeys {
-            suite: CryptoSuite::AesCm128HmacSha1_80,
-            local: key(&m[..16], &m[32..46]),
-            remote: key(&m[16..32], &m[46..]),
-        }
-    }
-}
-
 /// Run the handshake; our keys when it completes.
 fn handshake(t: &mut WebRtcTransport, b: &mut Browser) -> Option<SrtpKeys> {
-    let mut keys = None;
-    for _ in 0..10 {
-        let flight = b.flight();
-        if flight.is_empty() {
-            break;
-        }
-        for d in flight {
-            let r = t.receive(Instant::now(), browser_addr(), &d);
-            keys = keys.or(r.keys);
-            b.take(r.replies);
-        }
-    }
-    keys
+    super::peer::handshake(t, b)
 }
 
 fn check(t: &WebRtcTransport, nominate: bool) -> Vec<u8> {
-    let c = t.credentials();
-    super::ice::tests_support::check(&format!("{}:brws", c.ufrag), &c.pwd, nominate)
+    super::peer::check(t.credentials(), nominate)
 }
 
 #[test]
 fn a_checked_browser_completes_dtls_and_both_sides_hold_mirrored_srtp_keys() {
     let mut t = WebRtcTransport::new(ours());
-    let mut b = Browser::new();
+    let mut b = Browser::new(browser_addr(), ours());
     let r = t.receive(Instant::now(), browser_addr(), &check(&t, true));
     assert_eq!(r.replies.len(), 1, "the check is answered");
     assert_eq!(t.remote(), Some(browser_addr()));
@@ -145,7 +47,7 @@ fn a_checked_browser_completes_dtls_and_both_sides_hold_mirrored_srtp_keys() {
 #[test]
 fn dtls_that_arrives_before_the_answer_is_replayed_once_armed() {
     let mut t = WebRtcTransport::new(ours());
-    let mut b = Browser::new();
+    let mut b = Browser::new(browser_addr(), ours());
     t.receive(Instant::now(), browser_addr(), &check(&t, true));
     for d in b.flight() {
         let r = t.receive(Instant::now(), browser_addr(), &d);
@@ -160,7 +62,7 @@ fn dtls_that_arrives_before_the_answer_is_replayed_once_armed() {
 #[test]
 fn a_browser_whose_certificate_is_not_the_answered_fingerprint_gets_no_keys() {
     let mut t = WebRtcTransport::new(ours());
-    let mut b = Browser::new();
+    let mut b = Browser::new(browser_addr(), ours());
     t.receive(Instant::now(), browser_addr(), &check(&t, true));
     t.arm(Instant::now(), Fingerprint([7; 32])).expect("armed");
     assert!(handshake(&mut t, &mut b).is_none());
@@ -185,7 +87,7 @@ fn media_and_dtls_from_an_unchecked_address_are_refused() {
         Some(Class::Rtcp)
     );
     // A stranger's check without our password moves nothing.
-    let bad = super::ice::tests_support::check(
+    let bad = super::peer::check_as(
         &format!("{}:evil", t.credentials().ufrag),
         "not-the-password-at-all!",
         true,
