@@ -273,7 +273,57 @@ fn an_agent_answers_in_the_browser_hears_and_is_heard_holds_transfers_and_hangs_
         report["media"]["rtp_received"].as_u64().unwrap_or(0) >= 50,
         "1002 heard the caller: {report}"
     );
-    for sipp in [first, second] {
+
+    // --- a third call: 1002's SIP phone answers and transfers it to the
+    // browser (rung directly, on the conversation's fresh ports) --------------
+    ready(&mut bar);
+    bar.click("#btn-notready");
+    bar.wait_for("1001 not ready", &agent_is("not_ready"));
+    let phone_1002 =
+        common::start_phone(&h, 1, "1002", &["--tone", "900", "--answer-after", "0.5"]);
+    let third = caller(net, &work, 5064);
+    let api = common::api::Api::new(net);
+    let token_1002 = api.login("1002", "agent-1002-password");
+    common::wait_until(
+        "1002 talking to the third caller",
+        Duration::from_secs(30),
+        || (h.agent_state("A1002")["state"] == "talking").then_some(()),
+    );
+    let (status, body) = api.post(
+        "/api/v1/agent/call/transfer",
+        &token_1002,
+        r#"{"to_agent": "A1001"}"#,
+    );
+    assert_eq!(
+        status, 202,
+        "1002's blind transfer to the browser agent: {body}"
+    );
+    bar.wait_for_within(
+        "the transferred call ringing in the browser",
+        &phone_is("ringing"),
+        Duration::from_secs(20),
+    );
+    bar.click("#btn-answer");
+    bar.wait_for_within(
+        "the transferred call connected",
+        &phone_is("talking"),
+        Duration::from_secs(15),
+    );
+    hears_caller(&mut bar);
+    bar.screenshot("transferred-in");
+    bar.click("#btn-phone-hangup");
+    bar.wait_for(
+        "the browser phone idle after the third call",
+        &phone_is("ready"),
+    );
+    let out = phone_1002.wait_with_output().expect("1002's phone");
+    assert_eq!(
+        common::report(&out)["status"],
+        200,
+        "1002 answered the third call"
+    );
+
+    for sipp in [first, second, third] {
         sipp.wait(Duration::from_secs(90)).assert_ok(&h);
     }
     drop(browser);

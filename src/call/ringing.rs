@@ -54,15 +54,36 @@ pub(super) struct Connected {
 }
 
 /// Ringing state of one call.
+/// What the other side (an agent, a number) is offered: our SDP, as text
+/// for phones and trunks and its WebRTC form for browser phones (boxed:
+/// every call's task carries it for its whole life).
+pub(super) struct BOffer {
+    /// The offer's text.
+    pub bytes: Vec<u8>,
+    /// The offer, to read answers against.
+    pub sdp: SessionDescription,
+    /// The offer for browser phones (`call::web_phone`).
+    pub web: Option<Vec<u8>>,
+}
+
+impl BOffer {
+    /// The offer `sdp` on the agent-side `ports`.
+    pub fn new(sdp: SessionDescription, ports: &crate::media::ports::PortPair) -> Box<Self> {
+        Box::new(Self {
+            bytes: sdp.to_string().into_bytes(),
+            web: super::web_phone::offer_for(&sdp, ports),
+            sdp,
+        })
+    }
+}
+
 pub(super) struct Ringer<'a> {
     pub ctx: &'a CallContext,
     pub inbound: &'a InboundLeg,
     pub events: LegEvents,
     pub events_tx: LegEventSender,
-    pub b_offer: Vec<u8>,
-    pub b_offer_sdp: SessionDescription,
-    /// `b_offer` as a browser phone's offer (`call::web_phone`).
-    pub b_web_offer: Option<Vec<u8>>,
+    /// What the other side is offered.
+    pub b: Box<BOffer>,
     pub a_answer: Vec<u8>,
     pub caller: String,
     pub caller_name: Option<String>,
@@ -395,7 +416,7 @@ impl Ringer<'_> {
                         }
                     }
                     WaitOutput::Ring { agent, device } => {
-                        let web = self.b_web_offer.as_deref();
+                        let web = self.b.web.as_deref();
                         if forks.ring(self.ctx, &self.events_tx, &agent, &device, (&template, web))
                         {
                             self.record.fact("offered", |b, t| b.offered(t, &agent));
@@ -506,7 +527,7 @@ impl Ringer<'_> {
     /// who have them).
     fn invite_to_agent(&self, device: &str, c: &super::Contact) -> Option<OutboundInvite> {
         let template = self.invite_to(String::new(), None, false);
-        invite_to_agent(self.ctx, device, c, template, self.b_web_offer.as_deref())
+        invite_to_agent(self.ctx, device, c, template, self.b.web.as_deref())
     }
 
     fn invite_to(
@@ -521,7 +542,7 @@ impl Ringer<'_> {
             tcp,
             from_user: self.caller.clone(),
             from_display: self.caller_name.clone(),
-            sdp: self.b_offer.clone(),
+            sdp: self.b.bytes.clone(),
             headers: vec![],
             credential: None,
             direct: false,
@@ -661,7 +682,7 @@ impl Ringer<'_> {
     fn read_answer(&self, body: Option<&[u8]>) -> Result<Negotiated, String> {
         let text = String::from_utf8_lossy(body.unwrap_or_default());
         let answer = SessionDescription::parse(&text).map_err(|e| e.to_string())?;
-        sdp::read_answer(&self.b_offer_sdp, &answer).map_err(|e| e.to_string())
+        sdp::read_answer(&self.b.sdp, &answer).map_err(|e| e.to_string())
     }
 }
 

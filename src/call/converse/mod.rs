@@ -482,8 +482,8 @@ pub(super) async fn fresh_b_side(
     if let Some(pt) = ringer.a_neg.telephone_event {
         super::retarget_telephone_event(&mut offer, pt);
     }
-    ringer.b_offer = offer.to_string().into_bytes();
-    ringer.b_offer_sdp = offer;
+    // Browser phones are offered the new ports too (their ICE credentials).
+    ringer.b = super::ringing::BOffer::new(offer, &ports);
     parts.b_ports = Some(ports);
     Ok(())
 }

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::end_record;
 use crate::call::converse::{self, Connect, Parts};
 use crate::call::machine::{Conversed, Input, Kind, Machine, Output, SetupFailure};
-use crate::call::ringing::{Connected, Ringer};
+use crate::call::ringing::{BOffer, Connected, Ringer};
 use crate::call::{
     end_recording, flow, local_media, record::CallRecord, retarget_telephone_event, CallContext,
     Outcome, Route,
@@ -34,9 +34,8 @@ struct Setup {
     inbound: InboundLeg,
     events: LegEvents,
     events_tx: LegEventSender,
-    b_offer: SessionDescription,
-    /// `b_offer` for browser phones.
-    b_web_offer: Option<Vec<u8>>,
+    /// What the other side is offered.
+    b: Box<BOffer>,
     a_neg: Negotiated,
     caller: String,
     caller_name: Option<String>,
@@ -107,8 +106,7 @@ pub(in crate::call) async fn run(
             inbound,
             events,
             events_tx,
-            b_offer,
-            b_web_offer,
+            b,
             a_neg,
             caller,
             caller_name,
@@ -120,9 +118,7 @@ pub(in crate::call) async fn run(
             inbound: &inbound,
             events,
             events_tx,
-            b_offer: b_offer.to_string().into_bytes(),
-            b_web_offer,
-            b_offer_sdp: b_offer,
+            b,
             a_answer: parts.a_answer.to_string().into_bytes(),
             caller,
             caller_name,
@@ -231,7 +227,7 @@ async fn prepare(
     if let Some(pt) = a_neg.telephone_event {
         retarget_telephone_event(&mut b_offer, pt);
     }
-    let b_web_offer = crate::call::web_phone::offer_for(&b_offer, &b_ports);
+    let b = BOffer::new(b_offer, &b_ports);
     let call_id = invite.request.call_id();
     let (events_tx, events) = ctx.stack.leg_channel();
     let caller = invite
@@ -255,8 +251,7 @@ async fn prepare(
         inbound,
         events,
         events_tx,
-        b_offer,
-        b_web_offer,
+        b,
         caller,
         caller_name,
         media: CallerMedia::new(a_ports, Target::from_negotiated(&a_neg)),
