@@ -7,10 +7,12 @@
 //! test answers with the 接听 button, and the audio is checked both ways:
 //! the caller's tone measured in the browser (a WebAudio analyser on the
 //! received track, read through the DevTools protocol) and the browser's
-//! tone in the recording's right channel. Then hold and resume from the
-//! phone bar (the browser takes the re-offers), a blind transfer to a SIP
-//! agent's phone (`hotline phone` as 1002), and a second call hung up
-//! from the page.
+//! tone in the recording's right channel; hold and resume from the phone
+//! bar (the caller hears music, the browser phone shows the hold), and the
+//! call hung up from the page. A second call is answered in the browser
+//! and blind-transferred to a SIP agent's phone (`hotline phone` as 1002);
+//! a third is answered by 1002 and transferred to the browser agent, rung
+//! directly on the conversation's fresh ports.
 //!
 //! Screenshots of every step: `target/browser-artifacts/
 //! an_agent_answers_in_the_browser_…/NN-phonebar-<step>.png`.
