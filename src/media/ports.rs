@@ -27,7 +27,7 @@ use quinn_udp::{RecvMeta, UdpSocketState};
 
 use super::sdp::SrtpKeys;
 use super::srtp::{SecureLeg, SrtpError, Transformed};
-use super::webrtc::{Class, DtlsError, Fingerprint, IceCredentials, WebRtcTransport};
+use super::webrtc::{classify, Class, DtlsError, Fingerprint, IceCredentials, WebRtcTransport};
 
 /// Pool errors.
 #[derive(Debug, thiserror::Error)]
@@ -305,12 +305,21 @@ impl PortPair {
     ) -> Option<(usize, Channel)> {
         let channel = match self.web.get() {
             Some(w) => {
-                let received = lock(w).receive(now, from, &buf[..n]);
-                let media = received.media;
-                self.carry_out(received.replies, received.keys.as_ref());
-                match media? {
-                    Class::Rtcp => Channel::Rtcp,
-                    _ => Channel::Rtp,
+                let mut web = lock(w);
+                let ice_or_dtls = matches!(classify(&buf[..n]), Class::Stun | Class::Dtls);
+                if web.is_armed() || ice_or_dtls {
+                    let received = web.receive(now, from, &buf[..n]);
+                    drop(web);
+                    let media = received.media;
+                    self.carry_out(received.replies, received.keys.as_ref());
+                    match media? {
+                        Class::Rtcp => Channel::Rtcp,
+                        _ => Channel::Rtp,
+                    }
+                } else {
+                    // Offered to a browser too, answered by another phone
+                    // (or not yet answered): its media is the plain leg's.
+                    channel
                 }
             }
             None => channel,
@@ -461,6 +470,39 @@ mod tests {
         assert_eq!(pool.in_use(), 3);
         drop((a, c, d));
         assert_eq!(pool.in_use(), 0);
+    }
+
+    /// Every call's agent-side ports are offered to browser phones too; a
+    /// SIP phone that answers instead sends plain RTP and RTCP from its
+    /// own address, which must pass as on any leg.
+    #[tokio::test]
+    async fn a_pair_offered_to_browsers_but_answered_by_a_sip_phone_stays_plain() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41202, 41206);
+        let pair = pool.allocate().await.unwrap();
+        let _ice = pair.webrtc_credentials();
+        assert!(!pair.is_webrtc());
+        let phone: SocketAddr = "127.0.0.1:41300".parse().unwrap();
+        let now = tokio::time::Instant::now().into_std();
+        let mut rtp = vec![0x80, 0x08, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+        rtp.extend([0xd5; 160]);
+        let n = rtp.len();
+        assert_eq!(
+            pair.open(Channel::Rtp, &mut rtp, n, phone, now),
+            Some((n, Channel::Rtp))
+        );
+        let mut rtcp = vec![0x80, 200, 0, 6, 1, 2, 3, 4];
+        rtcp.extend([0; 20]);
+        let n = rtcp.len();
+        assert_eq!(
+            pair.open(Channel::Rtcp, &mut rtcp, n, phone, now),
+            Some((n, Channel::Rtcp))
+        );
+        // Once a browser answered (armed), a stranger's RTP is refused.
+        pair.arm_webrtc(now, crate::media::webrtc::Fingerprint([1; 32]))
+            .unwrap();
+        assert!(pair.is_webrtc());
+        let n = rtp.len();
+        assert_eq!(pair.open(Channel::Rtp, &mut rtp, n, phone, now), None);
     }
 
     #[tokio::test]
