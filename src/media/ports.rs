@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::io::IoSliceMut;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use quinn_udp::{RecvMeta, UdpSocketState};
@@ -73,6 +73,9 @@ pub struct PortPair {
     /// A browser's leg: ICE-lite, DTLS-SRTP and RTCP on the RTP port
     /// (`media::webrtc`), from the offer that made it one.
     web: OnceLock<Mutex<WebRtcTransport>>,
+    /// A browser answered: the leg is WebRTC (read on every packet, so a
+    /// leg only offered to browsers never takes the lock).
+    web_armed: AtomicBool,
 }
 
 /// Which socket of a pair.
@@ -169,13 +172,14 @@ impl PortPair {
     pub fn arm_webrtc(&self, now: std::time::Instant, peer: Fingerprint) -> Result<(), DtlsError> {
         self.srtp.expect_keys();
         let received = lock(self.webrtc()).arm(now, peer)?;
+        self.web_armed.store(true, Ordering::Release);
         self.carry_out(received.replies, received.keys.as_ref());
         Ok(())
     }
 
     /// Whether the leg is a browser's whose answer came.
     pub fn is_webrtc(&self) -> bool {
-        self.web.get().is_some_and(|w| lock(w).is_armed())
+        self.web_armed.load(Ordering::Acquire)
     }
 
     fn carry_out(&self, replies: Vec<(SocketAddr, Vec<u8>)>, keys: Option<&SrtpKeys>) {
@@ -192,15 +196,9 @@ impl PortPair {
     /// Where a browser's leg sends (the address that passed its ICE
     /// check), `to` for other legs; `None`: not yet known.
     fn destination(&self, to: SocketAddr) -> Option<SocketAddr> {
-        match self.web.get() {
-            Some(w) => {
-                let w = lock(w);
-                match w.is_armed() {
-                    true => w.remote(),
-                    false => Some(to),
-                }
-            }
-            None => Some(to),
+        match (self.is_webrtc(), self.web.get()) {
+            (true, Some(w)) => lock(w).remote(),
+            _ => Some(to),
         }
     }
 
@@ -304,25 +302,20 @@ impl PortPair {
         now: std::time::Instant,
     ) -> Option<(usize, Channel)> {
         let channel = match self.web.get() {
-            Some(w) => {
-                let mut web = lock(w);
-                let ice_or_dtls = matches!(classify(&buf[..n]), Class::Stun | Class::Dtls);
-                if web.is_armed() || ice_or_dtls {
-                    let received = web.receive(now, from, &buf[..n]);
-                    drop(web);
-                    let media = received.media;
-                    self.carry_out(received.replies, received.keys.as_ref());
-                    match media? {
-                        Class::Rtcp => Channel::Rtcp,
-                        _ => Channel::Rtp,
-                    }
-                } else {
-                    // Offered to a browser too, answered by another phone
-                    // (or not yet answered): its media is the plain leg's.
-                    channel
+            Some(w)
+                if self.is_webrtc() || matches!(classify(&buf[..n]), Class::Stun | Class::Dtls) =>
+            {
+                let received = lock(w).receive(now, from, &buf[..n]);
+                let media = received.media;
+                self.carry_out(received.replies, received.keys.as_ref());
+                match media? {
+                    Class::Rtcp => Channel::Rtcp,
+                    _ => Channel::Rtp,
                 }
             }
-            None => channel,
+            // Offered to browsers too but answered by another phone (or
+            // not answered yet): its media is the plain leg's.
+            _ => channel,
         };
         let t = match channel {
             Channel::Rtp => self.srtp.incoming_rtp(&buf[..n]),
@@ -422,6 +415,7 @@ impl PortPool {
                         pool: self.inner.clone(),
                         srtp: SecureLeg::default(),
                         web: OnceLock::new(),
+                        web_armed: AtomicBool::new(false),
                     });
                 }
                 _ => {
