@@ -10,6 +10,12 @@
 //! stranger who sprayed the port before the real phone's first packet
 //! loses it the moment the phone speaks).
 //!
+//! A browser's leg ([`Peer::following`]) is the exception to latching: its
+//! sources are authenticated below the relay (only addresses that passed
+//! an ICE check signed with the leg's password get through,
+//! `media::webrtc`), and a browser may move its media from one checked
+//! pair to another without any signalling, so the peer follows its media.
+//!
 //! The latch outlives every hand-over of the caller's media (player →
 //! relay → player): it travels in `player::Continuation`, so the moment a
 //! task changes hands is no window for a stranger. Pure: no sockets.
@@ -34,6 +40,8 @@ pub struct Peer {
     /// Before latching: a source other than the negotiated one, when its
     /// run of packets began and how many came.
     candidate: Option<(SocketAddr, Duration, u32)>,
+    /// Follow the media wherever it comes from (sources checked by ICE).
+    follow: bool,
 }
 
 /// How long packets must come in a row from one source (not the
@@ -61,6 +69,17 @@ impl Peer {
             taken_over: false,
             refused: 0,
             candidate: None,
+            follow: false,
+        }
+    }
+
+    /// A browser's leg: every packet that reaches the relay came from an
+    /// address that passed an ICE check, so the peer is wherever its
+    /// latest packet came from.
+    pub fn following(negotiated: Option<SocketAddr>) -> Self {
+        Self {
+            follow: true,
+            ..Self::new(negotiated)
         }
     }
 
@@ -87,6 +106,10 @@ impl Peer {
     /// time base)? See the module docs for when it latches and who may
     /// take the latch over.
     pub fn admit_rtp(&mut self, from: SocketAddr, at: Duration) -> bool {
+        if self.follow {
+            self.latch(from);
+            return true;
+        }
         if !self.latched {
             if Some(from) == self.negotiated {
                 self.latch(from);
@@ -119,6 +142,10 @@ impl Peer {
     /// Accept an RTCP packet from `from`: from the latched peer's host
     /// (its RTCP port may differ behind NAT), or anyone before latching.
     pub fn admit_rtcp(&mut self, from: SocketAddr) -> bool {
+        if self.follow {
+            self.rtcp = Some(from);
+            return true;
+        }
         match self.rtcp {
             Some(expected) if self.latched => {
                 let ok = expected.ip() == from.ip();
@@ -241,5 +268,21 @@ mod tests {
         assert!(p.admit_rtp(a("192.0.2.10:4000"), ms(0)));
         assert!(p.admit_rtcp(a("192.0.2.10:40999")), "same host, NAT'd port");
         assert!(!p.admit_rtcp(a("198.51.100.9:4001")));
+    }
+
+    #[test]
+    fn a_browsers_leg_follows_its_media_from_pair_to_pair() {
+        let mut p = Peer::following(Some(a("127.0.0.1:50000")));
+        assert!(p.admit_rtp(a("127.0.0.1:50000"), ms(0)));
+        // The browser switched its selected pair: no probation, no refusal.
+        assert!(p.admit_rtp(a("192.0.2.2:49280"), ms(20)));
+        assert_eq!(p.rtp, Some(a("192.0.2.2:49280")));
+        assert!(p.admit_rtcp(a("192.0.2.2:49280")));
+        assert_eq!(
+            p.rtcp,
+            Some(a("192.0.2.2:49280")),
+            "RTCP is muxed: same port"
+        );
+        assert_eq!(p.refused(), 0);
     }
 }

@@ -162,7 +162,7 @@ impl RelayCore {
         };
         la.out.keys.hand_over(Holder::Relay);
         let lb = Leg {
-            peer: Peer::new(b_remote),
+            peer: peer_of(&b_format, b_remote),
             quality: Quality::default(),
             format: b_format,
             out: Continuation::fresh(),
@@ -462,7 +462,9 @@ impl RelayCore {
     ) {
         match command {
             Control::Remote(Side::A, addr) => self.la.peer = Peer::new(Some(addr)),
-            Control::Remote(Side::B, addr) => self.lb.peer = Peer::new(Some(addr)),
+            Control::Remote(Side::B, addr) => {
+                self.lb.peer = peer_of(&self.lb.format, Some(addr));
+            }
             Control::AgentKeys(keys) => key_leg(&self.b_pair, Some(&keys), "agent"),
             Control::Hold(h) => {
                 self.on_hold = h;
@@ -561,5 +563,14 @@ impl RelayCore {
         for x in &self.extras {
             registrar.unwatch(&x.pair);
         }
+    }
+}
+
+/// A leg's peer: strictly latched (`media::latch`), or, for a browser's
+/// leg whose sources ICE checked, following its media.
+pub(super) fn peer_of(format: &super::LegFormat, negotiated: Option<SocketAddr>) -> Peer {
+    match format.dtls {
+        Some(_) => Peer::following(negotiated),
+        None => Peer::new(negotiated),
     }
 }

@@ -52,7 +52,7 @@ pub(super) fn join(
         id: p.id,
         tag,
         pair: p.pair,
-        peer: Peer::new(Some(p.remote)),
+        peer: super::core::peer_of(&p.format, Some(p.remote)),
         format: p.format,
         out: Continuation::fresh(),
         keys: Rfc4733Receiver::new(8000),
