@@ -220,10 +220,6 @@ fn an_agent_answers_in_the_browser_hears_and_is_heard_holds_transfers_and_hangs_
     );
     let agent = common::audio::channel(&wav, 1, 2);
     let heard = common::audio::windows_with(&agent, BROWSER_HZ, 0.5);
-    if heard < 50 {
-        std::fs::copy(&wav, "/tmp/webrtc-fail.wav").ok();
-        std::fs::write("/tmp/webrtc-fail.log", h.log()).ok();
-    }
     assert!(
         heard >= 50,
         "the browser's {BROWSER_HZ} Hz tone in the recording's agent channel: {heard} windows of 20 ms\n{}",
