@@ -74,9 +74,6 @@ pub struct Contact {
     /// these as their route, and go to `source` (that proxy). Empty when
     /// the phone registered with this node directly.
     pub route: Vec<String>,
-    /// A browser phone (`call::web_phone`): its id; rung over its page's
-    /// WebSocket, not SIP.
-    pub web: Option<u64>,
 }
 
 /// Looks up agents' live registrations (implemented by the switch over the

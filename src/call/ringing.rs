@@ -853,9 +853,7 @@ struct Executed {
 /// (Polycom, Yealink, baresip …) and `Alert-Info: …;info=alert-autoanswer`
 /// (Grandstream, Linphone, Yealink …). Phones that know neither ring.
 ///
-/// A browser phone's invite carries `web_offer`, the WebRTC form of the
-/// offer (`None`: this call cannot ring browsers, and the contact is
-/// skipped).
+/// A browser phone's invite carries `web_offer` ([`super::web_phone::for_browser`]).
 fn invite_to_agent(
     ctx: &CallContext,
     device: &str,
@@ -863,9 +861,6 @@ fn invite_to_agent(
     mut invite: OutboundInvite,
     web_offer: Option<&[u8]>,
 ) -> Option<OutboundInvite> {
-    if c.web.is_some() {
-        invite.sdp = web_offer?.to_vec();
-    }
     invite.target = c.uri.clone();
     invite.destination = Some(c.source);
     invite.tcp = c.tcp;
@@ -884,5 +879,5 @@ fn invite_to_agent(
             format!("<http://{host}/>;info=alert-autoanswer"),
         ));
     }
-    Some(invite)
+    super::web_phone::for_browser(invite, web_offer)
 }

@@ -154,7 +154,7 @@ impl PortPair {
     }
 
     /// Make the leg a browser's (WebRTC): our ICE credentials for its
-    /// offer (the same ones on every call).
+    /// offer (the same ones each time it is asked).
     pub fn webrtc_credentials(&self) -> IceCredentials {
         lock(self.webrtc()).credentials().clone()
     }

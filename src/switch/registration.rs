@@ -661,7 +661,6 @@ impl Directory for Registrations {
                 tcp: b.transport.eq_ignore_ascii_case("TCP")
                     || b.transport.eq_ignore_ascii_case("TLS"),
                 route: b.path,
-                web: None,
             })
             .collect()
     }

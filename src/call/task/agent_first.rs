@@ -21,6 +21,7 @@ use crate::call::machine::{AcdNews, Input, Kind, Machine, Output, SetupFailure};
 use crate::call::queue::QueueNews;
 use crate::call::reach::{invite, reach, Citizen, Dial, Reached};
 use crate::call::record::CallRecord;
+use crate::call::web_phone;
 use crate::call::{local_media, open_recording, session, CallContext, Contact};
 use crate::media::caller::CallerMedia;
 use crate::media::player::Target;
@@ -190,21 +191,18 @@ impl Shell<'_> {
         let web_offer = call
             .contacts
             .iter()
-            .any(|c| c.web.is_some())
-            .then(|| crate::call::web_phone::offer_for(&b_offer, b_ports))
+            .any(|c| web_phone::phone_of(&c.uri).is_some())
+            .then(|| web_phone::offer_for(&b_offer, b_ports))
             .flatten();
         let invites = call
             .contacts
             .iter()
             .filter_map(|c| {
-                let mut inv = OutboundInvite {
+                let inv = OutboundInvite {
                     route: c.route.clone(),
                     ..invite(c.uri.clone(), Some(c.source), c.tcp, &call.number, &b_offer)
                 };
-                if c.web.is_some() {
-                    inv.sdp = web_offer.clone()?;
-                }
-                Some(inv)
+                web_phone::for_browser(inv, web_offer.as_deref())
             })
             .collect();
         let dial = Dial {

@@ -28,7 +28,7 @@
 //! not needed: ICE-lite learns its address from its checks).
 //!
 //! A page that goes away (reload, network drop) fails its ringing legs
-//! (480) at once; its answered legs wait [`WebPhones::grace`] for the
+//! (480) at once; its answered legs wait a grace ([`DEFAULT_GRACE`]) for the
 //! page to come back with `phone.register {resume: [leg]}` — the media
 //! path (ICE, DTLS) does not depend on the WebSocket — and end as the
 //! agent's hang-up after it.
@@ -123,11 +123,6 @@ impl WebPhones {
         })
     }
 
-    /// How long an answered leg waits for its page to come back.
-    pub fn grace(&self) -> Duration {
-        self.grace
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         match self.inner.lock() {
             Ok(g) => g,
@@ -187,7 +182,6 @@ impl WebPhones {
                 source: SocketAddr::from(([0, 0, 0, 0], 0)),
                 tcp: false,
                 route: Vec::new(),
-                web: Some(id),
             })
             .collect()
     }
@@ -257,6 +251,16 @@ pub fn phone_of(target: &str) -> Option<u64> {
     rest.split(';')
         .find_map(|p| p.strip_prefix("phone="))
         .and_then(|id| id.parse().ok())
+}
+
+/// `invite` to a browser phone carries the WebRTC form of the offer,
+/// `web_offer` (`None`: this call cannot ring browsers, nor this invite);
+/// an invite to any other phone is left as it is.
+pub fn for_browser(mut invite: OutboundInvite, web_offer: Option<&[u8]>) -> Option<OutboundInvite> {
+    if phone_of(&invite.target).is_some() {
+        invite.sdp = web_offer?.to_vec();
+    }
+    Some(invite)
 }
 
 /// Ring `invite`'s target: a browser phone over its page, anything else

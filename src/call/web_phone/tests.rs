@@ -85,7 +85,7 @@ async fn ringing(
     let contact = phones
         .contacts("1001")
         .into_iter()
-        .find(|c| c.web == Some(line.id()))
+        .find(|c| phone_of(&c.uri) == Some(line.id()))
         .expect("the page is a contact of its phone");
     assert_eq!(phone_of(&contact.uri), Some(line.id()));
     let (tx, events) = stack.leg_channel();

@@ -147,8 +147,7 @@ impl RelayCore {
             rtcp_interval
         };
         key_leg(&a, a_format.srtp.as_ref(), "caller");
-        key_leg(&b, b_format.srtp.as_ref(), "agent");
-        super::arm_leg(&b, &b_format, "agent");
+        super::secure_leg(&b, &b_format, "agent");
         let mut la = Leg {
             // A player learnt where the caller's RTP comes from: no fresh
             // latch at the hand-over (`media::latch`).

@@ -46,8 +46,7 @@ pub(super) fn join(
         c
     });
     c.join(p.id, p.role, p.format.law)?;
-    super::key_leg(&p.pair, p.format.srtp.as_ref(), "party");
-    super::arm_leg(&p.pair, &p.format, "party");
+    super::secure_leg(&p.pair, &p.format, "party");
     extras.push(Extra {
         id: p.id,
         tag,

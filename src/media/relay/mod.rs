@@ -183,10 +183,11 @@ pub(crate) fn key_leg(pair: &PortPair, srtp: Option<&SrtpKeys>, leg: &str) {
     }
 }
 
-/// Make `pair` a browser's leg when `format` says it is one (DTLS-SRTP
-/// with this peer certificate); a failure is logged and the leg then
-/// refuses its packets.
-pub(crate) fn arm_leg(pair: &PortPair, format: &LegFormat, leg: &str) {
+/// Secure `pair` as `format` says: SDES keys ([`key_leg`]), or a
+/// browser's DTLS-SRTP with its certificate's fingerprint (keyed by the
+/// handshake); a failure is logged and the leg then refuses its packets.
+pub(crate) fn secure_leg(pair: &PortPair, format: &LegFormat, leg: &str) {
+    key_leg(pair, format.srtp.as_ref(), leg);
     let Some(peer) = format.dtls else { return };
     let now = tokio::time::Instant::now().into_std();
     if let Err(e) = pair.arm_webrtc(now, peer) {

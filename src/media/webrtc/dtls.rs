@@ -140,8 +140,6 @@ pub struct Progress {
 /// The DTLS server association of one WebRTC leg.
 pub struct DtlsServer {
     endpoint: Endpoint,
-    /// The peer whose handshake completed: the association's address.
-    established: Option<SocketAddr>,
 }
 
 impl DtlsServer {
@@ -173,13 +171,7 @@ impl DtlsServer {
                 rtc_shared::TransportProtocol::UDP,
                 Some(Arc::new(config)),
             ),
-            established: None,
         })
-    }
-
-    /// The handshake completed (with this peer).
-    pub fn established(&self) -> Option<SocketAddr> {
-        self.established
     }
 
     /// Feed one DTLS datagram (RFC 7983: first byte 20–63) from `from`.
@@ -195,10 +187,7 @@ impl DtlsServer {
                 for event in events {
                     match event {
                         EndpointEvent::HandshakeComplete => match self.export_keys(from) {
-                            Ok(keys) => {
-                                self.established = Some(from);
-                                progress.keys = Some(keys);
-                            }
+                            Ok(keys) => progress.keys = Some(keys),
                             Err(e) => {
                                 progress.refused = Some(e);
                                 progress.closed = true;

@@ -132,11 +132,6 @@ impl WebRtcTransport {
         Ok(out)
     }
 
-    /// Whether the browser's fingerprint is known.
-    pub fn is_armed(&self) -> bool {
-        self.dtls.is_some()
-    }
-
     /// Where media goes: the checked peer.
     pub fn remote(&self) -> Option<SocketAddr> {
         self.remote
