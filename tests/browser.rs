@@ -24,7 +24,6 @@ use std::time::Duration;
 use browser_support::{js_str, Artifacts, Browser, Page};
 use common::{Hotline, Net, Sipp};
 use hotline::events::model::RecordingInfo;
-use hotline::events::outbox::{NewEvent, OutboxConfig};
 use hotline::events::{CallStart, CdrBuilder, EndCause, HangupParty, IdGenerator, IdSource};
 
 /// What the SIPp carrier scenarios send as the caller (their `From`).
@@ -91,7 +90,6 @@ fn config(net: Net, data: &Path) -> String {
 /// screen pop has a history row.
 fn store_history(data: &Path) {
     std::fs::create_dir_all(data).unwrap();
-    let outbox = common::open_outbox(data, OutboxConfig::default());
     let ids: Arc<dyn IdSource> = Arc::new(IdGenerator::new("pre", 0));
     let t0 = 1_795_300_000_000;
     let start = CallStart {
@@ -127,16 +125,7 @@ fn store_history(data: &Path) {
         .unwrap(),
     );
     evs.extend(b.acw_ended(t0 + 95_000, "A1001").unwrap());
-    let rows: Vec<NewEvent> = evs
-        .into_iter()
-        .map(|e| NewEvent {
-            id: e.id.clone(),
-            call_id: e.call_id.clone(),
-            kind: e.kind().into(),
-            body_json: serde_json::to_string(&e).unwrap(),
-        })
-        .collect();
-    outbox.append(&rows).unwrap();
+    common::store_events(data, evs);
 }
 
 /// A phone process, ended with the test however it ends.

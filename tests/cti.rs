@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use common::api::{code, Api};
 use common::{Hotline, Net};
-use hotline::events::outbox::{NewEvent, OutboxConfig};
 use hotline::events::{CallStart, CdrBuilder, EndCause, HangupParty, IdGenerator, IdSource};
 use serde_json::{json, Value};
 
@@ -80,7 +79,6 @@ password = "sup-b-password"
 /// The caller's earlier call, for the screen pop's history.
 fn store_history(data: &Path) {
     std::fs::create_dir_all(data).unwrap();
-    let outbox = common::open_outbox(data, OutboxConfig::default());
     let ids: Arc<dyn IdSource> = Arc::new(IdGenerator::new("pre", 0));
     let t0 = 1_795_300_000_000;
     let start = CallStart {
@@ -102,16 +100,7 @@ fn store_history(data: &Path) {
             .unwrap(),
     );
     evs.extend(b.acw_ended(t0 + 95_000, "A01").unwrap());
-    let rows: Vec<NewEvent> = evs
-        .into_iter()
-        .map(|e| NewEvent {
-            id: e.id.clone(),
-            call_id: e.call_id.clone(),
-            kind: e.kind().into(),
-            body_json: serde_json::to_string(&e).unwrap(),
-        })
-        .collect();
-    outbox.append(&rows).unwrap();
+    common::store_events(data, evs);
 }
 
 /// The record of the test's one call, once it is stored (bounded).

@@ -33,7 +33,6 @@ use std::time::Duration;
 use browser_support::{Artifacts, Browser, Page};
 use common::api::Api;
 use common::{Hotline, Net, Sipp};
-use hotline::events::outbox::{NewEvent, OutboxConfig};
 use hotline::events::{CallStart, CdrBuilder, EndCause, HangupParty, IdGenerator, IdSource};
 
 const NET: Net = Net(70);
@@ -80,7 +79,6 @@ fn now_ms() -> i64 {
 /// minutes (inside the half hour the forecast looks at in past weeks).
 fn store_last_week(data: &Path) {
     std::fs::create_dir_all(data).unwrap();
-    let outbox = common::open_outbox(data, OutboxConfig::default());
     let ids: Arc<dyn IdSource> = Arc::new(IdGenerator::new("pre", 0));
     let t0 = now_ms() - 7 * 86_400_000 + 5 * 60_000;
     let start = CallStart {
@@ -104,16 +102,7 @@ fn store_last_week(data: &Path) {
             .unwrap(),
     );
     evs.extend(b.acw_ended(t0 + 61_000, "A2001").unwrap());
-    let rows: Vec<NewEvent> = evs
-        .into_iter()
-        .map(|e| NewEvent {
-            id: e.id.clone(),
-            call_id: e.call_id.clone(),
-            kind: e.kind().into(),
-            body_json: serde_json::to_string(&e).unwrap(),
-        })
-        .collect();
-    outbox.append(&rows).unwrap();
+    common::store_events(data, evs);
 }
 
 /// JS: the group's forecast card satisfies `cond` (over `c`, the card).

@@ -167,6 +167,24 @@ pub fn open_outbox(
     .expect("open the events outbox")
 }
 
+/// Store the events of a call made beforehand (a caller's history) in
+/// `data`'s outbox, as the switch would have.
+pub fn store_events(data: &Path, events: Vec<hotline::events::Event>) {
+    use hotline::events::outbox::{NewEvent, OutboxConfig};
+    let rows: Vec<NewEvent> = events
+        .into_iter()
+        .map(|e| NewEvent {
+            id: e.id.clone(),
+            call_id: e.call_id.clone(),
+            kind: e.kind().into(),
+            body_json: serde_json::to_string(&e).expect("an event as JSON"),
+        })
+        .collect();
+    open_outbox(data, OutboxConfig::default())
+        .append(&rows)
+        .expect("events stored");
+}
+
 /// What a process's death does to its store beyond what an in-process
 /// "crash" (`std::mem::forget`) does: PostgreSQL ends the dead process's
 /// sessions, and with them its locks (a sink's delivery lock among them).

@@ -190,17 +190,22 @@ async fn a_rejected_offer_is_busy_or_declined() {
     ));
 }
 
+/// The page answers `key`; the call hears the 200.
+async fn answer(line: &PhoneLine, key: &str, events: &mut LegEvents) {
+    line.on_page_message(&json!({"type": "phone.answer", "leg": key, "sdp": "v=0"}))
+        .expect("answer");
+    assert!(matches!(
+        event(events).await,
+        LegEvent::Final { code: 200, .. }
+    ));
+}
+
 #[tokio::test]
 async fn an_answered_call_waits_for_its_page_to_come_back_then_ends() {
     let stack = stack().await;
     let phones = WebPhones::new(Duration::from_millis(300));
     let (line, leg, mut events, key) = ringing(&phones, &stack).await;
-    line.on_page_message(&json!({"type": "phone.answer", "leg": key, "sdp": "v=0"}))
-        .expect("answer");
-    assert!(matches!(
-        event(&mut events).await,
-        LegEvent::Final { code: 200, .. }
-    ));
+    answer(&line, &key, &mut events).await;
     drop(line);
     // Back within the grace, naming its leg: the call is its again.
     let mut back = phones
@@ -217,12 +222,7 @@ async fn an_answered_call_waits_for_its_page_to_come_back_then_ends() {
     assert_eq!(next(&mut back).await["type"], "phone.bye");
     // Gone for good this time: the call ends after the grace.
     let (line, _leg, mut events, key) = ringing(&phones, &stack).await;
-    line.on_page_message(&json!({"type": "phone.answer", "leg": key, "sdp": "v=0"}))
-        .expect("answer");
-    assert!(matches!(
-        event(&mut events).await,
-        LegEvent::Final { code: 200, .. }
-    ));
+    answer(&line, &key, &mut events).await;
     drop(line);
     assert!(matches!(
         event(&mut events).await,
