@@ -31,6 +31,7 @@ pub mod fsm;
 pub mod hunt;
 pub mod machine;
 pub mod outbound;
+mod party;
 pub mod queue;
 mod queue_store;
 pub mod queue_wait;
@@ -44,6 +45,7 @@ mod session;
 mod task;
 pub mod web_phone;
 
+pub use party::Unreachable;
 pub use session::{CommandSender, PartyTarget, SessionCommand, Supervision};
 
 use std::net::SocketAddr;

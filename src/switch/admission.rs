@@ -14,7 +14,11 @@
 //!   an agent's feature code (`*…`, authenticated by the shell with a 407
 //!   digest challenge); 403 from an address no trunk admits (trunk ACL,
 //!   [`crate::sip::trunk`]); the called number (DID) claimed by an IVR flow
-//!   (flows first), else by a `[[did]]` entry; else 404; then the caps
+//!   (flows first), else by a `[[did]]` entry; else 404 — but an INVITE
+//!   from an agent's phone (its `From` user) that no trunk or number
+//!   admits is the phone dialling out of a call it is on, a consultation
+//!   from its second line (issue 17 §4), authenticated by the shell with a
+//!   407 challenge and handed to that call; then the caps
 //!   (issue 14 §5): the trunk's, then the centre's, concurrent calls
 //!   (`max_calls`) before new calls per second (`max_cps`), 0 = no cap.
 //!   Beyond one: 503 Service Unavailable (RFC 3261 §21.5.4) with
@@ -59,6 +63,8 @@ pub struct RequestView<'a> {
     pub uri_user: &'a str,
     /// Where it came from (the address the trunk ACL matches).
     pub source: IpAddr,
+    /// Its `From` user is an agent's phone (still to be authenticated).
+    pub from_phone: bool,
 }
 
 /// The numbers IVR flows claim: `did` → (tenant, the flow's claim). The
@@ -211,6 +217,12 @@ pub enum Decision<C> {
         /// What was dialled.
         dialled: String,
     },
+    /// An agent's phone dialled out of the call it is on (a consultation
+    /// from its second line): authenticate (407), then hand it to the call.
+    PhoneCall {
+        /// What was dialled.
+        dialled: String,
+    },
     /// A new call for the IVR flow that claims the number.
     Flow {
         /// The trunk it came through.
@@ -282,7 +294,13 @@ fn admit_invite<F: FlowClaims>(
             dialled: number.to_string(),
         };
     }
+    let phone_call = || Decision::PhoneCall {
+        dialled: number.to_string(),
+    };
     let Some(trunk) = tables.trunks.match_source(req.source) else {
+        if req.from_phone {
+            return phone_call();
+        }
         return Decision::Refuse {
             code: 403,
             headers: vec![],
@@ -305,6 +323,7 @@ fn admit_invite<F: FlowClaims>(
                 tenant: tenant.clone(),
                 route: route.clone(),
             },
+            None if req.from_phone => return phone_call(),
             None => {
                 return Decision::Refuse {
                     code: 404,

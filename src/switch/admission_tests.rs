@@ -87,6 +87,7 @@ fn decide_in(
             method,
             uri_user: number,
             source,
+            from_phone: false,
         },
         &Tables {
             dids: &w.dids,
@@ -305,6 +306,7 @@ fn decide_loaded(w: &World, number: &str, from: &str, load: &dyn Load) -> Decisi
             method: "INVITE",
             uri_user: number,
             source: from.parse().expect("ip"),
+            from_phone: false,
         },
         &Tables {
             dids: &w.dids,
@@ -561,6 +563,7 @@ fn while_the_media_workers_are_near_their_limit_a_new_call_gets_503_and_others_p
                 method,
                 uri_user: number,
                 source: CARRIER.parse().expect("ip"),
+                from_phone: false,
             },
             &Tables {
                 dids: &w.dids,
@@ -594,5 +597,54 @@ fn while_the_media_workers_are_near_their_limit_a_new_call_gets_503_and_others_p
     assert!(matches!(
         decide_media("OPTIONS", ""),
         Decision::Reply { code: 200, .. }
+    ));
+}
+
+#[test]
+fn an_agents_phone_dialling_what_no_trunk_or_number_admits_is_a_call_from_the_phone() {
+    let w = world();
+    let from_phone = |number: &str, from: &str| {
+        decide(
+            &RequestView {
+                method: "INVITE",
+                uri_user: number,
+                source: from.parse().expect("ip"),
+                from_phone: true,
+            },
+            &Tables {
+                dids: &w.dids,
+                trunks: &w.trunks,
+                flows: &w.flows,
+                draining: false,
+                load: &super::admission::Unlimited,
+                media_overloaded: false,
+            },
+        )
+    };
+    let phone_call = |n: &str| Decision::PhoneCall {
+        dialled: n.to_string(),
+    };
+    // From no trunk's address, or to a number nothing claims.
+    assert_eq!(from_phone("1002", STRANGER), phone_call("1002"));
+    assert_eq!(from_phone("1002", CARRIER), phone_call("1002"));
+    // A number a flow claims is a call like a carrier's.
+    assert!(matches!(
+        from_phone("12399", CARRIER),
+        Decision::Flow { .. }
+    ));
+    // Feature codes stay feature codes; strangers keep their 403 and 404.
+    assert_eq!(
+        from_phone("*13", STRANGER),
+        Decision::FeatureCode {
+            dialled: "*13".into()
+        }
+    );
+    assert!(matches!(
+        decide_in(&w, "INVITE", "1002", STRANGER, false),
+        Decision::Refuse { code: 403, .. }
+    ));
+    assert!(matches!(
+        decide_in(&w, "INVITE", "1002", CARRIER, false),
+        Decision::Refuse { code: 404, .. }
     ));
 }

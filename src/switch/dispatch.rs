@@ -137,10 +137,15 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
     let (ctx, router) = (&d.ctx, &d.router);
     let source = invite.request.source();
     let dialled = invite.request.uri_user().unwrap_or_default();
+    let from_phone = invite
+        .request
+        .from_user()
+        .is_some_and(|u| ctx.roster.load().agent_by_user(&u).is_some());
     let view = admission::RequestView {
         method: "INVITE",
         uri_user: &dialled,
         source: source.ip(),
+        from_phone,
     };
     let now = crate::util::now();
     let (decision, slot, first_refusal) = d.slots.with(|load| {
@@ -196,6 +201,12 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
                 agent_feature_code(&ctx, &router, &registrations, invite, &dialled).await;
             });
         }
+        Decision::PhoneCall { dialled } => {
+            let (ctx, registrations) = (ctx.clone(), d.registrations.clone());
+            tokio::spawn(async move {
+                phone_call(&ctx, &registrations, invite, dialled).await;
+            });
+        }
         Decision::Flow {
             trunk,
             number,
@@ -220,6 +231,63 @@ async fn admit(d: &Dispatch, invite: PendingInvite, draining: bool) {
     }
 }
 
+/// The agent whose phone sent `invite`, digest-authenticated (407): the
+/// invite back with them, or `None` once it was refused (`what` it is,
+/// for the log).
+async fn phone_user(
+    registrations: &Registrations,
+    invite: PendingInvite,
+    what: &str,
+) -> Option<(String, PendingInvite)> {
+    let user = match registrations.authenticate(&invite.request, Challenge::Proxy) {
+        Authenticated::Agent(user) => user,
+        Authenticated::Refused { code, headers } => {
+            invite.reject(code, headers).await;
+            return None;
+        }
+    };
+    if invite.request.from_user().as_deref() != Some(user.as_str()) {
+        warn!(%user, from = ?invite.request.from_user(), "{what} for another agent: 403");
+        invite.reject(403, vec![]).await;
+        return None;
+    }
+    Some((user, invite))
+}
+
+/// An agent's phone dialled `dialled` (no feature code, no number a trunk
+/// admits): authenticate (407), then hand it to the call the phone is on,
+/// whose consultation it becomes (issue 17 §4); without a call, 403.
+async fn phone_call(
+    ctx: &CallContext,
+    registrations: &Registrations,
+    invite: PendingInvite,
+    dialled: String,
+) {
+    let Some((user, invite)) = phone_user(registrations, invite, "call from a phone").await else {
+        return;
+    };
+    let channel = ctx.live.get(&user).map(|e| e.value().1.clone());
+    let Some(channel) = channel else {
+        info!(%user, %dialled, "a phone dialled out of no call: 403");
+        let why = "calls between phones are not served: consult from within a call";
+        invite
+            .reject(403, vec![crate::sip::message::warning(why)])
+            .await;
+        return;
+    };
+    info!(%user, %dialled, "the phone consults from its second line");
+    let command = call::SessionCommand::PhoneConsult {
+        invite: Box::new(invite),
+        dialled,
+    };
+    if let Err(tokio::sync::mpsc::error::SendError(command)) = channel.send(command) {
+        if let call::SessionCommand::PhoneConsult { invite, .. } = *command {
+            // The call ended in the meantime.
+            invite.reject(480, vec![]).await;
+        }
+    }
+}
+
 /// An agent dialled a feature code: authenticate (407), apply it to the
 /// ACD, and confirm by answering and hanging up at once.
 async fn agent_feature_code(
@@ -229,18 +297,9 @@ async fn agent_feature_code(
     invite: PendingInvite,
     dialled: &str,
 ) {
-    let user = match registrations.authenticate(&invite.request, Challenge::Proxy) {
-        Authenticated::Agent(user) => user,
-        Authenticated::Refused { code, headers } => {
-            invite.reject(code, headers).await;
-            return;
-        }
-    };
-    if invite.request.from_user().as_deref() != Some(user.as_str()) {
-        warn!(%user, from = ?invite.request.from_user(), "feature code for another agent: 403");
-        invite.reject(403, vec![]).await;
+    let Some((user, invite)) = phone_user(registrations, invite, "feature code").await else {
         return;
-    }
+    };
     if let Some((mode, target)) = feature_codes::parse_supervision(dialled, &router.feature_codes) {
         // A supervisor of the agent's own centre only (REQUIREMENTS §9);
         // every attempt is audited, refused ones too.
@@ -360,6 +419,7 @@ async fn answer_request(d: &Dispatch, req: Request, responder: Responder, draini
         method: &method,
         uri_user: &uri_user,
         source: req.source().ip(),
+        from_phone: false,
     };
     // While draining, phones keep registering while calls end; OPTIONS
     // gets 503 (an edge's probe takes the node out of its rotation).
@@ -387,9 +447,10 @@ async fn answer_request(d: &Dispatch, req: Request, responder: Responder, draini
             }
             // Only an INVITE is admitted or refused as a call.
             Decision::Refuse { code, headers, .. } => (code, headers),
-            Decision::FeatureCode { .. } | Decision::Flow { .. } | Decision::Did { .. } => {
-                (501, vec![])
-            }
+            Decision::FeatureCode { .. }
+            | Decision::PhoneCall { .. }
+            | Decision::Flow { .. }
+            | Decision::Did { .. } => (501, vec![]),
         };
     if let Err(e) = responder.reply(code, headers, None).await {
         debug!(error = %e, "response");

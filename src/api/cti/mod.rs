@@ -224,64 +224,33 @@ fn party_target(
     to_agent: Option<&str>,
     to_number: Option<&str>,
 ) -> ApiResult<crate::call::PartyTarget> {
-    let party = match (to_agent, to_number) {
+    let unreachable = |e: crate::call::Unreachable| match e {
+        crate::call::Unreachable::NotRegistered(_) => conflict("not_registered", e.to_string()),
+        _ => conflict("no_trunk", e.to_string()),
+    };
+    match (to_agent, to_number) {
         (Some(a), None) => {
-            let a = a.to_string();
             let other = cti
-                .agent(&a)
+                .agent(a)
                 .filter(|o| o.tenant == info.tenant)
                 .ok_or_else(|| ApiError::not_found(format!("no agent {a:?}")))?;
-            let c = cti
-                .calls
-                .directory
-                .contacts(&other.device)
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    conflict("not_registered", format!("{a}'s phone is not registered"))
-                })?;
-            crate::call::PartyTarget {
-                device: Some(other.device.clone()),
-                label: a.clone(),
-                uri: c.uri,
-                destination: c.source,
-                tcp: c.tcp,
-                route: c.route,
-            }
+            cti.calls.agent_party(a, &other.device).map_err(unreachable)
         }
         (None, Some(n)) if phone_number(n) => {
-            let n = n.to_string();
-            let trunk = cti
+            let quick = cti
                 .quick_transfers()
                 .into_iter()
                 .find(|q| q.number == n)
-                .and_then(|q| q.trunk.clone())
-                .or_else(|| cti.calls.tenant_trunk(&info.tenant))
-                .ok_or_else(|| conflict("no_trunk", "this tenant has no outbound trunk"))?;
-            let (proxy, tcp) = cti
-                .calls
-                .trunks
-                .attempt_order(&trunk)
-                .into_iter()
-                .find_map(|t| Some((t.proxy?, t.tcp)))
-                .ok_or_else(|| conflict("no_trunk", format!("trunk {trunk:?} has no proxy")))?;
-            crate::call::PartyTarget {
-                device: None,
-                label: n.clone(),
-                uri: format!("sip:{n}@{proxy}"),
-                destination: proxy,
-                tcp,
-                route: vec![],
-            }
+                .and_then(|q| q.trunk.clone());
+            cti.calls
+                .number_party(n, quick, &info.tenant)
+                .map_err(unreachable)
         }
-        _ => {
-            return Err(ApiError::bad_request(
-                "bad_request",
-                "give exactly one of to_agent, to_number (a phone number)",
-            ))
-        }
-    };
-    Ok(party)
+        _ => Err(ApiError::bad_request(
+            "bad_request",
+            "give exactly one of to_agent, to_number (a phone number)",
+        )),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -165,6 +165,8 @@ impl Fsm {
             }
             _ => return Err("no consultation in progress".into()),
         };
+        // The agent's leg goes, and with it their phone's hold.
+        self.agent_holds = false;
         self.end_consult_hold();
         self.consultation = Consultation::Completed {
             party: party.clone(),

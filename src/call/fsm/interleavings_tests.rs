@@ -394,7 +394,8 @@ fn run(seed: u64) {
                     );
                     last_fact = Some(f);
                 }
-                Output::Media(_) => {}
+                // No consultation is driven here.
+                Output::Media(_) | Output::Completed { .. } => {}
                 Output::Supervisor { sup, action } => {
                     let phone = phones.get(&sup).copied();
                     let ok = match action {

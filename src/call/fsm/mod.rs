@@ -179,6 +179,15 @@ pub enum Input {
         /// Where the transferor wants the caller put through.
         target: Result<crate::ivr::TransferTarget, ReferRefusal>,
     },
+    /// A REFER from `side` whose `Replaces` names the agent's own
+    /// consultation, the phone's second line (attended transfer from the
+    /// phone, RFC 5589 §7): the consulted party takes the caller.
+    ReferConsulted {
+        /// Which leg.
+        side: Side,
+        /// Its transaction.
+        tx: TxId,
+    },
     /// The transferor's phone answered our NOTIFY `req` of a REFER (or
     /// did not in time): the transfer goes ahead either way.
     ReferNotified {
@@ -309,6 +318,16 @@ pub enum Output {
         /// What.
         action: SupervisorAction,
     },
+    /// Attended transfer, step 2, decided by a phone's REFER: the
+    /// consulted party `party` (through skill group `group`) took the
+    /// caller and the agent's leg goes (the shell records the transfer and
+    /// ends it, as for the API's completion).
+    Completed {
+        /// Who took the caller.
+        party: String,
+        /// The skill group the consultation went through.
+        group: Option<String>,
+    },
 }
 
 /// Why the connected call ended.
@@ -361,6 +380,10 @@ pub struct Fsm {
     blind_transfer: bool,
     /// Side B holds the caller (its hold, the API's or a consultation's).
     held: bool,
+    /// The agent's phone holds its leg (a re-INVITE with `sendonly` or
+    /// `inactive`): the caller keeps music on hold when a consultation
+    /// from the phone's second line ends.
+    agent_holds: bool,
     /// Where an attended transfer stands.
     consultation: Consultation,
     /// A REFER accepted: its NOTIFY and where the caller goes.
@@ -393,6 +416,7 @@ impl Fsm {
             keep_caller: setup.keep_caller,
             blind_transfer: setup.blind_transfer,
             held: false,
+            agent_holds: false,
             consultation: Consultation::Idle,
             referred: None,
             supervisors: supervise::Supervisors::new(),
@@ -412,9 +436,10 @@ impl Fsm {
             // Over: a late request still gets its answer, a supervisor's
             // answer crossing the end its BYE.
             match input {
-                Input::Reoffer { tx, .. } | Input::Info { tx, .. } | Input::Refer { tx, .. } => {
-                    self.respond(tx, 481, None)
-                }
+                Input::Reoffer { tx, .. }
+                | Input::Info { tx, .. }
+                | Input::Refer { tx, .. }
+                | Input::ReferConsulted { tx, .. } => self.respond(tx, 481, None),
                 Input::Supervisor { sup, event } => self.supervisor_event(sup, event),
                 _ => {}
             }
@@ -440,6 +465,7 @@ impl Fsm {
                 }
             }
             Input::Refer { side, tx, target } => self.refer(side, tx, target),
+            Input::ReferConsulted { side, tx } => self.refer_consulted(side, tx),
             Input::ReferNotified { req } => self.refer_notified(req),
             Input::Silent => self.finish(End::Silence),
             Input::Shutdown => self.finish(End::Shutdown),
@@ -545,12 +571,16 @@ impl Fsm {
         self.music_on_hold = true;
     }
 
-    /// The caller is back from a consultation's hold.
+    /// The caller is back from a consultation's hold (still with music
+    /// while the agent's phone holds their leg).
     fn end_consult_hold(&mut self) {
         if self.end.is_some() {
             return;
         }
         self.push(Output::Media(Media::MuteCaller(false)));
+        if self.agent_holds {
+            return;
+        }
         self.push(Output::Media(Media::MusicOnHold(false)));
         self.music_on_hold = false;
         if self.held {

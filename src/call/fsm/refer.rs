@@ -16,8 +16,15 @@
 //!   outcome before its dialog ends; a phone that hangs up first (many do
 //!   once they have the 202) ends it the same way, the caller still put
 //!   through.
+//! - A REFER whose `Replaces` names the phone's own consultation (its
+//!   second line, RFC 5589 §7: the agent consulted from the phone and
+//!   presses transfer) completes that consultation instead: accepted only
+//!   once the consulted party answered (403 while it rings, 481 without
+//!   one), told by the same NOTIFYs, then the consulted party takes the
+//!   caller ([`Output::Completed`]). A consulted party gone before the last
+//!   NOTIFY is told `503` and the caller stays with the agent.
 
-use super::{End, Fsm, Output, ReqId, Side, TxId};
+use super::{Consultation, End, Fsm, Output, ReqId, Side, TxId};
 use crate::ivr::TransferTarget;
 
 /// Why a REFER's target names nobody hotline can put the caller through
@@ -38,7 +45,16 @@ pub(super) struct Referred {
     /// It is the last one (`200 OK`).
     last: bool,
     /// Where the caller goes.
-    target: TransferTarget,
+    to: ReferredTo,
+}
+
+/// Where a REFER accepted sends the caller.
+#[derive(Debug)]
+enum ReferredTo {
+    /// A blind transfer to this target.
+    Target(TransferTarget),
+    /// The consulted party takes the caller (attended transfer).
+    Consulted,
 }
 
 impl Fsm {
@@ -71,16 +87,55 @@ impl Fsm {
                 headers: vec![crate::sip::message::warning(&r.reason)],
                 sdp: None,
             }),
-            Ok(target) => {
-                self.respond(tx, 202, None);
-                let req = self.notify_refer(100, "Trying", false);
-                self.referred = Some(Referred {
-                    req,
-                    last: false,
-                    target,
-                });
-            }
+            Ok(target) => self.accept_refer(tx, ReferredTo::Target(target)),
         }
+    }
+
+    /// A REFER from `side` whose `Replaces` names the agent's consultation.
+    pub(super) fn refer_consulted(&mut self, side: Side, tx: TxId) {
+        let refused = match &self.consultation {
+            _ if side == Side::A => Some((403, "only the agent's side can transfer")),
+            _ if self.referred.is_some() => Some((491, "a transfer is under way")),
+            Consultation::Talking { .. } => None,
+            Consultation::Ringing { .. } => Some((403, "the consulted party has not answered")),
+            _ => Some((
+                481,
+                "no consultation of this call is on the line Replaces names",
+            )),
+        };
+        match refused {
+            Some((code, reason)) => self.push(Output::Respond {
+                tx,
+                code,
+                headers: vec![crate::sip::message::warning(reason)],
+                sdp: None,
+            }),
+            None => self.accept_refer(tx, ReferredTo::Consulted),
+        }
+    }
+
+    /// A REFER from the agent being carried out by a consultation's
+    /// completion, whose NOTIFYs are not all told yet: the phone's second
+    /// line ending now is no cancel.
+    pub fn consult_referred(&self) -> bool {
+        matches!(
+            self.referred,
+            Some(Referred {
+                to: ReferredTo::Consulted,
+                ..
+            })
+        )
+    }
+
+    /// 202, and the first NOTIFY.
+    fn accept_refer(&mut self, tx: TxId, to: ReferredTo) {
+        self.respond(tx, 202, None);
+        let req = self.notify_refer(100, "Trying", false);
+        self.referred = Some(Referred {
+            req,
+            last: false,
+            to,
+        });
     }
 
     /// The phone answered NOTIFY `req` (or the shell gave up waiting): the
@@ -91,6 +146,15 @@ impl Fsm {
         };
         if r.last {
             return self.refer_done(false);
+        }
+        let gone = matches!(r.to, ReferredTo::Consulted)
+            && !matches!(self.consultation, Consultation::Talking { .. });
+        if gone {
+            // The consulted party left meanwhile: the transfer failed and
+            // the caller stays with the agent (RFC 3515 §2.4.5).
+            self.referred = None;
+            self.notify_refer(503, "Service Unavailable", true);
+            return;
         }
         let next = self.notify_refer(200, "OK", true);
         if let Some(r) = self.referred.as_mut() {
@@ -115,9 +179,20 @@ impl Fsm {
     /// The transferor was told (or its leg is gone: `b_gone`): the caller
     /// goes to the target and the agent leaves.
     pub(super) fn refer_done(&mut self, b_gone: bool) {
-        let Some(Referred { target, .. }) = self.referred.take() else {
+        let Some(Referred { to, .. }) = self.referred.take() else {
             return;
         };
-        self.finish_with_gone(End::Transfer(target), b_gone.then_some(Side::B));
+        match to {
+            ReferredTo::Target(target) => {
+                self.finish_with_gone(End::Transfer(target), b_gone.then_some(Side::B))
+            }
+            ReferredTo::Consulted => match self.complete_consult() {
+                Ok((party, group)) => self.push(Output::Completed { party, group }),
+                // The consulted party left as the agent's phone did: the
+                // agent's hang-up ends the call as it would have.
+                Err(_) if b_gone => self.finish_with_gone(End::AgentHungUp, Some(Side::B)),
+                Err(_) => {}
+            },
+        }
     }
 }

@@ -161,6 +161,7 @@ impl Fsm {
             tracing::info!("agent resumes");
         }
         self.music_on_hold = hold;
+        self.agent_holds = hold;
         self.b_local.session_version += 1;
         self.b_local.direction = Direction::SendRecv;
         match sdp::negotiate_answer(offer, &self.b_local) {

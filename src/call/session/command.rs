@@ -158,6 +158,15 @@ pub enum SessionCommand {
         /// Sent once the phone is rung (or why not).
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+    /// The agent's phone dialled `dialled` from its second line while on
+    /// this call (its INVITE, authenticated, not yet answered): an
+    /// attended transfer from the phone's keys begins (RFC 5589 §7).
+    PhoneConsult {
+        /// The phone's INVITE (boxed: the channel's slots stay small).
+        invite: Box<PendingInvite>,
+        /// Whom: an extension, a job number, a skill group, a number.
+        dialled: String,
+    },
     /// A supervisor dialled in (their INVITE, not yet answered).
     Supervise {
         /// The supervisor's INVITE (boxed: the channel's slots stay small).

@@ -15,6 +15,36 @@ use crate::media::relay::RelayHandle;
 use crate::sip::Leg;
 
 impl<A: Leg, B: Leg> Session<'_, A, B> {
+    /// Attended transfer abandoned (the API, or the phone hanging up its
+    /// second line): the consulted party is dropped and the caller is back.
+    pub(super) async fn cancel_consult(
+        &mut self,
+        fsm: &mut Fsm,
+        relay: &RelayHandle,
+        p: &mut Parties,
+    ) -> Result<(), String> {
+        let label = fsm.cancel_consult()?;
+        if let Some(g) = p.group.take() {
+            g.withdraw();
+        }
+        if let Some(i) = p
+            .members
+            .iter()
+            .position(|s| s.party.as_ref() == Some(&label))
+        {
+            let s = p.members.remove(i);
+            relay.leave(s.id);
+            s.leg.bye().await;
+            s.leg.forget();
+        }
+        for d in p.dialing.iter().filter(|d| d.user == label) {
+            d.leg.hang_up().await;
+        }
+        p.dialing.retain(|d| d.user != label);
+        info!(party = %label, "consultation cancelled: the caller is back");
+        Ok(())
+    }
+
     /// Carry out `cmd`, answering its reply.
     pub(super) async fn command(
         &mut self,
@@ -72,28 +102,11 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 reply.send(r.map(|c| p.group = Some(c))).ok();
             }
             SessionCommand::CancelConsult { reply } => {
-                let r = fsm.cancel_consult();
-                if let Ok(label) = &r {
-                    if let Some(g) = p.group.take() {
-                        g.withdraw();
-                    }
-                    if let Some(i) = p
-                        .members
-                        .iter()
-                        .position(|s| s.party.as_ref() == Some(label))
-                    {
-                        let s = p.members.remove(i);
-                        relay.leave(s.id);
-                        s.leg.bye().await;
-                        s.leg.forget();
-                    }
-                    for d in p.dialing.iter().filter(|d| &d.user == label) {
-                        d.leg.hang_up().await;
-                    }
-                    p.dialing.retain(|d| &d.user != label);
-                    info!(party = %label, "consultation cancelled: the caller is back");
-                }
-                reply.send(r.map(|_| ())).ok();
+                let r = self.cancel_consult(fsm, relay, p).await;
+                reply.send(r).ok();
+            }
+            SessionCommand::PhoneConsult { invite, dialled } => {
+                self.phone_consult((fsm, relay, p), *invite, dialled).await;
             }
             SessionCommand::TakeOver {
                 supervisor,

@@ -14,6 +14,7 @@ mod connect;
 mod control;
 mod parties;
 mod refer;
+mod second_line;
 mod supervisors;
 
 pub use command::{CommandSender, PartyTarget, SessionCommand, Supervision};
@@ -275,6 +276,8 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                             // consulted brings the caller back.
                             fsm.party_left(&left);
                         }
+                    } else if p.line.as_ref().is_some_and(|l| l.key() == &key) {
+                        Box::pin(self.line_event(&mut fsm, &relay, &mut p, ev)).await;
                     } else if let Some(g) = p.group.as_mut().filter(|g| g.offers.contains(&key)) {
                         if let Some((s, device)) = Box::pin(self.group_leg_event(&relay, g, &key, ev, p.members.len())).await {
                             if let Some(agent) = &s.party {
@@ -312,12 +315,27 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                                     tx: io.name(responder),
                                 }),
                                 LegEvent::Refer { refer_to, responder } => responder.take().map(|r| {
-                                    let target = refer::target(&self.ctx.roster.load(), self.agent.as_deref(), refer_to.as_deref());
-                                    match &target {
-                                        Ok(t) => info!(?side, ?t, "transfer key (REFER)"),
-                                        Err(e) => info!(?side, refer_to, code = e.code, reason = %e.reason, "transfer key (REFER) refused"),
+                                    let tx = io.name(r);
+                                    let wanted = refer::target(&self.ctx.roster.load(), self.agent.as_deref(), refer_to.as_deref());
+                                    match wanted {
+                                        Ok(refer::Referral::Blind(t)) => {
+                                            info!(?side, ?t, "transfer key (REFER)");
+                                            Input::Refer { side, tx, target: Ok(t) }
+                                        }
+                                        Ok(refer::Referral::Replaces(r)) if p.line.as_ref().is_some_and(|l| l.named_by(&r)) => {
+                                            info!(?side, "transfer key after a consultation from the phone (REFER with Replaces)");
+                                            Input::ReferConsulted { side, tx }
+                                        }
+                                        Ok(refer::Referral::Replaces(r)) => {
+                                            let reason = format!("Replaces names no consultation of this call (Call-ID {:?})", r.call_id);
+                                            info!(?side, refer_to, code = 481, %reason, "transfer key (REFER) refused");
+                                            Input::Refer { side, tx, target: Err(fsm::ReferRefusal { code: 481, reason }) }
+                                        }
+                                        Err(e) => {
+                                            info!(?side, refer_to, code = e.code, reason = %e.reason, "transfer key (REFER) refused");
+                                            Input::Refer { side, tx, target: Err(e) }
+                                        }
                                     }
-                                    Input::Refer { side, tx: io.name(r), target }
                                 }),
                                 _ => None,
                             };
@@ -361,6 +379,15 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 _ = self.ctx.shutdown.cancelled() => fsm.handle_input(now(), Input::Shutdown),
             }
             self.apply(&mut fsm, &clock, &relay, &mut io, &mut p).await;
+            if let Some((label, group)) = p.completed.take() {
+                // A phone's transfer key completed its consultation.
+                Box::pin(self.transferred(label, group, registration.as_mut())).await;
+                p.acd_released = self.acd_call.take().is_some();
+            }
+            if p.line.is_some() {
+                Box::pin(self.settle_line(&mut fsm, &relay, &mut p)).await;
+                self.apply(&mut fsm, &clock, &relay, &mut io, &mut p).await;
+            }
             if fsm.end().is_some() {
                 break;
             }
@@ -589,6 +616,7 @@ impl<A: Leg, B: Leg> Session<'_, A, B> {
                 },
                 Output::Fact(Fact::Held) => self.record.fact("held", |b, t| b.held(t)),
                 Output::Fact(Fact::Resumed) => self.record.fact("resumed", |b, t| b.resumed(t)),
+                Output::Completed { party, group } => p.completed = Some((party, group)),
                 Output::Supervisor { sup, action } => {
                     let sups = &mut p.supervisors;
                     // Boxed: rare, and larger than the rest of `apply`.

@@ -35,6 +35,11 @@ pub(super) struct Parties {
     /// The ACD was told the first agent's conversation ended (an attended
     /// transfer or a take-over).
     pub acd_released: bool,
+    /// The agent's phone's second line, consulting from the phone.
+    pub line: Option<super::second_line::SecondLine>,
+    /// A phone's REFER completed the consultation (`Output::Completed`):
+    /// the party who took the caller and the group it came through.
+    pub completed: Option<(String, Option<String>)>,
 }
 
 impl Parties {
@@ -45,6 +50,7 @@ impl Parties {
             dialing: std::mem::take(&mut self.dialing),
             supervisors: std::mem::take(&mut self.supervisors),
             members: std::mem::take(&mut self.members),
+            line: self.line.take(),
         }
     }
 }
@@ -54,6 +60,7 @@ pub(super) struct Phones {
     dialing: Vec<Dialing>,
     supervisors: Supervisors,
     members: Vec<Member>,
+    line: Option<super::second_line::SecondLine>,
 }
 
 impl Phones {
@@ -73,6 +80,11 @@ impl Phones {
             s.leg.bye().await;
             s.leg.forget();
         }));
+        let line = async {
+            if let Some(l) = self.line.take() {
+                l.hang_up().await;
+            }
+        };
         let own = async {
             if let Some(a) = a {
                 a.bye().await;
@@ -83,7 +95,7 @@ impl Phones {
                 b.bye().await;
             }
         };
-        tokio::join!(dialing, supervisors, members, own, other);
+        tokio::join!(dialing, supervisors, members, line, own, other);
     }
 }
 

@@ -80,6 +80,8 @@ pub struct RelayCore {
     next_drain: Instant,
     moh: Option<Playout>,
     caller_muted: bool,
+    /// Side B is kept out of the mix (its phone consults on a second line).
+    agent_muted: bool,
     /// Mixing state: present while extra parties are on the call.
     conference: Option<Conference>,
     extras: Vec<Extra>,
@@ -199,6 +201,7 @@ impl RelayCore {
             next_drain: started + DRAIN_EVERY,
             moh: None,
             caller_muted: false,
+            agent_muted: false,
             conference: None,
             extras: Vec::new(),
             outputs: Vec::new(),
@@ -238,7 +241,7 @@ impl RelayCore {
                     channel: Channel::Agent,
                     id: OTHER_SIDE,
                     muted: self.moh.is_some(),
-                    mix_muted: false,
+                    mix_muted: self.agent_muted,
                 };
                 let v = hop.route(
                     packet,
@@ -501,6 +504,7 @@ impl RelayCore {
                 reply.send(result).ok();
             }
             Control::MuteCaller(m) => self.caller_muted = m,
+            Control::MuteAgent(m) => self.agent_muted = m,
             Control::Leave(id) => {
                 for x in self.extras.iter().filter(|x| x.id == id) {
                     registrar.unwatch(&x.pair);

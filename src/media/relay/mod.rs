@@ -221,6 +221,7 @@ pub enum Control {
     ),
     Leave(ParticipantId),
     MuteCaller(bool),
+    MuteAgent(bool),
     Mode(
         ParticipantId,
         Mode,
@@ -376,6 +377,14 @@ impl RelayHandle {
     /// heard by them (attended transfer). Only the mix is affected.
     pub fn mute_caller(&self, muted: bool) {
         self.send(Control::MuteCaller(muted));
+    }
+
+    /// Keep side B's (the agent's first line's) audio out of the mix while
+    /// `muted`: the agent's phone consults from a second line and holds
+    /// this one, which may carry the phone's own hold music. Only the mix
+    /// is affected.
+    pub fn mute_agent(&self, muted: bool) {
+        self.send(Control::MuteAgent(muted));
     }
 
     /// Add an extra party to the call's mix (the call switches to mixing).
