@@ -166,3 +166,142 @@ fn baresips_transfer_command_puts_the_caller_through_to_another_agent() {
         "{said}"
     );
 }
+
+/// Attended transfer with the desk phone's own keys (issue 17 §4, RFC 5589
+/// §7): A01's phone (SIPp, `agent_attended_refer.xml`) holds the caller,
+/// dials extension 2002 on its second line (407-challenged, then ringing
+/// until A02 answers), talks with A02, and presses transfer: a REFER on the
+/// held line whose `Replaces` names the second line. hotline answers 202,
+/// NOTIFYs 100 then 200, ends both of the phone's dialogs, and the caller
+/// talks with A02 (hotline's test phone, 1300 Hz), who heard the caller
+/// (440 Hz) only then. The record names both agents and an attended
+/// transfer. Before the call, the phone's dialling out of no call is
+/// refused 403 with the reason.
+#[test]
+fn the_transfer_key_after_a_consultation_from_the_phone_hands_the_caller_over() {
+    let net = Net(75);
+    let h = Hotline::start(net, &setup());
+    let api = Api::new(net);
+    let ops = h.ops_token();
+    register(&h, "2001", &net.agent(0));
+    // Out of any call, the phone's dialling is refused with the reason.
+    let sip = net.sip();
+    Sipp::start(
+        "agent_dial_refused.xml",
+        &net.agent(0),
+        &[
+            "-s", "2002", "-key", "agent", "2001", "-au", "2001", "-ap", "pass2001", "-m", "1",
+            &sip,
+        ],
+    )
+    .wait(T)
+    .assert_ok(&h);
+    assert!(h.log().contains("a phone dialled out of no call"));
+    let wav = tempfile::tempdir().unwrap();
+    let (caller_wav, second_wav) = (wav.path().join("caller.wav"), wav.path().join("a02.wav"));
+    let second = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "1300",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            "8",
+            "--record",
+            second_wav.to_str().unwrap(),
+        ],
+    );
+    let first = Sipp::start(
+        "agent_attended_refer.xml",
+        &net.agent(0),
+        &[
+            "-m",
+            "1",
+            "-key",
+            "agent",
+            "2001",
+            "-key",
+            "consult",
+            "2002",
+            "-key",
+            "hotline",
+            &net.sip(),
+            "-au",
+            "2001",
+            "-ap",
+            "pass2001",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let caller = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "40",
+            "--record",
+            caller_wav.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    first.wait(T).assert_ok(&h);
+    let a02 = common::report(&second.wait_with_output().unwrap());
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(
+        caller["ended_by"], "remote",
+        "A02 hung up, then hotline ended the caller's call: {caller}"
+    );
+    assert_eq!(a02["ended_by"], "local", "{a02}");
+    let log = h.log();
+    assert!(
+        log.contains("the phone consults from its second line")
+            && log.contains("transfer key after a consultation from the phone"),
+        "{}",
+        h.tail_log()
+    );
+    // The caller heard A02; A02 heard the caller once the transfer was made.
+    let heard = common::audio::channel(&caller_wav, 0, 1);
+    assert!(
+        common::audio::windows_with(&heard, 1300.0, 0.5) > 100,
+        "the caller heard A02 after the transfer: {caller}"
+    );
+    let heard = common::audio::channel(&second_wav, 0, 1);
+    assert!(
+        common::audio::windows_with(&heard, 440.0, 0.5) > 100,
+        "A02 heard the caller: {a02}"
+    );
+    // …only after the consultation (the phone talks for 1.5 s first): the
+    // caller on hold was kept out of it.
+    let first_caller = heard
+        .chunks_exact(160)
+        .position(|w| common::audio::windows_with(w, 440.0, 0.5) == 1);
+    assert!(
+        first_caller.is_some_and(|i| i >= 25),
+        "A02 heard the caller from window {first_caller:?} (20 ms each), during the consultation"
+    );
+    let v = records(&api, &ops, 1);
+    let record = &v["calls"][0];
+    assert_eq!(record["agents"], serde_json::json!(["A01", "A02"]), "{v}");
+    let transfer = &record["transfers"][0];
+    assert_eq!(
+        (
+            &transfer["from_agent"],
+            &transfer["target"],
+            &transfer["mode"]
+        ),
+        (
+            &Value::from("A01"),
+            &Value::from("A02"),
+            &Value::from("attended")
+        ),
+        "{v}"
+    );
+}
