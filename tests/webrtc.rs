@@ -8,7 +8,8 @@
 //! the caller's tone measured in the browser (a WebAudio analyser on the
 //! received track, read through the DevTools protocol) and the browser's
 //! tone in the recording's right channel; hold and resume from the phone
-//! bar (the caller hears music, the browser phone shows the hold), and the
+//! bar (the caller hears music, the browser phone shows the hold), an ICE
+//! restart with the media going on both ways after it, and the
 //! call hung up from the page. A second call is answered in the browser
 //! and blind-transferred to a SIP agent's phone (`hotline phone` as 1002);
 //! a third is answered by 1002 and transferred to the browser agent, rung
@@ -197,6 +198,37 @@ fn an_agent_answers_in_the_browser_hears_and_is_heard_holds_transfers_and_hangs_
         &format!("{} && {}", agent_is("talking"), phone_is("talking")),
     );
     hears_caller(&mut bar);
+
+    // --- an ICE restart (the page asks for one by itself when its media path
+    // is lost; here at once): new credentials re-offered, checked, and the
+    // media goes on both ways over the same DTLS keys -------------------------
+    assert_eq!(bar.eval("window.hotlinePhone.restartIce()"), true);
+    h.wait_for(
+        "the browser checking with the restart's credentials",
+        Duration::from_secs(15),
+        |_| {
+            h.log()
+                .contains("ICE restart: the browser checks with the new credentials")
+        },
+    );
+    bar.wait_for("talking after the restart", &phone_is("talking"));
+    let counts = |bar: &mut Page| {
+        let v = bar.eval("window.hotlinePhone.stats()");
+        (
+            v["received"].as_u64().unwrap_or(0),
+            v["sent"].as_u64().unwrap_or(0),
+            v["dtls"].clone(),
+        )
+    };
+    let (received, sent, _) = counts(&mut bar);
+    std::thread::sleep(Duration::from_secs(1));
+    let (received_after, sent_after, dtls) = counts(&mut bar);
+    assert!(
+        received_after >= received + 20 && sent_after >= sent + 20 && dtls == "connected",
+        "media both ways after the restart: received {received} → {received_after}, sent {sent} → {sent_after}, DTLS {dtls}"
+    );
+    hears_caller(&mut bar);
+    assert!(h.log().contains("ICE restart answered by the page"));
 
     // --- hang up from the page -----------------------------------------------
     std::thread::sleep(Duration::from_secs(2));

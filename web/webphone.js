@@ -7,7 +7,7 @@
 // Stable element ids (tests/webrtc.rs drives the page by these):
 //   #phone-enable 开启网页话机 / #phone-disable, #phone-status[data-state=
 //     "off|starting|ready|ringing|connecting|talking|held|mic-denied|
-//      no-mic|offline|failed"], #phone-caller
+//      no-mic|offline|restarting|failed"], #phone-caller
 //   #btn-answer 接听, #btn-reject 拒接, #btn-phone-hangup 挂机, #btn-mute 静音[aria-pressed]
 //   #phone-auto-answer (checkbox: answer by itself), #phone-processing
 //     (checkbox, on: the browser's echo cancellation, noise suppression, AGC)
@@ -16,7 +16,9 @@
 //
 // window.hotlinePhone (for tests and diagnostics): state(), leg(),
 //   remotePeak() → {hz, db} the strongest tone the caller sends,
-//   stats() → the RTCPeerConnection's inbound/outbound audio counters.
+//   stats() → the RTCPeerConnection's inbound/outbound audio counters,
+//   restartIce() → ask hotline for an ICE restart now (as a lost media
+//   path does by itself).
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -32,6 +34,7 @@ const LABELS = {
   "mic-denied": ["麦克风被拒绝：请在浏览器中允许使用麦克风", "microphone denied: allow it in the browser"],
   "no-mic": ["没有麦克风", "no microphone found"],
   offline: ["连接中断，正在重连…", "connection lost, reconnecting…"],
+  restarting: ["媒体重连中…", "media path lost, restarting ICE…"],
   failed: ["媒体连接失败", "media connection failed"],
 };
 
@@ -53,6 +56,7 @@ export class WebPhone {
       leg: () => this.call && this.call.leg,
       remotePeak: () => this.remotePeak(),
       stats: () => this.stats(),
+      restartIce: () => this.restartIce(true),
     };
     setInterval(() => this.meters(), 200);
   }
@@ -79,7 +83,7 @@ export class WebPhone {
     const ringing = state === "ringing";
     $("#btn-answer").disabled = !ringing;
     $("#btn-reject").disabled = !ringing;
-    $("#btn-phone-hangup").disabled = !["connecting", "talking", "held"].includes(state);
+    $("#btn-phone-hangup").disabled = !["connecting", "talking", "held", "restarting", "failed"].includes(state) || !this.call;
     $("#btn-mute").disabled = !["talking", "held"].includes(state);
     $("#phone-enable").classList.toggle("hidden", this.enabled);
     $("#phone-disable").classList.toggle("hidden", !this.enabled);
@@ -187,7 +191,12 @@ export class WebPhone {
     switch (m.type) {
       case "phone.registered":
         if (!this.call) this.setState("ready");
-        else if (this.call.answered) this.setState(this.call.held ? "held" : "talking");
+        else if (this.call.answered) {
+          this.setState(this.call.held ? "held" : "talking");
+          // Back after a drop: a media path lost meanwhile is restarted.
+          const pc = this.call.pc;
+          if (pc && pc.connectionState !== "connected") this.restartIce();
+        }
         return true;
       case "phone.offer": return this.offered(m), true;
       case "phone.cancel":
@@ -199,6 +208,10 @@ export class WebPhone {
       case "phone.update": return this.updated(m), true;
       case "phone.error":
         console.warn("phone.error", m);
+        if (this.state === "restarting" && this.call && this.call.pc) {
+          const up = this.call.pc.connectionState === "connected";
+          this.setState(up ? (this.call.held ? "held" : "talking") : "failed", m.message);
+        }
         return true;
       default:
         return m.type && m.type.startsWith("phone.");
@@ -242,8 +255,16 @@ export class WebPhone {
       };
       pc.onconnectionstatechange = () => {
         if (this.call !== call) return;
+        clearTimeout(call.lostTimer);
         if (pc.connectionState === "connected") this.setState(call.held ? "held" : "talking");
-        if (pc.connectionState === "failed") this.setState("failed", "ICE/DTLS failed");
+        // A media path lost (the network dropped or changed): an ICE
+        // restart, at once when ICE gave up, after 3 s of silence else.
+        if (pc.connectionState === "failed") this.restartIce();
+        if (pc.connectionState === "disconnected") {
+          call.lostTimer = setTimeout(() => {
+            if (this.call === call && pc.connectionState !== "connected") this.restartIce();
+          }, 3000);
+        }
       };
       await pc.setRemoteDescription({ type: "offer", sdp: call.offer });
       await pc.setLocalDescription(await pc.createAnswer());
@@ -269,7 +290,21 @@ export class WebPhone {
     });
   }
 
-  /** A re-offer (hold, resume): answered at once. */
+  /** Ask hotline for an ICE restart (new credentials in a re-offer, which
+   *  restarts ICE here): at most one per 10 s unless `now`. The call and
+   *  its DTLS keys stay; the browser gathers its addresses again. */
+  restartIce(now) {
+    const call = this.call;
+    if (!call || !call.answered || !call.pc) return false;
+    const at = Date.now();
+    if (!now && call.restartedAt && at - call.restartedAt < 10000) return false;
+    call.restartedAt = at;
+    this.setState("restarting");
+    this.send({ type: "phone.restart", leg: call.leg });
+    return true;
+  }
+
+  /** A re-offer (hold, resume, an ICE restart): answered at once. */
   async updated(m) {
     const call = this.call;
     if (!call || call.leg !== m.leg || !call.pc) {
@@ -280,7 +315,8 @@ export class WebPhone {
       await call.pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
       await call.pc.setLocalDescription(await call.pc.createAnswer());
       call.held = /a=(sendonly|inactive)/.test(m.sdp);
-      this.setState(call.held ? "held" : "talking");
+      // After an ICE restart the state follows the connection.
+      if (!m.restart || call.pc.connectionState === "connected") this.setState(call.held ? "held" : "talking");
       this.send({ type: "phone.updated", leg: m.leg, sdp: call.pc.localDescription.sdp });
     } catch (err) {
       this.send({ type: "phone.updated", leg: m.leg, code: 488 });

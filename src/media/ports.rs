@@ -72,7 +72,9 @@ pub struct PortPair {
     srtp: SecureLeg,
     /// A browser's leg: ICE-lite, DTLS-SRTP and RTCP on the RTP port
     /// (`media::webrtc`), from the offer that made it one.
-    web: OnceLock<Mutex<WebRtcTransport>>,
+    web: OnceLock<Arc<Mutex<WebRtcTransport>>>,
+    /// Its first `ice-ufrag` (an ICE restart finds the transport by it).
+    web_ufrag: OnceLock<String>,
     /// A browser answered: the leg is WebRTC (read on every packet, so a
     /// leg only offered to browsers never takes the lock).
     web_armed: AtomicBool,
@@ -162,7 +164,11 @@ impl PortPair {
     fn webrtc(&self) -> &Mutex<WebRtcTransport> {
         self.web.get_or_init(|| {
             let local = SocketAddr::new(self.pool.address, self.port);
-            Mutex::new(WebRtcTransport::new(local))
+            let t = Arc::new(Mutex::new(WebRtcTransport::new(local)));
+            let ufrag = lock(&t).credentials().ufrag.clone();
+            crate::media::webrtc::restart::register(&ufrag, &t);
+            let _ = self.web_ufrag.set(ufrag);
+            t
         })
     }
 
@@ -354,6 +360,9 @@ fn open(t: Transformed, buf: &mut [u8], n: usize) -> Option<usize> {
 
 impl Drop for PortPair {
     fn drop(&mut self) {
+        if let Some(ufrag) = self.web_ufrag.get() {
+            crate::media::webrtc::restart::forget(ufrag);
+        }
         if let Ok(mut free) = self.pool.free.lock() {
             free.push_back(self.port);
         }
@@ -415,6 +424,7 @@ impl PortPool {
                         pool: self.inner.clone(),
                         srtp: SecureLeg::default(),
                         web: OnceLock::new(),
+                        web_ufrag: OnceLock::new(),
                         web_armed: AtomicBool::new(false),
                     });
                 }

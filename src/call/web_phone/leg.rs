@@ -37,6 +37,14 @@ struct State {
     /// Bumped each time the page goes away (a grace timer ends the leg
     /// only if it is still the latest).
     lost: u64,
+    /// Our ICE credentials in the offers: the first offer's, until an ICE
+    /// restart the page asked for replaced them.
+    ice: IceCredentials,
+    /// The last offer the page got (an ICE restart re-offers it).
+    last_offer: SessionDescription,
+    /// ICE restarts so far: added to the call's `o=` versions, so every
+    /// offer the page gets has a higher one than the last.
+    restarts: u64,
 }
 
 /// A browser's leg of a call.
@@ -45,9 +53,10 @@ pub(super) struct WebLeg {
     device: String,
     phones: Weak<WebPhones>,
     events: LegEventSender,
-    /// Our ICE credentials and certificate, from the first offer: every
-    /// re-offer carries the same (no ICE restart, no new handshake).
-    ice: IceCredentials,
+    /// Our first offer's `ice-ufrag` (the transport is found by it for an
+    /// ICE restart) and our certificate (every offer carries the same: no
+    /// new DTLS handshake).
+    first_ufrag: String,
     fingerprint: Fingerprint,
     state: Mutex<State>,
 }
@@ -73,7 +82,7 @@ impl WebLeg {
             device,
             phones,
             events,
-            ice,
+            first_ufrag: ice.ufrag.clone(),
             fingerprint,
             state: Mutex::new(State {
                 phone: Some(phone),
@@ -81,6 +90,9 @@ impl WebLeg {
                 stage: Stage::Ringing,
                 update: None,
                 lost: 0,
+                ice,
+                last_offer: offer,
+                restarts: 0,
             }),
         }))
     }
@@ -179,6 +191,7 @@ impl WebLeg {
                 self.ended(&mut s);
                 self.event(LegEvent::Ended(crate::sip::stack::LegEnd::RemoteBye));
             }
+            ("phone.restart", Stage::Answered) => self.restart_ice(&mut s)?,
             ("phone.updated", Stage::Answered) => {
                 let Some(waiting) = s.update.take() else {
                     return Err(PageError::Malformed(
@@ -193,7 +206,7 @@ impl WebLeg {
             }
             (
                 "phone.ringing" | "phone.answer" | "phone.reject" | "phone.hangup"
-                | "phone.updated",
+                | "phone.updated" | "phone.restart",
                 _,
             ) => {
                 return Err(PageError::Malformed(format!(
@@ -206,6 +219,45 @@ impl WebLeg {
                 )))
             }
         }
+        Ok(())
+    }
+
+    /// The page lost its media path (its network changed or dropped): new
+    /// ICE credentials on the leg's transport, re-offered to the page
+    /// (`phone.update` with `restart`), whose answer restarts ICE on the
+    /// browser's side (RFC 8839 §4.4.1.1.1). DTLS and its keys stay.
+    fn restart_ice(&self, s: &mut State) -> Result<(), PageError> {
+        if s.update.is_some() {
+            return Err(PageError::Malformed(
+                "phone.restart: a re-offer is waiting for the page's answer".into(),
+            ));
+        }
+        let Some(fresh) = crate::media::webrtc::restart::restart(&self.first_ufrag) else {
+            return Err(PageError::Malformed(
+                "phone.restart: the leg's media is gone".into(),
+            ));
+        };
+        let mut offer = webrtc_offer(&s.last_offer, &fresh, self.fingerprint);
+        offer.session_version += 1;
+        s.restarts += 1;
+        s.ice = fresh;
+        s.last_offer = offer.clone();
+        let (tx, rx) = oneshot::channel();
+        s.update = Some(tx);
+        self.send(
+            s,
+            json!({ "type": "phone.update", "leg": self.key.0, "sdp": offer.to_string(), "restart": true }),
+        );
+        tracing::info!(leg = %self.key, "ICE restart asked by the page: re-offered with new credentials");
+        let key = self.key.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(UPDATE_WAIT, rx).await {
+                Ok(Ok(Ok(_))) => tracing::info!(leg = %key, "ICE restart answered by the page"),
+                outcome => {
+                    tracing::warn!(leg = %key, ?outcome, "ICE restart not answered by the page")
+                }
+            }
+        });
         Ok(())
     }
 
@@ -282,8 +334,8 @@ fn credentials(offer: &SessionDescription) -> Option<(IceCredentials, Fingerprin
 impl ForeignLeg for WebLeg {
     fn reinvite(&self, sdp: Vec<u8>) -> BoxFuture<'static, Result<(u16, Vec<u8>), SipError>> {
         let text = String::from_utf8_lossy(&sdp);
-        let offer = match SessionDescription::parse(&text) {
-            Ok(plain) => webrtc_offer(&plain, &self.ice, self.fingerprint).to_string(),
+        let plain = match SessionDescription::parse(&text) {
+            Ok(plain) => plain,
             Err(e) => {
                 let e = SipError::Dialog(format!("re-offer to a browser: {e}"));
                 return Box::pin(async move { Err(e) });
@@ -299,10 +351,18 @@ impl ForeignLeg for WebLeg {
                 // Away: the page cannot answer now; the call keeps what it had.
                 return Box::pin(async { Ok((503, Vec::new())) });
             }
+            if s.update.is_some() {
+                // The page has an offer of ours to answer (an ICE restart):
+                // one at a time (RFC 3261 §14.2).
+                return Box::pin(async { Ok((491, Vec::new())) });
+            }
+            let mut offer = webrtc_offer(&plain, &s.ice, self.fingerprint);
+            offer.session_version += s.restarts;
+            s.last_offer = offer.clone();
             s.update = Some(tx);
             self.send(
                 &s,
-                json!({ "type": "phone.update", "leg": self.key.0, "sdp": offer }),
+                json!({ "type": "phone.update", "leg": self.key.0, "sdp": offer.to_string() }),
             );
         }
         Box::pin(async move {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::media::sdp::{build_offer, AudioCodec, Direction, LocalMedia, Sdes};
+use crate::media::sdp::{build_offer, AudioCodec, Direction, LocalMedia, Sdes, SessionDescription};
 use crate::media::webrtc::{Fingerprint, IceCredentials};
 use crate::sip::stack::{LegEnd, StackConfig};
 use crate::sip::{Leg, LegEvent, LegEvents, SipStack};
@@ -262,4 +262,104 @@ async fn a_page_acts_only_on_its_own_legs_and_malformed_messages_are_refused() {
     ));
     assert_eq!(phone_of("sip:1001@127.0.0.1"), None);
     assert_eq!(phone_of("webrtc:1001;phone=x"), None);
+}
+
+/// The `a=ice-ufrag` and `o=` version of an offer the page got.
+fn ufrag_and_version(sdp: &str) -> (String, u64) {
+    let parsed = SessionDescription::parse(sdp).expect("an offer");
+    let ufrag = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("ice-ufrag")
+        .to_string();
+    (ufrag, parsed.session_version)
+}
+
+#[tokio::test]
+async fn a_page_that_lost_its_media_path_gets_an_ice_restart_with_new_credentials() {
+    let stack = stack().await;
+    let phones = WebPhones::new(DEFAULT_GRACE);
+    let (mut line, leg, mut events, key) = ringing(&phones, &stack).await;
+    answer(&line, &key, &mut events).await;
+    // Without the leg's transport (its ports gone), nothing to restart.
+    assert!(matches!(
+        line.on_page_message(&json!({"type": "phone.restart", "leg": key})),
+        Err(PageError::Malformed(_))
+    ));
+    // The offer's transport, as its ports would have made it.
+    let first = web_offer();
+    let (first_ufrag, first_version) = ufrag_and_version(&String::from_utf8_lossy(&first));
+    drop(leg);
+    let transport = std::sync::Arc::new(std::sync::Mutex::new(
+        crate::media::webrtc::WebRtcTransport::new("127.0.0.1:30002".parse().expect("addr")),
+    ));
+    let ours = transport.lock().expect("lock").credentials().clone();
+    crate::media::webrtc::restart::register(&ours.ufrag, &transport);
+    let mut inv = invite(&phones.contacts("1001")[0].uri);
+    inv.sdp = String::from_utf8_lossy(&first)
+        .replace(&first_ufrag, &ours.ufrag)
+        .into_bytes();
+    let (tx, mut events) = stack.leg_channel();
+    let leg = dial(&stack, &phones, inv, &tx).expect("rung");
+    let mut offer = next(&mut line).await;
+    if offer["type"] == "phone.bye" {
+        offer = next(&mut line).await; // the first leg's end
+    }
+    assert_eq!(offer["type"], "phone.offer");
+    let key = offer["leg"].as_str().expect("leg").to_string();
+    answer(&line, &key, &mut events).await;
+
+    line.on_page_message(&json!({"type": "phone.restart", "leg": key}))
+        .expect("restart");
+    let update = next(&mut line).await;
+    assert_eq!(
+        (&update["type"], &update["restart"]),
+        (&json!("phone.update"), &json!(true))
+    );
+    let sdp = update["sdp"].as_str().expect("sdp");
+    let (ufrag, version) = ufrag_and_version(sdp);
+    assert_ne!(ufrag, ours.ufrag, "new credentials");
+    assert_eq!(
+        transport.lock().expect("lock").credentials().ufrag,
+        ufrag,
+        "the transport answers the new ones"
+    );
+    assert!(version > first_version, "a higher o= version");
+    // One offer at a time: a second restart, or the call's own re-offer
+    // meanwhile, waits.
+    assert!(line
+        .on_page_message(&json!({"type": "phone.restart", "leg": key}))
+        .is_err());
+    // The call's offers carry its own rising versions.
+    let plain = build_offer(&LocalMedia {
+        address: "127.0.0.1".parse().expect("ip"),
+        port: 30002,
+        session_id: 1,
+        session_version: 2,
+        codecs: vec![AudioCodec::Pcma],
+        telephone_event: false,
+        direction: Direction::SendOnly,
+        sdes: Sdes::default(),
+    })
+    .to_string();
+    let (code, _) = leg
+        .requests()
+        .reinvite(plain.clone().into_bytes())
+        .await
+        .expect("answered");
+    assert_eq!(code, 491);
+    line.on_page_message(&json!({"type": "phone.updated", "leg": key, "sdp": "v=0 restarted"}))
+        .expect("updated");
+    // The call's next re-offer carries the new credentials, its version
+    // above the restart's.
+    let reoffer = tokio::spawn(leg.requests().reinvite(plain.into_bytes()));
+    let update = next(&mut line).await;
+    let (ufrag2, version2) = ufrag_and_version(update["sdp"].as_str().expect("sdp"));
+    assert_eq!(ufrag2, ufrag);
+    assert!(version2 > version, "{version2} after {version}");
+    assert!(update["restart"].is_null());
+    line.on_page_message(&json!({"type": "phone.updated", "leg": key, "sdp": "v=0 again"}))
+        .expect("updated");
+    assert_eq!(reoffer.await.expect("joined").expect("answered").0, 200);
+    crate::media::webrtc::restart::forget(&ours.ufrag);
 }

@@ -20,6 +20,7 @@
 pub mod dtls;
 pub mod ice;
 pub mod peer;
+pub mod restart;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -82,6 +83,10 @@ pub struct Received {
 pub struct WebRtcTransport {
     local: SocketAddr,
     ice: IceCredentials,
+    /// The credentials an ICE restart replaced, still answered until the
+    /// browser checks with the new ones (its consent checks go on with
+    /// the old ones until it has the restart's offer).
+    previous: Option<IceCredentials>,
     dtls: Option<dtls::DtlsServer>,
     /// DTLS that came before the answer armed the leg.
     early: Vec<(SocketAddr, Vec<u8>)>,
@@ -101,6 +106,7 @@ impl WebRtcTransport {
         Self {
             local,
             ice: IceCredentials::random(),
+            previous: None,
             dtls: None,
             early: Vec::new(),
             remote: None,
@@ -141,7 +147,7 @@ impl WebRtcTransport {
     pub fn receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Received {
         let mut out = Received::default();
         match classify(datagram) {
-            Class::Stun => match ice::answer(&self.ice, datagram, from) {
+            Class::Stun => match self.check(datagram, from) {
                 ice::Binding::Answer {
                     response,
                     nominated,
@@ -196,6 +202,36 @@ impl WebRtcTransport {
             Class::Other => self.refused(from, "a datagram that is neither STUN, DTLS nor RTP"),
         }
         out
+    }
+
+    /// An ICE restart (RFC 8445 §9, offered by us: RFC 8839 §4.4.1.1.1):
+    /// new credentials for the next offer. Checks with the old ones are
+    /// still answered until one with the new ones arrives; the browser
+    /// nominates a pair again; the DTLS association and its keys stay.
+    pub fn restart_ice(&mut self) -> IceCredentials {
+        let fresh = IceCredentials::random();
+        self.previous = Some(std::mem::replace(&mut self.ice, fresh));
+        self.nominated = false;
+        self.ice.clone()
+    }
+
+    /// Judge a STUN datagram against our credentials (and those an ICE
+    /// restart replaced, until the browser uses the new ones).
+    fn check(&mut self, datagram: &[u8], from: SocketAddr) -> ice::Binding {
+        let current = ice::answer(&self.ice, datagram, from);
+        match (&current, &self.previous) {
+            (ice::Binding::Answer { .. }, Some(_)) => {
+                self.previous = None;
+                tracing::info!(%from, "ICE restart: the browser checks with the new credentials");
+                current
+            }
+            (ice::Binding::Ignore(_), Some(old)) => match ice::answer(old, datagram, from) {
+                ice::Binding::Ignore(_) => current,
+                // The old credentials' consent still holds the pair.
+                older => older,
+            },
+            _ => current,
+        }
     }
 
     fn checked(&self, from: SocketAddr) -> bool {

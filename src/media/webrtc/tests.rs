@@ -154,3 +154,33 @@ fn datagrams_are_classified_as_rfc_7983_says() {
     assert_eq!(classify(&[]), Class::Other);
     assert_eq!(classify(&[64, 0]), Class::Other);
 }
+
+#[test]
+fn an_ice_restart_answers_the_old_credentials_until_the_new_ones_are_used_and_keeps_dtls() {
+    let mut t = WebRtcTransport::new(ours());
+    let mut b = Browser::new(browser_addr(), ours());
+    t.receive(Instant::now(), browser_addr(), &check(&t, true));
+    t.arm(Instant::now(), b.fingerprint).expect("armed");
+    assert!(handshake(&mut t, &mut b).is_some());
+    let old = t.credentials().clone();
+    let fresh = t.restart_ice();
+    assert_ne!(old, fresh, "a restart brings new credentials");
+    assert_eq!(t.credentials(), &fresh);
+    // Before the browser has the restart's offer, its consent checks (old
+    // credentials) are still answered.
+    let consent = super::peer::check(&old, false);
+    let r = t.receive(Instant::now(), browser_addr(), &consent);
+    assert_eq!(r.replies.len(), 1, "an old-credential check is answered");
+    // From another address (its new network), with the new credentials.
+    let moved: SocketAddr = "127.0.0.2:50002".parse().expect("addr");
+    let r = t.receive(Instant::now(), moved, &super::peer::check(&fresh, true));
+    assert_eq!(r.replies.len(), 1, "a new-credential check is answered");
+    assert_eq!(t.remote(), Some(moved), "media follows the new nomination");
+    // The old credentials are now retired.
+    let r = t.receive(Instant::now(), browser_addr(), &consent);
+    assert!(r.replies.is_empty(), "old credentials no more");
+    // DTLS is not redone: media from the checked new address is media.
+    let rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+    let r = t.receive(Instant::now(), moved, &rtp);
+    assert_eq!(r.media, Some(Class::Rtp));
+}
