@@ -20,6 +20,7 @@
 //! | | `phone.answer {leg, sdp}` / `phone.reject {leg, code?}` |
 //! | `phone.cancel {leg}` (stop ringing) | |
 //! | `phone.update {leg, sdp}` (hold, resume) | `phone.updated {leg, sdp}` or `{leg, code}` |
+//! | `phone.update {leg, sdp, restart: true}` (new ICE credentials) | `phone.restart {leg}` (its media path is lost) |
 //! | `phone.bye {leg}` | `phone.hangup {leg}` |
 //!
 //! The SDP is JSEP's (RFC 8829): our offer is the plain one made WebRTC by
@@ -31,7 +32,12 @@
 //! (480) at once; its answered legs wait a grace ([`DEFAULT_GRACE`]) for the
 //! page to come back with `phone.register {resume: [leg]}` — the media
 //! path (ICE, DTLS) does not depend on the WebSocket — and end as the
-//! agent's hang-up after it.
+//! agent's hang-up after it. A page whose media path is lost (its network
+//! dropped or changed: ICE `failed`, or `disconnected` for 3 s, or still
+//! down when it comes back) asks for an ICE restart: the leg's transport
+//! gets new credentials ([`crate::media::webrtc::restart`]) and the page a
+//! re-offer with them, whose answer restarts ICE in the browser (RFC 8839
+//! §4.4.1.1.1); the DTLS association and its keys stay.
 
 mod leg;
 
