@@ -181,6 +181,7 @@ fn flow_versions_are_kept_diffed_replayed_and_rolled_back() {
         &["replay", edited.to_str().expect("path"), "--since", "1d"],
     );
     assert!(ok, "replay failed: {err}");
+    println!("$ hotline flow replay line-edited.toml --since 1d\n{report}");
     assert!(report.contains("3 recorded call(s) replayed"), "{report}");
     assert!(
         report.contains(
@@ -249,6 +250,7 @@ fn flow_versions_are_kept_diffed_replayed_and_rolled_back() {
 
     let (ok, history, err) = flow(&h, &["history", "hist-line"]);
     assert!(ok, "{err}");
+    println!("$ hotline flow history hist-line\n{history}");
     assert!(
         history.contains(&format!("flow \"hist-line\": 2 version(s), live {v2v}")),
         "{history}"
@@ -265,6 +267,7 @@ fn flow_versions_are_kept_diffed_replayed_and_rolled_back() {
 
     let (ok, diff, err) = flow(&h, &["diff", "hist-line"]);
     assert!(ok, "{err}");
+    println!("$ hotline flow diff hist-line\n{diff}");
     assert!(
         diff.starts_with(&format!("--- hist-line@{v1}\n+++ hist-line@{v2v}\n")),
         "{diff}"

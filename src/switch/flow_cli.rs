@@ -73,8 +73,8 @@ pub fn history(config: &Config, name: &str, out: &mut dyn Write) -> Result<(), F
     .map_err(other)?;
     writeln!(
         out,
-        "{:>3}  {:<12}  {:<24}  {:<16}  {:<24}  {:<16}",
-        "#", "version", "first accepted", "by", "last went live", "by"
+        "{:>3}  {:<12}  {:<24}  {:<16}  {:<24}  by",
+        "#", "version", "first accepted", "by", "last went live"
     )
     .map_err(other)?;
     for (i, v) in versions.iter().enumerate() {
@@ -83,17 +83,16 @@ pub fn history(config: &Config, name: &str, out: &mut dyn Write) -> Result<(), F
         } else {
             ""
         };
-        writeln!(
-            out,
-            "{:>3}  {:<12}  {:<24}  {:<16}  {:<24}  {:<16}{mark}",
+        let line = format!(
+            "{:>3}  {:<12}  {:<24}  {:<16}  {:<24}  {:<16}",
             i + 1,
             v.version,
             when(v.saved_at),
             v.saved_by,
             when(v.live_at),
             v.live_by
-        )
-        .map_err(other)?;
+        );
+        writeln!(out, "{}{mark}", line.trim_end()).map_err(other)?;
     }
     Ok(())
 }
