@@ -459,6 +459,84 @@ pub fn cli_user() -> String {
 mod tests {
     use super::*;
 
+    const LINE: &str = r#"
+name = "line"
+dids = ["12399"]
+entry = "q"
+[nodes.q]
+kind = "queue"
+group = "general"
+"#;
+
+    /// The embedded configuration with its flows in `dir` and no calendars.
+    fn config_in(dir: &Path) -> Config {
+        let mut config = Config::embedded_default().expect("embedded configuration");
+        config.ivr.flows_dir = dir.join("flows");
+        config.ivr.calendars_dir = dir.join("no-calendars");
+        config.data.dir = dir.join("var");
+        config
+    }
+
+    #[test]
+    fn a_rollback_is_checked_like_an_edit_then_written_to_the_flows_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = config_in(dir.path());
+        std::fs::create_dir_all(&config.ivr.flows_dir).expect("flows dir");
+        let file = config.ivr.flows_dir.join("line.toml");
+        let store = Store::open(&config.data.dir).expect("store");
+        let accept = |text: &str, at: i64| {
+            std::fs::write(&file, text).expect("write");
+            let set = FlowSet::load(&[file.clone()], &Permissive).expect("valid");
+            record_live(&store, &set, "file", at);
+            set.get("line").expect("line").version.clone()
+        };
+        let good = accept(LINE, 1);
+        // A version that was valid once but names a group this
+        // configuration no longer has.
+        let gone = accept(&LINE.replace("general", "abolished"), 2);
+        let current = accept(&LINE.replace("general", "transport"), 3);
+
+        match rollback(&config, &store, "line", &gone, "admin", 4) {
+            Err(HistoryError::Invalid(problems)) => {
+                assert!(
+                    problems.iter().any(|p| p.contains("abolished")),
+                    "{problems:?}"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(std::fs::read_to_string(&file)
+            .expect("file")
+            .contains("transport"));
+        assert!(matches!(
+            rollback(&config, &store, "line", &current, "admin", 5),
+            Err(HistoryError::AlreadyLive { .. })
+        ));
+        assert!(matches!(
+            rollback(&config, &store, "nope", &current, "admin", 5),
+            Err(HistoryError::UnknownFlow(_))
+        ));
+
+        let (v, path) =
+            rollback(&config, &store, "line", &good[..5], "admin", 6).expect("rollback");
+        assert_eq!(
+            (v.version.as_str(), path.as_path()),
+            (good.as_str(), file.as_path())
+        );
+        assert_eq!(std::fs::read_to_string(&file).expect("file"), LINE);
+        let all = versions(&store, "line").expect("versions");
+        let now = live(&all).expect("live");
+        assert_eq!(
+            (now.version.as_str(), now.live_by.as_str(), now.live_at),
+            (good.as_str(), "admin", 6)
+        );
+        assert_eq!(all.len(), 3, "a rollback stores no second copy");
+        assert!(
+            !config.ivr.flows_dir.join("line.toml.rollback").exists(),
+            "the temporary file is renamed over the flow's"
+        );
+    }
+
     #[test]
     fn periods_are_days_hours_minutes_or_seconds() {
         assert_eq!(parse_period("7d"), Some(7 * 86_400_000));
