@@ -4,7 +4,8 @@
 //! against those calls before it goes live (`hotline flow replay`), then
 //! goes live by the file; `hotline flow history` and `flow diff` show both
 //! versions; the admin API lists, diffs and rolls back (audited, scoped to
-//! the flow's tenant), and the rolled-back version is live again.
+//! the flow's tenant), and the rolled-back version is live again. The
+//! calls are SIPp's (`carrier_info_key.xml`: the key as SIP INFO).
 
 mod common;
 
@@ -124,21 +125,18 @@ fn wait_live(h: &Hotline, version: &str) {
     );
 }
 
-/// A call to 12399 pressing `key` during the welcome (type-ahead for the
-/// menu); the caller hangs up after a few seconds if hotline has not.
-fn call_pressing(key: &str) {
-    let out = common::dial(
-        NET,
-        "12399",
-        &["--hangup-after", "6", "--dtmf", key, "--dtmf-at", "1"],
+/// A SIPp carrier call to 12399 pressing `key` (SIP INFO) 1.5 s after the
+/// answer, during the interruptible welcome (type-ahead for the menu); the
+/// queue has nobody signed in, so hotline hangs up (the scenario expects
+/// its BYE).
+fn call_pressing(h: &Hotline, key: &str) {
+    common::Sipp::start(
+        "carrier_info_key.xml",
+        &NET.carrier(),
+        &["-s", "12399", "-key", "key", key, "-m", "1", &NET.sip()],
     )
-    .output()
-    .expect("dial");
-    assert!(
-        out.status.success() || !out.stdout.is_empty(),
-        "dial: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .wait(Duration::from_secs(40))
+    .assert_ok(h);
 }
 
 #[test]
@@ -154,7 +152,7 @@ fn flow_versions_are_kept_diffed_replayed_and_rolled_back() {
 
     // Three calls through the menu: two press 2 (complaint), one 1.
     for key in ["2", "2", "1"] {
-        call_pressing(key);
+        call_pressing(&h, key);
     }
     let api = Api::new(NET);
     let ops = h.ops_token();
