@@ -486,7 +486,7 @@ group = "general"
         let store = Store::open(&config.data.dir).expect("store");
         let accept = |text: &str, at: i64| {
             std::fs::write(&file, text).expect("write");
-            let set = FlowSet::load(&[file.clone()], &Permissive).expect("valid");
+            let set = FlowSet::load(std::slice::from_ref(&file), &Permissive).expect("valid");
             record_live(&store, &set, "file", at);
             set.get("line").expect("line").version.clone()
         };
