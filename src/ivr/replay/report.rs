@@ -158,12 +158,11 @@ impl Report {
             "flow \"{}\" edited (version {}): {} recorded call(s) replayed\n",
             self.flow, self.version, self.calls
         );
-        let replayed = self.calls - self.unreplayable.iter().map(|u| u.calls).sum::<usize>();
         out.push_str(&format!(
             "  {} call(s) end where they ended, {} would now end elsewhere, {} could not be replayed\n",
             self.unchanged,
             self.moved_calls(),
-            self.calls - replayed
+            self.unreplayable.iter().map(|u| u.calls).sum::<usize>()
         ));
         if !self.moved.is_empty() {
             out.push_str("would now end elsewhere:\n");
