@@ -47,7 +47,8 @@ enum Command {
         /// Configuration file.
         config: PathBuf,
     },
-    /// IVR flows: validate or draw them.
+    /// IVR flows: validate or draw them; their history (diff, rollback,
+    /// replay of recorded calls through an edit).
     Flow {
         #[command(subcommand)]
         command: FlowCommand,
@@ -253,6 +254,76 @@ enum FlowCommand {
         #[arg(long)]
         mermaid: bool,
     },
+    /// Every stored version of a flow (content hash, who and when).
+    History {
+        /// Flow name.
+        name: String,
+        /// Configuration file (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// A unified diff of two stored versions (default: the version live
+    /// before the live one, and the live one).
+    Diff {
+        /// Flow name.
+        name: String,
+        /// From this version (hash or unique prefix).
+        from: Option<String>,
+        /// To this version (default: the live one).
+        to: Option<String>,
+        /// Configuration file (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a stored version back to the flow's file (validated first;
+    /// a running hotline takes it live at its next reload check).
+    Rollback {
+        /// Flow name.
+        name: String,
+        /// Version (hash or unique prefix).
+        version: String,
+        /// Configuration file (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Replay the recorded calls of the flow through an edited flow file
+    /// and report which callers would now end elsewhere.
+    Replay {
+        /// The edited flow file.
+        file: PathBuf,
+        /// How far back: 7d, 12h, 30m.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Run a flow history command on the configuration at `config`.
+fn flow_history_command(
+    config: Option<&PathBuf>,
+    run: impl FnOnce(
+        &hotline::config::Config,
+        &mut dyn std::io::Write,
+    ) -> Result<(), hotline::switch::flow_cli::FlowCliError>,
+) -> ExitCode {
+    let config = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match run(&config, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotline: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<hotline::config::Config, ExitCode> {
@@ -564,6 +635,43 @@ fn main() -> ExitCode {
         Command::Flow {
             command: FlowCommand::Graph { file, mermaid },
         } => flow_graph(file, mermaid),
+        Command::Flow {
+            command: FlowCommand::History { name, config },
+        } => flow_history_command(config.as_ref(), |c, out| {
+            hotline::switch::flow_cli::history(c, &name, out)
+        }),
+        Command::Flow {
+            command:
+                FlowCommand::Diff {
+                    name,
+                    from,
+                    to,
+                    config,
+                },
+        } => flow_history_command(config.as_ref(), |c, out| {
+            hotline::switch::flow_cli::diff(c, &name, from.as_deref(), to.as_deref(), out)
+        }),
+        Command::Flow {
+            command:
+                FlowCommand::Rollback {
+                    name,
+                    version,
+                    config,
+                },
+        } => flow_history_command(config.as_ref(), |c, out| {
+            hotline::switch::flow_cli::rollback(c, &name, &version, out)
+        }),
+        Command::Flow {
+            command:
+                FlowCommand::Replay {
+                    file,
+                    since,
+                    json,
+                    config,
+                },
+        } => flow_history_command(config.as_ref(), |c, out| {
+            hotline::switch::flow_cli::replay(c, &file, &since, json, out)
+        }),
         Command::Schedule { name, at, config } => schedule(name, at, config),
         Command::Records(args) => records_command(args.config.as_ref(), |c, out| {
             hotline::records::cli::records(c, &args, out)

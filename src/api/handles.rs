@@ -67,3 +67,47 @@ pub trait Readiness: Send + Sync {
     /// queried): the listener calls it on the blocking pool.
     fn checks(&self) -> Vec<(&'static str, Result<(), String>)>;
 }
+
+/// Why a flow history request did nothing (`FlowHistory`); each message
+/// names the flow, the version or the file at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowHistoryFailure {
+    /// No stored version of that flow.
+    UnknownFlow(String),
+    /// No stored version matches.
+    UnknownVersion(String),
+    /// A version prefix matches several versions.
+    Ambiguous(String),
+    /// Only one version: nothing to compare.
+    NothingToCompare(String),
+    /// The version asked for is in the flow's file already.
+    AlreadyLive(String),
+    /// The flows would not validate: every problem.
+    Invalid(Vec<String>),
+    /// The store or a file failed.
+    Failed(String),
+}
+
+/// Every accepted IVR flow version, their diffs, and rolling one back
+/// (issue 18 §4; `switch::flow_history`). Blocking: the API calls these on
+/// the blocking pool.
+pub trait FlowHistory: Send + Sync {
+    /// The flow's stored versions, first accepted first (content included).
+    fn versions(&self, name: &str) -> Result<Vec<crate::store::FlowVersion>, FlowHistoryFailure>;
+    /// `(from, to, unified diff)` of two versions (defaults: the version
+    /// live before the live one, and the live one).
+    fn diff(
+        &self,
+        name: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(String, String, String), FlowHistoryFailure>;
+    /// Write the stored `version` back to the flow's file, validated
+    /// first, recorded as live by `by`; returns the version and the file.
+    fn rollback(
+        &self,
+        name: &str,
+        version: &str,
+        by: &str,
+    ) -> Result<(crate::store::FlowVersion, String), FlowHistoryFailure>;
+}

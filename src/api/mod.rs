@@ -33,6 +33,7 @@ pub mod blocklist;
 pub mod cors;
 pub mod cti;
 pub mod error;
+pub mod flows;
 pub mod forecast;
 pub mod handles;
 pub mod json_errors;
@@ -112,6 +113,8 @@ pub struct ApiState {
     pub blocks: Option<Arc<blocklist::BlockAdmin>>,
     /// Agents, skill groups and configuration reload.
     pub roster: Option<Arc<dyn handles::RosterAdmin>>,
+    /// IVR flow history: versions, diffs, rollback (issue 18 §4).
+    pub flows: Option<Arc<dyn handles::FlowHistory>>,
     /// The store, when several nodes share it: a recording made on
     /// another node is fetched from it (`peer_download`).
     pub cluster: Option<crate::store::Store>,
@@ -173,6 +176,9 @@ pub fn router(state: ApiState) -> Router {
             axum::routing::delete(blocklist::remove),
         )
         .route("/api/v1/admin/reload", post(roster::reload))
+        .route("/api/v1/admin/flows/{name}/history", get(flows::versions))
+        .route("/api/v1/admin/flows/{name}/diff", get(flows::diff))
+        .route("/api/v1/admin/flows/{name}/rollback", post(flows::rollback))
         .route("/api/v1/admin/agents", get(roster::agents))
         .route(
             "/api/v1/admin/agents/{id}",

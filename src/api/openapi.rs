@@ -67,6 +67,9 @@ fn cti_paths() -> Value {
                 "post": op("Add or replace an entry {number (or prefix*), reason, expires_at?, tenant?}; audited", "supervisor", &[])
             },
             "/api/v1/admin/blacklist/{number}": { "delete": op("Remove an entry; audited", "supervisor", &["number:path", "tenant"]) },
+            "/api/v1/admin/flows/{name}/history": { "get": op("Every stored version of an IVR flow (hash, tenant, first accepted and last live: when, by whom; which is live)", "admin (the flow's tenant)", &["name:path"]) },
+            "/api/v1/admin/flows/{name}/diff": { "get": op("A unified diff of two stored versions of a flow (default: the version live before the live one, and the live one)", "admin (the flow's tenant)", &["name:path", "from", "to"]) },
+            "/api/v1/admin/flows/{name}/rollback": { "post": op("Write a stored version {version} back to the flow's file (validated first: 422 invalid_flows if it would not load; 409 already_live); the IVR's next reload check takes it live; 202; audited", "admin (the flow's tenant)", &["name:path"]) },
             "/api/v1/admin/reload": { "post": op("Read hotline.toml again: agents, groups, IVR flows; lists sections that need a restart; audited", "global admin", &[]) },
             "/api/v1/admin/agents": { "get": op("The tenant's agents (no secrets), with who owns each entry (config or api)", "supervisor", &[]) },
             "/api/v1/admin/agents/{id}": {

@@ -178,6 +178,10 @@ pub fn start(
             messages: tokio::sync::broadcast::channel(256).0,
         })),
         records_live: Some(live),
+        flows: Some(Arc::new(crate::app::handles::FlowHistoryAdmin {
+            store: blocks.store.clone(),
+            config: roster.config(),
+        })),
         blocks: Some(Arc::new(blocks)),
         roster: Some(roster),
         cluster,

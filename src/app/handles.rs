@@ -9,11 +9,15 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use crate::acd;
-use crate::api::handles::{CallCapsStatus, IvrStatus, RegistrationCount, RosterAdmin};
+use crate::api::handles::{
+    CallCapsStatus, FlowHistory, FlowHistoryFailure, IvrStatus, RegistrationCount, RosterAdmin,
+};
 use crate::config::Config;
 use crate::roster::change::{Edit, ReloadReport, RosterError};
 use crate::roster::seed::{Kind, Origin};
 use crate::roster::LiveRoster;
+use crate::store::FlowVersion;
+use crate::switch::flow_history::{self, HistoryError};
 use crate::switch::ivr::IvrRuntime;
 use crate::switch::roster::RosterAdmin as SwitchRosterAdmin;
 use crate::switch::Registrations;
@@ -98,5 +102,65 @@ impl crate::api::handles::Readiness for NodeReadiness {
             ("draining", draining),
             ("store", self.store.ping().map_err(|e| e.to_string())),
         ]
+    }
+}
+
+/// The flow history of the switch's store, with the configuration in force
+/// (its `flows_dir`, groups and calendars validate a rollback).
+pub struct FlowHistoryAdmin {
+    /// The store the IVR records every accepted version in.
+    pub store: crate::store::Store,
+    /// The configuration in force.
+    pub config: Arc<Live<Config>>,
+}
+
+fn failure(e: HistoryError) -> FlowHistoryFailure {
+    let text = e.to_string();
+    match e {
+        HistoryError::UnknownFlow(_) => FlowHistoryFailure::UnknownFlow(text),
+        HistoryError::UnknownVersion { .. } => FlowHistoryFailure::UnknownVersion(text),
+        HistoryError::Ambiguous { .. } => FlowHistoryFailure::Ambiguous(text),
+        HistoryError::NothingToCompare(_) => FlowHistoryFailure::NothingToCompare(text),
+        HistoryError::AlreadyLive { .. } => FlowHistoryFailure::AlreadyLive(text),
+        HistoryError::Invalid(problems) => FlowHistoryFailure::Invalid(problems),
+        HistoryError::NoCalls(_)
+        | HistoryError::Io { .. }
+        | HistoryError::Store(_)
+        | HistoryError::Records(_) => FlowHistoryFailure::Failed(text),
+    }
+}
+
+impl FlowHistory for FlowHistoryAdmin {
+    fn versions(&self, name: &str) -> Result<Vec<FlowVersion>, FlowHistoryFailure> {
+        flow_history::versions(&self.store, name).map_err(failure)
+    }
+
+    fn diff(
+        &self,
+        name: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(String, String, String), FlowHistoryFailure> {
+        let versions = flow_history::versions(&self.store, name).map_err(failure)?;
+        flow_history::diff(&versions, from, to).map_err(failure)
+    }
+
+    fn rollback(
+        &self,
+        name: &str,
+        version: &str,
+        by: &str,
+    ) -> Result<(FlowVersion, String), FlowHistoryFailure> {
+        let config = self.config.load();
+        flow_history::rollback(
+            &config,
+            &self.store,
+            name,
+            version,
+            by,
+            crate::util::unix_now_ms(),
+        )
+        .map(|(v, path)| (v, path.display().to_string()))
+        .map_err(failure)
     }
 }

@@ -311,7 +311,7 @@ struct Frame {
 }
 
 /// One call's walk through its flows.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Interpreter {
     set: Arc<FlowSet>,
     facts: CallFacts,

@@ -12,6 +12,9 @@
 //! - [`validate`](mod@validate): cross-checks over a set of flows, [`FlowSet`];
 //! - [`interpreter`]: the per-call state machine (no I/O, no clock);
 //! - [`graph`]: Graphviz DOT and Mermaid output;
+//! - [`diff`]: two versions of a flow as a unified line diff (flow history);
+//! - [`replay`]: recorded calls walked again through an edited flow, and
+//!   which of them would now end elsewhere (flow history);
 //! - civil dates, weekdays and local time at a fixed UTC offset are the
 //!   crate's one civil-date module, [`crate::time::civil`];
 //! - [`hours`]: `"HH:MM-HH:MM"` opening ranges within a day;
@@ -29,6 +32,7 @@ pub mod blacklist;
 pub mod calendar;
 pub mod calendar_error;
 pub mod coverage;
+pub mod diff;
 pub mod error;
 pub mod flow;
 pub mod graph;
@@ -37,6 +41,7 @@ pub mod hours;
 pub mod interpreter;
 pub mod number;
 pub mod parse;
+pub mod replay;
 pub mod tomlfile;
 pub mod validate;
 

@@ -57,11 +57,81 @@ pg::test_db::both_backends!(
     blacklist_survives_a_reopen_and_a_removed_seed_stays_removed,
     a_second_node_sees_the_first_nodes_writes,
     a_store_that_answers_pings,
+    flow_versions_are_kept_once_and_the_live_one_moves,
 ]
 );
 
 fn a_store_that_answers_pings(db: &dyn Backing) {
     db.open().ping().expect("ping");
+}
+
+/// Issue 18 §4: every accepted flow version is kept once (by name and
+/// hash) with its content and who and when; a rollback makes an old one
+/// live again without a second copy; a reopen reads them back.
+fn flow_versions_are_kept_once_and_the_live_one_moves(db: &dyn Backing) {
+    let v = |version: &str, at: i64, by: &str| {
+        FlowVersion::accepted(
+            "main",
+            version,
+            "default",
+            &format!("# {version}\n"),
+            at,
+            by,
+        )
+    };
+    {
+        let store = db.open();
+        assert_eq!(
+            store.flow_went_live(&v("aaa", 1_000, "file")).expect("a"),
+            Recorded::New
+        );
+        assert_eq!(
+            store
+                .flow_went_live(&v("aaa", 2_000, "file"))
+                .expect("a again"),
+            Recorded::Unchanged,
+            "a restart on the same file changes nothing"
+        );
+        assert_eq!(
+            store.flow_went_live(&v("bbb", 3_000, "file")).expect("b"),
+            Recorded::New
+        );
+        assert_eq!(
+            store
+                .flow_went_live(&v("aaa", 4_000, "admin"))
+                .expect("rollback"),
+            Recorded::Relive
+        );
+        let mut other = v("ccc", 5_000, "file");
+        other.name = "other".into();
+        store.flow_went_live(&other).expect("other");
+    }
+    let store = db.open();
+    let versions = store.flow_versions("main").expect("versions");
+    let summary: Vec<(&str, i64, &str, i64, &str, i64)> = versions
+        .iter()
+        .map(|v| {
+            (
+                v.version.as_str(),
+                v.saved_at,
+                v.saved_by.as_str(),
+                v.live_at,
+                v.live_by.as_str(),
+                v.live_seq,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("aaa", 1_000, "file", 4_000, "admin", 3),
+            ("bbb", 3_000, "file", 3_000, "file", 2)
+        ]
+    );
+    assert_eq!(versions[0].content, "# aaa\n");
+    assert_eq!(versions[0].tenant, "default");
+    assert_eq!(store.flow_names().expect("names"), ["main", "other"]);
+    assert!(store.flow_versions("nope").expect("none").is_empty());
 }
 
 fn binding(aor: &str, contact: &str) -> Binding {

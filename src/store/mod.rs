@@ -3,7 +3,8 @@
 //! restart, the block list (`blacklist`), the agents and skill groups
 //! (`roster`), the ACD's state (agents' states, pending callbacks, missed
 //! calls, previous service, the day's figures), the confirmed SIP legs a
-//! crash must not leave up (`dialog_leg`), and small key/value facts such as
+//! crash must not leave up (`dialog_leg`), every accepted IVR flow version
+//! (`flow_version`, [`flows`]), and small key/value facts such as
 //! the digest nonce key.
 //!
 //! - [`embedded`]: SQLite in `[data] dir`/hotline.db, the single-machine
@@ -35,6 +36,7 @@ pub mod cluster;
 mod conformance;
 mod dialogs;
 pub mod embedded;
+pub mod flows;
 pub mod latency;
 #[cfg(test)]
 mod lease_tests;
@@ -48,6 +50,7 @@ pub use acd::{
 pub use changes::{ChangeFeed, FeedEnded, SharedChange};
 pub use cluster::Lease;
 pub use dialogs::{DialogChange, DialogWriter};
+pub use flows::{FlowVersion, Recorded};
 #[cfg(test)]
 pub(crate) use pg::test_db as test_pg;
 
@@ -131,6 +134,12 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     /// Remove an entry; whether it was there.
     fn delete_blacklist_entry(&self, tenant: &str, number: &str) -> Result<bool, StoreError>;
     /// A trivial query: is the database there and answering?
+    /// A flow version went live (`flows`).
+    fn flow_went_live(&self, v: &FlowVersion) -> Result<Recorded, StoreError>;
+    /// A flow's stored versions, first accepted first.
+    fn flow_versions(&self, name: &str) -> Result<Vec<FlowVersion>, StoreError>;
+    /// Names of the flows with stored versions.
+    fn flow_names(&self) -> Result<Vec<String>, StoreError>;
     fn ping(&self) -> Result<(), StoreError>;
     /// Whether several nodes share this store.
     fn shared(&self) -> bool;

@@ -12,6 +12,10 @@
 //! logged once at warning level (at start, after a reload, or when the
 //! date moves into a gap) and listed under `warnings` on `GET /healthz`.
 //!
+//! Every flow set that goes live (at start and after each valid reload)
+//! is written to the store's flow history (issue 18 §4,
+//! [`super::flow_history`]).
+//!
 //! Polling instead of inotify: a handful of small files, checked every two
 //! seconds, costs nothing, works on every file system (NFS, bind mounts,
 //! editors that replace files by rename) and needs no extra crate.
@@ -284,6 +288,9 @@ pub struct IvrRuntime {
     /// start, like the recordings' and the API's, so a reload never seals
     /// with a key the API cannot open.
     voicemail_seal: Option<crate::media::at_rest::SealingKey>,
+    /// Where every accepted flow version is kept (issue 18 §4; none in
+    /// tests that need no history).
+    history: Option<crate::store::Store>,
 }
 
 impl IvrRuntime {
@@ -308,9 +315,32 @@ impl IvrRuntime {
             reloads: Default::default(),
             calendars: RwLock::new(load_calendars(config).ok().map(Arc::new)),
             logged_warnings: Mutex::new(Vec::new()),
+            history: None,
         };
         rt.log_calendar_warnings();
         rt
+    }
+
+    /// Keep every flow version this runtime accepts in `store`'s flow
+    /// history, starting with the live ones (blocking: at start, or on the
+    /// blocking pool).
+    pub fn keeping_history(mut self, store: crate::store::Store) -> Self {
+        self.history = Some(store);
+        self.record_history();
+        self
+    }
+
+    /// Write the live flows to the history (as file edits, now).
+    fn record_history(&self) {
+        let (Some(store), Some(snapshot)) = (&self.history, self.current()) else {
+            return;
+        };
+        super::flow_history::record_live(
+            store,
+            &snapshot.flows,
+            crate::store::flows::BY_FILE,
+            crate::util::unix_now_ms(),
+        );
     }
 
     /// Holiday calendars that list nothing for a year a schedule will be
@@ -409,6 +439,7 @@ impl IvrRuntime {
                 self.reloads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 info!(?flows, "IVR reloaded: new calls use these flows");
+                self.record_history();
                 true
             }
             Err(problems) => {

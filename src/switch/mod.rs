@@ -26,6 +26,8 @@ mod dispatch;
 mod dispatch_tests;
 pub mod events;
 pub mod feature_codes;
+pub mod flow_cli;
+pub mod flow_history;
 mod follow;
 pub mod ivr;
 mod queues;
@@ -281,12 +283,10 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             .collect();
         info!(?flows, prompts = s.prompts.len(), "IVR flows loaded");
     }
-    let ivr_runtime = Arc::new(ivr::IvrRuntime::new(
-        snapshot,
-        blacklist.clone(),
-        &config,
-        seal.clone(),
-    ));
+    let ivr_runtime = Arc::new(
+        ivr::IvrRuntime::new(snapshot, blacklist.clone(), &config, seal.clone())
+            .keeping_history(store.clone()),
+    );
     let registrations = Registrations::new(&config, store.clone())?;
     // Confirmed legs are written down; the ones the last run left up (a
     // crash) get their BYE as the stack starts.

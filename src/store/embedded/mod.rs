@@ -18,6 +18,7 @@ use crate::time::Time;
 mod acd;
 mod blacklist;
 mod dialogs;
+mod flows;
 mod roster;
 
 /// hotline.db.
@@ -70,6 +71,7 @@ impl Embedded {
             acd::SCHEMA,
             blacklist::SCHEMA,
             dialogs::SCHEMA,
+            flows::SCHEMA,
             roster::SCHEMA,
         ] {
             conn.execute_batch(schema).map_err(err)?;
@@ -260,6 +262,18 @@ impl Backend for Embedded {
     }
     fn delete_blacklist_entry(&self, tenant: &str, number: &str) -> Result<bool, StoreError> {
         Embedded::delete_blacklist_entry(self, tenant, number)
+    }
+    fn flow_went_live(
+        &self,
+        v: &crate::store::FlowVersion,
+    ) -> Result<crate::store::Recorded, StoreError> {
+        Embedded::flow_went_live(self, v)
+    }
+    fn flow_versions(&self, name: &str) -> Result<Vec<crate::store::FlowVersion>, StoreError> {
+        Embedded::flow_versions(self, name)
+    }
+    fn flow_names(&self) -> Result<Vec<String>, StoreError> {
+        Embedded::flow_names(self)
     }
     fn shared(&self) -> bool {
         false

@@ -18,6 +18,7 @@ use crate::sip::registrar::{Binding, BindingChange};
 mod acd;
 mod announce;
 mod blacklist;
+mod flows;
 mod lease;
 mod legs;
 mod registry;
@@ -118,6 +119,20 @@ impl Backend for Shared {
     fn save_roster(&self, changes: &[RowChange], now: i64) -> Result<(), StoreError> {
         let (changes, node) = (changes.to_vec(), self.node.clone());
         self.run(move |c| roster::save(c, &changes, now, &node))
+    }
+    fn flow_went_live(
+        &self,
+        v: &crate::store::FlowVersion,
+    ) -> Result<crate::store::Recorded, StoreError> {
+        let v = v.clone();
+        self.run(move |c| flows::went_live(c, &v))
+    }
+    fn flow_versions(&self, name: &str) -> Result<Vec<crate::store::FlowVersion>, StoreError> {
+        let name = name.to_string();
+        self.run(move |c| flows::versions(c, &name))
+    }
+    fn flow_names(&self) -> Result<Vec<String>, StoreError> {
+        self.run(flows::names)
     }
     fn load_blacklist(&self) -> Result<Vec<(String, Entry)>, StoreError> {
         self.run(blacklist::load)

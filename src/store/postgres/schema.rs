@@ -133,8 +133,24 @@ CREATE TABLE acd_lease (
 CREATE SEQUENCE acd_call_block START 1;
 ";
 
+/// Every accepted IVR flow version (issue 18 §4, `store::flows`).
+const V5: &str = "
+CREATE TABLE flow_version (
+    name     TEXT NOT NULL,
+    version  TEXT NOT NULL,
+    tenant   TEXT NOT NULL,
+    content  TEXT NOT NULL,
+    saved_at BIGINT NOT NULL,
+    saved_by TEXT NOT NULL,
+    live_at  BIGINT NOT NULL,
+    live_by  TEXT NOT NULL,
+    live_seq BIGINT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+";
+
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Bring the database to this build's schema.
 pub fn migrate(client: &mut Client, target: &str) -> Result<(), PgError> {
