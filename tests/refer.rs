@@ -214,44 +214,9 @@ fn the_transfer_key_after_a_consultation_from_the_phone_hands_the_caller_over() 
             second_wav.to_str().unwrap(),
         ],
     );
-    let first = Sipp::start(
-        "agent_attended_refer.xml",
-        &net.agent(0),
-        &[
-            "-m",
-            "1",
-            "-key",
-            "agent",
-            "2001",
-            "-key",
-            "consult",
-            "2002",
-            "-key",
-            "hotline",
-            &net.sip(),
-            "-au",
-            "2001",
-            "-ap",
-            "pass2001",
-        ],
-    );
+    let first = desk_phone(net, "agent_attended_refer.xml");
     std::thread::sleep(Duration::from_millis(300));
-    let caller = common::dial(
-        net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            "40",
-            "--record",
-            caller_wav.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let caller = citizen(net, &caller_wav, "40");
     first.wait(T).assert_ok(&h);
     let a02 = common::report(&second.wait_with_output().unwrap());
     let caller = common::report(&caller.wait_with_output().unwrap());
@@ -304,4 +269,108 @@ fn the_transfer_key_after_a_consultation_from_the_phone_hands_the_caller_over() 
         ),
         "{v}"
     );
+}
+
+/// A01's desk phone (SIPp `scenario`) consulting 2002 from its second line.
+fn desk_phone(net: Net, scenario: &str) -> Sipp {
+    Sipp::start(
+        scenario,
+        &net.agent(0),
+        &[
+            "-m",
+            "1",
+            "-key",
+            "agent",
+            "2001",
+            "-key",
+            "consult",
+            "2002",
+            "-key",
+            "hotline",
+            &net.sip(),
+            "-au",
+            "2001",
+            "-ap",
+            "pass2001",
+        ],
+    )
+}
+
+/// A citizen calling 12399 with a 440 Hz voice, hanging up after `secs`,
+/// recording what they hear to `wav`.
+fn citizen(net: Net, wav: &std::path::Path, secs: &str) -> std::process::Child {
+    common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            secs,
+            "--record",
+            wav.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap()
+}
+
+/// The consultation given up from the phone: A01 hangs up the second line
+/// after A02 answered (A02's phone gets hotline's BYE, never having heard
+/// the caller), resumes the held line and stays with the caller until they
+/// hang up. The record has A01 only, no transfer, and the hold.
+#[test]
+fn hanging_up_the_second_line_cancels_the_consultation_and_the_caller_stays() {
+    let net = Net(76);
+    let h = Hotline::start(net, &setup());
+    let api = Api::new(net);
+    let ops = h.ops_token();
+    register(&h, "2001", &net.agent(0));
+    let wav = tempfile::tempdir().unwrap();
+    let (caller_wav, second_wav) = (wav.path().join("caller.wav"), wav.path().join("a02.wav"));
+    let second = common::start_phone(
+        &h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "1300",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            "30",
+            "--record",
+            second_wav.to_str().unwrap(),
+        ],
+    );
+    let first = desk_phone(net, "agent_consult_cancel.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let caller = citizen(net, &caller_wav, "12");
+    let a02 = common::report(&second.wait_with_output().unwrap());
+    assert_eq!(
+        a02["ended_by"], "remote",
+        "hotline hung up the consulted phone: {a02}"
+    );
+    first.wait(T).assert_ok(&h);
+    let caller = common::report(&caller.wait_with_output().unwrap());
+    assert_eq!(caller["ended_by"], "local", "{caller}");
+    assert!(
+        h.log()
+            .contains("the phone hung up its second line: consultation cancelled"),
+        "{}",
+        h.tail_log()
+    );
+    let heard = common::audio::channel(&second_wav, 0, 1);
+    assert_eq!(
+        common::audio::windows_with(&heard, 440.0, 0.5),
+        0,
+        "A02 never heard the caller"
+    );
+    let v = records(&api, &ops, 1);
+    let record = &v["calls"][0];
+    assert_eq!(record["agents"], serde_json::json!(["A01"]), "{v}");
+    assert_eq!(record["transfers"], serde_json::json!([]), "{v}");
+    assert!(record["hold_ms"].as_u64().unwrap_or(0) > 0, "{v}");
 }
