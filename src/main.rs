@@ -303,29 +303,6 @@ enum FlowCommand {
     },
 }
 
-/// Run a flow history command on the configuration at `config`.
-fn flow_history_command(
-    config: Option<&PathBuf>,
-    run: impl FnOnce(
-        &hotline::config::Config,
-        &mut dyn std::io::Write,
-    ) -> Result<(), hotline::switch::flow_cli::FlowCliError>,
-) -> ExitCode {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match run(&config, &mut out) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("hotline: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
 fn load_config(path: Option<&PathBuf>) -> Result<hotline::config::Config, ExitCode> {
     let loaded = match path {
         Some(p) => hotline::config::Config::load(p),
@@ -464,13 +441,12 @@ fn schedule(name: String, at: Option<String>, config: Option<PathBuf>) -> ExitCo
     }
 }
 
-/// Run a records command on the configuration at `config`.
-fn records_command(
+/// Run a command that reads the configuration at `config` and writes to
+/// standard output (records, reports, flow history): its error on standard
+/// error and exit status 2.
+fn cli_command<E: std::fmt::Display>(
     config: Option<&PathBuf>,
-    run: impl FnOnce(
-        &hotline::config::Config,
-        &mut dyn std::io::Write,
-    ) -> Result<(), hotline::records::cli::CliError>,
+    run: impl FnOnce(&hotline::config::Config, &mut dyn std::io::Write) -> Result<(), E>,
 ) -> ExitCode {
     let config = match load_config(config) {
         Ok(c) => c,
@@ -637,7 +613,7 @@ fn main() -> ExitCode {
         } => flow_graph(file, mermaid),
         Command::Flow {
             command: FlowCommand::History { name, config },
-        } => flow_history_command(config.as_ref(), |c, out| {
+        } => cli_command(config.as_ref(), |c, out| {
             hotline::switch::flow_cli::history(c, &name, out)
         }),
         Command::Flow {
@@ -648,7 +624,7 @@ fn main() -> ExitCode {
                     to,
                     config,
                 },
-        } => flow_history_command(config.as_ref(), |c, out| {
+        } => cli_command(config.as_ref(), |c, out| {
             hotline::switch::flow_cli::diff(c, &name, from.as_deref(), to.as_deref(), out)
         }),
         Command::Flow {
@@ -658,7 +634,7 @@ fn main() -> ExitCode {
                     version,
                     config,
                 },
-        } => flow_history_command(config.as_ref(), |c, out| {
+        } => cli_command(config.as_ref(), |c, out| {
             hotline::switch::flow_cli::rollback(c, &name, &version, out)
         }),
         Command::Flow {
@@ -669,14 +645,14 @@ fn main() -> ExitCode {
                     json,
                     config,
                 },
-        } => flow_history_command(config.as_ref(), |c, out| {
+        } => cli_command(config.as_ref(), |c, out| {
             hotline::switch::flow_cli::replay(c, &file, &since, json, out)
         }),
         Command::Schedule { name, at, config } => schedule(name, at, config),
-        Command::Records(args) => records_command(args.config.as_ref(), |c, out| {
+        Command::Records(args) => cli_command(args.config.as_ref(), |c, out| {
             hotline::records::cli::records(c, &args, out)
         }),
-        Command::Report(args) => records_command(args.config.as_ref(), |c, out| {
+        Command::Report(args) => cli_command(args.config.as_ref(), |c, out| {
             hotline::records::cli::report(c, &args, out)
         }),
         Command::ForecastDay { seed, weeks } => {

@@ -199,21 +199,7 @@ fn the_transfer_key_after_a_consultation_from_the_phone_hands_the_caller_over() 
     assert!(h.log().contains("a phone dialled out of no call"));
     let wav = tempfile::tempdir().unwrap();
     let (caller_wav, second_wav) = (wav.path().join("caller.wav"), wav.path().join("a02.wav"));
-    let second = common::start_phone(
-        &h,
-        1,
-        "2002",
-        &[
-            "--tone",
-            "1300",
-            "--answer-after",
-            "0.3",
-            "--hangup-after",
-            "8",
-            "--record",
-            second_wav.to_str().unwrap(),
-        ],
-    );
+    let second = consulted_phone(&h, &second_wav, "8");
     let first = desk_phone(net, "agent_attended_refer.xml");
     std::thread::sleep(Duration::from_millis(300));
     let caller = citizen(net, &caller_wav, "40");
@@ -269,6 +255,26 @@ fn the_transfer_key_after_a_consultation_from_the_phone_hands_the_caller_over() 
         ),
         "{v}"
     );
+}
+
+/// A02's phone (`hotline phone` as 2002, a 1300 Hz voice): answers at
+/// once, hangs up after `secs`, records what it hears to `wav`.
+fn consulted_phone(h: &Hotline, wav: &std::path::Path, secs: &str) -> std::process::Child {
+    common::start_phone(
+        h,
+        1,
+        "2002",
+        &[
+            "--tone",
+            "1300",
+            "--answer-after",
+            "0.3",
+            "--hangup-after",
+            secs,
+            "--record",
+            wav.to_str().unwrap(),
+        ],
+    )
 }
 
 /// A01's desk phone (SIPp `scenario`) consulting 2002 from its second line.
@@ -330,21 +336,7 @@ fn hanging_up_the_second_line_cancels_the_consultation_and_the_caller_stays() {
     register(&h, "2001", &net.agent(0));
     let wav = tempfile::tempdir().unwrap();
     let (caller_wav, second_wav) = (wav.path().join("caller.wav"), wav.path().join("a02.wav"));
-    let second = common::start_phone(
-        &h,
-        1,
-        "2002",
-        &[
-            "--tone",
-            "1300",
-            "--answer-after",
-            "0.3",
-            "--hangup-after",
-            "30",
-            "--record",
-            second_wav.to_str().unwrap(),
-        ],
-    );
+    let second = consulted_phone(&h, &second_wav, "30");
     let first = desk_phone(net, "agent_consult_cancel.xml");
     std::thread::sleep(Duration::from_millis(300));
     let caller = citizen(net, &caller_wav, "12");

@@ -224,26 +224,7 @@ pub fn set_of(files: &[(&str, &str)]) -> Arc<FlowSet> {
     }
 }
 
-/// Knows every prompt, group, trunk, schedule and agent.
-pub struct AllCatalog;
-
-impl Catalog for AllCatalog {
-    fn has_prompt(&self, _: &str) -> bool {
-        true
-    }
-    fn has_group(&self, _: &str) -> bool {
-        true
-    }
-    fn has_trunk(&self, _: &str) -> bool {
-        true
-    }
-    fn has_schedule(&self, _: &str) -> bool {
-        true
-    }
-    fn has_agent(&self, _: &str) -> bool {
-        true
-    }
-}
+pub use super::validate::AllCatalog;
 
 /// Knows only names not starting with `missing`.
 pub struct PickyCatalog;

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::ivr::area::AreaTable;
 use crate::ivr::calendar::Calendars;
 use crate::ivr::replay::{RecordedCall, Report};
-use crate::ivr::{Catalog, Environment, Flow, FlowSet};
+use crate::ivr::{Environment, Flow, FlowSet};
 use crate::records::store::{CallQuery, RecordStore, MAX_LIMIT};
 use crate::store::flows::{FlowVersion, Recorded};
 use crate::store::{Store, StoreError};
@@ -288,28 +288,6 @@ pub fn rollback(
     Ok((target, path))
 }
 
-/// Knows every name: a stored version was valid when it went live, and is
-/// replayed even if the configuration changed since.
-struct Permissive;
-
-impl Catalog for Permissive {
-    fn has_prompt(&self, _: &str) -> bool {
-        true
-    }
-    fn has_group(&self, _: &str) -> bool {
-        true
-    }
-    fn has_trunk(&self, _: &str) -> bool {
-        true
-    }
-    fn has_schedule(&self, _: &str) -> bool {
-        true
-    }
-    fn has_agent(&self, _: &str) -> bool {
-        true
-    }
-}
-
 /// The calendars and areas of the configuration, for replays (the block
 /// list's answer is the recorded walk's).
 struct ReplayEnv {
@@ -416,7 +394,7 @@ pub fn replay(
         };
         let mut set = others.clone();
         set.push(flow);
-        if let Ok(set) = FlowSet::new(set, &Permissive) {
+        if let Ok(set) = FlowSet::new(set, &crate::ivr::validate::AllCatalog) {
             old.insert(v.version.clone(), Arc::new(set));
         }
     }
@@ -486,7 +464,11 @@ group = "general"
         let store = Store::open(&config.data.dir).expect("store");
         let accept = |text: &str, at: i64| {
             std::fs::write(&file, text).expect("write");
-            let set = FlowSet::load(std::slice::from_ref(&file), &Permissive).expect("valid");
+            let set = FlowSet::load(
+                std::slice::from_ref(&file),
+                &crate::ivr::validate::AllCatalog,
+            )
+            .expect("valid");
             record_live(&store, &set, "file", at);
             set.get("line").expect("line").version.clone()
         };
