@@ -623,7 +623,7 @@ impl Shell {
                     self.ended = true;
                 }
                 Output::Forget => self.forgotten = true,
-                Output::Record(_) => {}
+                Output::Record(_) | Output::Lookup(_) => {}
             }
         }
     }
