@@ -393,6 +393,24 @@ fn a_ticket_is_looked_up_and_read_back_and_slow_failing_and_unknown_answers_bran
     let health = h.healthz();
     assert_eq!(health["calls"]["ivr_lookups"], 4, "{health}");
     assert_eq!(health["calls"]["ivr_lookup_failures"], 2, "{health}");
+    let (code, metrics) = common::http_send(
+        &format!("{}:8080", net.ip(1)),
+        "GET",
+        "/metrics",
+        None,
+        None,
+    )
+    .expect("GET /metrics");
+    assert_eq!(code, 200, "{metrics}");
+    for series in [
+        "hotline_ivr_lookups_total 4",
+        "hotline_ivr_lookup_failures_total 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "{series} in\n{metrics}"
+        );
+    }
     let log = h.log();
     let failures: Vec<&str> = log
         .lines()
