@@ -10,7 +10,8 @@
 //! - `url` is a template (`{caller}`, `{called}`, `{var:NAME}`); every
 //!   substituted value is percent-encoded (RFC 3986 unreserved characters
 //!   kept), and placeholders may only follow the host, so a variable
-//!   cannot send the request elsewhere;
+//!   cannot send the request elsewhere, and a value `.` or `..` in the
+//!   path (resolved away by any URL parser) is not sent: `on_error`;
 //! - `POST` sends `body`, a table of name → template, as one JSON object of
 //!   strings (`Content-Type: application/json`); `headers` values are
 //!   templates with control characters removed;

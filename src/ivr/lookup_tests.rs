@@ -433,3 +433,35 @@ fn validation_checks_branch_targets_and_the_figures_prompts() {
         ]
     );
 }
+
+#[test]
+fn a_dot_segment_from_a_variable_is_never_sent() {
+    let text = r#"
+name = "lookup"
+entry = "name"
+[nodes.name]
+kind = "set"
+vars = { t = "..", q = ".." }
+next = "ask"
+[nodes.ask]
+kind = "http"
+url = "http://h/tickets/{var:t}/x?q={var:q}"
+on_error = "bye"
+[nodes.bye]
+kind = "hangup"
+"#;
+    let (call, out) = Call::start(text);
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::HttpRequest(_))),
+        "{out:?}"
+    );
+    assert_eq!(nodes(&out), ["name", "ask", "bye"]);
+    assert_eq!(call.var("http_status"), Some("error"));
+    // In the query a dot is only a dot.
+    let (_, out) = Call::start(&text.replace("tickets/{var:t}", "tickets"));
+    let Some(Action::HttpRequest(r)) = out.iter().find(|a| matches!(a, Action::HttpRequest(_)))
+    else {
+        panic!("no request: {out:?}");
+    };
+    assert_eq!(r.url, "http://h/tickets/x?q=..");
+}

@@ -35,6 +35,18 @@ impl Interpreter {
     }
 
     pub(super) fn enter_http(&mut self, h: &Http) -> Next {
+        if self.dot_segment(&h.url) {
+            // `.` or `..` in the path would be resolved away by the URL
+            // parser (escaped or not): the request is not sent.
+            self.vars.insert("http_status".into(), "error".into());
+            return match h.target(&HttpBranch::Error) {
+                Some(target) => Next::Go(target),
+                None => {
+                    self.finish(HangupReason::Unavailable);
+                    Next::Stop
+                }
+            };
+        }
         let id = self.next_request;
         self.next_request += 1;
         let body = (h.method == HttpMethod::Post).then(|| {
@@ -66,6 +78,23 @@ impl Interpreter {
         }
         self.start_timer(h.deadline_secs());
         Next::Wait
+    }
+
+    /// Whether a placeholder in the URL's path stands for `.` or `..`.
+    fn dot_segment(&self, url: &str) -> bool {
+        let path = url.split(['?', '#']).next().unwrap_or("");
+        let Some(parts) = template_parts(path) else {
+            return false;
+        };
+        parts.iter().any(|part| {
+            let value = match part {
+                TemplatePart::Text(_) => return false,
+                TemplatePart::Caller => self.facts.caller.as_str(),
+                TemplatePart::Called => self.facts.called.as_str(),
+                TemplatePart::Var(name) => self.vars.get(*name).map_or("", String::as_str),
+            };
+            !value.is_empty() && value.bytes().all(|b| b == b'.')
+        })
     }
 
     pub(super) fn on_http(&mut self, id: u64, outcome: HttpOutcome) -> Next {
