@@ -182,3 +182,80 @@ fn every_form_has_its_name() {
     }
     assert_eq!(SayAs::from_name("money"), None);
 }
+
+/// The value a reading of [`SayAs::Number`] stands for, as a listener
+/// adds it up (digits, 十百千 within a group, 万 and 亿 closing groups).
+fn value_of(prompts: &[&str]) -> u64 {
+    let (mut yi, mut wan, mut group, mut digit) = (0u64, 0u64, 0u64, 0u64);
+    for p in prompts {
+        match *p {
+            "num_liang" => digit = 2,
+            "num_10" | "num_100" | "num_1000" => {
+                let unit = match *p {
+                    "num_10" => 10,
+                    "num_100" => 100,
+                    _ => 1000,
+                };
+                // 十 alone is 一十.
+                group += if digit == 0 && unit == 10 { 1 } else { digit } * unit;
+                digit = 0;
+            }
+            "num_10000" => {
+                wan = group + digit;
+                (group, digit) = (0, 0);
+            }
+            "num_100000000" => {
+                yi = group + digit;
+                (group, digit) = (0, 0);
+            }
+            d => digit = DIGITS.iter().position(|x| x == &d).expect("a digit") as u64,
+        }
+    }
+    yi * 100_000_000 + wan * 10_000 + group + digit
+}
+
+proptest::proptest! {
+    /// Every whole number reads back as itself, with 零 never first (but
+    /// for 0), last or twice in a row, and 两 only before 百千万亿.
+    #[test]
+    fn every_number_reads_back_as_itself(n in 0u64..=MAX_NUMBER) {
+        let prompts = speak(&n.to_string(), SayAs::Number).expect("readable");
+        proptest::prop_assert_eq!(value_of(&prompts), n, "{}", text(&prompts));
+        if n > 0 {
+            proptest::prop_assert_ne!(prompts.first(), Some(&"num_0"));
+            proptest::prop_assert_ne!(prompts.last(), Some(&"num_0"));
+        }
+        for pair in prompts.windows(2) {
+            proptest::prop_assert!(pair != ["num_0", "num_0"], "{}", text(&prompts));
+            if pair[0] == "num_liang" {
+                proptest::prop_assert!(
+                    ["num_100", "num_1000", "num_10000", "num_100000000"].contains(&pair[1]),
+                    "{}",
+                    text(&prompts)
+                );
+            }
+        }
+        proptest::prop_assert_ne!(prompts.last(), Some(&"num_liang"));
+    }
+
+    /// Amounts read back as their 分.
+    #[test]
+    fn every_amount_reads_back_as_itself(fen in 0u64..=100_000_000_000) {
+        let value = format!("{}.{:02}", fen / 100, fen % 100);
+        let prompts = speak(&value, SayAs::Amount).expect("readable");
+        let yuan_at = prompts.iter().position(|p| *p == "num_yuan");
+        let yuan = yuan_at.map_or(0, |i| value_of(&prompts[..i]));
+        let rest = &prompts[yuan_at.map_or(0, |i| i + 1)..];
+        let mut cents = 0;
+        let mut digit = 0;
+        for p in rest {
+            match *p {
+                "num_jiao" => cents += digit * 10,
+                "num_fen" => cents += digit,
+                "num_liang" => digit = 2,
+                d => digit = DIGITS.iter().position(|x| x == &d).expect("a digit") as u64,
+            }
+        }
+        proptest::prop_assert_eq!(yuan * 100 + cents, fen, "{}: {}", value, text(&prompts));
+    }
+}
