@@ -253,7 +253,7 @@ fn date(value: &str) -> Option<Vec<&'static str>> {
     let parts: Vec<&str> = value.split(['-', '/', '.']).collect();
     let (y, m, d) = match parts.as_slice() {
         [y, m, d] => (*y, *m, *d),
-        [all] if all.len() == 8 => (&all[..4], &all[4..6], &all[6..]),
+        [all] if all.len() == 8 && all.is_ascii() => (&all[..4], &all[4..6], &all[6..]),
         _ => return None,
     };
     let numeric = |s: &str, max_len: usize| {

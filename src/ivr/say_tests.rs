@@ -139,6 +139,8 @@ fn dates_read_year_digits_then_month_and_day() {
         "2026-01",
         "2026010",
         "2026-0a-01",
+        "2026年12",
+        "2026年1月8日",
         "",
     ] {
         assert_eq!(speak(bad, SayAs::Date), None, "{bad:?}");
@@ -236,6 +238,17 @@ proptest::proptest! {
             }
         }
         proptest::prop_assert_ne!(prompts.last(), Some(&"num_liang"));
+    }
+
+    /// Whatever a web service answers, reading it never panics: a value
+    /// is read or refused.
+    #[test]
+    fn any_text_is_read_or_refused(value in "[0-9０-９.,/ 年月日元-]{0,16}|.{0,16}") {
+        for how in SayAs::NAMES.iter().filter_map(|n| SayAs::from_name(n)) {
+            if let Some(prompts) = speak(&value, how) {
+                proptest::prop_assert!(!prompts.is_empty());
+            }
+        }
     }
 
     /// Amounts read back as their 分.
