@@ -465,3 +465,33 @@ kind = "hangup"
     };
     assert_eq!(r.url, "http://h/tickets/x?q=..");
 }
+
+#[test]
+fn keys_pressed_during_a_lookup_go_to_the_next_collect() {
+    let text = r#"
+name = "lookup"
+entry = "ask"
+[nodes.ask]
+kind = "http"
+url = "http://h/menu"
+next = "choose"
+[nodes.choose]
+kind = "collect"
+prompts = ["ivr_choose"]
+var = "choice"
+max_digits = 1
+next = "bye"
+[nodes.bye]
+kind = "hangup"
+"#;
+    let (mut call, out) = Call::start(text);
+    let Some(Action::HttpRequest(r)) = out.iter().find(|a| matches!(a, Action::HttpRequest(_)))
+    else {
+        panic!("no request: {out:?}");
+    };
+    assert!(call.send(Event::Key('7')).is_empty());
+    let out = call.answer(r.id, ok(204, ""));
+    assert_eq!(nodes(&out), ["choose", "bye"], "{out:?}");
+    assert_eq!(call.var("choice"), Some("7"));
+    assert_eq!(call.var("http_status"), Some("204"));
+}
