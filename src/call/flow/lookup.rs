@@ -135,3 +135,7 @@ fn error_text(e: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+#[path = "lookup_tests.rs"]
+mod tests;
