@@ -164,6 +164,9 @@ async fn healthz(State(s): State<SwitchView>) -> Json<Value> {
             "started": c.started.load(Ordering::Relaxed),
             "answered": c.answered.load(Ordering::Relaxed),
             "unanswered": c.unanswered.load(Ordering::Relaxed),
+            // IVR `http` nodes' requests and their failures (issue 18 §2).
+            "ivr_lookups": c.ivr_lookups.load(Ordering::Relaxed),
+            "ivr_lookup_failures": c.ivr_lookup_failures.load(Ordering::Relaxed),
         },
         "rtp": {
             "caller_to_agent": c.rtp_caller_to_agent.load(Ordering::Relaxed),

@@ -150,6 +150,16 @@ fn calls_and_sip(r: &mut Registry, s: &SwitchView) {
         "Calls that ended without an agent's answer",
         counter(c.unanswered.load(Ordering::Relaxed)),
     );
+    r.register(
+        "ivr_lookups",
+        "Requests of IVR http nodes",
+        counter(c.ivr_lookups.load(Ordering::Relaxed)),
+    );
+    r.register(
+        "ivr_lookup_failures",
+        "IVR http requests that failed (timeout, no answer, 5xx)",
+        counter(c.ivr_lookup_failures.load(Ordering::Relaxed)),
+    );
     r.register("sip_dialogs", "SIP dialogs", gauge(s.stack.dialog_count()));
     r.register(
         "sip_transactions",

@@ -137,6 +137,10 @@ pub struct CallCounters {
     pub rtp_caller_to_agent: AtomicU64,
     /// RTP packets relayed agent → caller, over all ended calls.
     pub rtp_agent_to_caller: AtomicU64,
+    /// Requests of IVR `http` nodes (issue 18 §2).
+    pub ivr_lookups: AtomicU64,
+    /// Of those, the ones that failed (timeout, no answer, 5xx).
+    pub ivr_lookup_failures: AtomicU64,
 }
 
 /// Where and how calls are recorded.

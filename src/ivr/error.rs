@@ -231,4 +231,51 @@ pub enum Problem {
         /// The other file.
         other_path: String,
     },
+    /// An `http` URL that is refused.
+    #[error("url \"{url}\": {reason}")]
+    BadUrl {
+        /// The URL as written.
+        url: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// An `http` method other than GET or POST.
+    #[error("method \"{0}\" is not GET or POST")]
+    BadMethod(String),
+    /// A `body` on a GET.
+    #[error("\"body\" needs method = \"POST\" (a GET sends no body)")]
+    BodyWithGet,
+    /// A header name that is not an HTTP token.
+    #[error("header name \"{0}\" is not a token (letters, digits and -)")]
+    BadHeaderName(String),
+    /// A mapped field's path that is malformed.
+    #[error(
+        "\"{path}\" is not a JSON path like data.status (names or array indexes, dot-separated)"
+    )]
+    BadJsonPath {
+        /// The path as written.
+        path: String,
+    },
+    /// An `on_status` key that is no status.
+    #[error("on_status key \"{0}\" is not a status 200-599 or a class 2xx-5xx")]
+    BadStatus(String),
+    /// A branch that no answer can take.
+    #[error("{via} is never taken: {because}")]
+    NeverTaken {
+        /// Which transition.
+        via: String,
+        /// Why not.
+        because: String,
+    },
+    /// A `say` form that does not exist.
+    #[error("as = \"{0}\" is not one of digits, number, date, amount")]
+    BadSayAs(String),
+    /// A literal `say` value that cannot be read.
+    #[error("value \"{value}\" cannot be read as {how}")]
+    Unspeakable {
+        /// The value.
+        value: String,
+        /// The form.
+        how: &'static str,
+    },
 }

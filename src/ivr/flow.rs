@@ -39,6 +39,8 @@
 //! | `voicemail` | `prompts` (none), `beep` (true), `max_secs` (120, 1-3600), `silence_secs` (5, 1-60), `next` → | the recording |
 //! | `survey`    | `question` (list of tables, required), `intro`, `thanks`, `timeout_secs` (5), `next` → | keys |
 //! | `subflow`   | `flow` (required), `next` → | the called flow |
+//! | `http`      | `url` (required), `method` ("GET"), `headers`, `body` (POST), `timeout_secs` (3, 1-30), `retries` (1, 0-3), `set` (var → JSON path), `hold_prompt`, `next` → (2xx), `on_status` (status or class → node), `on_timeout` →, `on_error` → | the web service ([`super::lookup`]) |
+//! | `say`       | `value` (required template), `as` (required: digits, number, date, amount), `before`, `after` (prompts), `interruptible` (false), `next` →, `on_invalid` → | the spoken figure ([`super::say`]) |
 //! | `hangup`    | `prompt` (none) | the prompt |
 //!
 //! Transitions without a target hang up: a menu or collect whose retries are
@@ -91,6 +93,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::error::{FlowError, Problem};
+use super::lookup::{Http, StatusMatch};
+use super::say::SayAs;
 
 /// One IVR flow (one file).
 #[derive(Debug, Clone)]
@@ -187,10 +191,14 @@ pub enum NodeKind {
     Subflow(Subflow),
     /// `hangup`
     Hangup(Hangup),
+    /// `http` (issue 18 §2)
+    Http(Http),
+    /// `say` (issue 18 §2)
+    Say(Say),
 }
 
 /// The `kind` names, in documentation order.
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 16] = [
     "play",
     "blacklist",
     "area",
@@ -205,6 +213,8 @@ pub const KINDS: [&str; 14] = [
     "survey",
     "subflow",
     "hangup",
+    "http",
+    "say",
 ];
 
 /// `play`: prompts, then next.
@@ -501,6 +511,25 @@ pub struct Hangup {
     pub prompt: Option<String>,
 }
 
+/// `say`: read a figure aloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Say {
+    /// Template of the value (`{var:ticket_no}`, or a literal).
+    pub value: String,
+    /// How it is read.
+    pub how: SayAs,
+    /// Played first.
+    pub before: Vec<String>,
+    /// Played after the figure.
+    pub after: Vec<String>,
+    /// A key stops it (and is kept as type-ahead).
+    pub interruptible: bool,
+    /// Afterwards; none ends the flow.
+    pub next: Option<String>,
+    /// When the value cannot be read that way (else `next`, silently).
+    pub on_invalid: Option<String>,
+}
+
 /// Which transition an [`Edge`] is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EdgeKind {
@@ -528,6 +557,12 @@ pub enum EdgeKind {
     OnFail,
     /// After the agent hung up.
     AfterAgent,
+    /// An `http` answer with this status or class.
+    Status(StatusMatch),
+    /// An `http` request that failed.
+    OnError,
+    /// A `say` value that cannot be read.
+    OnInvalid,
 }
 
 impl EdgeKind {
@@ -536,6 +571,7 @@ impl EdgeKind {
         match self {
             EdgeKind::Option(k) => format!("option \"{k}\""),
             EdgeKind::Case(i, _) => format!("case {}", i + 1),
+            EdgeKind::Status(m) => format!("on_status \"{}\"", m.key()),
             other => other.key(),
         }
     }
@@ -555,6 +591,9 @@ impl EdgeKind {
             EdgeKind::OnClosed => "on_closed".into(),
             EdgeKind::OnFail => "on_fail".into(),
             EdgeKind::AfterAgent => "after_agent".into(),
+            EdgeKind::Status(m) => format!("on_status.{}", m.key()),
+            EdgeKind::OnError => "on_error".into(),
+            EdgeKind::OnInvalid => "on_invalid".into(),
         }
     }
 
@@ -573,6 +612,9 @@ impl EdgeKind {
             EdgeKind::OnClosed => "closed".into(),
             EdgeKind::OnFail => "fail".into(),
             EdgeKind::AfterAgent => "after agent".into(),
+            EdgeKind::Status(m) => m.key(),
+            EdgeKind::OnError => "error".into(),
+            EdgeKind::OnInvalid => "invalid".into(),
         }
     }
 }
@@ -604,12 +646,15 @@ impl NodeKind {
             NodeKind::Survey(_) => "survey",
             NodeKind::Subflow(_) => "subflow",
             NodeKind::Hangup(_) => "hangup",
+            NodeKind::Http(_) => "http",
+            NodeKind::Say(_) => "say",
         }
     }
 
     /// Whether entering this node waits for the caller or the network
     /// (so a loop through it cannot spin). `subflow` is judged by the
-    /// called flow, in validation.
+    /// called flow, in validation; `say` does not count (a value it
+    /// cannot read goes on at once).
     pub fn waits(&self) -> bool {
         !matches!(
             self,
@@ -619,6 +664,7 @@ impl NodeKind {
                 | NodeKind::Switch(_)
                 | NodeKind::Set(_)
                 | NodeKind::Subflow(_)
+                | NodeKind::Say(_)
         )
     }
 
@@ -681,6 +727,21 @@ impl NodeKind {
             NodeKind::Survey(n) => opt(&mut out, EdgeKind::Next, &n.next),
             NodeKind::Subflow(n) => opt(&mut out, EdgeKind::Next, &n.next),
             NodeKind::Hangup(_) => {}
+            NodeKind::Http(n) => {
+                opt(&mut out, EdgeKind::Next, &n.next);
+                for (m, t) in &n.on_status {
+                    out.push(Edge {
+                        kind: EdgeKind::Status(*m),
+                        target: t,
+                    });
+                }
+                opt(&mut out, EdgeKind::OnTimeout, &n.on_timeout);
+                opt(&mut out, EdgeKind::OnError, &n.on_error);
+            }
+            NodeKind::Say(n) => {
+                opt(&mut out, EdgeKind::Next, &n.next);
+                opt(&mut out, EdgeKind::OnInvalid, &n.on_invalid);
+            }
         }
         out
     }
@@ -721,6 +782,14 @@ impl NodeKind {
                 one(&mut out, "thanks", &n.thanks);
             }
             NodeKind::Hangup(n) => one(&mut out, "prompt", &n.prompt),
+            NodeKind::Http(n) => one(&mut out, "hold_prompt", &n.hold_prompt),
+            NodeKind::Say(n) => {
+                list(&mut out, "before", &n.before);
+                for p in n.how.prompts() {
+                    out.push(("as".to_string(), p));
+                }
+                list(&mut out, "after", &n.after);
+            }
             NodeKind::Area(_)
             | NodeKind::Hours(_)
             | NodeKind::Switch(_)

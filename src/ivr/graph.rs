@@ -59,6 +59,8 @@ fn label_lines(name: &str, node: &Node) -> Vec<String> {
         ),
         NodeKind::Subflow(s) => Some(format!("flow {}", s.flow)),
         NodeKind::Hangup(h) => h.prompt.clone(),
+        NodeKind::Http(h) => Some(format!("{} {}", h.method.as_str(), h.url)),
+        NodeKind::Say(s) => Some(format!("{} as {}", s.value, s.how.name())),
     };
     lines.extend(detail.filter(|d| !d.is_empty()));
     lines

@@ -44,17 +44,27 @@
 //! public surface; the work is in `impl Interpreter` blocks beside it:
 //! `interpreter/walk.rs` (entering nodes, conditions, templates),
 //! `interpreter/events.rs` (events while a node waits) and
-//! `interpreter/dialogs.rs` (menus, digit collection, surveys).
+//! `interpreter/dialogs.rs` (menus, digit collection, surveys),
+//! `interpreter/lookup.rs` (the `http` and `say` nodes: IVR lookups).
+//!
+//! An `http` node emits [`Action::HttpRequest`] and waits for
+//! [`Event::HttpResult`] with the same id (others are ignored); the shell
+//! sends the request with its timeout and retries. The interpreter's own
+//! timer ([`crate::ivr::lookup::Http::deadline_secs`]) takes the timeout
+//! branch should the shell never answer. Keys pressed meanwhile are kept
+//! as type-ahead.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::flow::TransferTarget;
+use super::lookup::{HttpOutcome, HttpRequest};
 use super::validate::FlowSet;
 use crate::time::Time;
 
 mod dialogs;
 mod events;
+mod lookup;
 mod walk;
 
 /// Nodes entered in a row without waiting before the call is ended.
@@ -137,6 +147,13 @@ pub enum Event {
     },
     /// The caller left no message.
     VoicemailEmpty,
+    /// How an [`Action::HttpRequest`] ended.
+    HttpResult {
+        /// The request's id.
+        id: u64,
+        /// What came back.
+        outcome: HttpOutcome,
+    },
     /// The caller hung up.
     CallerHungUp,
 }
@@ -226,6 +243,8 @@ pub enum Action {
     },
     /// The caller is on the block list (log it).
     Blocked,
+    /// Send a request; report [`Event::HttpResult`] with its id.
+    HttpRequest(HttpRequest),
     /// A node was entered (becomes an `ivr.step` event).
     Step {
         /// Flow name.
@@ -267,6 +286,7 @@ enum Wait {
     VoicemailPrompt,
     Recording,
     HangupPrompt,
+    Http,
     Done,
 }
 
@@ -332,6 +352,8 @@ pub struct Interpreter {
     playing: bool,
     timer: Option<TimerId>,
     next_timer: u64,
+    request: Option<u64>,
+    next_request: u64,
     finished: bool,
     out: Vec<Action>,
 }
@@ -366,6 +388,8 @@ impl Interpreter {
             playing: false,
             timer: None,
             next_timer: 1,
+            request: None,
+            next_request: 1,
             finished: false,
             out: Vec::new(),
         })
@@ -437,6 +461,7 @@ impl Interpreter {
                     Next::Wait
                 }
             }
+            Event::HttpResult { id, outcome } => self.on_http(id, outcome),
             Event::CallerHungUp => Next::Stop,
         };
         if let Next::Go(target) = next {
@@ -448,7 +473,8 @@ impl Interpreter {
     /// Variables: `caller`, `called`, `area_code`/`area_name` (after
     /// `area`), collected digits, `set` variables, `menu_NODE` (last key
     /// chosen), `agent` (after a queue answered), `voicemail_path`/
-    /// `voicemail_secs`.
+    /// `voicemail_secs`, `http_status` and the fields an `http` node
+    /// mapped.
     pub fn vars(&self) -> &BTreeMap<String, String> {
         &self.vars
     }

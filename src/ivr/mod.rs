@@ -25,7 +25,9 @@
 //! - [`tomlfile`]: reading those TOML files with file/line in every error;
 //! - [`number`]: caller-number normalisation shared by `area` and `blacklist`;
 //! - [`area`]: caller number → administrative area, by longest prefix;
-//! - [`blacklist`]: the in-memory block list consulted by the `blacklist` node.
+//! - [`blacklist`]: the in-memory block list consulted by the `blacklist` node;
+//! - [`lookup`]: the `http` node's model, request and answer (IVR lookups);
+//! - [`say`]: figures read aloud in Mandarin for the `say` node.
 
 pub mod area;
 pub mod blacklist;
@@ -39,12 +41,16 @@ pub mod graph;
 pub mod holidays;
 pub mod hours;
 pub mod interpreter;
+pub mod lookup;
 pub mod number;
 pub mod parse;
 pub mod replay;
+pub mod say;
 pub mod tomlfile;
 pub mod validate;
 
+#[cfg(test)]
+mod lookup_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 
@@ -55,4 +61,5 @@ pub use interpreter::{
     Action, CallFacts, Environment, Event, HangupReason, Interpreter, InterpreterError,
     QueueOutcome, TimerId,
 };
+pub use lookup::{HttpMethod, HttpOutcome, HttpRequest};
 pub use validate::{validate, Catalog, FlowSet};

@@ -274,6 +274,7 @@ fn returns_silently<'a>(
             NodeKind::Area(n) => n.next.is_none(),
             NodeKind::Set(n) => n.next.is_none(),
             NodeKind::Subflow(n) => n.next.is_none(),
+            NodeKind::Say(n) => n.next.is_none(),
             _ => false,
         };
         if ends {

@@ -72,7 +72,7 @@ priority = 300
         [
             r#"ivr-flows/x.toml:3: unknown key "colour" (expected one of: description, dids, entry, name, nodes, tenant)"#,
             r#"ivr-flows/x.toml:8: node "a": unknown key "interuptible" (expected one of: interruptible, kind, next, prompts)"#,
-            r#"ivr-flows/x.toml:11: node "b": unknown node kind "dance" (expected one of: play, blacklist, area, hours, menu, collect, switch, set, queue, transfer, voicemail, survey, subflow, hangup)"#,
+            r#"ivr-flows/x.toml:11: node "b": unknown node kind "dance" (expected one of: play, blacklist, area, hours, menu, collect, switch, set, queue, transfer, voicemail, survey, subflow, hangup, http, say)"#,
             r#"ivr-flows/x.toml:16: node "m": "timeout_secs" = 0 is out of range (1..=300)"#,
             r#"ivr-flows/x.toml:19: node "m": option "12" is not one of the keys 0-9, * or #"#,
             r#"ivr-flows/x.toml:25: node "c": min_digits = 9 is greater than max_digits = 4"#,

@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use crate::call::Outcome;
 use crate::ivr::{
-    Action, Environment, Event, HangupReason, Interpreter, QueueOutcome, TimerId, TransferTarget,
+    Action, Environment, Event, HangupReason, HttpOutcome, HttpRequest, Interpreter, QueueOutcome,
+    TimerId, TransferTarget,
 };
 use crate::media::dtmf::DtmfKey;
 use crate::media::player::PlayerEvent;
@@ -161,6 +162,9 @@ pub enum Output {
     Forget,
     /// Tell the call's record.
     Record(Fact),
+    /// Send an `http` node's request (IVR lookups) without holding up the
+    /// call; say how it ended with [`Input::Lookup`].
+    Lookup(HttpRequest),
 }
 
 /// How a connection ended.
@@ -197,6 +201,13 @@ pub enum Input {
     Connected(Connected),
     /// The process is shutting down.
     Shutdown,
+    /// How an [`Output::Lookup`] ended.
+    Lookup {
+        /// The request's id.
+        id: u64,
+        /// What came back.
+        outcome: HttpOutcome,
+    },
 }
 
 /// What the machine waits for before it reads the flow's next action.
@@ -354,6 +365,11 @@ impl FlowCore {
                 }
                 self.waiting = Waiting::Nothing;
                 self.connected(result, now);
+            }
+            Input::Lookup { id, outcome } => {
+                // Told even while the answer is awaited (a hold prompt
+                // waits for it): what the flow does next queues behind.
+                self.feed(Event::HttpResult { id, outcome }, now);
             }
             Input::Shutdown => {
                 self.pending.clear();
@@ -538,6 +554,7 @@ impl FlowCore {
                 kind,
             })),
             Action::Blocked => self.push(Output::Record(Fact::Blocked)),
+            Action::HttpRequest(request) => self.push(Output::Lookup(request)),
             Action::SurveyScore {
                 dimension,
                 score,

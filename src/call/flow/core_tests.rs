@@ -623,10 +623,71 @@ impl Shell {
                     self.ended = true;
                 }
                 Output::Forget => self.forgotten = true,
-                Output::Record(_) => {}
+                Output::Record(_) | Output::Lookup(_) => {}
             }
         }
     }
+}
+
+/// An `http` node first in the flow: its request goes out at once, before
+/// the call is answered for the hold prompt, and an answer that comes back
+/// while the answer is still awaited is not lost: the read-back follows
+/// the hold prompt, in order.
+#[test]
+fn a_lookup_goes_out_before_the_answer_and_its_result_waits_for_it() {
+    const LOOKUP: &str = r#"
+name = "lookup"
+entry = "ask"
+[nodes.ask]
+kind = "http"
+url = "http://127.0.0.1:9/t/{caller}"
+hold_prompt = "wait"
+set = { n = "n" }
+next = "say"
+[nodes.say]
+kind = "say"
+value = "{var:n}"
+as = "number"
+"#;
+    let (mut call, out) = Call::on(set_of(&[("lookup", LOOKUP)]), "lookup", TestEnv::default());
+    let Some(Output::Lookup(request)) = out.iter().find(|o| matches!(o, Output::Lookup(_))) else {
+        panic!("no request: {out:#?}");
+    };
+    assert_eq!(request.url, "http://127.0.0.1:9/t/13912345678");
+    assert_eq!(out.last(), Some(&Output::Answer), "{out:#?}");
+    let id = request.id;
+    let out = call.input(Input::Lookup {
+        id,
+        outcome: crate::ivr::HttpOutcome::Response {
+            status: 200,
+            body: r#"{"n":15}"#.into(),
+        },
+    });
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Play { .. })),
+        "nothing plays before the answer: {out:#?}"
+    );
+    let out = call.input(Input::Answered(true));
+    let played: Vec<&Vec<String>> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Play { prompts, .. } => Some(prompts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        played.last().map(|p| p.as_slice()),
+        Some(&["num_10".to_string(), "num_5".to_string()][..]),
+        "{out:#?}"
+    );
+    // 十 and 五 end.
+    call.finished();
+    let out = call.finished();
+    assert_eq!(
+        call.outcome(),
+        Some(&Outcome::FlowEnded("flow-end".into())),
+        "{out:#?}"
+    );
 }
 
 /// Thousands of seeded runs of the 12345 line with random news (keys,

@@ -4,7 +4,9 @@
 //! the ACD, transfers to an agent or through a trunk, voicemail, hang-up)
 //! and feeds back what happened (prompt finished or cut by a key, keys from
 //! RFC 4733 / in-band tones / SIP INFO, timers, queue and transfer results,
-//! the agent or the caller hanging up).
+//! the agent or the caller hanging up). An `http` node's request (IVR
+//! lookups, issue 18 §2) runs in a task of its own (`lookup`), its answer
+//! fed back like any other news; the call's lookups end with it.
 //!
 //! The flows a call runs are the snapshot taken when it arrived
 //! ([`FlowRoute`]): a hot reload changes what new calls get, never a call
@@ -20,18 +22,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tokio::task::JoinSet;
+use tracing::{info, warn, Instrument};
 
 use super::converse::{dial, Connect, Parts};
 use super::ringing::Ringer;
 use super::{sleep_until, CallContext, Outcome, ShellClock};
-use crate::ivr::{CallFacts, Environment, FlowSet, Interpreter};
+use crate::ivr::{CallFacts, Environment, FlowSet, HttpOutcome, Interpreter};
 use crate::media::player::{Player, PlayerEvent};
 use crate::media::prompts::PromptLibrary;
 use crate::sip::{Leg, LegEvent};
 use core::{Connected, Dest, Fact, FlowCore, Input, Output};
 
 pub mod core;
+mod lookup;
 
 /// The IVR as loaded at one moment: validated flows, their prompts decoded,
 /// and the tables the flows consult. Immutable; a reload makes a new one.
@@ -115,6 +119,8 @@ pub(super) async fn drive(
         news,
     };
     let clock = ShellClock::start();
+    // The call's lookups in flight; dropped (aborted) when the call ends.
+    let mut lookups: JoinSet<(u64, HttpOutcome)> = JoinSet::new();
     let mut core = FlowCore::start(
         interp,
         ivr.env.clone(),
@@ -131,6 +137,7 @@ pub(super) async fn drive(
                 ivr: &ivr,
                 parts: &mut parts,
                 clock: &clock,
+                lookups: &mut lookups,
             };
             shell.execute(output, &mut core).await;
         }
@@ -158,6 +165,11 @@ pub(super) async fn drive(
                 Some(_) => {}
                 None => core.handle_input(clock.now(), Input::CallerHungUp),
             },
+            Some(done) = lookups.join_next(), if !lookups.is_empty() => {
+                if let Ok((id, outcome)) = done {
+                    core.handle_input(clock.now(), Input::Lookup { id, outcome });
+                }
+            }
             () = sleep_until(deadline) => core.handle_timeout(clock.now()),
             () = ctx.shutdown.cancelled() => core.handle_input(clock.now(), Input::Shutdown),
         }
@@ -195,6 +207,7 @@ struct Shell<'s, 'r> {
     ivr: &'s IvrSnapshot,
     parts: &'s mut Parts,
     clock: &'s ShellClock,
+    lookups: &'s mut JoinSet<(u64, HttpOutcome)>,
 }
 
 impl Shell<'_, '_> {
@@ -263,6 +276,11 @@ impl Shell<'_, '_> {
             Output::Reject(code) => ringer.inbound.reject(code),
             Output::Forget => ringer.inbound.forget(),
             Output::Record(fact) => self.record(fact),
+            Output::Lookup(request) => {
+                let send = lookup::send(request, self.ctx.counters.clone());
+                self.lookups
+                    .spawn(send.instrument(tracing::Span::current()));
+            }
         }
     }
 

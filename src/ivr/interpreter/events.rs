@@ -17,6 +17,7 @@ impl Interpreter {
                     self.stop_playback();
                     self.with_node(|_, kind| match kind {
                         NodeKind::Play(p) => Next::Go(p.next.clone()),
+                        NodeKind::Say(s) => Next::Go(s.next.clone()),
                         _ => Next::Wait,
                     })
                 } else {
@@ -54,6 +55,10 @@ impl Interpreter {
                 }
                 _ => Next::Wait,
             }),
+            Wait::Http => {
+                self.push_typeahead(key);
+                Next::Wait
+            }
             Wait::NotStarted
             | Wait::BlockedPrompt
             | Wait::Queue
@@ -82,6 +87,7 @@ impl Interpreter {
         match self.wait {
             Wait::Play { .. } => self.with_node(|_, kind| match kind {
                 NodeKind::Play(p) => Next::Go(p.next.clone()),
+                NodeKind::Say(s) => Next::Go(s.next.clone()),
                 _ => Next::Wait,
             }),
             Wait::BlockedPrompt => {
@@ -131,6 +137,7 @@ impl Interpreter {
             | Wait::Connected
             | Wait::Transfer
             | Wait::Recording
+            | Wait::Http
             | Wait::Done => Next::Wait,
         }
     }
@@ -149,6 +156,10 @@ impl Interpreter {
                 NodeKind::Survey(s) => me.survey_ask(s, me.question + 1),
                 _ => Next::Wait,
             }),
+            (Wait::Http, _) => match self.request {
+                Some(id) => self.on_http(id, crate::ivr::lookup::HttpOutcome::Timeout),
+                None => Next::Wait,
+            },
             _ => Next::Wait,
         }
     }

@@ -180,6 +180,8 @@ impl Interpreter {
                 });
                 Next::Go(entry)
             }
+            NodeKind::Http(h) => self.enter_http(h),
+            NodeKind::Say(s) => self.enter_say(s),
             NodeKind::Hangup(h) => {
                 self.typeahead.clear();
                 match &h.prompt {

@@ -9,12 +9,14 @@
 //! - this file: the entry points ([`Flow::parse`], [`Flow::load`]) and the
 //!   flow's top-level keys;
 //! - `fields`: the typed reader of one table and the format's lexical rules;
-//! - `nodes`: the keys of every node kind.
+//! - `nodes`: the keys of every node kind;
+//! - `lookup`: the keys of the IVR-lookup nodes, `http` and `say`.
 //!
 //! The model it builds is [`crate::ivr::flow`]'s, which imports nothing
 //! from here.
 
 mod fields;
+mod lookup;
 mod nodes;
 
 use std::collections::BTreeMap;

@@ -128,6 +128,8 @@ pub(super) fn parse_node(cx: &mut Ctx<'_>, name: &str, item: &Item) -> Option<No
         "hangup" => NodeKind::Hangup(Hangup {
             prompt: f.prompt(cx, "prompt"),
         }),
+        "http" => super::lookup::parse_http(cx, &mut f),
+        "say" => super::lookup::parse_say(cx, &mut f),
         other => {
             f.err(
                 cx,
