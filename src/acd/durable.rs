@@ -82,6 +82,9 @@ pub struct CallbackRecord {
     pub attempts: u32,
     /// Not offered again before this (waiting between attempts).
     pub retry_at: Option<Time>,
+    /// Its own most attempts (else the callback policy's).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
 }
 
 /// The last agent who served a caller (previous-service routing).
@@ -234,6 +237,7 @@ mod tests {
             arrived: s(1),
             attempts,
             retry_at: None,
+            max_attempts: None,
         };
         let mut snap = Snapshot::default();
         snap.apply(&[

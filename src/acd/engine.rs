@@ -156,6 +156,8 @@ struct Call {
     entered_group: Time,
     seq: u64,
     attempts: u32,
+    /// This callback's own most attempts (else the callback policy's).
+    max_attempts: Option<u32>,
     phase: Phase,
     timers: [Option<Time>; 6],
     /// Per-call longest wait (else the group's).
@@ -192,6 +194,7 @@ impl Call {
             entered_group: now,
             seq,
             attempts: 0,
+            max_attempts: None,
             phase: Phase::Waiting,
             timers: [None; 6],
             max_wait: None,

@@ -387,6 +387,9 @@ pub enum Input {
         group: GroupId,
         number: String,
         priority: u8,
+        /// Attempts for this callback (a follow-up campaign redials on
+        /// its own schedule: 1); `None`: the callback policy's.
+        max_attempts: Option<u32>,
     },
     /// The shell dialled the citizen for a callback the agent accepted.
     CallbackResult {

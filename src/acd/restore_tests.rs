@@ -149,6 +149,7 @@ fn morning() -> E {
             group: "g".into(),
             number: "c2".into(),
             priority: 0,
+            max_attempts: None,
         },
     );
     h
@@ -362,6 +363,7 @@ fn a_callback_waiting_for_its_next_attempt_waits_on_after_a_restart() {
             group: "g".into(),
             number: "c9".into(),
             priority: 3,
+            max_attempts: None,
         },
     );
     h.at(t(2), answered(9, "a1"));

@@ -155,6 +155,7 @@ fn callback_retries_then_gives_up() {
         group: "g".into(),
         number: "555".into(),
         priority: 0,
+        max_attempts: None,
     });
     h.login("a");
     assert_eq!(h.offers(), vec![off(7, "a")]);
@@ -223,6 +224,7 @@ fn missed_call_list_and_callback_marks_it() {
         group: "g".into(),
         number: "caller1".into(),
         priority: 0,
+        max_attempts: None,
     });
     h.login("a");
     h.answer(10, "a");

@@ -178,6 +178,7 @@ pub fn from_rows(rows: AcdRows) -> (Kept, Vec<BadRow>) {
             arrived: from_unix_ms(r.arrived_ms),
             attempts: r.attempts,
             retry_at: r.retry_at_ms.map(from_unix_ms),
+            max_attempts: r.max_attempts,
         });
     }
     for r in rows.missed {
@@ -248,6 +249,7 @@ pub fn writes(changes: Vec<Change>, numbers: &AgentNumbers) -> Vec<AcdWrite> {
                 arrived_ms: unix_ms(c.arrived),
                 attempts: c.attempts,
                 retry_at_ms: c.retry_at.map(unix_ms),
+                max_attempts: c.max_attempts,
             }),
             Change::CallbackGone(call) => AcdWrite::CallbackGone(call.0),
             Change::Missed(m) => AcdWrite::Missed(AcdMissedRow {
@@ -369,6 +371,7 @@ mod tests {
                 group: "general".into(),
                 number: "13800138000".into(),
                 priority: 2,
+                max_attempts: None,
             },
         );
         let dir = tempfile::tempdir().expect("tempdir");

@@ -49,6 +49,8 @@ pub struct AcdCallbackRow {
     pub arrived_ms: i64,
     pub attempts: u32,
     pub retry_at_ms: Option<i64>,
+    /// Its own most attempts (a follow-up campaign's: 1).
+    pub max_attempts: Option<u32>,
 }
 
 /// A missed call.

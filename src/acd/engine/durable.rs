@@ -281,6 +281,7 @@ impl Engine {
         let call = Call {
             callback_number: Some(r.number),
             attempts: r.attempts,
+            max_attempts: r.max_attempts,
             ..Call::waiting(
                 r.call,
                 r.caller,
@@ -343,6 +344,7 @@ impl Engine {
                 Phase::RetryWait => c.timers[CallTimer::Retry.slot()],
                 _ => None,
             },
+            max_attempts: c.max_attempts,
         })
     }
 

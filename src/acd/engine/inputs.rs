@@ -264,6 +264,7 @@ impl Engine {
                 group,
                 number,
                 priority,
+                max_attempts,
             } => {
                 let gi = self.group_index(&group)?;
                 if self.calls.contains_key(&call) {
@@ -272,7 +273,10 @@ impl Engine {
                 let seq = self.next_seq();
                 self.calls.insert(
                     call,
-                    Call::waiting(call, number.clone(), gi, priority, now, now, seq),
+                    Call {
+                        max_attempts: max_attempts.map(|n| n.max(1)),
+                        ..Call::waiting(call, number.clone(), gi, priority, now, now, seq)
+                    },
                 );
                 self.make_callback(call, number);
                 self.groups[gi].counters.callbacks_scheduled += 1;

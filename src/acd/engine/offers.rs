@@ -238,7 +238,7 @@ impl Engine {
         }
         c.attempts += 1;
         let attempts = c.attempts;
-        if attempts < self.callback.max_attempts {
+        if attempts < c.max_attempts.unwrap_or(self.callback.max_attempts) {
             c.phase = Phase::RetryWait;
             let at = now + self.callback.retry_interval;
             set_timer(&mut self.timers, c, CallTimer::Retry, at);

@@ -206,6 +206,7 @@ impl Sim {
                         group: gname,
                         number: format!("c{}", a % 12),
                         priority: (a % 3) as u8,
+                        max_attempts: None,
                     },
                     2 => Input::StartOutbound { agent },
                     _ => Input::EndOutbound { agent },

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS acd_callback (
     priority    INTEGER NOT NULL,
     arrived_ms  INTEGER NOT NULL,
     attempts    INTEGER NOT NULL,
-    retry_at_ms INTEGER
+    retry_at_ms INTEGER,
+    max_attempts INTEGER
 );
 CREATE TABLE IF NOT EXISTS acd_missed (
     call           INTEGER NOT NULL UNIQUE,
@@ -112,7 +113,7 @@ impl Embedded {
         let mut stmt = conn
             .prepare(
                 "SELECT call, group_id, caller, number, priority, arrived_ms, attempts,
-                        retry_at_ms FROM acd_callback ORDER BY call",
+                        retry_at_ms, max_attempts FROM acd_callback ORDER BY call",
             )
             .map_err(err)?;
         rows.callbacks = stmt
@@ -126,6 +127,9 @@ impl Embedded {
                     arrived_ms: r.get(5)?,
                     attempts: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
                     retry_at_ms: r.get(7)?,
+                    max_attempts: r
+                        .get::<_, Option<i64>>(8)?
+                        .map(|n| u32::try_from(n).unwrap_or(1)),
                 })
             })
             .map_err(err)?
@@ -197,8 +201,8 @@ impl Embedded {
                 ),
                 AcdWrite::Callback(c) => tx.execute(
                     "INSERT OR REPLACE INTO acd_callback (call, group_id, caller, number,
-                        priority, arrived_ms, attempts, retry_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        priority, arrived_ms, attempts, retry_at_ms, max_attempts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         id(c.call),
                         c.group,
@@ -207,7 +211,8 @@ impl Embedded {
                         i64::from(c.priority),
                         c.arrived_ms,
                         i64::from(c.attempts),
-                        c.retry_at_ms
+                        c.retry_at_ms,
+                        c.max_attempts.map(i64::from)
                     ],
                 ),
                 AcdWrite::CallbackGone(call) => tx.execute(

@@ -48,7 +48,8 @@ pub fn load(c: &mut Client) -> Result<AcdRows, postgres::Error> {
         });
     }
     for r in tx.query(
-        "SELECT acd_call, group_id, caller, number, priority, arrived_ms, attempts, retry_at_ms
+        "SELECT acd_call, group_id, caller, number, priority, arrived_ms, attempts, retry_at_ms,
+                max_attempts
          FROM acd_callback ORDER BY acd_call",
         &[],
     )? {
@@ -61,6 +62,9 @@ pub fn load(c: &mut Client) -> Result<AcdRows, postgres::Error> {
             arrived_ms: r.try_get(5)?,
             attempts: u32::try_from(r.try_get::<_, i64>(6)?).unwrap_or(0),
             retry_at_ms: r.try_get(7)?,
+            max_attempts: r
+                .try_get::<_, Option<i32>>(8)?
+                .map(|n| u32::try_from(n).unwrap_or(1)),
         });
     }
     for r in tx.query(
@@ -136,12 +140,13 @@ pub fn save(
             ),
             AcdWrite::Callback(cb) => tx.execute(
                 "INSERT INTO acd_callback (acd_call, group_id, caller, number, priority,
-                    arrived_ms, attempts, retry_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    arrived_ms, attempts, retry_at_ms, max_attempts)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (acd_call) DO UPDATE SET group_id = EXCLUDED.group_id,
                     caller = EXCLUDED.caller, number = EXCLUDED.number,
                     priority = EXCLUDED.priority, arrived_ms = EXCLUDED.arrived_ms,
-                    attempts = EXCLUDED.attempts, retry_at_ms = EXCLUDED.retry_at_ms",
+                    attempts = EXCLUDED.attempts, retry_at_ms = EXCLUDED.retry_at_ms,
+                    max_attempts = EXCLUDED.max_attempts",
                 &[
                     &id(cb.call),
                     &cb.group,
@@ -151,6 +156,8 @@ pub fn save(
                     &cb.arrived_ms,
                     &i64::from(cb.attempts),
                     &cb.retry_at_ms,
+                    &cb.max_attempts
+                        .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
                 ],
             ),
             AcdWrite::CallbackGone(call) => tx.execute(
