@@ -21,9 +21,12 @@
 //! - [`durable`]: what outlives a restart: the changes the shell keeps
 //!   ([`Engine::take_changes`]) and the [`Snapshot`] a fresh engine is
 //!   seeded from ([`Engine::restore`]); `engine/durable` applies them;
+//! - [`campaign`]: follow-up campaigns' pure scheduler (issue 18 §3 回访:
+//!   which items are dialled now, redials, due times, expiry);
 //! - `bench`: a large fixture for benchmarks.
 
 mod bench;
+pub mod campaign;
 pub mod day;
 pub mod durable;
 pub mod engine;
