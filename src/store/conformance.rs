@@ -58,8 +58,46 @@ pg::test_db::both_backends!(
     a_second_node_sees_the_first_nodes_writes,
     a_store_that_answers_pings,
     flow_versions_are_kept_once_and_the_live_one_moves,
+    campaigns_are_replaced_by_id_and_the_finished_ones_leave_the_active_list,
 ]
 );
+
+/// Issue 18 §3: a campaign is kept by id (a save replaces it), read back
+/// after a reopen; a finished or cancelled one is no longer active.
+fn campaigns_are_replaced_by_id_and_the_finished_ones_leave_the_active_list(db: &dyn Backing) {
+    let row = |id: &str, at: i64, body: &str| CampaignRow {
+        id: id.into(),
+        tenant: "t1".into(),
+        created_ms: at,
+        active: true,
+        body: body.into(),
+    };
+    {
+        let store = db.open();
+        store.save_campaign(&row("b", 2, "{}")).expect("b");
+        store.save_campaign(&row("a", 1, "{}")).expect("a");
+        store.save_campaign(&row("c", 3, "{}")).expect("c");
+        store
+            .save_campaign(&row("a", 1, "{\"items\":[]}"))
+            .expect("a again");
+        store
+            .save_campaign(&CampaignRow {
+                active: false,
+                ..row("c", 3, "{\"cancelled\":true}")
+            })
+            .expect("c done");
+    }
+    let store = db.open();
+    let active = store.active_campaigns().expect("active");
+    let ids: Vec<&str> = active.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"], "oldest first, the finished one left out");
+    assert_eq!(active[0].body, "{\"items\":[]}");
+    let c = store.campaign("c").expect("c").expect("kept");
+    assert!(!c.active);
+    assert_eq!(c.tenant, "t1");
+    assert_eq!(c.body, "{\"cancelled\":true}");
+    assert_eq!(store.campaign("nope").expect("none"), None);
+}
 
 fn a_store_that_answers_pings(db: &dyn Backing) {
     db.open().ping().expect("ping");
@@ -230,6 +268,7 @@ fn acd_rows_read_back_after_a_reopen(db: &dyn Backing) {
         arrived_ms: 5,
         attempts: 1,
         retry_at_ms: Some(9),
+        max_attempts: Some(1),
     };
     s.save_acd(&[
         AcdWrite::Agent(agent.clone()),
@@ -240,6 +279,7 @@ fn acd_rows_read_back_after_a_reopen(db: &dyn Backing) {
         AcdWrite::Callback(callback.clone()),
         AcdWrite::Callback(AcdCallbackRow {
             call: 8,
+            max_attempts: None,
             ..callback.clone()
         }),
         // Missed in the order 9, 3, 5; 3 is called back later, 5 leaves.

@@ -4,7 +4,8 @@
 //! (`roster`), the ACD's state (agents' states, pending callbacks, missed
 //! calls, previous service, the day's figures), the confirmed SIP legs a
 //! crash must not leave up (`dialog_leg`), every accepted IVR flow version
-//! (`flow_version`, [`flows`]), and small key/value facts such as
+//! (`flow_version`, [`flows`]), the follow-up campaigns (`campaign`,
+//! [`campaigns`]), and small key/value facts such as
 //! the digest nonce key.
 //!
 //! - [`embedded`]: SQLite in `[data] dir`/hotline.db, the single-machine
@@ -30,6 +31,7 @@ use crate::sip::journal::SavedDialog;
 use crate::sip::registrar::{Binding, BindingChange};
 
 mod acd;
+pub mod campaigns;
 pub mod changes;
 pub mod cluster;
 #[cfg(test)]
@@ -47,6 +49,7 @@ pub mod sqlite;
 pub use acd::{
     AcdAgentRow, AcdCallbackRow, AcdGroupRow, AcdMissedRow, AcdRows, AcdServedRow, AcdWrite,
 };
+pub use campaigns::CampaignRow;
 pub use changes::{ChangeFeed, FeedEnded, SharedChange};
 pub use cluster::Lease;
 pub use dialogs::{DialogChange, DialogWriter};
@@ -140,6 +143,12 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     fn flow_versions(&self, name: &str) -> Result<Vec<FlowVersion>, StoreError>;
     /// Names of the flows with stored versions.
     fn flow_names(&self) -> Result<Vec<String>, StoreError>;
+    /// Add or replace a follow-up campaign (`campaigns`).
+    fn save_campaign(&self, c: &CampaignRow) -> Result<(), StoreError>;
+    /// One campaign by id.
+    fn campaign(&self, id: &str) -> Result<Option<CampaignRow>, StoreError>;
+    /// The campaigns still dialling, oldest first.
+    fn active_campaigns(&self) -> Result<Vec<CampaignRow>, StoreError>;
     fn ping(&self) -> Result<(), StoreError>;
     /// Whether several nodes share this store.
     fn shared(&self) -> bool;

@@ -17,6 +17,7 @@ use crate::time::Time;
 
 mod acd;
 mod blacklist;
+mod campaigns;
 mod dialogs;
 mod flows;
 mod roster;
@@ -70,6 +71,7 @@ impl Embedded {
             SCHEMA,
             acd::SCHEMA,
             blacklist::SCHEMA,
+            campaigns::SCHEMA,
             dialogs::SCHEMA,
             flows::SCHEMA,
             roster::SCHEMA,
@@ -82,6 +84,14 @@ impl Embedded {
             .is_err()
         {
             conn.execute_batch("ALTER TABLE registration ADD COLUMN path TEXT NOT NULL DEFAULT ''")
+                .map_err(err)?;
+        }
+        // hotline.db files made before a callback had its own attempts.
+        if conn
+            .prepare("SELECT max_attempts FROM acd_callback LIMIT 0")
+            .is_err()
+        {
+            conn.execute_batch("ALTER TABLE acd_callback ADD COLUMN max_attempts INTEGER")
                 .map_err(err)?;
         }
         Ok(Self {
@@ -274,6 +284,15 @@ impl Backend for Embedded {
     }
     fn flow_names(&self) -> Result<Vec<String>, StoreError> {
         Embedded::flow_names(self)
+    }
+    fn save_campaign(&self, c: &crate::store::CampaignRow) -> Result<(), StoreError> {
+        Embedded::save_campaign(self, c)
+    }
+    fn campaign(&self, id: &str) -> Result<Option<crate::store::CampaignRow>, StoreError> {
+        Embedded::campaign(self, id)
+    }
+    fn active_campaigns(&self) -> Result<Vec<crate::store::CampaignRow>, StoreError> {
+        Embedded::active_campaigns(self)
     }
     fn shared(&self) -> bool {
         false

@@ -18,6 +18,7 @@ use crate::sip::registrar::{Binding, BindingChange};
 mod acd;
 mod announce;
 mod blacklist;
+mod campaigns;
 mod flows;
 mod lease;
 mod legs;
@@ -133,6 +134,17 @@ impl Backend for Shared {
     }
     fn flow_names(&self) -> Result<Vec<String>, StoreError> {
         self.run(flows::names)
+    }
+    fn save_campaign(&self, c: &crate::store::CampaignRow) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.run(move |client| campaigns::save(client, &c))
+    }
+    fn campaign(&self, id: &str) -> Result<Option<crate::store::CampaignRow>, StoreError> {
+        let id = id.to_string();
+        self.run(move |client| campaigns::one(client, &id))
+    }
+    fn active_campaigns(&self) -> Result<Vec<crate::store::CampaignRow>, StoreError> {
+        self.run(campaigns::active)
     }
     fn load_blacklist(&self) -> Result<Vec<(String, Entry)>, StoreError> {
         self.run(blacklist::load)

@@ -149,8 +149,21 @@ CREATE TABLE flow_version (
 );
 ";
 
+/// A callback's own most attempts (a follow-up campaign's), and the
+/// follow-up campaigns (issue 18 §3, `store::campaigns`).
+const V6: &str = "
+ALTER TABLE acd_callback ADD COLUMN max_attempts INTEGER;
+CREATE TABLE campaign (
+    id         TEXT PRIMARY KEY,
+    tenant     TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    active     BOOLEAN NOT NULL,
+    body       TEXT NOT NULL
+);
+";
+
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// Bring the database to this build's schema.
 pub fn migrate(client: &mut Client, target: &str) -> Result<(), PgError> {
