@@ -16,12 +16,14 @@
 //! `ringing::ring_queue_at`), agent-first ringing ([`agent_first`],
 //! `reach`), the conversations and blind transfers ([`converse::core`],
 //! `converse`) and the connected call ([`fsm`], `session`). The shells
-//! hold no call logic; the machines no IO.
+//! hold no call logic; the machines no IO. [`campaign`] runs follow-up
+//! campaigns (回访) as one-attempt callbacks.
 
 #[cfg(feature = "nats")]
 pub mod acd_cluster;
 pub mod agent_first;
 pub mod callback;
+pub mod campaign;
 pub mod converse;
 pub mod flow;
 #[cfg(test)]
@@ -301,6 +303,9 @@ pub struct CallContext {
     pub srtp: secure::SrtpPolicy,
     /// Agents' browser phones (WebRTC), rung as contacts of their phone.
     pub web_phones: Arc<web_phone::WebPhones>,
+    /// Follow-up campaigns (set once the runner is up; none without an
+    /// ACD and a store of one node): told each callback's outcome.
+    pub campaigns: std::sync::OnceLock<campaign::Campaigns>,
 }
 
 impl CallContext {

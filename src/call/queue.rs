@@ -260,8 +260,27 @@ impl Queues {
             group: group.to_string(),
             number: number.to_string(),
             priority,
+            max_attempts: None,
         });
         call
+    }
+
+    /// A fresh call id (a follow-up's callback, kept by its campaign
+    /// before [`Self::schedule_follow_up`]).
+    pub fn new_call_id(&self) -> CallId {
+        CallId(self.next_call.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queue a follow-up campaign's callback `call` to `number` in
+    /// `group`: one attempt (the campaign redials on its own schedule).
+    pub fn schedule_follow_up(&self, call: CallId, group: &str, number: &str) {
+        self.input(Input::ScheduleCallback {
+            call,
+            group: group.to_string(),
+            number: number.to_string(),
+            priority: 0,
+            max_attempts: Some(1),
+        });
     }
 
     /// The engine's clock: Unix time in whole milliseconds

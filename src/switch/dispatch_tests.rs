@@ -163,6 +163,7 @@ async fn an_invite_is_admitted_while_a_register_write_is_stuck() {
             web: web_phones.clone(),
         }),
         web_phones,
+        campaigns: std::sync::OnceLock::new(),
         trunks: trunks.clone(),
         counters: Arc::new(CallCounters::default()),
         queues: None,

@@ -343,6 +343,13 @@ impl IvrRuntime {
         );
     }
 
+    /// Whether schedule `name` is open at `at` (a follow-up campaign's
+    /// calling window); `None` when no such schedule is configured.
+    pub fn schedule_open(&self, name: &str, at: Time) -> Option<bool> {
+        let calendars = self.calendars.read().ok().and_then(|c| c.clone())?;
+        calendars.is_open(name, i64::try_from(at.unix_secs()).unwrap_or(i64::MAX))
+    }
+
     /// Holiday calendars that list nothing for a year a schedule will be
     /// asked about, at `unix_secs` (see [`crate::ivr::coverage`]).
     pub fn calendar_warnings(&self, unix_secs: i64) -> Vec<String> {

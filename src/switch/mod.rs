@@ -429,6 +429,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             web: web_phones.clone(),
         }),
         web_phones,
+        campaigns: std::sync::OnceLock::new(),
         trunks: trunks.clone(),
         counters: counters.clone(),
         queues: queues.clone(),
@@ -454,6 +455,19 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
                 .collect(),
         },
     });
+    if let (Some(q), false) = (&queues, store.is_shared()) {
+        // Follow-up campaigns (issue 18 §3) on a single node: several
+        // nodes sharing a store would each dial them.
+        let ivr = ivr_runtime.clone();
+        let window: call::campaign::WindowCheck =
+            Arc::new(move |name: &str, at| ivr.schedule_open(name, at));
+        match call::campaign::Campaigns::start(q.clone(), store.clone(), window).await {
+            Ok(c) => {
+                ctx.campaigns.set(c).ok();
+            }
+            Err(e) => warn!(error = %e, "follow-up campaigns are not running"),
+        }
+    }
     {
         // A user name locked out (issue 14 §5) is audited once, under the
         // agent's centre.

@@ -310,7 +310,12 @@ fn tell_acd(ctx: &CallContext, call: &AgentFirstCall, news: AcdNews) {
         (AcdNews::OfferAnswered, Some(call)) => Acd::OfferAnswered { call, agent },
         (AcdNews::OfferRejected, Some(call)) => Acd::OfferRejected { call, agent },
         (AcdNews::OfferFailed, Some(call)) => Acd::OfferFailed { call, agent },
-        (AcdNews::CallbackResult(answered), Some(call)) => Acd::CallbackResult { call, answered },
+        (AcdNews::CallbackResult(answered), Some(call)) => {
+            if let Some(campaigns) = ctx.campaigns.get() {
+                campaigns.callback_result(call, answered);
+            }
+            Acd::CallbackResult { call, answered }
+        }
         (AcdNews::CallEnded, Some(call)) => Acd::CallEnded { call },
         // A callback's news without its id; the start is asked, not told.
         _ => return,
