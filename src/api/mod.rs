@@ -148,6 +148,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/forecast", get(forecast::forecast_endpoint))
         .route("/api/v1/acd/stats", get(cti::acd_stats))
         .route("/api/v1/acd/callbacks", post(cti::schedule_callback))
+        .route("/api/v1/campaigns", post(cti::campaign_create))
+        .route("/api/v1/campaigns/{id}", get(cti::campaign_get))
+        .route(
+            "/api/v1/campaigns/{id}/items",
+            post(cti::campaign_add_items),
+        )
+        .route("/api/v1/campaigns/{id}/cancel", post(cti::campaign_cancel))
         .route("/api/v1/agent/call/transfer", post(cti::transfer))
         .route("/api/v1/agent/call/dial", post(cti::dial))
         .route("/api/v1/agent/call/survey", post(cti::to_survey))

@@ -29,6 +29,7 @@
 //! | `GET /api/v1/admin/registrations` | agents' phones and where they registered from (admins) |
 //! | `GET /api/v1/acd/stats` | the ACD's figures per group and agent and its missed calls, of the caller's centre (supervisors) |
 //! | `POST /api/v1/acd/callbacks` | `{"group", "number", "priority"?}`: schedule a callback (supervisors; the group's agents) |
+//! | `POST /api/v1/campaigns`, `GET /api/v1/campaigns/{id}`, `POST …/{id}/items`, `POST …/{id}/cancel` | follow-up campaigns (回访, supervisors) |
 //!
 //! Files: this one has what the endpoints share (the [`Cti`] handles, the
 //! agent an operation is for, asking a live call); [`agent_state`] (sign
@@ -36,11 +37,13 @@
 //! three-way calls, outbound, survey), [`transfer`] (blind and attended
 //! transfers, one-click targets), [`supervision`] (supervise, take over,
 //! wall-board, active calls, registrations), [`messages`] (agent-to-agent
-//! text), [`acd`] (the ACD's figures and callbacks).
+//! text), [`acd`] (the ACD's figures and callbacks), [`campaigns`]
+//! (follow-up campaigns).
 
 mod acd;
 mod agent_state;
 mod call_control;
+mod campaigns;
 mod messages;
 mod supervision;
 mod transfer;
@@ -48,6 +51,10 @@ mod transfer;
 pub use acd::{schedule_callback, stats as acd_stats};
 pub use agent_state::{complete_acw, set_state};
 pub use call_control::{add_party, dial, drop_party, hangup, hold, resume, to_survey};
+pub use campaigns::{
+    add_items as campaign_add_items, cancel as campaign_cancel, create as campaign_create,
+    get as campaign_get,
+};
 pub use messages::message;
 pub use supervision::{active_calls, registrations, supervise, take_over, wallboard};
 pub use transfer::{consult, consult_cancel, consult_complete, transfer, transfer_targets};
