@@ -1,0 +1,193 @@
+//! Follow-up campaigns (回访, issue 18 §3) driven from outside: a real
+//! `hotline serve`, an agent phone and a carrier trunk played by SIPp, the
+//! campaign API. Asserts the dialling order (the emergency first), the
+//! redial of a busy number after the spacing (by order and attempt
+//! counts, never by timing), that an item outside its calling window is
+//! not dialled, the items' states and each attempt's call record.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{http_send, Hotline, Net, Sipp};
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(60);
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+    std::fs::write(path, text).expect("write");
+}
+
+/// Open every minute of every day.
+const ALWAYS: &str = "utc_offset_minutes = 480\n\n[weekly]\nmon = [\"00:00-24:00\"]\ntue = [\"00:00-24:00\"]\nwed = [\"00:00-24:00\"]\nthu = [\"00:00-24:00\"]\nfri = [\"00:00-24:00\"]\nsat = [\"00:00-24:00\"]\nsun = [\"00:00-24:00\"]\n";
+/// Never open.
+const NEVER: &str = "utc_offset_minutes = 480\n\n[weekly]\n";
+
+fn get(h: &Hotline, path: &str) -> (u16, Value) {
+    let addr = format!("{}:8080", h.net.ip(1));
+    let token = h.ops_token();
+    let (code, body) = http_send(&addr, "GET", path, Some(&token), None).expect("answer");
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn post(h: &Hotline, path: &str, json: &str) -> (u16, Value) {
+    let (code, body) = h.post_as_ops(path, json).expect("answer");
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// The callback number of an attempt's record (`callback-N-1`).
+fn callback_of(record: &Value) -> u64 {
+    record
+        .as_str()
+        .and_then(|r| r.strip_prefix("callback-"))
+        .and_then(|r| r.split('-').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a callback record: {record}"))
+}
+
+#[test]
+fn follow_ups_dial_emergencies_first_redial_the_busy_and_keep_to_the_window() {
+    let net = Net(78);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calendars = dir.path().join("calendars");
+    write(&calendars.join("schedules/always.toml"), ALWAYS);
+    write(&calendars.join("schedules/never.toml"), NEVER);
+    let data = dir.path().join("var");
+    let extra = format!(
+        "[ivr]\nflows_dir = \"{}\"\ncalendars_dir = \"{}\"\n\n[[tenant]]\nid = \"default\"\noutbound_caller_id = \"12345\"\noutbound_trunk = \"carrier\"\n{}",
+        data.join("no-flows").display(),
+        calendars.display(),
+        common::general_queue(5, 0, &[("2001", "A01")]),
+    );
+    let text = common::config(net, &data, &extra);
+    let h = Hotline::start_with(net, dir, &text);
+    common::register(&h, "2001", &net.agent(0));
+    // Three calls reach the agent (each attempt rings the agent first) and
+    // the carrier: busy once, then answered twice.
+    let agent = Sipp::start("agent_answer.xml", &net.agent(0), &["-m", "3"]);
+    let trunk = Sipp::start("trunk_busy_then_answer.xml", &net.carrier(), &["-m", "3"]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Refused: an unknown window, a bad number.
+    let (code, body) = post(
+        &h,
+        "/api/v1/campaigns",
+        r#"{"group":"general","schedule":"nope","items":[]}"#,
+    );
+    assert_eq!(
+        (code, &body["error"]["code"]),
+        (400, &Value::from("unknown_schedule")),
+        "{body}"
+    );
+    assert!(body["error"]["message_zh"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    let (code, body) = post(
+        &h,
+        "/api/v1/campaigns",
+        r#"{"group":"general","schedule":"always","items":[{"number":"13x","ticket_id":"T0"}]}"#,
+    );
+    assert_eq!(
+        (code, &body["error"]["code"]),
+        (400, &Value::from("bad_number")),
+        "{body}"
+    );
+
+    // Outside its window: never dialled.
+    let (code, closed) = post(
+        &h,
+        "/api/v1/campaigns",
+        r#"{"group":"general","schedule":"never","items":[{"number":"13800000009","ticket_id":"T9"}]}"#,
+    );
+    assert_eq!(code, 201, "{closed}");
+    let closed_id = closed["id"].as_str().expect("id").to_string();
+
+    // The emergency is listed last but dialled first; one at a time.
+    let (code, open) = post(
+        &h,
+        "/api/v1/campaigns",
+        r#"{"group":"general","schedule":"always","concurrency":1,
+            "redial":{"attempts":3,"spacing_secs":2},
+            "items":[{"number":"13800000002","ticket_id":"T-ORDINARY"},
+                     {"number":"13800000001","ticket_id":"T-URGENT","emergency":true}]}"#,
+    );
+    assert_eq!(code, 201, "{open}");
+    assert_eq!(open["counts"]["waiting"], 2, "{open}");
+    let open_id = open["id"].as_str().expect("id").to_string();
+
+    let path = format!("/api/v1/campaigns/{open_id}");
+    let done = common::wait_until("both follow-ups answered", T, || {
+        let (code, v) = get(&h, &path);
+        (code == 200 && v["counts"]["answered"] == 2).then_some(v)
+    });
+    agent.wait(T).assert_ok(&h);
+    trunk.wait(T).assert_ok(&h);
+
+    let item = |ticket: &str| -> Value {
+        done["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["ticket_id"] == ticket).cloned())
+            .unwrap_or_else(|| panic!("{ticket} in {done}"))
+    };
+    let (urgent, ordinary) = (item("T-URGENT"), item("T-ORDINARY"));
+    assert_eq!(urgent["state"], "answered", "{done}");
+    assert_eq!(
+        urgent["attempts"], 2,
+        "busy, then answered on the redial: {done}"
+    );
+    assert_eq!(urgent["outcomes"][0]["answered"], false, "{done}");
+    assert_eq!(urgent["outcomes"][1]["answered"], true, "{done}");
+    assert_eq!(ordinary["state"], "answered", "{done}");
+    assert_eq!(ordinary["attempts"], 1, "{done}");
+    assert_eq!(done["active"], false, "{done}");
+    // The order of the dialling: the emergency, then the ordinary ticket
+    // while the emergency waits out its spacing, then the redial.
+    let first = callback_of(&urgent["outcomes"][0]["record"]);
+    let second = callback_of(&ordinary["outcomes"][0]["record"]);
+    let third = callback_of(&urgent["outcomes"][1]["record"]);
+    assert!(first < second && second < third, "{done}");
+    // Every attempt the agent took is a call record of its own.
+    for record in [
+        &urgent["outcomes"][0]["record"],
+        &ordinary["outcomes"][0]["record"],
+        &urgent["outcomes"][1]["record"],
+    ] {
+        let id = record.as_str().expect("record id");
+        let v = common::wait_until("the attempt's record", T, || {
+            let (code, v) = get(&h, &format!("/api/v1/calls/{id}"));
+            (code == 200).then_some(v)
+        });
+        assert!(v.to_string().contains("1380000000"), "{v}");
+    }
+
+    // The closed window's item was never dialled; cancelling ends it.
+    let (code, still) = get(&h, &format!("/api/v1/campaigns/{closed_id}"));
+    assert_eq!(code, 200, "{still}");
+    assert_eq!(still["items"][0]["state"], "waiting", "{still}");
+    assert_eq!(still["items"][0]["attempts"], 0, "{still}");
+    let (code, cancelled) = post(&h, &format!("/api/v1/campaigns/{closed_id}/cancel"), "{}");
+    assert_eq!(code, 200, "{cancelled}");
+    assert_eq!(cancelled["items"][0]["state"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["active"], false, "{cancelled}");
+    let (code, body) = post(
+        &h,
+        &format!("/api/v1/campaigns/{closed_id}/items"),
+        r#"{"items":[{"number":"13800000008","ticket_id":"T8"}]}"#,
+    );
+    assert_eq!(
+        (code, &body["error"]["code"]),
+        (409, &Value::from("campaign_cancelled")),
+        "{body}"
+    );
+    let (code, body) = get(&h, "/api/v1/campaigns/fu-nope");
+    assert_eq!(
+        (code, &body["error"]["code"]),
+        (404, &Value::from("unknown_campaign")),
+        "{body}"
+    );
+    h.wait_for("the switch to be idle", T, |v| {
+        v["media"]["rtp_port_pairs_in_use"] == 0
+    });
+}
