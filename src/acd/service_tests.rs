@@ -192,6 +192,49 @@ fn callback_retries_then_gives_up() {
     assert_eq!(h.e.stats(h.now).groups[0].counters.callbacks_failed, 1);
 }
 
+/// A follow-up campaign's callback makes its own number of attempts (one:
+/// the campaign redials on its own schedule), whatever the policy says;
+/// it is kept with that number.
+#[test]
+fn a_callback_with_its_own_attempts_gives_up_after_them() {
+    let mut h = H::new(config(
+        vec![group("g", Strategy::LongestIdle)],
+        vec![agent("a", &[("g", 1)])],
+    ));
+    h.e.track_changes();
+    h.ok(Input::ScheduleCallback {
+        call: CallId(7),
+        group: "g".into(),
+        number: "555".into(),
+        priority: 0,
+        max_attempts: Some(1),
+    });
+    let kept = h.e.take_changes();
+    assert!(
+        kept.iter().any(|c| matches!(
+            c,
+            crate::acd::Change::Callback(r) if r.max_attempts == Some(1)
+        )),
+        "{kept:?}"
+    );
+    h.login("a");
+    assert_eq!(h.offers(), vec![off(7, "a")]);
+    h.answer(7, "a");
+    h.ok(Input::CallbackResult {
+        call: CallId(7),
+        answered: false,
+    });
+    assert!(h.take().iter().any(|o| matches!(
+        o,
+        Output::Queue(QueueEvent {
+            kind: QueueEventKind::CallbackFailed { attempts: 1 },
+            ..
+        })
+    )));
+    assert!(h.e.call_view(CallId(7)).is_none(), "no retry");
+    assert_eq!(h.state("a"), AgentState::Idle);
+}
+
 #[test]
 fn missed_call_list_and_callback_marks_it() {
     let mut g = group("g", Strategy::LongestIdle);
