@@ -3,7 +3,8 @@
 //! campaign API. Asserts the dialling order (the emergency first), the
 //! redial of a busy number after the spacing (by order and attempt
 //! counts, never by timing), that an item outside its calling window is
-//! not dialled, the items' states and each attempt's call record.
+//! not dialled, the items' states and each attempt's call record; and
+//! that campaigns are tenant-scoped, role-checked and audited.
 
 mod common;
 
@@ -190,4 +191,124 @@ fn follow_ups_dial_emergencies_first_redial_the_busy_and_keep_to_the_window() {
     h.wait_for("the switch to be idle", T, |v| {
         v["media"]["rtp_port_pairs_in_use"] == 0
     });
+}
+
+/// Campaigns are a supervisor's tool of their own centre: an agent is
+/// refused, another centre's group and campaign answer as unknown ones,
+/// and each change is in the centre's own audit log.
+#[test]
+fn campaigns_are_tenant_scoped_role_checked_and_audited() {
+    use common::api::{code, Api};
+    let net = Net(79);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calendars = dir.path().join("calendars");
+    write(&calendars.join("schedules/never.toml"), NEVER);
+    let data = dir.path().join("var");
+    let extra = format!(
+        r#"[ivr]
+flows_dir = "{}"
+calendars_dir = "{}"
+
+[[tenant]]
+id = "a"
+outbound_caller_id = "12345"
+outbound_trunk = "carrier"
+[[tenant]]
+id = "b"
+
+[[group]]
+id = "general"
+tenant = "a"
+[[group]]
+id = "other"
+tenant = "b"
+
+[[agent]]
+user = "2001"
+password = "pass2001"
+job_number = "A01"
+tenant = "a"
+skills = {{ general = 5 }}
+
+[[user]]
+username = "agent-a"
+role = "agent"
+agent_id = "A01"
+tenant = "a"
+password = "agent-a-password"
+[[user]]
+username = "sup-a"
+role = "supervisor"
+tenant = "a"
+password = "sup-a-password"
+[[user]]
+username = "sup-b"
+role = "supervisor"
+tenant = "b"
+password = "sup-b-password"
+"#,
+        data.join("no-flows").display(),
+        calendars.display(),
+    );
+    let text = common::config(net, &data, &extra);
+    let _h = Hotline::start_with(net, dir, &text);
+    let api = Api::new(net);
+    let agent_a = api.login("agent-a", "agent-a-password");
+    let sup_a = api.login("sup-a", "sup-a-password");
+    let sup_b = api.login("sup-b", "sup-b-password");
+    let body = r#"{"group":"general","schedule":"never","items":[{"number":"13800138000","ticket_id":"T1"}]}"#;
+
+    let (s, v) = api.post("/api/v1/campaigns", &agent_a, body);
+    assert_eq!((s, code(&v)), (403, "forbidden"), "{v}");
+    let (s, v) = api.post("/api/v1/campaigns", &sup_b, body);
+    assert_eq!((s, code(&v)), (404, "unknown_group"), "{v}");
+    let (s, v) = api.post(
+        "/api/v1/campaigns",
+        &sup_a,
+        r#"{"group":"general","schedule":"never","redial":{"attempts":0,"spacing_secs":5},"items":[]}"#,
+    );
+    assert_eq!((s, code(&v)), (400, "bad_redial"), "{v}");
+    let (s, v) = api.post("/api/v1/campaigns", &sup_a, body);
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["tenant"], "a", "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+
+    let path = format!("/api/v1/campaigns/{id}");
+    let (s, v) = api.get(&path, &sup_b);
+    assert_eq!((s, code(&v)), (404, "unknown_campaign"), "{v}");
+    let (s, v) = api.post(&format!("{path}/cancel"), &sup_b, "{}");
+    assert_eq!((s, code(&v)), (404, "unknown_campaign"), "{v}");
+    let (s, v) = api.post(
+        &format!("{path}/items"),
+        &sup_b,
+        r#"{"items":[{"number":"13800138001","ticket_id":"T2"}]}"#,
+    );
+    assert_eq!((s, code(&v)), (404, "unknown_campaign"), "{v}");
+    let (s, v) = api.get(&path, &agent_a);
+    assert_eq!((s, code(&v)), (403, "forbidden"), "{v}");
+
+    let (s, v) = api.post(
+        &format!("{path}/items"),
+        &sup_a,
+        r#"{"items":[{"number":"13800138001","ticket_id":"T2","emergency":true}]}"#,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["counts"]["waiting"], 2, "{v}");
+    let (s, v) = api.post(&format!("{path}/cancel"), &sup_a, "{}");
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["counts"]["cancelled"], 2, "{v}");
+
+    let (_, audit) = api.get("/api/v1/admin/audit", &sup_a);
+    let actions: Vec<&str> = audit["audit"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    for action in ["campaign.create", "campaign.add_items", "campaign.cancel"] {
+        assert!(actions.contains(&action), "{action} audited: {audit}");
+    }
+    let (_, audit_b) = api.get("/api/v1/admin/audit", &sup_b);
+    assert!(
+        !audit_b.to_string().contains("campaign."),
+        "another centre's audit log does not show them: {audit_b}"
+    );
 }
