@@ -67,7 +67,7 @@ fn follow_ups_dial_emergencies_first_redial_the_busy_and_keep_to_the_window() {
     common::register(&h, "2001", &net.agent(0));
     // Three calls reach the agent (each attempt rings the agent first) and
     // the carrier: busy once, then answered twice.
-    let agent = Sipp::start("agent_answer.xml", &net.agent(0), &["-m", "3"]);
+    let agent = Sipp::start("agent_answer_preview.xml", &net.agent(0), &["-m", "3"]);
     let trunk = Sipp::start("trunk_busy_then_answer.xml", &net.carrier(), &["-m", "3"]);
     std::thread::sleep(Duration::from_millis(500));
 

@@ -5,6 +5,8 @@
 //! tenant's trunk (and its backups) with the tenant's outbound caller ID,
 //! then bridges the two like any call. The ACD is told the outcome
 //! (`CallbackResult`) so an unanswered callback is retried per its policy.
+//! A follow-up campaign's callback shows its ticket on the agent's phone
+//! (the INVITE's display name, `campaign`) before the citizen is dialled.
 //! It runs as a [`Kind::Callback`] machine in `task::agent_first`.
 
 use std::sync::Arc;
@@ -81,6 +83,7 @@ pub fn spawn(ctx: Arc<CallContext>, order: CallbackOrder, dialout: Option<Dialou
             .unwrap_or_default(),
         trunk: dialout.as_ref().map(|d| d.trunk.clone()),
         recording_tenant: dialout.map(|d| d.tenant),
+        agent_display: ctx.campaigns.get().and_then(|c| c.preview(order.call)),
         acd_call: Some(order.call),
         news: Some(order.news),
     };

@@ -12,6 +12,9 @@
 //! again only inside the window, until its attempts are used up or its
 //! due time (24 h, 1 h for emergencies) passes.
 //!
+//! Agent preview: while a follow-up's callback rings the agent, the
+//! phone's display shows `回访 <ticket id>` ([`Campaigns::preview`]).
+//!
 //! Every change is kept in the store (`store::campaigns`) before the ACD
 //! hears of a release, so a restart neither loses nor redials an item:
 //! the ACD keeps its callbacks, their results find their items again.
@@ -184,7 +187,12 @@ enum Msg {
 pub struct Campaigns {
     tx: mpsc::UnboundedSender<Msg>,
     window: WindowCheck,
+    previews: Previews,
 }
+
+/// The ticket of each follow-up callback under way, for the agent's
+/// phone (agent preview).
+type Previews = Arc<dashmap::DashMap<u64, String>>;
 
 impl Campaigns {
     /// Start the runner over `queues` and `store` (the active campaigns
@@ -200,9 +208,11 @@ impl Campaigns {
                 .await
                 .unwrap_or_else(|_| Ok(Vec::new()))?
         };
+        let previews = Previews::default();
         let mut runner = Runner {
             campaigns: BTreeMap::new(),
             by_callback: HashMap::new(),
+            previews: previews.clone(),
             queues,
             store,
             window: window.clone(),
@@ -217,7 +227,24 @@ impl Campaigns {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(runner.run(rx));
-        Ok(Self { tx, window })
+        Ok(Self {
+            tx,
+            window,
+            previews,
+        })
+    }
+
+    /// What the agent's phone shows for callback `callback` if it is a
+    /// follow-up: `回访 <ticket id>` (the agent previews the ticket
+    /// before the citizen is dialled).
+    pub fn preview(&self, callback: CallId) -> Option<String> {
+        let ticket = self.previews.get(&callback.0)?;
+        // A quoted display name: no quotes, backslashes or controls.
+        let ticket: String = ticket
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\\') && !c.is_control())
+            .collect();
+        Some(format!("回访 {ticket}"))
     }
 
     /// Whether a schedule (a calling window) by that name is configured.
@@ -271,6 +298,8 @@ struct Runner {
     campaigns: BTreeMap<String, Campaign>,
     /// The campaign of each callback under way.
     by_callback: HashMap<u64, String>,
+    /// The ticket of each callback under way (shared with the handle).
+    previews: Previews,
     queues: Queues,
     store: Store,
     window: WindowCheck,
@@ -281,6 +310,7 @@ impl Runner {
         for i in &c.items {
             if let Some(cb) = i.callback {
                 self.by_callback.insert(cb, c.id.clone());
+                self.previews.insert(cb, i.ticket_id.clone());
             }
         }
         self.campaigns.insert(c.id.clone(), c);
@@ -331,6 +361,7 @@ impl Runner {
                 let call = self.queues.new_call_id();
                 c.items[n].released(call.0);
                 self.by_callback.insert(call.0, id.clone());
+                self.previews.insert(call.0, c.items[n].ticket_id.clone());
                 calls.push((call, c.items[n].number.clone()));
             }
             let (group, c) = (c.group.clone(), c.clone());
@@ -405,6 +436,7 @@ impl Runner {
                 let Some(id) = self.by_callback.remove(&callback) else {
                     return;
                 };
+                self.previews.remove(&callback);
                 let Some(c) = self.campaigns.get_mut(&id) else {
                     return;
                 };

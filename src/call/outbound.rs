@@ -67,6 +67,7 @@ pub fn spawn(ctx: Arc<CallContext>, order: OutboundOrder) -> String {
         recording_tenant: Some(order.tenant),
         acd_call: None,
         news: None,
+        agent_display: None,
     };
     tokio::spawn(agent_first::run(ctx, call).instrument(span));
     call_id

@@ -57,6 +57,8 @@ pub(in crate::call) struct AgentFirstCall {
     pub acd_call: Option<CallId>,
     /// A callback's news from the ACD (a withdrawn reservation).
     pub news: Option<mpsc::UnboundedReceiver<QueueNews>>,
+    /// The display name the agent's phone shows (a follow-up's ticket).
+    pub agent_display: Option<String>,
 }
 
 /// Run an agent-first call to its end.
@@ -200,6 +202,7 @@ impl Shell<'_> {
             .filter_map(|c| {
                 let inv = OutboundInvite {
                     route: c.route.clone(),
+                    from_display: call.agent_display.clone(),
                     ..invite(c.uri.clone(), Some(c.source), c.tcp, &call.number, &b_offer)
                 };
                 web_phone::for_browser(inv, web_offer.as_deref())
