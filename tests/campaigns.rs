@@ -312,3 +312,93 @@ password = "sup-b-password"
         "another centre's audit log does not show them: {audit_b}"
     );
 }
+
+/// A restart (kill -9) neither loses nor redials a follow-up: the item
+/// handed to the ACD (no agent signed in yet) is still `dialling` with the
+/// same callback afterwards, the ACD holds that one callback, and once an
+/// agent signs in it is dialled once and answered.
+/// An agent dials a feature code from `ip` (authenticated by digest).
+fn feature_code(h: &Hotline, user: &str, ip: &str, code: &str) {
+    let pass = format!("pass{user}");
+    let sip = h.net.sip();
+    Sipp::start(
+        "agent_feature_code.xml",
+        ip,
+        &[
+            "-s", code, "-key", "agent", user, "-au", user, "-ap", &pass, "-m", "1", &sip,
+        ],
+    )
+    .wait(T)
+    .assert_ok(h);
+}
+
+#[test]
+fn a_follow_up_under_way_survives_a_kill9_and_is_dialled_once() {
+    let net = Net(80);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calendars = dir.path().join("calendars");
+    write(&calendars.join("schedules/always.toml"), ALWAYS);
+    let data = dir.path().join("var");
+    let extra = format!(
+        "[ivr]\nflows_dir = \"{}\"\ncalendars_dir = \"{}\"\n\n[[tenant]]\nid = \"default\"\noutbound_caller_id = \"12345\"\noutbound_trunk = \"carrier\"\n{}",
+        data.join("no-flows").display(),
+        calendars.display(),
+        common::general_queue(5, 0, &[("2001", "A01")]),
+    );
+    let text = common::config(net, &data, &extra);
+    let mut h = Hotline::start_with(net, dir, &text);
+    // The only agent is signed in but on a break (*14).
+    common::register(&h, "2001", &net.agent(0));
+    feature_code(&h, "2001", &net.ip(40), "*14");
+    let (code, v) = post(
+        &h,
+        "/api/v1/campaigns",
+        r#"{"group":"general","schedule":"always","redial":{"attempts":2,"spacing_secs":1},
+            "items":[{"number":"13800000003","ticket_id":"T-KEPT"}]}"#,
+    );
+    assert_eq!(code, 201, "{v}");
+    let path = format!("/api/v1/campaigns/{}", v["id"].as_str().expect("id"));
+    let before = common::wait_until("the item handed to the ACD", T, || {
+        let (_, v) = get(&h, &path);
+        (v["items"][0]["state"] == "dialling").then_some(v)
+    });
+    let record = before["items"][0]["dialling_record"].clone();
+    assert!(record.is_string(), "{before}");
+    // The ACD has kept its callback (its figures answer once kept).
+    common::wait_until("the ACD to hold the callback", T, || {
+        let stats: Value = serde_json::from_str(&h.acd_stats()?).ok()?;
+        (stats["stats"]["groups"][0]["callbacks_pending"] == 1).then_some(())
+    });
+
+    h.kill9();
+    let dir = std::mem::replace(&mut h.dir, tempfile::tempdir().expect("tempdir"));
+    drop(h);
+    let h = Hotline::start_with(net, dir, &text);
+    let (code, after) = get(&h, &path);
+    assert_eq!(code, 200, "{after}");
+    assert_eq!(after["items"][0]["state"], "dialling", "{after}");
+    assert_eq!(after["items"][0]["attempts"], 0, "{after}");
+    assert_eq!(
+        after["items"][0]["dialling_record"], record,
+        "not released again: {after}"
+    );
+    let stats: Value = serde_json::from_str(&h.acd_stats().expect("stats")).expect("JSON");
+    assert_eq!(
+        stats["stats"]["groups"][0]["callbacks_pending"], 1,
+        "one callback, not two: {stats}"
+    );
+
+    let agent = Sipp::start("agent_answer_then_bye.xml", &net.agent(0), &["-m", "1"]);
+    let citizen = Sipp::start("agent_answer.xml", &net.carrier(), &["-m", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    // Back from the break (*13): the follow-up rings the agent.
+    feature_code(&h, "2001", &net.ip(40), "*13");
+    agent.wait(T).assert_ok(&h);
+    citizen.wait(T).assert_ok(&h);
+    let done = common::wait_until("the follow-up answered", T, || {
+        let (_, v) = get(&h, &path);
+        (v["items"][0]["state"] == "answered").then_some(v)
+    });
+    assert_eq!(done["items"][0]["attempts"], 1, "{done}");
+    assert_eq!(done["items"][0]["outcomes"][0]["record"], record, "{done}");
+}
