@@ -16,8 +16,9 @@
 //! phone's display shows `回访 <ticket id>` ([`Campaigns::preview`]).
 //!
 //! Every change is kept in the store (`store::campaigns`) before the ACD
-//! hears of a release, so a restart neither loses nor redials an item:
-//! the ACD keeps its callbacks, their results find their items again.
+//! hears of a release, so a restart redials no item: the ACD keeps its
+//! callbacks, their results find their items again. (A crash between the
+//! two writes leaves an item `dialling` that no callback will report on.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
