@@ -313,10 +313,6 @@ password = "sup-b-password"
     );
 }
 
-/// A restart (kill -9) neither loses nor redials a follow-up: the item
-/// handed to the ACD (no agent signed in yet) is still `dialling` with the
-/// same callback afterwards, the ACD holds that one callback, and once an
-/// agent signs in it is dialled once and answered.
 /// An agent dials a feature code from `ip` (authenticated by digest).
 fn feature_code(h: &Hotline, user: &str, ip: &str, code: &str) {
     let pass = format!("pass{user}");
@@ -332,6 +328,12 @@ fn feature_code(h: &Hotline, user: &str, ip: &str, code: &str) {
     .assert_ok(h);
 }
 
+/// A restart (kill -9) neither loses nor redials a follow-up: the item
+/// handed to the ACD (its one agent on a break) is still `dialling` with the
+/// same callback afterwards, the ACD holds that one callback (also when it
+/// had not kept it: the campaign hands it over again), and once the agent
+/// is back it is dialled once and answered. (Embedded store: the test
+/// removes the ACD's row from hotline.db.)
 #[test]
 fn a_follow_up_under_way_survives_a_kill9_and_is_dialled_once() {
     let net = Net(80);
@@ -370,23 +372,34 @@ fn a_follow_up_under_way_survives_a_kill9_and_is_dialled_once() {
         (stats["stats"]["groups"][0]["callbacks_pending"] == 1).then_some(())
     });
 
-    h.kill9();
-    let dir = std::mem::replace(&mut h.dir, tempfile::tempdir().expect("tempdir"));
-    drop(h);
-    let h = Hotline::start_with(net, dir, &text);
-    let (code, after) = get(&h, &path);
-    assert_eq!(code, 200, "{after}");
-    assert_eq!(after["items"][0]["state"], "dialling", "{after}");
-    assert_eq!(after["items"][0]["attempts"], 0, "{after}");
-    assert_eq!(
-        after["items"][0]["dialling_record"], record,
-        "not released again: {after}"
-    );
-    let stats: Value = serde_json::from_str(&h.acd_stats().expect("stats")).expect("JSON");
-    assert_eq!(
-        stats["stats"]["groups"][0]["callbacks_pending"], 1,
-        "one callback, not two: {stats}"
-    );
+    // Twice: as kept; then as if the crash had come before the ACD kept
+    // its callback (its row gone): handed to the ACD again, once.
+    for lose_the_acd_s_row in [false, true] {
+        h.kill9();
+        let dir = std::mem::replace(&mut h.dir, tempfile::tempdir().expect("tempdir"));
+        drop(h);
+        if lose_the_acd_s_row {
+            rusqlite::Connection::open(data.join("hotline.db"))
+                .expect("hotline.db")
+                .execute("DELETE FROM acd_callback", [])
+                .map(|rows| assert_eq!(rows, 1, "the ACD's callback row"))
+                .expect("delete");
+        }
+        h = Hotline::start_with(net, dir, &text);
+        let (code, after) = get(&h, &path);
+        assert_eq!(code, 200, "{after}");
+        assert_eq!(after["items"][0]["state"], "dialling", "{after}");
+        assert_eq!(after["items"][0]["attempts"], 0, "{after}");
+        assert_eq!(
+            after["items"][0]["dialling_record"], record,
+            "not released again: {after}"
+        );
+        let stats: Value = serde_json::from_str(&h.acd_stats().expect("stats")).expect("JSON");
+        assert_eq!(
+            stats["stats"]["groups"][0]["callbacks_pending"], 1,
+            "one callback, not two nor none: {stats}"
+        );
+    }
 
     let agent = Sipp::start("agent_answer_then_bye.xml", &net.agent(0), &["-m", "1"]);
     let citizen = Sipp::start("agent_answer.xml", &net.carrier(), &["-m", "1"]);

@@ -17,8 +17,9 @@
 //!
 //! Every change is kept in the store (`store::campaigns`) before the ACD
 //! hears of a release, so a restart redials no item: the ACD keeps its
-//! callbacks, their results find their items again. (A crash between the
-//! two writes leaves an item `dialling` that no callback will report on.)
+//! callbacks, their results find their items again. At start each item under
+//! way is handed to the ACD again under its callback id: the ACD refuses
+//! the ones it kept, and queues one a crash took before it was kept.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -226,6 +227,7 @@ impl Campaigns {
                 }
             }
         }
+        runner.hand_over_again().await;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(runner.run(rx));
         Ok(Self {
@@ -317,6 +319,27 @@ impl Runner {
         self.campaigns.insert(c.id.clone(), c);
     }
 
+    /// At start: the callback of each item under way, to the ACD again.
+    /// The ACD refuses the ones it kept (a duplicate); one a crash took
+    /// before the ACD kept it is queued again under its own id.
+    async fn hand_over_again(&self) {
+        for c in self.campaigns.values() {
+            for i in &c.items {
+                let (Some(cb), ItemState::Dialling) = (i.callback, i.state) else {
+                    continue;
+                };
+                self.queues.number_after(CallId(cb));
+                let again = self
+                    .queues
+                    .try_input(follow_up(CallId(cb), &c.group, &i.number))
+                    .await;
+                if again.is_ok() {
+                    info!(campaign = %c.id, callback = cb, "a follow-up the ACD had not kept is queued again");
+                }
+            }
+        }
+    }
+
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         loop {
             let now = crate::util::now();
@@ -370,7 +393,7 @@ impl Runner {
             self.save(&c).await;
             for (call, number) in calls {
                 info!(campaign = %id, %call, %number, "follow-up released to the ACD");
-                self.queues.schedule_follow_up(call, &group, &number);
+                self.queues.input(follow_up(call, &group, &number));
             }
             self.settle(&id);
         }
@@ -515,6 +538,18 @@ impl Runner {
         self.hold(c.clone());
         self.settle(&c.id);
         Ok(c)
+    }
+}
+
+/// A follow-up's callback `call` to `number` in `group`: one attempt (the
+/// campaign redials on its own schedule).
+fn follow_up(call: CallId, group: &str, number: &str) -> crate::acd::Input {
+    crate::acd::Input::ScheduleCallback {
+        call,
+        group: group.to_string(),
+        number: number.to_string(),
+        priority: 0,
+        max_attempts: Some(1),
     }
 }
 

@@ -266,21 +266,16 @@ impl Queues {
     }
 
     /// A fresh call id (a follow-up's callback, kept by its campaign
-    /// before [`Self::schedule_follow_up`]).
+    /// before the ACD hears of it).
     pub fn new_call_id(&self) -> CallId {
         CallId(self.next_call.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Queue a follow-up campaign's callback `call` to `number` in
-    /// `group`: one attempt (the campaign redials on its own schedule).
-    pub fn schedule_follow_up(&self, call: CallId, group: &str, number: &str) {
-        self.input(Input::ScheduleCallback {
-            call,
-            group: group.to_string(),
-            number: number.to_string(),
-            priority: 0,
-            max_attempts: Some(1),
-        });
+    /// Number new calls after `call` (a follow-up's callback id kept by
+    /// its campaign, handed to the ACD again at start).
+    pub fn number_after(&self, call: CallId) {
+        self.next_call
+            .fetch_max(call.0.saturating_add(1), Ordering::Relaxed);
     }
 
     /// The engine's clock: Unix time in whole milliseconds
