@@ -154,6 +154,29 @@ pub struct RecordingSettings {
     pub seal: Option<crate::media::at_rest::SealingKey>,
     /// How calls are stored (`[recording] format`, issue 16 item 3).
     pub format: crate::media::recorder::RecordingFormat,
+    /// Live audio forks by tenant (`[[tenant]] audio_fork`, issue 18 §1):
+    /// a tap on the call's recording.
+    pub forks: std::collections::HashMap<String, crate::media::fork::ForkTarget>,
+}
+
+/// Fork the call's audio to its tenant's receiver, if the tenant has one
+/// (issue 18 §1): the call's recording, just opened in `media`, feeds it.
+pub(crate) fn start_fork(
+    ctx: &CallContext,
+    media: &mut crate::media::caller::CallerMedia,
+    call: crate::media::fork::CallMeta,
+) {
+    let Some(target) = ctx
+        .recordings
+        .as_ref()
+        .and_then(|s| s.forks.get(&call.tenant))
+    else {
+        return;
+    };
+    let tap = crate::media::fork::start(target, call);
+    if !media.fork(tap) {
+        tracing::debug!("no recording to fork");
+    }
 }
 
 /// Open the stereo recording of a call (caller left, other side right).
