@@ -9,7 +9,9 @@
 //! receiver sends back reaches the agent's live WebSocket as `assist`. A
 //! receiver that goes away mid-call (connection closed, then nobody
 //! listening for a while) neither breaks nor delays the call: frames are
-//! dropped and counted, the fork reconnects with a new `start`.
+//! dropped and counted, the fork reconnects with a new `start`. A tenant
+//! whose calls are forked only on request: the agent starts and stops the
+//! fork of their call through the API (audited).
 
 mod common;
 
@@ -25,11 +27,15 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 fn setup(receiver: &str) -> String {
+    setup_with(receiver, "")
+}
+
+fn setup_with(receiver: &str, more: &str) -> String {
     format!(
         r#"
 [[tenant]]
 id = "a"
-audio_fork = {{ url = "ws://{receiver}/fork", queue_ms = 200, max_attempts = 8 }}
+audio_fork = {{ url = "ws://{receiver}/fork", queue_ms = 200, max_attempts = 8{more} }}
 
 [[group]]
 id = "general"
@@ -423,6 +429,117 @@ fn a_receiver_that_goes_away_neither_breaks_nor_delays_the_call() {
     drop(s);
     assert!(metric(&h, "audio_fork_reconnects") >= 1);
     assert!(metric(&h, "audio_fork_frames_dropped") >= 25);
+    phone.kill().ok();
+    phone.wait().ok();
+}
+
+#[test]
+fn an_agent_starts_and_stops_the_fork_of_their_call_through_the_api() {
+    let net = Net(80);
+    let receiver = format!("{}:9000", net.ip(50));
+    let api = Api::new(net);
+    let seen: Seen = Arc::default();
+    let listener = api
+        .rt
+        .block_on(tokio::net::TcpListener::bind(&receiver))
+        .expect("the receiver listens");
+    let s = seen.clone();
+    api.rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve_one(stream, s.clone(), None, None));
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::config(
+        net,
+        &dir.path().join("var"),
+        &setup_with(&receiver, ", auto = false"),
+    );
+    let h = Hotline::start_with(net, dir, &text);
+    let token = api.login("agent-a", "agent-a-password");
+    let (status, v) = api.post("/api/v1/agent/call/fork/start", &token, "");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("no_call")),
+        "{v}"
+    );
+    assert!(v["error"]["message_zh"].as_str().is_some(), "{v}");
+    let mut phone = common::start_phone(&h, 0, "2001", &["--tone", "600", "--answer-after", "0.2"]);
+    let heard = h.dir.path().join("heard.wav");
+    let caller = common::dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            "6",
+            "--record",
+            heard.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    common::wait_until("the call to connect", Duration::from_secs(15), || {
+        h.log().contains("connected caller_rtp").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "not forked before it is asked for"
+    );
+    let (status, v) = api.post("/api/v1/agent/call/fork/start", &token, "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["streaming"].as_bool(), v["was_streaming"].as_bool()),
+        (Some(true), Some(false))
+    );
+    common::wait_until("a second of audio", Duration::from_secs(10), || {
+        let s = seen.lock().unwrap();
+        s.first().filter(|c| c.frames.len() >= 50).map(|_| ())
+    });
+    let (status, v) = api.post("/api/v1/agent/call/fork/stop", &token, "");
+    assert_eq!(
+        (status, v["streaming"].as_bool()),
+        (200, Some(false)),
+        "{v}"
+    );
+    common::wait_until("the stop message", Duration::from_secs(10), || {
+        let s = seen.lock().unwrap();
+        s.first().and_then(|c| c.stop.clone())
+    });
+    let out = caller.wait_with_output().expect("the caller ran");
+    assert!(out.status.success(), "the caller's call went through");
+    let s = seen.lock().unwrap();
+    assert_eq!(s.len(), 1, "{s:?}");
+    let c = &s[0];
+    let start = c.start.as_ref().expect("start");
+    assert_eq!(start["call"]["agent"], "A01");
+    let stop = c.stop.as_ref().expect("stop");
+    assert_eq!(stop["reason"], "stopped");
+    assert_eq!(stop["frames_sent"].as_u64(), Some(c.frames.len() as u64));
+    check_order(&c.frames);
+    assert!(windows_with(&channel(&c.frames, 0), 440.0, 0.5) >= 25);
+    assert!(windows_with(&channel(&c.frames, 1), 600.0, 0.5) >= 25);
+    drop(s);
+    // The caller heard the agent throughout.
+    let audio = common::audio::channel(&heard, 0, 1);
+    assert!(windows_with(&audio, 600.0, 0.5) >= 150);
+    // Both audited.
+    let (status, audit) = api.get("/api/v1/admin/audit", &h.ops_token());
+    assert_eq!(status, 200, "{audit}");
+    let text = audit.to_string();
+    assert!(
+        text.contains("call.fork_start") && text.contains("call.fork_stop"),
+        "{text}"
+    );
+    // After the call: nothing to fork, said in Chinese too.
+    common::wait_until("the call to end", Duration::from_secs(10), || {
+        let (status, v) = api.post("/api/v1/agent/call/fork/stop", &token, "");
+        (status == 409 && v["error"]["code"] == "no_call").then_some(v)
+    });
     phone.kill().ok();
     phone.wait().ok();
 }

@@ -18,6 +18,15 @@ pub struct AudioForkConfig {
     /// doubling to 5 s) before the call's fork gives up. Default 5.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Every answered call streams from its first conversation (`true`,
+    /// the default), or only once an agent or supervisor starts it
+    /// (`POST /api/v1/agent/call/fork/start`).
+    #[serde(default = "default_auto")]
+    pub auto: bool,
+}
+
+fn default_auto() -> bool {
+    true
 }
 
 fn default_queue_ms() -> u32 {

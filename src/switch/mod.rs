@@ -176,6 +176,7 @@ fn fork_targets(
                     url: f.url.clone(),
                     queue_frames: f.queue_frames(),
                     max_attempts: f.max_attempts,
+                    auto: f.auto,
                     results: Some(hook.clone()),
                 },
             ))
@@ -429,6 +430,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             seal: seal.clone(),
             format: config.recording.format,
             forks: fork_targets(&config, &fork_results),
+            live_forks: Default::default(),
         })
     } else {
         None

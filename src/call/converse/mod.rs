@@ -288,7 +288,13 @@ impl<'s, 'r> Shell<'s, 'r> {
         let (ctx, ringer, parts) = (self.ctx, &mut *self.ringer, &mut *self.parts);
         if ringer.bridged.is_none() {
             // (A relay bridged before the answer has the recording.)
-            ensure_recording(ctx, ringer, parts, connected.agent.as_deref()).await;
+            ensure_recording(
+                ctx,
+                ringer,
+                parts,
+                (connected.agent.as_deref(), connected.device.as_deref()),
+            )
+            .await;
         }
         let queue_call = connected.queued;
         let mut session = Session::connect(SessionParts {
@@ -435,7 +441,7 @@ async fn ensure_recording(
     ctx: &CallContext,
     ringer: &mut Ringer<'_>,
     parts: &Parts,
-    agent: Option<&str>,
+    (agent, device): (Option<&str>, Option<&str>),
 ) {
     if !ringer.media.is_recording() {
         if let Some(r) =
@@ -449,7 +455,7 @@ async fn ensure_recording(
                 called: parts.called.clone(),
                 agent: agent.map(str::to_string),
             };
-            super::start_fork(ctx, &mut ringer.media, call);
+            super::start_fork(ctx, &mut ringer.media, call, device);
         }
     }
 }
@@ -465,7 +471,13 @@ pub(super) async fn answer_bridged(
     parts: &mut Parts,
     party: &Connected,
 ) -> bool {
-    ensure_recording(ctx, ringer, parts, party.agent.as_deref()).await;
+    ensure_recording(
+        ctx,
+        ringer,
+        parts,
+        (party.agent.as_deref(), party.device.as_deref()),
+    )
+    .await;
     if let Some(b) = parts.b_ports.take() {
         let bridged = super::session::bridge(ctx, &mut ringer.media, b, &party.neg, &parts.a_local);
         ringer.bridged = Some(bridged);

@@ -18,7 +18,7 @@ pub mod protocol;
 pub mod sink;
 pub mod tap;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use protocol::CallMeta;
@@ -71,7 +71,8 @@ pub fn stats() -> ForkStats {
     }
 }
 
-/// One fork's counts, shared by its tap and its sender.
+/// One fork's counts and switch, shared by its tap, its sender and the
+/// API that starts and stops it.
 #[derive(Debug, Default)]
 pub struct ForkCounts {
     /// Frames sent.
@@ -80,6 +81,61 @@ pub struct ForkCounts {
     pub dropped: AtomicU64,
     /// The sequence number after the last frame taken from the queue.
     pub last_sequence: AtomicU64,
+    /// Streaming (`true`) or stopped: a stopped fork makes no frames to
+    /// send (their sequence numbers still pass, so timestamps stay media
+    /// time) and holds no connection.
+    pub on: AtomicBool,
+    /// Told when `on` changes.
+    changed: tokio::sync::Notify,
+}
+
+impl ForkCounts {
+    /// Counts of a fork that streams (`on`) or waits to be started.
+    pub fn new(on: bool) -> Self {
+        Self {
+            on: AtomicBool::new(on),
+            ..Self::default()
+        }
+    }
+
+    /// Start or stop streaming; the previous state.
+    pub fn switch(&self, on: bool) -> bool {
+        let was = self.on.swap(on, Ordering::Relaxed);
+        if was != on {
+            self.changed.notify_one();
+        }
+        was
+    }
+
+    fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+}
+
+/// The forks of calls in progress by the SIP user of the agent's phone
+/// that answered (the API starts and stops the agent's current call's).
+#[derive(Debug, Default)]
+pub struct Forks {
+    by_device: dashmap::DashMap<String, Arc<ForkCounts>>,
+}
+
+impl Forks {
+    /// Start (`on`) or stop the fork of the call on `device`'s phone: its
+    /// previous state, or `None` when that call has no fork.
+    pub fn switch(&self, device: &str, on: bool) -> Option<bool> {
+        let counts = self.by_device.get(device)?.value().clone();
+        Some(counts.switch(on))
+    }
+
+    /// Forks of calls in progress.
+    pub fn len(&self) -> usize {
+        self.by_device.len()
+    }
+
+    /// No call has a fork.
+    pub fn is_empty(&self) -> bool {
+        self.by_device.is_empty()
+    }
 }
 
 /// Where a receiver's results go: the call they came for and the result
@@ -95,6 +151,9 @@ pub struct ForkTarget {
     pub queue_frames: usize,
     /// Failed connection attempts in a row before the fork gives up.
     pub max_attempts: u32,
+    /// Every call streams from its start (`true`), or only once started
+    /// through the API.
+    pub auto: bool,
     /// Results sent back by the receiver.
     pub results: Option<ResultHook>,
 }
@@ -105,15 +164,24 @@ impl std::fmt::Debug for ForkTarget {
             .field("url", &self.url)
             .field("queue_frames", &self.queue_frames)
             .field("max_attempts", &self.max_attempts)
+            .field("auto", &self.auto)
             .finish()
     }
 }
 
 /// Start a fork of `call` to `target` on the current tokio runtime: the
-/// tap to feed (dropping it ends the fork with `stop`).
-pub fn start(target: &ForkTarget, call: CallMeta) -> ForkTap {
+/// tap to feed (dropping it ends the fork with `stop`). With `registry`,
+/// the fork is known there by the agent's phone (`device`) while it runs.
+pub fn start(
+    target: &ForkTarget,
+    call: CallMeta,
+    registry: Option<(Arc<Forks>, String)>,
+) -> ForkTap {
     let (tx, rx) = tokio::sync::mpsc::channel(target.queue_frames.max(1));
-    let counts = Arc::new(ForkCounts::default());
+    let counts = Arc::new(ForkCounts::new(target.auto));
+    if let Some((forks, device)) = &registry {
+        forks.by_device.insert(device.clone(), counts.clone());
+    }
     let n = FORKS_STARTED.fetch_add(1, Ordering::Relaxed);
     let sink = sink::Sink {
         url: target.url.clone(),
@@ -125,9 +193,15 @@ pub fn start(target: &ForkTarget, call: CallMeta) -> ForkTap {
         max_attempts: target.max_attempts,
     };
     FORKS_ACTIVE.fetch_add(1, Ordering::Relaxed);
+    let mine = counts.clone();
     tokio::spawn(async move {
         sink.run().await;
         FORKS_ACTIVE.fetch_sub(1, Ordering::Relaxed);
+        if let Some((forks, device)) = registry {
+            forks
+                .by_device
+                .remove_if(&device, |_, c| Arc::ptr_eq(c, &mine));
+        }
     });
     ForkTap::new(tx, counts)
 }

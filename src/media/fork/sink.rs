@@ -61,6 +61,8 @@ enum Ended {
     Done,
     /// The receiver went away; `carried` if it took at least one frame.
     Lost { carried: bool },
+    /// The fork was stopped (the API) and `stop` was sent.
+    Stopped,
 }
 
 impl Sink {
@@ -69,6 +71,9 @@ impl Sink {
         let mut failures = 0u32;
         let mut warned = false;
         loop {
+            if !self.counts.is_on() && !self.wait_until_on().await {
+                return; // the call ended stopped
+            }
             let connected = tokio::time::timeout(
                 CONNECT_TIMEOUT,
                 tokio_tungstenite::connect_async(self.url.as_str()),
@@ -77,6 +82,10 @@ impl Sink {
             match connected {
                 Ok(Ok((ws, _))) => match self.stream(ws, &mut warned).await {
                     Ended::Done => return,
+                    Ended::Stopped => {
+                        failures = 0;
+                        continue;
+                    }
                     Ended::Lost { carried } => {
                         if carried {
                             failures = 0;
@@ -146,22 +155,49 @@ impl Sink {
                         super::FRAMES_SENT.fetch_add(1, Ordering::Relaxed);
                     }
                     None => {
-                        let stop = protocol::stop_message(
-                            &self.fork_id,
-                            "call_ended",
-                            self.counts.sent.load(Ordering::Relaxed),
-                            self.counts.dropped.load(Ordering::Relaxed),
-                        );
-                        if send(&mut ws, Message::Text(stop.into())).await {
-                            let _ = tokio::time::timeout(SEND_TIMEOUT, ws.close(None)).await;
-                        }
+                        self.send_stop(&mut ws, "call_ended").await;
                         return Ended::Done;
+                    }
+                },
+                () = self.counts.changed.notified() => {
+                    if !self.counts.is_on() {
+                        self.send_stop(&mut ws, "stopped").await;
+                        return Ended::Stopped;
                     }
                 },
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(text))) => self.result(text.as_str(), warned),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ended::Lost { carried },
                     Some(Ok(_)) => {} // pings are answered by tungstenite; binary ignored
+                },
+            }
+        }
+    }
+
+    /// `stop` with the counts so far, then close.
+    async fn send_stop(&self, ws: &mut Ws, reason: &str) {
+        let stop = protocol::stop_message(
+            &self.fork_id,
+            reason,
+            self.counts.sent.load(Ordering::Relaxed),
+            self.counts.dropped.load(Ordering::Relaxed),
+        );
+        if send(ws, Message::Text(stop.into())).await {
+            let _ = tokio::time::timeout(SEND_TIMEOUT, ws.close(None)).await;
+        }
+    }
+
+    /// A stopped fork waits to be started, frames left in the queue
+    /// discarded: `false` if the call ended first.
+    async fn wait_until_on(&mut self) -> bool {
+        loop {
+            if self.counts.is_on() {
+                return true;
+            }
+            tokio::select! {
+                () = self.counts.changed.notified() => {},
+                frame = self.frames.recv() => if frame.is_none() {
+                    return false;
                 },
             }
         }

@@ -79,6 +79,12 @@ impl ForkTap {
 
     /// The full pending frame to the queue, or dropped and counted.
     fn offer(&mut self) {
+        if !self.counts.is_on() {
+            // Stopped: nothing to send; the media clock goes on.
+            self.pending.clear();
+            self.sequence = self.sequence.wrapping_add(1);
+            return;
+        }
         let samples = std::mem::replace(&mut self.pending, Vec::with_capacity(FRAME_LEN));
         let frame = Frame {
             sequence: self.sequence,
@@ -106,7 +112,7 @@ mod tests {
 
     fn tap(bound: usize) -> (ForkTap, mpsc::Receiver<Frame>, Arc<ForkCounts>) {
         let (tx, rx) = mpsc::channel(bound);
-        let counts = Arc::new(ForkCounts::default());
+        let counts = Arc::new(ForkCounts::new(true));
         (ForkTap::new(tx, counts.clone()), rx, counts)
     }
 
@@ -141,6 +147,21 @@ mod tests {
         // Frames 2..=4 were dropped: the next one says so by its number.
         assert_eq!(rx.try_recv().map(|f| f.sequence).ok(), Some(5));
         assert_eq!(t.frames(), 6);
+    }
+
+    #[test]
+    fn a_stopped_fork_makes_nothing_to_send_and_its_clock_goes_on() {
+        let (mut t, mut rx, counts) = tap(16);
+        t.push_linear(&vec![1; FRAME_LEN]);
+        counts.switch(false);
+        t.push_linear(&vec![2; 3 * FRAME_LEN]);
+        counts.switch(true);
+        t.push_linear(&vec![3; FRAME_LEN]);
+        let seqs: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|f| f.sequence)
+            .collect();
+        assert_eq!(seqs, vec![0, 4]);
+        assert_eq!(counts.dropped.load(Ordering::Relaxed), 0);
     }
 
     #[test]
