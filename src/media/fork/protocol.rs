@@ -145,7 +145,7 @@ pub enum FrameError {
 
 /// Read a binary frame.
 pub fn decode_frame(bytes: &[u8]) -> Result<DecodedFrame, FrameError> {
-    if bytes.len() < HEADER_BYTES || (bytes.len() - HEADER_BYTES) % 2 != 0 {
+    if bytes.len() < HEADER_BYTES || !(bytes.len() - HEADER_BYTES).is_multiple_of(2) {
         return Err(FrameError::Length(bytes.len()));
     }
     if bytes[..4] != MAGIC {
