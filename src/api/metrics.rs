@@ -4,7 +4,8 @@
 //! unanswered), SIP dialogs and transactions, registrations, RTP port pairs
 //! and media sessions, each skill group's waiting callers and longest wait,
 //! agents by state, the RTP loss and jitter of relayed legs (histograms),
-//! the events outbox's backlog and dead letters per sink, the store's
+//! live audio forks (running, frames sent and dropped, reconnects,
+//! results), the events outbox's backlog and dead letters per sink, the store's
 //! latency (histogram), whether this node is ready, and each group's
 //! agent forecast for the next half hour (issue 19: agents needed under
 //! Erlang A and C, ready now, arrivals expected, the 20 s rate expected
@@ -191,6 +192,32 @@ fn calls_and_sip(r: &mut Registry, s: &SwitchView) {
         "media_sessions",
         "Calls' media sessions on the media workers",
         gauge(crate::media::session::running()),
+    );
+    let f = crate::media::fork::stats();
+    r.register(
+        "audio_forks_active",
+        "Live audio forks running (issue 18 §1)",
+        gauge(f.active),
+    );
+    r.register(
+        "audio_fork_frames_sent",
+        "Audio-fork frames sent to receivers",
+        counter(f.frames_sent),
+    );
+    r.register(
+        "audio_fork_frames_dropped",
+        "Audio-fork frames dropped (receiver slow or gone)",
+        counter(f.frames_dropped),
+    );
+    r.register(
+        "audio_fork_reconnects",
+        "Audio-fork reconnection attempts",
+        counter(f.reconnects),
+    );
+    r.register(
+        "audio_fork_results",
+        "Results audio-fork receivers sent back",
+        counter(f.results),
     );
     r.register(
         "uptime_seconds",

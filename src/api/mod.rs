@@ -142,6 +142,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/agent/call/hangup", post(cti::hangup))
         .route("/api/v1/agent/call/hold", post(cti::hold))
         .route("/api/v1/agent/call/resume", post(cti::resume))
+        .route("/api/v1/agent/call/fork/start", post(cti::fork_start))
+        .route("/api/v1/agent/call/fork/stop", post(cti::fork_stop))
         .route("/api/v1/supervise", post(cti::supervise))
         .route("/api/v1/supervise/take-over", post(cti::take_over))
         .route("/api/v1/wallboard", get(cti::wallboard))

@@ -60,6 +60,8 @@ fn cti_paths() -> Value {
             "/api/v1/agent/call/hangup": { "post": op("Hang up / force-release the agent's call {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/hold": { "post": op("Hold the caller (music on hold) {agent_id?}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/resume": { "post": op("Take the caller back {agent_id?}", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/fork/start": { "post": op("Start the live audio fork of the agent's call to the tenant's receiver {agent_id?}; audited", "agent, supervisor", &[]) },
+            "/api/v1/agent/call/fork/stop": { "post": op("Stop the live audio fork of the agent's call {agent_id?}; audited", "agent, supervisor", &[]) },
             "/api/v1/agent/call/transfer": { "post": op("Blind transfer {to_agent | to_group | to_number}", "agent, supervisor", &[]) },
             "/api/v1/agent/call/consult": { "post": op("Attended transfer, step 1: consult {to_agent | to_group | to_number} with the caller on hold (a group's agent is picked by its ACD queue)", "agent, supervisor", &[]) },
             "/api/v1/agent/call/consult/complete": { "post": op("Attended transfer, step 2: the consulted party takes the caller", "agent, supervisor", &[]) },

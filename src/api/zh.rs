@@ -56,6 +56,7 @@ pub fn message_zh(code: &str, status: u16) -> &'static str {
         "cannot_supervise" => "不能对该通话监听、耳语或强插",
         "cannot_add" => "不能加入第三方（三方通话）",
         "cannot_consult" => "不能发起咨询转接",
+        "no_audio_fork" => "该通话没有实时音频转发（租户未配置 audio_fork）",
         "no_survey" => "该通话没有满意度评价流程",
         "transfer_unavailable" => "外呼和回拨通话不能盲转，请先咨询目标再完成转接",
         "too_large" => "请求内容过大",

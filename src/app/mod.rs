@@ -69,6 +69,7 @@ pub async fn run(file: Config) -> Result<(), AppError> {
         roster_admin,
     )?;
     api::spawn_retention(config, &api_state, p.front_stop.clone());
+    forward_fork_results(&p, &api_state);
     info!(listen = %config.http.listen, https = https.is_some(), "HTTP API listening");
     let view = crate::api::listener::SwitchView {
         counters: p.counters.clone(),
@@ -102,4 +103,31 @@ pub async fn run(file: Config) -> Result<(), AppError> {
     drop(p);
     switch.run().await?;
     Ok(())
+}
+
+/// Results audio-fork receivers send back (issue 18 §1) reach the agents'
+/// live WebSockets as `assist` messages, beside the agents' text messages.
+fn forward_fork_results(p: &switch::Parts, api_state: &crate::api::ApiState) {
+    let Some(cti) = api_state.cti.as_ref() else {
+        return;
+    };
+    let to = cti.messages.clone();
+    let mut from = p.fork_results.subscribe();
+    let stop = p.front_stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                m = from.recv() => match m {
+                    Ok(m) => {
+                        let _ = to.send(m);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "audio-fork results skipped: the live stream fell behind");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
 }

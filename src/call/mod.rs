@@ -156,6 +156,34 @@ pub struct RecordingSettings {
     pub seal: Option<crate::media::at_rest::SealingKey>,
     /// How calls are stored (`[recording] format`, issue 16 item 3).
     pub format: crate::media::recorder::RecordingFormat,
+    /// Live audio forks by tenant (`[[tenant]] audio_fork`, issue 18 §1):
+    /// a tap on the call's recording.
+    pub forks: std::collections::HashMap<String, crate::media::fork::ForkTarget>,
+    /// The forks of calls in progress, by the agent's phone (the API
+    /// starts and stops them).
+    pub live_forks: Arc<crate::media::fork::Forks>,
+}
+
+/// Fork the call's audio to its tenant's receiver, if the tenant has one
+/// (issue 18 §1): the call's recording, just opened in `media`, feeds it.
+/// Known by `device`, the agent's phone, while it runs.
+pub(crate) fn start_fork(
+    ctx: &CallContext,
+    media: &mut crate::media::caller::CallerMedia,
+    call: crate::media::fork::CallMeta,
+    device: Option<&str>,
+) {
+    let Some(settings) = ctx.recordings.as_ref() else {
+        return;
+    };
+    let Some(target) = settings.forks.get(&call.tenant) else {
+        return;
+    };
+    let registry = device.map(|d| (settings.live_forks.clone(), d.to_string()));
+    let tap = crate::media::fork::start(target, call, registry);
+    if !media.fork(tap) {
+        tracing::debug!("no recording to fork");
+    }
 }
 
 /// Open the stereo recording of a call (caller left, other side right).

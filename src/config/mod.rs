@@ -12,6 +12,7 @@
 pub mod acd;
 pub mod api;
 pub mod events;
+pub mod fork;
 pub mod ivr;
 mod listen;
 mod locate;
@@ -385,6 +386,10 @@ pub struct TenantConfig {
     /// trunks; beyond it 503 with `Retry-After: 1` (0 = no cap).
     #[serde(default)]
     pub max_cps: u32,
+    /// Stream every answered call's audio to a WebSocket receiver
+    /// (issue 18 §1 "Live audio fork").
+    #[serde(default)]
+    pub audio_fork: Option<fork::AudioForkConfig>,
 }
 
 /// `[[agent]]`: an agent's SIP account.
@@ -837,6 +842,18 @@ impl Config {
             }
         }
         for (i, t) in self.tenants.iter().enumerate() {
+            if let Some(f) = &t.audio_fork {
+                for (field, msg) in f.problems() {
+                    out.push((format!("tenant[{i}].audio_fork.{field}"), msg));
+                }
+                if !self.recording.enabled {
+                    out.push((
+                        format!("tenant[{i}].audio_fork"),
+                        "the fork taps the call's recording: [recording] enabled must be true"
+                            .into(),
+                    ));
+                }
+            }
             if let Some(trunk) = &t.outbound_trunk {
                 if !self.trunks.iter().any(|x| &x.name == trunk) {
                     out.push((

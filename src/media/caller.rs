@@ -113,6 +113,19 @@ impl CallerMedia {
         }
     }
 
+    /// Stream the call's audio to `tap` (issue 18 §1), from its recording's
+    /// drain; `false` (the tap dropped, its fork stopped) when the call has
+    /// no recording here.
+    pub fn fork(&mut self, tap: crate::media::fork::ForkTap) -> bool {
+        match &mut self.recording {
+            Some(r) => {
+                r.fork(tap);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The call has an open recording (a later conversation continues it).
     pub fn is_recording(&self) -> bool {
         self.recording.is_some()

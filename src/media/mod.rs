@@ -17,6 +17,7 @@ pub mod caller;
 pub mod codec;
 pub mod conference;
 pub mod dtmf;
+pub mod fork;
 pub mod io;
 pub mod keys;
 pub mod latch;

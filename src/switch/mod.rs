@@ -140,6 +140,48 @@ pub struct Parts {
     /// flushed: what the composition root started beside it (the HTTP
     /// listener, the retention job) stops on it.
     pub front_stop: CancellationToken,
+    /// Results sent back by audio-fork receivers, as `assist` messages
+    /// for the agents' live WebSockets (issue 18 §1).
+    pub fork_results: ForkResults,
+}
+
+/// Messages for the agents' live WebSockets (`tenant`, `to_agent` …).
+pub type ForkResults = tokio::sync::broadcast::Sender<Arc<serde_json::Value>>;
+
+/// Each tenant's `audio_fork`, its results published on `results` as
+/// `{"type": "assist", "tenant", "to_agent", "call_id", "result"}`.
+fn fork_targets(
+    config: &Config,
+    results: &ForkResults,
+) -> std::collections::HashMap<String, crate::media::fork::ForkTarget> {
+    let results = results.clone();
+    let hook: crate::media::fork::ResultHook = Arc::new(move |call, result| {
+        let m = serde_json::json!({
+            "type": "assist",
+            "tenant": call.tenant,
+            "to_agent": call.agent,
+            "call_id": call.call_id,
+            "result": result,
+        });
+        let _ = results.send(Arc::new(m)); // nobody listening: dropped
+    });
+    config
+        .tenants
+        .iter()
+        .filter_map(|t| {
+            let f = t.audio_fork.as_ref()?;
+            Some((
+                t.id.clone(),
+                crate::media::fork::ForkTarget {
+                    url: f.url.clone(),
+                    queue_frames: f.queue_frames(),
+                    max_attempts: f.max_attempts,
+                    auto: f.auto,
+                    results: Some(hook.clone()),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// A started switch: [`Switch::run`] serves until SIGINT/SIGTERM.
@@ -368,6 +410,9 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         info!(dir = %dir.display(), prompts = library.len(), "prompts loaded");
         Some(Arc::new(library))
     };
+    // Results audio-fork receivers send back, for the agents' live
+    // WebSockets (the composition root forwards them; issue 18 §1).
+    let fork_results = tokio::sync::broadcast::channel(256).0;
     let recordings = if config.recording.enabled {
         let dir = config
             .recording
@@ -384,6 +429,8 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
             utc_offset_minutes: config.recording.utc_offset_minutes,
             seal: seal.clone(),
             format: config.recording.format,
+            forks: fork_targets(&config, &fork_results),
+            live_forks: Default::default(),
         })
     } else {
         None
@@ -552,6 +599,7 @@ pub async fn start(file: Config) -> Result<Switch, SwitchError> {
         draining,
         cluster,
         front_stop: CancellationToken::new(),
+        fork_results,
     };
     Ok(Switch {
         parts,

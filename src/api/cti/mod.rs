@@ -13,6 +13,7 @@
 //! | `POST /api/v1/agent/acw/complete` | `{"agent_id"?}` |
 //! | `POST /api/v1/agent/call/hangup` | `{"agent_id"?}` (a supervisor: force-release) |
 //! | `POST /api/v1/agent/call/hold`, `…/resume` | `{"agent_id"?}` |
+//! | `POST /api/v1/agent/call/fork/start`, `…/stop` | `{"agent_id"?}`: the call's live audio fork to the tenant's receiver (issue 18 §1), audited |
 //! | `POST /api/v1/supervise` | `{"agent_id", "mode": "listen"\|"whisper"\|"barge"}`: hotline rings the supervisor's own phone, which joins the agent's call |
 //! | `POST /api/v1/supervise/take-over` | `{"agent_id"}`: the supervisor (on the call by API) takes it over, the agent leaves (强接) |
 //! | `GET /api/v1/wallboard` | agents by state with time in state, queues with waiting calls, longest wait, live SLA |
@@ -34,7 +35,8 @@
 //! Files: this one has what the endpoints share (the [`Cti`] handles, the
 //! agent an operation is for, asking a live call); [`agent_state`] (sign
 //! in/out, ready, after-call work), [`call_control`] (hang up, hold,
-//! three-way calls, outbound, survey), [`transfer`] (blind and attended
+//! three-way calls, outbound, survey), [`fork`] (the call's live audio
+//! fork started and stopped), [`transfer`] (blind and attended
 //! transfers, one-click targets), [`supervision`] (supervise, take over,
 //! wall-board, active calls, registrations), [`messages`] (agent-to-agent
 //! text), [`acd`] (the ACD's figures and callbacks), [`campaigns`]
@@ -44,6 +46,7 @@ mod acd;
 mod agent_state;
 mod call_control;
 mod campaigns;
+mod fork;
 mod messages;
 mod supervision;
 mod transfer;
@@ -55,6 +58,7 @@ pub use campaigns::{
     add_items as campaign_add_items, cancel as campaign_cancel, create as campaign_create,
     get as campaign_get,
 };
+pub use fork::{fork_start, fork_stop};
 pub use messages::message;
 pub use supervision::{active_calls, registrations, supervise, take_over, wallboard};
 pub use transfer::{consult, consult_cancel, consult_complete, transfer, transfer_targets};

@@ -288,7 +288,13 @@ impl<'s, 'r> Shell<'s, 'r> {
         let (ctx, ringer, parts) = (self.ctx, &mut *self.ringer, &mut *self.parts);
         if ringer.bridged.is_none() {
             // (A relay bridged before the answer has the recording.)
-            ensure_recording(ctx, ringer, parts).await;
+            ensure_recording(
+                ctx,
+                ringer,
+                parts,
+                (connected.agent.as_deref(), connected.device.as_deref()),
+            )
+            .await;
         }
         let queue_call = connected.queued;
         let mut session = Session::connect(SessionParts {
@@ -431,12 +437,25 @@ impl<'s, 'r> Shell<'s, 'r> {
 }
 
 /// The call's one recording, opened at its first conversation.
-async fn ensure_recording(ctx: &CallContext, ringer: &mut Ringer<'_>, parts: &Parts) {
+async fn ensure_recording(
+    ctx: &CallContext,
+    ringer: &mut Ringer<'_>,
+    parts: &Parts,
+    (agent, device): (Option<&str>, Option<&str>),
+) {
     if !ringer.media.is_recording() {
         if let Some(r) =
             super::open_recording(ctx, &parts.tenant, &parts.call_id, ringer.record).await
         {
             ringer.media.record(r);
+            let call = crate::media::fork::CallMeta {
+                call_id: parts.call_id.clone(),
+                tenant: parts.tenant.clone(),
+                caller: ringer.caller.clone(),
+                called: parts.called.clone(),
+                agent: agent.map(str::to_string),
+            };
+            super::start_fork(ctx, &mut ringer.media, call, device);
         }
     }
 }
@@ -452,7 +471,13 @@ pub(super) async fn answer_bridged(
     parts: &mut Parts,
     party: &Connected,
 ) -> bool {
-    ensure_recording(ctx, ringer, parts).await;
+    ensure_recording(
+        ctx,
+        ringer,
+        parts,
+        (party.agent.as_deref(), party.device.as_deref()),
+    )
+    .await;
     if let Some(b) = parts.b_ports.take() {
         let bridged = super::session::bridge(ctx, &mut ringer.media, b, &party.neg, &parts.a_local);
         ringer.bridged = Some(bridged);

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 use super::LegFormat;
 use crate::media::codec::{transcode_in_place, Codec, G711};
+use crate::media::fork::ForkTap;
 use crate::media::mixer::Frame;
 use crate::media::recorder::{
     Channel, ChannelAligner, RecordingFormat, RecordingHandle, RecordingMeta, Sample,
@@ -57,6 +58,8 @@ pub struct CallRecording {
     handle: RecordingHandle,
     track: Track,
     epoch: Instant,
+    /// The call's live audio fork (issue 18 §1), fed what is drained.
+    fork: Option<ForkTap>,
 }
 
 /// The aligner of the recording's kind of sample.
@@ -90,7 +93,19 @@ impl CallRecording {
             handle,
             track,
             epoch: Instant::now(),
+            fork: None,
         }
+    }
+
+    /// Stream what the recording drains from now on to `fork` (a second
+    /// fork replaces the first, which stops).
+    pub fn fork(&mut self, fork: ForkTap) {
+        self.fork = Some(fork);
+    }
+
+    /// Stop the call's fork, if any (its receiver is sent `stop`).
+    pub fn unfork(&mut self) -> bool {
+        self.fork.take().is_some()
     }
 
     /// The file being written.
@@ -99,9 +114,18 @@ impl CallRecording {
     }
 
     fn drain(&mut self, up_to: Duration) {
+        let fork = &mut self.fork;
         match &mut self.track {
-            Track::Linear(aligner) => drain_to(aligner, &mut self.handle, up_to),
-            Track::Alaw(aligner) => drain_to(aligner, &mut self.handle, up_to),
+            Track::Linear(aligner) => drain_to(aligner, &mut self.handle, up_to, |s| {
+                if let Some(f) = fork {
+                    f.push_linear(s);
+                }
+            }),
+            Track::Alaw(aligner) => drain_to(aligner, &mut self.handle, up_to, |s| {
+                if let Some(f) = fork {
+                    f.push_alaw(s);
+                }
+            }),
         }
     }
 
@@ -150,13 +174,21 @@ impl CallRecording {
 
 /// What is older than `up_to` into the recording's chunk, which goes to
 /// the writer once full (a full queue drops it, counted, never the call
-/// audio).
+/// audio); each piece drained also to `tee` (the fork).
 fn drain_to<S: Sample>(
     aligner: &mut ChannelAligner<S>,
     handle: &mut RecordingHandle,
     up_to: Duration,
+    mut tee: impl FnMut(&[S]),
 ) {
-    handle.fill::<S>(|chunk, room| aligner.drain_at_most(up_to, room, chunk));
+    handle.fill::<S>(|chunk, room| {
+        let from = chunk.len();
+        let n = aligner.drain_at_most(up_to, room, chunk);
+        if let Some(piece) = chunk.get(from..) {
+            tee(piece);
+        }
+        n
+    });
 }
 
 /// The recording side of a running relay: the call's recording lent to it.
