@@ -130,22 +130,7 @@ async fn serve_one(
 /// The caller dials 12399 with a 440 Hz tone for `secs`, recording what
 /// it hears to `heard`; the agent's phone answers with 600 Hz.
 fn call(h: &Hotline, secs: &str, heard: &std::path::Path) -> std::process::Output {
-    let caller = common::dial(
-        h.net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            secs,
-            "--record",
-            heard.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let caller = common::citizen(h.net, secs, heard);
     caller.wait_with_output().expect("the caller ran")
 }
 
@@ -466,22 +451,7 @@ fn an_agent_starts_and_stops_the_fork_of_their_call_through_the_api() {
     assert!(v["error"]["message_zh"].as_str().is_some(), "{v}");
     let mut phone = common::start_phone(&h, 0, "2001", &["--tone", "600", "--answer-after", "0.2"]);
     let heard = h.dir.path().join("heard.wav");
-    let caller = common::dial(
-        net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            "6",
-            "--record",
-            heard.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let caller = common::citizen(net, "6", &heard);
     common::wait_until("the call to connect", Duration::from_secs(15), || {
         h.log().contains("connected caller_rtp").then_some(())
     });

@@ -118,22 +118,7 @@ fn only_record(api: &Api, token: &str) -> Value {
 /// A caller (440 Hz, recording what it hears to `wav`) dials 12399 and
 /// hangs up after `secs`; returns once the call is connected to an agent.
 fn call_in(h: &Hotline, secs: &str, wav: &Path) -> std::process::Child {
-    let caller = common::dial(
-        h.net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            secs,
-            "--record",
-            wav.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let caller = common::citizen(h.net, secs, wav);
     h.wait_for("the call to connect", Duration::from_secs(15), |_| {
         h.log().contains("connected caller_rtp")
     });

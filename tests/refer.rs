@@ -202,7 +202,7 @@ fn the_transfer_key_after_a_consultation_from_the_phone_hands_the_caller_over() 
     let second = consulted_phone(&h, &second_wav, "8");
     let first = desk_phone(net, "agent_attended_refer.xml");
     std::thread::sleep(Duration::from_millis(300));
-    let caller = citizen(net, &caller_wav, "40");
+    let caller = common::citizen(net, "40", &caller_wav);
     first.wait(T).assert_ok(&h);
     let a02 = common::report(&second.wait_with_output().unwrap());
     let caller = common::report(&caller.wait_with_output().unwrap());
@@ -302,27 +302,6 @@ fn desk_phone(net: Net, scenario: &str) -> Sipp {
     )
 }
 
-/// A citizen calling 12399 with a 440 Hz voice, hanging up after `secs`,
-/// recording what they hear to `wav`.
-fn citizen(net: Net, wav: &std::path::Path, secs: &str) -> std::process::Child {
-    common::dial(
-        net,
-        "12399",
-        &[
-            "--tone",
-            "440",
-            "--hangup-after",
-            secs,
-            "--record",
-            wav.to_str().unwrap(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap()
-}
-
 /// The consultation given up from the phone: A01 hangs up the second line
 /// after A02 answered (A02's phone gets hotline's BYE, never having heard
 /// the caller), resumes the held line and stays with the caller until they
@@ -339,7 +318,7 @@ fn hanging_up_the_second_line_cancels_the_consultation_and_the_caller_stays() {
     let second = consulted_phone(&h, &second_wav, "30");
     let first = desk_phone(net, "agent_consult_cancel.xml");
     std::thread::sleep(Duration::from_millis(300));
-    let caller = citizen(net, &caller_wav, "12");
+    let caller = common::citizen(net, "12", &caller_wav);
     let a02 = common::report(&second.wait_with_output().unwrap());
     assert_eq!(
         a02["ended_by"], "remote",

@@ -705,6 +705,28 @@ pub fn dial(net: Net, number: &str, args: &[&str]) -> Command {
     c
 }
 
+/// A citizen calling 12399 with a 440 Hz voice, hanging up after `secs`
+/// and recording what they hear to `wav`: `hotline dial` spawned with its
+/// report on standard output.
+pub fn citizen(net: Net, secs: &str, wav: &Path) -> Child {
+    dial(
+        net,
+        "12399",
+        &[
+            "--tone",
+            "440",
+            "--hangup-after",
+            secs,
+            "--record",
+            wav.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn hotline dial")
+}
+
 /// The JSON report a phone printed.
 pub fn report(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

@@ -105,18 +105,7 @@ pub async fn schedule_callback(
             format!("{:?} is not a phone number", req.number),
         ));
     }
-    // Another centre's group answers as an unknown one does.
-    let unknown = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_group",
-            format!("no group {:?}", req.group),
-        )
-    };
-    let tenant = cti.group_tenant(&req.group).ok_or_else(unknown)?;
-    if !p.may_access_tenant(&tenant) {
-        return Err(unknown());
-    }
+    let tenant = cti.group_of_principal(&p, &req.group)?;
     if p.role < Role::Supervisor {
         // An agent schedules callbacks only in a group they answer for.
         let member = p.agent_id.as_deref().is_some_and(|a| {

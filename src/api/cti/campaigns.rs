@@ -138,17 +138,7 @@ pub async fn create(
     let cti = cti(&s)?;
     let runner = runner(cti)?;
     let req: CampaignRequest = json_body(&body)?;
-    let unknown = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_group",
-            format!("no group {:?}", req.group),
-        )
-    };
-    let tenant = cti.group_tenant(&req.group).ok_or_else(unknown)?;
-    if !p.may_access_tenant(&tenant) {
-        return Err(unknown());
-    }
+    let tenant = cti.group_of_principal(&p, &req.group)?;
     if !runner.knows_schedule(&req.schedule) {
         return Err(ApiError::bad_request(
             "unknown_schedule",

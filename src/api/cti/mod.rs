@@ -120,6 +120,23 @@ impl Cti {
         self.roster.load().group(id).map(|g| g.tenant.clone())
     }
 
+    /// The tenant of skill group `group` when `p` may act in it; another
+    /// centre's group answers 404 `unknown_group` as an unknown one does.
+    pub fn group_of_principal(&self, p: &Principal, group: &str) -> ApiResult<String> {
+        let unknown = || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_group",
+                format!("no group {group:?}"),
+            )
+        };
+        let tenant = self.group_tenant(group).ok_or_else(unknown)?;
+        if !p.may_access_tenant(&tenant) {
+            return Err(unknown());
+        }
+        Ok(tenant)
+    }
+
     /// The one-click transfer targets.
     pub fn quick_transfers(&self) -> Vec<crate::config::api::QuickTransfer> {
         self.config.load().quick_transfers.clone()
