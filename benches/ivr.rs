@@ -13,30 +13,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hotline::ivr::{
-    Action, CallFacts, Catalog, Environment, Event, FlowSet, Interpreter, QueueOutcome,
+    validate::AllCatalog, Action, CallFacts, Environment, Event, FlowSet, Interpreter, QueueOutcome,
 };
 use hotline::time::Time;
-
-/// Knows every prompt, group, trunk, schedule and agent.
-struct AllCatalog;
-
-impl Catalog for AllCatalog {
-    fn has_prompt(&self, _: &str) -> bool {
-        true
-    }
-    fn has_group(&self, _: &str) -> bool {
-        true
-    }
-    fn has_trunk(&self, _: &str) -> bool {
-        true
-    }
-    fn has_schedule(&self, _: &str) -> bool {
-        true
-    }
-    fn has_agent(&self, _: &str) -> bool {
-        true
-    }
-}
 
 /// Open, nobody blocked, every caller in Hangzhou, China time.
 struct Env;

@@ -186,11 +186,10 @@ fn metric(h: &Hotline, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics: {text}"))
 }
 
-#[test]
-fn a_call_is_forked_in_stereo_in_order_and_a_result_reaches_the_agent() {
-    let net = Net(77);
+/// A receiver on `net`'s address 50, port 9000, serving every connection
+/// (a result sent after `reply_at` frames): its address and what it saw.
+fn receive(api: &Api, net: Net, reply_at: Option<usize>) -> (String, Seen) {
     let receiver = format!("{}:9000", net.ip(50));
-    let api = Api::new(net);
     let seen: Seen = Arc::default();
     let listener = api
         .rt
@@ -199,9 +198,17 @@ fn a_call_is_forked_in_stereo_in_order_and_a_result_reaches_the_agent() {
     let s = seen.clone();
     api.rt.spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve_one(stream, s.clone(), Some(25), None));
+            tokio::spawn(serve_one(stream, s.clone(), reply_at, None));
         }
     });
+    (receiver, seen)
+}
+
+#[test]
+fn a_call_is_forked_in_stereo_in_order_and_a_result_reaches_the_agent() {
+    let net = Net(77);
+    let api = Api::new(net);
+    let (receiver, seen) = receive(&api, net, Some(25));
     let dir = tempfile::tempdir().unwrap();
     let text = common::config(net, &dir.path().join("var"), &setup(&receiver));
     let h = Hotline::start_with(net, dir, &text);
@@ -421,19 +428,8 @@ fn a_receiver_that_goes_away_neither_breaks_nor_delays_the_call() {
 #[test]
 fn an_agent_starts_and_stops_the_fork_of_their_call_through_the_api() {
     let net = Net(80);
-    let receiver = format!("{}:9000", net.ip(50));
     let api = Api::new(net);
-    let seen: Seen = Arc::default();
-    let listener = api
-        .rt
-        .block_on(tokio::net::TcpListener::bind(&receiver))
-        .expect("the receiver listens");
-    let s = seen.clone();
-    api.rt.spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve_one(stream, s.clone(), None, None));
-        }
-    });
+    let (receiver, seen) = receive(&api, net, None);
     let dir = tempfile::tempdir().unwrap();
     let text = common::config(
         net,

@@ -409,19 +409,19 @@ impl Runner {
 
     /// Keep `c` (a failure is logged: the campaign goes on in memory).
     async fn save(&self, c: &Campaign) {
-        let row = match c.row() {
-            Ok(row) => row,
-            Err(e) => {
-                warn!(campaign = %c.id, error = %e, "campaign not kept");
-                return;
-            }
-        };
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.save_campaign(&row)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(campaign = %c.id, error = %e, "campaign not kept"),
-            Err(e) => warn!(campaign = %c.id, error = %e, "campaign not kept"),
+        if let Err(e) = self.write(c).await {
+            warn!(campaign = %c.id, error = %e, "campaign not kept");
         }
+    }
+
+    /// Write `c` to the store (on the blocking pool).
+    async fn write(&self, c: &Campaign) -> Result<(), CampaignError> {
+        let row = c.row()?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.save_campaign(&row))
+            .await
+            .map_err(|e| CampaignError::Store(e.to_string()))?
+            .map_err(|e| CampaignError::Store(e.to_string()))
     }
 
     async fn load(&self, id: &str) -> Result<Campaign, CampaignError> {
@@ -529,12 +529,7 @@ impl Runner {
 
     /// Keep `c` in the store, then hold it while it is active.
     async fn keep(&mut self, c: Campaign) -> Result<Campaign, CampaignError> {
-        let row = c.row()?;
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.save_campaign(&row))
-            .await
-            .map_err(|e| CampaignError::Store(e.to_string()))?
-            .map_err(|e| CampaignError::Store(e.to_string()))?;
+        self.write(&c).await?;
         self.hold(c.clone());
         self.settle(&c.id);
         Ok(c)
